@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uvf/client.h - the VMM-side API: talk to any vfio-user server.
+ *
+ *   uvf_client_connect()          connect and negotiate VERSION
+ *   uvf_client_device_info()      discover regions and IRQs
+ *   uvf_client_region_info()
+ *   uvf_client_irq_info()
+ *   uvf_client_dma_alloc()        share memory with the device
+ *   uvf_client_set_irq_eventfds() wire interrupts
+ *   uvf_client_region_read() ...  access the device
+ *   uvf_client_close()
+ *
+ * Every call that waits for a reply waits at most the configured timeout
+ * (-ETIMEDOUT); a reply that arrives later is recognised by its id and
+ * dropped, so the stream stays in step. While waiting, the client serves the
+ * server's DMA_READ/DMA_WRITE requests from registered memory. Between
+ * calls, a program that registered fd-less DMA memory should watch
+ * uvf_client_poll_fd() and call uvf_client_process() so that the server's
+ * requests are answered.
+ *
+ * Threads: one thread at a time may use a client.
+ */
+#ifndef UVF_CLIENT_H
+#define UVF_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uvf/common.h"
+#include "uvf/proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct uvf_client;
+
+#define UVF_CLIENT_OPTS_VERSION 1
+
+struct uvf_client_opts {
+	unsigned version;            /* UVF_CLIENT_OPTS_VERSION */
+	int timeout_ms;              /* per reply; default 5000; -1 = wait forever */
+	uint32_t max_data_xfer_size; /* what we accept from the server; default 1 MiB */
+	uint32_t max_msg_fds;        /* what we accept from the server; default 8 */
+	uvf_log_fn log;              /* NULL = default logger */
+	void *log_data;
+	enum uvf_log_level log_level; /* default UVF_LOG_WARNING */
+};
+
+#define UVF_CLIENT_OPTS_INIT {UVF_CLIENT_OPTS_VERSION, 5000, 1048576, 8, NULL, NULL, UVF_LOG_WARNING}
+
+/*
+ * Connect to the server socket at path and negotiate VERSION (opts may be
+ * NULL). *out is owned by the caller (uvf_client_close()).
+ * Errors: -ENOENT (no such socket), -ECONNREFUSED (nobody listening),
+ * -ENOTSOCK (not a socket), -ETIMEDOUT (no VERSION reply), -EPROTO (the peer
+ * does not speak vfio-user: bad reply, bad JSON, unsupported major).
+ */
+UVF_API int uvf_client_connect(struct uvf_client **out, const char *path, const struct uvf_client_opts *opts);
+
+/* Close the connection, unmap and free everything registered. NULL is fine. */
+UVF_API void uvf_client_close(struct uvf_client *client);
+
+/* What the server answered in VERSION. */
+struct uvf_server_caps {
+	uint16_t major, minor;
+	uint32_t max_msg_fds;
+	uint32_t max_data_xfer_size;
+	uint32_t max_dma_maps;
+	uint64_t pgsizes;
+	bool write_multiple;
+	bool twin_socket;
+	char json[512]; /* the server's JSON text, truncated if longer */
+};
+UVF_API const struct uvf_server_caps *uvf_client_server_caps(const struct uvf_client *client);
+
+/* ------------------------------------------------------------------ */
+/* Discovery                                                            */
+/* ------------------------------------------------------------------ */
+
+/* DEVICE_GET_INFO. The result is also cached for the range checks below. */
+UVF_API int uvf_client_device_info(struct uvf_client *client, struct uvf_device_info *out);
+
+#define UVF_CLIENT_MAX_SPARSE_AREAS 16
+
+struct uvf_client_region {
+	uint32_t index;
+	uint32_t flags;  /* UVF_REGION_FLAG_* */
+	uint64_t size;   /* 0 = absent */
+	uint64_t offset; /* mmap offset in fd */
+	int fd;          /* -1, or an fd owned by the client object (do not close) */
+	uint32_t nr_sparse_areas;
+	struct uvf_region_sparse_area sparse_areas[UVF_CLIENT_MAX_SPARSE_AREAS];
+	bool has_type;
+	uint32_t type, subtype;
+};
+
+/* DEVICE_GET_REGION_INFO, retrying with a larger argsz when the server asks
+ * for it. -EINVAL for an index >= num_regions. */
+UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, struct uvf_client_region *out);
+
+/* DEVICE_GET_IRQ_INFO. */
+UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struct uvf_irq_info *out);
+
+/* ------------------------------------------------------------------ */
+/* Region access                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Read or write len bytes at offset of a region; split into messages no
+ * larger than the server's max_data_xfer_size. Writes wait for the reply. */
+UVF_API int uvf_client_region_read(struct uvf_client *client, uint32_t region, uint64_t offset, void *buf,
+				   size_t len);
+UVF_API int uvf_client_region_write(struct uvf_client *client, uint32_t region, uint64_t offset, const void *buf,
+				    size_t len);
+
+/* PCI config space (region 7) helpers, little-endian values. */
+UVF_API int uvf_client_config_read8(struct uvf_client *client, uint32_t offset, uint8_t *value);
+UVF_API int uvf_client_config_read16(struct uvf_client *client, uint32_t offset, uint16_t *value);
+UVF_API int uvf_client_config_read32(struct uvf_client *client, uint32_t offset, uint32_t *value);
+UVF_API int uvf_client_config_write8(struct uvf_client *client, uint32_t offset, uint8_t value);
+UVF_API int uvf_client_config_write16(struct uvf_client *client, uint32_t offset, uint16_t value);
+UVF_API int uvf_client_config_write32(struct uvf_client *client, uint32_t offset, uint32_t value);
+
+/* ------------------------------------------------------------------ */
+/* DMA memory                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Allocate size bytes (a multiple of 4096) of memfd-backed memory, map it in
+ * this process and DMA_MAP it at DMA address iova with prot
+ * (UVF_DMA_MAP_FLAG_READ|WRITE), passing the fd so the server accesses it
+ * directly. *out_ptr is owned by the client object (freed by
+ * uvf_client_dma_unregister or uvf_client_close).
+ */
+UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_t size, uint32_t prot,
+				 void **out_ptr);
+
+/*
+ * Register caller memory [ptr, ptr + size) at iova without passing an fd:
+ * the server reaches it with DMA_READ/DMA_WRITE messages that the client
+ * serves. The memory stays owned by the caller and must stay valid until
+ * unregistered.
+ */
+UVF_API int uvf_client_dma_register(struct uvf_client *client, uint64_t iova, void *ptr, size_t size,
+				    uint32_t prot);
+
+/* DMA_UNMAP the range registered at exactly (iova, size); frees memory
+ * allocated by uvf_client_dma_alloc. */
+UVF_API int uvf_client_dma_unregister(struct uvf_client *client, uint64_t iova, size_t size);
+
+/* DMA_UNMAP with the "all" flag; forgets every registration. */
+UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client);
+
+/* ------------------------------------------------------------------ */
+/* Interrupts                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Attach eventfds fds[0..count) to vectors start..start+count-1 of IRQ index
+ * `index` (ACTION_TRIGGER), in messages of at most the server's max_msg_fds
+ * fds. An fd of -1 detaches that vector. The fds stay owned by the caller
+ * (the server receives duplicates).
+ */
+UVF_API int uvf_client_set_irq_eventfds(struct uvf_client *client, uint32_t index, uint32_t start,
+					uint32_t count, const int *fds);
+
+/* Disable a whole IRQ index (DATA_NONE | ACTION_TRIGGER, count 0). */
+UVF_API int uvf_client_irq_disable(struct uvf_client *client, uint32_t index);
+
+/* Mask or unmask vectors start..start+count-1 (DATA_NONE). */
+UVF_API int uvf_client_irq_mask(struct uvf_client *client, uint32_t index, uint32_t start, uint32_t count,
+				bool masked);
+
+/* Ask the server to fire vectors itself (DATA_NONE | ACTION_TRIGGER), for tests. */
+UVF_API int uvf_client_irq_trigger(struct uvf_client *client, uint32_t index, uint32_t start, uint32_t count);
+
+/* ------------------------------------------------------------------ */
+/* Reset and event processing                                           */
+/* ------------------------------------------------------------------ */
+
+/* DEVICE_RESET (-ENOTSUP if the server did not report RESET). */
+UVF_API int uvf_client_reset(struct uvf_client *client);
+
+/* Socket fd to poll for the server's requests. Owned by the client. */
+UVF_API int uvf_client_poll_fd(const struct uvf_client *client);
+
+/* Serve every pending server request (DMA_READ/DMA_WRITE) without blocking.
+ * Returns the number served, or a negative errno when the connection is
+ * broken. */
+UVF_API int uvf_client_process(struct uvf_client *client);
+
+/* Send a raw command and wait for its reply (for tools and tests).
+ * reply_buf receives the reply payload (up to reply_cap bytes); *reply_len
+ * its length. Returns 0, the server's negative errno for an error reply,
+ * or a transport error. fds (may be NULL) are sent with the message. */
+UVF_API int uvf_client_call(struct uvf_client *client, uint16_t command, const void *payload, size_t len,
+			    const int *fds, size_t nfds, void *reply_buf, size_t reply_cap, size_t *reply_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UVF_CLIENT_H */

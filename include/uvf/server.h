@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uvf/server.h - the device-author API.
+ *
+ * Life cycle of a device:
+ *
+ *   uvf_device_new()                 create an empty PCI function
+ *   uvf_device_set_pci_ids() ...     describe it: ids, BARs, ROM, IRQs,
+ *   uvf_device_set_bar()             capabilities, callbacks
+ *   uvf_device_listen()              freeze the description, build config
+ *                                    space and listen on a UNIX socket
+ *   uvf_device_run()                 serve clients until uvf_device_stop()
+ *     or uvf_device_poll_fd() +      ... or from your own event loop
+ *        uvf_device_dispatch()
+ *   uvf_device_free()
+ *
+ * One client is served at a time; further connections wait in the listen
+ * queue. When a client disconnects, its DMA mappings and interrupt eventfds
+ * are dropped and the device state is kept; the next client is accepted.
+ *
+ * Threads: a device is driven by one thread (the one calling run/dispatch).
+ * Region and other callbacks run on that thread. uvf_device_stop() may be
+ * called from any thread or from a signal handler.
+ */
+#ifndef UVF_SERVER_H
+#define UVF_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "uvf/common.h"
+#include "uvf/proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct uvf_device;
+
+/* ------------------------------------------------------------------ */
+/* Creation and identity                                                */
+/* ------------------------------------------------------------------ */
+
+/* Create a device. *out is owned by the caller; free with uvf_device_free().
+ * -ENOMEM on allocation failure. */
+UVF_API int uvf_device_new(struct uvf_device **out);
+
+/* Stop serving, close the connection and the socket (the socket file is
+ * unlinked), drop mappings, free everything. NULL is accepted. */
+UVF_API void uvf_device_free(struct uvf_device *dev);
+
+/* A pointer for the device author, returned by uvf_device_user_data(). */
+UVF_API void uvf_device_set_user_data(struct uvf_device *dev, void *data);
+UVF_API void *uvf_device_user_data(struct uvf_device *dev);
+
+/* Replace the logger (fn NULL restores the default). Lines above max_level
+ * are not formatted at all. */
+UVF_API void uvf_device_set_log(struct uvf_device *dev, uvf_log_fn fn, void *data, enum uvf_log_level max_level);
+
+struct uvf_pci_ids {
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint16_t subsystem_vendor_id;
+	uint16_t subsystem_id;
+	uint32_t class_code; /* 24 bits: base class << 16 | subclass << 8 | prog-if */
+	uint8_t revision;
+};
+
+/* Set the identity shown in config space. vendor_id 0xffff or 0 and
+ * class_code above 24 bits are refused (-EINVAL). */
+UVF_API int uvf_device_set_pci_ids(struct uvf_device *dev, const struct uvf_pci_ids *ids);
+
+/* ------------------------------------------------------------------ */
+/* BARs and ROM                                                         */
+/* ------------------------------------------------------------------ */
+
+#define UVF_BAR_IO 0x1u       /* I/O space BAR (otherwise memory) */
+#define UVF_BAR_64BIT 0x2u    /* 64-bit memory BAR: uses index and index + 1 */
+#define UVF_BAR_PREFETCH 0x4u /* prefetchable memory BAR */
+#define UVF_BAR_MEMORY 0x8u   /* backed by zero-filled memory owned by the library */
+
+/*
+ * Region access callbacks. offset + len lies inside the BAR (checked by the
+ * library); len is 1..max_data_xfer_size. Return 0, or a negative errno which
+ * is sent to the client in an error reply. For a UVF_BAR_MEMORY BAR the read
+ * callback is not used and the write callback (optional) is called after
+ * the memory was updated, so the device can react to a doorbell.
+ */
+typedef int (*uvf_region_read_fn)(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len);
+typedef int (*uvf_region_write_fn)(struct uvf_device *dev, void *data, uint64_t offset, const void *buf,
+				   size_t len);
+
+struct uvf_bar_desc {
+	uint64_t size;  /* power of two; memory BARs >= 16, I/O BARs 4..256 */
+	uint32_t flags; /* UVF_BAR_* */
+	uvf_region_read_fn read;   /* required unless UVF_BAR_MEMORY */
+	uvf_region_write_fn write; /* required unless UVF_BAR_MEMORY; NULL = read-only */
+	void *data;                /* passed to the callbacks */
+};
+
+/* Declare BAR index (0..5). A 64-bit BAR takes index and index + 1, so its
+ * index is 0..4 and the next one must be free. -EINVAL for a bad
+ * description or an index in use, -EBUSY after uvf_device_listen(). */
+UVF_API int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_bar_desc *desc);
+
+/* Memory of a UVF_BAR_MEMORY BAR (NULL otherwise); *size receives its size
+ * when size is not NULL. Owned by the device; valid until uvf_device_free(). */
+UVF_API void *uvf_device_bar_memory(struct uvf_device *dev, unsigned index, size_t *size);
+
+/* Expansion ROM: the image is copied; the region size is the image size
+ * rounded up to a power of two (at least 2 KiB), padded with 0xff. */
+UVF_API int uvf_device_set_rom(struct uvf_device *dev, const void *image, size_t size);
+
+/* ------------------------------------------------------------------ */
+/* Interrupts                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Number of vectors of an IRQ index (enum uvf_pci_irq): INTx 0 or 1 (sets
+ * interrupt pin INTA), MSI 0, 1, 2, 4, 8, 16 or 32 (adds an MSI capability
+ * with 64-bit addresses and per-vector masking), MSI-X 0..2048, ERR and REQ
+ * 0 or 1. -EINVAL otherwise, -EBUSY after listen.
+ */
+UVF_API int uvf_device_set_irq_count(struct uvf_device *dev, unsigned index, uint32_t count);
+
+/*
+ * Raise vector `vector` of IRQ index `index` by signalling the eventfd the
+ * client attached. If the client masked the vector, it is latched as pending
+ * and delivered when unmasked. For INTx this also sets the interrupt status
+ * bit and is suppressed while the command register's INTx-disable bit is set.
+ * Returns 0 when delivered or latched, -ENOENT when the client attached no
+ * eventfd, -EINVAL for a bad index or vector.
+ */
+UVF_API int uvf_irq_trigger(struct uvf_device *dev, unsigned index, uint32_t vector);
+
+/* Whether the client has attached an eventfd to (index, vector). */
+UVF_API bool uvf_irq_enabled(struct uvf_device *dev, unsigned index, uint32_t vector);
+
+/* ------------------------------------------------------------------ */
+/* PCI capabilities                                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Add a capability to the config space chain. `body` holds the bytes after
+ * the 2-byte capability header (id, next pointer); `writable` (may be NULL
+ * = read-only) is a mask of the same length with the bits the client may
+ * change. Returns the config space offset of the capability (>= 0x40), or
+ * -ENOSPC when config space is full. Capabilities are laid out in the order
+ * they are added, after those the library adds itself (MSI).
+ */
+UVF_API int uvf_device_add_capability(struct uvf_device *dev, uint8_t cap_id, const void *body, size_t len,
+				      const void *writable);
+
+/* Read bytes of the emulated config space (for device code). */
+UVF_API int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                            */
+/* ------------------------------------------------------------------ */
+
+enum uvf_reset_reason {
+	UVF_RESET_CLIENT = 1,    /* DEVICE_RESET from the client */
+	UVF_RESET_DISCONNECT = 2 /* the client went away */
+};
+
+struct uvf_dma_range {
+	uint64_t address; /* client DMA address (IOVA) */
+	uint64_t size;
+	uint32_t prot;    /* UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE */
+	void *vaddr;      /* mapped in this process, or NULL for message-based DMA */
+};
+
+#define UVF_DEVICE_CALLBACKS_VERSION 1
+
+struct uvf_device_callbacks {
+	unsigned version; /* UVF_DEVICE_CALLBACKS_VERSION */
+	/* Device reset (DEVICE_RESET or disconnect). Return 0 or -errno. */
+	int (*reset)(struct uvf_device *dev, void *data, enum uvf_reset_reason reason);
+	/* A DMA range was added; returning -errno refuses the DMA_MAP. */
+	int (*dma_map)(struct uvf_device *dev, void *data, const struct uvf_dma_range *range);
+	/* A DMA range is about to be removed: stop using it before returning. */
+	void (*dma_unmap)(struct uvf_device *dev, void *data, const struct uvf_dma_range *range);
+	/* The client attached or detached eventfds, or masked/unmasked
+	 * vectors, of an IRQ index (informational). */
+	void (*irq_state)(struct uvf_device *dev, void *data, unsigned index);
+	/* A client connected (after VERSION) or disconnected. */
+	void (*client)(struct uvf_device *dev, void *data, bool connected);
+};
+
+#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL}
+
+/* Install callbacks (copied); data is passed to each. */
+UVF_API int uvf_device_set_callbacks(struct uvf_device *dev, const struct uvf_device_callbacks *cb, void *data);
+
+/* ------------------------------------------------------------------ */
+/* Serving                                                              */
+/* ------------------------------------------------------------------ */
+
+#define UVF_SERVE_OPTS_VERSION 1
+
+struct uvf_serve_opts {
+	unsigned version;            /* UVF_SERVE_OPTS_VERSION */
+	mode_t socket_mode;          /* permissions of the socket file, default 0600 */
+	uint32_t max_data_xfer_size; /* advertised; default 1 MiB */
+	uint32_t max_msg_fds;        /* advertised; default 8, at most 16 */
+	uint32_t max_dma_maps;       /* advertised; default 1024 */
+	int dma_timeout_ms;          /* wait for a DMA_READ/WRITE reply; default 5000 */
+};
+
+#define UVF_SERVE_OPTS_INIT {UVF_SERVE_OPTS_VERSION, 0600, 1048576, 8, 1024, 5000}
+
+/*
+ * Freeze the description, build config space and listen on a UNIX socket
+ * at path (opts may be NULL for defaults). An existing stale socket file is
+ * replaced; a live socket (-EADDRINUSE) or a non-socket file (-EEXIST) is
+ * not. The socket file is removed by uvf_device_free().
+ */
+UVF_API int uvf_device_listen(struct uvf_device *dev, const char *path, const struct uvf_serve_opts *opts);
+
+/* Same with an already listening socket fd (e.g. --fd=N); the device takes
+ * ownership of fd and closes it in uvf_device_free(). */
+UVF_API int uvf_device_listen_fd(struct uvf_device *dev, int fd, const struct uvf_serve_opts *opts);
+
+/* A file descriptor that becomes readable when uvf_device_dispatch() has
+ * work to do. Owned by the device. */
+UVF_API int uvf_device_poll_fd(struct uvf_device *dev);
+
+/*
+ * Do all pending work without blocking: accept a client, process every
+ * complete message, watch IRQ unmask eventfds. A misbehaving or departing
+ * client is dropped (and logged) and 0 is still returned: only a failure of
+ * the device itself (listening socket gone) returns a negative errno.
+ * Returns 1 once uvf_device_stop() was called.
+ */
+UVF_API int uvf_device_dispatch(struct uvf_device *dev);
+
+/* Block serving clients until uvf_device_stop(); returns 0, or a negative
+ * errno on a fatal error. */
+UVF_API int uvf_device_run(struct uvf_device *dev);
+
+/* Ask run/dispatch to return. Async-signal-safe and thread-safe. */
+UVF_API void uvf_device_stop(struct uvf_device *dev);
+
+/* Whether a client is connected and past VERSION. */
+UVF_API bool uvf_device_client_connected(struct uvf_device *dev);
+
+/* ------------------------------------------------------------------ */
+/* DMA into client memory                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Copy len bytes between buf and client DMA address addr. Ranges mapped
+ * with an fd are copied directly; ranges the client registered without fd
+ * are transferred with DMA_READ/DMA_WRITE messages (split at the client's
+ * max_data_xfer_size; the call then waits for the client's replies while
+ * keeping client commands queued). The range may span several mappings.
+ * -EFAULT when part of the range is not mapped, -EACCES when the mapping
+ * lacks the needed permission, -ENOTCONN without client, -ETIMEDOUT or the
+ * client's errno for a failed message.
+ */
+UVF_API int uvf_dma_read(struct uvf_device *dev, uint64_t addr, void *buf, size_t len);
+UVF_API int uvf_dma_write(struct uvf_device *dev, uint64_t addr, const void *buf, size_t len);
+
+/*
+ * Direct pointer to [addr, addr + len) when it lies in one fd-backed mapping
+ * with the permissions in prot (UVF_DMA_MAP_FLAG_*); NULL otherwise. Valid
+ * until that range is unmapped (see the dma_unmap callback).
+ */
+UVF_API void *uvf_dma_ptr(struct uvf_device *dev, uint64_t addr, size_t len, uint32_t prot);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UVF_SERVER_H */

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* uvf/uvf.h - everything: the wire format, the server and the client API. */
+#ifndef UVF_UVF_H
+#define UVF_UVF_H
+
+#include "uvf/common.h"
+#include "uvf/proto.h"
+#include "uvf/server.h"
+#include "uvf/client.h"
+
+#endif /* UVF_UVF_H */

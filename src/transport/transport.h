@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UNIX socket transport for vfio-user messages (internal).
+ *
+ * Sockets are AF_UNIX/SOCK_STREAM, close-on-exec and non-blocking. A message
+ * is sent with one sendmsg() carrying the fds with its first byte (further
+ * sendmsg calls only if the kernel accepted a short write). Reception is
+ * incremental: uvf__rx_read() consumes whatever the socket has and returns a
+ * complete message only when header and body are in, so a message may arrive
+ * split across any number of reads with pauses in between.
+ *
+ * All functions return 0 (or a positive count where stated) or a negative
+ * errno; none of them logs: the caller logs with the reason in *why.
+ */
+#ifndef UVF_TRANSPORT_H
+#define UVF_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "proto/msg.h"
+#include "uvf/proto.h"
+
+/* Most fds one received message may carry; more are closed and the message
+ * is flagged (fds_overflow). */
+#define UVF_TRANSPORT_MAX_FDS 64u
+
+/* ------------------------------------------------------------------ */
+/* Socket set-up                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Create a listening socket at path with the given permission mode (0600 is
+ * the library default). An existing socket file at path is replaced only if
+ * nobody is listening on it (connect fails with ECONNREFUSED); an existing
+ * live socket gives -EADDRINUSE; any other kind of file gives -EEXIST and is
+ * left untouched. Path longer than sun_path: -ENAMETOOLONG.
+ * On success *out_fd is the non-blocking, close-on-exec listening fd, owned
+ * by the caller.
+ */
+int uvf__sock_listen(const char *path, mode_t mode, int *out_fd, struct uvf_why *why);
+
+/* Accept one pending connection: *out_fd non-blocking and close-on-exec,
+ * owned by the caller. -EAGAIN when none is pending. */
+int uvf__sock_accept(int listen_fd, int *out_fd);
+
+/* Connect to path; *out_fd non-blocking and close-on-exec, owned by the
+ * caller. -ENOENT when the path is absent, -ECONNREFUSED when nobody listens,
+ * -ENOTSOCK when it is not a socket. */
+int uvf__sock_connect(const char *path, int *out_fd, struct uvf_why *why);
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Send one message made of iov[0..iovcnt) (the first bytes must be the
+ * 16-byte header) with nfds fds attached to the first sendmsg. Uses
+ * MSG_NOSIGNAL; retries on EINTR; on a short write keeps sending the rest,
+ * waiting with poll() for at most timeout_ms per wait (-1 = forever) when the
+ * socket is full. The fds stay owned by the caller. -EPIPE/-ECONNRESET when
+ * the peer is gone, -ETIMEDOUT when the peer does not drain.
+ * iovcnt <= 8.
+ */
+int uvf__msg_sendv(int sock, const struct iovec *iov, int iovcnt, const int *fds, size_t nfds, int timeout_ms);
+
+/* Convenience: header + one payload buffer (payload may be NULL if len 0). */
+int uvf__msg_send(int sock, const struct uvf_msg_header *hdr, const void *payload, size_t len, const int *fds,
+		  size_t nfds, int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* Receiving                                                            */
+/* ------------------------------------------------------------------ */
+
+struct uvf_rx {
+	/* limits, set by uvf__rx_init, may be changed between messages */
+	uint32_t max_msg_size; /* largest msg_size accepted (header included) */
+
+	/* message being received */
+	struct uvf_msg_header hdr;
+	size_t hdr_got;
+	uint8_t *body;   /* malloc'ed, body_cap bytes; reused between messages */
+	size_t body_cap;
+	size_t body_got;
+	int fds[UVF_TRANSPORT_MAX_FDS];
+	size_t nfds;
+	bool fds_overflow;  /* more fds than UVF_TRANSPORT_MAX_FDS arrived, or MSG_CTRUNC */
+	bool complete;      /* a whole message is in hdr/body/fds */
+};
+
+void uvf__rx_init(struct uvf_rx *rx, uint32_t max_msg_size);
+
+/*
+ * Read from the non-blocking socket until a whole message is in, or the
+ * socket has nothing more for now.
+ * Returns 1 when a complete message is ready (rx->hdr, rx->body with
+ * hdr.msg_size - 16 bytes, rx->fds/nfds), 0 when more bytes are needed
+ * (poll the socket and call again), or a negative errno when the connection
+ * must be closed: -ECONNRESET on EOF or reset (also EOF in the middle of a
+ * message), -EMSGSIZE / -EPROTO from uvf__msg_check_header (the body is NOT
+ * read: the stream cannot be trusted any more), -ENOMEM.
+ * After a return of 1 the caller must call uvf__rx_release() before reading
+ * the next message. Before returning -EMSGSIZE/-EPROTO, rx->hdr holds the
+ * offending header so the caller can log it or answer with an error reply.
+ * fds are received with MSG_CMSG_CLOEXEC with any part of the message; if
+ * more than UVF_TRANSPORT_MAX_FDS arrive or the kernel reports MSG_CTRUNC,
+ * the extra fds are closed and rx->fds_overflow is set (the message is still
+ * delivered so the caller can answer it with an error).
+ */
+int uvf__rx_read(struct uvf_rx *rx, int sock, struct uvf_why *why);
+
+/*
+ * Wait (poll) up to timeout_ms (-1 forever) and read until a complete
+ * message is in: 1 on success, -ETIMEDOUT, or an error from uvf__rx_read.
+ */
+int uvf__rx_read_wait(struct uvf_rx *rx, int sock, int timeout_ms, struct uvf_why *why);
+
+/*
+ * Take ownership of the received fds: copies up to max fds into out, marks
+ * them taken so uvf__rx_release does not close them, returns the count.
+ */
+size_t uvf__rx_take_fds(struct uvf_rx *rx, int *out, size_t max);
+
+/* Forget the current message: close every fd not taken, reset counters;
+ * keeps the body buffer for reuse. */
+void uvf__rx_release(struct uvf_rx *rx);
+
+/* Release and free everything. */
+void uvf__rx_destroy(struct uvf_rx *rx);
+
+#endif /* UVF_TRANSPORT_H */
