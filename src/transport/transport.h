@@ -28,6 +28,9 @@
  * is flagged (fds_overflow). */
 #define UVF_TRANSPORT_MAX_FDS 64u
 
+/* Most fds one sent message may carry (the kernel's SCM_MAX_FD). */
+#define UVF_TRANSPORT_MAX_SEND_FDS 253u
+
 /* ------------------------------------------------------------------ */
 /* Socket set-up                                                        */
 /* ------------------------------------------------------------------ */
@@ -49,7 +52,8 @@ int uvf__sock_accept(int listen_fd, int *out_fd);
 
 /* Connect to path; *out_fd non-blocking and close-on-exec, owned by the
  * caller. -ENOENT when the path is absent, -ECONNREFUSED when nobody listens,
- * -ENOTSOCK when it is not a socket. */
+ * -ENOTSOCK when it is not a socket, -ENAMETOOLONG as for listen,
+ * -ETIMEDOUT when the listener's backlog stays full for 5 seconds. */
 int uvf__sock_connect(const char *path, int *out_fd, struct uvf_why *why);
 
 /* ------------------------------------------------------------------ */
@@ -63,7 +67,8 @@ int uvf__sock_connect(const char *path, int *out_fd, struct uvf_why *why);
  * waiting with poll() for at most timeout_ms per wait (-1 = forever) when the
  * socket is full. The fds stay owned by the caller. -EPIPE/-ECONNRESET when
  * the peer is gone, -ETIMEDOUT when the peer does not drain.
- * iovcnt <= 8.
+ * -EINVAL when iovcnt is not 1..8, the message is empty or nfds exceeds
+ * UVF_TRANSPORT_MAX_SEND_FDS. The message content is not checked.
  */
 int uvf__msg_sendv(int sock, const struct iovec *iov, int iovcnt, const int *fds, size_t nfds, int timeout_ms);
 
@@ -109,6 +114,10 @@ void uvf__rx_init(struct uvf_rx *rx, uint32_t max_msg_size);
  * more than UVF_TRANSPORT_MAX_FDS arrive or the kernel reports MSG_CTRUNC,
  * the extra fds are closed and rx->fds_overflow is set (the message is still
  * delivered so the caller can answer it with an error).
+ * On a negative return the partial message is dropped (its fds closed, as
+ * by uvf__rx_release) while rx->hdr keeps the last header bytes read; the
+ * rx may then be reused on another socket or destroyed.
+ * The reads use MSG_DONTWAIT, so a blocking socket works too.
  */
 int uvf__rx_read(struct uvf_rx *rx, int sock, struct uvf_why *why);
 
@@ -121,6 +130,9 @@ int uvf__rx_read_wait(struct uvf_rx *rx, int sock, int timeout_ms, struct uvf_wh
 /*
  * Take ownership of the received fds: copies up to max fds into out, marks
  * them taken so uvf__rx_release does not close them, returns the count.
+ * Fds are taken in arrival order; a later call takes the ones still left.
+ * rx->nfds keeps counting every fd that arrived; taken slots of rx->fds
+ * become -1.
  */
 size_t uvf__rx_take_fds(struct uvf_rx *rx, int *out, size_t max);
 

@@ -1,0 +1,790 @@
+/* SPDX-License-Identifier: MIT */
+/* Framed send/receive over socketpairs: fds, partial I/O, framing errors. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+#include "transport/transport.h"
+
+#define MAX_MSG 4096u
+
+static void make_pair(int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static void close_pair(int sv[2])
+{
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void fill_pattern(uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 31 + seed);
+}
+
+static void check_pattern(const uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] != (uint8_t)(i * 31 + seed))
+			fail_msg("byte %zu differs", i);
+	}
+}
+
+/* Send a command of len body bytes through uvf__msg_send. */
+static void send_msg(int sock, uint16_t id, const void *body, size_t len, const int *fds, size_t nfds)
+{
+	struct uvf_msg_header h = make_header(id, UVF_CMD_REGION_WRITE, (uint32_t)(16 + len), 0);
+
+	assert_int_equal(uvf__msg_send(sock, &h, body, len, fds, nfds, 1000), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Round trips                                                          */
+/* ------------------------------------------------------------------ */
+
+static void test_round_trip_without_fds(void **state)
+{
+	uint8_t body[100];
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	fill_pattern(body, sizeof(body), 1);
+	send_msg(sv[0], 7, body, sizeof(body), NULL, 0);
+
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_true(rx.complete);
+	assert_int_equal(rx.hdr.msg_id, 7);
+	assert_int_equal(rx.hdr.command, UVF_CMD_REGION_WRITE);
+	assert_int_equal(rx.hdr.msg_size, 116);
+	check_pattern(rx.body, sizeof(body), 1);
+	assert_int_equal(rx.nfds, 0);
+	assert_false(rx.fds_overflow);
+
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0); /* nothing more */
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_header_only_message_is_accepted(void **state)
+{
+	struct uvf_msg_header h = make_header(3, UVF_CMD_DEVICE_RESET, 16, 0);
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	assert_int_equal(uvf__msg_send(sv[0], &h, NULL, 0, NULL, 0, 1000), 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_size, 16);
+	assert_int_equal(rx.body_got, 0);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_round_trip_with_one_fd_keeps_file_and_cloexec(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	uint8_t body[8] = {0};
+	struct uvf_rx rx;
+	int sv[2], got;
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	send_msg(sv[0], 1, body, sizeof(body), &file, 1);
+
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.nfds, 1);
+	assert_int_equal(uvf__rx_take_fds(&rx, &got, 1), 1);
+	assert_int_not_equal(got, file);
+	assert_true(same_file(got, file));
+	assert_true(is_cloexec(got));
+
+	close(got);
+	close(file);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_round_trip_with_several_fds_in_order(void **state)
+{
+	struct fixture *f = *state;
+	char name[2] = "a";
+	int files[5], got[5];
+	struct uvf_rx rx;
+	int sv[2];
+
+	for (int i = 0; i < 5; i++) {
+		name[0] = (char)('a' + i);
+		files[i] = open_scratch_file(f, name);
+	}
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	send_msg(sv[0], 1, NULL, 0, files, 5);
+
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.nfds, 5);
+	assert_int_equal(uvf__rx_take_fds(&rx, got, 5), 5);
+	for (int i = 0; i < 5; i++) {
+		assert_true(same_file(got[i], files[i]));
+		assert_true(is_cloexec(got[i]));
+		close(got[i]);
+		close(files[i]);
+	}
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_sendv_gathers_several_iovecs(void **state)
+{
+	struct uvf_msg_header h = make_header(9, UVF_CMD_REGION_WRITE, 16 + 30, 0);
+	uint8_t body[30];
+	struct iovec iov[4];
+	struct uvf_rx rx;
+	int sv[2];
+
+	fill_pattern(body, sizeof(body), 5);
+	iov[0] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
+	iov[1] = (struct iovec){.iov_base = body, .iov_len = 10};
+	iov[2] = (struct iovec){.iov_base = body + 10, .iov_len = 0};
+	iov[3] = (struct iovec){.iov_base = body + 10, .iov_len = 20};
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	assert_int_equal(uvf__msg_sendv(sv[0], iov, 4, NULL, 0, 1000), 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 9);
+	check_pattern(rx.body, sizeof(body), 5);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_send_rejects_invalid_arguments(void **state)
+{
+	struct uvf_msg_header h = make_header(1, UVF_CMD_DEVICE_RESET, 16, 0);
+	struct iovec iov[9];
+	int fds[UVF_TRANSPORT_MAX_SEND_FDS + 1] = {0};
+	struct uvf_rx rx;
+	int sv[2];
+
+	for (int i = 0; i < 9; i++)
+		iov[i] = (struct iovec){.iov_base = &h, .iov_len = i == 0 ? sizeof(h) : 0};
+	make_pair(sv);
+	assert_int_equal(uvf__msg_sendv(sv[0], iov, 0, NULL, 0, 0), -EINVAL);
+	assert_int_equal(uvf__msg_sendv(sv[0], iov, 9, NULL, 0, 0), -EINVAL);
+	assert_int_equal(uvf__msg_sendv(sv[0], iov + 1, 1, NULL, 0, 0), -EINVAL); /* empty */
+	assert_int_equal(uvf__msg_sendv(sv[0], iov, 1, fds, UVF_TRANSPORT_MAX_SEND_FDS + 1, 0), -EINVAL);
+	assert_int_equal(uvf__msg_sendv(sv[0], iov, 1, NULL, 1, 0), -EINVAL);
+	assert_int_equal(uvf__msg_send(sv[0], &h, NULL, 5, NULL, 0, 0), -EINVAL);
+	/* nothing was sent by the refused calls; 8 iovecs is the limit */
+	assert_int_equal(uvf__msg_sendv(sv[0], iov, 8, NULL, 0, 0), 0);
+	uvf__rx_init(&rx, MAX_MSG);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+/* ------------------------------------------------------------------ */
+/* Incremental reception                                                */
+/* ------------------------------------------------------------------ */
+
+static void test_message_split_byte_by_byte_completes_on_last_byte(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	uint8_t msg[16 + 40];
+	struct uvf_msg_header h = make_header(4, UVF_CMD_REGION_WRITE, sizeof(msg), 0);
+	struct uvf_rx rx;
+	int sv[2], got;
+
+	memcpy(msg, &h, sizeof(h));
+	fill_pattern(msg + 16, 40, 9);
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	for (size_t i = 0; i < sizeof(msg); i++) {
+		assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+		/* the fd travels with the first byte */
+		raw_send(sv[0], msg + i, 1, &file, i == 0 ? 1 : 0);
+	}
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 4);
+	check_pattern(rx.body, 40, 9);
+	assert_int_equal(uvf__rx_take_fds(&rx, &got, 1), 1);
+	assert_true(same_file(got, file));
+	close(got);
+	close(file);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_fds_arriving_with_body_are_collected(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	struct uvf_msg_header h = make_header(4, UVF_CMD_DMA_MAP, 16 + 32, 0);
+	uint8_t body[32] = {0};
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	raw_send(sv[0], &h, sizeof(h), NULL, 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	raw_send(sv[0], body, 10, &file, 1);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	raw_send(sv[0], body + 10, 22, &file, 1);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.nfds, 2);
+	assert_true(same_file(rx.fds[0], file));
+	assert_true(same_file(rx.fds[1], file));
+	close(file);
+	uvf__rx_destroy(&rx); /* closes both received fds */
+	close_pair(sv);
+}
+
+static void test_two_messages_in_one_write_arrive_in_order(void **state)
+{
+	uint8_t buf[16 + 5 + 16 + 3];
+	struct uvf_msg_header a = make_header(1, UVF_CMD_REGION_WRITE, 16 + 5, 0);
+	struct uvf_msg_header b = make_header(2, UVF_CMD_REGION_WRITE, 16 + 3, UVF_MSG_FLAG_NO_REPLY);
+	struct uvf_rx rx;
+	int sv[2];
+
+	memcpy(buf, &a, 16);
+	memcpy(buf + 16, "hello", 5);
+	memcpy(buf + 21, &b, 16);
+	memcpy(buf + 37, "abc", 3);
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	raw_send(sv[0], buf, sizeof(buf), NULL, 0);
+
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 1);
+	assert_memory_equal(rx.body, "hello", 5);
+	/* rx_read again before release returns the same message */
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 1);
+	uvf__rx_release(&rx);
+
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 2);
+	assert_int_equal(rx.hdr.flags, UVF_MSG_FLAG_NO_REPLY);
+	assert_memory_equal(rx.body, "abc", 3);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_body_buffer_is_reused_between_messages(void **state)
+{
+	uint8_t body[1000] = {0};
+	struct uvf_rx rx;
+	uint8_t *first;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	send_msg(sv[0], 1, body, 1000, NULL, 0);
+	send_msg(sv[0], 2, body, 10, NULL, 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	first = rx.body;
+	assert_int_equal(rx.body_cap, 1000);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 2);
+	assert_ptr_equal(rx.body, first);
+	assert_int_equal(rx.body_cap, 1000);
+	uvf__rx_destroy(&rx);
+	assert_null(rx.body);
+	close_pair(sv);
+}
+
+struct writer {
+	int sock;
+	const uint8_t *body;
+	size_t len;
+	int fd;
+	int result;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct uvf_msg_header h = make_header(77, UVF_CMD_DMA_WRITE, (uint32_t)(16 + w->len), 0);
+
+	w->result = uvf__msg_send(w->sock, &h, w->body, w->len, &w->fd, 1, 5000);
+	return NULL;
+}
+
+static void test_large_body_is_sent_with_partial_writes(void **state)
+{
+	struct fixture *f = *state;
+	const size_t len = 4u << 20;
+	uint8_t *body = malloc(len);
+	int small = 16384;
+	struct writer w;
+	struct uvf_rx rx;
+	pthread_t thread;
+	int sv[2], reads = 0, ret;
+
+	assert_non_null(body);
+	fill_pattern(body, len, 3);
+	make_pair(sv);
+	/* A socket buffer far below the body forces short writes. */
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	w = (struct writer){.sock = sv[0], .body = body, .len = len, .fd = open_scratch_file(f, "a")};
+	uvf__rx_init(&rx, (uint32_t)(16 + len));
+	assert_int_equal(pthread_create(&thread, NULL, writer_main, &w), 0);
+	do {
+		ret = uvf__rx_read(&rx, sv[1], NULL);
+		if (ret == 0) {
+			struct pollfd p = {.fd = sv[1], .events = POLLIN};
+
+			reads++;
+			assert_true(poll(&p, 1, 5000) == 1);
+		}
+	} while (ret == 0);
+	assert_int_equal(ret, 1);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(w.result, 0);
+	assert_true(reads > 1); /* it really arrived in pieces */
+	assert_int_equal(rx.hdr.msg_id, 77);
+	assert_int_equal(rx.body_got, len);
+	check_pattern(rx.body, len, 3);
+	assert_int_equal(rx.nfds, 1);
+	assert_true(same_file(rx.fds[0], w.fd));
+
+	close(w.fd);
+	free(body);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+/* ------------------------------------------------------------------ */
+/* Framing errors                                                       */
+/* ------------------------------------------------------------------ */
+
+static void test_header_at_size_limit_is_accepted(void **state)
+{
+	uint8_t body[MAX_MSG - 16] = {0};
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	send_msg(sv[0], 1, body, sizeof(body), NULL, 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_size, MAX_MSG);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_oversized_header_is_refused_before_allocation(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	uint8_t body[MAX_MSG - 15];
+	struct uvf_msg_header h = make_header(5, UVF_CMD_REGION_WRITE, MAX_MSG + 1, 0);
+	struct uvf_why why = {{0}};
+	struct uvf_rx rx;
+	int sv[2], pending = 0;
+
+	memset(body, 0x16, sizeof(body)); /* would look like more headers */
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	raw_send(sv[0], &h, sizeof(h), &file, 1);
+	raw_send(sv[0], body, sizeof(body), NULL, 0);
+
+	assert_int_equal(uvf__rx_read(&rx, sv[1], &why), -EMSGSIZE);
+	assert_true(why.text[0] != '\0');
+	assert_null(rx.body);
+	assert_int_equal(rx.body_cap, 0);
+	assert_int_equal(rx.hdr.msg_size, MAX_MSG + 1); /* offending header kept */
+	assert_int_equal(rx.hdr.msg_id, 5);
+	assert_int_equal(rx.nfds, 0); /* its fd is already closed */
+	/* not one body byte was consumed */
+	assert_int_equal(ioctl(sv[1], FIONREAD, &pending), 0);
+	assert_int_equal(pending, (int)sizeof(body));
+
+	close(file);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_msg_size_below_header_is_refused(void **state)
+{
+	struct uvf_msg_header h = make_header(1, UVF_CMD_DEVICE_RESET, 15, 0);
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	raw_send(sv[0], &h, sizeof(h), NULL, 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), -EPROTO);
+	assert_int_equal(rx.hdr.msg_size, 15);
+	assert_null(rx.body);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_bad_type_bits_are_refused(void **state)
+{
+	struct uvf_msg_header reply = make_header(1, UVF_CMD_DEVICE_RESET, 16, UVF_MSG_TYPE_REPLY);
+	struct uvf_msg_header bad = make_header(2, UVF_CMD_DEVICE_RESET, 16 + 8, 2);
+	uint8_t body[8] = {0};
+	struct uvf_rx rx;
+	int sv[2], pending = 0;
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	raw_send(sv[0], &reply, sizeof(reply), NULL, 0);
+	raw_send(sv[0], &bad, sizeof(bad), NULL, 0);
+	raw_send(sv[0], body, sizeof(body), NULL, 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1); /* type 1 is fine */
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), -EPROTO);
+	assert_int_equal(rx.hdr.flags, 2);
+	assert_int_equal(ioctl(sv[1], FIONREAD, &pending), 0);
+	assert_int_equal(pending, 8); /* body left alone */
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_eof_between_messages_is_connreset(void **state)
+{
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	close(sv[0]);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), -ECONNRESET);
+	uvf__rx_destroy(&rx);
+	close(sv[1]);
+}
+
+static void test_eof_mid_header_is_connreset(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	struct uvf_msg_header h = make_header(1, UVF_CMD_REGION_WRITE, 100, 0);
+	struct uvf_why why = {{0}};
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	raw_send(sv[0], &h, 7, &file, 1);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	assert_int_equal(rx.nfds, 1);
+	close(sv[0]);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], &why), -ECONNRESET);
+	assert_non_null(strstr(why.text, "header"));
+	assert_int_equal(rx.nfds, 0); /* the received fd was closed */
+	close(file);
+	uvf__rx_destroy(&rx);
+	close(sv[1]);
+}
+
+static void test_eof_mid_body_is_connreset(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	struct uvf_msg_header h = make_header(1, UVF_CMD_REGION_WRITE, 100, 0);
+	uint8_t body[50] = {0};
+	struct uvf_why why = {{0}};
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	raw_send(sv[0], &h, sizeof(h), &file, 1);
+	raw_send(sv[0], body, sizeof(body), NULL, 0);
+	close(sv[0]);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], &why), -ECONNRESET);
+	assert_non_null(strstr(why.text, "body"));
+	close(file);
+	uvf__rx_destroy(&rx);
+	close(sv[1]);
+}
+
+/* ------------------------------------------------------------------ */
+/* fd limits and ownership                                              */
+/* ------------------------------------------------------------------ */
+
+static void send_with_copies(int sock, const void *buf, size_t len, int fd, size_t copies)
+{
+	int fds[256];
+
+	for (size_t i = 0; i < copies; i++)
+		fds[i] = fd;
+	raw_send(sock, buf, len, fds, copies);
+}
+
+static void test_max_fds_is_not_overflow(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	struct uvf_msg_header h = make_header(1, UVF_CMD_DEVICE_SET_IRQS, 16, 0);
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	send_with_copies(sv[0], &h, sizeof(h), file, UVF_TRANSPORT_MAX_FDS);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.nfds, UVF_TRANSPORT_MAX_FDS);
+	assert_false(rx.fds_overflow);
+	close(file);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_too_many_fds_in_one_send_set_overflow(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	struct uvf_msg_header h = make_header(1, UVF_CMD_DEVICE_SET_IRQS, 16, 0);
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	send_with_copies(sv[0], &h, sizeof(h), file, UVF_TRANSPORT_MAX_FDS + 1);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1); /* still delivered */
+	assert_true(rx.fds_overflow);
+	assert_int_equal(rx.nfds, UVF_TRANSPORT_MAX_FDS);
+	close(file);
+	uvf__rx_destroy(&rx); /* fixture checks that no fd is left */
+	close_pair(sv);
+}
+
+static void test_too_many_fds_across_parts_set_overflow(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	struct uvf_msg_header h = make_header(1, UVF_CMD_DEVICE_SET_IRQS, 16 + 4, 0);
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	send_with_copies(sv[0], &h, sizeof(h), file, 40);
+	send_with_copies(sv[0], "abcd", 4, file, 40);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_true(rx.fds_overflow);
+	assert_int_equal(rx.nfds, UVF_TRANSPORT_MAX_FDS);
+	/* overflow is per message */
+	uvf__rx_release(&rx);
+	send_msg(sv[0], 2, NULL, 0, &file, 1);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_false(rx.fds_overflow);
+	assert_int_equal(rx.nfds, 1);
+	close(file);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_release_closes_untaken_fds(void **state)
+{
+	struct fixture *f = *state;
+	int file = open_scratch_file(f, "a");
+	int fds[3] = {file, file, file};
+	int before, taken;
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	before = count_open_fds();
+	send_msg(sv[0], 1, NULL, 0, fds, 3);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(count_open_fds(), before + 3);
+	assert_int_equal(uvf__rx_take_fds(&rx, &taken, 1), 1);
+	uvf__rx_release(&rx);
+	assert_int_equal(count_open_fds(), before + 1);
+	assert_true(fcntl(taken, F_GETFD) >= 0); /* the taken one survives */
+	assert_true(same_file(taken, file));
+	close(taken);
+	close(file);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_take_fds_takes_in_order_and_resumes(void **state)
+{
+	struct fixture *f = *state;
+	int a = open_scratch_file(f, "a"), b = open_scratch_file(f, "b"), c = open_scratch_file(f, "c");
+	int fds[3] = {a, b, c};
+	int got[3] = {-1, -1, -1};
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	send_msg(sv[0], 1, NULL, 0, fds, 3);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(uvf__rx_take_fds(&rx, got, 2), 2);
+	assert_true(same_file(got[0], a));
+	assert_true(same_file(got[1], b));
+	assert_int_equal(rx.nfds, 3);
+	assert_int_equal(uvf__rx_take_fds(&rx, got + 2, 5), 1);
+	assert_true(same_file(got[2], c));
+	assert_int_equal(uvf__rx_take_fds(&rx, got, 5), 0);
+	uvf__rx_release(&rx);
+	for (int i = 0; i < 3; i++) {
+		assert_true(fcntl(got[i], F_GETFD) >= 0);
+		close(got[i]);
+		close(fds[i]);
+	}
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting and timeouts                                                 */
+/* ------------------------------------------------------------------ */
+
+static void test_read_wait_times_out_on_partial_message(void **state)
+{
+	struct uvf_msg_header h = make_header(1, UVF_CMD_REGION_WRITE, 16 + 4, 0);
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	assert_int_equal(uvf__rx_read_wait(&rx, sv[1], 30, NULL), -ETIMEDOUT);
+	raw_send(sv[0], &h, sizeof(h), NULL, 0);
+	assert_int_equal(uvf__rx_read_wait(&rx, sv[1], 30, NULL), -ETIMEDOUT);
+	raw_send(sv[0], "abcd", 4, NULL, 0);
+	assert_int_equal(uvf__rx_read_wait(&rx, sv[1], 30, NULL), 1);
+	assert_memory_equal(rx.body, "abcd", 4);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void *delayed_writer_main(void *arg)
+{
+	int sock = *(int *)arg;
+	struct uvf_msg_header h = make_header(12, UVF_CMD_DEVICE_RESET, 16, 0);
+
+	usleep(50 * 1000);
+	raw_send(sock, &h, 8, NULL, 0);
+	usleep(20 * 1000);
+	raw_send(sock, (uint8_t *)&h + 8, 8, NULL, 0);
+	return NULL;
+}
+
+static void test_read_wait_returns_message_written_later(void **state)
+{
+	struct uvf_rx rx;
+	pthread_t thread;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	assert_int_equal(pthread_create(&thread, NULL, delayed_writer_main, &sv[0]), 0);
+	assert_int_equal(uvf__rx_read_wait(&rx, sv[1], -1, NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 12);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_read_wait_reports_eof(void **state)
+{
+	struct uvf_rx rx;
+	int sv[2];
+
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	close(sv[0]);
+	assert_int_equal(uvf__rx_read_wait(&rx, sv[1], 1000, NULL), -ECONNRESET);
+	uvf__rx_destroy(&rx);
+	close(sv[1]);
+}
+
+static void test_send_to_closed_peer_is_epipe_without_sigpipe(void **state)
+{
+	struct uvf_msg_header h = make_header(1, UVF_CMD_DEVICE_RESET, 16, 0);
+	int sv[2];
+
+	/* With the default action a SIGPIPE would kill the test. */
+	signal(SIGPIPE, SIG_DFL);
+	make_pair(sv);
+	close(sv[1]);
+	assert_int_equal(uvf__msg_send(sv[0], &h, NULL, 0, NULL, 0, 100), -EPIPE);
+	close(sv[0]);
+}
+
+static void test_send_times_out_when_peer_does_not_drain(void **state)
+{
+	const size_t len = 1u << 20;
+	uint8_t *body = calloc(1, len);
+	struct uvf_msg_header h = make_header(1, UVF_CMD_REGION_WRITE, (uint32_t)(16 + len), 0);
+	int sv[2];
+
+	assert_non_null(body);
+	make_pair(sv);
+	assert_int_equal(uvf__msg_send(sv[0], &h, body, len, NULL, 0, 30), -ETIMEDOUT);
+	free(body);
+	close_pair(sv);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_round_trip_without_fds),
+		T(test_header_only_message_is_accepted),
+		T(test_round_trip_with_one_fd_keeps_file_and_cloexec),
+		T(test_round_trip_with_several_fds_in_order),
+		T(test_sendv_gathers_several_iovecs),
+		T(test_send_rejects_invalid_arguments),
+		T(test_message_split_byte_by_byte_completes_on_last_byte),
+		T(test_fds_arriving_with_body_are_collected),
+		T(test_two_messages_in_one_write_arrive_in_order),
+		T(test_body_buffer_is_reused_between_messages),
+		T(test_large_body_is_sent_with_partial_writes),
+		T(test_header_at_size_limit_is_accepted),
+		T(test_oversized_header_is_refused_before_allocation),
+		T(test_msg_size_below_header_is_refused),
+		T(test_bad_type_bits_are_refused),
+		T(test_eof_between_messages_is_connreset),
+		T(test_eof_mid_header_is_connreset),
+		T(test_eof_mid_body_is_connreset),
+		T(test_max_fds_is_not_overflow),
+		T(test_too_many_fds_in_one_send_set_overflow),
+		T(test_too_many_fds_across_parts_set_overflow),
+		T(test_release_closes_untaken_fds),
+		T(test_take_fds_takes_in_order_and_resumes),
+		T(test_read_wait_times_out_on_partial_message),
+		T(test_read_wait_returns_message_written_later),
+		T(test_read_wait_reports_eof),
+		T(test_send_to_closed_peer_is_epipe_without_sigpipe),
+		T(test_send_times_out_when_peer_does_not_drain),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
