@@ -63,6 +63,7 @@ struct uvf_config {
 	uint8_t image[4096];
 	uint8_t wmask[4096];  /* writable bits */
 	uint8_t w1cmask[4096];/* write-1-to-clear bits */
+	uint8_t initial[4096];/* image right after build, for reset */
 	uint64_t bar_size[6];
 	uint32_t bar_flags[6];
 	uint64_t rom_size;
@@ -80,7 +81,10 @@ struct uvf_config_effects {
 };
 
 /* Build the initial image. -EINVAL for an inconsistent description (e.g.
- * 64-bit BAR at index 5), -ENOSPC when capabilities do not fit. */
+ * 64-bit BAR at index 5, vendor id 0 or 0xffff, a size that is not a power
+ * of two, memory BAR < 16 bytes, I/O BAR outside 4..256, ROM < 2 KiB, a
+ * user MSI capability next to the library's own), -ENOSPC when capabilities
+ * do not fit. cfg is left untouched on error. */
 int uvf__config_build(struct uvf_config *cfg, const struct uvf_config_desc *desc);
 
 /* Read len bytes at offset; caller guarantees offset + len <= cfg->size. */
@@ -103,8 +107,12 @@ void uvf__config_set_intx_status(struct uvf_config *cfg, bool asserted);
 bool uvf__config_msi_enabled(const struct uvf_config *cfg);
 /* Number of MSI vectors the guest enabled (1 << MME), 0 when disabled. */
 uint32_t uvf__config_msi_enabled_vectors(const struct uvf_config *cfg);
-/* Whether MSI vector v is masked by the per-vector mask register. */
+/* Whether MSI vector v is masked by the per-vector mask register. Vectors
+ * at or beyond the capability's count (or without MSI) count as masked. */
 bool uvf__config_msi_vector_masked(const struct uvf_config *cfg, uint32_t v);
+/* Set or clear the pending bit of MSI vector v (read-only for the guest);
+ * ignored without MSI or for v beyond the count. */
+void uvf__config_set_msi_pending(struct uvf_config *cfg, uint32_t v, bool pending);
 /* Programmed base address of a BAR (without type bits), 64-bit for pairs. */
 uint64_t uvf__config_bar_address(const struct uvf_config *cfg, unsigned index);
 
