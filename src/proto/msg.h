@@ -98,6 +98,9 @@ void uvf__caps_defaults(struct uvf_caps *caps);
  * pgsizes 0 or without a bit >= 4096, twin_socket not an object,
  * fd_index negative. max_data_xfer_size above UVF_CAPS_MAX_XFER_LIMIT is
  * clamped to the limit (a peer that can receive more is not wrong).
+ * Integers beyond their field are refused; json-c reads any number above
+ * 2^64 - 1 as 2^64 - 1, so that value is refused for the 64-bit keys too.
+ * caps is written only on success.
  */
 int uvf__caps_parse(const char *json, size_t len, struct uvf_caps *caps, struct uvf_why *why);
 
@@ -128,7 +131,8 @@ int uvf__decode_version(const void *payload, size_t len, size_t nfds, size_t max
 			struct uvf_version_view *out, struct uvf_why *why);
 
 /* DMA_MAP request: len == 32, argsz == 32, flags within READ|WRITE (ext bits
- * refused with -EINVAL unless allow_ext), size != 0, address + size and
+ * refused with -EINVAL unless allow_ext; an ext mode bit needs an fd, and
+ * MMAP with FILE_IO is refused), size != 0, address + size and
  * offset + size do not wrap, nfds 0 or 1, offset == 0 when nfds == 0,
  * address and size aligned to the smallest page size in pgsizes. */
 int uvf__decode_dma_map(const void *payload, size_t len, size_t nfds, uint64_t pgsizes, bool allow_ext,
@@ -156,14 +160,16 @@ int uvf__decode_region_info_req(const void *payload, size_t len, size_t nfds, st
 struct uvf_region_info_view {
 	struct uvf_region_info info;
 	/* valid capability chain, when present in the payload */
-	const struct uvf_region_sparse_area *sparse_areas; /* NULL if none */
+	const struct uvf_region_sparse_area *sparse_areas; /* NULL if no SPARSE_MMAP cap;
+							    * non-NULL with 0 areas for an empty one */
 	uint32_t nr_sparse_areas;
 	bool has_type;
 	uint32_t type, subtype;
 	bool truncated; /* reply argsz > payload: caps not delivered, retry bigger */
 };
 /* DEVICE_GET_REGION_INFO reply: len >= 32; index == expected_index; unknown
- * flag bits refused; nfds <= 1, and nfds == 1 only with MMAP; when argsz <=
+ * flag bits refused; nfds <= 1, and nfds == 1 only with MMAP; argsz >= 32;
+ * a second SPARSE_MMAP or TYPE cap is refused; when argsz <=
  * len the cap chain (if CAPS) is walked: cap_offset >= 32, each header and
  * body inside argsz, next strictly increasing (no loops), at most 16 caps,
  * sparse areas inside the region size and without wrap; when argsz > len
