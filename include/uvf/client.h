@@ -56,7 +56,12 @@ struct uvf_client_opts {
  * NULL). *out is owned by the caller (uvf_client_close()).
  * Errors: -ENOENT (no such socket), -ECONNREFUSED (nobody listening),
  * -ENOTSOCK (not a socket), -ETIMEDOUT (no VERSION reply), -EPROTO (the peer
- * does not speak vfio-user: bad reply, bad JSON, unsupported major).
+ * does not speak vfio-user: bad reply, bad JSON, unsupported major),
+ * -ECONNRESET (the peer hung up), -EINVAL (bad opts: unknown version,
+ * timeout_ms 0 or below -1, max_data_xfer_size outside 512..64 MiB,
+ * max_msg_fds above 64).
+ * After a transport failure (EOF, framing error) on a connected client,
+ * every call returns -ENOTCONN; only uvf_client_close() remains useful.
  */
 UVF_API int uvf_client_connect(struct uvf_client **out, const char *path, const struct uvf_client_opts *opts);
 
@@ -90,7 +95,9 @@ struct uvf_client_region {
 	uint32_t flags;  /* UVF_REGION_FLAG_* */
 	uint64_t size;   /* 0 = absent */
 	uint64_t offset; /* mmap offset in fd */
-	int fd;          /* -1, or an fd owned by the client object (do not close) */
+	int fd;          /* -1, or an fd owned by the client object (do not close);
+			  * valid until the next uvf_client_region_info() of the
+			  * same index or uvf_client_close() (mappings survive) */
 	uint32_t nr_sparse_areas;
 	struct uvf_region_sparse_area sparse_areas[UVF_CLIENT_MAX_SPARSE_AREAS];
 	bool has_type;
@@ -133,6 +140,10 @@ UVF_API int uvf_client_config_write32(struct uvf_client *client, uint32_t offset
  * (UVF_DMA_MAP_FLAG_READ|WRITE), passing the fd so the server accesses it
  * directly. *out_ptr is owned by the client object (freed by
  * uvf_client_dma_unregister or uvf_client_close).
+ * iova and size must be aligned to the server's smallest page size
+ * (-EINVAL); at most the server's max_dma_maps ranges (-ENOSPC); a range
+ * overlapping a registered one gives -EEXIST; -ENOTSUP when the server
+ * accepts no fds (max_msg_fds 0).
  */
 UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_t size, uint32_t prot,
 				 void **out_ptr);
@@ -150,7 +161,8 @@ UVF_API int uvf_client_dma_register(struct uvf_client *client, uint64_t iova, vo
  * allocated by uvf_client_dma_alloc. */
 UVF_API int uvf_client_dma_unregister(struct uvf_client *client, uint64_t iova, size_t size);
 
-/* DMA_UNMAP with the "all" flag; forgets every registration. */
+/* DMA_UNMAP with the "all" flag; forgets every registration. A server that
+ * refuses the flag (EINVAL) gets one DMA_UNMAP per registration instead. */
 UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client);
 
 /* ------------------------------------------------------------------ */
@@ -161,7 +173,8 @@ UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client);
  * Attach eventfds fds[0..count) to vectors start..start+count-1 of IRQ index
  * `index` (ACTION_TRIGGER), in messages of at most the server's max_msg_fds
  * fds. An fd of -1 detaches that vector. The fds stay owned by the caller
- * (the server receives duplicates).
+ * (the server receives duplicates). On an error, the messages sent before
+ * it stay applied. -ENOTSUP when the server accepts no fds.
  */
 UVF_API int uvf_client_set_irq_eventfds(struct uvf_client *client, uint32_t index, uint32_t start,
 					uint32_t count, const int *fds);
@@ -194,7 +207,10 @@ UVF_API int uvf_client_process(struct uvf_client *client);
 /* Send a raw command and wait for its reply (for tools and tests).
  * reply_buf receives the reply payload (up to reply_cap bytes); *reply_len
  * its length. Returns 0, the server's negative errno for an error reply,
- * or a transport error. fds (may be NULL) are sent with the message. */
+ * or a transport error. fds (may be NULL) are sent with the message (not
+ * checked against the server's max_msg_fds, so that tests can probe it).
+ * A reply longer than reply_cap is truncated: -EMSGSIZE with *reply_len
+ * set to its full length. fds arriving with the reply are closed. */
 UVF_API int uvf_client_call(struct uvf_client *client, uint16_t command, const void *payload, size_t len,
 			    const int *fds, size_t nfds, void *reply_buf, size_t reply_cap, size_t *reply_len);
 

@@ -121,7 +121,9 @@ UVF_API int uvf_device_set_rom(struct uvf_device *dev, const void *image, size_t
  * Number of vectors of an IRQ index (enum uvf_pci_irq): INTx 0 or 1 (sets
  * interrupt pin INTA), MSI 0, 1, 2, 4, 8, 16 or 32 (adds an MSI capability
  * with 64-bit addresses and per-vector masking), MSI-X 0..2048, ERR and REQ
- * 0 or 1. -EINVAL otherwise, -EBUSY after listen.
+ * 0 or 1. -EINVAL otherwise, -EBUSY after listen, and -EBUSY when adding or
+ * removing MSI after uvf_device_add_capability() (set MSI first: its
+ * capability precedes the others).
  */
 UVF_API int uvf_device_set_irq_count(struct uvf_device *dev, unsigned index, uint32_t count);
 
@@ -161,8 +163,7 @@ UVF_API int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void
 /* ------------------------------------------------------------------ */
 
 enum uvf_reset_reason {
-	UVF_RESET_CLIENT = 1,    /* DEVICE_RESET from the client */
-	UVF_RESET_DISCONNECT = 2 /* the client went away */
+	UVF_RESET_CLIENT = 1, /* DEVICE_RESET from the client */
 };
 
 struct uvf_dma_range {
@@ -176,7 +177,10 @@ struct uvf_dma_range {
 
 struct uvf_device_callbacks {
 	unsigned version; /* UVF_DEVICE_CALLBACKS_VERSION */
-	/* Device reset (DEVICE_RESET or disconnect). Return 0 or -errno. */
+	/* Device reset requested by the client (DEVICE_RESET). Config space
+	 * and library-owned BAR memory are reset by the library first. A
+	 * disconnect is not a reset: device state is kept (see `client`).
+	 * Return 0 or -errno. */
 	int (*reset)(struct uvf_device *dev, void *data, enum uvf_reset_reason reason);
 	/* A DMA range was added; returning -errno refuses the DMA_MAP. */
 	int (*dma_map)(struct uvf_device *dev, void *data, const struct uvf_dma_range *range);

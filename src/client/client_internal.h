@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client internals shared by the files of src/client/ (not installed).
+ *
+ * connection.c  the engine: socket, VERSION, message ids, waiting for a
+ *               reply while serving the server's commands
+ * device.c      discovery (device/region/IRQ info), region access, reset
+ * dma.c         DMA registrations and serving DMA_READ/DMA_WRITE
+ * irq.c         DEVICE_SET_IRQS
+ */
+#ifndef UVF_CLIENT_INTERNAL_H
+#define UVF_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "log.h"
+#include "proto/msg.h"
+#include "transport/transport.h"
+#include "uvf/client.h"
+
+/* Upper bounds on what a server may report, to bound our allocations. */
+#define UVF_CLIENT_MAX_REGIONS 1024u
+#define UVF_CLIENT_MAX_IRQS    64u
+
+/* Largest reply payload we ask for in DEVICE_GET_REGION_INFO. */
+#define UVF_CLIENT_REGION_INFO_MAX_ARGSZ 65536u
+
+/* Ids of requests that timed out, remembered so that their late replies are
+ * recognised (and the ids not reused while they may still come). */
+#define UVF_CLIENT_STALE_IDS 32u
+
+/* One range of our memory the server was told about with DMA_MAP. */
+struct uvf_client_dma_range {
+	uint64_t iova;
+	uint64_t size;
+	uint32_t prot;	/* UVF_DMA_MAP_FLAG_READ|WRITE */
+	uint8_t *ptr;	/* where the range lives in this process */
+	bool allocated; /* mmap'ed by uvf_client_dma_alloc: munmap when forgotten */
+};
+
+/* An mmap fd received with a region info reply, owned by the client. */
+struct uvf_client_region_fd {
+	uint32_t index;
+	int fd;
+};
+
+struct uvf_client_stale {
+	uint16_t id;
+	uint16_t command;
+};
+
+struct uvf_client {
+	int sock;
+	int broken;	/* 0, or the error that made the connection unusable */
+	int timeout_ms; /* per reply, -1 = forever */
+	uint32_t our_max_xfer;
+	uint32_t our_max_fds;
+	struct uvf_logger log;
+	struct uvf_rx rx;
+
+	struct uvf_server_caps caps;
+	uint64_t min_pgsize; /* smallest page size in caps.pgsizes */
+
+	uint16_t next_id;
+	struct uvf_client_stale stale[UVF_CLIENT_STALE_IDS];
+	size_t nstale;
+
+	bool have_device_info;
+	struct uvf_device_info device_info;
+
+	struct uvf_client_region_fd *region_fds;
+	size_t nregion_fds;
+
+	/* sorted by iova, never overlapping */
+	struct uvf_client_dma_range *dma;
+	size_t ndma;
+	size_t dma_cap;
+};
+
+/* A reply held in client->rx until uvf__client_reply_done(). */
+struct uvf_client_reply {
+	const struct uvf_msg_header *hdr;
+	const uint8_t *payload;
+	size_t len;
+	size_t nfds;
+};
+
+/* 0 when the connection can be used, else -ENOTCONN. */
+int uvf__client_check(const struct uvf_client *client);
+
+/*
+ * Send a command made of the payload parts iov[0..iovcnt) (iovcnt <= 7; the
+ * header is added here) with nfds fds, and wait for its reply, serving the
+ * server's commands meanwhile. On 0 the reply stays in client->rx: the
+ * caller reads it through *reply and then calls uvf__client_reply_done().
+ * On an error reply returns the server's -errno (nothing held); -ETIMEDOUT
+ * when no reply came in time (a late one will be dropped); a transport
+ * error marks the connection broken.
+ */
+int uvf__client_request(struct uvf_client *client, uint16_t command, const struct iovec *iov, int iovcnt,
+			const int *fds, size_t nfds, struct uvf_client_reply *reply);
+
+/* Release the reply returned by uvf__client_request (closes its fds unless
+ * they were taken with uvf__rx_take_fds). */
+void uvf__client_reply_done(struct uvf_client *client);
+
+/* Request with a single payload buffer whose reply payload must be empty or
+ * exactly expect_len bytes (checked, then discarded). */
+int uvf__client_simple(struct uvf_client *client, uint16_t command, const void *payload, size_t len, const int *fds,
+		       size_t nfds, size_t expect_len);
+
+/* Send one message (header included in iov[0]); a failure marks the
+ * connection broken. */
+int uvf__client_send(struct uvf_client *client, const struct iovec *iov, int iovcnt, const int *fds, size_t nfds);
+
+/* Answer (or refuse) the server command now complete in client->rx. Returns
+ * 0, or a negative errno when answering broke the connection. */
+int uvf__client_serve_command(struct uvf_client *client);
+
+/* Fetch DEVICE_GET_INFO into the cache unless it is there already. */
+int uvf__client_ensure_device_info(struct uvf_client *client);
+
+/* Forget every DMA registration, releasing what uvf_client_dma_alloc mapped. */
+void uvf__client_dma_forget_all(struct uvf_client *client);
+
+#define CLIENT_LOG(client, level, ...) uvf__log(&(client)->log, (level), __VA_ARGS__)
+
+#endif /* UVF_CLIENT_INTERNAL_H */

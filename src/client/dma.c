@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DMA memory: the table of ranges announced with DMA_MAP, and serving the
+ * server's DMA_READ/DMA_WRITE requests from it.
+ *
+ * The table is sorted by iova and never holds overlapping ranges, so one
+ * binary search finds the only range that can contain an address. Ranges
+ * allocated by uvf_client_dma_alloc are memfd-backed: the server gets the
+ * fd and may map it, and we keep only our mapping (the memfd stays alive
+ * through it). Ranges from uvf_client_dma_register are caller memory that
+ * the server reaches by messages only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "client/client_internal.h"
+
+/* ------------------------------------------------------------------ */
+/* The table                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Index of the first range whose iova is above iova (0..ndma). */
+static size_t upper_bound(const struct uvf_client *client, uint64_t iova)
+{
+	size_t lo = 0, hi = client->ndma;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (client->dma[mid].iova <= iova)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The range holding all of [address, address + count), or NULL. count > 0
+ * and the sum does not wrap (checked by the decoders). */
+static struct uvf_client_dma_range *find_range(struct uvf_client *client, uint64_t address, uint64_t count)
+{
+	size_t pos = upper_bound(client, address);
+	struct uvf_client_dma_range *range;
+
+	if (pos == 0)
+		return NULL;
+	range = &client->dma[pos - 1];
+	if (address - range->iova >= range->size || count > range->size - (address - range->iova))
+		return NULL;
+	return range;
+}
+
+static void release_range(struct uvf_client_dma_range *range)
+{
+	if (range->allocated)
+		munmap(range->ptr, range->size);
+}
+
+void uvf__client_dma_forget_all(struct uvf_client *client)
+{
+	for (size_t i = 0; i < client->ndma; i++)
+		release_range(&client->dma[i]);
+	client->ndma = 0;
+}
+
+/* Validate a new range against the server's limits and our table. */
+static int check_new_range(struct uvf_client *client, uint64_t iova, uint64_t size, uint32_t prot)
+{
+	size_t pos;
+
+	if (size == 0 || iova + size < iova) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA range 0x%llx + 0x%llx is empty or wraps",
+			   (unsigned long long)iova, (unsigned long long)size);
+		return -EINVAL;
+	}
+	if (prot == 0 || (prot & ~(UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE))) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA prot 0x%x: must be READ and/or WRITE", (unsigned)prot);
+		return -EINVAL;
+	}
+	if (iova % client->min_pgsize || size % client->min_pgsize) {
+		CLIENT_LOG(client, UVF_LOG_WARNING,
+			   "DMA range 0x%llx + 0x%llx not aligned to the server page size 0x%llx",
+			   (unsigned long long)iova, (unsigned long long)size, (unsigned long long)client->min_pgsize);
+		return -EINVAL;
+	}
+	if (client->ndma >= client->caps.max_dma_maps) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA: the server takes at most %u mappings",
+			   (unsigned)client->caps.max_dma_maps);
+		return -ENOSPC;
+	}
+	pos = upper_bound(client, iova);
+	if ((pos > 0 && client->dma[pos - 1].iova + client->dma[pos - 1].size > iova) ||
+	    (pos < client->ndma && iova + size > client->dma[pos].iova)) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA range 0x%llx + 0x%llx overlaps a registered range",
+			   (unsigned long long)iova, (unsigned long long)size);
+		return -EEXIST;
+	}
+	/* Make room now, so that nothing can fail once the server said yes. */
+	if (client->ndma == client->dma_cap) {
+		size_t cap = client->dma_cap ? client->dma_cap * 2 : 8;
+		struct uvf_client_dma_range *grown = realloc(client->dma, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		client->dma = grown;
+		client->dma_cap = cap;
+	}
+	return 0;
+}
+
+/* DMA_MAP [iova, iova + size) with fd (or -1), then record it. */
+static int map_range(struct uvf_client *client, uint64_t iova, uint64_t size, uint32_t prot, void *ptr, int fd)
+{
+	struct uvf_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = prot,
+		.offset = 0,
+		.address = iova,
+		.size = size,
+	};
+	size_t pos;
+	int rc;
+
+	rc = uvf__client_simple(client, UVF_CMD_DMA_MAP, &map, sizeof(map), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, 0);
+	if (rc) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA_MAP 0x%llx + 0x%llx failed: %s", (unsigned long long)iova,
+			   (unsigned long long)size, uvf_strerror(rc));
+		return rc;
+	}
+	/* Serving requests while waiting never changes the table. */
+	pos = upper_bound(client, iova);
+	memmove(&client->dma[pos + 1], &client->dma[pos], (client->ndma - pos) * sizeof(client->dma[0]));
+	client->dma[pos] = (struct uvf_client_dma_range){
+		.iova = iova,
+		.size = size,
+		.prot = prot,
+		.ptr = ptr,
+		.allocated = fd >= 0,
+	};
+	client->ndma++;
+	return 0;
+}
+
+UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_t size, uint32_t prot, void **out_ptr)
+{
+	void *ptr;
+	int fd, rc;
+
+	if (out_ptr == NULL)
+		return -EINVAL;
+	*out_ptr = NULL;
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (size == 0 || size % 4096 || size > (uint64_t)INT64_MAX) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA alloc of %zu bytes: must be a non-zero multiple of 4096",
+			   size);
+		return -EINVAL;
+	}
+	if (client->caps.max_msg_fds == 0) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA alloc: the server accepts no fds, register memory instead");
+		return -ENOTSUP;
+	}
+	rc = check_new_range(client, iova, size, prot);
+	if (rc)
+		return rc;
+
+	fd = memfd_create("uvf-dma", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (ptr == MAP_FAILED) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = map_range(client, iova, size, prot, ptr, fd);
+	/* The server has its own copy of the fd and our mapping keeps the
+	 * memory alive: holding the fd would only use up descriptors. */
+	close(fd);
+	if (rc) {
+		munmap(ptr, size);
+		return rc;
+	}
+	*out_ptr = ptr;
+	return 0;
+}
+
+UVF_API int uvf_client_dma_register(struct uvf_client *client, uint64_t iova, void *ptr, size_t size, uint32_t prot)
+{
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (ptr == NULL)
+		return -EINVAL;
+	rc = check_new_range(client, iova, size, prot);
+	if (rc)
+		return rc;
+	return map_range(client, iova, size, prot, ptr, -1);
+}
+
+UVF_API int uvf_client_dma_unregister(struct uvf_client *client, uint64_t iova, size_t size)
+{
+	struct uvf_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.flags = 0,
+		.address = iova,
+		.size = size,
+	};
+	size_t pos;
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	pos = upper_bound(client, iova);
+	if (pos == 0 || client->dma[pos - 1].iova != iova || client->dma[pos - 1].size != size) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA unregister 0x%llx + 0x%zx: no such registration",
+			   (unsigned long long)iova, size);
+		return -ENOENT;
+	}
+	rc = uvf__client_simple(client, UVF_CMD_DMA_UNMAP, &unmap, sizeof(unmap), NULL, 0, sizeof(unmap));
+	if (rc) {
+		/* Keep the range: the server may still be using it. */
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA_UNMAP 0x%llx + 0x%zx failed: %s", (unsigned long long)iova,
+			   size, uvf_strerror(rc));
+		return rc;
+	}
+	pos--;
+	release_range(&client->dma[pos]);
+	memmove(&client->dma[pos], &client->dma[pos + 1], (client->ndma - pos - 1) * sizeof(client->dma[0]));
+	client->ndma--;
+	return 0;
+}
+
+UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client)
+{
+	struct uvf_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.flags = UVF_DMA_UNMAP_FLAG_ALL,
+		.address = 0,
+		.size = 0,
+	};
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	rc = uvf__client_simple(client, UVF_CMD_DMA_UNMAP, &unmap, sizeof(unmap), NULL, 0, sizeof(unmap));
+	if (rc == -EINVAL) {
+		/* The "all" flag is not in the base specification: a server
+		 * may refuse it. Unmap one range at a time instead. */
+		CLIENT_LOG(client, UVF_LOG_INFO, "DMA_UNMAP all refused, unmapping %zu ranges one by one",
+			   client->ndma);
+		while (client->ndma > 0) {
+			const struct uvf_client_dma_range *last = &client->dma[client->ndma - 1];
+
+			rc = uvf_client_dma_unregister(client, last->iova, last->size);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	if (rc) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA_UNMAP all failed: %s", uvf_strerror(rc));
+		return rc;
+	}
+	uvf__client_dma_forget_all(client);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Serving the server's requests                                        */
+/* ------------------------------------------------------------------ */
+
+/* The range the server may access for [address, +count) with permission
+ * need, or a negative errno: EFAULT outside registered memory, EPERM
+ * without the permission. */
+static int lookup_for_server(struct uvf_client *client, const char *what, uint64_t address, uint64_t count,
+			     uint32_t need, struct uvf_client_dma_range **out)
+{
+	struct uvf_client_dma_range *range = find_range(client, address, count);
+
+	if (range == NULL) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "server %s 0x%llx + 0x%llx outside registered DMA memory", what,
+			   (unsigned long long)address, (unsigned long long)count);
+		return -EFAULT;
+	}
+	if (!(range->prot & need)) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "server %s 0x%llx + 0x%llx: range registered without %s permission",
+			   what, (unsigned long long)address, (unsigned long long)count,
+			   need == UVF_DMA_MAP_FLAG_READ ? "READ" : "WRITE");
+		return -EPERM;
+	}
+	*out = range;
+	return 0;
+}
+
+static int serve_dma_read(struct uvf_client *client, const struct uvf_msg_header *req, size_t len)
+{
+	struct uvf_dma_access_view view;
+	struct uvf_client_dma_range *range;
+	struct uvf_msg_header hdr;
+	struct uvf_why why = {{0}};
+	struct iovec iov[3];
+	int rc;
+
+	rc = uvf__decode_dma_read_req(client->rx.body, len, client->rx.nfds, client->our_max_xfer, &view, &why);
+	if (rc) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "refused server request: %s", why.text);
+		return rc;
+	}
+	rc = lookup_for_server(client, "DMA_READ", view.access.address, view.access.count, UVF_DMA_MAP_FLAG_READ,
+			       &range);
+	if (rc)
+		return rc;
+	if (req->flags & UVF_MSG_FLAG_NO_REPLY)
+		return 0; /* pointless, but the server asked for no reply */
+	uvf__msg_header_init(&hdr, req->msg_id, req->command,
+			     (uint32_t)(UVF_MSG_HEADER_SIZE + sizeof(view.access) + view.access.count),
+			     UVF_MSG_TYPE_REPLY, 0);
+	iov[0] = (struct iovec){.iov_base = &hdr, .iov_len = sizeof(hdr)};
+	iov[1] = (struct iovec){.iov_base = &view.access, .iov_len = sizeof(view.access)};
+	iov[2] = (struct iovec){.iov_base = range->ptr + (view.access.address - range->iova),
+				.iov_len = (size_t)view.access.count};
+	return uvf__client_send(client, iov, 3, NULL, 0);
+}
+
+static int serve_dma_write(struct uvf_client *client, const struct uvf_msg_header *req, size_t len)
+{
+	struct uvf_dma_access_view view;
+	struct uvf_client_dma_range *range;
+	struct uvf_msg_header hdr;
+	struct uvf_why why = {{0}};
+	struct iovec iov[2];
+	int rc;
+
+	rc = uvf__decode_dma_write_req(client->rx.body, len, client->rx.nfds, client->our_max_xfer, &view, &why);
+	if (rc) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "refused server request: %s", why.text);
+		return rc;
+	}
+	rc = lookup_for_server(client, "DMA_WRITE", view.access.address, view.access.count, UVF_DMA_MAP_FLAG_WRITE,
+			       &range);
+	if (rc)
+		return rc;
+	memcpy(range->ptr + (view.access.address - range->iova), view.data, (size_t)view.access.count);
+	/* A posted write: the success reply is suppressed (errors are still
+	 * reported, as other clients do). */
+	if (req->flags & UVF_MSG_FLAG_NO_REPLY)
+		return 0;
+	uvf__msg_header_init(&hdr, req->msg_id, req->command, UVF_MSG_HEADER_SIZE + sizeof(view.access),
+			     UVF_MSG_TYPE_REPLY, 0);
+	iov[0] = (struct iovec){.iov_base = &hdr, .iov_len = sizeof(hdr)};
+	iov[1] = (struct iovec){.iov_base = &view.access, .iov_len = sizeof(view.access)};
+	return uvf__client_send(client, iov, 2, NULL, 0);
+}
+
+int uvf__client_serve_command(struct uvf_client *client)
+{
+	const struct uvf_msg_header *req = &client->rx.hdr;
+	size_t len = req->msg_size - UVF_MSG_HEADER_SIZE;
+	struct uvf_msg_header err_hdr;
+	struct iovec iov;
+	int rc;
+
+	if (client->rx.fds_overflow) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "server %s id %u carried too many fds", uvf__cmd_name(req->command),
+			   (unsigned)req->msg_id);
+		rc = -EINVAL;
+	} else if (req->command == UVF_CMD_DMA_READ) {
+		rc = serve_dma_read(client, req, len);
+	} else if (req->command == UVF_CMD_DMA_WRITE) {
+		rc = serve_dma_write(client, req, len);
+	} else {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "server sent %s id %u, which a client does not serve",
+			   uvf__cmd_name(req->command), (unsigned)req->msg_id);
+		rc = -ENOSYS;
+	}
+	if (client->broken)
+		return client->broken;
+	if (rc == 0)
+		return 0;
+	/* Error replies go out even for NO_REPLY commands: a server that
+	 * posted a write must still learn that it failed. */
+	uvf__msg_error_reply(&err_hdr, req, rc);
+	iov.iov_base = &err_hdr;
+	iov.iov_len = sizeof(err_hdr);
+	rc = uvf__client_send(client, &iov, 1, NULL, 0);
+	return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,672 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device context: description, listening, the connection and the event
+ * loop. Command handling lives in dispatch.c, regions in regions.c, DMA in
+ * dma.c, interrupts in irq.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server/server_internal.h"
+
+/* epoll tags */
+enum { TAG_LISTEN = 1, TAG_CONN = 2, TAG_STOP = 3, TAG_INTX_UNMASK = 4, TAG_KICK = 5 };
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+int uvf_device_new(struct uvf_device **out)
+{
+	struct uvf_device *dev;
+
+	if (!out)
+		return -EINVAL;
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	uvf__logger_init(&dev->log, NULL, NULL, UVF_LOG_WARNING);
+	dev->listen_fd = -1;
+	dev->conn_fd = -1;
+	dev->stop_fd = -1;
+	dev->kick_fd = -1;
+	dev->cb.version = UVF_DEVICE_CALLBACKS_VERSION;
+	struct uvf_serve_opts defaults = UVF_SERVE_OPTS_INIT;
+	dev->opts = defaults;
+	for (unsigned i = 0; i < UVF_PCI_NUM_IRQS; i++)
+		dev->irqs[i].unmask_fd = -1;
+	dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	dev->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dev->epoll_fd < 0 || dev->stop_fd < 0 || dev->kick_fd < 0) {
+		int err = -errno;
+		uvf_device_free(dev);
+		return err;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_STOP};
+	struct epoll_event kick = {.events = EPOLLIN, .data.u64 = TAG_KICK};
+	if (epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->stop_fd, &ev) < 0 ||
+	    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->kick_fd, &kick) < 0) {
+		int err = -errno;
+		uvf_device_free(dev);
+		return err;
+	}
+	*out = dev;
+	return 0;
+}
+
+static void drop_client(struct uvf_device *dev, const char *why);
+
+void uvf_device_free(struct uvf_device *dev)
+{
+	if (!dev)
+		return;
+	if (dev->conn_fd >= 0)
+		drop_client(dev, "device freed");
+	close_fd(&dev->listen_fd);
+	if (dev->socket_path) {
+		unlink(dev->socket_path);
+		free(dev->socket_path);
+	}
+	close_fd(&dev->epoll_fd);
+	close_fd(&dev->stop_fd);
+	close_fd(&dev->kick_fd);
+	uvf__rx_destroy(&dev->rx);
+	uvf__rx_destroy(&dev->wait_rx);
+	uvf__dma_free(dev);
+	uvf__irqs_free(dev);
+	for (unsigned i = 0; i < 6; i++)
+		free(dev->bars[i].mem);
+	free(dev->rom);
+	free(dev->queue);
+	free(dev);
+}
+
+void uvf_device_set_user_data(struct uvf_device *dev, void *data)
+{
+	dev->user_data = data;
+}
+
+void *uvf_device_user_data(struct uvf_device *dev)
+{
+	return dev->user_data;
+}
+
+void uvf_device_set_log(struct uvf_device *dev, uvf_log_fn fn, void *data, enum uvf_log_level max_level)
+{
+	uvf__logger_init(&dev->log, fn, data, max_level);
+}
+
+int uvf_device_set_pci_ids(struct uvf_device *dev, const struct uvf_pci_ids *ids)
+{
+	if (!dev || !ids)
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	if (ids->vendor_id == 0 || ids->vendor_id == 0xffff || ids->class_code > 0xffffff)
+		return -EINVAL;
+	dev->ids = *ids;
+	dev->ids_set = true;
+	return 0;
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_bar_desc *desc)
+{
+	if (!dev || !desc || index > 5)
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	const uint32_t known = UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH | UVF_BAR_MEMORY;
+	bool io = desc->flags & UVF_BAR_IO;
+	bool is64 = desc->flags & UVF_BAR_64BIT;
+
+	if ((desc->flags & ~known) || !is_pow2(desc->size))
+		return -EINVAL;
+	if (io && (is64 || (desc->flags & UVF_BAR_PREFETCH) || desc->size < 4 || desc->size > 256))
+		return -EINVAL;
+	if (!io && desc->size < 16)
+		return -EINVAL;
+	if (!is64 && !io && desc->size > (1ull << 31))
+		return -EINVAL;
+	if (!(desc->flags & UVF_BAR_MEMORY) && !desc->read)
+		return -EINVAL;
+	if (is64 && index == 5)
+		return -EINVAL;
+	/* the slot (and its partner) must be free */
+	if (dev->bars[index].size || (index > 0 && (dev->bars[index - 1].flags & UVF_BAR_64BIT)))
+		return -EINVAL;
+	if (is64 && dev->bars[index + 1].size)
+		return -EINVAL;
+
+	struct uvf_bar *bar = &dev->bars[index];
+	if (desc->flags & UVF_BAR_MEMORY) {
+		if (desc->size > SIZE_MAX)
+			return -ENOMEM;
+		bar->mem = calloc(1, (size_t)desc->size);
+		if (!bar->mem)
+			return -ENOMEM;
+	}
+	bar->size = desc->size;
+	bar->flags = desc->flags;
+	bar->read = desc->read;
+	bar->write = desc->write;
+	bar->data = desc->data;
+	return 0;
+}
+
+void *uvf_device_bar_memory(struct uvf_device *dev, unsigned index, size_t *size)
+{
+	if (!dev || index > 5 || !dev->bars[index].mem)
+		return NULL;
+	if (size)
+		*size = (size_t)dev->bars[index].size;
+	return dev->bars[index].mem;
+}
+
+int uvf_device_set_rom(struct uvf_device *dev, const void *image, size_t size)
+{
+	if (!dev || (!image && size))
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	if (size > (16u << 20))
+		return -EINVAL;
+	uint64_t rsize = 2048;
+	while (rsize < size)
+		rsize <<= 1;
+	uint8_t *rom = malloc(rsize);
+	if (!rom)
+		return -ENOMEM;
+	memset(rom, 0xff, rsize);
+	if (size)
+		memcpy(rom, image, size);
+	free(dev->rom);
+	dev->rom = rom;
+	dev->rom_size = size ? rsize : 0;
+	if (!size) {
+		free(rom);
+		dev->rom = NULL;
+	}
+	return 0;
+}
+
+int uvf_device_set_irq_count(struct uvf_device *dev, unsigned index, uint32_t count)
+{
+	if (!dev || index >= UVF_PCI_NUM_IRQS)
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	switch (index) {
+	case UVF_PCI_INTX_IRQ:
+	case UVF_PCI_ERR_IRQ:
+	case UVF_PCI_REQ_IRQ:
+		if (count > 1)
+			return -EINVAL;
+		break;
+	case UVF_PCI_MSI_IRQ:
+		if (count > 32 || (count && !is_pow2(count)))
+			return -EINVAL;
+		/* the MSI capability comes first: offsets already handed out
+		 * by uvf_device_add_capability would move */
+		if (dev->cfg_desc.nr_user_caps && (count > 0) != (dev->irq_count[index] > 0))
+			return -EBUSY;
+		break;
+	case UVF_PCI_MSIX_IRQ:
+		if (count > 2048)
+			return -EINVAL;
+		break;
+	}
+	dev->irq_count[index] = count;
+	return 0;
+}
+
+int uvf_device_add_capability(struct uvf_device *dev, uint8_t cap_id, const void *body, size_t len,
+			      const void *writable)
+{
+	if (!dev || (!body && len) || len > sizeof(dev->cfg_desc.user_caps[0].body))
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	if (dev->cfg_desc.nr_user_caps >= UVF_CONFIG_MAX_USER_CAPS)
+		return -ENOSPC;
+	struct uvf_config_user_cap *cap = &dev->cfg_desc.user_caps[dev->cfg_desc.nr_user_caps];
+	memset(cap, 0, sizeof(*cap));
+	cap->id = cap_id;
+	cap->len = (uint8_t)len;
+	if (len)
+		memcpy(cap->body, body, len);
+	if (writable && len)
+		memcpy(cap->writable, writable, len);
+
+	/* Lay the chain out now so the caller learns the offset (and ENOSPC). */
+	dev->cfg_desc.nr_user_caps++;
+	struct uvf_config probe;
+	struct uvf_config_desc desc = dev->cfg_desc;
+	desc.ids = dev->ids;
+	desc.ids.vendor_id = desc.ids.vendor_id ? desc.ids.vendor_id : 1;
+	desc.intx = dev->irq_count[UVF_PCI_INTX_IRQ] > 0;
+	desc.msi_count = dev->irq_count[UVF_PCI_MSI_IRQ];
+	memset(desc.bars, 0, sizeof(desc.bars));
+	desc.rom_size = 0;
+	int ret = uvf__config_build(&probe, &desc);
+	if (ret < 0) {
+		dev->cfg_desc.nr_user_caps--;
+		return ret;
+	}
+	return probe.user_cap_offset[dev->cfg_desc.nr_user_caps - 1];
+}
+
+int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, size_t len)
+{
+	if (!dev || !buf || !dev->frozen)
+		return -EINVAL;
+	if (offset > dev->cfg.size || len > dev->cfg.size - offset)
+		return -EINVAL;
+	uvf__config_read(&dev->cfg, offset, buf, len);
+	return 0;
+}
+
+int uvf_device_set_callbacks(struct uvf_device *dev, const struct uvf_device_callbacks *cb, void *data)
+{
+	if (!dev || !cb || cb->version != UVF_DEVICE_CALLBACKS_VERSION)
+		return -EINVAL;
+	dev->cb = *cb;
+	dev->cb_data = data;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Freezing and listening                                               */
+/* ------------------------------------------------------------------ */
+
+static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
+{
+	if (dev->frozen)
+		return -EBUSY;
+	if (!dev->ids_set) {
+		dev_log(dev, UVF_LOG_ERROR, "device has no PCI ids: call uvf_device_set_pci_ids first");
+		return -EINVAL;
+	}
+	if (opts) {
+		if (opts->version != UVF_SERVE_OPTS_VERSION)
+			return -EINVAL;
+		if (opts->max_data_xfer_size < UVF_CAPS_MIN_XFER || opts->max_data_xfer_size > UVF_CAPS_MAX_XFER_LIMIT ||
+		    opts->max_msg_fds > UVF_SERVER_MAX_MSG_FDS || opts->max_dma_maps == 0 ||
+		    opts->max_dma_maps > 65535)
+			return -EINVAL;
+		dev->opts = *opts;
+	}
+
+	struct uvf_config_desc *desc = &dev->cfg_desc;
+	desc->ids = dev->ids;
+	for (unsigned i = 0; i < 6; i++) {
+		desc->bars[i].size = dev->bars[i].size;
+		desc->bars[i].flags = dev->bars[i].flags & (UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH);
+	}
+	desc->rom_size = dev->rom_size;
+	desc->intx = dev->irq_count[UVF_PCI_INTX_IRQ] > 0;
+	desc->msi_count = dev->irq_count[UVF_PCI_MSI_IRQ];
+	int ret = uvf__config_build(&dev->cfg, desc);
+	if (ret < 0) {
+		dev_log(dev, UVF_LOG_ERROR, "config space cannot be built: %s", uvf_strerror(ret));
+		return ret;
+	}
+	ret = uvf__irqs_init(dev);
+	if (ret < 0)
+		return ret;
+
+	/* Largest message we accept: a full REGION_WRITE, or VERSION JSON. */
+	dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + dev->opts.max_data_xfer_size;
+	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1)
+		dev->max_msg_size = UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1;
+	uvf__rx_init(&dev->rx, dev->max_msg_size);
+	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
+	dev->frozen = true;
+	return 0;
+}
+
+static int watch(struct uvf_device *dev, int fd, uint64_t tag, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+	if (epoll_ctl(dev->epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static int start_listening(struct uvf_device *dev, int fd)
+{
+	dev->listen_fd = fd;
+	int ret = watch(dev, fd, TAG_LISTEN, true);
+	if (ret < 0)
+		return ret;
+	dev->listen_watched = true;
+	return 0;
+}
+
+int uvf_device_listen(struct uvf_device *dev, const char *path, const struct uvf_serve_opts *opts)
+{
+	struct uvf_why why = {{0}};
+	int fd, ret;
+
+	if (!dev || !path)
+		return -EINVAL;
+	ret = freeze(dev, opts);
+	if (ret < 0)
+		return ret;
+	ret = uvf__sock_listen(path, dev->opts.socket_mode ? dev->opts.socket_mode : 0600, &fd, &why);
+	if (ret < 0) {
+		dev_log(dev, UVF_LOG_ERROR, "cannot listen on %s: %s", path, why.text[0] ? why.text : uvf_strerror(ret));
+		dev->frozen = false;
+		return ret;
+	}
+	dev->socket_path = strdup(path);
+	if (!dev->socket_path) {
+		close(fd);
+		unlink(path);
+		dev->frozen = false;
+		return -ENOMEM;
+	}
+	ret = start_listening(dev, fd);
+	if (ret < 0)
+		return ret;
+	dev_info(dev, "listening on %s", path);
+	return 0;
+}
+
+int uvf_device_listen_fd(struct uvf_device *dev, int fd, const struct uvf_serve_opts *opts)
+{
+	if (!dev || fd < 0)
+		return -EINVAL;
+	int ret = freeze(dev, opts);
+	if (ret < 0)
+		return ret;
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		dev->frozen = false;
+		return -errno;
+	}
+	return start_listening(dev, fd);
+}
+
+int uvf_device_poll_fd(struct uvf_device *dev)
+{
+	return dev ? dev->epoll_fd : -EINVAL;
+}
+
+bool uvf_device_client_connected(struct uvf_device *dev)
+{
+	return dev && dev->conn_fd >= 0 && dev->negotiated;
+}
+
+void uvf_device_stop(struct uvf_device *dev)
+{
+	uint64_t one = 1;
+	/* write(2) is async-signal-safe; the result does not matter: a full
+	 * counter already means "stop". */
+	if (dev && dev->stop_fd >= 0) {
+		ssize_t n = write(dev->stop_fd, &one, sizeof(one));
+		(void)n;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The connection                                                       */
+/* ------------------------------------------------------------------ */
+
+int uvf__send_to_client(struct uvf_device *dev, struct iovec *iov, int iovcnt, const int *fds, size_t nfds)
+{
+	if (dev->conn_fd < 0)
+		return -ENOTCONN;
+	int ret = uvf__msg_sendv(dev->conn_fd, iov, iovcnt, fds, nfds, dev->opts.dma_timeout_ms);
+	if (ret < 0) {
+		dev_warn(dev, "sending to the client failed: %s", uvf_strerror(ret));
+		dev->drop_requested = true;
+	}
+	return ret;
+}
+
+static void queue_clear(struct uvf_device *dev)
+{
+	for (size_t i = dev->queue_head; i < dev->queue_len; i++) {
+		struct uvf_queued_msg *q = &dev->queue[i];
+		for (size_t f = 0; f < q->nfds; f++)
+			if (q->fds[f] >= 0)
+				close(q->fds[f]);
+		free(q->body);
+	}
+	dev->queue_len = dev->queue_head = dev->queue_bytes = 0;
+}
+
+int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx)
+{
+	size_t len = rx->hdr.msg_size - UVF_MSG_HEADER_SIZE;
+
+	if (dev->queue_len - dev->queue_head >= UVF_SERVER_QUEUE_MAX ||
+	    dev->queue_bytes + len > UVF_SERVER_QUEUE_BYTES)
+		return -ENOBUFS;
+	if (dev->queue_head == dev->queue_len)
+		dev->queue_head = dev->queue_len = 0;
+	if (!dev->queue) {
+		dev->queue = calloc(UVF_SERVER_QUEUE_MAX, sizeof(*dev->queue));
+		if (!dev->queue)
+			return -ENOMEM;
+	}
+	if (dev->queue_len == UVF_SERVER_QUEUE_MAX) {
+		/* compact */
+		size_t live = dev->queue_len - dev->queue_head;
+		memmove(dev->queue, dev->queue + dev->queue_head, live * sizeof(*dev->queue));
+		dev->queue_head = 0;
+		dev->queue_len = live;
+	}
+	struct uvf_queued_msg *q = &dev->queue[dev->queue_len];
+	memset(q, 0, sizeof(*q));
+	q->hdr = rx->hdr;
+	if (len) {
+		q->body = malloc(len);
+		if (!q->body)
+			return -ENOMEM;
+		memcpy(q->body, rx->body, len);
+	}
+	q->nfds = uvf__rx_take_fds(rx, q->fds, UVF_SERVER_MAX_MSG_FDS);
+	q->fds_overflow = rx->fds_overflow || rx->nfds > q->nfds;
+	dev->queue_len++;
+	dev->queue_bytes += len;
+	/* make the poll fd readable: the queue must run even if the socket
+	 * has nothing more to say */
+	uint64_t one = 1;
+	ssize_t n = write(dev->kick_fd, &one, sizeof(one));
+	(void)n;
+	return 0;
+}
+
+static void drop_client(struct uvf_device *dev, const char *why)
+{
+	if (dev->conn_fd < 0)
+		return;
+	dev_info(dev, "client disconnected: %s", why);
+	bool was_negotiated = dev->negotiated;
+	watch(dev, dev->conn_fd, TAG_CONN, false);
+	close_fd(&dev->conn_fd);
+	dev->negotiated = false;
+	dev->drop_requested = false;
+	/* forget any half-received message of the departed client */
+	uvf__rx_destroy(&dev->rx);
+	uvf__rx_destroy(&dev->wait_rx);
+	uvf__rx_init(&dev->rx, dev->max_msg_size);
+	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
+	queue_clear(dev);
+	uvf__dma_unmap_all(dev);
+	uvf__irqs_drop_client(dev);
+	if (dev->listen_fd >= 0 && !dev->listen_watched && watch(dev, dev->listen_fd, TAG_LISTEN, true) == 0)
+		dev->listen_watched = true;
+	if (was_negotiated && dev->cb.client)
+		dev->cb.client(dev, dev->cb_data, false);
+}
+
+static int accept_client(struct uvf_device *dev)
+{
+	int fd;
+	int ret = uvf__sock_accept(dev->listen_fd, &fd);
+
+	if (ret == -EAGAIN || ret == -EINTR || ret == -ECONNABORTED)
+		return 0;
+	if (ret < 0) {
+		dev_log(dev, UVF_LOG_ERROR, "accept failed: %s", uvf_strerror(ret));
+		/* EMFILE and friends are transient; only a dead socket is fatal */
+		return (ret == -EBADF || ret == -EINVAL || ret == -ENOTSOCK) ? ret : 0;
+	}
+	dev->conn_fd = fd;
+	dev->negotiated = false;
+	dev->drop_requested = false;
+	dev->next_dma_id = 1;
+	ret = watch(dev, fd, TAG_CONN, true);
+	if (ret < 0) {
+		close_fd(&dev->conn_fd);
+		return 0;
+	}
+	/* one client at a time: others wait in the backlog */
+	if (dev->listen_watched && watch(dev, dev->listen_fd, TAG_LISTEN, false) == 0)
+		dev->listen_watched = false;
+	dev_info(dev, "client connected");
+	return 0;
+}
+
+/* Run one message held by rx, then release it. */
+static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
+{
+	bool was_negotiated = dev->negotiated;
+	dev->in_command = true;
+	int ret = uvf__handle_message(dev, &rx->hdr, rx->body, rx->fds, rx->nfds, rx->fds_overflow);
+	dev->in_command = false;
+	/* handlers that keep an fd set its slot to -1; release closes the rest */
+	uvf__rx_release(rx);
+	if (ret < 0)
+		dev->drop_requested = true;
+	else if (!was_negotiated && dev->negotiated && dev->cb.client)
+		dev->cb.client(dev, dev->cb_data, true);
+}
+
+static void run_queued(struct uvf_device *dev)
+{
+	while (dev->conn_fd >= 0 && !dev->drop_requested && dev->queue_head < dev->queue_len) {
+		struct uvf_queued_msg q = dev->queue[dev->queue_head++];
+		dev->queue_bytes -= q.hdr.msg_size - UVF_MSG_HEADER_SIZE;
+		dev->in_command = true;
+		int ret = uvf__handle_message(dev, &q.hdr, q.body, q.fds, q.nfds, q.fds_overflow);
+		dev->in_command = false;
+		for (size_t f = 0; f < q.nfds; f++)
+			if (q.fds[f] >= 0)
+				close(q.fds[f]);
+		free(q.body);
+		if (ret < 0)
+			dev->drop_requested = true;
+	}
+}
+
+static void service_connection(struct uvf_device *dev)
+{
+	struct uvf_why why = {{0}};
+
+	run_queued(dev);
+	while (dev->conn_fd >= 0 && !dev->drop_requested) {
+		int ret = uvf__rx_read(&dev->rx, dev->conn_fd, &why);
+		if (ret == 0)
+			break;
+		if (ret < 0) {
+			if (ret == -ECONNRESET)
+				drop_client(dev, "connection closed by the client");
+			else {
+				dev_warn(dev, "dropping client: %s", why.text[0] ? why.text : uvf_strerror(ret));
+				drop_client(dev, "malformed message");
+			}
+			return;
+		}
+		run_rx_message(dev, &dev->rx);
+		run_queued(dev);
+	}
+	if (dev->drop_requested)
+		drop_client(dev, "protocol error");
+}
+
+int uvf_device_dispatch(struct uvf_device *dev)
+{
+	struct epoll_event events[8];
+	uint64_t counter;
+
+	if (!dev || !dev->frozen || dev->listen_fd < 0)
+		return -EINVAL;
+	int n = epoll_wait(dev->epoll_fd, events, 8, 0);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		switch (events[i].data.u64) {
+		case TAG_STOP:
+			if (read(dev->stop_fd, &counter, sizeof(counter)) == sizeof(counter))
+				dev->stopping = true;
+			break;
+		case TAG_LISTEN:
+			if (dev->conn_fd < 0) {
+				int ret = accept_client(dev);
+				if (ret < 0)
+					return ret;
+			}
+			break;
+		case TAG_KICK:
+			if (read(dev->kick_fd, &counter, sizeof(counter)) < 0)
+				counter = 0; /* already drained */
+			break;
+		case TAG_INTX_UNMASK:
+			uvf__irq_intx_resample(dev);
+			break;
+		default:
+			break;
+		}
+	}
+	/* The connection is serviced every time: messages may already sit in
+	 * the receive buffer or the queue without a new epoll event. */
+	if (dev->conn_fd >= 0)
+		service_connection(dev);
+	if (dev->stopping) {
+		dev->stopping = false;
+		return 1;
+	}
+	return 0;
+}
+
+int uvf_device_run(struct uvf_device *dev)
+{
+	if (!dev || !dev->frozen || dev->listen_fd < 0)
+		return -EINVAL;
+	for (;;) {
+		struct pollfd pfd = {.fd = dev->epoll_fd, .events = POLLIN};
+		int n = poll(&pfd, 1, -1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		int ret = uvf_device_dispatch(dev);
+		if (ret < 0)
+			return ret;
+		if (ret == 1)
+			return 0;
+	}
+}
+
+int uvf__watch_intx_unmask(struct uvf_device *dev, int fd, bool on)
+{
+	return watch(dev, fd, TAG_INTX_UNMASK, on);
+}

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Command dispatch: validate each client message with the pure decoders of
+ * src/proto, run it against the device, and answer (or not, for NO_REPLY).
+ * Every failure is logged here once, with the reason, and becomes an error
+ * reply carrying the errno.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/server_internal.h"
+
+void uvf__reply_add(struct uvf_reply *reply, const void *buf, size_t len)
+{
+	if (!len)
+		return;
+	reply->iov[reply->iovcnt].iov_base = (void *)buf;
+	reply->iov[reply->iovcnt].iov_len = len;
+	reply->iovcnt++;
+}
+
+void uvf__reply_add_small(struct uvf_reply *reply, const void *buf, size_t len)
+{
+	size_t used = 0;
+	for (int i = 1; i < reply->iovcnt; i++)
+		if (reply->iov[i].iov_base >= (void *)reply->small &&
+		    reply->iov[i].iov_base < (void *)(reply->small + sizeof(reply->small)))
+			used += reply->iov[i].iov_len;
+	memcpy(reply->small + used, buf, len);
+	uvf__reply_add(reply, reply->small + used, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* VERSION                                                              */
+/* ------------------------------------------------------------------ */
+
+static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body,
+			  size_t len, size_t nfds, struct uvf_reply *reply, char *json, size_t json_cap)
+{
+	struct uvf_why why = {{0}};
+	struct uvf_version_view v;
+	int ret;
+
+	ret = uvf__decode_version(body, len, nfds, 0, &v, &why);
+	if (ret < 0)
+		goto refuse;
+	if (v.major != UVF_PROTO_MAJOR) {
+		ret = uvf__why(&why, -EINVAL, "VERSION: client speaks major %u, we speak %u", v.major,
+			       UVF_PROTO_MAJOR);
+		goto refuse;
+	}
+	struct uvf_caps peer;
+	if (v.json)
+		ret = uvf__caps_parse(v.json, v.json_len, &peer, &why);
+	else
+		uvf__caps_defaults(&peer), ret = 0;
+	if (ret < 0)
+		goto refuse;
+	dev->client_caps = peer;
+
+	/* Our answer: what we accept. QEMU's client reads the reply into a
+	 * buffer the size of its request, so optional keys are dropped until
+	 * the reply is no longer than the request. */
+	struct uvf_caps ours;
+	uvf__caps_defaults(&ours);
+	ours.max_msg_fds = dev->opts.max_msg_fds;
+	ours.max_data_xfer_size = dev->opts.max_data_xfer_size;
+	ours.max_dma_maps = dev->opts.max_dma_maps;
+	ours.has_max_dma_maps = true;
+	ours.pgsizes = 4096;
+	ours.has_pgsizes = true;
+	ours.write_multiple = peer.write_multiple;
+	for (int attempt = 0;; attempt++) {
+		ret = uvf__caps_encode(&ours, json, json_cap);
+		if (ret < 0)
+			return ret; /* our own bug: cannot encode */
+		if (sizeof(struct uvf_version) + (size_t)ret <= len || attempt == 3)
+			break;
+		if (attempt == 0)
+			ours.has_pgsizes = false;
+		else if (attempt == 1)
+			ours.has_max_dma_maps = false;
+		else
+			ours.write_multiple = false;
+	}
+	/* minor: the lower of the two (ours is the lowest there is, 0) */
+	struct uvf_version ver_reply = {.major = UVF_PROTO_MAJOR, .minor = UVF_PROTO_MINOR};
+	uvf__reply_add_small(reply, &ver_reply, sizeof(ver_reply));
+	uvf__reply_add(reply, json, (size_t)ret);
+	dev->negotiated = true;
+	dev_info(dev, "VERSION: client %u.%u, max_data_xfer_size %u, max_msg_fds %u%s", v.major, v.minor,
+		 peer.max_data_xfer_size, peer.max_msg_fds, peer.write_multiple ? ", write_multiple" : "");
+	(void)hdr;
+	return 0;
+
+refuse:
+	dev_warn(dev, "%s", why.text);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* The other commands                                                   */
+/* ------------------------------------------------------------------ */
+
+static int handle_dma_map(struct uvf_device *dev, const uint8_t *body, size_t len, int *fds, size_t nfds,
+			  struct uvf_why *why)
+{
+	struct uvf_dma_map map;
+	int ret = uvf__decode_dma_map(body, len, nfds, 4096, false, &map, why);
+	if (ret < 0)
+		return ret;
+	int fd = nfds ? fds[0] : -1;
+	ret = uvf__dma_map(dev, &map, fd);
+	if (ret >= 0 && fd >= 0)
+		fds[0] = -1; /* kept (or already closed) by the DMA table */
+	return ret;
+}
+
+static int handle_dma_unmap(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			    struct uvf_reply *reply, struct uvf_why *why)
+{
+	struct uvf_dma_unmap unmap;
+	int ret = uvf__decode_dma_unmap(body, len, nfds, &unmap, why);
+	if (ret < 0)
+		return ret;
+	ret = uvf__dma_unmap(dev, &unmap);
+	if (ret < 0)
+		return ret;
+	unmap.argsz = sizeof(unmap);
+	uvf__reply_add_small(reply, &unmap, sizeof(unmap));
+	return 0;
+}
+
+static int handle_device_info(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			      struct uvf_reply *reply, struct uvf_why *why)
+{
+	struct uvf_device_info info;
+	int ret = uvf__decode_device_info_req(body, len, nfds, &info, why);
+	if (ret < 0)
+		return ret;
+	info.argsz = sizeof(info);
+	info.flags = UVF_DEVICE_FLAG_PCI | UVF_DEVICE_FLAG_RESET;
+	info.num_regions = UVF_PCI_NUM_REGIONS;
+	info.num_irqs = UVF_PCI_NUM_IRQS;
+	uvf__reply_add_small(reply, &info, sizeof(info));
+	return 0;
+}
+
+static int handle_region_info(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			      struct uvf_reply *reply, struct uvf_why *why)
+{
+	struct uvf_region_info info;
+	int ret = uvf__decode_region_info_req(body, len, nfds, &info, why);
+	if (ret < 0)
+		return ret;
+	ret = uvf__region_info(dev, info.index, &info);
+	if (ret < 0)
+		return uvf__why(why, ret, "DEVICE_GET_REGION_INFO: no region %u (device has %u)", info.index,
+				UVF_PCI_NUM_REGIONS);
+	uvf__reply_add_small(reply, &info, sizeof(info));
+	return 0;
+}
+
+static int handle_io_fds(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			 struct uvf_reply *reply, struct uvf_why *why)
+{
+	struct uvf_region_io_fds req;
+
+	if (len != sizeof(req) || nfds)
+		return uvf__why(why, -EINVAL, "DEVICE_GET_REGION_IO_FDS: payload %zu bytes, %zu fds", len, nfds);
+	memcpy(&req, body, sizeof(req));
+	if (req.argsz < sizeof(req) || req.count != 0 || req.flags != 0)
+		return uvf__why(why, -EINVAL, "DEVICE_GET_REGION_IO_FDS: argsz %u, flags 0x%x, count %u", req.argsz,
+				req.flags, req.count);
+	if (req.index >= UVF_PCI_NUM_REGIONS)
+		return uvf__why(why, -EINVAL, "DEVICE_GET_REGION_IO_FDS: no region %u", req.index);
+	(void)dev;
+	/* No region of this device has ioeventfds: an empty list. */
+	req.argsz = sizeof(req);
+	uvf__reply_add_small(reply, &req, sizeof(req));
+	return 0;
+}
+
+static int handle_irq_info(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			   struct uvf_reply *reply, struct uvf_why *why)
+{
+	struct uvf_irq_info info;
+	int ret = uvf__decode_irq_info_req(body, len, nfds, &info, why);
+	if (ret < 0)
+		return ret;
+	ret = uvf__irq_info(dev, info.index, &info);
+	if (ret < 0)
+		return uvf__why(why, ret, "DEVICE_GET_IRQ_INFO: no IRQ index %u", info.index);
+	uvf__reply_add_small(reply, &info, sizeof(info));
+	return 0;
+}
+
+static int handle_set_irqs(struct uvf_device *dev, const uint8_t *body, size_t len, int *fds, size_t nfds,
+			   bool fds_overflow, struct uvf_why *why)
+{
+	struct uvf_irq_set_view view;
+	if (fds_overflow)
+		return uvf__why(why, -EINVAL, "DEVICE_SET_IRQS: more fds than we accept (max %u)",
+				dev->opts.max_msg_fds);
+	if (nfds > dev->opts.max_msg_fds)
+		return uvf__why(why, -EINVAL, "DEVICE_SET_IRQS: %zu fds, we advertised at most %u", nfds,
+				dev->opts.max_msg_fds);
+	int ret = uvf__decode_irq_set(body, len, nfds, &view, why);
+	if (ret < 0)
+		return ret;
+	return uvf__irq_set(dev, &view, fds, nfds);
+}
+
+static int handle_region_read(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			      struct uvf_reply *reply, uint8_t **data_out, struct uvf_why *why)
+{
+	struct uvf_region_access_view v;
+	int ret = uvf__decode_region_read_req(body, len, nfds, dev->opts.max_data_xfer_size, &v, why);
+	if (ret < 0)
+		return ret;
+	uint8_t *data = NULL;
+	if (v.access.count) {
+		data = malloc(v.access.count);
+		if (!data)
+			return -ENOMEM;
+	}
+	ret = uvf__region_access(dev, v.access.region, v.access.offset, data, v.access.count, false,
+				 "REGION_READ");
+	if (ret < 0) {
+		free(data);
+		return ret;
+	}
+	uvf__reply_add_small(reply, &v.access, sizeof(v.access));
+	uvf__reply_add(reply, data, v.access.count);
+	*data_out = data;
+	return 0;
+}
+
+static int handle_region_write(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			       struct uvf_reply *reply, struct uvf_why *why)
+{
+	struct uvf_region_access_view v;
+	int ret = uvf__decode_region_write_req(body, len, nfds, dev->opts.max_data_xfer_size, &v, why);
+	if (ret < 0)
+		return ret;
+	ret = uvf__region_access(dev, v.access.region, v.access.offset, (void *)v.data, v.access.count, true,
+				 "REGION_WRITE");
+	if (ret < 0)
+		return ret;
+	uvf__reply_add_small(reply, &v.access, sizeof(v.access));
+	return 0;
+}
+
+static int handle_write_multi(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			      struct uvf_reply *reply, struct uvf_why *why)
+{
+	struct uvf_write_multi_view v;
+	int ret = uvf__decode_write_multi(body, len, nfds, &v, why);
+	if (ret < 0)
+		return ret;
+	/* applied in order; the first failure stops and is reported */
+	for (uint64_t i = 0; i < v.wr_cnt; i++) {
+		struct uvf_write_multi_entry e;
+		memcpy(&e, (const uint8_t *)v.entries + i * sizeof(e), sizeof(e));
+		ret = uvf__region_access(dev, e.region, e.offset, e.data, e.count, true, "REGION_WRITE_MULTI");
+		if (ret < 0)
+			return ret;
+	}
+	struct uvf_write_multi out = {.wr_cnt = v.wr_cnt};
+	uvf__reply_add_small(reply, &out, sizeof(out));
+	return 0;
+}
+
+static int handle_reset(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			struct uvf_why *why)
+{
+	int ret = uvf__decode_device_reset(body, len, nfds, why);
+	if (ret < 0)
+		return ret;
+	uvf__regions_reset(dev);
+	if (dev->cb.reset) {
+		ret = dev->cb.reset(dev, dev->cb_data, UVF_RESET_CLIENT);
+		if (ret < 0)
+			return uvf__why(why, ret, "DEVICE_RESET: the device's reset failed: %s", uvf_strerror(ret));
+	}
+	dev_info(dev, "DEVICE_RESET done");
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entry point                                                          */
+/* ------------------------------------------------------------------ */
+
+static int send_reply(struct uvf_device *dev, const struct uvf_msg_header *req, struct uvf_reply *reply, int err)
+{
+	struct uvf_msg_header hdr;
+	size_t size = UVF_MSG_HEADER_SIZE;
+
+	if (err) {
+		uvf__msg_error_reply(&hdr, req, -err);
+		reply->iovcnt = 1;
+		reply->nfds = 0;
+	} else {
+		for (int i = 1; i < reply->iovcnt; i++)
+			size += reply->iov[i].iov_len;
+		uvf__msg_header_init(&hdr, req->msg_id, req->command, (uint32_t)size, UVF_MSG_TYPE_REPLY, 0);
+	}
+	reply->iov[0].iov_base = &hdr;
+	reply->iov[0].iov_len = sizeof(hdr);
+	return uvf__send_to_client(dev, reply->iov, reply->iovcnt, reply->fds, reply->nfds);
+}
+
+int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body, int *fds,
+			size_t nfds, bool fds_overflow)
+{
+	struct uvf_why why = {{0}};
+	struct uvf_reply reply;
+	char json[UVF_CAPS_JSON_MAX];
+	uint8_t *read_data = NULL;
+	size_t len = hdr->msg_size - UVF_MSG_HEADER_SIZE;
+	int ret;
+	bool fatal = false;
+
+	memset(&reply, 0, sizeof(reply));
+	reply.iovcnt = 1;
+
+	if ((hdr->flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_REPLY) {
+		/* No DMA request of ours is outstanding here (those replies are
+		 * consumed by the DMA wait): a late or stray reply. */
+		dev_warn(dev, "ignoring a %s reply (id %u) that answers nothing outstanding",
+			 uvf__cmd_name(hdr->command), hdr->msg_id);
+		return 0;
+	}
+
+	if (!dev->negotiated && hdr->command != UVF_CMD_VERSION) {
+		uvf__why(&why, -EINVAL, "%s before VERSION", uvf__cmd_name(hdr->command));
+		ret = -EINVAL;
+		fatal = true;
+		goto out;
+	}
+	if (fds_overflow && hdr->command != UVF_CMD_DEVICE_SET_IRQS) {
+		ret = uvf__why(&why, -EINVAL, "%s: too many file descriptors attached", uvf__cmd_name(hdr->command));
+		goto out;
+	}
+
+	switch (hdr->command) {
+	case UVF_CMD_VERSION:
+		if (dev->negotiated) {
+			ret = uvf__why(&why, -EINVAL, "VERSION: already negotiated");
+			break;
+		}
+		ret = handle_version(dev, hdr, body, len, nfds, &reply, json, sizeof(json));
+		if (ret < 0) {
+			fatal = true; /* no protocol without an agreed version */
+			why.text[0] = '\0';
+		}
+		break;
+	case UVF_CMD_DMA_MAP:
+		ret = handle_dma_map(dev, body, len, fds, nfds, &why);
+		break;
+	case UVF_CMD_DMA_UNMAP:
+		ret = handle_dma_unmap(dev, body, len, nfds, &reply, &why);
+		break;
+	case UVF_CMD_DEVICE_GET_INFO:
+		ret = handle_device_info(dev, body, len, nfds, &reply, &why);
+		break;
+	case UVF_CMD_DEVICE_GET_REGION_INFO:
+		ret = handle_region_info(dev, body, len, nfds, &reply, &why);
+		break;
+	case UVF_CMD_DEVICE_GET_REGION_IO_FDS:
+		ret = handle_io_fds(dev, body, len, nfds, &reply, &why);
+		break;
+	case UVF_CMD_DEVICE_GET_IRQ_INFO:
+		ret = handle_irq_info(dev, body, len, nfds, &reply, &why);
+		break;
+	case UVF_CMD_DEVICE_SET_IRQS:
+		ret = handle_set_irqs(dev, body, len, fds, nfds, fds_overflow, &why);
+		break;
+	case UVF_CMD_REGION_READ:
+		ret = handle_region_read(dev, body, len, nfds, &reply, &read_data, &why);
+		break;
+	case UVF_CMD_REGION_WRITE:
+		ret = handle_region_write(dev, body, len, nfds, &reply, &why);
+		break;
+	case UVF_CMD_DEVICE_RESET:
+		ret = handle_reset(dev, body, len, nfds, &why);
+		break;
+	case UVF_CMD_REGION_WRITE_MULTI:
+		if (!dev->client_caps.write_multiple) {
+			ret = uvf__why(&why, -EINVAL, "REGION_WRITE_MULTI: not negotiated");
+			break;
+		}
+		ret = handle_write_multi(dev, body, len, nfds, &reply, &why);
+		break;
+	case UVF_CMD_DMA_READ:
+	case UVF_CMD_DMA_WRITE:
+		ret = uvf__why(&why, -EINVAL, "%s: a server-to-client command sent by the client",
+			       uvf__cmd_name(hdr->command));
+		break;
+	case UVF_CMD_DEVICE_FEATURE:
+	case UVF_CMD_MIG_DATA_READ:
+	case UVF_CMD_MIG_DATA_WRITE:
+		ret = uvf__why(&why, -ENOTSUP, "%s: this device does not support migration",
+			       uvf__cmd_name(hdr->command));
+		break;
+	default:
+		ret = uvf__why(&why, -ENOSYS, "unknown command %u", hdr->command);
+		break;
+	}
+
+out:
+	if (ret < 0 && why.text[0])
+		dev_warn(dev, "%s", why.text);
+	if (!(hdr->flags & UVF_MSG_FLAG_NO_REPLY) && dev->conn_fd >= 0) {
+		if (send_reply(dev, hdr, &reply, ret < 0 ? ret : 0) < 0)
+			fatal = true;
+	}
+	free(read_data);
+	return fatal ? (ret < 0 ? ret : -EPIPE) : 0;
+}

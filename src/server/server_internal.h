@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/* The device context and the internal interfaces between server files. */
+#ifndef UVF_SERVER_INTERNAL_H
+#define UVF_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "log.h"
+#include "proto/msg.h"
+#include "server/pci_config.h"
+#include "transport/transport.h"
+#include "uvf/server.h"
+
+#define UVF_SERVER_MAX_MSG_FDS 16u
+#define UVF_SERVER_QUEUE_MAX 256u        /* client commands held during a DMA wait */
+#define UVF_SERVER_QUEUE_BYTES (16u << 20)
+
+struct uvf_bar {
+	uint64_t size; /* 0 = absent (also the upper half of a 64-bit BAR) */
+	uint32_t flags;
+	uvf_region_read_fn read;
+	uvf_region_write_fn write;
+	void *data;
+	uint8_t *mem; /* UVF_BAR_MEMORY */
+};
+
+struct uvf_dma_mapping {
+	uint64_t address;
+	uint64_t size;
+	uint32_t prot;     /* UVF_DMA_MAP_FLAG_READ | WRITE */
+	int fd;            /* -1 for message-based DMA */
+	uint64_t offset;   /* in fd */
+	dev_t st_dev;      /* identity of the backing file, for duplicates */
+	ino_t st_ino;
+	void *map_base;    /* what mmap returned, NULL without fd */
+	size_t map_len;
+	uint8_t *vaddr;    /* address of `address` in this process, or NULL */
+};
+
+struct uvf_irq_vector {
+	int fd;       /* trigger eventfd, -1 when none */
+	bool masked;
+	bool pending; /* raised while masked */
+};
+
+struct uvf_irq_index {
+	uint32_t count;
+	struct uvf_irq_vector *vectors; /* count entries */
+	int unmask_fd;                  /* INTx resample eventfd, -1 when none */
+};
+
+/* A client command received while waiting for a DMA reply, run later. */
+struct uvf_queued_msg {
+	struct uvf_msg_header hdr;
+	uint8_t *body;
+	int fds[UVF_SERVER_MAX_MSG_FDS];
+	size_t nfds;
+	bool fds_overflow;
+};
+
+struct uvf_device {
+	void *user_data;
+	struct uvf_logger log;
+
+	/* description, frozen by listen */
+	struct uvf_pci_ids ids;
+	bool ids_set;
+	struct uvf_bar bars[6];
+	uint8_t *rom;
+	uint64_t rom_size;
+	uint32_t irq_count[UVF_PCI_NUM_IRQS];
+	struct uvf_config_desc cfg_desc;
+	struct uvf_config cfg;
+	struct uvf_device_callbacks cb;
+	void *cb_data;
+	bool frozen;
+
+	/* serving */
+	struct uvf_serve_opts opts;
+	int listen_fd;
+	char *socket_path; /* unlinked at free when we created it */
+	int epoll_fd;
+	int stop_fd;       /* eventfd written by uvf_device_stop */
+	int kick_fd;       /* eventfd: queued commands wait to be run */
+	bool stopping;
+	bool listen_watched;
+
+	/* the connection */
+	int conn_fd;
+	bool negotiated;
+	bool drop_requested; /* disconnect once the current command is done */
+	struct uvf_caps client_caps;
+	struct uvf_rx rx;      /* main receiver */
+	struct uvf_rx wait_rx; /* used while waiting for a DMA reply */
+	uint32_t max_msg_size;
+	bool in_command;       /* a client command is being handled */
+	uint16_t next_dma_id;
+	struct uvf_queued_msg *queue;
+	size_t queue_len, queue_head, queue_bytes;
+
+	/* DMA mappings, sorted by address, non-overlapping */
+	struct uvf_dma_mapping *maps;
+	size_t nr_maps, maps_cap;
+
+	struct uvf_irq_index irqs[UVF_PCI_NUM_IRQS];
+};
+
+/* Reply being built by a command handler. */
+struct uvf_reply {
+	struct iovec iov[4]; /* iov[0] is the header, filled by the sender */
+	int iovcnt;
+	uint8_t small[64];   /* fixed-size reply payloads live here */
+	int fds[UVF_SERVER_MAX_MSG_FDS];
+	size_t nfds;
+};
+
+/* Append a payload piece (not copied: must live until the reply is sent). */
+void uvf__reply_add(struct uvf_reply *reply, const void *buf, size_t len);
+/* Copy a small fixed payload into reply->small and append it. */
+void uvf__reply_add_small(struct uvf_reply *reply, const void *buf, size_t len);
+
+#define dev_log(dev, level, ...) uvf__log(&(dev)->log, (level), __VA_ARGS__)
+#define dev_warn(dev, ...) uvf__log(&(dev)->log, UVF_LOG_WARNING, __VA_ARGS__)
+#define dev_info(dev, ...) uvf__log(&(dev)->log, UVF_LOG_INFO, __VA_ARGS__)
+#define dev_debug(dev, ...) uvf__log(&(dev)->log, UVF_LOG_DEBUG, __VA_ARGS__)
+
+/* dispatch.c: run one complete client message (a command or stray reply).
+ * Sends the reply. Returns 0, or a negative errno when the client must be
+ * dropped. The fds in *fds/nfds are owned by the caller; handlers that keep
+ * one set it to -1 in the array. */
+int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body, int *fds,
+			size_t nfds, bool fds_overflow);
+
+/* regions.c */
+int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_region_info *out);
+int uvf__region_access(struct uvf_device *dev, uint32_t region, uint64_t offset, void *buf, uint32_t count,
+		       bool is_write, const char *what);
+void uvf__regions_reset(struct uvf_device *dev);
+
+/* dma.c */
+int uvf__dma_map(struct uvf_device *dev, const struct uvf_dma_map *req, int fd);
+int uvf__dma_unmap(struct uvf_device *dev, const struct uvf_dma_unmap *req);
+void uvf__dma_unmap_all(struct uvf_device *dev);
+void uvf__dma_free(struct uvf_device *dev);
+
+/* irq.c */
+int uvf__irqs_init(struct uvf_device *dev);
+int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, int *fds, size_t nfds);
+int uvf__irq_info(struct uvf_device *dev, uint32_t index, struct uvf_irq_info *out);
+void uvf__irqs_drop_client(struct uvf_device *dev);
+void uvf__irqs_free(struct uvf_device *dev);
+/* The INTx resample fd fired: unmask INTx. */
+void uvf__irq_intx_resample(struct uvf_device *dev);
+/* Config space changed the command register or MSI state. */
+void uvf__irq_config_changed(struct uvf_device *dev, const struct uvf_config_effects *fx);
+
+/* device.c */
+int uvf__send_to_client(struct uvf_device *dev, struct iovec *iov, int iovcnt, const int *fds, size_t nfds);
+/* Watch or unwatch the INTx resample eventfd in the poll set. */
+int uvf__watch_intx_unmask(struct uvf_device *dev, int fd, bool on);
+/* Queue a client command that arrived during a DMA wait (takes the fds). */
+int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx);
+
+#endif /* UVF_SERVER_INTERNAL_H */
