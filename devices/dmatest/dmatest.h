@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dmatest: a DMA-capable test device, usable in-process (integration
+ * tests) and as the uvf-dmatest program.
+ *
+ * PCI identity: vendor 0x1de0, device 0x0002, subsystem 0x1de0:0x0002,
+ * class 0xff0000 (unassigned), revision 1 (placeholder ids of the uvf
+ * samples, see devices/uvf-scratch.c). Interrupts: INTx (pin A) and one
+ * MSI vector.
+ *
+ * BAR0: 4 KiB memory BAR (library-owned memory, UVF_BAR_MEMORY), 32-bit
+ * little-endian registers. Read-only registers are restored after every
+ * write, so writing them has no effect.
+ *
+ *   0x00  ID         RO  UVF_DMATEST_ID ("DMAT")
+ *   0x04  VERSION    RO  UVF_DMATEST_VERSION
+ *   0x08  SRC_LO     RW  source DMA address (client IOVA), low 32 bits
+ *   0x0c  SRC_HI     RW  source DMA address, high 32 bits
+ *   0x10  DST_LO     RW  destination DMA address, low 32 bits
+ *   0x14  DST_HI     RW  destination DMA address, high 32 bits
+ *   0x18  LEN        RW  bytes, at most UVF_DMATEST_MAX_LEN
+ *   0x1c  PATTERN    RW  the low byte is the fill value
+ *   0x20  CMD        WO  writing a non-zero value runs a command before the
+ *                        write completes, then reads 0 again:
+ *                        1 (COPY) copy LEN bytes from SRC to DST (overlap
+ *                          handled like memmove);
+ *                        2 (FILL) fill LEN bytes at DST with PATTERN;
+ *                        anything else fails with EINVAL.
+ *                        The data goes through uvf_dma_read/uvf_dma_write
+ *                        in chunks of UVF_DMATEST_CHUNK bytes, so it works
+ *                        for fd-backed and for message-based DMA alike.
+ *   0x24  STATUS     RO  0, or the positive errno of the last command
+ *                        (EINVAL bad command/length/range, EFAULT unmapped,
+ *                        EACCES wrong permission, ...)
+ *   0x28  IRQ_COUNT  RO  completion interrupts delivered or latched
+ *   0x2c  CMD_COUNT  RO  commands completed (successfully or not)
+ *
+ * Every command ends with a completion interrupt: MSI vector 0 when the
+ * client attached an eventfd to it, INTx otherwise.
+ * DEVICE_RESET clears every register (ID and VERSION come back).
+ */
+#ifndef UVF_DEVICES_DMATEST_H
+#define UVF_DEVICES_DMATEST_H
+
+#include "uvf/server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UVF_DMATEST_VENDOR_ID 0x1de0
+#define UVF_DMATEST_DEVICE_ID 0x0002
+#define UVF_DMATEST_BAR_SIZE  4096u
+
+#define UVF_DMATEST_ID	    0x54414d44u /* "DMAT" */
+#define UVF_DMATEST_VERSION 0x00010000u
+
+enum uvf_dmatest_reg {
+	UVF_DMATEST_REG_ID = 0x00,
+	UVF_DMATEST_REG_VERSION = 0x04,
+	UVF_DMATEST_REG_SRC_LO = 0x08,
+	UVF_DMATEST_REG_SRC_HI = 0x0c,
+	UVF_DMATEST_REG_DST_LO = 0x10,
+	UVF_DMATEST_REG_DST_HI = 0x14,
+	UVF_DMATEST_REG_LEN = 0x18,
+	UVF_DMATEST_REG_PATTERN = 0x1c,
+	UVF_DMATEST_REG_CMD = 0x20,
+	UVF_DMATEST_REG_STATUS = 0x24,
+	UVF_DMATEST_REG_IRQ_COUNT = 0x28,
+	UVF_DMATEST_REG_CMD_COUNT = 0x2c,
+};
+
+#define UVF_DMATEST_CMD_COPY 1u
+#define UVF_DMATEST_CMD_FILL 2u
+
+#define UVF_DMATEST_MAX_LEN (16u << 20) /* bound on the work one command does */
+#define UVF_DMATEST_CHUNK   (64u << 10) /* bounce buffer size */
+
+/*
+ * Create a dmatest device: described (ids, BAR0, IRQs, callbacks) but not
+ * listening; the caller goes on with uvf_device_listen() or
+ * uvf_device_listen_fd() and serves it. The device's user data pointer
+ * belongs to dmatest (do not call uvf_device_set_user_data()). Free it
+ * with uvf_dmatest_free(), not uvf_device_free().
+ * Returns 0, or a negative errno (-ENOMEM, or what the library refused).
+ */
+int uvf_dmatest_create(struct uvf_device **out);
+
+/* Free a device made by uvf_dmatest_create() and its state. NULL is fine. */
+void uvf_dmatest_free(struct uvf_device *dev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UVF_DEVICES_DMATEST_H */

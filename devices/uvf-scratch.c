@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uvf-scratch: a scratch register and GPIO bank, the smallest real PCI
+ * device built on uvf's server API (the first sample to read).
+ *
+ *   uvf-scratch --socket-path=PATH [-v]      or      uvf-scratch --fd=N
+ *
+ * PCI identity: vendor 0x1de0, device 0x0001, subsystem 0x1de0:0x0001,
+ * class 0xff0000 (unassigned), revision 1. 0x1de0:0x0001 (and 0x0002 for
+ * uvf-dmatest) are placeholder ids for the uvf samples, not assigned ids:
+ * do not ship a product with them.
+ *
+ * Interrupts: INTx (pin A) and 4 MSI vectors. Capabilities: MSI (added by
+ * the library), power management (D0/D3hot, no PME), vendor specific.
+ *
+ * BAR0: 4 KiB memory, 32-bit, non-prefetchable. Little-endian 32-bit
+ * registers; any access size and alignment works (a wide access touches
+ * each register it covers; unused bytes read 0, writes to them are dropped).
+ *
+ *   0x000  ID           RO    0x53465655 ("UVFS")
+ *   0x004  VERSION      RO    0x00010000 (1.0)
+ *   0x010  SCRATCH[16]  RW    0x010 .. 0x04c, plain storage
+ *   0x050  GPIO_OUT     RW    output pins (LEDs 0-7 are the low byte);
+ *                             changes are logged with -v
+ *   0x054  GPIO_IN      RO    input pins, wired back to the outputs:
+ *                             reads GPIO_OUT
+ *   0x060  IRQ_RAISE    WO    bit n (0..3): raise MSI vector n;
+ *                             bit 16: assert INTx; reads 0
+ *   0x064  IRQ_STATUS   RW1C  bit set when the interrupt of the same bit
+ *                             in IRQ_RAISE was delivered or latched
+ *   0x068  IRQ_COUNT    RO    interrupts delivered or latched since reset
+ *   0x06c  IRQ_ERROR    RO    positive errno of the last failed raise
+ *                             (ENOENT: the client attached no eventfd)
+ *   0x070  DMA_ADDR_LO  RW    client DMA address, low 32 bits
+ *   0x074  DMA_ADDR_HI  RW    client DMA address, high 32 bits
+ *   0x078  DMA_LEN      RW    bytes to transfer, at most 2048
+ *   0x07c  DMA_CMD      WO    1: read DMA_LEN bytes of client memory at
+ *                             DMA_ADDR into WINDOW; 2: write WINDOW to
+ *                             client memory; reads 0
+ *   0x080  DMA_STATUS   RO    0, or positive errno of the last DMA_CMD
+ *   0x800  WINDOW       RW    0x800 .. 0xfff, 2 KiB buffer for DMA_CMD
+ *
+ * BAR2: 32 bytes of I/O ports mirroring BAR0 registers:
+ *
+ *   0x00 ID  0x04 VERSION  0x08 SCRATCH[0]  0x0c GPIO_OUT  0x10 GPIO_IN
+ *   0x14 IRQ_RAISE  0x18 IRQ_STATUS  0x1c IRQ_COUNT
+ *
+ * DEVICE_RESET clears every register and the window. A client disconnect
+ * is not a reset: the next client finds the registers as they were.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sample_server.h"
+#include "uvf/server.h"
+
+#define SCRATCH_VENDOR_ID 0x1de0
+#define SCRATCH_DEVICE_ID 0x0001
+
+enum scratch_reg {
+	REG_ID = 0x000,
+	REG_VERSION = 0x004,
+	REG_SCRATCH0 = 0x010,
+	REG_SCRATCH15 = 0x04c,
+	REG_GPIO_OUT = 0x050,
+	REG_GPIO_IN = 0x054,
+	REG_IRQ_RAISE = 0x060,
+	REG_IRQ_STATUS = 0x064,
+	REG_IRQ_COUNT = 0x068,
+	REG_IRQ_ERROR = 0x06c,
+	REG_DMA_ADDR_LO = 0x070,
+	REG_DMA_ADDR_HI = 0x074,
+	REG_DMA_LEN = 0x078,
+	REG_DMA_CMD = 0x07c,
+	REG_DMA_STATUS = 0x080,
+};
+
+#define SCRATCH_ID	0x53465655u
+#define SCRATCH_VERSION 0x00010000u
+#define SCRATCH_NR_MSI	4u
+#define IRQ_BIT_INTX	(1u << 16)
+#define DMA_CMD_READ	1u
+#define DMA_CMD_WRITE	2u
+#define BAR0_SIZE	4096u
+#define WINDOW_OFFSET	0x800u
+#define WINDOW_SIZE	(BAR0_SIZE - WINDOW_OFFSET)
+#define BAR2_SIZE	32u
+
+/* BAR2 register n (offset 4n) is BAR0 register io_map[n]. */
+static const uint32_t io_map[BAR2_SIZE / 4] = {
+	REG_ID, REG_VERSION, REG_SCRATCH0, REG_GPIO_OUT, REG_GPIO_IN, REG_IRQ_RAISE, REG_IRQ_STATUS, REG_IRQ_COUNT,
+};
+
+struct scratch {
+	uint32_t scratch[16];
+	uint32_t gpio_out;
+	uint32_t irq_status;
+	uint32_t irq_count;
+	uint32_t irq_error;
+	uint64_t dma_addr;
+	uint32_t dma_len;
+	uint32_t dma_status;
+	uint8_t window[WINDOW_SIZE];
+};
+
+static uint32_t reg_read(const struct scratch *s, uint32_t reg)
+{
+	switch (reg) {
+	case REG_ID:
+		return SCRATCH_ID;
+	case REG_VERSION:
+		return SCRATCH_VERSION;
+	case REG_GPIO_OUT:
+	case REG_GPIO_IN: /* loopback wiring */
+		return s->gpio_out;
+	case REG_IRQ_STATUS:
+		return s->irq_status;
+	case REG_IRQ_COUNT:
+		return s->irq_count;
+	case REG_IRQ_ERROR:
+		return s->irq_error;
+	case REG_DMA_ADDR_LO:
+		return (uint32_t)s->dma_addr;
+	case REG_DMA_ADDR_HI:
+		return (uint32_t)(s->dma_addr >> 32);
+	case REG_DMA_LEN:
+		return s->dma_len;
+	case REG_DMA_STATUS:
+		return s->dma_status;
+	default:
+		if (reg >= REG_SCRATCH0 && reg <= REG_SCRATCH15)
+			return s->scratch[(reg - REG_SCRATCH0) / 4];
+		return 0; /* IRQ_RAISE, DMA_CMD and holes */
+	}
+}
+
+static void log_gpio(uint32_t old, uint32_t now)
+{
+	char leds[9];
+
+	for (unsigned i = 0; i < 8; i++)
+		leds[i] = (now >> i) & 1 ? '#' : '.';
+	leds[8] = '\0';
+	sample_log(UVF_LOG_INFO, "GPIO_OUT 0x%08x -> 0x%08x, LEDs 0-7 [%s]", old, now, leds);
+}
+
+static void raise_irqs(struct uvf_device *dev, struct scratch *s, uint32_t bits)
+{
+	for (unsigned bit = 0; bit < 32; bit++) {
+		if (!(bits & (1u << bit)))
+			continue;
+		int ret;
+		if ((1u << bit) == IRQ_BIT_INTX)
+			ret = uvf_irq_trigger(dev, UVF_PCI_INTX_IRQ, 0);
+		else if (bit < SCRATCH_NR_MSI)
+			ret = uvf_irq_trigger(dev, UVF_PCI_MSI_IRQ, bit);
+		else
+			continue; /* no interrupt behind this bit */
+		if (ret < 0) {
+			s->irq_error = (uint32_t)-ret;
+			sample_log(UVF_LOG_INFO, "IRQ_RAISE bit %u: %s", bit, strerror(-ret));
+			continue;
+		}
+		s->irq_status |= 1u << bit;
+		s->irq_count++;
+	}
+}
+
+static void dma_command(struct uvf_device *dev, struct scratch *s, uint32_t cmd)
+{
+	int ret;
+
+	if (cmd != DMA_CMD_READ && cmd != DMA_CMD_WRITE)
+		ret = -EINVAL;
+	else if (s->dma_len > WINDOW_SIZE)
+		ret = -EINVAL;
+	else if (s->dma_len > UINT64_MAX - s->dma_addr)
+		ret = -EINVAL; /* the range would wrap around */
+	else if (cmd == DMA_CMD_READ)
+		ret = uvf_dma_read(dev, s->dma_addr, s->window, s->dma_len);
+	else
+		ret = uvf_dma_write(dev, s->dma_addr, s->window, s->dma_len);
+	s->dma_status = (uint32_t)-ret;
+	sample_log(UVF_LOG_INFO, "DMA_CMD %u: %u bytes at 0x%llx: %s", cmd, s->dma_len, (unsigned long long)s->dma_addr,
+		   ret < 0 ? strerror(-ret) : "done");
+}
+
+/* Write the bytes of reg selected by mask (value already in place). */
+static void reg_write(struct uvf_device *dev, struct scratch *s, uint32_t reg, uint32_t value, uint32_t mask)
+{
+	uint32_t old = reg_read(s, reg), merged = (old & ~mask) | (value & mask);
+
+	switch (reg) {
+	case REG_GPIO_OUT:
+		s->gpio_out = merged;
+		if (merged != old)
+			log_gpio(old, merged);
+		break;
+	case REG_IRQ_RAISE:
+		raise_irqs(dev, s, value & mask);
+		break;
+	case REG_IRQ_STATUS:
+		s->irq_status &= ~(value & mask);
+		break;
+	case REG_DMA_ADDR_LO:
+		s->dma_addr = (s->dma_addr & ~(uint64_t)UINT32_MAX) | merged;
+		break;
+	case REG_DMA_ADDR_HI:
+		s->dma_addr = (s->dma_addr & UINT32_MAX) | (uint64_t)merged << 32;
+		break;
+	case REG_DMA_LEN:
+		s->dma_len = merged;
+		break;
+	case REG_DMA_CMD:
+		/* the command is the low byte: act once per write of it */
+		if (mask & 0xff)
+			dma_command(dev, s, value & mask);
+		break;
+	default:
+		if (reg >= REG_SCRATCH0 && reg <= REG_SCRATCH15)
+			s->scratch[(reg - REG_SCRATCH0) / 4] = merged;
+		break; /* read-only registers and holes ignore writes */
+	}
+}
+
+/* Access n bytes (n <= 4 - shift) at byte `shift` of register reg. */
+static void reg_access(struct uvf_device *dev, struct scratch *s, uint32_t reg, unsigned shift, uint8_t *bytes,
+		       size_t n, bool is_write)
+{
+	if (!is_write) {
+		uint32_t v = reg_read(s, reg);
+		for (size_t i = 0; i < n; i++)
+			bytes[i] = (uint8_t)(v >> (8 * (shift + i)));
+		return;
+	}
+	uint32_t value = 0, mask = 0;
+	for (size_t i = 0; i < n; i++) {
+		value |= (uint32_t)bytes[i] << (8 * (shift + i));
+		mask |= 0xffu << (8 * (shift + i));
+	}
+	reg_write(dev, s, reg, value, mask);
+}
+
+static int bar0_access(struct uvf_device *dev, struct scratch *s, uint64_t offset, uint8_t *buf, size_t len,
+		       bool is_write)
+{
+	/* The library checks this already; the window copy relies on it. */
+	if (offset > BAR0_SIZE || len > BAR0_SIZE - offset)
+		return -EINVAL;
+	while (len) {
+		size_t n;
+		if (offset >= WINDOW_OFFSET) {
+			n = len;
+			if (is_write)
+				memcpy(s->window + (offset - WINDOW_OFFSET), buf, n);
+			else
+				memcpy(buf, s->window + (offset - WINDOW_OFFSET), n);
+		} else {
+			unsigned shift = offset & 3;
+			n = 4 - shift < len ? 4 - shift : len;
+			reg_access(dev, s, (uint32_t)(offset - shift), shift, buf, n, is_write);
+		}
+		offset += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int bar0_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
+{
+	return bar0_access(dev, data, offset, buf, len, false);
+}
+
+static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
+{
+	/* bar0_access only reads buf when is_write */
+	return bar0_access(dev, data, offset, (uint8_t *)(uintptr_t)buf, len, true);
+}
+
+static int bar2_access(struct uvf_device *dev, struct scratch *s, uint64_t offset, uint8_t *buf, size_t len,
+		       bool is_write)
+{
+	/* The library checks this already; io_map[] relies on it. */
+	if (offset > BAR2_SIZE || len > BAR2_SIZE - offset)
+		return -EINVAL;
+	while (len) {
+		unsigned shift = offset & 3;
+		size_t n = 4 - shift < len ? 4 - shift : len;
+		reg_access(dev, s, io_map[offset / 4], shift, buf, n, is_write);
+		offset += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int bar2_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
+{
+	return bar2_access(dev, data, offset, buf, len, false);
+}
+
+static int bar2_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
+{
+	return bar2_access(dev, data, offset, (uint8_t *)(uintptr_t)buf, len, true);
+}
+
+static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
+{
+	struct scratch *s = data;
+
+	(void)dev;
+	(void)reason;
+	memset(s, 0, sizeof(*s));
+	sample_log(UVF_LOG_INFO, "device reset: registers cleared");
+	return 0;
+}
+
+static int describe(struct uvf_device *dev, struct scratch *s)
+{
+	static const struct uvf_pci_ids ids = {
+		.vendor_id = SCRATCH_VENDOR_ID,
+		.device_id = SCRATCH_DEVICE_ID,
+		.subsystem_vendor_id = SCRATCH_VENDOR_ID,
+		.subsystem_id = SCRATCH_DEVICE_ID,
+		.class_code = 0xff0000,
+		.revision = 1,
+	};
+	/* PMC: version 3, D1/D2 and PME unsupported; PMCSR: D0, NoSoftRst
+	 * (a D3hot -> D0 transition keeps the registers). The power state
+	 * bits are the only writable ones. */
+	static const uint8_t pm_body[6] = {0x03, 0x00, 0x08, 0x00, 0x00, 0x00};
+	static const uint8_t pm_writable[6] = {0x00, 0x00, 0x03, 0x00, 0x00, 0x00};
+	/* Vendor specific: length of the whole capability (12), then a
+	 * layout version and a tag a driver can check. */
+	static const uint8_t vendor_body[10] = {12, 1, 'u', 'v', 'f', 's', 'c', 'r', 't', 0};
+	const struct uvf_bar_desc bar0 = {
+		.size = BAR0_SIZE, .flags = 0, .read = bar0_read, .write = bar0_write, .data = s};
+	const struct uvf_bar_desc bar2 = {
+		.size = BAR2_SIZE, .flags = UVF_BAR_IO, .read = bar2_read, .write = bar2_write, .data = s};
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	int ret;
+
+	cb.reset = on_reset;
+	if ((ret = uvf_device_set_pci_ids(dev, &ids)) < 0 || (ret = uvf_device_set_bar(dev, 0, &bar0)) < 0 ||
+	    (ret = uvf_device_set_bar(dev, 2, &bar2)) < 0 ||
+	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
+	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_MSI_IRQ, SCRATCH_NR_MSI)) < 0 ||
+	    (ret = uvf_device_set_callbacks(dev, &cb, s)) < 0)
+		return ret;
+	ret = uvf_device_add_capability(dev, 0x01, pm_body, sizeof(pm_body), pm_writable);
+	if (ret < 0)
+		return ret;
+	ret = uvf_device_add_capability(dev, 0x09, vendor_body, sizeof(vendor_body), NULL);
+	return ret < 0 ? ret : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sample_args args;
+	struct uvf_device *dev = NULL;
+	struct scratch *s;
+	int ret;
+
+	ret = sample_parse_args(argc, argv, "uvf-scratch", "A scratch register and GPIO bank PCI device", &args);
+	if (ret >= 0)
+		return ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		fprintf(stderr, "uvf-scratch: out of memory\n");
+		return 1;
+	}
+	ret = uvf_device_new(&dev);
+	if (ret == 0)
+		ret = describe(dev, s);
+	if (ret < 0) {
+		fprintf(stderr, "uvf-scratch: cannot set up the device: %s\n", uvf_strerror(ret));
+		uvf_device_free(dev);
+		free(s);
+		return 1;
+	}
+	ret = sample_serve(dev, &args);
+	uvf_device_free(dev);
+	free(s);
+	return ret;
+}
