@@ -59,6 +59,10 @@ UVF_API void *uvf_device_user_data(struct uvf_device *dev);
  * are not formatted at all. */
 UVF_API void uvf_device_set_log(struct uvf_device *dev, uvf_log_fn fn, void *data, enum uvf_log_level max_level);
 
+/* Log a line through the device's logger, for device code. */
+UVF_API void uvf_device_log(struct uvf_device *dev, enum uvf_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 struct uvf_pci_ids {
 	uint16_t vendor_id;
 	uint16_t device_id;
@@ -209,11 +213,11 @@ struct uvf_serve_opts {
 	mode_t socket_mode;          /* permissions of the socket file, default 0600 */
 	uint32_t max_data_xfer_size; /* advertised; default 1 MiB */
 	uint32_t max_msg_fds;        /* advertised; default 8, at most 16 */
-	uint32_t max_dma_maps;       /* advertised; default 1024 */
+	uint32_t max_dma_maps;       /* advertised; default 65535 (the protocol default) */
 	int dma_timeout_ms;          /* wait for a DMA_READ/WRITE reply; default 5000 */
 };
 
-#define UVF_SERVE_OPTS_INIT {UVF_SERVE_OPTS_VERSION, 0600, 1048576, 8, 1024, 5000}
+#define UVF_SERVE_OPTS_INIT {UVF_SERVE_OPTS_VERSION, 0600, 1048576, 8, 65535, 5000}
 
 /*
  * Freeze the description, build config space and listen on a UNIX socket
@@ -223,8 +227,9 @@ struct uvf_serve_opts {
  */
 UVF_API int uvf_device_listen(struct uvf_device *dev, const char *path, const struct uvf_serve_opts *opts);
 
-/* Same with an already listening socket fd (e.g. --fd=N); the device takes
- * ownership of fd and closes it in uvf_device_free(). */
+/* Same with an already listening socket fd (e.g. --fd=N). On success the
+ * device owns fd and closes it in uvf_device_free(); on failure it stays
+ * the caller's. */
 UVF_API int uvf_device_listen_fd(struct uvf_device *dev, int fd, const struct uvf_serve_opts *opts);
 
 /* A file descriptor that becomes readable when uvf_device_dispatch() has

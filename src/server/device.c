@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -106,6 +108,19 @@ void *uvf_device_user_data(struct uvf_device *dev)
 void uvf_device_set_log(struct uvf_device *dev, uvf_log_fn fn, void *data, enum uvf_log_level max_level)
 {
 	uvf__logger_init(&dev->log, fn, data, max_level);
+}
+
+void uvf_device_log(struct uvf_device *dev, enum uvf_log_level level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!dev || level > dev->log.max_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	uvf__log(&dev->log, level, "%s", line);
 }
 
 int uvf_device_set_pci_ids(struct uvf_device *dev, const struct uvf_pci_ids *ids)
@@ -351,10 +366,12 @@ static int watch(struct uvf_device *dev, int fd, uint64_t tag, bool on)
 
 static int start_listening(struct uvf_device *dev, int fd)
 {
-	dev->listen_fd = fd;
 	int ret = watch(dev, fd, TAG_LISTEN, true);
-	if (ret < 0)
-		return ret;
+	if (ret < 0) {
+		dev->frozen = false;
+		return ret; /* fd stays with the caller */
+	}
+	dev->listen_fd = fd;
 	dev->listen_watched = true;
 	return 0;
 }
@@ -383,8 +400,13 @@ int uvf_device_listen(struct uvf_device *dev, const char *path, const struct uvf
 		return -ENOMEM;
 	}
 	ret = start_listening(dev, fd);
-	if (ret < 0)
+	if (ret < 0) {
+		close(fd);
+		unlink(path);
+		free(dev->socket_path);
+		dev->socket_path = NULL;
 		return ret;
+	}
 	dev_info(dev, "listening on %s", path);
 	return 0;
 }

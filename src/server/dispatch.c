@@ -61,30 +61,26 @@ static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *h
 	dev->client_caps = peer;
 
 	/* Our answer: what we accept. QEMU's client reads the reply into a
-	 * buffer the size of its request, so optional keys are dropped until
-	 * the reply is no longer than the request. */
+	 * buffer the size of its request, so when the full answer is longer,
+	 * keys whose values are the protocol defaults are left out (the peer
+	 * then assumes the same values). Keys with other values always stay. */
 	struct uvf_caps ours;
 	uvf__caps_defaults(&ours);
 	ours.max_msg_fds = dev->opts.max_msg_fds;
 	ours.max_data_xfer_size = dev->opts.max_data_xfer_size;
 	ours.max_dma_maps = dev->opts.max_dma_maps;
 	ours.has_max_dma_maps = true;
-	ours.pgsizes = 4096;
+	ours.pgsizes = UVF_DEFAULT_PGSIZES;
 	ours.has_pgsizes = true;
 	ours.write_multiple = peer.write_multiple;
-	for (int attempt = 0;; attempt++) {
+	ret = uvf__caps_encode(&ours, json, json_cap);
+	if (ret >= 0 && sizeof(struct uvf_version) + (size_t)ret > len) {
+		ours.has_pgsizes = false;
+		ours.has_max_dma_maps = ours.max_dma_maps != UVF_DEFAULT_MAX_DMA_MAPS;
 		ret = uvf__caps_encode(&ours, json, json_cap);
-		if (ret < 0)
-			return ret; /* our own bug: cannot encode */
-		if (sizeof(struct uvf_version) + (size_t)ret <= len || attempt == 3)
-			break;
-		if (attempt == 0)
-			ours.has_pgsizes = false;
-		else if (attempt == 1)
-			ours.has_max_dma_maps = false;
-		else
-			ours.write_multiple = false;
 	}
+	if (ret < 0)
+		return ret; /* our own bug: the buffer is sized for every key */
 	/* minor: the lower of the two (ours is the lowest there is, 0) */
 	struct uvf_version ver_reply = {.major = UVF_PROTO_MAJOR, .minor = UVF_PROTO_MINOR};
 	uvf__reply_add_small(reply, &ver_reply, sizeof(ver_reply));
