@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Run every uvf test: unit, integration and interop (against QEMU's own
+# vfio-user server, built once and cached outside the clone), with gcc,
+# with clang, and under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Installs what it needs from Debian. Exits non-zero if anything fails.
+#
+# Environment:
+#   UVF_SKIP_INTEROP=1   do not build or run the QEMU interop tests
+#   UVF_CACHE_DIR=DIR    where the QEMU build is cached
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash scripts/deps.sh
+
+if [ "${UVF_SKIP_INTEROP:-0}" != 1 ]; then
+	echo "== QEMU vfio-user server for the interop tests (cached after the first build)"
+	UVF_QEMU_SERVER=$(bash tests/interop/qemu-server-setup.sh | tail -n 1)
+	export UVF_QEMU_SERVER
+	export UVF_REQUIRE_INTEROP=1
+	echo "   $UVF_QEMU_SERVER"
+fi
+
+passed=0
+failed=0
+count_cases() { # meson build dir
+	local log="$1/meson-logs/testlog.txt" p f
+	p=$(grep -ho '\[  PASSED  \] [0-9]* test' "$log" | awk '{s+=$4} END {print s+0}')
+	f=$(grep -ho '\[  FAILED  \] [0-9]* test' "$log" | awk '{s+=$4} END {print s+0}')
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "   $1: $p passed, $f failed (cmocka cases)"
+}
+
+run_suite() { # name, build dir, meson setup args...
+	local name="$1" dir="$2"
+	shift 2
+	echo "== $name"
+	rm -rf "$dir"
+	meson setup "$dir" -Dwerror=true "$@" >"$root/$dir.setup.log" 2>&1 || {
+		cat "$root/$dir.setup.log"
+		exit 1
+	}
+	ninja -C "$dir" >"$root/$dir.build.log" 2>&1 || {
+		tail -n 60 "$root/$dir.build.log"
+		exit 1
+	}
+	local rc=0
+	meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=$?
+	count_cases "$dir"
+	if [ "$rc" -ne 0 ]; then
+		failed=$((failed + 1))
+		echo "   $name: meson test exited $rc"
+	fi
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export CC=gcc
+run_suite "gcc build and tests" build-test
+export CC=clang
+run_suite "clang build and tests" build-test-clang
+export CC=gcc
+run_suite "AddressSanitizer + UndefinedBehaviorSanitizer" build-test-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+rm -f build-test*.log
+echo
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
