@@ -25,8 +25,9 @@ passed=0
 failed=0
 count_cases() { # meson build dir
 	local log="$1/meson-logs/testlog.txt" p f
-	p=$(grep -ho '\[  PASSED  \] [0-9]* test' "$log" | awk '{s+=$4} END {print s+0}')
-	f=$(grep -ho '\[  FAILED  \] [0-9]* test' "$log" | awk '{s+=$4} END {print s+0}')
+	# cmocka's closing lines: "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)"
+	p=$({ grep -ho '\[  PASSED  \] [0-9]* test' "$log" || true; } | awk '{s+=$4} END {print s+0}')
+	f=$({ grep -ho '\[  FAILED  \] [0-9]* test' "$log" || true; } | awk '{s+=$4} END {print s+0}')
 	passed=$((passed + p))
 	failed=$((failed + f))
 	echo "   $1: $p passed, $f failed (cmocka cases)"
