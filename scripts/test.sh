@@ -6,6 +6,7 @@
 #
 # Environment:
 #   UVF_SKIP_INTEROP=1   do not build or run the QEMU interop tests
+#   UVF_SKIP_E2E=1       do not boot Linux guests under QEMU's vfio-user client
 #   UVF_CACHE_DIR=DIR    where the QEMU build is cached
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +60,18 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_retur
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export CC=gcc
 run_suite "gcc build and tests" build-test
+if [ "${UVF_SKIP_E2E:-0}" != 1 ]; then
+	echo "== Linux guests driving uvf devices through QEMU's vfio-user client"
+	rc=0
+	bash tests/e2e/run-smoke.sh build-test | tee build-test/e2e-smoke.out || rc=$?
+	e2e=$(tail -n 1 build-test/e2e-smoke.out)
+	p=$(sed -n 's/^e2e-smoke: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$e2e")
+	f=$(sed -n 's/^e2e-smoke: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$e2e")
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-1}))
+	[ "$rc" -eq 0 ] || [ "${f:-1}" -gt 0 ] || failed=$((failed + 1))
+fi
+
 export CC=clang
 run_suite "clang build and tests" build-test-clang
 export CC=gcc

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Boot an end-to-end guest: the chroot's QEMU (vfio-user client) and kernel,
+# a given initramfs, and one vfio-user-pci device per --socket.
+#
+# Usage: tests/e2e/boot.sh --initrd FILE [options]
+#
+#   --initrd FILE          initramfs (mkinitramfs.sh)
+#   --socket PATH          a uvf device's listening socket; may be repeated.
+#                          It must lie inside the chroot (e.g. ROOT/run/uvf/x.sock)
+#                          since QEMU runs chrooted
+#   --memory shared|private
+#                          shared (default): guest RAM is a memfd shared with
+#                          the device (DMA by mmap); private: plain RAM (DMA
+#                          through messages)
+#   --machine pc|q35       default pc
+#   --timeout SECONDS      kill QEMU after this (default 120; 0: none)
+#   --log FILE             serial console and QEMU messages (default: stdout);
+#                          the vfio_user* trace goes to FILE minus .log plus .trace
+#   --trace FILE           the trace file instead of that
+#   --trace-events PATTERN QEMU trace events (default vfio_user*; "" for none)
+#   --append ARGS          more kernel command line
+#   --qemu-arg ARG         one more QEMU argument; may be repeated
+#   --interactive          stay at the guest console (Ctrl-A x quits QEMU)
+#
+# Environment: UVF_E2E_ROOT (the chroot; default from setup-chroot.sh),
+# UVF_E2E_ACCEL (kvm or tcg; default kvm when /dev/kvm works, else tcg).
+#
+# Exit status (not interactive): 0 when the guest printed "UVF-E2E: DONE"
+# and no "UVF-E2E: FAIL"; 1 when it printed a FAIL; 3 when QEMU ended
+# without DONE; 124 on timeout; 2 for bad usage. A summary line goes to
+# stderr: "boot: <result> init=<s> done=<s> exit=<s>" (seconds since QEMU
+# started at which the guest's /init began, DONE appeared and QEMU exited).
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+die() { printf 'boot: %s\n' "$*" >&2; exit 2; }
+usage() { sed -n '2,30s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+
+INITRD='' MEMORY=shared MACHINE=pc TIMEOUT=120 LOG='' TRACE='' TRACE_EVENTS='vfio_user*'
+APPEND='' INTERACTIVE=0
+SOCKETS=() EXTRA=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--initrd) [ $# -ge 2 ] || usage; INITRD=$2; shift 2 ;;
+	--socket) [ $# -ge 2 ] || usage; SOCKETS+=("$2"); shift 2 ;;
+	--memory) [ $# -ge 2 ] || usage; MEMORY=$2; shift 2 ;;
+	--machine) [ $# -ge 2 ] || usage; MACHINE=$2; shift 2 ;;
+	--timeout) [ $# -ge 2 ] || usage; TIMEOUT=$2; shift 2 ;;
+	--log) [ $# -ge 2 ] || usage; LOG=$2; shift 2 ;;
+	--trace) [ $# -ge 2 ] || usage; TRACE=$2; shift 2 ;;
+	--trace-events) [ $# -ge 2 ] || usage; TRACE_EVENTS=$2; shift 2 ;;
+	--append) [ $# -ge 2 ] || usage; APPEND=$2; shift 2 ;;
+	--qemu-arg) [ $# -ge 2 ] || usage; EXTRA+=("$2"); shift 2 ;;
+	--interactive) INTERACTIVE=1; shift ;;
+	-h|--help) usage ;;
+	*) die "unknown argument: $1" ;;
+	esac
+done
+[ -n "$INITRD" ] || die "--initrd FILE is required"
+[ -f "$INITRD" ] || die "no such initrd: $INITRD"
+case $MEMORY in shared|private) ;; *) die "--memory must be shared or private" ;; esac
+case $MACHINE in pc|q35) ;; *) die "--machine must be pc or q35" ;; esac
+case $TIMEOUT in ''|*[!0-9]*) die "--timeout wants whole seconds" ;; esac
+[ "$(id -u)" -eq 0 ] || die "needs root (chroot)"
+
+ROOT=${UVF_E2E_ROOT:-}
+if [ -z "$ROOT" ]; then
+	ROOT=$("$HERE/setup-chroot.sh" | tail -n1)
+fi
+ROOT=$(realpath "$ROOT")
+KERNEL=$(cd "$ROOT" && ls boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1)
+[ -n "$KERNEL" ] || die "no kernel in $ROOT/boot"
+
+if [ -n "$LOG" ] && [ -z "$TRACE" ] && [ -n "$TRACE_EVENTS" ]; then
+	TRACE=${LOG%.log}.trace
+fi
+
+# Socket paths as QEMU sees them from inside the chroot.
+DEVICES=()
+for s in "${SOCKETS[@]}"; do
+	[ -S "$s" ] || die "no listening socket at $s"
+	abs=$(realpath "$s")
+	case $abs in
+	"$ROOT"/*) inner=${abs#"$ROOT"} ;;
+	*) die "socket $s is outside the chroot $ROOT (QEMU cannot reach it)" ;;
+	esac
+	case $inner in *[\"\\]*) die "socket path has a quote or backslash: $s" ;; esac
+	DEVICES+=(-device "{\"driver\":\"vfio-user-pci\",\"socket\":{\"type\":\"unix\",\"path\":\"$inner\"}}")
+done
+
+# Per-run folder inside the chroot for what QEMU must open (initrd, trace,
+# console log); removed on exit, after copying results out.
+mkdir -p "$ROOT/run/uvf"
+RUN=$(mktemp -d "$ROOT/run/uvf/boot.XXXXXX")
+RUN_IN=${RUN#"$ROOT"}
+QEMU_PID=
+# shellcheck disable=SC2317 # called by the traps
+cleanup() {
+	if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
+		kill -TERM "$QEMU_PID" 2>/dev/null || true
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$QEMU_PID" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$QEMU_PID" 2>/dev/null || true
+		wait "$QEMU_PID" 2>/dev/null || true
+	fi
+	if [ -n "$TRACE" ] && [ -f "$RUN/trace" ]; then
+		cp "$RUN/trace" "$TRACE" 2>/dev/null || true
+	fi
+	rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+cp "$INITRD" "$RUN/initrd"
+
+ACCEL=${UVF_E2E_ACCEL:-}
+if [ -z "$ACCEL" ]; then
+	ACCEL=tcg
+	if [ -c /dev/kvm ] && { exec 8<>/dev/kvm; } 2>/dev/null; then
+		exec 8>&-
+		[ -c "$ROOT/dev/kvm" ] || mknod -m 0660 "$ROOT/dev/kvm" c 10 232 2>/dev/null || true
+		if printf 'quit\n' | timeout 20 chroot "$ROOT" qemu-system-x86_64 -machine none -accel kvm \
+			-nodefaults -display none -monitor stdio >/dev/null 2>&1; then
+			ACCEL=kvm
+		fi
+	fi
+fi
+
+MEM=512M
+QEMU=(chroot "$ROOT" qemu-system-x86_64 -no-user-config -nodefaults -nographic -no-reboot -accel "$ACCEL")
+[ "$ACCEL" = kvm ] && QEMU+=(-cpu host)
+if [ "$MEMORY" = shared ]; then
+	QEMU+=(-m "$MEM" -object "memory-backend-memfd,id=mem,size=$MEM,share=on" -machine "$MACHINE,memory-backend=mem")
+else
+	QEMU+=(-m "$MEM" -machine "$MACHINE")
+fi
+QEMU+=(-kernel "/$KERNEL" -initrd "$RUN_IN/initrd" -append "console=ttyS0 panic=-1 quiet $APPEND")
+[ -n "$TRACE_EVENTS" ] && QEMU+=(-trace "enable=$TRACE_EVENTS" -D "$RUN_IN/trace")
+QEMU+=("${DEVICES[@]}" "${EXTRA[@]}")
+
+if [ "$INTERACTIVE" = 1 ]; then
+	QEMU+=(-chardev "stdio,id=con,mux=on,signal=off,logfile=$RUN_IN/console")
+	QEMU+=(-serial chardev:con -mon 'chardev=con,mode=readline')
+	rc=0
+	"${QEMU[@]}" || rc=$?
+	[ -z "$LOG" ] || cp "$RUN/console" "$LOG" 2>/dev/null || true
+	exit "$rc"
+fi
+
+QEMU+=(-serial stdio -monitor none)
+OWN_LOG=0
+if [ -z "$LOG" ]; then
+	LOG=$RUN/console
+	OWN_LOG=1
+fi
+: >"$LOG"
+now() { local t; t=$(cat /proc/uptime); echo "${t%% *}"; }
+t0=$(now)
+"${QEMU[@]}" </dev/null >"$LOG" 2>&1 &
+QEMU_PID=$!
+
+elapsed() { awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+t_init=- t_done=- result=
+deadline=$((TIMEOUT > 0 ? TIMEOUT : 1 << 30))
+start=$SECONDS
+while kill -0 "$QEMU_PID" 2>/dev/null; do
+	if [ "$t_init" = - ] && grep -q 'UVF-E2E: INIT' "$LOG"; then
+		t_init=$(elapsed)
+	fi
+	if [ "$t_done" = - ] && grep -q 'UVF-E2E: DONE' "$LOG"; then
+		t_done=$(elapsed)
+		# poweroff -f follows: give QEMU a moment to exit on its own
+		deadline=$((SECONDS - start + 15 < deadline ? SECONDS - start + 15 : deadline))
+	fi
+	if [ $((SECONDS - start)) -ge "$deadline" ]; then
+		[ "$t_done" != - ] || result=timeout
+		break
+	fi
+	sleep 0.1
+done
+if [ -z "$result" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
+	result=hung-after-done
+fi
+cleanup_rc=0
+if kill -0 "$QEMU_PID" 2>/dev/null; then
+	kill -TERM "$QEMU_PID" 2>/dev/null || true
+	sleep 1
+	kill -KILL "$QEMU_PID" 2>/dev/null || true
+fi
+wait "$QEMU_PID" 2>/dev/null || cleanup_rc=$?
+QEMU_PID=
+t_exit=$(elapsed)
+[ "$t_init" != - ] || ! grep -q 'UVF-E2E: INIT' "$LOG" || t_init=$t_exit
+[ "$t_done" != - ] || ! grep -q 'UVF-E2E: DONE' "$LOG" || t_done=$t_exit
+
+if [ "$result" = timeout ]; then
+	rc=124
+elif grep -q 'UVF-E2E: FAIL' "$LOG"; then
+	result=fail rc=1
+elif [ "$t_done" = - ]; then
+	result="no-done(qemu-exit=$cleanup_rc)" rc=3
+else
+	result=${result:-pass} rc=0
+fi
+[ "$OWN_LOG" = 0 ] || cat "$LOG"
+printf 'boot: %s init=%s done=%s exit=%s accel=%s\n' "$result" "$t_init" "$t_done" "$t_exit" "$ACCEL" >&2
+exit "$rc"

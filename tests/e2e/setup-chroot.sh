@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Build (once) and cache a Debian chroot whose QEMU has the vfio-user client
+# (-device vfio-user-pci, QEMU >= 10.1), a guest kernel and busybox-static
+# for the end-to-end tests.
+#
+# Usage: tests/e2e/setup-chroot.sh
+#
+# Environment:
+#   UVF_CACHE_DIR    cache directory (default /var/cache/uvf/e2e-chroot)
+#   UVF_E2E_SUITE    Debian suite to bootstrap (default testing)
+#   UVF_E2E_MIRROR   mirror (default http://deb.debian.org/debian)
+#
+# Progress goes to stderr, the debootstrap output to $CACHE/e2e-setup.log.
+# The last line on stdout is the chroot path, so
+#   ROOT=$(tests/e2e/setup-chroot.sh)
+# works. A run that finds a valid stamp finishes in well under a second.
+#
+# Cache layout ($CACHE):
+#   e2e-root/                      the chroot (complete once the stamp is in)
+#   e2e-root/.uvf-e2e-stamp        written last; holds the recipe id
+#   e2e-root/run/uvf/              where device sockets go (QEMU sees /run/uvf)
+#   e2e-setup.log                  log of all steps
+#   e2e.lock                       serializes concurrent runs
+#
+# QEMU is run as `chroot ROOT qemu-system-x86_64 ...` (its libraries live
+# there), so paths given to it are relative to ROOT. Needs root.
+
+set -euo pipefail
+
+CACHE=${UVF_CACHE_DIR:-/var/cache/uvf/e2e-chroot}
+SUITE=${UVF_E2E_SUITE:-testing}
+MIRROR=${UVF_E2E_MIRROR:-http://deb.debian.org/debian}
+ROOT=$CACHE/e2e-root
+LOG=$CACHE/e2e-setup.log
+STAMP=$ROOT/.uvf-e2e-stamp
+INCLUDE=qemu-system-x86,linux-image-amd64,busybox-static
+
+# Bump when the recipe changes: a different id forces a rebuild.
+RECIPE="uvf-e2e-chroot-1 $SUITE $INCLUDE"
+
+say() { printf 'e2e-setup: %s\n' "$*" >&2; }
+
+fail_tail() {
+	local rc=$?
+	say "FAILED (exit $rc); last lines of $LOG:"
+	tail -n 30 "$LOG" >&2 2>/dev/null || true
+	exit "$rc"
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	say "needs root (debootstrap and chroot)"
+	exit 1
+fi
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/e2e.lock"
+flock 9
+
+# The chroot is usable when QEMU starts inside it and knows vfio-user-pci.
+chroot_ok() {
+	[ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] || return 1
+	ls "$ROOT"/boot/vmlinuz-* >/dev/null 2>&1 || return 1
+	[ -x "$ROOT/usr/bin/busybox" ] || return 1
+	chroot "$ROOT" qemu-system-x86_64 -device vfio-user-pci,help 2>/dev/null | grep -q socket
+}
+
+if chroot_ok; then
+	echo "$ROOT"
+	exit 0
+fi
+
+trap fail_tail ERR
+: >>"$LOG"
+printf '\n==== %s e2e setup run ====\n' "$(date -u +%FT%TZ)" >>"$LOG"
+
+if ! command -v debootstrap >/dev/null 2>&1; then
+	say "installing debootstrap"
+	{
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap ||
+			{ DEBIAN_FRONTEND=noninteractive apt-get update &&
+			  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap; }
+	} >>"$LOG" 2>&1
+fi
+
+# Bootstrap next to the final place and rename at the end, so an interrupted
+# run never leaves a chroot that looks complete.
+TMP=$CACHE/e2e-root.tmp
+rm -rf "$TMP" "$ROOT"
+say "debootstrap $SUITE into $ROOT (about a minute, ~900 MB; log: $LOG)"
+start=$(date +%s)
+debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$TMP" "$MIRROR" >>"$LOG" 2>&1
+# Downloaded .debs are not needed any more.
+rm -f "$TMP"/var/cache/apt/archives/*.deb
+mkdir -p "$TMP/run/uvf"
+mv "$TMP" "$ROOT"
+say "debootstrap finished in $(( $(date +%s) - start ))s"
+
+{
+	echo "--- qemu inside the chroot:"
+	chroot "$ROOT" qemu-system-x86_64 --version
+	echo "--- vfio-user-pci properties:"
+	chroot "$ROOT" qemu-system-x86_64 -device vfio-user-pci,help
+} >>"$LOG" 2>&1
+chroot "$ROOT" qemu-system-x86_64 -device vfio-user-pci,help 2>/dev/null | grep -q socket || {
+	echo "qemu in the chroot has no vfio-user-pci device" >>"$LOG"
+	false
+}
+echo "$RECIPE" >"$STAMP"
+chroot_ok
+trap - ERR
+say "$(chroot "$ROOT" qemu-system-x86_64 --version | head -n1), kernel $(basename "$(ls "$ROOT"/boot/vmlinuz-* | tail -n1)"), $(du -sh "$ROOT" | cut -f1)"
+echo "$ROOT"
