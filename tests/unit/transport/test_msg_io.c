@@ -355,6 +355,14 @@ static void test_large_body_is_sent_with_partial_writes(void **state)
 	w = (struct writer){.sock = sv[0], .body = body, .len = len, .fd = open_scratch_file(f, "a")};
 	uvf__rx_init(&rx, (uint32_t)(16 + len));
 	assert_int_equal(pthread_create(&thread, NULL, writer_main, &w), 0);
+	/* Let the writer fill the socket and block mid-message: what is
+	 * queued then is only part of the message, so the sender must have
+	 * continued after a short write. (Whether the reader later sees
+	 * EAGAIN depends on scheduling, so it is not asserted.) */
+	usleep(100 * 1000);
+	int queued = 0;
+	assert_int_equal(ioctl(sv[1], FIONREAD, &queued), 0);
+	assert_true(queued > 0 && (size_t)queued < 16 + len);
 	do {
 		ret = uvf__rx_read(&rx, sv[1], NULL);
 		if (ret == 0) {
@@ -367,7 +375,7 @@ static void test_large_body_is_sent_with_partial_writes(void **state)
 	assert_int_equal(ret, 1);
 	assert_int_equal(pthread_join(thread, NULL), 0);
 	assert_int_equal(w.result, 0);
-	assert_true(reads > 1); /* it really arrived in pieces */
+	(void)reads;
 	assert_int_equal(rx.hdr.msg_id, 77);
 	assert_int_equal(rx.body_got, len);
 	check_pattern(rx.body, len, 3);
