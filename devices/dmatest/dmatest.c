@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The dmatest device logic (register map in dmatest.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,13 @@ struct dmatest {
 	uint32_t status;
 	uint32_t irq_count;
 	uint32_t cmd_count;
+	/* the command in progress (asynchronous DMA) */
+	bool busy;
+	uint32_t cmd;
+	uint64_t src, dst, len, done;
+	bool backward;
+	size_t n;          /* bytes of the chunk in flight */
+	unsigned generation; /* bumped by reset: callbacks of older jobs are ignored */
 	uint8_t bounce[UVF_DMATEST_CHUNK];
 };
 
@@ -38,10 +46,11 @@ static void sync_read_only(struct dmatest *t)
 {
 	store32(t, UVF_DMATEST_REG_ID, UVF_DMATEST_ID);
 	store32(t, UVF_DMATEST_REG_VERSION, UVF_DMATEST_VERSION);
-	store32(t, UVF_DMATEST_REG_CMD, 0);
+	store32(t, UVF_DMATEST_REG_CMD, t->busy ? t->cmd : 0);
 	store32(t, UVF_DMATEST_REG_STATUS, t->status);
 	store32(t, UVF_DMATEST_REG_IRQ_COUNT, t->irq_count);
 	store32(t, UVF_DMATEST_REG_CMD_COUNT, t->cmd_count);
+	store32(t, UVF_DMATEST_REG_IRQ_VECTOR, load32(t, UVF_DMATEST_REG_IRQ_VECTOR) % UVF_DMATEST_MSIX_VECTORS);
 }
 
 static size_t chunk_of(uint64_t remaining)
@@ -49,71 +58,146 @@ static size_t chunk_of(uint64_t remaining)
 	return remaining < UVF_DMATEST_CHUNK ? (size_t)remaining : UVF_DMATEST_CHUNK;
 }
 
-static int copy(struct uvf_device *dev, struct dmatest *t, uint64_t src, uint64_t dst, uint64_t len)
-{
-	/* Destination above an overlapping source: copy from the end, so
-	 * every chunk is read before it is overwritten. */
-	bool backward = dst > src && dst - src < len;
-	uint64_t done = 0;
-
-	while (done < len) {
-		size_t n = chunk_of(len - done);
-		uint64_t off = backward ? len - done - n : done;
-		int ret = uvf_dma_read(dev, src + off, t->bounce, n);
-		if (ret < 0)
-			return ret;
-		ret = uvf_dma_write(dev, dst + off, t->bounce, n);
-		if (ret < 0)
-			return ret;
-		done += n;
-	}
-	return 0;
-}
-
-static int fill(struct uvf_device *dev, struct dmatest *t, uint64_t dst, uint64_t len, uint8_t pattern)
-{
-	memset(t->bounce, pattern, chunk_of(len));
-	for (uint64_t done = 0; done < len;) {
-		size_t n = chunk_of(len - done);
-		int ret = uvf_dma_write(dev, dst + done, t->bounce, n);
-		if (ret < 0)
-			return ret;
-		done += n;
-	}
-	return 0;
-}
-
-static int run_command(struct uvf_device *dev, struct dmatest *t, uint32_t cmd)
-{
-	uint64_t src = load64(t, UVF_DMATEST_REG_SRC_LO);
-	uint64_t dst = load64(t, UVF_DMATEST_REG_DST_LO);
-	uint32_t len = load32(t, UVF_DMATEST_REG_LEN);
-
-	if (len > UVF_DMATEST_MAX_LEN || len > UINT64_MAX - dst)
-		return -EINVAL;
-	switch (cmd) {
-	case UVF_DMATEST_CMD_COPY:
-		if (len > UINT64_MAX - src)
-			return -EINVAL;
-		return copy(dev, t, src, dst, len);
-	case UVF_DMATEST_CMD_FILL:
-		return fill(dev, t, dst, len, (uint8_t)load32(t, UVF_DMATEST_REG_PATTERN));
-	default:
-		return -EINVAL;
-	}
-}
-
 static void raise_completion(struct uvf_device *dev, struct dmatest *t)
 {
 	int ret;
 
-	if (uvf_irq_enabled(dev, UVF_PCI_MSI_IRQ, 0))
+	/* MSI-X only when the guest enabled it; otherwise the wiring decides,
+	 * as it did before MSI-X, for clients that attach MSI eventfds
+	 * without enabling MSI in config space. */
+	if (uvf_irq_mode(dev) == UVF_PCI_MSIX_IRQ)
+		ret = uvf_irq_raise(dev, load32(t, UVF_DMATEST_REG_IRQ_VECTOR));
+	else if (uvf_irq_enabled(dev, UVF_PCI_MSI_IRQ, 0))
 		ret = uvf_irq_trigger(dev, UVF_PCI_MSI_IRQ, 0);
 	else
 		ret = uvf_irq_trigger(dev, UVF_PCI_INTX_IRQ, 0);
 	/* -ENOENT: the client wired no interrupt; it polls CMD_COUNT. */
 	if (ret == 0)
 		t->irq_count++;
+}
+
+/* The command is over: publish the result, then interrupt. */
+static void complete(struct uvf_device *dev, struct dmatest *t, int ret)
+{
+	t->busy = false;
+	t->status = (uint32_t)-ret;
+	t->cmd_count++;
+	sync_read_only(t); /* registers first, so the interrupt handler sees them */
+	raise_completion(dev, t);
+	sync_read_only(t); /* and IRQ_COUNT */
+}
+
+/*
+ * Commands run as a chain of asynchronous transfers of at most one chunk:
+ * COPY reads a chunk into the bounce buffer, then writes it; FILL writes.
+ * Each step starts the next from its completion callback. With fd-backed
+ * memory each step finishes before the client's next message is handled;
+ * with message-based DMA the device keeps answering register reads (CMD
+ * reads non-zero) while the client serves our DMA requests.
+ */
+static void next_step(struct uvf_device *dev, struct dmatest *t);
+
+/* What a transfer's callback needs: whose, and of which job generation. */
+struct step {
+	struct dmatest *t;
+	unsigned generation;
+};
+
+/* The device state if the step still belongs to the running job; frees
+ * the step either way (each callback runs exactly once). */
+static struct dmatest *current(void *data)
+{
+	struct step *step = data;
+	struct dmatest *t = step->t;
+	bool live = t->busy && t->generation == step->generation;
+	free(step);
+	return live ? t : NULL;
+}
+
+static struct step *new_step(struct dmatest *t)
+{
+	struct step *step = malloc(sizeof(*step));
+	if (step) {
+		step->t = t;
+		step->generation = t->generation;
+	}
+	return step;
+}
+
+static void wrote_chunk(struct uvf_device *dev, void *data, int result)
+{
+	struct dmatest *t = current(data);
+	if (!t)
+		return; /* reset meanwhile */
+	if (result < 0) {
+		complete(dev, t, result);
+		return;
+	}
+	t->done += t->n;
+	next_step(dev, t);
+}
+
+static void read_chunk(struct uvf_device *dev, void *data, int result)
+{
+	struct dmatest *t = current(data);
+	if (!t)
+		return;
+	if (result < 0) {
+		complete(dev, t, result);
+		return;
+	}
+	uint64_t off = t->backward ? t->len - t->done - t->n : t->done;
+	struct step *step = new_step(t);
+	int ret = step ? uvf_dma_write_async(dev, t->dst + off, t->bounce, t->n, wrote_chunk, step) : -ENOMEM;
+	if (ret < 0) {
+		free(step);
+		complete(dev, t, ret);
+	}
+}
+
+static void next_step(struct uvf_device *dev, struct dmatest *t)
+{
+	if (t->done == t->len) {
+		complete(dev, t, 0);
+		return;
+	}
+	t->n = chunk_of(t->len - t->done);
+	struct step *step = new_step(t);
+	int ret;
+	if (!step)
+		ret = -ENOMEM;
+	else if (t->cmd == UVF_DMATEST_CMD_COPY) {
+		/* destination above an overlapping source: copy from the end,
+		 * so every chunk is read before it is overwritten */
+		uint64_t off = t->backward ? t->len - t->done - t->n : t->done;
+		ret = uvf_dma_read_async(dev, t->src + off, t->bounce, t->n, read_chunk, step);
+	} else {
+		ret = uvf_dma_write_async(dev, t->dst + t->done, t->bounce, t->n, wrote_chunk, step);
+	}
+	if (ret < 0) {
+		free(step);
+		complete(dev, t, ret);
+	}
+}
+
+static void start_command(struct uvf_device *dev, struct dmatest *t, uint32_t cmd)
+{
+	t->cmd = cmd;
+	t->src = load64(t, UVF_DMATEST_REG_SRC_LO);
+	t->dst = load64(t, UVF_DMATEST_REG_DST_LO);
+	t->len = load32(t, UVF_DMATEST_REG_LEN);
+	t->done = 0;
+	t->busy = true;
+	if (t->len > UVF_DMATEST_MAX_LEN || t->len > UINT64_MAX - t->dst ||
+	    (cmd == UVF_DMATEST_CMD_COPY && t->len > UINT64_MAX - t->src) ||
+	    (cmd != UVF_DMATEST_CMD_COPY && cmd != UVF_DMATEST_CMD_FILL)) {
+		complete(dev, t, -EINVAL);
+		return;
+	}
+	t->backward = cmd == UVF_DMATEST_CMD_COPY && t->dst > t->src && t->dst - t->src < t->len;
+	if (cmd == UVF_DMATEST_CMD_FILL)
+		memset(t->bounce, (uint8_t)load32(t, UVF_DMATEST_REG_PATTERN), chunk_of(t->len));
+	next_step(dev, t);
 }
 
 static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
@@ -123,13 +207,8 @@ static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const
 	(void)buf; /* already copied into the BAR memory by the library */
 	if (offset < UVF_DMATEST_REG_CMD + 4 && offset + len > UVF_DMATEST_REG_CMD) {
 		uint32_t cmd = load32(t, UVF_DMATEST_REG_CMD);
-		if (cmd) {
-			t->status = (uint32_t)-run_command(dev, t, cmd);
-			t->cmd_count++;
-			/* registers first, so the interrupt handler sees them */
-			sync_read_only(t);
-			raise_completion(dev, t);
-		}
+		if (cmd && !t->busy) /* a command written while one runs is dropped */
+			start_command(dev, t, cmd);
 	}
 	sync_read_only(t);
 	return 0;
@@ -141,7 +220,10 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 
 	(void)dev;
 	(void)reason;
-	/* the library has zeroed the BAR memory */
+	/* the library has zeroed the BAR memory; a command in flight is
+	 * forgotten (its callbacks see a newer generation) */
+	t->busy = false;
+	t->generation++;
 	t->status = 0;
 	t->irq_count = 0;
 	t->cmd_count = 0;
@@ -161,15 +243,21 @@ static int describe(struct uvf_device *dev, struct dmatest *t)
 	};
 	const struct uvf_bar_desc bar0 = {
 		.size = UVF_DMATEST_BAR_SIZE, .flags = UVF_BAR_MEMORY, .write = bar0_write, .data = t};
-	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	/* the MSI-X BAR: nothing of the device's own in it */
+	const struct uvf_bar_desc bar2 = {.size = 4096, .flags = UVF_BAR_MEMORY};
+	struct uvf_pcie_opts pcie = UVF_PCIE_OPTS_INIT;
 	size_t size = 0;
 	int ret;
 
-	cb.reset = on_reset;
+	pcie.flr = true;
 	if ((ret = uvf_device_set_pci_ids(dev, &ids)) < 0 || (ret = uvf_device_set_bar(dev, 0, &bar0)) < 0 ||
+	    (ret = uvf_device_set_bar(dev, UVF_DMATEST_MSIX_BAR, &bar2)) < 0 ||
+	    (ret = uvf_device_set_pm(dev, UVF_PM_NO_SOFT_RESET)) < 0 ||
 	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
 	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_MSI_IRQ, 1)) < 0 ||
-	    (ret = uvf_device_set_callbacks(dev, &cb, t)) < 0)
+	    (ret = uvf_device_set_msix(dev, UVF_DMATEST_MSIX_VECTORS, UVF_DMATEST_MSIX_BAR, UVF_DMATEST_MSIX_TABLE,
+				       UVF_DMATEST_MSIX_BAR, UVF_DMATEST_MSIX_PBA)) < 0 ||
+	    (ret = uvf_device_set_pcie(dev, &pcie)) < 0)
 		return ret;
 	t->regs = uvf_device_bar_memory(dev, 0, &size);
 	if (!t->regs || size < UVF_DMATEST_BAR_SIZE)
@@ -178,8 +266,14 @@ static int describe(struct uvf_device *dev, struct dmatest *t)
 	return 0;
 }
 
+static void free_state(void *data)
+{
+	free(data);
+}
+
 int uvf_dmatest_create(struct uvf_device **out)
 {
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
 	struct uvf_device *dev = NULL;
 	struct dmatest *t;
 	int ret;
@@ -195,10 +289,18 @@ int uvf_dmatest_create(struct uvf_device **out)
 		free(t);
 		return ret;
 	}
-	uvf_device_set_user_data(dev, t);
+	/* From here on the device owns t. */
+	cb.reset = on_reset;
+	cb.free_data = free_state;
+	ret = uvf_device_set_callbacks(dev, &cb, t);
+	if (ret < 0) {
+		uvf_device_free(dev);
+		free(t);
+		return ret;
+	}
 	ret = describe(dev, t);
 	if (ret < 0) {
-		uvf_dmatest_free(dev);
+		uvf_device_free(dev);
 		return ret;
 	}
 	*out = dev;
@@ -207,12 +309,5 @@ int uvf_dmatest_create(struct uvf_device **out)
 
 void uvf_dmatest_free(struct uvf_device *dev)
 {
-	struct dmatest *t;
-
-	if (!dev)
-		return;
-	t = uvf_device_user_data(dev);
-	/* the device first: no callback may run once the state is gone */
 	uvf_device_free(dev);
-	free(t);
 }

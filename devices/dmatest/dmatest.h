@@ -5,8 +5,14 @@
  *
  * PCI identity: vendor 0x1de0, device 0x0002, subsystem 0x1de0:0x0002,
  * class 0xff0000 (unassigned), revision 1 (placeholder ids of the uvf
- * samples, see devices/uvf-scratch.c). Interrupts: INTx (pin A) and one
- * MSI vector.
+ * samples, see devices/uvf-scratch.c).
+ *
+ * Config space (4 KiB, PCI Express): capabilities Power Management (D0 and
+ * D3hot, No_Soft_Reset: state is kept across D3hot), MSI (1 vector,
+ * 64-bit, maskable), MSI-X (UVF_DMATEST_MSIX_VECTORS vectors, table and
+ * PBA in BAR2) and PCI Express endpoint (2.5 GT/s x1, max payload 256,
+ * FLR offered: it resets the device like DEVICE_RESET). Interrupts: INTx
+ * (pin A), MSI and MSI-X.
  *
  * BAR0: 4 KiB memory BAR (library-owned memory, UVF_BAR_MEMORY), 32-bit
  * little-endian registers. Read-only registers are restored after every
@@ -34,10 +40,20 @@
  *                        EACCES wrong permission, ...)
  *   0x28  IRQ_COUNT  RO  completion interrupts delivered or latched
  *   0x2c  CMD_COUNT  RO  commands completed (successfully or not)
+ *   0x30  IRQ_VECTOR RW  MSI-X vector of the completion interrupt; only
+ *                        bits 1:0 are kept (vectors 0..3). Read when a
+ *                        command completes, so it can change per job.
  *
- * Every command ends with a completion interrupt: MSI vector 0 when the
- * client attached an eventfd to it, INTx otherwise.
- * DEVICE_RESET clears every register (ID and VERSION come back).
+ * BAR2: 4 KiB memory BAR: the MSI-X table (16 bytes per vector) at
+ * UVF_DMATEST_MSIX_TABLE and the pending bit array at UVF_DMATEST_MSIX_PBA,
+ * both emulated by the library; the rest reads 0 and keeps what is
+ * written. Nothing else there, so BAR0 has no MSI-X page in it.
+ *
+ * Every command ends with a completion interrupt: MSI-X vector IRQ_VECTOR
+ * when MSI-X is enabled in its capability; otherwise MSI vector 0 when the
+ * client attached an eventfd to it, INTx otherwise (as before MSI-X).
+ * DEVICE_RESET, FLR and D3hot -> D0 clear every register (ID and VERSION
+ * come back).
  */
 #ifndef UVF_DEVICES_DMATEST_H
 #define UVF_DEVICES_DMATEST_H
@@ -68,7 +84,13 @@ enum uvf_dmatest_reg {
 	UVF_DMATEST_REG_STATUS = 0x24,
 	UVF_DMATEST_REG_IRQ_COUNT = 0x28,
 	UVF_DMATEST_REG_CMD_COUNT = 0x2c,
+	UVF_DMATEST_REG_IRQ_VECTOR = 0x30,
 };
+
+#define UVF_DMATEST_MSIX_BAR	 2
+#define UVF_DMATEST_MSIX_VECTORS 4u
+#define UVF_DMATEST_MSIX_TABLE	 0x000u
+#define UVF_DMATEST_MSIX_PBA	 0x800u
 
 #define UVF_DMATEST_CMD_COPY 1u
 #define UVF_DMATEST_CMD_FILL 2u
@@ -77,16 +99,16 @@ enum uvf_dmatest_reg {
 #define UVF_DMATEST_CHUNK   (64u << 10) /* bounce buffer size */
 
 /*
- * Create a dmatest device: described (ids, BAR0, IRQs, callbacks) but not
- * listening; the caller goes on with uvf_device_listen() or
- * uvf_device_listen_fd() and serves it. The device's user data pointer
- * belongs to dmatest (do not call uvf_device_set_user_data()). Free it
- * with uvf_dmatest_free(), not uvf_device_free().
- * Returns 0, or a negative errno (-ENOMEM, or what the library refused).
+ * Create a dmatest device: described (ids, BARs, capabilities, IRQs,
+ * callbacks) but not listening; the caller goes on with
+ * uvf_device_listen() or uvf_device_listen_fd() and serves it. Its state
+ * is the callbacks' data, released by uvf_device_free() (do not replace
+ * the callbacks). Returns 0, or a negative errno (-ENOMEM, or what the
+ * library refused).
  */
 int uvf_dmatest_create(struct uvf_device **out);
 
-/* Free a device made by uvf_dmatest_create() and its state. NULL is fine. */
+/* Same as uvf_device_free() (kept for existing callers). NULL is fine. */
 void uvf_dmatest_free(struct uvf_device *dev);
 
 #ifdef __cplusplus

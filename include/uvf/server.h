@@ -48,7 +48,8 @@ struct uvf_device;
 UVF_API int uvf_device_new(struct uvf_device **out);
 
 /* Stop serving, close the connection and the socket (the socket file is
- * unlinked), drop mappings, free everything. NULL is accepted. */
+ * unlinked), drop mappings, free everything; last, the callbacks'
+ * free_data, if any, releases their data. NULL is accepted. */
 UVF_API void uvf_device_free(struct uvf_device *dev);
 
 /* A pointer for the device author, returned by uvf_device_user_data(). */
@@ -123,23 +124,62 @@ UVF_API int uvf_device_set_rom(struct uvf_device *dev, const void *image, size_t
 
 /*
  * Number of vectors of an IRQ index (enum uvf_pci_irq): INTx 0 or 1 (sets
- * interrupt pin INTA), MSI 0, 1, 2, 4, 8, 16 or 32 (adds an MSI capability
- * with 64-bit addresses and per-vector masking), MSI-X 0..2048, ERR and REQ
- * 0 or 1. -EINVAL otherwise, -EBUSY after listen, and -EBUSY when adding or
- * removing MSI after uvf_device_add_capability() (set MSI first: its
- * capability precedes the others).
+ * interrupt pin INTA), MSI 0, 1, 2, 4, 8, 16 or 32 (adds an MSI capability,
+ * by default with 64-bit addresses and per-vector masking, see
+ * uvf_device_set_msi_flags()), MSI-X 0..2048 (vectors only, without a
+ * capability: see uvf_device_set_msix() for the capability and its table),
+ * ERR and REQ 0 or 1. -EINVAL otherwise, -EBUSY after listen, -EBUSY when
+ * adding or removing MSI after uvf_device_add_capability() (library
+ * capabilities precede the device's own), and -EBUSY for an MSI-X count
+ * other than the one of the MSI-X capability declared.
  */
 UVF_API int uvf_device_set_irq_count(struct uvf_device *dev, unsigned index, uint32_t count);
 
 /*
  * Raise vector `vector` of IRQ index `index` by signalling the eventfd the
- * client attached. If the client masked the vector, it is latched as pending
- * and delivered when unmasked. For INTx this also sets the interrupt status
- * bit and is suppressed while the command register's INTx-disable bit is set.
+ * client attached: an edge, or a one-shot for INTx. A vector held back by a
+ * mask is latched as pending and delivered when every mask is gone. Masks:
+ * the client's (DEVICE_SET_IRQS MASK; INTx is also automasked after each
+ * delivery until the client unmasks it), the MSI per-vector mask bits, the
+ * MSI-X function mask and, once the client has written the MSI-X table,
+ * the table's per-vector mask bits; for INTx the command register's
+ * INTx-disable bit. MSI-X and MSI delivery is not gated on the enable bits
+ * here (see uvf_irq_raise() for that). INTx also sets the interrupt status
+ * bit, until the client unmasks the line after delivery.
  * Returns 0 when delivered or latched, -ENOENT when the client attached no
- * eventfd, -EINVAL for a bad index or vector.
+ * eventfd (and no mask holds the vector), -EINVAL for a bad index or vector.
  */
 UVF_API int uvf_irq_trigger(struct uvf_device *dev, unsigned index, uint32_t vector);
+
+/*
+ * Raise interrupt `vector` in the mode the guest enabled in config space:
+ * MSI-X when its capability is enabled (vector < the MSI-X count), else MSI
+ * when enabled (vector < the number of vectors the guest enabled), else
+ * INTx (one line shared by every vector: any vector below the device's
+ * largest vector count raises it, as uvf_irq_trigger() does). A device with
+ * MSI-X vectors but no MSI-X capability counts as MSI-X enabled while the
+ * client has an eventfd attached to one of them. Masks and pending bits as
+ * for uvf_irq_trigger(). Returns what uvf_irq_trigger() returns, -EINVAL
+ * for a vector out of range of the mode, -ENOENT when no mode is usable
+ * (no MSI/MSI-X enabled and no INTx).
+ */
+UVF_API int uvf_irq_raise(struct uvf_device *dev, uint32_t vector);
+
+/* The IRQ index uvf_irq_raise() would use now: UVF_PCI_MSIX_IRQ,
+ * UVF_PCI_MSI_IRQ or UVF_PCI_INTX_IRQ, or -ENOENT (-EINVAL before listen). */
+UVF_API int uvf_irq_mode(struct uvf_device *dev);
+
+/*
+ * Drive the INTx line as a level. Asserting sets the interrupt status bit
+ * and signals the client's INTx eventfd unless the line is masked
+ * (automask, client mask) or disabled in the command register; whenever
+ * the line becomes unmasked or enabled again while still asserted, it is
+ * signalled again. Deasserting clears the status bit and anything pending.
+ * Asserting an asserted line does nothing. Returns 0 (also without an
+ * eventfd: the level is kept), -EINVAL when the device has no INTx or is
+ * not listening yet. Use either this or uvf_irq_trigger() for INTx.
+ */
+UVF_API int uvf_irq_set_intx_level(struct uvf_device *dev, bool asserted);
 
 /* Whether the client has attached an eventfd to (index, vector). */
 UVF_API bool uvf_irq_enabled(struct uvf_device *dev, unsigned index, uint32_t vector);
@@ -149,15 +189,96 @@ UVF_API bool uvf_irq_enabled(struct uvf_device *dev, unsigned index, uint32_t ve
 /* ------------------------------------------------------------------ */
 
 /*
+ * Capabilities the library builds and emulates. They precede the device's
+ * own in the chain, in this order: Power Management, MSI, MSI-X, PCI
+ * Express; declare them before uvf_device_add_capability() (-EBUSY
+ * otherwise). Each returns 0, -EINVAL for a bad argument, -EBUSY after
+ * listen. Calling one again replaces its settings.
+ */
+
+/* Power Management (version 3): D0 and D3hot, no PME. With
+ * UVF_PM_NO_SOFT_RESET the function keeps its state across D3hot -> D0;
+ * without it, that transition resets the function like DEVICE_RESET (reset
+ * callback with UVF_RESET_PM). */
+#define UVF_PM_NO_SOFT_RESET 0x1u
+UVF_API int uvf_device_set_pm(struct uvf_device *dev, uint32_t flags);
+
+/* Shape of the MSI capability (default 0: 64-bit, per-vector masking). */
+#define UVF_MSI_32BIT	0x1u /* 32-bit message address only */
+#define UVF_MSI_NO_MASK 0x2u /* no per-vector mask and pending registers */
+UVF_API int uvf_device_set_msi_flags(struct uvf_device *dev, uint32_t flags);
+
+/*
+ * MSI-X capability with `count` vectors (1..2048; also sets the MSI-X IRQ
+ * count). Its table (16 bytes per vector) lies at table_offset in BAR
+ * table_bar and its pending bit array (a bit per vector, in 64-bit words)
+ * at pba_offset in BAR pba_bar. Both BARs must already be declared memory
+ * BARs; offsets 8-byte aligned; table and PBA inside their BARs and apart.
+ * The library serves REGION_READ/WRITE to those two ranges (the device's
+ * callbacks, or its UVF_BAR_MEMORY bytes, never see them); the rest of the
+ * BARs stay the device's. Table entries start masked; the PBA is read-only.
+ */
+UVF_API int uvf_device_set_msix(struct uvf_device *dev, uint32_t count, unsigned table_bar, uint32_t table_offset,
+				unsigned pba_bar, uint32_t pba_offset);
+
+/* PCI Express capability (version 2) options. */
+#define UVF_PCIE_TYPE_ENDPOINT	  0 /* PCI Express endpoint, with a link */
+#define UVF_PCIE_TYPE_RC_ENDPOINT 9 /* root complex integrated endpoint, no link */
+
+#define UVF_PCIE_OPTS_VERSION 1
+
+struct uvf_pcie_opts {
+	unsigned version;     /* UVF_PCIE_OPTS_VERSION */
+	uint8_t port_type;    /* UVF_PCIE_TYPE_* */
+	uint16_t max_payload; /* supported max payload: 128, 256, .. 4096 bytes */
+	bool flr;             /* offer function level reset (UVF_RESET_FLR) */
+	uint8_t link_speed;   /* 1 = 2.5 GT/s, 2 = 5, 3 = 8, 4 = 16, 5 = 32 */
+	uint8_t link_width;   /* lanes: 1, 2, 4, 8, 12, 16 or 32 */
+};
+
+#define UVF_PCIE_OPTS_INIT {UVF_PCIE_OPTS_VERSION, UVF_PCIE_TYPE_ENDPOINT, 256, false, 1, 1}
+
+/*
+ * Add a PCI Express capability (opts NULL = UVF_PCIE_OPTS_INIT). It makes
+ * config space 4096 bytes (region 7) with an extended capability chain at
+ * 0x100. Device control: error reporting enables, relaxed ordering, max
+ * payload (up to the supported size), max read request and no snoop are
+ * writable; writing "initiate FLR" resets the function when flr is set.
+ * Device status error bits are write-1-to-clear. Link registers report
+ * link_speed x link_width.
+ */
+UVF_API int uvf_device_set_pcie(struct uvf_device *dev, const struct uvf_pcie_opts *opts);
+
+/*
  * Add a capability to the config space chain. `body` holds the bytes after
  * the 2-byte capability header (id, next pointer); `writable` (may be NULL
  * = read-only) is a mask of the same length with the bits the client may
  * change. Returns the config space offset of the capability (>= 0x40), or
- * -ENOSPC when config space is full. Capabilities are laid out in the order
- * they are added, after those the library adds itself (MSI).
+ * -ENOSPC when config space is full, -EINVAL for the id of a capability
+ * the library builds while that one is declared. Capabilities are laid out
+ * in the order they are added, after those the library adds itself.
  */
 UVF_API int uvf_device_add_capability(struct uvf_device *dev, uint8_t cap_id, const void *body, size_t len,
 				      const void *writable);
+
+/* A vendor-specific capability (id 0x09): `data` (len <= 253 bytes) follows
+ * the length byte the library fills in. writable as above, for data. */
+UVF_API int uvf_device_add_vendor_capability(struct uvf_device *dev, const void *data, size_t len,
+					     const void *writable);
+
+/*
+ * Add an extended capability (PCI Express config space, from 0x100): id
+ * (1..0xfffe), version (0..15), `body` = the bytes after the 4-byte header,
+ * `writable` as above. Needs uvf_device_set_pcie() first (-EINVAL). Returns
+ * the offset (>= 0x100, in the order added) or -ENOSPC.
+ */
+UVF_API int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, uint8_t version, const void *body,
+					  size_t len, const void *writable);
+
+/* Config space offset of the first capability with cap_id (or, with
+ * extended, of the extended capability with that id), once listening:
+ * -ENOENT when absent, -EINVAL before uvf_device_listen(). */
+UVF_API int uvf_device_find_capability(struct uvf_device *dev, uint16_t cap_id, bool extended);
 
 /* Read bytes of the emulated config space (for device code). */
 UVF_API int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, size_t len);
@@ -168,6 +289,8 @@ UVF_API int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void
 
 enum uvf_reset_reason {
 	UVF_RESET_CLIENT = 1, /* DEVICE_RESET from the client */
+	UVF_RESET_FLR = 2,    /* function level reset through PCI Express device control */
+	UVF_RESET_PM = 3,     /* D3hot -> D0 without No_Soft_Reset */
 };
 
 struct uvf_dma_range {
@@ -181,10 +304,11 @@ struct uvf_dma_range {
 
 struct uvf_device_callbacks {
 	unsigned version; /* UVF_DEVICE_CALLBACKS_VERSION */
-	/* Device reset requested by the client (DEVICE_RESET). Config space
-	 * and library-owned BAR memory are reset by the library first. A
-	 * disconnect is not a reset: device state is kept (see `client`).
-	 * Return 0 or -errno. */
+	/* Device reset requested by the client (DEVICE_RESET), or by the
+	 * guest (FLR, power state). Config space, library-owned BAR memory,
+	 * the MSI-X table, pending interrupts and the INTx level are reset by
+	 * the library first. A disconnect is not a reset: device state is kept
+	 * (see `client`). Return 0 or -errno (for FLR and PM only logged). */
 	int (*reset)(struct uvf_device *dev, void *data, enum uvf_reset_reason reason);
 	/* A DMA range was added; returning -errno refuses the DMA_MAP. */
 	int (*dma_map)(struct uvf_device *dev, void *data, const struct uvf_dma_range *range);
@@ -195,9 +319,13 @@ struct uvf_device_callbacks {
 	void (*irq_state)(struct uvf_device *dev, void *data, unsigned index);
 	/* A client connected (after VERSION) or disconnected. */
 	void (*client)(struct uvf_device *dev, void *data, bool connected);
+	/* Optional: release `data`. Called once by uvf_device_free(), after
+	 * every other callback, so device state can live in `data`. Not
+	 * called for data replaced by a later uvf_device_set_callbacks(). */
+	void (*free_data)(void *data);
 };
 
-#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL}
+#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /* Install callbacks (copied); data is passed to each. */
 UVF_API int uvf_device_set_callbacks(struct uvf_device *dev, const struct uvf_device_callbacks *cb, void *data);
@@ -271,6 +399,25 @@ UVF_API bool uvf_device_client_connected(struct uvf_device *dev);
  */
 UVF_API int uvf_dma_read(struct uvf_device *dev, uint64_t addr, void *buf, size_t len);
 UVF_API int uvf_dma_write(struct uvf_device *dev, uint64_t addr, const void *buf, size_t len);
+
+/*
+ * Asynchronous DMA: start copying len bytes between buf and client DMA
+ * address addr, and return at once. The library moves the data while it
+ * keeps serving the client, and calls done(dev, data, result) exactly once,
+ * later, from uvf_device_run/dispatch, with 0 or the errors listed for
+ * uvf_dma_read (plus -ENOTCONN if the client leaves, -ECANCELED if the
+ * device is freed). buf must stay valid until then. Use this when the DMA
+ * may go by message and the client may be waiting for the device (e.g. a
+ * guest polling a status register): a synchronous transfer would then wait
+ * for a client that waits for us. Transfers progress in the order started.
+ * Returns 0 when started (done will be called), or a negative errno (done
+ * will not be called).
+ */
+typedef void (*uvf_dma_done_fn)(struct uvf_device *dev, void *data, int result);
+UVF_API int uvf_dma_read_async(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, uvf_dma_done_fn done,
+			       void *data);
+UVF_API int uvf_dma_write_async(struct uvf_device *dev, uint64_t addr, const void *buf, size_t len,
+				uvf_dma_done_fn done, void *data);
 
 /*
  * Direct pointer to [addr, addr + len) when it lies in one fd-backed mapping

@@ -13,13 +13,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/server_internal.h"
 
 /* epoll tags */
-enum { TAG_LISTEN = 1, TAG_CONN = 2, TAG_STOP = 3, TAG_INTX_UNMASK = 4, TAG_KICK = 5 };
+enum { TAG_LISTEN = 1, TAG_CONN = 2, TAG_STOP = 3, TAG_INTX_UNMASK = 4, TAG_KICK = 5, TAG_DMA_TIMER = 6 };
 
 static void close_fd(int *fd)
 {
@@ -43,6 +44,7 @@ int uvf_device_new(struct uvf_device **out)
 	dev->conn_fd = -1;
 	dev->stop_fd = -1;
 	dev->kick_fd = -1;
+	dev->dma_timer_fd = -1;
 	dev->cb.version = UVF_DEVICE_CALLBACKS_VERSION;
 	struct uvf_serve_opts defaults = UVF_SERVE_OPTS_INIT;
 	dev->opts = defaults;
@@ -51,7 +53,8 @@ int uvf_device_new(struct uvf_device **out)
 	dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (dev->epoll_fd < 0 || dev->stop_fd < 0 || dev->kick_fd < 0) {
+	dev->dma_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (dev->epoll_fd < 0 || dev->stop_fd < 0 || dev->kick_fd < 0 || dev->dma_timer_fd < 0) {
 		int err = -errno;
 		uvf_device_free(dev);
 		return err;
@@ -59,7 +62,9 @@ int uvf_device_new(struct uvf_device **out)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_STOP};
 	struct epoll_event kick = {.events = EPOLLIN, .data.u64 = TAG_KICK};
 	if (epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->stop_fd, &ev) < 0 ||
-	    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->kick_fd, &kick) < 0) {
+	    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->kick_fd, &kick) < 0 ||
+	    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->dma_timer_fd,
+		      &(struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_DMA_TIMER}) < 0) {
 		int err = -errno;
 		uvf_device_free(dev);
 		return err;
@@ -76,6 +81,7 @@ void uvf_device_free(struct uvf_device *dev)
 		return;
 	if (dev->conn_fd >= 0)
 		drop_client(dev, "device freed");
+	uvf__dma_async_cancel(dev, -ECANCELED);
 	close_fd(&dev->listen_fd);
 	if (dev->socket_path) {
 		unlink(dev->socket_path);
@@ -84,14 +90,19 @@ void uvf_device_free(struct uvf_device *dev)
 	close_fd(&dev->epoll_fd);
 	close_fd(&dev->stop_fd);
 	close_fd(&dev->kick_fd);
+	close_fd(&dev->dma_timer_fd);
 	uvf__rx_destroy(&dev->rx);
 	uvf__rx_destroy(&dev->wait_rx);
 	uvf__dma_free(dev);
 	uvf__irqs_free(dev);
+	uvf__msix_free(&dev->msix);
 	for (unsigned i = 0; i < 6; i++)
 		free(dev->bars[i].mem);
 	free(dev->rom);
 	free(dev->queue);
+	/* last: no callback can run any more */
+	if (dev->cb.free_data)
+		dev->cb.free_data(dev->cb_data);
 	free(dev);
 }
 
@@ -221,6 +232,14 @@ int uvf_device_set_rom(struct uvf_device *dev, const void *image, size_t size)
 	return 0;
 }
 
+/* Library capabilities precede the device's own: once the device added
+ * one, adding, removing or resizing a library capability would move the
+ * offsets uvf_device_add_capability() returned. */
+static bool layout_fixed(const struct uvf_device *dev)
+{
+	return dev->cfg_desc.nr_user_caps > 0;
+}
+
 int uvf_device_set_irq_count(struct uvf_device *dev, unsigned index, uint32_t count)
 {
 	if (!dev || index >= UVF_PCI_NUM_IRQS)
@@ -237,17 +256,100 @@ int uvf_device_set_irq_count(struct uvf_device *dev, unsigned index, uint32_t co
 	case UVF_PCI_MSI_IRQ:
 		if (count > 32 || (count && !is_pow2(count)))
 			return -EINVAL;
-		/* the MSI capability comes first: offsets already handed out
-		 * by uvf_device_add_capability would move */
-		if (dev->cfg_desc.nr_user_caps && (count > 0) != (dev->irq_count[index] > 0))
+		if (layout_fixed(dev) && (count > 0) != (dev->irq_count[index] > 0))
 			return -EBUSY;
+		dev->cfg_desc.msi_count = count;
 		break;
 	case UVF_PCI_MSIX_IRQ:
 		if (count > 2048)
 			return -EINVAL;
+		/* the capability's table has its own size */
+		if (dev->cfg_desc.msix.count && count != dev->cfg_desc.msix.count)
+			return -EBUSY;
 		break;
 	}
 	dev->irq_count[index] = count;
+	return 0;
+}
+
+int uvf_device_set_pm(struct uvf_device *dev, uint32_t flags)
+{
+	if (!dev || (flags & ~UVF_PM_NO_SOFT_RESET))
+		return -EINVAL;
+	if (dev->frozen || (layout_fixed(dev) && !dev->cfg_desc.pm))
+		return -EBUSY;
+	dev->cfg_desc.pm = true;
+	dev->cfg_desc.pm_no_soft_reset = flags & UVF_PM_NO_SOFT_RESET;
+	return 0;
+}
+
+int uvf_device_set_msi_flags(struct uvf_device *dev, uint32_t flags)
+{
+	if (!dev || (flags & ~(UVF_MSI_32BIT | UVF_MSI_NO_MASK)))
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	/* the capability's size depends on the flags */
+	if (layout_fixed(dev) && dev->cfg_desc.msi_count && flags != dev->cfg_desc.msi_flags)
+		return -EBUSY;
+	dev->cfg_desc.msi_flags = flags;
+	return 0;
+}
+
+static void desc_bars(const struct uvf_device *dev, struct uvf_config_bar bars[6])
+{
+	for (unsigned i = 0; i < 6; i++) {
+		bars[i].size = dev->bars[i].size;
+		bars[i].flags = dev->bars[i].flags & (UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH);
+	}
+}
+
+int uvf_device_set_msix(struct uvf_device *dev, uint32_t count, unsigned table_bar, uint32_t table_offset,
+			unsigned pba_bar, uint32_t pba_offset)
+{
+	if (!dev || table_bar > 5 || pba_bar > 5)
+		return -EINVAL;
+	if (dev->frozen || (layout_fixed(dev) && !dev->cfg_desc.msix.count))
+		return -EBUSY;
+	struct uvf_config_msix msix = {.count = count,
+				       .table_bar = (uint8_t)table_bar,
+				       .pba_bar = (uint8_t)pba_bar,
+				       .table_offset = table_offset,
+				       .pba_offset = pba_offset};
+	struct uvf_config_bar bars[6];
+	desc_bars(dev, bars);
+	if (uvf__config_check_msix(&msix, bars) < 0) {
+		dev_log(dev, UVF_LOG_ERROR,
+			"MSI-X: %u vectors with table at BAR%u + 0x%x and PBA at BAR%u + 0x%x do not fit the BARs",
+			count, table_bar, table_offset, pba_bar, pba_offset);
+		return -EINVAL;
+	}
+	dev->cfg_desc.msix = msix;
+	dev->irq_count[UVF_PCI_MSIX_IRQ] = count;
+	return 0;
+}
+
+int uvf_device_set_pcie(struct uvf_device *dev, const struct uvf_pcie_opts *opts)
+{
+	struct uvf_pcie_opts defaults = UVF_PCIE_OPTS_INIT;
+
+	if (!dev)
+		return -EINVAL;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != UVF_PCIE_OPTS_VERSION)
+		return -EINVAL;
+	struct uvf_config_pcie pcie = {.present = true,
+				       .port_type = opts->port_type,
+				       .max_payload = opts->max_payload,
+				       .flr = opts->flr,
+				       .link_speed = opts->link_speed,
+				       .link_width = opts->link_width};
+	if (uvf__config_check_pcie(&pcie) < 0)
+		return -EINVAL;
+	if (dev->frozen || (layout_fixed(dev) && !dev->cfg_desc.pcie.present))
+		return -EBUSY;
+	dev->cfg_desc.pcie = pcie;
 	return 0;
 }
 
@@ -271,20 +373,70 @@ int uvf_device_add_capability(struct uvf_device *dev, uint8_t cap_id, const void
 
 	/* Lay the chain out now so the caller learns the offset (and ENOSPC). */
 	dev->cfg_desc.nr_user_caps++;
-	struct uvf_config probe;
-	struct uvf_config_desc desc = dev->cfg_desc;
-	desc.ids = dev->ids;
-	desc.ids.vendor_id = desc.ids.vendor_id ? desc.ids.vendor_id : 1;
-	desc.intx = dev->irq_count[UVF_PCI_INTX_IRQ] > 0;
-	desc.msi_count = dev->irq_count[UVF_PCI_MSI_IRQ];
-	memset(desc.bars, 0, sizeof(desc.bars));
-	desc.rom_size = 0;
-	int ret = uvf__config_build(&probe, &desc);
+	struct uvf_config_layout lay;
+	int ret = uvf__config_layout(&dev->cfg_desc, &lay);
 	if (ret < 0) {
 		dev->cfg_desc.nr_user_caps--;
 		return ret;
 	}
-	return probe.user_cap_offset[dev->cfg_desc.nr_user_caps - 1];
+	return lay.user[dev->cfg_desc.nr_user_caps - 1];
+}
+
+int uvf_device_add_vendor_capability(struct uvf_device *dev, const void *data, size_t len, const void *writable)
+{
+	uint8_t body[254] = {0}, mask[254] = {0};
+
+	/* The length byte counts the id, next and itself. */
+	if (!dev || (!data && len) || len > sizeof(body) - 1)
+		return -EINVAL;
+	body[0] = (uint8_t)(len + 3);
+	if (len)
+		memcpy(body + 1, data, len);
+	if (writable && len)
+		memcpy(mask + 1, writable, len);
+	return uvf_device_add_capability(dev, UVF_CAP_ID_VNDR, body, len + 1, mask);
+}
+
+int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, uint8_t version, const void *body, size_t len,
+				  const void *writable)
+{
+	struct uvf_config_desc *desc = dev ? &dev->cfg_desc : NULL;
+
+	if (!dev || (!body && len) || id == 0 || id == 0xffff || version > 15 || !desc->pcie.present)
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	if (desc->nr_ext_caps >= UVF_CONFIG_MAX_EXT_CAPS || len > UVF_CONFIG_EXT_SPACE - desc->ext_pool_used)
+		return -ENOSPC;
+	struct uvf_config_ext_cap *cap = &desc->ext_caps[desc->nr_ext_caps];
+	cap->id = id;
+	cap->version = version;
+	cap->len = (uint16_t)len;
+	cap->pool = desc->ext_pool_used;
+	if (len)
+		memcpy(&desc->ext_body[cap->pool], body, len);
+	memset(&desc->ext_writable[cap->pool], 0, len);
+	if (writable && len)
+		memcpy(&desc->ext_writable[cap->pool], writable, len);
+
+	desc->nr_ext_caps++;
+	struct uvf_config_layout lay;
+	int ret = uvf__config_layout(desc, &lay);
+	if (ret < 0) {
+		desc->nr_ext_caps--;
+		return ret;
+	}
+	desc->ext_pool_used = (uint16_t)(desc->ext_pool_used + len);
+	return lay.ext[desc->nr_ext_caps - 1];
+}
+
+int uvf_device_find_capability(struct uvf_device *dev, uint16_t cap_id, bool extended)
+{
+	if (!dev || !dev->frozen || (!extended && cap_id > 0xff))
+		return -EINVAL;
+	uint32_t at = extended ? uvf__config_find_ext_cap(&dev->cfg, cap_id)
+			       : uvf__config_find_cap(&dev->cfg, (uint8_t)cap_id);
+	return at ? (int)at : -ENOENT;
 }
 
 int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, size_t len)
@@ -330,10 +482,7 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 
 	struct uvf_config_desc *desc = &dev->cfg_desc;
 	desc->ids = dev->ids;
-	for (unsigned i = 0; i < 6; i++) {
-		desc->bars[i].size = dev->bars[i].size;
-		desc->bars[i].flags = dev->bars[i].flags & (UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH);
-	}
+	desc_bars(dev, desc->bars);
 	desc->rom_size = dev->rom_size;
 	desc->intx = dev->irq_count[UVF_PCI_INTX_IRQ] > 0;
 	desc->msi_count = dev->irq_count[UVF_PCI_MSI_IRQ];
@@ -345,6 +494,13 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 	ret = uvf__irqs_init(dev);
 	if (ret < 0)
 		return ret;
+	uvf__msix_free(&dev->msix); /* from an earlier, failed listen */
+	if (desc->msix.count) {
+		ret = uvf__msix_init(&dev->msix, desc->msix.count, desc->msix.table_bar, desc->msix.table_offset,
+				     desc->msix.pba_bar, desc->msix.pba_offset);
+		if (ret < 0)
+			return ret;
+	}
 
 	/* Largest message we accept: a full REGION_WRITE, or VERSION JSON. */
 	dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + dev->opts.max_data_xfer_size;
@@ -533,6 +689,8 @@ static void drop_client(struct uvf_device *dev, const char *why)
 	uvf__rx_init(&dev->rx, dev->max_msg_size);
 	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
 	queue_clear(dev);
+	/* transfers in flight end before their memory goes away */
+	uvf__dma_async_cancel(dev, -ENOTCONN);
 	uvf__dma_unmap_all(dev);
 	uvf__irqs_drop_client(dev);
 	if (dev->listen_fd >= 0 && !dev->listen_watched && watch(dev, dev->listen_fd, TAG_LISTEN, true) == 0)
@@ -621,6 +779,10 @@ static void service_connection(struct uvf_device *dev)
 		}
 		run_rx_message(dev, &dev->rx);
 		run_queued(dev);
+		/* move DMA a command started (or a reply let go on) before the
+		 * next command, so the client sees its effect in order */
+		if (dev->dma_ops)
+			uvf__dma_async_run(dev);
 	}
 	if (dev->drop_requested)
 		drop_client(dev, "protocol error");
@@ -628,6 +790,7 @@ static void service_connection(struct uvf_device *dev)
 
 int uvf_device_dispatch(struct uvf_device *dev)
 {
+	bool timer_fired = false;
 	struct epoll_event events[8];
 	uint64_t counter;
 
@@ -656,6 +819,9 @@ int uvf_device_dispatch(struct uvf_device *dev)
 		case TAG_INTX_UNMASK:
 			uvf__irq_intx_resample(dev);
 			break;
+		case TAG_DMA_TIMER:
+			timer_fired = true; /* drained by uvf__dma_async_run */
+			break;
 		default:
 			break;
 		}
@@ -664,6 +830,8 @@ int uvf_device_dispatch(struct uvf_device *dev)
 	 * the receive buffer or the queue without a new epoll event. */
 	if (dev->conn_fd >= 0)
 		service_connection(dev);
+	if (dev->dma_ops || timer_fired)
+		uvf__dma_async_run(dev);
 	if (dev->stopping) {
 		dev->stopping = false;
 		return 1;

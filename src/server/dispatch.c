@@ -275,12 +275,9 @@ static int handle_reset(struct uvf_device *dev, const uint8_t *body, size_t len,
 	int ret = uvf__decode_device_reset(body, len, nfds, why);
 	if (ret < 0)
 		return ret;
-	uvf__regions_reset(dev);
-	if (dev->cb.reset) {
-		ret = dev->cb.reset(dev, dev->cb_data, UVF_RESET_CLIENT);
-		if (ret < 0)
-			return uvf__why(why, ret, "DEVICE_RESET: the device's reset failed: %s", uvf_strerror(ret));
-	}
+	ret = uvf__function_reset(dev, UVF_RESET_CLIENT);
+	if (ret < 0)
+		return uvf__why(why, ret, "DEVICE_RESET: the device's reset failed: %s", uvf_strerror(ret));
 	dev_info(dev, "DEVICE_RESET done");
 	return 0;
 }
@@ -323,8 +320,10 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 	reply.iovcnt = 1;
 
 	if ((hdr->flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_REPLY) {
-		/* No DMA request of ours is outstanding here (those replies are
-		 * consumed by the DMA wait): a late or stray reply. */
+		/* a reply to an asynchronous DMA request of ours, or else a
+		 * late or stray one */
+		if (uvf__dma_async_reply(dev, hdr, body, nfds))
+			return 0;
 		dev_warn(dev, "ignoring a %s reply (id %u) that answers nothing outstanding",
 			 uvf__cmd_name(hdr->command), hdr->msg_id);
 		return 0;

@@ -188,7 +188,7 @@ void uvf__dma_free(struct uvf_device *dev)
 /* Device-side access                                                   */
 /* ------------------------------------------------------------------ */
 
-static const struct uvf_dma_mapping *find(const struct uvf_device *dev, uint64_t addr)
+const struct uvf_dma_mapping *uvf__dma_find(const struct uvf_device *dev, uint64_t addr)
 {
 	size_t pos = lower_bound(dev, addr);
 	if (pos < dev->nr_maps && dev->maps[pos].address <= addr)
@@ -200,7 +200,7 @@ void *uvf_dma_ptr(struct uvf_device *dev, uint64_t addr, size_t len, uint32_t pr
 {
 	if (!dev || !len || addr + len < addr)
 		return NULL;
-	const struct uvf_dma_mapping *m = find(dev, addr);
+	const struct uvf_dma_mapping *m = uvf__dma_find(dev, addr);
 	if (!m || !m->vaddr || (m->prot & prot) != prot || addr + len > range_end(m->address, m->size))
 		return NULL;
 	return m->vaddr + (addr - m->address);
@@ -233,8 +233,9 @@ static int wait_dma_reply(struct uvf_device *dev, uint16_t id, uint16_t command)
 		if ((rx->hdr.flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_REPLY) {
 			if (rx->hdr.msg_id == id && rx->hdr.command == command)
 				return 0;
-			dev_warn(dev, "ignoring a %s reply (id %u) while waiting for %s id %u",
-				 uvf__cmd_name(rx->hdr.command), rx->hdr.msg_id, uvf__cmd_name(command), id);
+			if (!uvf__dma_async_reply(dev, &rx->hdr, rx->body, rx->nfds))
+				dev_warn(dev, "ignoring a %s reply (id %u) while waiting for %s id %u",
+					 uvf__cmd_name(rx->hdr.command), rx->hdr.msg_id, uvf__cmd_name(command), id);
 			uvf__rx_release(rx);
 			continue;
 		}
@@ -249,50 +250,72 @@ static int wait_dma_reply(struct uvf_device *dev, uint16_t id, uint16_t command)
 	}
 }
 
+uint64_t uvf__dma_chunk_max(const struct uvf_device *dev)
+{
+	uint64_t chunk = dev->client_caps.max_data_xfer_size;
+	/* our own receive limit bounds DMA_READ replies */
+	return chunk < dev->opts.max_data_xfer_size ? chunk : dev->opts.max_data_xfer_size;
+}
+
+int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
+			  const void *data)
+{
+	struct uvf_msg_header hdr;
+	struct iovec iov[3];
+	int iovcnt = 2;
+
+	uvf__msg_header_init(&hdr, id, is_write ? UVF_CMD_DMA_WRITE : UVF_CMD_DMA_READ,
+			     (uint32_t)(sizeof(hdr) + sizeof(*req) + (is_write ? req->count : 0)), UVF_MSG_TYPE_COMMAND,
+			     0);
+	iov[0] = (struct iovec){&hdr, sizeof(hdr)};
+	iov[1] = (struct iovec){(void *)req, sizeof(*req)};
+	if (is_write)
+		iov[iovcnt++] = (struct iovec){(void *)data, (size_t)req->count};
+	return uvf__send_to_client(dev, iov, iovcnt, NULL, 0);
+}
+
+int uvf__dma_take_reply(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body, size_t nfds,
+			bool is_write, const struct uvf_dma_access *req, void *buf)
+{
+	struct uvf_why why = {{0}};
+	size_t rlen = hdr->msg_size - UVF_MSG_HEADER_SIZE;
+	int ret;
+
+	if (hdr->flags & UVF_MSG_FLAG_ERROR) {
+		ret = -uvf__msg_reply_errno(hdr);
+		dev_warn(dev, "%s 0x%" PRIx64 "+0x%" PRIx64 ": client answered %s", uvf__cmd_name(hdr->command),
+			 req->address, req->count, uvf_strerror(ret));
+		return ret;
+	}
+	if (is_write) {
+		ret = uvf__decode_dma_write_reply(body, rlen, nfds, req, &why);
+	} else {
+		struct uvf_dma_access_view v;
+		ret = uvf__decode_dma_read_reply(body, rlen, nfds, req, &v, &why);
+		if (ret == 0)
+			memcpy(buf, v.data, (size_t)req->count);
+	}
+	if (ret < 0 && why.text[0])
+		dev_warn(dev, "%s", why.text);
+	return ret;
+}
+
+/* Synchronous transfer by messages: send each chunk and wait for its reply. */
 static int dma_message(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write)
 {
 	struct uvf_rx *rx = dev->in_command ? &dev->wait_rx : &dev->rx;
-	uint16_t command = is_write ? UVF_CMD_DMA_WRITE : UVF_CMD_DMA_READ;
-	uint64_t chunk_max = dev->client_caps.max_data_xfer_size;
+	uint64_t chunk_max = uvf__dma_chunk_max(dev);
 
-	if (chunk_max > dev->opts.max_data_xfer_size)
-		chunk_max = dev->opts.max_data_xfer_size; /* our receive limit bounds read replies */
 	while (len) {
 		struct uvf_dma_access req = {.address = addr, .count = len < chunk_max ? len : chunk_max};
-		struct uvf_msg_header hdr;
-		struct iovec iov[3];
-		struct uvf_why why = {{0}};
 		uint16_t id = dev->next_dma_id++;
-		int iovcnt = 2;
-
-		uvf__msg_header_init(&hdr, id, command,
-				     (uint32_t)(sizeof(hdr) + sizeof(req) + (is_write ? req.count : 0)),
-				     UVF_MSG_TYPE_COMMAND, 0);
-		iov[0] = (struct iovec){&hdr, sizeof(hdr)};
-		iov[1] = (struct iovec){&req, sizeof(req)};
-		if (is_write)
-			iov[iovcnt++] = (struct iovec){buf, (size_t)req.count};
-		int ret = uvf__send_to_client(dev, iov, iovcnt, NULL, 0);
+		int ret = uvf__dma_send_request(dev, id, is_write, &req, buf);
 		if (ret < 0)
 			return ret;
-		ret = wait_dma_reply(dev, id, command);
+		ret = wait_dma_reply(dev, id, is_write ? UVF_CMD_DMA_WRITE : UVF_CMD_DMA_READ);
 		if (ret < 0)
 			return ret;
-		size_t rlen = rx->hdr.msg_size - UVF_MSG_HEADER_SIZE;
-		if (rx->hdr.flags & UVF_MSG_FLAG_ERROR) {
-			ret = -uvf__msg_reply_errno(&rx->hdr);
-			dev_warn(dev, "%s 0x%" PRIx64 "+0x%" PRIx64 ": client answered %s", uvf__cmd_name(command),
-				 req.address, req.count, uvf_strerror(ret));
-		} else if (is_write) {
-			ret = uvf__decode_dma_write_reply(rx->body, rlen, rx->nfds, &req, &why);
-		} else {
-			struct uvf_dma_access_view v;
-			ret = uvf__decode_dma_read_reply(rx->body, rlen, rx->nfds, &req, &v, &why);
-			if (ret == 0)
-				memcpy(buf, v.data, (size_t)req.count);
-		}
-		if (ret < 0 && why.text[0])
-			dev_warn(dev, "%s", why.text);
+		ret = uvf__dma_take_reply(dev, &rx->hdr, rx->body, rx->nfds, is_write, &req, buf);
 		uvf__rx_release(rx);
 		if (ret < 0)
 			return ret;
@@ -314,7 +337,7 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 	if (addr + len < addr)
 		return -EFAULT;
 	while (len) {
-		const struct uvf_dma_mapping *m = find(dev, addr);
+		const struct uvf_dma_mapping *m = uvf__dma_find(dev, addr);
 		if (!m) {
 			dev_warn(dev, "DMA %s at 0x%" PRIx64 ": not mapped by the client", is_write ? "write" : "read",
 				 addr);

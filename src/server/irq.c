@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Interrupts: eventfds the client attached with DEVICE_SET_IRQS, per-vector
- * masking with pending bits, and raising vectors from device code.
+ * Interrupts: eventfds the client attached with DEVICE_SET_IRQS, masks and
+ * pending bits, and raising vectors from device code.
+ *
+ * A vector is delivered by writing its eventfd. While any mask holds it,
+ * a raised vector is latched as pending instead and delivered as soon as
+ * the last mask goes away. The masks are the client's (SET_IRQS MASK, and
+ * INTx automasking) and the guest's, in config space or the MSI-X table;
+ * see held(). Pending bits are mirrored where the guest can read them:
+ * the MSI pending register and the MSI-X PBA.
  *
  * INTx is level-triggered and reported AUTOMASKED, as kernel VFIO does: each
  * delivery masks the line until the client unmasks it (DATA_NONE|UNMASK, or
  * by signalling the resample eventfd it attached with DATA_EVENTFD|UNMASK).
+ * A line the device still asserts fires again on unmask.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +21,8 @@
 #include <unistd.h>
 
 #include "server/server_internal.h"
+
+#define CMD_INTX_DISABLE 0x0400u
 
 static const char *irq_name(unsigned index)
 {
@@ -24,6 +34,8 @@ int uvf__irqs_init(struct uvf_device *dev)
 {
 	for (unsigned i = 0; i < UVF_PCI_NUM_IRQS; i++) {
 		struct uvf_irq_index *irq = &dev->irqs[i];
+		free(irq->vectors); /* from an earlier, failed listen: no client, no fds */
+		irq->vectors = NULL;
 		irq->count = dev->irq_count[i];
 		irq->unmask_fd = -1;
 		if (!irq->count)
@@ -49,17 +61,60 @@ static void set_unmask_fd(struct uvf_device *dev, int fd)
 		dev_warn(dev, "INTx: cannot watch the unmask eventfd");
 }
 
+static void intx_update_status(struct uvf_device *dev)
+{
+	uvf__config_set_intx_status(&dev->cfg, dev->intx.level || dev->intx.edge);
+}
+
+/* The pending flag and its guest-visible copies. */
+static void set_pending(struct uvf_device *dev, unsigned index, uint32_t v, bool pending)
+{
+	dev->irqs[index].vectors[v].pending = pending;
+	if (index == UVF_PCI_MSI_IRQ)
+		uvf__config_set_msi_pending(&dev->cfg, v, pending);
+	else if (index == UVF_PCI_MSIX_IRQ && dev->msix.count)
+		uvf__msix_set_pending(&dev->msix, v, pending);
+}
+
+/* Back to "no eventfd, unmasked, nothing pending" (the client's wiring is
+ * gone). */
+static void clear_vector(struct uvf_device *dev, unsigned index, uint32_t v)
+{
+	struct uvf_irq_vector *vec = &dev->irqs[index].vectors[v];
+
+	if (vec->fd >= 0)
+		close(vec->fd);
+	vec->fd = -1;
+	vec->masked = false;
+	set_pending(dev, index, v, false);
+	if (index == UVF_PCI_INTX_IRQ) {
+		dev->intx.edge = false;
+		intx_update_status(dev);
+	}
+}
+
 void uvf__irqs_drop_client(struct uvf_device *dev)
 {
 	for (unsigned i = 0; i < UVF_PCI_NUM_IRQS; i++) {
 		struct uvf_irq_index *irq = &dev->irqs[i];
-		for (uint32_t v = 0; v < irq->count; v++) {
-			if (irq->vectors[v].fd >= 0)
-				close(irq->vectors[v].fd);
-			irq->vectors[v] = (struct uvf_irq_vector){.fd = -1};
-		}
+		for (uint32_t v = 0; v < irq->count; v++)
+			clear_vector(dev, i, v);
 	}
 	set_unmask_fd(dev, -1);
+	/* The next client may emulate the table itself (see held()). */
+	dev->msix.table_written = false;
+}
+
+void uvf__irqs_reset(struct uvf_device *dev)
+{
+	for (unsigned i = 0; i < UVF_PCI_NUM_IRQS; i++) {
+		struct uvf_irq_index *irq = &dev->irqs[i];
+		for (uint32_t v = 0; v < irq->count; v++)
+			set_pending(dev, i, v, false);
+	}
+	dev->intx.level = false;
+	dev->intx.edge = false;
+	intx_update_status(dev);
 }
 
 void uvf__irqs_free(struct uvf_device *dev)
@@ -101,46 +156,87 @@ static int signal_fd(int fd)
 	return (n == sizeof(one) || (n < 0 && errno == EAGAIN)) ? 0 : -errno;
 }
 
-/* Whether the guest-visible state blocks delivery of (index, v). */
-static bool blocked_by_config(struct uvf_device *dev, unsigned index, uint32_t v)
+/*
+ * Whether a mask holds (index, v) back. The MSI-X table's mask bits count
+ * only once the client has written the table: a client that emulates the
+ * table itself (QEMU) never writes ours and routes vectors with SET_IRQS,
+ * and our table's reset state (every entry masked) would otherwise hold
+ * every vector forever. The client's SET_IRQS masks and the table's bits
+ * are independent: a vector is held while either holds it.
+ */
+static bool held(struct uvf_device *dev, unsigned index, uint32_t v)
 {
-	if (index == UVF_PCI_INTX_IRQ)
-		return uvf__config_command(&dev->cfg) & (1u << 10); /* INTx disable */
-	if (index == UVF_PCI_MSI_IRQ && dev->cfg.msi_offset)
-		return uvf__config_msi_vector_masked(&dev->cfg, v);
-	return false;
+	if (dev->irqs[index].vectors[v].masked)
+		return true;
+	switch (index) {
+	case UVF_PCI_INTX_IRQ:
+		return uvf__config_command(&dev->cfg) & CMD_INTX_DISABLE;
+	case UVF_PCI_MSI_IRQ:
+		return dev->cfg.msi_offset && uvf__config_msi_vector_masked(&dev->cfg, v);
+	case UVF_PCI_MSIX_IRQ:
+		if (!dev->msix.count)
+			return false;
+		return uvf__config_msix_function_masked(&dev->cfg) ||
+		       (dev->msix.table_written && uvf__msix_entry_masked(&dev->msix, v));
+	default:
+		return false;
+	}
 }
 
 static int deliver(struct uvf_device *dev, unsigned index, uint32_t v)
 {
 	struct uvf_irq_vector *vec = &dev->irqs[index].vectors[v];
 
-	if (vec->masked || blocked_by_config(dev, index, v)) {
-		vec->pending = true;
+	if (held(dev, index, v)) {
+		set_pending(dev, index, v, true);
 		return 0;
 	}
 	if (vec->fd < 0)
 		return -ENOENT;
-	vec->pending = false;
+	set_pending(dev, index, v, false);
 	if (index == UVF_PCI_INTX_IRQ)
 		vec->masked = true; /* automasked until the client unmasks */
 	return signal_fd(vec->fd);
+}
+
+/* Deliver (index, v) if something waits for it and nothing holds it: a
+ * latched interrupt, or an INTx line the device still asserts. */
+static void retry(struct uvf_device *dev, unsigned index, uint32_t v)
+{
+	struct uvf_irq_vector *vec = &dev->irqs[index].vectors[v];
+	bool wanted = vec->pending || (index == UVF_PCI_INTX_IRQ && dev->intx.level);
+
+	if (wanted && vec->fd >= 0 && !held(dev, index, v)) {
+		int ret = deliver(dev, index, v);
+		if (ret < 0)
+			dev_warn(dev, "%s vector %u: signalling the eventfd failed: %s", irq_name(index), v,
+				 uvf_strerror(ret));
+	}
+}
+
+/* uvf_irq_trigger without argument checks. */
+static int raise_vector(struct uvf_device *dev, unsigned index, uint32_t v)
+{
+	if (index == UVF_PCI_INTX_IRQ) {
+		dev->intx.edge = true;
+		intx_update_status(dev);
+	}
+	int ret = deliver(dev, index, v);
+	if (ret == -ENOENT && index == UVF_PCI_INTX_IRQ) {
+		/* nobody to tell: the one-shot is gone */
+		dev->intx.edge = false;
+		intx_update_status(dev);
+	}
+	if (ret < 0 && ret != -ENOENT)
+		dev_warn(dev, "%s vector %u: signalling the eventfd failed: %s", irq_name(index), v, uvf_strerror(ret));
+	return ret;
 }
 
 int uvf_irq_trigger(struct uvf_device *dev, unsigned index, uint32_t vector)
 {
 	if (!dev || index >= UVF_PCI_NUM_IRQS || vector >= dev->irqs[index].count)
 		return -EINVAL;
-	struct uvf_irq_vector *vec = &dev->irqs[index].vectors[vector];
-	if (vec->fd < 0 && !vec->masked)
-		return -ENOENT;
-	if (index == UVF_PCI_INTX_IRQ)
-		uvf__config_set_intx_status(&dev->cfg, true);
-	int ret = deliver(dev, index, vector);
-	if (ret < 0 && ret != -ENOENT)
-		dev_warn(dev, "%s vector %u: signalling the eventfd failed: %s", irq_name(index), vector,
-			 uvf_strerror(ret));
-	return ret;
+	return raise_vector(dev, index, vector);
 }
 
 bool uvf_irq_enabled(struct uvf_device *dev, unsigned index, uint32_t vector)
@@ -149,12 +245,84 @@ bool uvf_irq_enabled(struct uvf_device *dev, unsigned index, uint32_t vector)
 	       dev->irqs[index].vectors[vector].fd >= 0;
 }
 
+int uvf_irq_mode(struct uvf_device *dev)
+{
+	if (!dev || !dev->frozen)
+		return -EINVAL;
+	if (dev->msix.count) {
+		if (uvf__config_msix_enabled(&dev->cfg))
+			return UVF_PCI_MSIX_IRQ;
+	} else {
+		/* No capability to tell: the client's wiring does. */
+		const struct uvf_irq_index *irq = &dev->irqs[UVF_PCI_MSIX_IRQ];
+		for (uint32_t v = 0; v < irq->count; v++)
+			if (irq->vectors[v].fd >= 0)
+				return UVF_PCI_MSIX_IRQ;
+	}
+	if (uvf__config_msi_enabled(&dev->cfg))
+		return UVF_PCI_MSI_IRQ;
+	if (dev->irqs[UVF_PCI_INTX_IRQ].count)
+		return UVF_PCI_INTX_IRQ;
+	return -ENOENT;
+}
+
+int uvf_irq_raise(struct uvf_device *dev, uint32_t vector)
+{
+	int mode = uvf_irq_mode(dev);
+	uint32_t limit;
+
+	if (mode < 0)
+		return mode;
+	switch (mode) {
+	case UVF_PCI_MSIX_IRQ:
+		limit = dev->irqs[UVF_PCI_MSIX_IRQ].count;
+		break;
+	case UVF_PCI_MSI_IRQ:
+		limit = uvf__config_msi_enabled_vectors(&dev->cfg);
+		break;
+	default:
+		/* one line shared by every vector the device has */
+		limit = dev->irqs[UVF_PCI_MSIX_IRQ].count;
+		if (limit < dev->irqs[UVF_PCI_MSI_IRQ].count)
+			limit = dev->irqs[UVF_PCI_MSI_IRQ].count;
+		if (limit < 1)
+			limit = 1;
+		break;
+	}
+	if (vector >= limit)
+		return -EINVAL;
+	return raise_vector(dev, (unsigned)mode, mode == UVF_PCI_INTX_IRQ ? 0 : vector);
+}
+
+int uvf_irq_set_intx_level(struct uvf_device *dev, bool asserted)
+{
+	if (!dev || !dev->irqs[UVF_PCI_INTX_IRQ].count)
+		return -EINVAL;
+	if (asserted == dev->intx.level)
+		return 0;
+	dev->intx.level = asserted;
+	intx_update_status(dev);
+	if (!asserted) {
+		set_pending(dev, UVF_PCI_INTX_IRQ, 0, false);
+		return 0;
+	}
+	int ret = deliver(dev, UVF_PCI_INTX_IRQ, 0);
+	if (ret < 0 && ret != -ENOENT)
+		dev_warn(dev, "INTx: signalling the eventfd failed: %s", uvf_strerror(ret));
+	return 0;
+}
+
 static void unmask(struct uvf_device *dev, unsigned index, uint32_t v)
 {
 	struct uvf_irq_vector *vec = &dev->irqs[index].vectors[v];
+
 	vec->masked = false;
-	if (vec->pending && vec->fd >= 0)
-		deliver(dev, index, v);
+	if (index == UVF_PCI_INTX_IRQ && !vec->pending) {
+		/* the client is done with the one-shot it was given */
+		dev->intx.edge = false;
+		intx_update_status(dev);
+	}
+	retry(dev, index, v);
 }
 
 void uvf__irq_intx_resample(struct uvf_device *dev)
@@ -168,16 +336,15 @@ void uvf__irq_intx_resample(struct uvf_device *dev)
 		unmask(dev, UVF_PCI_INTX_IRQ, 0);
 }
 
-void uvf__irq_config_changed(struct uvf_device *dev, const struct uvf_config_effects *fx)
+void uvf__irq_config_changed(struct uvf_device *dev)
 {
-	/* Re-enabling INTx or unmasking an MSI vector releases what is pending. */
-	for (unsigned index = UVF_PCI_INTX_IRQ; index <= UVF_PCI_MSI_IRQ; index++) {
+	/* Re-enabling INTx, unmasking an MSI vector, clearing the MSI-X
+	 * function mask or a table mask bit releases what waits. */
+	for (unsigned index = UVF_PCI_INTX_IRQ; index <= UVF_PCI_MSIX_IRQ; index++) {
 		struct uvf_irq_index *irq = &dev->irqs[index];
 		for (uint32_t v = 0; v < irq->count; v++)
-			if (irq->vectors[v].pending && !irq->vectors[v].masked && !blocked_by_config(dev, index, v))
-				deliver(dev, index, v);
+			retry(dev, index, v);
 	}
-	(void)fx;
 }
 
 int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, int *fds, size_t nfds)
@@ -191,11 +358,8 @@ int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, in
 	}
 	if (s->count == 0) {
 		/* DATA_NONE|ACTION_TRIGGER with count 0: disable the index */
-		for (uint32_t v = 0; v < irq->count; v++) {
-			if (irq->vectors[v].fd >= 0)
-				close(irq->vectors[v].fd);
-			irq->vectors[v] = (struct uvf_irq_vector){.fd = -1};
-		}
+		for (uint32_t v = 0; v < irq->count; v++)
+			clear_vector(dev, s->index, v);
 		if (s->index == UVF_PCI_INTX_IRQ)
 			set_unmask_fd(dev, -1);
 		goto changed;
@@ -221,8 +385,7 @@ int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, in
 				if (nfds) {
 					vec->fd = fds[i];
 					fds[i] = -1; /* kept */
-					if (vec->pending && !vec->masked)
-						deliver(dev, s->index, s->start + i);
+					retry(dev, s->index, s->start + i);
 				}
 			}
 		} else if (view->action == UVF_IRQ_SET_ACTION_UNMASK && s->index == UVF_PCI_INTX_IRQ) {
@@ -254,8 +417,8 @@ int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, in
 			unmask(dev, s->index, v);
 			break;
 		case UVF_IRQ_SET_ACTION_TRIGGER:
-			if (irq->vectors[v].fd >= 0 || irq->vectors[v].masked)
-				deliver(dev, s->index, v);
+			/* loopback: as if the device raised it */
+			raise_vector(dev, s->index, v);
 			break;
 		}
 	}

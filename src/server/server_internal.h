@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "proto/msg.h"
+#include "server/msix.h"
 #include "server/pci_config.h"
 #include "transport/transport.h"
 #include "uvf/server.h"
@@ -52,6 +53,12 @@ struct uvf_irq_index {
 	int unmask_fd;                  /* INTx resample eventfd, -1 when none */
 };
 
+/* The INTx line as the device drives it (the status bit is their OR). */
+struct uvf_intx_line {
+	bool level; /* asserted with uvf_irq_set_intx_level() */
+	bool edge;  /* raised by uvf_irq_trigger(), until the client unmasks */
+};
+
 /* A client command received while waiting for a DMA reply, run later. */
 struct uvf_queued_msg {
 	struct uvf_msg_header hdr;
@@ -85,6 +92,8 @@ struct uvf_device {
 	int epoll_fd;
 	int stop_fd;       /* eventfd written by uvf_device_stop */
 	int kick_fd;       /* eventfd: queued commands wait to be run */
+	int dma_timer_fd;  /* timerfd: the earliest asynchronous DMA deadline */
+	struct uvf_dma_op *dma_ops; /* asynchronous transfers, oldest first */
 	bool stopping;
 	bool listen_watched;
 
@@ -106,6 +115,8 @@ struct uvf_device {
 	size_t nr_maps, maps_cap;
 
 	struct uvf_irq_index irqs[UVF_PCI_NUM_IRQS];
+	struct uvf_intx_line intx;
+	struct uvf_msix msix; /* table and PBA of the MSI-X capability */
 };
 
 /* Reply being built by a command handler. */
@@ -139,6 +150,10 @@ int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_region_i
 int uvf__region_access(struct uvf_device *dev, uint32_t region, uint64_t offset, void *buf, uint32_t count,
 		       bool is_write, const char *what);
 void uvf__regions_reset(struct uvf_device *dev);
+/* Reset the function: config space, library BAR memory, MSI-X table,
+ * pending interrupts and INTx level, then the device's reset callback.
+ * Returns the callback's result. */
+int uvf__function_reset(struct uvf_device *dev, enum uvf_reset_reason reason);
 
 /* dma.c */
 int uvf__dma_map(struct uvf_device *dev, const struct uvf_dma_map *req, int fd);
@@ -154,8 +169,11 @@ void uvf__irqs_drop_client(struct uvf_device *dev);
 void uvf__irqs_free(struct uvf_device *dev);
 /* The INTx resample fd fired: unmask INTx. */
 void uvf__irq_intx_resample(struct uvf_device *dev);
-/* Config space changed the command register or MSI state. */
-void uvf__irq_config_changed(struct uvf_device *dev, const struct uvf_config_effects *fx);
+/* Config space changed the command register or MSI/MSI-X state, or the
+ * client wrote the MSI-X table: deliver what no mask holds any more. */
+void uvf__irq_config_changed(struct uvf_device *dev);
+/* Forget pending interrupts and the INTx line (function reset). */
+void uvf__irqs_reset(struct uvf_device *dev);
 
 /* device.c */
 int uvf__send_to_client(struct uvf_device *dev, struct iovec *iov, int iovcnt, const int *fds, size_t nfds);
@@ -163,5 +181,22 @@ int uvf__send_to_client(struct uvf_device *dev, struct iovec *iov, int iovcnt, c
 int uvf__watch_intx_unmask(struct uvf_device *dev, int fd, bool on);
 /* Queue a client command that arrived during a DMA wait (takes the fds). */
 int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx);
+
+/* dma.c: shared by the synchronous and asynchronous DMA paths */
+const struct uvf_dma_mapping *uvf__dma_find(const struct uvf_device *dev, uint64_t addr);
+uint64_t uvf__dma_chunk_max(const struct uvf_device *dev);
+int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
+			  const void *data);
+int uvf__dma_take_reply(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body, size_t nfds,
+			bool is_write, const struct uvf_dma_access *req, void *buf);
+
+/* dma_async.c */
+struct uvf_dma_op;
+/* A DMA reply from the client: true when it belonged to an async transfer. */
+bool uvf__dma_async_reply(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body, size_t nfds);
+/* Advance transfers, expire timed-out ones, call back finished ones. */
+void uvf__dma_async_run(struct uvf_device *dev);
+/* Finish every transfer with err (client gone, device freed). */
+void uvf__dma_async_cancel(struct uvf_device *dev, int err);
 
 #endif /* UVF_SERVER_INTERNAL_H */

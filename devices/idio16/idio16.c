@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/* The PCI-IDIO-16 model (register map in idio16.h). */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "idio16.h"
+
+struct idio16 {
+	struct uvf_device *dev;
+	int event_fd; /* kicked by idio16_set_inputs(), drained by idio16_process() */
+
+	/* Registers: shared with idio16_set_inputs()/idio16_get_state(),
+	 * which may run on other threads. */
+	pthread_mutex_t lock;
+	uint16_t outputs;
+	uint16_t inputs;
+	bool irq_enabled;
+	uint8_t irq_status;
+	bool filters_all;
+	uint8_t filter_low;
+	bool irq_requested; /* a change of state waits for the device thread */
+	uint32_t irq_raised;
+
+	/* Device thread only. */
+	idio16_output_fn on_output;
+	void *output_data;
+	uint16_t logged_inputs;
+};
+
+/* What one register access did, acted on once the lock is released. */
+struct effects {
+	uint16_t old_outputs, outputs;
+	bool level_before, level_after; /* INTx level around the access */
+	bool new_event;			/* a change of state was latched */
+};
+
+static bool intx_level(const struct idio16 *s)
+{
+	return s->irq_enabled && (s->irq_status & IDIO16_STATUS_PENDING);
+}
+
+/* Latch a change of the inputs from old to now, if IRQs are enabled.
+ * Returns whether something was latched. Lock held. */
+static bool latch_change(struct idio16 *s, uint16_t old, uint16_t now)
+{
+	uint16_t changed = old ^ now;
+
+	if (!changed || !s->irq_enabled)
+		return false;
+	if (changed & 0x00ff)
+		s->irq_status |= IDIO16_STATUS_COS_LOW;
+	if (changed & 0xff00)
+		s->irq_status |= IDIO16_STATUS_COS_HIGH;
+	s->irq_status |= IDIO16_STATUS_PENDING;
+	return true;
+}
+
+/*
+ * The card's INTx pin is a level: intx_level(). The library offers only
+ * uvf_irq_trigger() for now, an edge the client turns into an asserted line
+ * until the guest's EOI unmasks it; so signal when the level rises and on
+ * every further change of state while it stays up (the library keeps that
+ * pending while the client has the line masked), and no change goes
+ * unseen. With a level API, the body becomes:
+ *     uvf_irq_set_intx_level(s->dev, level);
+ */
+static void drive_intx(struct idio16 *s, bool level, bool rose)
+{
+	if (!level || !rose)
+		return;
+	int ret = uvf_irq_trigger(s->dev, UVF_PCI_INTX_IRQ, 0);
+	if (ret < 0) {
+		/* -ENOENT: the client wired no INTx eventfd; the status
+		 * register still shows the event to a polling driver. */
+		uvf_device_log(s->dev, UVF_LOG_DEBUG, "INTx not raised: %s", uvf_strerror(ret));
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->irq_raised++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void notify_outputs(struct idio16 *s, uint16_t old, uint16_t now)
+{
+	if (old == now)
+		return;
+	uvf_device_log(s->dev, UVF_LOG_INFO, "outputs 0x%04x -> 0x%04x", old, now);
+	if (s->on_output)
+		s->on_output(s->output_data, old, now);
+}
+
+static void apply_effects(struct idio16 *s, const struct effects *fx)
+{
+	notify_outputs(s, fx->old_outputs, fx->outputs);
+	drive_intx(s, fx->level_after, !fx->level_before || fx->new_event);
+}
+
+/* Lock held. Reads have side effects on ports 2 and 3, as on the card. */
+static uint8_t read_port(struct idio16 *s, unsigned port)
+{
+	switch (port) {
+	case IDIO16_PORT_OUT_LOW:
+		return (uint8_t)s->outputs;
+	case IDIO16_PORT_IN_LOW:
+		return (uint8_t)s->inputs;
+	case IDIO16_PORT_IRQ_CTL:
+		s->irq_enabled = true;
+		return 0xff;
+	case IDIO16_PORT_FILTER:
+		s->filters_all = true;
+		return 0xff;
+	case IDIO16_PORT_OUT_HIGH:
+		return (uint8_t)(s->outputs >> 8);
+	case IDIO16_PORT_IN_HIGH:
+		return (uint8_t)(s->inputs >> 8);
+	case IDIO16_PORT_IRQ_STATUS:
+		return s->irq_status;
+	default: /* IDIO16_PORT_FILTER_LOW */
+		return s->filters_all ? 0xff : s->filter_low;
+	}
+}
+
+/* Lock held. */
+static void write_port(struct idio16 *s, unsigned port, uint8_t value)
+{
+	switch (port) {
+	case IDIO16_PORT_OUT_LOW:
+		s->outputs = (uint16_t)((s->outputs & 0xff00) | value);
+		break;
+	case IDIO16_PORT_IN_LOW:
+		s->irq_status = 0; /* clear interrupt */
+		break;
+	case IDIO16_PORT_IRQ_CTL:
+		s->irq_enabled = false; /* what is latched stays latched */
+		break;
+	case IDIO16_PORT_FILTER:
+		s->filters_all = false;
+		s->filter_low = 0;
+		break;
+	case IDIO16_PORT_OUT_HIGH:
+		s->outputs = (uint16_t)((s->outputs & 0x00ff) | value << 8);
+		break;
+	case IDIO16_PORT_FILTER_LOW:
+		s->filter_low = value;
+		break;
+	default: /* inputs 8-15 and status are read-only */
+		break;
+	}
+}
+
+static int bar2_access(struct idio16 *s, uint64_t offset, uint8_t *buf, size_t len, bool is_write)
+{
+	struct effects fx;
+
+	/* The library checks this already; the port numbers rely on it. */
+	if (offset > IDIO16_BAR_SIZE || len > IDIO16_BAR_SIZE - offset)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	fx.old_outputs = s->outputs;
+	fx.level_before = intx_level(s);
+	fx.new_event = false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned port = (unsigned)offset + (unsigned)i;
+		if (is_write)
+			write_port(s, port, buf[i]);
+		else
+			buf[i] = read_port(s, port);
+	}
+	fx.outputs = s->outputs;
+	fx.level_after = intx_level(s);
+	pthread_mutex_unlock(&s->lock);
+	uvf_device_log(s->dev, UVF_LOG_DEBUG, "%s port %u, %zu byte(s)", is_write ? "write" : "read", (unsigned)offset,
+		       len);
+	apply_effects(s, &fx);
+	return 0;
+}
+
+static int bar2_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
+{
+	(void)dev;
+	return bar2_access(data, offset, buf, len, false);
+}
+
+static int bar2_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
+{
+	(void)dev;
+	/* bar2_access only reads buf when is_write */
+	return bar2_access(data, offset, (uint8_t *)(uintptr_t)buf, len, true);
+}
+
+static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
+{
+	struct idio16 *s = data;
+	struct effects fx = {.new_event = false};
+
+	(void)dev;
+	(void)reason;
+	pthread_mutex_lock(&s->lock);
+	fx.old_outputs = s->outputs;
+	fx.level_before = intx_level(s);
+	s->outputs = 0;
+	s->irq_enabled = false;
+	s->irq_status = 0;
+	s->filters_all = false;
+	s->filter_low = 0;
+	s->irq_requested = false;
+	fx.outputs = 0;
+	fx.level_after = false;
+	pthread_mutex_unlock(&s->lock);
+	uvf_device_log(s->dev, UVF_LOG_INFO, "device reset: outputs off, IRQs disabled");
+	apply_effects(s, &fx);
+	return 0;
+}
+
+static int describe(struct idio16 *s)
+{
+	static const struct uvf_pci_ids ids = {
+		.vendor_id = IDIO16_VENDOR_ID,
+		.device_id = IDIO16_DEVICE_ID,
+		.subsystem_vendor_id = IDIO16_VENDOR_ID,
+		.subsystem_id = IDIO16_DEVICE_ID,
+		.class_code = IDIO16_CLASS,
+		.revision = 0,
+	};
+	const struct uvf_bar_desc bar2 = {
+		.size = IDIO16_BAR_SIZE, .flags = UVF_BAR_IO, .read = bar2_read, .write = bar2_write, .data = s};
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	int ret;
+
+	cb.reset = on_reset;
+	if ((ret = uvf_device_set_pci_ids(s->dev, &ids)) < 0 ||
+	    (ret = uvf_device_set_bar(s->dev, IDIO16_BAR, &bar2)) < 0 ||
+	    (ret = uvf_device_set_irq_count(s->dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
+	    (ret = uvf_device_set_callbacks(s->dev, &cb, s)) < 0)
+		return ret;
+	return 0;
+}
+
+int idio16_create(struct idio16 **out)
+{
+	struct idio16 *s;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ret = pthread_mutex_init(&s->lock, NULL);
+	if (ret) {
+		free(s);
+		return -ret;
+	}
+	s->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->event_fd < 0) {
+		ret = -errno;
+		idio16_free(s);
+		return ret;
+	}
+	ret = uvf_device_new(&s->dev);
+	if (ret == 0)
+		ret = describe(s);
+	if (ret < 0) {
+		idio16_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void idio16_free(struct idio16 *s)
+{
+	if (!s)
+		return;
+	/* The device first: its callbacks point at s. */
+	uvf_device_free(s->dev);
+	if (s->event_fd >= 0)
+		close(s->event_fd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+struct uvf_device *idio16_device(struct idio16 *s)
+{
+	return s ? s->dev : NULL;
+}
+
+void idio16_set_output_listener(struct idio16 *s, idio16_output_fn fn, void *data)
+{
+	s->on_output = fn;
+	s->output_data = data;
+}
+
+void idio16_set_inputs(struct idio16 *s, uint16_t value)
+{
+	bool changed;
+
+	pthread_mutex_lock(&s->lock);
+	changed = s->inputs != value;
+	if (latch_change(s, s->inputs, value))
+		s->irq_requested = true;
+	s->inputs = value;
+	pthread_mutex_unlock(&s->lock);
+	if (changed) {
+		uint64_t one = 1;
+		/* EAGAIN: the counter is saturated, a kick is pending anyway */
+		ssize_t n = write(s->event_fd, &one, sizeof(one));
+		(void)n;
+	}
+}
+
+void idio16_get_state(struct idio16 *s, struct idio16_state *out)
+{
+	pthread_mutex_lock(&s->lock);
+	out->outputs = s->outputs;
+	out->inputs = s->inputs;
+	out->irq_enabled = s->irq_enabled;
+	out->irq_status = s->irq_status;
+	out->filters_all = s->filters_all;
+	out->filter_low = s->filter_low;
+	out->irq_raised = s->irq_raised;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int idio16_event_fd(struct idio16 *s)
+{
+	return s->event_fd;
+}
+
+void idio16_process(struct idio16 *s)
+{
+	uint64_t counter;
+	bool requested, level;
+	uint16_t inputs;
+
+	while (read(s->event_fd, &counter, sizeof(counter)) == sizeof(counter))
+		; /* drain: one pass handles every kick */
+	pthread_mutex_lock(&s->lock);
+	requested = s->irq_requested;
+	s->irq_requested = false;
+	level = intx_level(s);
+	inputs = s->inputs;
+	pthread_mutex_unlock(&s->lock);
+	if (inputs != s->logged_inputs) {
+		uvf_device_log(s->dev, UVF_LOG_INFO, "inputs 0x%04x -> 0x%04x", s->logged_inputs, inputs);
+		s->logged_inputs = inputs;
+	}
+	/* The guest may have cleared the latch meanwhile: then level is low. */
+	drive_intx(s, level, requested);
+}
+
+int idio16_run(struct idio16 *s, int watch_fd, idio16_watch_fn on_watch, void *data)
+{
+	if (!s || (watch_fd >= 0 && !on_watch))
+		return -EINVAL;
+	for (;;) {
+		struct pollfd p[3] = {
+			{.fd = uvf_device_poll_fd(s->dev), .events = POLLIN},
+			{.fd = s->event_fd, .events = POLLIN},
+			{.fd = watch_fd, .events = POLLIN},
+		};
+		int n = poll(p, watch_fd >= 0 ? 3 : 2, -1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0 && p[1].revents)
+			idio16_process(s);
+		if (n > 0 && watch_fd >= 0 && p[2].revents && !on_watch(data))
+			watch_fd = -1;
+		int ret = uvf_device_dispatch(s->dev);
+		if (ret < 0)
+			return ret;
+		if (ret == 1)
+			return 0;
+	}
+}
