@@ -138,6 +138,11 @@ int uvf__irq_info(struct uvf_device *dev, uint32_t index, struct uvf_irq_info *o
 	};
 	if (index >= UVF_PCI_NUM_IRQS)
 		return -EINVAL;
+	/* As kernel VFIO: ERR and REQ exist only when the device has them.
+	 * QEMU's client takes EINVAL as "not offered" and a count of 0 as a
+	 * failure to set up error recovery. */
+	if ((index == UVF_PCI_ERR_IRQ || index == UVF_PCI_REQ_IRQ) && !dev->irqs[index].count)
+		return -EINVAL;
 	out->argsz = sizeof(*out);
 	out->index = index;
 	out->count = dev->irqs[index].count;
