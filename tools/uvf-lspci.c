@@ -156,6 +156,12 @@ static int gather(struct uvf_client *client, const char *path, struct lspci_devi
 	dev->nr_irqs = dev->info.num_irqs < LSPCI_MAX_IRQS ? dev->info.num_irqs : LSPCI_MAX_IRQS;
 	for (uint32_t i = 0; i < dev->nr_irqs; i++) {
 		ret = uvf_client_irq_info(client, i, &dev->irqs[i]);
+		if (ret == -EINVAL && (i == UVF_PCI_ERR_IRQ || i == UVF_PCI_REQ_IRQ)) {
+			/* as with kernel VFIO: the device does not offer it */
+			memset(&dev->irqs[i], 0, sizeof(dev->irqs[i]));
+			dev->irqs[i].index = i;
+			continue;
+		}
 		if (ret < 0) {
 			char what[64];
 			snprintf(what, sizeof(what), "DEVICE_GET_IRQ_INFO %u failed", i);

@@ -186,9 +186,16 @@ static int handle_irq_info(struct uvf_device *dev, const uint8_t *body, size_t l
 	int ret = uvf__decode_irq_info_req(body, len, nfds, &info, why);
 	if (ret < 0)
 		return ret;
-	ret = uvf__irq_info(dev, info.index, &info);
+	uint32_t index = info.index;
+	ret = uvf__irq_info(dev, index, &info);
+	if (ret < 0 && (index == UVF_PCI_ERR_IRQ || index == UVF_PCI_REQ_IRQ)) {
+		/* an ordinary question with a "no" for an answer */
+		dev_debug(dev, "DEVICE_GET_IRQ_INFO: the device has no %s interrupt",
+			  index == UVF_PCI_ERR_IRQ ? "ERR" : "REQ");
+		return ret;
+	}
 	if (ret < 0)
-		return uvf__why(why, ret, "DEVICE_GET_IRQ_INFO: no IRQ index %u", info.index);
+		return uvf__why(why, ret, "DEVICE_GET_IRQ_INFO: no IRQ index %u", index);
 	uvf__reply_add_small(reply, &info, sizeof(info));
 	return 0;
 }
