@@ -29,9 +29,13 @@ count_cases() { # meson build dir
 	# cmocka's closing lines: "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)"
 	p=$({ grep -ho '\[  PASSED  \] [0-9]* test' "$log" || true; } | awk '{s+=$4} END {print s+0}')
 	f=$({ grep -ho '\[  FAILED  \] [0-9]* test' "$log" || true; } | awk '{s+=$4} END {print s+0}')
-	passed=$((passed + p))
-	failed=$((failed + f))
-	echo "   $1: $p passed, $f failed (cmocka cases)"
+	# script tests close with "name: N passed, M failed"
+	local sp sf
+	sp=$({ grep -hoE '^[a-z0-9_-]+: [0-9]+ passed, [0-9]+ failed$' "$log" || true; } | awk '{s+=$2} END {print s+0}')
+	sf=$({ grep -hoE '^[a-z0-9_-]+: [0-9]+ passed, [0-9]+ failed$' "$log" || true; } | awk '{s+=$4} END {print s+0}')
+	passed=$((passed + p + sp))
+	failed=$((failed + f + sf))
+	echo "   $1: $p passed, $f failed (cmocka cases); $sp passed, $sf failed (script checks)"
 }
 
 run_suite() { # name, build dir, meson setup args...
