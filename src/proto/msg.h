@@ -140,7 +140,8 @@ int uvf__decode_dma_map(const void *payload, size_t len, size_t nfds, uint64_t p
 
 /* DMA_UNMAP request: len == 24, argsz >= 24, flags 0 or ALL (others -EINVAL;
  * GET_DIRTY_BITMAP is legacy and refused), with ALL address == size == 0,
- * without ALL size != 0 and no wrap, nfds == 0. */
+ * without ALL size != 0 and no wrap (ending exactly at 2^64 is
+ * allowed), nfds == 0. */
 int uvf__decode_dma_unmap(const void *payload, size_t len, size_t nfds, struct uvf_dma_unmap *out,
 			  struct uvf_why *why);
 
