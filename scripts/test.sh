@@ -67,10 +67,10 @@ run_suite "gcc build and tests" build-test
 if [ "${UVF_SKIP_E2E:-0}" != 1 ]; then
 	echo "== Linux guests driving uvf devices through QEMU's vfio-user client"
 	rc=0
-	bash tests/e2e/run-smoke.sh build-test | tee build-test/e2e-smoke.out || rc=$?
-	e2e=$(tail -n 1 build-test/e2e-smoke.out)
-	p=$(sed -n 's/^e2e-smoke: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$e2e")
-	f=$(sed -n 's/^e2e-smoke: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$e2e")
+	bash tests/e2e/run-e2e.sh build-test | tee build-test/e2e.out || rc=$?
+	e2e=$(tail -n 1 build-test/e2e.out)
+	p=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$e2e")
+	f=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$e2e")
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-1}))
 	[ "$rc" -eq 0 ] || [ "${f:-1}" -gt 0 ] || failed=$((failed + 1))

@@ -7,7 +7,10 @@
 #   --initrd FILE          initramfs (mkinitramfs.sh)
 #   --socket PATH          a uvf device's listening socket; may be repeated.
 #                          It must lie inside the chroot (e.g. ROOT/run/uvf/x.sock)
-#                          since QEMU runs chrooted
+#                          since QEMU runs chrooted. These devices come after
+#                          the --qemu-arg ones (an IOMMU, a bridge they sit on)
+#   --bus ID               put the device of the preceding --socket on bus ID
+#                          (a bridge or root port given with --qemu-arg)
 #   --memory shared|private
 #                          shared (default): guest RAM is a memfd shared with
 #                          the device (DMA by mmap); private: plain RAM (DMA
@@ -21,6 +24,8 @@
 #   --append ARGS          more kernel command line
 #   --qemu-arg ARG         one more QEMU argument; may be repeated
 #   --interactive          stay at the guest console (Ctrl-A x quits QEMU)
+#   --stderr FILE          with --interactive: QEMU's own messages go to FILE,
+#                          not to the console
 #
 # Environment: UVF_E2E_ROOT (the chroot; default from setup-chroot.sh),
 # UVF_E2E_ACCEL (kvm or tcg; default kvm when /dev/kvm works, else tcg).
@@ -36,15 +41,22 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 die() { printf 'boot: %s\n' "$*" >&2; exit 2; }
-usage() { sed -n '2,30s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '2,35s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 
 INITRD='' MEMORY=shared MACHINE=pc TIMEOUT=120 LOG='' TRACE='' TRACE_EVENTS='vfio_user*'
-APPEND='' INTERACTIVE=0
-SOCKETS=() EXTRA=()
+APPEND='' INTERACTIVE=0 STDERR=''
+SOCKETS=() BUSES=() EXTRA=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--initrd) [ $# -ge 2 ] || usage; INITRD=$2; shift 2 ;;
-	--socket) [ $# -ge 2 ] || usage; SOCKETS+=("$2"); shift 2 ;;
+	--socket) [ $# -ge 2 ] || usage; SOCKETS+=("$2"); BUSES+=(''); shift 2 ;;
+	--bus)
+		[ $# -ge 2 ] || usage
+		[ ${#SOCKETS[@]} -gt 0 ] || die "--bus must follow a --socket"
+		case $2 in ''|*[!A-Za-z0-9._-]*) die "bad bus id: $2" ;; esac
+		BUSES[${#SOCKETS[@]} - 1]=$2
+		shift 2
+		;;
 	--memory) [ $# -ge 2 ] || usage; MEMORY=$2; shift 2 ;;
 	--machine) [ $# -ge 2 ] || usage; MACHINE=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || usage; TIMEOUT=$2; shift 2 ;;
@@ -54,6 +66,7 @@ while [ $# -gt 0 ]; do
 	--append) [ $# -ge 2 ] || usage; APPEND=$2; shift 2 ;;
 	--qemu-arg) [ $# -ge 2 ] || usage; EXTRA+=("$2"); shift 2 ;;
 	--interactive) INTERACTIVE=1; shift ;;
+	--stderr) [ $# -ge 2 ] || usage; STDERR=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) die "unknown argument: $1" ;;
 	esac
@@ -79,7 +92,8 @@ fi
 
 # Socket paths as QEMU sees them from inside the chroot.
 DEVICES=()
-for s in "${SOCKETS[@]}"; do
+for i in "${!SOCKETS[@]}"; do
+	s=${SOCKETS[i]}
 	[ -S "$s" ] || die "no listening socket at $s"
 	abs=$(realpath "$s")
 	case $abs in
@@ -87,7 +101,9 @@ for s in "${SOCKETS[@]}"; do
 	*) die "socket $s is outside the chroot $ROOT (QEMU cannot reach it)" ;;
 	esac
 	case $inner in *[\"\\]*) die "socket path has a quote or backslash: $s" ;; esac
-	DEVICES+=(-device "{\"driver\":\"vfio-user-pci\",\"socket\":{\"type\":\"unix\",\"path\":\"$inner\"}}")
+	bus=
+	[ -z "${BUSES[i]}" ] || bus="\"bus\":\"${BUSES[i]}\","
+	DEVICES+=(-device "{\"driver\":\"vfio-user-pci\",$bus\"socket\":{\"type\":\"unix\",\"path\":\"$inner\"}}")
 done
 
 # Per-run folder inside the chroot for what QEMU must open (initrd, trace,
@@ -140,13 +156,19 @@ else
 fi
 QEMU+=(-kernel "/$KERNEL" -initrd "$RUN_IN/initrd" -append "console=ttyS0 panic=-1 quiet $APPEND")
 [ -n "$TRACE_EVENTS" ] && QEMU+=(-trace "enable=$TRACE_EVENTS" -D "$RUN_IN/trace")
-QEMU+=("${DEVICES[@]}" "${EXTRA[@]}")
+# Extra devices first: an IOMMU must exist before the devices it serves,
+# a bridge before the devices on its bus.
+QEMU+=("${EXTRA[@]}" "${DEVICES[@]}")
 
 if [ "$INTERACTIVE" = 1 ]; then
 	QEMU+=(-chardev "stdio,id=con,mux=on,signal=off,logfile=$RUN_IN/console")
-	QEMU+=(-serial chardev:con -mon 'chardev=con,mode=readline')
+	QEMU+=(-serial chardev:con -monitor chardev:con)
 	rc=0
-	"${QEMU[@]}" || rc=$?
+	if [ -n "$STDERR" ]; then
+		"${QEMU[@]}" 2>"$STDERR" || rc=$?
+	else
+		"${QEMU[@]}" || rc=$?
+	fi
 	[ -z "$LOG" ] || cp "$RUN/console" "$LOG" 2>/dev/null || true
 	exit "$rc"
 fi

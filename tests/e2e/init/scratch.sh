@@ -1,9 +1,17 @@
 #!/bin/sh
-# /init of the smoke test guest (run-smoke.sh): finds the uvf-scratch device
-# (1de0:0001) among the guest's PCI devices and checks what the guest kernel
-# made of it against what devices/uvf-scratch.c declares.
+# /init of the uvf-scratch guests (run-e2e.sh): finds the device (1de0:0001)
+# among the guest's PCI devices; checks the guest's view of it against the
+# declaration the host read from the device (/etc/uvf-e2e/expect), and
+# against what devices/uvf-scratch.c documents; uses its registers through
+# BAR0 and BAR2, a config write, a DMA read; last, resets it through sysfs
+# (/etc/uvf-e2e/boot.conf says which reset method the kernel must pick).
 # shellcheck source=/dev/null
 . /lib/uvf-e2e.sh
+# shellcheck source=/dev/null
+. /lib/uvf-checks.sh
+UVF_RESET_METHOD=none
+# shellcheck source=/dev/null
+[ ! -f /etc/uvf-e2e/boot.conf ] || . /etc/uvf-e2e/boot.conf
 uvf_setup
 
 echo "PCI devices (slot vendor device class):"
@@ -18,6 +26,7 @@ if [ -z "$dev" ]; then
 	uvf_done
 fi
 uvf_pass "found ${dev##*/}"
+uvf_check_enumeration scratch "$dev" /etc/uvf-e2e/expect
 
 uvf_expect vendor 0x1de0 "$(cat "$dev/vendor")"
 uvf_expect device 0x0001 "$(cat "$dev/device")"
@@ -75,6 +84,7 @@ while [ "$ptr" -ne 0 ] && [ "$n" -lt 48 ]; do
 	ptr=$((0x$(cfg $((ptr + 1))) & 0xfc))
 	n=$((n + 1))
 done
+# shellcheck disable=SC2086 # one capability id per word
 caps=$(printf '%s\n' $caps | sort | tr '\n' ' ')
 uvf_expect capabilities "01 05 09 " "$caps"
 
@@ -138,5 +148,8 @@ if [ -n "$bar2" ] && [ $((bar2)) -ne 0 ]; then
 else
 	uvf_fail bar2-access "BAR2 has no address"
 fi
+
+# Reset: SCRATCH[0] (0x10) must read 0 after, ID (0x0) be back.
+uvf_check_reset scratch "$dev" "$UVF_RESET_METHOD" 0x10 0x5eed1e55 0 0x53465655
 
 uvf_done
