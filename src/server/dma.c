@@ -155,14 +155,32 @@ int uvf__dma_unmap(struct uvf_device *dev, const struct uvf_dma_unmap *req)
 		uvf__dma_unmap_all(dev);
 		return 0;
 	}
-	size_t pos = lower_bound(dev, req->address);
-	if (pos >= dev->nr_maps || dev->maps[pos].address != req->address || dev->maps[pos].size != req->size) {
-		dev_warn(dev, "DMA_UNMAP: no mapping at exactly 0x%" PRIx64 "+0x%" PRIx64, req->address, req->size);
+	/*
+	 * The protocol asks for an exact match. A client with a virtual IOMMU
+	 * (QEMU) also unmaps whole IOVA ranges holding several mappings or
+	 * none, as kernel VFIO allows: every mapping inside the range goes, so
+	 * the device never keeps access the guest revoked. A mapping cut by
+	 * the range's edges is refused, nothing removed.
+	 */
+	uint64_t last = req->address + (req->size - 1); /* the range may end at 2^64 */
+	size_t first = lower_bound(dev, req->address), end = first;
+	for (; end < dev->nr_maps && dev->maps[end].address <= last; end++) {
+		const struct uvf_dma_mapping *m = &dev->maps[end];
+		if (m->address < req->address || m->address + (m->size - 1) > last) {
+			dev_warn(dev, "DMA_UNMAP: 0x%" PRIx64 "+0x%" PRIx64 " cuts the mapping 0x%" PRIx64 "+0x%" PRIx64,
+				 req->address, req->size, m->address, m->size);
+			return -EINVAL;
+		}
+	}
+	if (end == first) {
+		/* routine with a virtual IOMMU, so not a warning */
+		dev_debug(dev, "DMA_UNMAP: no mapping in 0x%" PRIx64 "+0x%" PRIx64, req->address, req->size);
 		return -ENOENT;
 	}
-	release_mapping(dev, &dev->maps[pos], true);
-	memmove(&dev->maps[pos], &dev->maps[pos + 1], (dev->nr_maps - pos - 1) * sizeof(*dev->maps));
-	dev->nr_maps--;
+	for (size_t i = first; i < end; i++)
+		release_mapping(dev, &dev->maps[i], true);
+	memmove(&dev->maps[first], &dev->maps[end], (dev->nr_maps - end) * sizeof(*dev->maps));
+	dev->nr_maps -= end - first;
 	return 0;
 }
 

@@ -854,6 +854,36 @@ static void malformed_payloads_get_einval_and_keep_the_connection(void **state)
 	close(s);
 }
 
+static void dma_unmap_of_a_range_removes_the_mappings_inside_it(void **state)
+{
+	struct harness *h = *state;
+	int s = harness_raw_connect(h);
+	uint8_t reply[64];
+	assert_int_equal(harness_raw_version(s), 0);
+	static const uint64_t at[3] = {0x10000, 0x11000, 0x20000};
+	for (int i = 0; i < 3; i++) {
+		struct uvf_dma_map m = {.argsz = 32, .flags = 3, .address = at[i], .size = 0x1000};
+		assert_int_equal(harness_raw_call(s, (uint16_t)(50 + i), UVF_CMD_DMA_MAP, 0, &m, 32, reply,
+						  sizeof(reply), NULL),
+				 0);
+	}
+	/* a range cutting a mapping is refused and removes nothing */
+	struct uvf_dma_unmap u = {.argsz = 24, .address = 0x10800, .size = 0x1000};
+	assert_int_equal(harness_raw_call(s, 60, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), -EINVAL);
+	assert_int_equal(g_t.dma_unmaps, 0);
+	/* a range holding two mappings removes both (a virtual IOMMU does this) */
+	u = (struct uvf_dma_unmap){.argsz = 24, .address = 0x10000, .size = 0x8000};
+	assert_int_equal(harness_raw_call(s, 61, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), 0);
+	assert_int_equal(g_t.dma_unmaps, 2);
+	/* nothing left there */
+	assert_int_equal(harness_raw_call(s, 62, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), -ENOENT);
+	/* up to the top of the address space */
+	u = (struct uvf_dma_unmap){.argsz = 24, .address = 0x1f000, .size = 0 - 0x1f000ull};
+	assert_int_equal(harness_raw_call(s, 63, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), 0);
+	assert_int_equal(g_t.dma_unmaps, 3);
+	close(s);
+}
+
 static void message_split_across_writes_with_pauses(void **state)
 {
 	struct harness *h = *state;
@@ -1001,6 +1031,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unknown_and_wrong_direction_commands_get_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_reply_is_honoured_even_on_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(malformed_payloads_get_einval_and_keep_the_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(dma_unmap_of_a_range_removes_the_mappings_inside_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(message_split_across_writes_with_pauses, setup, teardown),
 		cmocka_unit_test(serves_from_a_user_event_loop),
 		cmocka_unit_test(listen_refuses_to_replace_a_regular_file),
