@@ -47,7 +47,6 @@ struct control {
 	bool overlong; /* the current line outgrew line[]: dropped */
 };
 
-static struct uvf_device *volatile g_dev;
 
 static void print_outputs(void *data, uint16_t old_outputs, uint16_t outputs)
 {
@@ -218,65 +217,16 @@ static bool wants_help(int argc, char **argv)
 	return false;
 }
 
-static void log_line(void *data, enum uvf_log_level level, const char *line)
+struct serving {
+	struct idio16 *model;
+	struct control *control;
+};
+
+/* The device's loop also watches the control FIFO. */
+static int run_with_control(void *data)
 {
-	(void)data;
-	fprintf(stderr, PROG ": %s: %s\n", uvf_log_level_name(level), line);
-}
-
-static void on_stop_signal(int sig)
-{
-	int saved_errno = errno;
-	struct uvf_device *dev = g_dev;
-
-	(void)sig;
-	if (dev)
-		uvf_device_stop(dev);
-	errno = saved_errno;
-}
-
-static void set_stop_signals(void (*handler)(int))
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = handler;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-}
-
-static int serve(struct idio16 *model, const struct sample_args *args, struct control *c)
-{
-	struct uvf_device *dev = idio16_device(model);
-	struct uvf_serve_opts opts = UVF_SERVE_OPTS_INIT;
-	enum uvf_log_level level = args->verbose >= 2	? UVF_LOG_DEBUG
-				   : args->verbose == 1 ? UVF_LOG_INFO
-							: UVF_LOG_WARNING;
-	int ret;
-
-	uvf_device_set_log(dev, log_line, NULL, level);
-	/* A client that vanishes mid-write must not kill the server. */
-	signal(SIGPIPE, SIG_IGN);
-	if (args->socket_path)
-		ret = uvf_device_listen(dev, args->socket_path, &opts);
-	else
-		ret = uvf_device_listen_fd(dev, args->fd, &opts);
-	if (ret < 0) {
-		fprintf(stderr, PROG ": cannot listen: %s\n", uvf_strerror(ret));
-		return 1;
-	}
-	g_dev = dev;
-	set_stop_signals(on_stop_signal);
-	ret = idio16_run(model, c->fd, on_control, c);
-	set_stop_signals(SIG_IGN); /* until the socket file is gone */
-	g_dev = NULL;
-	if (ret < 0) {
-		fprintf(stderr, PROG ": serving failed: %s\n", uvf_strerror(ret));
-		return 1;
-	}
-	sample_log(UVF_LOG_INFO, "stopped");
-	return 0;
+	struct serving *sv = data;
+	return idio16_run(sv->model, sv->control->fd, on_control, sv->control);
 }
 
 int main(int argc, char **argv)
@@ -314,7 +264,8 @@ int main(int argc, char **argv)
 	} else {
 		control.model = model;
 		idio16_set_output_listener(model, print_outputs, NULL);
-		ret = serve(model, &args, &control);
+		struct serving sv = {model, &control};
+		ret = sample_serve_loop(idio16_device(model), &args, run_with_control, &sv);
 	}
 	idio16_free(model);
 	if (control.fd > STDIN_FILENO)

@@ -165,7 +165,17 @@ static void block_stop_signals(void)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+static int run_device(void *data)
+{
+	return uvf_device_run(data);
+}
+
 int sample_serve(struct uvf_device *dev, const struct sample_args *args)
+{
+	return sample_serve_loop(dev, args, run_device, dev);
+}
+
+int sample_serve_loop(struct uvf_device *dev, const struct sample_args *args, int (*run)(void *data), void *data)
 {
 	struct uvf_serve_opts opts = UVF_SERVE_OPTS_INIT;
 	int ret;
@@ -193,7 +203,7 @@ int sample_serve(struct uvf_device *dev, const struct sample_args *args)
 	g_dev = dev;
 	set_stop_signals(true);
 
-	ret = uvf_device_run(dev);
+	ret = run(data);
 
 	/* From here a late signal waits: the caller still has to free the
 	 * device, which removes the socket file. */

@@ -34,4 +34,9 @@ void sample_log(enum uvf_log_level level, const char *fmt, ...) __attribute__((f
  */
 int sample_serve(struct uvf_device *dev, const struct sample_args *args);
 
+/* The same with the program's own serving loop instead of
+ * uvf_device_run(): run(data) must return 0 once uvf_device_stop() was
+ * called, or a negative errno. */
+int sample_serve_loop(struct uvf_device *dev, const struct sample_args *args, int (*run)(void *data), void *data);
+
 #endif /* UVF_DEVICES_SAMPLE_SERVER_H */
