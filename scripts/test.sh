@@ -66,6 +66,7 @@ export CC=gcc
 run_suite "gcc build and tests" build-test
 if [ "${UVF_SKIP_E2E:-0}" != 1 ]; then
 	echo "== Linux guests driving uvf devices through QEMU's vfio-user client"
+	bash scripts/deps.sh debootstrap xz-utils # chroot set-up, guest kernel modules
 	rc=0
 	bash tests/e2e/run-e2e.sh build-test | tee build-test/e2e.out || rc=$?
 	e2e=$(tail -n 1 build-test/e2e.out)
