@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Listening, accepting and connecting AF_UNIX stream sockets. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
@@ -125,16 +127,35 @@ int uvf__sock_listen(const char *path, mode_t mode, int *out_fd, struct uvf_why 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return uvf__why(why, -errno, "listen: socket: %s", strerror(errno));
-	err = bind_with_mode(fd, &addr, mode & 0777);
+
+	/* bind() creates the file before listen() makes it answer: a client
+	 * that sees the file in between is refused. So bind a temporary name
+	 * beside it and rename it into place once it listens (when the longer
+	 * name fits in sun_path; otherwise bind the path itself). */
+	struct sockaddr_un tmp = addr;
+	bool staged = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld~", path, (long)getpid()) <
+		      (int)sizeof(tmp.sun_path);
+	const struct sockaddr_un *bound = staged ? &tmp : &addr;
+	if (staged)
+		unlink(tmp.sun_path); /* a leftover of a crashed process with our pid */
+	err = bind_with_mode(fd, bound, mode & 0777);
 	if (err) {
 		close(fd);
-		return uvf__why(why, err, "listen: bind %s: %s", path, strerror(-err));
+		return uvf__why(why, err, "listen: bind %s: %s", bound->sun_path, strerror(-err));
 	}
 	if (listen(fd, SOMAXCONN) < 0) {
 		err = -errno;
-		unlink(path);
+		unlink(bound->sun_path);
 		close(fd);
 		return uvf__why(why, err, "listen: %s: %s", path, strerror(-err));
+	}
+	/* never replace what appeared at path since clear_path() */
+	if (staged && renameat2(AT_FDCWD, tmp.sun_path, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
+		err = -errno;
+		unlink(tmp.sun_path);
+		close(fd);
+		return uvf__why(why, err, "listen: rename to %s: %s", path,
+				strerror(-err));
 	}
 	*out_fd = fd;
 	return 0;
