@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* Controller registers, enable/reset, and the PCI description. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvme_int.h"
+
+#define CC_EN	       0x1u
+#define CC_SHN(cc)     ((cc) >> 14 & 3)
+#define CSTS_RDY       0x1u
+#define CSTS_CFS       0x2u
+#define CSTS_SHST_DONE (2u << 2)
+
+static uint32_t load32(const struct nvme_ctrl *c, uint32_t reg)
+{
+	uint32_t v;
+	memcpy(&v, c->regs + reg, 4);
+	return v;
+}
+
+static void store32(struct nvme_ctrl *c, uint32_t reg, uint32_t v)
+{
+	memcpy(c->regs + reg, &v, 4);
+}
+
+static uint64_t load64(const struct nvme_ctrl *c, uint32_t reg)
+{
+	return (uint64_t)load32(c, reg + 4) << 32 | load32(c, reg);
+}
+
+static uint64_t cap_value(void)
+{
+	return (uint64_t)NVME_MQES /* MQES */
+	       | 1ull << 16	   /* CQR: contiguous queues required */
+	       | 20ull << 24	   /* TO: 10 s in 500 ms units */
+	       | 1ull << 37;	   /* CSS: NVM command set */
+				   /* DSTRD 0, MPSMIN 0, MPSMAX 0: 4 KiB pages only */
+}
+
+/* Put back what the host may not change. */
+static void sync_read_only(struct nvme_ctrl *c)
+{
+	uint64_t cap = cap_value();
+	memcpy(c->regs + NVME_REG_CAP, &cap, 8);
+	store32(c, NVME_REG_VS, 0x00010400);
+	store32(c, NVME_REG_INTMS, c->intms);
+	store32(c, NVME_REG_INTMC, c->intms);
+	store32(c, NVME_REG_CSTS, c->csts);
+	store32(c, 0x20, 0); /* NSSR: subsystem reset not supported */
+}
+
+/* Drop every queue and command; registers other than CC/AQA/ASQ/ACQ stay. */
+static void ctrl_reset(struct nvme_ctrl *c)
+{
+	c->generation++;
+	nvme_queues_reset(c);
+	c->enabled = false;
+	c->aer_pending = 0;
+	c->intms = 0;
+	c->csts &= ~(CSTS_RDY | CSTS_CFS);
+	nvme_update_intx(c);
+}
+
+static void ctrl_enable(struct nvme_ctrl *c)
+{
+	uint32_t cc = load32(c, NVME_REG_CC);
+	uint32_t aqa = load32(c, NVME_REG_AQA);
+	uint64_t asq = load64(c, NVME_REG_ASQ), acq = load64(c, NVME_REG_ACQ);
+	uint32_t asqs = (aqa & 0xfff) + 1, acqs = (aqa >> 16 & 0xfff) + 1;
+
+	/* MPS 4 KiB, NVM command set, admin queues of 2..4096 entries, aligned */
+	if ((cc >> 7 & 0xf) != 0 || (cc >> 4 & 7) != 0 || asqs < 2 || acqs < 2 || asq % NVME_PAGE || acq % NVME_PAGE) {
+		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: bad controller configuration, not enabling");
+		c->csts |= CSTS_CFS;
+		return;
+	}
+	c->sq[0].valid = true;
+	c->sq[0].epoch++;
+	c->sq[0].size = asqs;
+	c->sq[0].base = asq;
+	c->cq[0].valid = true;
+	c->cq[0].size = acqs;
+	c->cq[0].base = acq;
+	c->cq[0].phase = true;
+	c->cq[0].ien = true;
+	c->enabled = true;
+	c->csts = CSTS_RDY;
+}
+
+static void cc_written(struct nvme_ctrl *c)
+{
+	uint32_t cc = load32(c, NVME_REG_CC);
+
+	if ((cc & CC_EN) && !c->enabled && !(c->csts & CSTS_CFS))
+		ctrl_enable(c);
+	else if (!(cc & CC_EN) && (c->enabled || c->csts & CSTS_CFS))
+		ctrl_reset(c);
+	if (CC_SHN(cc) && !(c->csts & CSTS_SHST_DONE)) {
+		(void)nvme_backing_flush(&c->store);
+		c->csts |= CSTS_SHST_DONE;
+	} else if (!CC_SHN(cc)) {
+		c->csts &= ~(3u << 2);
+	}
+}
+
+static bool overlaps(uint64_t off, size_t len, uint32_t reg, uint32_t size)
+{
+	return off < reg + size && off + len > reg;
+}
+
+static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
+{
+	struct nvme_ctrl *c = data;
+
+	(void)dev;
+	(void)buf; /* the library already stored it in BAR memory */
+	/* INTMS sets mask bits, INTMC clears them; both read back the mask */
+	if (overlaps(offset, len, NVME_REG_INTMS, 4))
+		c->intms |= load32(c, NVME_REG_INTMS) & ~c->intms;
+	if (overlaps(offset, len, NVME_REG_INTMC, 4))
+		c->intms &= ~(load32(c, NVME_REG_INTMC) & c->intms);
+	if (overlaps(offset, len, NVME_REG_INTMS, 8))
+		nvme_update_intx(c);
+	if (overlaps(offset, len, NVME_REG_CC, 4))
+		cc_written(c);
+	/* doorbells: one 32-bit register per queue and direction */
+	uint64_t end = NVME_DOORBELL + 8ull * (c->nq + 1);
+	if (offset >= NVME_DOORBELL && offset < end && c->enabled) {
+		for (uint64_t reg = NVME_DOORBELL + (offset - NVME_DOORBELL) / 4 * 4; reg < offset + len && reg < end;
+		     reg += 4) {
+			unsigned idx = (unsigned)(reg - NVME_DOORBELL) / 4;
+			uint32_t val = load32(c, (uint32_t)reg);
+			if (idx % 2)
+				nvme_cq_doorbell(c, (uint16_t)(idx / 2), val & 0xffff);
+			else
+				nvme_sq_doorbell(c, (uint16_t)(idx / 2), val & 0xffff);
+		}
+	}
+	sync_read_only(c);
+	return 0;
+}
+
+static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
+{
+	struct nvme_ctrl *c = data;
+
+	(void)dev;
+	(void)reason;
+	/* the library zeroed BAR memory: CC, AQA, ASQ, ACQ are 0 again */
+	ctrl_reset(c);
+	c->csts = 0;
+	sync_read_only(c);
+	return 0;
+}
+
+static void free_ctrl(void *data)
+{
+	struct nvme_ctrl *c = data;
+
+	nvme_queues_reset(c);
+	nvme_backing_close(&c->store);
+	free(c);
+}
+
+static int describe(struct uvf_device *dev, struct nvme_ctrl *c)
+{
+	const struct uvf_pci_ids ids = {
+		.vendor_id = UVF_NVME_VENDOR_ID,
+		.device_id = UVF_NVME_DEVICE_ID,
+		.subsystem_vendor_id = UVF_NVME_VENDOR_ID,
+		.subsystem_id = UVF_NVME_DEVICE_ID,
+		.class_code = 0x010802,
+		.revision = 1,
+	};
+	const struct uvf_bar_desc bar0 = {
+		.size = NVME_BAR_SIZE, .flags = UVF_BAR_MEMORY | UVF_BAR_64BIT, .write = bar0_write, .data = c};
+	struct uvf_pcie_opts pcie = UVF_PCIE_OPTS_INIT;
+	size_t size = 0;
+	int ret;
+
+	pcie.flr = true;
+	if ((ret = uvf_device_set_pci_ids(dev, &ids)) < 0 || (ret = uvf_device_set_bar(dev, 0, &bar0)) < 0 ||
+	    (ret = uvf_device_set_pm(dev, 0)) < 0 || (ret = uvf_device_set_irq_count(dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
+	    (ret = uvf_device_set_msix(dev, c->nq + 1, 0, NVME_MSIX_TABLE, 0, NVME_MSIX_PBA)) < 0 ||
+	    (ret = uvf_device_set_pcie(dev, &pcie)) < 0)
+		return ret;
+	c->regs = uvf_device_bar_memory(dev, 0, &size);
+	if (!c->regs || size < NVME_BAR_SIZE)
+		return -EIO;
+	sync_read_only(c);
+	return 0;
+}
+
+int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
+{
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	struct uvf_device *dev = NULL;
+	struct nvme_ctrl *c;
+	int ret;
+
+	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES ||
+	    (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
+		return -EINVAL;
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->nq = opts->queues;
+	strcpy(c->serial, opts->serial ? opts->serial : "uvf0001");
+	ret = nvme_backing_open(&c->store, opts->backing, opts->size);
+	if (ret < 0) {
+		free(c);
+		return ret;
+	}
+	ret = uvf_device_new(&dev);
+	if (ret < 0) {
+		nvme_backing_close(&c->store);
+		free(c);
+		return ret;
+	}
+	c->dev = dev;
+	cb.reset = on_reset;
+	cb.free_data = free_ctrl;
+	ret = uvf_device_set_callbacks(dev, &cb, c);
+	if (ret < 0) {
+		uvf_device_free(dev);
+		nvme_backing_close(&c->store);
+		free(c);
+		return ret;
+	}
+	/* from here the device owns c */
+	ret = describe(dev, c);
+	if (ret < 0) {
+		uvf_device_free(dev);
+		return ret;
+	}
+	uvf_device_set_user_data(dev, c);
+	*out = dev;
+	return 0;
+}
+
+int uvf_nvme_flush(struct uvf_device *dev)
+{
+	struct nvme_ctrl *c = uvf_device_user_data(dev);
+	return c ? nvme_backing_flush(&c->store) : -EINVAL;
+}

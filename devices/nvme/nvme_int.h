@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of the NVMe controller, shared by its files. */
+#ifndef UVF_DEVICES_NVME_INT_H
+#define UVF_DEVICES_NVME_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvme.h"
+
+#define NVME_PAGE     4096u
+#define NVME_LBA      512u
+#define NVME_MDTS     10u /* max transfer 2^10 pages = 4 MiB */
+#define NVME_MAX_XFER ((size_t)NVME_PAGE << NVME_MDTS)
+#define NVME_MQES     1023u
+#define NVME_AERL     3u
+
+/* Register offsets */
+#define NVME_REG_CAP	0x00
+#define NVME_REG_VS	0x08
+#define NVME_REG_INTMS	0x0c
+#define NVME_REG_INTMC	0x10
+#define NVME_REG_CC	0x14
+#define NVME_REG_CSTS	0x1c
+#define NVME_REG_AQA	0x24
+#define NVME_REG_ASQ	0x28
+#define NVME_REG_ACQ	0x30
+#define NVME_DOORBELL	0x1000
+#define NVME_BAR_SIZE	0x4000
+#define NVME_MSIX_TABLE 0x2000
+#define NVME_MSIX_PBA	0x3000
+
+/* Status codes: (SCT << 8) | SC */
+#define NVME_SC_SUCCESS	       0x000
+#define NVME_SC_INVALID_OPCODE 0x001
+#define NVME_SC_INVALID_FIELD  0x002
+#define NVME_SC_DATA_XFER      0x004
+#define NVME_SC_INVALID_NS     0x00b
+#define NVME_SC_PRP_OFFSET     0x013
+#define NVME_SC_LBA_RANGE      0x080
+#define NVME_SC_CQ_INVALID     0x100
+#define NVME_SC_QID_INVALID    0x101
+#define NVME_SC_QSIZE_INVALID  0x102
+#define NVME_SC_AER_LIMIT      0x105
+#define NVME_SC_INVALID_LOG    0x109
+#define NVME_SC_IV_INVALID     0x108
+#define NVME_SC_QDEL_INVALID   0x10c
+#define NVME_SC_DNR	       0x4000
+
+struct nvme_backing {
+	int fd;	      /* -1 for RAM */
+	uint8_t *mem; /* RAM store */
+	uint64_t size;
+};
+
+int nvme_backing_open(struct nvme_backing *b, const char *path, uint64_t size);
+void nvme_backing_close(struct nvme_backing *b);
+int nvme_backing_read(struct nvme_backing *b, uint64_t off, void *buf, size_t len);
+int nvme_backing_write(struct nvme_backing *b, uint64_t off, const void *buf, size_t len);
+int nvme_backing_zero(struct nvme_backing *b, uint64_t off, uint64_t len, bool deallocate);
+int nvme_backing_flush(struct nvme_backing *b);
+
+struct nvme_cq {
+	bool valid;
+	bool ien;
+	bool phase;
+	uint16_t iv;
+	uint32_t size, head, tail;
+	uint64_t base;
+};
+
+struct nvme_sq {
+	bool valid;
+	bool busy; /* a command of this queue is in progress */
+	uint16_t cqid;
+	uint32_t size, head, tail;
+	uint64_t base;
+	unsigned epoch;		  /* bumped at creation and deletion */
+	struct nvme_job *waiting; /* done, waiting for room in the CQ */
+};
+
+struct nvme_ctrl;
+struct nvme_job;
+
+struct nvme_seg {
+	uint64_t addr;
+	uint32_t len;
+};
+
+typedef void (*nvme_step_fn)(struct nvme_ctrl *c, struct nvme_job *job);
+
+/* One command in progress, from fetch to completion post. */
+struct nvme_job {
+	struct nvme_ctrl *c;
+	unsigned generation;
+	uint16_t sqid;
+	unsigned sq_epoch;
+	uint32_t sqe[16];
+	uint32_t dw0; /* completion result */
+	uint16_t status;
+	uint32_t cqe[4];
+	/* data transfer */
+	uint8_t *buf;
+	size_t len;
+	bool to_host; /* device -> host memory */
+	struct nvme_seg *segs;
+	size_t nseg, segcap;
+	size_t mapped;	 /* bytes covered by segs */
+	size_t prp_left; /* list entries still to read */
+	uint64_t prp_list;
+	uint64_t prp_tmp[NVME_PAGE / 8];
+	unsigned outstanding;
+	int dma_error;
+	nvme_step_fn after; /* called once the data has moved */
+};
+
+struct nvme_ctrl {
+	struct uvf_device *dev;
+	uint8_t *regs;
+	struct nvme_backing store;
+	unsigned nq; /* I/O queue pairs */
+	char serial[21];
+	unsigned generation; /* bumped by controller reset */
+	bool enabled;
+	uint32_t csts;
+	uint32_t intms;
+	struct nvme_sq sq[UVF_NVME_MAX_QUEUES + 1];
+	struct nvme_cq cq[UVF_NVME_MAX_QUEUES + 1];
+	unsigned aer_pending;
+	uint32_t feat_arb, feat_pm, feat_vwc, feat_coal, feat_aec;
+	uint64_t units_read, units_written, cmds_read, cmds_written;
+};
+
+/* queue.c */
+void nvme_kick(struct nvme_ctrl *c, uint16_t sqid);
+void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job);
+void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after);
+void nvme_queues_reset(struct nvme_ctrl *c);
+void nvme_update_intx(struct nvme_ctrl *c);
+void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head);
+void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail);
+
+/* admin.c and io.c: run a fetched command; each ends with nvme_complete() */
+void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job);
+void nvme_io_exec(struct nvme_ctrl *c, struct nvme_job *job);
+
+#endif /* UVF_DEVICES_NVME_INT_H */

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Submission and completion queues, and PRP data transfers. Every access to
+ * host memory is asynchronous: with message-based DMA the client answers our
+ * DMA only after we answered its register access, so nothing here waits.
+ * Each SQ runs one command at a time: fetch, execute, post the completion,
+ * interrupt, then the next entry.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvme_int.h"
+
+/* Whether the job still belongs to the live controller and queue. */
+static bool job_live(struct nvme_ctrl *c, const struct nvme_job *job)
+{
+	return job->generation == c->generation && c->sq[job->sqid].valid && c->sq[job->sqid].epoch == job->sq_epoch;
+}
+
+static void job_free(struct nvme_job *job)
+{
+	free(job->buf);
+	free(job->segs);
+	free(job);
+}
+
+/* Drop a job whose queue or controller went away, or whose host memory
+ * vanished (the command is lost, as on a real bus error). */
+static void job_drop(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (job_live(c, job))
+		c->sq[job->sqid].busy = false;
+	job_free(job);
+}
+
+void nvme_update_intx(struct nvme_ctrl *c)
+{
+	bool pending = false;
+
+	if (uvf_irq_mode(c->dev) != UVF_PCI_INTX_IRQ)
+		return;
+	/* level: asserted while an interrupting CQ holds unconsumed entries */
+	for (unsigned i = 0; i <= c->nq; i++) {
+		const struct nvme_cq *cq = &c->cq[i];
+		if (cq->valid && cq->ien && cq->head != cq->tail)
+			pending = true;
+	}
+	(void)uvf_irq_set_intx_level(c->dev, pending && !(c->intms & 1));
+}
+
+static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
+{
+	int mode = uvf_irq_mode(c->dev);
+
+	if (!cq->ien)
+		return;
+	if (mode == UVF_PCI_MSIX_IRQ)
+		(void)uvf_irq_raise(c->dev, cq->iv);
+	else if (mode == UVF_PCI_MSI_IRQ && !(c->intms & 1))
+		(void)uvf_irq_raise(c->dev, 0); /* one MSI vector */
+	else if (mode == UVF_PCI_INTX_IRQ)
+		nvme_update_intx(c);
+}
+
+static void posted(struct uvf_device *dev, void *data, int result)
+{
+	struct nvme_job *job = data;
+	struct nvme_ctrl *c = job->c;
+
+	(void)dev;
+	if (!job_live(c, job) || result < 0) {
+		job_drop(c, job);
+		return;
+	}
+	struct nvme_sq *sq = &c->sq[job->sqid];
+	uint16_t sqid = job->sqid;
+	raise_cq(c, &c->cq[sq->cqid]);
+	sq->busy = false;
+	job_free(job);
+	nvme_kick(c, sqid);
+}
+
+/* Post the completion if its CQ has room (false otherwise). */
+static bool try_post(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	struct nvme_sq *sq = &c->sq[job->sqid];
+	struct nvme_cq *cq = &c->cq[sq->cqid];
+
+	if (!cq->valid || (cq->tail + 1) % cq->size == cq->head)
+		return false;
+	job->cqe[0] = job->dw0;
+	job->cqe[1] = 0;
+	job->cqe[2] = (uint32_t)job->sqid << 16 | sq->head;
+	job->cqe[3] = (uint32_t)job->status << 17 | (uint32_t)cq->phase << 16 | (job->sqe[0] >> 16);
+	uint64_t addr = cq->base + (uint64_t)cq->tail * 16;
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase = !cq->phase;
+	}
+	if (uvf_dma_write_async(c->dev, addr, job->cqe, 16, posted, job) < 0)
+		job_drop(c, job);
+	return true;
+}
+
+void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (!job_live(c, job)) {
+		job_drop(c, job);
+		return;
+	}
+	if (job->status)
+		job->status |= NVME_SC_DNR;
+	if (!try_post(c, job))
+		c->sq[job->sqid].waiting = job; /* the SQ stays busy until the host frees CQ entries */
+}
+
+static void fetched(struct uvf_device *dev, void *data, int result)
+{
+	struct nvme_job *job = data;
+	struct nvme_ctrl *c = job->c;
+
+	(void)dev;
+	if (!job_live(c, job) || result < 0) {
+		if (result < 0 && job_live(c, job))
+			uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: cannot fetch from SQ %u: %s", job->sqid,
+				       uvf_strerror(result));
+		job_drop(c, job);
+		return;
+	}
+	struct nvme_sq *sq = &c->sq[job->sqid];
+	sq->head = (sq->head + 1) % sq->size;
+	if (job->sqid == 0)
+		nvme_admin_exec(c, job);
+	else
+		nvme_io_exec(c, job);
+}
+
+void nvme_kick(struct nvme_ctrl *c, uint16_t sqid)
+{
+	struct nvme_sq *sq = &c->sq[sqid];
+
+	if (!c->enabled || !sq->valid || sq->busy || sq->head == sq->tail)
+		return;
+	struct nvme_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return; /* retried at the next doorbell */
+	job->c = c;
+	job->generation = c->generation;
+	job->sqid = sqid;
+	job->sq_epoch = sq->epoch;
+	sq->busy = true;
+	if (uvf_dma_read_async(c->dev, sq->base + (uint64_t)sq->head * 64, job->sqe, 64, fetched, job) < 0)
+		job_drop(c, job);
+}
+
+void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail)
+{
+	struct nvme_sq *sq = &c->sq[sqid];
+
+	if (!sq->valid || tail >= sq->size)
+		return; /* an invalid doorbell write is ignored */
+	sq->tail = tail;
+	nvme_kick(c, sqid);
+}
+
+void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
+{
+	struct nvme_cq *cq = &c->cq[cqid];
+
+	if (!cq->valid || head >= cq->size)
+		return;
+	cq->head = head;
+	nvme_update_intx(c);
+	for (unsigned i = 0; i <= c->nq; i++) {
+		struct nvme_sq *sq = &c->sq[i];
+		if (sq->valid && sq->cqid == cqid && sq->waiting) {
+			struct nvme_job *job = sq->waiting;
+			if (!try_post(c, job))
+				break;
+			sq->waiting = NULL;
+		}
+	}
+}
+
+void nvme_queues_reset(struct nvme_ctrl *c)
+{
+	for (unsigned i = 0; i <= UVF_NVME_MAX_QUEUES; i++) {
+		struct nvme_sq *sq = &c->sq[i];
+		unsigned epoch = sq->epoch + 1;
+		if (sq->waiting)
+			job_free(sq->waiting);
+		memset(sq, 0, sizeof(*sq));
+		sq->epoch = epoch;
+		memset(&c->cq[i], 0, sizeof(c->cq[i]));
+	}
+}
+
+/* ---- PRP transfers ---- */
+
+static void finish_transfer(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (!job_live(c, job)) {
+		job_drop(c, job);
+		return;
+	}
+	if (job->dma_error) {
+		job->status = NVME_SC_DATA_XFER;
+		nvme_complete(c, job);
+		return;
+	}
+	job->after(c, job);
+}
+
+static void seg_done(struct uvf_device *dev, void *data, int result)
+{
+	struct nvme_job *job = data;
+
+	(void)dev;
+	if (result < 0 && !job->dma_error)
+		job->dma_error = result;
+	if (--job->outstanding == 0)
+		finish_transfer(job->c, job);
+}
+
+static void move_data(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	size_t off = 0;
+
+	/* all segments at once: transfers progress in the order started */
+	job->outstanding = 1; /* held until every transfer is started */
+	for (size_t i = 0; i < job->nseg && !job->dma_error; i++) {
+		const struct nvme_seg *s = &job->segs[i];
+		int ret = job->to_host ? uvf_dma_write_async(c->dev, s->addr, job->buf + off, s->len, seg_done, job)
+				       : uvf_dma_read_async(c->dev, s->addr, job->buf + off, s->len, seg_done, job);
+		if (ret < 0)
+			job->dma_error = ret;
+		else
+			job->outstanding++;
+		off += s->len;
+	}
+	if (--job->outstanding == 0)
+		finish_transfer(c, job);
+}
+
+static int add_seg(struct nvme_job *job, uint64_t addr, size_t len)
+{
+	if (job->nseg == job->segcap) {
+		size_t cap = job->segcap ? job->segcap * 2 : 16;
+		struct nvme_seg *s = realloc(job->segs, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		job->segs = s;
+		job->segcap = cap;
+	}
+	if (addr > UINT64_MAX - len)
+		return -EFAULT;
+	job->segs[job->nseg].addr = addr;
+	job->segs[job->nseg].len = (uint32_t)len;
+	job->nseg++;
+	job->mapped += len;
+	return 0;
+}
+
+static void fail(struct nvme_ctrl *c, struct nvme_job *job, uint16_t status)
+{
+	job->status = status;
+	nvme_complete(c, job);
+}
+
+static void read_list(struct nvme_ctrl *c, struct nvme_job *job);
+
+static size_t list_count(const struct nvme_job *job)
+{
+	size_t slots = (NVME_PAGE - job->prp_list % NVME_PAGE) / 8;
+	return job->prp_left < slots ? job->prp_left : slots;
+}
+
+static void list_read(struct uvf_device *dev, void *data, int result)
+{
+	struct nvme_job *job = data;
+	struct nvme_ctrl *c = job->c;
+
+	(void)dev;
+	if (!job_live(c, job)) {
+		job_drop(c, job);
+		return;
+	}
+	if (result < 0) {
+		fail(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	size_t cnt = list_count(job);
+	bool more = job->prp_left > cnt; /* the last slot chains to the next list page */
+	size_t data_entries = more ? cnt - 1 : cnt;
+	for (size_t i = 0; i < data_entries; i++) {
+		uint64_t e = job->prp_tmp[i];
+		size_t n = job->len - job->mapped < NVME_PAGE ? job->len - job->mapped : NVME_PAGE;
+		if (e % NVME_PAGE) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		if (add_seg(job, e, n) < 0) {
+			fail(c, job, NVME_SC_DATA_XFER);
+			return;
+		}
+	}
+	job->prp_left -= data_entries;
+	if (more) {
+		job->prp_list = job->prp_tmp[cnt - 1];
+		/* a chained list starts a page: every list page then adds
+		 * entries, so a list pointing at itself cannot loop for ever */
+		if (job->prp_list % NVME_PAGE || data_entries == 0) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		read_list(c, job);
+		return;
+	}
+	move_data(c, job);
+}
+
+static void read_list(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	size_t cnt = list_count(job);
+	if (uvf_dma_read_async(c->dev, job->prp_list, job->prp_tmp, cnt * 8, list_read, job) < 0)
+		fail(c, job, NVME_SC_DATA_XFER);
+}
+
+void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after)
+{
+	uint64_t prp1 = (uint64_t)job->sqe[7] << 32 | job->sqe[6];
+	uint64_t prp2 = (uint64_t)job->sqe[9] << 32 | job->sqe[8];
+
+	job->len = len;
+	job->to_host = to_host;
+	job->after = after;
+	job->nseg = 0;
+	job->mapped = 0;
+	job->dma_error = 0;
+	if (prp1 % 4) {
+		fail(c, job, NVME_SC_PRP_OFFSET);
+		return;
+	}
+	size_t first = NVME_PAGE - prp1 % NVME_PAGE;
+	if (first > len)
+		first = len;
+	if (add_seg(job, prp1, first) < 0) {
+		fail(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	size_t rest = len - first;
+	if (rest == 0) {
+		move_data(c, job);
+		return;
+	}
+	size_t entries = (rest + NVME_PAGE - 1) / NVME_PAGE;
+	if (entries == 1) {
+		if (prp2 % NVME_PAGE) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		if (add_seg(job, prp2, rest) < 0) {
+			fail(c, job, NVME_SC_DATA_XFER);
+			return;
+		}
+		move_data(c, job);
+		return;
+	}
+	if (prp2 % 8) {
+		fail(c, job, NVME_SC_PRP_OFFSET);
+		return;
+	}
+	job->prp_list = prp2;
+	job->prp_left = entries;
+	read_list(c, job);
+}

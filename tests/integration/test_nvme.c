@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The NVMe controller in-process, driven by a tiny NVMe driver over our
+ * client: with fd-backed DMA memory and with message-based DMA (the client
+ * serves the device's DMA requests while it polls a register).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "nvme/nvme.h"
+
+#define IOVA	  0x100000ull
+#define MEM_SIZE  0x40000u
+#define ASQ_OFF	  0x0000u
+#define ACQ_OFF	  0x1000u
+#define IOSQ_OFF  0x2000u
+#define IOCQ_OFF  0x3000u
+#define BUF_OFF	  0x4000u /* identify / log data */
+#define LIST_OFF  0x5000u /* a PRP list page */
+#define IOSQ2_OFF 0x6000u
+#define IOCQ2_OFF 0x7000u
+#define DATA_OFF  0x10000u
+#define QDEPTH	  16u
+#define NSIZE	  (16u << 20)
+#define NQ	  2u
+
+static struct harness g_h;
+
+struct drv {
+	struct uvf_client *c;
+	uint8_t *mem;
+	bool own_mem; /* registered without fd: ours to free */
+	uint32_t sq_tail[3], cq_head[3];
+	bool phase[3];
+	uint16_t cid;
+	int efd[NQ + 1];
+};
+
+static int setup(void **state)
+{
+	struct uvf_nvme_opts opts = {.size = NSIZE, .queues = NQ, .serial = "UVFTEST123"};
+	struct uvf_device *dev;
+
+	harness_prepare(&g_h);
+	assert_int_equal(uvf_nvme_create(&dev, &opts), 0);
+	harness_start(&g_h, dev, NULL);
+	*state = &g_h;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	harness_stop(*state);
+	return 0;
+}
+
+static uint32_t rd32(struct drv *d, uint32_t reg)
+{
+	uint32_t v = 0;
+	assert_int_equal(uvf_client_region_read(d->c, 0, reg, &v, 4), 0);
+	return v;
+}
+
+static void wr32(struct drv *d, uint32_t reg, uint32_t v)
+{
+	assert_int_equal(uvf_client_region_write(d->c, 0, reg, &v, 4), 0);
+}
+
+static void wr64(struct drv *d, uint32_t reg, uint64_t v)
+{
+	assert_int_equal(uvf_client_region_write(d->c, 0, reg, &v, 8), 0);
+}
+
+static uint32_t find_cap(struct uvf_client *c, uint8_t id)
+{
+	uint8_t at = 0, cap = 0;
+	assert_int_equal(uvf_client_config_read8(c, 0x34, &at), 0);
+	for (int hops = 0; at && hops < 48; hops++) {
+		assert_int_equal(uvf_client_config_read8(c, at, &cap), 0);
+		if (cap == id)
+			return at;
+		assert_int_equal(uvf_client_config_read8(c, at + 1u, &at), 0);
+	}
+	fail_msg("capability 0x%02x not found", id);
+	return 0;
+}
+
+/* Set up a driver on client c (NULL: connect to the harness device). */
+static void drv_open_client(struct drv *d, struct uvf_client *c, bool fd_memory)
+{
+	memset(d, 0, sizeof(*d));
+	d->c = c ? c : harness_connect(&g_h);
+	if (fd_memory) {
+		void *p = NULL;
+		assert_int_equal(
+			uvf_client_dma_alloc(d->c, IOVA, MEM_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, &p),
+			0);
+		d->mem = p;
+	} else {
+		d->mem = aligned_alloc(4096, MEM_SIZE);
+		assert_non_null(d->mem);
+		memset(d->mem, 0, MEM_SIZE);
+		d->own_mem = true;
+		assert_int_equal(uvf_client_dma_register(d->c, IOVA, d->mem, MEM_SIZE,
+							 UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE),
+				 0);
+	}
+	/* MSI-X on, an eventfd per vector */
+	uint32_t cap = find_cap(d->c, 0x11);
+	assert_int_equal(uvf_client_config_write16(d->c, cap + 2, 0x8000), 0);
+	for (unsigned i = 0; i <= NQ; i++) {
+		d->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		assert_true(d->efd[i] >= 0);
+	}
+	assert_int_equal(uvf_client_set_irq_eventfds(d->c, UVF_PCI_MSIX_IRQ, 0, NQ + 1, d->efd), 0);
+}
+
+static void drv_open(struct drv *d, bool fd_memory)
+{
+	drv_open_client(d, NULL, fd_memory);
+}
+
+static void drv_close(struct drv *d)
+{
+	uvf_client_close(d->c);
+	for (unsigned i = 0; i <= NQ; i++)
+		close(d->efd[i]);
+	if (d->own_mem)
+		free(d->mem);
+}
+
+static void drv_enable(struct drv *d)
+{
+	for (unsigned q = 0; q < 3; q++) {
+		d->sq_tail[q] = d->cq_head[q] = 0;
+		d->phase[q] = true;
+	}
+	memset(d->mem, 0, DATA_OFF);
+	wr32(d, 0x24, (QDEPTH - 1) << 16 | (QDEPTH - 1));
+	wr64(d, 0x28, IOVA + ASQ_OFF);
+	wr64(d, 0x30, IOVA + ACQ_OFF);
+	wr32(d, 0x14, 1u | 6u << 16 | 4u << 20);
+	assert_int_equal(rd32(d, 0x1c) & 3, 1); /* RDY, no CFS */
+}
+
+static void drv_disable(struct drv *d)
+{
+	wr32(d, 0x14, 0);
+	assert_int_equal(rd32(d, 0x1c) & 1, 0);
+}
+
+static const uint32_t sq_offs[3] = {ASQ_OFF, IOSQ_OFF, IOSQ2_OFF};
+static const uint32_t cq_offs[3] = {ACQ_OFF, IOCQ_OFF, IOCQ2_OFF};
+
+/* Put a command in SQ q without ringing; returns its command id. */
+static uint16_t drv_queue(struct drv *d, unsigned q, uint32_t *sqe)
+{
+	uint16_t cid = ++d->cid;
+	sqe[0] = (sqe[0] & 0xffff) | (uint32_t)cid << 16;
+	memcpy(d->mem + sq_offs[q] + d->sq_tail[q] * 64, sqe, 64);
+	d->sq_tail[q] = (d->sq_tail[q] + 1) % QDEPTH;
+	return cid;
+}
+
+static void drv_ring(struct drv *d, unsigned q)
+{
+	wr32(d, 0x1000 + 8 * q, d->sq_tail[q]);
+}
+
+/* Whether the next CQE of CQ q is there (polling a register in between
+ * lets the client serve the device's DMA messages). */
+static bool drv_peek(struct drv *d, unsigned q, uint32_t *cqe, int tries)
+{
+	for (int i = 0; i < tries; i++) {
+		memcpy(cqe, d->mem + cq_offs[q] + d->cq_head[q] * 16, 16);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if ((bool)(cqe[3] >> 16 & 1) == d->phase[q])
+			return true;
+		(void)rd32(d, 0x1c);
+	}
+	return false;
+}
+
+/* Wait for the next completion on CQ q; returns its status (SCT << 8 | SC). */
+static uint16_t drv_wait(struct drv *d, unsigned q, uint16_t cid, uint32_t *dw0, uint32_t qsize)
+{
+	uint32_t cqe[4];
+	assert_true(drv_peek(d, q, cqe, 20000));
+	assert_int_equal(cqe[3] & 0xffff, cid);
+	assert_int_equal(cqe[2] >> 16, q);
+	if (++d->cq_head[q] == qsize) {
+		d->cq_head[q] = 0;
+		d->phase[q] = !d->phase[q];
+	}
+	wr32(d, 0x1004 + 8 * q, d->cq_head[q]);
+	if (dw0)
+		*dw0 = cqe[0];
+	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
+}
+
+/* Submit on queue q and wait for the completion. */
+static uint16_t drv_cmd(struct drv *d, unsigned q, uint32_t *sqe, uint32_t *dw0)
+{
+	uint16_t cid = drv_queue(d, q, sqe);
+	drv_ring(d, q);
+	return drv_wait(d, q, cid, dw0, QDEPTH);
+}
+
+static uint16_t admin(struct drv *d, uint8_t opc, uint32_t nsid, uint64_t prp1, uint32_t c10, uint32_t c11,
+		      uint32_t *dw0)
+{
+	uint32_t sqe[16] = {opc, nsid};
+	sqe[6] = (uint32_t)prp1;
+	sqe[7] = (uint32_t)(prp1 >> 32);
+	sqe[10] = c10;
+	sqe[11] = c11;
+	return drv_cmd(d, 0, sqe, dw0);
+}
+
+static uint16_t io_q(struct drv *d, unsigned q, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb0, uint64_t prp1,
+		     uint64_t prp2)
+{
+	uint32_t sqe[16] = {opc, nsid};
+	sqe[6] = (uint32_t)prp1;
+	sqe[7] = (uint32_t)(prp1 >> 32);
+	sqe[8] = (uint32_t)prp2;
+	sqe[9] = (uint32_t)(prp2 >> 32);
+	sqe[10] = (uint32_t)slba;
+	sqe[11] = (uint32_t)(slba >> 32);
+	sqe[12] = nlb0;
+	return drv_cmd(d, q, sqe, NULL);
+}
+
+static uint16_t io(struct drv *d, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb0, uint64_t prp1,
+		   uint64_t prp2, uint32_t c12_extra)
+{
+	uint32_t sqe[16] = {opc, nsid};
+	sqe[6] = (uint32_t)prp1;
+	sqe[7] = (uint32_t)(prp1 >> 32);
+	sqe[8] = (uint32_t)prp2;
+	sqe[9] = (uint32_t)(prp2 >> 32);
+	sqe[10] = (uint32_t)slba;
+	sqe[11] = (uint32_t)(slba >> 32);
+	sqe[12] = nlb0 | c12_extra;
+	return drv_cmd(d, 1, sqe, NULL);
+}
+
+static void create_io_queues(struct drv *d)
+{
+	d->sq_tail[1] = d->cq_head[1] = 0;
+	d->phase[1] = true;
+	memset(d->mem + IOCQ_OFF, 0, 0x1000);
+	/* CQ 1: contiguous, interrupts on vector 1 */
+	assert_int_equal(admin(d, 0x05, 0, IOVA + IOCQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 3, NULL), 0);
+	assert_int_equal(admin(d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+}
+
+static void delete_io_queues(struct drv *d)
+{
+	assert_int_equal(admin(d, 0x00, 0, 0, 1, 0, NULL), 0);
+	assert_int_equal(admin(d, 0x04, 0, 0, 1, 0, NULL), 0);
+}
+
+/* 16 KiB at DATA_OFF through a PRP list, with pages out of order. */
+static uint16_t rw_16k(struct drv *d, uint8_t opc, uint64_t slba)
+{
+	uint64_t pages[4] = {IOVA + DATA_OFF, IOVA + DATA_OFF + 0x3000, IOVA + DATA_OFF + 0x1000,
+			     IOVA + DATA_OFF + 0x2000};
+	memcpy(d->mem + LIST_OFF, pages + 1, 24);
+	return io(d, opc, 1, slba, 31, pages[0], IOVA + LIST_OFF, 0);
+}
+
+static void identify_reports_model_serial_and_size(void **state)
+{
+	struct drv d;
+	uint32_t dw0 = 0;
+	(void)state;
+	drv_open(&d, true);
+	assert_int_equal(rd32(&d, 0x08), 0x00010400);
+	assert_int_equal(rd32(&d, 0x00) & 0xffff, 1023);
+	drv_enable(&d);
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_memory_equal(d.mem + BUF_OFF + 4, "UVFTEST123          ", 20);
+	assert_memory_equal(d.mem + BUF_OFF + 24, "uvf NVMe controller ", 20);
+	assert_int_equal(d.mem[BUF_OFF + 512], 0x66);
+	assert_int_equal(admin(&d, 0x06, 1, IOVA + BUF_OFF, 0, 0, NULL), 0);
+	uint64_t nsze;
+	memcpy(&nsze, d.mem + BUF_OFF, 8);
+	assert_int_equal(nsze, NSIZE / 512);
+	/* active namespace list: just 1 */
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 2, 0, NULL), 0);
+	assert_int_equal(d.mem[BUF_OFF], 1);
+	assert_int_equal(d.mem[BUF_OFF + 4], 0);
+	/* namespace 2 does not exist */
+	assert_int_equal(admin(&d, 0x06, 2, IOVA + BUF_OFF, 0, 0, NULL), 0x0b);
+	/* number of queues */
+	assert_int_equal(admin(&d, 0x09, 0, 0, 7, 0x00070007, &dw0), 0);
+	assert_int_equal(dw0, (NQ - 1) << 16 | (NQ - 1));
+	/* SMART log */
+	assert_int_equal(admin(&d, 0x02, 0, IOVA + BUF_OFF, 2 | 127u << 16, 0, NULL), 0);
+	assert_int_equal(d.mem[BUF_OFF + 3], 100);
+	assert_int_equal(admin(&d, 0x02, 0, IOVA + BUF_OFF, 0x55 | 127u << 16, 0, NULL), 0x109);
+	drv_close(&d);
+}
+
+static void io_roundtrip(bool fd_memory)
+{
+	struct drv d;
+	drv_open(&d, fd_memory);
+	drv_enable(&d);
+	create_io_queues(&d);
+	harness_wait_eventfd(d.efd[1], 0); /* drain */
+	for (unsigned i = 0; i < 16384; i++)
+		d.mem[DATA_OFF + i] = (uint8_t)(i * 7 + 3);
+	uint8_t expect[16384];
+	memcpy(expect, d.mem + DATA_OFF, sizeof(expect));
+	assert_int_equal(rw_16k(&d, 0x01, 64), 0);
+	assert_true(harness_wait_eventfd(d.efd[1], 2000) > 0);
+	memset(d.mem + DATA_OFF, 0, 16384);
+	assert_int_equal(rw_16k(&d, 0x02, 64), 0);
+	assert_memory_equal(d.mem + DATA_OFF, expect, sizeof(expect));
+	/* flush */
+	assert_int_equal(io(&d, 0x00, 1, 0, 0, 0, 0, 0), 0);
+	/* write zeroes over the first 4 KiB, read back */
+	assert_int_equal(io(&d, 0x08, 1, 64, 7, 0, 0, 0), 0);
+	assert_int_equal(rw_16k(&d, 0x02, 64), 0);
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(d.mem[DATA_OFF + i], 0);
+	assert_memory_equal(d.mem + DATA_OFF + 4096, expect + 4096, 12288);
+	/* an unaligned PRP1 offset in a single-page read */
+	assert_int_equal(io(&d, 0x02, 1, 72, 0, IOVA + DATA_OFF + 0x800, 0, 0), 0);
+	assert_memory_equal(d.mem + DATA_OFF + 0x800, expect + 4096, 512);
+	delete_io_queues(&d);
+	drv_close(&d);
+}
+
+static void io_roundtrip_with_prp_list_on_fd_memory(void **state)
+{
+	(void)state;
+	io_roundtrip(true);
+}
+
+static void io_roundtrip_with_prp_list_on_message_dma(void **state)
+{
+	(void)state;
+	io_roundtrip(false);
+}
+
+static void bad_commands_get_their_status_codes(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	assert_int_equal(admin(&d, 0x7f, 0, 0, 0, 0, NULL), 0x01);		/* invalid opcode */
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 9, 0, NULL), 0x02); /* bad CNS */
+	/* queue creation checks */
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 0, 3, NULL), 0x101);
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | (NQ + 1), 3, NULL), 0x101);
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 0u << 16 | 1, 3, NULL), 0x102);
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, 2, NULL), 0x02); /* PC=0 */
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, (NQ + 1) << 16 | 3, NULL), 0x108);
+	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ_OFF, 15u << 16 | 1, 1u << 16 | 1, NULL), 0x100);
+	create_io_queues(&d);
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, 3, NULL), 0x101); /* exists */
+	assert_int_equal(admin(&d, 0x04, 0, 0, 1, 0, NULL), 0x10c);			      /* CQ in use */
+	assert_int_equal(admin(&d, 0x00, 0, 0, 2, 0, NULL), 0x101);			      /* no SQ 2 */
+	/* I/O errors */
+	assert_int_equal(io(&d, 0x02, 1, NSIZE / 512 - 1, 1, IOVA + DATA_OFF, 0, 0), 0x80);
+	assert_int_equal(io(&d, 0x02, 1, NSIZE / 512 - 1, 0, IOVA + DATA_OFF, 0, 0), 0);
+	assert_int_equal(io(&d, 0x02, 1, 0, 0, 0x7000000000ull, 0, 0), 0x04); /* unmapped */
+	assert_int_equal(io(&d, 0x01, 1, 0, 0, 0x7000000000ull, 0, 0), 0x04);
+	assert_int_equal(io(&d, 0x02, 1, 0, 7, IOVA + DATA_OFF + 2, 0, 0), 0x13); /* PRP1 not dword aligned */
+	assert_int_equal(io(&d, 0x02, 2, 0, 0, IOVA + DATA_OFF, 0, 0), 0x0b);
+	assert_int_equal(io(&d, 0x55, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0x01);
+	/* the queue still works after errors */
+	assert_int_equal(io(&d, 0x02, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0);
+	delete_io_queues(&d);
+	drv_close(&d);
+}
+
+static void disable_drops_queues_and_reenable_works(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	memset(d.mem + DATA_OFF, 0xa5, 4096);
+	assert_int_equal(io(&d, 0x01, 1, 8, 7, IOVA + DATA_OFF, 0, 0), 0);
+	drv_disable(&d);
+	drv_enable(&d);
+	/* the I/O queues are gone: SQ 1 can be created only after CQ 1 again */
+	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ_OFF, 15u << 16 | 1, 1u << 16 | 1, NULL), 0x100);
+	create_io_queues(&d);
+	memset(d.mem + DATA_OFF, 0, 4096);
+	assert_int_equal(io(&d, 0x02, 1, 8, 7, IOVA + DATA_OFF, 0, 0), 0);
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(d.mem[DATA_OFF + i], 0xa5);
+	/* client reset also disables */
+	assert_int_equal(uvf_client_reset(d.c), 0);
+	assert_int_equal(rd32(&d, 0x1c) & 1, 0);
+	assert_int_equal(rd32(&d, 0x14), 0);
+	drv_close(&d);
+}
+
+/* 4 MiB (1024 pages): the PRP list chains to a second list page. */
+static void chained_prp_lists_move_4_mib(void **state)
+{
+	const uint64_t big = 0x10000000ull, npages = 1024;
+	const size_t len = npages * 4096;
+	struct drv d;
+	void *p = NULL;
+	(void)state;
+	drv_open(&d, true);
+	assert_int_equal(uvf_client_dma_alloc(d.c, big, len + 8192, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, &p),
+			 0);
+	uint8_t *m = p;
+	uint64_t *list1 = (uint64_t *)(m + len), *list2 = (uint64_t *)(m + len + 4096);
+	for (unsigned i = 1; i < 512; i++)
+		list1[i - 1] = big + i * 4096ull;
+	list1[511] = big + len + 4096;
+	for (unsigned i = 512; i < npages; i++)
+		list2[i - 512] = big + i * 4096ull;
+	for (size_t i = 0; i < len; i++)
+		m[i] = (uint8_t)(i ^ i >> 12);
+	uint8_t *expect = malloc(len);
+	assert_non_null(expect);
+	memcpy(expect, m, len);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(io(&d, 0x01, 1, 1000, (uint32_t)(len / 512 - 1), big, big + len, 0), 0);
+	memset(m, 0, len);
+	assert_int_equal(io(&d, 0x02, 1, 1000, (uint32_t)(len / 512 - 1), big, big + len, 0), 0);
+	assert_memory_equal(m, expect, len);
+	/* a list entry that is not page aligned */
+	list2[3] += 8;
+	assert_int_equal(io(&d, 0x02, 1, 1000, (uint32_t)(len / 512 - 1), big, big + len, 0), 0x13);
+	/* a list whose only slot chains on (to itself) is refused, not looped on */
+	list2[3] -= 8;
+	uint64_t *last = (uint64_t *)(m + len + 4088);
+	*last = big + len;
+	assert_int_equal(io(&d, 0x02, 1, 1000, (uint32_t)(len / 512 - 1), big, big + len + 4088, 0), 0x13);
+	/* more than the maximum transfer size (MDTS 4 MiB) */
+	assert_int_equal(io(&d, 0x02, 1, 0, 8192, big, big + len, 0), 0x02);
+	free(expect);
+	drv_close(&d);
+}
+
+static void features_logs_abort_and_event_requests(void **state)
+{
+	struct drv d;
+	uint32_t dw0 = 0;
+	(void)state;
+	drv_open(&d, false);
+	drv_enable(&d);
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x06, 1, NULL), 0);
+	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x06, 0, &dw0), 0);
+	assert_int_equal(dw0, 1);
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 0x0a05, NULL), 0);
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x0b, 0x1ff, NULL), 0);
+	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x0b, 0, &dw0), 0);
+	assert_int_equal(dw0, 0x1ff);
+	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x7e, 0, NULL), 0x02); /* unknown feature */
+	/* firmware slot log */
+	assert_int_equal(admin(&d, 0x02, 0, IOVA + BUF_OFF, 3 | 127u << 16, 0, NULL), 0);
+	assert_int_equal(d.mem[BUF_OFF], 1);
+	assert_memory_equal(d.mem + BUF_OFF + 8, "1.0 ", 4);
+	/* abort: never aborts */
+	assert_int_equal(admin(&d, 0x08, 0, 0, 1u << 16, 0, &dw0), 0);
+	assert_int_equal(dw0 & 1, 1);
+	/* 4 event requests are held (AERL 3); the 5th exceeds the limit */
+	uint32_t sqe[16] = {0x0c};
+	for (int i = 0; i < 4; i++) {
+		memset(sqe, 0, sizeof(sqe));
+		sqe[0] = 0x0c;
+		(void)drv_queue(&d, 0, sqe);
+	}
+	memset(sqe, 0, sizeof(sqe));
+	sqe[0] = 0x0c;
+	uint16_t cid = drv_queue(&d, 0, sqe);
+	drv_ring(&d, 0);
+	assert_int_equal(drv_wait(&d, 0, cid, NULL, QDEPTH), 0x105);
+	/* the admin queue goes on */
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	drv_close(&d);
+}
+
+static void dataset_management_deallocates_to_zeros(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	memset(d.mem + DATA_OFF, 0x5a, 4096);
+	assert_int_equal(io(&d, 0x01, 1, 16, 7, IOVA + DATA_OFF, 0, 0), 0);
+	struct {
+		uint32_t attr, nlb;
+		uint64_t slba;
+	} range[2] = {{0, 4, 16}, {0, 2, 22}};
+	memcpy(d.mem + BUF_OFF, range, sizeof(range));
+	uint32_t sqe[16] = {0x09, 1};
+	sqe[6] = (uint32_t)(IOVA + BUF_OFF);
+	sqe[10] = 1;
+	sqe[11] = 4; /* AD */
+	assert_int_equal(drv_cmd(&d, 1, sqe, NULL), 0);
+	assert_int_equal(io(&d, 0x02, 1, 16, 7, IOVA + DATA_OFF, 0, 0), 0);
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(d.mem[DATA_OFF + i], (i / 512 == 4 || i / 512 == 5) ? 0x5a : 0);
+	/* a range past the end */
+	range[0].slba = NSIZE / 512 - 1;
+	memcpy(d.mem + BUF_OFF, range, sizeof(range));
+	memset(sqe, 0, sizeof(sqe));
+	sqe[0] = 0x09;
+	sqe[1] = 1;
+	sqe[6] = (uint32_t)(IOVA + BUF_OFF);
+	sqe[10] = 0;
+	sqe[11] = 4;
+	assert_int_equal(drv_cmd(&d, 1, sqe, NULL), 0x80);
+	drv_close(&d);
+}
+
+/* A CQ of 2 entries holds one completion: the device waits for the head
+ * doorbell before posting the next. */
+static void full_completion_queue_holds_back_until_head_moves(void **state)
+{
+	struct drv d;
+	uint32_t cqe[4];
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	memset(d.mem + IOCQ_OFF, 0, 4096);
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 1u << 16 | 1, 1u << 16 | 3, NULL), 0);
+	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+	uint32_t a[16] = {0x00, 1}, b[16] = {0x00, 1};
+	uint16_t ca = drv_queue(&d, 1, a), cb = drv_queue(&d, 1, b);
+	drv_ring(&d, 1);
+	assert_true(drv_peek(&d, 1, cqe, 20000));
+	assert_int_equal(cqe[3] & 0xffff, ca);
+	/* the second completion cannot be posted: slot 1 stays empty */
+	for (int i = 0; i < 50; i++)
+		(void)rd32(&d, 0x1c);
+	memcpy(cqe, d.mem + IOCQ_OFF + 16, 16);
+	assert_int_equal(cqe[3], 0);
+	assert_int_equal(drv_wait(&d, 1, ca, NULL, 2), 0);
+	assert_int_equal(drv_wait(&d, 1, cb, NULL, 2), 0);
+	drv_close(&d);
+}
+
+static void second_queue_pair_interrupts_on_its_vector(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, false);
+	drv_enable(&d);
+	create_io_queues(&d);
+	memset(d.mem + IOCQ2_OFF, 0, 4096);
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 3, NULL), 0);
+	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 1, NULL), 0);
+	harness_wait_eventfd(d.efd[1], 0);
+	harness_wait_eventfd(d.efd[2], 0);
+	memset(d.mem + DATA_OFF, 0x33, 512);
+	assert_int_equal(io_q(&d, 2, 0x01, 1, 3, 0, IOVA + DATA_OFF, 0), 0);
+	assert_true(harness_wait_eventfd(d.efd[2], 2000) > 0);
+	assert_int_equal(harness_wait_eventfd(d.efd[1], 30), 0);
+	memset(d.mem + DATA_OFF, 0, 512);
+	assert_int_equal(io_q(&d, 1, 0x02, 1, 3, 0, IOVA + DATA_OFF, 0), 0);
+	assert_int_equal(d.mem[DATA_OFF + 511], 0x33);
+	drv_close(&d);
+}
+
+static void intx_fires_when_msix_is_off(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	uint32_t cap = find_cap(d.c, 0x11);
+	assert_int_equal(uvf_client_config_write16(d.c, cap + 2, 0), 0);
+	int intx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(intx >= 0);
+	assert_int_equal(uvf_client_set_irq_eventfds(d.c, UVF_PCI_INTX_IRQ, 0, 1, &intx), 0);
+	drv_enable(&d);
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_true(harness_wait_eventfd(intx, 2000) > 0);
+	assert_int_equal(harness_wait_eventfd(d.efd[0], 30), 0);
+	/* INTMS masks the line, INTMC lets it through again */
+	assert_int_equal(uvf_client_irq_mask(d.c, UVF_PCI_INTX_IRQ, 0, 1, false), 0);
+	wr32(&d, 0x0c, 1);
+	assert_int_equal(rd32(&d, 0x0c), 1);
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_int_equal(harness_wait_eventfd(intx, 30), 0);
+	wr32(&d, 0x10, 1);
+	assert_int_equal(rd32(&d, 0x0c), 0);
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_true(harness_wait_eventfd(intx, 2000) > 0);
+	drv_close(&d);
+	close(intx);
+}
+
+static void function_level_reset_disables_the_controller(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	uint32_t pcie = find_cap(d.c, 0x10);
+	uint16_t ctl = 0;
+	assert_int_equal(uvf_client_config_read16(d.c, pcie + 8, &ctl), 0);
+	assert_int_equal(uvf_client_config_write16(d.c, pcie + 8, (uint16_t)(ctl | 0x8000)), 0);
+	assert_int_equal(rd32(&d, 0x1c) & 1, 0);
+	assert_int_equal(rd32(&d, 0x14), 0);
+	/* usable again from scratch, I/O queues gone */
+	uint32_t cap = find_cap(d.c, 0x11);
+	assert_int_equal(uvf_client_config_write16(d.c, cap + 2, 0x8000), 0);
+	drv_enable(&d);
+	assert_int_equal(admin(&d, 0x00, 0, 0, 1, 0, NULL), 0x101);
+	create_io_queues(&d);
+	assert_int_equal(io(&d, 0x02, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0);
+	drv_close(&d);
+}
+
+/* Run the program with args; returns its exit status. */
+static int run_program(const char *exe, char *const *argv)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execv(exe, argv);
+		_exit(127);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void program_serves_a_backing_file_and_flushes_on_sigterm(void **state)
+{
+	const char *exe = getenv("UVF_NVME");
+	char dir[] = "/tmp/uvf-nvme-prog-XXXXXX", sock[96], file[96], sock_arg[128];
+	struct drv d;
+	(void)state;
+
+	if (!exe)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/dev.sock", dir);
+	snprintf(file, sizeof(file), "%s/disk.img", dir);
+	snprintf(sock_arg, sizeof(sock_arg), "--socket-path=%s", sock);
+	int fd = open(file, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+
+	/* command line checks */
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, "--help", NULL}), 0);
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=12Q", NULL}), 2);
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, NULL}), 2);
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=1M", "--queues=0", NULL}), 2);
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--backing", "/nonexistent/x", NULL}), 1);
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDERR_FILENO);
+		execl(exe, exe, "--socket", sock, "--backing", file, "--queues", "2", "--serial=PROG1", (char *)NULL);
+		_exit(127);
+	}
+	/* the socket file exists from bind, before listen: retry */
+	struct uvf_client *c = NULL;
+	for (int i = 0; i < 500 && uvf_client_connect(&c, sock, NULL) < 0; i++)
+		usleep(10000);
+	if (!c) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("cannot connect to %s", sock);
+	}
+	drv_open_client(&d, c, false);
+	drv_enable(&d);
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_memory_equal(d.mem + BUF_OFF + 4, "PROG1 ", 6);
+	create_io_queues(&d);
+	memset(d.mem + DATA_OFF, 0xc3, 1024);
+	assert_int_equal(io(&d, 0x01, 1, 2, 1, IOVA + DATA_OFF, 0, 0), 0);
+	drv_close(&d);
+
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(access(sock, F_OK), -1);
+	uint8_t buf[1024];
+	assert_int_equal(pread(fd, buf, sizeof(buf), 1024), (ssize_t)sizeof(buf));
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0xc3);
+	close(fd);
+	unlink(file);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(identify_reports_model_serial_and_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(io_roundtrip_with_prp_list_on_fd_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(io_roundtrip_with_prp_list_on_message_dma, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_commands_get_their_status_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(disable_drops_queues_and_reenable_works, setup, teardown),
+		cmocka_unit_test_setup_teardown(chained_prp_lists_move_4_mib, setup, teardown),
+		cmocka_unit_test_setup_teardown(features_logs_abort_and_event_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(dataset_management_deallocates_to_zeros, setup, teardown),
+		cmocka_unit_test_setup_teardown(full_completion_queue_holds_back_until_head_moves, setup, teardown),
+		cmocka_unit_test_setup_teardown(second_queue_pair_interrupts_on_its_vector, setup, teardown),
+		cmocka_unit_test_setup_teardown(intx_fires_when_msix_is_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(function_level_reset_disables_the_controller, setup, teardown),
+		cmocka_unit_test(program_serves_a_backing_file_and_flushes_on_sigterm),
+	};
+	return cmocka_run_group_tests_name("nvme", tests, NULL, NULL);
+}
