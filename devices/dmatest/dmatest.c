@@ -69,8 +69,13 @@ static void raise_completion(struct uvf_device *dev, struct dmatest *t)
 		ret = uvf_irq_raise(dev, load32(t, UVF_DMATEST_REG_IRQ_VECTOR));
 	else if (uvf_irq_enabled(dev, UVF_PCI_MSI_IRQ, 0))
 		ret = uvf_irq_trigger(dev, UVF_PCI_MSI_IRQ, 0);
+	else if (uvf_irq_enabled(dev, UVF_PCI_INTX_IRQ, 0))
+		/* INTx is a level, held until the next command (or a reset):
+		 * a VMM that acknowledges INTx early (QEMU unmasks on the
+		 * guest's next BAR access) gets it again, so none is lost. */
+		ret = uvf_irq_set_intx_level(dev, true);
 	else
-		ret = uvf_irq_trigger(dev, UVF_PCI_INTX_IRQ, 0);
+		ret = -ENOENT;
 	/* -ENOENT: the client wired no interrupt; it polls CMD_COUNT. */
 	if (ret == 0)
 		t->irq_count++;
@@ -182,6 +187,7 @@ static void next_step(struct uvf_device *dev, struct dmatest *t)
 
 static void start_command(struct uvf_device *dev, struct dmatest *t, uint32_t cmd)
 {
+	uvf_irq_set_intx_level(dev, false); /* the previous completion is seen */
 	t->cmd = cmd;
 	t->src = load64(t, UVF_DMATEST_REG_SRC_LO);
 	t->dst = load64(t, UVF_DMATEST_REG_DST_LO);

@@ -51,7 +51,8 @@
  *
  * Every command ends with a completion interrupt: MSI-X vector IRQ_VECTOR
  * when MSI-X is enabled in its capability; otherwise MSI vector 0 when the
- * client attached an eventfd to it, INTx otherwise (as before MSI-X).
+ * client attached an eventfd to it, INTx otherwise: a level, held until
+ * the next command starts or the device is reset.
  * DEVICE_RESET, FLR and D3hot -> D0 clear every register (ID and VERSION
  * come back).
  */

@@ -69,17 +69,23 @@ static bool latch_change(struct idio16 *s, uint16_t old, uint16_t now)
  * unseen. With a level API, the body becomes:
  *     uvf_irq_set_intx_level(s->dev, level);
  */
+/*
+ * The card's interrupt is a level: asserted while a change of state is
+ * pending with IRQs enabled, until the driver clears it. A VMM that
+ * acknowledges INTx early (QEMU unmasks on the guest's next I/O access)
+ * gets it again while it is still asserted, so no event is lost.
+ */
 static void drive_intx(struct idio16 *s, bool level, bool rose)
 {
+	int ret = uvf_irq_set_intx_level(s->dev, level);
 	if (!level || !rose)
 		return;
-	int ret = uvf_irq_trigger(s->dev, UVF_PCI_INTX_IRQ, 0);
 	if (ret < 0) {
-		/* -ENOENT: the client wired no INTx eventfd; the status
-		 * register still shows the event to a polling driver. */
 		uvf_device_log(s->dev, UVF_LOG_DEBUG, "INTx not raised: %s", uvf_strerror(ret));
 		return;
 	}
+	if (!uvf_irq_enabled(s->dev, UVF_PCI_INTX_IRQ, 0))
+		return; /* no eventfd: the status register shows it to a polling driver */
 	pthread_mutex_lock(&s->lock);
 	s->irq_raised++;
 	pthread_mutex_unlock(&s->lock);
