@@ -14,6 +14,12 @@
 #   dmatest-q35-shared  uvf-dmatest through the guest's vfio-pci, behind
 #   dmatest-q35-private QEMU's intel-iommu: DMA both ways, MSI-X per vector,
 #                       MSI, INTx, FLR through sysfs and VFIO_DEVICE_RESET
+#   nvme-{q35,pc}-{shared,private}
+#                       uvf-nvme on a 64 MiB sparse backing file with
+#                       Linux's nvme driver: patterns written with O_DIRECT
+#                       and read back, a controller reset, an ext2 round
+#                       trip; the host then checks the backing file.
+#                       Skipped (not counted) when there is no uvf-nvme
 #
 # Usage: tests/e2e/run-e2e.sh [BUILD_DIR]
 #
@@ -22,8 +28,8 @@
 # (QEMU's vfio_user* trace), NAME.dev.log and NAME.dev.out (the device's
 # stderr and stdout), NAME.lspci and NAME.expect (what the device declares),
 # NAME.host (the checks made on the host). Prints one line per boot, then
-# "e2e: N passed, N failed" (boots) as its last line; exits non-zero on any
-# failure. Needs root.
+# "e2e: N passed, N failed" (boots; ", N skipped" after it when some were)
+# as its last line; exits non-zero on any failure. Needs root.
 #
 # Environment: UVF_E2E_TIMEOUT (seconds per boot, default 180),
 # UVF_E2E_ONLY (space-separated shell patterns of the boots to run, e.g.
@@ -39,7 +45,7 @@ ONLY=${UVF_E2E_ONLY:-}
 say() { printf 'e2e: %s\n' "$*" >&2; }
 
 if [ $# -gt 1 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-	sed -n '2,31s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,37s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 case $TIMEOUT in '' | *[!0-9]*) say "UVF_E2E_TIMEOUT wants whole seconds"; exit 2 ;; esac
@@ -61,6 +67,16 @@ fi
 for t in "${TARGETS[@]}"; do
 	[ -x "$BUILD/$t" ] || { say "no $BUILD/$t (build uvf first)"; exit 1; }
 done
+# uvf-nvme is optional: its boots are skipped (not counted) without it.
+NVME=$BUILD/devices/uvf-nvme NVME_SKIP=
+if [ $# -eq 0 ] && ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^devices/uvf-nvme:'; then
+	if ! ninja -C "$BUILD" -j2 devices/uvf-nvme >"$BUILD/uvf-nvme.build.log" 2>&1; then
+		NVME_SKIP="uvf-nvme does not build (see $BUILD/uvf-nvme.build.log)"
+	fi
+fi
+if [ -z "$NVME_SKIP" ] && [ ! -x "$NVME" ]; then
+	NVME_SKIP="no uvf-nvme ($NVME)"
+fi
 LSPCI=$BUILD/tools/uvf-lspci
 
 ROOT=$("$HERE/setup-chroot.sh" | tail -n1)
@@ -73,7 +89,7 @@ mkdir -p "$OUT" "$ROOT/run/uvf"
 # Guest programs: static, for the initramfs (not part of the meson build).
 GUEST=$OUT/guest
 mkdir -p "$GUEST"
-for prog in vfio-dmatest idio16-check; do
+for prog in vfio-dmatest idio16-check nvme-io; do
 	if ! gcc -static -O2 -Wall -Wextra -o "$GUEST/$prog" "$HERE/guest/$prog.c" >"$GUEST/$prog.build.log" 2>&1; then
 		cat "$GUEST/$prog.build.log" >&2
 		say "cannot build the guest program $prog"
@@ -183,7 +199,7 @@ declare_device() {
 }
 
 # --- boots -----------------------------------------------------------------------
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 SUMMARY=()
 MESSAGES=$OUT/messages.txt
 : >"$MESSAGES"
@@ -249,7 +265,7 @@ run_boot() {
 	shift 5
 	local base=$OUT/$name sock=$ROOT/run/uvf/e2e-$$-$name.sock
 	local rc=0 line verdict fifo='' g_pass g_fail h_pass h_fail
-	local init modules=() files=() dev_cmd=() watch=''
+	local init modules=() files=() dev_cmd=() watch='' conf=() after=''
 	selected "$name" || return 0
 	rm -f "$base".*
 	: >"$base.host"
@@ -274,11 +290,25 @@ run_boot() {
 		files=("$GUEST/vfio-dmatest:/bin/vfio-dmatest")
 		dev_cmd=("$BUILD/devices/uvf-dmatest" -v)
 		;;
+	nvme)
+		init=$HERE/init/nvme.sh
+		# ext4 also mounts ext2 (CONFIG_EXT4_USE_FOR_EXT2)
+		modules=(nvme ext4)
+		files=("$GUEST/nvme-io:/bin/nvme-io")
+		rm -f "$base.img"
+		truncate -s "$NVME_SIZE" "$base.img"
+		dev_cmd=("$NVME" -v "--backing=$base.img" --serial=uvf-e2e-nvme)
+		conf=("UVF_NVME_SIZE=$NVME_SIZE" "UVF_NVME_SERIAL=uvf-e2e-nvme")
+		after=nvme_after
+		;;
 	esac
 
 	local t_init=- t_done=- accel='?'
 	if start_device "uvf-$kind" "$sock" "$base" "${dev_cmd[@]}" && declare_device "$sock" "$base" "$machine"; then
-		echo "UVF_RESET_METHOD=$reset" >"$base.boot.conf"
+		{
+			echo "UVF_RESET_METHOD=$reset"
+			for m in "${conf[@]}"; do echo "$m"; done
+		} >"$base.boot.conf"
 		local mk=("$base.cpio.gz" --init "$init" --file "$HERE/guest-lib.sh:/lib/uvf-checks.sh"
 			--file "$HERE/pcidesc.awk:/lib/pcidesc.awk" --file "$base.expect:/etc/uvf-e2e/expect"
 			--file "$base.boot.conf:/etc/uvf-e2e/boot.conf") m
@@ -314,6 +344,8 @@ run_boot() {
 	for f in "${DEV_FAILS[@]}"; do
 		echo "FAIL device: $f" >>"$base.host"
 	done
+	# host checks on what the device left behind, once it has stopped
+	[ -z "$after" ] || [ "$line" = "not booted" ] || "$after" "$base"
 
 	g_pass=$(grep -ac 'UVF-E2E: PASS' "$base.log" 2>/dev/null || true)
 	g_fail=$(grep -ac 'UVF-E2E: FAIL' "$base.log" 2>/dev/null || true)
@@ -349,6 +381,91 @@ run_boot() {
 	fi
 }
 
+# --- nvme ------------------------------------------------------------------------
+NVME_SIZE=$((64 << 20))
+
+# After an nvme boot, the device stopped: the backing file holds, at each
+# region the guest reported ("UVF-E2E: NVME-WROTE OFFSET LENGTH SEED"),
+# the pattern it wrote (the same nvme-io computes it); when the guest made
+# a file system ("UVF-E2E: NVME-FS KBYTES"), e2fsck finds it clean and
+# debugfs reads the guest's files back. The image goes when all is well.
+nvme_after() { # base
+	local base=$1 img=$1.img n=0 off len seed out ok=1
+	if [ ! -f "$img" ]; then
+		echo "FAIL nvme-host-backing: $img is gone" >>"$base.host"
+		return
+	fi
+	if [ "$(stat -c %s "$img")" = "$NVME_SIZE" ]; then
+		echo "PASS nvme-host-backing-size: $NVME_SIZE bytes" >>"$base.host"
+	else
+		echo "FAIL nvme-host-backing-size: $(stat -c %s "$img") bytes, want $NVME_SIZE" >>"$base.host"
+	fi
+	while read -r off len seed; do
+		n=$((n + 1))
+		if out=$("$GUEST/nvme-io" verify "$img" "$off" "$len" "$seed" 2>&1); then
+			echo "PASS nvme-host-backing-$off+$len: the guest's pattern $seed" >>"$base.host"
+		else
+			echo "FAIL nvme-host-backing-$off+$len: $out" >>"$base.host"
+			ok=0
+		fi
+	done < <(grep -a 'UVF-E2E: NVME-WROTE' "$base.log" | sed 's/.*NVME-WROTE //; s/\r$//')
+	# init/nvme.sh writes 7 regions
+	if [ "$n" -lt 7 ]; then
+		echo "FAIL nvme-host-regions: the guest reported $n regions written, want 7" >>"$base.host"
+		ok=0
+	fi
+	if ! grep -aq 'UVF-E2E: NVME-FS' "$base.log"; then
+		echo "SKIP nvme-host-fs: the guest made no file system" >>"$base.host"
+	elif ! command -v e2fsck >/dev/null || ! command -v debugfs >/dev/null; then
+		echo "SKIP nvme-host-fs: no e2fsck or debugfs on the host (e2fsprogs)" >>"$base.host"
+	else
+		if out=$(e2fsck -fn "$img" 2>&1); then
+			echo "PASS nvme-host-fs-e2fsck: clean" >>"$base.host"
+		else
+			echo "FAIL nvme-host-fs-e2fsck: $(tail -n 3 <<<"$out" | tr '\n' ' ')" >>"$base.host"
+			ok=0
+		fi
+		rm -f "$base.fs-pattern" "$base.fs-busybox"
+		debugfs -R "dump /pattern.bin $base.fs-pattern" "$img" >/dev/null 2>&1 || true
+		debugfs -R "dump /busybox $base.fs-busybox" "$img" >/dev/null 2>&1 || true
+		if out=$("$GUEST/nvme-io" verify "$base.fs-pattern" 0 300000 42 2>&1); then
+			echo "PASS nvme-host-fs-pattern: /pattern.bin read back with debugfs" >>"$base.host"
+		else
+			echo "FAIL nvme-host-fs-pattern: /pattern.bin: $out" >>"$base.host"
+			ok=0
+		fi
+		if cmp -s "$base.fs-busybox" "$ROOT/usr/bin/busybox"; then
+			echo "PASS nvme-host-fs-busybox: /busybox is the guest's busybox" >>"$base.host"
+		else
+			echo "FAIL nvme-host-fs-busybox: /busybox differs from $ROOT/usr/bin/busybox" >>"$base.host"
+			ok=0
+		fi
+		out=$(debugfs -R "cat /dir/hello" "$img" 2>/dev/null || true)
+		if [ "$out" = "hello from the uvf-nvme guest" ]; then
+			echo "PASS nvme-host-fs-hello: /dir/hello" >>"$base.host"
+		else
+			echo "FAIL nvme-host-fs-hello: /dir/hello reads '$out'" >>"$base.host"
+			ok=0
+		fi
+		rm -f "$base.fs-pattern" "$base.fs-busybox"
+	fi
+	[ "$ok" = 0 ] || rm -f "$img"
+}
+
+# nvme_boot NAME MACHINE MEMORY [boot.sh args...]: a uvf-nvme boot, or a
+# "skipped" line when there is no uvf-nvme.
+nvme_boot() {
+	local name=$1 machine=$2 memory=$3
+	shift 3
+	selected "$name" || return 0
+	if [ -n "$NVME_SKIP" ]; then
+		skipped=$((skipped + 1))
+		SUMMARY+=("$(printf '%-19s skipped: %s' "$name" "$NVME_SKIP")")
+		return 0
+	fi
+	run_boot "$name" nvme "$machine" "$memory" none "$@"
+}
+
 # shellcheck disable=SC2054 # commas inside one QEMU argument
 Q35_IOMMU=(--append intel_iommu=on --qemu-arg -device --qemu-arg intel-iommu,caching-mode=on)
 
@@ -364,6 +481,11 @@ run_boot scratch-q35-shared scratch q35 shared bus \
 run_boot idio16-pc-shared idio16 pc shared none
 run_boot dmatest-q35-shared dmatest q35 shared flr "${Q35_IOMMU[@]}"
 run_boot dmatest-q35-private dmatest q35 private flr "${Q35_IOMMU[@]}"
+# two vCPUs: the driver makes one I/O queue pair per CPU
+nvme_boot nvme-q35-shared q35 shared --qemu-arg -smp --qemu-arg 2
+nvme_boot nvme-q35-private q35 private
+nvme_boot nvme-pc-shared pc shared
+nvme_boot nvme-pc-private pc private
 
 # Nothing of ours may be left in the chroot's socket folder.
 leftover=$(find "$ROOT/run/uvf" -maxdepth 1 -name "e2e-$$-*" 2>/dev/null || true)
@@ -384,5 +506,9 @@ fi
 for s in "${SUMMARY[@]}"; do
 	echo "e2e: $s"
 done
-echo "e2e: $passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+	echo "e2e: $passed passed, $failed failed, $skipped skipped"
+else
+	echo "e2e: $passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]
