@@ -5,7 +5,7 @@
 # to try. When the guest powers off (or Ctrl-A x quits QEMU), the device is
 # stopped.
 #
-# Usage: scripts/guest.sh scratch|dmatest|idio16
+# Usage: scripts/guest.sh scratch|dmatest|idio16|nvme
 #
 #   scratch   uvf-scratch (registers, GPIO LEDs, DMA window) on pc, behind a
 #             PCI bridge so that the guest can reset it
@@ -13,6 +13,8 @@
 #             vfio-dmatest runs DMA and interrupt checks from user space
 #   idio16    uvf-idio16 with Linux's gpio-pci-idio-16 driver; its inputs
 #             are driven from the host through a FIFO (path printed)
+#   nvme      uvf-nvme (64 MiB in RAM) on q35 with Linux's nvme driver:
+#             /dev/nvme0n1, with ext4 at hand
 #
 # Needs root. The first run builds a Debian chroot with QEMU and a kernel
 # (tests/e2e/setup-chroot.sh, a few minutes, cached in /var/cache/uvf).
@@ -23,13 +25,13 @@ REPO=$PWD
 E2E=$REPO/tests/e2e
 
 usage() {
-	sed -n '2,21s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,23s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 [ $# -eq 1 ] || usage
 DEVICE=$1
 case $DEVICE in
-scratch | dmatest | idio16) ;;
+scratch | dmatest | idio16 | nvme) ;;
 -h | --help) usage ;;
 *) usage ;;
 esac
@@ -90,6 +92,11 @@ idio16)
 	BOOT+=(--machine pc)
 	DEV+=("--control=$WORK/control")
 	HOST_NOTE="inputs: echo 'inputs 0x00ff' > $WORK/control   outputs: tail -f $WORK/device.out"
+	;;
+nvme)
+	MK+=(--module nvme --module ext4)
+	BOOT+=(--machine q35)
+	DEV+=(--size=64M)
 	;;
 esac
 {

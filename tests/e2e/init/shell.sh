@@ -1,7 +1,7 @@
 #!/bin/sh
 # /init of the interactive guest of scripts/guest.sh: loads the driver
 # modules (uvf_setup), finds the uvf device named in /etc/uvf-e2e/boot.conf
-# (UVF_GUEST=scratch|dmatest|idio16; UVF_HOST_FIFO: the host's path of
+# (UVF_GUEST=scratch|dmatest|idio16|nvme; UVF_HOST_FIFO: the host's path of
 # idio16's control FIFO), prints what to try, and runs a
 # busybox shell on the console. Powers off when the shell exits.
 # shellcheck source=/dev/null
@@ -43,6 +43,8 @@ EOF
 
 if [ "$UVF_GUEST" = idio16 ]; then
 	uvf_find_device 0x494f 0x0dc8 || true
+elif [ "$UVF_GUEST" = nvme ]; then
+	uvf_find_device 0x1de0 0x0010 || true
 elif [ "$UVF_GUEST" = dmatest ]; then
 	uvf_find_device 0x1de0 0x0002 || true
 else
@@ -93,6 +95,16 @@ row() {
 			row "echo 1 > $sys/reset" "FLR: the registers read 0 again"
 			row "echo 1de0 0002 > /sys/bus/pci/drivers/vfio-pci/new_id" "hand it to vfio-pci, then:"
 			row "vfio-dmatest $BDF" "DMA both ways, MSI-X, MSI, INTx, reset"
+			;;
+		nvme)
+			echo "Driver $(basename "$(readlink "$UVF_DEV/driver" 2>/dev/null)" 2>/dev/null): a 64 MiB namespace in the host's RAM."
+			row "cat /sys/class/nvme/nvme0/model /sys/block/nvme0n1/size" "the controller and its size in sectors"
+			row "dd if=/dev/urandom of=/tmp/p bs=64k count=16" "then:"
+			row "dd if=/tmp/p of=/dev/nvme0n1 bs=64k oflag=direct" "1 MiB written through PRP lists"
+			row "dd if=/dev/nvme0n1 bs=64k count=16 iflag=direct | cmp - /tmp/p" "read back and compared"
+			row "mke2fs /dev/nvme0n1 && mount -t ext4 /dev/nvme0n1 /mnt" "a file system on it"
+			row "echo 1 > /sys/class/nvme/nvme0/reset_controller" "controller reset; I/O goes on after"
+			row "grep nvme /proc/interrupts" "one MSI-X vector per queue"
 			;;
 		idio16)
 			base=
