@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Admin commands. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "nvme_int.h"
@@ -115,6 +116,8 @@ static void identify(struct nvme_ctrl *c, struct nvme_job *job)
 		put16(d + 520, 0x0c);	 /* ONCS: DSM, Write Zeroes */
 		d[525] = 1;		 /* VWC */
 		put16(d + 2048, 0x09c4); /* PSD0 max power */
+		/* SUBNQN (NVMe 1.4 expects one): unique by serial */
+		snprintf((char *)d + 768, 256, "nqn.2026-11.dev.uvf:nvme:%s", c->serial);
 		break;
 	case 2:
 		if (nsid < 1)

@@ -297,6 +297,7 @@ static void identify_reports_model_serial_and_size(void **state)
 	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	assert_memory_equal(d.mem + BUF_OFF + 4, "UVFTEST123          ", 20);
 	assert_memory_equal(d.mem + BUF_OFF + 24, "uvf NVMe controller ", 20);
+	assert_string_equal((const char *)d.mem + BUF_OFF + 768, "nqn.2026-11.dev.uvf:nvme:UVFTEST123");
 	assert_int_equal(d.mem[BUF_OFF + 512], 0x66);
 	assert_int_equal(admin(&d, 0x06, 1, IOVA + BUF_OFF, 0, 0, NULL), 0);
 	uint64_t nsze;
