@@ -146,6 +146,9 @@ UVF_API int uvf_device_set_irq_count(struct uvf_device *dev, unsigned index, uin
  * INTx-disable bit. MSI-X and MSI delivery is not gated on the enable bits
  * here (see uvf_irq_raise() for that). INTx also sets the interrupt status
  * bit, until the client unmasks the line after delivery.
+ * For INTx under QEMU prefer uvf_irq_set_intx_level(): QEMU unmasks INTx
+ * early (on the guest's next BAR access) and a one-shot raised just then
+ * can be lost; a level is raised again after that unmask.
  * Returns 0 when delivered or latched, -ENOENT when the client attached no
  * eventfd (and no mask holds the vector), -EINVAL for a bad index or vector.
  */
