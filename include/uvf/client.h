@@ -19,7 +19,21 @@
  * uvf_client_poll_fd() and call uvf_client_process() so that the server's
  * requests are answered.
  *
- * Threads: one thread at a time may use a client.
+ * Threads: every call may be made from several threads at once on one
+ * client (except uvf_client_close()). Requests are pipelined: each thread
+ * sends its request and waits for the reply with its own id; one waiting
+ * thread at a time reads the socket and hands replies to their owners,
+ * serving the server's DMA requests on the way. A thread alone on the
+ * client pays no extra system call for this.
+ *
+ * Fast paths (see "Fast region access" below): after uvf_client_region_map()
+ * the calls uvf_client_bar_read()/uvf_client_bar_write() reach mappable
+ * BAR areas with loads and stores, signal the server's ioeventfds instead
+ * of sending matching writes, and post the other memory BAR writes
+ * (REGION_WRITE with NO_REPLY, coalesced into REGION_WRITE_MULTI while
+ * corked when the server supports it). Posted writes stay ordered: any
+ * later answered request, and any access to mapped memory, comes after
+ * them (the client fences with a round trip when needed).
  */
 #ifndef UVF_CLIENT_H
 #define UVF_CLIENT_H
@@ -37,19 +51,25 @@ extern "C" {
 
 struct uvf_client;
 
-#define UVF_CLIENT_OPTS_VERSION 1
+#define UVF_CLIENT_OPTS_VERSION 2
 
 struct uvf_client_opts {
-	unsigned version;            /* UVF_CLIENT_OPTS_VERSION */
+	unsigned version;            /* UVF_CLIENT_OPTS_VERSION (1 is still accepted) */
 	int timeout_ms;              /* per reply; default 5000; -1 = wait forever */
 	uint32_t max_data_xfer_size; /* what we accept from the server; default 1 MiB */
 	uint32_t max_msg_fds;        /* what we accept from the server; default 8 */
 	uvf_log_fn log;              /* NULL = default logger */
 	void *log_data;
 	enum uvf_log_level log_level; /* default UVF_LOG_WARNING */
+	/* version 2 */
+	uint32_t poll_us;            /* adaptive polling: busy-poll for a reply this long
+				      * (microseconds) before sleeping; 0 = off, at most 1000000 */
+	bool no_posted_writes;       /* uvf_client_bar_write() always waits for the reply */
+	bool no_twin_socket;         /* do not offer a twin socket in VERSION */
 };
 
-#define UVF_CLIENT_OPTS_INIT {UVF_CLIENT_OPTS_VERSION, 5000, 1048576, 8, NULL, NULL, UVF_LOG_WARNING}
+#define UVF_CLIENT_OPTS_INIT                                                                                       \
+	{UVF_CLIENT_OPTS_VERSION, 5000, 1048576, 8, NULL, NULL, UVF_LOG_WARNING, 0, false, false}
 
 /*
  * Connect to the server socket at path and negotiate VERSION (opts may be
@@ -131,6 +151,71 @@ UVF_API int uvf_client_config_write16(struct uvf_client *client, uint32_t offset
 UVF_API int uvf_client_config_write32(struct uvf_client *client, uint32_t offset, uint32_t value);
 
 /* ------------------------------------------------------------------ */
+/* Fast region access                                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Set up the fast paths of region `index` (a BAR or the ROM): map the
+ * areas the server lets us map (MMAP flag and sparse-mmap capability),
+ * fetch its ioeventfds (DEVICE_GET_REGION_IO_FDS; a server without them
+ * is fine) and learn whether it is a memory or I/O BAR (from config
+ * space). Calling it again first undoes the previous set-up. Mappings
+ * survive until uvf_client_region_unmap(), a DEVICE_RESET does not undo
+ * them, uvf_client_close() does. Returns 0, -EINVAL for a bad index, or
+ * the error of a failed request or mmap.
+ */
+UVF_API int uvf_client_region_map(struct uvf_client *client, uint32_t index);
+UVF_API int uvf_client_region_unmap(struct uvf_client *client, uint32_t index);
+
+/* Pointer to [offset, offset + len) of region `index` when it lies in one
+ * mapped area, else NULL. Valid until uvf_client_region_unmap/close. */
+UVF_API void *uvf_client_region_ptr(struct uvf_client *client, uint32_t index, uint64_t offset, size_t len);
+
+/* One ioeventfd of a region, as the server described it. */
+struct uvf_client_ioeventfd {
+	uint64_t offset; /* in the region */
+	uint64_t size;   /* 0 = any size */
+	uint32_t flags;  /* UVF_IOEVENTFD_FLAG_DATAMATCH, UVF_IOEVENTFD_FLAG_PIO (proto.h) */
+	uint64_t datamatch;
+	int fd;          /* owned by the client: a VMM may hand it to KVM (dup it) */
+};
+
+/* The ioeventfds fetched by uvf_client_region_map(): up to cap entries
+ * into out, *count = how many there are. */
+UVF_API int uvf_client_region_io_fds(struct uvf_client *client, uint32_t index, struct uvf_client_ioeventfd *out,
+				     size_t cap, size_t *count);
+
+/*
+ * Guest-style access to a region, the fastest legal way: mapped areas by
+ * loads and stores of the access size (1, 2, 4 and 8 byte accesses are
+ * single accesses), a write matching an ioeventfd by signalling it, other
+ * writes to a memory BAR as posted writes (unless no_posted_writes), and
+ * everything else (config space, I/O BARs, ROM, reads) by REGION_READ /
+ * REGION_WRITE. Without uvf_client_region_map() every access is a message.
+ * A posted write's failure on the server is not reported (it is logged
+ * there).
+ */
+UVF_API int uvf_client_bar_read(struct uvf_client *client, uint32_t region, uint64_t offset, void *buf, size_t len);
+UVF_API int uvf_client_bar_write(struct uvf_client *client, uint32_t region, uint64_t offset, const void *buf,
+				 size_t len);
+
+/* REGION_WRITE with NO_REPLY: returns once sent (or queued while corked). */
+UVF_API int uvf_client_region_write_posted(struct uvf_client *client, uint32_t region, uint64_t offset,
+					   const void *buf, size_t len);
+
+/*
+ * Cork: while corked, posted writes of at most 8 bytes are queued and sent
+ * together, as REGION_WRITE_MULTI messages when the server advertised
+ * write_multiple (several per system call otherwise). Uncorking, any
+ * answered request, uvf_client_flush() and a full queue send them.
+ */
+UVF_API int uvf_client_cork(struct uvf_client *client, bool corked);
+
+/* Send queued posted writes and wait until the server has processed every
+ * posted write sent so far (one round trip). */
+UVF_API int uvf_client_flush(struct uvf_client *client);
+
+/* ------------------------------------------------------------------ */
 /* DMA memory                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -196,7 +281,8 @@ UVF_API int uvf_client_irq_trigger(struct uvf_client *client, uint32_t index, ui
 /* DEVICE_RESET (-ENOTSUP if the server did not report RESET). */
 UVF_API int uvf_client_reset(struct uvf_client *client);
 
-/* Socket fd to poll for the server's requests. Owned by the client. */
+/* Socket fd to poll for the server's requests (the twin socket when one
+ * was negotiated). Owned by the client. */
 UVF_API int uvf_client_poll_fd(const struct uvf_client *client);
 
 /* Serve every pending server request (DMA_READ/DMA_WRITE) without blocking.

@@ -18,9 +18,27 @@
  * queue. When a client disconnects, its DMA mappings and interrupt eventfds
  * are dropped and the device state is kept; the next client is accepted.
  *
- * Threads: a device is driven by one thread (the one calling run/dispatch).
- * Region and other callbacks run on that thread. uvf_device_stop() may be
- * called from any thread or from a signal handler.
+ * Threads. A device is driven by one thread, the dispatch thread (the one
+ * calling run/dispatch); every callback runs on it. Description calls
+ * (uvf_device_set_*, add_*) are for one thread before uvf_device_listen().
+ * Once listening, these may be called from any thread, concurrently with
+ * the dispatch thread and with each other:
+ *   - uvf_irq_trigger(), uvf_irq_raise(), uvf_irq_set_intx_level(),
+ *     uvf_irq_enabled(), uvf_irq_mode(): masks and pending bits are kept
+ *     consistent with the client's SET_IRQS and config space writes;
+ *   - uvf_dma_read(), uvf_dma_write(), uvf_dma_sg(), uvf_dma_ptr(): the
+ *     mapping table is read under a lock that DMA_MAP/UNMAP take for
+ *     writing, so a copy never touches memory being unmapped. Pointers
+ *     returned by uvf_dma_ptr()/uvf_dma_sg() stay valid until the
+ *     dma_unmap callback for their range returns: a device with threads
+ *     makes that callback wait until its threads stopped using them.
+ *     Message-based DMA from a device thread goes over the twin socket
+ *     when the client negotiated one, and is otherwise handed to the
+ *     dispatch thread and waited for (it must then be running);
+ *   - uvf_dma_read_async()/uvf_dma_write_async() (done runs on the
+ *     dispatch thread);
+ *   - uvf_device_ioeventfd_fd(), uvf_device_bar_memory(),
+ *     uvf_device_log(), uvf_device_stop() (also from a signal handler).
  */
 #ifndef UVF_SERVER_H
 #define UVF_SERVER_H
@@ -85,6 +103,9 @@ UVF_API int uvf_device_set_pci_ids(struct uvf_device *dev, const struct uvf_pci_
 #define UVF_BAR_64BIT 0x2u    /* 64-bit memory BAR: uses index and index + 1 */
 #define UVF_BAR_PREFETCH 0x4u /* prefetchable memory BAR */
 #define UVF_BAR_MEMORY 0x8u   /* backed by zero-filled memory owned by the library */
+#define UVF_BAR_MMAP 0x10u    /* with UVF_BAR_MEMORY: that memory is shared (a memfd) and
+			       * the client may map it (sparse mmap), see
+			       * uvf_device_set_bar_mmap_areas() */
 
 /*
  * Region access callbacks. offset + len lies inside the BAR (checked by the
@@ -113,6 +134,68 @@ UVF_API int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const str
 /* Memory of a UVF_BAR_MEMORY BAR (NULL otherwise); *size receives its size
  * when size is not NULL. Owned by the device; valid until uvf_device_free(). */
 UVF_API void *uvf_device_bar_memory(struct uvf_device *dev, unsigned index, size_t *size);
+
+/*
+ * Mappable BAR memory. A BAR declared UVF_BAR_MEMORY | UVF_BAR_MMAP (size
+ * a multiple of 4096) lives in shared memory that the client maps: its
+ * accesses to the mappable areas are plain loads and stores that the
+ * device sees in uvf_device_bar_memory() without any message or callback.
+ * The device learns of such writes only if it asks: by polling the memory
+ * or with an ioeventfd on a doorbell (uvf_device_add_ioeventfd()).
+ * REGION_READ/WRITE keep working on the whole BAR (with the write
+ * callback, if any). By default the whole BAR is mappable except the
+ * pages holding an MSI-X table or PBA (those stay trapped); this call
+ * replaces that with `count` areas (1..16, offsets and sizes multiples of
+ * 4096, inside the BAR, not overlapping, sorted; pages of the MSI-X table
+ * or PBA refused with -EINVAL). -EBUSY after listen.
+ */
+struct uvf_mmap_area {
+	uint64_t offset; /* from the start of the BAR */
+	uint64_t size;
+};
+UVF_API int uvf_device_set_bar_mmap_areas(struct uvf_device *dev, unsigned index, const struct uvf_mmap_area *areas,
+					  unsigned count);
+
+/*
+ * ioeventfds (DEVICE_GET_REGION_IO_FDS). A write of `size` bytes at
+ * `offset` of BAR `bar` (and, with UVF_IOEVENTFD_DATAMATCH, of the value
+ * `datamatch`) signals an eventfd instead of reaching the BAR: the client
+ * library (or a VMM's KVM) writes the eventfd itself, no message is sent.
+ * A REGION_WRITE that matches is turned into the same signal, so the device
+ * sees one path whatever the client does (like KVM, the written value is
+ * not stored; use DATAMATCH when the value matters). Size 0 matches a
+ * write of any size (no DATAMATCH then).
+ *
+ * With fn set, the dispatch thread reads the eventfd and calls
+ * fn(dev, data, count), count being the number of signals since the last
+ * call. With fn NULL the library does not watch it: a device thread polls
+ * uvf_device_ioeventfd_fd() and reads the 8-byte counter itself.
+ * Returns an id >= 0, -EINVAL for a bad description (BAR not declared,
+ * range outside it, bad size, overlap with another ioeventfd of the same
+ * BAR matching the same values), -EBUSY after listen, -ENOMEM/-EMFILE.
+ */
+#define UVF_IOEVENTFD_DATAMATCH 0x1u
+
+typedef void (*uvf_ioeventfd_fn)(struct uvf_device *dev, void *data, uint64_t count);
+
+#define UVF_IOEVENTFD_DESC_VERSION 1
+
+struct uvf_ioeventfd_desc {
+	unsigned version; /* UVF_IOEVENTFD_DESC_VERSION */
+	unsigned bar;     /* BAR index 0..5 (memory or I/O) */
+	uint64_t offset;  /* in the BAR */
+	uint32_t size;    /* 1, 2, 4, 8, or 0 = any */
+	uint32_t flags;   /* UVF_IOEVENTFD_DATAMATCH */
+	uint64_t datamatch;
+	uvf_ioeventfd_fn fn; /* NULL: the device polls the eventfd itself */
+	void *data;
+};
+
+UVF_API int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_desc *desc);
+
+/* The eventfd of ioeventfd `id` (owned by the device; do not close), or
+ * -ENOENT. Valid from uvf_device_add_ioeventfd() to uvf_device_free(). */
+UVF_API int uvf_device_ioeventfd_fd(struct uvf_device *dev, int id);
 
 /* Expansion ROM: the image is copied; the region size is the image size
  * rounded up to a power of two (at least 2 KiB), padded with 0xff. */
@@ -337,18 +420,23 @@ UVF_API int uvf_device_set_callbacks(struct uvf_device *dev, const struct uvf_de
 /* Serving                                                              */
 /* ------------------------------------------------------------------ */
 
-#define UVF_SERVE_OPTS_VERSION 1
+#define UVF_SERVE_OPTS_VERSION 2
 
 struct uvf_serve_opts {
-	unsigned version;            /* UVF_SERVE_OPTS_VERSION */
+	unsigned version;            /* UVF_SERVE_OPTS_VERSION (1 is still accepted) */
 	mode_t socket_mode;          /* permissions of the socket file, default 0600 */
 	uint32_t max_data_xfer_size; /* advertised; default 1 MiB */
 	uint32_t max_msg_fds;        /* advertised; default 8, at most 16 */
 	uint32_t max_dma_maps;       /* advertised; default 65535 (the protocol default) */
 	int dma_timeout_ms;          /* wait for a DMA_READ/WRITE reply; default 5000 */
+	/* version 2 */
+	uint32_t poll_us;            /* adaptive polling: uvf_device_run() busy-polls the
+				      * connection this long (microseconds) after each
+				      * message before sleeping; 0 = off, at most 1000000 */
+	bool no_twin_socket;         /* refuse a client's twin-socket offer */
 };
 
-#define UVF_SERVE_OPTS_INIT {UVF_SERVE_OPTS_VERSION, 0600, 1048576, 8, 65535, 5000}
+#define UVF_SERVE_OPTS_INIT {UVF_SERVE_OPTS_VERSION, 0600, 1048576, 8, 65535, 5000, 0, false}
 
 /*
  * Freeze the description, build config space and listen on a UNIX socket
@@ -428,6 +516,18 @@ UVF_API int uvf_dma_write_async(struct uvf_device *dev, uint64_t addr, const voi
  * until that range is unmapped (see the dma_unmap callback).
  */
 UVF_API void *uvf_dma_ptr(struct uvf_device *dev, uint64_t addr, size_t len, uint32_t prot);
+
+/*
+ * Scatter-gather: translate [addr, addr + len) into at most max_iov
+ * pointers into fd-backed mappings, following adjacent mappings, each with
+ * the permissions in prot. Returns the number of iovecs filled, -EFAULT
+ * when part of the range is unmapped or message-based, -EACCES for a
+ * missing permission, -ENOSPC when more than max_iov are needed. Lifetime
+ * as for uvf_dma_ptr().
+ */
+struct iovec;
+UVF_API int uvf_dma_sg(struct uvf_device *dev, uint64_t addr, size_t len, uint32_t prot, struct iovec *iov,
+		       int max_iov);
 
 #ifdef __cplusplus
 }

@@ -74,6 +74,8 @@ struct uvf_client {
 	struct uvf_client_region_fd *region_fds;
 	size_t nregion_fds;
 
+	struct uvf_client_fast *fast; /* fastpath.c */
+
 	/* sorted by iova, never overlapping */
 	struct uvf_client_dma_range *dma;
 	size_t ndma;
@@ -125,6 +127,36 @@ int uvf__client_ensure_device_info(struct uvf_client *client);
 
 /* Forget every DMA registration, releasing what uvf_client_dma_alloc mapped. */
 void uvf__client_dma_forget_all(struct uvf_client *client);
+
+/*
+ * fastpath.c: mapped regions, ioeventfds, posted and corked writes.
+ * Its state hangs off client->fast (NULL until first used).
+ *
+ * Contract with the engine (connection.c):
+ * - the engine calls uvf__client_fast_free() from uvf_client_close();
+ * - before sending any request that will be answered, the engine calls
+ *   uvf__client_fast_flush_locked() with the send lock held, so that corked
+ *   posted writes go out first (it sends them with uvf__client_send_locked);
+ * - posted writes are sent with uvf__client_post().
+ */
+struct uvf_client_fast;
+void uvf__client_fast_free(struct uvf_client *client);
+int uvf__client_fast_flush_locked(struct uvf_client *client);
+
+/* Engine: send a command with NO_REPLY set (payload iov[0..iovcnt), header
+ * added here), ordered with every other send; thread-safe. */
+int uvf__client_post(struct uvf_client *client, uint16_t command, const struct iovec *iov, int iovcnt);
+
+/* Engine: take/release the send lock, and send one whole message (header
+ * included in iov[0]) while holding it; a failure marks the connection
+ * broken. */
+void uvf__client_send_lock(struct uvf_client *client);
+void uvf__client_send_unlock(struct uvf_client *client);
+int uvf__client_send_locked(struct uvf_client *client, const struct iovec *iov, int iovcnt, const int *fds,
+			    size_t nfds);
+
+/* Engine: a fresh message id (thread-safe). */
+uint16_t uvf__client_next_id(struct uvf_client *client);
 
 #define CLIENT_LOG(client, level, ...) uvf__log(&(client)->log, (level), __VA_ARGS__)
 
