@@ -6,21 +6,23 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/server_internal.h"
 
 /* epoll tags */
-enum { TAG_LISTEN = 1, TAG_CONN = 2, TAG_STOP = 3, TAG_INTX_UNMASK = 4, TAG_KICK = 5, TAG_DMA_TIMER = 6 };
+enum { TAG_LISTEN = 1, TAG_CONN = 2, TAG_STOP = 3, TAG_INTX_UNMASK = 4, TAG_KICK = 5, TAG_DMA_TIMER = 6, TAG_TWIN = 7 };
 
 static void close_fd(int *fd)
 {
@@ -28,6 +30,53 @@ static void close_fd(int *fd)
 		close(*fd);
 		*fd = -1;
 	}
+}
+
+/*
+ * The locks of the threading contract. The DMA table's rwlock prefers
+ * writers: device threads copying in a loop must not starve DMA_MAP and
+ * DMA_UNMAP (nobody takes it for reading twice in a row, so this cannot
+ * deadlock).
+ */
+static int init_locks(struct uvf_device *dev)
+{
+	pthread_rwlockattr_t attr;
+	int ret;
+
+	if ((ret = pthread_rwlockattr_init(&attr)) != 0)
+		return -ret;
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	ret = pthread_rwlock_init(&dev->dma_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (ret != 0)
+		return -ret;
+	if ((ret = pthread_mutex_init(&dev->irq_lock, NULL)) != 0)
+		goto no_irq;
+	if ((ret = pthread_mutex_init(&dev->twin_lock, NULL)) != 0)
+		goto no_twin;
+	if ((ret = pthread_mutex_init(&dev->sub_lock, NULL)) != 0)
+		goto no_sub;
+	if ((ret = pthread_cond_init(&dev->sub_cond, NULL)) != 0)
+		goto no_cond;
+	return 0;
+no_cond:
+	pthread_mutex_destroy(&dev->sub_lock);
+no_sub:
+	pthread_mutex_destroy(&dev->twin_lock);
+no_twin:
+	pthread_mutex_destroy(&dev->irq_lock);
+no_irq:
+	pthread_rwlock_destroy(&dev->dma_lock);
+	return -ret;
+}
+
+static void destroy_locks(struct uvf_device *dev)
+{
+	pthread_cond_destroy(&dev->sub_cond);
+	pthread_mutex_destroy(&dev->sub_lock);
+	pthread_mutex_destroy(&dev->twin_lock);
+	pthread_mutex_destroy(&dev->irq_lock);
+	pthread_rwlock_destroy(&dev->dma_lock);
 }
 
 int uvf_device_new(struct uvf_device **out)
@@ -39,12 +88,18 @@ int uvf_device_new(struct uvf_device **out)
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
+	int ret = init_locks(dev);
+	if (ret < 0) {
+		free(dev);
+		return ret;
+	}
 	uvf__logger_init(&dev->log, NULL, NULL, UVF_LOG_WARNING);
 	dev->listen_fd = -1;
 	dev->conn_fd = -1;
 	dev->stop_fd = -1;
 	dev->kick_fd = -1;
 	dev->dma_timer_fd = -1;
+	dev->twin_fd = -1;
 	dev->cb.version = UVF_DEVICE_CALLBACKS_VERSION;
 	struct uvf_serve_opts defaults = UVF_SERVE_OPTS_INIT;
 	dev->opts = defaults;
@@ -96,13 +151,15 @@ void uvf_device_free(struct uvf_device *dev)
 	uvf__dma_free(dev);
 	uvf__irqs_free(dev);
 	uvf__msix_free(&dev->msix);
-	for (unsigned i = 0; i < 6; i++)
-		free(dev->bars[i].mem);
+	uvf__ioeventfds_free(dev);
+	uvf__bars_free(dev);
 	free(dev->rom);
 	free(dev->queue);
 	/* last: no callback can run any more */
 	if (dev->cb.free_data)
 		dev->cb.free_data(dev->cb_data);
+	uvf__rx_destroy(&dev->twin_rx);
+	destroy_locks(dev);
 	free(dev);
 }
 
@@ -158,7 +215,7 @@ int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_
 		return -EINVAL;
 	if (dev->frozen)
 		return -EBUSY;
-	const uint32_t known = UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH | UVF_BAR_MEMORY;
+	const uint32_t known = UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH | UVF_BAR_MEMORY | UVF_BAR_MMAP;
 	bool io = desc->flags & UVF_BAR_IO;
 	bool is64 = desc->flags & UVF_BAR_64BIT;
 
@@ -172,6 +229,9 @@ int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_
 		return -EINVAL;
 	if (!(desc->flags & UVF_BAR_MEMORY) && !desc->read)
 		return -EINVAL;
+	/* mappable memory is whole pages of library memory */
+	if ((desc->flags & UVF_BAR_MMAP) && (io || !(desc->flags & UVF_BAR_MEMORY) || desc->size % 4096))
+		return -EINVAL;
 	if (is64 && index == 5)
 		return -EINVAL;
 	/* the slot (and its partner) must be free */
@@ -182,11 +242,9 @@ int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_
 
 	struct uvf_bar *bar = &dev->bars[index];
 	if (desc->flags & UVF_BAR_MEMORY) {
-		if (desc->size > SIZE_MAX)
-			return -ENOMEM;
-		bar->mem = calloc(1, (size_t)desc->size);
-		if (!bar->mem)
-			return -ENOMEM;
+		int ret = uvf__bar_memory_alloc(bar, index, desc->size, desc->flags);
+		if (ret < 0)
+			return ret;
 	}
 	bar->size = desc->size;
 	bar->flags = desc->flags;
@@ -445,7 +503,9 @@ int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, s
 		return -EINVAL;
 	if (offset > dev->cfg.size || len > dev->cfg.size - offset)
 		return -EINVAL;
+	uvf__irq_lock(dev); /* interrupt bits change from device threads */
 	uvf__config_read(&dev->cfg, offset, buf, len);
+	uvf__irq_unlock(dev);
 	return 0;
 }
 
@@ -471,13 +531,26 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 		return -EINVAL;
 	}
 	if (opts) {
-		if (opts->version != UVF_SERVE_OPTS_VERSION)
+		if (opts->version != 1 && opts->version != UVF_SERVE_OPTS_VERSION)
 			return -EINVAL;
 		if (opts->max_data_xfer_size < UVF_CAPS_MIN_XFER || opts->max_data_xfer_size > UVF_CAPS_MAX_XFER_LIMIT ||
 		    opts->max_msg_fds > UVF_SERVER_MAX_MSG_FDS || opts->max_dma_maps == 0 ||
 		    opts->max_dma_maps > 65535)
 			return -EINVAL;
-		dev->opts = *opts;
+		if (opts->version >= 2 && opts->poll_us > 1000000)
+			return -EINVAL;
+		/* a version 1 struct ends before the version 2 fields */
+		struct uvf_serve_opts o = UVF_SERVE_OPTS_INIT;
+		o.socket_mode = opts->socket_mode;
+		o.max_data_xfer_size = opts->max_data_xfer_size;
+		o.max_msg_fds = opts->max_msg_fds;
+		o.max_dma_maps = opts->max_dma_maps;
+		o.dma_timeout_ms = opts->dma_timeout_ms;
+		if (opts->version >= 2) {
+			o.poll_us = opts->poll_us;
+			o.no_twin_socket = opts->no_twin_socket;
+		}
+		dev->opts = o;
 	}
 
 	struct uvf_config_desc *desc = &dev->cfg_desc;
@@ -506,6 +579,11 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 	dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + dev->opts.max_data_xfer_size;
 	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1)
 		dev->max_msg_size = UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1;
+	/* ... or the largest REGION_WRITE_MULTI we accept */
+	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + sizeof(struct uvf_write_multi) +
+					 UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_write_multi_entry))
+		dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_write_multi) +
+				    UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_write_multi_entry);
 	uvf__rx_init(&dev->rx, dev->max_msg_size);
 	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
 	dev->frozen = true;
@@ -589,7 +667,37 @@ int uvf_device_poll_fd(struct uvf_device *dev)
 
 bool uvf_device_client_connected(struct uvf_device *dev)
 {
-	return dev && dev->conn_fd >= 0 && dev->negotiated;
+	return dev && __atomic_load_n(&dev->client_live, __ATOMIC_ACQUIRE);
+}
+
+bool uvf__on_dispatch_thread(struct uvf_device *dev)
+{
+	if (!__atomic_load_n(&dev->dispatch_known, __ATOMIC_ACQUIRE))
+		return true; /* nothing dispatched yet: no client either */
+	pthread_t t;
+	__atomic_load(&dev->dispatch_thread, &t, __ATOMIC_ACQUIRE);
+	return pthread_equal(t, pthread_self());
+}
+
+/* Remember the dispatch thread; a store only when it changes. */
+static void note_dispatch_thread(struct uvf_device *dev)
+{
+	pthread_t self = pthread_self();
+
+	if (__atomic_load_n(&dev->dispatch_known, __ATOMIC_RELAXED) && pthread_equal(dev->dispatch_thread, self))
+		return;
+	/* a different thread dispatches from now on (the application's
+	 * choice: never two at once) */
+	__atomic_store_n(&dev->dispatch_known, false, __ATOMIC_RELEASE);
+	__atomic_store(&dev->dispatch_thread, &self, __ATOMIC_RELEASE);
+	__atomic_store_n(&dev->dispatch_known, true, __ATOMIC_RELEASE);
+}
+
+void uvf__kick(struct uvf_device *dev)
+{
+	uint64_t one = 1;
+	ssize_t n = write(dev->kick_fd, &one, sizeof(one));
+	(void)n; /* a full counter already means "run" */
 }
 
 void uvf_device_stop(struct uvf_device *dev)
@@ -673,11 +781,39 @@ int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx)
 	return 0;
 }
 
+int uvf__twin_attach(struct uvf_device *dev, int fd)
+{
+	pthread_mutex_lock(&dev->twin_lock);
+	dev->twin_fd = fd;
+	uvf__twin_reset_locked(dev);
+	pthread_mutex_unlock(&dev->twin_lock);
+	return watch(dev, fd, TAG_TWIN, true);
+}
+
+static void twin_detach(struct uvf_device *dev)
+{
+	if (dev->twin_fd < 0)
+		return;
+	/* wake a device thread waiting for a reply there: it lets go of the
+	 * lock at once instead of at its timeout */
+	shutdown(dev->twin_fd, SHUT_RDWR);
+	pthread_mutex_lock(&dev->twin_lock);
+	watch(dev, dev->twin_fd, TAG_TWIN, false);
+	close_fd(&dev->twin_fd);
+	uvf__twin_reset_locked(dev);
+	pthread_mutex_unlock(&dev->twin_lock);
+}
+
 static void drop_client(struct uvf_device *dev, const char *why)
 {
 	if (dev->conn_fd < 0)
 		return;
 	dev_info(dev, "client disconnected: %s", why);
+	/* device threads start no more DMA for this client (see dma_async.c) */
+	pthread_mutex_lock(&dev->sub_lock);
+	__atomic_store_n(&dev->client_live, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&dev->sub_lock);
+	twin_detach(dev);
 	bool was_negotiated = dev->negotiated;
 	watch(dev, dev->conn_fd, TAG_CONN, false);
 	close_fd(&dev->conn_fd);
@@ -714,7 +850,7 @@ static int accept_client(struct uvf_device *dev)
 	dev->conn_fd = fd;
 	dev->negotiated = false;
 	dev->drop_requested = false;
-	dev->next_dma_id = 1;
+	__atomic_store_n(&dev->next_dma_id, 1, __ATOMIC_RELAXED); /* device threads take ids */
 	ret = watch(dev, fd, TAG_CONN, true);
 	if (ret < 0) {
 		close_fd(&dev->conn_fd);
@@ -759,9 +895,13 @@ static void run_queued(struct uvf_device *dev)
 	}
 }
 
-static void service_connection(struct uvf_device *dev)
+/* Read and run client messages: every complete one (drain) or the next
+ * one only (uvf_device_run: the next epoll_wait tells whether more came,
+ * which saves a read that finds nothing). Returns whether one ran. */
+static bool service_connection(struct uvf_device *dev, bool drain)
 {
 	struct uvf_why why = {{0}};
+	bool ran = false;
 
 	run_queued(dev);
 	while (dev->conn_fd >= 0 && !dev->drop_requested) {
@@ -775,30 +915,34 @@ static void service_connection(struct uvf_device *dev)
 				dev_warn(dev, "dropping client: %s", why.text[0] ? why.text : uvf_strerror(ret));
 				drop_client(dev, "malformed message");
 			}
-			return;
+			return ran;
 		}
 		run_rx_message(dev, &dev->rx);
+		ran = true;
 		run_queued(dev);
 		/* move DMA a command started (or a reply let go on) before the
 		 * next command, so the client sees its effect in order */
 		if (dev->dma_ops)
 			uvf__dma_async_run(dev);
+		if (!drain)
+			break;
 	}
 	if (dev->drop_requested)
 		drop_client(dev, "protocol error");
+	return ran;
 }
 
-int uvf_device_dispatch(struct uvf_device *dev)
+/* Handle what epoll reported. With drain (uvf_device_dispatch) the
+ * connection is read whatever was reported. Returns 1 once stopped, a
+ * negative errno for a fatal error, else 0; *ran tells whether a client
+ * message ran. */
+static int process_events(struct uvf_device *dev, const struct epoll_event *events, int n, bool drain, bool *ran)
 {
-	bool timer_fired = false;
-	struct epoll_event events[8];
+	bool timer_fired = false, kicked = false, conn_ready = drain, twin_ready = drain;
 	uint64_t counter;
 
-	if (!dev || !dev->frozen || dev->listen_fd < 0)
-		return -EINVAL;
-	int n = epoll_wait(dev->epoll_fd, events, 8, 0);
-	if (n < 0 && errno != EINTR)
-		return -errno;
+	note_dispatch_thread(dev);
+	*ran = false;
 	for (int i = 0; i < n; i++) {
 		switch (events[i].data.u64) {
 		case TAG_STOP:
@@ -812,9 +956,18 @@ int uvf_device_dispatch(struct uvf_device *dev)
 					return ret;
 			}
 			break;
+		case TAG_CONN:
+			conn_ready = true;
+			break;
 		case TAG_KICK:
 			if (read(dev->kick_fd, &counter, sizeof(counter)) < 0)
 				counter = 0; /* already drained */
+			/* queued commands, DMA to start, or replies a device
+			 * thread read on the twin socket */
+			kicked = conn_ready = true;
+			break;
+		case TAG_TWIN:
+			twin_ready = true;
 			break;
 		case TAG_INTX_UNMASK:
 			uvf__irq_intx_resample(dev);
@@ -823,15 +976,20 @@ int uvf_device_dispatch(struct uvf_device *dev)
 			timer_fired = true; /* drained by uvf__dma_async_run */
 			break;
 		default:
+			if (events[i].data.u64 >= UVF__EPOLL_TAG_IOEVENTFD)
+				uvf__ioeventfd_fired(dev, events[i].data.u64 - UVF__EPOLL_TAG_IOEVENTFD);
 			break;
 		}
 	}
-	/* The connection is serviced every time: messages may already sit in
-	 * the receive buffer or the queue without a new epoll event. */
-	if (dev->conn_fd >= 0)
-		service_connection(dev);
-	if (dev->dma_ops || timer_fired)
+	if ((twin_ready || kicked) && dev->twin_fd >= 0 && uvf__twin_service(dev, twin_ready) < 0)
+		drop_client(dev, "twin socket failed");
+	if (dev->conn_fd >= 0 && conn_ready)
+		*ran = service_connection(dev, drain);
+	if (dev->dma_ops || timer_fired || kicked)
 		uvf__dma_async_run(dev);
+	/* e.g. an asynchronous DMA request that could not be sent */
+	if (dev->drop_requested && dev->conn_fd >= 0)
+		drop_client(dev, "protocol error");
 	if (dev->stopping) {
 		dev->stopping = false;
 		return 1;
@@ -839,20 +997,63 @@ int uvf_device_dispatch(struct uvf_device *dev)
 	return 0;
 }
 
-int uvf_device_run(struct uvf_device *dev)
+int uvf_device_dispatch(struct uvf_device *dev)
 {
+	struct epoll_event events[8];
+	bool ran;
+
 	if (!dev || !dev->frozen || dev->listen_fd < 0)
 		return -EINVAL;
+	int n = epoll_wait(dev->epoll_fd, events, 8, 0);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	return process_events(dev, events, n < 0 ? 0 : n, true, &ran);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Sleep in epoll_wait itself (one system call per wake-up). With poll_us,
+ * after a client message the loop polls without sleeping until poll_us
+ * passed with nothing to do: a client answering quickly then finds us
+ * awake, at the price of a busy CPU.
+ */
+int uvf_device_run(struct uvf_device *dev)
+{
+	struct epoll_event events[8];
+	uint64_t poll_ns, deadline = 0;
+	bool polling = false;
+
+	if (!dev || !dev->frozen || dev->listen_fd < 0)
+		return -EINVAL;
+	poll_ns = (uint64_t)dev->opts.poll_us * 1000u;
 	for (;;) {
-		struct pollfd pfd = {.fd = dev->epoll_fd, .events = POLLIN};
-		int n = poll(&pfd, 1, -1);
-		if (n < 0 && errno != EINTR)
+		int n = epoll_wait(dev->epoll_fd, events, 8, polling ? 0 : -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
 			return -errno;
-		int ret = uvf_device_dispatch(dev);
+		}
+		if (n == 0) {
+			if (polling && now_ns() >= deadline)
+				polling = false;
+			continue;
+		}
+		bool ran;
+		int ret = process_events(dev, events, n, false, &ran);
 		if (ret < 0)
 			return ret;
 		if (ret == 1)
 			return 0;
+		if (ran && poll_ns) {
+			polling = true;
+			deadline = now_ns() + poll_ns;
+		}
 	}
 }
 

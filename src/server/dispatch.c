@@ -6,8 +6,10 @@
  * reply carrying the errno.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "server/server_internal.h"
@@ -35,6 +37,35 @@ void uvf__reply_add_small(struct uvf_reply *reply, const void *buf, size_t len)
 /* ------------------------------------------------------------------ */
 /* VERSION                                                              */
 /* ------------------------------------------------------------------ */
+
+/* Create the twin socket: keep our end, put the client's in the reply
+ * (fd index 0, closed once the reply is sent). */
+static int offer_twin_socket(struct uvf_device *dev, struct uvf_reply *reply)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		int err = -errno;
+		dev_warn(dev, "VERSION: no twin socket: socketpair failed: %s", uvf_strerror(err));
+		return err;
+	}
+	/* our end is non-blocking like the main socket; the client's end is
+	 * left as socketpair made it, blocking, for the client to choose */
+	int flags = fcntl(sv[0], F_GETFL);
+	int ret = (flags < 0 || fcntl(sv[0], F_SETFL, flags | O_NONBLOCK) < 0) ? -errno : 0;
+	if (ret == 0)
+		ret = uvf__twin_attach(dev, sv[0]);
+	if (ret < 0) {
+		dev_warn(dev, "VERSION: no twin socket: %s", uvf_strerror(ret));
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	reply->fds[0] = sv[1];
+	reply->nfds = 1;
+	reply->fds_owned = true;
+	return 0;
+}
 
 static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body,
 			  size_t len, size_t nfds, struct uvf_reply *reply, char *json, size_t json_cap)
@@ -72,7 +103,18 @@ static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *h
 	ours.has_max_dma_maps = true;
 	ours.pgsizes = UVF_DEFAULT_PGSIZES;
 	ours.has_pgsizes = true;
-	ours.write_multiple = peer.write_multiple;
+	ours.write_multiple = true; /* we accept REGION_WRITE_MULTI */
+	/* Twin socket (PROTOCOL.md 1.10): only when offered, allowed, and the
+	 * reply may carry its fd (which a NO_REPLY VERSION would not). */
+	if (peer.twin_socket && !dev->opts.no_twin_socket && peer.max_msg_fds >= 1 &&
+	    !(hdr->flags & UVF_MSG_FLAG_NO_REPLY)) {
+		ret = offer_twin_socket(dev, reply);
+		if (ret == 0) {
+			ours.twin_socket = true;
+			ours.twin_socket_has_index = true;
+			ours.twin_socket_fd_index = 0;
+		}
+	}
 	ret = uvf__caps_encode(&ours, json, json_cap);
 	if (ret >= 0 && sizeof(struct uvf_version) + (size_t)ret > len) {
 		ours.has_pgsizes = false;
@@ -86,9 +128,15 @@ static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *h
 	uvf__reply_add_small(reply, &ver_reply, sizeof(ver_reply));
 	uvf__reply_add(reply, json, (size_t)ret);
 	dev->negotiated = true;
-	dev_info(dev, "VERSION: client %u.%u, max_data_xfer_size %u, max_msg_fds %u%s", v.major, v.minor,
-		 peer.max_data_xfer_size, peer.max_msg_fds, peer.write_multiple ? ", write_multiple" : "");
-	(void)hdr;
+	/* for device threads: our DMA_READ/WRITE size, then "connected" */
+	uint32_t chunk = peer.max_data_xfer_size;
+	if (chunk > dev->opts.max_data_xfer_size)
+		chunk = dev->opts.max_data_xfer_size; /* our receive limit bounds DMA_READ replies */
+	__atomic_store_n(&dev->dma_chunk, chunk, __ATOMIC_RELAXED);
+	__atomic_store_n(&dev->client_live, true, __ATOMIC_RELEASE);
+	dev_info(dev, "VERSION: client %u.%u, max_data_xfer_size %u, max_msg_fds %u%s%s", v.major, v.minor,
+		 peer.max_data_xfer_size, peer.max_msg_fds, peer.write_multiple ? ", write_multiple" : "",
+		 ours.twin_socket ? ", twin socket" : "");
 	return 0;
 
 refuse:
@@ -145,22 +193,54 @@ static int handle_device_info(struct uvf_device *dev, const uint8_t *body, size_
 }
 
 static int handle_region_info(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
-			      struct uvf_reply *reply, struct uvf_why *why)
+			      struct uvf_reply *reply, uint8_t **caps_out, struct uvf_why *why)
 {
-	struct uvf_region_info info;
-	int ret = uvf__decode_region_info_req(body, len, nfds, &info, why);
+	struct uvf_region_info req, info;
+	int ret = uvf__decode_region_info_req(body, len, nfds, &req, why);
 	if (ret < 0)
 		return ret;
-	ret = uvf__region_info(dev, info.index, &info);
+	ret = uvf__region_info(dev, req.index, &info);
 	if (ret < 0)
-		return uvf__why(why, ret, "DEVICE_GET_REGION_INFO: no region %u (device has %u)", info.index,
+		return uvf__why(why, ret, "DEVICE_GET_REGION_INFO: no region %u (device has %u)", req.index,
 				UVF_PCI_NUM_REGIONS);
+
+	/* A mappable BAR: its memfd goes with a sparse-mmap capability, and
+	 * only when the whole reply fits the client's argsz (otherwise the
+	 * client learns the argsz to retry with) and it accepts an fd. */
+	struct uvf_region_sparse_area areas[UVF_SERVER_MAX_MMAP_AREAS];
+	unsigned n = dev->client_caps.max_msg_fds ? uvf__region_mmap_areas(dev, req.index, areas) : 0;
+	if (!n) {
+		uvf__reply_add_small(reply, &info, sizeof(info));
+		return 0;
+	}
+	size_t caps_len = sizeof(struct uvf_region_cap_sparse_mmap) + n * sizeof(areas[0]);
+	info.argsz = (uint32_t)(sizeof(info) + caps_len);
+	if (req.argsz < info.argsz) {
+		uvf__reply_add_small(reply, &info, sizeof(info));
+		return 0;
+	}
+	uint8_t *caps = malloc(caps_len);
+	if (!caps)
+		return -ENOMEM;
+	struct uvf_region_cap_sparse_mmap cap = {
+		.header = {.id = UVF_REGION_CAP_SPARSE_MMAP, .version = 1, .next = 0},
+		.nr_areas = n,
+	};
+	memcpy(caps, &cap, sizeof(cap));
+	memcpy(caps + sizeof(cap), areas, n * sizeof(areas[0]));
+	info.flags |= UVF_REGION_FLAG_MMAP | UVF_REGION_FLAG_CAPS;
+	info.cap_offset = sizeof(info);
 	uvf__reply_add_small(reply, &info, sizeof(info));
+	uvf__reply_add(reply, caps, caps_len);
+	/* the device keeps its memfd: the sender only copies it */
+	reply->fds[0] = dev->bars[req.index].mem_fd;
+	reply->nfds = 1;
+	*caps_out = caps;
 	return 0;
 }
 
 static int handle_io_fds(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
-			 struct uvf_reply *reply, struct uvf_why *why)
+			 struct uvf_reply *reply, uint8_t **entries_out, struct uvf_why *why)
 {
 	struct uvf_region_io_fds req;
 
@@ -172,10 +252,31 @@ static int handle_io_fds(struct uvf_device *dev, const uint8_t *body, size_t len
 				req.flags, req.count);
 	if (req.index >= UVF_PCI_NUM_REGIONS)
 		return uvf__why(why, -EINVAL, "DEVICE_GET_REGION_IO_FDS: no region %u", req.index);
-	(void)dev;
-	/* No region of this device has ioeventfds: an empty list. */
-	req.argsz = sizeof(req);
+
+	/* One fd per ioeventfd, and no more fds than the client accepts: the
+	 * ones left out still work, as REGION_WRITEs that we signal. */
+	unsigned total = uvf__ioeventfd_count(dev, req.index);
+	unsigned limit = dev->client_caps.max_msg_fds < UVF_SERVER_MAX_MSG_FDS ? dev->client_caps.max_msg_fds
+										: UVF_SERVER_MAX_MSG_FDS;
+	unsigned n = total < limit ? total : limit;
+	if (n < total)
+		dev_info(dev, "DEVICE_GET_REGION_IO_FDS: region %u has %u ioeventfds, the client takes %u fds: "
+			      "the others stay reachable by REGION_WRITE", req.index, total, limit);
+	size_t entries_len = (size_t)n * sizeof(struct uvf_io_fd_entry);
+	uint32_t needed = (uint32_t)(sizeof(req) + entries_len);
+	bool fits = req.argsz >= needed;
+	req.argsz = needed;
+	req.count = n;
 	uvf__reply_add_small(reply, &req, sizeof(req));
+	if (!n || !fits)
+		return 0; /* too small: the count and argsz to retry with, no entries, no fds */
+	struct uvf_io_fd_entry *entries = malloc(entries_len);
+	if (!entries)
+		return -ENOMEM;
+	uvf__ioeventfd_entries(dev, req.index, n, entries, reply->fds);
+	reply->nfds = n;
+	uvf__reply_add(reply, entries, entries_len);
+	*entries_out = (uint8_t *)entries;
 	return 0;
 }
 
@@ -269,7 +370,8 @@ static int handle_write_multi(struct uvf_device *dev, const uint8_t *body, size_
 		memcpy(&e, (const uint8_t *)v.entries + i * sizeof(e), sizeof(e));
 		ret = uvf__region_access(dev, e.region, e.offset, e.data, e.count, true, "REGION_WRITE_MULTI");
 		if (ret < 0)
-			return ret;
+			return uvf__why(why, ret, "REGION_WRITE_MULTI: entry %llu of %llu failed, the ones before applied",
+					(unsigned long long)i, (unsigned long long)v.wr_cnt);
 	}
 	struct uvf_write_multi out = {.wr_cnt = v.wr_cnt};
 	uvf__reply_add_small(reply, &out, sizeof(out));
@@ -318,7 +420,7 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 	struct uvf_why why = {{0}};
 	struct uvf_reply reply;
 	char json[UVF_CAPS_JSON_MAX];
-	uint8_t *read_data = NULL;
+	uint8_t *read_data = NULL; /* reply payload a handler allocated, freed once sent */
 	size_t len = hdr->msg_size - UVF_MSG_HEADER_SIZE;
 	int ret;
 	bool fatal = false;
@@ -369,10 +471,10 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 		ret = handle_device_info(dev, body, len, nfds, &reply, &why);
 		break;
 	case UVF_CMD_DEVICE_GET_REGION_INFO:
-		ret = handle_region_info(dev, body, len, nfds, &reply, &why);
+		ret = handle_region_info(dev, body, len, nfds, &reply, &read_data, &why);
 		break;
 	case UVF_CMD_DEVICE_GET_REGION_IO_FDS:
-		ret = handle_io_fds(dev, body, len, nfds, &reply, &why);
+		ret = handle_io_fds(dev, body, len, nfds, &reply, &read_data, &why);
 		break;
 	case UVF_CMD_DEVICE_GET_IRQ_INFO:
 		ret = handle_irq_info(dev, body, len, nfds, &reply, &why);
@@ -390,10 +492,7 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 		ret = handle_reset(dev, body, len, nfds, &why);
 		break;
 	case UVF_CMD_REGION_WRITE_MULTI:
-		if (!dev->client_caps.write_multiple) {
-			ret = uvf__why(&why, -EINVAL, "REGION_WRITE_MULTI: not negotiated");
-			break;
-		}
+		/* allowed because we advertise write_multiple (whatever the client's caps say) */
 		ret = handle_write_multi(dev, body, len, nfds, &reply, &why);
 		break;
 	case UVF_CMD_DMA_READ:
@@ -415,10 +514,14 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 out:
 	if (ret < 0 && why.text[0])
 		dev_warn(dev, "%s", why.text);
+	size_t reply_nfds = reply.nfds; /* an error reply sends none */
 	if (!(hdr->flags & UVF_MSG_FLAG_NO_REPLY) && dev->conn_fd >= 0) {
 		if (send_reply(dev, hdr, &reply, ret < 0 ? ret : 0) < 0)
 			fatal = true;
 	}
+	if (reply.fds_owned)
+		for (size_t i = 0; i < reply_nfds; i++)
+			close(reply.fds[i]);
 	free(read_data);
 	return fatal ? (ret < 0 ? ret : -EPIPE) : 0;
 }

@@ -8,6 +8,12 @@
  * This is what lets a device do message-based DMA while the client's vCPU
  * is blocked on a register read of the same device: the client can only
  * answer our DMA request after we answered its read.
+ *
+ * Transfers live on dev->dma_ops and are touched only by the dispatch
+ * thread. Device threads start theirs through dev->dma_submitted (under
+ * sub_lock), which dispatch moves to dma_ops; a device thread's
+ * synchronous message-based transfer without twin socket is such a
+ * transfer, waited for on sub_cond.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,12 +28,12 @@
 struct uvf_dma_op {
 	struct uvf_dma_op *next;
 	bool is_write;
-	uint64_t addr;  /* next byte to move */
-	uint8_t *buf;   /* next byte in the device's buffer */
-	size_t left;    /* bytes still to move */
+	uint64_t addr; /* next byte to move */
+	uint8_t *buf;  /* next byte in the device's buffer */
+	size_t left;   /* bytes still to move */
 	uvf_dma_done_fn done;
 	void *data;
-	int result;     /* first error */
+	int result; /* first error */
 	bool finished;
 	/* the message in flight, if any */
 	bool waiting;
@@ -45,9 +51,7 @@ static uint64_t now_ms(void)
 
 static void kick(struct uvf_device *dev)
 {
-	uint64_t one = 1;
-	ssize_t n = write(dev->kick_fd, &one, sizeof(one));
-	(void)n; /* a full counter already means "run" */
+	uvf__kick(dev);
 }
 
 /* Arm the timer for the earliest deadline of a message in flight. */
@@ -72,8 +76,6 @@ static int start(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, b
 {
 	if (!dev || !done || (!buf && len))
 		return -EINVAL;
-	if (dev->conn_fd < 0 || !dev->negotiated)
-		return -ENOTCONN;
 	if (addr + len < addr)
 		return -EFAULT;
 	struct uvf_dma_op *op = calloc(1, sizeof(*op));
@@ -85,17 +87,73 @@ static int start(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, b
 	op->left = len;
 	op->done = done;
 	op->data = data;
-	/* append: transfers progress in the order they were started */
-	struct uvf_dma_op **tail = &dev->dma_ops;
+	/* Append: transfers progress in the order they were started. Off the
+	 * dispatch thread, through the submission list; the client check is
+	 * made under the same lock as a disconnect clears it, so a transfer
+	 * never outlives its client unseen. */
+	pthread_mutex_lock(&dev->sub_lock);
+	if (!__atomic_load_n(&dev->client_live, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&dev->sub_lock);
+		free(op);
+		return -ENOTCONN;
+	}
+	struct uvf_dma_op **tail = uvf__on_dispatch_thread(dev) ? &dev->dma_ops : &dev->dma_submitted;
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = op;
+	pthread_mutex_unlock(&dev->sub_lock);
 	kick(dev); /* the work (and the callback) happens in dispatch */
 	return 0;
 }
 
-int uvf_dma_read_async(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, uvf_dma_done_fn done,
-		       void *data)
+/* A device thread's synchronous transfer handed to dispatch. */
+struct handover {
+	bool done;
+	int result;
+};
+
+static void handover_done(struct uvf_device *dev, void *data, int result)
+{
+	struct handover *h = data;
+
+	pthread_mutex_lock(&dev->sub_lock);
+	h->result = result;
+	h->done = true;
+	pthread_cond_broadcast(&dev->sub_cond);
+	pthread_mutex_unlock(&dev->sub_lock);
+}
+
+int uvf__dma_async_wait(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write)
+{
+	struct handover h = {false, 0};
+	int ret = start(dev, addr, buf, len, is_write, handover_done, &h);
+
+	if (ret < 0)
+		return ret;
+	/* done is always called: by the transfer, a disconnect or free */
+	pthread_mutex_lock(&dev->sub_lock);
+	while (!h.done)
+		pthread_cond_wait(&dev->sub_cond, &dev->sub_lock);
+	pthread_mutex_unlock(&dev->sub_lock);
+	return h.result;
+}
+
+/* Move transfers device threads started to the end of dma_ops. */
+static void take_submitted(struct uvf_device *dev)
+{
+	pthread_mutex_lock(&dev->sub_lock);
+	struct uvf_dma_op *list = dev->dma_submitted;
+	dev->dma_submitted = NULL;
+	pthread_mutex_unlock(&dev->sub_lock);
+	if (!list)
+		return;
+	struct uvf_dma_op **tail = &dev->dma_ops;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = list;
+}
+
+int uvf_dma_read_async(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, uvf_dma_done_fn done, void *data)
 {
 	return start(dev, addr, buf, len, false, done, data);
 }
@@ -150,14 +208,15 @@ static void advance(struct uvf_device *dev, struct uvf_dma_op *op)
 			uint64_t chunk = uvf__dma_chunk_max(dev);
 			op->req.address = op->addr;
 			op->req.count = n < chunk ? n : chunk;
-			op->id = dev->next_dma_id++;
+			op->id = __atomic_fetch_add(&dev->next_dma_id, 1, __ATOMIC_RELAXED);
 			int ret = uvf__dma_send_request(dev, op->id, op->is_write, &op->req, op->buf);
 			if (ret < 0) {
 				finish(op, ret);
 				return;
 			}
 			op->waiting = true;
-			op->deadline_ms = now_ms() + (uint64_t)(dev->opts.dma_timeout_ms > 0 ? dev->opts.dma_timeout_ms : 5000);
+			op->deadline_ms =
+				now_ms() + (uint64_t)(dev->opts.dma_timeout_ms > 0 ? dev->opts.dma_timeout_ms : 5000);
 			return;
 		}
 		op->addr += n;
@@ -191,6 +250,9 @@ void uvf__dma_async_run(struct uvf_device *dev)
 {
 	uint64_t expirations, now = now_ms();
 
+	take_submitted(dev);
+	if (!dev->dma_ops)
+		return; /* no timer armed either: disarmed when the list emptied */
 	if (read(dev->dma_timer_fd, &expirations, sizeof(expirations)) < 0)
 		expirations = 0; /* not expired: nothing to drain */
 	for (struct uvf_dma_op *op = dev->dma_ops; op; op = op->next) {
@@ -227,6 +289,7 @@ void uvf__dma_async_run(struct uvf_device *dev)
 
 void uvf__dma_async_cancel(struct uvf_device *dev, int err)
 {
+	take_submitted(dev);
 	for (struct uvf_dma_op *op = dev->dma_ops; op; op = op->next)
 		finish(op, err);
 	/* waiting flags are clear now: run completes every one of them */

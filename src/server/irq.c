@@ -14,6 +14,12 @@
  * delivery masks the line until the client unmasks it (DATA_NONE|UNMASK, or
  * by signalling the resample eventfd it attached with DATA_EVENTFD|UNMASK).
  * A line the device still asserts fires again on unmask.
+ *
+ * Threads: all of this state, and the interrupt bits of config space and
+ * the MSI-X table and PBA, is read and changed under irq_lock (regions.c
+ * takes it for config space and MSI-X table accesses). Eventfds are
+ * written and closed under it too, so a device thread never signals an fd
+ * that SET_IRQS just closed. No callback runs under it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +34,16 @@ static const char *irq_name(unsigned index)
 {
 	static const char *const names[] = {"INTx", "MSI", "MSI-X", "ERR", "REQ"};
 	return index < UVF_PCI_NUM_IRQS ? names[index] : "IRQ";
+}
+
+void uvf__irq_lock(struct uvf_device *dev)
+{
+	pthread_mutex_lock(&dev->irq_lock);
+}
+
+void uvf__irq_unlock(struct uvf_device *dev)
+{
+	pthread_mutex_unlock(&dev->irq_lock);
 }
 
 int uvf__irqs_init(struct uvf_device *dev)
@@ -95,6 +111,7 @@ static void clear_vector(struct uvf_device *dev, unsigned index, uint32_t v)
 
 void uvf__irqs_drop_client(struct uvf_device *dev)
 {
+	uvf__irq_lock(dev);
 	for (unsigned i = 0; i < UVF_PCI_NUM_IRQS; i++) {
 		struct uvf_irq_index *irq = &dev->irqs[i];
 		for (uint32_t v = 0; v < irq->count; v++)
@@ -103,10 +120,12 @@ void uvf__irqs_drop_client(struct uvf_device *dev)
 	set_unmask_fd(dev, -1);
 	/* The next client may emulate the table itself (see held()). */
 	dev->msix.table_written = false;
+	uvf__irq_unlock(dev);
 }
 
 void uvf__irqs_reset(struct uvf_device *dev)
 {
+	uvf__irq_lock(dev);
 	for (unsigned i = 0; i < UVF_PCI_NUM_IRQS; i++) {
 		struct uvf_irq_index *irq = &dev->irqs[i];
 		for (uint32_t v = 0; v < irq->count; v++)
@@ -115,6 +134,7 @@ void uvf__irqs_reset(struct uvf_device *dev)
 	dev->intx.level = false;
 	dev->intx.edge = false;
 	intx_update_status(dev);
+	uvf__irq_unlock(dev);
 }
 
 void uvf__irqs_free(struct uvf_device *dev)
@@ -239,21 +259,27 @@ static int raise_vector(struct uvf_device *dev, unsigned index, uint32_t v)
 
 int uvf_irq_trigger(struct uvf_device *dev, unsigned index, uint32_t vector)
 {
+	/* counts are fixed at listen */
 	if (!dev || index >= UVF_PCI_NUM_IRQS || vector >= dev->irqs[index].count)
 		return -EINVAL;
-	return raise_vector(dev, index, vector);
+	uvf__irq_lock(dev);
+	int ret = raise_vector(dev, index, vector);
+	uvf__irq_unlock(dev);
+	return ret;
 }
 
 bool uvf_irq_enabled(struct uvf_device *dev, unsigned index, uint32_t vector)
 {
-	return dev && index < UVF_PCI_NUM_IRQS && vector < dev->irqs[index].count &&
-	       dev->irqs[index].vectors[vector].fd >= 0;
+	if (!dev || index >= UVF_PCI_NUM_IRQS || vector >= dev->irqs[index].count)
+		return false;
+	uvf__irq_lock(dev);
+	bool on = dev->irqs[index].vectors[vector].fd >= 0;
+	uvf__irq_unlock(dev);
+	return on;
 }
 
-int uvf_irq_mode(struct uvf_device *dev)
+static int mode_locked(struct uvf_device *dev)
 {
-	if (!dev || !dev->frozen)
-		return -EINVAL;
 	if (dev->msix.count) {
 		if (uvf__config_msix_enabled(&dev->cfg))
 			return UVF_PCI_MSIX_IRQ;
@@ -271,9 +297,20 @@ int uvf_irq_mode(struct uvf_device *dev)
 	return -ENOENT;
 }
 
-int uvf_irq_raise(struct uvf_device *dev, uint32_t vector)
+int uvf_irq_mode(struct uvf_device *dev)
 {
-	int mode = uvf_irq_mode(dev);
+	if (!dev || !dev->frozen)
+		return -EINVAL;
+	uvf__irq_lock(dev);
+	int mode = mode_locked(dev);
+	uvf__irq_unlock(dev);
+	return mode;
+}
+
+/* uvf_irq_raise under irq_lock: the mode and the delivery agree. */
+static int raise_locked(struct uvf_device *dev, uint32_t vector)
+{
+	int mode = mode_locked(dev);
 	uint32_t limit;
 
 	if (mode < 0)
@@ -299,21 +336,38 @@ int uvf_irq_raise(struct uvf_device *dev, uint32_t vector)
 	return raise_vector(dev, (unsigned)mode, mode == UVF_PCI_INTX_IRQ ? 0 : vector);
 }
 
-int uvf_irq_set_intx_level(struct uvf_device *dev, bool asserted)
+int uvf_irq_raise(struct uvf_device *dev, uint32_t vector)
 {
-	if (!dev || !dev->irqs[UVF_PCI_INTX_IRQ].count)
+	if (!dev || !dev->frozen)
 		return -EINVAL;
+	uvf__irq_lock(dev);
+	int ret = raise_locked(dev, vector);
+	uvf__irq_unlock(dev);
+	return ret;
+}
+
+static void set_intx_level_locked(struct uvf_device *dev, bool asserted)
+{
 	if (asserted == dev->intx.level)
-		return 0;
+		return;
 	dev->intx.level = asserted;
 	intx_update_status(dev);
 	if (!asserted) {
 		set_pending(dev, UVF_PCI_INTX_IRQ, 0, false);
-		return 0;
+		return;
 	}
 	int ret = deliver(dev, UVF_PCI_INTX_IRQ, 0);
 	if (ret < 0 && ret != -ENOENT)
 		dev_warn(dev, "INTx: signalling the eventfd failed: %s", uvf_strerror(ret));
+}
+
+int uvf_irq_set_intx_level(struct uvf_device *dev, bool asserted)
+{
+	if (!dev || !dev->irqs[UVF_PCI_INTX_IRQ].count)
+		return -EINVAL;
+	uvf__irq_lock(dev);
+	set_intx_level_locked(dev, asserted);
+	uvf__irq_unlock(dev);
 	return 0;
 }
 
@@ -335,24 +389,43 @@ void uvf__irq_intx_resample(struct uvf_device *dev)
 	struct uvf_irq_index *irq = &dev->irqs[UVF_PCI_INTX_IRQ];
 	uint64_t counter;
 
+	/* unmask_fd changes only on this (the dispatch) thread */
 	if (irq->unmask_fd < 0 || read(irq->unmask_fd, &counter, sizeof(counter)) != sizeof(counter))
 		return;
-	if (irq->count)
+	if (irq->count) {
+		uvf__irq_lock(dev);
 		unmask(dev, UVF_PCI_INTX_IRQ, 0);
+		uvf__irq_unlock(dev);
+	}
 }
 
 void uvf__irq_config_changed(struct uvf_device *dev)
 {
 	/* Re-enabling INTx, unmasking an MSI vector, clearing the MSI-X
 	 * function mask or a table mask bit releases what waits. */
+	uvf__irq_lock(dev);
 	for (unsigned index = UVF_PCI_INTX_IRQ; index <= UVF_PCI_MSIX_IRQ; index++) {
 		struct uvf_irq_index *irq = &dev->irqs[index];
 		for (uint32_t v = 0; v < irq->count; v++)
 			retry(dev, index, v);
 	}
+	uvf__irq_unlock(dev);
 }
 
+static int irq_set_locked(struct uvf_device *dev, const struct uvf_irq_set_view *view, int *fds, size_t nfds);
+
 int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, int *fds, size_t nfds)
+{
+	uvf__irq_lock(dev);
+	int ret = irq_set_locked(dev, view, fds, nfds);
+	uvf__irq_unlock(dev);
+	/* outside the lock: the device may raise interrupts from it */
+	if (ret == 0 && dev->cb.irq_state)
+		dev->cb.irq_state(dev, dev->cb_data, view->set.index);
+	return ret;
+}
+
+static int irq_set_locked(struct uvf_device *dev, const struct uvf_irq_set_view *view, int *fds, size_t nfds)
 {
 	const struct uvf_irq_set *s = &view->set;
 	struct uvf_irq_index *irq = &dev->irqs[s->index];
@@ -428,7 +501,5 @@ int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, in
 		}
 	}
 changed:
-	if (dev->cb.irq_state)
-		dev->cb.irq_state(dev, dev->cb_data, s->index);
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -18,6 +19,11 @@
 #define UVF_SERVER_MAX_MSG_FDS 16u
 #define UVF_SERVER_QUEUE_MAX 256u        /* client commands held during a DMA wait */
 #define UVF_SERVER_QUEUE_BYTES (16u << 20)
+#define UVF_SERVER_MAX_MMAP_AREAS 16u   /* per BAR, as uvf_device_set_bar_mmap_areas() allows */
+#define UVF_SERVER_MAX_IOEVENTFDS 256u  /* per device */
+/* epoll tag of ioeventfd `id`: UVF__EPOLL_TAG_IOEVENTFD + id (above every
+ * other tag of device.c) */
+#define UVF__EPOLL_TAG_IOEVENTFD (1ull << 32)
 
 struct uvf_bar {
 	uint64_t size; /* 0 = absent (also the upper half of a 64-bit BAR) */
@@ -26,19 +32,40 @@ struct uvf_bar {
 	uvf_region_write_fn write;
 	void *data;
 	uint8_t *mem; /* UVF_BAR_MEMORY */
+	/* UVF_BAR_MMAP: mem is a MAP_SHARED mapping of this memfd (the field
+	 * means nothing without that flag), handed to the client in
+	 * DEVICE_GET_REGION_INFO; owned by the device */
+	int mem_fd;
+	/* UVF_BAR_MMAP: areas set with uvf_device_set_bar_mmap_areas(); 0 =
+	 * the default (the BAR minus the MSI-X table and PBA pages) */
+	unsigned nr_mmap_areas;
+	struct uvf_mmap_area mmap_areas[UVF_SERVER_MAX_MMAP_AREAS];
+};
+
+/* A write the device wants signalled on an eventfd (uvf_device_add_ioeventfd). */
+struct uvf_ioeventfd {
+	unsigned bar;
+	uint64_t offset;
+	uint32_t size;  /* 1, 2, 4, 8, or 0 = any */
+	uint32_t flags; /* UVF_IOEVENTFD_DATAMATCH */
+	uint64_t datamatch;
+	uvf_ioeventfd_fn fn;
+	void *data;
+	int fd; /* eventfd, owned by the device */
 };
 
 struct uvf_dma_mapping {
 	uint64_t address;
 	uint64_t size;
 	uint32_t prot;     /* UVF_DMA_MAP_FLAG_READ | WRITE */
-	int fd;            /* -1 for message-based DMA */
+	bool has_fd;       /* mapped from an fd (closed once mapped); else by message */
 	uint64_t offset;   /* in fd */
 	dev_t st_dev;      /* identity of the backing file, for duplicates */
 	ino_t st_ino;
 	void *map_base;    /* what mmap returned, NULL without fd */
 	size_t map_len;
 	uint8_t *vaddr;    /* address of `address` in this process, or NULL */
+	struct uvf_dma_mapping *prev, *next; /* dev->map_list, newest first */
 };
 
 struct uvf_irq_vector {
@@ -106,17 +133,50 @@ struct uvf_device {
 	struct uvf_rx wait_rx; /* used while waiting for a DMA reply */
 	uint32_t max_msg_size;
 	bool in_command;       /* a client command is being handled */
-	uint16_t next_dma_id;
+	uint16_t next_dma_id;  /* atomic: device threads take ids too */
 	struct uvf_queued_msg *queue;
 	size_t queue_len, queue_head, queue_bytes;
 
-	/* DMA mappings, sorted by address, non-overlapping */
-	struct uvf_dma_mapping *maps;
-	size_t nr_maps, maps_cap;
+	/* DMA mappings: a balanced tree (tsearch) ordered by range, where
+	 * overlapping ranges compare equal, and a list of the same mappings.
+	 * Only the dispatch thread changes them, under dma_lock for writing;
+	 * device threads look up under it for reading. */
+	void *map_tree;
+	struct uvf_dma_mapping *map_list;
+	size_t nr_maps;
+	uint64_t map_gen; /* changes whenever a mapping goes: see dma.c's cache */
+	pthread_rwlock_t dma_lock;
+
+	/* Threads (see "Threads." in uvf/server.h) */
+	pthread_t dispatch_thread;  /* the last thread that ran dispatch */
+	bool dispatch_known;        /* atomic; dispatch_thread is set */
+	bool client_live;           /* atomic; a client past VERSION */
+	uint32_t dma_chunk;         /* atomic; largest DMA_READ/WRITE count, set at VERSION */
+	/* IRQ state (irqs, intx, msix table and PBA, interrupt bits of config
+	 * space) is changed and read under irq_lock, never held in a callback */
+	pthread_mutex_t irq_lock;
+	/* twin socket: twin_fd changes only on the dispatch thread, under
+	 * twin_lock; device threads use it (send, read replies) under it */
+	pthread_mutex_t twin_lock;
+	int twin_fd;                /* our end, -1 when not negotiated */
+	struct uvf_rx twin_rx;
+	bool twin_failed;           /* a device thread found the twin stream broken */
+	struct uvf_twin_stray *twin_stray; /* async replies a device thread read */
+	/* asynchronous transfers started off the dispatch thread wait here
+	 * until dispatch takes them; sub_cond wakes device threads waiting
+	 * for a handed-over synchronous transfer */
+	pthread_mutex_t sub_lock;
+	pthread_cond_t sub_cond;
+	struct uvf_dma_op *dma_submitted;
+	bool locks_ready;           /* the locks above were initialised */
 
 	struct uvf_irq_index irqs[UVF_PCI_NUM_IRQS];
 	struct uvf_intx_line intx;
 	struct uvf_msix msix; /* table and PBA of the MSI-X capability */
+
+	/* ioeventfds, in id order; fixed at listen */
+	struct uvf_ioeventfd *ioeventfds;
+	unsigned nr_ioeventfds;
 };
 
 /* Reply being built by a command handler. */
@@ -126,6 +186,7 @@ struct uvf_reply {
 	uint8_t small[64];   /* fixed-size reply payloads live here */
 	int fds[UVF_SERVER_MAX_MSG_FDS];
 	size_t nfds;
+	bool fds_owned;      /* fds are the reply's: closed once it is sent (or not) */
 };
 
 /* Append a payload piece (not copied: must live until the reply is sent). */
@@ -150,6 +211,34 @@ int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_region_i
 int uvf__region_access(struct uvf_device *dev, uint32_t region, uint64_t offset, void *buf, uint32_t count,
 		       bool is_write, const char *what);
 void uvf__regions_reset(struct uvf_device *dev);
+/* Library memory of a UVF_BAR_MEMORY BAR: zeroed, in a sealed memfd with
+ * UVF_BAR_MMAP (size a multiple of 4096). Fills bar->mem (and mem_fd). */
+int uvf__bar_memory_alloc(struct uvf_bar *bar, unsigned index, uint64_t size, uint32_t flags);
+/* Unmap, close and free the library memory of every BAR. */
+void uvf__bars_free(struct uvf_device *dev);
+/* The areas of BAR `index` the client may map now (MSI-X table and PBA
+ * pages left out), into out[UVF_SERVER_MAX_MMAP_AREAS]; 0 when the region
+ * is not a mappable BAR or nothing of it is. */
+unsigned uvf__region_mmap_areas(struct uvf_device *dev, uint32_t index, struct uvf_region_sparse_area *out);
+
+/* ioeventfd.c */
+/* A client write of count bytes of buf at offset of region: when it
+ * matches an ioeventfd, signal it and return true (the BAR is not
+ * touched). The range was checked against the region by the caller. */
+bool uvf__ioeventfd_write(struct uvf_device *dev, uint32_t region, uint64_t offset, const void *buf,
+			  uint32_t count);
+/* Whether BAR `bar` has ioeventfds (writes to it then mean something). */
+bool uvf__ioeventfd_on_bar(const struct uvf_device *dev, uint32_t bar);
+/* Number of ioeventfds of region `index` (0 for anything but a BAR). */
+unsigned uvf__ioeventfd_count(const struct uvf_device *dev, uint32_t index);
+/* The first max ioeventfds of region `index` as spec entries (fd_index i
+ * for the i-th) and their eventfds (still owned by the device). */
+void uvf__ioeventfd_entries(const struct uvf_device *dev, uint32_t index, unsigned max,
+			    struct uvf_io_fd_entry *entries, int *fds);
+/* The epoll tag UVF__EPOLL_TAG_IOEVENTFD + id fired: run its callback. */
+void uvf__ioeventfd_fired(struct uvf_device *dev, uint64_t id);
+/* Close every eventfd (uvf_device_free). */
+void uvf__ioeventfds_free(struct uvf_device *dev);
 /* Reset the function: config space, library BAR memory, MSI-X table,
  * pending interrupts and INTx level, then the device's reset callback.
  * Returns the callback's result. */
@@ -183,6 +272,9 @@ int uvf__watch_intx_unmask(struct uvf_device *dev, int fd, bool on);
 int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx);
 
 /* dma.c: shared by the synchronous and asynchronous DMA paths */
+/* The mapping holding addr, or NULL. Device threads call it under
+ * dma_lock (read); the dispatch thread, which alone changes the table,
+ * may call it without. */
 const struct uvf_dma_mapping *uvf__dma_find(const struct uvf_device *dev, uint64_t addr);
 uint64_t uvf__dma_chunk_max(const struct uvf_device *dev);
 int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
@@ -198,5 +290,33 @@ bool uvf__dma_async_reply(struct uvf_device *dev, const struct uvf_msg_header *h
 void uvf__dma_async_run(struct uvf_device *dev);
 /* Finish every transfer with err (client gone, device freed). */
 void uvf__dma_async_cancel(struct uvf_device *dev, int err);
+/* A synchronous message-based transfer of a device thread without twin
+ * socket: handed to the dispatch thread as an asynchronous one, waited for. */
+int uvf__dma_async_wait(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write);
+
+/* Threads and the twin socket */
+/* An async reply a device thread read on the twin socket, for dispatch. */
+struct uvf_twin_stray {
+	struct uvf_twin_stray *next;
+	struct uvf_msg_header hdr;
+	size_t nfds;
+	uint8_t body[]; /* hdr.msg_size - 16 bytes */
+};
+/* device.c */
+/* Whether the caller is the dispatch thread (or none ran yet). */
+bool uvf__on_dispatch_thread(struct uvf_device *dev);
+/* Make the poll fd readable: dispatch has work. Any thread. */
+void uvf__kick(struct uvf_device *dev);
+/* Use fd (our end of the twin socket, taken) from now on. */
+int uvf__twin_attach(struct uvf_device *dev, int fd);
+/* dma.c: take the replies device threads read on the twin socket and,
+ * with read_socket, read what came there (dispatch thread). Returns -errno
+ * when the client must be dropped. */
+int uvf__twin_service(struct uvf_device *dev, bool read_socket);
+/* Forget the twin socket's stream state (dispatch, under twin_lock). */
+void uvf__twin_reset_locked(struct uvf_device *dev);
+/* irq.c: the IRQ lock, for config space and MSI-X table accesses */
+void uvf__irq_lock(struct uvf_device *dev);
+void uvf__irq_unlock(struct uvf_device *dev);
 
 #endif /* UVF_SERVER_INTERNAL_H */
