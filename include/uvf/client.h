@@ -161,8 +161,14 @@ UVF_API int uvf_client_config_write32(struct uvf_client *client, uint32_t offset
  * is fine) and learn whether it is a memory or I/O BAR (from config
  * space). Calling it again first undoes the previous set-up. Mappings
  * survive until uvf_client_region_unmap(), a DEVICE_RESET does not undo
- * them, uvf_client_close() does. Returns 0, -EINVAL for a bad index, or
- * the error of a failed request or mmap.
+ * them, uvf_client_close() does. Returns 0, -EINVAL for a bad index (also
+ * config space, region 7), or the error of a failed request or mmap.
+ * An absent region (size 0) sets up nothing. MMAP without sparse-mmap
+ * areas means the whole region; an area not page-aligned or not inside
+ * the region is left unmapped (its accesses go by message). ioeventfds the
+ * client cannot signal (other types, sizes other than 0, 1, 2, 4, 8) are
+ * left out, and a malformed IO_FDS reply is ignored as a whole (logged).
+ * Unmapping a region that is not set up is fine.
  */
 UVF_API int uvf_client_region_map(struct uvf_client *client, uint32_t index);
 UVF_API int uvf_client_region_unmap(struct uvf_client *client, uint32_t index);
@@ -181,7 +187,7 @@ struct uvf_client_ioeventfd {
 };
 
 /* The ioeventfds fetched by uvf_client_region_map(): up to cap entries
- * into out, *count = how many there are. */
+ * into out, *count = how many there are (0 for a region not set up). */
 UVF_API int uvf_client_region_io_fds(struct uvf_client *client, uint32_t index, struct uvf_client_ioeventfd *out,
 				     size_t cap, size_t *count);
 
@@ -192,6 +198,9 @@ UVF_API int uvf_client_region_io_fds(struct uvf_client *client, uint32_t index, 
  * writes to a memory BAR as posted writes (unless no_posted_writes), and
  * everything else (config space, I/O BARs, ROM, reads) by REGION_READ /
  * REGION_WRITE. Without uvf_client_region_map() every access is a message.
+ * An access must lie in one mapped area to be a load or store (else it is
+ * a message). Before a load or store to mapped memory, or an ioeventfd
+ * signal, posted writes not yet known done are fenced with one round trip.
  * A posted write's failure on the server is not reported (it is logged
  * there).
  */

@@ -147,7 +147,10 @@ UVF_API void *uvf_device_bar_memory(struct uvf_device *dev, unsigned index, size
  * pages holding an MSI-X table or PBA (those stay trapped); this call
  * replaces that with `count` areas (1..16, offsets and sizes multiples of
  * 4096, inside the BAR, not overlapping, sorted; pages of the MSI-X table
- * or PBA refused with -EINVAL). -EBUSY after listen.
+ * or PBA refused with -EINVAL). -EBUSY after listen. An area that an MSI-X
+ * table or PBA declared later falls into is not offered to the client.
+ * The memfd is sealed against resizing; a client that cannot receive fds
+ * (max_msg_fds 0) is offered no mapping.
  */
 struct uvf_mmap_area {
 	uint64_t offset; /* from the start of the BAR */
@@ -172,7 +175,13 @@ UVF_API int uvf_device_set_bar_mmap_areas(struct uvf_device *dev, unsigned index
  * uvf_device_ioeventfd_fd() and reads the 8-byte counter itself.
  * Returns an id >= 0, -EINVAL for a bad description (BAR not declared,
  * range outside it, bad size, overlap with another ioeventfd of the same
- * BAR matching the same values), -EBUSY after listen, -ENOMEM/-EMFILE.
+ * BAR matching the same values, a range in the MSI-X table or PBA declared
+ * so far), -EBUSY after listen, -ENOSPC beyond 256 ioeventfds per device,
+ * -ENOMEM/-EMFILE. A size-0 ioeventfd turns REGION_WRITEs of 1..8 bytes at
+ * its offset into signals; longer ones reach the BAR.
+ * DEVICE_GET_REGION_IO_FDS sends at most as many entries (one eventfd
+ * each) as the client accepts fds in one message; the ones left out keep
+ * working through REGION_WRITE.
  */
 #define UVF_IOEVENTFD_DATAMATCH 0x1u
 

@@ -11,6 +11,7 @@
 #ifndef UVF_CLIENT_INTERNAL_H
 #define UVF_CLIENT_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,8 @@ struct uvf_client_dma_range {
 	uint32_t prot;	/* UVF_DMA_MAP_FLAG_READ|WRITE */
 	uint8_t *ptr;	/* where the range lives in this process */
 	bool allocated; /* mmap'ed by uvf_client_dma_alloc: munmap when forgotten */
+	bool pending;	/* DMA_MAP sent, no answer yet: reserved, already served */
+	bool unmapping; /* DMA_UNMAP sent, no answer yet: still served */
 };
 
 /* An mmap fd received with a region info reply, owned by the client. */
@@ -52,42 +55,97 @@ struct uvf_client_stale {
 	uint16_t command;
 };
 
+/*
+ * Bytes read from a socket: one or more messages, the last one possibly
+ * partial. A buffer is also how a reply travels from the thread that read it
+ * to the thread that waits for it (the message then starts at data[0]).
+ * The fds that came with the bytes belong to the message starting at
+ * fds_at (see connection.c for why that is the only possible owner).
+ */
+struct uvf_client_buf {
+	uint8_t *data;
+	size_t cap;
+	size_t start, end; /* bytes not yet dispatched */
+	bool has_fds;	   /* fds[]/nfds/fds_overflow belong to the message at fds_at */
+	size_t fds_at;
+	int fds[UVF_TRANSPORT_MAX_FDS];
+	size_t nfds;
+	bool fds_overflow;		/* more fds than we keep arrived, or the kernel truncated them */
+	struct uvf_msg_header hdr;	/* a held reply: its header */
+	const struct uvf_client *owner; /* a held reply: its client */
+	struct uvf_client_buf *next;	/* free list, or the thread's held replies */
+};
+
+struct uvf_client_waiter;
+
 struct uvf_client {
-	int sock;
-	int broken;	/* 0, or the error that made the connection unusable */
+	int sock;	/* blocking: one recvmsg waits for a reply */
+	int twin;	/* -1, or the twin socket for the server's commands (PROTOCOL.md 1.10) */
+	int broken;	/* 0, or the error that made the connection unusable (atomic) */
 	int timeout_ms; /* per reply, -1 = forever */
 	uint32_t our_max_xfer;
 	uint32_t our_max_fds;
+	uint32_t rx_limit;	/* largest message we accept */
+	uint32_t poll_us;	/* busy-poll this long before sleeping in recvmsg */
+	bool posted_writes_off; /* opts no_posted_writes: for fastpath.c */
 	struct uvf_logger log;
-	struct uvf_rx rx;
 
+	/* read-only after connecting */
 	struct uvf_server_caps caps;
 	uint64_t min_pgsize; /* smallest page size in caps.pgsizes */
 
+	/*
+	 * Lock order: dma_lock, then send_lock, then lock. Nobody waits for a
+	 * reply while holding any of them.
+	 */
+	pthread_mutex_t lock; /* everything below up to dma_lock */
 	uint16_t next_id;
 	struct uvf_client_stale stale[UVF_CLIENT_STALE_IDS];
 	size_t nstale;
-
+	struct uvf_client_waiter *waiters; /* requests sent and not answered */
+	bool reading;			   /* one thread holds the reader role */
+	struct uvf_client_buf *rx;	   /* main socket bytes (the reader's) */
+	struct uvf_client_buf *twin_rx;	   /* twin socket bytes (the reader's) */
+	struct uvf_client_buf *free_bufs;
+	size_t nfree_bufs;
 	bool have_device_info;
 	struct uvf_device_info device_info;
-
 	struct uvf_client_region_fd *region_fds;
 	size_t nregion_fds;
 
+	pthread_mutex_t send_lock; /* one whole message at a time on the main socket */
+
 	struct uvf_client_fast *fast; /* fastpath.c */
 
-	/* sorted by iova, never overlapping */
+	/* sorted by iova, never overlapping; serving reads it under a read
+	 * lock, so memory is never unmapped under a copy */
+	pthread_rwlock_t dma_lock;
 	struct uvf_client_dma_range *dma;
 	size_t ndma;
+	/* ranges registered without an fd (atomic): only those are reached
+	 * by server DMA_READ/WRITE, so without any the reader need not watch
+	 * the twin socket */
+	unsigned msg_dma_ranges;
 	size_t dma_cap;
 };
 
-/* A reply held in client->rx until uvf__client_reply_done(). */
+/* A reply held by the calling thread until uvf__client_reply_done(). */
 struct uvf_client_reply {
 	const struct uvf_msg_header *hdr;
 	const uint8_t *payload;
 	size_t len;
 	size_t nfds;
+	int *fds; /* nfds fds, closed by uvf__client_reply_done() unless set to -1 */
+};
+
+/* A server command, as the reader hands it to uvf__client_serve_command. */
+struct uvf_client_msg {
+	const struct uvf_msg_header *hdr;
+	const uint8_t *body; /* hdr->msg_size - 16 bytes */
+	size_t len;
+	size_t nfds; /* fds that came with it (closed by the engine) */
+	bool fds_overflow;
+	bool on_twin; /* arrived on (and is answered on) the twin socket */
 };
 
 /* 0 when the connection can be used, else -ENOTCONN. */
@@ -96,31 +154,45 @@ int uvf__client_check(const struct uvf_client *client);
 /*
  * Send a command made of the payload parts iov[0..iovcnt) (iovcnt <= 7; the
  * header is added here) with nfds fds, and wait for its reply, serving the
- * server's commands meanwhile. On 0 the reply stays in client->rx: the
- * caller reads it through *reply and then calls uvf__client_reply_done().
- * On an error reply returns the server's -errno (nothing held); -ETIMEDOUT
- * when no reply came in time (a late one will be dropped); a transport
- * error marks the connection broken.
+ * server's commands meanwhile. Thread-safe. On 0 the reply is held by the
+ * calling thread: it reads it through *reply and then calls
+ * uvf__client_reply_done(). On an error reply returns the server's -errno
+ * (nothing held); -ETIMEDOUT when no reply came in time (a late one will be
+ * dropped); a transport error marks the connection broken.
  */
 int uvf__client_request(struct uvf_client *client, uint16_t command, const struct iovec *iov, int iovcnt,
 			const int *fds, size_t nfds, struct uvf_client_reply *reply);
 
-/* Release the reply returned by uvf__client_request (closes its fds unless
- * they were taken with uvf__rx_take_fds). */
+/* Release the reply the calling thread holds from uvf__client_request
+ * (closes its fds unless taken). */
 void uvf__client_reply_done(struct uvf_client *client);
+
+/* Take up to max of the held reply's fds (they become the caller's);
+ * returns how many. */
+size_t uvf__client_reply_take_fds(struct uvf_client_reply *reply, int *out, size_t max);
 
 /* Request with a single payload buffer whose reply payload must be empty or
  * exactly expect_len bytes (checked, then discarded). */
 int uvf__client_simple(struct uvf_client *client, uint16_t command, const void *payload, size_t len, const int *fds,
 		       size_t nfds, size_t expect_len);
 
-/* Send one message (header included in iov[0]); a failure marks the
- * connection broken. */
+/* Send one message (header included in iov[0]) on the main socket, taking
+ * the send lock; a failure marks the connection broken. */
 int uvf__client_send(struct uvf_client *client, const struct iovec *iov, int iovcnt, const int *fds, size_t nfds);
 
-/* Answer (or refuse) the server command now complete in client->rx. Returns
- * 0, or a negative errno when answering broke the connection. */
-int uvf__client_serve_command(struct uvf_client *client);
+/* Send an answer to a server command on the socket it came from. */
+int uvf__client_answer(struct uvf_client *client, bool on_twin, const struct iovec *iov, int iovcnt);
+
+/* Answer (or refuse) a server command (DMA_READ/DMA_WRITE). Returns 0, or
+ * a negative errno when answering broke the connection. */
+int uvf__client_serve_command(struct uvf_client *client, const struct uvf_client_msg *msg);
+
+/* Record the error that ended the connection (once), wake every waiting
+ * thread with it, and return it. */
+int uvf__client_mark_broken(struct uvf_client *client, int err, const char *why);
+
+/* The device info cache: copy it out under the lock (false when not known). */
+bool uvf__client_cached_device_info(struct uvf_client *client, struct uvf_device_info *out);
 
 /* Fetch DEVICE_GET_INFO into the cache unless it is there already. */
 int uvf__client_ensure_device_info(struct uvf_client *client);

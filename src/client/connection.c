@@ -1,8 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The client's connection engine: connecting, VERSION negotiation, message
- * ids, and waiting for one reply at a time while the server's own commands
- * (DMA_READ/DMA_WRITE) are served as they come.
+ * ids, and pipelined requests from any number of threads.
+ *
+ * Each request registers a waiter (id, command, a condition variable) and
+ * is sent under the send lock. Exactly one waiting thread at a time holds
+ * the reader role: it reads the socket(s), hands each reply to its waiter,
+ * serves the server's DMA_READ/DMA_WRITE commands, and gives the role to
+ * another waiter once its own reply is in. The others sleep on their
+ * condition variable until their reply is handed to them, their timeout
+ * expires, or the role comes to them. A thread alone on the client is
+ * always the reader: it pays one sendmsg and, in the common case, one
+ * blocking recvmsg per round trip (the socket is blocking, with
+ * SO_RCVTIMEO as the timeout, so no poll is needed), and uncontended locks.
+ *
+ * Bytes are read in bulk into a buffer (struct uvf_client_buf); a reply is
+ * handed to its waiter by giving it the buffer that holds it, so a reply is
+ * never copied in the common case.
  *
  * Replies are matched by id AND command. Anything else that arrives as a
  * reply (the late answer to a request that timed out, or an id we never
@@ -10,8 +24,12 @@
  * never costs the connection.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,9 +39,35 @@
  * capability chains and the VERSION JSON. */
 #define RX_MIN_LIMIT (UVF_MSG_HEADER_SIZE + UVF_CLIENT_REGION_INFO_MAX_ARGSZ)
 
-/* uvf_client_process() stops after this many messages so that a server
- * flooding us cannot keep the caller inside forever. */
-#define PROCESS_MAX_MESSAGES 256
+/* uvf_client_process() stops after this many reads so that a server
+ * flooding us cannot keep the caller inside forever; a reader past its
+ * deadline reads at most this many times more. */
+#define PROCESS_MAX_READS 256
+
+/* First size of a receive buffer; it grows to the largest message. */
+#define BUF_FIRST_CAP 16384u
+
+/* Receive buffers kept for reuse (one per thread that waits at once). */
+#define FREE_BUFS_MAX 16u
+
+/* A blocking recvmsg waits the whole timeout (SO_RCVTIMEO): use it while
+ * that ends at most this late; closer to the deadline, poll instead. */
+#define RCVTIMEO_SLACK_MS 2
+
+/* A request waiting for its reply (on the requesting thread's stack). */
+struct uvf_client_waiter {
+	uint16_t id, command;
+	bool done;		    /* result (and buf) are final */
+	bool sleeping;		    /* in pthread_cond_*wait: can take the reader role when woken */
+	int result;		    /* 0: the reply is in buf; else -errno */
+	struct uvf_client_buf *buf; /* the reply, data[0..msg_size) */
+	pthread_cond_t cond;
+	struct uvf_client_waiter *next;
+};
+
+/* Replies the calling thread holds between uvf__client_request() and
+ * uvf__client_reply_done() (several clients may be in use by one thread). */
+static _Thread_local struct uvf_client_buf *held_replies;
 
 static int64_t now_ms(void)
 {
@@ -33,35 +77,354 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int broken_error(const struct uvf_client *client)
+{
+	return __atomic_load_n(&client->broken, __ATOMIC_ACQUIRE);
+}
+
 int uvf__client_check(const struct uvf_client *client)
 {
 	if (client == NULL)
 		return -EINVAL;
-	return client->broken ? -ENOTCONN : 0;
+	return broken_error(client) ? -ENOTCONN : 0;
 }
 
-/* Record the error that ended the connection (once) and return it. EPIPE
- * and ECONNRESET both mean "the server went away": report one of them. */
-static int mark_broken(struct uvf_client *client, int err, const char *why)
+/* ------------------------------------------------------------------ */
+/* Receive buffers                                                      */
+/* ------------------------------------------------------------------ */
+
+static void buf_drop_fds(struct uvf_client_buf *b)
 {
+	for (size_t i = 0; i < b->nfds; i++)
+		if (b->fds[i] >= 0)
+			close(b->fds[i]);
+	b->nfds = 0;
+	b->has_fds = false;
+	b->fds_overflow = false;
+}
+
+static void buf_free(struct uvf_client_buf *b)
+{
+	if (b == NULL)
+		return;
+	buf_drop_fds(b);
+	free(b->data);
+	free(b);
+}
+
+/* Make room for `need` bytes from b->start, moving the unread bytes to the
+ * front first. */
+static int buf_reserve(struct uvf_client_buf *b, size_t need)
+{
+	if (b->start > 0 && b->cap - b->start < need) {
+		memmove(b->data, b->data + b->start, b->end - b->start);
+		if (b->has_fds)
+			b->fds_at -= b->start;
+		b->end -= b->start;
+		b->start = 0;
+	}
+	if (b->cap - b->start < need) {
+		size_t cap = b->start + need;
+		uint8_t *grown = realloc(b->data, cap);
+
+		if (grown == NULL)
+			return -ENOMEM;
+		b->data = grown;
+		b->cap = cap;
+	}
+	return 0;
+}
+
+static struct uvf_client_buf *buf_get_locked(struct uvf_client *client)
+{
+	struct uvf_client_buf *b = client->free_bufs;
+
+	if (b) {
+		client->free_bufs = b->next;
+		client->nfree_bufs--;
+		b->next = NULL;
+		return b;
+	}
+	return calloc(1, sizeof(*b));
+}
+
+/* Return a buffer whose fds were already dropped. */
+static void buf_put_locked(struct uvf_client *client, struct uvf_client_buf *b)
+{
+	b->start = b->end = 0;
+	b->owner = NULL;
+	if (client->nfree_bufs >= FREE_BUFS_MAX) {
+		buf_free(b);
+		return;
+	}
+	b->next = client->free_bufs;
+	client->free_bufs = b;
+	client->nfree_bufs++;
+}
+
+static void buf_release(struct uvf_client *client, struct uvf_client_buf *b)
+{
+	buf_drop_fds(b); /* close() outside the lock */
+	pthread_mutex_lock(&client->lock);
+	buf_put_locked(client, b);
+	pthread_mutex_unlock(&client->lock);
+}
+
+/* Move b's fd group (if any) to nb, shifting its owner by `shift` bytes. */
+static void buf_move_fds(struct uvf_client_buf *nb, struct uvf_client_buf *b, size_t shift)
+{
+	memcpy(nb->fds, b->fds, b->nfds * sizeof(b->fds[0]));
+	nb->nfds = b->nfds;
+	nb->fds_overflow = b->fds_overflow;
+	nb->fds_at = b->fds_at - shift;
+	nb->has_fds = true;
+	b->nfds = 0;
+	b->has_fds = false;
+	b->fds_overflow = false;
+}
+
+/*
+ * Is a whole message at b->start? 1 with *hdr filled, 0 when more bytes
+ * are needed (room for them is made), or a negative errno when the header
+ * breaks framing.
+ */
+static int next_message(const struct uvf_client *client, struct uvf_client_buf *b, struct uvf_msg_header *hdr,
+			struct uvf_why *why)
+{
+	size_t avail = b->end - b->start;
+	int rc;
+
+	if (avail < UVF_MSG_HEADER_SIZE)
+		return 0;
+	memcpy(hdr, b->data + b->start, sizeof(*hdr));
+	rc = uvf__msg_check_header(hdr, client->rx_limit, why);
+	if (rc)
+		return rc;
+	if (avail < hdr->msg_size) {
+		if (buf_reserve(b, hdr->msg_size))
+			return uvf__why(why, -ENOMEM, "no memory for a %u-byte message", (unsigned)hdr->msg_size);
+		return 0;
+	}
+	return 1;
+}
+
+/* Forget the message of `size` bytes at b->start (and its fds). */
+static void buf_consume(struct uvf_client_buf *b, size_t size, bool own_fds)
+{
+	b->start += size;
+	if (own_fds)
+		buf_drop_fds(b);
+	if (b->start == b->end && !b->has_fds)
+		b->start = b->end = 0;
+}
+
+/* Offset of the message holding the last byte read. The kernel ends a
+ * recvmsg right after the first chunk that carries fds, and a sender
+ * attaches fds to the chunk that starts its message, so that message is
+ * the one the fds belong to. */
+static size_t fds_owner(const struct uvf_client_buf *b)
+{
+	size_t pos = b->start;
+
+	for (;;) {
+		uint32_t size;
+
+		if (b->end - pos < UVF_MSG_HEADER_SIZE)
+			return pos;
+		memcpy(&size, b->data + pos + 4, sizeof(size));
+		if (size < UVF_MSG_HEADER_SIZE || size >= b->end - pos)
+			return pos;
+		pos += size;
+	}
+}
+
+static void collect_fds(struct uvf_client_buf *b, struct msghdr *msg)
+{
+	bool got = (msg->msg_flags & MSG_CTRUNC) != 0;
+	bool second = b->has_fds; /* cannot happen: reads stop at a partial fd-carrying message */
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		size_t count;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+			continue;
+		count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < count; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			got = true;
+			if (!second && b->nfds < UVF_TRANSPORT_MAX_FDS) {
+				b->fds[b->nfds++] = fd;
+			} else {
+				close(fd);
+				b->fds_overflow = true;
+			}
+		}
+	}
+	if (!got)
+		return;
+	if (msg->msg_flags & MSG_CTRUNC)
+		b->fds_overflow = true;
+	if (!second) {
+		b->has_fds = true;
+		b->fds_at = fds_owner(b);
+	}
+}
+
+/*
+ * One recvmsg on sock into b (flags 0 = blocking, up to SO_RCVTIMEO).
+ * Returns the bytes read, 0 when nothing came (EAGAIN), or a negative errno
+ * (-ECONNRESET on EOF) with the reason in *why.
+ */
+static ssize_t recv_some(struct uvf_client *client, int sock, struct uvf_client_buf *b, int flags, struct uvf_why *why)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * UVF_TRANSPORT_MAX_FDS)];
+	} ctl;
+	size_t used = b->end - b->start;
+	struct msghdr msg = {0};
+	struct iovec iov;
+	size_t len;
+	ssize_t n;
+
+	if (b->cap == 0 || b->end == b->cap || b->cap - b->start < UVF_MSG_HEADER_SIZE) {
+		if (buf_reserve(b, used + UVF_MSG_HEADER_SIZE > BUF_FIRST_CAP ? used + UVF_MSG_HEADER_SIZE
+									      : BUF_FIRST_CAP))
+			return uvf__why(why, -ENOMEM, "no memory for receiving");
+	}
+	len = b->cap - b->end;
+	if (b->has_fds) {
+		/* Stop at the end of the message owning the fds, so that fds of a
+		 * later message cannot arrive before these are handed over. */
+		size_t upto = b->fds_at + UVF_MSG_HEADER_SIZE;
+
+		if (b->end - b->fds_at >= UVF_MSG_HEADER_SIZE) {
+			uint32_t size;
+
+			memcpy(&size, b->data + b->fds_at + 4, sizeof(size));
+			upto = b->fds_at + (size > UVF_MSG_HEADER_SIZE ? size : UVF_MSG_HEADER_SIZE);
+		}
+		if (upto > b->end && upto - b->end < len)
+			len = upto - b->end;
+	}
+	iov.iov_base = b->data + b->end;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	do {
+		n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return uvf__why(why, -errno, "recvmsg: %s", strerror(errno));
+	}
+	if (n == 0) {
+		if (used == 0)
+			return uvf__why(why, -ECONNRESET, "connection closed by the peer");
+		return uvf__why(why, -ECONNRESET, "connection closed by the peer in the middle of a message");
+	}
+	b->end += (size_t)n;
+	if (msg.msg_controllen > 0 || (msg.msg_flags & MSG_CTRUNC))
+		collect_fds(b, &msg);
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Broken connections                                                   */
+/* ------------------------------------------------------------------ */
+
+int uvf__client_mark_broken(struct uvf_client *client, int err, const char *why)
+{
+	int expected = 0;
+
+	/* EPIPE and ECONNRESET both mean "the server went away". */
 	if (err == -EPIPE)
 		err = -ECONNRESET;
-	if (!client->broken) {
-		client->broken = err;
+	if (__atomic_compare_exchange_n(&client->broken, &expected, err, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		CLIENT_LOG(client, UVF_LOG_ERROR, "connection to the server lost: %s%s%s", uvf_strerror(err),
 			   why && why[0] ? ": " : "", why ? why : "");
+		/* Wakes a reader blocked in recvmsg: the stream is over. */
+		shutdown(client->sock, SHUT_RDWR);
+		if (client->twin >= 0)
+			shutdown(client->twin, SHUT_RDWR);
 	}
+	pthread_mutex_lock(&client->lock);
+	while (client->waiters) {
+		struct uvf_client_waiter *w = client->waiters;
+
+		client->waiters = w->next;
+		w->done = true;
+		w->result = broken_error(client);
+		pthread_cond_signal(&w->cond);
+	}
+	pthread_mutex_unlock(&client->lock);
 	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                              */
+/* ------------------------------------------------------------------ */
+
+void uvf__client_send_lock(struct uvf_client *client)
+{
+	pthread_mutex_lock(&client->send_lock);
+}
+
+void uvf__client_send_unlock(struct uvf_client *client)
+{
+	pthread_mutex_unlock(&client->send_lock);
+}
+
+int uvf__client_send_locked(struct uvf_client *client, const struct iovec *iov, int iovcnt, const int *fds, size_t nfds)
+{
+	int rc = uvf__client_check(client);
+
+	if (rc)
+		return rc;
+	rc = uvf__msg_sendv(client->sock, iov, iovcnt, fds, nfds, client->timeout_ms);
+	/* Part of the message may have gone out: the stream is no longer
+	 * framed, so any failure but a refused argument ends the connection. */
+	if (rc < 0 && rc != -EINVAL)
+		return uvf__client_mark_broken(client, rc, "sending failed");
+	return rc;
 }
 
 int uvf__client_send(struct uvf_client *client, const struct iovec *iov, int iovcnt, const int *fds, size_t nfds)
 {
-	int rc = uvf__msg_sendv(client->sock, iov, iovcnt, fds, nfds, client->timeout_ms);
+	int rc;
 
-	/* Part of the message may have gone out: the stream is no longer
-	 * framed, so any failure but a refused argument ends the connection. */
+	uvf__client_send_lock(client);
+	rc = uvf__client_send_locked(client, iov, iovcnt, fds, nfds);
+	uvf__client_send_unlock(client);
+	return rc;
+}
+
+int uvf__client_answer(struct uvf_client *client, bool on_twin, const struct iovec *iov, int iovcnt)
+{
+	int rc;
+
+	if (!on_twin)
+		return uvf__client_send(client, iov, iovcnt, NULL, 0);
+	/* Only the reader answers on the twin socket: no lock needed. */
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	rc = uvf__msg_sendv(client->twin, iov, iovcnt, NULL, 0, client->timeout_ms);
 	if (rc < 0 && rc != -EINVAL)
-		return mark_broken(client, rc, "sending failed");
+		return uvf__client_mark_broken(client, rc, "sending on the twin socket failed");
 	return rc;
 }
 
@@ -69,27 +432,40 @@ int uvf__client_send(struct uvf_client *client, const struct iovec *iov, int iov
 /* Message ids                                                          */
 /* ------------------------------------------------------------------ */
 
-static bool is_stale(const struct uvf_client *client, uint16_t id)
+static bool id_in_use_locked(const struct uvf_client *client, uint16_t id)
 {
 	for (size_t i = 0; i < client->nstale; i++)
 		if (client->stale[i].id == id)
 			return true;
+	for (const struct uvf_client_waiter *w = client->waiters; w; w = w->next)
+		if (w->id == id)
+			return true;
 	return false;
 }
 
-static uint16_t next_msg_id(struct uvf_client *client)
+static uint16_t next_id_locked(struct uvf_client *client)
 {
-	/* Skip ids whose late reply may still come, so it cannot be taken for
-	 * the answer to a new request. Terminates: few ids are stale. */
+	/* Skip ids whose reply may still come, so that it cannot be taken for
+	 * the answer to a new request. Terminates: few ids are in use. */
 	for (;;) {
 		uint16_t id = client->next_id++;
 
-		if (!is_stale(client, id))
+		if (!id_in_use_locked(client, id))
 			return id;
 	}
 }
 
-static void remember_stale(struct uvf_client *client, uint16_t id, uint16_t command)
+uint16_t uvf__client_next_id(struct uvf_client *client)
+{
+	uint16_t id;
+
+	pthread_mutex_lock(&client->lock);
+	id = next_id_locked(client);
+	pthread_mutex_unlock(&client->lock);
+	return id;
+}
+
+static void remember_stale_locked(struct uvf_client *client, uint16_t id, uint16_t command)
 {
 	if (client->nstale == UVF_CLIENT_STALE_IDS) {
 		/* Forget the oldest: its reply is very unlikely to come now. */
@@ -101,11 +477,9 @@ static void remember_stale(struct uvf_client *client, uint16_t id, uint16_t comm
 	client->nstale++;
 }
 
-/* Log and forget the reply in client->rx, which no request waits for. */
-static void drop_reply(struct uvf_client *client)
+/* Log a reply no request waits for (and forget its id if it was stale). */
+static void drop_reply_locked(struct uvf_client *client, const struct uvf_msg_header *hdr)
 {
-	const struct uvf_msg_header *hdr = &client->rx.hdr;
-
 	for (size_t i = 0; i < client->nstale; i++) {
 		if (client->stale[i].id == hdr->msg_id && client->stale[i].command == hdr->command) {
 			memmove(&client->stale[i], &client->stale[i + 1],
@@ -113,112 +487,401 @@ static void drop_reply(struct uvf_client *client)
 			client->nstale--;
 			CLIENT_LOG(client, UVF_LOG_INFO, "%s id %u: late reply to a request that timed out, dropped",
 				   uvf__cmd_name(hdr->command), (unsigned)hdr->msg_id);
-			uvf__rx_release(&client->rx);
 			return;
 		}
 	}
 	CLIENT_LOG(client, UVF_LOG_WARNING, "%s id %u: reply to no pending request, dropped",
 		   uvf__cmd_name(hdr->command), (unsigned)hdr->msg_id);
-	uvf__rx_release(&client->rx);
 }
 
 /* ------------------------------------------------------------------ */
-/* Requests                                                             */
+/* Waiters                                                              */
 /* ------------------------------------------------------------------ */
 
-static int timed_out(struct uvf_client *client, uint16_t id, uint16_t command)
+static void remove_waiter_locked(struct uvf_client *client, struct uvf_client_waiter *w)
 {
-	remember_stale(client, id, command);
-	CLIENT_LOG(client, UVF_LOG_WARNING, "%s id %u: no reply within %d ms", uvf__cmd_name(command), (unsigned)id,
-		   client->timeout_ms);
-	return -ETIMEDOUT;
+	for (struct uvf_client_waiter **p = &client->waiters; *p; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			return;
+		}
+	}
+}
+
+static void timed_out_locked(struct uvf_client *client, struct uvf_client_waiter *w)
+{
+	remove_waiter_locked(client, w);
+	remember_stale_locked(client, w->id, w->command);
+	w->done = true;
+	w->result = -ETIMEDOUT;
+	CLIENT_LOG(client, UVF_LOG_WARNING, "%s id %u: no reply within %d ms", uvf__cmd_name(w->command),
+		   (unsigned)w->id, client->timeout_ms);
+}
+
+/* The reader role is free: offer it to a sleeping waiter. One that is not
+ * asleep yet looks at the role before it sleeps. */
+static void pass_reader_role_locked(struct uvf_client *client)
+{
+	if (client->reading)
+		return;
+	for (struct uvf_client_waiter *w = client->waiters; w; w = w->next) {
+		if (w->sleeping) {
+			pthread_cond_signal(&w->cond);
+			return;
+		}
+	}
 }
 
 /*
- * Wait for the reply to (id, command). During the handshake nothing but
- * that reply may arrive: anything else means the peer is not a vfio-user
- * server and fails with -EPROTO at once instead of waiting for the timeout.
+ * Hand the reply of `size` bytes at b->start to its waiter. The waiter gets
+ * a buffer with the reply at offset 0: b itself when the reply starts it
+ * (the bytes after it move to a fresh buffer that the reader goes on with),
+ * else a copy. Sets *own when the reply is self's.
  */
-static int wait_reply(struct uvf_client *client, uint16_t id, uint16_t command, bool handshake,
-		      struct uvf_client_reply *reply)
+static void deliver_reply(struct uvf_client *client, const struct uvf_msg_header *hdr, bool own_fds,
+			  struct uvf_client_waiter *self, bool *own)
 {
-	int64_t deadline = client->timeout_ms < 0 ? 0 : now_ms() + client->timeout_ms;
+	struct uvf_client_buf *b = client->rx;
+	size_t size = hdr->msg_size;
+	struct uvf_client_waiter *w;
+	struct uvf_client_buf *nb;
+
+	pthread_mutex_lock(&client->lock);
+	for (w = client->waiters; w; w = w->next)
+		if (w->id == hdr->msg_id && w->command == hdr->command)
+			break;
+	if (w == NULL) {
+		drop_reply_locked(client, hdr);
+		pthread_mutex_unlock(&client->lock);
+		buf_consume(b, size, own_fds);
+		return;
+	}
+	remove_waiter_locked(client, w);
+	w->done = true;
+	nb = buf_get_locked(client);
+	if (nb && b->start == 0 && (b->end == size || buf_reserve(nb, b->end - size) == 0)) {
+		if (b->end > size)
+			memcpy(nb->data, b->data + size, b->end - size);
+		nb->end = b->end - size;
+		if (b->has_fds && !own_fds)
+			buf_move_fds(nb, b, size);
+		b->end = size;
+		client->rx = nb;
+		nb = b;
+	} else if (nb && b->start > 0 && buf_reserve(nb, size) == 0) {
+		memcpy(nb->data, b->data + b->start, size);
+		nb->end = size;
+		if (own_fds)
+			buf_move_fds(nb, b, b->start);
+		b->start += size;
+		if (b->start == b->end && !b->has_fds)
+			b->start = b->end = 0;
+	} else {
+		if (nb)
+			buf_put_locked(client, nb);
+		nb = NULL;
+	}
+	if (nb) {
+		nb->hdr = *hdr;
+		w->buf = nb;
+		w->result = 0;
+	} else {
+		CLIENT_LOG(client, UVF_LOG_ERROR, "%s id %u: no memory to hand the reply over",
+			   uvf__cmd_name(hdr->command), (unsigned)hdr->msg_id);
+		w->result = -ENOMEM;
+	}
+	if (w == self)
+		*own = true;
+	else
+		pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&client->lock);
+	if (nb == NULL)
+		buf_consume(b, size, own_fds);
+}
+
+/* ------------------------------------------------------------------ */
+/* The reader                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Dispatch every whole message buffered from one socket: serve commands,
+ * hand replies over. During the handshake nothing but self's reply may
+ * arrive: anything else means the peer is not a vfio-user server.
+ */
+static int dispatch(struct uvf_client *client, bool on_twin, struct uvf_client_waiter *self, bool handshake, bool *own,
+		    int *served)
+{
+	for (;;) {
+		struct uvf_client_buf *b = on_twin ? client->twin_rx : client->rx;
+		struct uvf_why why = {{0}};
+		struct uvf_msg_header hdr;
+		bool own_fds;
+		uint32_t type;
+		int rc;
+
+		rc = next_message(client, b, &hdr, &why);
+		if (rc == 0)
+			return 0;
+		if (rc < 0)
+			return uvf__client_mark_broken(client, rc, why.text);
+		own_fds = b->has_fds && b->fds_at == b->start;
+		type = hdr.flags & UVF_MSG_TYPE_MASK;
+		CLIENT_LOG(client, UVF_LOG_DEBUG, "<- %s id %u %s%s, %u bytes, %zu fds", uvf__cmd_name(hdr.command),
+			   (unsigned)hdr.msg_id, type == UVF_MSG_TYPE_COMMAND ? "command" : "reply",
+			   on_twin ? " (twin socket)" : "", (unsigned)hdr.msg_size, own_fds ? b->nfds : 0);
+
+		if (handshake && !*own &&
+		    (self == NULL || hdr.msg_id != self->id || hdr.command != self->command ||
+		     type != UVF_MSG_TYPE_REPLY)) {
+			CLIENT_LOG(client, UVF_LOG_ERROR, "peer sent %s id %u instead of the VERSION reply",
+				   uvf__cmd_name(hdr.command), (unsigned)hdr.msg_id);
+			buf_consume(b, hdr.msg_size, own_fds);
+			return uvf__client_mark_broken(client, -EPROTO, "not a vfio-user server");
+		}
+		if (type == UVF_MSG_TYPE_COMMAND) {
+			struct uvf_client_msg msg = {
+				.hdr = &hdr,
+				.body = b->data + b->start + UVF_MSG_HEADER_SIZE,
+				.len = hdr.msg_size - UVF_MSG_HEADER_SIZE,
+				.nfds = own_fds ? b->nfds : 0,
+				.fds_overflow = own_fds && b->fds_overflow,
+				.on_twin = on_twin,
+			};
+
+			rc = uvf__client_serve_command(client, &msg);
+			buf_consume(b, hdr.msg_size, own_fds);
+			if (rc < 0)
+				return rc;
+			if (served)
+				(*served)++;
+			continue;
+		}
+		if (on_twin) {
+			/* We send no commands there: nothing can be answered. */
+			CLIENT_LOG(client, UVF_LOG_WARNING, "%s id %u: reply on the twin socket, dropped",
+				   uvf__cmd_name(hdr.command), (unsigned)hdr.msg_id);
+			buf_consume(b, hdr.msg_size, own_fds);
+			continue;
+		}
+		deliver_reply(client, &hdr, own_fds, self, own);
+	}
+}
+
+/* Dispatch what is buffered on both sockets. */
+static int dispatch_all(struct uvf_client *client, struct uvf_client_waiter *self, bool handshake, bool *own,
+			int *served)
+{
+	int rc = dispatch(client, false, self, handshake, own, served);
+
+	if (rc == 0 && client->twin >= 0)
+		rc = dispatch(client, true, self, false, own, served);
+	return rc;
+}
+
+/* Read without waiting from both sockets: >0 when bytes came, 0 when none,
+ * or a negative errno. */
+static ssize_t read_now(struct uvf_client *client, struct uvf_why *why)
+{
+	ssize_t n = recv_some(client, client->sock, client->rx, MSG_DONTWAIT, why);
+	ssize_t t;
+
+	if (n < 0 || client->twin < 0)
+		return n;
+	t = recv_some(client, client->twin, client->twin_rx, MSG_DONTWAIT, why);
+	if (t < 0)
+		return t;
+	return n + t;
+}
+
+/*
+ * Wait up to wait_ms (-1 forever) for bytes on the socket(s) and read them:
+ * >0 when bytes came, 0 when the time ran out, or a negative errno.
+ */
+static ssize_t fill(struct uvf_client *client, int wait_ms, struct uvf_why *why)
+{
+	struct pollfd pfd[2];
+	ssize_t n;
+	int rc;
+
+	if (client->poll_us > 0 && wait_ms != 0) {
+		/* Adaptive polling: a reply that comes within poll_us costs
+		 * no sleep and wake-up. */
+		int64_t begin = now_us();
+		int64_t spent;
+
+		do {
+			n = read_now(client, why);
+			if (n != 0)
+				return n;
+			spent = now_us() - begin;
+		} while (spent < client->poll_us);
+		if (wait_ms > 0)
+			wait_ms = spent / 1000 >= wait_ms ? 0 : wait_ms - (int)(spent / 1000);
+	}
+	if (wait_ms == 0)
+		return read_now(client, why);
+	/* The server sends DMA_READ/WRITE on the twin socket only for memory
+	 * registered without an fd; a registration's DMA_MAP is answered on
+	 * the main socket, so a reader blocked there wakes up and looks again
+	 * before such a request can come. */
+	bool twin_idle = client->twin < 0 || __atomic_load_n(&client->msg_dma_ranges, __ATOMIC_RELAXED) == 0;
+	if (twin_idle && (wait_ms < 0 || wait_ms + RCVTIMEO_SLACK_MS >= client->timeout_ms))
+		/* The common case: one blocking recvmsg, ended by SO_RCVTIMEO. */
+		return recv_some(client, client->sock, client->rx, 0, why);
+	pfd[0] = (struct pollfd){.fd = client->sock, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = client->twin, .events = POLLIN};
+	rc = poll(pfd, client->twin >= 0 ? 2 : 1, wait_ms);
+	if (rc < 0)
+		return errno == EINTR ? 0 : uvf__why(why, -errno, "poll: %s", strerror(errno));
+	if (rc == 0)
+		return 0;
+	/* Only the sockets that have something: no recvmsg in vain. */
+	n = 0;
+	if (pfd[0].revents) {
+		n = recv_some(client, client->sock, client->rx, MSG_DONTWAIT, why);
+		if (n < 0)
+			return n;
+	}
+	if (client->twin >= 0 && pfd[1].revents) {
+		ssize_t t = recv_some(client, client->twin, client->twin_rx, MSG_DONTWAIT, why);
+
+		if (t < 0)
+			return t;
+		n += t;
+	}
+	return n;
+}
+
+/*
+ * Hold the reader role until self's reply is in (0), the deadline passed
+ * (-ETIMEDOUT) or the connection broke. Whatever is already buffered when
+ * the reply comes is dispatched too: the socket will not signal it again.
+ */
+static int lead(struct uvf_client *client, struct uvf_client_waiter *self, int64_t deadline, bool handshake)
+{
 	int overdue = 0;
 
 	for (;;) {
 		struct uvf_why why = {{0}};
-		const struct uvf_msg_header *hdr = &client->rx.hdr;
-		int wait = -1;
+		bool own = false;
+		int wait_ms = -1;
+		ssize_t n;
 		int rc;
 
+		rc = dispatch_all(client, self, handshake, &own, NULL);
+		if (own)
+			return 0;
+		if (rc < 0)
+			return rc;
+		rc = broken_error(client);
+		if (rc)
+			return rc;
 		if (client->timeout_ms >= 0) {
 			int64_t left = deadline - now_ms();
 
 			/* Once the time is up, only read what already arrived, and
 			 * not forever: a server busy sending commands must not
 			 * hold us past the timeout. */
-			if (left <= 0 && overdue++ >= PROCESS_MAX_MESSAGES)
-				return timed_out(client, id, command);
-			wait = left > 0 ? (int)left : 0;
+			if (left <= 0 && overdue++ >= PROCESS_MAX_READS)
+				return -ETIMEDOUT;
+			wait_ms = left > 0 ? (int)left : 0;
 		}
-		rc = uvf__rx_read_wait(&client->rx, client->sock, wait, &why);
-		if (rc == -ETIMEDOUT)
-			return timed_out(client, id, command);
-		if (rc < 0)
-			return mark_broken(client, rc, why.text);
-
-		CLIENT_LOG(client, UVF_LOG_DEBUG, "<- %s id %u %s, %u bytes, %zu fds", uvf__cmd_name(hdr->command),
-			   (unsigned)hdr->msg_id,
-			   (hdr->flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_COMMAND ? "command" : "reply",
-			   (unsigned)hdr->msg_size, client->rx.nfds);
-
-		if (handshake && (hdr->msg_id != id || hdr->command != command ||
-				  (hdr->flags & UVF_MSG_TYPE_MASK) != UVF_MSG_TYPE_REPLY)) {
-			CLIENT_LOG(client, UVF_LOG_ERROR, "peer sent %s id %u instead of the VERSION reply",
-				   uvf__cmd_name(hdr->command), (unsigned)hdr->msg_id);
-			uvf__rx_release(&client->rx);
-			return mark_broken(client, -EPROTO, "not a vfio-user server");
-		}
-		if ((hdr->flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_COMMAND) {
-			rc = uvf__client_serve_command(client);
-			uvf__rx_release(&client->rx);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (hdr->msg_id != id || hdr->command != command) {
-			drop_reply(client);
-			continue;
-		}
-		if (hdr->flags & UVF_MSG_FLAG_ERROR) {
-			int err = -uvf__msg_reply_errno(hdr);
-
-			CLIENT_LOG(client, UVF_LOG_DEBUG, "%s id %u: server answered %s", uvf__cmd_name(command),
-				   (unsigned)id, uvf_strerror(err));
-			uvf__rx_release(&client->rx);
-			return err;
-		}
-		if (client->rx.fds_overflow) {
-			CLIENT_LOG(client, UVF_LOG_WARNING, "%s id %u: reply carried more fds than allowed",
-				   uvf__cmd_name(command), (unsigned)id);
-			uvf__rx_release(&client->rx);
-			return -EPROTO;
-		}
-		reply->hdr = hdr;
-		reply->payload = client->rx.body;
-		reply->len = hdr->msg_size - UVF_MSG_HEADER_SIZE;
-		reply->nfds = client->rx.nfds;
-		return 0;
+		n = fill(client, wait_ms, &why);
+		if (n < 0)
+			return uvf__client_mark_broken(client, (int)n, why.text);
+		if (n == 0 && wait_ms >= 0 && deadline - now_ms() <= 0)
+			return -ETIMEDOUT;
 	}
+}
+
+static void deadline_timespec(int64_t deadline_ms, struct timespec *ts)
+{
+	ts->tv_sec = deadline_ms / 1000;
+	ts->tv_nsec = (long)(deadline_ms % 1000) * 1000000;
+}
+
+/* Wait for w's reply, as the reader or as a sleeper. */
+static int wait_reply(struct uvf_client *client, struct uvf_client_waiter *w, bool handshake)
+{
+	int64_t deadline = client->timeout_ms < 0 ? 0 : now_ms() + client->timeout_ms;
+	struct timespec until;
+	int rc;
+
+	deadline_timespec(deadline, &until);
+	pthread_mutex_lock(&client->lock);
+	while (!w->done) {
+		if (!client->reading) {
+			client->reading = true;
+			pthread_mutex_unlock(&client->lock);
+			rc = lead(client, w, deadline, handshake);
+			pthread_mutex_lock(&client->lock);
+			client->reading = false;
+			if (!w->done) {
+				if (rc == -ETIMEDOUT) {
+					timed_out_locked(client, w);
+				} else {
+					remove_waiter_locked(client, w);
+					w->done = true;
+					w->result = rc < 0 ? rc : -EIO;
+				}
+			}
+			break;
+		}
+		w->sleeping = true;
+		if (client->timeout_ms < 0)
+			rc = pthread_cond_wait(&w->cond, &client->lock);
+		else
+			rc = pthread_cond_timedwait(&w->cond, &client->lock, &until);
+		w->sleeping = false;
+		if (rc == ETIMEDOUT && !w->done) {
+			timed_out_locked(client, w);
+			break;
+		}
+	}
+	/* If the role is free (ours, or handed to us after our reply came),
+	 * someone still waiting must get it. */
+	pass_reader_role_locked(client);
+	rc = w->result;
+	pthread_mutex_unlock(&client->lock);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                             */
+/* ------------------------------------------------------------------ */
+
+static void waiter_init(struct uvf_client_waiter *w, uint16_t command)
+{
+	pthread_condattr_t attr;
+
+	memset(w, 0, sizeof(*w));
+	w->command = command;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+static void hold_reply(struct uvf_client *client, struct uvf_client_buf *b, struct uvf_client_reply *reply)
+{
+	b->owner = client;
+	b->next = held_replies;
+	held_replies = b;
+	reply->hdr = &b->hdr;
+	reply->payload = b->data + UVF_MSG_HEADER_SIZE;
+	reply->len = b->hdr.msg_size - UVF_MSG_HEADER_SIZE;
+	reply->nfds = b->has_fds ? b->nfds : 0;
+	reply->fds = b->fds;
 }
 
 static int request(struct uvf_client *client, uint16_t command, const struct iovec *iov, int iovcnt, const int *fds,
 		   size_t nfds, bool handshake, struct uvf_client_reply *reply)
 {
+	struct uvf_client_waiter w;
 	struct iovec all[8];
 	struct uvf_msg_header hdr;
+	struct uvf_client_buf *b;
 	uint64_t total = UVF_MSG_HEADER_SIZE;
-	uint16_t id;
 	int rc;
 
 	rc = uvf__client_check(client);
@@ -234,16 +897,56 @@ static int request(struct uvf_client *client, uint16_t command, const struct iov
 		}
 		all[i + 1] = iov[i];
 	}
-	id = next_msg_id(client);
-	uvf__msg_header_init(&hdr, id, command, (uint32_t)total, UVF_MSG_TYPE_COMMAND, 0);
+	waiter_init(&w, command);
+	/* Registered before sending: the reply may be read at once by
+	 * another thread. */
+	pthread_mutex_lock(&client->lock);
+	w.id = next_id_locked(client);
+	w.next = client->waiters;
+	client->waiters = &w;
+	pthread_mutex_unlock(&client->lock);
+
+	uvf__msg_header_init(&hdr, w.id, command, (uint32_t)total, UVF_MSG_TYPE_COMMAND, 0);
 	all[0].iov_base = &hdr;
 	all[0].iov_len = sizeof(hdr);
-	CLIENT_LOG(client, UVF_LOG_DEBUG, "-> %s id %u, %u bytes, %zu fds", uvf__cmd_name(command), (unsigned)id,
+	CLIENT_LOG(client, UVF_LOG_DEBUG, "-> %s id %u, %u bytes, %zu fds", uvf__cmd_name(command), (unsigned)w.id,
 		   (unsigned)total, nfds);
-	rc = uvf__client_send(client, all, iovcnt + 1, fds, nfds);
+	uvf__client_send_lock(client);
+	/* Posted writes queued by fastpath.c go first: the server must see
+	 * them before this request. */
+	rc = handshake ? 0 : uvf__client_fast_flush_locked(client);
+	if (rc == 0)
+		rc = uvf__client_send_locked(client, all, iovcnt + 1, fds, nfds);
+	uvf__client_send_unlock(client);
+	if (rc == 0)
+		rc = wait_reply(client, &w, handshake);
+	else {
+		pthread_mutex_lock(&client->lock);
+		if (!w.done)
+			remove_waiter_locked(client, &w);
+		pthread_mutex_unlock(&client->lock);
+	}
+	pthread_cond_destroy(&w.cond);
 	if (rc)
 		return rc;
-	return wait_reply(client, id, command, handshake, reply);
+
+	b = w.buf;
+	if (b->hdr.flags & UVF_MSG_FLAG_ERROR) {
+		int err = -uvf__msg_reply_errno(&b->hdr);
+
+		CLIENT_LOG(client, UVF_LOG_DEBUG, "%s id %u: server answered %s", uvf__cmd_name(command),
+			   (unsigned)w.id, uvf_strerror(err));
+		buf_release(client, b);
+		return err;
+	}
+	if (b->has_fds && b->fds_overflow) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "%s id %u: reply carried more fds than allowed",
+			   uvf__cmd_name(command), (unsigned)w.id);
+		buf_release(client, b);
+		return -EPROTO;
+	}
+	hold_reply(client, b, reply);
+	return 0;
 }
 
 int uvf__client_request(struct uvf_client *client, uint16_t command, const struct iovec *iov, int iovcnt,
@@ -254,7 +957,29 @@ int uvf__client_request(struct uvf_client *client, uint16_t command, const struc
 
 void uvf__client_reply_done(struct uvf_client *client)
 {
-	uvf__rx_release(&client->rx);
+	for (struct uvf_client_buf **p = &held_replies; *p; p = &(*p)->next) {
+		struct uvf_client_buf *b = *p;
+
+		if (b->owner == client) {
+			*p = b->next;
+			b->next = NULL;
+			buf_release(client, b);
+			return;
+		}
+	}
+}
+
+size_t uvf__client_reply_take_fds(struct uvf_client_reply *reply, int *out, size_t max)
+{
+	size_t taken = 0;
+
+	for (size_t i = 0; i < reply->nfds && taken < max; i++) {
+		if (reply->fds[i] < 0)
+			continue;
+		out[taken++] = reply->fds[i];
+		reply->fds[i] = -1;
+	}
+	return taken;
 }
 
 int uvf__client_simple(struct uvf_client *client, uint16_t command, const void *payload, size_t len, const int *fds,
@@ -277,6 +1002,39 @@ int uvf__client_simple(struct uvf_client *client, uint16_t command, const void *
 	return rc;
 }
 
+int uvf__client_post(struct uvf_client *client, uint16_t command, const struct iovec *iov, int iovcnt)
+{
+	struct uvf_msg_header hdr;
+	struct iovec all[8];
+	uint64_t total = UVF_MSG_HEADER_SIZE;
+	uint16_t id;
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (iovcnt < 0 || iovcnt > 7)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		total += iov[i].iov_len;
+		if (iov[i].iov_len > UINT32_MAX || total > UINT32_MAX)
+			return -EMSGSIZE;
+		all[i + 1] = iov[i];
+	}
+	id = uvf__client_next_id(client);
+	uvf__msg_header_init(&hdr, id, command, (uint32_t)total, UVF_MSG_TYPE_COMMAND | UVF_MSG_FLAG_NO_REPLY, 0);
+	all[0].iov_base = &hdr;
+	all[0].iov_len = sizeof(hdr);
+	CLIENT_LOG(client, UVF_LOG_DEBUG, "-> %s id %u, %u bytes, posted", uvf__cmd_name(command), (unsigned)id,
+		   (unsigned)total);
+	uvf__client_send_lock(client);
+	rc = uvf__client_fast_flush_locked(client);
+	if (rc == 0)
+		rc = uvf__client_send_locked(client, all, iovcnt + 1, NULL, 0);
+	uvf__client_send_unlock(client);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Connecting                                                           */
 /* ------------------------------------------------------------------ */
@@ -293,7 +1051,7 @@ static void set_server_caps(struct uvf_client *client, const struct uvf_version_
 	out->max_dma_maps = caps->max_dma_maps;
 	out->pgsizes = caps->pgsizes;
 	out->write_multiple = caps->write_multiple;
-	out->twin_socket = caps->twin_socket;
+	out->twin_socket = false; /* set once the twin socket is in hand */
 	if (view->json) {
 		size_t n = view->json_len < sizeof(out->json) - 1 ? view->json_len : sizeof(out->json) - 1;
 
@@ -304,7 +1062,51 @@ static void set_server_caps(struct uvf_client *client, const struct uvf_version_
 	client->min_pgsize = big_pages ? big_pages & (~big_pages + 1) : 4096;
 }
 
-static int negotiate(struct uvf_client *client)
+/*
+ * The twin socket the server sent with the VERSION reply (PROTOCOL.md
+ * 1.10): "supported" with a valid fd_index and fd turns it on; "supported"
+ * without them is inconsistent and ends the connection.
+ */
+static int accept_twin(struct uvf_client *client, const struct uvf_caps *theirs, bool offered,
+		       struct uvf_client_reply *reply)
+{
+	struct stat st;
+	int fd;
+
+	if (!theirs->twin_socket)
+		return 0;
+	if (!offered) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "the server enabled a twin socket we did not offer: ignored");
+		return 0;
+	}
+	if (!theirs->twin_socket_has_index || theirs->twin_socket_fd_index >= reply->nfds) {
+		CLIENT_LOG(client, UVF_LOG_ERROR,
+			   "VERSION reply: twin socket supported but fd_index %s%u with %zu fd(s): inconsistent",
+			   theirs->twin_socket_has_index ? "" : "absent, ", (unsigned)theirs->twin_socket_fd_index,
+			   reply->nfds);
+		return -EPROTO;
+	}
+	fd = reply->fds[theirs->twin_socket_fd_index];
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		CLIENT_LOG(client, UVF_LOG_ERROR, "VERSION reply: the twin socket fd is not a socket");
+		return -EPROTO;
+	}
+	reply->fds[theirs->twin_socket_fd_index] = -1;
+	/* Read with MSG_DONTWAIT after poll; non-blocking for our sends. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	pthread_mutex_lock(&client->lock);
+	client->twin_rx = buf_get_locked(client);
+	pthread_mutex_unlock(&client->lock);
+	if (client->twin_rx == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	client->twin = fd;
+	client->caps.twin_socket = true;
+	return 0;
+}
+
+static int negotiate(struct uvf_client *client, bool offer_twin)
 {
 	struct uvf_version version = {.major = UVF_PROTO_MAJOR, .minor = UVF_PROTO_MINOR};
 	char json[UVF_CAPS_JSON_MAX];
@@ -318,6 +1120,7 @@ static int negotiate(struct uvf_client *client)
 	uvf__caps_defaults(&ours);
 	ours.max_msg_fds = client->our_max_fds;
 	ours.max_data_xfer_size = client->our_max_xfer;
+	ours.twin_socket = offer_twin;
 	len = uvf__caps_encode(&ours, json, sizeof(json));
 	if (len < 0) {
 		CLIENT_LOG(client, UVF_LOG_ERROR, "VERSION: cannot encode our capabilities: %s", uvf_strerror(len));
@@ -331,7 +1134,7 @@ static int negotiate(struct uvf_client *client)
 	rc = request(client, UVF_CMD_VERSION, iov, 2, NULL, 0, true, &reply);
 	if (rc == -EMSGSIZE)
 		return -EPROTO; /* a header no vfio-user server would send */
-	if (rc < 0 && !client->broken && rc != -ETIMEDOUT) {
+	if (rc < 0 && !broken_error(client) && rc != -ETIMEDOUT) {
 		/* an error reply */
 		CLIENT_LOG(client, UVF_LOG_ERROR, "the server refused VERSION %u.%u: %s", UVF_PROTO_MAJOR,
 			   UVF_PROTO_MINOR, uvf_strerror(rc));
@@ -360,17 +1163,23 @@ static int negotiate(struct uvf_client *client)
 		/* No JSON: every key takes its default (max_msg_fds 1). */
 		uvf__caps_defaults(&theirs);
 	}
-	if (reply.nfds > 0)
-		/* Only a twin socket may come with the reply, and we did not
-		 * offer one: the fd is closed with the reply. */
-		CLIENT_LOG(client, UVF_LOG_WARNING, "VERSION reply carried %zu unrequested fd(s), closed", reply.nfds);
 	set_server_caps(client, &view, &theirs);
+	rc = accept_twin(client, &theirs, offer_twin, &reply);
+	if (rc) {
+		uvf__client_reply_done(client);
+		return rc;
+	}
+	if (reply.nfds > (client->twin >= 0 ? 1u : 0u))
+		/* Only a twin socket may come with the reply: other fds are
+		 * closed with it. */
+		CLIENT_LOG(client, UVF_LOG_WARNING, "VERSION reply carried %zu unrequested fd(s), closed",
+			   reply.nfds - (client->twin >= 0 ? 1u : 0u));
 	uvf__client_reply_done(client);
 	CLIENT_LOG(client, UVF_LOG_INFO,
-		   "connected: protocol %u.%u, server max_data_xfer_size %u, max_msg_fds %u, max_dma_maps %u",
+		   "connected: protocol %u.%u, server max_data_xfer_size %u, max_msg_fds %u, max_dma_maps %u%s",
 		   (unsigned)client->caps.major, (unsigned)client->caps.minor,
 		   (unsigned)client->caps.max_data_xfer_size, (unsigned)client->caps.max_msg_fds,
-		   (unsigned)client->caps.max_dma_maps);
+		   (unsigned)client->caps.max_dma_maps, client->twin >= 0 ? ", twin socket" : "");
 	return 0;
 
 fail:
@@ -399,6 +1208,31 @@ static int check_opts(struct uvf_client *client, const struct uvf_client_opts *o
 			   UVF_TRANSPORT_MAX_FDS);
 		return -EINVAL;
 	}
+	if (opts->version >= 2 && opts->poll_us > 1000000) {
+		CLIENT_LOG(client, UVF_LOG_ERROR, "client poll_us %u above 1000000", (unsigned)opts->poll_us);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Blocking reads and writes on the main socket, bounded by the timeout:
+ * a reply then costs one recvmsg and no poll. */
+static int setup_socket(struct uvf_client *client)
+{
+	int flags = fcntl(client->sock, F_GETFL);
+
+	if (flags < 0 || fcntl(client->sock, F_SETFL, flags & ~O_NONBLOCK) < 0)
+		return -errno;
+	if (client->timeout_ms > 0) {
+		struct timeval tv = {
+			.tv_sec = client->timeout_ms / 1000,
+			.tv_usec = (client->timeout_ms % 1000) * 1000,
+		};
+
+		if (setsockopt(client->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+		    setsockopt(client->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+			return -errno;
+	}
 	return 0;
 }
 
@@ -407,7 +1241,7 @@ UVF_API int uvf_client_connect(struct uvf_client **out, const char *path, const 
 	static const struct uvf_client_opts defaults = UVF_CLIENT_OPTS_INIT;
 	struct uvf_client *client;
 	struct uvf_why why = {{0}};
-	uint32_t rx_limit;
+	bool offer_twin;
 	int rc;
 
 	if (out == NULL || path == NULL)
@@ -419,14 +1253,22 @@ UVF_API int uvf_client_connect(struct uvf_client **out, const char *path, const 
 	if (client == NULL)
 		return -ENOMEM;
 	client->sock = -1;
+	client->twin = -1;
 	client->next_id = 1;
+	pthread_mutex_init(&client->lock, NULL);
+	pthread_mutex_init(&client->send_lock, NULL);
+	pthread_rwlock_init(&client->dma_lock, NULL);
 	uvf__logger_init(&client->log, opts->log, opts->log_data,
 			 opts->log_level > UVF_LOG_DEBUG ? UVF_LOG_DEBUG : opts->log_level);
 	/* Data replies carry at most our max_data_xfer_size bytes. */
-	rx_limit = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + opts->max_data_xfer_size;
-	if (opts->max_data_xfer_size > UVF_CAPS_MAX_XFER_LIMIT || rx_limit < RX_MIN_LIMIT)
-		rx_limit = RX_MIN_LIMIT;
-	uvf__rx_init(&client->rx, rx_limit);
+	client->rx_limit = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + opts->max_data_xfer_size;
+	if (opts->max_data_xfer_size > UVF_CAPS_MAX_XFER_LIMIT || client->rx_limit < RX_MIN_LIMIT)
+		client->rx_limit = RX_MIN_LIMIT;
+	client->rx = calloc(1, sizeof(*client->rx));
+	if (client->rx == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 
 	rc = check_opts(client, opts);
 	if (rc)
@@ -434,6 +1276,12 @@ UVF_API int uvf_client_connect(struct uvf_client **out, const char *path, const 
 	client->timeout_ms = opts->timeout_ms;
 	client->our_max_xfer = opts->max_data_xfer_size;
 	client->our_max_fds = opts->max_msg_fds;
+	if (opts->version >= 2) {
+		client->poll_us = opts->poll_us;
+		client->posted_writes_off = opts->no_posted_writes;
+	}
+	/* The twin socket travels as an fd: only if we accept one. */
+	offer_twin = !(opts->version >= 2 && opts->no_twin_socket) && client->our_max_fds > 0;
 
 	rc = uvf__sock_connect(path, &client->sock, &why);
 	if (rc) {
@@ -443,7 +1291,12 @@ UVF_API int uvf_client_connect(struct uvf_client **out, const char *path, const 
 			CLIENT_LOG(client, UVF_LOG_ERROR, "cannot connect to %s: %s", path, uvf_strerror(rc));
 		goto fail;
 	}
-	rc = negotiate(client);
+	rc = setup_socket(client);
+	if (rc) {
+		CLIENT_LOG(client, UVF_LOG_ERROR, "cannot set up the socket: %s", uvf_strerror(rc));
+		goto fail;
+	}
+	rc = negotiate(client, offer_twin);
 	if (rc)
 		goto fail;
 	*out = client;
@@ -458,16 +1311,29 @@ UVF_API void uvf_client_close(struct uvf_client *client)
 {
 	if (client == NULL)
 		return;
+	uvf__client_fast_free(client);
 	/* The server drops our DMA mappings and IRQ fds when we go away, so
 	 * nothing needs to be sent first. */
 	if (client->sock >= 0)
 		close(client->sock);
-	uvf__rx_destroy(&client->rx);
+	if (client->twin >= 0)
+		close(client->twin);
+	buf_free(client->rx);
+	buf_free(client->twin_rx);
+	while (client->free_bufs) {
+		struct uvf_client_buf *b = client->free_bufs;
+
+		client->free_bufs = b->next;
+		buf_free(b);
+	}
 	uvf__client_dma_forget_all(client);
 	free(client->dma);
 	for (size_t i = 0; i < client->nregion_fds; i++)
 		close(client->region_fds[i].fd);
 	free(client->region_fds);
+	pthread_rwlock_destroy(&client->dma_lock);
+	pthread_mutex_destroy(&client->send_lock);
+	pthread_mutex_destroy(&client->lock);
 	free(client);
 }
 
@@ -478,7 +1344,21 @@ UVF_API const struct uvf_server_caps *uvf_client_server_caps(const struct uvf_cl
 
 UVF_API int uvf_client_poll_fd(const struct uvf_client *client)
 {
-	return client ? client->sock : -EINVAL;
+	if (client == NULL)
+		return -EINVAL;
+	return client->twin >= 0 ? client->twin : client->sock;
+}
+
+bool uvf__client_cached_device_info(struct uvf_client *client, struct uvf_device_info *out)
+{
+	bool have;
+
+	pthread_mutex_lock(&client->lock);
+	have = client->have_device_info;
+	if (have && out)
+		*out = client->device_info;
+	pthread_mutex_unlock(&client->lock);
+	return have;
 }
 
 /* ------------------------------------------------------------------ */
@@ -493,26 +1373,40 @@ UVF_API int uvf_client_process(struct uvf_client *client)
 	rc = uvf__client_check(client);
 	if (rc)
 		return rc;
-	for (int i = 0; i < PROCESS_MAX_MESSAGES; i++) {
-		struct uvf_why why = {{0}};
-
-		rc = uvf__rx_read(&client->rx, client->sock, &why);
-		if (rc == 0)
-			break;
-		if (rc < 0)
-			return mark_broken(client, rc, why.text);
-		if ((client->rx.hdr.flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_REPLY) {
-			/* No request is pending between calls. */
-			drop_reply(client);
-			continue;
-		}
-		rc = uvf__client_serve_command(client);
-		uvf__rx_release(&client->rx);
-		if (rc < 0)
-			return rc;
-		served++;
+	pthread_mutex_lock(&client->lock);
+	if (client->reading) {
+		/* A thread waiting for a reply reads the socket and serves the
+		 * server's commands already. */
+		pthread_mutex_unlock(&client->lock);
+		return 0;
 	}
-	return served;
+	client->reading = true;
+	pthread_mutex_unlock(&client->lock);
+
+	for (int i = 0; i < PROCESS_MAX_READS; i++) {
+		struct uvf_why why = {{0}};
+		bool own = false;
+		ssize_t n;
+
+		rc = dispatch_all(client, NULL, false, &own, &served);
+		if (rc < 0)
+			break;
+		n = read_now(client, &why);
+		if (n < 0)
+			rc = uvf__client_mark_broken(client, (int)n, why.text);
+		if (n <= 0)
+			break;
+	}
+	if (rc == 0) {
+		bool own = false;
+
+		rc = dispatch_all(client, NULL, false, &own, &served);
+	}
+	pthread_mutex_lock(&client->lock);
+	client->reading = false;
+	pass_reader_role_locked(client);
+	pthread_mutex_unlock(&client->lock);
+	return rc < 0 ? rc : served;
 }
 
 UVF_API int uvf_client_call(struct uvf_client *client, uint16_t command, const void *payload, size_t len,

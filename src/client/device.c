@@ -46,8 +46,10 @@ UVF_API int uvf_client_device_info(struct uvf_client *client, struct uvf_device_
 		CLIENT_LOG(client, UVF_LOG_WARNING, "bad DEVICE_GET_INFO reply: %s", why.text);
 		return -EPROTO;
 	}
+	pthread_mutex_lock(&client->lock);
 	client->device_info = info;
 	client->have_device_info = true;
+	pthread_mutex_unlock(&client->lock);
 	if (out)
 		*out = info;
 	return 0;
@@ -55,14 +57,15 @@ UVF_API int uvf_client_device_info(struct uvf_client *client, struct uvf_device_
 
 int uvf__client_ensure_device_info(struct uvf_client *client)
 {
-	if (client->have_device_info)
+	if (uvf__client_cached_device_info(client, NULL))
 		return 0;
 	return uvf_client_device_info(client, NULL);
 }
 
 /* Keep fd (now ours) as the mmap fd of region index, replacing and closing
- * an older one: the newest reply describes the region. fd -1 forgets it. */
-static int store_region_fd(struct uvf_client *client, uint32_t index, int fd)
+ * an older one: the newest reply describes the region. fd -1 forgets it.
+ * Called with client->lock held. */
+static int store_region_fd_locked(struct uvf_client *client, uint32_t index, int fd)
 {
 	struct uvf_client_region_fd *grown;
 
@@ -121,6 +124,7 @@ static void fill_region(struct uvf_client *client, const struct uvf_region_info_
 UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, struct uvf_client_region *out)
 {
 	uint32_t argsz = REGION_INFO_FIRST_ARGSZ;
+	struct uvf_device_info dev;
 	int rc;
 
 	rc = uvf__client_check(client);
@@ -128,9 +132,9 @@ UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, st
 		return rc;
 	if (out == NULL)
 		return -EINVAL;
-	if (client->have_device_info && index >= client->device_info.num_regions) {
+	if (uvf__client_cached_device_info(client, &dev) && index >= dev.num_regions) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "region %u: the device has %u regions", (unsigned)index,
-			   (unsigned)client->device_info.num_regions);
+			   (unsigned)dev.num_regions);
 		return -EINVAL;
 	}
 	for (int attempt = 0; attempt < REGION_INFO_MAX_TRIES; attempt++) {
@@ -166,9 +170,11 @@ UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, st
 		}
 		fill_region(client, &view, out);
 		if (reply.nfds == 1)
-			uvf__rx_take_fds(&client->rx, &fd, 1);
+			uvf__client_reply_take_fds(&reply, &fd, 1);
 		uvf__client_reply_done(client);
-		rc = store_region_fd(client, index, fd);
+		pthread_mutex_lock(&client->lock);
+		rc = store_region_fd_locked(client, index, fd);
+		pthread_mutex_unlock(&client->lock);
 		if (rc)
 			return rc;
 		out->fd = fd;
@@ -184,6 +190,7 @@ UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struc
 	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 	struct uvf_client_reply reply;
 	struct uvf_irq_info info;
+	struct uvf_device_info dev;
 	struct uvf_why why = {{0}};
 	int rc;
 
@@ -192,9 +199,9 @@ UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struc
 		return rc;
 	if (out == NULL)
 		return -EINVAL;
-	if (client->have_device_info && index >= client->device_info.num_irqs) {
+	if (uvf__client_cached_device_info(client, &dev) && index >= dev.num_irqs) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "IRQ index %u: the device has %u", (unsigned)index,
-			   (unsigned)client->device_info.num_irqs);
+			   (unsigned)dev.num_irqs);
 		return -EINVAL;
 	}
 	rc = uvf__client_request(client, UVF_CMD_DEVICE_GET_IRQ_INFO, &iov, 1, NULL, 0, &reply);
@@ -217,6 +224,7 @@ UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struc
 static int check_access(struct uvf_client *client, const char *what, uint32_t region, uint64_t offset, const void *buf,
 			size_t len)
 {
+	struct uvf_device_info dev;
 	int rc = uvf__client_check(client);
 
 	if (rc)
@@ -226,9 +234,9 @@ static int check_access(struct uvf_client *client, const char *what, uint32_t re
 			   (unsigned)region, (unsigned long long)offset, len);
 		return -EINVAL;
 	}
-	if (client->have_device_info && region >= client->device_info.num_regions) {
+	if (uvf__client_cached_device_info(client, &dev) && region >= dev.num_regions) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "%s region %u: the device has %u regions", what, (unsigned)region,
-			   (unsigned)client->device_info.num_regions);
+			   (unsigned)dev.num_regions);
 		return -EINVAL;
 	}
 	return 0;
@@ -364,6 +372,7 @@ UVF_API int uvf_client_config_write32(struct uvf_client *client, uint32_t offset
 
 UVF_API int uvf_client_reset(struct uvf_client *client)
 {
+	struct uvf_device_info dev;
 	int rc;
 
 	rc = uvf__client_check(client);
@@ -372,7 +381,8 @@ UVF_API int uvf_client_reset(struct uvf_client *client)
 	rc = uvf__client_ensure_device_info(client);
 	if (rc)
 		return rc;
-	if (!(client->device_info.flags & UVF_DEVICE_FLAG_RESET)) {
+	uvf__client_cached_device_info(client, &dev);
+	if (!(dev.flags & UVF_DEVICE_FLAG_RESET)) {
 		CLIENT_LOG(client, UVF_LOG_INFO, "DEVICE_RESET: the device does not support reset");
 		return -ENOTSUP;
 	}

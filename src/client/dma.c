@@ -9,6 +9,12 @@
  * fd and may map it, and we keep only our mapping (the memfd stays alive
  * through it). Ranges from uvf_client_dma_register are caller memory that
  * the server reaches by messages only.
+ *
+ * Threads: the table is read under dma_lock for reading while a server
+ * request is served (the copy and the reply included), and changed under
+ * it for writing. No thread holds it while waiting for a reply: a range is
+ * reserved (pending) before its DMA_MAP goes out, and marked (unmapping)
+ * before its DMA_UNMAP, so that concurrent registrations see it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -53,21 +59,45 @@ static struct uvf_client_dma_range *find_range(struct uvf_client *client, uint64
 	return range;
 }
 
-static void release_range(struct uvf_client_dma_range *range)
+static void release_range(struct uvf_client *client, struct uvf_client_dma_range *range)
 {
 	if (range->allocated)
 		munmap(range->ptr, range->size);
+	else
+		__atomic_fetch_sub(&client->msg_dma_ranges, 1, __ATOMIC_RELAXED);
 }
 
 void uvf__client_dma_forget_all(struct uvf_client *client)
 {
+	pthread_rwlock_wrlock(&client->dma_lock);
 	for (size_t i = 0; i < client->ndma; i++)
-		release_range(&client->dma[i]);
+		release_range(client, &client->dma[i]);
 	client->ndma = 0;
+	pthread_rwlock_unlock(&client->dma_lock);
 }
 
-/* Validate a new range against the server's limits and our table. */
-static int check_new_range(struct uvf_client *client, uint64_t iova, uint64_t size, uint32_t prot)
+/* Index of the range starting exactly at iova, or ndma. */
+static size_t find_exact(const struct uvf_client *client, uint64_t iova)
+{
+	size_t pos = upper_bound(client, iova);
+
+	if (pos == 0 || client->dma[pos - 1].iova != iova)
+		return client->ndma;
+	return pos - 1;
+}
+
+static void remove_at(struct uvf_client *client, size_t pos)
+{
+	release_range(client, &client->dma[pos]);
+	memmove(&client->dma[pos], &client->dma[pos + 1], (client->ndma - pos - 1) * sizeof(client->dma[0]));
+	client->ndma--;
+}
+
+/* Validate a new range against the server's limits and our table, and
+ * reserve it (pending) so that no other thread registers over it while
+ * its DMA_MAP is on the way. Called with dma_lock held for writing. */
+static int reserve_range(struct uvf_client *client, uint64_t iova, uint64_t size, uint32_t prot, void *ptr,
+			 bool allocated)
 {
 	size_t pos;
 
@@ -98,7 +128,6 @@ static int check_new_range(struct uvf_client *client, uint64_t iova, uint64_t si
 			   (unsigned long long)iova, (unsigned long long)size);
 		return -EEXIST;
 	}
-	/* Make room now, so that nothing can fail once the server said yes. */
 	if (client->ndma == client->dma_cap) {
 		size_t cap = client->dma_cap ? client->dma_cap * 2 : 8;
 		struct uvf_client_dma_range *grown = realloc(client->dma, cap * sizeof(*grown));
@@ -108,10 +137,23 @@ static int check_new_range(struct uvf_client *client, uint64_t iova, uint64_t si
 		client->dma = grown;
 		client->dma_cap = cap;
 	}
+	memmove(&client->dma[pos + 1], &client->dma[pos], (client->ndma - pos) * sizeof(client->dma[0]));
+	client->dma[pos] = (struct uvf_client_dma_range){
+		.iova = iova,
+		.size = size,
+		.prot = prot,
+		.ptr = ptr,
+		.allocated = allocated,
+		.pending = true,
+	};
+	client->ndma++;
+	if (!allocated)
+		__atomic_fetch_add(&client->msg_dma_ranges, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
-/* DMA_MAP [iova, iova + size) with fd (or -1), then record it. */
+/* Reserve [iova, iova + size), DMA_MAP it with fd (or -1), and keep it or
+ * drop it depending on the answer. A failed allocated range is unmapped. */
 static int map_range(struct uvf_client *client, uint64_t iova, uint64_t size, uint32_t prot, void *ptr, int fd)
 {
 	struct uvf_dma_map map = {
@@ -124,24 +166,29 @@ static int map_range(struct uvf_client *client, uint64_t iova, uint64_t size, ui
 	size_t pos;
 	int rc;
 
-	rc = uvf__client_simple(client, UVF_CMD_DMA_MAP, &map, sizeof(map), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, 0);
+	pthread_rwlock_wrlock(&client->dma_lock);
+	rc = reserve_range(client, iova, size, prot, ptr, fd >= 0);
+	pthread_rwlock_unlock(&client->dma_lock);
 	if (rc) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA_MAP 0x%llx + 0x%llx failed: %s", (unsigned long long)iova,
-			   (unsigned long long)size, uvf_strerror(rc));
+		if (fd >= 0)
+			munmap(ptr, size);
 		return rc;
 	}
-	/* Serving requests while waiting never changes the table. */
-	pos = upper_bound(client, iova);
-	memmove(&client->dma[pos + 1], &client->dma[pos], (client->ndma - pos) * sizeof(client->dma[0]));
-	client->dma[pos] = (struct uvf_client_dma_range){
-		.iova = iova,
-		.size = size,
-		.prot = prot,
-		.ptr = ptr,
-		.allocated = fd >= 0,
-	};
-	client->ndma++;
-	return 0;
+	rc = uvf__client_simple(client, UVF_CMD_DMA_MAP, &map, sizeof(map), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, 0);
+	if (rc)
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA_MAP 0x%llx + 0x%llx failed: %s", (unsigned long long)iova,
+			   (unsigned long long)size, uvf_strerror(rc));
+	pthread_rwlock_wrlock(&client->dma_lock);
+	pos = find_exact(client, iova);
+	/* Only uvf_client_close() removes a pending range; it is still here. */
+	if (pos < client->ndma) {
+		if (rc)
+			remove_at(client, pos);
+		else
+			client->dma[pos].pending = false;
+	}
+	pthread_rwlock_unlock(&client->dma_lock);
+	return rc;
 }
 
 UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_t size, uint32_t prot, void **out_ptr)
@@ -164,7 +211,12 @@ UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_
 		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA alloc: the server accepts no fds, register memory instead");
 		return -ENOTSUP;
 	}
-	rc = check_new_range(client, iova, size, prot);
+	/* Refuse a bad range before creating anything. */
+	pthread_rwlock_wrlock(&client->dma_lock);
+	rc = reserve_range(client, iova, size, prot, NULL, false);
+	if (rc == 0)
+		remove_at(client, find_exact(client, iova));
+	pthread_rwlock_unlock(&client->dma_lock);
 	if (rc)
 		return rc;
 
@@ -184,12 +236,11 @@ UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_
 	}
 	rc = map_range(client, iova, size, prot, ptr, fd);
 	/* The server has its own copy of the fd and our mapping keeps the
-	 * memory alive: holding the fd would only use up descriptors. */
+	 * memory alive: holding the fd would only use up descriptors. On a
+	 * failure map_range unmapped the memory. */
 	close(fd);
-	if (rc) {
-		munmap(ptr, size);
+	if (rc)
 		return rc;
-	}
 	*out_ptr = ptr;
 	return 0;
 }
@@ -203,9 +254,6 @@ UVF_API int uvf_client_dma_register(struct uvf_client *client, uint64_t iova, vo
 		return rc;
 	if (ptr == NULL)
 		return -EINVAL;
-	rc = check_new_range(client, iova, size, prot);
-	if (rc)
-		return rc;
 	return map_range(client, iova, size, prot, ptr, -1);
 }
 
@@ -223,24 +271,53 @@ UVF_API int uvf_client_dma_unregister(struct uvf_client *client, uint64_t iova, 
 	rc = uvf__client_check(client);
 	if (rc)
 		return rc;
-	pos = upper_bound(client, iova);
-	if (pos == 0 || client->dma[pos - 1].iova != iova || client->dma[pos - 1].size != size) {
+	pthread_rwlock_wrlock(&client->dma_lock);
+	pos = find_exact(client, iova);
+	if (pos == client->ndma || client->dma[pos].size != size || client->dma[pos].pending ||
+	    client->dma[pos].unmapping) {
+		pthread_rwlock_unlock(&client->dma_lock);
 		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA unregister 0x%llx + 0x%zx: no such registration",
 			   (unsigned long long)iova, size);
 		return -ENOENT;
 	}
+	/* Still served until the server confirms. */
+	client->dma[pos].unmapping = true;
+	pthread_rwlock_unlock(&client->dma_lock);
+
 	rc = uvf__client_simple(client, UVF_CMD_DMA_UNMAP, &unmap, sizeof(unmap), NULL, 0, sizeof(unmap));
-	if (rc) {
+	if (rc)
 		/* Keep the range: the server may still be using it. */
 		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA_UNMAP 0x%llx + 0x%zx failed: %s", (unsigned long long)iova,
 			   size, uvf_strerror(rc));
-		return rc;
+	pthread_rwlock_wrlock(&client->dma_lock);
+	pos = find_exact(client, iova);
+	/* unregister_all may have forgotten it meanwhile. */
+	if (pos < client->ndma && client->dma[pos].unmapping) {
+		if (rc)
+			client->dma[pos].unmapping = false;
+		else
+			remove_at(client, pos);
 	}
-	pos--;
-	release_range(&client->dma[pos]);
-	memmove(&client->dma[pos], &client->dma[pos + 1], (client->ndma - pos - 1) * sizeof(client->dma[0]));
-	client->ndma--;
-	return 0;
+	pthread_rwlock_unlock(&client->dma_lock);
+	return rc;
+}
+
+/* The last registration that is neither pending nor being unmapped. */
+static bool last_settled(struct uvf_client *client, uint64_t *iova, uint64_t *size)
+{
+	bool found = false;
+
+	pthread_rwlock_rdlock(&client->dma_lock);
+	for (size_t i = client->ndma; i-- > 0;) {
+		if (!client->dma[i].pending && !client->dma[i].unmapping) {
+			*iova = client->dma[i].iova;
+			*size = client->dma[i].size;
+			found = true;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&client->dma_lock);
+	return found;
 }
 
 UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client)
@@ -251,6 +328,7 @@ UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client)
 		.address = 0,
 		.size = 0,
 	};
+	uint64_t iova, size;
 	int rc;
 
 	rc = uvf__client_check(client);
@@ -260,12 +338,9 @@ UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client)
 	if (rc == -EINVAL) {
 		/* The "all" flag is not in the base specification: a server
 		 * may refuse it. Unmap one range at a time instead. */
-		CLIENT_LOG(client, UVF_LOG_INFO, "DMA_UNMAP all refused, unmapping %zu ranges one by one",
-			   client->ndma);
-		while (client->ndma > 0) {
-			const struct uvf_client_dma_range *last = &client->dma[client->ndma - 1];
-
-			rc = uvf_client_dma_unregister(client, last->iova, last->size);
+		CLIENT_LOG(client, UVF_LOG_INFO, "DMA_UNMAP all refused, unmapping the ranges one by one");
+		while (last_settled(client, &iova, &size)) {
+			rc = uvf_client_dma_unregister(client, iova, (size_t)size);
 			if (rc)
 				return rc;
 		}
@@ -275,7 +350,13 @@ UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client)
 		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA_UNMAP all failed: %s", uvf_strerror(rc));
 		return rc;
 	}
-	uvf__client_dma_forget_all(client);
+	/* Ranges whose DMA_MAP is still on the way are the registering
+	 * thread's business: they stay. */
+	pthread_rwlock_wrlock(&client->dma_lock);
+	for (size_t i = client->ndma; i-- > 0;)
+		if (!client->dma[i].pending)
+			remove_at(client, i);
+	pthread_rwlock_unlock(&client->dma_lock);
 	return 0;
 }
 
@@ -306,7 +387,9 @@ static int lookup_for_server(struct uvf_client *client, const char *what, uint64
 	return 0;
 }
 
-static int serve_dma_read(struct uvf_client *client, const struct uvf_msg_header *req, size_t len)
+/* Called with dma_lock held for reading, which keeps the memory mapped
+ * until the answer is sent. */
+static int serve_dma_read(struct uvf_client *client, const struct uvf_client_msg *msg)
 {
 	struct uvf_dma_access_view view;
 	struct uvf_client_dma_range *range;
@@ -315,7 +398,7 @@ static int serve_dma_read(struct uvf_client *client, const struct uvf_msg_header
 	struct iovec iov[3];
 	int rc;
 
-	rc = uvf__decode_dma_read_req(client->rx.body, len, client->rx.nfds, client->our_max_xfer, &view, &why);
+	rc = uvf__decode_dma_read_req(msg->body, msg->len, msg->nfds, client->our_max_xfer, &view, &why);
 	if (rc) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "refused server request: %s", why.text);
 		return rc;
@@ -324,19 +407,19 @@ static int serve_dma_read(struct uvf_client *client, const struct uvf_msg_header
 			       &range);
 	if (rc)
 		return rc;
-	if (req->flags & UVF_MSG_FLAG_NO_REPLY)
+	if (msg->hdr->flags & UVF_MSG_FLAG_NO_REPLY)
 		return 0; /* pointless, but the server asked for no reply */
-	uvf__msg_header_init(&hdr, req->msg_id, req->command,
+	uvf__msg_header_init(&hdr, msg->hdr->msg_id, msg->hdr->command,
 			     (uint32_t)(UVF_MSG_HEADER_SIZE + sizeof(view.access) + view.access.count),
 			     UVF_MSG_TYPE_REPLY, 0);
 	iov[0] = (struct iovec){.iov_base = &hdr, .iov_len = sizeof(hdr)};
 	iov[1] = (struct iovec){.iov_base = &view.access, .iov_len = sizeof(view.access)};
 	iov[2] = (struct iovec){.iov_base = range->ptr + (view.access.address - range->iova),
 				.iov_len = (size_t)view.access.count};
-	return uvf__client_send(client, iov, 3, NULL, 0);
+	return uvf__client_answer(client, msg->on_twin, iov, 3);
 }
 
-static int serve_dma_write(struct uvf_client *client, const struct uvf_msg_header *req, size_t len)
+static int serve_dma_write(struct uvf_client *client, const struct uvf_client_msg *msg)
 {
 	struct uvf_dma_access_view view;
 	struct uvf_client_dma_range *range;
@@ -345,7 +428,7 @@ static int serve_dma_write(struct uvf_client *client, const struct uvf_msg_heade
 	struct iovec iov[2];
 	int rc;
 
-	rc = uvf__decode_dma_write_req(client->rx.body, len, client->rx.nfds, client->our_max_xfer, &view, &why);
+	rc = uvf__decode_dma_write_req(msg->body, msg->len, msg->nfds, client->our_max_xfer, &view, &why);
 	if (rc) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "refused server request: %s", why.text);
 		return rc;
@@ -357,45 +440,45 @@ static int serve_dma_write(struct uvf_client *client, const struct uvf_msg_heade
 	memcpy(range->ptr + (view.access.address - range->iova), view.data, (size_t)view.access.count);
 	/* A posted write: the success reply is suppressed (errors are still
 	 * reported, as other clients do). */
-	if (req->flags & UVF_MSG_FLAG_NO_REPLY)
+	if (msg->hdr->flags & UVF_MSG_FLAG_NO_REPLY)
 		return 0;
-	uvf__msg_header_init(&hdr, req->msg_id, req->command, UVF_MSG_HEADER_SIZE + sizeof(view.access),
+	uvf__msg_header_init(&hdr, msg->hdr->msg_id, msg->hdr->command, UVF_MSG_HEADER_SIZE + sizeof(view.access),
 			     UVF_MSG_TYPE_REPLY, 0);
 	iov[0] = (struct iovec){.iov_base = &hdr, .iov_len = sizeof(hdr)};
 	iov[1] = (struct iovec){.iov_base = &view.access, .iov_len = sizeof(view.access)};
-	return uvf__client_send(client, iov, 2, NULL, 0);
+	return uvf__client_answer(client, msg->on_twin, iov, 2);
 }
 
-int uvf__client_serve_command(struct uvf_client *client)
+int uvf__client_serve_command(struct uvf_client *client, const struct uvf_client_msg *msg)
 {
-	const struct uvf_msg_header *req = &client->rx.hdr;
-	size_t len = req->msg_size - UVF_MSG_HEADER_SIZE;
+	const struct uvf_msg_header *req = msg->hdr;
 	struct uvf_msg_header err_hdr;
 	struct iovec iov;
-	int rc;
+	int rc, broken;
 
-	if (client->rx.fds_overflow) {
+	if (msg->fds_overflow) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "server %s id %u carried too many fds", uvf__cmd_name(req->command),
 			   (unsigned)req->msg_id);
 		rc = -EINVAL;
-	} else if (req->command == UVF_CMD_DMA_READ) {
-		rc = serve_dma_read(client, req, len);
-	} else if (req->command == UVF_CMD_DMA_WRITE) {
-		rc = serve_dma_write(client, req, len);
+	} else if (req->command == UVF_CMD_DMA_READ || req->command == UVF_CMD_DMA_WRITE) {
+		pthread_rwlock_rdlock(&client->dma_lock);
+		rc = req->command == UVF_CMD_DMA_READ ? serve_dma_read(client, msg) : serve_dma_write(client, msg);
+		pthread_rwlock_unlock(&client->dma_lock);
 	} else {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "server sent %s id %u, which a client does not serve",
 			   uvf__cmd_name(req->command), (unsigned)req->msg_id);
 		rc = -ENOSYS;
 	}
-	if (client->broken)
-		return client->broken;
+	broken = __atomic_load_n(&client->broken, __ATOMIC_ACQUIRE);
+	if (broken)
+		return broken;
 	if (rc == 0)
 		return 0;
 	/* Error replies go out even for NO_REPLY commands: a server that
 	 * posted a write must still learn that it failed. */
-	uvf__msg_error_reply(&err_hdr, req, rc);
+	uvf__msg_error_reply(&err_hdr, req, -rc);
 	iov.iov_base = &err_hdr;
 	iov.iov_len = sizeof(err_hdr);
-	rc = uvf__client_send(client, &iov, 1, NULL, 0);
+	rc = uvf__client_answer(client, msg->on_twin, &iov, 1);
 	return rc < 0 ? rc : 0;
 }

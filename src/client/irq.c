@@ -32,6 +32,7 @@ static int set_irqs(struct uvf_client *client, uint32_t flags, uint32_t index, u
 /* Common checks of (index, start, count) with count > 0. */
 static int check_vectors(struct uvf_client *client, uint32_t index, uint32_t start, uint32_t count)
 {
+	struct uvf_device_info dev;
 	int rc = uvf__client_check(client);
 
 	if (rc)
@@ -41,9 +42,9 @@ static int check_vectors(struct uvf_client *client, uint32_t index, uint32_t sta
 			   (unsigned)start, (unsigned)count);
 		return -EINVAL;
 	}
-	if (client->have_device_info && index >= client->device_info.num_irqs) {
+	if (uvf__client_cached_device_info(client, &dev) && index >= dev.num_irqs) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "IRQ index %u: the device has %u", (unsigned)index,
-			   (unsigned)client->device_info.num_irqs);
+			   (unsigned)dev.num_irqs);
 		return -EINVAL;
 	}
 	return 0;
@@ -95,11 +96,12 @@ UVF_API int uvf_client_set_irq_eventfds(struct uvf_client *client, uint32_t inde
 
 UVF_API int uvf_client_irq_disable(struct uvf_client *client, uint32_t index)
 {
+	struct uvf_device_info dev;
 	int rc = uvf__client_check(client);
 
 	if (rc)
 		return rc;
-	if (client->have_device_info && index >= client->device_info.num_irqs)
+	if (uvf__client_cached_device_info(client, &dev) && index >= dev.num_irqs)
 		return -EINVAL;
 	return set_irqs(client, UVF_IRQ_SET_DATA_NONE | UVF_IRQ_SET_ACTION_TRIGGER, index, 0, 0, NULL, 0);
 }

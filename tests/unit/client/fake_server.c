@@ -52,6 +52,7 @@ struct fake_server *fs_new(void)
 	fs->fds_before = fs_count_fds();
 	fs->listen_fd = -1;
 	fs->conn = -1;
+	fs->owned_fd = -1;
 	fs->caps_json = "{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576}}";
 	fs->dev_flags = UVF_DEVICE_FLAG_PCI | UVF_DEVICE_FLAG_RESET;
 	fs->num_regions = 9;
@@ -368,6 +369,8 @@ void fs_stop(struct fake_server *fs)
 
 	if (fs->started)
 		pthread_join(fs->thread, NULL);
+	if (fs->owned_fd >= 0)
+		close(fs->owned_fd);
 	if (fs->listen_fd >= 0)
 		close(fs->listen_fd);
 	if (fs->path[0])

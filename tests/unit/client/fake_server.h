@@ -76,7 +76,8 @@ struct fake_server {
 	size_t nrec;
 	char client_json[512];
 	char failure[512];
-	int state; /* free for hooks */
+	int state;    /* free for hooks */
+	int owned_fd; /* -1, or an fd a hook opened: fs_stop() closes it once the thread ended */
 };
 
 /* Number of open fds of the process. */

@@ -1183,7 +1183,10 @@ static enum fs_action process_hook(struct fake_server *fs, struct fs_msg *msg)
 	if (msg->hdr.command != UVF_CMD_DEVICE_SET_IRQS)
 		return FS_DEFAULT;
 	fs_default(fs, msg);
-	/* between calls: a stray reply, then a request */
+	/* between calls: a stray reply, then a request. The pause lets the
+	 * call return first (a request sent together with the reply would be
+	 * served by the call itself). */
+	usleep(100 * 1000);
 	fs_send(fs, 999, UVF_CMD_DEVICE_GET_INFO, UVF_MSG_TYPE_REPLY, 0, &stray, sizeof(stray), NULL, 0, NULL, 0);
 	server_ask(fs, 42, UVF_CMD_DMA_WRITE, 0, 0x3000, 5, "later", 5, &reply);
 	FS_CHECK(fs, reply.hdr.msg_id == 42 && reply.len == 16 && !(reply.hdr.flags & UVF_MSG_FLAG_ERROR));
