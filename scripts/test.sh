@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every uvf test: unit, integration and interop (against QEMU's own
 # vfio-user server, built once and cached outside the clone), with gcc,
-# with clang, and under AddressSanitizer + UndefinedBehaviorSanitizer.
+# with clang, and under AddressSanitizer + UndefinedBehaviorSanitizer; the
+# multi-threaded tests also under ThreadSanitizer.
 # Installs what it needs from Debian. Exits non-zero if anything fails.
 #
 # Environment:
@@ -52,7 +53,7 @@ run_suite() { # name, build dir, meson setup args...
 		exit 1
 	}
 	local rc=0
-	meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=$?
+	meson test -C "$dir" --print-errorlogs --num-processes 2 ${UVF_TEST_SUITE:+--suite "$UVF_TEST_SUITE"} || rc=$?
 	count_cases "$dir"
 	if [ "$rc" -ne 0 ]; then
 		failed=$((failed + 1))
@@ -81,6 +82,10 @@ export CC=clang
 run_suite "clang build and tests" build-test-clang
 export CC=gcc
 run_suite "AddressSanitizer + UndefinedBehaviorSanitizer" build-test-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+# The tests that drive the libraries from several threads at once, again
+# under ThreadSanitizer (its runtime and ASan's cannot share a build).
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+UVF_TEST_SUITE=threads run_suite "ThreadSanitizer (suite threads)" build-test-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
 
 rm -f build-test*.log
 echo
