@@ -148,6 +148,7 @@ void uvf_device_free(struct uvf_device *dev)
 	close_fd(&dev->dma_timer_fd);
 	uvf__rx_destroy(&dev->rx);
 	uvf__rx_destroy(&dev->wait_rx);
+	uvf__rx_ahead_reset(&dev->ahead);
 	uvf__dma_free(dev);
 	uvf__irqs_free(dev);
 	uvf__msix_free(&dev->msix);
@@ -586,6 +587,7 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 				    UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_write_multi_entry);
 	uvf__rx_init(&dev->rx, dev->max_msg_size);
 	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
+	dev->rx.ahead = dev->wait_rx.ahead = &dev->ahead;
 	dev->frozen = true;
 	return 0;
 }
@@ -822,8 +824,10 @@ static void drop_client(struct uvf_device *dev, const char *why)
 	/* forget any half-received message of the departed client */
 	uvf__rx_destroy(&dev->rx);
 	uvf__rx_destroy(&dev->wait_rx);
+	uvf__rx_ahead_reset(&dev->ahead);
 	uvf__rx_init(&dev->rx, dev->max_msg_size);
 	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
+	dev->rx.ahead = dev->wait_rx.ahead = &dev->ahead;
 	queue_clear(dev);
 	/* transfers in flight end before their memory goes away */
 	uvf__dma_async_cancel(dev, -ENOTCONN);
@@ -924,7 +928,8 @@ static bool service_connection(struct uvf_device *dev, bool drain)
 		 * next command, so the client sees its effect in order */
 		if (dev->dma_ops)
 			uvf__dma_async_run(dev);
-		if (!drain)
+		/* bytes already read ahead will not wake epoll again */
+		if (!drain && !uvf__rx_buffered(&dev->rx))
 			break;
 	}
 	if (dev->drop_requested)

@@ -131,6 +131,7 @@ struct uvf_device {
 	struct uvf_caps client_caps;
 	struct uvf_rx rx;      /* main receiver */
 	struct uvf_rx wait_rx; /* used while waiting for a DMA reply */
+	struct uvf_rx_ahead ahead; /* read-ahead shared by rx and wait_rx */
 	uint32_t max_msg_size;
 	bool in_command;       /* a client command is being handled */
 	uint16_t next_dma_id;  /* atomic: device threads take ids too */

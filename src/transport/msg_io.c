@@ -264,13 +264,113 @@ static int explain_read_error(const struct uvf_rx *rx, int err, struct uvf_why *
 			(size_t)rx->hdr.msg_size - UVF_MSG_HEADER_SIZE);
 }
 
-/* Read the next piece of the message, never past its end: 1 when the
- * message is complete, 0 after progress, or -errno. */
+void uvf__rx_ahead_reset(struct uvf_rx_ahead *ahead)
+{
+	for (size_t i = 0; i < ahead->nfds; i++)
+		close(ahead->fds[i]);
+	ahead->nfds = 0;
+	ahead->fds_overflow = false;
+	ahead->start = ahead->end = 0;
+}
+
+bool uvf__rx_buffered(const struct uvf_rx *rx)
+{
+	return rx->ahead && rx->ahead->start < rx->ahead->end;
+}
+
+/* Give the read-ahead's fds to the message being received. */
+static void adopt_ahead_fds(struct uvf_rx *rx)
+{
+	struct uvf_rx_ahead *a = rx->ahead;
+
+	for (size_t i = 0; i < a->nfds; i++) {
+		if (rx->nfds < UVF_TRANSPORT_MAX_FDS) {
+			rx->fds[rx->nfds++] = a->fds[i];
+		} else {
+			close(a->fds[i]);
+			rx->fds_overflow = true;
+		}
+	}
+	if (a->fds_overflow)
+		rx->fds_overflow = true;
+	a->nfds = 0;
+	a->fds_overflow = false;
+}
+
+/* Move up to len buffered bytes into dst; the message taking the last
+ * buffered byte takes the fds that came with it. */
+static size_t take_ahead(struct uvf_rx *rx, void *dst, size_t len)
+{
+	struct uvf_rx_ahead *a = rx->ahead;
+	size_t n = a->end - a->start;
+
+	if (n > len)
+		n = len;
+	memcpy(dst, a->buf + a->start, n);
+	a->start += n;
+	if (a->start == a->end) {
+		a->start = a->end = 0;
+		if (a->nfds || a->fds_overflow)
+			adopt_ahead_fds(rx);
+	}
+	return n;
+}
+
+/* Fill the empty read-ahead with one recvmsg. */
+static ssize_t read_ahead(struct uvf_rx *rx, int sock)
+{
+	struct uvf_rx_ahead *a = rx->ahead;
+	struct uvf_rx tmp = {.nfds = 0};
+	ssize_t n;
+
+	/* collect the fds apart: they belong to whichever message ends up
+	 * taking the last byte */
+	for (size_t i = 0; i < UVF_TRANSPORT_MAX_FDS; i++)
+		tmp.fds[i] = -1;
+	n = receive_some(&tmp, sock, a->buf, sizeof(a->buf));
+	memcpy(a->fds, tmp.fds, tmp.nfds * sizeof(int));
+	a->nfds = tmp.nfds;
+	a->fds_overflow = tmp.fds_overflow;
+	if (n > 0) {
+		a->start = 0;
+		a->end = (size_t)n;
+	}
+	return n;
+}
+
+/* Read the next piece of the message, never past its end (except into
+ * the read-ahead): 1 when the message is complete, 0 after progress, or
+ * -errno. */
 static int read_step(struct uvf_rx *rx, int sock, struct uvf_why *why)
 {
 	size_t body_len;
 	ssize_t n;
 
+	if (rx->ahead && rx->hdr_got < UVF_MSG_HEADER_SIZE) {
+		if (rx->ahead->start == rx->ahead->end) {
+			n = read_ahead(rx, sock);
+			if (n < 0) {
+				/* fds that came with nothing to own them */
+				uvf__rx_ahead_reset(rx->ahead);
+				return n == -EAGAIN ? -EAGAIN : explain_read_error(rx, (int)n, why);
+			}
+		}
+		rx->hdr_got += take_ahead(rx, (uint8_t *)&rx->hdr + rx->hdr_got, UVF_MSG_HEADER_SIZE - rx->hdr_got);
+		if (rx->hdr_got < UVF_MSG_HEADER_SIZE)
+			return 0;
+		n = accept_header(rx, why);
+		if (n < 0)
+			return (int)n;
+		body_len = rx->hdr.msg_size - UVF_MSG_HEADER_SIZE;
+		rx->body_got += take_ahead(rx, rx->body, body_len);
+		return rx->body_got == body_len ? 1 : 0;
+	}
+	if (rx->ahead && rx->ahead->start < rx->ahead->end) {
+		/* a body that began in the read-ahead */
+		body_len = rx->hdr.msg_size - UVF_MSG_HEADER_SIZE;
+		rx->body_got += take_ahead(rx, rx->body + rx->body_got, body_len - rx->body_got);
+		return rx->body_got == body_len ? 1 : 0;
+	}
 	if (rx->hdr_got < UVF_MSG_HEADER_SIZE) {
 		n = receive_some(rx, sock, (uint8_t *)&rx->hdr + rx->hdr_got, UVF_MSG_HEADER_SIZE - rx->hdr_got);
 		if (n < 0)

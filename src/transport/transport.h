@@ -80,9 +80,33 @@ int uvf__msg_send(int sock, const struct uvf_msg_header *hdr, const void *payloa
 /* Receiving                                                            */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Read-ahead for a receiver: one recvmsg fetches a header together with the
+ * body (and whatever follows), so a small request costs one system call
+ * instead of two. Several receivers reading the same socket (the server's
+ * main and DMA-wait receivers) share one, so bytes are consumed in stream
+ * order whoever reads them.
+ * fds: a recvmsg on a stream UNIX socket ends right after the bytes that
+ * carried fds, so the fds of one read belong to the message holding the last
+ * byte read; they are handed to that message when it takes that byte.
+ */
+#define UVF_RX_AHEAD_SIZE 4096u
+
+struct uvf_rx_ahead {
+	uint8_t buf[UVF_RX_AHEAD_SIZE];
+	size_t start, end; /* bytes not consumed yet */
+	int fds[UVF_TRANSPORT_MAX_FDS];
+	size_t nfds;
+	bool fds_overflow;
+};
+
+/* Empty: close held fds, drop buffered bytes (a new connection). */
+void uvf__rx_ahead_reset(struct uvf_rx_ahead *ahead);
+
 struct uvf_rx {
 	/* limits, set by uvf__rx_init, may be changed between messages */
 	uint32_t max_msg_size; /* largest msg_size accepted (header included) */
+	struct uvf_rx_ahead *ahead; /* NULL: read exactly each message's bytes */
 
 	/* message being received */
 	struct uvf_msg_header hdr;
@@ -97,6 +121,11 @@ struct uvf_rx {
 };
 
 void uvf__rx_init(struct uvf_rx *rx, uint32_t max_msg_size);
+
+/* Whether bytes beyond the current message are buffered in rx->ahead (then
+ * uvf__rx_read may complete a message without the socket becoming
+ * readable: call it again instead of waiting for the socket). */
+bool uvf__rx_buffered(const struct uvf_rx *rx);
 
 /*
  * Read from the non-blocking socket until a whole message is in, or the

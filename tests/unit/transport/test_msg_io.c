@@ -759,6 +759,190 @@ static void test_send_times_out_when_peer_does_not_drain(void **state)
 	close_pair(sv);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Read-ahead                                                           */
+/* ------------------------------------------------------------------ */
+
+/* A message of 16 + len bytes (REGION_WRITE, body bytes = seed pattern). */
+static size_t build_msg(uint8_t *out, uint16_t id, size_t len, unsigned seed)
+{
+	struct uvf_msg_header h = make_header(id, UVF_CMD_REGION_WRITE, (uint32_t)(16 + len), 0);
+
+	memcpy(out, &h, 16);
+	fill_pattern(out + 16, len, seed);
+	return 16 + len;
+}
+
+static void test_read_ahead_takes_a_small_message_in_one_recvmsg(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[64];
+	struct uvf_rx rx;
+	int sv[2];
+	size_t n;
+
+	(void)state;
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	n = build_msg(buf, 7, 20, 3);
+	raw_send(sv[0], buf, n, NULL, 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 7);
+	check_pattern(rx.body, 20, 3);
+	/* header and body came with one read: nothing is left anywhere */
+	assert_false(uvf__rx_buffered(&rx));
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close_pair(sv);
+}
+
+static void test_read_ahead_keeps_following_messages_in_order(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[3 * 16 + 5 + 0 + 40];
+	struct uvf_rx rx;
+	int sv[2];
+	size_t n = 0;
+
+	(void)state;
+	make_pair(sv);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	n += build_msg(buf + n, 1, 5, 1);
+	n += build_msg(buf + n, 2, 0, 2);
+	n += build_msg(buf + n, 3, 40, 3);
+	raw_send(sv[0], buf, n, NULL, 0);
+	for (uint16_t id = 1; id <= 3; id++) {
+		assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+		assert_int_equal(rx.hdr.msg_id, id);
+		check_pattern(rx.body, rx.hdr.msg_size - 16u, id);
+		/* the later messages wait in the read-ahead, not in the socket */
+		assert_int_equal(uvf__rx_buffered(&rx), id < 3);
+		uvf__rx_release(&rx);
+	}
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_read_ahead_body_larger_than_buffer_is_completed_from_socket(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	static uint8_t big[16 + 3 * UVF_RX_AHEAD_SIZE];
+	struct uvf_rx rx;
+	int sv[2];
+	size_t n;
+
+	(void)state;
+	make_pair(sv);
+	uvf__rx_init(&rx, sizeof(big));
+	rx.ahead = &ahead;
+	n = build_msg(big, 9, 3 * UVF_RX_AHEAD_SIZE, 9);
+	raw_send(sv[0], big, n, NULL, 0);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	check_pattern(rx.body, 3 * UVF_RX_AHEAD_SIZE, 9);
+	uvf__rx_release(&rx);
+	uvf__rx_destroy(&rx);
+	close_pair(sv);
+}
+
+static void test_read_ahead_gives_fds_to_the_message_that_carried_them(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t a[64], b[64];
+	struct uvf_rx rx;
+	int sv[2], pipefd[2];
+	size_t na, nb;
+
+	(void)state;
+	make_pair(sv);
+	assert_int_equal(pipe(pipefd), 0);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	na = build_msg(a, 1, 8, 1);
+	nb = build_msg(b, 2, 8, 2);
+	/* the first message without fds, the second with one */
+	raw_send(sv[0], a, na, NULL, 0);
+	raw_send(sv[0], b, nb, &pipefd[0], 1);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 1);
+	assert_int_equal(rx.nfds, 0);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 2);
+	assert_int_equal(rx.nfds, 1);
+	assert_true(rx.fds[0] >= 0);
+	uvf__rx_release(&rx); /* closes it */
+	uvf__rx_destroy(&rx);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close_pair(sv);
+}
+
+static void test_read_ahead_shared_by_two_receivers_keeps_stream_order(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[3 * (16 + 4)];
+	struct uvf_rx first, second;
+	int sv[2];
+	size_t n = 0;
+
+	(void)state;
+	make_pair(sv);
+	uvf__rx_init(&first, MAX_MSG);
+	uvf__rx_init(&second, MAX_MSG);
+	first.ahead = second.ahead = &ahead;
+	n += build_msg(buf + n, 1, 4, 1);
+	n += build_msg(buf + n, 2, 4, 2);
+	n += build_msg(buf + n, 3, 4, 3);
+	raw_send(sv[0], buf, n, NULL, 0);
+	assert_int_equal(uvf__rx_read(&first, sv[1], NULL), 1);
+	assert_int_equal(first.hdr.msg_id, 1);
+	/* a second receiver (the server's DMA wait) continues where the first stopped */
+	assert_int_equal(uvf__rx_read(&second, sv[1], NULL), 1);
+	assert_int_equal(second.hdr.msg_id, 2);
+	uvf__rx_release(&second);
+	assert_int_equal(uvf__rx_read(&second, sv[1], NULL), 1);
+	assert_int_equal(second.hdr.msg_id, 3);
+	uvf__rx_release(&second);
+	uvf__rx_release(&first);
+	assert_int_equal(uvf__rx_read(&first, sv[1], NULL), 0);
+	uvf__rx_destroy(&first);
+	uvf__rx_destroy(&second);
+	close_pair(sv);
+}
+
+static void test_read_ahead_reset_closes_fds_not_yet_owned(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[64];
+	struct uvf_rx rx;
+	int sv[2], pipefd[2];
+	size_t n;
+
+	(void)state;
+	make_pair(sv);
+	assert_int_equal(pipe(pipefd), 0);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	n = build_msg(buf, 1, 8, 1);
+	/* a header whose fds came but whose last bytes sit in the read-ahead
+	 * is a message the receiver has not finished: reset must close them */
+	raw_send(sv[0], buf, 10, &pipefd[0], 1);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	assert_int_equal(ahead.nfds, 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close_pair(sv);
+	(void)n;
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -792,6 +976,12 @@ int main(void)
 		T(test_read_wait_reports_eof),
 		T(test_send_to_closed_peer_is_epipe_without_sigpipe),
 		T(test_send_times_out_when_peer_does_not_drain),
+		T(test_read_ahead_takes_a_small_message_in_one_recvmsg),
+		T(test_read_ahead_keeps_following_messages_in_order),
+		T(test_read_ahead_body_larger_than_buffer_is_completed_from_socket),
+		T(test_read_ahead_gives_fds_to_the_message_that_carried_them),
+		T(test_read_ahead_shared_by_two_receivers_keeps_stream_order),
+		T(test_read_ahead_reset_closes_fds_not_yet_owned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
