@@ -187,10 +187,14 @@ static void drv_ring(struct drv *d, unsigned q)
 static bool drv_peek(struct drv *d, unsigned q, uint32_t *cqe, int tries)
 {
 	for (int i = 0; i < tries; i++) {
-		memcpy(cqe, d->mem + cq_offs[q] + d->cq_head[q] * 16, 16);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if ((bool)(cqe[3] >> 16 & 1) == d->phase[q])
+		const uint8_t *slot = d->mem + cq_offs[q] + d->cq_head[q] * 16;
+		/* the phase word first (acquire), then the rest of the entry */
+		uint32_t dw3 = __atomic_load_n((const uint32_t *)(const void *)(slot + 12), __ATOMIC_ACQUIRE);
+
+		if ((bool)(dw3 >> 16 & 1) == d->phase[q]) {
+			memcpy(cqe, slot, 16);
 			return true;
+		}
 		(void)rd32(d, 0x1c);
 	}
 	return false;
