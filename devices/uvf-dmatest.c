@@ -2,7 +2,8 @@
 /*
  * uvf-dmatest: the dmatest device (register map in dmatest/dmatest.h) as a
  * vfio-user server program: a BAR0 of registers that make the device copy
- * or fill client memory by DMA and raise a completion interrupt.
+ * or fill client memory by DMA and raise a completion interrupt, and a
+ * 64 KiB BAR4 of shared scratch memory the client may map.
  *
  *   uvf-dmatest --socket-path=PATH [-v]      or      uvf-dmatest --fd=N
  */

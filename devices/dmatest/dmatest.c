@@ -10,7 +10,10 @@
 
 struct dmatest {
 	uint8_t *regs; /* BAR0 memory, owned by the device */
+	uint8_t *scratch; /* BAR4 memory (shared, the client may map it) */
 	uint32_t status;
+	uint32_t sum;
+	uint32_t bar4_writes; /* by REGION_WRITE only */
 	uint32_t irq_count;
 	uint32_t cmd_count;
 	/* the command in progress (asynchronous DMA) */
@@ -51,6 +54,32 @@ static void sync_read_only(struct dmatest *t)
 	store32(t, UVF_DMATEST_REG_IRQ_COUNT, t->irq_count);
 	store32(t, UVF_DMATEST_REG_CMD_COUNT, t->cmd_count);
 	store32(t, UVF_DMATEST_REG_IRQ_VECTOR, load32(t, UVF_DMATEST_REG_IRQ_VECTOR) % UVF_DMATEST_MSIX_VECTORS);
+	store32(t, UVF_DMATEST_REG_SUM, t->sum);
+	store32(t, UVF_DMATEST_REG_BAR4_WRITES, t->bar4_writes);
+}
+
+uint32_t uvf_dmatest_checksum(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t h = UVF_DMATEST_FNV_OFFSET;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * UVF_DMATEST_FNV_PRIME;
+	return h;
+}
+
+/* SUM and BARFILL: BAR4 is local memory, so they finish at once. The
+ * client's stores through its mapping are ordered before the CMD write
+ * that starts us (it went through a socket after them). */
+static int run_on_scratch(struct dmatest *t, uint32_t cmd, uint64_t len)
+{
+	if (len > UVF_DMATEST_BAR4_SIZE)
+		return -EINVAL;
+	if (cmd == UVF_DMATEST_CMD_SUM)
+		t->sum = uvf_dmatest_checksum(t->scratch, (size_t)len);
+	else
+		memset(t->scratch, (uint8_t)load32(t, UVF_DMATEST_REG_PATTERN), (size_t)len);
+	return 0;
 }
 
 static size_t chunk_of(uint64_t remaining)
@@ -194,6 +223,10 @@ static void start_command(struct uvf_device *dev, struct dmatest *t, uint32_t cm
 	t->len = load32(t, UVF_DMATEST_REG_LEN);
 	t->done = 0;
 	t->busy = true;
+	if (cmd == UVF_DMATEST_CMD_SUM || cmd == UVF_DMATEST_CMD_BARFILL) {
+		complete(dev, t, run_on_scratch(t, cmd, t->len));
+		return;
+	}
 	if (t->len > UVF_DMATEST_MAX_LEN || t->len > UINT64_MAX - t->dst ||
 	    (cmd == UVF_DMATEST_CMD_COPY && t->len > UINT64_MAX - t->src) ||
 	    (cmd != UVF_DMATEST_CMD_COPY && cmd != UVF_DMATEST_CMD_FILL)) {
@@ -220,6 +253,21 @@ static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const
 	return 0;
 }
 
+/* Only REGION_WRITE gets here: stores through a mapping reach the memory
+ * without the library seeing them. */
+static int bar4_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
+{
+	struct dmatest *t = data;
+
+	(void)dev;
+	(void)offset;
+	(void)buf;
+	(void)len;
+	t->bar4_writes++;
+	sync_read_only(t);
+	return 0;
+}
+
 static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
 {
 	struct dmatest *t = data;
@@ -233,6 +281,8 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	t->status = 0;
 	t->irq_count = 0;
 	t->cmd_count = 0;
+	t->sum = 0;
+	t->bar4_writes = 0;
 	sync_read_only(t);
 	return 0;
 }
@@ -251,6 +301,11 @@ static int describe(struct uvf_device *dev, struct dmatest *t)
 		.size = UVF_DMATEST_BAR_SIZE, .flags = UVF_BAR_MEMORY, .write = bar0_write, .data = t};
 	/* the MSI-X BAR: nothing of the device's own in it */
 	const struct uvf_bar_desc bar2 = {.size = 4096, .flags = UVF_BAR_MEMORY};
+	/* shared scratch memory: mappable as a whole (the default areas) */
+	const struct uvf_bar_desc bar4 = {.size = UVF_DMATEST_BAR4_SIZE,
+					  .flags = UVF_BAR_MEMORY | UVF_BAR_MMAP | UVF_BAR_64BIT,
+					  .write = bar4_write,
+					  .data = t};
 	struct uvf_pcie_opts pcie = UVF_PCIE_OPTS_INIT;
 	size_t size = 0;
 	int ret;
@@ -258,6 +313,7 @@ static int describe(struct uvf_device *dev, struct dmatest *t)
 	pcie.flr = true;
 	if ((ret = uvf_device_set_pci_ids(dev, &ids)) < 0 || (ret = uvf_device_set_bar(dev, 0, &bar0)) < 0 ||
 	    (ret = uvf_device_set_bar(dev, UVF_DMATEST_MSIX_BAR, &bar2)) < 0 ||
+	    (ret = uvf_device_set_bar(dev, UVF_DMATEST_BAR4, &bar4)) < 0 ||
 	    (ret = uvf_device_set_pm(dev, UVF_PM_NO_SOFT_RESET)) < 0 ||
 	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
 	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_MSI_IRQ, 1)) < 0 ||
@@ -268,6 +324,9 @@ static int describe(struct uvf_device *dev, struct dmatest *t)
 	t->regs = uvf_device_bar_memory(dev, 0, &size);
 	if (!t->regs || size < UVF_DMATEST_BAR_SIZE)
 		return -EIO; /* the library broke its contract */
+	t->scratch = uvf_device_bar_memory(dev, UVF_DMATEST_BAR4, &size);
+	if (!t->scratch || size < UVF_DMATEST_BAR4_SIZE)
+		return -EIO;
 	sync_read_only(t);
 	return 0;
 }

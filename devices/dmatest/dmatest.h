@@ -31,10 +31,16 @@
  *                        1 (COPY) copy LEN bytes from SRC to DST (overlap
  *                          handled like memmove);
  *                        2 (FILL) fill LEN bytes at DST with PATTERN;
+ *                        3 (SUM) checksum of the first LEN bytes of BAR4
+ *                          into SUM (LEN at most UVF_DMATEST_BAR4_SIZE);
+ *                        4 (BARFILL) fill the first LEN bytes of BAR4 with
+ *                          PATTERN (LEN at most UVF_DMATEST_BAR4_SIZE);
  *                        anything else fails with EINVAL.
- *                        The data goes through uvf_dma_read/uvf_dma_write
- *                        in chunks of UVF_DMATEST_CHUNK bytes, so it works
+ *                        COPY and FILL go through uvf_dma_read/uvf_dma_write
+ *                        in chunks of UVF_DMATEST_CHUNK bytes, so they work
  *                        for fd-backed and for message-based DMA alike.
+ *                        SUM and BARFILL touch only BAR4 and ignore SRC
+ *                        and DST; they complete before the write does.
  *   0x24  STATUS     RO  0, or the positive errno of the last command
  *                        (EINVAL bad command/length/range, EFAULT unmapped,
  *                        EACCES wrong permission, ...)
@@ -43,18 +49,31 @@
  *   0x30  IRQ_VECTOR RW  MSI-X vector of the completion interrupt; only
  *                        bits 1:0 are kept (vectors 0..3). Read when a
  *                        command completes, so it can change per job.
+ *   0x34  SUM        RO  result of the last successful SUM: FNV-1a 32-bit
+ *                        over the bytes (uvf_dmatest_checksum())
+ *   0x38  BAR4_WRITES RO writes to BAR4 that reached the device as
+ *                        REGION_WRITE messages. Stores through a mapping
+ *                        of BAR4 are not counted: a client that maps BAR4
+ *                        sees 0 here after writing it, which proves its
+ *                        stores took the shared-memory path.
  *
  * BAR2: 4 KiB memory BAR: the MSI-X table (16 bytes per vector) at
  * UVF_DMATEST_MSIX_TABLE and the pending bit array at UVF_DMATEST_MSIX_PBA,
  * both emulated by the library; the rest reads 0 and keeps what is
  * written. Nothing else there, so BAR0 has no MSI-X page in it.
  *
+ * BAR4: 64 KiB (UVF_DMATEST_BAR4_SIZE) of shared scratch memory,
+ * UVF_BAR_MEMORY | UVF_BAR_MMAP, 64-bit non-prefetchable (so it takes
+ * indexes 4 and 5; BAR5 is absent). The client may map it whole (one
+ * sparse mmap area covering the BAR); REGION_READ/WRITE reach it too. The
+ * device touches it only in SUM and BARFILL. Reset zeroes it.
+ *
  * Every command ends with a completion interrupt: MSI-X vector IRQ_VECTOR
  * when MSI-X is enabled in its capability; otherwise MSI vector 0 when the
  * client attached an eventfd to it, INTx otherwise: a level, held until
  * the next command starts or the device is reset.
  * DEVICE_RESET, FLR and D3hot -> D0 clear every register (ID and VERSION
- * come back).
+ * come back) and BAR4.
  */
 #ifndef UVF_DEVICES_DMATEST_H
 #define UVF_DEVICES_DMATEST_H
@@ -86,6 +105,8 @@ enum uvf_dmatest_reg {
 	UVF_DMATEST_REG_IRQ_COUNT = 0x28,
 	UVF_DMATEST_REG_CMD_COUNT = 0x2c,
 	UVF_DMATEST_REG_IRQ_VECTOR = 0x30,
+	UVF_DMATEST_REG_SUM = 0x34,
+	UVF_DMATEST_REG_BAR4_WRITES = 0x38,
 };
 
 #define UVF_DMATEST_MSIX_BAR	 2
@@ -95,6 +116,16 @@ enum uvf_dmatest_reg {
 
 #define UVF_DMATEST_CMD_COPY 1u
 #define UVF_DMATEST_CMD_FILL 2u
+#define UVF_DMATEST_CMD_SUM 3u
+#define UVF_DMATEST_CMD_BARFILL 4u
+
+#define UVF_DMATEST_BAR4 4
+#define UVF_DMATEST_BAR4_SIZE (64u << 10)
+
+/* FNV-1a, 32-bit: h = 0x811c9dc5; for each byte b: h = (h ^ b) * 0x01000193
+ * (mod 2^32). Over no bytes it is 0x811c9dc5. */
+#define UVF_DMATEST_FNV_OFFSET 0x811c9dc5u
+#define UVF_DMATEST_FNV_PRIME 0x01000193u
 
 #define UVF_DMATEST_MAX_LEN (16u << 20) /* bound on the work one command does */
 #define UVF_DMATEST_CHUNK   (64u << 10) /* bounce buffer size */
@@ -108,6 +139,9 @@ enum uvf_dmatest_reg {
  * library refused).
  */
 int uvf_dmatest_create(struct uvf_device **out);
+
+/* The checksum SUM computes, for clients to compare with. */
+uint32_t uvf_dmatest_checksum(const void *buf, size_t len);
 
 /* Same as uvf_device_free() (kept for existing callers). NULL is fine. */
 void uvf_dmatest_free(struct uvf_device *dev);

@@ -5,7 +5,7 @@
  * capabilities), the MSI-X table and PBA served by the library, interrupts
  * raised in the mode the "guest" enabled in config space, INTx as a level,
  * function resets (FLR, D3hot -> D0, DEVICE_RESET), free_data, and the
- * dmatest device driven with MSI-X.
+ * dmatest device driven with MSI-X and through its mapped BAR4.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -1050,6 +1050,168 @@ static void dmatest_flr_clears_its_registers(void **state)
 	uvf_client_close(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* dmatest's mappable BAR4                                              */
+/* ------------------------------------------------------------------ */
+
+/* Run a command on BAR4 (SUM or BARFILL); returns STATUS. */
+static uint32_t dt_bar4_command(struct uvf_client *c, uint32_t cmd, uint32_t len, uint32_t pattern)
+{
+	dt_write(c, UVF_DMATEST_REG_LEN, len);
+	dt_write(c, UVF_DMATEST_REG_PATTERN, pattern);
+	dt_write(c, UVF_DMATEST_REG_CMD, cmd);
+	return dt_read(c, UVF_DMATEST_REG_STATUS);
+}
+
+/* BAR4 mapped by the client; the pointer covers it whole. */
+static uint8_t *dt_map_bar4(struct uvf_client *c)
+{
+	assert_int_equal(uvf_client_region_map(c, UVF_DMATEST_BAR4), 0);
+	uint8_t *p = uvf_client_region_ptr(c, UVF_DMATEST_BAR4, 0, UVF_DMATEST_BAR4_SIZE);
+	assert_non_null(p);
+	return p;
+}
+
+/* The test's own FNV-1a, so a wrong uvf_dmatest_checksum() cannot agree
+ * with itself. */
+static uint32_t fnv1a(const uint8_t *p, size_t len)
+{
+	uint32_t h = 0x811c9dc5u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x01000193u;
+	return h;
+}
+
+static void dmatest_checksum_is_fnv1a_32(void **state)
+{
+	(void)state;
+	assert_int_equal(uvf_dmatest_checksum("", 0), 0x811c9dc5u);
+	assert_int_equal(uvf_dmatest_checksum("a", 1), 0xe40c292cu); /* published FNV-1a test vector */
+	assert_int_equal(uvf_dmatest_checksum("foobar", 6), 0xbf9cf968u);
+}
+
+static void dmatest_bar4_is_offered_whole_for_mapping(void **state)
+{
+	struct uvf_client *c = harness_connect(*state);
+	struct uvf_client_region r;
+
+	assert_int_equal(uvf_client_region_info(c, UVF_DMATEST_BAR4, &r), 0);
+	assert_int_equal(r.size, UVF_DMATEST_BAR4_SIZE);
+	assert_int_equal(r.flags & (UVF_REGION_FLAG_READ | UVF_REGION_FLAG_WRITE | UVF_REGION_FLAG_MMAP),
+			 UVF_REGION_FLAG_READ | UVF_REGION_FLAG_WRITE | UVF_REGION_FLAG_MMAP);
+	assert_true(r.fd >= 0);
+	assert_int_equal(r.nr_sparse_areas, 1);
+	assert_int_equal(r.sparse_areas[0].offset, 0);
+	assert_int_equal(r.sparse_areas[0].size, UVF_DMATEST_BAR4_SIZE);
+	/* 64-bit memory BAR: BAR5 is its upper half, no region of its own */
+	assert_int_equal(cfg32(c, 0x10 + 4 * UVF_DMATEST_BAR4) & 0x7, 0x4);
+	assert_int_equal(uvf_client_region_info(c, UVF_DMATEST_BAR4 + 1, &r), 0);
+	assert_int_equal(r.size, 0);
+	/* the other BARs stay trapped */
+	assert_int_equal(uvf_client_region_info(c, 0, &r), 0);
+	assert_int_equal(r.flags & UVF_REGION_FLAG_MMAP, 0);
+	uvf_client_close(c);
+}
+
+static void dmatest_sum_sees_client_stores_through_the_mapping(void **state)
+{
+	struct uvf_client *c = harness_connect(*state);
+	static uint8_t want[UVF_DMATEST_BAR4_SIZE];
+	uint8_t *p = dt_map_bar4(c);
+
+	for (size_t i = 0; i < sizeof(want); i++)
+		want[i] = (uint8_t)(i * 7 + (i >> 9));
+	memcpy(p, want, sizeof(want)); /* no message: BAR4_WRITES stays 0 */
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_BAR4_WRITES), 0);
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_SUM, UVF_DMATEST_BAR4_SIZE, 0), 0);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_SUM), fnv1a(want, sizeof(want)));
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_CMD_COUNT), 1);
+	/* LEN counts, to the byte */
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_SUM, 4093, 0), 0);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_SUM), fnv1a(want, 4093));
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_SUM, 0, 0), 0);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_SUM), 0x811c9dc5u);
+	/* a store after a SUM is seen by the next one */
+	p[100] ^= 0xff;
+	want[100] ^= 0xff;
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_SUM, 128, 0), 0);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_SUM), fnv1a(want, 128));
+	/* a REGION_WRITE reaches the same memory, and is counted */
+	uint32_t v = 0xa5a5a5a5u;
+	assert_int_equal(uvf_client_region_write(c, UVF_DMATEST_BAR4, 8, &v, 4), 0);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_BAR4_WRITES), 1);
+	assert_memory_equal(p + 8, &v, 4);
+	uvf_client_close(c);
+}
+
+static void dmatest_barfill_shows_through_the_mapping(void **state)
+{
+	struct uvf_client *c = harness_connect(*state);
+	uint8_t *p = dt_map_bar4(c);
+	int intx;
+	const uint32_t len = UVF_DMATEST_BAR4_SIZE / 2 + 3;
+
+	open_eventfds(&intx, 1);
+	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_INTX_IRQ, 0, 1, &intx), 0);
+	memset(p, 0x11, UVF_DMATEST_BAR4_SIZE);
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_BARFILL, len, 0xabcdef77u), 0);
+	assert_true(fired(intx)); /* completes like the other commands */
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_CMD_COUNT), 1);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_IRQ_COUNT), 1);
+	/* read through the pointer: only the low byte of PATTERN, only LEN */
+	for (uint32_t i = 0; i < UVF_DMATEST_BAR4_SIZE; i++)
+		if (p[i] != (i < len ? 0x77 : 0x11))
+			fail_msg("BAR4 byte %u is 0x%02x after BARFILL of %u bytes", i, p[i], len);
+	/* SRC and DST do not matter: no DMA, nothing mapped is needed */
+	dt_write(c, UVF_DMATEST_REG_DST_LO, 0xdead0000u);
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_BARFILL, UVF_DMATEST_BAR4_SIZE, 0x22), 0);
+	assert_int_equal(p[UVF_DMATEST_BAR4_SIZE - 1], 0x22);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_BAR4_WRITES), 0);
+	close(intx);
+	uvf_client_close(c);
+}
+
+static void dmatest_bar4_commands_refuse_more_than_the_bar(void **state)
+{
+	struct uvf_client *c = harness_connect(*state);
+	uint8_t *p = dt_map_bar4(c);
+
+	memset(p, 0x33, UVF_DMATEST_BAR4_SIZE);
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_SUM, UVF_DMATEST_BAR4_SIZE, 0), 0);
+	uint32_t sum = dt_read(c, UVF_DMATEST_REG_SUM);
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_SUM, UVF_DMATEST_BAR4_SIZE + 1, 0), EINVAL);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_SUM), sum); /* kept */
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_BARFILL, UVF_DMATEST_BAR4_SIZE + 1, 0x44), EINVAL);
+	assert_int_equal(p[0], 0x33); /* untouched */
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_BARFILL, 0xffffffffu, 0x44), EINVAL);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_CMD_COUNT), 4); /* failures count */
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_BARFILL, UVF_DMATEST_BAR4_SIZE, 0x44), 0);
+	assert_int_equal(p[UVF_DMATEST_BAR4_SIZE - 1], 0x44);
+	uvf_client_close(c);
+}
+
+static void dmatest_reset_clears_bar4_under_the_mapping(void **state)
+{
+	struct uvf_client *c = harness_connect(*state);
+	uint8_t *p = dt_map_bar4(c);
+	uint32_t v = 1;
+
+	memset(p, 0x55, UVF_DMATEST_BAR4_SIZE);
+	assert_int_equal(uvf_client_region_write(c, UVF_DMATEST_BAR4, 0, &v, 4), 0);
+	assert_int_equal(dt_bar4_command(c, UVF_DMATEST_CMD_SUM, 16, 0), 0);
+	assert_int_not_equal(dt_read(c, UVF_DMATEST_REG_SUM), 0);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_BAR4_WRITES), 1);
+	assert_int_equal(uvf_client_reset(c), 0);
+	/* the mapping survives; the memory under it is zeroed */
+	for (uint32_t i = 0; i < UVF_DMATEST_BAR4_SIZE; i++)
+		if (p[i])
+			fail_msg("BAR4 byte %u is 0x%02x after DEVICE_RESET", i, p[i]);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_SUM), 0);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_BAR4_WRITES), 0);
+	assert_int_equal(dt_read(c, UVF_DMATEST_REG_ID), UVF_DMATEST_ID);
+	uvf_client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1077,6 +1239,14 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(dmatest_without_msix_keeps_msi_then_intx, setup_dmatest, teardown),
 		cmocka_unit_test_setup_teardown(dmatest_flr_clears_its_registers, setup_dmatest, teardown),
+		cmocka_unit_test(dmatest_checksum_is_fnv1a_32),
+		cmocka_unit_test_setup_teardown(dmatest_bar4_is_offered_whole_for_mapping, setup_dmatest, teardown),
+		cmocka_unit_test_setup_teardown(dmatest_sum_sees_client_stores_through_the_mapping, setup_dmatest,
+						teardown),
+		cmocka_unit_test_setup_teardown(dmatest_barfill_shows_through_the_mapping, setup_dmatest, teardown),
+		cmocka_unit_test_setup_teardown(dmatest_bar4_commands_refuse_more_than_the_bar, setup_dmatest,
+						teardown),
+		cmocka_unit_test_setup_teardown(dmatest_reset_clears_bar4_under_the_mapping, setup_dmatest, teardown),
 	};
 	return cmocka_run_group_tests_name("pci_model", tests, NULL, NULL);
 }

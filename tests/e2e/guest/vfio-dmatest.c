@@ -4,7 +4,9 @@
  * device (devices/dmatest/dmatest.h), which QEMU presents as a vfio-user-pci
  * device, through the guest kernel's vfio-pci driver. It checks what vfio
  * reports (regions, IRQs, config space) against what dmatest declares, runs
- * DMA both ways, checks every interrupt vector and a device reset.
+ * DMA both ways, checks every interrupt vector, BAR4 mapped into this
+ * process (stores and loads that must reach the device without messages)
+ * and a device reset.
  *
  * Usage: vfio-dmatest [--no-reset] [BDF]
  *        vfio-dmatest --host-selftest
@@ -61,8 +63,9 @@
 #define DT_CLASS     0xff0000u
 #define DT_REVISION  1
 
-/* BAR sizes: BAR0 registers, BAR2 the MSI-X table and PBA. */
-static const uint64_t dt_bar_size[6] = {4096, 0, 4096, 0, 0, 0};
+/* BAR sizes: BAR0 registers, BAR2 the MSI-X table and PBA, BAR4 (64-bit,
+ * so BAR5 is its upper half) shared scratch memory the client may map. */
+static const uint64_t dt_bar_size[6] = {4096, 0, 4096, 0, 65536, 0};
 
 #define DT_ID	   0x54414d44u /* "DMAT" */
 #define DT_VERSION 0x00010000u
@@ -79,9 +82,17 @@ static const uint64_t dt_bar_size[6] = {4096, 0, 4096, 0, 0, 0};
 #define DT_REG_STATUS	 0x24
 #define DT_REG_IRQ_COUNT 0x28
 #define DT_REG_CMD_COUNT 0x2c
+#define DT_REG_SUM	 0x34
+#define DT_REG_BAR4_WRITES 0x38 /* BAR4 writes that came as REGION_WRITE messages */
 
-#define DT_CMD_COPY 1u
-#define DT_CMD_FILL 2u
+#define DT_CMD_COPY    1u
+#define DT_CMD_FILL    2u
+#define DT_CMD_SUM     3u /* FNV-1a 32-bit of the first LEN bytes of BAR4 into SUM */
+#define DT_CMD_BARFILL 4u /* the first LEN bytes of BAR4 = PATTERN */
+
+#define DT_BAR4_SIZE   65536u
+#define DT_FNV_OFFSET  0x811c9dc5u
+#define DT_FNV_PRIME   0x01000193u
 
 /* Capabilities: Power Management, MSI, MSI-X, PCI Express (with FLR). */
 #define DT_CONFIG_SIZE 4096u
@@ -400,6 +411,7 @@ struct dev {
 	struct caps caps;
 	struct dma_buf buf[3]; /* A (copy source), B (copy destination), C (fill) */
 	bool bufs_ok;
+	volatile uint32_t *bar4; /* BAR4 mapped through vfio, or NULL */
 };
 
 static int region_rw(struct dev *d, unsigned index, uint64_t off, void *buf, size_t len, bool write)
@@ -1207,6 +1219,146 @@ static void check_interrupts(struct dev *d)
 }
 
 /* ------------------------------------------------------------------ */
+/* Mapped BAR4                                                          */
+/* ------------------------------------------------------------------ */
+
+static uint32_t fnv1a(const uint8_t *p, size_t len)
+{
+	uint32_t h = DT_FNV_OFFSET;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * DT_FNV_PRIME;
+	return h;
+}
+
+/* Loads of BAR4 through the mapping, 32 bits each (it is device memory:
+ * no string instructions), into out. */
+static void bar4_load(const struct dev *d, uint8_t *out, size_t len)
+{
+	for (size_t i = 0; i < len / 4; i++) {
+		uint32_t v = d->bar4[i];
+		memcpy(out + 4 * i, &v, 4);
+	}
+}
+
+/* SUM over the first len bytes of BAR4; *sum receives the register. */
+static int run_sum(struct dev *d, uint32_t len, uint32_t *status, uint32_t *sum)
+{
+	int ret = run_command(d, DT_CMD_SUM, 0, 0, len, 0, status);
+	return ret < 0 ? ret : reg_read(d, DT_REG_SUM, sum);
+}
+
+/*
+ * BAR4 through the guest's vfio mapping: stores and loads are plain memory
+ * accesses. QEMU maps the device's shared memory straight into the guest,
+ * so they must reach the device without any message: BAR4_WRITES (writes
+ * that came by REGION_WRITE) stays 0 after 64 KiB of stores, and the
+ * device's checksum of BAR4 matches what was stored.
+ *
+ * With MSI-X on: QEMU traps every BAR of a vfio-user-pci device from its
+ * first INTx interrupt until INTx is disabled (it turns the mappings off
+ * to catch the EOI, and unlike vfio-pci it has no timer, no
+ * x-intx-mmap-timeout-ms, to turn them back on). Enabling MSI-X disables
+ * its INTx emulation, which turns the mappings back on.
+ */
+static void check_mapped_bar(struct dev *d)
+{
+	const struct vfio_region_info *r = &d->region[VFIO_PCI_BAR4_REGION_INDEX];
+	static uint8_t want[DT_BAR4_SIZE], got[DT_BAR4_SIZE];
+	uint32_t status = 0, sum = 0, writes = 0;
+	uint64_t fired = 0;
+	struct check c;
+	long at;
+	int ret, irq;
+
+	check_begin(&c, "bar4-region");
+	if (expect(&c, d->region_ok[VFIO_PCI_BAR4_REGION_INDEX], "no BAR4 region")) {
+		expect(&c, r->size == DT_BAR4_SIZE, "BAR4 size 0x%llx, declared 0x%x", (unsigned long long)r->size,
+		       DT_BAR4_SIZE);
+		expect(&c, r->flags & VFIO_REGION_INFO_FLAG_MMAP, "BAR4 region flags 0x%x lack MMAP", r->flags);
+	}
+	if (!check_end(&c))
+		return;
+
+	check_begin(&c, "bar4-mmap");
+	void *va = mmap(NULL, DT_BAR4_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, (off_t)r->offset);
+	if (expect(&c, va != MAP_FAILED, "mmap of BAR4 (offset 0x%llx): %s", (unsigned long long)r->offset,
+		   strerror(errno)))
+		d->bar4 = va;
+	if (!check_end(&c))
+		return;
+	info("BAR4 mapped at %p", va);
+
+	check_begin(&c, "bar4-msix");
+	irq = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (expect(&c, irq >= 0, "eventfd: %s", strerror(errno)) &&
+	    expect_ok(&c, set_irq_eventfds(d, VFIO_PCI_MSIX_IRQ_INDEX, 1, &irq), "VFIO_DEVICE_SET_IRQS 1 x msix"))
+		expect_ok(&c, select_vector(d, 0), "selecting vector 0");
+	if (!check_end(&c)) {
+		if (irq >= 0)
+			close(irq);
+		return;
+	}
+
+	/* plain stores, then the device checksums what it sees */
+	check_begin(&c, "bar4-store-sum");
+	fill_random(want, sizeof(want));
+	for (size_t i = 0; i < sizeof(want) / 4; i++) {
+		uint32_t v;
+		memcpy(&v, want + 4 * i, 4);
+		d->bar4[i] = v;
+	}
+	if (expect_ok(&c, reg_read(d, DT_REG_BAR4_WRITES, &writes), "reading BAR4_WRITES"))
+		expect(&c, writes == 0, "%u BAR4 writes reached the device as messages: the mapping is trapped",
+		       writes);
+	ret = run_sum(d, DT_BAR4_SIZE, &status, &sum);
+	if (expect_ok(&c, ret, "SUM") && expect(&c, status == 0, "SUM: STATUS %u (%s)", status, strerror((int)status)))
+		expect(&c, sum == fnv1a(want, sizeof(want)), "SUM 0x%08x, stored bytes sum to 0x%08x", sum,
+		       fnv1a(want, sizeof(want)));
+	/* LEN counts: an odd length sums only those bytes */
+	ret = run_sum(d, 4093, &status, &sum);
+	if (expect_ok(&c, ret, "SUM of 4093 bytes") &&
+	    expect(&c, status == 0, "SUM of 4093 bytes: STATUS %u (%s)", status, strerror((int)status)))
+		expect(&c, sum == fnv1a(want, 4093), "SUM of 4093 bytes 0x%08x, want 0x%08x", sum, fnv1a(want, 4093));
+	bar4_load(d, got, sizeof(got));
+	at = first_mismatch(got, want, 0, sizeof(got));
+	expect(&c, at < 0, "BAR4 reads back 0x%02x at byte %ld, stored 0x%02x", at < 0 ? 0 : got[at], at,
+	       at < 0 ? 0 : want[at]);
+	check_end(&c);
+
+	/* device stores show through the mapping; the tail keeps our bytes */
+	check_begin(&c, "bar4-barfill");
+	const uint32_t len = DT_BAR4_SIZE / 2 + 4;
+	drain_eventfds(&irq, 1, NULL);
+	ret = run_command(d, DT_CMD_BARFILL, 0, 0, len, 0x1234565au, &status);
+	if (expect_ok(&c, ret, "BARFILL") &&
+	    expect(&c, status == 0, "BARFILL: STATUS %u (%s)", status, strerror((int)status))) {
+		/* it completes like the other commands */
+		ret = wait_vector(&irq, 1, 0, WAIT_MS, SETTLE_MS, &fired);
+		expect(&c, ret == 0 && fired == 1, "BARFILL: completion interrupt fired %" PRIu64 " times", fired);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		bar4_load(d, got, sizeof(got));
+		at = first_mismatch(got, NULL, 0x5a, len);
+		expect(&c, at < 0, "BAR4 byte %ld is 0x%02x after BARFILL, want 0x5a", at, at < 0 ? 0 : got[at]);
+		at = first_mismatch(got + len, want + len, 0, sizeof(got) - len);
+		expect(&c, at < 0, "BAR4 byte %ld beyond LEN changed (0x%02x)", at + (long)len,
+		       at < 0 ? 0 : got[len + (size_t)at]);
+	}
+	check_end(&c);
+
+	/* more than BAR4 holds: refused, SUM unchanged */
+	check_begin(&c, "bar4-len-limit");
+	ret = run_command(d, DT_CMD_SUM, 0, 0, DT_BAR4_SIZE + 1, 0, &status);
+	if (expect_ok(&c, ret, "SUM of 0x%x bytes", DT_BAR4_SIZE + 1))
+		expect(&c, status == EINVAL, "SUM of 0x%x bytes: STATUS %u (%s), want EINVAL", DT_BAR4_SIZE + 1,
+		       status, strerror((int)status));
+	check_end(&c);
+
+	set_irq_none(d, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0);
+	close(irq);
+}
+
+/* ------------------------------------------------------------------ */
 /* Reset                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -1226,6 +1378,8 @@ static void check_reset(struct dev *d)
 		{DT_REG_STATUS, "STATUS", 0},
 		{DT_REG_IRQ_COUNT, "IRQ_COUNT", 0},
 		{DT_REG_CMD_COUNT, "CMD_COUNT", 0},
+		{DT_REG_SUM, "SUM", 0},
+		{DT_REG_BAR4_WRITES, "BAR4_WRITES", 0},
 #if DT_REG_IRQ_VECTOR >= 0
 		{DT_REG_IRQ_VECTOR, "IRQ_VECTOR", 0}, /* dirtied by select_vector */
 #endif
@@ -1267,6 +1421,18 @@ static void check_reset(struct dev *d)
 		}
 	}
 	check_end(&c);
+
+	/* BAR4 is cleared; the mapping outlives the reset */
+	if (d->bar4) {
+		static uint8_t got[DT_BAR4_SIZE];
+		check_begin(&c, "reset-bar4");
+		if (expect(&c, reset_ok, "no reset happened")) {
+			bar4_load(d, got, sizeof(got));
+			long at = first_mismatch(got, NULL, 0, sizeof(got));
+			expect(&c, at < 0, "BAR4 byte %ld is 0x%02x after reset, want 0", at, at < 0 ? 0 : got[at]);
+		}
+		check_end(&c);
+	}
 
 	/* DMA mappings outlive a device reset */
 	if (d->bufs_ok)
@@ -1415,10 +1581,13 @@ int main(int argc, char **argv)
 		if (!d.noiommu)
 			check_unmapped(&d);
 		check_interrupts(&d);
+		check_mapped_bar(&d);
 		if (!no_reset)
 			check_reset(&d);
 	}
 	release_buffers(&d);
+	if (d.bar4)
+		munmap((void *)d.bar4, DT_BAR4_SIZE);
 	close(d.fd);
 	close(d.group);
 	close(d.container);
