@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared pieces of the micro-benchmarks: timing, CPU pinning, repeated
+ * runs, a uvf device served by a forked process, a raw socketpair
+ * ping-pong (the floor), and the report table.
+ *
+ * Every figure is a ratio against a floor measured in the same run: each
+ * repetition measures the floor and then the uvf path right after it, and
+ * the table shows the ratio of each pair (min / median / max). Nothing
+ * here is a pass/fail test.
+ */
+#ifndef UVF_BENCH_H
+#define UVF_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "uvf/client.h"
+#include "uvf/server.h"
+
+#define BENCH_MAX_REPS 64
+
+/* CPUs used for "same CPU" and "different CPUs" (BENCH_CPUS="a,b"). */
+struct bench_cpus {
+	int client; /* the client / requesting side */
+	int server_same;
+	int server_other; /* -1 when the machine has a single CPU */
+};
+
+extern struct bench_cpus bench_cpu;
+extern int bench_reps; /* BENCH_REPS, default 5 */
+
+/* Read BENCH_REPS, BENCH_SCALE, BENCH_CPUS; call first in main(). */
+void bench_init(const char *program);
+
+/* base * BENCH_SCALE (at least 1). */
+uint64_t bench_iters(uint64_t base);
+
+uint64_t bench_now_ns(void);
+
+/* Pin the calling thread (and threads it creates later) to one CPU. */
+void bench_pin(int cpu);
+
+/* Exit with a message when ret < 0. */
+void bench_check(int ret, const char *what);
+
+/* Keep the compiler from dropping a computation. */
+static inline void bench_use(const void *p)
+{
+	__asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* ------------------------------------------------------------------ */
+/* Report                                                              */
+/* ------------------------------------------------------------------ */
+
+enum bench_unit {
+	BENCH_OPS,   /* operations per second; also shown as time per operation */
+	BENCH_BYTES, /* bytes per second */
+};
+
+/* Table header, then one row per measurement. floor[] and value[] hold
+ * one rate per repetition (bench_reps of them); the ratio of each pair is
+ * value / floor (higher is better). target <= 0: none. */
+void bench_table_header(const char *title);
+void bench_row(const char *name, const char *cpus, enum bench_unit unit, const double *floor, const double *value,
+	       double target);
+void bench_row_missing(const char *name, const char *cpus, const char *why);
+void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------------ */
+/* The floor: a raw ping-pong over a socketpair                        */
+/* ------------------------------------------------------------------ */
+
+struct bench_floor {
+	pid_t pid;
+	int sock;
+	size_t request, reply;
+	bool reversed;
+	uint8_t *buf;
+};
+
+/* Fork a peer pinned to cpu. It reads `request` bytes and answers `reply`
+ * bytes, with blocking read()/write(), until the socket closes. Reversed
+ * (for requests the server sends, like DMA_READ): the peer sends the
+ * requests, as fast as we answer, and we answer. */
+void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t reply, bool reversed);
+/* Rate (round trips per second) of iters round trips. */
+double bench_floor_run(struct bench_floor *f, uint64_t iters);
+void bench_floor_stop(struct bench_floor *f);
+
+int bench_read_full(int fd, void *buf, size_t len);
+int bench_write_full(int fd, const void *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* A uvf device in a forked process                                     */
+/* ------------------------------------------------------------------ */
+
+struct bench_server_spec {
+	int cpu; /* the whole server process is pinned here */
+	/* Describe the device (before listen). */
+	int (*setup)(struct uvf_device *dev, void *arg);
+	/* Optional: runs on a device thread (the server's main thread) while
+	 * another thread runs uvf_device_run(); reads commands from cmd_fd,
+	 * writes results to result_fd, returns at EOF on cmd_fd. Without it
+	 * the main thread just waits for that EOF. */
+	void (*device_thread)(struct uvf_device *dev, void *arg, int cmd_fd, int result_fd);
+	void *arg;
+	struct uvf_serve_opts opts;
+	unsigned nofile; /* raise RLIMIT_NOFILE to this (0: leave it) */
+};
+
+struct bench_server {
+	pid_t pid;
+	char dir[64];
+	char path[128];
+	int cmd_fd;    /* ours: commands to the device thread */
+	int result_fd; /* ours: its results */
+};
+
+void bench_server_start(struct bench_server *s, const struct bench_server_spec *spec);
+void bench_server_stop(struct bench_server *s);
+
+/* Connect a client (poll_us as given; timeout 60 s; BENCH_NO_TWIN_SOCKET=1:
+ * no twin socket). Exits on failure. */
+struct uvf_client *bench_connect(const struct bench_server *s, uint32_t poll_us);
+
+/* Quiet logger for servers and clients: errors only. */
+void bench_log(void *data, enum uvf_log_level level, const char *line);
+
+#endif /* UVF_BENCH_H */

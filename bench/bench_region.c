@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Region access over the socket (issue 5, items 1, 2 and 8):
+ *  - REGION_READ/REGION_WRITE round trips of 4 and 8 bytes against a BAR
+ *    with callbacks, vs a raw socketpair ping-pong of exactly the same
+ *    message sizes (same CPU and different CPUs);
+ *  - posted and corked writes vs round-trip writes;
+ *  - adaptive polling on both sides vs the blocking floor.
+ *
+ *   uvf-bench-region               the report
+ *   uvf-bench-region --strace N [posted]   only N read round trips (or N
+ *                                          posted writes and a flush), for strace
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define HDR	   16u /* struct uvf_msg_header */
+#define ACCESS_HDR 16u /* struct uvf_region_access: offset, region, count */
+
+static int bar_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
+{
+	(void)dev, (void)data, (void)offset;
+	memset(buf, 0, len);
+	return 0;
+}
+
+static int bar_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
+{
+	(void)dev, (void)offset, (void)buf, (void)len;
+	(*(uint64_t *)data)++;
+	return 0;
+}
+
+static uint64_t writes_seen; /* in the server process */
+
+static int region_setup(struct uvf_device *dev, void *arg)
+{
+	struct uvf_bar_desc bar0 = {.size = 4096, .read = bar_read, .write = bar_write, .data = &writes_seen};
+	(void)arg;
+	return uvf_device_set_bar(dev, 0, &bar0);
+}
+
+static void start_server(struct bench_server *s, int cpu, uint32_t poll_us)
+{
+	struct bench_server_spec spec = {.cpu = cpu, .setup = region_setup, .opts = UVF_SERVE_OPTS_INIT};
+	spec.opts.poll_us = poll_us;
+	bench_server_start(s, &spec);
+}
+
+static double uvf_read_rate(struct uvf_client *c, size_t len, uint64_t iters)
+{
+	uint8_t buf[8];
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < iters; i++)
+		bench_check(uvf_client_region_read(c, 0, 0x10, buf, len), "uvf_client_region_read");
+	return (double)iters * 1e9 / (double)(bench_now_ns() - t0);
+}
+
+static double uvf_write_rate(struct uvf_client *c, size_t len, uint64_t iters)
+{
+	uint8_t buf[8] = {1};
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < iters; i++)
+		bench_check(uvf_client_region_write(c, 0, 0x10, buf, len), "uvf_client_region_write");
+	return (double)iters * 1e9 / (double)(bench_now_ns() - t0);
+}
+
+/* The four message shapes: REGION_READ request 16+16, reply 16+16+count;
+ * REGION_WRITE request 16+16+count, reply 16+16. */
+struct shape {
+	const char *name;
+	bool write;
+	size_t len;
+};
+
+static const struct shape shapes[] = {
+	{"REGION_READ 4 B", false, 4},
+	{"REGION_READ 8 B", false, 8},
+	{"REGION_WRITE 4 B", true, 4},
+	{"REGION_WRITE 8 B", true, 8},
+};
+
+static void round_trip_rows(struct uvf_client *c, int server_cpu, const char *cpus, const char *prefix, double target,
+			    const struct shape *only, size_t nshapes)
+{
+	uint64_t iters = bench_iters(10000);
+	for (size_t k = 0; k < nshapes; k++) {
+		const struct shape *sh = &only[k];
+		size_t req = HDR + ACCESS_HDR + (sh->write ? sh->len : 0);
+		size_t rep = HDR + ACCESS_HDR + (sh->write ? 0 : sh->len);
+		struct bench_floor f;
+		double floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
+		char name[96];
+
+		bench_floor_start(&f, server_cpu, req, rep, false);
+		bench_floor_run(&f, iters / 10); /* warm up both paths */
+		sh->write ? uvf_write_rate(c, sh->len, iters / 10) : uvf_read_rate(c, sh->len, iters / 10);
+		for (int r = 0; r < bench_reps; r++) {
+			floor[r] = bench_floor_run(&f, iters);
+			val[r] = sh->write ? uvf_write_rate(c, sh->len, iters) : uvf_read_rate(c, sh->len, iters);
+		}
+		bench_floor_stop(&f);
+		snprintf(name, sizeof(name), "%s%s", prefix, sh->name);
+		bench_row(name, cpus, BENCH_OPS, floor, val, target);
+	}
+}
+
+/* Item 1: round trips vs the socketpair floor. */
+static void bench_round_trips(void)
+{
+	bench_table_header("Round trips: uvf_client_region_read/write vs a socketpair ping-pong of the same sizes");
+	for (int other = 0; other < 2; other++) {
+		int cpu = other ? bench_cpu.server_other : bench_cpu.server_same;
+		if (cpu < 0)
+			continue;
+		struct bench_server s;
+		start_server(&s, cpu, 0);
+		struct uvf_client *c = bench_connect(&s, 0);
+		round_trip_rows(c, cpu, other ? "different" : "same", "", 0.95, shapes, 4);
+		uvf_client_close(c);
+		bench_server_stop(&s);
+	}
+	/* The default client offers a twin socket (a second socket for the
+	 * server's requests); without it there is one socket to wait on. */
+	int cpu = bench_cpu.server_other >= 0 ? bench_cpu.server_other : bench_cpu.server_same;
+	const char *env = getenv("BENCH_NO_TWIN_SOCKET");
+	struct bench_server s;
+	start_server(&s, cpu, 0);
+	setenv("BENCH_NO_TWIN_SOCKET", "1", 1);
+	struct uvf_client *c = bench_connect(&s, 0);
+	if (env)
+		setenv("BENCH_NO_TWIN_SOCKET", env, 1);
+	else
+		unsetenv("BENCH_NO_TWIN_SOCKET");
+	round_trip_rows(c, cpu, bench_cpu.server_other >= 0 ? "different" : "same", "no twin socket: ", 0.95, shapes,
+			1);
+	uvf_client_close(c);
+	bench_server_stop(&s);
+}
+
+static double posted_rate(struct uvf_client *c, uint64_t iters, bool corked)
+{
+	uint32_t v = 1;
+	uint64_t t0 = bench_now_ns();
+	if (corked)
+		bench_check(uvf_client_cork(c, true), "uvf_client_cork");
+	for (uint64_t i = 0; i < iters; i++)
+		bench_check(uvf_client_region_write_posted(c, 0, 0x10, &v, sizeof(v)),
+			    "uvf_client_region_write_posted");
+	if (corked)
+		bench_check(uvf_client_cork(c, false), "uvf_client_cork");
+	bench_check(uvf_client_flush(c), "uvf_client_flush");
+	return (double)iters * 1e9 / (double)(bench_now_ns() - t0);
+}
+
+/* Item 2: posted and corked writes, floor = round-trip writes. */
+static void bench_posted(void)
+{
+	bench_table_header("Posted writes (then one uvf_client_flush) vs round-trip REGION_WRITE 4 B");
+	for (int other = 0; other < 2; other++) {
+		int cpu = other ? bench_cpu.server_other : bench_cpu.server_same;
+		if (cpu < 0)
+			continue;
+		struct bench_server s;
+		start_server(&s, cpu, 0);
+		struct uvf_client *c = bench_connect(&s, 0);
+		const char *cpus = other ? "different" : "same";
+		uint64_t rt_iters = bench_iters(10000), posted_iters = bench_iters(30000);
+		double rt[BENCH_MAX_REPS], posted[BENCH_MAX_REPS], corked[BENCH_MAX_REPS];
+		bool multi = uvf_client_server_caps(c)->write_multiple;
+
+		posted_rate(c, posted_iters / 10, false);
+		for (int r = 0; r < bench_reps; r++) {
+			rt[r] = uvf_write_rate(c, 4, rt_iters);
+			posted[r] = posted_rate(c, posted_iters, false);
+			corked[r] = posted_rate(c, posted_iters, true);
+		}
+		bench_row("posted REGION_WRITE 4 B", cpus, BENCH_OPS, rt, posted, 10);
+		bench_row(multi ? "corked, REGION_WRITE_MULTI" : "corked (server without write_multiple)", cpus,
+			  BENCH_OPS, rt, corked, 10);
+		uvf_client_close(c);
+		bench_server_stop(&s);
+	}
+}
+
+/* Item 8: poll_us on both sides, different CPUs, vs the blocking floor. */
+static void bench_polling(void)
+{
+	uint32_t poll_us = 50;
+	char title[128];
+
+	snprintf(title, sizeof(title), "Adaptive polling (poll_us = %u on server and client) vs the blocking floor",
+		 (unsigned)poll_us);
+	bench_table_header(title);
+	if (bench_cpu.server_other < 0) {
+		bench_row_missing("polling", "different", "needs two CPUs");
+		return;
+	}
+	struct bench_server s;
+	start_server(&s, bench_cpu.server_other, poll_us);
+	struct uvf_client *c = bench_connect(&s, poll_us);
+	static const struct shape polled[] = {{"REGION_READ 4 B", false, 4}, {"REGION_WRITE 4 B", true, 4}};
+	round_trip_rows(c, bench_cpu.server_other, "different", "polling: ", 0.95, polled, 2);
+	uvf_client_close(c);
+	bench_server_stop(&s);
+}
+
+/* Only uvf round trips (or posted writes), different CPUs, so that strace
+ * counts system calls of the uvf path alone. */
+static void strace_mode(uint64_t iters, bool posted)
+{
+	struct bench_server s;
+	int cpu = bench_cpu.server_other >= 0 ? bench_cpu.server_other : bench_cpu.server_same;
+	start_server(&s, cpu, 0);
+	struct uvf_client *c = bench_connect(&s, 0);
+	printf("client %d server %d\n", (int)getpid(), (int)s.pid);
+	if (!posted)
+		uvf_read_rate(c, 4, iters);
+	else
+		posted_rate(c, iters, false);
+	uvf_client_close(c);
+	bench_server_stop(&s);
+}
+
+int main(int argc, char **argv)
+{
+	bench_init("uvf-bench-region");
+	bench_pin(bench_cpu.client);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--strace") && (argc == 3 || !strcmp(argv[3], "posted"))) {
+		strace_mode(strtoull(argv[2], NULL, 0), argc == 4);
+		return 0;
+	}
+	if (argc != 1) {
+		fprintf(stderr, "usage: %s [--strace N [posted]]\n", argv[0]);
+		return 2;
+	}
+	bench_round_trips();
+	bench_posted();
+	bench_polling();
+	return 0;
+}

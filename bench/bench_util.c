@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/* Timing, pinning, the report table, the socketpair floor and the forked
+ * uvf server shared by the micro-benchmarks (see bench.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+struct bench_cpus bench_cpu = {0, 0, 1};
+int bench_reps = 5;
+static double scale = 1.0;
+static const char *program_name = "uvf-bench";
+
+void bench_check(int ret, const char *what)
+{
+	if (ret < 0) {
+		fprintf(stderr, "%s: %s: %s\n", program_name, what, uvf_strerror(ret));
+		exit(1);
+	}
+}
+
+void bench_init(const char *program)
+{
+	const char *s;
+
+	program_name = program;
+	if ((s = getenv("BENCH_REPS")) && atoi(s) > 0)
+		bench_reps = atoi(s) > BENCH_MAX_REPS ? BENCH_MAX_REPS : atoi(s);
+	if ((s = getenv("BENCH_SCALE")) && strtod(s, NULL) > 0)
+		scale = strtod(s, NULL);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	bench_cpu.server_other = ncpu > 1 ? 1 : -1;
+	if ((s = getenv("BENCH_CPUS"))) {
+		int a, b;
+		if (sscanf(s, "%d,%d", &a, &b) == 2) {
+			bench_cpu.client = a;
+			bench_cpu.server_same = a;
+			bench_cpu.server_other = b;
+		}
+	}
+	/* Line-buffered so that the report interleaves sanely with stderr. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+uint64_t bench_iters(uint64_t base)
+{
+	double n = (double)base * scale;
+	return n < 1 ? 1 : (uint64_t)n;
+}
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void bench_pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		fprintf(stderr, "%s: cannot pin to CPU %d: %s\n", program_name, cpu, strerror(errno));
+		exit(1);
+	}
+}
+
+void bench_log(void *data, enum uvf_log_level level, const char *line)
+{
+	(void)data;
+	if (level <= UVF_LOG_ERROR || getenv("BENCH_VERBOSE"))
+		fprintf(stderr, "uvf: %s\n", line);
+}
+
+/* ------------------------------------------------------------------ */
+/* Report                                                              */
+/* ------------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n)
+{
+	double s[BENCH_MAX_REPS];
+	memcpy(s, v, (size_t)n * sizeof(*s));
+	qsort(s, (size_t)n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static void format_rate(char *out, size_t cap, enum bench_unit unit, double rate)
+{
+	if (unit == BENCH_BYTES) {
+		if (rate >= 1e9)
+			snprintf(out, cap, "%.2f GB/s", rate / 1e9);
+		else
+			snprintf(out, cap, "%.0f MB/s", rate / 1e6);
+		return;
+	}
+	double ns = 1e9 / rate;
+	char t[32];
+	if (ns >= 10000)
+		snprintf(t, sizeof(t), "%.0f µs", ns / 1000);
+	else if (ns >= 1000)
+		snprintf(t, sizeof(t), "%.1f µs", ns / 1000);
+	else if (ns >= 10)
+		snprintf(t, sizeof(t), "%.0f ns", ns);
+	else
+		snprintf(t, sizeof(t), "%.1f ns", ns);
+	if (rate >= 1e6)
+		snprintf(out, cap, "%.1f M/s (%s)", rate / 1e6, t);
+	else
+		snprintf(out, cap, "%.1f k/s (%s)", rate / 1e3, t);
+}
+
+void bench_table_header(const char *title)
+{
+	printf("\n### %s\n\n", title);
+	printf("| benchmark | CPUs | floor (median) | uvf (median) | ratio min | median | max | target |\n");
+	printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+}
+
+void bench_row(const char *name, const char *cpus, enum bench_unit unit, const double *floor, const double *value,
+	       double target)
+{
+	double ratio[BENCH_MAX_REPS], lo = 1e300, hi = 0;
+	char f[48], v[48], t[32] = "";
+
+	for (int i = 0; i < bench_reps; i++) {
+		ratio[i] = floor[i] > 0 ? value[i] / floor[i] : 0;
+		lo = ratio[i] < lo ? ratio[i] : lo;
+		hi = ratio[i] > hi ? ratio[i] : hi;
+	}
+	double med = median(ratio, bench_reps);
+	format_rate(f, sizeof(f), unit, median(floor, bench_reps));
+	format_rate(v, sizeof(v), unit, median(value, bench_reps));
+	if (target > 0)
+		snprintf(t, sizeof(t), "≥ %g%s", target, med < target ? " **missed**" : "");
+	printf("| %s | %s | %s | %s | %.2f | **%.2f** | %.2f | %s |\n", name, cpus, f, v, lo, med, hi, t);
+}
+
+void bench_row_missing(const char *name, const char *cpus, const char *why)
+{
+	printf("| %s | %s | | not available | | | | %s |\n", name, cpus, why);
+}
+
+void bench_note(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* ------------------------------------------------------------------ */
+/* The socketpair floor                                                 */
+/* ------------------------------------------------------------------ */
+
+int bench_read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int bench_write_full(int fd, const void *buf, size_t len)
+{
+	size_t put = 0;
+	while (put < len) {
+		ssize_t n = write(fd, (const char *)buf + put, len - put);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		put += (size_t)n;
+	}
+	return 0;
+}
+
+void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t reply, bool reversed)
+{
+	int sv[2];
+
+	f->request = request;
+	f->reply = reply;
+	f->reversed = reversed;
+	f->buf = calloc(1, request > reply ? request : reply);
+	if (!f->buf || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		bench_check(-ENOMEM, "socketpair");
+	f->pid = fork();
+	if (f->pid < 0)
+		bench_check(-errno, "fork");
+	if (f->pid == 0) {
+		close(sv[0]);
+		bench_pin(cpu);
+		/* One read for the request and one write for the reply when
+		 * the socket buffer allows: the least a responder can do. */
+		if (reversed)
+			while (bench_write_full(sv[1], f->buf, request) == 0 &&
+			       bench_read_full(sv[1], f->buf, reply) == 0)
+				;
+		else
+			while (bench_read_full(sv[1], f->buf, request) == 0 &&
+			       bench_write_full(sv[1], f->buf, reply) == 0)
+				;
+		_exit(0);
+	}
+	close(sv[1]);
+	f->sock = sv[0];
+}
+
+double bench_floor_run(struct bench_floor *f, uint64_t iters)
+{
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < iters; i++) {
+		if (f->reversed) {
+			bench_check(bench_read_full(f->sock, f->buf, f->request), "floor read");
+			bench_check(bench_write_full(f->sock, f->buf, f->reply), "floor write");
+		} else {
+			bench_check(bench_write_full(f->sock, f->buf, f->request), "floor write");
+			bench_check(bench_read_full(f->sock, f->buf, f->reply), "floor read");
+		}
+	}
+	return (double)iters * 1e9 / (double)(bench_now_ns() - t0);
+}
+
+void bench_floor_stop(struct bench_floor *f)
+{
+	close(f->sock);
+	waitpid(f->pid, NULL, 0);
+	free(f->buf);
+}
+
+/* ------------------------------------------------------------------ */
+/* The forked uvf server                                                */
+/* ------------------------------------------------------------------ */
+
+static void *dispatch_thread(void *arg)
+{
+	struct uvf_device *dev = arg;
+	int ret = uvf_device_run(dev);
+	if (ret < 0)
+		fprintf(stderr, "%s: server: uvf_device_run: %s\n", program_name, uvf_strerror(ret));
+	return NULL;
+}
+
+static void server_child(struct bench_server *s, const struct bench_server_spec *spec, int cmd_fd, int result_fd)
+{
+	struct uvf_device *dev = NULL;
+	pthread_t thread;
+	char ready = 'R';
+
+	bench_pin(spec->cpu);
+	if (spec->nofile) {
+		/* As many as allowed: the hard limit when raising it is not. */
+		struct rlimit rl = {spec->nofile, spec->nofile};
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	bench_check(uvf_device_new(&dev), "uvf_device_new");
+	uvf_device_set_log(dev, bench_log, NULL, UVF_LOG_WARNING);
+	struct uvf_pci_ids ids = {.vendor_id = 0x1de0, .device_id = 0xbe0c, .class_code = 0xff0000};
+	bench_check(uvf_device_set_pci_ids(dev, &ids), "uvf_device_set_pci_ids");
+	bench_check(spec->setup(dev, spec->arg), "device setup");
+	bench_check(uvf_device_listen(dev, s->path, &spec->opts), "uvf_device_listen");
+	if (pthread_create(&thread, NULL, dispatch_thread, dev) != 0)
+		bench_check(-EAGAIN, "pthread_create");
+	if (write(result_fd, &ready, 1) != 1)
+		_exit(1);
+	if (spec->device_thread) {
+		spec->device_thread(dev, spec->arg, cmd_fd, result_fd);
+	} else {
+		char c;
+		while (read(cmd_fd, &c, 1) > 0)
+			;
+	}
+	uvf_device_stop(dev);
+	pthread_join(thread, NULL);
+	uvf_device_free(dev);
+	_exit(0);
+}
+
+void bench_server_start(struct bench_server *s, const struct bench_server_spec *spec)
+{
+	int cmd[2], res[2];
+	char ready;
+
+	strcpy(s->dir, "/tmp/uvf-bench-XXXXXX");
+	if (!mkdtemp(s->dir))
+		bench_check(-errno, "mkdtemp");
+	snprintf(s->path, sizeof(s->path), "%s/dev.sock", s->dir);
+	if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0)
+		bench_check(-errno, "pipe");
+	s->pid = fork();
+	if (s->pid < 0)
+		bench_check(-errno, "fork");
+	if (s->pid == 0) {
+		close(cmd[1]);
+		close(res[0]);
+		server_child(s, spec, cmd[0], res[1]);
+	}
+	close(cmd[0]);
+	close(res[1]);
+	s->cmd_fd = cmd[1];
+	s->result_fd = res[0];
+	if (read(s->result_fd, &ready, 1) != 1) {
+		fprintf(stderr, "%s: the server process failed to start\n", program_name);
+		exit(1);
+	}
+}
+
+void bench_server_stop(struct bench_server *s)
+{
+	close(s->cmd_fd);
+	waitpid(s->pid, NULL, 0);
+	close(s->result_fd);
+	rmdir(s->dir);
+}
+
+struct uvf_client *bench_connect(const struct bench_server *s, uint32_t poll_us)
+{
+	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
+	struct uvf_client *c = NULL;
+
+	opts.log = bench_log;
+	opts.log_level = UVF_LOG_WARNING;
+	opts.timeout_ms = 60000;
+	opts.poll_us = poll_us;
+	/* For comparisons (run.sh's system call count): the default offers one. */
+	opts.no_twin_socket = getenv("BENCH_NO_TWIN_SOCKET") && atoi(getenv("BENCH_NO_TWIN_SOCKET"));
+	bench_check(uvf_client_connect(&c, s->path, &opts), "uvf_client_connect");
+	return c;
+}

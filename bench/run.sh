@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# The uvf micro-benchmarks in one command:
+#
+#     bash bench/run.sh
+#
+# Builds a release build in build-microbench/ (BENCH_BUILD to change it),
+# prints the machine, runs every benchmark and prints one Markdown table
+# per benchmark: each figure is a ratio against a floor measured in the
+# same run (min / median / max over BENCH_REPS repetitions, default 5).
+# About 1 minute on 2 quiet cores, up to 4 when other work runs. Environment:
+#   BENCH_SCALE=0.2      fewer iterations (quick look), 3 = steadier figures
+#   BENCH_REPS=9         more repetitions (at most 64)
+#   BENCH_CPUS=0,1       CPU of the client, CPU of the server for "different"
+#   BENCH_ONLY="region irq"  run only these of: region mapped dma irq strace
+#   BENCH_STRACE=0       skip the system call count (needs strace)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BENCH_BUILD:-$root/build-microbench}
+programs=(region mapped dma irq)
+read -r -a only <<<"${BENCH_ONLY:-${programs[*]}}"
+
+if [ ! -f "$build/build.ninja" ]; then
+	meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
+elif ! meson introspect --buildoptions "$build" | grep -q '"name": "buildtype", "value": "release"'; then
+	meson configure "$build" --buildtype=release >/dev/null
+fi
+targets=()
+for p in "${programs[@]}"; do targets+=("bench/uvf-bench-$p"); done
+ninja -C "$build" -j2 "${targets[@]}" >/dev/null
+
+echo "# uvf micro-benchmarks"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with local changes)')"
+echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) online of $(grep -c '^processor' /proc/cpuinfo) cores"
+echo "- kernel: $(uname -sr), $(uname -m)"
+echo "- compiler: $(${CC:-cc} --version | head -1), buildtype release"
+echo "- settings: BENCH_REPS=${BENCH_REPS:-5} BENCH_SCALE=${BENCH_SCALE:-1} BENCH_CPUS=${BENCH_CPUS:-0,1} (client CPU, other CPU)"
+echo
+echo "Ratio = uvf / floor of each repetition (higher is better; 1.00 = as fast as the floor)."
+echo "Rates are per second; the time in brackets is per operation."
+
+for p in "${only[@]}"; do
+	[ "$p" = strace ] || "$build/bench/uvf-bench-$p"
+done
+
+# System calls per operation: strace two runs of N and 3N operations
+# (nothing else) and divide the difference, so that set-up and tear-down
+# cancel out.
+if [ "${BENCH_STRACE:-1}" != 0 ] && command -v strace >/dev/null && [[ " ${only[*]} " == *" region "* || " ${only[*]} " == *" strace "* ]]; then
+	tmp=$(mktemp -d /tmp/uvf-bench-strace.XXXXXX)
+	trap 'rm -rf "$tmp"' EXIT
+	count() { # dir n [posted] -> lines "side syscall count"
+		local dir=$1 n=$2 client
+		mkdir -p "$dir"
+		client=$(strace -f -ff -qq -o "$dir/t" "$build/bench/uvf-bench-region" --strace "$n" ${3:+"$3"} | awk '{print $2}')
+		for f in "$dir"/t.*; do
+			local side=server
+			[ "$f" = "$dir/t.$client" ] && side=client
+			awk -v side="$side" '/^[a-z_0-9]+\(/ { sub(/\(.*/, ""); print side, $0 }' "$f"
+		done | sort | uniq -c | awk '{print $2, $3, $1}'
+	}
+	n1=1000 n2=3000
+	echo
+	echo "### System calls per operation (strace, different CPUs)"
+	echo
+	echo "| operation | client | side | per operation | calls |"
+	echo "| --- | --- | --- | ---: | --- |"
+	for run in "read 0" "read 1" "posted 0"; do
+		read -r op twin <<<"$run"
+		label="default (twin socket offered)"
+		[ "$twin" = 1 ] && label="no_twin_socket"
+		name="REGION_READ 4 B round trip"
+		[ "$op" = posted ] && name="posted REGION_WRITE 4 B"
+		mode=""
+		[ "$op" = posted ] && mode=posted
+		export BENCH_NO_TWIN_SOCKET=$twin
+		count "$tmp/a-$op$twin" $n1 $mode >"$tmp/a-$op$twin.txt"
+		count "$tmp/b-$op$twin" $n2 $mode >"$tmp/b-$op$twin.txt"
+		awk -v d=$((n2 - n1)) -v label="$label" -v name="$name" '
+			FNR == NR { a[$1 " " $2] = $3; next }
+			{ k = $1 " " $2; per = ($3 - a[k]) / d
+			  if (per >= 0.05) { total[$1] += per; calls[$1] = calls[$1] sprintf("%s%s %.2f", calls[$1] ? ", " : "", $2, per) } }
+			END { for (s in total) printf "| %s | %s | %s | %.2f | %s |\n", name, label, s, total[s], calls[s] }' \
+			"$tmp/a-$op$twin.txt" "$tmp/b-$op$twin.txt" | sort -t'|' -k4
+	done
+	unset BENCH_NO_TWIN_SOCKET
+fi
