@@ -309,6 +309,39 @@ UVF_API int uvf_client_process(struct uvf_client *client);
 UVF_API int uvf_client_call(struct uvf_client *client, uint16_t command, const void *payload, size_t len,
 			    const int *fds, size_t nfds, void *reply_buf, size_t reply_cap, size_t *reply_len);
 
+/* ------------------------------------------------------------------ */
+/* Live migration (PROTOCOL.md 4.15-4.17, 6)                            */
+/* ------------------------------------------------------------------ */
+
+/* DEVICE_FEATURE MIGRATION: *flags = UVF_MIGRATION_* the server offers;
+ * -ENOTSUP when it does not migrate. */
+UVF_API int uvf_client_migration_features(struct uvf_client *client, uint64_t *flags);
+
+/* GET / SET MIG_DEVICE_STATE (enum uvf_mig_state). SET returns once the
+ * server has walked the whole path, or its error. */
+UVF_API int uvf_client_migration_state(struct uvf_client *client, uint32_t *state);
+UVF_API int uvf_client_set_migration_state(struct uvf_client *client, uint32_t state);
+
+/* MIG_DATA_READ: up to len bytes (split at the server's max transfer
+ * size) into buf; *got = bytes read; *got < len means the end of the data
+ * available in this phase (PROTOCOL.md 9 #13). */
+UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_t len, size_t *got);
+
+/* MIG_DATA_WRITE: feed len bytes (split as needed) to a RESUMING server. */
+UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf, size_t len);
+
+/* DMA logging. start: page_size is a hint (*chosen, may be NULL, gets the
+ * server's granularity); ranges NULL/0 = everything. report: read and
+ * clear the dirty bits of [iova, iova + length) at page_size granularity
+ * into bitmap (bit n = page n, u64 words, little-endian; bitmap_bytes >=
+ * ceil(length / page_size / 64) * 8). */
+UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t page_size,
+					 const struct uvf_dma_logging_range *ranges, uint32_t nranges,
+					 uint64_t *chosen);
+UVF_API int uvf_client_dma_logging_stop(struct uvf_client *client);
+UVF_API int uvf_client_dma_logging_report(struct uvf_client *client, uint64_t iova, uint64_t length,
+					  uint64_t page_size, uint64_t *bitmap, size_t bitmap_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -443,15 +443,41 @@ struct uvf_serve_opts {
 				      * connection this long (microseconds) after each
 				      * message before sleeping; 0 = off, at most 1000000 */
 	bool no_twin_socket;         /* refuse a client's twin-socket offer */
+	/* Access control (see docs/security.md). socket_mode and socket_group
+	 * apply to uvf_device_listen() only (a socket handed to
+	 * uvf_device_listen_fd() is the caller's business). */
+	gid_t socket_group;          /* (gid_t)-1 = leave as created; else the socket file
+				      * gets this group (before it accepts anyone), typically
+				      * with socket_mode 0660; the process must be allowed to
+				      * chown to it (-EPERM otherwise) */
+	uint32_t peer_check;         /* UVF_PEER_* checks of the connecting process
+				      * (SO_PEERCRED); 0 = none. A peer passing none of the
+				      * checks set is logged (pid, uid, gid) and closed; the
+				      * server keeps listening */
+	uid_t peer_uid;              /* for UVF_PEER_UID */
+	gid_t peer_gid;              /* for UVF_PEER_GID */
+	int handshake_timeout_ms;    /* a client that has not completed VERSION this long
+				      * after connecting is dropped (and logged); default
+				      * 10000, -1 = never, 0 = the default */
 };
 
-#define UVF_SERVE_OPTS_INIT {UVF_SERVE_OPTS_VERSION, 0600, 1048576, 8, 65535, 5000, 0, false}
+/* Peer checks: a client is accepted when it passes at least one of those set. */
+#define UVF_PEER_SAME_UID 0x1u /* the peer runs as the server's effective uid */
+#define UVF_PEER_UID	  0x2u /* the peer's uid is peer_uid */
+#define UVF_PEER_GID	  0x4u /* the peer's (primary) gid is peer_gid */
+
+#define UVF_SERVE_OPTS_INIT                                                                                        \
+	{UVF_SERVE_OPTS_VERSION, 0600, 1048576, 8, 65535, 5000, 0, false, (gid_t)-1, 0, 0, 0, 10000}
 
 /*
  * Freeze the description, build config space and listen on a UNIX socket
  * at path (opts may be NULL for defaults). An existing stale socket file is
  * replaced; a live socket (-EADDRINUSE) or a non-socket file (-EEXIST) is
  * not. The socket file is removed by uvf_device_free().
+ * -EINVAL for bad opts: unknown version, max_data_xfer_size outside
+ * 512..64 MiB, max_msg_fds above 16, max_dma_maps 0 or above 65535,
+ * poll_us above 1000000, unknown peer_check bits, handshake_timeout_ms
+ * below -1. -EPERM when socket_group cannot be applied.
  */
 UVF_API int uvf_device_listen(struct uvf_device *dev, const char *path, const struct uvf_serve_opts *opts);
 
@@ -537,6 +563,71 @@ UVF_API void *uvf_dma_ptr(struct uvf_device *dev, uint64_t addr, size_t len, uin
 struct iovec;
 UVF_API int uvf_dma_sg(struct uvf_device *dev, uint64_t addr, size_t len, uint32_t prot, struct iovec *iov,
 		       int max_iov);
+
+/* ------------------------------------------------------------------ */
+/* Live migration (PROTOCOL.md 4.15-4.17, 6)                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A device that can migrate installs migration callbacks before listen.
+ * The library then offers the MIGRATION feature (STOP_COPY, plus PRE_COPY
+ * with UVF_MIGRATION_PRE_COPY in flags), runs the v2 state machine (every
+ * multi-step path walked one direct arc at a time, illegal requests
+ * refused with -EINVAL and no state change), frames MIG_DATA_READ/WRITE
+ * (chunks bounded by the client's max_data_xfer_size) and answers DMA
+ * logging (features 6, 7, 8) from bitmaps it keeps per mapping.
+ *
+ * Callbacks run on the dispatch thread:
+ * - transition(from, to) for each direct arc (PROTOCOL.md 6.2): quiesce
+ *   on RUNNING/PRE_COPY -> STOP/STOP_COPY (stop DMA and interrupts, let
+ *   I/O in flight finish or record it in the state), resume on
+ *   STOP -> RUNNING, prepare on STOP -> RESUMING, validate and apply on
+ *   RESUMING -> STOP (all data is in; an error there rejects the data).
+ *   0 or -errno; on -errno the library stays at `from` when the device
+ *   says it is still consistent there (return -EAGAIN for that) and goes
+ *   to ERROR otherwise; the client's SET gets the error either way.
+ * - save(buf, len): in PRE_COPY and STOP_COPY, copy up to len bytes of
+ *   the device's stream into buf; return the count (less than len, 0
+ *   included, ends the data available now: in PRE_COPY "nothing more for
+ *   now", in STOP_COPY the end of the stream), or -errno.
+ * - load(buf, len): in RESUMING, consume the next len bytes of the stream
+ *   (any chunking); 0 or -errno (the write fails, the state stays).
+ * While the device is stopped (STOP, STOP_COPY, RESUMING) region accesses
+ * are still delivered (PROTOCOL.md 6.1: config and BAR accesses are
+ * answered), but the device must not do DMA or raise interrupts: the
+ * library latches interrupts raised then as pending (delivered when it
+ * runs again) and uvf_dma_* fail with -EBUSY. Which commands are legal in
+ * which state is documented in docs/migration.md.
+ */
+struct uvf_migration_callbacks {
+	unsigned version; /* UVF_MIGRATION_CALLBACKS_VERSION */
+	int (*transition)(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to);
+	ssize_t (*save)(struct uvf_device *dev, void *data, void *buf, size_t len);
+	int (*load)(struct uvf_device *dev, void *data, const void *buf, size_t len);
+	/* Optional: bytes the device still has to save in this phase
+	 * (progress reporting); NULL = unknown. */
+	uint64_t (*pending)(struct uvf_device *dev, void *data);
+};
+
+#define UVF_MIGRATION_CALLBACKS_VERSION 1
+
+/* flags: UVF_MIGRATION_PRE_COPY (proto.h) to offer PRE_COPY. -EINVAL for a
+ * missing callback or unknown flag, -EBUSY after listen. */
+UVF_API int uvf_device_set_migration(struct uvf_device *dev, const struct uvf_migration_callbacks *cb, void *data,
+				     uint32_t flags);
+
+/* The current migration state (UVF_MIG_STATE_RUNNING without migration). */
+UVF_API enum uvf_mig_state uvf_device_migration_state(struct uvf_device *dev);
+
+/*
+ * DMA dirty logging. While the client has logging on, every write through
+ * uvf_dma_write()/uvf_dma_write_async() to fd-backed memory marks its pages
+ * dirty. Device code that writes client memory directly (through
+ * uvf_dma_ptr()/uvf_dma_sg() pointers) reports it with this call (any
+ * thread; cheap when logging is off). Message-based DMA is not logged (the
+ * client sees those writes itself, PROTOCOL.md 8.3).
+ */
+UVF_API void uvf_dma_mark_dirty(struct uvf_device *dev, uint64_t addr, size_t len);
 
 #ifdef __cplusplus
 }
