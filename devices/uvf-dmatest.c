@@ -6,6 +6,10 @@
  * 64 KiB BAR4 of shared scratch memory the client may map.
  *
  *   uvf-dmatest --socket-path=PATH [-v]      or      uvf-dmatest --fd=N
+ *
+ * The device migrates (live migration v2, no option needed): registers,
+ * BAR4, counters, the INTx level and a command in flight travel; see
+ * dmatest/dmatest.h.
  */
 #include <stdio.h>
 

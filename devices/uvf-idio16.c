@@ -5,6 +5,10 @@
  *
  *   uvf-idio16 --socket-path=PATH | --fd=N [--control=PATH] [-v]
  *
+ * The card migrates (live migration v2, no option needed): outputs, inputs,
+ * interrupt control and status and filters travel, see idio16/idio16.h.
+ * The destination's --control FIFO, if any, drives its inputs from then on.
+ *
  * stdout carries one line per change of the outputs, "outputs=0xHHHH"
  * (bit n = output n on), flushed at once, for a test to watch. Linux sets
  * lines one at a time, so wait for the final value, not the first line.

@@ -3,6 +3,12 @@
  * uvf-nvme: an NVMe 1.4 controller with one namespace as a vfio-user server.
  *
  *   uvf-nvme --socket-path=PATH (--backing=FILE | --size=SIZE) [--queues=N] [--serial=S] [-v]
+ *
+ * The controller migrates (live migration v2, no option needed): its
+ * registers, queues, features, held AERs and SMART counters travel, I/O in
+ * flight is recorded and finished at the destination; the namespace does
+ * not: start the destination with the same --backing=FILE and --queues
+ * (a --size RAM namespace is not migrated). See nvme/nvme.h.
  */
 #include <errno.h>
 #include <limits.h>

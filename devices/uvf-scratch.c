@@ -47,6 +47,14 @@
  *
  * DEVICE_RESET clears every register and the window. A client disconnect
  * is not a reset: the next client finds the registers as they were.
+ *
+ * Live migration (always on): the whole state goes in STOP_COPY (PRE_COPY
+ * is offered and sends nothing) as the envelope of common/devmig.h, tag
+ * "SCRT", version 1, payload: SCRATCH[16], GPIO_OUT, IRQ_STATUS,
+ * IRQ_COUNT, IRQ_ERROR (u32 each), DMA_ADDR (u64), DMA_LEN, DMA_STATUS
+ * (u32), WINDOW (u32 2048 + bytes). Nothing runs in the background, so
+ * quiescing has nothing to wait for; while stopped a DMA_CMD fails with
+ * EBUSY and IRQ_RAISE is latched by the library until the device runs.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -54,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/devmig.h"
 #include "common/sample_server.h"
 #include "uvf/server.h"
 
@@ -104,6 +113,7 @@ struct scratch {
 	uint32_t dma_len;
 	uint32_t dma_status;
 	uint8_t window[WINDOW_SIZE];
+	struct devmig mig; /* the migration stream, in or out */
 };
 
 static uint32_t reg_read(const struct scratch *s, uint32_t reg)
@@ -314,9 +324,109 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 
 	(void)dev;
 	(void)reason;
+	devmig_clear(&s->mig);
 	memset(s, 0, sizeof(*s));
 	sample_log(UVF_LOG_INFO, "device reset: registers cleared");
 	return 0;
+}
+
+/* ---- Migration (format above) ---- */
+
+#define SCRATCH_MIG_TAG	    0x54524353u /* "SCRT" */
+#define SCRATCH_MIG_VERSION 1u
+
+static int save_state(struct scratch *s)
+{
+	struct devmig_writer w;
+	uint8_t *stream;
+	size_t len;
+
+	devmig_writer_begin(&w, SCRATCH_MIG_TAG, SCRATCH_MIG_VERSION);
+	for (unsigned i = 0; i < 16; i++)
+		devmig_put_u32(&w, s->scratch[i]);
+	devmig_put_u32(&w, s->gpio_out);
+	devmig_put_u32(&w, s->irq_status);
+	devmig_put_u32(&w, s->irq_count);
+	devmig_put_u32(&w, s->irq_error);
+	devmig_put_u64(&w, s->dma_addr);
+	devmig_put_u32(&w, s->dma_len);
+	devmig_put_u32(&w, s->dma_status);
+	devmig_put_u32(&w, WINDOW_SIZE);
+	devmig_put_bytes(&w, s->window, WINDOW_SIZE);
+	int ret = devmig_writer_finish(&w, &stream, &len);
+	if (ret == 0)
+		devmig_save_begin(&s->mig, stream, len);
+	return ret;
+}
+
+/* Check everything, then apply: a refused stream changes nothing. */
+static int load_state(struct scratch *s)
+{
+	struct devmig_reader r;
+	struct scratch next = {0};
+	uint32_t version;
+
+	if (devmig_load_finish(&s->mig, SCRATCH_MIG_TAG, SCRATCH_MIG_VERSION, &r, &version) < 0) {
+		sample_log(UVF_LOG_WARNING,
+			   "migration stream refused: truncated, corrupted or not a uvf-scratch v1 stream");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < 16; i++)
+		next.scratch[i] = devmig_get_u32(&r);
+	next.gpio_out = devmig_get_u32(&r);
+	next.irq_status = devmig_get_u32(&r);
+	next.irq_count = devmig_get_u32(&r);
+	next.irq_error = devmig_get_u32(&r);
+	next.dma_addr = devmig_get_u64(&r);
+	next.dma_len = devmig_get_u32(&r);
+	next.dma_status = devmig_get_u32(&r);
+	if (devmig_get_u32(&r) != WINDOW_SIZE) {
+		sample_log(UVF_LOG_WARNING, "migration stream refused: window size");
+		return -EINVAL;
+	}
+	devmig_get_bytes(&r, next.window, WINDOW_SIZE);
+	if (devmig_reader_end(&r) < 0) {
+		sample_log(UVF_LOG_WARNING, "migration stream refused: length does not match the fields");
+		return -EINVAL;
+	}
+	log_gpio(s->gpio_out, next.gpio_out);
+	next.mig = s->mig;
+	*s = next;
+	return 0;
+}
+
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+{
+	struct scratch *s = data;
+	int ret = 0;
+
+	(void)dev;
+	if (to == UVF_MIG_STATE_STOP_COPY)
+		return save_state(s);
+	if (to == UVF_MIG_STATE_RESUMING) {
+		devmig_load_begin(&s->mig, 64u << 10);
+		return 0;
+	}
+	if (from == UVF_MIG_STATE_RESUMING && to == UVF_MIG_STATE_STOP)
+		ret = load_state(s);
+	devmig_clear(&s->mig);
+	return ret;
+}
+
+static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t len)
+{
+	struct scratch *s = data;
+
+	(void)dev;
+	return devmig_save(&s->mig, buf, len);
+}
+
+static int mig_load(struct uvf_device *dev, void *data, const void *buf, size_t len)
+{
+	struct scratch *s = data;
+
+	(void)dev;
+	return devmig_load(&s->mig, buf, len);
 }
 
 static int describe(struct uvf_device *dev, struct scratch *s)
@@ -342,6 +452,12 @@ static int describe(struct uvf_device *dev, struct scratch *s)
 	const struct uvf_bar_desc bar2 = {
 		.size = BAR2_SIZE, .flags = UVF_BAR_IO, .read = bar2_read, .write = bar2_write, .data = s};
 	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	const struct uvf_migration_callbacks mig = {
+		.version = UVF_MIGRATION_CALLBACKS_VERSION,
+		.transition = mig_transition,
+		.save = mig_save,
+		.load = mig_load,
+	};
 	int ret;
 
 	cb.reset = on_reset;
@@ -349,7 +465,8 @@ static int describe(struct uvf_device *dev, struct scratch *s)
 	    (ret = uvf_device_set_bar(dev, 2, &bar2)) < 0 ||
 	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
 	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_MSI_IRQ, SCRATCH_NR_MSI)) < 0 ||
-	    (ret = uvf_device_set_callbacks(dev, &cb, s)) < 0)
+	    (ret = uvf_device_set_callbacks(dev, &cb, s)) < 0 ||
+	    (ret = uvf_device_set_migration(dev, &mig, s, UVF_MIGRATION_PRE_COPY)) < 0)
 		return ret;
 	ret = uvf_device_add_capability(dev, 0x01, pm_body, sizeof(pm_body), pm_writable);
 	if (ret < 0)
@@ -385,6 +502,7 @@ int main(int argc, char **argv)
 	}
 	ret = sample_serve(dev, &args);
 	uvf_device_free(dev);
+	devmig_clear(&s->mig);
 	free(s);
 	return ret;
 }

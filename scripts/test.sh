@@ -87,6 +87,27 @@ run_suite "AddressSanitizer + UndefinedBehaviorSanitizer" build-test-asan -Db_sa
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 UVF_TEST_SUITE=threads run_suite "ThreadSanitizer (suite threads)" build-test-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
 
+# ---- fuzzers (tests/fuzz): each libFuzzer target for a short run ----------
+# clang with its fuzzer runtime; a crash fails and prints its reproducer.
+if [ "${UVF_SKIP_FUZZ:-0}" != 1 ]; then
+	echo "== libFuzzer targets (${UVF_FUZZ_SECONDS:-50} s each)"
+	bash scripts/deps.sh libclang-rt-14-dev
+	rm -rf build-test-fuzz
+	if CC=clang meson setup build-test-fuzz -Dwerror=true -Dfuzz=true >build-test-fuzz.setup.log 2>&1 &&
+		ninja -C build-test-fuzz tests/fuzz/fuzz_server_stream tests/fuzz/fuzz_client_replies \
+			tests/fuzz/fuzz_caps_json tests/fuzz/fuzz_config_space >build-test-fuzz.build.log 2>&1; then
+		bash tests/fuzz/run-fuzz.sh build-test-fuzz "${UVF_FUZZ_SECONDS:-50}" | tee build-test-fuzz/fuzz.out || true
+		fz=$(tail -n 1 build-test-fuzz/fuzz.out)
+		p=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$fz")
+		f=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$fz")
+		passed=$((passed + ${p:-0}))
+		failed=$((failed + ${f:-1}))
+	else
+		tail -n 40 build-test-fuzz.setup.log build-test-fuzz.build.log
+		failed=$((failed + 1))
+	fi
+fi
+
 rm -f build-test*.log
 echo
 echo "tests: $passed passed, $failed failed"

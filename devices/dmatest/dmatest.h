@@ -74,6 +74,28 @@
  * the next command starts or the device is reset.
  * DEVICE_RESET, FLR and D3hot -> D0 clear every register (ID and VERSION
  * come back) and BAR4.
+ *
+ * Live migration (always on; PRE_COPY offered, but the pre-copy phase
+ * sends nothing: the whole state goes in STOP_COPY, built when that state
+ * is entered). The stream is the envelope of devices/common/devmig.h, tag
+ * "DMAT", version 1, payload (little-endian): BAR0 (u32 4096 + bytes),
+ * BAR4 (u32 65536 + bytes), STATUS, SUM, BAR4_WRITES, IRQ_COUNT,
+ * CMD_COUNT (u32 each), INTx level held (u8), a command written while
+ * stopped (u32, 0 = none), then the command in flight: u8 present, u32
+ * command, u64 src, dst, len, bytes done, u8 step (0 reading a chunk, 1
+ * writing it), u32 + bytes of the bounce buffer (the chunk being written).
+ * A stream that is truncated, corrupted, of another device or version, or
+ * describes an impossible command is refused (-EINVAL at RESUMING -> STOP)
+ * before anything is applied.
+ * Quiesce (RUNNING/PRE_COPY -> STOP/STOP_COPY) cannot wait for DMA in
+ * flight: its completion is delivered by the dispatch thread that runs
+ * the callback. The step in flight is recorded instead and started again
+ * on resume, on this side or the destination (re-reading a chunk or
+ * re-writing the bounce buffer is idempotent); the old transfer's callback
+ * is ignored. A command written while stopped starts on resume. The INTx
+ * level is asserted again on resume. Not in the stream (the library's or
+ * the VMM's): config space, the MSI-X table and pending bits, IRQ wiring,
+ * DMA mappings.
  */
 #ifndef UVF_DEVICES_DMATEST_H
 #define UVF_DEVICES_DMATEST_H

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/devmig.h"
 #include "idio16.h"
 
 struct idio16 {
@@ -27,6 +28,8 @@ struct idio16 {
 	uint32_t irq_raised;
 
 	/* Device thread only. */
+	bool stopped; /* quiesced for migration: INTx is left alone */
+	struct devmig mig;
 	idio16_output_fn on_output;
 	void *output_data;
 	uint16_t logged_inputs;
@@ -103,7 +106,9 @@ static void notify_outputs(struct idio16 *s, uint16_t old, uint16_t now)
 static void apply_effects(struct idio16 *s, const struct effects *fx)
 {
 	notify_outputs(s, fx->old_outputs, fx->outputs);
-	drive_intx(s, fx->level_after, !fx->level_before || fx->new_event);
+	/* stopped: the level is driven again from the registers on resume */
+	if (!s->stopped)
+		drive_intx(s, fx->level_after, !fx->level_before || fx->new_event);
 }
 
 /* Lock held. Reads have side effects on ports 2 and 3, as on the card. */
@@ -205,7 +210,11 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	struct effects fx = {.new_event = false};
 
 	(void)dev;
-	(void)reason;
+	if (reason == UVF_RESET_CLIENT) {
+		/* the library leaves any migration state for RUNNING */
+		s->stopped = false;
+		devmig_clear(&s->mig);
+	}
 	pthread_mutex_lock(&s->lock);
 	fx.old_outputs = s->outputs;
 	fx.level_before = intx_level(s);
@@ -223,6 +232,154 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	return 0;
 }
 
+/* ---- Migration (state format in idio16.h) ---- */
+
+#define IDIO16_MIG_TAG	   0x36314449u /* "ID16" */
+#define IDIO16_MIG_VERSION 1u
+#define IDIO16_MIG_MAX	   4096u
+
+static void mig_resume(struct idio16 *s)
+{
+	bool requested, level;
+
+	s->stopped = false;
+	pthread_mutex_lock(&s->lock);
+	requested = s->irq_requested;
+	s->irq_requested = false;
+	level = intx_level(s);
+	pthread_mutex_unlock(&s->lock);
+	/* asserts the line again on a destination (the library's level
+	 * starts low there); on the source it is already up */
+	drive_intx(s, level, requested);
+}
+
+static int build_stream(struct idio16 *s)
+{
+	struct devmig_writer w;
+	uint8_t *stream;
+	size_t len;
+
+	devmig_writer_begin(&w, IDIO16_MIG_TAG, IDIO16_MIG_VERSION);
+	pthread_mutex_lock(&s->lock);
+	devmig_put_u16(&w, s->outputs);
+	devmig_put_u16(&w, s->inputs);
+	devmig_put_u8(&w, s->irq_enabled);
+	devmig_put_u8(&w, s->irq_status);
+	devmig_put_u8(&w, s->filters_all);
+	devmig_put_u8(&w, s->filter_low);
+	devmig_put_u8(&w, s->irq_requested);
+	devmig_put_u32(&w, s->irq_raised);
+	pthread_mutex_unlock(&s->lock);
+	int ret = devmig_writer_finish(&w, &stream, &len);
+	if (ret == 0)
+		devmig_save_begin(&s->mig, stream, len);
+	return ret;
+}
+
+static bool get_bool(struct devmig_reader *r, bool *ok)
+{
+	uint8_t v = devmig_get_u8(r);
+	if (v > 1)
+		*ok = false;
+	return v == 1;
+}
+
+static int load_stream(struct idio16 *s)
+{
+	struct devmig_reader r;
+	uint32_t version;
+	bool ok = true;
+
+	if (devmig_load_finish(&s->mig, IDIO16_MIG_TAG, IDIO16_MIG_VERSION, &r, &version) < 0) {
+		uvf_device_log(s->dev, UVF_LOG_WARNING,
+			       "idio16: migration stream refused: truncated, corrupted or not an idio16 v1 stream "
+			       "(%zu bytes)",
+			       s->mig.in_len);
+		return -EINVAL;
+	}
+	uint16_t outputs = devmig_get_u16(&r), inputs = devmig_get_u16(&r);
+	bool irq_enabled = get_bool(&r, &ok);
+	uint8_t irq_status = devmig_get_u8(&r);
+	bool filters_all = get_bool(&r, &ok);
+	uint8_t filter_low = devmig_get_u8(&r);
+	bool irq_requested = get_bool(&r, &ok);
+	uint32_t irq_raised = devmig_get_u32(&r);
+	if (!ok || devmig_reader_end(&r) < 0 ||
+	    (irq_status & ~(IDIO16_STATUS_COS_LOW | IDIO16_STATUS_COS_HIGH | IDIO16_STATUS_PENDING))) {
+		uvf_device_log(s->dev, UVF_LOG_WARNING, "idio16: migration stream refused: inconsistent state");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	uint16_t old_outputs = s->outputs;
+	s->outputs = outputs;
+	s->inputs = inputs;
+	s->irq_enabled = irq_enabled;
+	s->irq_status = irq_status;
+	s->filters_all = filters_all;
+	s->filter_low = filter_low;
+	s->irq_requested = irq_requested;
+	s->irq_raised = irq_raised;
+	pthread_mutex_unlock(&s->lock);
+	notify_outputs(s, old_outputs, outputs);
+	return 0;
+}
+
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+{
+	struct idio16 *s = data;
+	int ret = 0;
+
+	(void)dev;
+	/* Nothing runs asynchronously here: quiescing is not raising INTx
+	 * any more (input changes wait in irq_requested). */
+	if ((from == UVF_MIG_STATE_RUNNING || from == UVF_MIG_STATE_PRE_COPY) &&
+	    (to == UVF_MIG_STATE_STOP || to == UVF_MIG_STATE_STOP_COPY))
+		s->stopped = true;
+	switch (to) {
+	case UVF_MIG_STATE_STOP_COPY:
+		return build_stream(s);
+	case UVF_MIG_STATE_RESUMING:
+		devmig_load_begin(&s->mig, IDIO16_MIG_MAX);
+		return 0;
+	case UVF_MIG_STATE_STOP:
+		if (from == UVF_MIG_STATE_RESUMING)
+			ret = load_stream(s);
+		break;
+	case UVF_MIG_STATE_RUNNING:
+		if (from == UVF_MIG_STATE_STOP)
+			mig_resume(s);
+		break;
+	default: /* PRE_COPY: nothing to send before the final copy */
+		break;
+	}
+	devmig_clear(&s->mig);
+	return ret;
+}
+
+static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t len)
+{
+	struct idio16 *s = data;
+
+	(void)dev;
+	return devmig_save(&s->mig, buf, len);
+}
+
+static int mig_load(struct uvf_device *dev, void *data, const void *buf, size_t len)
+{
+	struct idio16 *s = data;
+
+	(void)dev;
+	return devmig_load(&s->mig, buf, len);
+}
+
+static uint64_t mig_pending(struct uvf_device *dev, void *data)
+{
+	struct idio16 *s = data;
+
+	(void)dev;
+	return devmig_save_pending(&s->mig);
+}
+
 static int describe(struct idio16 *s)
 {
 	static const struct uvf_pci_ids ids = {
@@ -236,13 +393,21 @@ static int describe(struct idio16 *s)
 	const struct uvf_bar_desc bar2 = {
 		.size = IDIO16_BAR_SIZE, .flags = UVF_BAR_IO, .read = bar2_read, .write = bar2_write, .data = s};
 	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	const struct uvf_migration_callbacks mig = {
+		.version = UVF_MIGRATION_CALLBACKS_VERSION,
+		.transition = mig_transition,
+		.save = mig_save,
+		.load = mig_load,
+		.pending = mig_pending,
+	};
 	int ret;
 
 	cb.reset = on_reset;
 	if ((ret = uvf_device_set_pci_ids(s->dev, &ids)) < 0 ||
 	    (ret = uvf_device_set_bar(s->dev, IDIO16_BAR, &bar2)) < 0 ||
 	    (ret = uvf_device_set_irq_count(s->dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
-	    (ret = uvf_device_set_callbacks(s->dev, &cb, s)) < 0)
+	    (ret = uvf_device_set_callbacks(s->dev, &cb, s)) < 0 ||
+	    (ret = uvf_device_set_migration(s->dev, &mig, s, UVF_MIGRATION_PRE_COPY)) < 0)
 		return ret;
 	return 0;
 }
@@ -286,6 +451,7 @@ void idio16_free(struct idio16 *s)
 		return;
 	/* The device first: its callbacks point at s. */
 	uvf_device_free(s->dev);
+	devmig_clear(&s->mig);
 	if (s->event_fd >= 0)
 		close(s->event_fd);
 	pthread_mutex_destroy(&s->lock);
@@ -347,6 +513,8 @@ void idio16_process(struct idio16 *s)
 
 	while (read(s->event_fd, &counter, sizeof(counter)) == sizeof(counter))
 		; /* drain: one pass handles every kick */
+	if (s->stopped)
+		return; /* irq_requested waits for resume */
 	pthread_mutex_lock(&s->lock);
 	requested = s->irq_requested;
 	s->irq_requested = false;

@@ -36,6 +36,18 @@
  * DEVICE_RESET restores the power-on state: outputs off, IRQs disabled,
  * nothing latched, filters off. The inputs are wires from outside and keep
  * their level. A client disconnect is not a reset.
+ *
+ * Live migration (always on; PRE_COPY offered and empty, the state goes in
+ * STOP_COPY): envelope of devices/common/devmig.h, tag "ID16", version 1,
+ * payload u16 outputs, u16 inputs, u8 IRQs enabled, u8 interrupt status,
+ * u8 all filters active, u8 filters 0-7, u8 change of state waiting to
+ * interrupt, u32 interrupts raised. Refused with -EINVAL when truncated,
+ * corrupted, of another device or version, or with an impossible status.
+ * While stopped the model raises no interrupt (input changes latch and
+ * wait); on resume the INTx level is driven again from the registers, so
+ * an interrupt pending at the source is asserted at the destination.
+ * The output listener hears the outputs a loaded stream sets. The inputs
+ * travel too: the destination's wiring should then drive them again.
  */
 #ifndef UVF_DEVICES_IDIO16_H
 #define UVF_DEVICES_IDIO16_H

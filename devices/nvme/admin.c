@@ -365,8 +365,10 @@ void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job)
 		}
 		/* Held: no event source yet. Forget the job, free the SQ for
 		 * further commands; a controller reset drops them. */
+		c->aer_cid[c->aer_pending] = (uint16_t)(job->sqe[0] >> 16);
 		c->aer_pending++;
 		c->sq[0].busy = false;
+		c->sq[0].current = NULL;
 		free(job);
 		nvme_kick(c, 0);
 		break;

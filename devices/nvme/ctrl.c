@@ -50,6 +50,11 @@ static void sync_read_only(struct nvme_ctrl *c)
 	store32(c, 0x20, 0); /* NSSR: subsystem reset not supported */
 }
 
+void nvme_regs_sync(struct nvme_ctrl *c)
+{
+	sync_read_only(c);
+}
+
 /* Drop every queue and command; registers other than CC/AQA/ASQ/ACQ stay. */
 static void ctrl_reset(struct nvme_ctrl *c)
 {
@@ -146,7 +151,8 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	struct nvme_ctrl *c = data;
 
 	(void)dev;
-	(void)reason;
+	if (reason == UVF_RESET_CLIENT)
+		nvme_migration_reset(c); /* the library leaves any migration state for RUNNING */
 	/* the library zeroed BAR memory: CC, AQA, ASQ, ACQ are 0 again */
 	ctrl_reset(c);
 	c->csts = 0;
@@ -159,6 +165,7 @@ static void free_ctrl(void *data)
 	struct nvme_ctrl *c = data;
 
 	nvme_queues_reset(c);
+	nvme_migration_free(c);
 	nvme_backing_close(&c->store);
 	free(c);
 }
@@ -183,7 +190,7 @@ static int describe(struct uvf_device *dev, struct nvme_ctrl *c)
 	if ((ret = uvf_device_set_pci_ids(dev, &ids)) < 0 || (ret = uvf_device_set_bar(dev, 0, &bar0)) < 0 ||
 	    (ret = uvf_device_set_pm(dev, 0)) < 0 || (ret = uvf_device_set_irq_count(dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
 	    (ret = uvf_device_set_msix(dev, c->nq + 1, 0, NVME_MSIX_TABLE, 0, NVME_MSIX_PBA)) < 0 ||
-	    (ret = uvf_device_set_pcie(dev, &pcie)) < 0)
+	    (ret = uvf_device_set_pcie(dev, &pcie)) < 0 || (ret = nvme_migration_setup(c)) < 0)
 		return ret;
 	c->regs = uvf_device_bar_memory(dev, 0, &size);
 	if (!c->regs || size < NVME_BAR_SIZE)

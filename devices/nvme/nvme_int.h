@@ -70,14 +70,35 @@ struct nvme_cq {
 	uint64_t base;
 };
 
+/* What a quiesced SQ must finish when the controller runs again (its
+ * command in flight was past the point of no return: executed, only its
+ * completion left to post). A command still being fetched or moving data
+ * is not recorded: the SQ head goes back to it and it runs again. */
+enum nvme_resume_kind {
+	NVME_RESUME_NONE = 0,
+	NVME_RESUME_POST = 1,	/* post a completion (status, dw0, cid) when the CQ has room */
+	NVME_RESUME_REPOST = 2, /* write the completion entry cqe at slot cq_slot again */
+};
+
+struct nvme_resume {
+	uint8_t kind; /* enum nvme_resume_kind */
+	uint16_t status;
+	uint16_t cid;
+	uint32_t dw0;
+	uint32_t cq_slot;
+	uint32_t cqe[4];
+};
+
 struct nvme_sq {
 	bool valid;
 	bool busy; /* a command of this queue is in progress */
 	uint16_t cqid;
 	uint32_t size, head, tail;
 	uint64_t base;
-	unsigned epoch;		  /* bumped at creation and deletion */
-	struct nvme_job *waiting; /* done, waiting for room in the CQ */
+	unsigned epoch;		   /* bumped at creation and deletion */
+	struct nvme_job *waiting;  /* done, waiting for room in the CQ */
+	struct nvme_job *current;  /* the command in progress, while busy */
+	struct nvme_resume resume; /* recorded by nvme_queues_quiesce() */
 };
 
 struct nvme_ctrl;
@@ -100,6 +121,9 @@ struct nvme_job {
 	uint32_t dw0; /* completion result */
 	uint16_t status;
 	uint32_t cqe[4];
+	uint32_t slot;	  /* SQ entry it was fetched from */
+	bool posting;	  /* its completion entry is being written */
+	uint32_t cq_slot; /* where (while posting) */
 	/* data transfer */
 	uint8_t *buf;
 	size_t len;
@@ -128,6 +152,11 @@ struct nvme_ctrl {
 	struct nvme_sq sq[UVF_NVME_MAX_QUEUES + 1];
 	struct nvme_cq cq[UVF_NVME_MAX_QUEUES + 1];
 	unsigned aer_pending;
+	uint16_t aer_cid[NVME_AERL + 1]; /* command ids of the held AERs */
+	/* migration (migration.c) */
+	bool stopped; /* quiesced: no fetch, no DMA, no interrupt */
+	bool reraise; /* loaded from a stream: signal CQs with entries on resume */
+	void *mig;    /* struct devmig, allocated on first use */
 	uint32_t feat_arb, feat_pm, feat_vwc, feat_coal, feat_aec;
 	uint64_t units_read, units_written, cmds_read, cmds_written;
 };
@@ -140,6 +169,16 @@ void nvme_queues_reset(struct nvme_ctrl *c);
 void nvme_update_intx(struct nvme_ctrl *c);
 void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head);
 void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail);
+void nvme_queues_quiesce(struct nvme_ctrl *c);
+void nvme_queues_resume(struct nvme_ctrl *c);
+
+/* ctrl.c */
+void nvme_regs_sync(struct nvme_ctrl *c);
+
+/* migration.c */
+int nvme_migration_setup(struct nvme_ctrl *c);
+void nvme_migration_free(struct nvme_ctrl *c);
+void nvme_migration_reset(struct nvme_ctrl *c);
 
 /* admin.c and io.c: run a fetched command; each ends with nvme_complete() */
 void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job);

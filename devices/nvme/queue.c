@@ -29,8 +29,10 @@ static void job_free(struct nvme_job *job)
  * vanished (the command is lost, as on a real bus error). */
 static void job_drop(struct nvme_ctrl *c, struct nvme_job *job)
 {
-	if (job_live(c, job))
+	if (job_live(c, job)) {
 		c->sq[job->sqid].busy = false;
+		c->sq[job->sqid].current = NULL;
+	}
 	job_free(job);
 }
 
@@ -38,7 +40,8 @@ void nvme_update_intx(struct nvme_ctrl *c)
 {
 	bool pending = false;
 
-	if (uvf_irq_mode(c->dev) != UVF_PCI_INTX_IRQ)
+	/* stopped: no interrupt; the level is computed again on resume */
+	if (c->stopped || uvf_irq_mode(c->dev) != UVF_PCI_INTX_IRQ)
 		return;
 	/* level: asserted while an interrupting CQ holds unconsumed entries */
 	for (unsigned i = 0; i <= c->nq; i++) {
@@ -77,6 +80,7 @@ static void posted(struct uvf_device *dev, void *data, int result)
 	uint16_t sqid = job->sqid;
 	raise_cq(c, &c->cq[sq->cqid]);
 	sq->busy = false;
+	sq->current = NULL;
 	job_free(job);
 	nvme_kick(c, sqid);
 }
@@ -94,6 +98,8 @@ static bool try_post(struct nvme_ctrl *c, struct nvme_job *job)
 	job->cqe[2] = (uint32_t)job->sqid << 16 | sq->head;
 	job->cqe[3] = (uint32_t)job->status << 17 | (uint32_t)cq->phase << 16 | (job->sqe[0] >> 16);
 	uint64_t addr = cq->base + (uint64_t)cq->tail * 16;
+	job->posting = true;
+	job->cq_slot = cq->tail;
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase = !cq->phase;
@@ -140,7 +146,7 @@ void nvme_kick(struct nvme_ctrl *c, uint16_t sqid)
 {
 	struct nvme_sq *sq = &c->sq[sqid];
 
-	if (!c->enabled || !sq->valid || sq->busy || sq->head == sq->tail)
+	if (c->stopped || !c->enabled || !sq->valid || sq->busy || sq->head == sq->tail)
 		return;
 	struct nvme_job *job = calloc(1, sizeof(*job));
 	if (!job)
@@ -149,7 +155,9 @@ void nvme_kick(struct nvme_ctrl *c, uint16_t sqid)
 	job->generation = c->generation;
 	job->sqid = sqid;
 	job->sq_epoch = sq->epoch;
+	job->slot = sq->head;
 	sq->busy = true;
+	sq->current = job;
 	if (uvf_dma_read_async(c->dev, sq->base + (uint64_t)sq->head * 64, job->sqe, 64, fetched, job) < 0)
 		job_drop(c, job);
 }
@@ -172,6 +180,8 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 		return;
 	cq->head = head;
 	nvme_update_intx(c);
+	if (c->stopped)
+		return; /* nothing waits: quiesce turned waiting jobs into records */
 	for (unsigned i = 0; i <= c->nq; i++) {
 		struct nvme_sq *sq = &c->sq[i];
 		if (sq->valid && sq->cqid == cqid && sq->waiting) {
@@ -194,6 +204,113 @@ void nvme_queues_reset(struct nvme_ctrl *c)
 		sq->epoch = epoch;
 		memset(&c->cq[i], 0, sizeof(c->cq[i]));
 	}
+}
+
+/* A job for SQ sqid outside the fetch path (resume), marked in progress. */
+static struct nvme_job *resume_job(struct nvme_ctrl *c, uint16_t sqid)
+{
+	struct nvme_sq *sq = &c->sq[sqid];
+	struct nvme_job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return NULL;
+	job->c = c;
+	job->generation = c->generation;
+	job->sqid = sqid;
+	job->sq_epoch = sq->epoch;
+	sq->busy = true;
+	sq->current = job;
+	return job;
+}
+
+/*
+ * Completions reach us on the dispatch thread that runs the migration
+ * callback, so commands in flight cannot be waited for here. Instead each
+ * SQ's command in flight is recorded: still being fetched or moving data
+ * (no effect yet: reads and writes are idempotent, admin commands act
+ * only when their completion is decided) -> the SQ head goes back to it
+ * and it is fetched again on resume; completion decided -> its completion
+ * is kept in sq->resume and posted on resume. The jobs still in the
+ * library belong to an older generation from now on and are dropped when
+ * their transfers return.
+ */
+void nvme_queues_quiesce(struct nvme_ctrl *c)
+{
+	c->stopped = true;
+	for (unsigned i = 0; i <= c->nq; i++) {
+		struct nvme_sq *sq = &c->sq[i];
+		struct nvme_job *job = sq->current;
+		if (!sq->valid || !sq->busy)
+			continue;
+		if (sq->waiting) {
+			job = sq->waiting;
+			sq->resume = (struct nvme_resume){.kind = NVME_RESUME_POST,
+							  .status = job->status,
+							  .cid = (uint16_t)(job->sqe[0] >> 16),
+							  .dw0 = job->dw0};
+			sq->waiting = NULL;
+			job_free(job); /* not in the library: ours to free */
+			uvf_device_log(c->dev, UVF_LOG_DEBUG, "nvme: quiesce: SQ %u: completion waits for CQ room", i);
+		} else if (job && job->posting) {
+			sq->resume = (struct nvme_resume){.kind = NVME_RESUME_REPOST, .cq_slot = job->cq_slot};
+			memcpy(sq->resume.cqe, job->cqe, sizeof(job->cqe));
+			uvf_device_log(c->dev, UVF_LOG_DEBUG, "nvme: quiesce: SQ %u: completion being posted", i);
+		} else if (job) {
+			sq->head = job->slot;
+			uvf_device_log(c->dev, UVF_LOG_DEBUG, "nvme: quiesce: SQ %u: entry %u runs again on resume", i,
+				       job->slot);
+		}
+		sq->busy = false;
+		sq->current = NULL;
+	}
+	c->generation++;
+}
+
+/* Run again: finish the recorded completions, raise what is pending,
+ * fetch from every SQ. */
+void nvme_queues_resume(struct nvme_ctrl *c)
+{
+	c->stopped = false;
+	for (unsigned i = 0; i <= c->nq; i++) {
+		struct nvme_sq *sq = &c->sq[i];
+		struct nvme_resume rec = sq->resume;
+		memset(&sq->resume, 0, sizeof(sq->resume));
+		if (!sq->valid || rec.kind == NVME_RESUME_NONE)
+			continue;
+		struct nvme_job *job = resume_job(c, (uint16_t)i);
+		if (!job) {
+			sq->busy = false;
+			sq->current = NULL;
+			uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: out of memory: a completion of SQ %u is lost", i);
+			continue;
+		}
+		if (rec.kind == NVME_RESUME_POST) {
+			job->status = rec.status;
+			job->dw0 = rec.dw0;
+			job->sqe[0] = (uint32_t)rec.cid << 16;
+			nvme_complete(c, job);
+		} else {
+			const struct nvme_cq *cq = &c->cq[sq->cqid];
+			memcpy(job->cqe, rec.cqe, sizeof(job->cqe));
+			job->posting = true;
+			job->cq_slot = rec.cq_slot;
+			if (uvf_dma_write_async(c->dev, cq->base + (uint64_t)rec.cq_slot * 16, job->cqe, 16, posted,
+						job) < 0)
+				job_drop(c, job);
+		}
+	}
+	nvme_update_intx(c);
+	if (c->reraise) {
+		/* the interrupts the source had raised or held for entries
+		 * the host has not consumed yet: signal them here too (a
+		 * spurious one is harmless, the host checks the phase) */
+		c->reraise = false;
+		for (unsigned i = 0; i <= c->nq; i++)
+			if (c->cq[i].valid && c->cq[i].head != c->cq[i].tail)
+				raise_cq(c, &c->cq[i]);
+	}
+	for (unsigned i = 0; i <= c->nq; i++)
+		nvme_kick(c, (uint16_t)i);
 }
 
 /* ---- PRP transfers ---- */

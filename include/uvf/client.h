@@ -243,6 +243,20 @@ UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_
 				 void **out_ptr);
 
 /*
+ * DMA_MAP [offset, offset + size) of the caller's shareable fd (a memfd,
+ * a file) at iova with prot, as uvf_client_dma_alloc() does with its own
+ * memfd: the way to show the same memory to several servers (live
+ * migration: the source and destination map one guest memory). The
+ * client maps the fd too, to serve DMA_READ/DMA_WRITE messages (the
+ * mapping is released by uvf_client_dma_unregister or uvf_client_close);
+ * fd stays owned by the caller, who may close it after the call.
+ * size and offset multiples of 4096 (-EINVAL); the other errors as for
+ * uvf_client_dma_alloc().
+ */
+UVF_API int uvf_client_dma_map_fd(struct uvf_client *client, uint64_t iova, size_t size, uint32_t prot, int fd,
+				  uint64_t offset);
+
+/*
  * Register caller memory [ptr, ptr + size) at iova without passing an fd:
  * the server reaches it with DMA_READ/DMA_WRITE messages that the client
  * serves. The memory stays owned by the caller and must stay valid until
@@ -314,7 +328,10 @@ UVF_API int uvf_client_call(struct uvf_client *client, uint16_t command, const v
 /* ------------------------------------------------------------------ */
 
 /* DEVICE_FEATURE MIGRATION: *flags = UVF_MIGRATION_* the server offers;
- * -ENOTSUP when it does not migrate. */
+ * -ENOTSUP when it does not migrate (its PROBE is refused with EINVAL,
+ * ENOTSUP, ENOSYS or ENOTTY). Every reply of the calls below is checked
+ * against its request (echo, sizes, feature index); one that does not
+ * fit is -EPROTO. */
 UVF_API int uvf_client_migration_features(struct uvf_client *client, uint64_t *flags);
 
 /* GET / SET MIG_DEVICE_STATE (enum uvf_mig_state). SET returns once the
@@ -323,8 +340,9 @@ UVF_API int uvf_client_migration_state(struct uvf_client *client, uint32_t *stat
 UVF_API int uvf_client_set_migration_state(struct uvf_client *client, uint32_t state);
 
 /* MIG_DATA_READ: up to len bytes (split at the server's max transfer
- * size) into buf; *got = bytes read; *got < len means the end of the data
- * available in this phase (PROTOCOL.md 9 #13). */
+ * size and ours) into buf; *got = bytes read; *got < len means the end of
+ * the data available in this phase (PROTOCOL.md 9 #13). On an error,
+ * *got still counts the bytes read before it (they left the stream). */
 UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_t len, size_t *got);
 
 /* MIG_DATA_WRITE: feed len bytes (split as needed) to a RESUMING server. */
@@ -334,7 +352,11 @@ UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf
  * server's granularity); ranges NULL/0 = everything. report: read and
  * clear the dirty bits of [iova, iova + length) at page_size granularity
  * into bitmap (bit n = page n, u64 words, little-endian; bitmap_bytes >=
- * ceil(length / page_size / 64) * 8). */
+ * ceil(length / page_size / 64) * 8). start PROBEs first: -ENOTSUP when
+ * the server does not log; a START reply that cannot be trusted is
+ * followed by a STOP. report splits a large range into requests whose
+ * replies fit both sides' transfer sizes; bits past the range are
+ * cleared. page_size must be a power of two (-EINVAL). */
 UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t page_size,
 					 const struct uvf_dma_logging_range *ranges, uint32_t nranges,
 					 uint64_t *chosen);

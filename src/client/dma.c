@@ -154,12 +154,13 @@ static int reserve_range(struct uvf_client *client, uint64_t iova, uint64_t size
 
 /* Reserve [iova, iova + size), DMA_MAP it with fd (or -1), and keep it or
  * drop it depending on the answer. A failed allocated range is unmapped. */
-static int map_range(struct uvf_client *client, uint64_t iova, uint64_t size, uint32_t prot, void *ptr, int fd)
+static int map_range(struct uvf_client *client, uint64_t iova, uint64_t size, uint32_t prot, void *ptr, int fd,
+		     uint64_t offset)
 {
 	struct uvf_dma_map map = {
 		.argsz = sizeof(map),
 		.flags = prot,
-		.offset = 0,
+		.offset = offset,
 		.address = iova,
 		.size = size,
 	};
@@ -234,7 +235,7 @@ UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_
 		close(fd);
 		return rc;
 	}
-	rc = map_range(client, iova, size, prot, ptr, fd);
+	rc = map_range(client, iova, size, prot, ptr, fd, 0);
 	/* The server has its own copy of the fd and our mapping keeps the
 	 * memory alive: holding the fd would only use up descriptors. On a
 	 * failure map_range unmapped the memory. */
@@ -243,6 +244,47 @@ UVF_API int uvf_client_dma_alloc(struct uvf_client *client, uint64_t iova, size_
 		return rc;
 	*out_ptr = ptr;
 	return 0;
+}
+
+UVF_API int uvf_client_dma_map_fd(struct uvf_client *client, uint64_t iova, size_t size, uint32_t prot, int fd,
+				  uint64_t offset)
+{
+	void *ptr;
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (fd < 0 || size == 0 || size % 4096 || size > (uint64_t)INT64_MAX || offset % 4096 ||
+	    offset > (uint64_t)INT64_MAX - size) {
+		CLIENT_LOG(client, UVF_LOG_WARNING,
+			   "DMA map of fd %d: %zu bytes at offset 0x%llx: both must be multiples of 4096, size not 0",
+			   fd, size, (unsigned long long)offset);
+		return -EINVAL;
+	}
+	if (client->caps.max_msg_fds == 0) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA map of an fd: the server accepts no fds");
+		return -ENOTSUP;
+	}
+	/* Refuse a bad range before mapping anything. */
+	pthread_rwlock_wrlock(&client->dma_lock);
+	rc = reserve_range(client, iova, size, prot, NULL, false);
+	if (rc == 0)
+		remove_at(client, find_exact(client, iova));
+	pthread_rwlock_unlock(&client->dma_lock);
+	if (rc)
+		return rc;
+	/* Our own view of the memory, to serve DMA_READ/DMA_WRITE messages
+	 * like for allocated memory; only as writable as the server may. */
+	ptr = mmap(NULL, size, PROT_READ | (prot & UVF_DMA_MAP_FLAG_WRITE ? PROT_WRITE : 0), MAP_SHARED, fd,
+		   (off_t)offset);
+	if (ptr == MAP_FAILED) {
+		rc = -errno;
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA map: mmap of fd %d failed: %s", fd, uvf_strerror(rc));
+		return rc;
+	}
+	/* map_range unmaps ptr on a failure; fd stays the caller's. */
+	return map_range(client, iova, size, prot, ptr, fd, offset);
 }
 
 UVF_API int uvf_client_dma_register(struct uvf_client *client, uint64_t iova, void *ptr, size_t size, uint32_t prot)
@@ -254,7 +296,7 @@ UVF_API int uvf_client_dma_register(struct uvf_client *client, uint64_t iova, vo
 		return rc;
 	if (ptr == NULL)
 		return -EINVAL;
-	return map_range(client, iova, size, prot, ptr, -1);
+	return map_range(client, iova, size, prot, ptr, -1, 0);
 }
 
 UVF_API int uvf_client_dma_unregister(struct uvf_client *client, uint64_t iova, size_t size)

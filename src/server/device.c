@@ -22,7 +22,8 @@
 #include "server/server_internal.h"
 
 /* epoll tags */
-enum { TAG_LISTEN = 1, TAG_CONN = 2, TAG_STOP = 3, TAG_INTX_UNMASK = 4, TAG_KICK = 5, TAG_DMA_TIMER = 6, TAG_TWIN = 7 };
+enum { TAG_LISTEN = 1, TAG_CONN = 2, TAG_STOP = 3, TAG_INTX_UNMASK = 4, TAG_KICK = 5, TAG_DMA_TIMER = 6, TAG_TWIN = 7,
+       TAG_HANDSHAKE = 8 };
 
 static void close_fd(int *fd)
 {
@@ -99,6 +100,7 @@ int uvf_device_new(struct uvf_device **out)
 	dev->stop_fd = -1;
 	dev->kick_fd = -1;
 	dev->dma_timer_fd = -1;
+	dev->handshake_timer_fd = -1;
 	dev->twin_fd = -1;
 	dev->cb.version = UVF_DEVICE_CALLBACKS_VERSION;
 	struct uvf_serve_opts defaults = UVF_SERVE_OPTS_INIT;
@@ -109,7 +111,9 @@ int uvf_device_new(struct uvf_device **out)
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->dma_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (dev->epoll_fd < 0 || dev->stop_fd < 0 || dev->kick_fd < 0 || dev->dma_timer_fd < 0) {
+	dev->handshake_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (dev->epoll_fd < 0 || dev->stop_fd < 0 || dev->kick_fd < 0 || dev->dma_timer_fd < 0 ||
+	    dev->handshake_timer_fd < 0) {
 		int err = -errno;
 		uvf_device_free(dev);
 		return err;
@@ -119,7 +123,9 @@ int uvf_device_new(struct uvf_device **out)
 	if (epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->stop_fd, &ev) < 0 ||
 	    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->kick_fd, &kick) < 0 ||
 	    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->dma_timer_fd,
-		      &(struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_DMA_TIMER}) < 0) {
+		      &(struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_DMA_TIMER}) < 0 ||
+	    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, dev->handshake_timer_fd,
+		      &(struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_HANDSHAKE}) < 0) {
 		int err = -errno;
 		uvf_device_free(dev);
 		return err;
@@ -129,6 +135,7 @@ int uvf_device_new(struct uvf_device **out)
 }
 
 static void drop_client(struct uvf_device *dev, const char *why);
+static void handshake_timer(struct uvf_device *dev, int ms);
 
 void uvf_device_free(struct uvf_device *dev)
 {
@@ -146,6 +153,7 @@ void uvf_device_free(struct uvf_device *dev)
 	close_fd(&dev->stop_fd);
 	close_fd(&dev->kick_fd);
 	close_fd(&dev->dma_timer_fd);
+	close_fd(&dev->handshake_timer_fd);
 	uvf__rx_destroy(&dev->rx);
 	uvf__rx_destroy(&dev->wait_rx);
 	uvf__rx_ahead_reset(&dev->ahead);
@@ -538,7 +546,10 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 		    opts->max_msg_fds > UVF_SERVER_MAX_MSG_FDS || opts->max_dma_maps == 0 ||
 		    opts->max_dma_maps > 65535)
 			return -EINVAL;
-		if (opts->version >= 2 && opts->poll_us > 1000000)
+		if (opts->version >= 2 &&
+		    (opts->poll_us > 1000000 ||
+		     (opts->peer_check & ~(UVF_PEER_SAME_UID | UVF_PEER_UID | UVF_PEER_GID)) ||
+		     opts->handshake_timeout_ms < -1))
 			return -EINVAL;
 		/* a version 1 struct ends before the version 2 fields */
 		struct uvf_serve_opts o = UVF_SERVE_OPTS_INIT;
@@ -550,6 +561,12 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 		if (opts->version >= 2) {
 			o.poll_us = opts->poll_us;
 			o.no_twin_socket = opts->no_twin_socket;
+			o.socket_group = opts->socket_group;
+			o.peer_check = opts->peer_check;
+			o.peer_uid = opts->peer_uid;
+			o.peer_gid = opts->peer_gid;
+			if (opts->handshake_timeout_ms)
+				o.handshake_timeout_ms = opts->handshake_timeout_ms;
 		}
 		dev->opts = o;
 	}
@@ -622,7 +639,8 @@ int uvf_device_listen(struct uvf_device *dev, const char *path, const struct uvf
 	ret = freeze(dev, opts);
 	if (ret < 0)
 		return ret;
-	ret = uvf__sock_listen(path, dev->opts.socket_mode ? dev->opts.socket_mode : 0600, &fd, &why);
+	ret = uvf__sock_listen_group(path, dev->opts.socket_mode ? dev->opts.socket_mode : 0600, dev->opts.socket_group,
+				     &fd, &why);
 	if (ret < 0) {
 		dev_log(dev, UVF_LOG_ERROR, "cannot listen on %s: %s", path, why.text[0] ? why.text : uvf_strerror(ret));
 		dev->frozen = false;
@@ -816,6 +834,7 @@ static void drop_client(struct uvf_device *dev, const char *why)
 	__atomic_store_n(&dev->client_live, false, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&dev->sub_lock);
 	twin_detach(dev);
+	handshake_timer(dev, -1);
 	bool was_negotiated = dev->negotiated;
 	watch(dev, dev->conn_fd, TAG_CONN, false);
 	close_fd(&dev->conn_fd);
@@ -831,12 +850,51 @@ static void drop_client(struct uvf_device *dev, const char *why)
 	queue_clear(dev);
 	/* transfers in flight end before their memory goes away */
 	uvf__dma_async_cancel(dev, -ENOTCONN);
+	uvf__migration_client_gone(dev); /* logging off, streams dropped */
 	uvf__dma_unmap_all(dev);
 	uvf__irqs_drop_client(dev);
 	if (dev->listen_fd >= 0 && !dev->listen_watched && watch(dev, dev->listen_fd, TAG_LISTEN, true) == 0)
 		dev->listen_watched = true;
 	if (was_negotiated && dev->cb.client)
 		dev->cb.client(dev, dev->cb_data, false);
+}
+
+/* Arm (ms >= 0) or disarm (ms < 0) the VERSION deadline. */
+static void handshake_timer(struct uvf_device *dev, int ms)
+{
+	struct itimerspec its = {{0, 0}, {0, 0}};
+
+	if (ms >= 0) {
+		its.it_value.tv_sec = ms / 1000;
+		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+		if (ms == 0)
+			its.it_value.tv_nsec = 1; /* zero would disarm it */
+	}
+	timerfd_settime(dev->handshake_timer_fd, 0, &its, NULL);
+}
+
+/* The peer checks of the serve options: whether the process at the other
+ * end of fd may be served. Refusals are logged with who it was. */
+static bool peer_allowed(struct uvf_device *dev, int fd)
+{
+	uint32_t checks = dev->opts.peer_check;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+
+	if (!checks)
+		return true;
+	int ret = uvf__sock_peer_cred(fd, &pid, &uid, &gid);
+	if (ret < 0) {
+		dev_warn(dev, "refusing a client whose credentials cannot be read: %s", uvf_strerror(ret));
+		return false;
+	}
+	if (((checks & UVF_PEER_SAME_UID) && uid == geteuid()) || ((checks & UVF_PEER_UID) && uid == dev->opts.peer_uid) ||
+	    ((checks & UVF_PEER_GID) && gid == dev->opts.peer_gid))
+		return true;
+	dev_warn(dev, "refusing a client: pid %ld uid %lu gid %lu fails the peer check", (long)pid, (unsigned long)uid,
+		 (unsigned long)gid);
+	return false;
 }
 
 static int accept_client(struct uvf_device *dev)
@@ -851,6 +909,10 @@ static int accept_client(struct uvf_device *dev)
 		/* EMFILE and friends are transient; only a dead socket is fatal */
 		return (ret == -EBADF || ret == -EINVAL || ret == -ENOTSOCK) ? ret : 0;
 	}
+	if (!peer_allowed(dev, fd)) {
+		close(fd);
+		return 0; /* the listening socket stays watched for the next one */
+	}
 	dev->conn_fd = fd;
 	dev->negotiated = false;
 	dev->drop_requested = false;
@@ -863,6 +925,7 @@ static int accept_client(struct uvf_device *dev)
 	/* one client at a time: others wait in the backlog */
 	if (dev->listen_watched && watch(dev, dev->listen_fd, TAG_LISTEN, false) == 0)
 		dev->listen_watched = false;
+	handshake_timer(dev, dev->opts.handshake_timeout_ms);
 	dev_info(dev, "client connected");
 	return 0;
 }
@@ -878,8 +941,11 @@ static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
 	uvf__rx_release(rx);
 	if (ret < 0)
 		dev->drop_requested = true;
-	else if (!was_negotiated && dev->negotiated && dev->cb.client)
-		dev->cb.client(dev, dev->cb_data, true);
+	else if (!was_negotiated && dev->negotiated) {
+		handshake_timer(dev, -1);
+		if (dev->cb.client)
+			dev->cb.client(dev, dev->cb_data, true);
+	}
 }
 
 static void run_queued(struct uvf_device *dev)
@@ -979,6 +1045,13 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 			break;
 		case TAG_DMA_TIMER:
 			timer_fired = true; /* drained by uvf__dma_async_run */
+			break;
+		case TAG_HANDSHAKE:
+			if (read(dev->handshake_timer_fd, &counter, sizeof(counter)) == sizeof(counter) &&
+			    dev->conn_fd >= 0 && !dev->negotiated) {
+				dev_warn(dev, "client did not complete VERSION within %d ms", dev->opts.handshake_timeout_ms);
+				drop_client(dev, "handshake timeout");
+			}
 			break;
 		default:
 			if (events[i].data.u64 >= UVF__EPOLL_TAG_IOEVENTFD)

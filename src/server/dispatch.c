@@ -384,9 +384,11 @@ static int handle_reset(struct uvf_device *dev, const uint8_t *body, size_t len,
 	int ret = uvf__decode_device_reset(body, len, nfds, why);
 	if (ret < 0)
 		return ret;
+	/* the reset callback still sees the migration state it resets from */
 	ret = uvf__function_reset(dev, UVF_RESET_CLIENT);
 	if (ret < 0)
 		return uvf__why(why, ret, "DEVICE_RESET: the device's reset failed: %s", uvf_strerror(ret));
+	uvf__migration_reset(dev); /* RUNNING, streams dropped; the only way out of ERROR */
 	dev_info(dev, "DEVICE_RESET done");
 	return 0;
 }
@@ -448,6 +450,10 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 		ret = uvf__why(&why, -EINVAL, "%s: too many file descriptors attached", uvf__cmd_name(hdr->command));
 		goto out;
 	}
+	/* commands the migration state does not admit (docs/migration.md) */
+	ret = uvf__migration_gate(dev, hdr->command, &why);
+	if (ret < 0)
+		goto out;
 
 	switch (hdr->command) {
 	case UVF_CMD_VERSION:
@@ -501,10 +507,13 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 			       uvf__cmd_name(hdr->command));
 		break;
 	case UVF_CMD_DEVICE_FEATURE:
+		ret = uvf__handle_device_feature(dev, body, len, nfds, &reply, &read_data, &why);
+		break;
 	case UVF_CMD_MIG_DATA_READ:
+		ret = uvf__handle_mig_data_read(dev, body, len, nfds, &reply, &read_data, &why);
+		break;
 	case UVF_CMD_MIG_DATA_WRITE:
-		ret = uvf__why(&why, -ENOTSUP, "%s: this device does not support migration",
-			       uvf__cmd_name(hdr->command));
+		ret = uvf__handle_mig_data_write(dev, body, len, nfds, &why);
 		break;
 	default:
 		ret = uvf__why(&why, -ENOSYS, "unknown command %u", hdr->command);

@@ -17,6 +17,14 @@
  * dma_unmap callback runs with no lock held (it may wait for device threads
  * that are themselves waiting for dma_lock), and only then is the memory
  * unmapped.
+ *
+ * Dirty logging (DEVICE_FEATURE DMA_LOGGING_*): while the client logs,
+ * each fd-backed mapping carries a bitmap with one bit per logging page;
+ * writes through uvf_dma_write(), the asynchronous path and
+ * uvf_dma_mark_dirty() set bits with atomic OR from any thread, and a
+ * report takes them with atomic AND-NOT, so a write racing a report is
+ * seen by this report or the next one, never lost. Message-based mappings
+ * have no bitmap: the client sees those writes itself.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -123,7 +131,191 @@ static void release_mapping(struct uvf_device *dev, struct uvf_dma_mapping *m, b
 	}
 	if (m->map_base)
 		munmap(m->map_base, m->map_len);
+	free(m->dirty);
 	free(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Dirty logging                                                        */
+/* ------------------------------------------------------------------ */
+
+static bool logging_on(const struct uvf_device *dev)
+{
+	return __atomic_load_n(&dev->dirty_logging, __ATOMIC_ACQUIRE);
+}
+
+/* Bits lo..hi (0..63) of a word. */
+static uint64_t bit_span(unsigned lo, unsigned hi)
+{
+	uint64_t upto = hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1;
+	return upto & (~0ull << lo);
+}
+
+/* Set bits first..last of words with op: atomic OR, or a plain one. */
+static void set_bit_range(uint64_t *words, uint64_t first, uint64_t last, bool atomic)
+{
+	for (uint64_t w = first / 64;; w++) {
+		unsigned lo = w == first / 64 ? (unsigned)(first % 64) : 0;
+		unsigned hi = w == last / 64 ? (unsigned)(last % 64) : 63;
+		uint64_t mask = bit_span(lo, hi);
+		if (!atomic)
+			words[w] |= mask;
+		else if ((__atomic_load_n(&words[w], __ATOMIC_RELAXED) & mask) != mask)
+			__atomic_fetch_or(&words[w], mask, __ATOMIC_RELEASE); /* skip when set: less cache traffic */
+		if (w == last / 64)
+			break;
+	}
+}
+
+static size_t bitmap_words(const struct uvf_device *dev, const struct uvf_dma_mapping *m)
+{
+	unsigned sh = dev->dirty_shift;
+	uint64_t pages = (range_last(m->address, m->size) >> sh) - (m->address >> sh) + 1;
+	return (size_t)((pages + 63) / 64); /* the mapping is mmapped: its pages fit size_t */
+}
+
+/* [addr, addr + len) of m was written (len > 0, inside m). Any thread,
+ * under dma_lock for reading, or the dispatch thread. */
+static void mark_dirty(const struct uvf_device *dev, const struct uvf_dma_mapping *m, uint64_t addr, uint64_t len)
+{
+	if (!m->dirty)
+		return;
+	unsigned sh = dev->dirty_shift;
+	uint64_t base = m->address >> sh;
+	set_bit_range(m->dirty, (addr >> sh) - base, (range_last(addr, len) >> sh) - base, true);
+}
+
+void uvf__dirty_mark(const struct uvf_device *dev, const struct uvf_dma_mapping *m, uint64_t addr, uint64_t len)
+{
+	if (len)
+		mark_dirty(dev, m, addr, len);
+}
+
+static void free_bitmaps_locked(struct uvf_device *dev)
+{
+	for (struct uvf_dma_mapping *m = dev->map_list; m; m = m->next) {
+		free(m->dirty);
+		m->dirty = NULL;
+	}
+}
+
+int uvf__dirty_start(struct uvf_device *dev, unsigned shift, struct uvf_dma_logging_range *ranges, uint32_t nr)
+{
+	int ret = 0;
+
+	pthread_rwlock_wrlock(&dev->dma_lock);
+	dev->dirty_shift = shift;
+	for (struct uvf_dma_mapping *m = dev->map_list; m && !ret; m = m->next) {
+		if (!m->vaddr)
+			continue;
+		m->dirty = calloc(bitmap_words(dev, m), sizeof(uint64_t));
+		if (!m->dirty)
+			ret = -ENOMEM;
+	}
+	if (ret < 0) {
+		free_bitmaps_locked(dev);
+		free(ranges);
+	} else {
+		dev->dirty_ranges = ranges;
+		dev->nr_dirty_ranges = nr;
+		__atomic_store_n(&dev->dirty_logging, true, __ATOMIC_RELEASE);
+	}
+	unlock(dev);
+	return ret;
+}
+
+void uvf__dirty_stop(struct uvf_device *dev)
+{
+	if (!logging_on(dev))
+		return;
+	pthread_rwlock_wrlock(&dev->dma_lock);
+	__atomic_store_n(&dev->dirty_logging, false, __ATOMIC_RELEASE);
+	free_bitmaps_locked(dev);
+	free(dev->dirty_ranges);
+	dev->dirty_ranges = NULL;
+	dev->nr_dirty_ranges = 0;
+	unlock(dev);
+}
+
+/*
+ * Take the dirty pages of m inside [iova, last] and set the report units
+ * (2^shift bytes from iova) they touch. Pages wholly inside the range are
+ * cleared; a page the range only cuts keeps its bit (reported again later)
+ * because the rest of it was not reported.
+ */
+static void report_mapping(const struct uvf_device *dev, const struct uvf_dma_mapping *m, uint64_t iova, uint64_t last,
+			   unsigned shift, uint64_t *bitmap)
+{
+	unsigned sh = dev->dirty_shift;
+	uint64_t mlast = range_last(m->address, m->size);
+	uint64_t lo = m->address > iova ? m->address : iova;
+	uint64_t hi = mlast < last ? mlast : last;
+	uint64_t base = m->address >> sh, pfirst = lo >> sh, plast = hi >> sh;
+	uint64_t page_mask = (1ull << sh) - 1;
+	/* the mapping's part of the first/last page reaches outside the range */
+	bool first_cut = (m->address > (pfirst << sh) ? m->address : (pfirst << sh)) < iova;
+	bool last_cut = (mlast < ((plast << sh) | page_mask) ? mlast : ((plast << sh) | page_mask)) > last;
+
+	for (uint64_t p = pfirst;;) {
+		uint64_t b = p - base, w = b / 64;
+		unsigned lo_bit = (unsigned)(b % 64);
+		uint64_t span = 63 - lo_bit;
+		uint64_t pend = plast - p < span ? plast : p + span;
+		uint64_t mask = bit_span(lo_bit, lo_bit + (unsigned)(pend - p));
+		uint64_t keep = 0;
+		if (first_cut && pfirst >= p && pfirst <= pend)
+			keep |= 1ull << (lo_bit + (pfirst - p));
+		if (last_cut && plast >= p && plast <= pend)
+			keep |= 1ull << (lo_bit + (plast - p));
+		uint64_t clear = mask & ~keep;
+		uint64_t got = clear ? __atomic_fetch_and(&m->dirty[w], ~clear, __ATOMIC_ACQ_REL) & clear : 0;
+		if (keep)
+			got |= __atomic_load_n(&m->dirty[w], __ATOMIC_ACQUIRE) & keep;
+		while (got) {
+			unsigned bit = (unsigned)__builtin_ctzll(got);
+			got &= got - 1;
+			uint64_t page = base + w * 64 + bit;
+			uint64_t a = page << sh, z = a | page_mask;
+			if (a < lo)
+				a = lo;
+			if (z > hi)
+				z = hi;
+			set_bit_range(bitmap, (a - iova) >> shift, (z - iova) >> shift, false);
+		}
+		if (pend == plast)
+			break;
+		p = pend + 1;
+	}
+}
+
+void uvf__dirty_report(struct uvf_device *dev, uint64_t iova, uint64_t length, unsigned shift, uint64_t *bitmap)
+{
+	uint64_t last = range_last(iova, length);
+
+	/* the dispatch thread (this one) alone changes the table: no lock */
+	for (const struct uvf_dma_mapping *m = dev->map_list; m; m = m->next)
+		if (m->dirty && range_last(m->address, m->size) >= iova && m->address <= last)
+			report_mapping(dev, m, iova, last, shift, bitmap);
+}
+
+void uvf_dma_mark_dirty(struct uvf_device *dev, uint64_t addr, size_t len)
+{
+	if (!dev || !len || !logging_on(dev))
+		return;
+	if (len - 1 > UINT64_MAX - addr)
+		len = (size_t)(UINT64_MAX - addr) + 1;
+	read_lock(dev);
+	while (len) {
+		const struct uvf_dma_mapping *m = uvf__dma_find(dev, addr);
+		if (!m)
+			break; /* not client memory: nothing to log */
+		uint64_t avail = range_last(m->address, m->size) - addr; /* bytes left - 1 */
+		size_t n = avail < len - 1 ? (size_t)avail + 1 : len;
+		mark_dirty(dev, m, addr, n);
+		len -= n;
+		addr += n;
+	}
+	unlock(dev);
 }
 
 int uvf__dma_map(struct uvf_device *dev, const struct uvf_dma_map *req, int fd)
@@ -207,6 +399,17 @@ int uvf__dma_map(struct uvf_device *dev, const struct uvf_dma_map *req, int fd)
 		}
 		m->map_base = p;
 		m->vaddr = (uint8_t *)p + delta;
+		/* logging on: the new mapping is logged from its first write.
+		 * Only this (dispatch) thread switches logging. */
+		if (logging_on(dev)) {
+			m->dirty = calloc(bitmap_words(dev, m), sizeof(uint64_t));
+			if (!m->dirty) {
+				dev_warn(dev, "DMA_MAP: no memory for the dirty bitmap of 0x%" PRIx64 "+0x%" PRIx64,
+					 m->address, m->size);
+				ret = -ENOMEM;
+				goto fail_unmap;
+			}
+		}
 	}
 
 	if (dev->cb.dma_map) {
@@ -248,6 +451,7 @@ fail_unmap:
 	if (m->map_base)
 		munmap(m->map_base, m->map_len);
 fail:
+	free(m->dirty);
 	free(m);
 	return ret; /* fd stays with the caller, which closes it */
 }
@@ -360,7 +564,7 @@ void *uvf_dma_ptr(struct uvf_device *dev, uint64_t addr, size_t len, uint32_t pr
 {
 	void *p = NULL;
 
-	if (!dev || !len || addr + len < addr)
+	if (!dev || !len || addr + len < addr || uvf__migration_quiesced(dev))
 		return NULL;
 	read_lock(dev);
 	const struct uvf_dma_mapping *m = uvf__dma_find(dev, addr);
@@ -376,6 +580,8 @@ int uvf_dma_sg(struct uvf_device *dev, uint64_t addr, size_t len, uint32_t prot,
 
 	if (!dev || (!iov && max_iov > 0) || max_iov < 0)
 		return -EINVAL;
+	if (uvf__migration_quiesced(dev))
+		return -EBUSY; /* stopped for migration */
 	if (!len)
 		return 0;
 	if (len - 1 > UINT64_MAX - addr)
@@ -589,8 +795,23 @@ void uvf__twin_reset_locked(struct uvf_device *dev)
 static void stash_reply(struct uvf_device *dev, const struct uvf_rx *rx)
 {
 	size_t len = rx->hdr.msg_size - UVF_MSG_HEADER_SIZE;
-	struct uvf_twin_stray *s = malloc(sizeof(*s) + len);
+	struct uvf_twin_stray **tail = &dev->twin_stray;
+	size_t count = 0, bytes = len;
 
+	/* A client could send replies nobody waits for: bound what is kept
+	 * as the queue of commands held during a DMA wait is bounded. */
+	while (*tail) {
+		count++;
+		bytes += (*tail)->hdr.msg_size;
+		tail = &(*tail)->next;
+	}
+	if (count >= UVF_SERVER_QUEUE_MAX || bytes > UVF_SERVER_QUEUE_BYTES) {
+		dev_warn(dev, "twin socket: more than %u replies (%zu bytes) waiting to be matched",
+			 UVF_SERVER_QUEUE_MAX, bytes);
+		dev->twin_failed = true;
+		return;
+	}
+	struct uvf_twin_stray *s = malloc(sizeof(*s) + len);
 	if (!s) {
 		dev->twin_failed = true; /* a lost reply would stall its transfer */
 		return;
@@ -599,9 +820,6 @@ static void stash_reply(struct uvf_device *dev, const struct uvf_rx *rx)
 	s->hdr = rx->hdr;
 	s->nfds = rx->nfds;
 	memcpy(s->body, rx->body, len);
-	struct uvf_twin_stray **tail = &dev->twin_stray;
-	while (*tail)
-		tail = &(*tail)->next;
 	*tail = s;
 }
 
@@ -748,6 +966,8 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 		return -EINVAL;
 	if (!__atomic_load_n(&dev->client_live, __ATOMIC_ACQUIRE))
 		return -ENOTCONN;
+	if (uvf__migration_quiesced(dev))
+		return -EBUSY; /* stopped for migration: no DMA */
 	if (addr + len < addr)
 		return -EFAULT;
 	read_lock(dev);
@@ -769,10 +989,12 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 		size_t n = avail < len - 1 ? (size_t)avail + 1 : len;
 		if (m->vaddr) {
 			uint8_t *p = m->vaddr + (addr - m->address);
-			if (is_write)
+			if (is_write) {
 				memcpy(p, buf, n);
-			else
+				mark_dirty(dev, m, addr, n);
+			} else {
 				memcpy(buf, p, n);
+			}
 		} else {
 			/* no lock while waiting for the client: DMA_MAP/UNMAP
 			 * must go on meanwhile */

@@ -78,6 +78,8 @@ static int start(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, b
 		return -EINVAL;
 	if (addr + len < addr)
 		return -EFAULT;
+	if (uvf__migration_quiesced(dev))
+		return -EBUSY; /* stopped for migration: no new DMA */
 	struct uvf_dma_op *op = calloc(1, sizeof(*op));
 	if (!op)
 		return -ENOMEM;
@@ -179,6 +181,10 @@ static void advance(struct uvf_device *dev, struct uvf_dma_op *op)
 	uint32_t need = op->is_write ? UVF_DMA_MAP_FLAG_WRITE : UVF_DMA_MAP_FLAG_READ;
 
 	while (!op->finished && !op->waiting) {
+		/* stopped for migration: transfers started before wait, and
+		 * go on when the device runs again */
+		if (uvf__migration_quiesced(dev))
+			return;
 		if (!op->left) {
 			finish(op, 0);
 			return;
@@ -200,10 +206,12 @@ static void advance(struct uvf_device *dev, struct uvf_dma_op *op)
 		size_t n = avail < op->left ? (size_t)avail : op->left;
 		if (m->vaddr) {
 			uint8_t *p = m->vaddr + (op->addr - m->address);
-			if (op->is_write)
+			if (op->is_write) {
 				memcpy(p, op->buf, n);
-			else
+				uvf__dirty_mark(dev, m, op->addr, n);
+			} else {
 				memcpy(op->buf, p, n);
+			}
 		} else {
 			uint64_t chunk = uvf__dma_chunk_max(dev);
 			op->req.address = op->addr;

@@ -15,6 +15,10 @@
  * by signalling the resample eventfd it attached with DATA_EVENTFD|UNMASK).
  * A line the device still asserts fires again on unmask.
  *
+ * While the device is stopped for migration (STOP, STOP_COPY, RESUMING,
+ * ERROR) every vector is held as if masked: what the device raises then
+ * is latched and delivered when it runs again.
+ *
  * Threads: all of this state, and the interrupt bits of config space and
  * the MSI-X table and PBA, is read and changed under irq_lock (regions.c
  * takes it for config space and MSI-X table accesses). Eventfds are
@@ -191,7 +195,7 @@ static int signal_fd(int fd)
  */
 static bool held(struct uvf_device *dev, unsigned index, uint32_t v)
 {
-	if (dev->irqs[index].vectors[v].masked)
+	if (dev->irqs[index].vectors[v].masked || dev->irq_quiesced)
 		return true;
 	switch (index) {
 	case UVF_PCI_INTX_IRQ:
@@ -408,6 +412,20 @@ void uvf__irq_config_changed(struct uvf_device *dev)
 		struct uvf_irq_index *irq = &dev->irqs[index];
 		for (uint32_t v = 0; v < irq->count; v++)
 			retry(dev, index, v);
+	}
+	uvf__irq_unlock(dev);
+}
+
+void uvf__irqs_quiesce(struct uvf_device *dev, bool on)
+{
+	uvf__irq_lock(dev);
+	bool was = dev->irq_quiesced;
+	dev->irq_quiesced = on;
+	if (was && !on) {
+		/* deliver what was latched, ERR and REQ included */
+		for (unsigned index = 0; index < UVF_PCI_NUM_IRQS; index++)
+			for (uint32_t v = 0; v < dev->irqs[index].count; v++)
+				retry(dev, index, v);
 	}
 	uvf__irq_unlock(dev);
 }

@@ -65,6 +65,11 @@ struct uvf_dma_mapping {
 	void *map_base;    /* what mmap returned, NULL without fd */
 	size_t map_len;
 	uint8_t *vaddr;    /* address of `address` in this process, or NULL */
+	/* dirty logging (fd-backed mappings, while the client logs): one bit
+	 * per logging page from address >> dirty_shift, u64 words changed with
+	 * atomic OR/AND by any thread; allocated and freed by the dispatch
+	 * thread under dma_lock for writing */
+	uint64_t *dirty;
 	struct uvf_dma_mapping *prev, *next; /* dev->map_list, newest first */
 };
 
@@ -120,6 +125,7 @@ struct uvf_device {
 	int stop_fd;       /* eventfd written by uvf_device_stop */
 	int kick_fd;       /* eventfd: queued commands wait to be run */
 	int dma_timer_fd;  /* timerfd: the earliest asynchronous DMA deadline */
+	int handshake_timer_fd; /* timerfd: a connected client's VERSION deadline */
 	struct uvf_dma_op *dma_ops; /* asynchronous transfers, oldest first */
 	bool stopping;
 	bool listen_watched;
@@ -178,6 +184,25 @@ struct uvf_device {
 	/* ioeventfds, in id order; fixed at listen */
 	struct uvf_ioeventfd *ioeventfds;
 	unsigned nr_ioeventfds;
+
+	/* Migration (migration.c). Only the dispatch thread changes the state;
+	 * other threads read mig_state and mig_quiesced atomically. */
+	struct uvf_migration_callbacks mig_cb;
+	void *mig_data;
+	uint32_t mig_flags;   /* UVF_MIGRATION_PRE_COPY */
+	bool mig_enabled;     /* uvf_device_set_migration() was called */
+	uint32_t mig_state;   /* enum uvf_mig_state; atomic */
+	bool mig_quiesced;    /* atomic: uvf_dma_* refused (STOP, STOP_COPY, RESUMING, ERROR) */
+	bool mig_save_ended;  /* STOP_COPY: save() ended the stream */
+	/* interrupts raised now are latched as pending (under irq_lock) */
+	bool irq_quiesced;
+	/* Dirty logging (dma.c): on/off, granularity and ranges change on the
+	 * dispatch thread under dma_lock for writing; device threads read
+	 * them under it for reading. */
+	bool dirty_logging;
+	unsigned dirty_shift; /* log2 of the logging page size */
+	struct uvf_dma_logging_range *dirty_ranges; /* sorted; NULL/0 = all */
+	uint32_t nr_dirty_ranges;
 };
 
 /* Reply being built by a command handler. */
@@ -316,6 +341,39 @@ int uvf__twin_attach(struct uvf_device *dev, int fd);
 int uvf__twin_service(struct uvf_device *dev, bool read_socket);
 /* Forget the twin socket's stream state (dispatch, under twin_lock). */
 void uvf__twin_reset_locked(struct uvf_device *dev);
+/* migration.c */
+/* DEVICE_FEATURE, MIG_DATA_READ, MIG_DATA_WRITE. *alloc_out gets a reply
+ * buffer to free once the reply is sent. */
+int uvf__handle_device_feature(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			       struct uvf_reply *reply, uint8_t **alloc_out, struct uvf_why *why);
+int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			      struct uvf_reply *reply, uint8_t **alloc_out, struct uvf_why *why);
+int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			       struct uvf_why *why);
+/* Whether `command` is legal in the current migration state (docs/migration.md). */
+int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why *why);
+/* DEVICE_RESET succeeded: back to RUNNING, streams dropped. */
+void uvf__migration_reset(struct uvf_device *dev);
+/* The client left: drop the streams and logging; a device in the middle
+ * of saving goes back to RUNNING (docs/migration.md). */
+void uvf__migration_client_gone(struct uvf_device *dev);
+/* Whether device DMA and interrupts are held (any thread). */
+bool uvf__migration_quiesced(const struct uvf_device *dev);
+
+/* dma.c: dirty logging */
+/* Start logging at 2^shift-byte pages for ranges (sorted, not overlapping;
+ * nr 0 = everything); ranges is taken (freed by stop). -ENOMEM. */
+int uvf__dirty_start(struct uvf_device *dev, unsigned shift, struct uvf_dma_logging_range *ranges, uint32_t nr);
+void uvf__dirty_stop(struct uvf_device *dev);
+/* Read and clear [iova, iova + length) into bitmap (zeroed by the caller),
+ * one bit per 2^shift bytes from iova. Dispatch thread, logging on. */
+void uvf__dirty_report(struct uvf_device *dev, uint64_t iova, uint64_t length, unsigned shift, uint64_t *bitmap);
+/* [addr, addr + len) of mapping m was written: log it (any thread, under
+ * dma_lock for reading, or the dispatch thread). */
+void uvf__dirty_mark(const struct uvf_device *dev, const struct uvf_dma_mapping *m, uint64_t addr, uint64_t len);
+
+/* irq.c: hold interrupts as pending (on), or deliver what waits (off) */
+void uvf__irqs_quiesce(struct uvf_device *dev, bool on);
 /* irq.c: the IRQ lock, for config space and MSI-X table accesses */
 void uvf__irq_lock(struct uvf_device *dev);
 void uvf__irq_unlock(struct uvf_device *dev);

@@ -306,7 +306,10 @@ static size_t take_ahead(struct uvf_rx *rx, void *dst, size_t len)
 
 	if (n > len)
 		n = len;
-	memcpy(dst, a->buf + a->start, n);
+	/* dst is NULL for an empty body that was never allocated (found by
+	 * fuzz_server_stream): memcpy must not be given it, even for 0 bytes */
+	if (n)
+		memcpy(dst, a->buf + a->start, n);
 	a->start += n;
 	if (a->start == a->end) {
 		a->start = a->end = 0;

@@ -114,6 +114,11 @@ static int bind_with_mode(int fd, const struct sockaddr_un *addr, mode_t mode)
 
 int uvf__sock_listen(const char *path, mode_t mode, int *out_fd, struct uvf_why *why)
 {
+	return uvf__sock_listen_group(path, mode, (gid_t)-1, out_fd, why);
+}
+
+int uvf__sock_listen_group(const char *path, mode_t mode, gid_t group, int *out_fd, struct uvf_why *why)
+{
 	struct sockaddr_un addr;
 	int fd, err;
 
@@ -142,6 +147,15 @@ int uvf__sock_listen(const char *path, mode_t mode, int *out_fd, struct uvf_why 
 	if (err) {
 		close(fd);
 		return uvf__why(why, err, "listen: bind %s: %s", bound->sun_path, strerror(-err));
+	}
+	/* The group is set before listen(): until then nobody can connect,
+	 * whatever the file's group was for a moment. */
+	if (group != (gid_t)-1 && chown(bound->sun_path, (uid_t)-1, group) < 0) {
+		err = -errno;
+		unlink(bound->sun_path);
+		close(fd);
+		return uvf__why(why, err, "listen: cannot give %s group %u: %s", path, (unsigned)group,
+				strerror(-err));
 	}
 	if (listen(fd, SOMAXCONN) < 0) {
 		err = -errno;
@@ -172,6 +186,21 @@ int uvf__sock_accept(int listen_fd, int *out_fd)
 	if (fd < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	*out_fd = fd;
+	return 0;
+}
+
+int uvf__sock_peer_cred(int fd, pid_t *pid, uid_t *uid, gid_t *gid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	if (len != sizeof(cred))
+		return -EPROTO;
+	*pid = cred.pid;
+	*uid = cred.uid;
+	*gid = cred.gid;
 	return 0;
 }
 

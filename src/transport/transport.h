@@ -46,6 +46,14 @@
  */
 int uvf__sock_listen(const char *path, mode_t mode, int *out_fd, struct uvf_why *why);
 
+/* Same, and give the socket file group `group` ((gid_t)-1: leave it) before
+ * it listens. A failing chown gives its errno (e.g. -EPERM) and no socket. */
+int uvf__sock_listen_group(const char *path, mode_t mode, gid_t group, int *out_fd, struct uvf_why *why);
+
+/* Credentials of the process at the other end of a connected socket
+ * (SO_PEERCRED: as they were at connect time). */
+int uvf__sock_peer_cred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
 /* Accept one pending connection: *out_fd non-blocking and close-on-exec,
  * owned by the caller. -EAGAIN when none is pending. */
 int uvf__sock_accept(int listen_fd, int *out_fd);

@@ -362,6 +362,13 @@ void fs_start(struct fake_server *fs)
 	fs->started = true;
 }
 
+void fs_join(struct fake_server *fs)
+{
+	if (fs->started)
+		pthread_join(fs->thread, NULL);
+	fs->started = false;
+}
+
 void fs_stop(struct fake_server *fs)
 {
 	char failure[sizeof(fs->failure)];

@@ -90,6 +90,11 @@ struct fake_server *fs_new(void);
 /* Listen and start the thread. */
 void fs_start(struct fake_server *fs);
 
+/* Wait for the thread to end (the client must be closed first, or the
+ * hook must have returned FS_STOP), so that what it recorded can be read
+ * without racing it; fs_stop() then only cleans up. */
+void fs_join(struct fake_server *fs);
+
 /* Wait for the thread (the client must be closed first, or the hook must
  * have returned FS_STOP), remove the folder, assert no failure and no fd
  * leak, free fs. */

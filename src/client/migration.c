@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side of live migration (PROTOCOL.md 4.15-4.17, 6):
+ * DEVICE_FEATURE for the migration feature, the device state and DMA
+ * logging, and MIG_DATA_READ/MIG_DATA_WRITE for the state stream.
+ *
+ * Every call goes through the engine (uvf__client_request), so it is as
+ * thread-safe as the rest of the client. Every reply is checked against
+ * the request it answers before anything from it reaches the caller: a
+ * reply that does not fit is -EPROTO and changes nothing the caller sees
+ * (except bitmap words already filled by earlier pieces of a report).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "client/client_internal.h"
+
+/* Bytes of the DEVICE_FEATURE header before the feature data. */
+#define FEATURE_HDR sizeof(struct uvf_device_feature)
+
+/* The largest payload both directions of one exchange can carry: the
+ * server takes at most its max_data_xfer_size, we accept at most ours. */
+static uint32_t exchange_limit(const struct uvf_client *client)
+{
+	return client->caps.max_data_xfer_size < client->our_max_xfer ? client->caps.max_data_xfer_size
+								      : client->our_max_xfer;
+}
+
+static const char *feature_name(uint32_t index)
+{
+	switch (index) {
+	case UVF_FEATURE_MIGRATION:
+		return "MIGRATION";
+	case UVF_FEATURE_MIG_DEVICE_STATE:
+		return "MIG_DEVICE_STATE";
+	case UVF_FEATURE_DMA_LOGGING_START:
+		return "DMA_LOGGING_START";
+	case UVF_FEATURE_DMA_LOGGING_STOP:
+		return "DMA_LOGGING_STOP";
+	case UVF_FEATURE_DMA_LOGGING_REPORT:
+		return "DMA_LOGGING_REPORT";
+	default:
+		return "?";
+	}
+}
+
+/* Whether an error answer means "this server does not do that feature":
+ * servers without it answer EINVAL (libvfio-user), ENOTSUP (uvf), ENOSYS
+ * (no DEVICE_FEATURE at all) or ENOTTY (the kernel's word for it). */
+static bool means_unsupported(int rc)
+{
+	return rc == -EINVAL || rc == -ENOTSUP || rc == -ENOSYS || rc == -ENOTTY;
+}
+
+/*
+ * Send DEVICE_FEATURE with flags (index | GET/SET/PROBE) and data, asking
+ * for a reply payload of argsz bytes. On 0 the reply is held by the caller
+ * (uvf__client_reply_done), and it is known to carry no fds and to start
+ * with a feature header whose index is ours.
+ */
+static int feature_request(struct uvf_client *client, uint32_t flags, const void *data, size_t data_len, uint32_t argsz,
+			   struct uvf_client_reply *reply)
+{
+	struct uvf_device_feature hdr = {.argsz = argsz, .flags = flags};
+	struct iovec iov[2] = {
+		{.iov_base = &hdr, .iov_len = sizeof(hdr)},
+		{.iov_base = (void *)data, .iov_len = data_len},
+	};
+	struct uvf_device_feature got;
+	uint32_t index = flags & UVF_FEATURE_MASK;
+	int rc;
+
+	rc = uvf__client_request(client, UVF_CMD_DEVICE_FEATURE, iov, data_len ? 2 : 1, NULL, 0, reply);
+	if (rc)
+		return rc;
+	if (reply->nfds != 0 || reply->len < FEATURE_HDR) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE %s: reply of %zu bytes with %zu fds",
+			   feature_name(index), reply->len, reply->nfds);
+		uvf__client_reply_done(client);
+		return -EPROTO;
+	}
+	memcpy(&got, reply->payload, sizeof(got));
+	if ((got.flags & UVF_FEATURE_MASK) != index) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE %s: reply is about feature %u", feature_name(index),
+			   (unsigned)(got.flags & UVF_FEATURE_MASK));
+		uvf__client_reply_done(client);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* A SET or PROBE whose reply must echo the request payload exactly
+ * (PROTOCOL.md 4.15). DMA_LOGGING_START checks its own echo, since the
+ * server may change its page size. */
+static int feature_echo(struct uvf_client *client, uint32_t flags, const void *data, size_t data_len)
+{
+	struct uvf_client_reply reply;
+	struct uvf_device_feature want = {.argsz = (uint32_t)(FEATURE_HDR + data_len), .flags = flags};
+	int rc;
+
+	rc = feature_request(client, flags, data, data_len, want.argsz, &reply);
+	if (rc)
+		return rc;
+	if (reply.len != FEATURE_HDR + data_len || memcmp(reply.payload, &want, sizeof(want)) != 0 ||
+	    (data_len && memcmp(reply.payload + FEATURE_HDR, data, data_len) != 0)) {
+		CLIENT_LOG(client, UVF_LOG_WARNING,
+			   "DEVICE_FEATURE %s: the reply (%zu bytes) does not echo the request",
+			   feature_name(flags & UVF_FEATURE_MASK), reply.len);
+		rc = -EPROTO;
+	}
+	uvf__client_reply_done(client);
+	return rc;
+}
+
+/* A GET whose reply is the header and exactly data_len bytes of data. */
+static int feature_get(struct uvf_client *client, uint32_t index, const void *data, size_t data_len, void *out,
+		       size_t out_len)
+{
+	struct uvf_client_reply reply;
+	struct uvf_device_feature got;
+	uint32_t argsz = (uint32_t)(FEATURE_HDR + out_len);
+	int rc;
+
+	rc = feature_request(client, index | UVF_FEATURE_GET, data, data_len, argsz, &reply);
+	if (rc)
+		return rc;
+	memcpy(&got, reply.payload, sizeof(got));
+	if (reply.len != argsz || got.argsz != argsz) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE GET %s: reply of %zu bytes, argsz %u (expected %u)",
+			   feature_name(index), reply.len, (unsigned)got.argsz, (unsigned)argsz);
+		uvf__client_reply_done(client);
+		return -EPROTO;
+	}
+	memcpy(out, reply.payload + FEATURE_HDR, out_len);
+	uvf__client_reply_done(client);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Migration feature and device state                                   */
+/* ------------------------------------------------------------------ */
+
+UVF_API int uvf_client_migration_features(struct uvf_client *client, uint64_t *flags)
+{
+	struct uvf_feature_migration mig;
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (flags == NULL)
+		return -EINVAL;
+	/* PROBE first (PROTOCOL.md 6.4): its failure is the plain "no
+	 * migration" answer, whereas a failed GET would be ambiguous. */
+	rc = feature_echo(client, UVF_FEATURE_MIGRATION | UVF_FEATURE_GET | UVF_FEATURE_PROBE, NULL, 0);
+	if (means_unsupported(rc)) {
+		CLIENT_LOG(client, UVF_LOG_INFO, "the server does not offer migration (%s)", uvf_strerror(rc));
+		return -ENOTSUP;
+	}
+	if (rc)
+		return rc;
+	rc = feature_get(client, UVF_FEATURE_MIGRATION, NULL, 0, &mig, sizeof(mig));
+	if (rc)
+		return rc;
+	/* STOP_COPY is the one mandatory mode: without it there is no way
+	 * to get the state out. */
+	if (!(mig.flags & UVF_MIGRATION_STOP_COPY)) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "MIGRATION flags 0x%llx lack STOP_COPY",
+			   (unsigned long long)mig.flags);
+		return -EPROTO;
+	}
+	*flags = mig.flags;
+	return 0;
+}
+
+UVF_API int uvf_client_migration_state(struct uvf_client *client, uint32_t *state)
+{
+	struct uvf_feature_mig_state st;
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (state == NULL)
+		return -EINVAL;
+	rc = feature_get(client, UVF_FEATURE_MIG_DEVICE_STATE, NULL, 0, &st, sizeof(st));
+	if (rc)
+		return rc;
+	if (st.device_state > UVF_MIG_STATE_PRE_COPY_P2P) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "MIG_DEVICE_STATE: the server reports state %u",
+			   (unsigned)st.device_state);
+		return -EPROTO;
+	}
+	*state = st.device_state;
+	return 0;
+}
+
+UVF_API int uvf_client_set_migration_state(struct uvf_client *client, uint32_t state)
+{
+	/* data_fd is the kernel's data channel, unused here: -1 as QEMU's
+	 * kernel path sends when it has none. */
+	struct uvf_feature_mig_state st = {.device_state = state, .data_fd = UINT32_MAX};
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (state > UVF_MIG_STATE_PRE_COPY_P2P) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "MIG_DEVICE_STATE: %u is not a state", (unsigned)state);
+		return -EINVAL;
+	}
+	rc = feature_echo(client, UVF_FEATURE_MIG_DEVICE_STATE | UVF_FEATURE_SET, &st, sizeof(st));
+	if (rc && rc != -EPROTO)
+		CLIENT_LOG(client, UVF_LOG_INFO, "MIG_DEVICE_STATE -> %u refused: %s", (unsigned)state,
+			   uvf_strerror(rc));
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Migration data                                                       */
+/* ------------------------------------------------------------------ */
+
+UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_t len, size_t *got)
+{
+	uint32_t chunk;
+	size_t done = 0;
+	int rc;
+
+	if (got)
+		*got = 0;
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (got == NULL || (buf == NULL && len > 0))
+		return -EINVAL;
+	/* The request size is bounded by what the server sends (its
+	 * limit) and by what we receive (ours); the reply header takes 8
+	 * bytes of our receive limit, which has room for 16. */
+	chunk = exchange_limit(client);
+	while (done < len) {
+		uint32_t n = len - done < chunk ? (uint32_t)(len - done) : chunk;
+		struct uvf_mig_data req = {.argsz = (uint32_t)sizeof(req) + n, .size = n};
+		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+		struct uvf_client_reply reply;
+		struct uvf_mig_data res;
+
+		rc = uvf__client_request(client, UVF_CMD_MIG_DATA_READ, &iov, 1, NULL, 0, &reply);
+		if (rc)
+			break;
+		if (reply.nfds != 0 || reply.len < sizeof(res)) {
+			CLIENT_LOG(client, UVF_LOG_WARNING, "MIG_DATA_READ: reply of %zu bytes with %zu fds", reply.len,
+				   reply.nfds);
+			rc = -EPROTO;
+		} else {
+			memcpy(&res, reply.payload, sizeof(res));
+			/* A server may size its reply for the size asked
+			 * (libvfio-user does): the size field tells the
+			 * data length, never the message length. */
+			if (res.size > n || res.argsz != sizeof(res) + (uint64_t)res.size ||
+			    reply.len < sizeof(res) + (size_t)res.size || reply.len > sizeof(res) + (size_t)n) {
+				CLIENT_LOG(client, UVF_LOG_WARNING,
+					   "MIG_DATA_READ of %u: reply argsz %u size %u in %zu bytes", (unsigned)n,
+					   (unsigned)res.argsz, (unsigned)res.size, reply.len);
+				rc = -EPROTO;
+			}
+		}
+		if (rc) {
+			uvf__client_reply_done(client);
+			break;
+		}
+		memcpy((uint8_t *)buf + done, reply.payload + sizeof(res), res.size);
+		uvf__client_reply_done(client);
+		done += res.size;
+		if (res.size < n)
+			break; /* the end of what this phase has (PROTOCOL.md 9 #13) */
+	}
+	/* Bytes already read are gone from the server's stream: report them
+	 * even when a later chunk failed, so that a caller can tell. */
+	*got = done;
+	return rc;
+}
+
+UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf, size_t len)
+{
+	uint32_t chunk;
+	size_t done = 0;
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (buf == NULL && len > 0)
+		return -EINVAL;
+	/* The server receives at most its limit of data per message. */
+	chunk = client->caps.max_data_xfer_size;
+	while (done < len) {
+		uint32_t n = len - done < chunk ? (uint32_t)(len - done) : chunk;
+		/* argsz covers the request itself: libvfio-user insists on it. */
+		struct uvf_mig_data req = {.argsz = (uint32_t)sizeof(req) + n, .size = n};
+		struct iovec iov[2] = {
+			{.iov_base = &req, .iov_len = sizeof(req)},
+			{.iov_base = (uint8_t *)buf + done, .iov_len = n},
+		};
+		struct uvf_client_reply reply;
+
+		rc = uvf__client_request(client, UVF_CMD_MIG_DATA_WRITE, iov, 2, NULL, 0, &reply);
+		if (rc)
+			return rc;
+		if (reply.nfds != 0 || reply.len != 0) {
+			CLIENT_LOG(client, UVF_LOG_WARNING,
+				   "MIG_DATA_WRITE: reply of %zu bytes with %zu fds (expected none)", reply.len,
+				   reply.nfds);
+			rc = -EPROTO;
+		}
+		uvf__client_reply_done(client);
+		if (rc)
+			return rc;
+		done += n;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* DMA logging                                                          */
+/* ------------------------------------------------------------------ */
+
+static bool is_power_of_two(uint64_t v)
+{
+	return v != 0 && (v & (v - 1)) == 0;
+}
+
+/* PROBE one DMA logging feature; -ENOTSUP when the server has none. */
+static int probe_logging(struct uvf_client *client, uint32_t index, uint32_t op)
+{
+	int rc = feature_echo(client, index | op | UVF_FEATURE_PROBE, NULL, 0);
+
+	if (means_unsupported(rc)) {
+		CLIENT_LOG(client, UVF_LOG_INFO, "the server does not offer %s (%s)", feature_name(index),
+			   uvf_strerror(rc));
+		return -ENOTSUP;
+	}
+	return rc;
+}
+
+UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t page_size,
+					 const struct uvf_dma_logging_range *ranges, uint32_t nranges, uint64_t *chosen)
+{
+	struct uvf_dma_logging_control ctl = {.page_size = page_size, .num_ranges = nranges};
+	struct uvf_device_feature hdr = {.flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+	struct uvf_dma_logging_control echo;
+	struct uvf_device_feature got;
+	struct uvf_client_reply reply;
+	struct iovec iov[3];
+	uint64_t payload;
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (!is_power_of_two(page_size) || (nranges > 0 && ranges == NULL)) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA logging: page size 0x%llx is not a power of two, or no ranges",
+			   (unsigned long long)page_size);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < nranges; i++) {
+		if (ranges[i].length == 0 || ranges[i].iova + ranges[i].length < ranges[i].iova) {
+			CLIENT_LOG(client, UVF_LOG_WARNING, "DMA logging range %u: 0x%llx + 0x%llx is empty or wraps",
+				   (unsigned)i, (unsigned long long)ranges[i].iova,
+				   (unsigned long long)ranges[i].length);
+			return -EINVAL;
+		}
+	}
+	/* The request and its echo both travel whole, in messages bounded
+	 * like data messages (PROTOCOL.md 1.7: 16 + 16 + the limit). */
+	payload = FEATURE_HDR + sizeof(ctl) + (uint64_t)nranges * sizeof(*ranges);
+	if (payload > (uint64_t)exchange_limit(client) + 16) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA logging: %u ranges do not fit in one message",
+			   (unsigned)nranges);
+		return -E2BIG;
+	}
+	rc = probe_logging(client, UVF_FEATURE_DMA_LOGGING_START, UVF_FEATURE_SET);
+	if (rc)
+		return rc;
+
+	hdr.argsz = (uint32_t)payload;
+	iov[0] = (struct iovec){.iov_base = &hdr, .iov_len = sizeof(hdr)};
+	iov[1] = (struct iovec){.iov_base = &ctl, .iov_len = sizeof(ctl)};
+	iov[2] = (struct iovec){.iov_base = (void *)ranges, .iov_len = (size_t)nranges * sizeof(*ranges)};
+	rc = uvf__client_request(client, UVF_CMD_DEVICE_FEATURE, iov, nranges ? 3 : 2, NULL, 0, &reply);
+	if (rc) {
+		CLIENT_LOG(client, UVF_LOG_INFO, "DMA_LOGGING_START refused: %s", uvf_strerror(rc));
+		return rc;
+	}
+	/* The echo, except that the server may pick its own page size. */
+	if (reply.nfds != 0 || reply.len != payload) {
+		rc = -EPROTO;
+	} else {
+		memcpy(&got, reply.payload, sizeof(got));
+		memcpy(&echo, reply.payload + FEATURE_HDR, sizeof(echo));
+		if (memcmp(&got, &hdr, sizeof(hdr)) != 0 || echo.num_ranges != nranges || echo.reserved != 0 ||
+		    (nranges &&
+		     memcmp(reply.payload + FEATURE_HDR + sizeof(ctl), ranges, (size_t)nranges * sizeof(*ranges)) != 0))
+			rc = -EPROTO;
+		else if (!is_power_of_two(echo.page_size))
+			rc = -EPROTO;
+	}
+	uvf__client_reply_done(client);
+	if (rc) {
+		CLIENT_LOG(client, UVF_LOG_WARNING,
+			   "DMA_LOGGING_START: the reply does not echo the request or picks a page size that is not a "
+			   "power of two");
+		/* The server may be logging now: tell it to stop, so that a
+		 * retry is not refused as a second START. */
+		feature_echo(client, UVF_FEATURE_DMA_LOGGING_STOP | UVF_FEATURE_SET, NULL, 0);
+		return rc;
+	}
+	if (echo.page_size != page_size)
+		CLIENT_LOG(client, UVF_LOG_INFO, "DMA logging: the server tracks 0x%llx-byte pages (asked 0x%llx)",
+			   (unsigned long long)echo.page_size, (unsigned long long)page_size);
+	if (chosen)
+		*chosen = echo.page_size;
+	return 0;
+}
+
+UVF_API int uvf_client_dma_logging_stop(struct uvf_client *client)
+{
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	return feature_echo(client, UVF_FEATURE_DMA_LOGGING_STOP | UVF_FEATURE_SET, NULL, 0);
+}
+
+/* One REPORT of [iova, iova + length), whose npages pages (a multiple of
+ * 64 unless it is the last piece) fill words of the caller's bitmap. */
+static int report_piece(struct uvf_client *client, uint64_t iova, uint64_t length, uint64_t page_size, uint64_t npages,
+			uint64_t *words)
+{
+	struct uvf_dma_logging_report req = {.iova = iova, .length = length, .page_size = page_size};
+	size_t bitmap_bytes = (size_t)((npages + 63) / 64 * 8);
+	uint32_t argsz = (uint32_t)(FEATURE_HDR + sizeof(req) + bitmap_bytes);
+	struct uvf_dma_logging_report echo;
+	struct uvf_device_feature got;
+	struct uvf_client_reply reply;
+	int rc;
+
+	rc = feature_request(client, UVF_FEATURE_DMA_LOGGING_REPORT | UVF_FEATURE_GET, &req, sizeof(req), argsz,
+			     &reply);
+	if (rc)
+		return rc;
+	memcpy(&got, reply.payload, sizeof(got));
+	if (reply.len != argsz || got.argsz != argsz) {
+		CLIENT_LOG(client, UVF_LOG_WARNING,
+			   "DMA_LOGGING_REPORT 0x%llx + 0x%llx: reply of %zu bytes, argsz %u (expected %u)",
+			   (unsigned long long)iova, (unsigned long long)length, reply.len, (unsigned)got.argsz,
+			   (unsigned)argsz);
+		uvf__client_reply_done(client);
+		return -EPROTO;
+	}
+	memcpy(&echo, reply.payload + FEATURE_HDR, sizeof(echo));
+	if (memcmp(&echo, &req, sizeof(req)) != 0) {
+		CLIENT_LOG(
+			client, UVF_LOG_WARNING,
+			"DMA_LOGGING_REPORT: the reply is about 0x%llx + 0x%llx, page 0x%llx (asked 0x%llx + 0x%llx)",
+			(unsigned long long)echo.iova, (unsigned long long)echo.length,
+			(unsigned long long)echo.page_size, (unsigned long long)iova, (unsigned long long)length);
+		uvf__client_reply_done(client);
+		return -EPROTO;
+	}
+	memcpy(words, reply.payload + FEATURE_HDR + sizeof(req), bitmap_bytes);
+	uvf__client_reply_done(client);
+	/* Bits past the range must be 0; a server that sets them would
+	 * make the caller copy pages that do not exist. */
+	if (npages % 64)
+		words[npages / 64] &= htole64((UINT64_C(1) << (npages % 64)) - 1);
+	return 0;
+}
+
+UVF_API int uvf_client_dma_logging_report(struct uvf_client *client, uint64_t iova, uint64_t length, uint64_t page_size,
+					  uint64_t *bitmap, size_t bitmap_bytes)
+{
+	uint64_t npages, piece_pages, done = 0;
+	uint32_t limit;
+	int rc;
+
+	rc = uvf__client_check(client);
+	if (rc)
+		return rc;
+	if (!is_power_of_two(page_size) || length == 0 || iova + length < iova || bitmap == NULL) {
+		CLIENT_LOG(client, UVF_LOG_WARNING,
+			   "DMA_LOGGING_REPORT 0x%llx + 0x%llx page 0x%llx: empty or wrapping range, page size not a "
+			   "power of two, or no bitmap",
+			   (unsigned long long)iova, (unsigned long long)length, (unsigned long long)page_size);
+		return -EINVAL;
+	}
+	npages = length / page_size + (length % page_size != 0);
+	/* Words needed, written so that no sum can wrap. */
+	if (npages / 64 + (npages % 64 != 0) > bitmap_bytes / 8) {
+		CLIENT_LOG(client, UVF_LOG_WARNING,
+			   "DMA_LOGGING_REPORT: %llu pages need %llu bitmap words, got %zu bytes",
+			   (unsigned long long)npages, (unsigned long long)(npages / 64 + (npages % 64 != 0)),
+			   bitmap_bytes);
+		return -EINVAL;
+	}
+	/* Each reply carries 32 bytes before its bitmap and must fit both
+	 * sides' limits (PROTOCOL.md 1.7); pieces start on a bitmap word. */
+	limit = exchange_limit(client);
+	piece_pages = (uint64_t)((limit - FEATURE_HDR - sizeof(struct uvf_dma_logging_report)) / 8) * 64;
+	while (done < npages) {
+		uint64_t n = npages - done < piece_pages ? npages - done : piece_pages;
+		uint64_t start = iova + done * page_size;
+		/* The last piece ends with the range, not on a page. */
+		uint64_t piece_len = done + n == npages ? length - done * page_size : n * page_size;
+
+		rc = report_piece(client, start, piece_len, page_size, n, bitmap + done / 64);
+		if (rc)
+			return rc;
+		done += n;
+	}
+	return 0;
+}

@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Live migration, server side (PROTOCOL.md 4.15-4.17 and 6): the v2 state
+ * machine driven by DEVICE_FEATURE MIG_DEVICE_STATE, the MIG_DATA_READ and
+ * MIG_DATA_WRITE framing around the device's save/load callbacks, the DMA
+ * logging features (bitmaps in dma.c), and which commands each state
+ * admits. docs/migration.md explains the choices.
+ *
+ * Threads: everything here runs on the dispatch thread. Device threads
+ * only read mig_state and mig_quiesced, atomically.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_internal.h"
+
+/* START granularity bounds: below 4 KiB nothing is mapped that finely;
+ * above 1 GiB a report would say little. */
+#define DIRTY_SHIFT_MIN 12u
+#define DIRTY_SHIFT_MAX 30u
+/* The message size bounds the count already; this bounds the sort. */
+#define DIRTY_MAX_RANGES 65536u
+
+static const char *state_name(uint32_t s)
+{
+	static const char *const names[] = {"ERROR",	"STOP",	       "RUNNING",  "STOP_COPY",
+					    "RESUMING", "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P"};
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+static uint32_t get_state(const struct uvf_device *dev)
+{
+	return __atomic_load_n(&dev->mig_state, __ATOMIC_ACQUIRE);
+}
+
+/* The device must not do DMA or raise interrupts in these states. */
+static bool state_quiesced(uint32_t s)
+{
+	return s == UVF_MIG_STATE_STOP || s == UVF_MIG_STATE_STOP_COPY || s == UVF_MIG_STATE_RESUMING ||
+	       s == UVF_MIG_STATE_ERROR;
+}
+
+bool uvf__migration_quiesced(const struct uvf_device *dev)
+{
+	return __atomic_load_n(&dev->mig_quiesced, __ATOMIC_ACQUIRE);
+}
+
+static void set_quiesced(struct uvf_device *dev, bool on)
+{
+	__atomic_store_n(&dev->mig_quiesced, on, __ATOMIC_RELEASE);
+}
+
+/* Enter state s: the DMA and interrupt holds follow it. */
+static void set_state(struct uvf_device *dev, uint32_t s)
+{
+	bool q = state_quiesced(s);
+	__atomic_store_n(&dev->mig_state, s, __ATOMIC_RELEASE);
+	set_quiesced(dev, q);
+	uvf__irqs_quiesce(dev, q); /* leaving: latched interrupts go out now */
+	if (!q)
+		uvf__kick(dev); /* asynchronous transfers held while stopped go on */
+}
+
+/* States a client may ask for. */
+static bool requestable(const struct uvf_device *dev, uint32_t s)
+{
+	switch (s) {
+	case UVF_MIG_STATE_STOP:
+	case UVF_MIG_STATE_RUNNING:
+	case UVF_MIG_STATE_STOP_COPY:
+	case UVF_MIG_STATE_RESUMING:
+		return true;
+	case UVF_MIG_STATE_PRE_COPY:
+		return dev->mig_flags & UVF_MIGRATION_PRE_COPY;
+	default:
+		return false; /* ERROR, the P2P states, unknown values */
+	}
+}
+
+/*
+ * The next state on the way from cur to target (cur != target, both
+ * requestable, not STOP_COPY -> PRE_COPY): PROTOCOL.md 6.2, the shortest
+ * chain of direct arcs that passes through no saving-group state.
+ */
+static uint32_t next_hop(uint32_t cur, uint32_t target)
+{
+	switch (cur) {
+	case UVF_MIG_STATE_STOP:
+		return target == UVF_MIG_STATE_PRE_COPY ? UVF_MIG_STATE_RUNNING : target;
+	case UVF_MIG_STATE_RUNNING:
+		return target == UVF_MIG_STATE_PRE_COPY ? target : UVF_MIG_STATE_STOP;
+	case UVF_MIG_STATE_PRE_COPY:
+		return target == UVF_MIG_STATE_STOP_COPY ? target : UVF_MIG_STATE_RUNNING;
+	default: /* STOP_COPY and RESUMING leave only to STOP */
+		return UVF_MIG_STATE_STOP;
+	}
+}
+
+/*
+ * Walk from the current state to target, one transition() per direct arc.
+ * On a failed arc: stay where the arc started when the device says it
+ * still is consistent there (-EAGAIN), else ERROR.
+ */
+static int walk(struct uvf_device *dev, uint32_t target, struct uvf_why *why)
+{
+	uint32_t cur = get_state(dev);
+
+	while (cur != target) {
+		uint32_t next = next_hop(cur, target);
+		bool saving_before = cur == UVF_MIG_STATE_PRE_COPY || cur == UVF_MIG_STATE_STOP_COPY;
+		/* a device that resumes may do DMA from inside the callback */
+		if (!state_quiesced(next))
+			set_quiesced(dev, false);
+		int ret = dev->mig_cb.transition(dev, dev->mig_data, (enum uvf_mig_state)cur, (enum uvf_mig_state)next);
+		if (ret < 0) {
+			uint32_t landing = ret == -EAGAIN ? cur : UVF_MIG_STATE_ERROR;
+			set_state(dev, landing);
+			return uvf__why(why, ret,
+					"DEVICE_FEATURE: migration arc %s -> %s failed (%s): device now in %s",
+					state_name(cur), state_name(next), uvf_strerror(ret), state_name(landing));
+		}
+		dev_debug(dev, "migration: %s -> %s", state_name(cur), state_name(next));
+		if (next == UVF_MIG_STATE_STOP_COPY || (next == UVF_MIG_STATE_PRE_COPY && !saving_before))
+			dev->mig_save_ended = false; /* a new outgoing stream, or its final phase */
+		set_state(dev, next);
+		cur = next;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Device-author API                                                    */
+/* ------------------------------------------------------------------ */
+
+int uvf_device_set_migration(struct uvf_device *dev, const struct uvf_migration_callbacks *cb, void *data,
+			     uint32_t flags)
+{
+	if (!dev || !cb || cb->version != UVF_MIGRATION_CALLBACKS_VERSION || !cb->transition || !cb->save ||
+	    !cb->load || (flags & ~UVF_MIGRATION_PRE_COPY))
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	dev->mig_cb = *cb;
+	dev->mig_data = data;
+	dev->mig_flags = flags;
+	dev->mig_enabled = true;
+	__atomic_store_n(&dev->mig_state, (uint32_t)UVF_MIG_STATE_RUNNING, __ATOMIC_RELEASE);
+	return 0;
+}
+
+enum uvf_mig_state uvf_device_migration_state(struct uvf_device *dev)
+{
+	if (!dev || !dev->mig_enabled)
+		return UVF_MIG_STATE_RUNNING;
+	return (enum uvf_mig_state)get_state(dev);
+}
+
+/* ------------------------------------------------------------------ */
+/* DEVICE_FEATURE                                                       */
+/* ------------------------------------------------------------------ */
+
+/* GET/SET operations each feature has (0: not a feature of ours). */
+static uint32_t feature_ops(uint32_t index)
+{
+	switch (index) {
+	case UVF_FEATURE_MIGRATION:
+	case UVF_FEATURE_DMA_LOGGING_REPORT:
+		return UVF_FEATURE_GET;
+	case UVF_FEATURE_MIG_DEVICE_STATE:
+		return UVF_FEATURE_GET | UVF_FEATURE_SET;
+	case UVF_FEATURE_DMA_LOGGING_START:
+	case UVF_FEATURE_DMA_LOGGING_STOP:
+		return UVF_FEATURE_SET;
+	default:
+		return 0;
+	}
+}
+
+/* A GET reply: argsz = 8 + data length, the request's flags, the data. */
+static int reply_get(const struct uvf_device_feature_view *v, struct uvf_reply *reply, const void *data,
+		     size_t data_len, struct uvf_why *why)
+{
+	if ((uint64_t)v->feature.argsz < sizeof(struct uvf_device_feature) + data_len)
+		return uvf__why(why, -EINVAL, "DEVICE_FEATURE: GET feature %" PRIu32 ": argsz %" PRIu32 " below %zu",
+				v->index, v->feature.argsz, sizeof(struct uvf_device_feature) + data_len);
+	struct uvf_device_feature head = {.argsz = (uint32_t)(sizeof(head) + data_len), .flags = v->feature.flags};
+	uvf__reply_add_small(reply, &head, sizeof(head));
+	uvf__reply_add_small(reply, data, data_len);
+	return 0;
+}
+
+static int set_state_feature(struct uvf_device *dev, const struct uvf_device_feature_view *v, struct uvf_why *why)
+{
+	struct uvf_feature_mig_state req;
+
+	if (v->data_len != sizeof(req))
+		return uvf__why(why, -EINVAL, "DEVICE_FEATURE: SET MIG_DEVICE_STATE: %zu data bytes, expected %zu",
+				v->data_len, sizeof(req));
+	memcpy(&req, v->data, sizeof(req));
+	uint32_t cur = get_state(dev), target = req.device_state;
+	if (cur == UVF_MIG_STATE_ERROR)
+		return uvf__why(why, -EINVAL,
+				"DEVICE_FEATURE: SET MIG_DEVICE_STATE %s: the device is in ERROR, "
+				"only DEVICE_RESET leaves it",
+				state_name(target));
+	if (!requestable(dev, target))
+		return uvf__why(why, -EINVAL,
+				"DEVICE_FEATURE: SET MIG_DEVICE_STATE: state %" PRIu32 " (%s) cannot be "
+				"requested",
+				target, state_name(target));
+	if (cur == UVF_MIG_STATE_STOP_COPY && target == UVF_MIG_STATE_PRE_COPY)
+		return uvf__why(why, -EINVAL,
+				"DEVICE_FEATURE: SET MIG_DEVICE_STATE: STOP_COPY -> PRE_COPY is not allowed");
+	int ret = walk(dev, target, why);
+	if (ret == 0 && cur != target)
+		dev_info(dev, "migration: %s -> %s", state_name(cur), state_name(target));
+	return ret;
+}
+
+static int compare_ranges(const void *a, const void *b)
+{
+	const struct uvf_dma_logging_range *x = a, *y = b;
+	return x->iova < y->iova ? -1 : x->iova > y->iova;
+}
+
+static bool power_of_two(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static unsigned log2_u64(uint64_t x)
+{
+	return 63u - (unsigned)__builtin_clzll(x);
+}
+
+static int logging_start(struct uvf_device *dev, const struct uvf_device_feature_view *v, struct uvf_reply *reply,
+			 uint8_t **alloc_out, struct uvf_why *why)
+{
+	static const char what[] = "DEVICE_FEATURE: DMA_LOGGING_START";
+	struct uvf_dma_logging_control ctl;
+
+	if (v->data_len < sizeof(ctl))
+		return uvf__why(why, -EINVAL, "%s: %zu data bytes, expected at least %zu", what, v->data_len,
+				sizeof(ctl));
+	memcpy(&ctl, v->data, sizeof(ctl));
+	if (ctl.num_ranges > DIRTY_MAX_RANGES)
+		return uvf__why(why, -E2BIG, "%s: %" PRIu32 " ranges, at most %u", what, ctl.num_ranges,
+				DIRTY_MAX_RANGES);
+	size_t ranges_len = (size_t)ctl.num_ranges * sizeof(struct uvf_dma_logging_range);
+	if (v->data_len != sizeof(ctl) + ranges_len)
+		return uvf__why(why, -EINVAL, "%s: %zu data bytes for %" PRIu32 " ranges, expected %zu", what,
+				v->data_len, ctl.num_ranges, sizeof(ctl) + ranges_len);
+	if (dev->dirty_logging)
+		return uvf__why(why, -EBUSY, "%s: logging is already on (STOP first)", what);
+	/* The size is a hint: 0 means "yours", anything else a power of two,
+	 * brought into the granularities we track. */
+	if (ctl.page_size && !power_of_two(ctl.page_size))
+		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two", what, ctl.page_size);
+	unsigned shift = ctl.page_size ? log2_u64(ctl.page_size) : DIRTY_SHIFT_MIN;
+	if (shift < DIRTY_SHIFT_MIN)
+		shift = DIRTY_SHIFT_MIN;
+	if (shift > DIRTY_SHIFT_MAX)
+		shift = DIRTY_SHIFT_MAX;
+
+	struct uvf_dma_logging_range *ranges = NULL;
+	if (ctl.num_ranges) {
+		ranges = malloc(ranges_len);
+		if (!ranges)
+			return -ENOMEM;
+		memcpy(ranges, v->data + sizeof(ctl), ranges_len);
+		qsort(ranges, ctl.num_ranges, sizeof(*ranges), compare_ranges);
+		for (uint32_t i = 0; i < ctl.num_ranges; i++) {
+			const struct uvf_dma_logging_range *r = &ranges[i];
+			int bad = !r->length || r->length - 1 > UINT64_MAX - r->iova ||
+				  (i > 0 && ranges[i - 1].iova + (ranges[i - 1].length - 1) >= r->iova);
+			if (bad) {
+				uvf__why(why, -EINVAL,
+					 "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is empty, wraps, or "
+					 "overlaps another",
+					 what, r->iova, r->length);
+				free(ranges);
+				return -EINVAL;
+			}
+		}
+	}
+	/* the reply: the request with the granularity we chose */
+	uint8_t *echo = malloc(sizeof(struct uvf_device_feature) + v->data_len);
+	if (!echo) {
+		free(ranges);
+		return -ENOMEM;
+	}
+	int ret = uvf__dirty_start(dev, shift, ranges, ctl.num_ranges);
+	if (ret < 0) {
+		free(echo);
+		return uvf__why(why, ret, "%s: %s", what, uvf_strerror(ret));
+	}
+	ctl.page_size = 1ull << shift;
+	memcpy(echo, &v->feature, sizeof(v->feature));
+	memcpy(echo + sizeof(v->feature), &ctl, sizeof(ctl));
+	memcpy(echo + sizeof(v->feature) + sizeof(ctl), v->data + sizeof(ctl), ranges_len);
+	uvf__reply_add(reply, echo, sizeof(v->feature) + v->data_len);
+	*alloc_out = echo;
+	dev_info(dev, "DMA logging on: %" PRIu32 " range(s)%s, page size 0x%llx", ctl.num_ranges,
+		 ctl.num_ranges ? "" : " (all)", 1ull << shift);
+	return 0;
+}
+
+static int logging_report(struct uvf_device *dev, const struct uvf_device_feature_view *v, struct uvf_reply *reply,
+			  uint8_t **alloc_out, struct uvf_why *why)
+{
+	static const char what[] = "DEVICE_FEATURE: DMA_LOGGING_REPORT";
+	struct uvf_dma_logging_report r;
+
+	if (v->data_len < sizeof(r))
+		return uvf__why(why, -EINVAL, "%s: %zu data bytes, expected at least %zu", what, v->data_len,
+				sizeof(r));
+	memcpy(&r, v->data, sizeof(r));
+	if (!dev->dirty_logging)
+		return uvf__why(why, -EINVAL, "%s: logging is off", what);
+	if (!r.length || r.length - 1 > UINT64_MAX - r.iova)
+		return uvf__why(why, -EINVAL, "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is empty or wraps", what, r.iova,
+				r.length);
+	if (!power_of_two(r.page_size) || r.page_size < (1ull << DIRTY_SHIFT_MIN))
+		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two >= 4096", what,
+				r.page_size);
+	uint64_t last = r.iova + (r.length - 1);
+	if (dev->nr_dirty_ranges) {
+		bool inside = false;
+		for (uint32_t i = 0; i < dev->nr_dirty_ranges && !inside; i++) {
+			const struct uvf_dma_logging_range *t = &dev->dirty_ranges[i];
+			inside = r.iova >= t->iova && last <= t->iova + (t->length - 1);
+		}
+		if (!inside)
+			return uvf__why(why, -EINVAL,
+					"%s: range 0x%" PRIx64 "+0x%" PRIx64 " is not inside one logged range", what,
+					r.iova, r.length);
+	}
+	unsigned shift = log2_u64(r.page_size);
+	uint64_t units = ((r.length - 1) >> shift) + 1;
+	uint64_t bytes = (units + 63) / 64 * 8;
+	/* the client receives at most its max_data_xfer_size of data */
+	uint64_t limit = dev->client_caps.max_data_xfer_size;
+	if (bytes > limit)
+		return uvf__why(why, -E2BIG,
+				"%s: a %" PRIu64 "-byte bitmap is above max_data_xfer_size %" PRIu64
+				": report smaller ranges",
+				what, bytes, limit);
+	uint64_t need = sizeof(struct uvf_device_feature) + sizeof(r) + bytes;
+	if (v->feature.argsz < need)
+		return uvf__why(why, -EINVAL, "%s: argsz %" PRIu32 " below %" PRIu64, what, v->feature.argsz, need);
+	uint8_t *out = calloc(1, (size_t)need);
+	if (!out)
+		return -ENOMEM;
+	struct uvf_device_feature head = {.argsz = (uint32_t)need, .flags = v->feature.flags};
+	memcpy(out, &head, sizeof(head));
+	memcpy(out + sizeof(head), &r, sizeof(r));
+	/* words of the reply are 8-aligned in a calloc'd buffer + 32 */
+	uvf__dirty_report(dev, r.iova, r.length, shift, (uint64_t *)(void *)(out + sizeof(head) + sizeof(r)));
+	uvf__reply_add(reply, out, (size_t)need);
+	*alloc_out = out;
+	return 0;
+}
+
+int uvf__handle_device_feature(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			       struct uvf_reply *reply, uint8_t **alloc_out, struct uvf_why *why)
+{
+	struct uvf_device_feature_view v;
+	int ret = uvf__decode_device_feature(body, len, nfds, &v, why);
+	if (ret < 0)
+		return ret;
+	uint32_t supported = feature_ops(v.index);
+	if (!supported || !dev->mig_enabled)
+		return uvf__why(why, -ENOTSUP, "DEVICE_FEATURE: feature %" PRIu32 " is not supported%s", v.index,
+				supported ? " (the device does not migrate)" : "");
+	uint32_t ops = v.feature.flags & (UVF_FEATURE_GET | UVF_FEATURE_SET);
+	if (ops & ~supported)
+		return uvf__why(why, -EINVAL, "DEVICE_FEATURE: feature %" PRIu32 " does not support %s", v.index,
+				(ops & ~supported) == UVF_FEATURE_GET ? "GET" : "SET");
+	if (v.feature.flags & UVF_FEATURE_PROBE) {
+		/* the decoder checked argsz >= len: the echo fits */
+		uvf__reply_add(reply, body, len);
+		return 0;
+	}
+
+	switch (v.index) {
+	case UVF_FEATURE_MIGRATION: {
+		struct uvf_feature_migration m = {.flags = UVF_MIGRATION_STOP_COPY |
+							   (dev->mig_flags & UVF_MIGRATION_PRE_COPY)};
+		return reply_get(&v, reply, &m, sizeof(m), why);
+	}
+	case UVF_FEATURE_MIG_DEVICE_STATE:
+		if (ops == UVF_FEATURE_GET) {
+			struct uvf_feature_mig_state s = {.device_state = get_state(dev), .data_fd = UINT32_MAX};
+			return reply_get(&v, reply, &s, sizeof(s), why);
+		}
+		ret = set_state_feature(dev, &v, why);
+		break;
+	case UVF_FEATURE_DMA_LOGGING_START:
+		return logging_start(dev, &v, reply, alloc_out, why);
+	case UVF_FEATURE_DMA_LOGGING_STOP:
+		if (v.data_len)
+			return uvf__why(why, -EINVAL, "DEVICE_FEATURE: DMA_LOGGING_STOP: %zu data bytes, expected none",
+					v.data_len);
+		if (dev->dirty_logging)
+			dev_info(dev, "DMA logging off");
+		uvf__dirty_stop(dev);
+		ret = 0;
+		break;
+	default: /* UVF_FEATURE_DMA_LOGGING_REPORT */
+		return logging_report(dev, &v, reply, alloc_out, why);
+	}
+	if (ret == 0)
+		uvf__reply_add(reply, body, len); /* SET: the request echoed */
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* MIG_DATA_READ / MIG_DATA_WRITE                                       */
+/* ------------------------------------------------------------------ */
+
+/* Chunks are bounded by both sides' max_data_xfer_size. */
+static uint32_t xfer_limit(const struct uvf_device *dev)
+{
+	uint32_t ours = dev->opts.max_data_xfer_size, theirs = dev->client_caps.max_data_xfer_size;
+	return ours < theirs ? ours : theirs;
+}
+
+int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			      struct uvf_reply *reply, uint8_t **alloc_out, struct uvf_why *why)
+{
+	struct uvf_mig_data req;
+
+	if (!dev->mig_enabled)
+		return uvf__why(why, -ENOTSUP, "MIG_DATA_READ: the device does not migrate");
+	int ret = uvf__decode_mig_data_read(body, len, nfds, xfer_limit(dev), &req, why);
+	if (ret < 0)
+		return ret;
+	uint32_t s = get_state(dev);
+	if (s != UVF_MIG_STATE_PRE_COPY && s != UVF_MIG_STATE_STOP_COPY)
+		return uvf__why(why, -EINVAL, "MIG_DATA_READ in %s: only in PRE_COPY and STOP_COPY", state_name(s));
+	uint8_t *out = malloc(sizeof(req) + req.size);
+	if (!out)
+		return -ENOMEM;
+	ssize_t n = 0;
+	if (req.size && !(s == UVF_MIG_STATE_STOP_COPY && dev->mig_save_ended)) {
+		n = dev->mig_cb.save(dev, dev->mig_data, out + sizeof(req), req.size);
+		if (n < 0 || (size_t)n > req.size) {
+			free(out);
+			ret = n < 0 ? (int)n : -EIO;
+			return uvf__why(why, ret, "MIG_DATA_READ: the device's save failed: %s%s", uvf_strerror(ret),
+					n >= 0 ? " (it returned more than asked)" : "");
+		}
+		if (s == UVF_MIG_STATE_STOP_COPY && (size_t)n < req.size)
+			dev->mig_save_ended = true; /* PROTOCOL.md 9 #13 */
+	}
+	struct uvf_mig_data head = {.argsz = (uint32_t)(sizeof(head) + (size_t)n), .size = (uint32_t)n};
+	memcpy(out, &head, sizeof(head));
+	uvf__reply_add(reply, out, sizeof(head) + (size_t)n);
+	*alloc_out = out;
+	return 0;
+}
+
+int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
+			       struct uvf_why *why)
+{
+	struct uvf_mig_data req;
+	const uint8_t *data;
+
+	if (!dev->mig_enabled)
+		return uvf__why(why, -ENOTSUP, "MIG_DATA_WRITE: the device does not migrate");
+	int ret = uvf__decode_mig_data_write(body, len, nfds, xfer_limit(dev), &req, &data, why);
+	if (ret < 0)
+		return ret;
+	uint32_t s = get_state(dev);
+	if (s != UVF_MIG_STATE_RESUMING)
+		return uvf__why(why, -EINVAL, "MIG_DATA_WRITE in %s: only in RESUMING", state_name(s));
+	if (!req.size)
+		return 0;
+	ret = dev->mig_cb.load(dev, dev->mig_data, data, req.size);
+	if (ret < 0)
+		return uvf__why(why, ret, "MIG_DATA_WRITE: the device refused %" PRIu32 " bytes: %s", req.size,
+				uvf_strerror(ret));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Command gating, reset, disconnect                                    */
+/* ------------------------------------------------------------------ */
+
+int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why *why)
+{
+	if (!dev->mig_enabled || get_state(dev) != UVF_MIG_STATE_ERROR)
+		return 0;
+	/* A failed device takes no guest writes until reset; queries, DMA and
+	 * IRQ (re)wiring, reads and the reset itself stay legal. */
+	if (command == UVF_CMD_REGION_WRITE || command == UVF_CMD_REGION_WRITE_MULTI)
+		return uvf__why(why, -EINVAL, "%s: the device is in the migration ERROR state (DEVICE_RESET first)",
+				uvf__cmd_name(command));
+	return 0;
+}
+
+void uvf__migration_reset(struct uvf_device *dev)
+{
+	if (!dev->mig_enabled)
+		return;
+	uint32_t was = get_state(dev);
+	dev->mig_save_ended = false;
+	set_state(dev, UVF_MIG_STATE_RUNNING);
+	if (was != UVF_MIG_STATE_RUNNING)
+		dev_info(dev, "migration: %s -> RUNNING by DEVICE_RESET", state_name(was));
+}
+
+void uvf__migration_client_gone(struct uvf_device *dev)
+{
+	if (!dev->mig_enabled)
+		return;
+	uvf__dirty_stop(dev);
+	uint32_t s = get_state(dev);
+	/* A source left in the middle of saving runs again: the migration is
+	 * cancelled. STOP (perhaps a finished migration: the device moved),
+	 * RESUMING and ERROR stay for the next client to see and decide. */
+	if (s == UVF_MIG_STATE_PRE_COPY || s == UVF_MIG_STATE_STOP_COPY) {
+		struct uvf_why why = {{0}};
+		if (walk(dev, UVF_MIG_STATE_RUNNING, &why) < 0)
+			dev_warn(dev, "%s (after the client left)", why.text);
+		else
+			dev_info(dev, "migration: client left in %s, device back to RUNNING", state_name(s));
+	}
+	dev->mig_save_ended = false;
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+# Write the seed corpora of tests/fuzz/corpus/ (checked in; rerun after a
+# change of an input format): a handful of valid inputs per target, one
+# valid message of each command, in the formats the targets document.
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPLY, NO_REPLY = 0x1, 0x10
+(VERSION, DMA_MAP, DMA_UNMAP, DEVICE_GET_INFO, GET_REGION_INFO, GET_REGION_IO_FDS, GET_IRQ_INFO, SET_IRQS,
+ REGION_READ, REGION_WRITE, DMA_READ, DMA_WRITE, DEVICE_RESET) = range(1, 14)
+WRITE_MULTI, DEVICE_FEATURE = 15, 16
+CONFIG, ROM = 7, 6
+INTX, MSI, MSIX, ERR, REQ = range(5)
+
+
+def msg(cmd, payload=b"", msg_id=0, flags=0, error=0):
+    return struct.pack("<HHIII", msg_id, cmd, 16 + len(payload), flags, error) + payload
+
+
+def version(json=b'{"capabilities":{"max_msg_fds":8,"max_data_xfer_size":1048576}}'):
+    return struct.pack("<HH", 0, 0) + json + b"\0"
+
+
+def region_access(region, offset, count, data=b""):
+    return struct.pack("<QII", offset, region, count) + data
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+# ---------------------------------------------------------------- server
+def chunk(data, fd_kind=0, nfds=0, hold=False):
+    counts = {0: 0, 1: 1, 2: 2, 5: 3}
+    ctl = (fd_kind & 7) | counts[nfds] << 3 | (0x20 if hold else 0)
+    return struct.pack("<BH", ctl, len(data)) + data
+
+
+EVENTFD, MEMFD4K, MEMFD64K, MEMFD0, SOCKET = 0, 1, 2, 3, 4
+
+
+def bar0_write(offset, value, size=4, msg_id=0):
+    return msg(REGION_WRITE, region_access(0, offset, size, value.to_bytes(size, "little")), msg_id)
+
+
+def dma_cmd(addr, length, cmd):
+    return bar0_write(0, addr, 8) + bar0_write(8, length) + bar0_write(0x0c, cmd)
+
+
+def server_seeds():
+    hello = chunk(msg(VERSION, version()))
+    out = {}
+    out["version"] = hello
+    out["version_twin"] = chunk(msg(VERSION, version(b'{"capabilities":{"twin_socket":{"supported":true}}}')))
+    info = msg(DEVICE_GET_INFO, struct.pack("<IIII", 16, 0, 0, 0), 1)
+    for r in range(9):
+        info += msg(GET_REGION_INFO, struct.pack("<IIIIQQ", 32, 0, r, 0, 0, 0), 2 + r)
+    for i in range(5):
+        info += msg(GET_IRQ_INFO, struct.pack("<IIII", 16, 0, i, 0), 20 + i)
+    info += msg(GET_REGION_IO_FDS, struct.pack("<IIII", 16, 0, 1, 0), 30)
+    out["discovery"] = hello + chunk(info)
+    dma_fd = msg(DMA_MAP, struct.pack("<IIQQQ", 32, 3, 0, 0x100000, 0x10000), 1)
+    out["dma_fd"] = hello + chunk(dma_fd, MEMFD64K, 1) + chunk(
+        dma_cmd(0x100010, 64, 1) + dma_cmd(0x100020, 64, 2) + dma_cmd(0x100000, 4096, 5) +
+        dma_cmd(0x100000, 8192, 6) + msg(DMA_UNMAP, struct.pack("<IIQQ", 24, 0, 0x100000, 0x10000), 9) +
+        msg(DMA_UNMAP, struct.pack("<IIQQ", 24, 2, 0, 0), 10))
+    out["dma_short_memfd"] = hello + chunk(dma_fd, MEMFD0, 1) + chunk(dma_cmd(0x100000, 64, 1))
+    dma_msg = msg(DMA_MAP, struct.pack("<IIQQQ", 32, 3, 0, 0x200000, 0x2000), 1)
+    reply = msg(DMA_READ, struct.pack("<QQ", 0x200000, 16) + bytes(range(16)), 1, REPLY)
+    out["dma_message"] = hello + chunk(dma_msg) + chunk(dma_cmd(0x200000, 16, 3), hold=True) + chunk(reply) + \
+        chunk(dma_cmd(0x200000, 16, 4)) + chunk(msg(DMA_WRITE, struct.pack("<QQ", 0x200000, 16), 2, REPLY)) + \
+        chunk(dma_cmd(0x200000, 16, 1) + reply.replace(b"\x01\x00", b"\x03\x00", 1))
+    irqs = msg(SET_IRQS, struct.pack("<IIIII", 20, 0x04 | 0x20, MSIX, 0, 2), 1)
+    out["irqs"] = hello + chunk(irqs, EVENTFD, 2) + chunk(
+        msg(SET_IRQS, struct.pack("<IIIII", 20, 0x01 | 0x08, MSIX, 0, 1), 2) +
+        msg(SET_IRQS, struct.pack("<IIIII", 20, 0x01 | 0x10, MSIX, 0, 1), 3) +
+        msg(SET_IRQS, struct.pack("<IIIII", 22, 0x02 | 0x20, MSIX, 0, 2) + b"\1\1", 4) +
+        msg(SET_IRQS, struct.pack("<IIIII", 20, 0x01 | 0x20, MSIX, 0, 0), 5) +
+        bar0_write(8, 1) + bar0_write(0x0c, 7) + bar0_write(0, 4, 8) + bar0_write(0x0c, 8)) + \
+        chunk(msg(SET_IRQS, struct.pack("<IIIII", 20, 0x04 | 0x20, INTX, 0, 1), 6), EVENTFD, 1) + \
+        chunk(msg(SET_IRQS, struct.pack("<IIIII", 20, 0x04 | 0x10, INTX, 0, 1), 7), EVENTFD, 1) + \
+        chunk(bar0_write(8, 1) + bar0_write(0x0c, 9))
+    access = b"".join([
+        msg(REGION_WRITE, region_access(1, 0x40, 4, b"\1\0\0\0"), 1),
+        msg(REGION_WRITE, region_access(1, 0x80, 2, b"\1\0"), 2),
+        msg(REGION_WRITE, region_access(2, 0x100, 8, bytes(8)), 3),
+        msg(REGION_WRITE, region_access(2, 0x3000, 16, bytes(16)), 4),
+        msg(REGION_READ, region_access(2, 0x3800, 8), 5),
+        msg(REGION_WRITE, region_access(4, 0x10, 2, b"\x5a\x5a"), 6),
+        msg(REGION_READ, region_access(4, 0, 16), 7),
+        msg(REGION_READ, region_access(ROM, 0, 64), 8),
+        msg(REGION_WRITE, region_access(CONFIG, 4, 2, b"\x07\x04"), 9),
+        msg(REGION_READ, region_access(CONFIG, 0, 256), 10),
+        msg(REGION_WRITE, region_access(CONFIG, 0x10, 4, b"\xff\xff\xff\xff"), 11, NO_REPLY),
+        msg(WRITE_MULTI, struct.pack("<Q", 2) + struct.pack("<QII8s", 0x20, 1, 4, b"abcd") +
+            struct.pack("<QII8s", 0x10, 0, 8, b"12345678"), 12),
+        msg(DEVICE_RESET, b"", 13),
+        msg(DEVICE_FEATURE, struct.pack("<II", 8, 0x10000 | 1), 14),
+    ])
+    out["region_access"] = hello + chunk(access)
+    split = msg(REGION_READ, region_access(0, 0, 8), 1)
+    out["split_message"] = hello + chunk(split[:5], hold=True) + chunk(split[5:])
+    out["before_version"] = chunk(msg(DEVICE_GET_INFO, struct.pack("<IIII", 16, 0, 0, 0), 1)) + hello
+    return out
+
+
+# ---------------------------------------------------------------- client
+def step(op, data=b"", patch=True, fds=0, bit6=False):
+    ctl = op | (0x0c if patch else 0) | fds << 4 | (0x40 if bit6 else 0)
+    return struct.pack("<BH", ctl, len(data)) + data
+
+
+def reply(payload=b""):
+    return step(0, msg(0, payload))
+
+
+def client_seeds():
+    caps = b'{"capabilities":{"max_msg_fds":8,"max_data_xfer_size":1048576,"write_multiple":true}}'
+    hello = reply(version(caps))
+    devinfo = reply(struct.pack("<IIII", 16, 3, 9, 5))
+    bar0 = reply(struct.pack("<IIIIQQ", 32, 3, 0, 0, 4096, 0))
+    cfg = reply(struct.pack("<IIIIQQ", 32, 3, 7, 0, 4096, 0))
+    irq = reply(struct.pack("<IIII", 16, 3, MSIX, 8))
+    dma_read = step(1, msg(DMA_READ, struct.pack("<QQ", 0x100000, 16), 0x300), False)
+    dma_write = step(1, msg(DMA_WRITE, struct.pack("<QQ", 0x100010, 8) + b"12345678", 0x301), False)
+    out = {}
+    out["connect"] = b"\1" + hello
+    out["connect_twin"] = b"\0" + step(0, msg(0, version(
+        b'{"capabilities":{"twin_socket":{"supported":true,"fd_index":0}}}')), fds=3, bit6=True)
+    base = b"\1" + hello + devinfo + bar0 + cfg + irq + reply()  # DMA_MAP
+    out["discovery"] = base
+    out["dma_requests"] = base + dma_read + dma_write + reply(region_access(0, 0, 64, bytes(64)))
+    sparse = struct.pack("<IIIIQQ", 32 + 16 + 16, 0xf, 2, 32, 16384, 0) + \
+        struct.pack("<HHIII", 1, 1, 0, 1, 0) + struct.pack("<QQ", 0, 0x3000)
+    mapped = base + reply(region_access(0, 0, 64, bytes(64))) + reply(region_access(CONFIG, 0, 4, bytes(4))) + \
+        reply(region_access(0, 8, 4)) + step(0, msg(0, sparse), fds=1, bit6=True) + \
+        reply(struct.pack("<IIII", 16, 0, 2, 0))
+    out["region_map"] = mapped
+    out["error_replies"] = b"\1" + hello + step(0, struct.pack("<HHIII", 0, 0, 16, 0x21, 22)) + \
+        step(0, struct.pack("<HHIII", 0, 0, 16, 0x21, 5000))
+    out["stale_id"] = b"\1" + hello + step(2) + step(1, msg(DEVICE_GET_INFO, struct.pack("<IIII", 16, 3, 9, 5), 7,
+                                                             REPLY), False) + devinfo
+    out["garbage_version"] = b"\1" + reply(b"\0\0not json\0")
+    return out
+
+
+# ---------------------------------------------------------------- caps
+def caps_seeds():
+    def v(json, ctl=0):
+        return bytes([ctl]) + struct.pack("<HH", 0, 0) + json + b"\0"
+    return {
+        "defaults": v(b"{}"),
+        "qemu": v(b'{"capabilities":{"max_msg_fds":16,"max_data_xfer_size":1048576,"pgsizes":4096,'
+                  b'"max_dma_maps":65535,"write_multiple":true,"migration":{"pgsize":4096,'
+                  b'"max_bitmap_size":268435456}}}'),
+        "twin_reply": v(b'{"capabilities":{"max_msg_fds":8,"twin_socket":{"supported":true,"fd_index":0}}}', 3),
+        "big_numbers": v(b'{"capabilities":{"max_data_xfer_size":18446744073709551615,"pgsizes":1e30}}'),
+        "wrong_types": v(b'{"capabilities":{"max_msg_fds":"8","twin_socket":[],"write_multiple":1}}'),
+        "nested": v(b'{"capabilities":{"x":[[[[{"a":{"b":null}}]]]],"max_dma_maps":-1}}'),
+        "no_json": bytes([0]) + struct.pack("<HH", 0, 2),
+    }
+
+
+# ---------------------------------------------------------------- config
+def op(write, size_index, offset, value, msix=False, raise_irq=False, reset=False):
+    o = (1 if write else 0) | size_index << 1 | (0x10 if msix else 0) | (0x20 if raise_irq else 0) | \
+        (0x40 if reset else 0)
+    return struct.pack("<BHQ", o, offset, value)
+
+
+def config_seeds():
+    S1, S2, S4, S8 = 0, 1, 2, 3
+    out = {}
+    out["bar_sizing"] = b"".join(op(1, S4, 0x10 + 4 * i, 0xffffffff) + op(0, S4, 0x10 + 4 * i, 0)
+                                 for i in range(6)) + op(1, S4, 0x30, 0xffffffff) + op(0, S4, 0x30, 0)
+    out["all_ones"] = b"".join(op(1, S4, off, 0xffffffff) for off in range(0, 0x100, 4))
+    out["ext_all_ones"] = b"".join(op(1, S8, off, 0xffffffffffffffff) for off in range(0x100, 0x180, 8))
+    out["reads"] = b"".join(op(0, 6, off, 0) for off in range(0, 0x1000, 16))
+    out["interrupts"] = op(1, S2, 4, 0x0407) + b"".join(op(1, S2, off, 0x8001) for off in range(0x40, 0xa0, 2)) + \
+        op(1, S8, 0, 0, msix=True) + op(1, S4, 12, 0, msix=True, raise_irq=True) + \
+        op(1, S2, 4, 0x0400, raise_irq=True, reset=True)
+    out["power_flr"] = b"".join(op(1, S2, off, 3) + op(1, S2, off, 0) for off in range(0x40, 0x80, 4)) + \
+        b"".join(op(1, S2, off, 0x8000) for off in range(0x48, 0xc0, 4))
+    out["unaligned_past_end"] = op(1, 4, 0xfff, 0x11223344) + op(1, 7, 0xfc0, 0) + op(0, 5, 0x1003, 0) + \
+        op(1, S8, 0x3b, 0xffffffffffffffff)
+    return out
+
+
+def main():
+    root = os.path.join(HERE, "corpus")
+    for target, seeds in (("fuzz_server_stream", server_seeds()), ("fuzz_client_replies", client_seeds()),
+                          ("fuzz_caps_json", caps_seeds()), ("fuzz_config_space", config_seeds())):
+        for name, data in seeds.items():
+            write(os.path.join(root, target, name), data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
