@@ -13,13 +13,14 @@
 #   BENCH_SCALE=0.2      fewer iterations (quick look), 3 = steadier figures
 #   BENCH_REPS=9         more repetitions (at most 64)
 #   BENCH_CPUS=0,1       CPU of the client, CPU of the server for "different"
-#   BENCH_ONLY="region irq"  run only these of: region mapped dma irq strace
+#   BENCH_ONLY="region irq"  run only these of: region mapped dma irq
+#                        migration strace
 #   BENCH_STRACE=0       skip the system call count (needs strace)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BENCH_BUILD:-$root/build-microbench}
-programs=(region mapped dma irq)
+programs=(region mapped dma irq migration)
 read -r -a only <<<"${BENCH_ONLY:-${programs[*]}}"
 
 if [ ! -f "$build/build.ninja" ]; then
