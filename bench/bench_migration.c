@@ -310,7 +310,7 @@ static void bench_downtime(struct pair *p, int cpu, uint8_t *buf, size_t chunk)
 		time_row(name, floor, hand);
 	}
 	bench_note("\nmigrate_run() also restores the %llu-byte config space on the destination while both are "
-		   "stopped: one REGION_WRITE round trip per 4-byte register.",
+		   "stopped: one REGION_WRITE round trip per 4-byte register that differs from the source's.",
 		   (unsigned long long)cfg.size);
 }
 
