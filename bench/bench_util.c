@@ -208,6 +208,38 @@ int bench_write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * The parent's ends of the sockets and pipes of children still running.
+ * A child forked later must not keep them open: the earlier child would
+ * then never see end-of-file when the parent closes its end to stop it.
+ */
+static int child_fds[64];
+static size_t nchild_fds;
+
+static void child_fd_add(int fd)
+{
+	if (nchild_fds < sizeof(child_fds) / sizeof(child_fds[0]))
+		child_fds[nchild_fds++] = fd;
+}
+
+static void child_fd_del(int fd)
+{
+	for (size_t i = 0; i < nchild_fds; i++) {
+		if (child_fds[i] == fd) {
+			child_fds[i] = child_fds[--nchild_fds];
+			return;
+		}
+	}
+}
+
+/* In a new child: drop the other children's channels. */
+static void close_sibling_fds(void)
+{
+	for (size_t i = 0; i < nchild_fds; i++)
+		close(child_fds[i]);
+	nchild_fds = 0;
+}
+
 void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t reply, bool reversed)
 {
 	int sv[2];
@@ -223,6 +255,7 @@ void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t re
 		bench_check(-errno, "fork");
 	if (f->pid == 0) {
 		close(sv[0]);
+		close_sibling_fds();
 		bench_pin(cpu);
 		/* One read for the request and one write for the reply when
 		 * the socket buffer allows: the least a responder can do. */
@@ -238,6 +271,7 @@ void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t re
 	}
 	close(sv[1]);
 	f->sock = sv[0];
+	child_fd_add(f->sock);
 }
 
 double bench_floor_run(struct bench_floor *f, uint64_t iters)
@@ -257,6 +291,7 @@ double bench_floor_run(struct bench_floor *f, uint64_t iters)
 
 void bench_floor_stop(struct bench_floor *f)
 {
+	child_fd_del(f->sock);
 	close(f->sock);
 	waitpid(f->pid, NULL, 0);
 	free(f->buf);
@@ -330,12 +365,15 @@ void bench_server_start(struct bench_server *s, const struct bench_server_spec *
 	if (s->pid == 0) {
 		close(cmd[1]);
 		close(res[0]);
+		close_sibling_fds();
 		server_child(s, spec, cmd[0], res[1]);
 	}
 	close(cmd[0]);
 	close(res[1]);
 	s->cmd_fd = cmd[1];
 	s->result_fd = res[0];
+	child_fd_add(s->cmd_fd);
+	child_fd_add(s->result_fd);
 	if (read(s->result_fd, &ready, 1) != 1) {
 		fprintf(stderr, "%s: the server process failed to start\n", program_name);
 		exit(1);
@@ -344,6 +382,8 @@ void bench_server_start(struct bench_server *s, const struct bench_server_spec *
 
 void bench_server_stop(struct bench_server *s)
 {
+	child_fd_del(s->cmd_fd);
+	child_fd_del(s->result_fd);
 	close(s->cmd_fd);
 	waitpid(s->pid, NULL, 0);
 	close(s->result_fd);
