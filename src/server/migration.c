@@ -489,9 +489,34 @@ int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size
 /* Command gating, reset, disconnect                                    */
 /* ------------------------------------------------------------------ */
 
+void uvf__migration_set_strict(struct uvf_device *dev, bool on)
+{
+	dev->mig_strict = on;
+}
+
+/* libvfio-user's rule: in STOP only REGION_READ, REGION_WRITE,
+ * DEVICE_FEATURE and MIG_DATA_READ; in STOP_COPY the same minus every
+ * region access. */
+static int strict_gate(uint16_t command, uint32_t s, struct uvf_why *why)
+{
+	bool region = command == UVF_CMD_REGION_READ || command == UVF_CMD_REGION_WRITE;
+
+	if (command == UVF_CMD_DEVICE_FEATURE || command == UVF_CMD_MIG_DATA_READ ||
+	    (region && s == UVF_MIG_STATE_STOP))
+		return 0;
+	return uvf__why(why, -EINVAL, "%s: refused in %s (strict mode)", uvf__cmd_name(command), state_name(s));
+}
+
 int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why *why)
 {
-	if (!dev->mig_enabled || get_state(dev) != UVF_MIG_STATE_ERROR)
+	uint32_t s;
+
+	if (!dev->mig_enabled)
+		return 0;
+	s = get_state(dev);
+	if (dev->mig_strict && (s == UVF_MIG_STATE_STOP || s == UVF_MIG_STATE_STOP_COPY))
+		return strict_gate(command, s, why);
+	if (s != UVF_MIG_STATE_ERROR)
 		return 0;
 	/* A failed device takes no guest writes until reset; queries, DMA and
 	 * IRQ (re)wiring, reads and the reset itself stay legal. */

@@ -194,6 +194,7 @@ struct uvf_device {
 	uint32_t mig_state;   /* enum uvf_mig_state; atomic */
 	bool mig_quiesced;    /* atomic: uvf_dma_* refused (STOP, STOP_COPY, RESUMING, ERROR) */
 	bool mig_save_ended;  /* STOP_COPY: save() ended the stream */
+	bool mig_strict;      /* refuse what libvfio-user refuses in STOP/STOP_COPY (tests) */
 	/* interrupts raised now are latched as pending (under irq_lock) */
 	bool irq_quiesced;
 	/* Dirty logging (dma.c): on/off, granularity and ranges change on the
@@ -352,6 +353,10 @@ int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size
 			       struct uvf_why *why);
 /* Whether `command` is legal in the current migration state (docs/migration.md). */
 int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why *why);
+/* Tests only, before listen: refuse in STOP and STOP_COPY what
+ * libvfio-user refuses there (docs/migration.md, "What a client must
+ * expect"), so that clients can be checked against such servers. */
+void uvf__migration_set_strict(struct uvf_device *dev, bool on);
 /* DEVICE_RESET succeeded: back to RUNNING, streams dropped. */
 void uvf__migration_reset(struct uvf_device *dev);
 /* The client left: drop the streams and logging; a device in the middle
