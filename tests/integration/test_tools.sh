@@ -43,6 +43,7 @@ out=$("$build/tools/uvf-lspci" -vv "$dir/dev.sock")
 check "scratch header" expect "$out" "Unassigned class [ff00]: Device 1de0:0001 (rev 01)"
 check "scratch BAR0" expect "$out" "Region 0: Memory at <unassigned> (32-bit, non-prefetchable) [disabled] [size=4K]"
 check "scratch BAR2" expect "$out" "Region 2: I/O ports at <unassigned> [disabled] [size=32]"
+check "scratch shows BAR0 and BAR2 only" test "$(grep -c $'^\tRegion ' <<<"$out")" -eq 2
 check "scratch MSI" expect "$out" "Capabilities: [40] MSI: Enable- Count=1/4 Maskable+ 64bit+"
 hex=$("$build/tools/uvf-lspci" -x "$dir/dev.sock")
 check "scratch hexdump" expect "$hex" "00: e0 1d 01 00"
@@ -59,6 +60,7 @@ serve uvf-idio16
 out=$("$build/tools/uvf-lspci" -vv "$dir/dev.sock")
 check "idio16 header" expect "$out" "Device 494f:0dc8"
 check "idio16 BAR2" expect "$out" "Region 2: I/O ports at <unassigned> [disabled] [size=8]"
+check "idio16 shows BAR2 only" test "$(grep -c $'^\tRegion ' <<<"$out")" -eq 1
 stop
 
 # errors: a missing socket is exit 1 with a clear message
