@@ -69,5 +69,38 @@ msg=$("$build/tools/uvf-lspci" "$dir/absent.sock" 2>&1) || rc=$?
 check "missing socket exit 1" test "$rc" -eq 1
 check "missing socket message" expect "$msg" "cannot connect to $dir/absent.sock: No such file or directory"
 
+# uvf-conform against a server that misbehaves on purpose (replies that
+# announce 64 MiB and stall or close, fds with messages cut short): a clear
+# verdict in bounded time, and in sanitizer builds LeakSanitizer turns any
+# payload left behind into a different exit status.
+hostile() { # VALID_SESSIONS ACT...
+	"$build/tools/conform-hostile-server" "$dir/hostile.sock" "$@" 2>"$dir/hostile.log" &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$dir/hostile.sock" ] && return 0; sleep 0.05; done
+	echo "FAIL: conform-hostile-server did not listen"; cat "$dir/hostile.log"; return 1
+}
+stop_hostile() {
+	kill "$pid"
+	wait "$pid" 2>/dev/null || : # killed on purpose: its status says nothing
+	pid=
+	rm -f "$dir/hostile.sock"
+}
+
+hostile 0 big-stall
+rc=0
+msg=$(timeout 30 "$build/tools/uvf-conform" --timeout 200 "$dir/hostile.sock" 2>&1) || rc=$?
+check "conform: hostile VERSION exit 2" test "$rc" -eq 2
+check "conform: hostile VERSION message" expect "$msg" "uvf-conform: VERSION failed: a message cut short (the rest did not come in time)"
+stop_hostile
+
+hostile 1 big-close fds-truncated:1 fds-short-header fds-oversized:1 big-stall:1 fds-oversized
+rc=0
+out=$(timeout 60 "$build/tools/uvf-conform" --timeout 100 --quiet 50 \
+	--only 'handshake/version-valid,framing/garbage-1,info/region-info-7' "$dir/hostile.sock" 2>&1) || rc=$?
+check "conform: hostile replies exit 1" test "$rc" -eq 1
+check "conform: hostile replies verdicts" expect "$out" "uvf-conform: 0 passed, 3 failed, 0 warnings, 0 skipped"
+check "conform: hostile replies reason" expect "$out" "server did not recover"
+stop_hostile
+
 echo "tools: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
