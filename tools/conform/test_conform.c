@@ -177,9 +177,9 @@ static void handshake_round(void)
 		if (ret != handshake_acts[i].err)
 			fail_msg("act %zu: VERSION returned %d (%s), expected %s", i, ret,
 				 ret < 0 ? errno_name(-ret) : "ok", errno_name(-handshake_acts[i].err));
-		/* a message that has begun gets one more second, no more */
+		/* a message that has begun gets one more second (plus room for a busy machine) */
 		long took = now_ms() - start;
-		if (took > timeout_ms + 1000 + 1500)
+		if (took > timeout_ms + 1000 + 5000)
 			fail_msg("act %zu: VERSION took %ld ms", i, took);
 	}
 }
