@@ -5,8 +5,6 @@
  * them, and the START and REPORT replies as the client receives them.
  * "data" is the feature data after the 8-byte DEVICE_FEATURE header.
  */
-#include <stdlib.h>
-
 #include "proto/decode_internal.h"
 
 static bool power_of_two(uint64_t x)
@@ -76,11 +74,35 @@ int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_l
 	return 0;
 }
 
-static int compare_ranges(const void *a, const void *b)
+/* Heapsort by iova, in place: O(n log n) for any input and, unlike qsort,
+ * certain not to allocate. */
+static void sift_down(struct uvf_dma_logging_range *r, size_t root, size_t n)
 {
-	const struct uvf_dma_logging_range *x = a, *y = b;
+	for (;;) {
+		size_t child = 2 * root + 1;
+		if (child >= n)
+			return;
+		if (child + 1 < n && r[child + 1].iova > r[child].iova)
+			child++;
+		if (r[root].iova >= r[child].iova)
+			return;
+		struct uvf_dma_logging_range t = r[root];
+		r[root] = r[child];
+		r[child] = t;
+		root = child;
+	}
+}
 
-	return x->iova < y->iova ? -1 : x->iova > y->iova;
+static void sort_by_iova(struct uvf_dma_logging_range *r, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(r, i, n);
+	for (size_t end = n; end-- > 1;) {
+		struct uvf_dma_logging_range t = r[0];
+		r[0] = r[end];
+		r[end] = t;
+		sift_down(r, 0, end);
+	}
 }
 
 int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view, struct uvf_dma_logging_range *sorted,
@@ -91,7 +113,7 @@ int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view, 
 	if (n == 0)
 		return 0;
 	memcpy(sorted, view->ranges, (size_t)n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), compare_ranges);
+	sort_by_iova(sorted, n);
 	/* each range is known not to wrap, so last = iova + length - 1 fits */
 	for (uint32_t i = 1; i < n; i++)
 		if (sorted[i - 1].iova + (sorted[i - 1].length - 1) >= sorted[i].iova)

@@ -117,6 +117,35 @@ static void test_start_bad_ranges(void **state)
 	assert_int_equal(start(start_data(4096, 2, touching, 2), NULL), 0);
 }
 
+static void test_start_sorts_many_ranges(void **state)
+{
+	enum { N = 200 };
+	struct range ranges[N];
+	struct uvf_dma_logging_range sorted[N];
+	struct uvf_dma_logging_start_view view;
+	uint8_t *data;
+	size_t len;
+
+	/* ranges 0x1000 apart, in a scrambled order (37 is prime to N) */
+	for (size_t i = 0; i < N; i++)
+		ranges[i] = (struct range){0x100000 + ((i * 37) % N) * 0x2000, 0x1000};
+	len = start_data(4096, N, ranges, N);
+	data = wire_copy(msg, sizeof(msg), len);
+	assert_int_equal(uvf__decode_dma_logging_start(data, len, &view, &why), 0);
+	assert_int_equal(uvf__dma_logging_sort_ranges(&view, sorted, &why), 0);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(sorted[i].iova, 0x100000 + i * 0x2000);
+	wire_free(data);
+
+	/* one range grown into its neighbour, wherever it sits in the input */
+	ranges[N / 2].length = 0x2001;
+	len = start_data(4096, N, ranges, N);
+	data = wire_copy(msg, sizeof(msg), len);
+	assert_int_equal(uvf__decode_dma_logging_start(data, len, &view, &why), 0);
+	assert_refused(uvf__dma_logging_sort_ranges(&view, sorted, &why), -EINVAL, why, "overlaps another");
+	wire_free(data);
+}
+
 static void test_stop_takes_no_data(void **state)
 {
 	why.text[0] = '\0';
@@ -311,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_start_range_count_limit),
 		cmocka_unit_test(test_start_page_size),
 		cmocka_unit_test(test_start_bad_ranges),
+		cmocka_unit_test(test_start_sorts_many_ranges),
 		cmocka_unit_test(test_stop_takes_no_data),
 		cmocka_unit_test(test_report_bitmap_size),
 		cmocka_unit_test(test_report_bitmap_limit_and_argsz),
