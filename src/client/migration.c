@@ -100,7 +100,8 @@ static int feature_get(struct uvf_client *client, uint32_t index, const void *da
 	struct uvf_why why = {{0}};
 	int rc;
 
-	rc = feature_request(client, index | UVF_FEATURE_GET, data, data_len, (uint32_t)(FEATURE_HDR + out_len), &reply);
+	rc = feature_request(client, index | UVF_FEATURE_GET, data, data_len, (uint32_t)(FEATURE_HDR + out_len),
+			     &reply);
 	if (rc)
 		return rc;
 	if (uvf__decode_feature_get_reply(reply.payload, reply.len, reply.nfds, index, out_len, &view, &why) < 0) {

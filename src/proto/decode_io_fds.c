@@ -63,8 +63,9 @@ int uvf__decode_region_io_fds_reply(const void *payload, size_t len, size_t nfds
 			*out = v;
 			return 0;
 		}
-		return uvf__why(why, -EINVAL, "%s: argsz %" PRIu32 " beyond the %zu bytes received (asked %" PRIu32
-				", %zu fds)", what, v.head.argsz, len, request->argsz, nfds);
+		return uvf__why(why, -EINVAL,
+				"%s: argsz %" PRIu32 " beyond the %zu bytes received (asked %" PRIu32 ", %zu fds)",
+				what, v.head.argsz, len, request->argsz, nfds);
 	}
 	entries_len = v.head.argsz - (uint32_t)sizeof(v.head);
 	if (v.head.count > UVF_IO_FDS_MAX_ENTRIES || entries_len % v.head.count != 0)

@@ -99,11 +99,10 @@ int uvf__decode_mig_data_read_reply(const void *payload, size_t len, size_t nfds
 	/* A server may size its reply for the size asked (libvfio-user
 	 * does): the size field tells the data length, never the message
 	 * length. */
-	if (res.size > asked || res.argsz != sizeof(res) + (uint64_t)res.size ||
-	    len < sizeof(res) + (size_t)res.size || len > sizeof(res) + (size_t)asked)
-		return uvf__why(why, -EINVAL,
-				"%s: argsz %" PRIu32 " size %" PRIu32 " in %zu bytes (asked %" PRIu32 ")", what,
-				res.argsz, res.size, len, asked);
+	if (res.size > asked || res.argsz != sizeof(res) + (uint64_t)res.size || len < sizeof(res) + (size_t)res.size ||
+	    len > sizeof(res) + (size_t)asked)
+		return uvf__why(why, -EINVAL, "%s: argsz %" PRIu32 " size %" PRIu32 " in %zu bytes (asked %" PRIu32 ")",
+				what, res.argsz, res.size, len, asked);
 	*out = res;
 	if (data != NULL)
 		*data = (const uint8_t *)payload + sizeof(res);
@@ -188,8 +187,7 @@ int uvf__decode_mig_state(const void *data, size_t len, struct uvf_feature_mig_s
 	/* data_fd is the kernel's data channel: not used in vfio-user, so
 	 * whatever a peer puts there is left alone. */
 	if (st.device_state > UVF_MIG_STATE_PRE_COPY_P2P)
-		return uvf__why(why, -EINVAL, "%s: state %" PRIu32 " is not a migration state", what,
-				st.device_state);
+		return uvf__why(why, -EINVAL, "%s: state %" PRIu32 " is not a migration state", what, st.device_state);
 	*out = st;
 	return 0;
 }

@@ -293,7 +293,7 @@ int uvf__decode_mig_data_write_reply(const void *payload, size_t len, size_t nfd
  * business. */
 int uvf__decode_mig_state(const void *data, size_t len, struct uvf_feature_mig_state *out, struct uvf_why *why);
 
-#define UVF_DMA_LOGGING_MAX_RANGES 65536u    /* bounds the server's sort; the message bounds it anyway */
+#define UVF_DMA_LOGGING_MAX_RANGES    65536u /* bounds the server's sort; the message bounds it anyway */
 #define UVF_DMA_LOGGING_MIN_PAGE_SIZE 4096u  /* finest REPORT granularity we accept */
 
 struct uvf_dma_logging_start_view {
@@ -381,8 +381,8 @@ int uvf__decode_region_io_fds_req(const void *payload, size_t len, size_t nfds, 
 struct uvf_region_io_fds_view {
 	struct uvf_region_io_fds head;
 	const uint8_t *entries; /* head.count entries of stride bytes: read with uvf__io_fds_entry() */
-	size_t stride;          /* 40 (spec) or 48 (libvfio-user, PROTOCOL.md 9 #2); 0 without entries */
-	bool truncated;         /* entries left out: ask again with head.argsz */
+	size_t stride;		/* 40 (spec) or 48 (libvfio-user, PROTOCOL.md 9 #2); 0 without entries */
+	bool truncated;		/* entries left out: ask again with head.argsz */
 };
 /*
  * DEVICE_GET_REGION_IO_FDS reply to request (ours): len >= 16; index echoes

@@ -218,7 +218,8 @@ static void test_report_range_and_page_size(void **state)
 
 static int start_reply(size_t len, size_t nfds, uint64_t *page)
 {
-	struct uvf_device_feature hdr = {.argsz = 8 + 16 + 32, .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+	struct uvf_device_feature hdr = {.argsz = 8 + 16 + 32,
+					 .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
 	struct uvf_dma_logging_control ctl = {.page_size = 4096, .num_ranges = 2};
 	const struct uvf_dma_logging_range ranges[2] = {{0x100000, 0x1000}, {0x300000, 0x2000}};
 	uint8_t *payload = wire_copy(msg, sizeof(msg), len);
@@ -234,7 +235,8 @@ static int start_reply(size_t len, size_t nfds, uint64_t *page)
  * byte `poke`. */
 static size_t start_echo(uint64_t page, size_t poke)
 {
-	struct uvf_device_feature hdr = {.argsz = 8 + 16 + 32, .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+	struct uvf_device_feature hdr = {.argsz = 8 + 16 + 32,
+					 .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
 	struct uvf_dma_logging_control ctl = {.page_size = page, .num_ranges = 2};
 	const struct uvf_dma_logging_range ranges[2] = {{0x100000, 0x1000}, {0x300000, 0x2000}};
 
@@ -259,7 +261,7 @@ static void test_start_reply_echo(void **state)
 	assert_refused(start_reply(55, 0, &page), -EINVAL, why, "payload 55 bytes, expected 56");
 	assert_refused(start_reply(57, 0, &page), -EINVAL, why, "payload 57 bytes");
 	assert_refused(start_reply(start_echo(4096, 0) - 48, 0, &page), -EINVAL, why, "payload 8 bytes");
-	assert_refused(start_reply(start_echo(4096, 4), 0, &page), -EINVAL, why, "does not echo"); /* flags */
+	assert_refused(start_reply(start_echo(4096, 4), 0, &page), -EINVAL, why, "does not echo");  /* flags */
 	assert_refused(start_reply(start_echo(4096, 16), 0, &page), -EINVAL, why, "does not echo"); /* num_ranges */
 	assert_refused(start_reply(start_echo(4096, 20), 0, &page), -EINVAL, why, "does not echo"); /* reserved */
 	assert_refused(start_reply(start_echo(4096, 40), 0, &page), -EINVAL, why, "does not echo"); /* range 2 */
@@ -317,9 +319,9 @@ static void test_report_reply(void **state)
 	assert_refused(report_reply(&req, 7, 0, NULL), -EINVAL, why, "payload 7 bytes");
 	assert_refused(report_reply(&req, 48, 1, NULL), -EINVAL, why, "file descriptors");
 	/* about another feature or another range */
-	assert_refused(report_reply(&req, report_echo(&req, 48, UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_GET), 0,
-				    NULL),
-		       -EINVAL, why, "about feature 6");
+	assert_refused(
+		report_reply(&req, report_echo(&req, 48, UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_GET), 0, NULL),
+		-EINVAL, why, "about feature 6");
 	other.iova += 4096;
 	assert_refused(report_reply(&req, report_echo(&other, 48, get), 0, NULL), -EINVAL, why, "about 0x101000");
 	/* a page size of ours that is not a power of two is refused, not divided by */

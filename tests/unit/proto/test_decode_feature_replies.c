@@ -206,8 +206,7 @@ static void test_mig_data_read_reply_refusals(void **state)
 	assert_refused(mig_read_reply(mig_reply_msg(8 + 100, 100, 99), 0, 100, NULL), -EINVAL, why, "in 107 bytes");
 	/* argsz not 8 + size, including a 32-bit wrap of it */
 	assert_refused(mig_read_reply(mig_reply_msg(8 + 99, 100, 100), 0, 100, NULL), -EINVAL, why, "argsz 107");
-	assert_refused(mig_read_reply(mig_reply_msg(7, UINT32_MAX, 100), 0, UINT32_MAX, NULL), -EINVAL, why,
-		       "argsz 7");
+	assert_refused(mig_read_reply(mig_reply_msg(7, UINT32_MAX, 100), 0, UINT32_MAX, NULL), -EINVAL, why, "argsz 7");
 	/* a message longer than anything asked */
 	assert_refused(mig_read_reply(mig_reply_msg(8 + 10, 10, 101), 0, 100, NULL), -EINVAL, why, "in 109 bytes");
 }
@@ -223,14 +222,10 @@ static void test_mig_data_write_reply(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mig_state_every_state),
-		cmocka_unit_test(test_mig_state_unknown_state),
-		cmocka_unit_test(test_mig_state_length),
-		cmocka_unit_test(test_get_reply),
-		cmocka_unit_test(test_get_reply_refusals),
-		cmocka_unit_test(test_echo_reply),
-		cmocka_unit_test(test_mig_data_read_reply),
-		cmocka_unit_test(test_mig_data_read_reply_refusals),
+		cmocka_unit_test(test_mig_state_every_state), cmocka_unit_test(test_mig_state_unknown_state),
+		cmocka_unit_test(test_mig_state_length),      cmocka_unit_test(test_get_reply),
+		cmocka_unit_test(test_get_reply_refusals),    cmocka_unit_test(test_echo_reply),
+		cmocka_unit_test(test_mig_data_read_reply),   cmocka_unit_test(test_mig_data_read_reply_refusals),
 		cmocka_unit_test(test_mig_data_write_reply),
 	};
 

@@ -11,7 +11,7 @@
 #include "proto_test.h"
 
 #define REGION_SIZE 0x1000u
-#define MAX_ARGSZ 65536u
+#define MAX_ARGSZ   65536u
 
 static struct uvf_why why;
 
@@ -76,8 +76,8 @@ static size_t msg_len;
  * unless argsz is given). */
 static void reply_head(uint32_t index, uint32_t count, size_t stride, uint32_t argsz)
 {
-	struct uvf_region_io_fds head = {.argsz = argsz ? argsz : (uint32_t)(16 + count * stride), .index = index,
-					 .count = count};
+	struct uvf_region_io_fds head = {
+		.argsz = argsz ? argsz : (uint32_t)(16 + count * stride), .index = index, .count = count};
 
 	memset(msg, 0xee, sizeof(msg));
 	memcpy(msg, &head, sizeof(head));
