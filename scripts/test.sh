@@ -95,7 +95,7 @@ if [ "${UVF_SKIP_FUZZ:-0}" != 1 ]; then
 	rm -rf build-test-fuzz
 	if CC=clang meson setup build-test-fuzz -Dwerror=true -Dfuzz=true >build-test-fuzz.setup.log 2>&1 &&
 		ninja -C build-test-fuzz tests/fuzz/fuzz_server_stream tests/fuzz/fuzz_client_replies \
-			tests/fuzz/fuzz_caps_json tests/fuzz/fuzz_config_space >build-test-fuzz.build.log 2>&1; then
+			tests/fuzz/fuzz_caps_json tests/fuzz/fuzz_config_space tests/fuzz/fuzz_decoders >build-test-fuzz.build.log 2>&1; then
 		bash tests/fuzz/run-fuzz.sh build-test-fuzz "${UVF_FUZZ_SECONDS:-50}" | tee build-test-fuzz/fuzz.out || true
 		fz=$(tail -n 1 build-test-fuzz/fuzz.out)
 		p=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$fz")

@@ -50,13 +50,7 @@
  * layout) and the most we accept. */
 #define IO_FDS_FIRST_ARGSZ (sizeof(struct uvf_region_io_fds) + 32u * 48u)
 #define IO_FDS_MAX_ARGSZ   UVF_CLIENT_REGION_INFO_MAX_ARGSZ
-#define IO_FDS_MAX_ENTRIES 1024u
 #define IO_FDS_TRIES	   3
-
-/* Entry layouts we understand: the spec's 40 bytes and libvfio-user's 48
- * (PROTOCOL.md errata 9 #2); datamatch is the last 8 bytes of either. */
-#define IO_FD_ENTRY_SPEC 40u
-#define IO_FD_ENTRY_LVFU 48u
 
 /* PCI config space: first BAR register; bit 0 set = I/O space. */
 #define PCI_BAR0_OFFSET 0x10u
@@ -515,78 +509,43 @@ static bool io_fd_size_ok(uint64_t size)
 }
 
 /*
- * Check and keep the ioeventfds of one IO_FDS reply. fds[0..nfds) were
- * taken from the reply and are ours: each is kept in r or closed. Returns
- * 0 (r filled, possibly with none), 1 with *retry_argsz when the server
- * asks for a larger argsz, or -EPROTO for a reply we refuse.
+ * Check and keep the ioeventfds of one IO_FDS reply to request. fds[0..nfds)
+ * were taken from the reply and are ours: each is kept in r or closed.
+ * Returns 0 (r filled, possibly with none), 1 with *retry_argsz when the
+ * server asks for a larger argsz, or -EPROTO for a reply we refuse.
  */
 static int parse_io_fds(struct uvf_client *client, struct fast_region *r, const uint8_t *payload, size_t len,
-			uint32_t asked_argsz, int *fds, size_t nfds, uint32_t *retry_argsz)
+			const struct uvf_region_io_fds *request, int *fds, size_t nfds, uint32_t *retry_argsz)
 {
-	struct uvf_region_io_fds head;
+	struct uvf_region_io_fds_view view;
+	struct uvf_why why = {{0}};
 	bool used[UVF_TRANSPORT_MAX_FDS] = {false};
-	size_t stride;
-	int rc = -EPROTO;
+	int rc;
 
-	if (len < sizeof(head)) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_GET_REGION_IO_FDS region %u: reply of %zu bytes",
-			   (unsigned)r->index, len);
+	rc = uvf__decode_region_io_fds_reply(payload, len, nfds, request, IO_FDS_MAX_ARGSZ, r->size, &view, &why);
+	if (rc < 0) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "region %u: %s", (unsigned)r->index, why.text);
+		rc = -EPROTO;
 		goto out;
 	}
-	memcpy(&head, payload, sizeof(head));
-	if (head.index != r->index || head.argsz < sizeof(head)) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_GET_REGION_IO_FDS region %u: reply for region %u, argsz %u",
-			   (unsigned)r->index, (unsigned)head.index, (unsigned)head.argsz);
-		goto out;
-	}
-	if (head.count == 0) {
-		rc = 0;
-		goto out;
-	}
-	if (head.argsz > len) {
+	if (view.truncated) {
 		/* The server left the entries (and fds) out: ask again. */
-		if (nfds == 0 && head.argsz > asked_argsz && head.argsz <= IO_FDS_MAX_ARGSZ) {
-			*retry_argsz = head.argsz;
-			return 1;
-		}
-		CLIENT_LOG(client, UVF_LOG_WARNING,
-			   "DEVICE_GET_REGION_IO_FDS region %u: argsz %u beyond the %zu bytes received (asked %u)",
-			   (unsigned)r->index, (unsigned)head.argsz, len, (unsigned)asked_argsz);
-		goto out;
+		*retry_argsz = view.head.argsz;
+		return 1;
 	}
-	if (head.count > IO_FDS_MAX_ENTRIES || (head.argsz - sizeof(head)) % head.count != 0) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_GET_REGION_IO_FDS region %u: %u entries in %u bytes",
-			   (unsigned)r->index, (unsigned)head.count, (unsigned)(head.argsz - sizeof(head)));
+	if (view.head.count == 0)
 		goto out;
-	}
-	stride = (head.argsz - sizeof(head)) / head.count;
-	if (stride != IO_FD_ENTRY_SPEC && stride != IO_FD_ENTRY_LVFU) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_GET_REGION_IO_FDS region %u: entries of %zu bytes",
-			   (unsigned)r->index, stride);
-		goto out;
-	}
-	r->ioeventfds = calloc(head.count, sizeof(*r->ioeventfds));
+	r->ioeventfds = calloc(view.head.count, sizeof(*r->ioeventfds));
 	if (r->ioeventfds == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t i = 0; i < head.count; i++) {
-		const uint8_t *p = payload + sizeof(head) + (size_t)i * stride;
+	for (uint32_t i = 0; i < view.head.count; i++) {
 		struct uvf_io_fd_entry e;
 		struct uvf_client_ioeventfd *out;
-		uint64_t datamatch;
 
-		memcpy(&e, p, offsetof(struct uvf_io_fd_entry, datamatch));
-		memcpy(&datamatch, p + stride - sizeof(datamatch), sizeof(datamatch));
-		if (e.fd_index >= nfds || e.offset >= r->size || e.size > r->size - e.offset) {
-			CLIENT_LOG(
-				client, UVF_LOG_WARNING,
-				"DEVICE_GET_REGION_IO_FDS region %u: entry %u (offset 0x%llx, size %llu, fd %u of %zu) "
-				"outside the region (size 0x%llx) or its fds",
-				(unsigned)r->index, (unsigned)i, (unsigned long long)e.offset,
-				(unsigned long long)e.size, (unsigned)e.fd_index, nfds, (unsigned long long)r->size);
-			goto out;
-		}
+		/* fd_index and the range inside the region are checked */
+		uvf__io_fds_entry(&view, i, &e);
 		/* Kinds we cannot act on are left out: their writes go by
 		 * message, which the server serves the same way. */
 		if (e.type != UVF_IO_FD_TYPE_IOEVENTFD || !io_fd_size_ok(e.size) ||
@@ -603,11 +562,10 @@ static int parse_io_fds(struct uvf_client *client, struct fast_region *r, const 
 		out->offset = e.offset;
 		out->size = e.size;
 		out->flags = e.flags;
-		out->datamatch = datamatch;
+		out->datamatch = e.datamatch;
 		out->fd = fds[e.fd_index];
 		used[e.fd_index] = true;
 	}
-	rc = 0;
 out:
 	if (rc) {
 		free(r->ioeventfds);
@@ -658,7 +616,7 @@ static int fetch_io_fds(struct uvf_client *client, struct fast_region *r)
 				return -ENOMEM;
 			}
 		}
-		rc = parse_io_fds(client, r, reply.payload, reply.len, argsz, fds, nfds, &retry_argsz);
+		rc = parse_io_fds(client, r, reply.payload, reply.len, &req, fds, nfds, &retry_argsz);
 		uvf__client_reply_done(client);
 		if (rc == 1) {
 			argsz = retry_argsz;

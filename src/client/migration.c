@@ -56,8 +56,7 @@ static bool means_unsupported(int rc)
 /*
  * Send DEVICE_FEATURE with flags (index | GET/SET/PROBE) and data, asking
  * for a reply payload of argsz bytes. On 0 the reply is held by the caller
- * (uvf__client_reply_done), and it is known to carry no fds and to start
- * with a feature header whose index is ours.
+ * (uvf__client_reply_done), which checks it with a decoder of src/proto.
  */
 static int feature_request(struct uvf_client *client, uint32_t flags, const void *data, size_t data_len, uint32_t argsz,
 			   struct uvf_client_reply *reply)
@@ -67,27 +66,8 @@ static int feature_request(struct uvf_client *client, uint32_t flags, const void
 		{.iov_base = &hdr, .iov_len = sizeof(hdr)},
 		{.iov_base = (void *)data, .iov_len = data_len},
 	};
-	struct uvf_device_feature got;
-	uint32_t index = flags & UVF_FEATURE_MASK;
-	int rc;
 
-	rc = uvf__client_request(client, UVF_CMD_DEVICE_FEATURE, iov, data_len ? 2 : 1, NULL, 0, reply);
-	if (rc)
-		return rc;
-	if (reply->nfds != 0 || reply->len < FEATURE_HDR) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE %s: reply of %zu bytes with %zu fds",
-			   feature_name(index), reply->len, reply->nfds);
-		uvf__client_reply_done(client);
-		return -EPROTO;
-	}
-	memcpy(&got, reply->payload, sizeof(got));
-	if ((got.flags & UVF_FEATURE_MASK) != index) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE %s: reply is about feature %u", feature_name(index),
-			   (unsigned)(got.flags & UVF_FEATURE_MASK));
-		uvf__client_reply_done(client);
-		return -EPROTO;
-	}
-	return 0;
+	return uvf__client_request(client, UVF_CMD_DEVICE_FEATURE, iov, data_len ? 2 : 1, NULL, 0, reply);
 }
 
 /* A SET or PROBE whose reply must echo the request payload exactly
@@ -96,43 +76,40 @@ static int feature_request(struct uvf_client *client, uint32_t flags, const void
 static int feature_echo(struct uvf_client *client, uint32_t flags, const void *data, size_t data_len)
 {
 	struct uvf_client_reply reply;
-	struct uvf_device_feature want = {.argsz = (uint32_t)(FEATURE_HDR + data_len), .flags = flags};
+	struct uvf_why why = {{0}};
 	int rc;
 
-	rc = feature_request(client, flags, data, data_len, want.argsz, &reply);
+	rc = feature_request(client, flags, data, data_len, (uint32_t)(FEATURE_HDR + data_len), &reply);
 	if (rc)
 		return rc;
-	if (reply.len != FEATURE_HDR + data_len || memcmp(reply.payload, &want, sizeof(want)) != 0 ||
-	    (data_len && memcmp(reply.payload + FEATURE_HDR, data, data_len) != 0)) {
-		CLIENT_LOG(client, UVF_LOG_WARNING,
-			   "DEVICE_FEATURE %s: the reply (%zu bytes) does not echo the request",
-			   feature_name(flags & UVF_FEATURE_MASK), reply.len);
+	if (uvf__decode_feature_echo_reply(reply.payload, reply.len, reply.nfds, flags, data, data_len, &why) < 0) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE %s: %s", feature_name(flags & UVF_FEATURE_MASK),
+			   why.text);
 		rc = -EPROTO;
 	}
 	uvf__client_reply_done(client);
 	return rc;
 }
 
-/* A GET whose reply is the header and exactly data_len bytes of data. */
+/* A GET whose reply is the header and exactly out_len bytes of data. */
 static int feature_get(struct uvf_client *client, uint32_t index, const void *data, size_t data_len, void *out,
 		       size_t out_len)
 {
 	struct uvf_client_reply reply;
-	struct uvf_device_feature got;
-	uint32_t argsz = (uint32_t)(FEATURE_HDR + out_len);
+	struct uvf_feature_reply_view view;
+	struct uvf_why why = {{0}};
 	int rc;
 
-	rc = feature_request(client, index | UVF_FEATURE_GET, data, data_len, argsz, &reply);
+	rc = feature_request(client, index | UVF_FEATURE_GET, data, data_len, (uint32_t)(FEATURE_HDR + out_len),
+			     &reply);
 	if (rc)
 		return rc;
-	memcpy(&got, reply.payload, sizeof(got));
-	if (reply.len != argsz || got.argsz != argsz) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE GET %s: reply of %zu bytes, argsz %u (expected %u)",
-			   feature_name(index), reply.len, (unsigned)got.argsz, (unsigned)argsz);
+	if (uvf__decode_feature_get_reply(reply.payload, reply.len, reply.nfds, index, out_len, &view, &why) < 0) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE GET %s: %s", feature_name(index), why.text);
 		uvf__client_reply_done(client);
 		return -EPROTO;
 	}
-	memcpy(out, reply.payload + FEATURE_HDR, out_len);
+	memcpy(out, view.data, out_len);
 	uvf__client_reply_done(client);
 	return 0;
 }
@@ -176,7 +153,9 @@ UVF_API int uvf_client_migration_features(struct uvf_client *client, uint64_t *f
 
 UVF_API int uvf_client_migration_state(struct uvf_client *client, uint32_t *state)
 {
+	uint8_t data[sizeof(struct uvf_feature_mig_state)];
 	struct uvf_feature_mig_state st;
+	struct uvf_why why = {{0}};
 	int rc;
 
 	rc = uvf__client_check(client);
@@ -184,12 +163,11 @@ UVF_API int uvf_client_migration_state(struct uvf_client *client, uint32_t *stat
 		return rc;
 	if (state == NULL)
 		return -EINVAL;
-	rc = feature_get(client, UVF_FEATURE_MIG_DEVICE_STATE, NULL, 0, &st, sizeof(st));
+	rc = feature_get(client, UVF_FEATURE_MIG_DEVICE_STATE, NULL, 0, data, sizeof(data));
 	if (rc)
 		return rc;
-	if (st.device_state > UVF_MIG_STATE_PRE_COPY_P2P) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "MIG_DEVICE_STATE: the server reports state %u",
-			   (unsigned)st.device_state);
+	if (uvf__decode_mig_state(data, sizeof(data), &st, &why) < 0) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "the server reports %s", why.text);
 		return -EPROTO;
 	}
 	*state = st.device_state;
@@ -243,33 +221,21 @@ UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_
 		struct uvf_mig_data req = {.argsz = (uint32_t)sizeof(req) + n, .size = n};
 		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 		struct uvf_client_reply reply;
+		struct uvf_why why = {{0}};
 		struct uvf_mig_data res;
+		const uint8_t *data;
 
 		rc = uvf__client_request(client, UVF_CMD_MIG_DATA_READ, &iov, 1, NULL, 0, &reply);
 		if (rc)
 			break;
-		if (reply.nfds != 0 || reply.len < sizeof(res)) {
-			CLIENT_LOG(client, UVF_LOG_WARNING, "MIG_DATA_READ: reply of %zu bytes with %zu fds", reply.len,
-				   reply.nfds);
-			rc = -EPROTO;
-		} else {
-			memcpy(&res, reply.payload, sizeof(res));
-			/* A server may size its reply for the size asked
-			 * (libvfio-user does): the size field tells the
-			 * data length, never the message length. */
-			if (res.size > n || res.argsz != sizeof(res) + (uint64_t)res.size ||
-			    reply.len < sizeof(res) + (size_t)res.size || reply.len > sizeof(res) + (size_t)n) {
-				CLIENT_LOG(client, UVF_LOG_WARNING,
-					   "MIG_DATA_READ of %u: reply argsz %u size %u in %zu bytes", (unsigned)n,
-					   (unsigned)res.argsz, (unsigned)res.size, reply.len);
-				rc = -EPROTO;
-			}
-		}
-		if (rc) {
+		if (uvf__decode_mig_data_read_reply(reply.payload, reply.len, reply.nfds, n, &res, &data, &why) < 0) {
+			CLIENT_LOG(client, UVF_LOG_WARNING, "%s", why.text);
 			uvf__client_reply_done(client);
+			rc = -EPROTO;
 			break;
 		}
-		memcpy((uint8_t *)buf + done, reply.payload + sizeof(res), res.size);
+		if (res.size)
+			memcpy((uint8_t *)buf + done, data, res.size);
 		uvf__client_reply_done(client);
 		done += res.size;
 		if (res.size < n)
@@ -303,14 +269,13 @@ UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf
 			{.iov_base = (uint8_t *)buf + done, .iov_len = n},
 		};
 		struct uvf_client_reply reply;
+		struct uvf_why why = {{0}};
 
 		rc = uvf__client_request(client, UVF_CMD_MIG_DATA_WRITE, iov, 2, NULL, 0, &reply);
 		if (rc)
 			return rc;
-		if (reply.nfds != 0 || reply.len != 0) {
-			CLIENT_LOG(client, UVF_LOG_WARNING,
-				   "MIG_DATA_WRITE: reply of %zu bytes with %zu fds (expected none)", reply.len,
-				   reply.nfds);
+		if (uvf__decode_mig_data_write_reply(reply.payload, reply.len, reply.nfds, &why) < 0) {
+			CLIENT_LOG(client, UVF_LOG_WARNING, "%s", why.text);
 			rc = -EPROTO;
 		}
 		uvf__client_reply_done(client);
@@ -348,11 +313,10 @@ UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t pag
 {
 	struct uvf_dma_logging_control ctl = {.page_size = page_size, .num_ranges = nranges};
 	struct uvf_device_feature hdr = {.flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
-	struct uvf_dma_logging_control echo;
-	struct uvf_device_feature got;
 	struct uvf_client_reply reply;
+	struct uvf_why why = {{0}};
 	struct iovec iov[3];
-	uint64_t payload;
+	uint64_t payload, server_page = 0;
 	int rc;
 
 	rc = uvf__client_check(client);
@@ -393,33 +357,22 @@ UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t pag
 		return rc;
 	}
 	/* The echo, except that the server may pick its own page size. */
-	if (reply.nfds != 0 || reply.len != payload) {
+	if (uvf__decode_dma_logging_start_reply(reply.payload, reply.len, reply.nfds, &hdr, &ctl, ranges, &server_page,
+						&why) < 0)
 		rc = -EPROTO;
-	} else {
-		memcpy(&got, reply.payload, sizeof(got));
-		memcpy(&echo, reply.payload + FEATURE_HDR, sizeof(echo));
-		if (memcmp(&got, &hdr, sizeof(hdr)) != 0 || echo.num_ranges != nranges || echo.reserved != 0 ||
-		    (nranges &&
-		     memcmp(reply.payload + FEATURE_HDR + sizeof(ctl), ranges, (size_t)nranges * sizeof(*ranges)) != 0))
-			rc = -EPROTO;
-		else if (!is_power_of_two(echo.page_size))
-			rc = -EPROTO;
-	}
 	uvf__client_reply_done(client);
 	if (rc) {
-		CLIENT_LOG(client, UVF_LOG_WARNING,
-			   "DMA_LOGGING_START: the reply does not echo the request or picks a page size that is not a "
-			   "power of two");
+		CLIENT_LOG(client, UVF_LOG_WARNING, "%s", why.text);
 		/* The server may be logging now: tell it to stop, so that a
 		 * retry is not refused as a second START. */
 		feature_echo(client, UVF_FEATURE_DMA_LOGGING_STOP | UVF_FEATURE_SET, NULL, 0);
 		return rc;
 	}
-	if (echo.page_size != page_size)
+	if (server_page != page_size)
 		CLIENT_LOG(client, UVF_LOG_INFO, "DMA logging: the server tracks 0x%llx-byte pages (asked 0x%llx)",
-			   (unsigned long long)echo.page_size, (unsigned long long)page_size);
+			   (unsigned long long)server_page, (unsigned long long)page_size);
 	if (chosen)
-		*chosen = echo.page_size;
+		*chosen = server_page;
 	return 0;
 }
 
@@ -441,35 +394,24 @@ static int report_piece(struct uvf_client *client, uint64_t iova, uint64_t lengt
 	struct uvf_dma_logging_report req = {.iova = iova, .length = length, .page_size = page_size};
 	size_t bitmap_bytes = (size_t)((npages + 63) / 64 * 8);
 	uint32_t argsz = (uint32_t)(FEATURE_HDR + sizeof(req) + bitmap_bytes);
-	struct uvf_dma_logging_report echo;
-	struct uvf_device_feature got;
+	struct uvf_dma_logging_bitmap_view view;
 	struct uvf_client_reply reply;
+	struct uvf_why why = {{0}};
 	int rc;
 
 	rc = feature_request(client, UVF_FEATURE_DMA_LOGGING_REPORT | UVF_FEATURE_GET, &req, sizeof(req), argsz,
 			     &reply);
 	if (rc)
 		return rc;
-	memcpy(&got, reply.payload, sizeof(got));
-	if (reply.len != argsz || got.argsz != argsz) {
-		CLIENT_LOG(client, UVF_LOG_WARNING,
-			   "DMA_LOGGING_REPORT 0x%llx + 0x%llx: reply of %zu bytes, argsz %u (expected %u)",
-			   (unsigned long long)iova, (unsigned long long)length, reply.len, (unsigned)got.argsz,
-			   (unsigned)argsz);
+	/* the decoder sizes the bitmap from the request: npages bits */
+	if (uvf__decode_dma_logging_report_reply(reply.payload, reply.len, reply.nfds, &req, &view, &why) < 0 ||
+	    view.bitmap_bytes != bitmap_bytes) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA_LOGGING_REPORT 0x%llx + 0x%llx: %s", (unsigned long long)iova,
+			   (unsigned long long)length, why.text[0] ? why.text : "bitmap of another size");
 		uvf__client_reply_done(client);
 		return -EPROTO;
 	}
-	memcpy(&echo, reply.payload + FEATURE_HDR, sizeof(echo));
-	if (memcmp(&echo, &req, sizeof(req)) != 0) {
-		CLIENT_LOG(
-			client, UVF_LOG_WARNING,
-			"DMA_LOGGING_REPORT: the reply is about 0x%llx + 0x%llx, page 0x%llx (asked 0x%llx + 0x%llx)",
-			(unsigned long long)echo.iova, (unsigned long long)echo.length,
-			(unsigned long long)echo.page_size, (unsigned long long)iova, (unsigned long long)length);
-		uvf__client_reply_done(client);
-		return -EPROTO;
-	}
-	memcpy(words, reply.payload + FEATURE_HDR + sizeof(req), bitmap_bytes);
+	memcpy(words, view.bitmap, bitmap_bytes);
 	uvf__client_reply_done(client);
 	/* Bits past the range must be 0; a server that sets them would
 	 * make the caller copy pages that do not exist. */

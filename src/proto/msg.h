@@ -274,6 +274,133 @@ int uvf__decode_mig_data_read(const void *payload, size_t len, size_t nfds, uint
 int uvf__decode_mig_data_write(const void *payload, size_t len, size_t nfds, uint32_t max_xfer,
 			       struct uvf_mig_data *out, const uint8_t **data, struct uvf_why *why);
 
+/* MIG_DATA_READ reply to a request for asked bytes: nfds == 0, len >= 8,
+ * size <= asked, argsz == 8 + size, 8 + size <= len <= 8 + asked (a server
+ * may size its message for the size asked; size tells the data length).
+ * *data (may be NULL) points at the size data bytes. */
+int uvf__decode_mig_data_read_reply(const void *payload, size_t len, size_t nfds, uint32_t asked,
+				    struct uvf_mig_data *out, const uint8_t **data, struct uvf_why *why);
+/* MIG_DATA_WRITE reply: len == 0, nfds == 0. */
+int uvf__decode_mig_data_write_reply(const void *payload, size_t len, size_t nfds, struct uvf_why *why);
+
+/* ------------------------------------------------------------------ */
+/* DEVICE_FEATURE payloads: device state, DMA logging, replies          */
+/* ------------------------------------------------------------------ */
+
+/* MIG_DEVICE_STATE feature data (a SET request's or a GET reply's): len ==
+ * 8, device_state <= UVF_MIG_STATE_PRE_COPY_P2P. data_fd is not looked at
+ * (unused in vfio-user). Which states may be requested is the server's
+ * business. */
+int uvf__decode_mig_state(const void *data, size_t len, struct uvf_feature_mig_state *out, struct uvf_why *why);
+
+#define UVF_DMA_LOGGING_MAX_RANGES    65536u /* bounds the server's sort; the message bounds it anyway */
+#define UVF_DMA_LOGGING_MIN_PAGE_SIZE 4096u  /* finest REPORT granularity we accept */
+
+struct uvf_dma_logging_start_view {
+	struct uvf_dma_logging_control control;
+	const uint8_t *ranges; /* control.num_ranges ranges, unaligned: NULL when none */
+};
+/* DMA_LOGGING_START feature data: len >= 16; num_ranges <=
+ * UVF_DMA_LOGGING_MAX_RANGES (else -E2BIG); len == 16 + 16 * num_ranges;
+ * page_size 0 (the server's choice) or a power of two; every range
+ * non-empty and ending at or below 2^64. reserved is not looked at.
+ * Overlaps are found by uvf__dma_logging_sort_ranges(). */
+int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_logging_start_view *out,
+				  struct uvf_why *why);
+/* Copy the ranges of a decoded START into sorted (the caller's array of
+ * num_ranges entries) in iova order; -EINVAL when two overlap. */
+int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view, struct uvf_dma_logging_range *sorted,
+				 struct uvf_why *why);
+/* DMA_LOGGING_STOP feature data: len == 0. */
+int uvf__decode_dma_logging_stop(const void *data, size_t len, struct uvf_why *why);
+
+struct uvf_dma_logging_report_view {
+	struct uvf_dma_logging_report report;
+	unsigned page_shift;   /* log2(report.page_size) */
+	uint64_t bitmap_bytes; /* one bit per page, in whole 64-bit words */
+};
+/* DMA_LOGGING_REPORT feature data of a GET with request argsz: len >= 24
+ * (the first 24 used); length != 0 and iova + length - 1 without wrap;
+ * page_size a power of two >= UVF_DMA_LOGGING_MIN_PAGE_SIZE; the bitmap
+ * (ceil(length / page_size) bits in 64-bit words) at most max_xfer bytes
+ * (else -E2BIG); argsz >= 8 + 24 + bitmap. Whether the range is logged is
+ * the server's business. */
+int uvf__decode_dma_logging_report(const void *data, size_t len, uint32_t argsz, uint64_t max_xfer,
+				   struct uvf_dma_logging_report_view *out, struct uvf_why *why);
+
+struct uvf_feature_reply_view {
+	struct uvf_device_feature feature;
+	const uint8_t *data; /* data_len bytes after the header, NULL when none */
+	size_t data_len;
+};
+/* DEVICE_FEATURE reply: nfds == 0, len >= 8, the feature index of the
+ * request (index & UVF_FEATURE_MASK) echoed. */
+int uvf__decode_feature_reply(const void *payload, size_t len, size_t nfds, uint32_t index,
+			      struct uvf_feature_reply_view *out, struct uvf_why *why);
+/* GET reply: as above, and len == argsz == 8 + data_len. */
+int uvf__decode_feature_get_reply(const void *payload, size_t len, size_t nfds, uint32_t index, size_t data_len,
+				  struct uvf_feature_reply_view *out, struct uvf_why *why);
+/* SET or PROBE reply that echoes the request exactly: len == 8 + data_len,
+ * header {argsz 8 + data_len, flags}, then data_len bytes equal to data. */
+int uvf__decode_feature_echo_reply(const void *payload, size_t len, size_t nfds, uint32_t flags, const void *data,
+				   size_t data_len, struct uvf_why *why);
+/* DMA_LOGGING_START reply: nfds == 0, len == 8 + 16 + 16 * num_ranges, the
+ * header equal to request, num_ranges and the ranges equal to ours,
+ * reserved 0, and a page size that is a power of two (the server may
+ * choose its own: stored in *page_size). */
+int uvf__decode_dma_logging_start_reply(const void *payload, size_t len, size_t nfds,
+					const struct uvf_device_feature *request,
+					const struct uvf_dma_logging_control *control,
+					const struct uvf_dma_logging_range *ranges, uint64_t *page_size,
+					struct uvf_why *why);
+
+struct uvf_dma_logging_bitmap_view {
+	struct uvf_dma_logging_report report;
+	const uint8_t *bitmap; /* bitmap_bytes bytes of little-endian u64 words, unaligned */
+	size_t bitmap_bytes;
+};
+/* DMA_LOGGING_REPORT reply to request (ours; page_size a power of two):
+ * the DEVICE_FEATURE reply header, len == argsz == 8 + 24 + bitmap bytes
+ * for ceil(length / page_size) bits in 64-bit words, and the report echoed
+ * exactly. */
+int uvf__decode_dma_logging_report_reply(const void *payload, size_t len, size_t nfds,
+					 const struct uvf_dma_logging_report *request,
+					 struct uvf_dma_logging_bitmap_view *out, struct uvf_why *why);
+
+/* ------------------------------------------------------------------ */
+/* DEVICE_GET_REGION_IO_FDS                                             */
+/* ------------------------------------------------------------------ */
+
+/* DEVICE_GET_REGION_IO_FDS request: len == 16, nfds == 0, argsz >= 16,
+ * flags == 0, count == 0, index < UVF_PCI_NUM_REGIONS. */
+int uvf__decode_region_io_fds_req(const void *payload, size_t len, size_t nfds, struct uvf_region_io_fds *out,
+				  struct uvf_why *why);
+
+#define UVF_IO_FDS_MAX_ENTRIES 1024u
+
+struct uvf_region_io_fds_view {
+	struct uvf_region_io_fds head;
+	const uint8_t *entries; /* head.count entries of stride bytes: read with uvf__io_fds_entry() */
+	size_t stride;		/* 40 (spec) or 48 (libvfio-user, PROTOCOL.md 9 #2); 0 without entries */
+	bool truncated;		/* entries left out: ask again with head.argsz */
+};
+/*
+ * DEVICE_GET_REGION_IO_FDS reply to request (ours): len >= 16; index echoes
+ * the request's; argsz >= 16. count == 0: no entries (fds that came along
+ * are unused). argsz > len: "truncated" when nfds == 0 and request->argsz <
+ * argsz <= max_argsz, refused otherwise. Else count <=
+ * UVF_IO_FDS_MAX_ENTRIES, argsz - 16 == count * stride with stride 40 or
+ * 48, and every entry has fd_index < nfds, offset < region_size and
+ * offset + size <= region_size. Which entries are usable (type, size,
+ * flags) is the caller's choice.
+ */
+int uvf__decode_region_io_fds_reply(const void *payload, size_t len, size_t nfds,
+				    const struct uvf_region_io_fds *request, uint32_t max_argsz, uint64_t region_size,
+				    struct uvf_region_io_fds_view *out, struct uvf_why *why);
+/* Entry i (< head.count) of a decoded reply: the spec's fields, datamatch
+ * from the last 8 bytes of the stride (the first 32 bytes as received). */
+void uvf__io_fds_entry(const struct uvf_region_io_fds_view *view, uint32_t i, struct uvf_io_fd_entry *out);
+
 /* ------------------------------------------------------------------ */
 /* Encoding helpers                                                     */
 /* ------------------------------------------------------------------ */

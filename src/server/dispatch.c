@@ -243,15 +243,9 @@ static int handle_io_fds(struct uvf_device *dev, const uint8_t *body, size_t len
 			 struct uvf_reply *reply, uint8_t **entries_out, struct uvf_why *why)
 {
 	struct uvf_region_io_fds req;
-
-	if (len != sizeof(req) || nfds)
-		return uvf__why(why, -EINVAL, "DEVICE_GET_REGION_IO_FDS: payload %zu bytes, %zu fds", len, nfds);
-	memcpy(&req, body, sizeof(req));
-	if (req.argsz < sizeof(req) || req.count != 0 || req.flags != 0)
-		return uvf__why(why, -EINVAL, "DEVICE_GET_REGION_IO_FDS: argsz %u, flags 0x%x, count %u", req.argsz,
-				req.flags, req.count);
-	if (req.index >= UVF_PCI_NUM_REGIONS)
-		return uvf__why(why, -EINVAL, "DEVICE_GET_REGION_IO_FDS: no region %u", req.index);
+	int ret = uvf__decode_region_io_fds_req(body, len, nfds, &req, why);
+	if (ret < 0)
+		return ret;
 
 	/* One fd per ioeventfd, and no more fds than the client accepts: the
 	 * ones left out still work, as REGION_WRITEs that we signal. */

@@ -20,8 +20,6 @@
  * above 1 GiB a report would say little. */
 #define DIRTY_SHIFT_MIN 12u
 #define DIRTY_SHIFT_MAX 30u
-/* The message size bounds the count already; this bounds the sort. */
-#define DIRTY_MAX_RANGES 65536u
 
 static const char *state_name(uint32_t s)
 {
@@ -194,11 +192,11 @@ static int reply_get(const struct uvf_device_feature_view *v, struct uvf_reply *
 static int set_state_feature(struct uvf_device *dev, const struct uvf_device_feature_view *v, struct uvf_why *why)
 {
 	struct uvf_feature_mig_state req;
+	struct uvf_why decoded = {{0}};
 
-	if (v->data_len != sizeof(req))
-		return uvf__why(why, -EINVAL, "DEVICE_FEATURE: SET MIG_DEVICE_STATE: %zu data bytes, expected %zu",
-				v->data_len, sizeof(req));
-	memcpy(&req, v->data, sizeof(req));
+	int ret = uvf__decode_mig_state(v->data, v->data_len, &req, &decoded);
+	if (ret < 0)
+		return uvf__why(why, ret, "DEVICE_FEATURE: SET %s", decoded.text);
 	uint32_t cur = get_state(dev), target = req.device_state;
 	if (cur == UVF_MIG_STATE_ERROR)
 		return uvf__why(why, -EINVAL,
@@ -213,21 +211,10 @@ static int set_state_feature(struct uvf_device *dev, const struct uvf_device_fea
 	if (cur == UVF_MIG_STATE_STOP_COPY && target == UVF_MIG_STATE_PRE_COPY)
 		return uvf__why(why, -EINVAL,
 				"DEVICE_FEATURE: SET MIG_DEVICE_STATE: STOP_COPY -> PRE_COPY is not allowed");
-	int ret = walk(dev, target, why);
+	ret = walk(dev, target, why);
 	if (ret == 0 && cur != target)
 		dev_info(dev, "migration: %s -> %s", state_name(cur), state_name(target));
 	return ret;
-}
-
-static int compare_ranges(const void *a, const void *b)
-{
-	const struct uvf_dma_logging_range *x = a, *y = b;
-	return x->iova < y->iova ? -1 : x->iova > y->iova;
-}
-
-static bool power_of_two(uint64_t x)
-{
-	return x && !(x & (x - 1));
 }
 
 static unsigned log2_u64(uint64_t x)
@@ -239,25 +226,16 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 			 uint8_t **alloc_out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_FEATURE: DMA_LOGGING_START";
-	struct uvf_dma_logging_control ctl;
+	struct uvf_dma_logging_start_view start;
 
-	if (v->data_len < sizeof(ctl))
-		return uvf__why(why, -EINVAL, "%s: %zu data bytes, expected at least %zu", what, v->data_len,
-				sizeof(ctl));
-	memcpy(&ctl, v->data, sizeof(ctl));
-	if (ctl.num_ranges > DIRTY_MAX_RANGES)
-		return uvf__why(why, -E2BIG, "%s: %" PRIu32 " ranges, at most %u", what, ctl.num_ranges,
-				DIRTY_MAX_RANGES);
+	int ret = uvf__decode_dma_logging_start(v->data, v->data_len, &start, why);
+	if (ret < 0)
+		return ret;
+	struct uvf_dma_logging_control ctl = start.control;
 	size_t ranges_len = (size_t)ctl.num_ranges * sizeof(struct uvf_dma_logging_range);
-	if (v->data_len != sizeof(ctl) + ranges_len)
-		return uvf__why(why, -EINVAL, "%s: %zu data bytes for %" PRIu32 " ranges, expected %zu", what,
-				v->data_len, ctl.num_ranges, sizeof(ctl) + ranges_len);
 	if (uvf__dma_table_logging(&dev->dma))
 		return uvf__why(why, -EBUSY, "%s: logging is already on (STOP first)", what);
-	/* The size is a hint: 0 means "yours", anything else a power of two,
-	 * brought into the granularities we track. */
-	if (ctl.page_size && !power_of_two(ctl.page_size))
-		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two", what, ctl.page_size);
+	/* The size is a hint (0: ours), brought into the granularities we track. */
 	unsigned shift = ctl.page_size ? log2_u64(ctl.page_size) : DIRTY_SHIFT_MIN;
 	if (shift < DIRTY_SHIFT_MIN)
 		shift = DIRTY_SHIFT_MIN;
@@ -269,20 +247,10 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 		ranges = malloc(ranges_len);
 		if (!ranges)
 			return -ENOMEM;
-		memcpy(ranges, v->data + sizeof(ctl), ranges_len);
-		qsort(ranges, ctl.num_ranges, sizeof(*ranges), compare_ranges);
-		for (uint32_t i = 0; i < ctl.num_ranges; i++) {
-			const struct uvf_dma_logging_range *r = &ranges[i];
-			int bad = !r->length || r->length - 1 > UINT64_MAX - r->iova ||
-				  (i > 0 && ranges[i - 1].iova + (ranges[i - 1].length - 1) >= r->iova);
-			if (bad) {
-				uvf__why(why, -EINVAL,
-					 "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is empty, wraps, or "
-					 "overlaps another",
-					 what, r->iova, r->length);
-				free(ranges);
-				return -EINVAL;
-			}
+		ret = uvf__dma_logging_sort_ranges(&start, ranges, why);
+		if (ret < 0) {
+			free(ranges);
+			return ret;
 		}
 	}
 	/* the reply: the request with the granularity we chose */
@@ -291,7 +259,7 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 		free(ranges);
 		return -ENOMEM;
 	}
-	int ret = uvf__dma_table_log_start(&dev->dma, shift, ranges, ctl.num_ranges);
+	ret = uvf__dma_table_log_start(&dev->dma, shift, ranges, ctl.num_ranges);
 	if (ret < 0) {
 		free(echo);
 		return uvf__why(why, ret, "%s: %s", what, uvf_strerror(ret));
@@ -299,7 +267,8 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 	ctl.page_size = 1ull << shift;
 	memcpy(echo, &v->feature, sizeof(v->feature));
 	memcpy(echo + sizeof(v->feature), &ctl, sizeof(ctl));
-	memcpy(echo + sizeof(v->feature) + sizeof(ctl), v->data + sizeof(ctl), ranges_len);
+	if (ranges_len)
+		memcpy(echo + sizeof(v->feature) + sizeof(ctl), start.ranges, ranges_len);
 	uvf__reply_add(reply, echo, sizeof(v->feature) + v->data_len);
 	*alloc_out = echo;
 	dev_info(dev, "DMA logging on: %" PRIu32 " range(s)%s, page size 0x%llx", ctl.num_ranges,
@@ -311,37 +280,21 @@ static int logging_report(struct uvf_device *dev, const struct uvf_device_featur
 			  uint8_t **alloc_out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_FEATURE: DMA_LOGGING_REPORT";
-	struct uvf_dma_logging_report r;
+	struct uvf_dma_logging_report_view rv;
 
-	if (v->data_len < sizeof(r))
-		return uvf__why(why, -EINVAL, "%s: %zu data bytes, expected at least %zu", what, v->data_len,
-				sizeof(r));
-	memcpy(&r, v->data, sizeof(r));
 	if (!uvf__dma_table_logging(&dev->dma))
 		return uvf__why(why, -EINVAL, "%s: logging is off", what);
-	if (!r.length || r.length - 1 > UINT64_MAX - r.iova)
-		return uvf__why(why, -EINVAL, "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is empty or wraps", what, r.iova,
-				r.length);
-	if (!power_of_two(r.page_size) || r.page_size < (1ull << DIRTY_SHIFT_MIN))
-		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two >= 4096", what,
-				r.page_size);
-	uint64_t last = r.iova + (r.length - 1);
+	/* the client receives at most its max_data_xfer_size of data */
+	int ret = uvf__decode_dma_logging_report(v->data, v->data_len, v->feature.argsz,
+						 dev->client_caps.max_data_xfer_size, &rv, why);
+	if (ret < 0)
+		return ret;
+	struct uvf_dma_logging_report r = rv.report;
+	uint64_t last = r.iova + (r.length - 1); /* the decoder checked it does not wrap */
 	if (!uvf__dma_table_log_covers(&dev->dma, r.iova, last))
 		return uvf__why(why, -EINVAL, "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is not inside one logged range",
 				what, r.iova, r.length);
-	unsigned shift = log2_u64(r.page_size);
-	uint64_t units = ((r.length - 1) >> shift) + 1;
-	uint64_t bytes = (units + 63) / 64 * 8;
-	/* the client receives at most its max_data_xfer_size of data */
-	uint64_t limit = dev->client_caps.max_data_xfer_size;
-	if (bytes > limit)
-		return uvf__why(why, -E2BIG,
-				"%s: a %" PRIu64 "-byte bitmap is above max_data_xfer_size %" PRIu64
-				": report smaller ranges",
-				what, bytes, limit);
-	uint64_t need = sizeof(struct uvf_device_feature) + sizeof(r) + bytes;
-	if (v->feature.argsz < need)
-		return uvf__why(why, -EINVAL, "%s: argsz %" PRIu32 " below %" PRIu64, what, v->feature.argsz, need);
+	uint64_t need = sizeof(struct uvf_device_feature) + sizeof(r) + rv.bitmap_bytes;
 	uint8_t *out = calloc(1, (size_t)need);
 	if (!out)
 		return -ENOMEM;
@@ -349,7 +302,8 @@ static int logging_report(struct uvf_device *dev, const struct uvf_device_featur
 	memcpy(out, &head, sizeof(head));
 	memcpy(out + sizeof(head), &r, sizeof(r));
 	/* words of the reply are 8-aligned in a calloc'd buffer + 32 */
-	uvf__dma_table_log_report(&dev->dma, r.iova, r.length, shift, (uint64_t *)(void *)(out + sizeof(head) + sizeof(r)));
+	uvf__dma_table_log_report(&dev->dma, r.iova, r.length, rv.page_shift,
+				  (uint64_t *)(void *)(out + sizeof(head) + sizeof(r)));
 	uvf__reply_add(reply, out, (size_t)need);
 	*alloc_out = out;
 	return 0;
@@ -392,9 +346,9 @@ int uvf__handle_device_feature(struct uvf_device *dev, const uint8_t *body, size
 	case UVF_FEATURE_DMA_LOGGING_START:
 		return logging_start(dev, &v, reply, alloc_out, why);
 	case UVF_FEATURE_DMA_LOGGING_STOP:
-		if (v.data_len)
-			return uvf__why(why, -EINVAL, "DEVICE_FEATURE: DMA_LOGGING_STOP: %zu data bytes, expected none",
-					v.data_len);
+		ret = uvf__decode_dma_logging_stop(v.data, v.data_len, why);
+		if (ret < 0)
+			return ret;
 		if (uvf__dma_table_logging(&dev->dma))
 			dev_info(dev, "DMA logging off");
 		uvf__dma_table_log_stop(&dev->dma);

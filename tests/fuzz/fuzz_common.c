@@ -199,6 +199,12 @@ static void bar0_command(struct uvf_device *dev, struct fuzz_device_state *s, ui
 		uvf_irq_enabled(dev, (unsigned)(addr & 0xff), len);
 		uvf_irq_mode(dev);
 		break;
+	case 11: /* how migration transitions fail (mig_transition) */
+		s->scratch[15] = len;
+		break;
+	case 12: /* a write to client memory behind the library's back */
+		uvf_dma_mark_dirty(dev, addr, n);
+		break;
 	default:
 		break;
 	}
@@ -267,8 +273,50 @@ static void ioeventfd_fired(struct uvf_device *dev, void *data, uint64_t count)
 	(void)count;
 }
 
+/* Migration: a state stream of FUZZ_MIG_STREAM bytes per saving phase; a
+ * transition into RESUMING fails softly (-EAGAIN) and one out of it hard
+ * (-EIO, device to ERROR) when the register file says so, and a load whose
+ * first byte is 0xff is refused, so every failure path is reachable. */
+#define FUZZ_MIG_STREAM 300u
+
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+{
+	struct fuzz_device_state *state = data;
+	(void)dev;
+	state->mig_saved = 0;
+	if (to == UVF_MIG_STATE_RESUMING && state->scratch[15] == 1)
+		return -EAGAIN;
+	if (from == UVF_MIG_STATE_RESUMING && state->scratch[15] == 2)
+		return -EIO;
+	return 0;
+}
+
+static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t len)
+{
+	struct fuzz_device_state *state = data;
+	(void)dev;
+	size_t left = FUZZ_MIG_STREAM - state->mig_saved;
+	size_t n = len < left ? len : left;
+	memset(buf, 0x6d, n);
+	state->mig_saved += n;
+	return (ssize_t)n;
+}
+
+static int mig_load(struct uvf_device *dev, void *data, const void *buf, size_t len)
+{
+	(void)dev;
+	(void)data;
+	return len && *(const uint8_t *)buf == 0xff ? -EINVAL : 0;
+}
+
 struct uvf_device *fuzz_device_new(struct fuzz_device_state *state)
 {
+	static const struct uvf_migration_callbacks mig = {
+		.version = UVF_MIGRATION_CALLBACKS_VERSION,
+		.transition = mig_transition,
+		.save = mig_save,
+		.load = mig_load,
+	};
 	static const uint8_t vendor[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	static const uint8_t vendor_w[8] = {0, 0, 0xff, 0xff, 0x0f, 0, 0, 0};
 	static const uint8_t ext[12] = {0xaa, 0xbb, 0xcc, 0xdd};
@@ -311,7 +359,8 @@ struct uvf_device *fuzz_device_new(struct fuzz_device_state *state)
 	    uvf_device_set_pcie(dev, &pcie) < 0 || uvf_device_add_vendor_capability(dev, vendor, 8, vendor_w) < 0 ||
 	    uvf_device_add_ext_capability(dev, 0x000b, 1, ext, sizeof(ext), ext_w) < 0 ||
 	    uvf_device_add_ioeventfd(dev, &ev1) < 0 || uvf_device_add_ioeventfd(dev, &ev2) < 0 ||
-	    uvf_device_add_ioeventfd(dev, &ev3) < 0 || uvf_device_set_callbacks(dev, &cb, state) < 0) {
+	    uvf_device_add_ioeventfd(dev, &ev3) < 0 || uvf_device_set_callbacks(dev, &cb, state) < 0 ||
+	    uvf_device_set_migration(dev, &mig, state, UVF_MIGRATION_PRE_COPY) < 0) {
 		fprintf(stderr, "fuzz: cannot describe the device\n");
 		abort();
 	}

@@ -4,7 +4,8 @@
  * reader that turns the fuzzer's bytes into numbers, the fds a target may
  * attach to a message, an fd-leak check, and the device every server-side
  * target attacks (BARs of each kind, every IRQ index, every capability the
- * library builds, DMA from its BAR 0 registers).
+ * library builds, DMA from its BAR 0 registers, live migration with DMA
+ * logging).
  *
  * Each target is linked twice: with libFuzzer (clang, meson -Dfuzz=true)
  * and with replay_main.c, which runs checked-in inputs through the same
@@ -57,6 +58,7 @@ struct fuzz_device_state {
 	uint32_t scratch[16];
 	uint8_t buf[65536]; /* synchronous and asynchronous DMA */
 	unsigned async_pending;
+	size_t mig_saved; /* bytes of the migration stream saved in this phase */
 };
 #define FUZZ_BAR0_SIZE	   4096u
 #define FUZZ_BAR1_SIZE	   4096u  /* UVF_BAR_MEMORY */

@@ -10,7 +10,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPLY, NO_REPLY = 0x1, 0x10
 (VERSION, DMA_MAP, DMA_UNMAP, DEVICE_GET_INFO, GET_REGION_INFO, GET_REGION_IO_FDS, GET_IRQ_INFO, SET_IRQS,
  REGION_READ, REGION_WRITE, DMA_READ, DMA_WRITE, DEVICE_RESET) = range(1, 14)
-WRITE_MULTI, DEVICE_FEATURE = 15, 16
+WRITE_MULTI, DEVICE_FEATURE, MIG_DATA_READ, MIG_DATA_WRITE = 15, 16, 17, 18
+GET, SET, PROBE = 0x10000, 0x20000, 0x40000
+MIGRATION, MIG_DEVICE_STATE, LOG_START, LOG_STOP, LOG_REPORT = 1, 2, 6, 7, 8
+ERROR_STATE, STOP, RUNNING, STOP_COPY, RESUMING, PRE_COPY = 0, 1, 2, 3, 4, 6
 CONFIG, ROM = 7, 6
 INTX, MSI, MSIX, ERR, REQ = range(5)
 
@@ -49,6 +52,28 @@ def bar0_write(offset, value, size=4, msg_id=0):
 
 def dma_cmd(addr, length, cmd):
     return bar0_write(0, addr, 8) + bar0_write(8, length) + bar0_write(0x0c, cmd)
+
+
+def feature(flags, data=b"", argsz=None, msg_id=0):
+    return msg(DEVICE_FEATURE, struct.pack("<II", 8 + len(data) if argsz is None else argsz, flags) + data, msg_id)
+
+
+def set_state(state, msg_id=0, data_fd=0xffffffff):
+    return feature(SET | MIG_DEVICE_STATE, struct.pack("<II", state, data_fd), msg_id=msg_id)
+
+
+def mig_data(cmd, size, data=b"", msg_id=0):
+    return msg(cmd, struct.pack("<II", 8 + size, size) + data, msg_id)
+
+
+def log_start(page_size, ranges, num_ranges=None, msg_id=0):
+    data = struct.pack("<QII", page_size, len(ranges) if num_ranges is None else num_ranges, 0) + \
+        b"".join(struct.pack("<QQ", iova, length) for iova, length in ranges)
+    return feature(SET | LOG_START, data, msg_id=msg_id)
+
+
+def log_report(iova, length, page_size, bitmap_bytes, msg_id=0):
+    return feature(GET | LOG_REPORT, struct.pack("<QQQ", iova, length, page_size), 8 + 24 + bitmap_bytes, msg_id)
 
 
 def server_seeds():
@@ -105,6 +130,78 @@ def server_seeds():
     split = msg(REGION_READ, region_access(0, 0, 8), 1)
     out["split_message"] = hello + chunk(split[:5], hold=True) + chunk(split[5:])
     out["before_version"] = chunk(msg(DEVICE_GET_INFO, struct.pack("<IIII", 16, 0, 0, 0), 1)) + hello
+    # DEVICE_GET_REGION_IO_FDS: the retry dance, each region, and refusals
+    io_fds = b"".join([
+        msg(GET_REGION_IO_FDS, struct.pack("<IIII", 16, 0, 1, 0), 1),
+        msg(GET_REGION_IO_FDS, struct.pack("<IIII", 16 + 2 * 40, 0, 1, 0), 2),
+        msg(GET_REGION_IO_FDS, struct.pack("<IIII", 16 + 8 * 40, 0, 4, 0), 3),
+        msg(GET_REGION_IO_FDS, struct.pack("<IIII", 16 + 8 * 40, 0, 2, 0), 4),
+        msg(GET_REGION_IO_FDS, struct.pack("<IIII", 16 + 8 * 40, 1, 1, 0), 5),
+        msg(GET_REGION_IO_FDS, struct.pack("<IIII", 16 + 8 * 40, 0, 1, 3), 6),
+        msg(GET_REGION_IO_FDS, struct.pack("<IIII", 16 + 8 * 40, 0, 9, 0), 7),
+        msg(GET_REGION_IO_FDS, struct.pack("<IIII", 15, 0, 1, 0), 8),
+        msg(GET_REGION_IO_FDS, struct.pack("<III", 16, 0, 1), 9),
+    ])
+    out["io_fds"] = hello + chunk(io_fds) + \
+        chunk(msg(GET_REGION_IO_FDS, struct.pack("<IIII", 1024, 0, 1, 0), 10), EVENTFD, 1)
+    # live migration: features, the state machine, the data stream
+    mig = b"".join([
+        feature(GET | PROBE | MIGRATION, msg_id=1),
+        feature(GET | MIGRATION, argsz=16, msg_id=2),
+        feature(GET | MIG_DEVICE_STATE, argsz=16, msg_id=3),
+        set_state(PRE_COPY, 4),
+        mig_data(MIG_DATA_READ, 128, msg_id=5),
+        set_state(STOP_COPY, 6),
+        mig_data(MIG_DATA_READ, 256, msg_id=7),
+        mig_data(MIG_DATA_READ, 256, msg_id=8),
+        set_state(STOP, 9),
+        set_state(RESUMING, 10),
+        mig_data(MIG_DATA_WRITE, 16, bytes(range(16)), 11),
+        mig_data(MIG_DATA_WRITE, 4, b"\xff\0\0\0", 12),
+        set_state(RUNNING, 13),
+        set_state(99, 14),
+        set_state(ERROR_STATE, 15),
+        feature(SET | MIG_DEVICE_STATE, struct.pack("<I", STOP), msg_id=16),
+        feature(SET | MIGRATION, struct.pack("<Q", 1), msg_id=17),
+        feature(GET | 3, argsz=16, msg_id=18),
+        bar0_write(8, 1) + bar0_write(0x0c, 11),   # RESUMING fails softly
+        set_state(RESUMING, 19),
+        bar0_write(8, 2) + bar0_write(0x0c, 11),   # leaving RESUMING fails: ERROR
+        bar0_write(8, 0) + bar0_write(0x0c, 11),
+        set_state(RESUMING, 20),
+        bar0_write(8, 2) + bar0_write(0x0c, 11),
+        set_state(RUNNING, 21),
+        bar0_write(0x20, 1),
+        msg(DEVICE_RESET, b"", 22),
+        mig_data(MIG_DATA_READ, 16, msg_id=23),
+    ])
+    out["migration"] = hello + chunk(mig)
+    # DMA logging over a mapping with memory: writes mark pages dirty
+    dma_fd = msg(DMA_MAP, struct.pack("<IIQQQ", 32, 3, 0, 0x100000, 0x10000), 1)
+    logging = b"".join([
+        feature(SET | PROBE | LOG_START, msg_id=2),
+        log_start(4096, [(0x108000, 0x8000), (0x100000, 0x8000)], msg_id=3),
+        dma_cmd(0x100010, 64, 2),
+        dma_cmd(0x109000, 8192, 12),
+        log_report(0x100000, 0x8000, 4096, 8, 4),
+        log_report(0x100000, 0x8000, 4096, 7, 5),      # argsz too small
+        log_report(0x100000, 0x10001, 4096, 16, 6),    # not inside one range
+        log_report(0x108000, 0x8000, 1 << 21, 8, 7),
+        log_report(0x108000, 0, 4096, 8, 8),
+        log_start(4096, [], msg_id=9),                   # already on
+        feature(SET | LOG_STOP, msg_id=10),
+        log_start(0, [], msg_id=11),                     # all memory, our page size
+        log_report(0x100000, 0x10000, 4096, 8, 12),
+        log_report(0, 1 << 40, 4096, 8, 13),             # bitmap above the limit
+        feature(SET | LOG_STOP, b"\0" * 8, msg_id=14),
+        feature(SET | LOG_STOP, msg_id=15),
+        log_start(4096, [(0x100000, 0x2000), (0x101000, 0x1000)], msg_id=16),   # overlap
+        log_start(4097, [(0x100000, 0x2000)], msg_id=17),
+        log_start(4096, [(0x100000, 0x2000)], num_ranges=0xffffffff, msg_id=18),
+        log_start(4096, [(0xfffffffffffff000, 0x2000)], msg_id=19),
+        log_report(0x100000, 0x1000, 4096, 8, 20),        # logging is off
+    ])
+    out["dirty_logging"] = hello + chunk(dma_fd, MEMFD64K, 1) + chunk(logging)
     return out
 
 
@@ -140,12 +237,59 @@ def client_seeds():
         reply(region_access(0, 8, 4)) + step(0, msg(0, sparse), fds=1, bit6=True) + \
         reply(struct.pack("<IIII", 16, 0, 2, 0))
     out["region_map"] = mapped
+    io_fd = struct.Struct("<QQIIII")
+    entries = io_fd.pack(0x100, 4, 0, 0, 0, 0) + struct.pack("<Q", 0) + \
+        io_fd.pack(0x200, 8, 1, 0, 1, 0) + struct.pack("<Q", 0x5a5a)
+    with_fds = step(0, msg(0, struct.pack("<IIII", 16 + len(entries), 0, 2, 2) + entries), fds=3)
+    out["region_map_io_fds"] = mapped[:-len(reply(struct.pack("<IIII", 16, 0, 2, 0)))] + with_fds
+    lvfu = io_fd.pack(0x100, 2, 0, 0, 0, 0) + bytes(8) + struct.pack("<Q", 7) + \
+        io_fd.pack(0x300, 0, 1, 1, 0, 0) + bytes(8) + struct.pack("<Q", 0)
+    retry = reply(struct.pack("<IIII", 16 + 4000, 0, 2, 2)) + \
+        step(0, msg(0, struct.pack("<IIII", 16 + len(lvfu), 0, 2, 2) + lvfu), fds=3)
+    out["region_map_io_fds_retry"] = mapped[:-len(reply(struct.pack("<IIII", 16, 0, 2, 0)))] + retry
     out["error_replies"] = b"\1" + hello + step(0, struct.pack("<HHIII", 0, 0, 16, 0x21, 22)) + \
         step(0, struct.pack("<HHIII", 0, 0, 16, 0x21, 5000))
     out["stale_id"] = b"\1" + hello + step(2) + step(1, msg(DEVICE_GET_INFO, struct.pack("<IIII", 16, 3, 9, 5), 7,
                                                              REPLY), False) + devinfo
     out["garbage_version"] = b"\1" + reply(b"\0\0not json\0")
     return out
+
+
+# ---------------------------------------------------------------- decoders
+def decoders_seeds():
+    def d(which, payload, nfds=0, a=0, b=0):
+        return struct.pack("<BBQQ", which, nfds, a, b) + payload
+    io_fd = struct.Struct("<QQIIII")
+    entries = io_fd.pack(0x100, 4, 0, 0, 0, 0) + struct.pack("<Q", 0) + \
+        io_fd.pack(0x200, 8, 1, 0, 1, 0) + struct.pack("<Q", 0x5a5a)
+    lvfu = io_fd.pack(0x100, 2, 0, 0, 0, 0) + bytes(8) + struct.pack("<Q", 7)
+    ranges = struct.pack("<QQQQ", 0, 4096, 1 << 20, 1 << 20)
+    report = struct.pack("<QQQ", 0x100000, 65 * 4096, 4096)
+    return {
+        "io_fds_req": d(0, struct.pack("<IIII", 16 + 320, 0, 1, 0)),
+        "io_fds_reply": d(1, struct.pack("<IIII", 16 + 80, 0, 2, 2) + entries, 2, 1024 | 2 << 32, 0x1000),
+        "io_fds_reply_lvfu": d(1, struct.pack("<IIII", 16 + 48, 0, 2, 1) + lvfu, 1, 1024 | 2 << 32, 0x1000),
+        "io_fds_reply_truncated": d(1, struct.pack("<IIII", 4000, 0, 2, 50), 0, 1024 | 2 << 32, 0x1000),
+        "mig_state": d(2, struct.pack("<II", STOP_COPY, 0xffffffff)),
+        "log_start": d(3, struct.pack("<QII", 4096, 2, 0) + ranges),
+        "log_stop": d(4, b""),
+        "log_report": d(5, report, 0, 8 + 24 + 16, 4096),
+        "feature_reply": d(6, struct.pack("<IIQ", 16, GET | MIGRATION, 1), 0, MIGRATION),
+        "feature_get_reply": d(7, struct.pack("<IIII", 16, GET | MIG_DEVICE_STATE, RUNNING, 0), 0,
+                               MIG_DEVICE_STATE, 8),
+        # the request's data is the payload's tail: here the state itself
+        "feature_echo_reply": d(8, struct.pack("<IIII", 16, SET | MIG_DEVICE_STATE, STOP, 0), 0,
+                                SET | MIG_DEVICE_STATE, 8),
+        "log_start_reply": d(9, struct.pack("<II", 8 + 16 + 32, SET | LOG_START) +
+                             struct.pack("<QII", 1 << 21, 2, 0) + struct.pack("<QQQQ", 0, 4096, 1 << 20, 1 << 20),
+                             0, 12, 2),
+        "log_report_reply": d(10, struct.pack("<II", 8 + 24 + 16, GET | LOG_REPORT) +
+                              struct.pack("<QQQ", 0x100000 + 12, 65 * 4096, 4096) + bytes(16), 0, 0x100000 + 12,
+                              65 * 4096),
+        "mig_data_read_reply": d(11, struct.pack("<II", 8 + 16, 16) + bytes(range(16)), 0, 32),
+        "mig_data_write_reply": d(12, b""),
+        "device_feature": d(13, struct.pack("<IIII", 16, SET | LOG_STOP, 0, 0)),
+    }
 
 
 # ---------------------------------------------------------------- caps
@@ -193,7 +337,8 @@ def config_seeds():
 def main():
     root = os.path.join(HERE, "corpus")
     for target, seeds in (("fuzz_server_stream", server_seeds()), ("fuzz_client_replies", client_seeds()),
-                          ("fuzz_caps_json", caps_seeds()), ("fuzz_config_space", config_seeds())):
+                          ("fuzz_caps_json", caps_seeds()), ("fuzz_config_space", config_seeds()),
+                          ("fuzz_decoders", decoders_seeds())):
         for name, data in seeds.items():
             write(os.path.join(root, target, name), data)
     return 0
