@@ -262,7 +262,7 @@ static void roll_back(struct run *r)
  */
 static int copy_config(struct run *r)
 {
-	struct uvf_client_region info;
+	struct uvf_client_region info = {.argsz = sizeof(info)};
 	uint8_t *cfg;
 	int rc;
 
