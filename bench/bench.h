@@ -5,9 +5,11 @@
  * ping-pong (the floor), and the report table.
  *
  * Every figure is a ratio against a floor measured in the same run: each
- * repetition measures the floor and then the uvf path right after it, and
- * the table shows the ratio of each pair (min / median / max). Nothing
- * here is a pass/fail test.
+ * repetition measures the floor and the uvf path right next to each other,
+ * and the table shows the ratio of each pair (min / median / max) and
+ * names the floor of every row. Nothing here is a pass/fail test, but the
+ * harness refuses to print a figure whose uvf half made no call into uvf,
+ * or whose raw floor did (see bench_timer below).
  */
 #ifndef UVF_BENCH_H
 #define UVF_BENCH_H
@@ -46,6 +48,29 @@ void bench_pin(int cpu);
 /* Exit with a message when ret < 0. */
 void bench_check(int ret, const char *what);
 
+/* ------------------------------------------------------------------ */
+/* Timed parts and the calls into uvf they make                         */
+/* ------------------------------------------------------------------ */
+
+/* Calls into uvf counted on this thread: wrap every call of a timed part
+ * in BENCH_UVF() so that the checks below can see it. */
+extern _Thread_local uint64_t bench_uvf_calls;
+#define BENCH_UVF(call) (bench_uvf_calls++, (call))
+
+struct bench_timer {
+	uint64_t t0;
+	uint64_t calls0;
+};
+
+void bench_timer_start(struct bench_timer *t);
+/* The rate (ops per second) since bench_timer_start(). A uvf path: exits
+ * with an error naming `what` when fewer than min_calls calls into uvf
+ * were counted meanwhile. */
+double bench_timer_uvf(const struct bench_timer *t, double ops, uint64_t min_calls, const char *what);
+/* The same for a floor that must not use uvf: exits when any call into
+ * uvf was counted meanwhile. */
+double bench_timer_floor(const struct bench_timer *t, double ops, const char *what);
+
 /* Keep the compiler from dropping a computation. */
 static inline void bench_use(const void *p)
 {
@@ -62,11 +87,12 @@ enum bench_unit {
 };
 
 /* Table header, then one row per measurement. floor[] and value[] hold
- * one rate per repetition (bench_reps of them); the ratio of each pair is
- * value / floor (higher is better). target <= 0: none. */
+ * one rate per repetition (bench_reps of them), each pair measured next to
+ * each other; the ratio of each pair is value / floor (higher is better).
+ * floor_name says what the floor is. target <= 0: none. */
 void bench_table_header(const char *title);
-void bench_row(const char *name, const char *cpus, enum bench_unit unit, const double *floor, const double *value,
-	       double target);
+void bench_row(const char *name, const char *floor_name, const char *cpus, enum bench_unit unit, const double *floor,
+	       const double *value, double target);
 void bench_row_missing(const char *name, const char *cpus, const char *why);
 void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -74,20 +100,35 @@ void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The floor: a raw ping-pong over a socketpair                        */
 /* ------------------------------------------------------------------ */
 
+enum bench_floor_kind {
+	/* Blocking read() and write(). */
+	BENCH_FLOOR_READ_WRITE,
+	/* What a peer that accepts fds must do: recvmsg() with room for 64
+	 * fds of control data (MSG_CMSG_CLOEXEC), one sendmsg() per message. */
+	BENCH_FLOOR_MSG,
+};
+
 struct bench_floor {
 	pid_t pid;
 	int sock;
 	size_t request, reply;
 	bool reversed;
+	enum bench_floor_kind kind;
+	uint32_t poll_us;
 	uint8_t *buf;
 };
 
 /* Fork a peer pinned to cpu. It reads `request` bytes and answers `reply`
- * bytes, with blocking read()/write(), until the socket closes. Reversed
- * (for requests the server sends, like DMA_READ): the peer sends the
- * requests, as fast as we answer, and we answer. */
+ * bytes, both sides with blocking read()/write(), until the socket closes.
+ * Reversed (for requests the server sends, like DMA_READ): the peer sends
+ * the requests, as fast as we answer, and we answer. */
 void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t reply, bool reversed);
-/* Rate (round trips per second) of iters round trips. */
+/* The same with the system calls of `kind` on both sides. poll_us > 0:
+ * both sides first try to receive without blocking for up to poll_us
+ * before they block, as uvf's adaptive polling does. */
+void bench_floor_start_as(struct bench_floor *f, enum bench_floor_kind kind, uint32_t poll_us, int cpu, size_t request,
+			  size_t reply, bool reversed);
+/* Rate (round trips per second) of iters round trips. Never calls uvf. */
 double bench_floor_run(struct bench_floor *f, uint64_t iters);
 void bench_floor_stop(struct bench_floor *f);
 

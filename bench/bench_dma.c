@@ -7,7 +7,8 @@
  *  - the same by message (uvf_client_dma_register, no fd), vs a raw
  *    socketpair ping-pong carrying the same bytes as DMA_READ/DMA_WRITE;
  *  - uvf_dma_ptr lookups on random addresses with 1, 1,024 and 65,535
- *    fd-backed mappings, vs lookups in a 1-entry table.
+ *    fd-backed mappings, vs a binary search of the same addresses in a
+ *    sorted array of the same ranges (the least a lookup can do).
  */
 #include <errno.h>
 #include <poll.h>
@@ -83,11 +84,6 @@ static int dma_setup(struct uvf_device *dev, void *arg)
 	return uvf_device_set_bar(dev, 0, &bar0);
 }
 
-static double rate_since(uint64_t t0, uint64_t n)
-{
-	return (double)n * 1e9 / (double)(bench_now_ns() - t0);
-}
-
 static void mapped_copy(struct uvf_device *dev, const struct dma_cmd *cmd, double *out)
 {
 	uint8_t *src = malloc(BUF_SIZE), *dst = malloc(BUF_SIZE);
@@ -97,20 +93,21 @@ static void mapped_copy(struct uvf_device *dev, const struct dma_cmd *cmd, doubl
 	memset(dst, 2, BUF_SIZE);
 	size_t len = (size_t)cmd->size;
 	for (uint32_t r = 0; r < cmd->reps; r++) {
-		uint64_t t0 = bench_now_ns();
+		struct bench_timer t;
+		bench_timer_start(&t);
 		for (uint64_t i = 0; i < cmd->iters; i++) {
 			memcpy(dst, src, len);
 			bench_use(dst);
 		}
-		out[2 * r] = rate_since(t0, cmd->iters * len);
-		t0 = bench_now_ns();
+		out[2 * r] = bench_timer_floor(&t, (double)(cmd->iters * len), "memcpy");
+		bench_timer_start(&t);
 		for (uint64_t i = 0; i < cmd->iters; i++) {
-			int ret = cmd->op == OP_MAPPED_READ ? uvf_dma_read(dev, DMA_IOVA, dst, len)
-							    : uvf_dma_write(dev, DMA_IOVA, src, len);
+			int ret = cmd->op == OP_MAPPED_READ ? BENCH_UVF(uvf_dma_read(dev, DMA_IOVA, dst, len))
+							    : BENCH_UVF(uvf_dma_write(dev, DMA_IOVA, src, len));
 			bench_check(ret, "uvf_dma_read/write");
 			bench_use(dst);
 		}
-		out[2 * r + 1] = rate_since(t0, cmd->iters * len);
+		out[2 * r + 1] = bench_timer_uvf(&t, (double)(cmd->iters * len), cmd->iters, "uvf_dma_read/write");
 	}
 	free(src);
 	free(dst);
@@ -124,22 +121,56 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
+/* The floor's table: the same ranges as the server's mappings, sorted. */
+struct range {
+	uint64_t iova, size;
+	uint8_t *host;
+};
+
+static void *range_find(const struct range *t, size_t n, uint64_t iova, uint64_t len)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (iova < t[mid].iova)
+			hi = mid;
+		else if (iova - t[mid].iova >= t[mid].size)
+			lo = mid + 1;
+		else
+			return len <= t[mid].size - (iova - t[mid].iova) ? t[mid].host + (iova - t[mid].iova) : NULL;
+	}
+	return NULL;
+}
+
+/* Per repetition: the floor's binary search, then uvf_dma_ptr, on the same
+ * addresses. */
 static void lookups(struct uvf_device *dev, const struct dma_cmd *cmd, double *out)
 {
 	enum { NADDR = 4096 };
 	static uint64_t addr[NADDR];
+	static struct range table[MAX_MAPS];
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	size_t n = cmd->count > MAX_MAPS ? MAX_MAPS : (size_t)cmd->count;
+	for (size_t k = 0; k < n; k++)
+		table[k] = (struct range){MAP_IOVA + k * MAP_STRIDE, MAP_SIZE, scratch + (k % 256) * MAP_SIZE};
 	for (int i = 0; i < NADDR; i++) {
-		uint64_t k = xorshift(&seed) % cmd->count;
+		uint64_t k = xorshift(&seed) % n;
 		addr[i] = MAP_IOVA + k * MAP_STRIDE + xorshift(&seed) % (MAP_SIZE - 8);
 	}
 	for (uint32_t r = 0; r < cmd->reps; r++) {
-		uint64_t t0 = bench_now_ns();
+		struct bench_timer t;
+		bench_timer_start(&t);
 		for (uint64_t i = 0; i < cmd->iters; i++) {
-			void *p = uvf_dma_ptr(dev, addr[i % NADDR], 8, UVF_DMA_MAP_FLAG_READ);
+			void *p = range_find(table, n, addr[i % NADDR], 8);
 			bench_use(p);
 		}
-		out[r] = rate_since(t0, cmd->iters);
+		out[2 * r] = bench_timer_floor(&t, (double)cmd->iters, "binary search");
+		bench_timer_start(&t);
+		for (uint64_t i = 0; i < cmd->iters; i++) {
+			void *p = BENCH_UVF(uvf_dma_ptr(dev, addr[i % NADDR], 8, UVF_DMA_MAP_FLAG_READ));
+			bench_use(p);
+		}
+		out[2 * r + 1] = bench_timer_uvf(&t, (double)cmd->iters, cmd->iters, "uvf_dma_ptr");
 	}
 }
 
@@ -148,18 +179,20 @@ static void lookups(struct uvf_device *dev, const struct dma_cmd *cmd, double *o
 static void message_copy(struct uvf_device *dev, const struct dma_cmd *cmd, double *out)
 {
 	for (uint32_t r = 0; r < cmd->reps; r++) {
-		uint64_t t0 = bench_now_ns();
+		struct bench_timer t;
+		bench_timer_start(&t);
 		out[r] = 0;
 		for (uint64_t i = 0; i < cmd->iters; i++) {
-			int ret = cmd->op == OP_MESSAGE_READ ? uvf_dma_read(dev, DMA_IOVA, scratch, cmd->size)
-							     : uvf_dma_write(dev, DMA_IOVA, scratch, cmd->size);
+			int ret = cmd->op == OP_MESSAGE_READ
+					  ? BENCH_UVF(uvf_dma_read(dev, DMA_IOVA, scratch, cmd->size))
+					  : BENCH_UVF(uvf_dma_write(dev, DMA_IOVA, scratch, cmd->size));
 			if (ret < 0) {
 				fprintf(stderr, "uvf-bench-dma: message DMA from a device thread: %s\n",
 					uvf_strerror(ret));
 				return;
 			}
 		}
-		out[r] = rate_since(t0, cmd->iters * cmd->size);
+		out[r] = bench_timer_uvf(&t, (double)(cmd->iters * cmd->size), cmd->iters, "message DMA");
 	}
 }
 
@@ -170,12 +203,16 @@ static void device_thread(struct uvf_device *dev, void *arg, int cmd_fd, int res
 	(void)arg;
 	while (bench_read_full(cmd_fd, &cmd, sizeof(cmd)) == 0) {
 		size_t n = cmd.reps;
-		if (cmd.op == OP_LOOKUP) {
-			lookups(dev, &cmd, out);
-		} else if (cmd.op == OP_MESSAGE_READ || cmd.op == OP_MESSAGE_WRITE) {
+		if (cmd.reps > BENCH_MAX_REPS)
+			break;
+		if (cmd.op == OP_MESSAGE_READ || cmd.op == OP_MESSAGE_WRITE) {
 			message_copy(dev, &cmd, out);
 		} else {
-			mapped_copy(dev, &cmd, out);
+			/* A floor and a uvf rate per repetition. */
+			if (cmd.op == OP_LOOKUP)
+				lookups(dev, &cmd, out);
+			else
+				mapped_copy(dev, &cmd, out);
 			n *= 2;
 		}
 		if (bench_write_full(result_fd, out, n * sizeof(double)) < 0)
@@ -211,7 +248,7 @@ static void bench_mapped_dma(const struct bench_server *s, struct uvf_client *c)
 				val[r] = out[2 * r + 1];
 			}
 			snprintf(name, sizeof(name), "uvf_dma_%s %s", w ? "write" : "read", k ? "1 MiB" : "4 KiB");
-			bench_row(name, "server", BENCH_BYTES, floor, val, 0.9);
+			bench_row(name, "memcpy, same size", "server", BENCH_BYTES, floor, val, 0.9);
 		}
 	}
 	bench_check(uvf_client_dma_unregister(c, DMA_IOVA, BUF_SIZE), "uvf_client_dma_unregister");
@@ -220,9 +257,13 @@ static void bench_mapped_dma(const struct bench_server *s, struct uvf_client *c)
 static double msg_dma_rate(struct uvf_client *c, bool write, size_t size, uint64_t count)
 {
 	struct msg_dma_req req = {write, 0, size, count};
-	uint64_t t0 = bench_now_ns();
-	bench_check(uvf_client_region_write(c, 0, 0, &req, sizeof(req)), "message DMA");
-	return rate_since(t0, count * size);
+	struct bench_timer t;
+	/* One call here; the server's count DMAs, which this client serves
+	 * meanwhile, are counted by the write's callback: it fails the write
+	 * when one fails. */
+	bench_timer_start(&t);
+	bench_check(BENCH_UVF(uvf_client_region_write(c, 0, 0, &req, sizeof(req))), "message DMA");
+	return bench_timer_uvf(&t, (double)(count * size), 1, "message DMA, dispatch thread");
 }
 
 /* The same from the device thread; meanwhile we serve the server's
@@ -240,7 +281,7 @@ static double thread_msg_dma_rate(const struct bench_server *s, struct uvf_clien
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			bench_check(-errno, "poll");
 		if (p[0].revents)
-			bench_check(uvf_client_process(c), "uvf_client_process");
+			bench_check(BENCH_UVF(uvf_client_process(c)), "uvf_client_process");
 		if (p[1].revents)
 			break;
 	}
@@ -271,7 +312,8 @@ static void bench_message_dma(const struct bench_server *s, struct uvf_client *c
 			uint64_t iters = bench_iters(size == 4096 ? 3000 : 60);
 			size_t small = 32, big = 32 + size;
 			struct bench_floor f;
-			double floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS], thread[BENCH_MAX_REPS];
+			double floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
+			double thread_floor[BENCH_MAX_REPS], thread[BENCH_MAX_REPS];
 			char name[96];
 
 			bench_floor_start(&f, server_cpu, w ? big : small, w ? small : big, true);
@@ -281,15 +323,18 @@ static void bench_message_dma(const struct bench_server *s, struct uvf_client *c
 			for (int r = 0; r < bench_reps; r++) {
 				floor[r] = bench_floor_run(&f, iters) * (double)size;
 				val[r] = msg_dma_rate(c, w, size, iters);
+				thread_floor[r] = bench_floor_run(&f, iters) * (double)size;
 				thread[r] = thread_msg_dma_rate(s, c, w, size, iters);
 			}
 			bench_floor_stop(&f);
 			snprintf(name, sizeof(name), "DMA_%s %s, dispatch thread", w ? "WRITE" : "READ",
 				 k ? "1 MiB" : "4 KiB");
-			bench_row(name, "different", BENCH_BYTES, floor, val, 0);
+			bench_row(name, "socketpair, read/write, same messages", "different", BENCH_BYTES, floor, val,
+				  0);
 			snprintf(name, sizeof(name), "DMA_%s %s, device thread%s", w ? "WRITE" : "READ",
 				 k ? "1 MiB" : "4 KiB", twin ? " (twin socket)" : "");
-			bench_row(name, "different", BENCH_BYTES, floor, thread, 0);
+			bench_row(name, "socketpair, read/write, same messages", "different", BENCH_BYTES, thread_floor,
+				  thread, 0);
 		}
 	}
 	bench_check(uvf_client_dma_unregister(c, DMA_IOVA, BUF_SIZE), "uvf_client_dma_unregister");
@@ -337,15 +382,16 @@ static int map_up_to(struct uvf_client *c, struct lookup_maps *lm, uint32_t want
 static void bench_lookup(const struct bench_server *s, struct uvf_client *c)
 {
 	static const uint32_t counts[] = {1, 1024, MAX_MAPS};
-	double floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
 	struct lookup_maps lm = {memfd_create("uvf-bench-maps", MFD_CLOEXEC), 0, 0, false};
 
-	bench_table_header("uvf_dma_ptr lookups on random addresses vs a 1-entry table (rate; time per lookup)");
+	bench_table_header("uvf_dma_ptr lookups on random addresses vs a binary search in a sorted array of the same "
+			   "ranges (rate; time per lookup)");
 	if (lm.memfd < 0 || ftruncate(lm.memfd, (off_t)MAX_MAPS * MAP_SIZE) < 0)
 		bench_check(-errno, "memfd");
 	for (size_t k = 0; k < 3; k++) {
 		struct dma_cmd cmd = {OP_LOOKUP, (uint32_t)bench_reps, bench_iters(1000000), 8, counts[k]};
-		char name[96];
+		double out[2 * BENCH_MAX_REPS], floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
+		char name[96], floor_name[96];
 		int ret = map_up_to(c, &lm, counts[k]);
 		if (ret < 0) {
 			char why[96];
@@ -355,15 +401,19 @@ static void bench_lookup(const struct bench_server *s, struct uvf_client *c)
 			bench_row_missing(name, "server", why);
 			break;
 		}
-		ask(s, &cmd, k ? val : floor, (size_t)bench_reps);
-		if (k == 0)
-			memcpy(val, floor, sizeof(val));
+		ask(s, &cmd, out, 2 * (size_t)bench_reps);
+		for (int r = 0; r < bench_reps; r++) {
+			floor[r] = out[2 * r];
+			val[r] = out[2 * r + 1];
+		}
 		if (lm.fd_backed < lm.have)
 			snprintf(name, sizeof(name), "%u mappings (%u with fd)", (unsigned)counts[k],
 				 (unsigned)lm.fd_backed);
 		else
 			snprintf(name, sizeof(name), "%u mapping%s", (unsigned)counts[k], k ? "s" : "");
-		bench_row(name, "server", BENCH_OPS, floor, val, 0);
+		snprintf(floor_name, sizeof(floor_name), "binary search, sorted array of %u range%s",
+			 (unsigned)counts[k], k ? "s" : "");
+		bench_row(name, floor_name, "server", BENCH_OPS, floor, val, 0);
 	}
 	close(lm.memfd);
 }

@@ -49,9 +49,10 @@ static void device_thread(struct uvf_device *dev, void *arg, int cmd_fd, int res
 	(void)arg;
 	while (bench_read_full(cmd_fd, &cmd, sizeof(cmd)) == 0) {
 		int ret = 0;
+		uint64_t calls0 = bench_uvf_calls;
 		for (uint64_t i = 0; i < cmd.iters; i++) {
 			if (cmd.use_uvf) {
-				ret = uvf_irq_trigger(dev, UVF_PCI_MSIX_IRQ, 0);
+				ret = BENCH_UVF(uvf_irq_trigger(dev, UVF_PCI_MSIX_IRQ, 0));
 				if (ret < 0)
 					break;
 			} else {
@@ -59,6 +60,10 @@ static void device_thread(struct uvf_device *dev, void *arg, int cmd_fd, int res
 			}
 			wait_eventfd(back_fd);
 		}
+		/* The uvf half must have called uvf_irq_trigger each time, the
+		 * floor never. */
+		if (ret == 0 && bench_uvf_calls - calls0 != (cmd.use_uvf ? cmd.iters : 0))
+			ret = -EPROTO;
 		if (bench_write_full(result_fd, &ret, sizeof(ret)) < 0)
 			break;
 	}
@@ -118,7 +123,8 @@ int main(int argc, char **argv)
 			floor[r] = ping_pong(&s, floor_irq_fd, false, iters);
 			val[r] = ping_pong(&s, irq_fd, true, iters);
 		}
-		bench_row("MSI-X vector 0", other ? "different" : "same", BENCH_OPS, floor, val, 0);
+		bench_row("MSI-X vector 0", "eventfd write/read ping-pong", other ? "different" : "same", BENCH_OPS,
+			  floor, val, 0);
 		uvf_client_close(c);
 		bench_server_stop(&s);
 	}

@@ -2,10 +2,13 @@
 /*
  * Region access over the socket (issue 5, items 1, 2 and 8):
  *  - REGION_READ/REGION_WRITE round trips of 4 and 8 bytes against a BAR
- *    with callbacks, vs a raw socketpair ping-pong of exactly the same
- *    message sizes (same CPU and different CPUs);
+ *    with callbacks, vs two raw socketpair ping-pongs of exactly the same
+ *    message sizes (same CPU and different CPUs): one with read()/write(),
+ *    one with recvmsg() and a control buffer and sendmsg(), as a peer that
+ *    accepts fds must do;
  *  - posted and corked writes vs round-trip writes;
- *  - adaptive polling on both sides vs the blocking floor.
+ *  - adaptive polling on both sides vs a ping-pong that polls the same
+ *    way.
  *
  *   uvf-bench-region               the report
  *   uvf-bench-region --strace N [posted]   only N read round trips (or N
@@ -54,19 +57,21 @@ static void start_server(struct bench_server *s, int cpu, uint32_t poll_us)
 static double uvf_read_rate(struct uvf_client *c, size_t len, uint64_t iters)
 {
 	uint8_t buf[8];
-	uint64_t t0 = bench_now_ns();
+	struct bench_timer t;
+	bench_timer_start(&t);
 	for (uint64_t i = 0; i < iters; i++)
-		bench_check(uvf_client_region_read(c, 0, 0x10, buf, len), "uvf_client_region_read");
-	return (double)iters * 1e9 / (double)(bench_now_ns() - t0);
+		bench_check(BENCH_UVF(uvf_client_region_read(c, 0, 0x10, buf, len)), "uvf_client_region_read");
+	return bench_timer_uvf(&t, (double)iters, iters, "uvf_client_region_read");
 }
 
 static double uvf_write_rate(struct uvf_client *c, size_t len, uint64_t iters)
 {
 	uint8_t buf[8] = {1};
-	uint64_t t0 = bench_now_ns();
+	struct bench_timer t;
+	bench_timer_start(&t);
 	for (uint64_t i = 0; i < iters; i++)
-		bench_check(uvf_client_region_write(c, 0, 0x10, buf, len), "uvf_client_region_write");
-	return (double)iters * 1e9 / (double)(bench_now_ns() - t0);
+		bench_check(BENCH_UVF(uvf_client_region_write(c, 0, 0x10, buf, len)), "uvf_client_region_write");
+	return bench_timer_uvf(&t, (double)iters, iters, "uvf_client_region_write");
 }
 
 /* The four message shapes: REGION_READ request 16+16, reply 16+16+count;
@@ -84,6 +89,13 @@ static const struct shape shapes[] = {
 	{"REGION_WRITE 8 B", true, 8},
 };
 
+#define FLOOR_RW  "socketpair, read/write"
+#define FLOOR_MSG "socketpair, recvmsg with control buffer/sendmsg"
+
+/* Round trips vs the read()/write() floor and the fd-capable recvmsg()/
+ * sendmsg() floor. Each repetition measures one floor, uvf, then the other
+ * floor (the order swaps every repetition), so that uvf's figure sits next
+ * to both of its floors. */
 static void round_trip_rows(struct uvf_client *c, int server_cpu, const char *cpus, const char *prefix, double target,
 			    const struct shape *only, size_t nshapes)
 {
@@ -92,27 +104,36 @@ static void round_trip_rows(struct uvf_client *c, int server_cpu, const char *cp
 		const struct shape *sh = &only[k];
 		size_t req = HDR + ACCESS_HDR + (sh->write ? sh->len : 0);
 		size_t rep = HDR + ACCESS_HDR + (sh->write ? 0 : sh->len);
-		struct bench_floor f;
-		double floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
+		struct bench_floor rw, msg;
+		double rw_rate[BENCH_MAX_REPS], msg_rate[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
 		char name[96];
 
-		bench_floor_start(&f, server_cpu, req, rep, false);
-		bench_floor_run(&f, iters / 10); /* warm up both paths */
+		bench_floor_start_as(&rw, BENCH_FLOOR_READ_WRITE, 0, server_cpu, req, rep, false);
+		bench_floor_start_as(&msg, BENCH_FLOOR_MSG, 0, server_cpu, req, rep, false);
+		bench_floor_run(&rw, iters / 10); /* warm up all three */
+		bench_floor_run(&msg, iters / 10);
 		sh->write ? uvf_write_rate(c, sh->len, iters / 10) : uvf_read_rate(c, sh->len, iters / 10);
 		for (int r = 0; r < bench_reps; r++) {
-			floor[r] = bench_floor_run(&f, iters);
+			struct bench_floor *first = r % 2 ? &msg : &rw, *second = r % 2 ? &rw : &msg;
+			double a = bench_floor_run(first, iters);
 			val[r] = sh->write ? uvf_write_rate(c, sh->len, iters) : uvf_read_rate(c, sh->len, iters);
+			double b = bench_floor_run(second, iters);
+			rw_rate[r] = r % 2 ? b : a;
+			msg_rate[r] = r % 2 ? a : b;
 		}
-		bench_floor_stop(&f);
+		bench_floor_stop(&msg);
+		bench_floor_stop(&rw);
 		snprintf(name, sizeof(name), "%s%s", prefix, sh->name);
-		bench_row(name, cpus, BENCH_OPS, floor, val, target);
+		bench_row(name, FLOOR_RW, cpus, BENCH_OPS, rw_rate, val, target);
+		bench_row(name, FLOOR_MSG, cpus, BENCH_OPS, msg_rate, val, target);
 	}
 }
 
 /* Item 1: round trips vs the socketpair floor. */
 static void bench_round_trips(void)
 {
-	bench_table_header("Round trips: uvf_client_region_read/write vs a socketpair ping-pong of the same sizes");
+	bench_table_header("Round trips: uvf_client_region_read/write vs socketpair ping-pongs of the same sizes "
+			   "(read/write, and recvmsg/sendmsg as an fd-accepting peer)");
 	for (int other = 0; other < 2; other++) {
 		int cpu = other ? bench_cpu.server_other : bench_cpu.server_same;
 		if (cpu < 0)
@@ -145,19 +166,22 @@ static void bench_round_trips(void)
 static double posted_rate(struct uvf_client *c, uint64_t iters, bool corked)
 {
 	uint32_t v = 1;
-	uint64_t t0 = bench_now_ns();
+	struct bench_timer t;
+	bench_timer_start(&t);
 	if (corked)
-		bench_check(uvf_client_cork(c, true), "uvf_client_cork");
+		bench_check(BENCH_UVF(uvf_client_cork(c, true)), "uvf_client_cork");
 	for (uint64_t i = 0; i < iters; i++)
-		bench_check(uvf_client_region_write_posted(c, 0, 0x10, &v, sizeof(v)),
+		bench_check(BENCH_UVF(uvf_client_region_write_posted(c, 0, 0x10, &v, sizeof(v))),
 			    "uvf_client_region_write_posted");
 	if (corked)
-		bench_check(uvf_client_cork(c, false), "uvf_client_cork");
-	bench_check(uvf_client_flush(c), "uvf_client_flush");
-	return (double)iters * 1e9 / (double)(bench_now_ns() - t0);
+		bench_check(BENCH_UVF(uvf_client_cork(c, false)), "uvf_client_cork");
+	bench_check(BENCH_UVF(uvf_client_flush(c)), "uvf_client_flush");
+	return bench_timer_uvf(&t, (double)iters, iters + 1, "posted REGION_WRITE");
 }
 
-/* Item 2: posted and corked writes, floor = round-trip writes. */
+/* Item 2: posted and corked writes, floor = round-trip writes (a uvf path:
+ * the figure is what posting saves). Each gets its own floor run right
+ * before it. */
 static void bench_posted(void)
 {
 	bench_table_header("Posted writes (then one uvf_client_flush) vs round-trip REGION_WRITE 4 B");
@@ -170,31 +194,40 @@ static void bench_posted(void)
 		struct uvf_client *c = bench_connect(&s, 0);
 		const char *cpus = other ? "different" : "same";
 		uint64_t rt_iters = bench_iters(10000), posted_iters = bench_iters(30000);
-		double rt[BENCH_MAX_REPS], posted[BENCH_MAX_REPS], corked[BENCH_MAX_REPS];
+		double rt_posted[BENCH_MAX_REPS], rt_corked[BENCH_MAX_REPS];
+		double posted[BENCH_MAX_REPS], corked[BENCH_MAX_REPS];
 		bool multi = uvf_client_server_caps(c)->write_multiple;
 
+		uvf_write_rate(c, 4, rt_iters / 10);
 		posted_rate(c, posted_iters / 10, false);
 		for (int r = 0; r < bench_reps; r++) {
-			rt[r] = uvf_write_rate(c, 4, rt_iters);
+			rt_posted[r] = uvf_write_rate(c, 4, rt_iters);
 			posted[r] = posted_rate(c, posted_iters, false);
+			rt_corked[r] = uvf_write_rate(c, 4, rt_iters);
 			corked[r] = posted_rate(c, posted_iters, true);
 		}
-		bench_row("posted REGION_WRITE 4 B", cpus, BENCH_OPS, rt, posted, 10);
-		bench_row(multi ? "corked, REGION_WRITE_MULTI" : "corked (server without write_multiple)", cpus,
-			  BENCH_OPS, rt, corked, 10);
+		bench_row("posted REGION_WRITE 4 B", "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt_posted,
+			  posted, 10);
+		bench_row(multi ? "corked, REGION_WRITE_MULTI" : "corked (server without write_multiple)",
+			  "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt_corked, corked, 10);
 		uvf_client_close(c);
 		bench_server_stop(&s);
 	}
 }
 
-/* Item 8: poll_us on both sides, different CPUs, vs the blocking floor. */
+/* Item 8: poll_us on both sides, different CPUs, vs a floor that polls
+ * the same way: both sides of the fd-capable ping-pong try recvmsg without
+ * blocking for up to poll_us before they block. */
 static void bench_polling(void)
 {
 	uint32_t poll_us = 50;
-	char title[128];
+	uint64_t iters = bench_iters(10000);
+	char title[160], floor_name[96];
 
-	snprintf(title, sizeof(title), "Adaptive polling (poll_us = %u on server and client) vs the blocking floor",
+	snprintf(title, sizeof(title),
+		 "Adaptive polling (poll_us = %u on server and client) vs a socketpair ping-pong polling as long",
 		 (unsigned)poll_us);
+	snprintf(floor_name, sizeof(floor_name), "%s, polling %u µs", FLOOR_MSG, (unsigned)poll_us);
 	bench_table_header(title);
 	if (bench_cpu.server_other < 0) {
 		bench_row_missing("polling", "different", "needs two CPUs");
@@ -204,7 +237,25 @@ static void bench_polling(void)
 	start_server(&s, bench_cpu.server_other, poll_us);
 	struct uvf_client *c = bench_connect(&s, poll_us);
 	static const struct shape polled[] = {{"REGION_READ 4 B", false, 4}, {"REGION_WRITE 4 B", true, 4}};
-	round_trip_rows(c, bench_cpu.server_other, "different", "polling: ", 0.95, polled, 2);
+	for (size_t k = 0; k < 2; k++) {
+		const struct shape *sh = &polled[k];
+		size_t req = HDR + ACCESS_HDR + (sh->write ? sh->len : 0);
+		size_t rep = HDR + ACCESS_HDR + (sh->write ? 0 : sh->len);
+		double floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
+		struct bench_floor f;
+		char name[96];
+
+		bench_floor_start_as(&f, BENCH_FLOOR_MSG, poll_us, bench_cpu.server_other, req, rep, false);
+		bench_floor_run(&f, iters / 10);
+		sh->write ? uvf_write_rate(c, sh->len, iters / 10) : uvf_read_rate(c, sh->len, iters / 10);
+		for (int r = 0; r < bench_reps; r++) {
+			floor[r] = bench_floor_run(&f, iters);
+			val[r] = sh->write ? uvf_write_rate(c, sh->len, iters) : uvf_read_rate(c, sh->len, iters);
+		}
+		bench_floor_stop(&f);
+		snprintf(name, sizeof(name), "polling: %s", sh->name);
+		bench_row(name, floor_name, "different", BENCH_OPS, floor, val, 0.95);
+	}
 	uvf_client_close(c);
 	bench_server_stop(&s);
 }

@@ -20,6 +20,7 @@
 
 struct bench_cpus bench_cpu = {0, 0, 1};
 int bench_reps = 5;
+_Thread_local uint64_t bench_uvf_calls;
 static double scale = 1.0;
 static const char *program_name = "uvf-bench";
 
@@ -82,6 +83,46 @@ void bench_pin(int cpu)
 	}
 }
 
+void bench_timer_start(struct bench_timer *t)
+{
+	t->calls0 = bench_uvf_calls;
+	t->t0 = bench_now_ns();
+}
+
+static double timer_rate(const struct bench_timer *t, double ops)
+{
+	uint64_t ns = bench_now_ns() - t->t0;
+	return ops * 1e9 / (double)(ns ? ns : 1);
+}
+
+double bench_timer_uvf(const struct bench_timer *t, double ops, uint64_t min_calls, const char *what)
+{
+	double rate = timer_rate(t, ops);
+	uint64_t calls = bench_uvf_calls - t->calls0;
+
+	if (calls < min_calls) {
+		fprintf(stderr,
+			"%s: %s: the timed part made %llu calls into uvf, expected at least %llu: it does not "
+			"measure uvf\n",
+			program_name, what, (unsigned long long)calls, (unsigned long long)min_calls);
+		exit(1);
+	}
+	return rate;
+}
+
+double bench_timer_floor(const struct bench_timer *t, double ops, const char *what)
+{
+	double rate = timer_rate(t, ops);
+	uint64_t calls = bench_uvf_calls - t->calls0;
+
+	if (calls != 0) {
+		fprintf(stderr, "%s: %s: the floor made %llu calls into uvf: it is not a floor\n", program_name, what,
+			(unsigned long long)calls);
+		exit(1);
+	}
+	return rate;
+}
+
 void bench_log(void *data, enum uvf_log_level level, const char *line)
 {
 	(void)data;
@@ -135,12 +176,12 @@ static void format_rate(char *out, size_t cap, enum bench_unit unit, double rate
 void bench_table_header(const char *title)
 {
 	printf("\n### %s\n\n", title);
-	printf("| benchmark | CPUs | floor (median) | uvf (median) | ratio min | median | max | target |\n");
-	printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+	printf("| benchmark | floor | CPUs | floor (median) | uvf (median) | ratio min | median | max | target |\n");
+	printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
 }
 
-void bench_row(const char *name, const char *cpus, enum bench_unit unit, const double *floor, const double *value,
-	       double target)
+void bench_row(const char *name, const char *floor_name, const char *cpus, enum bench_unit unit, const double *floor,
+	       const double *value, double target)
 {
 	double ratio[BENCH_MAX_REPS], lo = 1e300, hi = 0;
 	char f[48], v[48], t[32] = "";
@@ -155,12 +196,13 @@ void bench_row(const char *name, const char *cpus, enum bench_unit unit, const d
 	format_rate(v, sizeof(v), unit, median(value, bench_reps));
 	if (target > 0)
 		snprintf(t, sizeof(t), "≥ %g%s", target, med < target ? " **missed**" : "");
-	printf("| %s | %s | %s | %s | %.2f | **%.2f** | %.2f | %s |\n", name, cpus, f, v, lo, med, hi, t);
+	printf("| %s | %s | %s | %s | %s | %.2f | **%.2f** | %.2f | %s |\n", name, floor_name, cpus, f, v, lo, med, hi,
+	       t);
 }
 
 void bench_row_missing(const char *name, const char *cpus, const char *why)
 {
-	printf("| %s | %s | | not available | | | | %s |\n", name, cpus, why);
+	printf("| %s | | %s | | not available | | | | %s |\n", name, cpus, why);
 }
 
 void bench_note(const char *fmt, ...)
@@ -240,13 +282,76 @@ static void close_sibling_fds(void)
 	nchild_fds = 0;
 }
 
-void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t reply, bool reversed)
+/* Receive len bytes the way the floor's kind says; with poll_us, without
+ * blocking until poll_us passed, then blocking. */
+static int floor_recv(const struct bench_floor *f, void *buf, size_t len)
+{
+	uint64_t spin_until = f->poll_us ? bench_now_ns() + (uint64_t)f->poll_us * 1000u : 0;
+	size_t got = 0;
+
+	while (got < len) {
+		bool spin = spin_until && bench_now_ns() < spin_until;
+		ssize_t n;
+
+		if (f->kind == BENCH_FLOOR_MSG) {
+			union {
+				struct cmsghdr align;
+				char buf[CMSG_SPACE(sizeof(int) * 64)];
+			} ctl;
+			struct iovec iov = {(char *)buf + got, len - got};
+			struct msghdr msg = {.msg_iov = &iov,
+					     .msg_iovlen = 1,
+					     .msg_control = ctl.buf,
+					     .msg_controllen = sizeof(ctl.buf)};
+			n = recvmsg(f->sock, &msg, MSG_CMSG_CLOEXEC | (spin ? MSG_DONTWAIT : 0));
+			if (n > 0 && msg.msg_controllen > 0)
+				return -EPROTO; /* nobody sends fds here */
+		} else {
+			n = spin ? recv(f->sock, (char *)buf + got, len - got, MSG_DONTWAIT)
+				 : read(f->sock, (char *)buf + got, len - got);
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EINTR || (spin && (errno == EAGAIN || errno == EWOULDBLOCK)))
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int floor_send(const struct bench_floor *f, const void *buf, size_t len)
+{
+	size_t put = 0;
+
+	if (f->kind == BENCH_FLOOR_READ_WRITE)
+		return bench_write_full(f->sock, buf, len);
+	while (put < len) {
+		struct iovec iov = {(char *)buf + put, len - put};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n = sendmsg(f->sock, &msg, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		put += (size_t)n;
+	}
+	return 0;
+}
+
+void bench_floor_start_as(struct bench_floor *f, enum bench_floor_kind kind, uint32_t poll_us, int cpu, size_t request,
+			  size_t reply, bool reversed)
 {
 	int sv[2];
 
 	f->request = request;
 	f->reply = reply;
 	f->reversed = reversed;
+	f->kind = kind;
+	f->poll_us = poll_us;
 	f->buf = calloc(1, request > reply ? request : reply);
 	if (!f->buf || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		bench_check(-ENOMEM, "socketpair");
@@ -257,15 +362,14 @@ void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t re
 		close(sv[0]);
 		close_sibling_fds();
 		bench_pin(cpu);
-		/* One read for the request and one write for the reply when
+		f->sock = sv[1];
+		/* One receive for the request and one send for the reply when
 		 * the socket buffer allows: the least a responder can do. */
 		if (reversed)
-			while (bench_write_full(sv[1], f->buf, request) == 0 &&
-			       bench_read_full(sv[1], f->buf, reply) == 0)
+			while (floor_send(f, f->buf, request) == 0 && floor_recv(f, f->buf, reply) == 0)
 				;
 		else
-			while (bench_read_full(sv[1], f->buf, request) == 0 &&
-			       bench_write_full(sv[1], f->buf, reply) == 0)
+			while (floor_recv(f, f->buf, request) == 0 && floor_send(f, f->buf, reply) == 0)
 				;
 		_exit(0);
 	}
@@ -274,19 +378,26 @@ void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t re
 	child_fd_add(f->sock);
 }
 
+void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t reply, bool reversed)
+{
+	bench_floor_start_as(f, BENCH_FLOOR_READ_WRITE, 0, cpu, request, reply, reversed);
+}
+
 double bench_floor_run(struct bench_floor *f, uint64_t iters)
 {
-	uint64_t t0 = bench_now_ns();
+	struct bench_timer t;
+
+	bench_timer_start(&t);
 	for (uint64_t i = 0; i < iters; i++) {
 		if (f->reversed) {
-			bench_check(bench_read_full(f->sock, f->buf, f->request), "floor read");
-			bench_check(bench_write_full(f->sock, f->buf, f->reply), "floor write");
+			bench_check(floor_recv(f, f->buf, f->request), "floor receive");
+			bench_check(floor_send(f, f->buf, f->reply), "floor send");
 		} else {
-			bench_check(bench_write_full(f->sock, f->buf, f->request), "floor write");
-			bench_check(bench_read_full(f->sock, f->buf, f->reply), "floor read");
+			bench_check(floor_send(f, f->buf, f->request), "floor send");
+			bench_check(floor_recv(f, f->buf, f->reply), "floor receive");
 		}
 	}
-	return (double)iters * 1e9 / (double)(bench_now_ns() - t0);
+	return bench_timer_floor(&t, (double)iters, "socketpair floor");
 }
 
 void bench_floor_stop(struct bench_floor *f)

@@ -8,7 +8,10 @@
 # Builds a release build in build-microbench/ (BENCH_BUILD to change it),
 # prints the machine, runs every benchmark and prints one Markdown table
 # per benchmark: each figure is a ratio against a floor measured in the
-# same run (min / median / max over BENCH_REPS repetitions, default 5).
+# same repetition (min / median / max over BENCH_REPS repetitions, default
+# 5); the "floor" column names each row's floor. A benchmark whose uvf half
+# made no call into uvf, or whose raw floor did, stops with an error, and
+# so does this script.
 # About 1 minute on 2 quiet cores, up to 4 when other work runs. Environment:
 #   BENCH_SCALE=0.2      fewer iterations (quick look), 3 = steadier figures
 #   BENCH_REPS=9         more repetitions (at most 64)
@@ -40,7 +43,8 @@ echo "- kernel: $(uname -sr), $(uname -m)"
 echo "- compiler: $(${CC:-cc} --version | head -1), buildtype release"
 echo "- settings: BENCH_REPS=${BENCH_REPS:-5} BENCH_SCALE=${BENCH_SCALE:-1} BENCH_CPUS=${BENCH_CPUS:-0,1} (client CPU, other CPU)"
 echo
-echo "Ratio = uvf / floor of each repetition (higher is better; 1.00 = as fast as the floor)."
+echo "Ratio = uvf / floor of each repetition, the two measured next to each other (higher is better;"
+echo "1.00 = as fast as the floor). The floor column names what each row is compared with."
 echo "Rates are per second; the time in brackets is per operation."
 
 for p in "${only[@]}"; do

@@ -13,6 +13,11 @@
  * Exit status 0 after a migration, 1 on failure (the source is left
  * RUNNING and the destination is disconnected, its half-loaded state
  * discarded), 2 on bad usage.
+ *
+ * The requests keep to what servers that refuse most commands while
+ * stopped (libvfio-user) accept: see docs/migration.md, "What a client
+ * must expect from other servers". Servers that resend their whole state
+ * in STOP_COPY after pre-copy (libvfio-user's sample) need --no-precopy.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,7 +45,8 @@ static void usage(FILE *out)
 		"  --converge-bytes N    end pre-copy after a round with at most N bytes of device data (0)\n"
 		"  --converge-pages N    ... and at most N dirty pages (0)\n"
 		"  --round-delay MS      pause between pre-copy rounds (default 10)\n"
-		"  --no-precopy          go straight to stop-and-copy\n"
+		"  --no-precopy          go straight to stop-and-copy; needed with servers that send their\n"
+		"                        whole state again in STOP_COPY after pre-copy (libvfio-user's sample)\n"
 		"  --no-irqs             attach no interrupt eventfds\n"
 		"  --timeout MS          per reply (default 5000)\n"
 		"  --hold                after migrating, stay connected until SIGINT/SIGTERM\n"

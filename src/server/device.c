@@ -41,19 +41,13 @@ static void close_fd(int *fd)
  */
 static int init_locks(struct uvf_device *dev)
 {
-	pthread_rwlockattr_t attr;
-	int ret;
+	int ret = uvf__dma_table_init(&dev->dma);
 
-	if ((ret = pthread_rwlockattr_init(&attr)) != 0)
-		return -ret;
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	ret = pthread_rwlock_init(&dev->dma_lock, &attr);
-	pthread_rwlockattr_destroy(&attr);
-	if (ret != 0)
-		return -ret;
+	if (ret < 0)
+		return ret;
 	if ((ret = pthread_mutex_init(&dev->irq_lock, NULL)) != 0)
 		goto no_irq;
-	if ((ret = pthread_mutex_init(&dev->twin_lock, NULL)) != 0)
+	if ((ret = pthread_mutex_init(&dev->twin.lock, NULL)) != 0)
 		goto no_twin;
 	if ((ret = pthread_mutex_init(&dev->sub_lock, NULL)) != 0)
 		goto no_sub;
@@ -63,11 +57,11 @@ static int init_locks(struct uvf_device *dev)
 no_cond:
 	pthread_mutex_destroy(&dev->sub_lock);
 no_sub:
-	pthread_mutex_destroy(&dev->twin_lock);
+	pthread_mutex_destroy(&dev->twin.lock);
 no_twin:
 	pthread_mutex_destroy(&dev->irq_lock);
 no_irq:
-	pthread_rwlock_destroy(&dev->dma_lock);
+	uvf__dma_table_destroy(&dev->dma);
 	return -ret;
 }
 
@@ -75,9 +69,9 @@ static void destroy_locks(struct uvf_device *dev)
 {
 	pthread_cond_destroy(&dev->sub_cond);
 	pthread_mutex_destroy(&dev->sub_lock);
-	pthread_mutex_destroy(&dev->twin_lock);
+	pthread_mutex_destroy(&dev->twin.lock);
 	pthread_mutex_destroy(&dev->irq_lock);
-	pthread_rwlock_destroy(&dev->dma_lock);
+	uvf__dma_table_destroy(&dev->dma);
 }
 
 int uvf_device_new(struct uvf_device **out)
@@ -101,7 +95,7 @@ int uvf_device_new(struct uvf_device **out)
 	dev->kick_fd = -1;
 	dev->dma_timer_fd = -1;
 	dev->handshake_timer_fd = -1;
-	dev->twin_fd = -1;
+	dev->twin.fd = -1;
 	dev->cb.version = UVF_DEVICE_CALLBACKS_VERSION;
 	struct uvf_serve_opts defaults = UVF_SERVE_OPTS_INIT;
 	dev->opts = defaults;
@@ -167,7 +161,7 @@ void uvf_device_free(struct uvf_device *dev)
 	/* last: no callback can run any more */
 	if (dev->cb.free_data)
 		dev->cb.free_data(dev->cb_data);
-	uvf__rx_destroy(&dev->twin_rx);
+	uvf__rx_destroy(&dev->twin.rx);
 	destroy_locks(dev);
 	free(dev);
 }
@@ -803,25 +797,25 @@ int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx)
 
 int uvf__twin_attach(struct uvf_device *dev, int fd)
 {
-	pthread_mutex_lock(&dev->twin_lock);
-	dev->twin_fd = fd;
+	pthread_mutex_lock(&dev->twin.lock);
+	dev->twin.fd = fd;
 	uvf__twin_reset_locked(dev);
-	pthread_mutex_unlock(&dev->twin_lock);
+	pthread_mutex_unlock(&dev->twin.lock);
 	return watch(dev, fd, TAG_TWIN, true);
 }
 
 static void twin_detach(struct uvf_device *dev)
 {
-	if (dev->twin_fd < 0)
+	if (dev->twin.fd < 0)
 		return;
 	/* wake a device thread waiting for a reply there: it lets go of the
 	 * lock at once instead of at its timeout */
-	shutdown(dev->twin_fd, SHUT_RDWR);
-	pthread_mutex_lock(&dev->twin_lock);
-	watch(dev, dev->twin_fd, TAG_TWIN, false);
-	close_fd(&dev->twin_fd);
+	shutdown(dev->twin.fd, SHUT_RDWR);
+	pthread_mutex_lock(&dev->twin.lock);
+	watch(dev, dev->twin.fd, TAG_TWIN, false);
+	close_fd(&dev->twin.fd);
 	uvf__twin_reset_locked(dev);
-	pthread_mutex_unlock(&dev->twin_lock);
+	pthread_mutex_unlock(&dev->twin.lock);
 }
 
 static void drop_client(struct uvf_device *dev, const char *why)
@@ -1059,7 +1053,7 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 			break;
 		}
 	}
-	if ((twin_ready || kicked) && dev->twin_fd >= 0 && uvf__twin_service(dev, twin_ready) < 0)
+	if ((twin_ready || kicked) && dev->twin.fd >= 0 && uvf__twin_service(dev, twin_ready) < 0)
 		drop_client(dev, "twin socket failed");
 	if (dev->conn_fd >= 0 && conn_ready)
 		*ran = service_connection(dev, drain);

@@ -189,7 +189,7 @@ static void advance(struct uvf_device *dev, struct uvf_dma_op *op)
 			finish(op, 0);
 			return;
 		}
-		const struct uvf_dma_mapping *m = uvf__dma_find(dev, op->addr);
+		const struct uvf_dma_mapping *m = uvf__dma_table_find(&dev->dma, op->addr);
 		if (!m) {
 			dev_warn(dev, "DMA %s at 0x%" PRIx64 ": not mapped by the client",
 				 op->is_write ? "write" : "read", op->addr);
@@ -208,7 +208,7 @@ static void advance(struct uvf_device *dev, struct uvf_dma_op *op)
 			uint8_t *p = m->vaddr + (op->addr - m->address);
 			if (op->is_write) {
 				memcpy(p, op->buf, n);
-				uvf__dirty_mark(dev, m, op->addr, n);
+				uvf__dma_table_log_mark(&dev->dma, m, op->addr, n);
 			} else {
 				memcpy(op->buf, p, n);
 			}

@@ -252,7 +252,7 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 	if (v->data_len != sizeof(ctl) + ranges_len)
 		return uvf__why(why, -EINVAL, "%s: %zu data bytes for %" PRIu32 " ranges, expected %zu", what,
 				v->data_len, ctl.num_ranges, sizeof(ctl) + ranges_len);
-	if (dev->dirty_logging)
+	if (uvf__dma_table_logging(&dev->dma))
 		return uvf__why(why, -EBUSY, "%s: logging is already on (STOP first)", what);
 	/* The size is a hint: 0 means "yours", anything else a power of two,
 	 * brought into the granularities we track. */
@@ -291,7 +291,7 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 		free(ranges);
 		return -ENOMEM;
 	}
-	int ret = uvf__dirty_start(dev, shift, ranges, ctl.num_ranges);
+	int ret = uvf__dma_table_log_start(&dev->dma, shift, ranges, ctl.num_ranges);
 	if (ret < 0) {
 		free(echo);
 		return uvf__why(why, ret, "%s: %s", what, uvf_strerror(ret));
@@ -317,7 +317,7 @@ static int logging_report(struct uvf_device *dev, const struct uvf_device_featur
 		return uvf__why(why, -EINVAL, "%s: %zu data bytes, expected at least %zu", what, v->data_len,
 				sizeof(r));
 	memcpy(&r, v->data, sizeof(r));
-	if (!dev->dirty_logging)
+	if (!uvf__dma_table_logging(&dev->dma))
 		return uvf__why(why, -EINVAL, "%s: logging is off", what);
 	if (!r.length || r.length - 1 > UINT64_MAX - r.iova)
 		return uvf__why(why, -EINVAL, "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is empty or wraps", what, r.iova,
@@ -326,17 +326,9 @@ static int logging_report(struct uvf_device *dev, const struct uvf_device_featur
 		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two >= 4096", what,
 				r.page_size);
 	uint64_t last = r.iova + (r.length - 1);
-	if (dev->nr_dirty_ranges) {
-		bool inside = false;
-		for (uint32_t i = 0; i < dev->nr_dirty_ranges && !inside; i++) {
-			const struct uvf_dma_logging_range *t = &dev->dirty_ranges[i];
-			inside = r.iova >= t->iova && last <= t->iova + (t->length - 1);
-		}
-		if (!inside)
-			return uvf__why(why, -EINVAL,
-					"%s: range 0x%" PRIx64 "+0x%" PRIx64 " is not inside one logged range", what,
-					r.iova, r.length);
-	}
+	if (!uvf__dma_table_log_covers(&dev->dma, r.iova, last))
+		return uvf__why(why, -EINVAL, "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is not inside one logged range",
+				what, r.iova, r.length);
 	unsigned shift = log2_u64(r.page_size);
 	uint64_t units = ((r.length - 1) >> shift) + 1;
 	uint64_t bytes = (units + 63) / 64 * 8;
@@ -357,7 +349,7 @@ static int logging_report(struct uvf_device *dev, const struct uvf_device_featur
 	memcpy(out, &head, sizeof(head));
 	memcpy(out + sizeof(head), &r, sizeof(r));
 	/* words of the reply are 8-aligned in a calloc'd buffer + 32 */
-	uvf__dirty_report(dev, r.iova, r.length, shift, (uint64_t *)(void *)(out + sizeof(head) + sizeof(r)));
+	uvf__dma_table_log_report(&dev->dma, r.iova, r.length, shift, (uint64_t *)(void *)(out + sizeof(head) + sizeof(r)));
 	uvf__reply_add(reply, out, (size_t)need);
 	*alloc_out = out;
 	return 0;
@@ -403,9 +395,9 @@ int uvf__handle_device_feature(struct uvf_device *dev, const uint8_t *body, size
 		if (v.data_len)
 			return uvf__why(why, -EINVAL, "DEVICE_FEATURE: DMA_LOGGING_STOP: %zu data bytes, expected none",
 					v.data_len);
-		if (dev->dirty_logging)
+		if (uvf__dma_table_logging(&dev->dma))
 			dev_info(dev, "DMA logging off");
-		uvf__dirty_stop(dev);
+		uvf__dma_table_log_stop(&dev->dma);
 		ret = 0;
 		break;
 	default: /* UVF_FEATURE_DMA_LOGGING_REPORT */
@@ -489,9 +481,34 @@ int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size
 /* Command gating, reset, disconnect                                    */
 /* ------------------------------------------------------------------ */
 
+void uvf__migration_set_strict(struct uvf_device *dev, bool on)
+{
+	dev->mig_strict = on;
+}
+
+/* libvfio-user's rule: in STOP only REGION_READ, REGION_WRITE,
+ * DEVICE_FEATURE and MIG_DATA_READ; in STOP_COPY the same minus every
+ * region access. */
+static int strict_gate(uint16_t command, uint32_t s, struct uvf_why *why)
+{
+	bool region = command == UVF_CMD_REGION_READ || command == UVF_CMD_REGION_WRITE;
+
+	if (command == UVF_CMD_DEVICE_FEATURE || command == UVF_CMD_MIG_DATA_READ ||
+	    (region && s == UVF_MIG_STATE_STOP))
+		return 0;
+	return uvf__why(why, -EINVAL, "%s: refused in %s (strict mode)", uvf__cmd_name(command), state_name(s));
+}
+
 int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why *why)
 {
-	if (!dev->mig_enabled || get_state(dev) != UVF_MIG_STATE_ERROR)
+	uint32_t s;
+
+	if (!dev->mig_enabled)
+		return 0;
+	s = get_state(dev);
+	if (dev->mig_strict && (s == UVF_MIG_STATE_STOP || s == UVF_MIG_STATE_STOP_COPY))
+		return strict_gate(command, s, why);
+	if (s != UVF_MIG_STATE_ERROR)
 		return 0;
 	/* A failed device takes no guest writes until reset; queries, DMA and
 	 * IRQ (re)wiring, reads and the reset itself stay legal. */
@@ -516,7 +533,7 @@ void uvf__migration_client_gone(struct uvf_device *dev)
 {
 	if (!dev->mig_enabled)
 		return;
-	uvf__dirty_stop(dev);
+	uvf__dma_table_log_stop(&dev->dma);
 	uint32_t s = get_state(dev);
 	/* A source left in the middle of saving runs again: the migration is
 	 * cancelled. STOP (perhaps a finished migration: the device moved),

@@ -11,8 +11,10 @@
 
 #include "log.h"
 #include "proto/msg.h"
+#include "server/dma_table.h"
 #include "server/msix.h"
 #include "server/pci_config.h"
+#include "server/twin.h"
 #include "transport/transport.h"
 #include "uvf/server.h"
 
@@ -52,25 +54,6 @@ struct uvf_ioeventfd {
 	uvf_ioeventfd_fn fn;
 	void *data;
 	int fd; /* eventfd, owned by the device */
-};
-
-struct uvf_dma_mapping {
-	uint64_t address;
-	uint64_t size;
-	uint32_t prot;     /* UVF_DMA_MAP_FLAG_READ | WRITE */
-	bool has_fd;       /* mapped from an fd (closed once mapped); else by message */
-	uint64_t offset;   /* in fd */
-	dev_t st_dev;      /* identity of the backing file, for duplicates */
-	ino_t st_ino;
-	void *map_base;    /* what mmap returned, NULL without fd */
-	size_t map_len;
-	uint8_t *vaddr;    /* address of `address` in this process, or NULL */
-	/* dirty logging (fd-backed mappings, while the client logs): one bit
-	 * per logging page from address >> dirty_shift, u64 words changed with
-	 * atomic OR/AND by any thread; allocated and freed by the dispatch
-	 * thread under dma_lock for writing */
-	uint64_t *dirty;
-	struct uvf_dma_mapping *prev, *next; /* dev->map_list, newest first */
 };
 
 struct uvf_irq_vector {
@@ -144,15 +127,10 @@ struct uvf_device {
 	struct uvf_queued_msg *queue;
 	size_t queue_len, queue_head, queue_bytes;
 
-	/* DMA mappings: a balanced tree (tsearch) ordered by range, where
-	 * overlapping ranges compare equal, and a list of the same mappings.
-	 * Only the dispatch thread changes them, under dma_lock for writing;
-	 * device threads look up under it for reading. */
-	void *map_tree;
-	struct uvf_dma_mapping *map_list;
-	size_t nr_maps;
-	uint64_t map_gen; /* changes whenever a mapping goes: see dma.c's cache */
-	pthread_rwlock_t dma_lock;
+	/* DMA mappings and dirty logging (dma_table.h). Only the dispatch
+	 * thread changes them; device threads look up under the table's read
+	 * lock. */
+	struct uvf_dma_table dma;
 
 	/* Threads (see "Threads." in uvf/server.h) */
 	pthread_t dispatch_thread;  /* the last thread that ran dispatch */
@@ -162,13 +140,7 @@ struct uvf_device {
 	/* IRQ state (irqs, intx, msix table and PBA, interrupt bits of config
 	 * space) is changed and read under irq_lock, never held in a callback */
 	pthread_mutex_t irq_lock;
-	/* twin socket: twin_fd changes only on the dispatch thread, under
-	 * twin_lock; device threads use it (send, read replies) under it */
-	pthread_mutex_t twin_lock;
-	int twin_fd;                /* our end, -1 when not negotiated */
-	struct uvf_rx twin_rx;
-	bool twin_failed;           /* a device thread found the twin stream broken */
-	struct uvf_twin_stray *twin_stray; /* async replies a device thread read */
+	struct uvf_twin twin;       /* twin socket (twin.h) */
 	/* asynchronous transfers started off the dispatch thread wait here
 	 * until dispatch takes them; sub_cond wakes device threads waiting
 	 * for a handed-over synchronous transfer */
@@ -194,15 +166,9 @@ struct uvf_device {
 	uint32_t mig_state;   /* enum uvf_mig_state; atomic */
 	bool mig_quiesced;    /* atomic: uvf_dma_* refused (STOP, STOP_COPY, RESUMING, ERROR) */
 	bool mig_save_ended;  /* STOP_COPY: save() ended the stream */
+	bool mig_strict;      /* refuse what libvfio-user refuses in STOP/STOP_COPY (tests) */
 	/* interrupts raised now are latched as pending (under irq_lock) */
 	bool irq_quiesced;
-	/* Dirty logging (dma.c): on/off, granularity and ranges change on the
-	 * dispatch thread under dma_lock for writing; device threads read
-	 * them under it for reading. */
-	bool dirty_logging;
-	unsigned dirty_shift; /* log2 of the logging page size */
-	struct uvf_dma_logging_range *dirty_ranges; /* sorted; NULL/0 = all */
-	uint32_t nr_dirty_ranges;
 };
 
 /* Reply being built by a command handler. */
@@ -297,12 +263,16 @@ int uvf__watch_intx_unmask(struct uvf_device *dev, int fd, bool on);
 /* Queue a client command that arrived during a DMA wait (takes the fds). */
 int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx);
 
-/* dma.c: shared by the synchronous and asynchronous DMA paths */
-/* The mapping holding addr, or NULL. Device threads call it under
- * dma_lock (read); the dispatch thread, which alone changes the table,
- * may call it without. */
-const struct uvf_dma_mapping *uvf__dma_find(const struct uvf_device *dev, uint64_t addr);
+/* dma_message.c: shared by the synchronous and asynchronous DMA paths */
 uint64_t uvf__dma_chunk_max(const struct uvf_device *dev);
+uint16_t uvf__dma_next_id(struct uvf_device *dev);
+/* The pieces of a DMA request (hdr is filled); returns the iov count. */
+int uvf__dma_request_iov(struct uvf_msg_header *hdr, struct iovec iov[3], uint16_t id, bool is_write,
+			 const struct uvf_dma_access *req, const void *data);
+/* A transfer by messages of [addr, addr + len) (a mapping without fd),
+ * from whichever thread: the main socket, the twin socket, or handed to
+ * the dispatch thread. */
+int uvf__dma_message(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write);
 int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
 			  const void *data);
 int uvf__dma_take_reply(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body, size_t nfds,
@@ -321,13 +291,6 @@ void uvf__dma_async_cancel(struct uvf_device *dev, int err);
 int uvf__dma_async_wait(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write);
 
 /* Threads and the twin socket */
-/* An async reply a device thread read on the twin socket, for dispatch. */
-struct uvf_twin_stray {
-	struct uvf_twin_stray *next;
-	struct uvf_msg_header hdr;
-	size_t nfds;
-	uint8_t body[]; /* hdr.msg_size - 16 bytes */
-};
 /* device.c */
 /* Whether the caller is the dispatch thread (or none ran yet). */
 bool uvf__on_dispatch_thread(struct uvf_device *dev);
@@ -335,12 +298,18 @@ bool uvf__on_dispatch_thread(struct uvf_device *dev);
 void uvf__kick(struct uvf_device *dev);
 /* Use fd (our end of the twin socket, taken) from now on. */
 int uvf__twin_attach(struct uvf_device *dev, int fd);
-/* dma.c: take the replies device threads read on the twin socket and,
+/* twin.c: take the replies device threads read on the twin socket and,
  * with read_socket, read what came there (dispatch thread). Returns -errno
  * when the client must be dropped. */
 int uvf__twin_service(struct uvf_device *dev, bool read_socket);
-/* Forget the twin socket's stream state (dispatch, under twin_lock). */
+/* Forget the twin socket's stream state (dispatch, under the twin lock). */
 void uvf__twin_reset_locked(struct uvf_device *dev);
+/* Send a DMA request on the twin socket (twin lock held). */
+int uvf__twin_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
+			   const void *data);
+/* Transfer by messages on the twin socket (twin lock held, socket not
+ * failed); on_dispatch: the caller is the dispatch thread. */
+int uvf__twin_transfer(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write, bool on_dispatch);
 /* migration.c */
 /* DEVICE_FEATURE, MIG_DATA_READ, MIG_DATA_WRITE. *alloc_out gets a reply
  * buffer to free once the reply is sent. */
@@ -352,6 +321,10 @@ int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size
 			       struct uvf_why *why);
 /* Whether `command` is legal in the current migration state (docs/migration.md). */
 int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why *why);
+/* Tests only, before listen: refuse in STOP and STOP_COPY what
+ * libvfio-user refuses there (docs/migration.md, "What a client must
+ * expect"), so that clients can be checked against such servers. */
+void uvf__migration_set_strict(struct uvf_device *dev, bool on);
 /* DEVICE_RESET succeeded: back to RUNNING, streams dropped. */
 void uvf__migration_reset(struct uvf_device *dev);
 /* The client left: drop the streams and logging; a device in the middle
@@ -359,18 +332,6 @@ void uvf__migration_reset(struct uvf_device *dev);
 void uvf__migration_client_gone(struct uvf_device *dev);
 /* Whether device DMA and interrupts are held (any thread). */
 bool uvf__migration_quiesced(const struct uvf_device *dev);
-
-/* dma.c: dirty logging */
-/* Start logging at 2^shift-byte pages for ranges (sorted, not overlapping;
- * nr 0 = everything); ranges is taken (freed by stop). -ENOMEM. */
-int uvf__dirty_start(struct uvf_device *dev, unsigned shift, struct uvf_dma_logging_range *ranges, uint32_t nr);
-void uvf__dirty_stop(struct uvf_device *dev);
-/* Read and clear [iova, iova + length) into bitmap (zeroed by the caller),
- * one bit per 2^shift bytes from iova. Dispatch thread, logging on. */
-void uvf__dirty_report(struct uvf_device *dev, uint64_t iova, uint64_t length, unsigned shift, uint64_t *bitmap);
-/* [addr, addr + len) of mapping m was written: log it (any thread, under
- * dma_lock for reading, or the dispatch thread). */
-void uvf__dirty_mark(const struct uvf_device *dev, const struct uvf_dma_mapping *m, uint64_t addr, uint64_t len);
 
 /* irq.c: hold interrupts as pending (on), or deliver what waits (off) */
 void uvf__irqs_quiesce(struct uvf_device *dev, bool on);

@@ -5,8 +5,11 @@
  * thread keeps the device doing DMA, with the destination's registers
  * checked against the source's final ones and the dirty page counts
  * checked non-zero; a destination that refuses the data, which must leave
- * the source RUNNING; and the uvf-migrate program itself (exit status,
- * JSON summary) on success and on that failure.
+ * the source RUNNING; the uvf-migrate program itself (exit status,
+ * JSON summary) on success and on that failure; and servers in the
+ * library's strict mode, which refuse commands in STOP and STOP_COPY as
+ * libvfio-user does (docs/migration.md), migrated by the driver and by
+ * the program, with and without pre-copy.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -24,6 +27,7 @@
 
 #include "harness.h"
 #include "migrate/migrate.h"
+#include "server/server_internal.h" /* uvf__migration_set_strict() */
 
 /* ------------------------------------------------------------------ */
 /* The device                                                           */
@@ -69,7 +73,8 @@ struct migdev {
 	uint8_t in[sizeof(struct record)];
 	size_t in_len;
 	bool loaded;
-	bool refuse_load; /* the destination that fails */
+	bool refuse_load;  /* the destination that fails on the data */
+	bool reject_state; /* ... or when it validates the state (RESUMING -> STOP) */
 };
 
 static bool stopped(const struct migdev *d)
@@ -133,7 +138,8 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 		d->in_len = 0;
 		d->loaded = false;
 	}
-	if (from == UVF_MIG_STATE_RESUMING && to == UVF_MIG_STATE_STOP && (!d->loaded || d->in_len != 0))
+	if (from == UVF_MIG_STATE_RESUMING && to == UVF_MIG_STATE_STOP &&
+	    (!d->loaded || d->in_len != 0 || d->reject_state))
 		return -EINVAL; /* no state, or a partial record */
 	d->state = to;
 	return 0;
@@ -251,16 +257,31 @@ struct pair {
 	void *mem;
 };
 
-/* Two servers. Their fds are checked once both stopped (pair_stop): a
- * harness alone would count the other server's fds as leaked. */
-static void pair_start(struct pair *p, bool dst_refuses)
+/* Two servers, strict ones (libvfio-user's rule) or not. Their fds are
+ * checked once both stopped (pair_stop): a harness alone would count the
+ * other server's fds as leaked. */
+enum refusal { ACCEPTS, REFUSES_DATA, REJECTS_STATE };
+
+static void pair_start_mode(struct pair *p, enum refusal dst_refuses, bool strict)
 {
+	struct uvf_device *dev;
+
 	harness_prepare(&p->src_h);
-	harness_start(&p->src_h, make_device(&p->src_d, false), NULL);
+	dev = make_device(&p->src_d, false);
+	uvf__migration_set_strict(dev, strict);
+	harness_start(&p->src_h, dev, NULL);
 	harness_prepare(&p->dst_h);
-	harness_start(&p->dst_h, make_device(&p->dst_d, dst_refuses), NULL);
+	dev = make_device(&p->dst_d, dst_refuses == REFUSES_DATA);
+	p->dst_d.reject_state = dst_refuses == REJECTS_STATE;
+	uvf__migration_set_strict(dev, strict);
+	harness_start(&p->dst_h, dev, NULL);
 	p->src = p->dst = NULL;
 	p->mem = NULL;
+}
+
+static void pair_start(struct pair *p, bool dst_refuses)
+{
+	pair_start_mode(p, dst_refuses ? REFUSES_DATA : ACCEPTS, false);
 }
 
 static void pair_connect(struct pair *p)
@@ -581,6 +602,161 @@ static void test_tool_exits_1_and_leaves_the_source_running_when_refused(void **
 	pair_stop(&p);
 }
 
+/* ------------------------------------------------------------------ */
+/* Servers that follow libvfio-user's rule                              */
+/* ------------------------------------------------------------------ */
+
+/* The strict mode refuses exactly what libvfio-user refuses: in STOP_COPY
+ * everything but DEVICE_FEATURE and MIG_DATA_READ, in STOP also allowing
+ * REGION_READ and REGION_WRITE, and nothing in the other states. Checked
+ * here so that the migrations below cannot pass against a lax server. */
+static void test_strict_mode_refuses_what_libvfio_user_refuses(void **state)
+{
+	struct pair p;
+	struct uvf_client_region info = {.argsz = sizeof(info)};
+	struct uvf_device_info dev_info;
+	struct uvf_irq_info irq;
+	uint8_t buf[512];
+	uint32_t id = 0, st = 0;
+	uint8_t line = 0x0a;
+	size_t got = 0;
+
+	(void)state;
+	pair_start_mode(&p, ACCEPTS, true);
+	pair_connect(&p);
+
+	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIG_STATE_STOP_COPY), 0);
+	assert_int_equal(uvf_client_region_info(p.src, UVF_PCI_CONFIG_REGION, &info), -EINVAL);
+	assert_int_equal(uvf_client_device_info(p.src, &dev_info), -EINVAL);
+	assert_int_equal(uvf_client_irq_info(p.src, UVF_PCI_MSI_IRQ, &irq), -EINVAL);
+	assert_int_equal(uvf_client_config_read32(p.src, 0, &id), -EINVAL);
+	assert_int_equal(uvf_client_config_write8(p.src, 0x3c, line), -EINVAL);
+	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
+	assert_int_equal(st, UVF_MIG_STATE_STOP_COPY);
+	assert_int_equal(uvf_client_mig_data_read(p.src, buf, sizeof(buf), &got), 0);
+	assert_int_equal(got, sizeof(struct record));
+
+	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIG_STATE_STOP), 0);
+	assert_int_equal(uvf_client_region_info(p.src, UVF_PCI_CONFIG_REGION, &info), -EINVAL);
+	assert_int_equal(uvf_client_device_info(p.src, &dev_info), -EINVAL);
+	assert_int_equal(uvf_client_irq_info(p.src, UVF_PCI_MSI_IRQ, &irq), -EINVAL);
+	assert_int_equal(uvf_client_config_read32(p.src, 0, &id), 0);
+	assert_int_equal(id, 0x10f71af4);
+	assert_int_equal(uvf_client_config_write8(p.src, 0x3c, line), 0);
+
+	/* RESUMING (and RUNNING) refuse nothing more than uvf always does. */
+	assert_int_equal(uvf_client_set_migration_state(p.dst, UVF_MIG_STATE_RESUMING), 0);
+	assert_int_equal(uvf_client_region_info(p.dst, UVF_PCI_CONFIG_REGION, &info), 0);
+	assert_int_equal(uvf_client_device_info(p.dst, &dev_info), 0);
+	assert_int_equal(uvf_client_config_read32(p.dst, 0, &id), 0);
+	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_region_info(p.src, UVF_PCI_CONFIG_REGION, &info), 0);
+	assert_int_equal(uvf_client_irq_info(p.src, UVF_PCI_MSI_IRQ, &irq), 0);
+	pair_stop(&p);
+}
+
+/* The driver between two strict servers: registers, config space and
+ * states end as with uvf's own servers. */
+static void migrate_between_strict_servers(bool no_precopy)
+{
+	struct pair p;
+	struct migrate_opts opts = MIGRATE_OPTS_INIT;
+	struct migrate_result res;
+	uint32_t src_regs[NREGS], dst_regs[NREGS], v = 4321, st = 0;
+	uint16_t cmd = 0;
+	uint8_t line = 0;
+
+	pair_start_mode(&p, ACCEPTS, true);
+	pair_connect(&p);
+	assert_int_equal(uvf_client_region_write(p.src, 0, 0x14, &v, 4), 0);
+	assert_int_equal(uvf_client_config_write16(p.src, 0x04, 0x0006), 0);
+	assert_int_equal(uvf_client_config_write8(p.src, 0x3c, 0x0b), 0);
+	opts.no_precopy = no_precopy;
+	opts.mem_size = MEM_SIZE;
+	opts.max_rounds = 3;
+	opts.round_delay_ms = 0;
+	opts.progress = getenv("UVF_TEST_VERBOSE") ? stderr : NULL;
+	assert_int_equal(migrate_run(p.src, p.dst, &opts, &res), 0);
+	assert_true(res.error[0] == '\0');
+	assert_int_equal(res.precopy, !no_precopy);
+	assert_true(res.logging);
+	assert_int_equal(res.stopcopy_bytes, sizeof(struct record));
+
+	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
+	assert_int_equal(st, UVF_MIG_STATE_STOP);
+	assert_int_equal(uvf_client_migration_state(p.dst, &st), 0);
+	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	read_regs(p.src, src_regs); /* REGION_READ: legal in STOP */
+	read_regs(p.dst, dst_regs);
+	assert_memory_equal(src_regs, dst_regs, sizeof(src_regs));
+	assert_int_equal(dst_regs[5], 4321);
+	assert_int_equal(uvf_client_config_read16(p.dst, 0x04, &cmd), 0);
+	assert_int_equal(cmd & 0x6, 0x6);
+	assert_int_equal(uvf_client_config_read8(p.dst, 0x3c, &line), 0);
+	assert_int_equal(line, 0x0b);
+	pair_stop(&p);
+}
+
+static void test_strict_servers_migrate_with_precopy(void **state)
+{
+	(void)state;
+	migrate_between_strict_servers(false);
+}
+
+static void test_strict_servers_migrate_without_precopy(void **state)
+{
+	(void)state;
+	migrate_between_strict_servers(true);
+}
+
+/* A failure at the switch-over between strict servers, after the source
+ * went to STOP: the destination rejects the state it was sent. The source
+ * goes back to RUNNING with logging off, and takes commands again. */
+static void test_strict_source_runs_again_when_the_destination_rejects_the_state(void **state)
+{
+	struct pair p;
+	struct migrate_opts opts = MIGRATE_OPTS_INIT;
+	struct migrate_result res;
+	struct uvf_client_region info = {.argsz = sizeof(info)};
+	uint32_t st = 0;
+
+	(void)state;
+	pair_start_mode(&p, REJECTS_STATE, true);
+	pair_connect(&p);
+	opts.no_precopy = true;
+	opts.mem_size = MEM_SIZE;
+	opts.round_delay_ms = 0;
+	assert_int_equal(migrate_run(p.src, p.dst, &opts, &res), -EINVAL);
+	assert_non_null(strstr(res.error, "destination: SET STOP"));
+	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
+	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(uvf_client_region_info(p.src, UVF_PCI_CONFIG_REGION, &info), 0);
+	assert_int_equal(uvf_client_dma_logging_start(p.src, 4096, NULL, 0, NULL), 0);
+	assert_int_equal(uvf_client_dma_logging_stop(p.src), 0);
+	pair_stop(&p);
+}
+
+/* The program, as a user runs it, between strict servers. */
+static void test_tool_migrates_between_strict_servers(void **state)
+{
+	struct pair p;
+	char out[2048];
+
+	(void)state;
+	pair_start_mode(&p, ACCEPTS, true);
+	assert_int_equal(run_tool(p.src_h.path, p.dst_h.path, "--json --no-precopy", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "{\"ok\":true,\"precopy\":false,\"logging\":true,"));
+	assert_int_equal(uvf_device_migration_state(p.dst_h.dev), UVF_MIG_STATE_RUNNING);
+	assert_int_equal(uvf_device_migration_state(p.src_h.dev), UVF_MIG_STATE_STOP);
+	pair_stop(&p);
+
+	pair_start_mode(&p, ACCEPTS, true);
+	assert_int_equal(run_tool(p.src_h.path, p.dst_h.path, "--json", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "{\"ok\":true,\"precopy\":true,\"logging\":true,"));
+	assert_int_equal(uvf_device_migration_state(p.dst_h.dev), UVF_MIG_STATE_RUNNING);
+	pair_stop(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +769,11 @@ int main(void)
 		cmocka_unit_test(test_a_destination_in_the_middle_of_something_is_refused),
 		cmocka_unit_test(test_tool_migrates_and_prints_a_json_summary),
 		cmocka_unit_test(test_tool_exits_1_and_leaves_the_source_running_when_refused),
+		cmocka_unit_test(test_strict_mode_refuses_what_libvfio_user_refuses),
+		cmocka_unit_test(test_strict_servers_migrate_with_precopy),
+		cmocka_unit_test(test_strict_servers_migrate_without_precopy),
+		cmocka_unit_test(test_strict_source_runs_again_when_the_destination_rejects_the_state),
+		cmocka_unit_test(test_tool_migrates_between_strict_servers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,17 +4,26 @@
 # with exit status 1, the source left running (it migrates afterwards);
 # bad usage exit status 2.
 # Usage: test_migrate_tool.sh BUILD_DIR
+# Ends with "test_migrate_tool: N passed, M failed" (what scripts/test.sh
+# sums) and exits non-zero when M > 0, also when the script stops early.
 set -euo pipefail
 build=$1
 dir=$(mktemp -d /tmp/uvf-migrate.XXXXXX)
 pids=()
+passed=0 failed=0 finished=0
 cleanup() {
+	local status=$?
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$dir"
+	if [ "$finished" -eq 0 ]; then
+		# stopped by an unexpected error: that is a failure too
+		echo "FAIL: the script stopped early (status $status)"
+		echo "test_migrate_tool: $passed passed, $((failed + 1)) failed"
+		exit 1
+	fi
 }
 trap cleanup EXIT
-passed=0 failed=0
 check() { # name, command...
 	local name=$1
 	shift
@@ -42,12 +51,12 @@ expect() { # output, pattern
 	grep -qF -- "$2" <<<"$1" || { echo "missing: $2"; echo "$1"; cat "$dir/migrate.err"; return 1; }
 }
 
-serve dma1 uvf-dmatest
-serve dma2 uvf-dmatest
-serve idio1 uvf-idio16
-serve idio2 uvf-idio16
-serve nvme1 uvf-nvme --size=1M
-serve nvme2 uvf-nvme --size=1M
+check "dma1 listens" serve dma1 uvf-dmatest
+check "dma2 listens" serve dma2 uvf-dmatest
+check "idio1 listens" serve idio1 uvf-idio16
+check "idio2 listens" serve idio2 uvf-idio16
+check "nvme1 listens" serve nvme1 uvf-nvme --size=1M
+check "nvme2 listens" serve nvme2 uvf-nvme --size=1M
 
 for dev in dma idio nvme; do
 	migrate "${dev}1" "${dev}2" --json
@@ -80,5 +89,6 @@ for p in "${pids[@]}"; do
 done
 pids=()
 
-echo "passed $passed, failed $failed"
+finished=1
+echo "test_migrate_tool: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

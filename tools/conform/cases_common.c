@@ -134,7 +134,7 @@ enum outcome await_reply(struct ctx *x, struct result *r, uint16_t id, uint16_t 
 		return set_out(r, OUT_CLOSED);
 	}
 	if (ret < 0) {
-		r_did(r, "malformed reply (%s)", errno_name(-ret));
+		r_did(r, "malformed reply: %s", conn_error_text(ret));
 		msg_free(&m);
 		return set_out(r, OUT_BAD_REPLY);
 	}
@@ -184,7 +184,7 @@ enum outcome xact_no_reply(struct ctx *x, struct result *r, uint16_t cmd, const 
 		return set_out(r, OUT_CLOSED);
 	}
 	if (ret < 0) {
-		r_did(r, "malformed message (%s)", errno_name(-ret));
+		r_did(r, "malformed message: %s", conn_error_text(ret));
 		return set_out(r, OUT_BAD_REPLY);
 	}
 	if (m.hdr.msg_id == fid && m.hdr.command == UVF_CMD_DEVICE_GET_INFO &&
@@ -305,7 +305,7 @@ enum outcome await_no_fence(struct ctx *x, struct result *r, uint16_t id, uint16
 		return set_out(r, OUT_CLOSED);
 	}
 	if (ret < 0) {
-		r_did(r, "malformed reply (%s)", errno_name(-ret));
+		r_did(r, "malformed reply: %s", conn_error_text(ret));
 		msg_free(&m);
 		return set_out(r, OUT_BAD_REPLY);
 	}

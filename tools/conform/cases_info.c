@@ -136,6 +136,11 @@ static void run_region_info(struct ctx *x, const struct conform_case *k, struct 
 			r_decide(r, V_FAIL, "retry with argsz %u: %s", ri.argsz, again.did);
 			return;
 		}
+		if (m.len < sizeof(out)) {
+			r_decide(r, V_FAIL, "retry with argsz %u: reply payload %zu bytes (4.5)", ri.argsz, m.len);
+			msg_free(&m);
+			return;
+		}
 		memcpy(&out, m.payload, sizeof(out));
 		check_caps(r, &m, &out);
 		if ((out.flags & UVF_REGION_FLAG_MMAP) && m.nfds != 1)

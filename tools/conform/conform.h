@@ -162,9 +162,16 @@ int conn_send_raw(struct conn *c, const void *buf, size_t len, const int *fds, i
 /* Builds a header (msg_size = 16 + len) and sends header and payload. */
 int conn_send(struct conn *c, uint16_t id, uint16_t cmd, uint32_t flags, const void *payload, size_t len,
 	      const int *fds, int nfds);
-/* Receives one message: 1 got one, 0 timed out, -EPIPE closed, <0 error. */
+/* Receives one message: 1 got one, 0 timed out, -EPIPE closed, -EBADMSG
+ * cut short (the rest did not come in time), -EMSGSIZE a msg_size below 16
+ * or above 64 MiB, other <0 errors. Only on 1 does *m hold anything (payload and fds, released by
+ * msg_free()); on any other return it is empty, whatever part of a message
+ * had arrived already freed and closed. */
 int conn_recv(struct conn *c, struct msg *m, int timeout_ms);
+/* Frees the payload and closes the fds; safe to call again. */
 void msg_free(struct msg *m);
+/* What a negative return of conn_recv() or conn_handshake() means, in words. */
+const char *conn_error_text(int err);
 /* True when the server closed the connection within timeout_ms. */
 bool conn_wait_closed(struct conn *c, int timeout_ms);
 

@@ -134,7 +134,8 @@ static void run_case(struct ctx *x, const struct conform_case *k, struct result 
 	if (!(k->flags & CASE_RAW)) {
 		ret = conn_handshake(&x->conn, o->timeout_ms, NULL);
 		if (ret < 0) {
-			r_decide(r, V_FAIL, "set-up VERSION failed: %s", strerror(-ret));
+			r_did(r, "no valid answer to the set-up VERSION");
+			r_decide(r, V_FAIL, "set-up VERSION failed: %s", conn_error_text(ret));
 			conn_close(&x->conn);
 			return;
 		}
@@ -199,10 +200,12 @@ int conform_run(const struct conform_opts *o)
 			if (ran) {
 				enum outcome rec = server_recovered(o, why, sizeof(why));
 				if (rec != OUT_NONE) {
+					/* a case that failed by itself keeps its own reason first */
+					size_t keep = v == V_FAIL && r.why[0] ? strlen(r.why) : 0;
 					v = V_FAIL;
 					if (rec == OUT_CRASH)
 						r.out = OUT_CRASH;
-					snprintf(r.why, sizeof(r.why), "%s: %s",
+					snprintf(r.why + keep, sizeof(r.why) - keep, "%s%s: %s", keep ? "; " : "",
 						 rec == OUT_CRASH ? "crash" : "server did not recover", why);
 					/* nobody will restart it: the remaining cases cannot run */
 					if (rec == OUT_CRASH && !o->server_cmd)

@@ -141,7 +141,7 @@ static int fresh_client(const struct conform_opts *o, char *why, size_t size)
 	}
 	ret = conn_handshake(&c, o->timeout_ms, NULL);
 	if (ret < 0) {
-		snprintf(why, size, "VERSION of a fresh client failed: %s", strerror(-ret));
+		snprintf(why, size, "VERSION of a fresh client failed: %s", conn_error_text(ret));
 		conn_close(&c);
 		return -ETIMEDOUT;
 	}
@@ -160,7 +160,7 @@ static int fresh_client(const struct conform_opts *o, char *why, size_t size)
 	}
 	conn_close(&c);
 	if (ret < 0) {
-		snprintf(why, size, "DEVICE_GET_INFO of a fresh client failed: %s", strerror(-ret));
+		snprintf(why, size, "DEVICE_GET_INFO of a fresh client failed: %s", conn_error_text(ret));
 		return -ETIMEDOUT;
 	}
 	return 0;
@@ -196,7 +196,7 @@ enum outcome server_recovered(const struct conform_opts *o, char *why, size_t si
 			server_start(o);
 			return OUT_CRASH;
 		}
-		snprintf(why, size, "server did not recover: %s; restarted it", buf);
+		snprintf(why, size, "%s; restarted it", buf);
 		server_stop();
 		server_start(o);
 		return OUT_HANG;
@@ -205,7 +205,7 @@ enum outcome server_recovered(const struct conform_opts *o, char *why, size_t si
 		snprintf(why, size, "server gone: %s", buf);
 		return OUT_CRASH;
 	}
-	snprintf(why, size, "server did not recover: %s", buf);
+	snprintf(why, size, "%s", buf);
 	return OUT_HANG;
 }
 
@@ -248,7 +248,7 @@ int learn_facts(const struct conform_opts *o, struct server_facts *f, char *why,
 	}
 	ret = conn_handshake(&x.conn, o->timeout_ms, &m);
 	if (ret < 0) {
-		snprintf(why, size, "VERSION failed: %s", strerror(-ret));
+		snprintf(why, size, "VERSION failed: %s", conn_error_text(ret));
 		conn_close(&x.conn);
 		return ret;
 	}

@@ -180,27 +180,61 @@ static int read_full(struct conn *c, void *buf, size_t len, int64_t deadline, st
 	return 1;
 }
 
+/* Whatever a failed receive got so far (a payload of up to RECV_MAX bytes,
+ * fds that came with the first bytes) is released here, on every error
+ * path: a misbehaving server must not make the tool grow case after case. */
 int conn_recv(struct conn *c, struct msg *m, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
+	int ret;
 
 	memset(m, 0, sizeof(*m));
-	int ret = read_full(c, &m->hdr, sizeof(m->hdr), deadline, m);
-	if (ret <= 0)
-		return ret == -ETIMEDOUT ? -EPROTO : ret;
-	if (m->hdr.msg_size < sizeof(m->hdr) || m->hdr.msg_size > RECV_MAX)
-		return -EMSGSIZE;
+	ret = read_full(c, &m->hdr, sizeof(m->hdr), deadline, m);
+	if (ret <= 0) {
+		ret = ret == -ETIMEDOUT ? -EBADMSG : ret;
+		goto fail;
+	}
+	if (m->hdr.msg_size < sizeof(m->hdr) || m->hdr.msg_size > RECV_MAX) {
+		ret = -EMSGSIZE;
+		goto fail;
+	}
 	m->len = m->hdr.msg_size - sizeof(m->hdr);
 	if (m->len) {
 		m->payload = malloc(m->len);
-		if (!m->payload)
-			return -ENOMEM;
+		if (!m->payload) {
+			ret = -ENOMEM;
+			goto fail;
+		}
 		/* the rest of a message that has begun is due promptly */
 		ret = read_full(c, m->payload, m->len, deadline + 1000, m);
-		if (ret <= 0)
-			return ret == 0 ? -EPROTO : ret;
+		if (ret <= 0) {
+			ret = ret == 0 || ret == -ETIMEDOUT ? -EBADMSG : ret;
+			goto fail;
+		}
 	}
 	return 1;
+fail:
+	msg_free(m);
+	memset(m, 0, sizeof(*m));
+	return ret;
+}
+
+const char *conn_error_text(int err)
+{
+	switch (err) {
+	case -EPIPE:
+		return "disconnect";
+	case -ETIMEDOUT:
+		return "no reply in time";
+	case -EBADMSG:
+		return "a message cut short (the rest did not come in time)";
+	case -EMSGSIZE:
+		return "a msg_size below 16 or above 64 MiB";
+	case -EPROTO:
+		return "not a valid reply";
+	default:
+		return strerror(-err);
+	}
 }
 
 void msg_free(struct msg *m)

@@ -135,6 +135,11 @@ static void show_command_status(FILE *out, const struct lspci_device *dev, int v
 			irq);
 }
 
+/* Only BARs whose region has a size exist: the BAR registers of an absent
+ * BAR may hold anything, so they are never decoded (the hex dump still
+ * shows them). The upper half of a 64-bit BAR is part of the BAR below it
+ * and is never a region of its own, whatever size the server gives it;
+ * like lspci, a 64-bit BAR is numbered after its lower half. */
 static void show_bars(FILE *out, const struct lspci_device *dev, int verbose)
 {
 	uint16_t cmd = lspci_cfg16(dev, 0x04);
@@ -144,10 +149,10 @@ static void show_bars(FILE *out, const struct lspci_device *dev, int verbose)
 		uint64_t size = dev->bar_size[i];
 		unsigned index = i;
 
+		if (!size)
+			continue;
 		if (flags == 0xffffffffu)
 			flags = 0;
-		if (!flags && !size)
-			continue;
 		if (verbose > 1)
 			fprintf(out, "\tRegion %u: ", index);
 		else

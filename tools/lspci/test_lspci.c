@@ -296,6 +296,80 @@ static void test_64bit_bar_in_last_slot_is_broken(void **state)
 	free(d);
 }
 
+/* Every "Region N:" line of a report, one per line, in order. */
+static void region_lines(const char *text, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (const char *p = text; (p = strstr(p, "\tRegion ")); p++) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p) + 1 : strlen(p);
+		assert_true(used + len < size);
+		memcpy(buf + used, p, len);
+		used += len;
+		buf[used] = '\0';
+	}
+}
+
+/* A device with only BAR2, whose absent BAR registers hold junk (here the
+ * I/O space bit, as some servers leave it): only BAR2 is a region. */
+static void test_only_bars_with_a_size_are_shown(void **state)
+{
+	(void)state;
+	struct lspci_device *d = new_device();
+	for (unsigned i = 0; i < 6; i++)
+		put32(d, 0x10 + 4 * i, 0x1);
+	d->bar_size[0] = 0;
+	d->bar_size[2] = 8;
+	char lines[512];
+	char *text = render(d, 2, 1);
+	region_lines(text, lines, sizeof(lines));
+	assert_string_equal(lines, "\tRegion 2: I/O ports at <unassigned> [disabled] [size=8]\n");
+	assert_int_equal(count_of(text, "I/O ports at"), 1);
+	assert_lacks(text, "Memory at");
+	/* the hex dump still shows the registers as they are */
+	assert_contains(text, "\n10: 01 00 00 00 01 00 00 00 01 00 00 00 01 00 00 00\n");
+	assert_contains(text, "\n20: 01 00 00 00 01 00 00 00 ");
+	free(text);
+	/* -v: the same BAR, without the region number */
+	text = render(d, 1, 0);
+	assert_int_equal(count_of(text, "I/O ports at"), 1);
+	assert_contains(text, "\tI/O ports at <unassigned> [disabled] [size=8]\n");
+	assert_lacks(text, "Memory at");
+	free(text);
+	free(d);
+}
+
+/* A 64-bit BAR is one region numbered after its lower half: its upper
+ * half is never shown, even when the server gives it a size too. */
+static void test_64bit_bar_upper_half_never_shown(void **state)
+{
+	(void)state;
+	struct lspci_device *d = new_device();
+	put16(d, 0x04, 0x0002);
+	put32(d, 0x10, 0x4); /* absent BARs 0 and 1 holding junk */
+	put32(d, 0x14, 0x1);
+	put32(d, 0x18, 0xfe00000c); /* BAR2: 64-bit prefetchable at 0x1fe000000 */
+	put32(d, 0x1c, 0x1);
+	put32(d, 0x20, 0x4); /* BAR4: 64-bit non-prefetchable, unassigned */
+	put32(d, 0x24, 0);
+	d->bar_size[0] = 0;
+	d->bar_size[2] = 1 << 20;
+	d->bar_size[3] = 1 << 20;
+	d->bar_size[4] = 16384;
+	d->bar_size[5] = 16384;
+	char lines[512];
+	char *text = render(d, 2, 1);
+	region_lines(text, lines, sizeof(lines));
+	assert_string_equal(lines, "\tRegion 2: Memory at 1fe000000 (64-bit, prefetchable) [size=1M]\n"
+				   "\tRegion 4: Memory at <unassigned> (64-bit, non-prefetchable) [size=16K]\n");
+	assert_lacks(text, "I/O ports");
+	assert_contains(text, "\n10: 04 00 00 00 01 00 00 00 0c 00 00 fe 01 00 00 00\n");
+	free(text);
+	free(d);
+}
+
 static void test_size_uses_largest_exact_unit(void **state)
 {
 	(void)state;
@@ -762,6 +836,8 @@ int main(void)
 		cmocka_unit_test(test_unassigned_bars_show_type_and_size),
 		cmocka_unit_test(test_assigned_64bit_prefetchable_bar_uses_both_registers),
 		cmocka_unit_test(test_64bit_bar_in_last_slot_is_broken),
+		cmocka_unit_test(test_only_bars_with_a_size_are_shown),
+		cmocka_unit_test(test_64bit_bar_upper_half_never_shown),
 		cmocka_unit_test(test_size_uses_largest_exact_unit),
 		cmocka_unit_test(test_rom_shown_with_state),
 		cmocka_unit_test(test_msi_64bit_maskable_decoded),

@@ -3,6 +3,7 @@
  * The migration driver: see migrate.h for the sequence and its failure
  * rules. Only the public client API is used.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,9 @@
 /* Page size asked for dirty logging (the server may pick another). */
 #define LOG_PAGE 4096u
 
+/* The largest config space (PCI Express). */
+#define CONFIG_MAX 4096u
+
 struct run {
 	struct uvf_client *src, *dst;
 	uint32_t src_state; /* where the source was, and returns on failure */
@@ -28,6 +32,8 @@ struct run {
 	uint8_t *buf;
 	uint64_t *bitmap;
 	size_t bitmap_bytes;
+	uint32_t cfg_size; /* config space bytes, the same on both */
+	uint8_t *cfg;	   /* source's config space, then (at CONFIG_MAX) the destination's */
 };
 
 static double now_ms(void)
@@ -71,14 +77,36 @@ static int set_state(struct run *r, struct uvf_client *client, const char *who, 
 	return 0;
 }
 
+/* One side's config space: its size (REGION_INFO) and all its bytes. */
+static int read_config_space(struct run *r, struct uvf_client *client, const char *who, uint8_t *cfg, uint32_t *size)
+{
+	struct uvf_client_region info = {.argsz = sizeof(info)};
+	int rc;
+
+	rc = uvf_client_region_info(client, UVF_PCI_CONFIG_REGION, &info);
+	if (rc)
+		return fail(r, rc, "%s: config space info", who);
+	if (info.size < 64 || info.size > CONFIG_MAX)
+		return fail(r, -EPROTO, "%s: config space of %llu bytes", who, (unsigned long long)info.size);
+	*size = (uint32_t)info.size;
+	rc = uvf_client_region_read(client, UVF_PCI_CONFIG_REGION, 0, cfg, *size);
+	if (rc)
+		return fail(r, rc, "%s: config space read", who);
+	return 0;
+}
+
 /* Both sides migrate and show the same device (vendor, device, class,
- * subsystem): loading one device's state into another is refused here
- * rather than by a confused device. */
+ * subsystem, config space size): loading one device's state into another
+ * is refused here rather than by a confused device. Everything the later
+ * steps need to know about the devices, config spaces included, is learnt
+ * here, while both still take any command (docs/migration.md: servers
+ * that follow libvfio-user's rule refuse REGION_INFO in STOP and every
+ * region access in STOP_COPY). */
 static int check_peers(struct run *r, uint64_t *src_flags)
 {
 	static const uint32_t id_offsets[] = {0x00, 0x08, 0x2c};
 	uint64_t dst_flags;
-	uint32_t state;
+	uint32_t state, src_size, dst_size;
 	int rc;
 
 	rc = uvf_client_migration_features(r->src, src_flags);
@@ -99,15 +127,22 @@ static int check_peers(struct run *r, uint64_t *src_flags)
 		return fail(r, rc, "destination: GET MIG_DEVICE_STATE");
 	if (state != UVF_MIG_STATE_RUNNING && state != UVF_MIG_STATE_STOP)
 		return fail(r, -EBUSY, "destination: in state %s", state_name(state));
+
+	r->cfg = malloc(2 * CONFIG_MAX);
+	if (r->cfg == NULL)
+		return fail(r, -ENOMEM, "config space buffer");
+	rc = read_config_space(r, r->src, "source", r->cfg, &src_size);
+	if (rc == 0)
+		rc = read_config_space(r, r->dst, "destination", r->cfg + CONFIG_MAX, &dst_size);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < sizeof(id_offsets) / sizeof(id_offsets[0]); i++) {
 		uint32_t a, b;
 
-		rc = uvf_client_config_read32(r->src, id_offsets[i], &a);
-		if (rc)
-			return fail(r, rc, "source: config space read at 0x%x", (unsigned)id_offsets[i]);
-		rc = uvf_client_config_read32(r->dst, id_offsets[i], &b);
-		if (rc)
-			return fail(r, rc, "destination: config space read at 0x%x", (unsigned)id_offsets[i]);
+		memcpy(&a, r->cfg + id_offsets[i], 4);
+		memcpy(&b, r->cfg + CONFIG_MAX + id_offsets[i], 4);
+		a = le32toh(a);
+		b = le32toh(b);
 		/* The revision (low byte at 0x08) may differ between builds. */
 		if (id_offsets[i] == 0x08) {
 			a &= ~0xffu;
@@ -117,6 +152,10 @@ static int check_peers(struct run *r, uint64_t *src_flags)
 			return fail(r, -ENODEV, "the devices differ (config 0x%02x: source 0x%08x, destination 0x%08x)",
 				    (unsigned)id_offsets[i], (unsigned)a, (unsigned)b);
 	}
+	if (src_size != dst_size)
+		return fail(r, -ENODEV, "the devices differ (config space: source %u bytes, destination %u)",
+			    (unsigned)src_size, (unsigned)dst_size);
+	r->cfg_size = src_size;
 	return 0;
 }
 
@@ -256,43 +295,36 @@ static void roll_back(struct run *r)
 /*
  * Config space is the VMM's to carry (as with kernel VFIO, the device's
  * migration stream does not hold it): copy the source's, dword by dword
- * from 0x04 (ids and class are read-only), while both are stopped. Writing
- * back what was read is harmless for write-1-to-clear status bits and
- * command bits such as "initiate FLR", which read 0.
+ * from 0x04 (ids and class are read-only), with both devices in STOP.
+ * Only REGION_READ and REGION_WRITE are used here, which every server
+ * takes in STOP; the size was learnt while the devices ran. Both are read
+ * again because the devices may have changed their registers (status
+ * bits, the destination's load) since. Writing back what was read is
+ * harmless for write-1-to-clear status bits and command bits such as
+ * "initiate FLR", which read 0.
  */
 static int copy_config(struct run *r)
 {
-	struct uvf_client_region info = {.argsz = sizeof(info)};
-	uint8_t *cfg;
+	uint8_t *src_cfg = r->cfg, *dst_cfg = r->cfg + CONFIG_MAX;
 	int rc;
 
-	rc = uvf_client_region_info(r->src, UVF_PCI_CONFIG_REGION, &info);
+	rc = uvf_client_region_read(r->src, UVF_PCI_CONFIG_REGION, 0, src_cfg, r->cfg_size);
 	if (rc)
-		return fail(r, rc, "config space info of the source");
-	if (info.size < 64 || info.size > 4096)
-		return fail(r, -EPROTO, "source config space of %llu bytes", (unsigned long long)info.size);
-	cfg = malloc(2 * info.size);
-	if (cfg == NULL)
-		return fail(r, -ENOMEM, "config space buffer");
-	rc = uvf_client_region_read(r->src, UVF_PCI_CONFIG_REGION, 0, cfg, info.size);
-	if (rc == 0)
-		rc = uvf_client_region_read(r->dst, UVF_PCI_CONFIG_REGION, 0, cfg + info.size, info.size);
-	if (rc) {
-		free(cfg);
-		return fail(r, rc, "reading the config spaces");
-	}
+		return fail(r, rc, "source: config space read in STOP");
+	rc = uvf_client_region_read(r->dst, UVF_PCI_CONFIG_REGION, 0, dst_cfg, r->cfg_size);
+	if (rc)
+		return fail(r, rc, "destination: config space read in STOP");
 	/* only what differs: a handful of registers, each a round trip in the
 	 * downtime */
-	for (uint32_t off = 4; off < info.size; off += 4) {
-		if (off == 8 || memcmp(cfg + off, cfg + info.size + off, 4) == 0)
+	for (uint32_t off = 4; off < r->cfg_size; off += 4) {
+		if (off == 8 || memcmp(src_cfg + off, dst_cfg + off, 4) == 0)
 			continue; /* revision and class, or already equal */
-		rc = uvf_client_region_write(r->dst, UVF_PCI_CONFIG_REGION, off, cfg + off, 4);
+		rc = uvf_client_region_write(r->dst, UVF_PCI_CONFIG_REGION, off, src_cfg + off, 4);
 		/* a register the destination refuses is only reported */
 		if (rc && r->opts->progress)
 			fprintf(r->opts->progress, "uvf-migrate: config 0x%03x not restored: %s\n", (unsigned)off,
 				uvf_strerror(rc));
 	}
-	free(cfg);
 	return 0;
 }
 
@@ -327,7 +359,9 @@ int migrate_run(struct uvf_client *src, struct uvf_client *dst, const struct mig
 	if (rc)
 		goto abort;
 
-	/* Stop-and-copy: the device is down from here ... */
+	/* Stop-and-copy: the device is down from here. In STOP_COPY only
+	 * MIG_DATA_READ and DEVICE_FEATURE (the dirty log) go to the source:
+	 * servers that follow libvfio-user's rule refuse anything else. */
 	stop_at = now_ms();
 	rc = set_state(&r, src, "source", UVF_MIG_STATE_STOP_COPY);
 	if (rc == 0)
@@ -337,7 +371,11 @@ int migrate_run(struct uvf_client *src, struct uvf_client *dst, const struct mig
 		rc = collect_dirty(&r, &dirty);
 	result->final_dirty = dirty;
 	result->dirty_total += dirty;
-	/* ... the destination validates the state, gets the config space ... */
+	/* The source's state is out: it goes to STOP, where its config space
+	 * can be read; the destination validates the state (STOP), gets the
+	 * config space ... */
+	if (rc == 0)
+		rc = set_state(&r, src, "source", UVF_MIG_STATE_STOP);
 	if (rc == 0)
 		rc = set_state(&r, dst, "destination", UVF_MIG_STATE_STOP);
 	if (rc == 0)
@@ -352,10 +390,8 @@ int migrate_run(struct uvf_client *src, struct uvf_client *dst, const struct mig
 		fprintf(opts->progress, "uvf-migrate: stop-and-copy: %llu bytes, %llu dirty pages\n",
 			(unsigned long long)moved, (unsigned long long)dirty);
 
-	/* The device runs on the destination now: the source is only
-	 * tidied up, and a failure there does not undo the migration. */
-	if (uvf_client_set_migration_state(src, UVF_MIG_STATE_STOP) != 0 && r.opts->progress)
-		fprintf(r.opts->progress, "uvf-migrate: warning: the source did not go to STOP\n");
+	/* The device runs on the destination now: the source, stopped, is
+	 * only tidied up, and a failure there does not undo the migration. */
 	if (result->logging && uvf_client_dma_logging_stop(src) != 0 && r.opts->progress)
 		fprintf(r.opts->progress, "uvf-migrate: warning: the source did not stop logging\n");
 	goto out;
@@ -364,6 +400,7 @@ abort:
 	roll_back(&r);
 out:
 	result->total_ms = now_ms() - t0;
+	free(r.cfg);
 	free(r.bitmap);
 	free(r.buf);
 	return rc;

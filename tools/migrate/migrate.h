@@ -9,7 +9,9 @@
  * memory already mapped at the same DMA addresses on both (see
  * migrate_share_memory()). migrate_run() then:
  *   1. checks that both offer migration, show the same PCI identity, and
- *      are RUNNING or STOP (a stopped source skips pre-copy);
+ *      are RUNNING or STOP (a stopped source skips pre-copy), and reads
+ *      both config spaces (their size with REGION_INFO): everything it
+ *      needs to know is learnt before either device changes state;
  *   2. puts the destination in RESUMING;
  *   3. starts DMA logging on the source over the guest memory;
  *   4. pre-copy (when the source offers PRE_COPY): rounds of reading the
@@ -18,12 +20,19 @@
  *      servers map one memory, so they are only counted), until a round
  *      brings no more than the thresholds or max_rounds is reached;
  *   5. stop-and-copy: source STOP_COPY (the downtime starts), the rest of
- *      the data, destination STOP (it validates and applies the state) and
+ *      the data and the last dirty report, source STOP, destination STOP
+ *      (it validates and applies the state), the source's config space
+ *      copied to the destination by REGION_READ/REGION_WRITE, destination
  *      RUNNING (the downtime ends);
- *   6. source STOP, DMA logging stopped.
+ *   6. DMA logging stopped on the source, which stays in STOP.
+ * The commands sent in each state are the ones servers that follow
+ * libvfio-user's rule accept (docs/migration.md): in STOP_COPY only
+ * MIG_DATA_READ and DEVICE_FEATURE, in STOP only those and REGION_READ /
+ * REGION_WRITE, in RESUMING only MIG_DATA_WRITE and DEVICE_FEATURE.
  * On any failure before the destination runs, the source is put back to
- * the state it was in (RUNNING, or STOP) with logging stopped, and the destination is left as it is for
- * the caller to discard (close it: its state is half-loaded).
+ * the state it was in (RUNNING, or STOP) with logging stopped, and the
+ * destination is left as it is for the caller to discard (close it: its
+ * state is half-loaded).
  */
 #ifndef UVF_TOOLS_MIGRATE_H
 #define UVF_TOOLS_MIGRATE_H

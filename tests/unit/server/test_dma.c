@@ -134,16 +134,16 @@ static void test_65535_mappings_are_found_and_unmapped_in_random_order(void **st
 	/* every other page, so gaps sit between the mappings */
 	for (uint32_t i = 0; i < n; i++)
 		assert_int_equal(map((uint64_t)i * 2 * PAGE, PAGE, RW, -1, 0), 0);
-	assert_int_equal(g_dev->nr_maps, n);
+	assert_int_equal(g_dev->dma.count, n);
 	assert_int_equal(map((uint64_t)n * 2 * PAGE, PAGE, RW, -1, 0), -ENOSPC); /* the advertised maximum */
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t a = (uint64_t)i * 2 * PAGE;
-		const struct uvf_dma_mapping *m = uvf__dma_find(g_dev, a);
+		const struct uvf_dma_mapping *m = uvf__dma_table_find(&g_dev->dma, a);
 		assert_non_null(m);
 		assert_int_equal(m->address, a);
-		assert_true(uvf__dma_find(g_dev, a + PAGE - 1) == m);
-		assert_null(uvf__dma_find(g_dev, a + PAGE)); /* the gap */
+		assert_true(uvf__dma_table_find(&g_dev->dma, a + PAGE - 1) == m);
+		assert_null(uvf__dma_table_find(&g_dev->dma, a + PAGE)); /* the gap */
 	}
 
 	uint32_t *order = malloc(n * sizeof(*order));
@@ -160,14 +160,14 @@ static void test_65535_mappings_are_found_and_unmapped_in_random_order(void **st
 	for (uint32_t k = 0; k < n; k++) {
 		uint64_t a = (uint64_t)order[k] * 2 * PAGE;
 		assert_int_equal(unmap(a, PAGE), 0);
-		assert_null(uvf__dma_find(g_dev, a));
+		assert_null(uvf__dma_table_find(&g_dev->dma, a));
 		/* a neighbour still mapped is still found */
 		if (k + 1 < n)
-			assert_non_null(uvf__dma_find(g_dev, (uint64_t)order[k + 1] * 2 * PAGE));
+			assert_non_null(uvf__dma_table_find(&g_dev->dma, (uint64_t)order[k + 1] * 2 * PAGE));
 	}
 	free(order);
-	assert_int_equal(g_dev->nr_maps, 0);
-	assert_null(g_dev->map_list);
+	assert_int_equal(g_dev->dma.count, 0);
+	assert_null(g_dev->dma.list);
 	assert_int_equal(g_cb.maps, (int)n);
 	assert_int_equal(g_cb.unmaps, (int)n);
 }
@@ -177,7 +177,7 @@ static void test_identical_duplicate_is_accepted_and_overlaps_are_refused(void *
 	(void)state;
 	assert_int_equal(map(0x10000, 0x4000, RW, -1, 0), 0);
 	assert_int_equal(map(0x10000, 0x4000, RW, -1, 0), 0); /* identical: no change */
-	assert_int_equal(g_dev->nr_maps, 1);
+	assert_int_equal(g_dev->dma.count, 1);
 	assert_int_equal(g_cb.maps, 1);
 	assert_int_equal(map(0x10000, 0x4000, UVF_DMA_MAP_FLAG_READ, -1, 0), -EEXIST); /* other prot */
 	assert_int_equal(map(0x13000, 0x2000, RW, -1, 0), -EEXIST);		       /* tail overlap */
@@ -186,7 +186,7 @@ static void test_identical_duplicate_is_accepted_and_overlaps_are_refused(void *
 	assert_int_equal(map(0x11000, 0x1000, RW, -1, 0), -EEXIST);		       /* inside it */
 	assert_int_equal(map(0x14000, 0x1000, RW, -1, 0), 0);			       /* adjacent above */
 	assert_int_equal(map(0xf000, 0x1000, RW, -1, 0), 0);			       /* adjacent below */
-	assert_int_equal(g_dev->nr_maps, 3);
+	assert_int_equal(g_dev->dma.count, 3);
 
 	/* same range from another file: not a duplicate */
 	int fd = make_memfd(4);
@@ -194,7 +194,7 @@ static void test_identical_duplicate_is_accepted_and_overlaps_are_refused(void *
 	/* fd-backed identical duplicate (same file) is accepted */
 	assert_int_equal(map_fd(0x40000, 0x4000, RW, fd, 0), 0);
 	assert_int_equal(map_fd(0x40000, 0x4000, RW, fd, 0), 0);
-	assert_int_equal(g_dev->nr_maps, 4);
+	assert_int_equal(g_dev->dma.count, 4);
 	close(fd);
 }
 
@@ -207,26 +207,26 @@ static void test_range_unmap_removes_every_mapping_inside_and_refuses_cuts(void 
 	assert_int_equal(unmap(0x100800, 0x8000), -EINVAL);
 	/* cuts the last mapping at its tail */
 	assert_int_equal(unmap(0x100000, 0x6800), -EINVAL);
-	assert_int_equal(g_dev->nr_maps, 4);
+	assert_int_equal(g_dev->dma.count, 4);
 	assert_int_equal(g_cb.unmaps, 0);
 	/* nothing there */
 	assert_int_equal(unmap(0x200000, 0x1000), -ENOENT);
 	/* the middle two, with the gaps around them */
 	assert_int_equal(unmap(0x101000, 0x4000), 0);
-	assert_int_equal(g_dev->nr_maps, 2);
+	assert_int_equal(g_dev->dma.count, 2);
 	assert_int_equal(g_cb.unmaps, 2);
-	assert_non_null(uvf__dma_find(g_dev, 0x100000));
-	assert_null(uvf__dma_find(g_dev, 0x102000));
-	assert_null(uvf__dma_find(g_dev, 0x104000));
-	assert_non_null(uvf__dma_find(g_dev, 0x106000));
+	assert_non_null(uvf__dma_table_find(&g_dev->dma, 0x100000));
+	assert_null(uvf__dma_table_find(&g_dev->dma, 0x102000));
+	assert_null(uvf__dma_table_find(&g_dev->dma, 0x104000));
+	assert_non_null(uvf__dma_table_find(&g_dev->dma, 0x106000));
 
 	/* a range ending exactly at 2^64 */
 	assert_int_equal(map(UINT64_MAX - 0xfff - 0x1000, 0x1000, RW, -1, 0), 0);
 	assert_int_equal(map(UINT64_MAX - 0xfff, 0x1000, RW, -1, 0), 0);
-	assert_non_null(uvf__dma_find(g_dev, UINT64_MAX));
+	assert_non_null(uvf__dma_table_find(&g_dev->dma, UINT64_MAX));
 	assert_int_equal(unmap(0x8000000000000000ull, 0x8000000000000000ull), 0);
-	assert_null(uvf__dma_find(g_dev, UINT64_MAX));
-	assert_int_equal(g_dev->nr_maps, 2);
+	assert_null(uvf__dma_table_find(&g_dev->dma, UINT64_MAX));
+	assert_int_equal(g_dev->dma.count, 2);
 }
 
 static void test_unmap_all_empties_the_table_and_tells_the_device(void **state)
@@ -236,10 +236,10 @@ static void test_unmap_all_empties_the_table_and_tells_the_device(void **state)
 		assert_int_equal(map(i * 0x10000, 0x1000, RW, -1, 0), 0);
 	struct uvf_dma_unmap all = {.argsz = sizeof(all), .flags = UVF_DMA_UNMAP_FLAG_ALL};
 	assert_int_equal(uvf__dma_unmap(g_dev, &all), 0);
-	assert_int_equal(g_dev->nr_maps, 0);
+	assert_int_equal(g_dev->dma.count, 0);
 	assert_int_equal(g_cb.unmaps, 10);
 	for (unsigned i = 0; i < 10; i++)
-		assert_null(uvf__dma_find(g_dev, i * 0x10000));
+		assert_null(uvf__dma_table_find(&g_dev->dma, i * 0x10000));
 	/* usable again */
 	assert_int_equal(map(0, 0x1000, RW, -1, 0), 0);
 }
@@ -251,7 +251,7 @@ static void test_fd_mapping_beyond_the_file_size_is_refused(void **state)
 	assert_int_equal(map_fd(0x1000, 3 * PAGE, RW, fd, 0), -EINVAL);
 	assert_int_equal(map_fd(0x1000, PAGE, RW, fd, 2 * PAGE), -EINVAL);
 	assert_int_equal(map_fd(0x1000, PAGE, RW, fd, PAGE), 0); /* the last page */
-	assert_int_equal(g_dev->nr_maps, 1);
+	assert_int_equal(g_dev->dma.count, 1);
 	close(fd);
 }
 
@@ -260,7 +260,7 @@ static void test_refused_map_is_not_added(void **state)
 	(void)state;
 	g_cb.refuse = EPERM;
 	assert_int_equal(map(0x1000, PAGE, RW, -1, 0), -EPERM);
-	assert_null(uvf__dma_find(g_dev, 0x1000));
+	assert_null(uvf__dma_table_find(&g_dev->dma, 0x1000));
 	g_cb.refuse = 0;
 	assert_int_equal(map(0x1000, PAGE, RW, -1, 0), 0);
 }
@@ -366,29 +366,29 @@ static void test_lookup_never_returns_a_removed_mapping(void **state)
 {
 	(void)state;
 	assert_int_equal(map(0x10000, PAGE, RW, -1, 0), 0);
-	const struct uvf_dma_mapping *m = uvf__dma_find(g_dev, 0x10010);
+	const struct uvf_dma_mapping *m = uvf__dma_table_find(&g_dev->dma, 0x10010);
 	assert_non_null(m);
-	assert_true(uvf__dma_find(g_dev, 0x10020) == m); /* the same again */
+	assert_true(uvf__dma_table_find(&g_dev->dma, 0x10020) == m); /* the same again */
 	assert_int_equal(unmap(0x10000, PAGE), 0);
-	assert_null(uvf__dma_find(g_dev, 0x10010));
+	assert_null(uvf__dma_table_find(&g_dev->dma, 0x10010));
 	/* mapped again, read-only this time: the new one is found */
 	assert_int_equal(map(0x10000, PAGE, UVF_DMA_MAP_FLAG_READ, -1, 0), 0);
-	m = uvf__dma_find(g_dev, 0x10010);
+	m = uvf__dma_table_find(&g_dev->dma, 0x10010);
 	assert_non_null(m);
 	assert_int_equal(m->prot, UVF_DMA_MAP_FLAG_READ);
 
 	/* Lookups remember the last hit per thread, keyed by device and a
 	 * generation that no removal and no other device ever repeats: a
 	 * device created where a freed one was cannot match an old entry. */
-	uint64_t old_gen = g_dev->map_gen;
+	uint64_t old_gen = g_dev->dma.gen;
 	assert_true(old_gen != 0);
 	uvf_device_free(g_dev);
 	assert_int_equal(uvf_device_new(&g_dev), 0);
 	uvf_device_set_log(g_dev, quiet, NULL, UVF_LOG_DEBUG);
-	assert_null(uvf__dma_find(g_dev, 0x10000));
+	assert_null(uvf__dma_table_find(&g_dev->dma, 0x10000));
 	assert_int_equal(map(0x10000, PAGE, RW, -1, 0), 0);
-	assert_true(g_dev->map_gen != 0 && g_dev->map_gen != old_gen);
-	assert_non_null(uvf__dma_find(g_dev, 0x10000));
+	assert_true(g_dev->dma.gen != 0 && g_dev->dma.gen != old_gen);
+	assert_non_null(uvf__dma_table_find(&g_dev->dma, 0x10000));
 }
 
 static void test_mapping_keeps_no_fd_open(void **state)
