@@ -223,7 +223,7 @@ static void bench_doorbells(void)
 		struct uvf_client_ioeventfd io;
 		size_t nio = 0;
 		bench_check(uvf_client_region_map(c, 0), "uvf_client_region_map");
-		if (uvf_client_region_io_fds(c, 0, &io, 1, &nio) < 0 || nio == 0) {
+		if (uvf_client_region_io_fds(c, 0, &io, sizeof(struct uvf_client_ioeventfd), 1, &nio) < 0 || nio == 0) {
 			bench_row_missing("ioeventfd doorbell 4 B", cpus, "the client got no ioeventfd");
 		} else {
 			uint64_t iters = bench_iters(30000);

@@ -282,7 +282,7 @@ static void bench_throughput(struct pair *p, int cpu, uint8_t *buf, size_t chunk
 
 static void bench_downtime(struct pair *p, int cpu, uint8_t *buf, size_t chunk)
 {
-	struct uvf_client_region cfg;
+	struct uvf_client_region cfg = {.argsz = sizeof(cfg)};
 
 	bench_check(uvf_client_region_info(p->c[0], UVF_PCI_CONFIG_REGION, &cfg), "config space info");
 	bench_table_header("Downtime: source STOP_COPY to destination RUNNING vs moving the same bytes over the "

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers shared by the whole library: log level names and error strings. */
+/* Helpers shared by the whole library: version, log level names and error strings. */
 #include <string.h>
 
 #include "uvf/common.h"
@@ -24,4 +24,14 @@ const char *uvf_strerror(int err)
 	if (err < 0)
 		err = -err;
 	return strerror(err);
+}
+
+const char *uvf_version(void)
+{
+	return UVF_VERSION_STRING;
+}
+
+unsigned long uvf_version_number(void)
+{
+	return UVF_VERSION_NUMBER;
 }

@@ -132,6 +132,8 @@ static int gather(struct uvf_client *client, const char *path, struct lspci_devi
 	dev->nr_regions = dev->info.num_regions < LSPCI_MAX_REGIONS ? dev->info.num_regions : LSPCI_MAX_REGIONS;
 	for (uint32_t i = 0; i < dev->nr_regions; i++) {
 		struct uvf_client_region *r = &dev->regions[i];
+
+		r->argsz = sizeof(*r);
 		ret = uvf_client_region_info(client, i, r);
 		if (ret < 0 && i <= UVF_PCI_CONFIG_REGION) {
 			char what[64];

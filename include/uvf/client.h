@@ -88,8 +88,13 @@ UVF_API int uvf_client_connect(struct uvf_client **out, const char *path, const 
 /* Close the connection, unmap and free everything registered. NULL is fine. */
 UVF_API void uvf_client_close(struct uvf_client *client);
 
-/* What the server answered in VERSION. */
+/* What the server answered in VERSION. Owned by the client object; later
+ * versions only add fields at the end, and `size` says how much of the
+ * struct this library fills: a program built with newer headers checks
+ * offsetof(struct uvf_server_caps, field) < size before reading a field
+ * added later. */
 struct uvf_server_caps {
+	uint32_t size; /* sizeof(struct uvf_server_caps) in the library */
 	uint16_t major, minor;
 	uint32_t max_msg_fds;
 	uint32_t max_data_xfer_size;
@@ -110,7 +115,12 @@ UVF_API int uvf_client_device_info(struct uvf_client *client, struct uvf_device_
 
 #define UVF_CLIENT_MAX_SPARSE_AREAS 16
 
+/* Output of uvf_client_region_info(). Set argsz to sizeof(struct
+ * uvf_client_region) before the call: the library writes only that many
+ * bytes (fields it does not know stay untouched) and sets argsz to the
+ * bytes it wrote. */
 struct uvf_client_region {
+	uint32_t argsz; /* in: sizeof the caller's struct; out: bytes written */
 	uint32_t index;
 	uint32_t flags;  /* UVF_REGION_FLAG_* */
 	uint64_t size;   /* 0 = absent */
@@ -125,7 +135,8 @@ struct uvf_client_region {
 };
 
 /* DEVICE_GET_REGION_INFO, retrying with a larger argsz when the server asks
- * for it. -EINVAL for an index >= num_regions. */
+ * for it. -EINVAL for an index >= num_regions, or for out->argsz smaller
+ * than the first version of the struct (every field up to `subtype`). */
 UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, struct uvf_client_region *out);
 
 /* DEVICE_GET_IRQ_INFO. */
@@ -187,9 +198,14 @@ struct uvf_client_ioeventfd {
 };
 
 /* The ioeventfds fetched by uvf_client_region_map(): up to cap entries
- * into out, *count = how many there are (0 for a region not set up). */
+ * into out, *count = how many there are (0 for a region not set up).
+ * entry_size is sizeof(struct uvf_client_ioeventfd) as the caller knows
+ * it: the stride of out, of which the library fills what it knows (a
+ * later version may grow the struct). -EINVAL when out is given with an
+ * entry_size below the first version of the struct (every field up to
+ * `fd`). */
 UVF_API int uvf_client_region_io_fds(struct uvf_client *client, uint32_t index, struct uvf_client_ioeventfd *out,
-				     size_t cap, size_t *count);
+				     size_t entry_size, size_t cap, size_t *count);
 
 /*
  * Guest-style access to a region, the fastest legal way: mapped areas by

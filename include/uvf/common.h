@@ -7,14 +7,26 @@
  *    a negative errno on failure; errno itself is not used;
  *  - handles are opaque and created by *_new / *_connect functions;
  *  - option structs carry a `version` field; initialise them with their
- *    *_INIT macro so that later versions of the library can grow them;
+ *    *_INIT macro so that later versions of the library can grow them
+ *    (the macros are positional brace initialisers: they work in C and in
+ *    C++11 and later alike);
+ *  - output structs the caller allocates and that may grow carry an
+ *    `argsz` the caller sets to sizeof the struct; the library writes only
+ *    that many bytes and sets argsz to what it wrote; output arrays take
+ *    the size of one entry for the same purpose; structs the library owns
+ *    and lends (const pointers) only grow at their end;
  *  - whoever receives ownership of a file descriptor or buffer is stated at
  *    each function.
+ *
+ * The headers compile as C11 and as C++11 or later. docs/api-guide.md
+ * ("ABI") says what stays stable between releases.
  */
 #ifndef UVF_COMMON_H
 #define UVF_COMMON_H
 
 #include <stdarg.h>
+
+#include "uvf/version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,7 +38,24 @@ extern "C" {
 #define UVF_API
 #endif
 
-#define UVF_VERSION_STRING "0.1.0"
+/* A compile-time check that works in C11 and C++11 alike (the headers
+ * check the size of every wire struct with it). */
+#if defined(__cplusplus)
+#define UVF_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define UVF_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+/*
+ * The version of the library in use at run time, which may be newer than
+ * the headers a program was built with (UVF_VERSION_STRING and
+ * UVF_VERSION_NUMBER in uvf/version.h): "MAJOR.MINOR.PATCH", a static
+ * string, and the same as a number (UVF_VERSION_NUMBER_OF(major, minor,
+ * patch)). A program that needs something added in a later release
+ * checks uvf_version_number() >= UVF_VERSION_NUMBER_OF(...) first.
+ */
+UVF_API const char *uvf_version(void);
+UVF_API unsigned long uvf_version_number(void);
 
 enum uvf_log_level {
 	UVF_LOG_ERROR = 0,

@@ -4,8 +4,9 @@
  *
  * Every message is a 16-byte header followed by a command-specific payload.
  * All structures are packed and in host (little-endian) byte order. Each
- * payload structure carries a _Static_assert on its size so that a layout
- * mistake fails the build instead of the wire.
+ * payload structure carries a static assertion on its size
+ * (UVF_STATIC_ASSERT, in C and in C++) so that a layout mistake fails the
+ * build instead of the wire.
  *
  * Payload offsets in the comments count from the end of the header, as in
  * the protocol reference.
@@ -14,6 +15,8 @@
 #define UVF_PROTO_H
 
 #include <stdint.h>
+
+#include "uvf/common.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,7 +35,7 @@ struct uvf_msg_header {
 	uint32_t flags;    /* UVF_MSG_* below */
 	uint32_t error;    /* positive errno in an error reply, else 0 */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_msg_header) == 16, "header is 16 bytes");
+UVF_STATIC_ASSERT(sizeof(struct uvf_msg_header) == 16, "header is 16 bytes");
 
 #define UVF_MSG_HEADER_SIZE 16u
 
@@ -85,7 +88,7 @@ struct uvf_version {
 	uint16_t minor;
 	/* followed by optional NUL-terminated JSON, the NUL counted in msg_size */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_version) == 4, "version");
+UVF_STATIC_ASSERT(sizeof(struct uvf_version) == 4, "version");
 
 /* ------------------------------------------------------------------ */
 /* DMA_MAP (2) / DMA_UNMAP (3)                                          */
@@ -103,7 +106,7 @@ struct uvf_dma_map {
 	uint64_t address;
 	uint64_t size;
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_dma_map) == 32, "dma_map");
+UVF_STATIC_ASSERT(sizeof(struct uvf_dma_map) == 32, "dma_map");
 
 #define UVF_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP 0x1u /* [legacy] */
 #define UVF_DMA_UNMAP_FLAG_ALL 0x2u
@@ -115,14 +118,14 @@ struct uvf_dma_unmap {
 	uint64_t address;
 	uint64_t size;
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_dma_unmap) == 24, "dma_unmap");
+UVF_STATIC_ASSERT(sizeof(struct uvf_dma_unmap) == 24, "dma_unmap");
 
 /* [legacy] bitmap header following DMA_UNMAP with GET_DIRTY_BITMAP */
 struct uvf_dma_unmap_bitmap {
 	uint64_t pgsize;
 	uint64_t size; /* bitmap bytes */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_dma_unmap_bitmap) == 16, "dma_unmap_bitmap");
+UVF_STATIC_ASSERT(sizeof(struct uvf_dma_unmap_bitmap) == 16, "dma_unmap_bitmap");
 
 /* ------------------------------------------------------------------ */
 /* DEVICE_GET_INFO (4)                                                  */
@@ -137,7 +140,7 @@ struct uvf_device_info {
 	uint32_t num_regions;
 	uint32_t num_irqs;
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_device_info) == 16, "device_info");
+UVF_STATIC_ASSERT(sizeof(struct uvf_device_info) == 16, "device_info");
 
 /* ------------------------------------------------------------------ */
 /* DEVICE_GET_REGION_INFO (5)                                           */
@@ -156,7 +159,7 @@ struct uvf_region_info {
 	uint64_t size;       /* 0 = region not implemented */
 	uint64_t offset;     /* mmap offset of the region in its fd */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_region_info) == 32, "region_info");
+UVF_STATIC_ASSERT(sizeof(struct uvf_region_info) == 32, "region_info");
 
 #define UVF_REGION_CAP_SPARSE_MMAP 1u
 #define UVF_REGION_CAP_TYPE 2u
@@ -167,13 +170,13 @@ struct uvf_region_cap_header {
 	uint16_t version;
 	uint32_t next; /* from payload start; 0 ends the chain */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_region_cap_header) == 8, "cap_header");
+UVF_STATIC_ASSERT(sizeof(struct uvf_region_cap_header) == 8, "cap_header");
 
 struct uvf_region_sparse_area {
 	uint64_t offset; /* within the region */
 	uint64_t size;
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_region_sparse_area) == 16, "sparse_area");
+UVF_STATIC_ASSERT(sizeof(struct uvf_region_sparse_area) == 16, "sparse_area");
 
 struct uvf_region_cap_sparse_mmap {
 	struct uvf_region_cap_header header; /* id 1, version 1 */
@@ -181,7 +184,7 @@ struct uvf_region_cap_sparse_mmap {
 	uint32_t reserved;
 	/* followed by nr_areas struct uvf_region_sparse_area */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_region_cap_sparse_mmap) == 16, "cap_sparse_mmap");
+UVF_STATIC_ASSERT(sizeof(struct uvf_region_cap_sparse_mmap) == 16, "cap_sparse_mmap");
 
 #define UVF_REGION_TYPE_PCI_VENDOR_TYPE 0x80000000u
 #define UVF_REGION_TYPE_GFX 1u
@@ -193,7 +196,7 @@ struct uvf_region_cap_type {
 	uint32_t type;
 	uint32_t subtype;
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_region_cap_type) == 16, "cap_type");
+UVF_STATIC_ASSERT(sizeof(struct uvf_region_cap_type) == 16, "cap_type");
 
 /* ------------------------------------------------------------------ */
 /* DEVICE_GET_REGION_IO_FDS (6)                                         */
@@ -206,7 +209,7 @@ struct uvf_region_io_fds {
 	uint32_t count; /* request: 0; reply: number of entries */
 	/* reply: followed by count entries */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_region_io_fds) == 16, "region_io_fds");
+UVF_STATIC_ASSERT(sizeof(struct uvf_region_io_fds) == 16, "region_io_fds");
 
 #define UVF_IO_FD_TYPE_IOEVENTFD 0u
 #define UVF_IO_FD_TYPE_IOREGIONFD 1u
@@ -226,7 +229,7 @@ struct uvf_io_fd_entry {
 	uint32_t padding;
 	uint64_t datamatch; /* ioregionfd: user_data */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_io_fd_entry) == 40, "io_fd_entry");
+UVF_STATIC_ASSERT(sizeof(struct uvf_io_fd_entry) == 40, "io_fd_entry");
 
 /* ------------------------------------------------------------------ */
 /* DEVICE_GET_IRQ_INFO (7) / DEVICE_SET_IRQS (8)                        */
@@ -243,7 +246,7 @@ struct uvf_irq_info {
 	uint32_t index;
 	uint32_t count;
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_irq_info) == 16, "irq_info");
+UVF_STATIC_ASSERT(sizeof(struct uvf_irq_info) == 16, "irq_info");
 
 #define UVF_IRQ_SET_DATA_NONE 0x01u
 #define UVF_IRQ_SET_DATA_BOOL 0x02u
@@ -262,7 +265,7 @@ struct uvf_irq_set {
 	uint32_t count;
 	/* DATA_BOOL: followed by count bytes */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_irq_set) == 20, "irq_set");
+UVF_STATIC_ASSERT(sizeof(struct uvf_irq_set) == 20, "irq_set");
 
 /* ------------------------------------------------------------------ */
 /* REGION_READ (9) / REGION_WRITE (10)                                  */
@@ -274,7 +277,7 @@ struct uvf_region_access {
 	uint32_t count;
 	/* READ reply and WRITE request: followed by count bytes */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_region_access) == 16, "region_access");
+UVF_STATIC_ASSERT(sizeof(struct uvf_region_access) == 16, "region_access");
 
 /* ------------------------------------------------------------------ */
 /* DMA_READ (11) / DMA_WRITE (12), server to client                     */
@@ -285,7 +288,7 @@ struct uvf_dma_access {
 	uint64_t count;
 	/* DMA_READ reply and DMA_WRITE request: followed by count bytes */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_dma_access) == 16, "dma_access");
+UVF_STATIC_ASSERT(sizeof(struct uvf_dma_access) == 16, "dma_access");
 
 /* ------------------------------------------------------------------ */
 /* REGION_WRITE_MULTI (15)                                              */
@@ -299,13 +302,13 @@ struct uvf_write_multi_entry {
 	uint32_t count; /* 1..8 */
 	uint8_t data[UVF_WRITE_MULTI_MAX_DATA];
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_write_multi_entry) == 24, "write_multi_entry");
+UVF_STATIC_ASSERT(sizeof(struct uvf_write_multi_entry) == 24, "write_multi_entry");
 
 struct uvf_write_multi {
 	uint64_t wr_cnt;
 	/* request: followed by wr_cnt entries; reply: nothing (wr_cnt = completed) */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_write_multi) == 8, "write_multi");
+UVF_STATIC_ASSERT(sizeof(struct uvf_write_multi) == 8, "write_multi");
 
 /* ------------------------------------------------------------------ */
 /* DEVICE_FEATURE (16), MIG_DATA_READ (17), MIG_DATA_WRITE (18)         */
@@ -327,7 +330,7 @@ struct uvf_device_feature {
 	uint32_t flags;
 	/* followed by feature data */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_device_feature) == 8, "device_feature");
+UVF_STATIC_ASSERT(sizeof(struct uvf_device_feature) == 8, "device_feature");
 
 #define UVF_MIGRATION_STOP_COPY 0x1u
 #define UVF_MIGRATION_P2P 0x2u
@@ -336,7 +339,7 @@ _Static_assert(sizeof(struct uvf_device_feature) == 8, "device_feature");
 struct uvf_feature_migration {
 	uint64_t flags;
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_feature_migration) == 8, "feature_migration");
+UVF_STATIC_ASSERT(sizeof(struct uvf_feature_migration) == 8, "feature_migration");
 
 enum uvf_mig_state {
 	UVF_MIG_STATE_ERROR = 0,
@@ -353,13 +356,13 @@ struct uvf_feature_mig_state {
 	uint32_t device_state;
 	uint32_t data_fd; /* unused in vfio-user: 0 or -1 */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_feature_mig_state) == 8, "feature_mig_state");
+UVF_STATIC_ASSERT(sizeof(struct uvf_feature_mig_state) == 8, "feature_mig_state");
 
 struct uvf_dma_logging_range {
 	uint64_t iova;
 	uint64_t length;
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_dma_logging_range) == 16, "dma_logging_range");
+UVF_STATIC_ASSERT(sizeof(struct uvf_dma_logging_range) == 16, "dma_logging_range");
 
 struct uvf_dma_logging_control {
 	uint64_t page_size;
@@ -367,7 +370,7 @@ struct uvf_dma_logging_control {
 	uint32_t reserved;
 	/* followed by num_ranges struct uvf_dma_logging_range */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_dma_logging_control) == 16, "dma_logging_control");
+UVF_STATIC_ASSERT(sizeof(struct uvf_dma_logging_control) == 16, "dma_logging_control");
 
 struct uvf_dma_logging_report {
 	uint64_t iova;
@@ -375,14 +378,14 @@ struct uvf_dma_logging_report {
 	uint64_t page_size;
 	/* reply: followed by the bitmap, u64 words */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_dma_logging_report) == 24, "dma_logging_report");
+UVF_STATIC_ASSERT(sizeof(struct uvf_dma_logging_report) == 24, "dma_logging_report");
 
 struct uvf_mig_data {
 	uint32_t argsz;
 	uint32_t size;
 	/* READ reply and WRITE request: followed by size bytes */
 } UVF_PACKED;
-_Static_assert(sizeof(struct uvf_mig_data) == 8, "mig_data");
+UVF_STATIC_ASSERT(sizeof(struct uvf_mig_data) == 8, "mig_data");
 
 /* ------------------------------------------------------------------ */
 /* PCI region and IRQ indexes                                           */

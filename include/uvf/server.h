@@ -200,6 +200,8 @@ struct uvf_ioeventfd_desc {
 	void *data;
 };
 
+#define UVF_IOEVENTFD_DESC_INIT {UVF_IOEVENTFD_DESC_VERSION, 0, 0, 0, 0, 0, NULL, NULL}
+
 UVF_API int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_desc *desc);
 
 /* The eventfd of ioeventfd `id` (owned by the device; do not close), or
@@ -388,6 +390,8 @@ enum uvf_reset_reason {
 	UVF_RESET_PM = 3,     /* D3hot -> D0 without No_Soft_Reset */
 };
 
+/* Lent to the dma_map/dma_unmap callbacks (owned by the library, valid
+ * during the call); later versions only add fields at the end. */
 struct uvf_dma_range {
 	uint64_t address; /* client DMA address (IOVA) */
 	uint64_t size;
@@ -610,6 +614,8 @@ struct uvf_migration_callbacks {
 };
 
 #define UVF_MIGRATION_CALLBACKS_VERSION 1
+
+#define UVF_MIGRATION_CALLBACKS_INIT {UVF_MIGRATION_CALLBACKS_VERSION, NULL, NULL, NULL, NULL}
 
 /* flags: UVF_MIGRATION_PRE_COPY (proto.h) to offer PRE_COPY. -EINVAL for a
  * missing callback or unknown flag, -EBUSY after listen. */

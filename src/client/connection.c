@@ -1044,6 +1044,7 @@ static void set_server_caps(struct uvf_client *client, const struct uvf_version_
 	struct uvf_server_caps *out = &client->caps;
 	uint64_t big_pages = caps->pgsizes & ~(uint64_t)4095;
 
+	out->size = sizeof(*out);
 	out->major = view->major;
 	out->minor = view->minor;
 	out->max_msg_fds = caps->max_msg_fds;

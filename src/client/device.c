@@ -121,6 +121,10 @@ static void fill_region(struct uvf_client *client, const struct uvf_region_info_
 	out->subtype = view->subtype;
 }
 
+/* The first version of struct uvf_client_region ends with `subtype`: a
+ * caller's argsz must cover at least that much. */
+#define CLIENT_REGION_MIN_ARGSZ (offsetof(struct uvf_client_region, subtype) + sizeof(uint32_t))
+
 UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, struct uvf_client_region *out)
 {
 	uint32_t argsz = REGION_INFO_FIRST_ARGSZ;
@@ -132,6 +136,11 @@ UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, st
 		return rc;
 	if (out == NULL)
 		return -EINVAL;
+	if (out->argsz < CLIENT_REGION_MIN_ARGSZ) {
+		CLIENT_LOG(client, UVF_LOG_WARNING, "region %u: struct uvf_client_region argsz %u below %u",
+			   (unsigned)index, (unsigned)out->argsz, (unsigned)CLIENT_REGION_MIN_ARGSZ);
+		return -EINVAL;
+	}
 	if (uvf__client_cached_device_info(client, &dev) && index >= dev.num_regions) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "region %u: the device has %u regions", (unsigned)index,
 			   (unsigned)dev.num_regions);
@@ -143,6 +152,7 @@ UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, st
 		struct uvf_region_info_view view;
 		struct uvf_client_reply reply;
 		struct uvf_why why = {{0}};
+		struct uvf_client_region full;
 		int fd = -1;
 
 		rc = uvf__client_request(client, UVF_CMD_DEVICE_GET_REGION_INFO, &iov, 1, NULL, 0, &reply);
@@ -168,7 +178,7 @@ UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, st
 			argsz = need;
 			continue;
 		}
-		fill_region(client, &view, out);
+		fill_region(client, &view, &full);
 		if (reply.nfds == 1)
 			uvf__client_reply_take_fds(&reply, &fd, 1);
 		uvf__client_reply_done(client);
@@ -177,7 +187,10 @@ UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, st
 		pthread_mutex_unlock(&client->lock);
 		if (rc)
 			return rc;
-		out->fd = fd;
+		full.fd = fd;
+		/* Only what the caller's struct holds (it may predate ours). */
+		full.argsz = out->argsz < sizeof(full) ? out->argsz : (uint32_t)sizeof(full);
+		memcpy(out, &full, full.argsz);
 		return 0;
 	}
 	CLIENT_LOG(client, UVF_LOG_WARNING, "region %u: server keeps asking for a bigger argsz", (unsigned)index);

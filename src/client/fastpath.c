@@ -694,7 +694,7 @@ UVF_API int uvf_client_region_unmap(struct uvf_client *client, uint32_t index)
 
 UVF_API int uvf_client_region_map(struct uvf_client *client, uint32_t index)
 {
-	struct uvf_client_region info;
+	struct uvf_client_region info = {.argsz = sizeof(info)};
 	struct uvf_client_fast *fast;
 	struct fast_region *r, *old;
 	uint32_t num_regions = 0;
@@ -762,14 +762,20 @@ UVF_API void *uvf_client_region_ptr(struct uvf_client *client, uint32_t index, u
 	return ptr;
 }
 
+/* The first version of struct uvf_client_ioeventfd ends with `fd`. */
+#define CLIENT_IOEVENTFD_MIN_SIZE (offsetof(struct uvf_client_ioeventfd, fd) + sizeof(int))
+
 UVF_API int uvf_client_region_io_fds(struct uvf_client *client, uint32_t index, struct uvf_client_ioeventfd *out,
-				     size_t cap, size_t *count)
+				     size_t entry_size, size_t cap, size_t *count)
 {
 	struct uvf_client_fast *fast;
 	const struct fast_region *r;
+	size_t copy = entry_size < sizeof(*out) ? entry_size : sizeof(*out);
 	size_t n = 0;
 
 	if (client == NULL || count == NULL || (out == NULL && cap > 0))
+		return -EINVAL;
+	if (cap > 0 && entry_size < CLIENT_IOEVENTFD_MIN_SIZE)
 		return -EINVAL;
 	*count = 0;
 	if (region_index_bad(client, index, NULL))
@@ -781,8 +787,9 @@ UVF_API int uvf_client_region_io_fds(struct uvf_client *client, uint32_t index, 
 	r = region_find(fast, index);
 	if (r) {
 		n = r->nioeventfds;
-		if (n > 0 && cap > 0)
-			memcpy(out, r->ioeventfds, (n < cap ? n : cap) * sizeof(*out));
+		/* Entries are entry_size apart; each gets what both sides know. */
+		for (size_t i = 0; i < n && i < cap; i++)
+			memcpy((char *)out + i * entry_size, &r->ioeventfds[i], copy);
 	}
 	pthread_rwlock_unlock(&fast->regions_lock);
 	*count = n;

@@ -245,7 +245,7 @@ static void workload(struct uvf_client *c)
 	static uint8_t dma_mem[8192];
 	uint8_t buf[256] = {0};
 	struct uvf_device_info info;
-	struct uvf_client_region region;
+	struct uvf_client_region region = {.argsz = sizeof(region)};
 	struct uvf_irq_info irq;
 	struct uvf_client_ioeventfd ev[4];
 	uint32_t v32;
@@ -265,7 +265,7 @@ static void workload(struct uvf_client *c)
 	CALL(uvf_client_region_write(c, 0, 8, buf, 4));
 	CALL(uvf_client_process(c));
 	CALL(uvf_client_region_map(c, 2));
-	CALL(uvf_client_region_io_fds(c, 2, ev, 4, &count));
+	CALL(uvf_client_region_io_fds(c, 2, ev, sizeof(struct uvf_client_ioeventfd), 4, &count));
 	uvf_client_region_ptr(c, 2, 0, 8);
 	CALL(uvf_client_bar_read(c, 2, 0, buf, 4));
 	CALL(uvf_client_bar_write(c, 2, 8, buf, 4));

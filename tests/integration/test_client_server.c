@@ -244,7 +244,7 @@ static void device_info_reports_pci_with_reset(void **state)
 static void region_info_describes_every_region(void **state)
 {
 	struct uvf_client *c = harness_connect(*state);
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 	static const struct {
 		uint64_t size;
 		uint32_t flags;

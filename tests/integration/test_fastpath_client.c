@@ -443,7 +443,8 @@ static void unmap_releases_mappings_and_fds(void **state)
 	fp_entry(&s, 40, 0, 0x100, 4, 0, 0, 0);
 	fp_entry(&s, 40, 1, 0x108, 4, 1, 0, 0);
 	c = fp_connect(fs, false);
-	assert_int_equal(uvf_client_region_info(c, 0, &(struct uvf_client_region){0}), 0);
+	assert_int_equal(uvf_client_region_info(c, 0, &(struct uvf_client_region){.argsz = sizeof(struct uvf_client_region)}),
+			 0);
 	before = harness_count_fds();
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
 	assert_int_equal(harness_count_fds(), before + 2);
@@ -453,7 +454,7 @@ static void unmap_releases_mappings_and_fds(void **state)
 	assert_int_equal(uvf_client_region_unmap(c, 0), 0);
 	assert_int_equal(harness_count_fds(), before);
 	assert_null(uvf_client_region_ptr(c, 0, 0, 4));
-	assert_int_equal(uvf_client_region_io_fds(c, 0, NULL, 0, &n), 0);
+	assert_int_equal(uvf_client_region_io_fds(c, 0, NULL, 0, 0, &n), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(uvf_client_region_unmap(c, 0), 0); /* twice is fine */
 	/* and close releases a set-up region too (fp_stop checks the fds) */
@@ -483,7 +484,7 @@ static void spec_entries_signal_matching_writes_only(void **state)
 	fp_entry(&s, 40, 1, 0x104, 4, 1, UVF_IOEVENTFD_FLAG_DATAMATCH, 0xabcd);
 	c = fp_connect(fs, false);
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
-	assert_int_equal(uvf_client_region_io_fds(c, 0, list, 4, &n), 0);
+	assert_int_equal(uvf_client_region_io_fds(c, 0, list, sizeof(struct uvf_client_ioeventfd), 4, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(list[0].offset, 0x100);
 	assert_int_equal(list[0].size, 4);
@@ -531,7 +532,7 @@ static void lvfu_entries_take_datamatch_from_the_end(void **state)
 	fp_entry(&s, 48, 1, 0x300, 0, 0, 0, 0); /* any size, same fd */
 	c = fp_connect(fs, false);
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
-	assert_int_equal(uvf_client_region_io_fds(c, 0, list, 2, &n), 0);
+	assert_int_equal(uvf_client_region_io_fds(c, 0, list, sizeof(struct uvf_client_ioeventfd), 2, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(list[0].datamatch, v);
 	assert_int_equal(list[0].fd, list[1].fd);
@@ -557,7 +558,7 @@ static void io_fds_retry_with_the_argsz_the_server_asks(void **state)
 	s.io_min_argsz = 4096; /* more than the client's first guess */
 	c = fp_connect(fs, false);
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
-	assert_int_equal(uvf_client_region_io_fds(c, 0, NULL, 0, &n), 0);
+	assert_int_equal(uvf_client_region_io_fds(c, 0, NULL, 0, 0, &n), 0);
 	assert_int_equal(n, 1);
 	pthread_mutex_lock(&s.lock);
 	assert_int_equal(s.io_requests, 2);
@@ -575,7 +576,7 @@ static void expect_io_fds_refused(struct fp_script *s, struct fake_server *fs)
 	uint32_t v = 1;
 
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
-	assert_int_equal(uvf_client_region_io_fds(c, 0, NULL, 0, &n), 0);
+	assert_int_equal(uvf_client_region_io_fds(c, 0, NULL, 0, 0, &n), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(uvf_client_bar_write(c, 0, 0x100, &v, 4), 0);
 	assert_int_equal(uvf_client_flush(c), 0);
@@ -1038,7 +1039,7 @@ static void matching_write_signals_the_ioeventfd_without_a_message(void **state)
 	size_t n = 0;
 
 	assert_int_equal(uvf_client_region_map(c, 2), 0);
-	assert_int_equal(uvf_client_region_io_fds(c, 2, list, 4, &n), 0);
+	assert_int_equal(uvf_client_region_io_fds(c, 2, list, sizeof(struct uvf_client_ioeventfd), 4, &n), 0);
 	assert_int_equal(n, 2);
 
 	v = 7;
@@ -1125,8 +1126,10 @@ static void unmap_closes_every_fd_of_the_region(void **state)
 	int before;
 
 	/* region info first, so the region's mmap fd is already counted */
-	assert_int_equal(uvf_client_region_info(c, 0, &(struct uvf_client_region){0}), 0);
-	assert_int_equal(uvf_client_region_info(c, 2, &(struct uvf_client_region){0}), 0);
+	assert_int_equal(uvf_client_region_info(c, 0, &(struct uvf_client_region){.argsz = sizeof(struct uvf_client_region)}),
+			 0);
+	assert_int_equal(uvf_client_region_info(c, 2, &(struct uvf_client_region){.argsz = sizeof(struct uvf_client_region)}),
+			 0);
 	before = harness_count_fds();
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
 	assert_int_equal(uvf_client_region_map(c, 2), 0);

@@ -225,7 +225,7 @@ static void mappable_bar_is_shared_memory_between_client_and_device(void **state
 	harness_start(&h, dev, NULL);
 	struct uvf_client *c = harness_connect(&h);
 
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 	assert_int_equal(uvf_client_region_info(c, 0, &r), 0);
 	assert_int_equal(r.flags,
 			 UVF_REGION_FLAG_READ | UVF_REGION_FLAG_WRITE | UVF_REGION_FLAG_MMAP | UVF_REGION_FLAG_CAPS);
@@ -285,7 +285,7 @@ static void mappable_areas_leave_out_the_msix_pages(void **state)
 	harness_start(&h, dev, NULL);
 	struct uvf_client *c = harness_connect(&h);
 
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 	assert_int_equal(uvf_client_region_info(c, 2, &r), 0);
 	assert_true(r.flags & UVF_REGION_FLAG_MMAP);
 	assert_true(r.fd >= 0);
@@ -317,7 +317,7 @@ static void a_bar_made_only_of_msix_pages_is_not_mappable(void **state)
 	assert_int_equal(uvf_device_set_msix(dev, 4, 0, 0, 0, 0x800), 0);
 	harness_start(&h, dev, NULL);
 	struct uvf_client *c = harness_connect(&h);
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 	assert_int_equal(uvf_client_region_info(c, 0, &r), 0);
 	assert_int_equal(r.flags, UVF_REGION_FLAG_READ | UVF_REGION_FLAG_WRITE);
 	assert_int_equal(r.fd, -1);
@@ -532,7 +532,7 @@ static void custom_mmap_areas_are_offered(void **state)
 	assert_int_equal(uvf_device_set_msix(dev, 4, 0, 6 * PAGE, 0, 7 * PAGE), 0);
 	harness_start(&h, dev, NULL);
 	struct uvf_client *c = harness_connect(&h);
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 	assert_int_equal(uvf_client_region_info(c, 0, &r), 0);
 	assert_true(r.flags & UVF_REGION_FLAG_MMAP);
 	assert_int_equal(r.nr_sparse_areas, 2);

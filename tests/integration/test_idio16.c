@@ -176,7 +176,7 @@ static void config_space_shows_ids_class_and_pin(void **state)
 static void only_bar2_exists_and_is_8_io_ports(void **state)
 {
 	struct fixture *f = *state;
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 	uint32_t v;
 
 	for (uint32_t bar = 0; bar < 6; bar++) {

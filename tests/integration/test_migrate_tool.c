@@ -613,7 +613,7 @@ static void test_tool_exits_1_and_leaves_the_source_running_when_refused(void **
 static void test_strict_mode_refuses_what_libvfio_user_refuses(void **state)
 {
 	struct pair p;
-	struct uvf_client_region info;
+	struct uvf_client_region info = {.argsz = sizeof(info)};
 	struct uvf_device_info dev_info;
 	struct uvf_irq_info irq;
 	uint8_t buf[512];
@@ -717,7 +717,7 @@ static void test_strict_source_runs_again_when_the_destination_rejects_the_state
 	struct pair p;
 	struct migrate_opts opts = MIGRATE_OPTS_INIT;
 	struct migrate_result res;
-	struct uvf_client_region info;
+	struct uvf_client_region info = {.argsz = sizeof(info)};
 	uint32_t st = 0;
 
 	(void)state;

@@ -292,7 +292,7 @@ static uint32_t msix_cap(struct uvf_client *c)
 static void config_is_4k_with_library_caps_and_ext_chain(void **state)
 {
 	struct uvf_client *c = harness_connect(*state);
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 	assert_int_equal(uvf_client_region_info(c, UVF_PCI_CONFIG_REGION, &r), 0);
 	assert_int_equal(r.size, 4096);
 	assert_int_equal(cfg16(c, 0x06) & 0x10, 0x10);
@@ -953,7 +953,7 @@ static void dmatest_completion_on_the_msix_vector_of_its_register(void **state)
 	struct uvf_client *c = harness_connect(*state);
 	int fds[UVF_DMATEST_MSIX_VECTORS];
 	uint8_t *mem = NULL;
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 
 	assert_int_equal(uvf_client_region_info(c, UVF_PCI_CONFIG_REGION, &r), 0);
 	assert_int_equal(r.size, 4096);
@@ -1093,7 +1093,7 @@ static void dmatest_checksum_is_fnv1a_32(void **state)
 static void dmatest_bar4_is_offered_whole_for_mapping(void **state)
 {
 	struct uvf_client *c = harness_connect(*state);
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 
 	assert_int_equal(uvf_client_region_info(c, UVF_DMATEST_BAR4, &r), 0);
 	assert_int_equal(r.size, UVF_DMATEST_BAR4_SIZE);

@@ -117,7 +117,7 @@ static void check_discovery(struct uvf_client *c, const struct expect_region *re
 {
 	const struct uvf_server_caps *caps = uvf_client_server_caps(c);
 	struct uvf_device_info info;
-	struct uvf_client_region r;
+	struct uvf_client_region r = {.argsz = sizeof(r)};
 	struct uvf_irq_info irq;
 
 	assert_int_equal(caps->major, 0);

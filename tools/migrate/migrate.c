@@ -80,7 +80,7 @@ static int set_state(struct run *r, struct uvf_client *client, const char *who, 
 /* One side's config space: its size (REGION_INFO) and all its bytes. */
 static int read_config_space(struct run *r, struct uvf_client *client, const char *who, uint8_t *cfg, uint32_t *size)
 {
-	struct uvf_client_region info;
+	struct uvf_client_region info = {.argsz = sizeof(info)};
 	int rc;
 
 	rc = uvf_client_region_info(client, UVF_PCI_CONFIG_REGION, &info);

@@ -772,7 +772,7 @@ static void test_region_info_retries_with_larger_argsz(void **state)
 	struct fake_server *fs = start(region_info_hook, NULL);
 	struct uvf_client *client = connect_ok(fs);
 	const struct fs_record *rec[8];
-	struct uvf_client_region region;
+	struct uvf_client_region region = {.argsz = sizeof(region)};
 	struct uvf_region_info req;
 	int first_fd;
 
@@ -807,7 +807,7 @@ static void test_region_info_retries_with_larger_argsz(void **state)
 static void test_region_info_argsz_growth_is_bounded(void **state)
 {
 	struct fake_server *fs = fs_new();
-	struct uvf_client_region region;
+	struct uvf_client_region region = {.argsz = sizeof(region)};
 	struct uvf_client *client;
 	const struct fs_record *rec[8];
 
@@ -826,7 +826,7 @@ static void test_region_and_irq_info_indexes_checked_against_device_info(void **
 {
 	struct fake_server *fs = start(NULL, NULL);
 	struct uvf_client *client = connect_ok(fs);
-	struct uvf_client_region region;
+	struct uvf_client_region region = {.argsz = sizeof(region)};
 	struct uvf_device_info info;
 	struct uvf_irq_info irq;
 	const struct fs_record *rec[8];

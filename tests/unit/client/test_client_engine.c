@@ -430,7 +430,7 @@ static void test_reply_fd_stays_with_its_reply_among_commands(void **state)
 {
 	struct fake_server *fs = start(fd_reply_between_commands_hook, NULL);
 	struct uvf_client *client = connect_timeout(fs, 3000);
-	struct uvf_client_region region;
+	struct uvf_client_region region = {.argsz = sizeof(region)};
 	static uint8_t mem[4096];
 	struct stat st;
 
