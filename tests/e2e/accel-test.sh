@@ -61,7 +61,7 @@ probe() {
 
 probe probe-hang hang 4 tcg "kvm could not start a guest: no /init within 4 s; QEMU said: KVM internal error" 10
 probe probe-exit exit 4 tcg "kvm could not start a guest: QEMU exited with status 1" 8
-probe probe-works tcg 90 kvm "guest reached /init in" 90
+probe probe-works tcg 150 kvm "guest reached /init in" 150
 
 # boot-fallback: a guest whose /init passes one check and is done.
 cat >"$WORK/init.sh" <<'INIT'
