@@ -41,6 +41,10 @@ mkdir -p "$OUT"
 
 ROOT=$(realpath "$("$E2E/setup-chroot.sh" | tail -n1)")
 export UVF_E2E_ROOT=$ROOT
+# Both boots on the accelerator the end-to-end tests would pick (kvm only
+# when it really runs a guest); boot.sh reruns a boot that KVM fails.
+UVF_E2E_ACCEL_CHOSEN=$("$E2E/accel.sh" "$ROOT") || die "cannot choose an accelerator"
+export UVF_E2E_ACCEL_CHOSEN
 mkdir -p "$ROOT/run/uvf"
 WORK=$(mktemp -d "$ROOT/run/uvf/bench.XXXXXX")
 WORK_IN=${WORK#"$ROOT"}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # See a Linux guest use a uvf device: build uvf, start the device, and boot
-# an interactive Linux guest (QEMU's vfio-user client, TCG) whose console
-# is a busybox shell with the device's driver loaded and a banner of things
-# to try. When the guest powers off (or Ctrl-A x quits QEMU), the device is
-# stopped.
+# an interactive Linux guest (QEMU's vfio-user client; KVM when it can run
+# a guest, else TCG: tests/e2e/accel.sh) whose console is a busybox shell
+# with the device's driver loaded and a banner of things to try. When the
+# guest powers off (or Ctrl-A x quits QEMU), the device is stopped.
 #
 # Usage: scripts/guest.sh scratch|dmatest|idio16|nvme
 #
@@ -25,7 +25,7 @@ REPO=$PWD
 E2E=$REPO/tests/e2e
 
 usage() {
-	sed -n '2,23s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,22s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 [ $# -eq 1 ] || usage
@@ -45,6 +45,9 @@ bash scripts/deps.sh
 ninja -C build -j2 "devices/uvf-$DEVICE" >/dev/null
 ROOT=$(bash "$E2E/setup-chroot.sh" | tail -n1)
 export UVF_E2E_ROOT=$ROOT
+# kvm or tcg, the same choice as the end-to-end tests (it says which, why)
+UVF_E2E_ACCEL_CHOSEN=$(bash "$E2E/accel.sh" "$ROOT")
+export UVF_E2E_ACCEL_CHOSEN
 
 WORK=$(mktemp -d /tmp/uvf-guest.XXXXXX)
 mkdir -p "$ROOT/run/uvf"
@@ -127,7 +130,7 @@ cat <<EOF
 guest.sh: uvf-$DEVICE (pid $PID) serves $SOCK
 guest.sh: device log: tail -f $WORK/device.log; QEMU's messages: $WORK/qemu.log${HOST_NOTE:+
 guest.sh: $HOST_NOTE}
-guest.sh: booting Linux under QEMU (about 10 s with TCG); poweroff or Ctrl-A x ends it
+guest.sh: booting Linux under QEMU ($UVF_E2E_ACCEL_CHOSEN; about 10 s with TCG); poweroff or Ctrl-A x ends it
 EOF
 rc=0
 bash "$E2E/boot.sh" "${BOOT[@]}" || rc=$?

@@ -27,21 +27,32 @@
 #   --stderr FILE          with --interactive: QEMU's own messages go to FILE,
 #                          not to the console
 #
-# Environment: UVF_E2E_ROOT (the chroot; default from setup-chroot.sh),
-# UVF_E2E_ACCEL (kvm or tcg; default kvm when /dev/kvm works, else tcg).
+# Environment: UVF_E2E_ROOT (the chroot; default from setup-chroot.sh);
+# the accelerator comes from accel.sh (UVF_E2E_ACCEL forces it,
+# UVF_E2E_ACCEL_CHOSEN reuses a run's choice); UVF_E2E_KVM_INIT_TIMEOUT
+# (seconds a KVM guest gets to reach /init, default 30).
+#
+# A guest that does not reach /init under KVM (no "UVF-E2E: INIT": QEMU
+# stopped, or hung on a broken KVM) is booted once more under TCG, with a
+# line "boot: ... rerunning once under tcg" on stderr; the KVM attempt's
+# console goes to FILE minus .log plus .kvm.log. Not with --interactive.
 #
 # Exit status (not interactive): 0 when the guest printed "UVF-E2E: DONE"
-# and no "UVF-E2E: FAIL"; 1 when it printed a FAIL; 3 when QEMU ended
-# without DONE; 124 on timeout; 2 for bad usage. A summary line goes to
-# stderr: "boot: <result> init=<s> done=<s> exit=<s>" (seconds since QEMU
-# started at which the guest's /init began, DONE appeared and QEMU exited).
+# and no "UVF-E2E: FAIL", and then QEMU exited on its own with status 0
+# within 15 s (the guest's poweroff; a clean exit); 1 when it printed a
+# FAIL or the kernel panicked; 3 when QEMU ended without DONE; 4 when QEMU
+# hung after DONE (killed); 5 when QEMU exited non-zero or by a signal
+# after DONE (a crash at device teardown); 124 on timeout; 2 for bad
+# usage. A summary line goes to stderr: "boot: <result> init=<s> done=<s>
+# exit=<s> accel=<a>" (seconds since QEMU started at which the guest's
+# /init began, DONE appeared and QEMU exited).
 
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 die() { printf 'boot: %s\n' "$*" >&2; exit 2; }
-usage() { sed -n '2,35s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '2,46s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 
 INITRD='' MEMORY=shared MACHINE=pc TIMEOUT=120 LOG='' TRACE='' TRACE_EVENTS='vfio_user*'
 APPEND='' INTERACTIVE=0 STDERR=''
@@ -133,28 +144,22 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 cp "$INITRD" "$RUN/initrd"
 
-ACCEL=${UVF_E2E_ACCEL:-}
-if [ -z "$ACCEL" ]; then
-	ACCEL=tcg
-	if [ -c /dev/kvm ] && { exec 8<>/dev/kvm; } 2>/dev/null; then
-		exec 8>&-
-		[ -c "$ROOT/dev/kvm" ] || mknod -m 0660 "$ROOT/dev/kvm" c 10 232 2>/dev/null || true
-		if printf 'quit\n' | timeout 20 chroot "$ROOT" qemu-system-x86_64 -machine none -accel kvm \
-			-nodefaults -display none -monitor stdio >/dev/null 2>&1; then
-			ACCEL=kvm
-		fi
-	fi
-fi
+ACCEL=$("$HERE/accel.sh" "$ROOT") || die "cannot choose an accelerator"
+KVM_INIT_TIMEOUT=${UVF_E2E_KVM_INIT_TIMEOUT:-30}
+case $KVM_INIT_TIMEOUT in ''|*[!0-9]*) die "UVF_E2E_KVM_INIT_TIMEOUT wants whole seconds" ;; esac
+WRAP=()
+[ -z "${UVF_E2E_QEMU_WRAPPER:-}" ] || WRAP=("$UVF_E2E_QEMU_WRAPPER")
 
 MEM=512M
-QEMU=(chroot "$ROOT" qemu-system-x86_64 -no-user-config -nodefaults -nographic -no-reboot -accel "$ACCEL")
-[ "$ACCEL" = kvm ] && QEMU+=(-cpu host)
+QEMU=("${WRAP[@]}" chroot "$ROOT" qemu-system-x86_64 -no-user-config -nodefaults -nographic -no-reboot)
 if [ "$MEMORY" = shared ]; then
 	QEMU+=(-m "$MEM" -object "memory-backend-memfd,id=mem,size=$MEM,share=on" -machine "$MACHINE,memory-backend=mem")
 else
 	QEMU+=(-m "$MEM" -machine "$MACHINE")
 fi
-QEMU+=(-kernel "/$KERNEL" -initrd "$RUN_IN/initrd" -append "console=ttyS0 panic=-1 quiet $APPEND")
+# no_timer_check: on a busy host a TCG guest's early check of the IO-APIC
+# timer counts too few ticks and panics ("IO-APIC + timer doesn't work!").
+QEMU+=(-kernel "/$KERNEL" -initrd "$RUN_IN/initrd" -append "console=ttyS0 panic=-1 quiet no_timer_check $APPEND")
 [ -n "$TRACE_EVENTS" ] && QEMU+=(-trace "enable=$TRACE_EVENTS" -D "$RUN_IN/trace")
 # Extra devices first: an IOMMU must exist before the devices it serves,
 # a bridge before the devices on its bus.
@@ -162,7 +167,8 @@ QEMU+=("${EXTRA[@]}" "${DEVICES[@]}")
 
 if [ "$INTERACTIVE" = 1 ]; then
 	QEMU+=(-chardev "stdio,id=con,mux=on,signal=off,logfile=$RUN_IN/console")
-	QEMU+=(-serial chardev:con -monitor chardev:con)
+	QEMU+=(-serial chardev:con -monitor chardev:con -accel "$ACCEL")
+	[ "$ACCEL" != kvm ] || QEMU+=(-cpu host)
 	rc=0
 	if [ -n "$STDERR" ]; then
 		"${QEMU[@]}" 2>"$STDERR" || rc=$?
@@ -179,54 +185,92 @@ if [ -z "$LOG" ]; then
 	LOG=$RUN/console
 	OWN_LOG=1
 fi
-: >"$LOG"
 now() { local t; t=$(cat /proc/uptime); echo "${t%% *}"; }
-t0=$(now)
-"${QEMU[@]}" </dev/null >"$LOG" 2>&1 &
-QEMU_PID=$!
 
-elapsed() { awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-t_init=- t_done=- result=
-deadline=$((TIMEOUT > 0 ? TIMEOUT : 1 << 30))
-start=$SECONDS
-while kill -0 "$QEMU_PID" 2>/dev/null; do
-	if [ "$t_init" = - ] && grep -q 'UVF-E2E: INIT' "$LOG"; then
-		t_init=$(elapsed)
+# boot_once ACCEL: one boot; sets result, rc, t_init, t_done, t_exit.
+boot_once() {
+	local accel=$1 t0 start deadline init_deadline qemu_rc
+	local cmd=("${QEMU[@]}" -accel "$accel")
+	[ "$accel" != kvm ] || cmd+=(-cpu host)
+	: >"$LOG"
+	rm -f "$RUN/trace"
+	t0=$(now)
+	"${cmd[@]}" </dev/null >"$LOG" 2>&1 &
+	QEMU_PID=$!
+	elapsed() { awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+	t_init=- t_done=- result=
+	deadline=$((TIMEOUT > 0 ? TIMEOUT : 1 << 30))
+	# Under KVM a guest that is not at /init soon is not getting going.
+	init_deadline=$deadline
+	if [ "$accel" = kvm ] && [ "$KVM_INIT_TIMEOUT" -gt 0 ] && [ "$KVM_INIT_TIMEOUT" -lt "$deadline" ]; then
+		init_deadline=$KVM_INIT_TIMEOUT
 	fi
-	if [ "$t_done" = - ] && grep -q 'UVF-E2E: DONE' "$LOG"; then
-		t_done=$(elapsed)
-		# poweroff -f follows: give QEMU a moment to exit on its own
-		deadline=$((SECONDS - start + 15 < deadline ? SECONDS - start + 15 : deadline))
+	start=$SECONDS
+	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		if [ "$t_init" = - ] && grep -aq 'UVF-E2E: INIT' "$LOG"; then
+			t_init=$(elapsed)
+		fi
+		if [ "$t_done" = - ] && grep -aq 'UVF-E2E: DONE' "$LOG"; then
+			t_done=$(elapsed)
+			# poweroff -f follows: QEMU must exit on its own, soon
+			deadline=$((SECONDS - start + 15 < deadline ? SECONDS - start + 15 : deadline))
+		fi
+		if [ "$t_init" = - ] && [ $((SECONDS - start)) -ge "$init_deadline" ]; then
+			result=no-init
+			break
+		fi
+		if [ $((SECONDS - start)) -ge "$deadline" ]; then
+			if [ "$t_done" = - ]; then result=timeout; else result=hung-after-done; fi
+			break
+		fi
+		sleep 0.1
+	done
+	qemu_rc=0
+	if kill -0 "$QEMU_PID" 2>/dev/null; then
+		kill -TERM "$QEMU_PID" 2>/dev/null || true
+		sleep 1
+		kill -KILL "$QEMU_PID" 2>/dev/null || true
 	fi
-	if [ $((SECONDS - start)) -ge "$deadline" ]; then
-		[ "$t_done" != - ] || result=timeout
-		break
-	fi
-	sleep 0.1
-done
-if [ -z "$result" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
-	result=hung-after-done
-fi
-cleanup_rc=0
-if kill -0 "$QEMU_PID" 2>/dev/null; then
-	kill -TERM "$QEMU_PID" 2>/dev/null || true
-	sleep 1
-	kill -KILL "$QEMU_PID" 2>/dev/null || true
-fi
-wait "$QEMU_PID" 2>/dev/null || cleanup_rc=$?
-QEMU_PID=
-t_exit=$(elapsed)
-[ "$t_init" != - ] || ! grep -q 'UVF-E2E: INIT' "$LOG" || t_init=$t_exit
-[ "$t_done" != - ] || ! grep -q 'UVF-E2E: DONE' "$LOG" || t_done=$t_exit
+	wait "$QEMU_PID" 2>/dev/null || qemu_rc=$?
+	QEMU_PID=
+	t_exit=$(elapsed)
+	[ "$t_init" != - ] || ! grep -aq 'UVF-E2E: INIT' "$LOG" || t_init=$t_exit
+	[ "$t_done" != - ] || ! grep -aq 'UVF-E2E: DONE' "$LOG" || t_done=$t_exit
 
-if [ "$result" = timeout ]; then
-	rc=124
-elif grep -q 'UVF-E2E: FAIL' "$LOG"; then
-	result=fail rc=1
-elif [ "$t_done" = - ]; then
-	result="no-done(qemu-exit=$cleanup_rc)" rc=3
-else
-	result=${result:-pass} rc=0
+	if [ "$result" = timeout ]; then
+		rc=124
+	elif [ "$result" = no-init ]; then
+		result="no-init(kvm, ${init_deadline} s)" rc=124
+	elif grep -aq 'UVF-E2E: FAIL' "$LOG"; then
+		result=fail rc=1
+	elif grep -aq 'Kernel panic' "$LOG"; then
+		result=kernel-panic rc=1
+	elif [ "$t_done" = - ]; then
+		result="no-done(qemu-exit=$qemu_rc)" rc=3
+	elif [ "$result" = hung-after-done ]; then
+		rc=4
+	elif [ "$qemu_rc" -ne 0 ]; then
+		if [ "$qemu_rc" -gt 128 ]; then
+			result="qemu-died-after-done(signal $((qemu_rc - 128)))"
+		else
+			result="qemu-exit-after-done($qemu_rc)"
+		fi
+		rc=5
+	else
+		result=pass rc=0
+	fi
+}
+
+boot_once "$ACCEL"
+if [ "$ACCEL" = kvm ] && [ "$t_init" = - ] && [ "$rc" -ne 0 ]; then
+	printf 'boot: the guest did not reach /init under kvm (%s); rerunning once under tcg\n' "$result" >&2
+	if [ "$OWN_LOG" = 0 ]; then
+		cp "$LOG" "${LOG%.log}.kvm.log" 2>/dev/null || true
+	else
+		sed 's/^/kvm: /' "$LOG" >&2 || true
+	fi
+	ACCEL=tcg
+	boot_once tcg
 fi
 [ "$OWN_LOG" = 0 ] || cat "$LOG"
 printf 'boot: %s init=%s done=%s exit=%s accel=%s\n' "$result" "$t_init" "$t_done" "$t_exit" "$ACCEL" >&2

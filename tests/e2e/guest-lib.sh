@@ -8,6 +8,8 @@
 #   uvf_check_reset PREFIX DEV METHOD REG VALUE ID_REG ID
 #   uvf_irq_count IRQ                  interrupts counted for IRQ, all CPUs
 #   uvf_bar_start DEV N                start address of BAR N (0 when none)
+#   uvf_run_program NAME CHECKS COMMAND...
+#                                      a guest program's checks, all of them
 
 # uvf_find_device VENDOR DEVICE: the first function with these ids.
 # shellcheck disable=SC2034 # UVF_DEV is for the caller
@@ -153,4 +155,35 @@ uvf_check_reset() {
 uvf_irq_count() {
 	awk -v irq="$1:" '$1 == irq { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s; found = 1 }
 		END { if (!found) print 0 }' /proc/interrupts
+}
+
+# uvf_run_program NAME CHECKS COMMAND...: run a guest program that prints
+# one "UVF-E2E: PASS name" or "UVF-E2E: FAIL name: why" line per check and
+# closes with "PROGRAM: N passed, M failed" (PROGRAM: the command's base
+# name); its output reaches the console as it comes. CHECKS is how many
+# checks the caller knows the program makes (not the program's own count):
+# check NAME-complete passes only when the program exited 0, printed
+# exactly CHECKS PASS lines and no FAIL line, and closed with "CHECKS
+# passed, 0 failed". A program that crashes or stops part-way fails it.
+uvf_run_program() {
+	local name=$1 want=$2 prog rc npass nfail last
+	shift 2
+	prog=$(basename "$1")
+	rm -f "/tmp/$name.rc"
+	{
+		"$@" 2>&1
+		echo "$?" >"/tmp/$name.rc"
+	} | tee "/tmp/$name.out"
+	rc=$(cat "/tmp/$name.rc" 2>/dev/null)
+	npass=$(grep -c '^UVF-E2E: PASS ' "/tmp/$name.out")
+	nfail=$(grep -c '^UVF-E2E: FAIL ' "/tmp/$name.out")
+	last=$(grep -E "^$prog: [0-9]+ passed, [0-9]+ failed\$" "/tmp/$name.out" | tail -n 1)
+	if [ "$rc" = 0 ] && [ "$npass" = "$want" ] && [ "$nfail" = 0 ] &&
+		[ "$last" = "$prog: $want passed, 0 failed" ]; then
+		uvf_pass "$name-complete"
+	else
+		uvf_fail "$name-complete" "$prog exited with status ${rc:-unknown}," \
+			"printed $npass PASS and $nfail FAIL lines, closing line '${last:-none}';" \
+			"want status 0 and all $want checks passed"
+	fi
 }

@@ -19,7 +19,11 @@
 #                       Linux's nvme driver: patterns written with O_DIRECT
 #                       and read back, a controller reset, an ext2 round
 #                       trip; the host then checks the backing file.
-#                       Skipped (not counted) when there is no uvf-nvme
+#                       A failure when there is no uvf-nvme, unless
+#                       UVF_E2E_SKIP_NVME=1 (then skipped)
+#   accel-fallback      not a device boot: accel-test.sh, the accelerator
+#                       choice and boot.sh's rerun under TCG on a host
+#                       whose KVM opens but cannot run a guest (faked)
 #
 # Usage: tests/e2e/run-e2e.sh [BUILD_DIR]
 #
@@ -28,12 +32,20 @@
 # (QEMU's vfio_user* trace), NAME.dev.log and NAME.dev.out (the device's
 # stderr and stdout), NAME.lspci and NAME.expect (what the device declares),
 # NAME.host (the checks made on the host). Prints one line per boot, then
-# "e2e: N passed, N failed" (boots; ", N skipped" after it when some were)
-# as its last line; exits non-zero on any failure. Needs root.
+# "e2e: N passed, M failed, K skipped" (boots; skipped: left out by
+# UVF_E2E_ONLY or UVF_E2E_SKIP_NVME) as its last line; exits non-zero on
+# any failure. Needs root.
+#
+# The accelerator is chosen once per run (accel.sh: kvm when a guest
+# really gets going under it, else tcg; UVF_E2E_ACCEL=kvm|tcg forces it)
+# and shared by every boot; a boot that does not reach /init under KVM is
+# rerun under TCG (boot.sh), and the rest of the run then uses TCG.
 #
 # Environment: UVF_E2E_TIMEOUT (seconds per boot, default 180),
 # UVF_E2E_ONLY (space-separated shell patterns of the boots to run, e.g.
-# "scratch-*"), plus what setup-chroot.sh and boot.sh read.
+# "scratch-*"; the others count as skipped; a pattern matching none is a
+# failure), UVF_E2E_SKIP_NVME=1 (skip the nvme boots), plus what
+# setup-chroot.sh, accel.sh and boot.sh read.
 
 set -euo pipefail
 
@@ -45,7 +57,7 @@ ONLY=${UVF_E2E_ONLY:-}
 say() { printf 'e2e: %s\n' "$*" >&2; }
 
 if [ $# -gt 1 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-	sed -n '2,37s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,50s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 case $TIMEOUT in '' | *[!0-9]*) say "UVF_E2E_TIMEOUT wants whole seconds"; exit 2 ;; esac
@@ -67,15 +79,19 @@ fi
 for t in "${TARGETS[@]}"; do
 	[ -x "$BUILD/$t" ] || { say "no $BUILD/$t (build uvf first)"; exit 1; }
 done
-# uvf-nvme is optional: its boots are skipped (not counted) without it.
-NVME=$BUILD/devices/uvf-nvme NVME_SKIP=
-if [ $# -eq 0 ] && ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^devices/uvf-nvme:'; then
-	if ! ninja -C "$BUILD" -j2 devices/uvf-nvme >"$BUILD/uvf-nvme.build.log" 2>&1; then
-		NVME_SKIP="uvf-nvme does not build (see $BUILD/uvf-nvme.build.log)"
+# The nvme boots fail without uvf-nvme, unless asked to skip them.
+NVME=$BUILD/devices/uvf-nvme NVME_MISSING='' NVME_SKIP=''
+if [ "${UVF_E2E_SKIP_NVME:-0}" = 1 ]; then
+	NVME_SKIP="UVF_E2E_SKIP_NVME=1"
+else
+	if [ $# -eq 0 ] && ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^devices/uvf-nvme:'; then
+		if ! ninja -C "$BUILD" -j2 devices/uvf-nvme >"$BUILD/uvf-nvme.build.log" 2>&1; then
+			NVME_MISSING="uvf-nvme does not build (see $BUILD/uvf-nvme.build.log)"
+		fi
 	fi
-fi
-if [ -z "$NVME_SKIP" ] && [ ! -x "$NVME" ]; then
-	NVME_SKIP="no uvf-nvme ($NVME)"
+	if [ -z "$NVME_MISSING" ] && [ ! -x "$NVME" ]; then
+		NVME_MISSING="no uvf-nvme ($NVME)"
+	fi
 fi
 LSPCI=$BUILD/tools/uvf-lspci
 
@@ -85,6 +101,9 @@ QEMU_VERSION=$(chroot "$ROOT" qemu-system-x86_64 --version | head -n1)
 QEMU_SHORT=$(sed -n 's/^QEMU emulator version \([^ ]*\).*/\1/p' <<<"$QEMU_VERSION")
 OUT=$BUILD/e2e
 mkdir -p "$OUT" "$ROOT/run/uvf"
+# One accelerator for the whole run (its line says which and why).
+ACCEL=$("$HERE/accel.sh" "$ROOT")
+export UVF_E2E_ACCEL_CHOSEN=$ACCEL
 
 # Guest programs: static, for the initramfs (not part of the meson build).
 GUEST=$OUT/guest
@@ -204,15 +223,21 @@ SUMMARY=()
 MESSAGES=$OUT/messages.txt
 : >"$MESSAGES"
 
-selected() { # name
+# selected NAME: whether to run it; counts it as skipped when not.
+selected() {
 	local p
-	[ -n "$ONLY" ] || return 0
-	for p in $ONLY; do
-		# shellcheck disable=SC2053 # a pattern on purpose
-		[[ $1 == $p ]] && return 0
-	done
-	return 1
+	if [ -n "$ONLY" ]; then
+		for p in $ONLY; do
+			# shellcheck disable=SC2053 # a pattern on purpose
+			[[ $1 == $p ]] && { any_selected=1; return 0; }
+		done
+		skipped=$((skipped + 1))
+		return 1
+	fi
+	any_selected=1
+	return 0
 }
+any_selected=0
 
 # Host side of the idio16 boot, called while the guest runs: answer each
 # WAIT-INPUT through the control FIFO, and when the guest says which
@@ -303,7 +328,7 @@ run_boot() {
 		;;
 	esac
 
-	local t_init=- t_done=- accel='?'
+	local t_init=- t_done=- accel='?' accel_note=''
 	if start_device "uvf-$kind" "$sock" "$base" "${dev_cmd[@]}" && declare_device "$sock" "$base" "$machine"; then
 		{
 			echo "UVF_RESET_METHOD=$reset"
@@ -328,6 +353,15 @@ run_boot() {
 		[ -z "$watch" ] || "$watch" "$base" "$fifo"
 		[ "$kind" != idio16 ] || idio16_after "$base"
 		line=$(tail -n1 "$base.boot")
+		# boot.sh gave up on KVM for this boot: TCG for the rest of the run
+		if grep -q 'rerunning once under tcg' "$base.boot"; then
+			say "$name: $(grep 'rerunning once under tcg' "$base.boot" | sed 's/^boot: //')"
+			if [ "$UVF_E2E_ACCEL_CHOSEN" = kvm ]; then
+				say "accelerator tcg for the rest of the run (kvm failed $name)"
+				UVF_E2E_ACCEL_CHOSEN=tcg
+			fi
+			accel_note=" after kvm failed"
+		fi
 		# "boot: RESULT init=S done=S exit=S accel=A"
 		t_init=$(sed -n 's/.* init=\([^ ]*\).*/\1/p' <<<"$line")
 		t_done=$(sed -n 's/.* done=\([^ ]*\).*/\1/p' <<<"$line")
@@ -359,7 +393,7 @@ run_boot() {
 		failed=$((failed + 1))
 	fi
 	SUMMARY+=("$(printf '%-19s %s  /init %5ss  DONE %5ss  QEMU %s (%s)  guest checks %3s passed %s failed, host %s passed %s failed' \
-		"$name" "$verdict" "${t_init:--}" "${t_done:--}" "$QEMU_SHORT" "${accel:-?}" "${g_pass:-0}" "${g_fail:-0}" \
+		"$name" "$verdict" "${t_init:--}" "${t_done:--}" "$QEMU_SHORT" "${accel:-?}$accel_note" "${g_pass:-0}" "${g_fail:-0}" \
 		"${h_pass:-0}" "${h_fail:-0}")")
 	# QEMU's and the devices' warnings, printed once each at the end
 	{
@@ -414,10 +448,13 @@ nvme_after() { # base
 		echo "FAIL nvme-host-regions: the guest reported $n regions written, want 7" >>"$base.host"
 		ok=0
 	fi
+	# The file system round trip must have run, and be checked here.
 	if ! grep -aq 'UVF-E2E: NVME-FS' "$base.log"; then
-		echo "SKIP nvme-host-fs: the guest made no file system" >>"$base.host"
+		echo "FAIL nvme-host-fs: the guest made no file system (no 'UVF-E2E: NVME-FS' line)" >>"$base.host"
+		ok=0
 	elif ! command -v e2fsck >/dev/null || ! command -v debugfs >/dev/null; then
-		echo "SKIP nvme-host-fs: no e2fsck or debugfs on the host (e2fsprogs)" >>"$base.host"
+		echo "FAIL nvme-host-fs: no e2fsck or debugfs on the host (install e2fsprogs)" >>"$base.host"
+		ok=0
 	else
 		if out=$(e2fsck -fn "$img" 2>&1); then
 			echo "PASS nvme-host-fs-e2fsck: clean" >>"$base.host"
@@ -452,8 +489,8 @@ nvme_after() { # base
 	[ "$ok" = 0 ] || rm -f "$img"
 }
 
-# nvme_boot NAME MACHINE MEMORY [boot.sh args...]: a uvf-nvme boot, or a
-# "skipped" line when there is no uvf-nvme.
+# nvme_boot NAME MACHINE MEMORY [boot.sh args...]: a uvf-nvme boot; a
+# failure when there is no uvf-nvme, skipped under UVF_E2E_SKIP_NVME=1.
 nvme_boot() {
 	local name=$1 machine=$2 memory=$3
 	shift 3
@@ -463,7 +500,31 @@ nvme_boot() {
 		SUMMARY+=("$(printf '%-19s skipped: %s' "$name" "$NVME_SKIP")")
 		return 0
 	fi
+	if [ -n "$NVME_MISSING" ]; then
+		failed=$((failed + 1))
+		SUMMARY+=("$(printf '%-19s FAIL  not booted: %s' "$name" "$NVME_MISSING")")
+		say "$name: FAIL (not booted: $NVME_MISSING; UVF_E2E_SKIP_NVME=1 skips the nvme boots)"
+		return 0
+	fi
 	run_boot "$name" nvme "$machine" "$memory" none "$@"
+}
+
+# The accelerator choice and the fallback to TCG, on a faked broken KVM.
+accel_fallback() {
+	local name=accel-fallback base=$OUT/accel-fallback start rc=0 verdict
+	selected "$name" || return 0
+	start=$SECONDS
+	"$HERE/accel-test.sh" >"$base.out" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ] && tail -n 1 "$base.out" | grep -q '^accel-test: [1-9][0-9]* passed, 0 failed$'; then
+		verdict=PASS
+		passed=$((passed + 1))
+	else
+		verdict=FAIL
+		failed=$((failed + 1))
+		say "$name: FAIL (accel-test.sh exited $rc; see $base.out)"
+		grep '^FAIL' "$base.out" | sed 's/^/    /' >&2 || true
+	fi
+	SUMMARY+=("$(printf '%-19s %s  %s in %d s' "$name" "$verdict" "$(tail -n 1 "$base.out")" $((SECONDS - start)))")
 }
 
 # shellcheck disable=SC2054 # commas inside one QEMU argument
@@ -486,6 +547,12 @@ nvme_boot nvme-q35-shared q35 shared --qemu-arg -smp --qemu-arg 2
 nvme_boot nvme-q35-private q35 private
 nvme_boot nvme-pc-shared pc shared
 nvme_boot nvme-pc-private pc private
+accel_fallback
+
+if [ -n "$ONLY" ] && [ "$any_selected" = 0 ]; then
+	say "UVF_E2E_ONLY='$ONLY' selects no boot"
+	failed=$((failed + 1))
+fi
 
 # Nothing of ours may be left in the chroot's socket folder.
 leftover=$(find "$ROOT/run/uvf" -maxdepth 1 -name "e2e-$$-*" 2>/dev/null || true)
@@ -506,9 +573,5 @@ fi
 for s in "${SUMMARY[@]}"; do
 	echo "e2e: $s"
 done
-if [ "$skipped" -gt 0 ]; then
-	echo "e2e: $passed passed, $failed failed, $skipped skipped"
-else
-	echo "e2e: $passed passed, $failed failed"
-fi
+echo "e2e: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -29,8 +29,9 @@
  *
  * Checks, in order: driver-bound, find-chip, line-names, set-outputs,
  * inputs-differ, then per round edge-event and read-inputs (with "-2",
- * "-3"... after the first round). Exit status 0 when all passed, 1
- * otherwise. It does not print "UVF-E2E: DONE": the guest's init does.
+ * "-3"... after the first round). Last line "idio16-check: N passed, M
+ * failed". Exit status 0 when all passed, 1 otherwise. It does not print
+ * "UVF-E2E: DONE": the guest's init does.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -56,10 +57,11 @@
 #define NUM_INPUTS  16
 #define MAX_BOUND   8
 
-static int failures;
+static int passes, failures;
 
 static void pass(const char *name)
 {
+	passes++;
 	printf("UVF-E2E: PASS %s\n", name);
 	fflush(stdout);
 }
@@ -401,6 +403,14 @@ static void check_inputs(int chip, uint16_t expect, int timeout_s, int rounds)
 	close(req);
 }
 
+/* The closing line; the exit status. */
+static int summary(void)
+{
+	printf("idio16-check: %d passed, %d failed\n", passes, failures);
+	fflush(stdout);
+	return failures ? 1 : 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: idio16-check [--outputs=0xHHHH] [--expect-inputs=0xHHHH] [--timeout=SECONDS] "
@@ -453,7 +463,7 @@ int main(int argc, char **argv)
 	chip = find_chip(forced_chip, bound, nbound);
 	if (chip < 0) {
 		fail("find-chip", "no gpiochip of the pci-idio-16 driver");
-		return 1;
+		return summary();
 	}
 	pass("find-chip");
 
@@ -461,5 +471,5 @@ int main(int argc, char **argv)
 	check_outputs(chip, outputs);
 	check_inputs(chip, expect, timeout_s, rounds);
 	close(chip);
-	return failures ? 1 : 0;
+	return summary();
 }

@@ -11,6 +11,10 @@
 # shellcheck source=/dev/null
 . /lib/uvf-checks.sh
 UVF_RESET_METHOD=none
+# idio16-check's checks with two rounds: driver-bound, find-chip,
+# line-names, set-outputs, inputs-differ, edge-event, read-inputs,
+# edge-event-2, read-inputs-2.
+IDIO16_CHECKS=9
 # shellcheck source=/dev/null
 [ ! -f /etc/uvf-e2e/boot.conf ] || . /etc/uvf-e2e/boot.conf
 uvf_setup
@@ -28,7 +32,7 @@ uvf_expect idio16-driver pci-idio-16 "$driver"
 
 irq=$(cat "$dev/irq")
 before=$(uvf_irq_count "$irq")
-/bin/idio16-check --timeout=60 || true
+uvf_run_program idio16-check "$IDIO16_CHECKS" /bin/idio16-check --timeout=60 --rounds=2
 after=$(uvf_irq_count "$irq")
 echo "UVF-E2E: INFO /proc/interrupts:$(grep "^ *$irq:" /proc/interrupts)"
 if [ "$after" -gt "$before" ] && [ "$after" -gt 0 ]; then
