@@ -111,7 +111,7 @@ for t in tests:
                          % (short, result, rc))
         elif result not in ("OK", "EXPECTEDFAIL") and f == 0:
             f = 1
-            notes.append("FAIL: %s: meson result %s (exit %s) with no failed check reported" % (short, result, rc))
+            notes.append("FAIL: %s: meson result %s (exit %s) and no failed check in its output: one failure" % (short, result, rc))
         elif f:
             notes.append("FAIL: %s: %d failed (%s, exit %s)" % (short, f, result, rc))
         if s:
