@@ -3,8 +3,9 @@
 #   CC=clang meson setup BUILD -Dfuzz=true
 # each for SECONDS, starting from a temporary copy of its seed corpus (the
 # checked-in corpus is not modified). A crash, leak, sanitizer report or
-# timeout fails that target; its reproducer is kept under
-# BUILD/fuzz-artifacts/ and its path printed. Replay one with
+# timeout fails that target, and so does a run that executed no input; a
+# reproducer is kept under BUILD/fuzz-artifacts/ and its path printed.
+# Replay one with
 #   BUILD/tests/fuzz/TARGET REPRODUCER
 # and, once fixed, copy it to tests/fuzz/regressions/TARGET/ so that every
 # build replays it (suite fuzz-regress).
@@ -48,9 +49,15 @@ for t in "${targets[@]}"; do
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
-	if [ "$rc" -eq 0 ]; then
-		echo "$t: ok, ${runs:-?} runs in ${seconds} s, ${cov:-cov: ?}"
+	if [ "$rc" -eq 0 ] && [ "${runs:-0}" -gt 0 ]; then
+		echo "$t: ok, $runs runs in ${seconds} s, ${cov:-cov: ?}"
 		passed=$((passed + 1))
+	elif [ "$rc" -eq 0 ]; then
+		# exit 0 without a single input run (e.g. a flag that only
+		# prints help) has tested nothing
+		echo "$t: FAILED (libFuzzer exited 0 but ran no input); log: $log"
+		tail -n 5 "$log" | sed 's/^/    /'
+		failed=$((failed + 1))
 	else
 		echo "$t: FAILED (libFuzzer exited $rc); log: $log"
 		grep -E 'ERROR: |SUMMARY: |runtime error|fuzz_[a-z_]*: ' "$log" | head -n 8 | sed 's/^/    /'

@@ -4,6 +4,8 @@
 # itself crashes or misbehaves (exit status other than 0 or 1) or QEMU
 # cannot be started. QEMU serves one client per process and exits when it
 # leaves, so the tool starts it for every case (--one-shot).
+# Each device gets its own line with QEMU's verdicts, then its FAIL cases:
+#   conform qemu-nvme: 80 pass, 9 fail, 3 warn, 2 skip (QEMU's, not judged)
 # The closing line counts one check per device:
 #   conform_qemu: N passed, M failed
 # Usage: test_conform_qemu.sh SOURCE_DIR BUILD_DIR
@@ -40,22 +42,28 @@ for device in lsi53c895a nvme; do
 		--server-cmd "UVF_QEMU=$UVF_QEMU_SERVER exec bash $src/tests/interop/qemu-server-run.sh $device $dir/$device.sock 2>>$dir/$device.log" \
 		"$dir/$device.sock" >"$dir/$device.json" 2>"$dir/$device.err" || rc=$?
 	summary=$(grep '^uvf-conform: [0-9]* passed' "$dir/$device.err" | tail -n 1)
-	echo "== QEMU $device: ${summary#uvf-conform: } (exit $rc)"
-	if [ "$rc" -gt 1 ] || [ -z "$summary" ]; then
+	counts=$(sed -n 's/^uvf-conform: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) warnings, \([0-9]*\) skipped$/\1 pass, \2 fail, \3 warn, \4 skip/p' <<<"$summary")
+	if [ "$rc" -gt 1 ] || [ -z "$counts" ]; then
+		echo "conform qemu-$device: did not complete (uvf-conform exited $rc)"
 		echo "FAIL: uvf-conform against QEMU $device exited $rc"
 		cat "$dir/$device.err"
 		tail -n 20 "$dir/$device.log"
 		failed=$((failed + 1))
 		continue
 	fi
-	passed=$((passed + 1))
-	# QEMU's FAILs, one line each (reported, not counted)
-	python3 - "$dir/$device.json" <<'PY'
+	echo "conform qemu-$device: $counts (QEMU's, not judged)"
+	# QEMU's FAILs, one line each (reported, not counted); the JSON must read
+	if python3 - "$dir/$device.json" <<'PY'; then
 import json, sys
 for c in json.load(open(sys.argv[1]))["cases"]:
     if c["verdict"] == "FAIL":
         print("  qemu FAIL %s: %s; server: %s; %s" % (c["name"], c["requirement"], c["server"], c["why"]))
 PY
+		passed=$((passed + 1))
+	else
+		echo "FAIL: uvf-conform against QEMU $device: malformed JSON report"
+		failed=$((failed + 1))
+	fi
 done
 echo "conform_qemu: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
