@@ -74,6 +74,9 @@ struct uvf_client_opts {
 /*
  * Connect to the server socket at path and negotiate VERSION (opts may be
  * NULL). *out is owned by the caller (uvf_client_close()).
+ * A server binds its socket file a moment before it listens, and a connect
+ * in between is refused: a refusal is retried with short sleeps for up to
+ * about 1 second (whatever timeout_ms says) before it is reported.
  * Errors: -ENOENT (no such socket), -ECONNREFUSED (nobody listening),
  * -ENOTSOCK (not a socket), -ETIMEDOUT (no VERSION reply), -EPROTO (the peer
  * does not speak vfio-user: bad reply, bad JSON, unsupported major),

@@ -475,9 +475,15 @@ struct uvf_serve_opts {
 
 /*
  * Freeze the description, build config space and listen on a UNIX socket
- * at path (opts may be NULL for defaults). An existing stale socket file is
+ * at path (opts may be NULL for defaults). The socket is bound at path
+ * itself (the name /proc/net/unix, ss and lsof report) with socket_mode and
+ * socket_group applied before it listens. An existing stale socket file is
  * replaced; a live socket (-EADDRINUSE) or a non-socket file (-EEXIST) is
- * not. The socket file is removed by uvf_device_free().
+ * not. Starts on one path are serialised by a lock file "path.lock" beside
+ * it, removed again before returning (-EBUSY if another process holds it
+ * for 2 s, -EEXIST if it is not a regular file). Until it listens, a moment
+ * after the file appears, connections are refused (uvf_client_connect()
+ * retries). The socket file is removed by uvf_device_free().
  * -EINVAL for bad opts: unknown version, max_data_xfer_size outside
  * 512..64 MiB, max_msg_fds above 16, max_dma_maps 0 or above 65535,
  * poll_us above 1000000, unknown peer_check bits, handshake_timeout_ms

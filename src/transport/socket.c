@@ -1,20 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /* Listening, accepting and connecting AF_UNIX stream sockets. */
 #include <errno.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "transport/transport.h"
 
 /* A blocking connect only waits when the listener's backlog is full. */
 #define CONNECT_TIMEOUT_SEC 5
+
+/* A listener is bound at its path a moment before it listens; a connect in
+ * between is refused. Retry a refusal this long before reporting it. */
+#define CONNECT_REFUSED_RETRY_MS 1000
+
+/* The lock that serialises servers starting on one path (see lock_path):
+ * held for microseconds, so a holder this slow is stuck or hostile. */
+#define LOCK_SUFFIX  ".lock"
+#define LOCK_WAIT_MS 2000
+/* It holds nothing; readable by all so that anyone allowed to start a server
+ * in the folder can take a leftover of a crash (it is removed after use). */
+#define LOCK_FILE_MODE 0644
 
 /* umask() is process-wide: serialise our own callers so that two listens in
  * different threads cannot restore each other's masks in the wrong order. */
@@ -89,7 +103,9 @@ static int clear_path(const struct sockaddr_un *addr, struct uvf_why *why)
 }
 
 /* bind() creates the file with 0777 & ~umask: setting the umask to ~mode
- * gives exactly mode with no moment of wider access. */
+ * gives exactly mode with no moment of wider access. (fchmod() on the socket
+ * before bind() would not do: it changes the socket's own inode, not the
+ * file that bind() creates.) */
 static int bind_with_mode(int fd, const struct sockaddr_un *addr, mode_t mode)
 {
 	mode_t old;
@@ -112,67 +128,171 @@ static int bind_with_mode(int fd, const struct sockaddr_un *addr, mode_t mode)
 	return err;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Servers starting on one path take turns: each holds an exclusive flock on
+ * the regular file "PATH.lock" from the stale-socket check to listen(), so
+ * none can take another's freshly bound, not yet listening socket for a
+ * stale one and remove it. The holder removes the lock file before it lets
+ * go; a waiter that then gets the lock on the removed file notices (the name
+ * leads to another inode, or nowhere) and starts over on the current one.
+ */
+struct path_lock {
+	int fd;
+	char name[sizeof(((struct sockaddr_un *)0)->sun_path) + sizeof(LOCK_SUFFIX)];
+};
+
+/* Open the lock file, creating it if absent; -EAGAIN when another starter
+ * created or removed it between our two opens. O_NOFOLLOW: never a file that
+ * a symlink points at; O_NONBLOCK: a FIFO there must not hang us; read-only
+ * and without O_CREAT when it exists, so that a readable leftover of another
+ * user can be taken (O_CREAT on another user's file in a sticky folder fails
+ * under fs.protected_regular). */
+static int open_lock_file(const char *name)
+{
+	const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+	int fd = open(name, flags);
+
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+	fd = open(name, flags | O_CREAT | O_EXCL, LOCK_FILE_MODE);
+	if (fd >= 0)
+		return fd;
+	return errno == EEXIST ? -EAGAIN : -errno;
+}
+
+/* Take the lock of path: 0, -EBUSY after LOCK_WAIT_MS, or the errno of the
+ * lock file (-ENOENT: no such folder, -EACCES, -EEXIST: not a regular file). */
+static int lock_path(const char *path, struct path_lock *lock, struct uvf_why *why)
+{
+	const int64_t deadline = now_ms() + LOCK_WAIT_MS;
+	int pause = 1;
+
+	lock->fd = -1;
+	snprintf(lock->name, sizeof(lock->name), "%s" LOCK_SUFFIX, path);
+	for (int attempt = 0;; attempt++) {
+		struct stat held, named;
+		int fd, err;
+
+		if (attempt > 0 && now_ms() >= deadline)
+			return uvf__why(why, -EBUSY, "listen: %s: another process has held the lock file %s for %d ms",
+					path, lock->name, LOCK_WAIT_MS);
+		fd = open_lock_file(lock->name);
+		if (fd == -EAGAIN)
+			continue;
+		if (fd < 0)
+			return uvf__why(why, fd, "listen: cannot open the lock file %s: %s", lock->name, strerror(-fd));
+		if (fstat(fd, &held) < 0) {
+			err = -errno;
+			close(fd);
+			return uvf__why(why, err, "listen: %s: %s", lock->name, strerror(-err));
+		}
+		if (!S_ISREG(held.st_mode)) {
+			close(fd);
+			return uvf__why(why, -EEXIST, "listen: %s exists and is not a regular file", lock->name);
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (lstat(lock->name, &named) == 0 && named.st_dev == held.st_dev &&
+			    named.st_ino == held.st_ino) {
+				lock->fd = fd;
+				return 0;
+			}
+			close(fd); /* the previous holder removed it: take the new one */
+			continue;
+		}
+		err = -errno;
+		close(fd);
+		if (err != -EWOULDBLOCK && err != -EINTR)
+			return uvf__why(why, err, "listen: cannot lock %s: %s", lock->name, strerror(-err));
+		sleep_ms(pause);
+		pause = pause < 16 ? pause * 2 : pause;
+	}
+}
+
+/* Remove the lock file while we still hold it, then let go. */
+static void unlock_path(struct path_lock *lock)
+{
+	unlink(lock->name);
+	close(lock->fd);
+	lock->fd = -1;
+}
+
+/* Bind at path (mode, then group, set before listen: nobody can connect
+ * before both are in place) and listen. Called under the path lock, with
+ * path free. */
+static int bind_and_listen(const struct sockaddr_un *addr, mode_t mode, gid_t group, int *out_fd, struct uvf_why *why)
+{
+	const char *path = addr->sun_path;
+	int fd, err;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return uvf__why(why, -errno, "listen: socket: %s", strerror(errno));
+	err = bind_with_mode(fd, addr, mode & 0777);
+	if (err) {
+		close(fd);
+		return uvf__why(why, err, "listen: bind %s: %s", path, strerror(-err));
+	}
+	if (group != (gid_t)-1 && chown(path, (uid_t)-1, group) < 0) {
+		err = -errno;
+		unlink(path);
+		close(fd);
+		return uvf__why(why, err, "listen: cannot give %s group %u: %s", path, (unsigned)group, strerror(-err));
+	}
+	/* From bind() to here a client that finds the file gets ECONNREFUSED;
+	 * uvf__sock_connect() retries that for a moment. */
+	if (listen(fd, SOMAXCONN) < 0) {
+		err = -errno;
+		unlink(path);
+		close(fd);
+		return uvf__why(why, err, "listen: %s: %s", path, strerror(-err));
+	}
+	*out_fd = fd;
+	return 0;
+}
+
 int uvf__sock_listen(const char *path, mode_t mode, int *out_fd, struct uvf_why *why)
 {
 	return uvf__sock_listen_group(path, mode, (gid_t)-1, out_fd, why);
 }
 
+/*
+ * The socket is bound at path itself, not at a temporary name renamed into
+ * place: the kernel keeps the name given to bind() (/proc/net/unix, ss -xl,
+ * lsof show it), and it must be the path that operators and tools look for.
+ */
 int uvf__sock_listen_group(const char *path, mode_t mode, gid_t group, int *out_fd, struct uvf_why *why)
 {
 	struct sockaddr_un addr;
-	int fd, err;
+	struct path_lock lock;
+	int err;
 
 	*out_fd = -1;
 	err = fill_address(path, &addr, "listen", why);
 	if (err)
 		return err;
-	err = clear_path(&addr, why);
+	err = lock_path(path, &lock, why);
 	if (err)
 		return err;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return uvf__why(why, -errno, "listen: socket: %s", strerror(errno));
-
-	/* bind() creates the file before listen() makes it answer: a client
-	 * that sees the file in between is refused. So bind a temporary name
-	 * beside it and rename it into place once it listens (when the longer
-	 * name fits in sun_path; otherwise bind the path itself). */
-	struct sockaddr_un tmp = addr;
-	bool staged = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld~", path, (long)getpid()) <
-		      (int)sizeof(tmp.sun_path);
-	const struct sockaddr_un *bound = staged ? &tmp : &addr;
-	if (staged)
-		unlink(tmp.sun_path); /* a leftover of a crashed process with our pid */
-	err = bind_with_mode(fd, bound, mode & 0777);
-	if (err) {
-		close(fd);
-		return uvf__why(why, err, "listen: bind %s: %s", bound->sun_path, strerror(-err));
-	}
-	/* The group is set before listen(): until then nobody can connect,
-	 * whatever the file's group was for a moment. */
-	if (group != (gid_t)-1 && chown(bound->sun_path, (uid_t)-1, group) < 0) {
-		err = -errno;
-		unlink(bound->sun_path);
-		close(fd);
-		return uvf__why(why, err, "listen: cannot give %s group %u: %s", path, (unsigned)group,
-				strerror(-err));
-	}
-	if (listen(fd, SOMAXCONN) < 0) {
-		err = -errno;
-		unlink(bound->sun_path);
-		close(fd);
-		return uvf__why(why, err, "listen: %s: %s", path, strerror(-err));
-	}
-	/* never replace what appeared at path since clear_path() */
-	if (staged && renameat2(AT_FDCWD, tmp.sun_path, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
-		err = -errno;
-		unlink(tmp.sun_path);
-		close(fd);
-		return uvf__why(why, err, "listen: rename to %s: %s", path,
-				strerror(-err));
-	}
-	*out_fd = fd;
-	return 0;
+	err = clear_path(&addr, why);
+	if (!err)
+		err = bind_and_listen(&addr, mode, group, out_fd, why);
+	unlock_path(&lock);
+	return err;
 }
 
 int uvf__sock_accept(int listen_fd, int *out_fd)
@@ -239,20 +359,32 @@ static int connect_blocking(int fd, const struct sockaddr_un *addr)
 int uvf__sock_connect(const char *path, int *out_fd, struct uvf_why *why)
 {
 	struct sockaddr_un addr;
-	int fd, err;
+	int64_t deadline = 0;
+	int fd, err, pause = 1;
 
 	*out_fd = -1;
 	err = fill_address(path, &addr, "connect", why);
 	if (err)
 		return err;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return uvf__why(why, -errno, "connect: socket: %s", strerror(errno));
-	err = connect_blocking(fd, &addr);
-	if (err) {
+	for (;;) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return uvf__why(why, -errno, "connect: socket: %s", strerror(errno));
+		err = connect_blocking(fd, &addr);
+		if (!err)
+			break;
 		close(fd);
 		err = refine_connect_error(path, err);
-		return uvf__why(why, err, "connect: %s: %s", path, strerror(-err));
+		if (err != -ECONNREFUSED)
+			return uvf__why(why, err, "connect: %s: %s", path, strerror(-err));
+		/* a server between bind() and listen(), or a stale socket */
+		if (deadline == 0)
+			deadline = now_ms() + CONNECT_REFUSED_RETRY_MS;
+		else if (now_ms() >= deadline)
+			return uvf__why(why, err, "connect: %s: %s (for %d ms)", path, strerror(-err),
+					CONNECT_REFUSED_RETRY_MS);
+		sleep_ms(pause);
+		pause = pause < 32 ? pause * 2 : pause;
 	}
 	*out_fd = fd;
 	return 0;

@@ -41,6 +41,13 @@
  * nobody is listening on it (connect fails with ECONNREFUSED); an existing
  * live socket gives -EADDRINUSE; any other kind of file gives -EEXIST and is
  * left untouched. Path longer than sun_path: -ENAMETOOLONG.
+ * The socket is bound at path itself (the name the kernel reports in
+ * /proc/net/unix), with its mode set through the umask at bind(), and
+ * listens right after; a client connecting in between is refused, which
+ * uvf__sock_connect() retries. Starts on one path are serialised by an
+ * exclusive flock on "path.lock", created beside it (mode 0644) and removed
+ * again before returning: -EBUSY when another process holds it for 2
+ * seconds, -EEXIST when path.lock is not a regular file.
  * On success *out_fd is the non-blocking, close-on-exec listening fd, owned
  * by the caller.
  */
@@ -59,9 +66,11 @@ int uvf__sock_peer_cred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 int uvf__sock_accept(int listen_fd, int *out_fd);
 
 /* Connect to path; *out_fd non-blocking and close-on-exec, owned by the
- * caller. -ENOENT when the path is absent, -ECONNREFUSED when nobody listens,
- * -ENOTSOCK when it is not a socket, -ENAMETOOLONG as for listen,
- * -ETIMEDOUT when the listener's backlog stays full for 5 seconds. */
+ * caller. A refused connect (a server between bind and listen) is retried
+ * with short sleeps for up to 1 second. -ENOENT when the path is absent,
+ * -ECONNREFUSED when nobody listens after that second, -ENOTSOCK when it is
+ * not a socket, -ENAMETOOLONG as for listen, -ETIMEDOUT when the listener's
+ * backlog stays full for 5 seconds. */
 int uvf__sock_connect(const char *path, int *out_fd, struct uvf_why *why);
 
 /* ------------------------------------------------------------------ */

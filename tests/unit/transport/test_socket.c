@@ -2,12 +2,18 @@
 /* Listening, accepting and connecting on socket files in a scratch folder. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -247,6 +253,284 @@ static void test_connect_path_too_long(void **state)
 	assert_int_equal(uvf__sock_connect(path_of_length(f, longest), &fd, NULL), -ENOENT);
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* The lock file beside path. */
+static const char *lock_name(const char *path)
+{
+	static char name[300];
+
+	snprintf(name, sizeof(name), "%s.lock", path);
+	return name;
+}
+
+/* How many listening sockets /proc/net/unix names exactly `path`; *odd
+ * counts the names that start with path and go on (a temporary name such as
+ * path.1234~). */
+static int count_listeners_named(const char *path, int *odd)
+{
+	FILE *f = fopen("/proc/net/unix", "re");
+	char line[512];
+	size_t len = strlen(path);
+	int n = 0;
+
+	assert_non_null(f);
+	*odd = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		char name[300] = "";
+
+		line[strcspn(line, "\n")] = '\0';
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %299s", &flags, name) != 2)
+			continue;
+		if (strncmp(name, path, len) != 0)
+			continue;
+		if (name[len] != '\0')
+			(*odd)++;
+		else if (flags & 0x10000) /* __SO_ACCEPTCON: listening */
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static void test_listen_kernel_knows_the_socket_by_its_path(void **state)
+{
+	struct fixture *f = *state;
+	char path[256];
+	int fd, odd;
+
+	strcpy(path, fixture_path(f, "dev.sock"));
+	assert_int_equal(uvf__sock_listen(path, 0600, &fd, NULL), 0);
+	/* what ss -xl and lsof show: the path the user gave, nothing else */
+	assert_int_equal(count_listeners_named(path, &odd), 1);
+	assert_int_equal(odd, 0);
+	close(fd);
+}
+
+static void test_listen_leaves_no_lock_file(void **state)
+{
+	struct fixture *f = *state;
+	char path[256];
+	int fd;
+
+	strcpy(path, fixture_path(f, "s"));
+	/* left behind by a starter that crashed while it held the lock */
+	write_file(lock_name(path), "");
+	assert_int_equal(uvf__sock_listen(path, 0600, &fd, NULL), 0);
+	assert_false(exists(lock_name(path)));
+	assert_connection_works(path, fd);
+	close(fd);
+}
+
+static void test_listen_refuses_lock_name_that_is_not_a_file(void **state)
+{
+	struct fixture *f = *state;
+	char path[256];
+	struct uvf_why why = {{0}};
+	int fd = 123;
+
+	strcpy(path, fixture_path(f, "s"));
+	/* a FIFO must neither be waited on nor be removed */
+	assert_int_equal(mkfifo(lock_name(path), 0600), 0);
+	assert_int_equal(uvf__sock_listen(path, 0600, &fd, &why), -EEXIST);
+	assert_int_equal(fd, -1);
+	assert_non_null(strstr(why.text, ".lock"));
+	assert_true(exists(lock_name(path)));
+	assert_false(exists(path));
+}
+
+static void test_listen_in_missing_folder_is_enoent(void **state)
+{
+	struct fixture *f = *state;
+	struct uvf_why why = {{0}};
+	long long start = now_ms();
+	int fd = 123;
+
+	assert_int_equal(uvf__sock_listen(fixture_path(f, "absent/s"), 0600, &fd, &why), -ENOENT);
+	assert_true(now_ms() - start < 500); /* at once, not after a lock wait */
+	assert_int_equal(fd, -1);
+	assert_true(why.text[0] != '\0');
+}
+
+static void test_listen_gives_up_on_a_lock_held_too_long(void **state)
+{
+	struct fixture *f = *state;
+	char path[256];
+	struct uvf_why why = {{0}};
+	int lock, fd = 123;
+	long long start;
+
+	strcpy(path, fixture_path(f, "s"));
+	lock = open(lock_name(path), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(lock >= 0);
+	assert_int_equal(flock(lock, LOCK_EX), 0);
+	start = now_ms();
+	assert_int_equal(uvf__sock_listen(path, 0600, &fd, &why), -EBUSY);
+	assert_true(now_ms() - start < 10000);
+	assert_int_equal(fd, -1);
+	assert_non_null(strstr(why.text, "lock"));
+	assert_false(exists(path));
+	close(lock);
+}
+
+/* A server and a client started at the same moment: the client connects as
+ * soon as it sees the socket file, whatever state the listener is in. */
+struct race {
+	pthread_barrier_t start;
+	const char *path;
+	int listen_fd, listen_rc;
+};
+
+static void *race_listen(void *arg)
+{
+	struct race *r = arg;
+
+	pthread_barrier_wait(&r->start);
+	r->listen_rc = uvf__sock_listen(r->path, 0600, &r->listen_fd, NULL);
+	return NULL;
+}
+
+static void test_client_started_with_the_server_connects(void **state)
+{
+	struct fixture *f = *state;
+	char path[256];
+	long long deadline = now_ms() + 30000;
+	int refused = 0, i;
+
+	strcpy(path, fixture_path(f, "s"));
+	for (i = 0; i < 300 && now_ms() < deadline; i++) {
+		struct race r = {.path = path, .listen_fd = -1};
+		pthread_t server;
+		long long give_up;
+		int fd = -1, rc;
+
+		assert_int_equal(pthread_barrier_init(&r.start, NULL, 2), 0);
+		assert_int_equal(pthread_create(&server, NULL, race_listen, &r), 0);
+		pthread_barrier_wait(&r.start);
+		give_up = now_ms() + 2000;
+		while (!exists(path) && now_ms() < give_up)
+			; /* connect the moment the file appears */
+		rc = uvf__sock_connect(path, &fd, NULL);
+		pthread_join(server, NULL);
+		pthread_barrier_destroy(&r.start);
+		assert_int_equal(r.listen_rc, 0);
+		if (rc == -ECONNREFUSED)
+			refused++;
+		else
+			assert_int_equal(rc, 0);
+		if (fd >= 0)
+			close(fd);
+		close(r.listen_fd);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(refused, 0);
+	print_message("%d races run\n", i);
+}
+
+/* Two processes listening on one path at the same moment: exactly one wins,
+ * the other is told that someone listens there, and the winner's socket is
+ * the one at the path. */
+struct listen_result {
+	int rc;
+	char why[200];
+};
+
+/* go, result, done: pipes; the child reads go and done, writes result. */
+static pid_t start_listener(const char *path, const int go[2], const int result[2], const int done[2])
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct listen_result res = {0};
+		struct uvf_why why = {{0}};
+		int go_fd = go[0], result_fd = result[1], done_fd = done[0];
+		char c;
+		int fd;
+
+		/* the ends the parent closes to signal must not stay open here */
+		close(go[1]);
+		close(done[1]);
+		close(result[0]);
+		if (read(go_fd, &c, 1) != 0)
+			_exit(2);
+		res.rc = uvf__sock_listen(path, 0600, &fd, &why);
+		snprintf(res.why, sizeof(res.why), "%s", why.text);
+		if (write(result_fd, &res, sizeof(res)) != (ssize_t)sizeof(res))
+			_exit(2);
+		(void)!read(done_fd, &c, 1); /* keep listening until told */
+		_exit(0);
+	}
+	return pid;
+}
+
+static void test_two_listeners_at_once_one_wins(void **state)
+{
+	struct fixture *f = *state;
+	char path[256];
+	long long deadline = now_ms() + 30000;
+	int i;
+
+	strcpy(path, fixture_path(f, "s"));
+	for (i = 0; i < 100 && now_ms() < deadline; i++) {
+		int go[2], result[2], done[2], wins = 0, busy = 0, status, fd, n;
+		struct sockaddr_un addr = {.sun_family = AF_UNIX};
+		struct listen_result res[2];
+		pid_t pid[2];
+
+		assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+		assert_int_equal(pipe2(result, O_CLOEXEC), 0);
+		assert_int_equal(pipe2(done, O_CLOEXEC), 0);
+		for (n = 0; n < 2; n++)
+			pid[n] = start_listener(path, go, result, done);
+		close(go[1]); /* both start now */
+		for (n = 0; n < 2; n++) {
+			assert_int_equal(read(result[0], &res[n], sizeof(res[n])), (ssize_t)sizeof(res[n]));
+			if (res[n].rc == 0)
+				wins++;
+			else if (res[n].rc == -EADDRINUSE && strstr(res[n].why, "listening"))
+				busy++;
+			else
+				print_message("loser: %d %s\n", res[n].rc, res[n].why);
+		}
+		assert_int_equal(wins, 1);
+		assert_int_equal(busy, 1);
+		/* the winner answers at the path (a plain connect, no retry) */
+		strcpy(addr.sun_path, path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd >= 0);
+		assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+		close(fd);
+		assert_false(exists(lock_name(path)));
+		close(done[1]);
+		for (n = 0; n < 2; n++) {
+			assert_int_equal(waitpid(pid[n], &status, 0), pid[n]);
+			assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		}
+		close(go[0]);
+		close(result[0]);
+		close(result[1]);
+		close(done[0]);
+		assert_int_equal(unlink(path), 0);
+	}
+	print_message("%d races run\n", i);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -264,6 +548,13 @@ int main(void)
 		T(test_connect_stale_socket_is_econnrefused),
 		T(test_connect_regular_file_is_enotsock),
 		T(test_connect_path_too_long),
+		T(test_listen_kernel_knows_the_socket_by_its_path),
+		T(test_listen_leaves_no_lock_file),
+		T(test_listen_refuses_lock_name_that_is_not_a_file),
+		T(test_listen_in_missing_folder_is_enoent),
+		T(test_listen_gives_up_on_a_lock_held_too_long),
+		T(test_client_started_with_the_server_connects),
+		T(test_two_listeners_at_once_one_wins),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
