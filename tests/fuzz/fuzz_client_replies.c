@@ -20,7 +20,16 @@
  *                 an eventfd, two eventfds (bit 6: one end of a socket
  *                 pair instead, e.g. a twin socket; we keep the other)
  *
- * The client's reply timeout is 20 ms, so unanswered requests cost little.
+ * Time is the target's: the client runs on a clock that stands still
+ * (clock_gettime below), and its blocking receives and polls never sleep
+ * in the kernel. When the client would wait for the fake server while the
+ * server waits for the client (the script has nothing more to send before
+ * the client's next message), the wait ends at once as a timeout and the
+ * client's clock jumps past its deadline. An unanswered request thus costs
+ * no real time, and whether a request times out depends on the script
+ * alone, not on how fast the threads run (the same input takes the same
+ * path on a loaded machine).
+ *
  * At the end of the script the fake server hangs up; everything the client
  * holds must be released by uvf_client_close() (fds are counted).
  */
@@ -30,10 +39,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -42,6 +53,127 @@
 #include "uvf/client.h"
 
 #define MAX_STEP 8192u
+#define CLIENT_TIMEOUT_MS 20
+
+/* ------------------------------------------------------------------ */
+/* The client's clock and waits                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * These definitions take the place of libc's (and of the sanitizers'
+ * wrappers) for the whole program; only the thread running the client
+ * (in_client) sees a difference. The fake server thread tells the client
+ * thread, under mon, each time it has sent bytes or starts waiting.
+ */
+static __thread bool in_client;
+static int64_t client_ms = 1000000; /* the client's CLOCK_MONOTONIC */
+static pthread_mutex_t mon = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mon_cv = PTHREAD_COND_INITIALIZER;
+static int server_sock = -1;	 /* the fake server's end, once accepted */
+static bool server_waiting;	 /* for the client's next bytes */
+static bool server_gone;	 /* the fake server thread is over */
+static bool client_gone;	 /* the client closed its socket */
+
+static int real_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+	return (int)syscall(SYS_ppoll, fds, n, timeout_ms < 0 ? NULL : &ts, NULL, (size_t)8);
+}
+
+static bool readable(int fd)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	return fd >= 0 && real_poll(&pfd, 1, 0) > 0;
+}
+
+static void mon_signal(void)
+{
+	pthread_mutex_lock(&mon);
+	pthread_cond_broadcast(&mon_cv);
+	pthread_mutex_unlock(&mon);
+}
+
+/* Both sides wait for the other: the client's wait is a timeout. */
+static bool stalled_locked(void)
+{
+	return server_gone || (server_waiting && !readable(server_sock));
+}
+
+/* The client thread waits until one of fds has something (its count) or
+ * the server is stalled (0, and the client's clock jumps by wait_ms). */
+static int client_wait(struct pollfd *fds, nfds_t n, int wait_ms)
+{
+	int r;
+
+	pthread_mutex_lock(&mon);
+	while ((r = real_poll(fds, n, 0)) == 0 && !stalled_locked())
+		pthread_cond_wait(&mon_cv, &mon);
+	if (r == 0)
+		client_ms += wait_ms >= 0 ? wait_ms : CLIENT_TIMEOUT_MS + 1;
+	pthread_mutex_unlock(&mon);
+	return r;
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	if (in_client && id == CLOCK_MONOTONIC) {
+		ts->tv_sec = client_ms / 1000;
+		ts->tv_nsec = (long)(client_ms % 1000) * 1000000;
+		return 0;
+	}
+	return (int)syscall(SYS_clock_gettime, id, ts);
+}
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	if (in_client) {
+		client_ms += req->tv_sec * 1000 + req->tv_nsec / 1000000;
+		return 0;
+	}
+	return (int)syscall(SYS_nanosleep, req, rem);
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	bool inputs = n > 0;
+
+	for (nfds_t i = 0; i < n; i++)
+		if (fds[i].events & ~(POLLIN | POLLRDHUP))
+			inputs = false;
+	if (!in_client || !inputs || timeout_ms == 0)
+		return real_poll(fds, n, timeout_ms);
+	return client_wait(fds, n, timeout_ms);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	for (;;) {
+		ssize_t r = syscall(SYS_recvmsg, fd, msg, flags | (in_client ? MSG_DONTWAIT : 0));
+		if (!in_client || (flags & MSG_DONTWAIT) || r >= 0 || errno != EAGAIN)
+			return r;
+		/* a blocking receive (SO_RCVTIMEO is the client's timeout) */
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (client_wait(&pfd, 1, CLIENT_TIMEOUT_MS + 1) == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r = syscall(SYS_sendmsg, fd, msg, flags);
+	int err = errno;
+	if (in_client) {
+		mon_signal(); /* the server may be waiting for these bytes */
+		errno = err;
+	}
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* The fake server                                                      */
+/* ------------------------------------------------------------------ */
 
 static char sock_dir[64], sock_path[100];
 static int listen_sock = -1;
@@ -86,6 +218,20 @@ static void close_cmsg_fds(struct msghdr *msg)
 	}
 }
 
+/* Wait until the client has sent something or is gone; while we wait
+ * with nothing to read, a client waiting for us is stalled. */
+static void server_wait_input(int sock)
+{
+	pthread_mutex_lock(&mon);
+	while (!readable(sock) && !client_gone) {
+		server_waiting = true;
+		pthread_cond_broadcast(&mon_cv);
+		pthread_cond_wait(&mon_cv, &mon);
+	}
+	server_waiting = false;
+	pthread_mutex_unlock(&mon);
+}
+
 /* Read exactly len bytes (fds that come along are closed); -1 on EOF,
  * error or timeout. */
 static int read_exact(int sock, void *buf, size_t len)
@@ -97,6 +243,7 @@ static int read_exact(int sock, void *buf, size_t len)
 	uint8_t *p = buf;
 
 	while (len) {
+		server_wait_input(sock);
 		struct iovec iov = {p, len};
 		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 				     .msg_controllen = sizeof(ctl.buf)};
@@ -175,6 +322,17 @@ static void send_step(int sock, uint8_t ctl, uint8_t *msg, size_t len, int *twin
 			close(fds[i]); /* the client has its own copies */
 }
 
+static void server_done(int sock)
+{
+	pthread_mutex_lock(&mon);
+	server_gone = true;
+	server_sock = -1;
+	pthread_cond_broadcast(&mon_cv);
+	pthread_mutex_unlock(&mon);
+	if (sock >= 0)
+		close(sock);
+}
+
 static void *fake_server(void *arg)
 {
 	struct script *s = arg;
@@ -184,11 +342,14 @@ static void *fake_server(void *arg)
 	struct timeval tv = {0, 500000};
 	int twin_peer = -1;
 
-	if (poll(&pfd, 1, 2000) != 1)
+	int sock = poll(&pfd, 1, 2000) == 1 ? accept4(listen_sock, NULL, NULL, SOCK_CLOEXEC) : -1;
+	if (sock < 0) {
+		server_done(-1);
 		return NULL;
-	int sock = accept4(listen_sock, NULL, NULL, SOCK_CLOEXEC);
-	if (sock < 0)
-		return NULL;
+	}
+	pthread_mutex_lock(&mon);
+	server_sock = sock;
+	pthread_mutex_unlock(&mon);
 	/* bounded waits: a client that neither talks nor leaves cannot hang us */
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -221,14 +382,16 @@ static void *fake_server(void *arg)
 			memcpy(msg, &hdr, sizeof(hdr));
 		}
 		send_step(sock, ctl, msg, len, &twin_peer);
+		mon_signal();
 	}
 	/* hang up; keep reading until the client closes so it sees our bytes */
 	shutdown(sock, SHUT_WR);
+	mon_signal();
 	while (read_request(sock, &last) == 0)
 		;
-	close(sock);
 	if (twin_peer >= 0)
 		close(twin_peer);
+	server_done(sock);
 	return NULL;
 }
 
@@ -301,19 +464,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	int fds_before = fuzz_count_fds();
 	uint8_t mode = fuzz_u8(&s.in);
-	opts.timeout_ms = 20;
+	opts.timeout_ms = CLIENT_TIMEOUT_MS;
 	opts.max_data_xfer_size = 4096;
 	opts.log = fuzz_log_sink;
 	opts.log_level = UVF_LOG_DEBUG;
 	opts.no_twin_socket = mode & 1;
 	opts.no_posted_writes = (mode >> 1) & 1;
 
+	server_sock = -1;
+	server_waiting = server_gone = client_gone = false;
 	if (pthread_create(&thread, NULL, fake_server, &s) != 0)
 		abort();
+	in_client = true;
 	if (uvf_client_connect(&c, sock_path, &opts) == 0) {
 		workload(c);
 		uvf_client_close(c);
 	}
+	in_client = false;
+	pthread_mutex_lock(&mon);
+	client_gone = true;
+	pthread_cond_broadcast(&mon_cv);
+	pthread_mutex_unlock(&mon);
 	pthread_join(thread, NULL);
 	fuzz_check_fds(fds_before, "fuzz_client_replies");
 	return 0;
