@@ -20,22 +20,23 @@
  *                 an eventfd, two eventfds (bit 6: one end of a socket
  *                 pair instead, e.g. a twin socket; we keep the other)
  *
- * Time is the target's: the client runs on a clock that stands still
- * (clock_gettime below), and its blocking receives and polls never sleep
- * in the kernel. When the client would wait for the fake server while the
- * server waits for the client (the script has nothing more to send before
- * the client's next message), the wait ends at once as a timeout and the
- * client's clock jumps past its deadline. An unanswered request thus costs
- * no real time, and whether a request times out depends on the script
- * alone, not on how fast the threads run (the same input takes the same
- * path on a loaded machine).
+ * One thread, and time is the target's. The fake server is a state
+ * machine run inside the client's own waits: the target defines poll,
+ * recvmsg, sendmsg, clock_gettime and nanosleep for the whole program
+ * (outside an input they are the plain system calls). Before the client
+ * reads, the server runs its script as far as it can without blocking (it
+ * is infinitely fast); when the client would wait and the server has
+ * nothing more to do until the client's next message, the wait ends at
+ * once as a timeout, with the client's clock (which otherwise stands
+ * still) moved past the deadline. An unanswered request costs no real
+ * time, and the path an input takes depends on its bytes alone, not on
+ * scheduling or the machine's load.
  *
  * At the end of the script the fake server hangs up; everything the client
  * holds must be released by uvf_client_close() (fds are counted).
  */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,124 +53,8 @@
 #include "fuzz_common.h"
 #include "uvf/client.h"
 
-#define MAX_STEP 8192u
+#define MAX_STEP	  8192u
 #define CLIENT_TIMEOUT_MS 20
-
-/* ------------------------------------------------------------------ */
-/* The client's clock and waits                                         */
-/* ------------------------------------------------------------------ */
-
-/*
- * These definitions take the place of libc's (and of the sanitizers'
- * wrappers) for the whole program; only the thread running the client
- * (in_client) sees a difference. The fake server thread tells the client
- * thread, under mon, each time it has sent bytes or starts waiting.
- */
-static __thread bool in_client;
-static int64_t client_ms = 1000000; /* the client's CLOCK_MONOTONIC */
-static pthread_mutex_t mon = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t mon_cv = PTHREAD_COND_INITIALIZER;
-static int server_sock = -1;	 /* the fake server's end, once accepted */
-static bool server_waiting;	 /* for the client's next bytes */
-static bool server_gone;	 /* the fake server thread is over */
-static bool client_gone;	 /* the client closed its socket */
-
-static int real_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
-{
-	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
-	return (int)syscall(SYS_ppoll, fds, n, timeout_ms < 0 ? NULL : &ts, NULL, (size_t)8);
-}
-
-static bool readable(int fd)
-{
-	struct pollfd pfd = {fd, POLLIN, 0};
-	return fd >= 0 && real_poll(&pfd, 1, 0) > 0;
-}
-
-static void mon_signal(void)
-{
-	pthread_mutex_lock(&mon);
-	pthread_cond_broadcast(&mon_cv);
-	pthread_mutex_unlock(&mon);
-}
-
-/* Both sides wait for the other: the client's wait is a timeout. */
-static bool stalled_locked(void)
-{
-	return server_gone || (server_waiting && !readable(server_sock));
-}
-
-/* The client thread waits until one of fds has something (its count) or
- * the server is stalled (0, and the client's clock jumps by wait_ms). */
-static int client_wait(struct pollfd *fds, nfds_t n, int wait_ms)
-{
-	int r;
-
-	pthread_mutex_lock(&mon);
-	while ((r = real_poll(fds, n, 0)) == 0 && !stalled_locked())
-		pthread_cond_wait(&mon_cv, &mon);
-	if (r == 0)
-		client_ms += wait_ms >= 0 ? wait_ms : CLIENT_TIMEOUT_MS + 1;
-	pthread_mutex_unlock(&mon);
-	return r;
-}
-
-int clock_gettime(clockid_t id, struct timespec *ts)
-{
-	if (in_client && id == CLOCK_MONOTONIC) {
-		ts->tv_sec = client_ms / 1000;
-		ts->tv_nsec = (long)(client_ms % 1000) * 1000000;
-		return 0;
-	}
-	return (int)syscall(SYS_clock_gettime, id, ts);
-}
-
-int nanosleep(const struct timespec *req, struct timespec *rem)
-{
-	if (in_client) {
-		client_ms += req->tv_sec * 1000 + req->tv_nsec / 1000000;
-		return 0;
-	}
-	return (int)syscall(SYS_nanosleep, req, rem);
-}
-
-int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
-{
-	bool inputs = n > 0;
-
-	for (nfds_t i = 0; i < n; i++)
-		if (fds[i].events & ~(POLLIN | POLLRDHUP))
-			inputs = false;
-	if (!in_client || !inputs || timeout_ms == 0)
-		return real_poll(fds, n, timeout_ms);
-	return client_wait(fds, n, timeout_ms);
-}
-
-ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
-{
-	for (;;) {
-		ssize_t r = syscall(SYS_recvmsg, fd, msg, flags | (in_client ? MSG_DONTWAIT : 0));
-		if (!in_client || (flags & MSG_DONTWAIT) || r >= 0 || errno != EAGAIN)
-			return r;
-		/* a blocking receive (SO_RCVTIMEO is the client's timeout) */
-		struct pollfd pfd = {fd, POLLIN, 0};
-		if (client_wait(&pfd, 1, CLIENT_TIMEOUT_MS + 1) == 0) {
-			errno = EAGAIN;
-			return -1;
-		}
-	}
-}
-
-ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-	ssize_t r = syscall(SYS_sendmsg, fd, msg, flags);
-	int err = errno;
-	if (in_client) {
-		mon_signal(); /* the server may be waiting for these bytes */
-		errno = err;
-	}
-	return r;
-}
 
 /* ------------------------------------------------------------------ */
 /* The fake server                                                      */
@@ -193,16 +78,47 @@ static void setup(void)
 		abort();
 	snprintf(sock_path, sizeof(sock_path), "%s/s", sock_dir);
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock_path);
-	listen_sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	listen_sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (listen_sock < 0 || bind(listen_sock, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
 	    listen(listen_sock, 4) < 0)
 		abort();
 	atexit(cleanup);
 }
 
-struct script {
+static ssize_t real_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return syscall(SYS_recvmsg, fd, msg, flags);
+}
+
+static ssize_t real_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	return syscall(SYS_sendmsg, fd, msg, flags);
+}
+
+static int real_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+	return (int)syscall(SYS_ppoll, fds, n, timeout_ms < 0 ? NULL : &ts, NULL, (size_t)8);
+}
+
+enum srv_state { SRV_IDLE, SRV_ACCEPT, SRV_RUN, SRV_DRAIN };
+
+static struct server {
+	enum srv_state state;
 	struct fuzz_in in;
-};
+	int sock, twin_peer;
+	struct uvf_msg_header last; /* the client's latest message */
+	/* the client's message being read: header, then body to skip */
+	uint8_t hdr[sizeof(struct uvf_msg_header)];
+	size_t hdr_got, body_left;
+	/* the step under way: waiting for a message (wait), then sending */
+	bool have_step, wait;
+	uint8_t ctl;
+	uint8_t out[MAX_STEP];
+	size_t out_len, out_off;
+	int fds[2];
+	size_t nfds;
+} srv = {.state = SRV_IDLE, .sock = -1, .twin_peer = -1};
 
 static void close_cmsg_fds(struct msghdr *msg)
 {
@@ -218,182 +134,319 @@ static void close_cmsg_fds(struct msghdr *msg)
 	}
 }
 
-/* Wait until the client has sent something or is gone; while we wait
- * with nothing to read, a client waiting for us is stalled. */
-static void server_wait_input(int sock)
-{
-	pthread_mutex_lock(&mon);
-	while (!readable(sock) && !client_gone) {
-		server_waiting = true;
-		pthread_cond_broadcast(&mon_cv);
-		pthread_cond_wait(&mon_cv, &mon);
-	}
-	server_waiting = false;
-	pthread_mutex_unlock(&mon);
-}
-
-/* Read exactly len bytes (fds that come along are closed); -1 on EOF,
- * error or timeout. */
-static int read_exact(int sock, void *buf, size_t len)
+/* Read up to len bytes that are there (fds that come along are closed):
+ * the count, 0 when none are, -1 on EOF or error. */
+static ssize_t srv_read(void *buf, size_t len)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 64)];
 		struct cmsghdr align;
 	} ctl;
-	uint8_t *p = buf;
+	struct iovec iov = {buf, len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf)};
+	ssize_t n = real_recvmsg(srv.sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 
-	while (len) {
-		server_wait_input(sock);
-		struct iovec iov = {p, len};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-				     .msg_controllen = sizeof(ctl.buf)};
-		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-		if (n > 0)
-			close_cmsg_fds(&msg);
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	if (n > 0)
+		close_cmsg_fds(&msg);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return n == 0 ? -1 : n;
 }
 
-/* The client's next message: header kept, body dropped. */
-static int read_request(int sock, struct uvf_msg_header *hdr)
+/* Read what is there of the client's next message: 1 once it is in (its
+ * header in srv.last, body dropped), 0 if more is to come, -1 on EOF,
+ * error or a size out of bounds. */
+static int srv_read_request(void)
 {
 	static uint8_t body[65536];
-	if (read_exact(sock, hdr, sizeof(*hdr)) < 0 || hdr->msg_size < sizeof(*hdr) || hdr->msg_size > (8u << 20))
-		return -1;
-	size_t left = hdr->msg_size - sizeof(*hdr);
-	while (left) {
-		size_t n = left < sizeof(body) ? left : sizeof(body);
-		if (read_exact(sock, body, n) < 0)
-			return -1;
-		left -= n;
+
+	while (srv.hdr_got < sizeof(srv.hdr)) {
+		ssize_t n = srv_read(srv.hdr + srv.hdr_got, sizeof(srv.hdr) - srv.hdr_got);
+		if (n <= 0)
+			return (int)n;
+		srv.hdr_got += (size_t)n;
+		if (srv.hdr_got == sizeof(srv.hdr)) {
+			memcpy(&srv.last, srv.hdr, sizeof(srv.last));
+			if (srv.last.msg_size < sizeof(srv.hdr) || srv.last.msg_size > (8u << 20))
+				return -1;
+			srv.body_left = srv.last.msg_size - sizeof(srv.hdr);
+		}
 	}
-	return 0;
+	while (srv.body_left) {
+		ssize_t n = srv_read(body, srv.body_left < sizeof(body) ? srv.body_left : sizeof(body));
+		if (n <= 0)
+			return (int)n;
+		srv.body_left -= (size_t)n;
+	}
+	srv.hdr_got = 0;
+	return 1;
 }
 
-static void send_step(int sock, uint8_t ctl, uint8_t *msg, size_t len, int *twin_peer)
+static void srv_drop_fds(void)
+{
+	for (size_t i = 0; i < srv.nfds; i++)
+		close(srv.fds[i]);
+	srv.nfds = 0;
+}
+
+/* The fds of a step (ctl bits 4-6), kept until the first byte goes. */
+static void srv_make_fds(uint8_t ctl)
+{
+	int kind = (ctl >> 4) & 3;
+	int made[2], n = 0;
+
+	if (kind == 1)
+		made[n++] = fuzz_make_fd((ctl & 0x40) ? 2 : 1, &(int){0});
+	else if (kind == 3 && (ctl & 0x40) && srv.twin_peer < 0)
+		made[n++] = fuzz_make_fd(4, &srv.twin_peer);
+	else if (kind >= 2)
+		for (int i = 0; i < kind - 1; i++)
+			made[n++] = eventfd(0, EFD_CLOEXEC);
+	srv.nfds = 0;
+	for (int i = 0; i < n; i++)
+		if (made[i] >= 0)
+			srv.fds[srv.nfds++] = made[i];
+	if ((int)srv.nfds < n)
+		srv_drop_fds(); /* out of fds: send none */
+}
+
+/* Send what is left of the step: true once all of it went (or the client
+ * is gone), false while the client's socket is full. */
+static bool srv_flush(void)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 2)];
 		struct cmsghdr align;
 	} cm;
-	int fds[2];
-	size_t nfds = 0;
-	int kind = (ctl >> 4) & 3;
 
-	if (kind == 1)
-		fds[nfds++] = fuzz_make_fd((ctl & 0x40) ? 2 : 1, &(int){0});
-	else if (kind == 3 && (ctl & 0x40) && *twin_peer < 0)
-		fds[nfds++] = fuzz_make_fd(4, twin_peer);
-	else if (kind >= 2)
-		for (int i = 0; i < kind - 1; i++)
-			fds[nfds++] = eventfd(0, EFD_CLOEXEC);
-	size_t made = nfds;
-	for (size_t i = 0; i < made; i++)
-		if (fds[i] < 0)
-			nfds = 0; /* out of fds: send none */
-
-	struct iovec iov = {msg, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (nfds && len) {
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	while (iov.iov_len) {
-		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (srv.out_off < srv.out_len) {
+		struct iovec iov = {srv.out + srv.out_off, srv.out_len - srv.out_off};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		if (srv.nfds) {
+			memset(&cm, 0, sizeof(cm));
+			mh.msg_control = cm.buf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * srv.nfds);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * srv.nfds);
+			memcpy(CMSG_DATA(c), srv.fds, sizeof(int) * srv.nfds);
+		}
+		ssize_t n = real_sendmsg(srv.sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;
+		srv_drop_fds(); /* the client has its own copies */
 		if (n <= 0)
-			break; /* the client left or stopped reading (send timeout) */
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-		iov.iov_base = (uint8_t *)iov.iov_base + n;
-		iov.iov_len -= (size_t)n;
+			break; /* the client left */
+		srv.out_off += (size_t)n;
 	}
-	for (size_t i = 0; i < made; i++)
-		if (fds[i] >= 0)
-			close(fds[i]); /* the client has its own copies */
+	srv.out_len = srv.out_off = 0;
+	srv_drop_fds();
+	return true;
 }
 
-static void server_done(int sock)
+static void srv_hang_up(void)
 {
-	pthread_mutex_lock(&mon);
-	server_gone = true;
-	server_sock = -1;
-	pthread_cond_broadcast(&mon_cv);
-	pthread_mutex_unlock(&mon);
-	if (sock >= 0)
-		close(sock);
+	shutdown(srv.sock, SHUT_WR);
+	srv.state = SRV_DRAIN;
 }
 
-static void *fake_server(void *arg)
+/* Queue the step's bytes, patched as ctl says. */
+static void srv_queue(const uint8_t *p, size_t len)
 {
-	struct script *s = arg;
-	struct pollfd pfd = {listen_sock, POLLIN, 0};
-	struct uvf_msg_header last = {0};
-	static uint8_t msg[MAX_STEP];
-	struct timeval tv = {0, 500000};
-	int twin_peer = -1;
-
-	int sock = poll(&pfd, 1, 2000) == 1 ? accept4(listen_sock, NULL, NULL, SOCK_CLOEXEC) : -1;
-	if (sock < 0) {
-		server_done(-1);
-		return NULL;
-	}
-	pthread_mutex_lock(&mon);
-	server_sock = sock;
-	pthread_mutex_unlock(&mon);
-	/* bounded waits: a client that neither talks nor leaves cannot hang us */
-	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-
-	while (s->in.left) {
-		uint8_t ctl = fuzz_u8(&s->in);
-		size_t len = fuzz_u16(&s->in) % (MAX_STEP + 1);
-		const uint8_t *p = fuzz_bytes(&s->in, len, &len);
-		unsigned op = ctl & 3;
-
-		if (op == 3)
-			break;
-		if (op == 0 || op == 2) {
-			if (read_request(sock, &last) < 0)
-				break;
-			if (op == 2)
-				continue;
+	memcpy(srv.out, p, len);
+	if (len >= sizeof(struct uvf_msg_header)) {
+		struct uvf_msg_header hdr;
+		memcpy(&hdr, srv.out, sizeof(hdr));
+		if (srv.ctl & 4) {
+			hdr.msg_id = srv.last.msg_id;
+			hdr.command = srv.last.command;
+			hdr.flags = (hdr.flags & ~UVF_MSG_TYPE_MASK) | UVF_MSG_TYPE_REPLY;
 		}
-		memcpy(msg, p, len);
-		if (len >= sizeof(struct uvf_msg_header)) {
-			struct uvf_msg_header hdr;
-			memcpy(&hdr, msg, sizeof(hdr));
-			if (ctl & 4) {
-				hdr.msg_id = last.msg_id;
-				hdr.command = last.command;
-				hdr.flags = (hdr.flags & ~UVF_MSG_TYPE_MASK) | UVF_MSG_TYPE_REPLY;
-			}
-			if (ctl & 8)
-				hdr.msg_size = (uint32_t)len;
-			memcpy(msg, &hdr, sizeof(hdr));
-		}
-		send_step(sock, ctl, msg, len, &twin_peer);
-		mon_signal();
+		if (srv.ctl & 8)
+			hdr.msg_size = (uint32_t)len;
+		memcpy(srv.out, &hdr, sizeof(hdr));
 	}
-	/* hang up; keep reading until the client closes so it sees our bytes */
-	shutdown(sock, SHUT_WR);
-	mon_signal();
-	while (read_request(sock, &last) == 0)
-		;
-	if (twin_peer >= 0)
-		close(twin_peer);
-	server_done(sock);
-	return NULL;
+	srv.out_len = len;
+	srv.out_off = 0;
+	if (len)
+		srv_make_fds(srv.ctl);
 }
+
+/* One move of the script; false when the server cannot move until the
+ * client does something. */
+static bool srv_step(void)
+{
+	static const uint8_t *step_bytes;
+	static size_t step_len;
+
+	switch (srv.state) {
+	case SRV_IDLE:
+		return false;
+	case SRV_ACCEPT:
+		srv.sock = accept4(listen_sock, NULL, NULL, SOCK_CLOEXEC);
+		if (srv.sock < 0)
+			return false; /* not connected yet */
+		srv.state = SRV_RUN;
+		return true;
+	case SRV_DRAIN: {
+		/* keep reading until the client closes, so it sees our bytes */
+		static uint8_t sink[65536];
+		return srv_read(sink, sizeof(sink)) > 0;
+	}
+	case SRV_RUN:
+		break;
+	}
+	if (srv.out_len)
+		return srv_flush();
+	if (!srv.have_step) {
+		if (!srv.in.left) {
+			srv_hang_up();
+			return true;
+		}
+		srv.ctl = fuzz_u8(&srv.in);
+		step_len = fuzz_u16(&srv.in) % (MAX_STEP + 1);
+		step_bytes = fuzz_bytes(&srv.in, step_len, &step_len);
+		if ((srv.ctl & 3) == 3) {
+			srv_hang_up();
+			return true;
+		}
+		srv.have_step = true;
+		srv.wait = (srv.ctl & 3) != 1;
+	}
+	if (srv.wait) {
+		int rc = srv_read_request();
+		if (rc < 0) {
+			srv_hang_up();
+			return true;
+		}
+		if (rc == 0)
+			return false;
+		srv.wait = false;
+	}
+	srv.have_step = false;
+	if ((srv.ctl & 3) != 2)
+		srv_queue(step_bytes, step_len);
+	return true;
+}
+
+/* Run the server as far as it goes without the client: whether it moved. */
+static bool srv_run(void)
+{
+	bool moved = false;
+	while (srv_step())
+		moved = true;
+	return moved;
+}
+
+static void srv_start(const uint8_t *data, size_t size)
+{
+	srv = (struct server){.state = SRV_ACCEPT, .in = {data, size}, .sock = -1, .twin_peer = -1};
+}
+
+static void srv_stop(void)
+{
+	int fd;
+
+	if (srv.state == SRV_ACCEPT) /* a connection the client gave up */
+		while ((fd = accept4(listen_sock, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+			close(fd);
+	srv_drop_fds();
+	if (srv.sock >= 0)
+		close(srv.sock);
+	if (srv.twin_peer >= 0)
+		close(srv.twin_peer);
+	srv = (struct server){.state = SRV_IDLE, .sock = -1, .twin_peer = -1};
+}
+
+/* ------------------------------------------------------------------ */
+/* The client's clock and waits                                         */
+/* ------------------------------------------------------------------ */
+
+/* The client's CLOCK_MONOTONIC: it moves only when a wait times out. */
+static int64_t client_ms = 1000000;
+
+/* Outside an input, the system calls; during one (srv.state not idle),
+ * the server runs first, and a wait it cannot end is a timeout. */
+static bool in_input(void)
+{
+	return srv.state != SRV_IDLE;
+}
+
+/* Wait for fds (a poll of the client's): their count, or 0 after the
+ * clock moved by wait_ms (the client's timeout when wait_ms < 0). */
+static int client_wait(struct pollfd *fds, nfds_t n, int wait_ms)
+{
+	for (;;) {
+		int r = real_poll(fds, n, 0);
+		if (r != 0)
+			return r;
+		if (!srv_run()) {
+			client_ms += wait_ms >= 0 ? wait_ms : CLIENT_TIMEOUT_MS + 1;
+			return 0;
+		}
+	}
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	if (in_input() && id == CLOCK_MONOTONIC) {
+		ts->tv_sec = client_ms / 1000;
+		ts->tv_nsec = (long)(client_ms % 1000) * 1000000;
+		return 0;
+	}
+	return (int)syscall(SYS_clock_gettime, id, ts);
+}
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	if (in_input()) {
+		client_ms += req->tv_sec * 1000 + req->tv_nsec / 1000000;
+		srv_run();
+		return 0;
+	}
+	return (int)syscall(SYS_nanosleep, req, rem);
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	if (!in_input())
+		return real_poll(fds, n, timeout_ms);
+	srv_run();
+	if (timeout_ms == 0)
+		return real_poll(fds, n, 0);
+	return client_wait(fds, n, timeout_ms);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	if (!in_input())
+		return real_recvmsg(fd, msg, flags);
+	srv_run();
+	for (;;) {
+		ssize_t r = real_recvmsg(fd, msg, flags | MSG_DONTWAIT);
+		if ((flags & MSG_DONTWAIT) || r >= 0 || errno != EAGAIN)
+			return r;
+		/* a blocking receive, bounded by SO_RCVTIMEO (the timeout) */
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (client_wait(&pfd, 1, CLIENT_TIMEOUT_MS + 1) == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	/* never blocks: on a full socket the client polls, and we run the
+	 * server there */
+	return real_sendmsg(fd, msg, flags | (in_input() ? MSG_DONTWAIT : 0));
+}
+
+/* ------------------------------------------------------------------ */
+/* The workload                                                         */
+/* ------------------------------------------------------------------ */
 
 /* Each call of the workload; after two timeouts the rest is skipped, so an
  * input that silences the server costs 40 ms, not one timeout per call. */
@@ -456,14 +509,13 @@ static void workload(struct uvf_client *c)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
-	struct script s = {{data, size}};
+	struct fuzz_in in = {data, size};
 	struct uvf_client *c = NULL;
-	pthread_t thread;
 
 	if (listen_sock < 0)
 		setup();
 	int fds_before = fuzz_count_fds();
-	uint8_t mode = fuzz_u8(&s.in);
+	uint8_t mode = fuzz_u8(&in);
 	opts.timeout_ms = CLIENT_TIMEOUT_MS;
 	opts.max_data_xfer_size = 4096;
 	opts.log = fuzz_log_sink;
@@ -471,21 +523,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.no_twin_socket = mode & 1;
 	opts.no_posted_writes = (mode >> 1) & 1;
 
-	server_sock = -1;
-	server_waiting = server_gone = client_gone = false;
-	if (pthread_create(&thread, NULL, fake_server, &s) != 0)
-		abort();
-	in_client = true;
+	srv_start(in.p, in.left);
 	if (uvf_client_connect(&c, sock_path, &opts) == 0) {
 		workload(c);
 		uvf_client_close(c);
 	}
-	in_client = false;
-	pthread_mutex_lock(&mon);
-	client_gone = true;
-	pthread_cond_broadcast(&mon_cv);
-	pthread_mutex_unlock(&mon);
-	pthread_join(thread, NULL);
+	srv_run(); /* the server sees the client leave */
+	srv_stop();
 	fuzz_check_fds(fds_before, "fuzz_client_replies");
 	return 0;
 }
