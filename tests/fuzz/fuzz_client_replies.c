@@ -7,7 +7,10 @@
  * eventfds, reset, raw calls) runs against a fake server whose every move
  * is scripted by the input:
  *
- *   byte 0: workload options (bit 0 no twin socket, bit 1 no posted writes)
+ *   byte 0: workload options (bit 0 no twin socket, bit 1 no posted writes,
+ *           bit 2 the migration calls first: features, state, STOP_COPY,
+ *           MIG_DATA_READ, RESUMING, MIG_DATA_WRITE, DMA logging start,
+ *           report and stop)
  *   then steps := ctl:u8 len:u16 bytes[len]     (len clamped to 8192)
  *   ctl bits 0-1: 0 wait for the client's next message, then send bytes
  *                 1 send bytes now (e.g. a DMA_READ/DMA_WRITE request)
@@ -456,6 +459,26 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 			timeouts++;                                                                                \
 	} while (0)
 
+static void migration(struct uvf_client *c)
+{
+	const struct uvf_dma_logging_range range = {0x100000, 0x2000};
+	uint8_t buf[64] = {0};
+	uint64_t flags, chosen, bitmap[4];
+	uint32_t state;
+	size_t got;
+	int timeouts = 0;
+
+	CALL(uvf_client_migration_features(c, &flags));
+	CALL(uvf_client_migration_state(c, &state));
+	CALL(uvf_client_set_migration_state(c, UVF_MIG_STATE_STOP_COPY));
+	CALL(uvf_client_mig_data_read(c, buf, sizeof(buf), &got));
+	CALL(uvf_client_set_migration_state(c, UVF_MIG_STATE_RESUMING));
+	CALL(uvf_client_mig_data_write(c, buf, sizeof(buf)));
+	CALL(uvf_client_dma_logging_start(c, 4096, &range, 1, &chosen));
+	CALL(uvf_client_dma_logging_report(c, range.iova, range.length, 4096, bitmap, sizeof(bitmap)));
+	CALL(uvf_client_dma_logging_stop(c));
+}
+
 static void workload(struct uvf_client *c)
 {
 	static uint8_t dma_mem[8192];
@@ -525,6 +548,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	srv_start(in.p, in.left);
 	if (uvf_client_connect(&c, sock_path, &opts) == 0) {
+		if (mode & 4)
+			migration(c);
 		workload(c);
 		uvf_client_close(c);
 	}

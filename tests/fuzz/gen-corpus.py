@@ -252,6 +252,27 @@ def client_seeds():
     out["stale_id"] = b"\1" + hello + step(2) + step(1, msg(DEVICE_GET_INFO, struct.pack("<IIII", 16, 3, 9, 5), 7,
                                                              REPLY), False) + devinfo
     out["garbage_version"] = b"\1" + reply(b"\0\0not json\0")
+    # mode bit 2: the migration calls come first, each answered as asked
+    state = struct.Struct("<IIII")
+    log_range = struct.pack("<QQ", 0x100000, 0x2000)
+    report = struct.pack("<QQQ", 0x100000, 0x2000, 4096)
+    mig = b"\5" + hello + \
+        reply(struct.pack("<II", 8, MIGRATION | GET | PROBE)) + \
+        reply(struct.pack("<IIQ", 16, MIGRATION | GET, 1)) + \
+        reply(state.pack(16, MIG_DEVICE_STATE | GET, RUNNING, 0)) + \
+        reply(state.pack(16, MIG_DEVICE_STATE | SET, STOP_COPY, 0xffffffff)) + \
+        reply(struct.pack("<II", 8 + 16, 16) + bytes(range(16))) + \
+        reply(state.pack(16, MIG_DEVICE_STATE | SET, RESUMING, 0xffffffff)) + \
+        reply() + \
+        reply(struct.pack("<II", 8, LOG_START | SET | PROBE)) + \
+        reply(struct.pack("<II", 8 + 16 + 16, LOG_START | SET) + struct.pack("<QII", 4096, 1, 0) + log_range) + \
+        reply(struct.pack("<II", 8 + 24 + 8, LOG_REPORT | GET) + report + struct.pack("<Q", 3)) + \
+        reply(struct.pack("<II", 8, LOG_STOP | SET))
+    out["migration"] = mig
+    out["migration_unsupported"] = b"\5" + hello + step(0, struct.pack("<HHIII", 0, 0, 16, 0x21, 95)) + \
+        reply(state.pack(16, MIG_DEVICE_STATE | GET, 9, 0)) + \
+        reply(state.pack(16, MIG_DEVICE_STATE | SET, RUNNING, 0xffffffff)) + \
+        reply(struct.pack("<II", 8 + 100, 100) + bytes(100))
     return out
 
 
