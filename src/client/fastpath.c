@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/client_internal.h"
@@ -462,6 +463,9 @@ static int map_areas(struct uvf_client *client, const struct uvf_client_region *
 		areas = &whole;
 		n = 1;
 	}
+	/* A page of a file mapped past its end faults (SIGBUS) when touched. */
+	struct stat st;
+	uint64_t file_size = fstat(info->fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct uvf_region_sparse_area *a = &areas[i];
 		struct fast_area *out = &r->areas[r->nareas];
@@ -477,6 +481,14 @@ static int map_areas(struct uvf_client *client, const struct uvf_client_region *
 				"region %u: sparse area 0x%llx + 0x%llx outside the region (size 0x%llx), not mapped",
 				(unsigned)info->index, (unsigned long long)a->offset, (unsigned long long)a->size,
 				(unsigned long long)info->size);
+			continue;
+		}
+		if (file_offset > file_size || a->size > file_size - file_offset) {
+			CLIENT_LOG(client, UVF_LOG_WARNING,
+				   "region %u: sparse area 0x%llx + 0x%llx (fd offset 0x%llx) past the end of its file "
+				   "(0x%llx bytes), not mapped",
+				   (unsigned)info->index, (unsigned long long)a->offset, (unsigned long long)a->size,
+				   (unsigned long long)file_offset, (unsigned long long)file_size);
 			continue;
 		}
 		if (file_offset % page || a->offset % page || a->size % page) {
