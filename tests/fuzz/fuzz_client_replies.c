@@ -26,14 +26,14 @@
  * One thread, and time is the target's. The fake server is a state
  * machine run inside the client's own waits: the target defines poll,
  * recvmsg, sendmsg, clock_gettime and nanosleep for the whole program
- * (outside an input they are the plain system calls). Before the client
- * reads, the server runs its script as far as it can without blocking (it
- * is infinitely fast); when the client would wait and the server has
- * nothing more to do until the client's next message, the wait ends at
- * once as a timeout, with the client's clock (which otherwise stands
- * still) moved past the deadline. An unanswered request costs no real
- * time, and the path an input takes depends on its bytes alone, not on
- * scheduling or the machine's load.
+ * (outside an input, and in other threads, they are the plain system
+ * calls). Before the client reads, the server runs its script as far as
+ * it can without blocking (it is infinitely fast); when the client would
+ * wait and the server has nothing more to do until the client's next
+ * message, the wait ends at once as a timeout, with the client's clock
+ * (which otherwise stands still) moved past the deadline. An unanswered
+ * request costs no real time, and the path an input takes depends on its
+ * bytes alone, not on scheduling or the machine's load.
  *
  * At the end of the script the fake server hangs up; everything the client
  * holds must be released by uvf_client_close() (fds are counted).
@@ -370,11 +370,15 @@ static void srv_stop(void)
 /* The client's CLOCK_MONOTONIC: it moves only when a wait times out. */
 static int64_t client_ms = 1000000;
 
+/* The thread running the inputs. libFuzzer has others (its RSS watch
+ * sleeps in nanosleep): they get the plain system calls. */
+static __thread bool input_thread;
+
 /* Outside an input, the system calls; during one (srv.state not idle),
  * the server runs first, and a wait it cannot end is a timeout. */
 static bool in_input(void)
 {
-	return srv.state != SRV_IDLE;
+	return input_thread && srv.state != SRV_IDLE;
 }
 
 /* Wait for fds (a poll of the client's): their count, or 0 after the
@@ -546,6 +550,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.no_twin_socket = mode & 1;
 	opts.no_posted_writes = (mode >> 1) & 1;
 
+	input_thread = true;
 	srv_start(in.p, in.left);
 	if (uvf_client_connect(&c, sock_path, &opts) == 0) {
 		if (mode & 4)
