@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "client/client_internal.h"
+#include "util.h"
 
 /* Bytes of the DEVICE_FEATURE header before the feature data. */
 #define FEATURE_HDR sizeof(struct uvf_device_feature)
@@ -290,11 +291,6 @@ UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf
 /* DMA logging                                                          */
 /* ------------------------------------------------------------------ */
 
-static bool is_power_of_two(uint64_t v)
-{
-	return v != 0 && (v & (v - 1)) == 0;
-}
-
 /* PROBE one DMA logging feature; -ENOTSUP when the server has none. */
 static int probe_logging(struct uvf_client *client, uint32_t index, uint32_t op)
 {
@@ -322,7 +318,7 @@ UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t pag
 	rc = uvf__client_check(client);
 	if (rc)
 		return rc;
-	if (!is_power_of_two(page_size) || (nranges > 0 && ranges == NULL)) {
+	if (!uvf__is_pow2(page_size) || (nranges > 0 && ranges == NULL)) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA logging: page size 0x%llx is not a power of two, or no ranges",
 			   (unsigned long long)page_size);
 		return -EINVAL;
@@ -430,7 +426,7 @@ UVF_API int uvf_client_dma_logging_report(struct uvf_client *client, uint64_t io
 	rc = uvf__client_check(client);
 	if (rc)
 		return rc;
-	if (!is_power_of_two(page_size) || length == 0 || iova + length < iova || bitmap == NULL) {
+	if (!uvf__is_pow2(page_size) || length == 0 || iova + length < iova || bitmap == NULL) {
 		CLIENT_LOG(client, UVF_LOG_WARNING,
 			   "DMA_LOGGING_REPORT 0x%llx + 0x%llx page 0x%llx: empty or wrapping range, page size not a "
 			   "power of two, or no bitmap",

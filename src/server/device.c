@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "server/server_internal.h"
+#include "util.h"
 
 /* epoll tags */
 enum { TAG_LISTEN = 1, TAG_CONN = 2, TAG_STOP = 3, TAG_INTX_UNMASK = 4, TAG_KICK = 5, TAG_DMA_TIMER = 6, TAG_TWIN = 7,
@@ -207,11 +208,6 @@ int uvf_device_set_pci_ids(struct uvf_device *dev, const struct uvf_pci_ids *ids
 	return 0;
 }
 
-static bool is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
-}
-
 int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_bar_desc *desc)
 {
 	if (!dev || !desc || index > 5)
@@ -222,7 +218,7 @@ int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_
 	bool io = desc->flags & UVF_BAR_IO;
 	bool is64 = desc->flags & UVF_BAR_64BIT;
 
-	if ((desc->flags & ~known) || !is_pow2(desc->size))
+	if ((desc->flags & ~known) || !uvf__is_pow2(desc->size))
 		return -EINVAL;
 	if (io && (is64 || (desc->flags & UVF_BAR_PREFETCH) || desc->size < 4 || desc->size > 256))
 		return -EINVAL;
@@ -315,7 +311,7 @@ int uvf_device_set_irq_count(struct uvf_device *dev, unsigned index, uint32_t co
 			return -EINVAL;
 		break;
 	case UVF_PCI_MSI_IRQ:
-		if (count > 32 || (count && !is_pow2(count)))
+		if (count > 32 || (count && !uvf__is_pow2(count)))
 			return -EINVAL;
 		if (layout_fixed(dev) && (count > 0) != (dev->irq_count[index] > 0))
 			return -EBUSY;
@@ -1082,13 +1078,6 @@ int uvf_device_dispatch(struct uvf_device *dev)
 	return process_events(dev, events, n < 0 ? 0 : n, true, &ran);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Sleep in epoll_wait itself (one system call per wake-up). With poll_us,
  * after a client message the loop polls without sleeping until poll_us
@@ -1112,7 +1101,7 @@ int uvf_device_run(struct uvf_device *dev)
 			return -errno;
 		}
 		if (n == 0) {
-			if (polling && now_ns() >= deadline)
+			if (polling && uvf__now_ns() >= deadline)
 				polling = false;
 			continue;
 		}
@@ -1124,7 +1113,7 @@ int uvf_device_run(struct uvf_device *dev)
 			return 0;
 		if (ran && poll_ns) {
 			polling = true;
-			deadline = now_ns() + poll_ns;
+			deadline = uvf__now_ns() + poll_ns;
 		}
 	}
 }

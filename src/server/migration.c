@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "server/server_internal.h"
+#include "util.h"
 
 /* START granularity bounds: below 4 KiB nothing is mapped that finely;
  * above 1 GiB a report would say little. */
@@ -217,11 +218,6 @@ static int set_state_feature(struct uvf_device *dev, const struct uvf_device_fea
 	return ret;
 }
 
-static unsigned log2_u64(uint64_t x)
-{
-	return 63u - (unsigned)__builtin_clzll(x);
-}
-
 static int logging_start(struct uvf_device *dev, const struct uvf_device_feature_view *v, struct uvf_reply *reply,
 			 uint8_t **alloc_out, struct uvf_why *why)
 {
@@ -236,7 +232,7 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 	if (uvf__dma_table_logging(&dev->dma))
 		return uvf__why(why, -EBUSY, "%s: logging is already on (STOP first)", what);
 	/* The size is a hint (0: ours), brought into the granularities we track. */
-	unsigned shift = ctl.page_size ? log2_u64(ctl.page_size) : DIRTY_SHIFT_MIN;
+	unsigned shift = ctl.page_size ? uvf__log2(ctl.page_size) : DIRTY_SHIFT_MIN;
 	if (shift < DIRTY_SHIFT_MIN)
 		shift = DIRTY_SHIFT_MIN;
 	if (shift > DIRTY_SHIFT_MAX)
