@@ -154,6 +154,9 @@ extern const struct case_table conform_fds_table;
 
 /* Connects, retrying ECONNREFUSED/ENOENT (a server that is still starting
  * or still busy with its previous client) until timeout_ms. */
+/* CLOCK_MONOTONIC in milliseconds (deadlines, case durations). */
+int64_t conform_now_ms(void);
+
 int conn_connect(struct conn *c, const char *path, int timeout_ms);
 void conn_close(struct conn *c);
 uint16_t conn_id(struct conn *c);
