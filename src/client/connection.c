@@ -1057,7 +1057,7 @@ static void set_server_caps(struct uvf_client *client, const struct uvf_version_
 }
 
 /*
- * The twin socket the server sent with the VERSION reply (PROTOCOL.md
+ * The twin socket the server sent with the VERSION reply (docs/protocol.md
  * 1.10): "supported" with a valid fd_index and fd turns it on; "supported"
  * without them is inconsistent and ends the connection.
  */

@@ -17,7 +17,7 @@
  *   answered request (uvf__client_fast_flush_locked), so a queued write can
  *   never be overtaken by a later request.
  *
- * Ordering: the server handles messages in arrival order (PROTOCOL.md 1.9),
+ * Ordering: the server handles messages in arrival order (docs/protocol.md 1.9),
  * so an answered request completes every earlier posted write. Mapped
  * memory and ioeventfds bypass the socket, so before touching them we fence
  * with one round trip when posted writes were sent since the last fence

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Decoders for the DMA logging features of DEVICE_FEATURE (PROTOCOL.md
+ * Decoders for the DMA logging features of DEVICE_FEATURE (docs/protocol.md
  * 4.15, 6): START, STOP and REPORT feature data as the server receives
  * them, and the START and REPORT replies as the client receives them.
  * "data" is the feature data after the 8-byte DEVICE_FEATURE header.

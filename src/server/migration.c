@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Live migration, server side (PROTOCOL.md 4.15-4.17 and 6): the v2 state
+ * Live migration, server side (docs/protocol.md 4.15-4.17 and 6): the v2 state
  * machine driven by DEVICE_FEATURE MIG_DEVICE_STATE, the MIG_DATA_READ and
  * MIG_DATA_WRITE framing around the device's save/load callbacks, the DMA
  * logging features (bitmaps in dma.c), and which commands each state
@@ -80,7 +80,7 @@ static bool requestable(const struct uvf_device *dev, uint32_t s)
 
 /*
  * The next state on the way from cur to target (cur != target, both
- * requestable, not STOP_COPY -> PRE_COPY): PROTOCOL.md 6.2, the shortest
+ * requestable, not STOP_COPY -> PRE_COPY): docs/protocol.md 6.2, the shortest
  * chain of direct arcs that passes through no saving-group state.
  */
 static uint32_t next_hop(uint32_t cur, uint32_t target)
@@ -395,7 +395,7 @@ int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_
 					n >= 0 ? " (it returned more than asked)" : "");
 		}
 		if (s == UVF_MIG_STATE_STOP_COPY && (size_t)n < req.size)
-			dev->mig_save_ended = true; /* PROTOCOL.md 9 #13 */
+			dev->mig_save_ended = true; /* docs/protocol.md 9 #13 */
 	}
 	struct uvf_mig_data head = {.argsz = (uint32_t)(sizeof(head) + (size_t)n), .size = (uint32_t)n};
 	memcpy(out, &head, sizeof(head));

@@ -6,7 +6,7 @@
  * would, and it depends only on the wire format in <uvf/proto.h>.
  *
  * The catalogue is a set of tables (cases_*.c). A case names what
- * PROTOCOL.md requires, builds its messages, and reports what the server
+ * docs/protocol.md requires, builds its messages, and reports what the server
  * did as an outcome; the runner (runner.c) turns the outcome into a verdict
  * with the case's masks and then checks that the server still serves a
  * fresh client.
@@ -123,7 +123,7 @@ typedef void (*case_fn)(struct ctx *x, const struct conform_case *k, struct resu
 
 struct conform_case {
 	const char *name;	 /* "group/name" */
-	const char *section;	 /* PROTOCOL.md section(s), e.g. "1.11" */
+	const char *section;	 /* docs/protocol.md section(s), e.g. "1.11" */
 	const char *requirement; /* what the protocol requires */
 	case_fn run;
 	uint64_t arg, arg2; /* case parameters for shared run functions */

@@ -71,7 +71,7 @@ void conform_list(const struct conform_opts *o)
 		for (size_t i = 0; i < tables[t]->count; i++) {
 			const struct conform_case *k = &tables[t]->cases[i];
 			if (selected(o, k))
-				printf("%-44s  PROTOCOL.md %-9s %s\n", k->name, k->section, k->requirement);
+				printf("%-44s  docs/protocol.md %-9s %s\n", k->name, k->section, k->requirement);
 		}
 	}
 }
@@ -107,7 +107,7 @@ static enum verdict decide(const struct conform_case *k, struct result *r)
 		return V_PASS;
 	}
 	if (k->warn & bit) {
-		snprintf(r->why, sizeof(r->why), "%s: acceptable only under a loose reading of PROTOCOL.md %s",
+		snprintf(r->why, sizeof(r->why), "%s: acceptable only under a loose reading of docs/protocol.md %s",
 			 outcome_name(r->out), k->section);
 		return V_WARN;
 	}
@@ -242,7 +242,7 @@ int conform_run(const struct conform_opts *o)
 				printf(",\"ms\":%" PRId64 "}", conform_now_ms() - start);
 				first = false;
 			} else {
-				printf("%s  %s  (PROTOCOL.md %s)\n", verdict_name(v), k->name, k->section);
+				printf("%s  %s  (docs/protocol.md %s)\n", verdict_name(v), k->name, k->section);
 				printf("      requires: %s\n", k->requirement);
 				if (v != V_SKIP)
 					printf("      server:   %s\n", what);
