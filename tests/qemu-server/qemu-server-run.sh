@@ -3,7 +3,7 @@
 # device on a UNIX socket. QEMU is exec'd in the foreground, so the pid of
 # this script is QEMU's pid (kill it with SIGTERM to stop the server).
 #
-# Usage: tests/interop/qemu-server-run.sh DEVICE SOCKET_PATH [EXTRA_QEMU_ARGS...]
+# Usage: tests/qemu-server/qemu-server-run.sh DEVICE SOCKET_PATH [EXTRA_QEMU_ARGS...]
 #
 #   DEVICE       lsi53c895a | e1000 | e1000e | nvme | any other PCI device
 #                model; ",prop=value" suffixes are passed to -device.
@@ -34,7 +34,7 @@ shift 2
 CACHE=${UVF_CACHE_DIR:-/var/cache/uvf/qemu-7.2-vfio-user}
 QEMU=${UVF_QEMU:-$CACHE/qemu-system-x86_64}
 if [ ! -x "$QEMU" ]; then
-    echo "$0: $QEMU not found; run tests/interop/qemu-server-setup.sh first" >&2
+    echo "$0: $QEMU not found; run tests/qemu-server/qemu-server-setup.sh first" >&2
     exit 3
 fi
 

@@ -3,7 +3,7 @@
 # (-device vfio-user-pci, QEMU >= 10.1), a guest kernel and busybox-static
 # for the end-to-end tests.
 #
-# Usage: tests/e2e/setup-chroot.sh
+# Usage: tests/qemu-guests/setup-chroot.sh
 #
 # Environment:
 #   UVF_CACHE_DIR    cache directory (default /var/cache/uvf/e2e-chroot)
@@ -12,7 +12,7 @@
 #
 # Progress goes to stderr, the debootstrap output to $CACHE/e2e-setup.log.
 # The last line on stdout is the chroot path, so
-#   ROOT=$(tests/e2e/setup-chroot.sh)
+#   ROOT=$(tests/qemu-guests/setup-chroot.sh)
 # works. A run that finds a valid stamp finishes in well under a second.
 #
 # Cache layout ($CACHE):

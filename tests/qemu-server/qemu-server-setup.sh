@@ -2,7 +2,7 @@
 # Build (once) and cache a QEMU 7.2 qemu-system-x86_64 that has the
 # x-vfio-user-server object, from Debian bookworm's qemu *source* package.
 #
-# Usage: tests/interop/qemu-server-setup.sh
+# Usage: tests/qemu-server/qemu-server-setup.sh
 #
 # Environment:
 #   UVF_CACHE_DIR          cache directory
@@ -12,7 +12,7 @@
 #
 # Progress goes to stderr, the full build output to $CACHE/build.log.
 # The last line on stdout is the path of the cached binary, so
-#   QEMU=$(tests/interop/qemu-server-setup.sh)
+#   QEMU=$(tests/qemu-server/qemu-server-setup.sh)
 # works. Runs that find a valid stamp finish in well under a second.
 #
 # Cache layout ($CACHE):
