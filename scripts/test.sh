@@ -22,7 +22,8 @@
 #   UVF_SKIP_E2E=1       do not boot Linux guests under QEMU's vfio-user client
 #   UVF_SKIP_FUZZ=1      do not run the libFuzzer targets
 #   UVF_FUZZ_SECONDS=N   run each libFuzzer target N seconds (default 50)
-#   UVF_CACHE_DIR=DIR    where the QEMU build is cached
+#   UVF_CACHE_DIR=DIR    where the QEMU build and the guest chroot are cached
+#                        (default /var/cache/uvf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -6,7 +6,7 @@
 # Usage: tests/qemu-guests/setup-chroot.sh
 #
 # Environment:
-#   UVF_CACHE_DIR    cache directory (default /var/cache/uvf/e2e-chroot)
+#   UVF_CACHE_DIR    cache directory (default /var/cache/uvf); the chroot is in its e2e-chroot/
 #   UVF_E2E_SUITE    Debian suite to bootstrap (default testing)
 #   UVF_E2E_MIRROR   mirror (default http://deb.debian.org/debian)
 #
@@ -27,7 +27,7 @@
 
 set -euo pipefail
 
-CACHE=${UVF_CACHE_DIR:-/var/cache/uvf/e2e-chroot}
+CACHE=${UVF_CACHE_DIR:-/var/cache/uvf}/e2e-chroot
 SUITE=${UVF_E2E_SUITE:-testing}
 MIRROR=${UVF_E2E_MIRROR:-http://deb.debian.org/debian}
 ROOT=$CACHE/e2e-root

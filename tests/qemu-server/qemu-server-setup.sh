@@ -5,8 +5,7 @@
 # Usage: tests/qemu-server/qemu-server-setup.sh
 #
 # Environment:
-#   UVF_CACHE_DIR          cache directory
-#                          (default /var/cache/uvf/qemu-7.2-vfio-user)
+#   UVF_CACHE_DIR          cache directory (default /var/cache/uvf); the build is in its qemu-7.2-vfio-user/
 #   UVF_APT_SOURCES_LIST   optional file with deb-src lines to use instead of
 #                          the ones derived from the system's apt sources
 #
@@ -29,7 +28,7 @@
 
 set -euo pipefail
 
-CACHE=${UVF_CACHE_DIR:-/var/cache/uvf/qemu-7.2-vfio-user}
+CACHE=${UVF_CACHE_DIR:-/var/cache/uvf}/qemu-7.2-vfio-user
 LOG=$CACHE/build.log
 STAMP=$CACHE/stamp
 BIN=$CACHE/qemu-system-x86_64
