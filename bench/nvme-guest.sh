@@ -24,7 +24,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(dirname "$HERE")
-E2E=$SRC/tests/e2e
+E2E=$SRC/tests/qemu-guests
 BUILD=$(realpath "${1:-$SRC/build-bench}")
 REPS=${BENCH_REPS:-5} SEQ_MIB=${BENCH_SEQ_MIB:-32} RAND_IOS=${BENCH_RAND_IOS:-2000} MSG_IOS=${BENCH_MSG_IOS:-1000}
 TIMEOUT=${BENCH_TIMEOUT:-900} TRACE_ON=${BENCH_TRACE:-1}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # See a Linux guest use a uvf device: build uvf, start the device, and boot
 # an interactive Linux guest (QEMU's vfio-user client; KVM when it can run
-# a guest, else TCG: tests/e2e/accel.sh) whose console is a busybox shell
+# a guest, else TCG: tests/qemu-guests/accel.sh) whose console is a busybox shell
 # with the device's driver loaded and a banner of things to try. When the
 # guest powers off (or Ctrl-A x quits QEMU), the device is stopped.
 #
@@ -17,12 +17,12 @@
 #             /dev/nvme0n1, with ext4 at hand
 #
 # Needs root. The first run builds a Debian chroot with QEMU and a kernel
-# (tests/e2e/setup-chroot.sh, a few minutes, cached in /var/cache/uvf).
+# (tests/qemu-guests/setup-chroot.sh, a few minutes, cached in /var/cache/uvf).
 # The device's log goes to a file (path printed), not to the console.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-E2E=$REPO/tests/e2e
+E2E=$REPO/tests/qemu-guests
 
 usage() {
 	sed -n '2,22s/^# \{0,1\}//p' "$0" >&2

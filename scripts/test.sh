@@ -22,7 +22,8 @@
 #   UVF_SKIP_E2E=1       do not boot Linux guests under QEMU's vfio-user client
 #   UVF_SKIP_FUZZ=1      do not run the libFuzzer targets
 #   UVF_FUZZ_SECONDS=N   run each libFuzzer target N seconds (default 50)
-#   UVF_CACHE_DIR=DIR    where the QEMU build is cached
+#   UVF_CACHE_DIR=DIR    where the QEMU build and the guest chroot are cached
+#                        (default /var/cache/uvf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -42,9 +43,9 @@ if [ "${UVF_SKIP_INTEROP:-0}" != 1 ]; then
 	require_interop=1
 	export UVF_REQUIRE_INTEROP=1
 	rc=0
-	UVF_QEMU_SERVER=$(bash tests/interop/qemu-server-setup.sh | tail -n 1) || rc=$?
+	UVF_QEMU_SERVER=$(bash tests/qemu-server/qemu-server-setup.sh | tail -n 1) || rc=$?
 	if [ "$rc" -ne 0 ] || [ ! -x "$UVF_QEMU_SERVER" ]; then
-		echo "FAIL: tests/interop/qemu-server-setup.sh exited $rc without a QEMU binary"
+		echo "FAIL: tests/qemu-server/qemu-server-setup.sh exited $rc without a QEMU binary"
 		recap+=("FAIL: QEMU's vfio-user server could not be built (qemu-server-setup.sh exited $rc)")
 		failed=$((failed + 1))
 		UVF_QEMU_SERVER=
@@ -218,7 +219,7 @@ if [ "${UVF_SKIP_E2E:-0}" != 1 ]; then
 	bash scripts/deps.sh debootstrap xz-utils # chroot set-up, guest kernel modules
 	rc=0
 	if [ -d build-test ]; then
-		bash tests/e2e/run-e2e.sh build-test | tee build-test/e2e.out || rc=$?
+		bash tests/qemu-guests/run-e2e.sh build-test | tee build-test/e2e.out || rc=$?
 		add_closing_line e2e "$rc" build-test/e2e.out
 	else
 		echo "FAIL: e2e: no gcc build to boot guests with"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What every sample device program shares: the vfio-user server command
- * line (PROTOCOL.md 1.1: --socket-path=PATH or --fd=N), logging to stderr,
+ * line (docs/protocol.md 1.1: --socket-path=PATH or --fd=N), logging to stderr,
  * SIGTERM/SIGINT handling and the serve loop.
  */
 #ifndef UVF_DEVICES_SAMPLE_SERVER_H

@@ -40,7 +40,7 @@ struct dmatest {
 	uint8_t bounce[UVF_DMATEST_CHUNK];
 };
 
-/* Registers are little-endian, as is every host uvf runs on (PROTOCOL.md 0). */
+/* Registers are little-endian, as is every host uvf runs on (docs/protocol.md 0). */
 static uint32_t load32(const struct dmatest *t, uint32_t reg)
 {
 	uint32_t v;

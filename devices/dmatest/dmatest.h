@@ -5,7 +5,7 @@
  *
  * PCI identity: vendor 0x1de0, device 0x0002, subsystem 0x1de0:0x0002,
  * class 0xff0000 (unassigned), revision 1 (placeholder ids of the uvf
- * samples, see devices/uvf-scratch.c).
+ * samples, see devices/scratch/scratch.c).
  *
  * Config space (4 KiB, PCI Express): capabilities Power Management (D0 and
  * D3hot, No_Soft_Reset: state is kept across D3hot), MSI (1 vector,

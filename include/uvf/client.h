@@ -343,7 +343,7 @@ UVF_API int uvf_client_call(struct uvf_client *client, uint16_t command, const v
 			    const int *fds, size_t nfds, void *reply_buf, size_t reply_cap, size_t *reply_len);
 
 /* ------------------------------------------------------------------ */
-/* Live migration (PROTOCOL.md 4.15-4.17, 6)                            */
+/* Live migration (docs/protocol.md 4.15-4.17, 6)                            */
 /* ------------------------------------------------------------------ */
 
 /* DEVICE_FEATURE MIGRATION: *flags = UVF_MIGRATION_* the server offers;
@@ -360,7 +360,7 @@ UVF_API int uvf_client_set_migration_state(struct uvf_client *client, uint32_t s
 
 /* MIG_DATA_READ: up to len bytes (split at the server's max transfer
  * size and ours) into buf; *got = bytes read; *got < len means the end of
- * the data available in this phase (PROTOCOL.md 9 #13). On an error,
+ * the data available in this phase (docs/protocol.md 9 #13). On an error,
  * *got still counts the bytes read before it (they left the stream). */
 UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_t len, size_t *got);
 

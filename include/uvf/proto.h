@@ -73,7 +73,7 @@ enum uvf_command {
 #define UVF_PROTO_MAJOR 0u
 #define UVF_PROTO_MINOR 0u
 
-/* Defaults of the VERSION capabilities when a key is absent (PROTOCOL.md 2.3). */
+/* Defaults of the VERSION capabilities when a key is absent (docs/protocol.md 2.3). */
 #define UVF_DEFAULT_MAX_MSG_FDS 1u
 #define UVF_DEFAULT_MAX_DATA_XFER_SIZE 1048576u
 #define UVF_DEFAULT_MAX_DMA_MAPS 65535u

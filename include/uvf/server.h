@@ -575,7 +575,7 @@ UVF_API int uvf_dma_sg(struct uvf_device *dev, uint64_t addr, size_t len, uint32
 		       int max_iov);
 
 /* ------------------------------------------------------------------ */
-/* Live migration (PROTOCOL.md 4.15-4.17, 6)                            */
+/* Live migration (docs/protocol.md 4.15-4.17, 6)                            */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -588,7 +588,7 @@ UVF_API int uvf_dma_sg(struct uvf_device *dev, uint64_t addr, size_t len, uint32
  * logging (features 6, 7, 8) from bitmaps it keeps per mapping.
  *
  * Callbacks run on the dispatch thread:
- * - transition(from, to) for each direct arc (PROTOCOL.md 6.2): quiesce
+ * - transition(from, to) for each direct arc (docs/protocol.md 6.2): quiesce
  *   on RUNNING/PRE_COPY -> STOP/STOP_COPY (stop DMA and interrupts, let
  *   I/O in flight finish or record it in the state), resume on
  *   STOP -> RUNNING, prepare on STOP -> RESUMING, validate and apply on
@@ -603,7 +603,7 @@ UVF_API int uvf_dma_sg(struct uvf_device *dev, uint64_t addr, size_t len, uint32
  * - load(buf, len): in RESUMING, consume the next len bytes of the stream
  *   (any chunking); 0 or -errno (the write fails, the state stays).
  * While the device is stopped (STOP, STOP_COPY, RESUMING) region accesses
- * are still delivered (PROTOCOL.md 6.1: config and BAR accesses are
+ * are still delivered (docs/protocol.md 6.1: config and BAR accesses are
  * answered), but the device must not do DMA or raise interrupts: the
  * library latches interrupts raised then as pending (delivered when it
  * runs again) and uvf_dma_* fail with -EBUSY. Which commands are legal in
@@ -637,7 +637,7 @@ UVF_API enum uvf_mig_state uvf_device_migration_state(struct uvf_device *dev);
  * dirty. Device code that writes client memory directly (through
  * uvf_dma_ptr()/uvf_dma_sg() pointers) reports it with this call (any
  * thread; cheap when logging is off). Message-based DMA is not logged (the
- * client sees those writes itself, PROTOCOL.md 8.3).
+ * client sees those writes itself, docs/protocol.md 8.3).
  */
 UVF_API void uvf_dma_mark_dirty(struct uvf_device *dev, uint64_t addr, size_t len);
 

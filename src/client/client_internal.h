@@ -80,7 +80,7 @@ struct uvf_client_waiter;
 
 struct uvf_client {
 	int sock;	/* blocking: one recvmsg waits for a reply */
-	int twin;	/* -1, or the twin socket for the server's commands (PROTOCOL.md 1.10) */
+	int twin;	/* -1, or the twin socket for the server's commands (docs/protocol.md 1.10) */
 	int broken;	/* 0, or the error that made the connection unusable (atomic) */
 	int timeout_ms; /* per reply, -1 = forever */
 	uint32_t our_max_xfer;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "client/client_internal.h"
+#include "util.h"
 
 /* Largest reply we accept apart from data replies: room for region info
  * capability chains and the VERSION JSON. */
@@ -68,14 +69,6 @@ struct uvf_client_waiter {
 /* Replies the calling thread holds between uvf__client_request() and
  * uvf__client_reply_done() (several clients may be in use by one thread). */
 static _Thread_local struct uvf_client_buf *held_replies;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t now_us(void)
 {
@@ -777,7 +770,7 @@ static int lead(struct uvf_client *client, struct uvf_client_waiter *self, int64
 		if (rc)
 			return rc;
 		if (client->timeout_ms >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - uvf__now_ms();
 
 			/* Once the time is up, only read what already arrived, and
 			 * not forever: a server busy sending commands must not
@@ -789,7 +782,7 @@ static int lead(struct uvf_client *client, struct uvf_client_waiter *self, int64
 		n = fill(client, wait_ms, &why);
 		if (n < 0)
 			return uvf__client_mark_broken(client, (int)n, why.text);
-		if (n == 0 && wait_ms >= 0 && deadline - now_ms() <= 0)
+		if (n == 0 && wait_ms >= 0 && deadline - uvf__now_ms() <= 0)
 			return -ETIMEDOUT;
 	}
 }
@@ -803,7 +796,7 @@ static void deadline_timespec(int64_t deadline_ms, struct timespec *ts)
 /* Wait for w's reply, as the reader or as a sleeper. */
 static int wait_reply(struct uvf_client *client, struct uvf_client_waiter *w, bool handshake)
 {
-	int64_t deadline = client->timeout_ms < 0 ? 0 : now_ms() + client->timeout_ms;
+	int64_t deadline = client->timeout_ms < 0 ? 0 : uvf__now_ms() + client->timeout_ms;
 	struct timespec until;
 	int rc;
 
@@ -1064,7 +1057,7 @@ static void set_server_caps(struct uvf_client *client, const struct uvf_version_
 }
 
 /*
- * The twin socket the server sent with the VERSION reply (PROTOCOL.md
+ * The twin socket the server sent with the VERSION reply (docs/protocol.md
  * 1.10): "supported" with a valid fd_index and fd turns it on; "supported"
  * without them is inconsistent and ends the connection.
  */

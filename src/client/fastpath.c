@@ -17,7 +17,7 @@
  *   answered request (uvf__client_fast_flush_locked), so a queued write can
  *   never be overtaken by a later request.
  *
- * Ordering: the server handles messages in arrival order (PROTOCOL.md 1.9),
+ * Ordering: the server handles messages in arrival order (docs/protocol.md 1.9),
  * so an answered request completes every earlier posted write. Mapped
  * memory and ioeventfds bypass the socket, so before touching them we fence
  * with one round trip when posted writes were sent since the last fence
@@ -26,7 +26,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -83,8 +82,8 @@ struct uvf_client_fast {
 	uint32_t nregions;
 
 	/* posted writes sent or queued, and the count covered by the last fence */
-	atomic_uint_fast64_t posted_seq;
-	atomic_uint_fast64_t fenced_seq;
+	uint64_t posted_seq; /* atomic */
+	uint64_t fenced_seq; /* atomic */
 
 	/* under the engine's send lock */
 	bool corked;
@@ -134,8 +133,6 @@ static struct uvf_client_fast *fast_ensure(struct uvf_client *client)
 		free(fast);
 		return NULL;
 	}
-	atomic_init(&fast->posted_seq, 0);
-	atomic_init(&fast->fenced_seq, 0);
 	if (!__atomic_compare_exchange_n(&client->fast, &expected, fast, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		/* Another thread was quicker: use its state. */
 		fast_destroy(fast);
@@ -339,7 +336,7 @@ UVF_API int uvf_client_region_write_posted(struct uvf_client *client, uint32_t r
 			e->region = region;
 			e->count = (uint32_t)len;
 			memcpy(e->data, buf, len);
-			atomic_fetch_add(&fast->posted_seq, 1);
+			__atomic_fetch_add(&fast->posted_seq, 1, __ATOMIC_SEQ_CST);
 		}
 		uvf__client_send_unlock(client);
 		return rc;
@@ -364,7 +361,7 @@ UVF_API int uvf_client_region_write_posted(struct uvf_client *client, uint32_t r
 			return rc;
 		done += n;
 	}
-	atomic_fetch_add(&fast->posted_seq, 1);
+	__atomic_fetch_add(&fast->posted_seq, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -387,11 +384,12 @@ UVF_API int uvf_client_cork(struct uvf_client *client, bool corked)
 }
 
 /* Raise fenced_seq to at least seq. */
-static void fence_done(struct uvf_client_fast *fast, uint_fast64_t seq)
+static void fence_done(struct uvf_client_fast *fast, uint64_t seq)
 {
-	uint_fast64_t old = atomic_load(&fast->fenced_seq);
+	uint64_t old = __atomic_load_n(&fast->fenced_seq, __ATOMIC_SEQ_CST);
 
-	while (old < seq && !atomic_compare_exchange_weak(&fast->fenced_seq, &old, seq))
+	while (old < seq &&
+	       !__atomic_compare_exchange_n(&fast->fenced_seq, &old, seq, true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		;
 }
 
@@ -399,10 +397,10 @@ static void fence_done(struct uvf_client_fast *fast, uint_fast64_t seq)
 static int fence(struct uvf_client *client, struct uvf_client_fast *fast)
 {
 	struct uvf_device_info req = {.argsz = sizeof(req)};
-	uint_fast64_t seq = atomic_load(&fast->posted_seq);
+	uint64_t seq = __atomic_load_n(&fast->posted_seq, __ATOMIC_SEQ_CST);
 	int rc;
 
-	if (atomic_load(&fast->fenced_seq) >= seq)
+	if (__atomic_load_n(&fast->fenced_seq, __ATOMIC_SEQ_CST) >= seq)
 		return 0;
 	uvf__client_send_lock(client);
 	rc = uvf__client_fast_flush_locked(client);

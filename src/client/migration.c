@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The client side of live migration (PROTOCOL.md 4.15-4.17, 6):
+ * The client side of live migration (docs/protocol.md 4.15-4.17, 6):
  * DEVICE_FEATURE for the migration feature, the device state and DMA
  * logging, and MIG_DATA_READ/MIG_DATA_WRITE for the state stream.
  *
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "client/client_internal.h"
+#include "util.h"
 
 /* Bytes of the DEVICE_FEATURE header before the feature data. */
 #define FEATURE_HDR sizeof(struct uvf_device_feature)
@@ -71,7 +72,7 @@ static int feature_request(struct uvf_client *client, uint32_t flags, const void
 }
 
 /* A SET or PROBE whose reply must echo the request payload exactly
- * (PROTOCOL.md 4.15). DMA_LOGGING_START checks its own echo, since the
+ * (docs/protocol.md 4.15). DMA_LOGGING_START checks its own echo, since the
  * server may change its page size. */
 static int feature_echo(struct uvf_client *client, uint32_t flags, const void *data, size_t data_len)
 {
@@ -128,7 +129,7 @@ UVF_API int uvf_client_migration_features(struct uvf_client *client, uint64_t *f
 		return rc;
 	if (flags == NULL)
 		return -EINVAL;
-	/* PROBE first (PROTOCOL.md 6.4): its failure is the plain "no
+	/* PROBE first (docs/protocol.md 6.4): its failure is the plain "no
 	 * migration" answer, whereas a failed GET would be ambiguous. */
 	rc = feature_echo(client, UVF_FEATURE_MIGRATION | UVF_FEATURE_GET | UVF_FEATURE_PROBE, NULL, 0);
 	if (means_unsupported(rc)) {
@@ -239,7 +240,7 @@ UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_
 		uvf__client_reply_done(client);
 		done += res.size;
 		if (res.size < n)
-			break; /* the end of what this phase has (PROTOCOL.md 9 #13) */
+			break; /* the end of what this phase has (docs/protocol.md 9 #13) */
 	}
 	/* Bytes already read are gone from the server's stream: report them
 	 * even when a later chunk failed, so that a caller can tell. */
@@ -290,11 +291,6 @@ UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf
 /* DMA logging                                                          */
 /* ------------------------------------------------------------------ */
 
-static bool is_power_of_two(uint64_t v)
-{
-	return v != 0 && (v & (v - 1)) == 0;
-}
-
 /* PROBE one DMA logging feature; -ENOTSUP when the server has none. */
 static int probe_logging(struct uvf_client *client, uint32_t index, uint32_t op)
 {
@@ -322,7 +318,7 @@ UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t pag
 	rc = uvf__client_check(client);
 	if (rc)
 		return rc;
-	if (!is_power_of_two(page_size) || (nranges > 0 && ranges == NULL)) {
+	if (!uvf__is_pow2(page_size) || (nranges > 0 && ranges == NULL)) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA logging: page size 0x%llx is not a power of two, or no ranges",
 			   (unsigned long long)page_size);
 		return -EINVAL;
@@ -336,7 +332,7 @@ UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t pag
 		}
 	}
 	/* The request and its echo both travel whole, in messages bounded
-	 * like data messages (PROTOCOL.md 1.7: 16 + 16 + the limit). */
+	 * like data messages (docs/protocol.md 1.7: 16 + 16 + the limit). */
 	payload = FEATURE_HDR + sizeof(ctl) + (uint64_t)nranges * sizeof(*ranges);
 	if (payload > (uint64_t)exchange_limit(client) + 16) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "DMA logging: %u ranges do not fit in one message",
@@ -430,7 +426,7 @@ UVF_API int uvf_client_dma_logging_report(struct uvf_client *client, uint64_t io
 	rc = uvf__client_check(client);
 	if (rc)
 		return rc;
-	if (!is_power_of_two(page_size) || length == 0 || iova + length < iova || bitmap == NULL) {
+	if (!uvf__is_pow2(page_size) || length == 0 || iova + length < iova || bitmap == NULL) {
 		CLIENT_LOG(client, UVF_LOG_WARNING,
 			   "DMA_LOGGING_REPORT 0x%llx + 0x%llx page 0x%llx: empty or wrapping range, page size not a "
 			   "power of two, or no bitmap",
@@ -447,7 +443,7 @@ UVF_API int uvf_client_dma_logging_report(struct uvf_client *client, uint64_t io
 		return -EINVAL;
 	}
 	/* Each reply carries 32 bytes before its bitmap and must fit both
-	 * sides' limits (PROTOCOL.md 1.7); pieces start on a bitmap word. */
+	 * sides' limits (docs/protocol.md 1.7); pieces start on a bitmap word. */
 	limit = exchange_limit(client);
 	piece_pages = (uint64_t)((limit - FEATURE_HDR - sizeof(struct uvf_dma_logging_report)) / 8) * 64;
 	while (done < npages) {

@@ -1,16 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Decoders for the DMA logging features of DEVICE_FEATURE (PROTOCOL.md
+ * Decoders for the DMA logging features of DEVICE_FEATURE (docs/protocol.md
  * 4.15, 6): START, STOP and REPORT feature data as the server receives
  * them, and the START and REPORT replies as the client receives them.
  * "data" is the feature data after the 8-byte DEVICE_FEATURE header.
  */
 #include "proto/decode_internal.h"
-
-static bool power_of_two(uint64_t x)
-{
-	return x != 0 && (x & (x - 1)) == 0;
-}
+#include "util.h"
 
 /* A range is usable when it is not empty and ends at or below 2^64. */
 static bool range_ok(uint64_t iova, uint64_t length)
@@ -26,11 +22,6 @@ static uint64_t bitmap_bytes(uint64_t length, unsigned shift)
 	uint64_t units = length ? ((length - 1) >> shift) + 1 : 0;
 
 	return (units / 64 + (units % 64 != 0)) * 8;
-}
-
-static unsigned log2_u64(uint64_t x)
-{
-	return 63u - (unsigned)__builtin_clzll(x);
 }
 
 /* ------------------------------------------------------------------ */
@@ -57,7 +48,7 @@ int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_l
 		return uvf__why(why, -EINVAL, "%s: %zu data bytes for %" PRIu32 " ranges, expected %zu", what, len,
 				ctl.num_ranges, sizeof(ctl) + ranges_len);
 	/* The size is a hint: 0 means "yours", anything else a power of two. */
-	if (ctl.page_size != 0 && !power_of_two(ctl.page_size))
+	if (ctl.page_size != 0 && !uvf__is_pow2(ctl.page_size))
 		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two", what, ctl.page_size);
 	ranges = (const uint8_t *)data + sizeof(ctl);
 	for (uint32_t i = 0; i < ctl.num_ranges; i++) {
@@ -146,10 +137,10 @@ int uvf__decode_dma_logging_report(const void *data, size_t len, uint32_t argsz,
 	if (!range_ok(r.iova, r.length))
 		return uvf__why(why, -EINVAL, "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is empty or wraps", what, r.iova,
 				r.length);
-	if (!power_of_two(r.page_size) || r.page_size < UVF_DMA_LOGGING_MIN_PAGE_SIZE)
+	if (!uvf__is_pow2(r.page_size) || r.page_size < UVF_DMA_LOGGING_MIN_PAGE_SIZE)
 		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two >= %u", what,
 				r.page_size, UVF_DMA_LOGGING_MIN_PAGE_SIZE);
-	shift = log2_u64(r.page_size);
+	shift = uvf__log2(r.page_size);
 	bytes = bitmap_bytes(r.length, shift);
 	/* the reply's bitmap is data the client receives: at most its limit */
 	if (bytes > max_xfer)
@@ -193,7 +184,7 @@ int uvf__decode_dma_logging_start_reply(const void *payload, size_t len, size_t 
 	    (control->num_ranges != 0 && memcmp((const uint8_t *)payload + sizeof(got) + sizeof(echo), ranges,
 						(size_t)control->num_ranges * sizeof(*ranges)) != 0))
 		return uvf__why(why, -EINVAL, "%s: does not echo the request", what);
-	if (!power_of_two(echo.page_size))
+	if (!uvf__is_pow2(echo.page_size))
 		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two", what,
 				echo.page_size);
 	*page_size = echo.page_size;
@@ -210,10 +201,10 @@ int uvf__decode_dma_logging_report_reply(const void *payload, size_t len, size_t
 	uint64_t bytes, argsz;
 	int ret;
 
-	if (!power_of_two(request->page_size))
+	if (!uvf__is_pow2(request->page_size))
 		return uvf__why(why, -EINVAL, "%s: asked page size 0x%" PRIx64 " is not a power of two", what,
 				request->page_size);
-	bytes = bitmap_bytes(request->length, log2_u64(request->page_size));
+	bytes = bitmap_bytes(request->length, uvf__log2(request->page_size));
 	argsz = sizeof(struct uvf_device_feature) + sizeof(echo) + bytes;
 	if ((ret = uvf__decode_feature_reply(payload, len, nfds, UVF_FEATURE_DMA_LOGGING_REPORT, &v, why)) < 0)
 		return ret;

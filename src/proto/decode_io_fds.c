@@ -2,7 +2,7 @@
 /* Decoders for DEVICE_GET_REGION_IO_FDS requests and replies. */
 #include "proto/decode_internal.h"
 
-/* Entry layouts: the spec's 40 bytes and libvfio-user's 48 (PROTOCOL.md
+/* Entry layouts: the spec's 40 bytes and libvfio-user's 48 (docs/protocol.md
  * errata 9 #2). Both start with the spec's fields up to datamatch and end
  * with datamatch. */
 #define IO_FD_ENTRY_SPEC 40u

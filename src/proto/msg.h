@@ -381,7 +381,7 @@ int uvf__decode_region_io_fds_req(const void *payload, size_t len, size_t nfds, 
 struct uvf_region_io_fds_view {
 	struct uvf_region_io_fds head;
 	const uint8_t *entries; /* head.count entries of stride bytes: read with uvf__io_fds_entry() */
-	size_t stride;		/* 40 (spec) or 48 (libvfio-user, PROTOCOL.md 9 #2); 0 without entries */
+	size_t stride;		/* 40 (spec) or 48 (libvfio-user, docs/protocol.md 9 #2); 0 without entries */
 	bool truncated;		/* entries left out: ask again with head.argsz */
 };
 /*

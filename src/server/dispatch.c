@@ -104,7 +104,7 @@ static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *h
 	ours.pgsizes = UVF_DEFAULT_PGSIZES;
 	ours.has_pgsizes = true;
 	ours.write_multiple = true; /* we accept REGION_WRITE_MULTI */
-	/* Twin socket (PROTOCOL.md 1.10): only when offered, allowed, and the
+	/* Twin socket (docs/protocol.md 1.10): only when offered, allowed, and the
 	 * reply may carry its fd (which a NO_REPLY VERSION would not). */
 	if (peer.twin_socket && !dev->opts.no_twin_socket && peer.max_msg_fds >= 1 &&
 	    !(hdr->flags & UVF_MSG_FLAG_NO_REPLY)) {

@@ -73,7 +73,7 @@ int uvf__dma_map(struct uvf_device *dev, const struct uvf_dma_map *req, int fd)
 		m->st_ino = st.st_ino;
 	}
 
-	/* Overlap rules (PROTOCOL.md section 9 #5). No lock for reading: the
+	/* Overlap rules (docs/protocol.md section 9 #5). No lock for reading: the
 	 * dispatch thread (this one) is the only writer. */
 	const struct uvf_dma_mapping *o = uvf__dma_table_overlap(&dev->dma, m->address, m->size);
 	if (o) {

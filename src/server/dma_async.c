@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "server/server_internal.h"
+#include "util.h"
 
 struct uvf_dma_op {
 	struct uvf_dma_op *next;
@@ -42,13 +43,6 @@ struct uvf_dma_op {
 	uint64_t deadline_ms;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void kick(struct uvf_device *dev)
 {
 	uvf__kick(dev);
@@ -63,7 +57,7 @@ static void arm_timer(struct uvf_device *dev)
 			earliest = op->deadline_ms;
 	struct itimerspec its = {{0, 0}, {0, 0}};
 	if (earliest) {
-		uint64_t now = now_ms();
+		uint64_t now = (uint64_t)uvf__now_ms();
 		uint64_t delay = earliest > now ? earliest - now : 1;
 		its.it_value.tv_sec = (time_t)(delay / 1000u);
 		its.it_value.tv_nsec = (long)(delay % 1000u) * 1000000L;
@@ -224,7 +218,7 @@ static void advance(struct uvf_device *dev, struct uvf_dma_op *op)
 			}
 			op->waiting = true;
 			op->deadline_ms =
-				now_ms() + (uint64_t)(dev->opts.dma_timeout_ms > 0 ? dev->opts.dma_timeout_ms : 5000);
+				(uint64_t)uvf__now_ms() + (uint64_t)(dev->opts.dma_timeout_ms > 0 ? dev->opts.dma_timeout_ms : 5000);
 			return;
 		}
 		op->addr += n;
@@ -256,7 +250,7 @@ bool uvf__dma_async_reply(struct uvf_device *dev, const struct uvf_msg_header *h
 
 void uvf__dma_async_run(struct uvf_device *dev)
 {
-	uint64_t expirations, now = now_ms();
+	uint64_t expirations, now = (uint64_t)uvf__now_ms();
 
 	take_submitted(dev);
 	if (!dev->dma_ops)

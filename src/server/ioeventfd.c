@@ -10,11 +10,12 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "server/server_internal.h"
+
+static void ioeventfd_fired(struct uvf_device *dev, struct uvf_watch *w, struct uvf_loop_round *round);
 
 static bool valid_size(uint32_t size)
 {
@@ -94,14 +95,17 @@ int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_
 	if (fd < 0)
 		return -errno;
 	unsigned id = dev->nr_ioeventfds;
+	struct uvf_watch *watch = NULL;
 	if (desc->fn) {
 		/* watched from now on: a signal before listen waits in the counter */
-		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UVF__EPOLL_TAG_IOEVENTFD + id};
-		if (epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			int err = -errno;
+		watch = calloc(1, sizeof(*watch));
+		int err = watch ? uvf__watch(dev, watch, fd, ioeventfd_fired, true) : -ENOMEM;
+		if (err < 0) {
+			free(watch);
 			close(fd);
 			return err;
 		}
+		watch->id = id;
 	}
 	dev->ioeventfds[id] = (struct uvf_ioeventfd){
 		.bar = desc->bar,
@@ -112,6 +116,7 @@ int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_
 		.fn = desc->fn,
 		.data = desc->data,
 		.fd = fd,
+		.watch = watch,
 	};
 	dev->nr_ioeventfds++;
 	return (int)id;
@@ -193,13 +198,15 @@ void uvf__ioeventfd_entries(const struct uvf_device *dev, uint32_t index, unsign
 	}
 }
 
-void uvf__ioeventfd_fired(struct uvf_device *dev, uint64_t id)
+/* The loop saw ioeventfd w->id signalled: run its callback. */
+static void ioeventfd_fired(struct uvf_device *dev, struct uvf_watch *w, struct uvf_loop_round *round)
 {
 	uint64_t count;
 
-	if (id >= dev->nr_ioeventfds)
+	(void)round;
+	if (w->id >= dev->nr_ioeventfds)
 		return;
-	const struct uvf_ioeventfd *e = &dev->ioeventfds[id];
+	const struct uvf_ioeventfd *e = &dev->ioeventfds[w->id];
 	/* non-blocking: another reader (or an earlier event) may have
 	 * drained it */
 	if (read(e->fd, &count, sizeof(count)) != sizeof(count) || !count || !e->fn)
@@ -209,8 +216,10 @@ void uvf__ioeventfd_fired(struct uvf_device *dev, uint64_t id)
 
 void uvf__ioeventfds_free(struct uvf_device *dev)
 {
-	for (unsigned i = 0; i < dev->nr_ioeventfds; i++)
-		close(dev->ioeventfds[i].fd);
+	for (unsigned i = 0; i < dev->nr_ioeventfds; i++) {
+		close(dev->ioeventfds[i].fd); /* leaves the epoll set with it */
+		free(dev->ioeventfds[i].watch);
+	}
 	free(dev->ioeventfds);
 	dev->ioeventfds = NULL;
 	dev->nr_ioeventfds = 0;

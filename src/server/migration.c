@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Live migration, server side (PROTOCOL.md 4.15-4.17 and 6): the v2 state
+ * Live migration, server side (docs/protocol.md 4.15-4.17 and 6): the v2 state
  * machine driven by DEVICE_FEATURE MIG_DEVICE_STATE, the MIG_DATA_READ and
  * MIG_DATA_WRITE framing around the device's save/load callbacks, the DMA
  * logging features (bitmaps in dma.c), and which commands each state
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "server/server_internal.h"
+#include "util.h"
 
 /* START granularity bounds: below 4 KiB nothing is mapped that finely;
  * above 1 GiB a report would say little. */
@@ -79,7 +80,7 @@ static bool requestable(const struct uvf_device *dev, uint32_t s)
 
 /*
  * The next state on the way from cur to target (cur != target, both
- * requestable, not STOP_COPY -> PRE_COPY): PROTOCOL.md 6.2, the shortest
+ * requestable, not STOP_COPY -> PRE_COPY): docs/protocol.md 6.2, the shortest
  * chain of direct arcs that passes through no saving-group state.
  */
 static uint32_t next_hop(uint32_t cur, uint32_t target)
@@ -217,11 +218,6 @@ static int set_state_feature(struct uvf_device *dev, const struct uvf_device_fea
 	return ret;
 }
 
-static unsigned log2_u64(uint64_t x)
-{
-	return 63u - (unsigned)__builtin_clzll(x);
-}
-
 static int logging_start(struct uvf_device *dev, const struct uvf_device_feature_view *v, struct uvf_reply *reply,
 			 uint8_t **alloc_out, struct uvf_why *why)
 {
@@ -236,7 +232,7 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 	if (uvf__dma_table_logging(&dev->dma))
 		return uvf__why(why, -EBUSY, "%s: logging is already on (STOP first)", what);
 	/* The size is a hint (0: ours), brought into the granularities we track. */
-	unsigned shift = ctl.page_size ? log2_u64(ctl.page_size) : DIRTY_SHIFT_MIN;
+	unsigned shift = ctl.page_size ? uvf__log2(ctl.page_size) : DIRTY_SHIFT_MIN;
 	if (shift < DIRTY_SHIFT_MIN)
 		shift = DIRTY_SHIFT_MIN;
 	if (shift > DIRTY_SHIFT_MAX)
@@ -399,7 +395,7 @@ int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_
 					n >= 0 ? " (it returned more than asked)" : "");
 		}
 		if (s == UVF_MIG_STATE_STOP_COPY && (size_t)n < req.size)
-			dev->mig_save_ended = true; /* PROTOCOL.md 9 #13 */
+			dev->mig_save_ended = true; /* docs/protocol.md 9 #13 */
 	}
 	struct uvf_mig_data head = {.argsz = (uint32_t)(sizeof(head) + (size_t)n), .size = (uint32_t)n};
 	memcpy(out, &head, sizeof(head));

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "server/pci_config.h"
+#include "util.h"
 
 /* Type-0 header offsets. */
 #define CFG_VENDOR_ID	  0x00
@@ -157,22 +158,6 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)get16(p) | ((uint32_t)get16(p + 2) << 16);
 }
 
-static bool is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
-}
-
-static unsigned log2_u32(uint32_t v)
-{
-	unsigned n = 0;
-
-	while (v > 1) {
-		v >>= 1;
-		n++;
-	}
-	return n;
-}
-
 static int check_bars(const struct uvf_config_desc *desc)
 {
 	const uint32_t known = UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH | UVF_BAR_MEMORY;
@@ -182,7 +167,7 @@ static int check_bars(const struct uvf_config_desc *desc)
 
 		if (bar->size == 0)
 			continue; /* absent: flags are meaningless */
-		if ((bar->flags & ~known) || !is_pow2(bar->size))
+		if ((bar->flags & ~known) || !uvf__is_pow2(bar->size))
 			return -EINVAL;
 		if (bar->flags & UVF_BAR_IO) {
 			if (bar->flags & (UVF_BAR_64BIT | UVF_BAR_PREFETCH))
@@ -251,7 +236,7 @@ int uvf__config_check_pcie(const struct uvf_config_pcie *pcie)
 {
 	if (pcie->port_type != UVF_PCIE_TYPE_ENDPOINT && pcie->port_type != UVF_PCIE_TYPE_RC_ENDPOINT)
 		return -EINVAL;
-	if (!is_pow2(pcie->max_payload) || pcie->max_payload < 128 || pcie->max_payload > 4096)
+	if (!uvf__is_pow2(pcie->max_payload) || pcie->max_payload < 128 || pcie->max_payload > 4096)
 		return -EINVAL;
 	if (pcie->link_speed < 1 || pcie->link_speed > 5)
 		return -EINVAL;
@@ -279,7 +264,7 @@ static int check_desc(const struct uvf_config_desc *desc)
 	int ret = check_bars(desc);
 	if (ret < 0)
 		return ret;
-	if (desc->rom_size && (!is_pow2(desc->rom_size) || desc->rom_size < ROM_MIN || desc->rom_size > 0x80000000u))
+	if (desc->rom_size && (!uvf__is_pow2(desc->rom_size) || desc->rom_size < ROM_MIN || desc->rom_size > 0x80000000u))
 		return -EINVAL;
 	if (desc->msix.count)
 		return uvf__config_check_msix(&desc->msix, desc->bars);
@@ -296,7 +281,7 @@ static bool clashes(const struct uvf_config_desc *desc, uint8_t id)
 
 static int check_caps(const struct uvf_config_desc *desc)
 {
-	if (desc->msi_count > 32 || (desc->msi_count && !is_pow2(desc->msi_count)))
+	if (desc->msi_count > 32 || (desc->msi_count && !uvf__is_pow2(desc->msi_count)))
 		return -EINVAL;
 	if (desc->msi_flags & ~(UVF_MSI_32BIT | UVF_MSI_NO_MASK))
 		return -EINVAL;
@@ -423,7 +408,7 @@ static void build_msi(struct uvf_config *cfg, uint8_t off, uint32_t count, uint3
 	uint8_t *cap = &cfg->image[off];
 	uint8_t *mask = &cfg->wmask[off];
 	unsigned mask_at = msi_mask_at(flags);
-	uint16_t ctrl = (uint16_t)(log2_u32(count) << MSI_CTRL_MMC_SHIFT);
+	uint16_t ctrl = (uint16_t)(uvf__log2(count) << MSI_CTRL_MMC_SHIFT);
 
 	if (!(flags & UVF_MSI_32BIT))
 		ctrl |= MSI_CTRL_64BIT;
@@ -457,7 +442,7 @@ static void build_pcie(struct uvf_config *cfg, uint8_t off, const struct uvf_con
 {
 	uint8_t *cap = &cfg->image[off];
 	uint8_t *mask = &cfg->wmask[off];
-	uint32_t mps = log2_u32(pcie->max_payload / 128);
+	uint32_t mps = uvf__log2(pcie->max_payload / 128);
 
 	put16(cap + EXP_FLAGS, (uint16_t)(EXP_VERSION | (uint32_t)pcie->port_type << 4));
 	put32(cap + EXP_DEVCAP, mps | DEVCAP_L0S_ANY | DEVCAP_L1_ANY | DEVCAP_RBER | (pcie->flr ? DEVCAP_FLR : 0));

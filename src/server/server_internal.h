@@ -12,6 +12,7 @@
 #include "log.h"
 #include "proto/msg.h"
 #include "server/dma_table.h"
+#include "server/loop.h"
 #include "server/msix.h"
 #include "server/pci_config.h"
 #include "server/twin.h"
@@ -23,9 +24,6 @@
 #define UVF_SERVER_QUEUE_BYTES (16u << 20)
 #define UVF_SERVER_MAX_MMAP_AREAS 16u   /* per BAR, as uvf_device_set_bar_mmap_areas() allows */
 #define UVF_SERVER_MAX_IOEVENTFDS 256u  /* per device */
-/* epoll tag of ioeventfd `id`: UVF__EPOLL_TAG_IOEVENTFD + id (above every
- * other tag of device.c) */
-#define UVF__EPOLL_TAG_IOEVENTFD (1ull << 32)
 
 struct uvf_bar {
 	uint64_t size; /* 0 = absent (also the upper half of a 64-bit BAR) */
@@ -54,6 +52,7 @@ struct uvf_ioeventfd {
 	uvf_ioeventfd_fn fn;
 	void *data;
 	int fd; /* eventfd, owned by the device */
+	struct uvf_watch *watch; /* with fn: the loop's watch (allocated: the array moves) */
 };
 
 struct uvf_irq_vector {
@@ -112,6 +111,9 @@ struct uvf_device {
 	struct uvf_dma_op *dma_ops; /* asynchronous transfers, oldest first */
 	bool stopping;
 	bool listen_watched;
+	/* the loop's watches (serve.c) */
+	struct uvf_watch stop_watch, kick_watch, dma_timer_watch, handshake_watch;
+	struct uvf_watch listen_watch, conn_watch, twin_watch, intx_watch;
 
 	/* the connection */
 	int conn_fd;
@@ -227,8 +229,6 @@ unsigned uvf__ioeventfd_count(const struct uvf_device *dev, uint32_t index);
  * for the i-th) and their eventfds (still owned by the device). */
 void uvf__ioeventfd_entries(const struct uvf_device *dev, uint32_t index, unsigned max,
 			    struct uvf_io_fd_entry *entries, int *fds);
-/* The epoll tag UVF__EPOLL_TAG_IOEVENTFD + id fired: run its callback. */
-void uvf__ioeventfd_fired(struct uvf_device *dev, uint64_t id);
 /* Close every eventfd (uvf_device_free). */
 void uvf__ioeventfds_free(struct uvf_device *dev);
 /* Reset the function: config space, library BAR memory, MSI-X table,
@@ -256,7 +256,16 @@ void uvf__irq_config_changed(struct uvf_device *dev);
 /* Forget pending interrupts and the INTx line (function reset). */
 void uvf__irqs_reset(struct uvf_device *dev);
 
-/* device.c */
+/* device.c: build config space, interrupts and the MSI-X table from the
+ * description (listen): 0 or -errno. */
+int uvf__device_build(struct uvf_device *dev);
+
+/* serve.c */
+/* The loop's fds and watches (uvf_device_new): 0 or -errno. */
+int uvf__serve_init(struct uvf_device *dev);
+/* Drop the client, stop listening (the socket file goes), close the loop's
+ * fds (uvf_device_free). */
+void uvf__serve_close(struct uvf_device *dev);
 int uvf__send_to_client(struct uvf_device *dev, struct iovec *iov, int iovcnt, const int *fds, size_t nfds);
 /* Watch or unwatch the INTx resample eventfd in the poll set. */
 int uvf__watch_intx_unmask(struct uvf_device *dev, int fd, bool on);
@@ -291,7 +300,7 @@ void uvf__dma_async_cancel(struct uvf_device *dev, int err);
 int uvf__dma_async_wait(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write);
 
 /* Threads and the twin socket */
-/* device.c */
+/* serve.c */
 /* Whether the caller is the dispatch thread (or none ran yet). */
 bool uvf__on_dispatch_thread(struct uvf_device *dev);
 /* Make the poll fd readable: dispatch has work. Any thread. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "transport/transport.h"
+#include "util.h"
 
 #define SEND_MAX_IOV 8
 
@@ -416,17 +417,9 @@ int uvf__rx_read(struct uvf_rx *rx, int sock, struct uvf_why *why)
 	return 1;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int uvf__rx_read_wait(struct uvf_rx *rx, int sock, int timeout_ms, struct uvf_why *why)
 {
-	int64_t deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? 0 : uvf__now_ms() + timeout_ms;
 
 	for (;;) {
 		struct pollfd pfd = {.fd = sock, .events = POLLIN};
@@ -436,7 +429,7 @@ int uvf__rx_read_wait(struct uvf_rx *rx, int sock, int timeout_ms, struct uvf_wh
 		if (ret != 0)
 			return ret;
 		if (timeout_ms >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - uvf__now_ms();
 
 			if (left <= 0)
 				return uvf__why(why, -ETIMEDOUT, "no complete message within %d ms", timeout_ms);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "transport/transport.h"
+#include "util.h"
 
 /* A blocking connect only waits when the listener's backlog is full. */
 #define CONNECT_TIMEOUT_SEC 5
@@ -128,14 +129,6 @@ static int bind_with_mode(int fd, const struct sockaddr_un *addr, mode_t mode)
 	return err;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -179,7 +172,7 @@ static int open_lock_file(const char *name)
  * lock file (-ENOENT: no such folder, -EACCES, -EEXIST: not a regular file). */
 static int lock_path(const char *path, struct path_lock *lock, struct uvf_why *why)
 {
-	const int64_t deadline = now_ms() + LOCK_WAIT_MS;
+	const int64_t deadline = uvf__now_ms() + LOCK_WAIT_MS;
 	int pause = 1;
 
 	lock->fd = -1;
@@ -188,7 +181,7 @@ static int lock_path(const char *path, struct path_lock *lock, struct uvf_why *w
 		struct stat held, named;
 		int fd, err;
 
-		if (attempt > 0 && now_ms() >= deadline)
+		if (attempt > 0 && uvf__now_ms() >= deadline)
 			return uvf__why(why, -EBUSY, "listen: %s: another process has held the lock file %s for %d ms",
 					path, lock->name, LOCK_WAIT_MS);
 		fd = open_lock_file(lock->name);
@@ -379,8 +372,8 @@ int uvf__sock_connect(const char *path, int *out_fd, struct uvf_why *why)
 			return uvf__why(why, err, "connect: %s: %s", path, strerror(-err));
 		/* a server between bind() and listen(), or a stale socket */
 		if (deadline == 0)
-			deadline = now_ms() + CONNECT_REFUSED_RETRY_MS;
-		else if (now_ms() >= deadline)
+			deadline = uvf__now_ms() + CONNECT_REFUSED_RETRY_MS;
+		else if (uvf__now_ms() >= deadline)
 			return uvf__why(why, err, "connect: %s: %s (for %d ms)", path, strerror(-err),
 					CONNECT_REFUSED_RETRY_MS);
 		sleep_ms(pause);

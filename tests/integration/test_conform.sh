@@ -34,7 +34,7 @@ n = {v: sum(1 for c in cases if c.get("verdict") == v) for v in ("PASS", "FAIL",
 print(n["PASS"], n["FAIL"], n["WARN"], n["SKIP"], len(cases))
 for c in cases:
     if c.get("verdict") in ("WARN", "FAIL"):
-        print("  %s %s (PROTOCOL.md %s): %s; server: %s; %s" % (c["verdict"], c["name"], c["section"],
+        print("  %s %s (docs/protocol.md %s): %s; server: %s; %s" % (c["verdict"], c["name"], c["section"],
               c["requirement"], c["server"], c["why"]))
 PY
 }

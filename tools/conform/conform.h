@@ -6,7 +6,7 @@
  * would, and it depends only on the wire format in <uvf/proto.h>.
  *
  * The catalogue is a set of tables (cases_*.c). A case names what
- * PROTOCOL.md requires, builds its messages, and reports what the server
+ * docs/protocol.md requires, builds its messages, and reports what the server
  * did as an outcome; the runner (runner.c) turns the outcome into a verdict
  * with the case's masks and then checks that the server still serves a
  * fresh client.
@@ -123,7 +123,7 @@ typedef void (*case_fn)(struct ctx *x, const struct conform_case *k, struct resu
 
 struct conform_case {
 	const char *name;	 /* "group/name" */
-	const char *section;	 /* PROTOCOL.md section(s), e.g. "1.11" */
+	const char *section;	 /* docs/protocol.md section(s), e.g. "1.11" */
 	const char *requirement; /* what the protocol requires */
 	case_fn run;
 	uint64_t arg, arg2; /* case parameters for shared run functions */
@@ -154,6 +154,9 @@ extern const struct case_table conform_fds_table;
 
 /* Connects, retrying ECONNREFUSED/ENOENT (a server that is still starting
  * or still busy with its previous client) until timeout_ms. */
+/* CLOCK_MONOTONIC in milliseconds (deadlines, case durations). */
+int64_t conform_now_ms(void);
+
 int conn_connect(struct conn *c, const char *path, int timeout_ms);
 void conn_close(struct conn *c);
 uint16_t conn_id(struct conn *c);

@@ -6,6 +6,7 @@
  * JSON.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,7 +71,7 @@ void conform_list(const struct conform_opts *o)
 		for (size_t i = 0; i < tables[t]->count; i++) {
 			const struct conform_case *k = &tables[t]->cases[i];
 			if (selected(o, k))
-				printf("%-44s  PROTOCOL.md %-9s %s\n", k->name, k->section, k->requirement);
+				printf("%-44s  docs/protocol.md %-9s %s\n", k->name, k->section, k->requirement);
 		}
 	}
 }
@@ -90,13 +91,6 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static enum verdict decide(const struct conform_case *k, struct result *r)
 {
 	if (r->verdict != V_NONE)
@@ -113,7 +107,7 @@ static enum verdict decide(const struct conform_case *k, struct result *r)
 		return V_PASS;
 	}
 	if (k->warn & bit) {
-		snprintf(r->why, sizeof(r->why), "%s: acceptable only under a loose reading of PROTOCOL.md %s",
+		snprintf(r->why, sizeof(r->why), "%s: acceptable only under a loose reading of docs/protocol.md %s",
 			 outcome_name(r->out), k->section);
 		return V_WARN;
 	}
@@ -180,7 +174,7 @@ int conform_run(const struct conform_opts *o)
 			struct ctx x = {.opts = o, .facts = &facts, .conn = {.fd = -1}};
 			const char *skip;
 			bool ran = false;
-			long start = now_ms();
+			int64_t start = conform_now_ms();
 
 			if (!selected(o, k))
 				continue;
@@ -245,15 +239,15 @@ int conform_run(const struct conform_opts *o)
 				json_string(what);
 				printf(",\"verdict\":\"%s\",\"why\":", verdict_name(v));
 				json_string(r.why);
-				printf(",\"ms\":%ld}", now_ms() - start);
+				printf(",\"ms\":%" PRId64 "}", conform_now_ms() - start);
 				first = false;
 			} else {
-				printf("%s  %s  (PROTOCOL.md %s)\n", verdict_name(v), k->name, k->section);
+				printf("%s  %s  (docs/protocol.md %s)\n", verdict_name(v), k->name, k->section);
 				printf("      requires: %s\n", k->requirement);
 				if (v != V_SKIP)
 					printf("      server:   %s\n", what);
 				if (o->verbose)
-					printf("      time:     %ld ms\n", now_ms() - start);
+					printf("      time:     %" PRId64 " ms\n", conform_now_ms() - start);
 				if (r.why[0] && v != V_PASS)
 					printf("      why:      %s\n", r.why);
 				else if (r.why[0] && o->verbose)

@@ -35,13 +35,6 @@ void server_cleanup_on_signals(void)
 	signal(SIGHUP, on_signal);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Describes how the started process ended; true when it was a crash. */
 static bool describe_exit(int status, char *buf, size_t size)
 {
@@ -83,8 +76,8 @@ int server_start(const struct conform_opts *o)
 	g_pid = pid;
 	/* Wait for the socket file only: some servers abort when a client
 	 * connects and leaves without VERSION, so never probe. */
-	int64_t deadline = now_ms() + 10000;
-	while (now_ms() < deadline) {
+	int64_t deadline = conform_now_ms() + 10000;
+	while (conform_now_ms() < deadline) {
 		int status;
 		if (stat(o->socket_path, &st) == 0 && S_ISSOCK(st.st_mode))
 			return 0;
@@ -105,13 +98,13 @@ int server_start(const struct conform_opts *o)
 /* Waits up to timeout_ms for the started server to end; true if it did. */
 static bool reap(int timeout_ms, int *status)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = conform_now_ms() + timeout_ms;
 	for (;;) {
 		if (waitpid(g_pid, status, WNOHANG) == g_pid) {
 			g_pid = -1;
 			return true;
 		}
-		if (now_ms() >= deadline)
+		if (conform_now_ms() >= deadline)
 			return false;
 		usleep(2000);
 	}

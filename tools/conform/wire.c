@@ -25,7 +25,7 @@
 /* Replies larger than this are reported, not buffered. */
 #define RECV_MAX (64u << 20)
 
-static int64_t now_ms(void)
+int64_t conform_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -35,7 +35,7 @@ static int64_t now_ms(void)
 int conn_connect(struct conn *c, const char *path, int timeout_ms)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = conform_now_ms() + timeout_ms;
 
 	c->fd = -1;
 	c->next_id = 1;
@@ -53,7 +53,7 @@ int conn_connect(struct conn *c, const char *path, int timeout_ms)
 		int err = errno;
 		close(fd);
 		/* a server still starting, or not yet back to accept() */
-		if ((err != ECONNREFUSED && err != ENOENT && err != EAGAIN) || now_ms() >= deadline)
+		if ((err != ECONNREFUSED && err != ENOENT && err != EAGAIN) || conform_now_ms() >= deadline)
 			return -err;
 		usleep(5000);
 	}
@@ -75,7 +75,7 @@ int conn_send_raw(struct conn *c, const void *buf, size_t len, const int *fds, i
 {
 	const uint8_t *p = buf;
 	size_t done = 0;
-	int64_t deadline = now_ms() + SEND_TIMEOUT_MS;
+	int64_t deadline = conform_now_ms() + SEND_TIMEOUT_MS;
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 253)];
 		struct cmsghdr align;
@@ -103,7 +103,7 @@ int conn_send_raw(struct conn *c, const void *buf, size_t len, const int *fds, i
 			if (errno != EAGAIN)
 				return -errno;
 			/* a server that stopped reading must not block the tool */
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - conform_now_ms();
 			struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
 			if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
 				return -ETIMEDOUT;
@@ -140,7 +140,7 @@ static int read_full(struct conn *c, void *buf, size_t len, int64_t deadline, st
 	} control;
 
 	while (done < len) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - conform_now_ms();
 		if (left <= 0)
 			return done ? -ETIMEDOUT : 0;
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
@@ -185,7 +185,7 @@ static int read_full(struct conn *c, void *buf, size_t len, int64_t deadline, st
  * path: a misbehaving server must not make the tool grow case after case. */
 int conn_recv(struct conn *c, struct msg *m, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = conform_now_ms() + timeout_ms;
 	int ret;
 
 	memset(m, 0, sizeof(*m));
@@ -248,11 +248,11 @@ void msg_free(struct msg *m)
 
 bool conn_wait_closed(struct conn *c, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = conform_now_ms() + timeout_ms;
 	uint8_t buf[4096];
 
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - conform_now_ms();
 		if (left <= 0)
 			return false;
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
@@ -409,9 +409,9 @@ void fd_probe_sent(struct fd_probe *p)
 bool fd_probe_released(struct fd_probe *p, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = p->read_end, .events = POLLIN};
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = conform_now_ms() + timeout_ms;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - conform_now_ms();
 		int pr = poll(&pfd, 1, left > 0 ? (int)left : 0);
 		if (pr > 0 && (pfd.revents & (POLLHUP | POLLIN)))
 			return true;

@@ -11,7 +11,7 @@
 
 #include "proto_test.h"
 
-/* What QEMU's client sends (PROTOCOL.md 2.5). */
+/* What QEMU's client sends (docs/protocol.md 2.5). */
 static const char qemu_request[] = "{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":1048576,"
 				   "\"pgsizes\":4096,\"max_dma_maps\":65535,\"write_multiple\":true,"
 				   "\"migration\":{\"pgsize\":4096,\"max_bitmap_size\":268435456}}}";

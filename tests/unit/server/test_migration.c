@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the server's migration state machine (PROTOCOL.md 6.1,
+ * Unit tests of the server's migration state machine (docs/protocol.md 6.1,
  * 6.2) and DEVICE_FEATURE rules (4.15), driven through the command
  * handlers with a stub device that records every transition() arc.
  */
@@ -181,7 +181,7 @@ static void reach(uint32_t s)
 	g_stub.narcs = 0;
 }
 
-/* PROTOCOL.md 6.2, written out: the states each request passes through
+/* docs/protocol.md 6.2, written out: the states each request passes through
  * after `from`, ending with `to` (0-terminated; NULL = an invalid request). */
 static const uint32_t *expected_path(uint32_t from, uint32_t to)
 {
@@ -340,7 +340,7 @@ static void stopped_states_hold_dma_and_interrupts(void **state)
 	}
 }
 
-/* PROTOCOL.md 4.15: operations, argsz and data sizes. */
+/* docs/protocol.md 4.15: operations, argsz and data sizes. */
 static void device_feature_flag_and_argsz_rules(void **state)
 {
 	(void)state;

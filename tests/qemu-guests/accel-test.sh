@@ -13,7 +13,7 @@
 #                   on KVM when the guest is not at /init, says so, boots
 #                   it under TCG, and the guest's checks pass
 #
-# Usage: tests/e2e/accel-test.sh      (needs root and the chroot)
+# Usage: tests/qemu-guests/accel-test.sh      (needs root and the chroot)
 # Last line: "accel-test: N passed, M failed". Logs in a temporary folder,
 # printed when something failed.
 

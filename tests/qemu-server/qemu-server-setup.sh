@@ -2,17 +2,16 @@
 # Build (once) and cache a QEMU 7.2 qemu-system-x86_64 that has the
 # x-vfio-user-server object, from Debian bookworm's qemu *source* package.
 #
-# Usage: tests/interop/qemu-server-setup.sh
+# Usage: tests/qemu-server/qemu-server-setup.sh
 #
 # Environment:
-#   UVF_CACHE_DIR          cache directory
-#                          (default /var/cache/uvf/qemu-7.2-vfio-user)
+#   UVF_CACHE_DIR          cache directory (default /var/cache/uvf); the build is in its qemu-7.2-vfio-user/
 #   UVF_APT_SOURCES_LIST   optional file with deb-src lines to use instead of
 #                          the ones derived from the system's apt sources
 #
 # Progress goes to stderr, the full build output to $CACHE/build.log.
 # The last line on stdout is the path of the cached binary, so
-#   QEMU=$(tests/interop/qemu-server-setup.sh)
+#   QEMU=$(tests/qemu-server/qemu-server-setup.sh)
 # works. Runs that find a valid stamp finish in well under a second.
 #
 # Cache layout ($CACHE):
@@ -29,7 +28,7 @@
 
 set -euo pipefail
 
-CACHE=${UVF_CACHE_DIR:-/var/cache/uvf/qemu-7.2-vfio-user}
+CACHE=${UVF_CACHE_DIR:-/var/cache/uvf}/qemu-7.2-vfio-user
 LOG=$CACHE/build.log
 STAMP=$CACHE/stamp
 BIN=$CACHE/qemu-system-x86_64

@@ -3,7 +3,7 @@
 # gets going under it, else tcg. Every script that boots a guest asks this
 # one (boot.sh does when nobody asked before it).
 #
-# Usage: tests/e2e/accel.sh [ROOT]      (ROOT: the chroot; default as boot.sh)
+# Usage: tests/qemu-guests/accel.sh [ROOT]      (ROOT: the chroot; default as boot.sh)
 #
 # Prints "kvm" or "tcg" on stdout and, on stderr, why:
 #   e2e: accelerator tcg (no /dev/kvm)

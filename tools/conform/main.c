@@ -20,7 +20,7 @@ static void usage(FILE *out)
 		"Runs %zu conformance and robustness cases against the vfio-user server\n"
 		"listening on SOCKET; after each case a fresh client must still be served.\n"
 		"\n"
-		"  --list             list the cases (name, PROTOCOL.md section, requirement)\n"
+		"  --list             list the cases (name, docs/protocol.md section, requirement)\n"
 		"  --only PATTERNS    run only cases whose name matches one of the comma-separated\n"
 		"                     globs or contains one of them ('dma/*,irq/*')\n"
 		"  --timeout MS       how long a reply may take (default 1000)\n"

@@ -3,7 +3,7 @@
 # (gpio-pci-idio-16, loaded by uvf_setup) binds to the card; the guest's
 # view of it is checked against the declaration the host read from the
 # device (/etc/uvf-e2e/expect); /bin/idio16-check sets the outputs and
-# waits for input edges that the host drives (see tests/e2e/guest/); the
+# waits for input edges that the host drives (see tests/qemu-guests/guest/); the
 # edges arrive by INTx, so the card's interrupt line must have counted
 # some in /proc/interrupts.
 # shellcheck source=/dev/null

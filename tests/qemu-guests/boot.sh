@@ -2,7 +2,7 @@
 # Boot an end-to-end guest: the chroot's QEMU (vfio-user client) and kernel,
 # a given initramfs, and one vfio-user-pci device per --socket.
 #
-# Usage: tests/e2e/boot.sh --initrd FILE [options]
+# Usage: tests/qemu-guests/boot.sh --initrd FILE [options]
 #
 #   --initrd FILE          initramfs (mkinitramfs.sh)
 #   --socket PATH          a uvf device's listening socket; may be repeated.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a small initramfs (newc cpio, gzip) for an end-to-end guest.
 #
-# Usage: tests/e2e/mkinitramfs.sh OUT.cpio.gz --init SCRIPT
+# Usage: tests/qemu-guests/mkinitramfs.sh OUT.cpio.gz --init SCRIPT
 #            [--module NAME ...] [--file SRC:DEST ...]
 #
 #   --init SCRIPT    becomes /init (a /bin/sh script run by the kernel)

@@ -6,7 +6,7 @@
  *
  * Each QEMU process serves exactly one client and exits when it leaves, so
  * every test starts its own QEMU. The binary comes from
- * tests/interop/qemu-server-setup.sh through $UVF_QEMU_SERVER; without it
+ * tests/qemu-server/qemu-server-setup.sh through $UVF_QEMU_SERVER; without it
  * the test is skipped (exit 77), unless $UVF_REQUIRE_INTEROP is 1.
  */
 #include <errno.h>
@@ -52,7 +52,7 @@ static void qemu_start(struct qemu *q, const char *device)
 		if (null >= 0 && !getenv("UVF_TEST_VERBOSE"))
 			dup2(null, 2);
 		setenv("UVF_QEMU", getenv("UVF_QEMU_SERVER"), 1);
-		execl("/bin/bash", "bash", UVF_SOURCE_DIR "/tests/interop/qemu-server-run.sh", device, q->sock,
+		execl("/bin/bash", "bash", UVF_SOURCE_DIR "/tests/qemu-server/qemu-server-run.sh", device, q->sock,
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -421,7 +421,7 @@ int main(void)
 	if (!qemu || access(qemu, X_OK) != 0) {
 		const char *req = getenv("UVF_REQUIRE_INTEROP");
 		fprintf(stderr, "interop: QEMU vfio-user server not available (set UVF_QEMU_SERVER; "
-				"tests/interop/qemu-server-setup.sh builds it)\n");
+				"tests/qemu-server/qemu-server-setup.sh builds it)\n");
 		return req && strcmp(req, "1") == 0 ? 1 : 77;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -20,7 +20,7 @@
  * compare; prints the first difference and the number of differing words.
  * Exit status 0 on success, 1 on a failed check, 2 on bad usage.
  *
- * Build: gcc -static -O2 -Wall -Wextra -o nvme-io tests/e2e/guest/nvme-io.c
+ * Build: gcc -static -O2 -Wall -Wextra -o nvme-io tests/qemu-guests/guest/nvme-io.c
  */
 #define _GNU_SOURCE
 #include <errno.h>

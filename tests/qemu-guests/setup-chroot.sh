@@ -3,16 +3,16 @@
 # (-device vfio-user-pci, QEMU >= 10.1), a guest kernel and busybox-static
 # for the end-to-end tests.
 #
-# Usage: tests/e2e/setup-chroot.sh
+# Usage: tests/qemu-guests/setup-chroot.sh
 #
 # Environment:
-#   UVF_CACHE_DIR    cache directory (default /var/cache/uvf/e2e-chroot)
+#   UVF_CACHE_DIR    cache directory (default /var/cache/uvf); the chroot is in its e2e-chroot/
 #   UVF_E2E_SUITE    Debian suite to bootstrap (default testing)
 #   UVF_E2E_MIRROR   mirror (default http://deb.debian.org/debian)
 #
 # Progress goes to stderr, the debootstrap output to $CACHE/e2e-setup.log.
 # The last line on stdout is the chroot path, so
-#   ROOT=$(tests/e2e/setup-chroot.sh)
+#   ROOT=$(tests/qemu-guests/setup-chroot.sh)
 # works. A run that finds a valid stamp finishes in well under a second.
 #
 # Cache layout ($CACHE):
@@ -27,7 +27,7 @@
 
 set -euo pipefail
 
-CACHE=${UVF_CACHE_DIR:-/var/cache/uvf/e2e-chroot}
+CACHE=${UVF_CACHE_DIR:-/var/cache/uvf}/e2e-chroot
 SUITE=${UVF_E2E_SUITE:-testing}
 MIRROR=${UVF_E2E_MIRROR:-http://deb.debian.org/debian}
 ROOT=$CACHE/e2e-root

@@ -4,7 +4,7 @@
 # read from it (/etc/uvf-e2e/expect), resets it through sysfs (the kernel
 # must pick the method boot.conf names), then binds it to vfio-pci and
 # runs /bin/vfio-dmatest (DMA both ways, every MSI-X vector, MSI, INTx,
-# VFIO_DEVICE_RESET; see tests/e2e/guest/README.md), which must make
+# VFIO_DEVICE_RESET; see tests/qemu-guests/guest/README.md), which must make
 # every one of its DMATEST_CHECKS checks and pass them all.
 # shellcheck source=/dev/null
 . /lib/uvf-e2e.sh

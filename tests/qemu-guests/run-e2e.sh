@@ -25,7 +25,7 @@
 #                       choice and boot.sh's rerun under TCG on a host
 #                       whose KVM opens but cannot run a guest (faked)
 #
-# Usage: tests/e2e/run-e2e.sh [BUILD_DIR]
+# Usage: tests/qemu-guests/run-e2e.sh [BUILD_DIR]
 #
 # Without BUILD_DIR, builds uvf in build-e2e at the top of the repository.
 # Per boot NAME, in BUILD_DIR/e2e/: NAME.log (serial console), NAME.trace

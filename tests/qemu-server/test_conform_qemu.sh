@@ -39,7 +39,7 @@ for device in lsi53c895a nvme; do
 	only='*'
 	[ "$device" = nvme ] && only=$only_nvme
 	"$tool" --one-shot --json --timeout 500 --quiet 100 --only "$only" \
-		--server-cmd "UVF_QEMU=$UVF_QEMU_SERVER exec bash $src/tests/interop/qemu-server-run.sh $device $dir/$device.sock 2>>$dir/$device.log" \
+		--server-cmd "UVF_QEMU=$UVF_QEMU_SERVER exec bash $src/tests/qemu-server/qemu-server-run.sh $device $dir/$device.sock 2>>$dir/$device.log" \
 		"$dir/$device.sock" >"$dir/$device.json" 2>"$dir/$device.err" || rc=$?
 	summary=$(grep '^uvf-conform: [0-9]* passed' "$dir/$device.err" | tail -n 1)
 	counts=$(sed -n 's/^uvf-conform: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) warnings, \([0-9]*\) skipped$/\1 pass, \2 fail, \3 warn, \4 skip/p' <<<"$summary")

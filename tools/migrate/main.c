@@ -368,7 +368,7 @@ int main(int argc, char **argv)
 out:
 	/* Closing discards the destination after a failure (its state was
 	 * half-loaded) and, after a success, leaves both devices without a
-	 * client (PROTOCOL.md 1.12: they keep their state). */
+	 * client (docs/protocol.md 1.12: they keep their state). */
 	uvf_client_close(dst);
 	uvf_client_close(src);
 	for (uint32_t i = 0; i < nirq; i++)

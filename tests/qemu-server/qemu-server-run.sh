@@ -3,16 +3,15 @@
 # device on a UNIX socket. QEMU is exec'd in the foreground, so the pid of
 # this script is QEMU's pid (kill it with SIGTERM to stop the server).
 #
-# Usage: tests/interop/qemu-server-run.sh DEVICE SOCKET_PATH [EXTRA_QEMU_ARGS...]
+# Usage: tests/qemu-server/qemu-server-run.sh DEVICE SOCKET_PATH [EXTRA_QEMU_ARGS...]
 #
 #   DEVICE       lsi53c895a | e1000 | e1000e | nvme | any other PCI device
 #                model; ",prop=value" suffixes are passed to -device.
 #   SOCKET_PATH  UNIX socket QEMU listens on (a stale socket there is removed).
 #
 # Environment:
-#   UVF_QEMU        QEMU binary (default $UVF_CACHE_DIR/qemu-system-x86_64)
-#   UVF_CACHE_DIR   cache dir of qemu-server-setup.sh
-#                   (default /var/cache/uvf/qemu-7.2-vfio-user)
+#   UVF_QEMU        QEMU binary (default: the one qemu-server-setup.sh built)
+#   UVF_CACHE_DIR   cache directory of qemu-server-setup.sh (default /var/cache/uvf)
 #
 # The socket file appears ~60 ms after exec. It is bound before listen(), so
 # a connect() right after it appears can fail with ECONNREFUSED: retry.
@@ -31,10 +30,10 @@ DEVICE=$1
 SOCK=$2
 shift 2
 
-CACHE=${UVF_CACHE_DIR:-/var/cache/uvf/qemu-7.2-vfio-user}
+CACHE=${UVF_CACHE_DIR:-/var/cache/uvf}/qemu-7.2-vfio-user
 QEMU=${UVF_QEMU:-$CACHE/qemu-system-x86_64}
 if [ ! -x "$QEMU" ]; then
-    echo "$0: $QEMU not found; run tests/interop/qemu-server-setup.sh first" >&2
+    echo "$0: $QEMU not found; run tests/qemu-server/qemu-server-setup.sh first" >&2
     exit 3
 fi
 
