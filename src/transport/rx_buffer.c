@@ -2,6 +2,7 @@
 /* Receive buffer: received bytes framed into messages, and the rule that
  * gives the fds of a read to their message (see transport.h). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,12 +26,10 @@ static void keep_fd(int fd, int *fds, size_t *nfds, bool *fds_overflow)
 		*fds_overflow = true;
 }
 
-/* Keep the fds of every SCM_RIGHTS block of msg; true when any came or the
- * kernel reports that it dropped (and closed) some that did not fit. */
-static bool collect_fds(struct msghdr *msg, int *fds, size_t *nfds, bool *fds_overflow)
+/* Keep the fds of every SCM_RIGHTS block of msg; flag the kernel's
+ * MSG_CTRUNC (it dropped, and closed, fds that did not fit). */
+static void collect_fds(struct msghdr *msg, int *fds, size_t *nfds, bool *fds_overflow)
 {
-	bool got = (msg->msg_flags & MSG_CTRUNC) != 0;
-
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		size_t count;
 
@@ -42,12 +41,10 @@ static bool collect_fds(struct msghdr *msg, int *fds, size_t *nfds, bool *fds_ov
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
 			keep_fd(fd, fds, nfds, fds_overflow);
-			got = true;
 		}
 	}
 	if ((msg->msg_flags & MSG_CTRUNC) && fds_overflow)
 		*fds_overflow = true;
-	return got;
 }
 
 ssize_t uvf__rx_recvmsg(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds, bool *fds_overflow)
@@ -175,8 +172,8 @@ static size_t fds_owner_end(const struct uvf_rx_buffer *b)
 		memcpy(&size, b->data + pos + 4, sizeof(size));
 		if (size < UVF_MSG_HEADER_SIZE)
 			size = UVF_MSG_HEADER_SIZE; /* framing is broken: next() says so */
-		if (b->fds_end <= pos + size)
-			return pos + size;
+		if (b->fds_end - pos <= size)
+			return size > SIZE_MAX - pos ? SIZE_MAX : pos + size;
 		pos += size;
 	}
 }
@@ -305,6 +302,8 @@ static int prepare_out(struct uvf_rx_buffer *out, size_t len)
 
 int uvf__rx_buffer_copy_front(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *out)
 {
+	if (len > b->end - b->start)
+		return -EINVAL;
 	if (prepare_out(out, len))
 		return -ENOMEM;
 	memcpy(out->data, b->data + b->start, len);
@@ -317,10 +316,11 @@ int uvf__rx_buffer_copy_front(struct uvf_rx_buffer *b, size_t len, struct uvf_rx
 
 int uvf__rx_buffer_split(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *rest)
 {
-	size_t tail = b->end - b->start - len;
+	size_t tail;
 
-	if (b->start != 0)
+	if (b->start != 0 || len > b->end)
 		return -EINVAL;
+	tail = b->end - len;
 	if (prepare_out(rest, tail))
 		return -ENOMEM;
 	if (tail)

@@ -8,6 +8,8 @@
  * incremental: uvf__rx_read() consumes whatever the socket has and returns a
  * complete message only when header and body are in, so a message may arrive
  * split across any number of reads with pauses in between.
+ * Framing received bytes and giving received fds to their message is done in
+ * one place, rx_buffer.c, for the server's receivers and the client's engine.
  *
  * All functions return 0 (or a positive count where stated) or a negative
  * errno; none of them logs: the caller logs with the reason in *why.
@@ -175,7 +177,8 @@ void uvf__rx_buffer_consume(struct uvf_rx_buffer *b, size_t len);
  * growable). Either by copying it (split == false: b goes on after it) or,
  * without copying, by moving what follows it in b to out (split == true,
  * only when b->start is 0: b keeps the message alone and out is the rest).
- * 0, or -ENOMEM with nothing moved (-EINVAL: split with b->start not 0).
+ * 0, or -ENOMEM with nothing moved; -EINVAL when len is more than b holds
+ * or, for split, b->start is not 0.
  */
 int uvf__rx_buffer_copy_front(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *out);
 int uvf__rx_buffer_split(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *rest);
