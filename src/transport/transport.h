@@ -173,12 +173,12 @@ void uvf__rx_buffer_consume(struct uvf_rx_buffer *b, size_t len);
 
 /*
  * Give the message of len bytes at b->start a buffer of its own, starting at
- * out->data[0], with the fds it owns (out must be empty; it becomes
- * growable). Either by copying it (split == false: b goes on after it) or,
- * without copying, by moving what follows it in b to out (split == true,
- * only when b->start is 0: b keeps the message alone and out is the rest).
- * 0, or -ENOMEM with nothing moved; -EINVAL when len is more than b holds
- * or, for split, b->start is not 0.
+ * data[0] and holding the fds the message owns. copy_front copies it into
+ * out (b goes on after it). split copies nothing of it: what follows it in b
+ * (bytes, and fds that are not the message's) moves to rest, and b keeps the
+ * message alone; only when b->start is 0. out/rest are emptied first and
+ * become growable. 0; -ENOMEM with nothing moved; -EINVAL when len is more
+ * than b holds or, for split, b->start is not 0.
  */
 int uvf__rx_buffer_copy_front(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *out);
 int uvf__rx_buffer_split(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *rest);
