@@ -56,21 +56,13 @@ struct uvf_client_stale {
 };
 
 /*
- * Bytes read from a socket: one or more messages, the last one possibly
- * partial. A buffer is also how a reply travels from the thread that read it
- * to the thread that waits for it (the message then starts at data[0]).
- * The fds that came with the bytes belong to the message starting at
- * fds_at (see connection.c for why that is the only possible owner).
+ * Bytes read from a socket (one or more messages, the last one possibly
+ * partial) and their fds, framed by transport/rx_buffer.c. A buffer is also
+ * how a reply travels from the thread that read it to the thread that waits
+ * for it (the message then starts at rx.data[0] and rx.fds are its own).
  */
 struct uvf_client_buf {
-	uint8_t *data;
-	size_t cap;
-	size_t start, end; /* bytes not yet dispatched */
-	bool has_fds;	   /* fds[]/nfds/fds_overflow belong to the message at fds_at */
-	size_t fds_at;
-	int fds[UVF_TRANSPORT_MAX_FDS];
-	size_t nfds;
-	bool fds_overflow;		/* more fds than we keep arrived, or the kernel truncated them */
+	struct uvf_rx_buffer rx;
 	struct uvf_msg_header hdr;	/* a held reply: its header */
 	const struct uvf_client *owner; /* a held reply: its client */
 	struct uvf_client_buf *next;	/* free list, or the thread's held replies */

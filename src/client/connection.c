@@ -45,9 +45,6 @@
  * deadline reads at most this many times more. */
 #define PROCESS_MAX_READS 256
 
-/* First size of a receive buffer; it grows to the largest message. */
-#define BUF_FIRST_CAP 16384u
-
 /* Receive buffers kept for reuse (one per thread that waits at once). */
 #define FREE_BUFS_MAX 16u
 
@@ -91,49 +88,15 @@ int uvf__client_check(const struct uvf_client *client)
 }
 
 /* ------------------------------------------------------------------ */
-/* Receive buffers                                                      */
+/* Receive buffers (framing and fds: transport/rx_buffer.c)             */
 /* ------------------------------------------------------------------ */
-
-static void buf_drop_fds(struct uvf_client_buf *b)
-{
-	for (size_t i = 0; i < b->nfds; i++)
-		if (b->fds[i] >= 0)
-			close(b->fds[i]);
-	b->nfds = 0;
-	b->has_fds = false;
-	b->fds_overflow = false;
-}
 
 static void buf_free(struct uvf_client_buf *b)
 {
 	if (b == NULL)
 		return;
-	buf_drop_fds(b);
-	free(b->data);
+	uvf__rx_buffer_destroy(&b->rx);
 	free(b);
-}
-
-/* Make room for `need` bytes from b->start, moving the unread bytes to the
- * front first. */
-static int buf_reserve(struct uvf_client_buf *b, size_t need)
-{
-	if (b->start > 0 && b->cap - b->start < need) {
-		memmove(b->data, b->data + b->start, b->end - b->start);
-		if (b->has_fds)
-			b->fds_at -= b->start;
-		b->end -= b->start;
-		b->start = 0;
-	}
-	if (b->cap - b->start < need) {
-		size_t cap = b->start + need;
-		uint8_t *grown = realloc(b->data, cap);
-
-		if (grown == NULL)
-			return -ENOMEM;
-		b->data = grown;
-		b->cap = cap;
-	}
-	return 0;
 }
 
 static struct uvf_client_buf *buf_get_locked(struct uvf_client *client)
@@ -152,7 +115,7 @@ static struct uvf_client_buf *buf_get_locked(struct uvf_client *client)
 /* Return a buffer whose fds were already dropped. */
 static void buf_put_locked(struct uvf_client *client, struct uvf_client_buf *b)
 {
-	b->start = b->end = 0;
+	b->rx.start = b->rx.end = 0;
 	b->owner = NULL;
 	if (client->nfree_bufs >= FREE_BUFS_MAX) {
 		buf_free(b);
@@ -165,112 +128,10 @@ static void buf_put_locked(struct uvf_client *client, struct uvf_client_buf *b)
 
 static void buf_release(struct uvf_client *client, struct uvf_client_buf *b)
 {
-	buf_drop_fds(b); /* close() outside the lock */
+	uvf__rx_buffer_reset(&b->rx); /* close() outside the lock */
 	pthread_mutex_lock(&client->lock);
 	buf_put_locked(client, b);
 	pthread_mutex_unlock(&client->lock);
-}
-
-/* Move b's fd group (if any) to nb, shifting its owner by `shift` bytes. */
-static void buf_move_fds(struct uvf_client_buf *nb, struct uvf_client_buf *b, size_t shift)
-{
-	memcpy(nb->fds, b->fds, b->nfds * sizeof(b->fds[0]));
-	nb->nfds = b->nfds;
-	nb->fds_overflow = b->fds_overflow;
-	nb->fds_at = b->fds_at - shift;
-	nb->has_fds = true;
-	b->nfds = 0;
-	b->has_fds = false;
-	b->fds_overflow = false;
-}
-
-/*
- * Is a whole message at b->start? 1 with *hdr filled, 0 when more bytes
- * are needed (room for them is made), or a negative errno when the header
- * breaks framing.
- */
-static int next_message(const struct uvf_client *client, struct uvf_client_buf *b, struct uvf_msg_header *hdr,
-			struct uvf_why *why)
-{
-	size_t avail = b->end - b->start;
-	int rc;
-
-	if (avail < UVF_MSG_HEADER_SIZE)
-		return 0;
-	memcpy(hdr, b->data + b->start, sizeof(*hdr));
-	rc = uvf__msg_check_header(hdr, client->rx_limit, why);
-	if (rc)
-		return rc;
-	if (avail < hdr->msg_size) {
-		if (buf_reserve(b, hdr->msg_size))
-			return uvf__why(why, -ENOMEM, "no memory for a %u-byte message", (unsigned)hdr->msg_size);
-		return 0;
-	}
-	return 1;
-}
-
-/* Forget the message of `size` bytes at b->start (and its fds). */
-static void buf_consume(struct uvf_client_buf *b, size_t size, bool own_fds)
-{
-	b->start += size;
-	if (own_fds)
-		buf_drop_fds(b);
-	if (b->start == b->end && !b->has_fds)
-		b->start = b->end = 0;
-}
-
-/* Offset of the message holding the last byte read. The kernel ends a
- * recvmsg right after the first chunk that carries fds, and a sender
- * attaches fds to the chunk that starts its message, so that message is
- * the one the fds belong to. */
-static size_t fds_owner(const struct uvf_client_buf *b)
-{
-	size_t pos = b->start;
-
-	for (;;) {
-		uint32_t size;
-
-		if (b->end - pos < UVF_MSG_HEADER_SIZE)
-			return pos;
-		memcpy(&size, b->data + pos + 4, sizeof(size));
-		if (size < UVF_MSG_HEADER_SIZE || size >= b->end - pos)
-			return pos;
-		pos += size;
-	}
-}
-
-static void collect_fds(struct uvf_client_buf *b, struct msghdr *msg)
-{
-	bool got = (msg->msg_flags & MSG_CTRUNC) != 0;
-	bool second = b->has_fds; /* cannot happen: reads stop at a partial fd-carrying message */
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		size_t count;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
-			continue;
-		count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < count; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			got = true;
-			if (!second && b->nfds < UVF_TRANSPORT_MAX_FDS) {
-				b->fds[b->nfds++] = fd;
-			} else {
-				close(fd);
-				b->fds_overflow = true;
-			}
-		}
-	}
-	if (!got)
-		return;
-	if (msg->msg_flags & MSG_CTRUNC)
-		b->fds_overflow = true;
-	if (!second) {
-		b->has_fds = true;
-		b->fds_at = fds_owner(b);
-	}
 }
 
 /*
@@ -278,61 +139,11 @@ static void collect_fds(struct uvf_client_buf *b, struct msghdr *msg)
  * Returns the bytes read, 0 when nothing came (EAGAIN), or a negative errno
  * (-ECONNRESET on EOF) with the reason in *why.
  */
-static ssize_t recv_some(struct uvf_client *client, int sock, struct uvf_client_buf *b, int flags, struct uvf_why *why)
+static ssize_t recv_some(int sock, struct uvf_client_buf *b, int flags, struct uvf_why *why)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * UVF_TRANSPORT_MAX_FDS)];
-	} ctl;
-	size_t used = b->end - b->start;
-	struct msghdr msg = {0};
-	struct iovec iov;
-	size_t len;
-	ssize_t n;
+	ssize_t n = uvf__rx_buffer_recv(&b->rx, sock, flags, why);
 
-	if (b->cap == 0 || b->end == b->cap || b->cap - b->start < UVF_MSG_HEADER_SIZE) {
-		if (buf_reserve(b, used + UVF_MSG_HEADER_SIZE > BUF_FIRST_CAP ? used + UVF_MSG_HEADER_SIZE
-									      : BUF_FIRST_CAP))
-			return uvf__why(why, -ENOMEM, "no memory for receiving");
-	}
-	len = b->cap - b->end;
-	if (b->has_fds) {
-		/* Stop at the end of the message owning the fds, so that fds of a
-		 * later message cannot arrive before these are handed over. */
-		size_t upto = b->fds_at + UVF_MSG_HEADER_SIZE;
-
-		if (b->end - b->fds_at >= UVF_MSG_HEADER_SIZE) {
-			uint32_t size;
-
-			memcpy(&size, b->data + b->fds_at + 4, sizeof(size));
-			upto = b->fds_at + (size > UVF_MSG_HEADER_SIZE ? size : UVF_MSG_HEADER_SIZE);
-		}
-		if (upto > b->end && upto - b->end < len)
-			len = upto - b->end;
-	}
-	iov.iov_base = b->data + b->end;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = ctl.buf;
-	msg.msg_controllen = sizeof(ctl.buf);
-	do {
-		n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		return uvf__why(why, -errno, "recvmsg: %s", strerror(errno));
-	}
-	if (n == 0) {
-		if (used == 0)
-			return uvf__why(why, -ECONNRESET, "connection closed by the peer");
-		return uvf__why(why, -ECONNRESET, "connection closed by the peer in the middle of a message");
-	}
-	b->end += (size_t)n;
-	if (msg.msg_controllen > 0 || (msg.msg_flags & MSG_CTRUNC))
-		collect_fds(b, &msg);
-	return n;
+	return n == -EAGAIN ? 0 : n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -526,13 +337,14 @@ static void pass_reader_role_locked(struct uvf_client *client)
 }
 
 /*
- * Hand the reply of `size` bytes at b->start to its waiter. The waiter gets
- * a buffer with the reply at offset 0: b itself when the reply starts it
- * (the bytes after it move to a fresh buffer that the reader goes on with),
- * else a copy. Sets *own when the reply is self's.
+ * Hand the reply of `size` bytes at the front of the reader's buffer to its
+ * waiter. The waiter gets a buffer with the reply at offset 0: the reader's
+ * buffer itself when the reply starts it (the bytes after it move to a fresh
+ * buffer that the reader goes on with), else a copy. Sets *own when the
+ * reply is self's.
  */
-static void deliver_reply(struct uvf_client *client, const struct uvf_msg_header *hdr, bool own_fds,
-			  struct uvf_client_waiter *self, bool *own)
+static void deliver_reply(struct uvf_client *client, const struct uvf_msg_header *hdr, struct uvf_client_waiter *self,
+			  bool *own)
 {
 	struct uvf_client_buf *b = client->rx;
 	size_t size = hdr->msg_size;
@@ -546,29 +358,17 @@ static void deliver_reply(struct uvf_client *client, const struct uvf_msg_header
 	if (w == NULL) {
 		drop_reply_locked(client, hdr);
 		pthread_mutex_unlock(&client->lock);
-		buf_consume(b, size, own_fds);
+		uvf__rx_buffer_consume(&b->rx, size);
 		return;
 	}
 	remove_waiter_locked(client, w);
 	w->done = true;
 	nb = buf_get_locked(client);
-	if (nb && b->start == 0 && (b->end == size || buf_reserve(nb, b->end - size) == 0)) {
-		if (b->end > size)
-			memcpy(nb->data, b->data + size, b->end - size);
-		nb->end = b->end - size;
-		if (b->has_fds && !own_fds)
-			buf_move_fds(nb, b, size);
-		b->end = size;
+	if (nb && b->rx.start == 0 && uvf__rx_buffer_split(&b->rx, size, &nb->rx) == 0) {
 		client->rx = nb;
 		nb = b;
-	} else if (nb && b->start > 0 && buf_reserve(nb, size) == 0) {
-		memcpy(nb->data, b->data + b->start, size);
-		nb->end = size;
-		if (own_fds)
-			buf_move_fds(nb, b, b->start);
-		b->start += size;
-		if (b->start == b->end && !b->has_fds)
-			b->start = b->end = 0;
+	} else if (nb && b->rx.start > 0 && uvf__rx_buffer_copy_front(&b->rx, size, &nb->rx) == 0) {
+		/* nb holds a copy */
 	} else {
 		if (nb)
 			buf_put_locked(client, nb);
@@ -589,7 +389,7 @@ static void deliver_reply(struct uvf_client *client, const struct uvf_msg_header
 		pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&client->lock);
 	if (nb == NULL)
-		buf_consume(b, size, own_fds);
+		uvf__rx_buffer_consume(&b->rx, size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -612,37 +412,37 @@ static int dispatch(struct uvf_client *client, bool on_twin, struct uvf_client_w
 		uint32_t type;
 		int rc;
 
-		rc = next_message(client, b, &hdr, &why);
+		rc = uvf__rx_buffer_next(&b->rx, client->rx_limit, &hdr, &why);
 		if (rc == 0)
 			return 0;
 		if (rc < 0)
 			return uvf__client_mark_broken(client, rc, why.text);
-		own_fds = b->has_fds && b->fds_at == b->start;
+		own_fds = uvf__rx_buffer_owns_fds(&b->rx, hdr.msg_size);
 		type = hdr.flags & UVF_MSG_TYPE_MASK;
 		CLIENT_LOG(client, UVF_LOG_DEBUG, "<- %s id %u %s%s, %u bytes, %zu fds", uvf__cmd_name(hdr.command),
 			   (unsigned)hdr.msg_id, type == UVF_MSG_TYPE_COMMAND ? "command" : "reply",
-			   on_twin ? " (twin socket)" : "", (unsigned)hdr.msg_size, own_fds ? b->nfds : 0);
+			   on_twin ? " (twin socket)" : "", (unsigned)hdr.msg_size, own_fds ? b->rx.nfds : 0);
 
 		if (handshake && !*own &&
 		    (self == NULL || hdr.msg_id != self->id || hdr.command != self->command ||
 		     type != UVF_MSG_TYPE_REPLY)) {
 			CLIENT_LOG(client, UVF_LOG_ERROR, "peer sent %s id %u instead of the VERSION reply",
 				   uvf__cmd_name(hdr.command), (unsigned)hdr.msg_id);
-			buf_consume(b, hdr.msg_size, own_fds);
+			uvf__rx_buffer_consume(&b->rx, hdr.msg_size);
 			return uvf__client_mark_broken(client, -EPROTO, "not a vfio-user server");
 		}
 		if (type == UVF_MSG_TYPE_COMMAND) {
 			struct uvf_client_msg msg = {
 				.hdr = &hdr,
-				.body = b->data + b->start + UVF_MSG_HEADER_SIZE,
+				.body = b->rx.data + b->rx.start + UVF_MSG_HEADER_SIZE,
 				.len = hdr.msg_size - UVF_MSG_HEADER_SIZE,
-				.nfds = own_fds ? b->nfds : 0,
-				.fds_overflow = own_fds && b->fds_overflow,
+				.nfds = own_fds ? b->rx.nfds : 0,
+				.fds_overflow = own_fds && b->rx.fds_overflow,
 				.on_twin = on_twin,
 			};
 
 			rc = uvf__client_serve_command(client, &msg);
-			buf_consume(b, hdr.msg_size, own_fds);
+			uvf__rx_buffer_consume(&b->rx, hdr.msg_size);
 			if (rc < 0)
 				return rc;
 			if (served)
@@ -653,10 +453,10 @@ static int dispatch(struct uvf_client *client, bool on_twin, struct uvf_client_w
 			/* We send no commands there: nothing can be answered. */
 			CLIENT_LOG(client, UVF_LOG_WARNING, "%s id %u: reply on the twin socket, dropped",
 				   uvf__cmd_name(hdr.command), (unsigned)hdr.msg_id);
-			buf_consume(b, hdr.msg_size, own_fds);
+			uvf__rx_buffer_consume(&b->rx, hdr.msg_size);
 			continue;
 		}
-		deliver_reply(client, &hdr, own_fds, self, own);
+		deliver_reply(client, &hdr, self, own);
 	}
 }
 
@@ -675,12 +475,12 @@ static int dispatch_all(struct uvf_client *client, struct uvf_client_waiter *sel
  * or a negative errno. */
 static ssize_t read_now(struct uvf_client *client, struct uvf_why *why)
 {
-	ssize_t n = recv_some(client, client->sock, client->rx, MSG_DONTWAIT, why);
+	ssize_t n = recv_some(client->sock, client->rx, MSG_DONTWAIT, why);
 	ssize_t t;
 
 	if (n < 0 || client->twin < 0)
 		return n;
-	t = recv_some(client, client->twin, client->twin_rx, MSG_DONTWAIT, why);
+	t = recv_some(client->twin, client->twin_rx, MSG_DONTWAIT, why);
 	if (t < 0)
 		return t;
 	return n + t;
@@ -720,7 +520,7 @@ static ssize_t fill(struct uvf_client *client, int wait_ms, struct uvf_why *why)
 	bool twin_idle = client->twin < 0 || __atomic_load_n(&client->msg_dma_ranges, __ATOMIC_RELAXED) == 0;
 	if (twin_idle && (wait_ms < 0 || wait_ms + RCVTIMEO_SLACK_MS >= client->timeout_ms))
 		/* The common case: one blocking recvmsg, ended by SO_RCVTIMEO. */
-		return recv_some(client, client->sock, client->rx, 0, why);
+		return recv_some(client->sock, client->rx, 0, why);
 	pfd[0] = (struct pollfd){.fd = client->sock, .events = POLLIN};
 	pfd[1] = (struct pollfd){.fd = client->twin, .events = POLLIN};
 	rc = poll(pfd, client->twin >= 0 ? 2 : 1, wait_ms);
@@ -731,12 +531,12 @@ static ssize_t fill(struct uvf_client *client, int wait_ms, struct uvf_why *why)
 	/* Only the sockets that have something: no recvmsg in vain. */
 	n = 0;
 	if (pfd[0].revents) {
-		n = recv_some(client, client->sock, client->rx, MSG_DONTWAIT, why);
+		n = recv_some(client->sock, client->rx, MSG_DONTWAIT, why);
 		if (n < 0)
 			return n;
 	}
 	if (client->twin >= 0 && pfd[1].revents) {
-		ssize_t t = recv_some(client, client->twin, client->twin_rx, MSG_DONTWAIT, why);
+		ssize_t t = recv_some(client->twin, client->twin_rx, MSG_DONTWAIT, why);
 
 		if (t < 0)
 			return t;
@@ -861,10 +661,10 @@ static void hold_reply(struct uvf_client *client, struct uvf_client_buf *b, stru
 	b->next = held_replies;
 	held_replies = b;
 	reply->hdr = &b->hdr;
-	reply->payload = b->data + UVF_MSG_HEADER_SIZE;
+	reply->payload = b->rx.data + UVF_MSG_HEADER_SIZE;
 	reply->len = b->hdr.msg_size - UVF_MSG_HEADER_SIZE;
-	reply->nfds = b->has_fds ? b->nfds : 0;
-	reply->fds = b->fds;
+	reply->nfds = b->rx.has_fds ? b->rx.nfds : 0;
+	reply->fds = b->rx.fds;
 }
 
 static int request(struct uvf_client *client, uint16_t command, const struct iovec *iov, int iovcnt, const int *fds,
@@ -932,7 +732,7 @@ static int request(struct uvf_client *client, uint16_t command, const struct iov
 		buf_release(client, b);
 		return err;
 	}
-	if (b->has_fds && b->fds_overflow) {
+	if (b->rx.has_fds && b->rx.fds_overflow) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "%s id %u: reply carried more fds than allowed",
 			   uvf__cmd_name(command), (unsigned)w.id);
 		buf_release(client, b);

@@ -180,56 +180,12 @@ size_t uvf__rx_take_fds(struct uvf_rx *rx, int *out, size_t max)
 	return taken;
 }
 
-/* Keep the fds of every SCM_RIGHTS block; close those beyond the array. */
-static void collect_fds(struct uvf_rx *rx, struct msghdr *msg)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		size_t count;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
-			continue;
-		count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < count; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (rx->nfds < UVF_TRANSPORT_MAX_FDS) {
-				rx->fds[rx->nfds++] = fd;
-			} else {
-				close(fd);
-				rx->fds_overflow = true;
-			}
-		}
-	}
-	/* The kernel dropped (and closed) fds that did not fit. */
-	if (msg->msg_flags & MSG_CTRUNC)
-		rx->fds_overflow = true;
-}
-
-/* One recvmsg of at most len bytes into buf: bytes read, or -errno
- * (-EAGAIN when empty, -ECONNRESET on EOF). */
+/* One recvmsg of at most len bytes into buf, straight into the message
+ * (never past its end): bytes read, or -errno (-EAGAIN when empty,
+ * -ECONNRESET on EOF). */
 static ssize_t receive_some(struct uvf_rx *rx, int sock, void *buf, size_t len)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * UVF_TRANSPORT_MAX_FDS)];
-	} ctl;
-	struct iovec iov = {.iov_base = buf, .iov_len = len};
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	ssize_t n;
-
-	do {
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	collect_fds(rx, &msg);
-	return n == 0 ? -ECONNRESET : n;
+	return uvf__rx_recvmsg(sock, buf, len, MSG_DONTWAIT, rx->fds, &rx->nfds, &rx->fds_overflow);
 }
 
 /* The header is complete: validate it, then make room for the body. */
@@ -267,79 +223,29 @@ static int explain_read_error(const struct uvf_rx *rx, int err, struct uvf_why *
 
 void uvf__rx_ahead_reset(struct uvf_rx_ahead *ahead)
 {
-	for (size_t i = 0; i < ahead->nfds; i++)
-		close(ahead->fds[i]);
-	ahead->nfds = 0;
-	ahead->fds_overflow = false;
-	ahead->start = ahead->end = 0;
+	uvf__rx_buffer_reset(&ahead->buf);
 }
 
 bool uvf__rx_buffered(const struct uvf_rx *rx)
 {
-	return rx->ahead && rx->ahead->start < rx->ahead->end;
+	return rx->ahead && rx->ahead->buf.start < rx->ahead->buf.end;
 }
 
-/* Give the read-ahead's fds to the message being received. */
-static void adopt_ahead_fds(struct uvf_rx *rx)
-{
-	struct uvf_rx_ahead *a = rx->ahead;
-
-	for (size_t i = 0; i < a->nfds; i++) {
-		if (rx->nfds < UVF_TRANSPORT_MAX_FDS) {
-			rx->fds[rx->nfds++] = a->fds[i];
-		} else {
-			close(a->fds[i]);
-			rx->fds_overflow = true;
-		}
-	}
-	if (a->fds_overflow)
-		rx->fds_overflow = true;
-	a->nfds = 0;
-	a->fds_overflow = false;
-}
-
-/* Move up to len buffered bytes into dst; the message taking the last
- * buffered byte takes the fds that came with it. */
+/* Move up to len buffered bytes into dst; the message taking the byte the
+ * read-ahead's fds came with takes them. */
 static size_t take_ahead(struct uvf_rx *rx, void *dst, size_t len)
 {
-	struct uvf_rx_ahead *a = rx->ahead;
-	size_t n = a->end - a->start;
-
-	if (n > len)
-		n = len;
-	/* dst is NULL for an empty body that was never allocated (found by
-	 * fuzz_server_stream): memcpy must not be given it, even for 0 bytes */
-	if (n)
-		memcpy(dst, a->buf + a->start, n);
-	a->start += n;
-	if (a->start == a->end) {
-		a->start = a->end = 0;
-		if (a->nfds || a->fds_overflow)
-			adopt_ahead_fds(rx);
-	}
-	return n;
+	return uvf__rx_buffer_take(&rx->ahead->buf, dst, len, rx->fds, &rx->nfds, &rx->fds_overflow);
 }
 
 /* Fill the empty read-ahead with one recvmsg. */
 static ssize_t read_ahead(struct uvf_rx *rx, int sock)
 {
 	struct uvf_rx_ahead *a = rx->ahead;
-	struct uvf_rx tmp = {.nfds = 0};
-	ssize_t n;
 
-	/* collect the fds apart: they belong to whichever message ends up
-	 * taking the last byte */
-	for (size_t i = 0; i < UVF_TRANSPORT_MAX_FDS; i++)
-		tmp.fds[i] = -1;
-	n = receive_some(&tmp, sock, a->buf, sizeof(a->buf));
-	memcpy(a->fds, tmp.fds, tmp.nfds * sizeof(int));
-	a->nfds = tmp.nfds;
-	a->fds_overflow = tmp.fds_overflow;
-	if (n > 0) {
-		a->start = 0;
-		a->end = (size_t)n;
-	}
-	return n;
+	if (a->buf.data == NULL)
+		uvf__rx_buffer_init_fixed(&a->buf, a->storage, sizeof(a->storage));
+	return uvf__rx_buffer_recv(&a->buf, sock, MSG_DONTWAIT, NULL);
 }
 
 /* Read the next piece of the message, never past its end (except into
@@ -351,7 +257,7 @@ static int read_step(struct uvf_rx *rx, int sock, struct uvf_why *why)
 	ssize_t n;
 
 	if (rx->ahead && rx->hdr_got < UVF_MSG_HEADER_SIZE) {
-		if (rx->ahead->start == rx->ahead->end) {
+		if (!uvf__rx_buffered(rx)) {
 			n = read_ahead(rx, sock);
 			if (n < 0) {
 				/* fds that came with nothing to own them */
@@ -369,7 +275,7 @@ static int read_step(struct uvf_rx *rx, int sock, struct uvf_why *why)
 		rx->body_got += take_ahead(rx, rx->body, body_len);
 		return rx->body_got == body_len ? 1 : 0;
 	}
-	if (rx->ahead && rx->ahead->start < rx->ahead->end) {
+	if (uvf__rx_buffered(rx)) {
 		/* a body that began in the read-ahead */
 		body_len = rx->hdr.msg_size - UVF_MSG_HEADER_SIZE;
 		rx->body_got += take_ahead(rx, rx->body + rx->body_got, body_len - rx->body_got);

@@ -8,6 +8,8 @@
  * incremental: uvf__rx_read() consumes whatever the socket has and returns a
  * complete message only when header and body are in, so a message may arrive
  * split across any number of reads with pauses in between.
+ * Framing received bytes and giving received fds to their message is done in
+ * one place, rx_buffer.c, for the server's receivers and the client's engine.
  *
  * All functions return 0 (or a positive count where stated) or a negative
  * errno; none of them logs: the caller logs with the reason in *why.
@@ -98,23 +100,117 @@ int uvf__msg_send(int sock, const struct uvf_msg_header *hdr, const void *payloa
 /* ------------------------------------------------------------------ */
 
 /*
+ * Receive buffer: bytes read from a stream socket and the fds that came with
+ * them. This is the one place where received bytes are framed into messages
+ * and received fds find their message, for the client's engine and for the
+ * server's read-ahead alike.
+ *
+ * Owner rule: a recvmsg on a stream UNIX socket ends right after the bytes
+ * that carried fds, and a sender attaches its fds to its message's first
+ * sendmsg, so the fds of one read belong to the message holding the last
+ * byte of that read (byte fds_end - 1 of data). They are handed over when
+ * that byte is taken. While they wait, uvf__rx_buffer_recv never reads past
+ * the end of their message, so that fds of a later message cannot arrive
+ * before these are handed over: at most one group of fds waits at a time.
+ *
+ * All zero is an empty buffer that allocates on first use (and grows to the
+ * largest message); uvf__rx_buffer_init_fixed gives one over the caller's
+ * storage, which never grows. Not thread-safe: one reader at a time.
+ */
+#define UVF_RX_BUFFER_FIRST_CAP 16384u
+
+struct uvf_rx_buffer {
+	uint8_t *data;
+	size_t cap;
+	size_t start, end; /* bytes received and not taken yet */
+	bool fixed;	   /* data is the caller's storage: never grown nor freed */
+	bool has_fds;	   /* fds/nfds/fds_overflow wait for the message holding byte fds_end - 1 */
+	size_t fds_end;
+	int fds[UVF_TRANSPORT_MAX_FDS]; /* slots set to -1 by a taker are not closed */
+	size_t nfds;
+	bool fds_overflow; /* more than UVF_TRANSPORT_MAX_FDS came, or MSG_CTRUNC */
+};
+
+/* A buffer over storage[0..size) that never grows. */
+void uvf__rx_buffer_init_fixed(struct uvf_rx_buffer *b, void *storage, size_t size);
+
+/*
+ * One recvmsg (flags: 0 to block, MSG_DONTWAIT not to) appending at most
+ * what fits after b->end, and never past the end of the message owning
+ * waiting fds (for that, b->start must be where a message starts whenever
+ * fds wait). A growable buffer first makes room (at least
+ * UVF_RX_BUFFER_FIRST_CAP bytes). fds come with MSG_CMSG_CLOEXEC.
+ * Returns the bytes read; -EAGAIN when nothing is there (or SO_RCVTIMEO
+ * expired); -ECONNRESET on EOF; -ENOMEM; -ENOBUFS when a fixed buffer is
+ * full; or -errno of recvmsg, with the reason in *why (may be NULL).
+ */
+ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct uvf_why *why);
+
+/*
+ * Is a whole message at b->start? 1 with *hdr filled; 0 when more bytes are
+ * needed (a growable buffer makes room for the whole message first); or a
+ * negative errno when its header breaks framing (uvf__msg_check_header with
+ * max_msg_size: -EMSGSIZE, -EPROTO; *hdr holds it), -ENOMEM, or -ENOBUFS
+ * when it cannot fit in a fixed buffer.
+ */
+int uvf__rx_buffer_next(struct uvf_rx_buffer *b, uint32_t max_msg_size, struct uvf_msg_header *hdr,
+			struct uvf_why *why);
+
+/* Whether the waiting fds belong to the first len bytes at b->start. */
+bool uvf__rx_buffer_owns_fds(const struct uvf_rx_buffer *b, size_t len);
+
+/*
+ * Take up to len bytes from b->start (copied to dst unless dst is NULL):
+ * returns how many. If they include the byte the waiting fds belong to, the
+ * fds are appended to fds[*nfds..UVF_TRANSPORT_MAX_FDS) (those beyond are
+ * closed and *fds_overflow set, which an overflow of the group also sets),
+ * or closed when fds is NULL.
+ */
+size_t uvf__rx_buffer_take(struct uvf_rx_buffer *b, void *dst, size_t len, int *fds, size_t *nfds, bool *fds_overflow);
+
+/* Drop the first len bytes (a message dealt with), closing their fds. */
+void uvf__rx_buffer_consume(struct uvf_rx_buffer *b, size_t len);
+
+/*
+ * Give the message of len bytes at b->start a buffer of its own, starting at
+ * data[0] and holding the fds the message owns. copy_front copies it into
+ * out (b goes on after it). split copies nothing of it: what follows it in b
+ * (bytes, and fds that are not the message's) moves to rest, and b keeps the
+ * message alone; only when b->start is 0. out/rest are emptied first and
+ * become growable. 0; -ENOMEM with nothing moved; -EINVAL when len is more
+ * than b holds or, for split, b->start is not 0.
+ */
+int uvf__rx_buffer_copy_front(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *out);
+int uvf__rx_buffer_split(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *rest);
+
+/* Empty: close the waiting fds (except slots set to -1), drop the bytes;
+ * keeps the storage. */
+void uvf__rx_buffer_reset(struct uvf_rx_buffer *b);
+
+/* Reset and free the storage of a growable buffer. */
+void uvf__rx_buffer_destroy(struct uvf_rx_buffer *b);
+
+/*
+ * One recvmsg of at most len bytes into buf with MSG_CMSG_CLOEXEC, retried
+ * on EINTR: the fds that came are appended to fds[*nfds..) as
+ * uvf__rx_buffer_take does. Returns the bytes read, -EAGAIN, -ECONNRESET on
+ * EOF, or -errno. For a reader that never reads past its message.
+ */
+ssize_t uvf__rx_recvmsg(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds, bool *fds_overflow);
+
+/*
  * Read-ahead for a receiver: one recvmsg fetches a header together with the
  * body (and whatever follows), so a small request costs one system call
  * instead of two. Several receivers reading the same socket (the server's
  * main and DMA-wait receivers) share one, so bytes are consumed in stream
- * order whoever reads them.
- * fds: a recvmsg on a stream UNIX socket ends right after the bytes that
- * carried fds, so the fds of one read belong to the message holding the last
- * byte read; they are handed to that message when it takes that byte.
+ * order whoever reads them. It is a receive buffer over fixed storage, read
+ * only when empty; its fds go to the receiver that takes their byte.
  */
 #define UVF_RX_AHEAD_SIZE 4096u
 
 struct uvf_rx_ahead {
-	uint8_t buf[UVF_RX_AHEAD_SIZE];
-	size_t start, end; /* bytes not consumed yet */
-	int fds[UVF_TRANSPORT_MAX_FDS];
-	size_t nfds;
-	bool fds_overflow;
+	struct uvf_rx_buffer buf; /* over storage, set up on first read */
+	uint8_t storage[UVF_RX_AHEAD_SIZE];
 };
 
 /* Empty: close held fds, drop buffered bytes (a new connection). */

@@ -936,7 +936,7 @@ static void test_read_ahead_reset_closes_fds_not_yet_owned(void **state)
 	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
 	uvf__rx_destroy(&rx);
 	uvf__rx_ahead_reset(&ahead);
-	assert_int_equal(ahead.nfds, 0);
+	assert_int_equal(ahead.buf.nfds, 0);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	close_pair(sv);

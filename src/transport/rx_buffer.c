@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/* Receive buffer: received bytes framed into messages, and the rule that
+ * gives the fds of a read to their message (see transport.h). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "transport/transport.h"
+
+/* ------------------------------------------------------------------ */
+/* Fds                                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Keep fd in fds[*nfds] if there is room, else close it and say so. */
+static void keep_fd(int fd, int *fds, size_t *nfds, bool *fds_overflow)
+{
+	if (fds && *nfds < UVF_TRANSPORT_MAX_FDS) {
+		fds[(*nfds)++] = fd;
+		return;
+	}
+	close(fd);
+	if (fds_overflow)
+		*fds_overflow = true;
+}
+
+/* Keep the fds of every SCM_RIGHTS block of msg; flag the kernel's
+ * MSG_CTRUNC (it dropped, and closed, fds that did not fit). */
+static void collect_fds(struct msghdr *msg, int *fds, size_t *nfds, bool *fds_overflow)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		size_t count;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+			continue;
+		count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < count; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			keep_fd(fd, fds, nfds, fds_overflow);
+		}
+	}
+	if ((msg->msg_flags & MSG_CTRUNC) && fds_overflow)
+		*fds_overflow = true;
+}
+
+ssize_t uvf__rx_recvmsg(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds, bool *fds_overflow)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * UVF_TRANSPORT_MAX_FDS)];
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+	ssize_t n;
+
+	do {
+		n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	collect_fds(&msg, fds, nfds, fds_overflow);
+	return n == 0 ? -ECONNRESET : n;
+}
+
+/* Hand the waiting fds over (fds NULL: close them). */
+static void hand_fds(struct uvf_rx_buffer *b, int *fds, size_t *nfds, bool *fds_overflow)
+{
+	for (size_t i = 0; i < b->nfds; i++) {
+		if (b->fds[i] >= 0)
+			keep_fd(b->fds[i], fds, nfds, fds_overflow);
+		b->fds[i] = -1;
+	}
+	if (b->fds_overflow && fds_overflow)
+		*fds_overflow = true;
+	b->nfds = 0;
+	b->fds_overflow = false;
+	b->has_fds = false;
+}
+
+/* Move the waiting fds of src to dst (which has none), where they belong to
+ * byte fds_end - 1. */
+static void move_fds(struct uvf_rx_buffer *dst, struct uvf_rx_buffer *src, size_t fds_end)
+{
+	memcpy(dst->fds, src->fds, src->nfds * sizeof(src->fds[0]));
+	dst->nfds = src->nfds;
+	dst->fds_overflow = src->fds_overflow;
+	dst->fds_end = fds_end;
+	dst->has_fds = true;
+	src->nfds = 0;
+	src->fds_overflow = false;
+	src->has_fds = false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Storage                                                              */
+/* ------------------------------------------------------------------ */
+
+void uvf__rx_buffer_init_fixed(struct uvf_rx_buffer *b, void *storage, size_t size)
+{
+	memset(b, 0, sizeof(*b));
+	b->data = storage;
+	b->cap = size;
+	b->fixed = true;
+}
+
+/* Room for need bytes from b->start: unread bytes move to the front first,
+ * then a growable buffer grows. 0, -ENOMEM or -ENOBUFS. */
+static int reserve(struct uvf_rx_buffer *b, size_t need)
+{
+	if (b->start > 0 && b->cap - b->start < need) {
+		if (b->end > b->start)
+			memmove(b->data, b->data + b->start, b->end - b->start);
+		if (b->has_fds)
+			b->fds_end -= b->start;
+		b->end -= b->start;
+		b->start = 0;
+	}
+	if (b->cap - b->start < need) {
+		uint8_t *grown;
+
+		if (b->fixed)
+			return -ENOBUFS;
+		grown = realloc(b->data, b->start + need);
+		if (grown == NULL)
+			return -ENOMEM;
+		b->data = grown;
+		b->cap = b->start + need;
+	}
+	return 0;
+}
+
+void uvf__rx_buffer_reset(struct uvf_rx_buffer *b)
+{
+	hand_fds(b, NULL, NULL, NULL);
+	b->start = b->end = 0;
+}
+
+void uvf__rx_buffer_destroy(struct uvf_rx_buffer *b)
+{
+	uvf__rx_buffer_reset(b);
+	if (!b->fixed) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Where the message owning the waiting fds ends (at least where its header
+ * does), walking the messages from b->start. */
+static size_t fds_owner_end(const struct uvf_rx_buffer *b)
+{
+	size_t pos = b->start;
+
+	for (;;) {
+		uint32_t size;
+
+		if (b->end - pos < UVF_MSG_HEADER_SIZE)
+			return pos + UVF_MSG_HEADER_SIZE;
+		memcpy(&size, b->data + pos + 4, sizeof(size));
+		if (size < UVF_MSG_HEADER_SIZE)
+			size = UVF_MSG_HEADER_SIZE; /* framing is broken: next() says so */
+		if (b->fds_end - pos <= size)
+			return size > SIZE_MAX - pos ? SIZE_MAX : pos + size;
+		pos += size;
+	}
+}
+
+ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct uvf_why *why)
+{
+	size_t used = b->end - b->start;
+	int fds[UVF_TRANSPORT_MAX_FDS];
+	size_t nfds = 0;
+	bool overflow = false;
+	size_t len;
+	ssize_t n;
+
+	if (!b->fixed && (b->cap == 0 || b->end == b->cap || b->cap - b->start < UVF_MSG_HEADER_SIZE)) {
+		size_t need = used + UVF_MSG_HEADER_SIZE;
+
+		if (reserve(b, need > UVF_RX_BUFFER_FIRST_CAP ? need : UVF_RX_BUFFER_FIRST_CAP))
+			return uvf__why(why, -ENOMEM, "no memory for receiving");
+	}
+	if (b->end == b->cap && b->start > 0)
+		(void)reserve(b, b->cap); /* fixed: move the unread bytes to the front */
+	if (b->end == b->cap)
+		return uvf__why(why, -ENOBUFS, "receive buffer full");
+	len = b->cap - b->end;
+	if (b->has_fds) {
+		size_t upto = fds_owner_end(b);
+
+		if (upto > b->end && upto - b->end < len)
+			len = upto - b->end;
+	}
+	n = uvf__rx_recvmsg(sock, b->data + b->end, len, flags, fds, &nfds, &overflow);
+	if (n == -EAGAIN)
+		return n;
+	if (n == -ECONNRESET) {
+		if (used == 0)
+			return uvf__why(why, -ECONNRESET, "connection closed by the peer");
+		return uvf__why(why, -ECONNRESET, "connection closed by the peer in the middle of a message");
+	}
+	if (n < 0) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		return uvf__why(why, (int)n, "recvmsg: %s", strerror((int)-n));
+	}
+	b->end += (size_t)n;
+	if (nfds == 0 && !overflow)
+		return n;
+	if (b->has_fds) {
+		/* Cannot happen: reads stop at the end of the message owning
+		 * the waiting fds. Refuse the newcomers, flag the message. */
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		b->fds_overflow = true;
+		return n;
+	}
+	memcpy(b->fds, fds, nfds * sizeof(fds[0]));
+	b->nfds = nfds;
+	b->fds_overflow = overflow;
+	b->fds_end = b->end;
+	b->has_fds = true;
+	return n;
+}
+
+int uvf__rx_buffer_next(struct uvf_rx_buffer *b, uint32_t max_msg_size, struct uvf_msg_header *hdr, struct uvf_why *why)
+{
+	size_t avail = b->end - b->start;
+	int rc;
+
+	if (avail < UVF_MSG_HEADER_SIZE)
+		return 0;
+	memcpy(hdr, b->data + b->start, sizeof(*hdr));
+	rc = uvf__msg_check_header(hdr, max_msg_size, why);
+	if (rc)
+		return rc;
+	if (avail >= hdr->msg_size)
+		return 1;
+	rc = reserve(b, hdr->msg_size);
+	if (rc == -ENOBUFS)
+		return uvf__why(why, rc, "a %u-byte message does not fit the %zu-byte buffer", (unsigned)hdr->msg_size,
+				b->cap);
+	if (rc)
+		return uvf__why(why, rc, "no memory for a %u-byte message", (unsigned)hdr->msg_size);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Taking messages out                                                  */
+/* ------------------------------------------------------------------ */
+
+bool uvf__rx_buffer_owns_fds(const struct uvf_rx_buffer *b, size_t len)
+{
+	return b->has_fds && b->fds_end > b->start && b->fds_end - b->start <= len;
+}
+
+size_t uvf__rx_buffer_take(struct uvf_rx_buffer *b, void *dst, size_t len, int *fds, size_t *nfds, bool *fds_overflow)
+{
+	size_t n = b->end - b->start;
+	bool owner;
+
+	if (n > len)
+		n = len;
+	/* dst may be NULL for an empty body never allocated: memcpy must
+	 * not be given it, even for 0 bytes */
+	if (n && dst)
+		memcpy(dst, b->data + b->start, n);
+	owner = uvf__rx_buffer_owns_fds(b, n);
+	b->start += n;
+	if (owner)
+		hand_fds(b, fds, nfds, fds_overflow);
+	if (b->start == b->end && !b->has_fds)
+		b->start = b->end = 0;
+	return n;
+}
+
+void uvf__rx_buffer_consume(struct uvf_rx_buffer *b, size_t len)
+{
+	uvf__rx_buffer_take(b, NULL, len, NULL, NULL, NULL);
+}
+
+/* Make out an empty growable buffer with room for len bytes. */
+static int prepare_out(struct uvf_rx_buffer *out, size_t len)
+{
+	uvf__rx_buffer_reset(out);
+	out->fixed = false;
+	return len ? reserve(out, len) : 0;
+}
+
+int uvf__rx_buffer_copy_front(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *out)
+{
+	if (len > b->end - b->start)
+		return -EINVAL;
+	if (prepare_out(out, len))
+		return -ENOMEM;
+	memcpy(out->data, b->data + b->start, len);
+	out->end = len;
+	if (uvf__rx_buffer_owns_fds(b, len))
+		move_fds(out, b, b->fds_end - b->start);
+	uvf__rx_buffer_consume(b, len);
+	return 0;
+}
+
+int uvf__rx_buffer_split(struct uvf_rx_buffer *b, size_t len, struct uvf_rx_buffer *rest)
+{
+	size_t tail;
+
+	if (b->start != 0 || len > b->end)
+		return -EINVAL;
+	tail = b->end - len;
+	if (prepare_out(rest, tail))
+		return -ENOMEM;
+	if (tail)
+		memcpy(rest->data, b->data + len, tail);
+	rest->end = tail;
+	if (b->has_fds && !uvf__rx_buffer_owns_fds(b, len))
+		move_fds(rest, b, b->fds_end - len);
+	b->end = len;
+	return 0;
+}
