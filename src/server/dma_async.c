@@ -62,7 +62,7 @@ static void arm_timer(struct uvf_device *dev)
 		its.it_value.tv_sec = (time_t)(delay / 1000u);
 		its.it_value.tv_nsec = (long)(delay % 1000u) * 1000000L;
 	}
-	timerfd_settime(dev->dma_timer_fd, 0, &its, NULL);
+	timerfd_settime(dev->loop.dma_timer_fd, 0, &its, NULL);
 }
 
 static int start(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write, uvf_dma_done_fn done,
@@ -255,7 +255,7 @@ void uvf__dma_async_run(struct uvf_device *dev)
 	take_submitted(dev);
 	if (!dev->dma_ops)
 		return; /* no timer armed either: disarmed when the list emptied */
-	if (read(dev->dma_timer_fd, &expirations, sizeof(expirations)) < 0)
+	if (read(dev->loop.dma_timer_fd, &expirations, sizeof(expirations)) < 0)
 		expirations = 0; /* not expired: nothing to drain */
 	for (struct uvf_dma_op *op = dev->dma_ops; op; op = op->next) {
 		if (op->waiting && op->deadline_ms <= now) {

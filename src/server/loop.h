@@ -31,6 +31,20 @@ struct uvf_watch {
 	unsigned id; /* for the callback's own use (an ioeventfd's id) */
 };
 
+/* The loop's own state: its epoll set, the fds that wake it, and the
+ * watches of the fds serve.c owns. */
+struct uvf_loop {
+	int epoll_fd;
+	int stop_fd;            /* eventfd written by uvf_device_stop */
+	int kick_fd;            /* eventfd: queued commands wait to be run */
+	int dma_timer_fd;       /* timerfd: the earliest asynchronous DMA deadline */
+	int handshake_timer_fd; /* timerfd: a connected client's VERSION deadline */
+	bool stopping;          /* uvf_device_stop was seen: leave after this round */
+	bool listen_watched;    /* off while a client is connected */
+	struct uvf_watch stop_watch, kick_watch, dma_timer_watch, handshake_watch;
+	struct uvf_watch listen_watch, conn_watch, twin_watch, intx_watch;
+};
+
 /* Watch fd for input with fn (on), or stop watching it: 0 or -errno.
  * w must stay in place while watched. */
 int uvf__watch(struct uvf_device *dev, struct uvf_watch *w, int fd, uvf_watch_fn fn, bool on);

@@ -7,7 +7,7 @@
  * admits. docs/migration.md explains the choices.
  *
  * Threads: everything here runs on the dispatch thread. Device threads
- * only read mig_state and mig_quiesced, atomically.
+ * only read mig.state and mig.quiesced, atomically.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,7 +31,7 @@ static const char *state_name(uint32_t s)
 
 static uint32_t get_state(const struct uvf_device *dev)
 {
-	return __atomic_load_n(&dev->mig_state, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&dev->mig.state, __ATOMIC_ACQUIRE);
 }
 
 /* The device must not do DMA or raise interrupts in these states. */
@@ -43,19 +43,19 @@ static bool state_quiesced(uint32_t s)
 
 bool uvf__migration_quiesced(const struct uvf_device *dev)
 {
-	return __atomic_load_n(&dev->mig_quiesced, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&dev->mig.quiesced, __ATOMIC_ACQUIRE);
 }
 
 static void set_quiesced(struct uvf_device *dev, bool on)
 {
-	__atomic_store_n(&dev->mig_quiesced, on, __ATOMIC_RELEASE);
+	__atomic_store_n(&dev->mig.quiesced, on, __ATOMIC_RELEASE);
 }
 
 /* Enter state s: the DMA and interrupt holds follow it. */
 static void set_state(struct uvf_device *dev, uint32_t s)
 {
 	bool q = state_quiesced(s);
-	__atomic_store_n(&dev->mig_state, s, __ATOMIC_RELEASE);
+	__atomic_store_n(&dev->mig.state, s, __ATOMIC_RELEASE);
 	set_quiesced(dev, q);
 	uvf__irqs_quiesce(dev, q); /* leaving: latched interrupts go out now */
 	if (!q)
@@ -72,7 +72,7 @@ static bool requestable(const struct uvf_device *dev, uint32_t s)
 	case UVF_MIG_STATE_RESUMING:
 		return true;
 	case UVF_MIG_STATE_PRE_COPY:
-		return dev->mig_flags & UVF_MIGRATION_PRE_COPY;
+		return dev->mig.flags & UVF_MIGRATION_PRE_COPY;
 	default:
 		return false; /* ERROR, the P2P states, unknown values */
 	}
@@ -112,7 +112,7 @@ static int walk(struct uvf_device *dev, uint32_t target, struct uvf_why *why)
 		/* a device that resumes may do DMA from inside the callback */
 		if (!state_quiesced(next))
 			set_quiesced(dev, false);
-		int ret = dev->mig_cb.transition(dev, dev->mig_data, (enum uvf_mig_state)cur, (enum uvf_mig_state)next);
+		int ret = dev->mig.cb.transition(dev, dev->mig.data, (enum uvf_mig_state)cur, (enum uvf_mig_state)next);
 		if (ret < 0) {
 			uint32_t landing = ret == -EAGAIN ? cur : UVF_MIG_STATE_ERROR;
 			set_state(dev, landing);
@@ -122,7 +122,7 @@ static int walk(struct uvf_device *dev, uint32_t target, struct uvf_why *why)
 		}
 		dev_debug(dev, "migration: %s -> %s", state_name(cur), state_name(next));
 		if (next == UVF_MIG_STATE_STOP_COPY || (next == UVF_MIG_STATE_PRE_COPY && !saving_before))
-			dev->mig_save_ended = false; /* a new outgoing stream, or its final phase */
+			dev->mig.save_ended = false; /* a new outgoing stream, or its final phase */
 		set_state(dev, next);
 		cur = next;
 	}
@@ -141,17 +141,17 @@ int uvf_device_set_migration(struct uvf_device *dev, const struct uvf_migration_
 		return -EINVAL;
 	if (dev->frozen)
 		return -EBUSY;
-	dev->mig_cb = *cb;
-	dev->mig_data = data;
-	dev->mig_flags = flags;
-	dev->mig_enabled = true;
-	__atomic_store_n(&dev->mig_state, (uint32_t)UVF_MIG_STATE_RUNNING, __ATOMIC_RELEASE);
+	dev->mig.cb = *cb;
+	dev->mig.data = data;
+	dev->mig.flags = flags;
+	dev->mig.enabled = true;
+	__atomic_store_n(&dev->mig.state, (uint32_t)UVF_MIG_STATE_RUNNING, __ATOMIC_RELEASE);
 	return 0;
 }
 
 enum uvf_mig_state uvf_device_migration_state(struct uvf_device *dev)
 {
-	if (!dev || !dev->mig_enabled)
+	if (!dev || !dev->mig.enabled)
 		return UVF_MIG_STATE_RUNNING;
 	return (enum uvf_mig_state)get_state(dev);
 }
@@ -313,7 +313,7 @@ int uvf__handle_device_feature(struct uvf_device *dev, const uint8_t *body, size
 	if (ret < 0)
 		return ret;
 	uint32_t supported = feature_ops(v.index);
-	if (!supported || !dev->mig_enabled)
+	if (!supported || !dev->mig.enabled)
 		return uvf__why(why, -ENOTSUP, "DEVICE_FEATURE: feature %" PRIu32 " is not supported%s", v.index,
 				supported ? " (the device does not migrate)" : "");
 	uint32_t ops = v.feature.flags & (UVF_FEATURE_GET | UVF_FEATURE_SET);
@@ -329,7 +329,7 @@ int uvf__handle_device_feature(struct uvf_device *dev, const uint8_t *body, size
 	switch (v.index) {
 	case UVF_FEATURE_MIGRATION: {
 		struct uvf_feature_migration m = {.flags = UVF_MIGRATION_STOP_COPY |
-							   (dev->mig_flags & UVF_MIGRATION_PRE_COPY)};
+							   (dev->mig.flags & UVF_MIGRATION_PRE_COPY)};
 		return reply_get(&v, reply, &m, sizeof(m), why);
 	}
 	case UVF_FEATURE_MIG_DEVICE_STATE:
@@ -374,7 +374,7 @@ int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_
 {
 	struct uvf_mig_data req;
 
-	if (!dev->mig_enabled)
+	if (!dev->mig.enabled)
 		return uvf__why(why, -ENOTSUP, "MIG_DATA_READ: the device does not migrate");
 	int ret = uvf__decode_mig_data_read(body, len, nfds, xfer_limit(dev), &req, why);
 	if (ret < 0)
@@ -386,8 +386,8 @@ int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_
 	if (!out)
 		return -ENOMEM;
 	ssize_t n = 0;
-	if (req.size && !(s == UVF_MIG_STATE_STOP_COPY && dev->mig_save_ended)) {
-		n = dev->mig_cb.save(dev, dev->mig_data, out + sizeof(req), req.size);
+	if (req.size && !(s == UVF_MIG_STATE_STOP_COPY && dev->mig.save_ended)) {
+		n = dev->mig.cb.save(dev, dev->mig.data, out + sizeof(req), req.size);
 		if (n < 0 || (size_t)n > req.size) {
 			free(out);
 			ret = n < 0 ? (int)n : -EIO;
@@ -395,7 +395,7 @@ int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_
 					n >= 0 ? " (it returned more than asked)" : "");
 		}
 		if (s == UVF_MIG_STATE_STOP_COPY && (size_t)n < req.size)
-			dev->mig_save_ended = true; /* docs/protocol.md 9 #13 */
+			dev->mig.save_ended = true; /* docs/protocol.md 9 #13 */
 	}
 	struct uvf_mig_data head = {.argsz = (uint32_t)(sizeof(head) + (size_t)n), .size = (uint32_t)n};
 	memcpy(out, &head, sizeof(head));
@@ -410,7 +410,7 @@ int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size
 	struct uvf_mig_data req;
 	const uint8_t *data;
 
-	if (!dev->mig_enabled)
+	if (!dev->mig.enabled)
 		return uvf__why(why, -ENOTSUP, "MIG_DATA_WRITE: the device does not migrate");
 	int ret = uvf__decode_mig_data_write(body, len, nfds, xfer_limit(dev), &req, &data, why);
 	if (ret < 0)
@@ -420,7 +420,7 @@ int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size
 		return uvf__why(why, -EINVAL, "MIG_DATA_WRITE in %s: only in RESUMING", state_name(s));
 	if (!req.size)
 		return 0;
-	ret = dev->mig_cb.load(dev, dev->mig_data, data, req.size);
+	ret = dev->mig.cb.load(dev, dev->mig.data, data, req.size);
 	if (ret < 0)
 		return uvf__why(why, ret, "MIG_DATA_WRITE: the device refused %" PRIu32 " bytes: %s", req.size,
 				uvf_strerror(ret));
@@ -433,7 +433,7 @@ int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size
 
 void uvf__migration_set_strict(struct uvf_device *dev, bool on)
 {
-	dev->mig_strict = on;
+	dev->mig.strict = on;
 }
 
 /* libvfio-user's rule: in STOP only REGION_READ, REGION_WRITE,
@@ -453,10 +453,10 @@ int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why
 {
 	uint32_t s;
 
-	if (!dev->mig_enabled)
+	if (!dev->mig.enabled)
 		return 0;
 	s = get_state(dev);
-	if (dev->mig_strict && (s == UVF_MIG_STATE_STOP || s == UVF_MIG_STATE_STOP_COPY))
+	if (dev->mig.strict && (s == UVF_MIG_STATE_STOP || s == UVF_MIG_STATE_STOP_COPY))
 		return strict_gate(command, s, why);
 	if (s != UVF_MIG_STATE_ERROR)
 		return 0;
@@ -470,10 +470,10 @@ int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why
 
 void uvf__migration_reset(struct uvf_device *dev)
 {
-	if (!dev->mig_enabled)
+	if (!dev->mig.enabled)
 		return;
 	uint32_t was = get_state(dev);
-	dev->mig_save_ended = false;
+	dev->mig.save_ended = false;
 	set_state(dev, UVF_MIG_STATE_RUNNING);
 	if (was != UVF_MIG_STATE_RUNNING)
 		dev_info(dev, "migration: %s -> RUNNING by DEVICE_RESET", state_name(was));
@@ -481,7 +481,7 @@ void uvf__migration_reset(struct uvf_device *dev)
 
 void uvf__migration_client_gone(struct uvf_device *dev)
 {
-	if (!dev->mig_enabled)
+	if (!dev->mig.enabled)
 		return;
 	uvf__dma_table_log_stop(&dev->dma);
 	uint32_t s = get_state(dev);
@@ -495,5 +495,5 @@ void uvf__migration_client_gone(struct uvf_device *dev)
 		else
 			dev_info(dev, "migration: client left in %s, device back to RUNNING", state_name(s));
 	}
-	dev->mig_save_ended = false;
+	dev->mig.save_ended = false;
 }

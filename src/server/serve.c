@@ -37,7 +37,7 @@ int uvf__watch(struct uvf_device *dev, struct uvf_watch *w, int fd, uvf_watch_fn
 		w->fn = fn;
 		w->fd = fd;
 	}
-	if (epoll_ctl(dev->epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
+	if (epoll_ctl(dev->loop.epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
 		return -errno;
 	return 0;
 }
@@ -53,19 +53,19 @@ int uvf__serve_init(struct uvf_device *dev)
 {
 	dev->listen_fd = -1;
 	dev->conn_fd = -1;
-	dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	dev->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	dev->dma_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	dev->handshake_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (dev->epoll_fd < 0 || dev->stop_fd < 0 || dev->kick_fd < 0 || dev->dma_timer_fd < 0 ||
-	    dev->handshake_timer_fd < 0)
+	dev->loop.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	dev->loop.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	dev->loop.kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	dev->loop.dma_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	dev->loop.handshake_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (dev->loop.epoll_fd < 0 || dev->loop.stop_fd < 0 || dev->loop.kick_fd < 0 || dev->loop.dma_timer_fd < 0 ||
+	    dev->loop.handshake_timer_fd < 0)
 		return -errno;
 	int ret;
-	if ((ret = uvf__watch(dev, &dev->stop_watch, dev->stop_fd, on_stop, true)) < 0 ||
-	    (ret = uvf__watch(dev, &dev->kick_watch, dev->kick_fd, on_kick, true)) < 0 ||
-	    (ret = uvf__watch(dev, &dev->dma_timer_watch, dev->dma_timer_fd, on_dma_timer, true)) < 0 ||
-	    (ret = uvf__watch(dev, &dev->handshake_watch, dev->handshake_timer_fd, on_handshake_timer, true)) < 0)
+	if ((ret = uvf__watch(dev, &dev->loop.stop_watch, dev->loop.stop_fd, on_stop, true)) < 0 ||
+	    (ret = uvf__watch(dev, &dev->loop.kick_watch, dev->loop.kick_fd, on_kick, true)) < 0 ||
+	    (ret = uvf__watch(dev, &dev->loop.dma_timer_watch, dev->loop.dma_timer_fd, on_dma_timer, true)) < 0 ||
+	    (ret = uvf__watch(dev, &dev->loop.handshake_watch, dev->loop.handshake_timer_fd, on_handshake_timer, true)) < 0)
 		return ret;
 	return 0;
 }
@@ -81,11 +81,11 @@ void uvf__serve_close(struct uvf_device *dev)
 		free(dev->socket_path);
 		dev->socket_path = NULL;
 	}
-	close_fd(&dev->epoll_fd);
-	close_fd(&dev->stop_fd);
-	close_fd(&dev->kick_fd);
-	close_fd(&dev->dma_timer_fd);
-	close_fd(&dev->handshake_timer_fd);
+	close_fd(&dev->loop.epoll_fd);
+	close_fd(&dev->loop.stop_fd);
+	close_fd(&dev->loop.kick_fd);
+	close_fd(&dev->loop.dma_timer_fd);
+	close_fd(&dev->loop.handshake_timer_fd);
 	uvf__rx_destroy(&dev->rx);
 	uvf__rx_destroy(&dev->wait_rx);
 	uvf__rx_ahead_reset(&dev->ahead);
@@ -163,13 +163,13 @@ static void on_twin(struct uvf_device *dev, struct uvf_watch *w, struct uvf_loop
 
 static int start_listening(struct uvf_device *dev, int fd)
 {
-	int ret = uvf__watch(dev, &dev->listen_watch, fd, on_listen, true);
+	int ret = uvf__watch(dev, &dev->loop.listen_watch, fd, on_listen, true);
 	if (ret < 0) {
 		dev->frozen = false;
 		return ret; /* fd stays with the caller */
 	}
 	dev->listen_fd = fd;
-	dev->listen_watched = true;
+	dev->loop.listen_watched = true;
 	return 0;
 }
 
@@ -226,7 +226,7 @@ int uvf_device_listen_fd(struct uvf_device *dev, int fd, const struct uvf_serve_
 
 int uvf_device_poll_fd(struct uvf_device *dev)
 {
-	return dev ? dev->epoll_fd : -EINVAL;
+	return dev ? dev->loop.epoll_fd : -EINVAL;
 }
 
 bool uvf_device_client_connected(struct uvf_device *dev)
@@ -260,7 +260,7 @@ static void note_dispatch_thread(struct uvf_device *dev)
 void uvf__kick(struct uvf_device *dev)
 {
 	uint64_t one = 1;
-	ssize_t n = write(dev->kick_fd, &one, sizeof(one));
+	ssize_t n = write(dev->loop.kick_fd, &one, sizeof(one));
 	(void)n; /* a full counter already means "run" */
 }
 
@@ -269,8 +269,8 @@ void uvf_device_stop(struct uvf_device *dev)
 	uint64_t one = 1;
 	/* write(2) is async-signal-safe; the result does not matter: a full
 	 * counter already means "stop". */
-	if (dev && dev->stop_fd >= 0) {
-		ssize_t n = write(dev->stop_fd, &one, sizeof(one));
+	if (dev && dev->loop.stop_fd >= 0) {
+		ssize_t n = write(dev->loop.stop_fd, &one, sizeof(one));
 		(void)n;
 	}
 }
@@ -340,7 +340,7 @@ int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx)
 	/* make the poll fd readable: the queue must run even if the socket
 	 * has nothing more to say */
 	uint64_t one = 1;
-	ssize_t n = write(dev->kick_fd, &one, sizeof(one));
+	ssize_t n = write(dev->loop.kick_fd, &one, sizeof(one));
 	(void)n;
 	return 0;
 }
@@ -351,7 +351,7 @@ int uvf__twin_attach(struct uvf_device *dev, int fd)
 	dev->twin.fd = fd;
 	uvf__twin_reset_locked(dev);
 	pthread_mutex_unlock(&dev->twin.lock);
-	return uvf__watch(dev, &dev->twin_watch, fd, on_twin, true);
+	return uvf__watch(dev, &dev->loop.twin_watch, fd, on_twin, true);
 }
 
 static void twin_detach(struct uvf_device *dev)
@@ -362,7 +362,7 @@ static void twin_detach(struct uvf_device *dev)
 	 * lock at once instead of at its timeout */
 	shutdown(dev->twin.fd, SHUT_RDWR);
 	pthread_mutex_lock(&dev->twin.lock);
-	uvf__watch(dev, &dev->twin_watch, dev->twin.fd, NULL, false);
+	uvf__watch(dev, &dev->loop.twin_watch, dev->twin.fd, NULL, false);
 	close_fd(&dev->twin.fd);
 	uvf__twin_reset_locked(dev);
 	pthread_mutex_unlock(&dev->twin.lock);
@@ -380,7 +380,7 @@ static void drop_client(struct uvf_device *dev, const char *why)
 	twin_detach(dev);
 	handshake_timer(dev, -1);
 	bool was_negotiated = dev->negotiated;
-	uvf__watch(dev, &dev->conn_watch, dev->conn_fd, NULL, false);
+	uvf__watch(dev, &dev->loop.conn_watch, dev->conn_fd, NULL, false);
 	close_fd(&dev->conn_fd);
 	dev->negotiated = false;
 	dev->drop_requested = false;
@@ -397,9 +397,9 @@ static void drop_client(struct uvf_device *dev, const char *why)
 	uvf__migration_client_gone(dev); /* logging off, streams dropped */
 	uvf__dma_unmap_all(dev);
 	uvf__irqs_drop_client(dev);
-	if (dev->listen_fd >= 0 && !dev->listen_watched &&
-	    uvf__watch(dev, &dev->listen_watch, dev->listen_fd, on_listen, true) == 0)
-		dev->listen_watched = true;
+	if (dev->listen_fd >= 0 && !dev->loop.listen_watched &&
+	    uvf__watch(dev, &dev->loop.listen_watch, dev->listen_fd, on_listen, true) == 0)
+		dev->loop.listen_watched = true;
 	if (was_negotiated && dev->cb.client)
 		dev->cb.client(dev, dev->cb_data, false);
 }
@@ -415,7 +415,7 @@ static void handshake_timer(struct uvf_device *dev, int ms)
 		if (ms == 0)
 			its.it_value.tv_nsec = 1; /* zero would disarm it */
 	}
-	timerfd_settime(dev->handshake_timer_fd, 0, &its, NULL);
+	timerfd_settime(dev->loop.handshake_timer_fd, 0, &its, NULL);
 }
 
 /* The peer checks of the serve options: whether the process at the other
@@ -462,14 +462,14 @@ static int accept_client(struct uvf_device *dev)
 	dev->negotiated = false;
 	dev->drop_requested = false;
 	__atomic_store_n(&dev->next_dma_id, 1, __ATOMIC_RELAXED); /* device threads take ids */
-	ret = uvf__watch(dev, &dev->conn_watch, fd, on_conn, true);
+	ret = uvf__watch(dev, &dev->loop.conn_watch, fd, on_conn, true);
 	if (ret < 0) {
 		close_fd(&dev->conn_fd);
 		return 0;
 	}
 	/* one client at a time: others wait in the backlog */
-	if (dev->listen_watched && uvf__watch(dev, &dev->listen_watch, dev->listen_fd, NULL, false) == 0)
-		dev->listen_watched = false;
+	if (dev->loop.listen_watched && uvf__watch(dev, &dev->loop.listen_watch, dev->listen_fd, NULL, false) == 0)
+		dev->loop.listen_watched = false;
 	handshake_timer(dev, dev->opts.handshake_timeout_ms);
 	dev_info(dev, "client connected");
 	return 0;
@@ -556,7 +556,7 @@ static void on_stop(struct uvf_device *dev, struct uvf_watch *w, struct uvf_loop
 
 	(void)round;
 	if (read(w->fd, &counter, sizeof(counter)) == sizeof(counter))
-		dev->stopping = true;
+		dev->loop.stopping = true;
 }
 
 static int accept_client(struct uvf_device *dev);
@@ -637,8 +637,8 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 	/* e.g. an asynchronous DMA request that could not be sent */
 	if (dev->drop_requested && dev->conn_fd >= 0)
 		drop_client(dev, "protocol error");
-	if (dev->stopping) {
-		dev->stopping = false;
+	if (dev->loop.stopping) {
+		dev->loop.stopping = false;
 		return 1;
 	}
 	return 0;
@@ -651,7 +651,7 @@ int uvf_device_dispatch(struct uvf_device *dev)
 
 	if (!dev || !dev->frozen || dev->listen_fd < 0)
 		return -EINVAL;
-	int n = epoll_wait(dev->epoll_fd, events, 8, 0);
+	int n = epoll_wait(dev->loop.epoll_fd, events, 8, 0);
 	if (n < 0 && errno != EINTR)
 		return -errno;
 	return process_events(dev, events, n < 0 ? 0 : n, true, &ran);
@@ -673,7 +673,7 @@ int uvf_device_run(struct uvf_device *dev)
 		return -EINVAL;
 	poll_ns = (uint64_t)dev->opts.poll_us * 1000u;
 	for (;;) {
-		int n = epoll_wait(dev->epoll_fd, events, 8, polling ? 0 : -1);
+		int n = epoll_wait(dev->loop.epoll_fd, events, 8, polling ? 0 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -706,5 +706,5 @@ static void on_intx_unmask(struct uvf_device *dev, struct uvf_watch *w, struct u
 
 int uvf__watch_intx_unmask(struct uvf_device *dev, int fd, bool on)
 {
-	return uvf__watch(dev, &dev->intx_watch, fd, on_intx_unmask, on);
+	return uvf__watch(dev, &dev->loop.intx_watch, fd, on_intx_unmask, on);
 }

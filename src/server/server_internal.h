@@ -73,6 +73,19 @@ struct uvf_intx_line {
 	bool edge;  /* raised by uvf_irq_trigger(), until the client unmasks */
 };
 
+/* Migration state (migration.c). Only the dispatch thread changes it;
+ * other threads read state and quiesced atomically. */
+struct uvf_migration {
+	struct uvf_migration_callbacks cb;
+	void *data;
+	uint32_t flags;   /* UVF_MIGRATION_PRE_COPY */
+	bool enabled;     /* uvf_device_set_migration() was called */
+	uint32_t state;   /* enum uvf_mig_state; atomic */
+	bool quiesced;    /* atomic: uvf_dma_* refused (STOP, STOP_COPY, RESUMING, ERROR) */
+	bool save_ended;  /* STOP_COPY: save() ended the stream */
+	bool strict;      /* refuse what libvfio-user refuses in STOP/STOP_COPY (tests) */
+};
+
 /* A client command received while waiting for a DMA reply, run later. */
 struct uvf_queued_msg {
 	struct uvf_msg_header hdr;
@@ -103,17 +116,8 @@ struct uvf_device {
 	struct uvf_serve_opts opts;
 	int listen_fd;
 	char *socket_path; /* unlinked at free when we created it */
-	int epoll_fd;
-	int stop_fd;       /* eventfd written by uvf_device_stop */
-	int kick_fd;       /* eventfd: queued commands wait to be run */
-	int dma_timer_fd;  /* timerfd: the earliest asynchronous DMA deadline */
-	int handshake_timer_fd; /* timerfd: a connected client's VERSION deadline */
+	struct uvf_loop loop; /* the event loop (loop.h, serve.c) */
 	struct uvf_dma_op *dma_ops; /* asynchronous transfers, oldest first */
-	bool stopping;
-	bool listen_watched;
-	/* the loop's watches (serve.c) */
-	struct uvf_watch stop_watch, kick_watch, dma_timer_watch, handshake_watch;
-	struct uvf_watch listen_watch, conn_watch, twin_watch, intx_watch;
 
 	/* the connection */
 	int conn_fd;
@@ -159,16 +163,7 @@ struct uvf_device {
 	struct uvf_ioeventfd *ioeventfds;
 	unsigned nr_ioeventfds;
 
-	/* Migration (migration.c). Only the dispatch thread changes the state;
-	 * other threads read mig_state and mig_quiesced atomically. */
-	struct uvf_migration_callbacks mig_cb;
-	void *mig_data;
-	uint32_t mig_flags;   /* UVF_MIGRATION_PRE_COPY */
-	bool mig_enabled;     /* uvf_device_set_migration() was called */
-	uint32_t mig_state;   /* enum uvf_mig_state; atomic */
-	bool mig_quiesced;    /* atomic: uvf_dma_* refused (STOP, STOP_COPY, RESUMING, ERROR) */
-	bool mig_save_ended;  /* STOP_COPY: save() ended the stream */
-	bool mig_strict;      /* refuse what libvfio-user refuses in STOP/STOP_COPY (tests) */
+	struct uvf_migration mig; /* migration.c */
 	/* interrupts raised now are latched as pending (under irq_lock) */
 	bool irq_quiesced;
 };
