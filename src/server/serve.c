@@ -77,7 +77,13 @@ void uvf__serve_close(struct uvf_device *dev)
 	uvf__dma_async_cancel(dev, -ECANCELED);
 	close_fd(&dev->listen_fd);
 	if (dev->socket_path) {
-		unlink(dev->socket_path);
+		/* A server that started on the path since ours stopped listening
+		 * keeps its socket. */
+		int err = uvf__sock_unlink_own(dev->socket_path, dev->socket_dev, dev->socket_ino);
+		if (err == -ESTALE)
+			dev_info(dev, "%s is another server's socket now: left in place", dev->socket_path);
+		else if (err < 0 && err != -ENOENT)
+			dev_warn(dev, "cannot remove %s: %s", dev->socket_path, uvf_strerror(err));
 		free(dev->socket_path);
 		dev->socket_path = NULL;
 	}
@@ -191,11 +197,15 @@ int uvf_device_listen(struct uvf_device *dev, const char *path, const struct uvf
 		return ret;
 	}
 	dev->socket_path = strdup(path);
-	if (!dev->socket_path) {
+	/* the file's identity: free removes it only while it is still ours */
+	ret = dev->socket_path ? uvf__sock_file_id(path, &dev->socket_dev, &dev->socket_ino) : -ENOMEM;
+	if (ret < 0) {
 		close(fd);
 		unlink(path);
+		free(dev->socket_path);
+		dev->socket_path = NULL;
 		dev->frozen = false;
-		return -ENOMEM;
+		return ret;
 	}
 	ret = start_listening(dev, fd);
 	if (ret < 0) {

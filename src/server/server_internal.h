@@ -115,7 +115,9 @@ struct uvf_device {
 	/* serving */
 	struct uvf_serve_opts opts;
 	int listen_fd;
-	char *socket_path; /* unlinked at free when we created it */
+	char *socket_path; /* unlinked at free when we created it and it is still ours */
+	dev_t socket_dev;  /* the socket file's identity */
+	ino_t socket_ino;
 	struct uvf_loop loop; /* the event loop (loop.h, serve.c) */
 	struct uvf_dma_op *dma_ops; /* asynchronous transfers, oldest first */
 

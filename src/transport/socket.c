@@ -288,6 +288,37 @@ int uvf__sock_listen_group(const char *path, mode_t mode, gid_t group, int *out_
 	return err;
 }
 
+int uvf__sock_file_id(const char *path, dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+int uvf__sock_unlink_own(const char *path, dev_t dev, ino_t ino)
+{
+	struct path_lock lock;
+	struct stat st;
+	int err = lock_path(path, &lock, NULL);
+
+	if (err)
+		return err;
+	if (lstat(path, &st) < 0)
+		err = -errno;
+	else if (!S_ISSOCK(st.st_mode) || st.st_dev != dev || st.st_ino != ino)
+		err = -ESTALE;
+	else if (unlink(path) < 0)
+		err = -errno;
+	unlock_path(&lock);
+	return err;
+}
+
 int uvf__sock_accept(int listen_fd, int *out_fd)
 {
 	int fd;

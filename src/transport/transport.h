@@ -59,6 +59,16 @@ int uvf__sock_listen(const char *path, mode_t mode, int *out_fd, struct uvf_why 
  * it listens. A failing chown gives its errno (e.g. -EPERM) and no socket. */
 int uvf__sock_listen_group(const char *path, mode_t mode, gid_t group, int *out_fd, struct uvf_why *why);
 
+/* The identity of the socket file at path (call it right after listen
+ * succeeded: nobody replaces a live socket), for uvf__sock_unlink_own. */
+int uvf__sock_file_id(const char *path, dev_t *dev, ino_t *ino);
+
+/* Remove path if it is still the socket file (dev, ino), under the same
+ * lock as listen, so that a server that started on path since (after ours
+ * stopped listening) keeps its socket. 0, or -errno (-ESTALE when path is
+ * another file now: left alone). */
+int uvf__sock_unlink_own(const char *path, dev_t dev, ino_t ino);
+
 /* Credentials of the process at the other end of a connected socket
  * (SO_PEERCRED: as they were at connect time). */
 int uvf__sock_peer_cred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);

@@ -106,6 +106,33 @@ static void test_device_socket_is_known_by_its_path(void **state)
 	harness_stop(&h);
 }
 
+/* A device freed after another one took over its path (the first stopped
+ * listening, its file was removed, a second started there) leaves the
+ * second one's socket in place. */
+static void test_freed_device_leaves_a_newer_socket_alone(void **state)
+{
+	char dir[] = "/tmp/uvf-sockpath-XXXXXX", path[96];
+	struct uvf_device *first = make_device(), *second = make_device();
+	struct stat st;
+	ino_t ino;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/dev.sock", dir);
+	assert_int_equal(uvf_device_listen(first, path, NULL), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(uvf_device_listen(second, path, NULL), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	ino = st.st_ino;
+	uvf_device_free(first);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_ino, ino);
+	/* and the second one's own socket goes with it */
+	uvf_device_free(second);
+	assert_false(exists(path));
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* A server thread that listens and serves once the starting gun fires. */
 struct server {
 	pthread_barrier_t *start;
@@ -226,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_device_socket_is_known_by_its_path),
 		cmocka_unit_test(test_client_started_with_the_device_connects),
 		cmocka_unit_test(test_two_devices_on_one_path_one_wins),
+		cmocka_unit_test(test_freed_device_leaves_a_newer_socket_alone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
