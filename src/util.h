@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers every layer uses (internal): powers of two and the
- * monotonic clock. Atomics are GCC's __atomic builtins throughout the
+ * Small helpers every layer uses (internal): powers of two, range ends
+ * and the monotonic clock. Atomics are GCC's __atomic builtins throughout the
  * library (one style, usable on plain fields shared with other code).
  */
 #ifndef UVF_UTIL_H
@@ -20,6 +20,13 @@ static inline bool uvf__is_pow2(uint64_t v)
 static inline unsigned uvf__log2(uint64_t v)
 {
 	return v ? 63u - (unsigned)__builtin_clzll(v) : 0;
+}
+
+/* The last byte of [addr, addr + size): size > 0 and no wrap past 2^64
+ * (checked by a decoder or the caller). */
+static inline uint64_t uvf__range_last(uint64_t addr, uint64_t size)
+{
+	return addr + (size - 1);
 }
 
 /* CLOCK_MONOTONIC in nanoseconds and in milliseconds. */

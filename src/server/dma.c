@@ -21,11 +21,7 @@
 #include <unistd.h>
 
 #include "server/server_internal.h"
-
-static uint64_t range_last(uint64_t addr, uint64_t size)
-{
-	return addr + (size - 1); /* size > 0, no wrap (checked by the caller) */
-}
+#include "util.h"
 
 /* Tell the device (unless quietly), unmap, free. The mapping is out of the
  * table already and no lock is held. */
@@ -174,12 +170,12 @@ int uvf__dma_unmap(struct uvf_device *dev, const struct uvf_dma_unmap *req)
 	 * the range's edges is refused, nothing removed: only the mappings
 	 * holding the first and the last byte can be cut.
 	 */
-	uint64_t last = range_last(req->address, req->size); /* the range may end at 2^64 */
+	uint64_t last = uvf__range_last(req->address, req->size); /* the range may end at 2^64 */
 	const struct uvf_dma_mapping *edge[2] = {uvf__dma_table_find(&dev->dma, req->address),
 						 uvf__dma_table_find(&dev->dma, last)};
 	for (unsigned i = 0; i < 2; i++) {
 		const struct uvf_dma_mapping *m = edge[i];
-		if (m && (m->address < req->address || range_last(m->address, m->size) > last)) {
+		if (m && (m->address < req->address || uvf__range_last(m->address, m->size) > last)) {
 			dev_warn(dev,
 				 "DMA_UNMAP: 0x%" PRIx64 "+0x%" PRIx64 " cuts the mapping 0x%" PRIx64 "+0x%" PRIx64,
 				 req->address, req->size, m->address, m->size);
@@ -281,7 +277,7 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 			ret = -EACCES;
 			break;
 		}
-		uint64_t avail = range_last(m->address, m->size) - addr; /* bytes left - 1 */
+		uint64_t avail = uvf__range_last(m->address, m->size) - addr; /* bytes left - 1 */
 		size_t n = avail < len - 1 ? (size_t)avail + 1 : len;
 		if (m->vaddr) {
 			uint8_t *p = m->vaddr + (addr - m->address);

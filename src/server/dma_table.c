@@ -20,20 +20,16 @@
 #include <sys/mman.h>
 
 #include "server/dma_table.h"
-
-static uint64_t range_last(uint64_t addr, uint64_t size)
-{
-	return addr + (size - 1); /* size > 0, no wrap (decoder checked) */
-}
+#include "util.h"
 
 /* Overlapping ranges are "equal": see the top of the file. */
 static int compare_ranges(const void *a, const void *b)
 {
 	const struct uvf_dma_mapping *x = a, *y = b;
 
-	if (range_last(x->address, x->size) < y->address)
+	if (uvf__range_last(x->address, x->size) < y->address)
 		return -1;
-	if (range_last(y->address, y->size) < x->address)
+	if (uvf__range_last(y->address, y->size) < x->address)
 		return 1;
 	return 0;
 }
@@ -111,7 +107,7 @@ const struct uvf_dma_mapping *uvf__dma_table_find(const struct uvf_dma_table *t,
 	const struct uvf_dma_mapping *m = t_last.m;
 
 	if (t_last.table == t && t_last.gen == t->gen && m && addr >= m->address &&
-	    addr <= range_last(m->address, m->size))
+	    addr <= uvf__range_last(m->address, m->size))
 		return m;
 	m = uvf__dma_table_overlap(t, addr, 1);
 	if (m) {
@@ -205,7 +201,7 @@ void *uvf__dma_table_ptr(struct uvf_dma_table *t, uint64_t addr, size_t len, uin
 		return NULL;
 	uvf__dma_table_read_lock(t);
 	const struct uvf_dma_mapping *m = uvf__dma_table_find(t, addr);
-	if (m && m->vaddr && (m->prot & prot) == prot && len - 1 <= range_last(m->address, m->size) - addr)
+	if (m && m->vaddr && (m->prot & prot) == prot && len - 1 <= uvf__range_last(m->address, m->size) - addr)
 		p = m->vaddr + (addr - m->address);
 	uvf__dma_table_unlock(t);
 	return p;
@@ -231,7 +227,7 @@ int uvf__dma_table_sg(struct uvf_dma_table *t, uint64_t addr, size_t len, uint32
 			ret = -EACCES;
 			break;
 		}
-		uint64_t avail = range_last(m->address, m->size) - addr; /* bytes left - 1 */
+		uint64_t avail = uvf__range_last(m->address, m->size) - addr; /* bytes left - 1 */
 		size_t piece = avail < len - 1 ? (size_t)avail + 1 : len;
 		uint8_t *p = m->vaddr + (addr - m->address);
 		if (n > 0 && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len == p) {
@@ -286,7 +282,7 @@ static void set_bit_range(uint64_t *words, uint64_t first, uint64_t last, bool a
 static size_t bitmap_words(const struct uvf_dma_table *t, const struct uvf_dma_mapping *m)
 {
 	unsigned sh = t->shift;
-	uint64_t pages = (range_last(m->address, m->size) >> sh) - (m->address >> sh) + 1;
+	uint64_t pages = (uvf__range_last(m->address, m->size) >> sh) - (m->address >> sh) + 1;
 	return (size_t)((pages + 63) / 64); /* the mapping is mmapped: its pages fit size_t */
 }
 
@@ -305,7 +301,7 @@ void uvf__dma_table_log_mark(const struct uvf_dma_table *t, const struct uvf_dma
 		return;
 	unsigned sh = t->shift;
 	uint64_t base = m->address >> sh;
-	set_bit_range(m->dirty, (addr >> sh) - base, (range_last(addr, len) >> sh) - base, true);
+	set_bit_range(m->dirty, (addr >> sh) - base, (uvf__range_last(addr, len) >> sh) - base, true);
 }
 
 void uvf__dma_table_log_mark_range(struct uvf_dma_table *t, uint64_t addr, size_t len)
@@ -319,7 +315,7 @@ void uvf__dma_table_log_mark_range(struct uvf_dma_table *t, uint64_t addr, size_
 		const struct uvf_dma_mapping *m = uvf__dma_table_find(t, addr);
 		if (!m)
 			break; /* not client memory: nothing to log */
-		uint64_t avail = range_last(m->address, m->size) - addr; /* bytes left - 1 */
+		uint64_t avail = uvf__range_last(m->address, m->size) - addr; /* bytes left - 1 */
 		size_t n = avail < len - 1 ? (size_t)avail + 1 : len;
 		uvf__dma_table_log_mark(t, m, addr, n);
 		len -= n;
@@ -397,7 +393,7 @@ static void report_mapping(const struct uvf_dma_table *t, const struct uvf_dma_m
 			   uint64_t last, unsigned shift, uint64_t *bitmap)
 {
 	unsigned sh = t->shift;
-	uint64_t mlast = range_last(m->address, m->size);
+	uint64_t mlast = uvf__range_last(m->address, m->size);
 	uint64_t lo = m->address > iova ? m->address : iova;
 	uint64_t hi = mlast < last ? mlast : last;
 	uint64_t base = m->address >> sh, pfirst = lo >> sh, plast = hi >> sh;
@@ -441,10 +437,10 @@ static void report_mapping(const struct uvf_dma_table *t, const struct uvf_dma_m
 void uvf__dma_table_log_report(struct uvf_dma_table *t, uint64_t iova, uint64_t length, unsigned shift,
 			       uint64_t *bitmap)
 {
-	uint64_t last = range_last(iova, length);
+	uint64_t last = uvf__range_last(iova, length);
 
 	/* the changing thread (this one) alone changes the table: no lock */
 	for (const struct uvf_dma_mapping *m = t->list; m; m = m->next)
-		if (m->dirty && range_last(m->address, m->size) >= iova && m->address <= last)
+		if (m->dirty && uvf__range_last(m->address, m->size) >= iova && m->address <= last)
 			report_mapping(t, m, iova, last, shift, bitmap);
 }
