@@ -22,7 +22,7 @@
 #include "bench.h"
 
 #define HDR	   16u /* struct uvf_msg_header */
-#define ACCESS_HDR 16u /* struct uvf_region_access: offset, region, count */
+#define ACCESS_HDR 16u /* struct uvf_msg_region_access: offset, region, count */
 
 static int bar_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
 {

@@ -510,31 +510,31 @@ static void apply_image(struct dmatest *t, const struct dmatest_image *im)
 	sync_read_only(t);
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
 {
 	struct dmatest *t = data;
-	bool was_running = from == UVF_MIG_STATE_RUNNING || from == UVF_MIG_STATE_PRE_COPY;
+	bool was_running = from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY;
 
-	if (was_running && (to == UVF_MIG_STATE_STOP || to == UVF_MIG_STATE_STOP_COPY)) {
+	if (was_running && (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY)) {
 		quiesce(t);
 		log_quiesce(dev, t);
 	}
 	switch (to) {
-	case UVF_MIG_STATE_STOP_COPY:
+	case UVF_MIGRATION_STATE_STOP_COPY:
 		return build_stream(t); /* the whole state, now that it is frozen */
-	case UVF_MIG_STATE_PRE_COPY:
+	case UVF_MIGRATION_STATE_PRE_COPY:
 		devmig_clear(&t->mig); /* nothing in pre-copy: the state is small */
 		return 0;
-	case UVF_MIG_STATE_RESUMING:
+	case UVF_MIGRATION_STATE_RESUMING:
 		devmig_load_begin(&t->mig, DMATEST_MIG_MAX);
 		return 0;
-	case UVF_MIG_STATE_RUNNING:
-		if (from == UVF_MIG_STATE_STOP)
+	case UVF_MIGRATION_STATE_RUNNING:
+		if (from == UVF_MIGRATION_STATE_STOP)
 			resume(dev, t);
 		devmig_clear(&t->mig);
 		return 0;
-	case UVF_MIG_STATE_STOP:
-		if (from == UVF_MIG_STATE_RESUMING) {
+	case UVF_MIGRATION_STATE_STOP:
+		if (from == UVF_MIGRATION_STATE_RESUMING) {
 			struct dmatest_image im;
 			int ret = parse_stream(dev, t, &im);
 			if (ret == 0)

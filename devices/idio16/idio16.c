@@ -324,7 +324,7 @@ static int load_stream(struct idio16 *s)
 	return 0;
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
 {
 	struct idio16 *s = data;
 	int ret = 0;
@@ -332,21 +332,21 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 	(void)dev;
 	/* Nothing runs asynchronously here: quiescing is not raising INTx
 	 * any more (input changes wait in irq_requested). */
-	if ((from == UVF_MIG_STATE_RUNNING || from == UVF_MIG_STATE_PRE_COPY) &&
-	    (to == UVF_MIG_STATE_STOP || to == UVF_MIG_STATE_STOP_COPY))
+	if ((from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY) &&
+	    (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY))
 		s->stopped = true;
 	switch (to) {
-	case UVF_MIG_STATE_STOP_COPY:
+	case UVF_MIGRATION_STATE_STOP_COPY:
 		return build_stream(s);
-	case UVF_MIG_STATE_RESUMING:
+	case UVF_MIGRATION_STATE_RESUMING:
 		devmig_load_begin(&s->mig, IDIO16_MIG_MAX);
 		return 0;
-	case UVF_MIG_STATE_STOP:
-		if (from == UVF_MIG_STATE_RESUMING)
+	case UVF_MIGRATION_STATE_STOP:
+		if (from == UVF_MIGRATION_STATE_RESUMING)
 			ret = load_stream(s);
 		break;
-	case UVF_MIG_STATE_RUNNING:
-		if (from == UVF_MIG_STATE_STOP)
+	case UVF_MIGRATION_STATE_RUNNING:
+		if (from == UVF_MIGRATION_STATE_STOP)
 			mig_resume(s);
 		break;
 	default: /* PRE_COPY: nothing to send before the final copy */

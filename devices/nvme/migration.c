@@ -269,18 +269,18 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 	nvme_regs_sync(c);
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
 {
 	struct nvme_ctrl *c = data;
 	struct devmig *m = mig_of(c);
 	int ret = 0;
 
 	(void)dev;
-	if ((from == UVF_MIG_STATE_RUNNING || from == UVF_MIG_STATE_PRE_COPY) &&
-	    (to == UVF_MIG_STATE_STOP || to == UVF_MIG_STATE_STOP_COPY))
+	if ((from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY) &&
+	    (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY))
 		nvme_queues_quiesce(c);
 	switch (to) {
-	case UVF_MIG_STATE_STOP_COPY:
+	case UVF_MIGRATION_STATE_STOP_COPY:
 		/* the namespace travels through the shared backing file: make
 		 * what was written visible to a destination on another host */
 		ret = nvme_backing_flush(&c->store);
@@ -288,11 +288,11 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 			uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: cannot flush the backing file: %s",
 				       uvf_strerror(ret));
 		return ret < 0 ? ret : build_stream(c); /* all of it: the state is small */
-	case UVF_MIG_STATE_RESUMING:
+	case UVF_MIGRATION_STATE_RESUMING:
 		devmig_load_begin(m, NVME_MIG_MAX);
 		return 0;
-	case UVF_MIG_STATE_STOP:
-		if (from == UVF_MIG_STATE_RESUMING) {
+	case UVF_MIGRATION_STATE_STOP:
+		if (from == UVF_MIGRATION_STATE_RESUMING) {
 			struct nvme_image *im = calloc(1, sizeof(*im));
 			ret = im ? parse_stream(c, im) : -ENOMEM;
 			if (ret == 0)
@@ -300,8 +300,8 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 			free(im);
 		}
 		break;
-	case UVF_MIG_STATE_RUNNING:
-		if (from == UVF_MIG_STATE_STOP)
+	case UVF_MIGRATION_STATE_RUNNING:
+		if (from == UVF_MIGRATION_STATE_STOP)
 			nvme_queues_resume(c);
 		break;
 	default: /* PRE_COPY sends nothing before the final copy */

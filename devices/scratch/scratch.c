@@ -395,19 +395,19 @@ static int load_state(struct scratch *s)
 	return 0;
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
 {
 	struct scratch *s = data;
 	int ret = 0;
 
 	(void)dev;
-	if (to == UVF_MIG_STATE_STOP_COPY)
+	if (to == UVF_MIGRATION_STATE_STOP_COPY)
 		return save_state(s);
-	if (to == UVF_MIG_STATE_RESUMING) {
+	if (to == UVF_MIGRATION_STATE_RESUMING) {
 		devmig_load_begin(&s->mig, 64u << 10);
 		return 0;
 	}
-	if (from == UVF_MIG_STATE_RESUMING && to == UVF_MIG_STATE_STOP)
+	if (from == UVF_MIGRATION_STATE_RESUMING && to == UVF_MIGRATION_STATE_STOP)
 		ret = load_state(s);
 	devmig_clear(&s->mig);
 	return ret;

@@ -148,14 +148,14 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 		return ret;
 
 	/* Largest message we accept: a full REGION_WRITE, or VERSION JSON. */
-	dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + dev->opts.max_data_xfer_size;
+	dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_region_access) + dev->opts.max_data_xfer_size;
 	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1)
 		dev->max_msg_size = UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1;
 	/* ... or the largest REGION_WRITE_MULTI we accept */
-	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + sizeof(struct uvf_write_multi) +
-					 UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_write_multi_entry))
-		dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_write_multi) +
-				    UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_write_multi_entry);
+	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_write_multi) +
+					 UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_msg_write_multi_entry))
+		dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_write_multi) +
+				    UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_msg_write_multi_entry);
 	uvf__rx_init(&dev->rx, dev->max_msg_size);
 	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
 	dev->rx.ahead = dev->wait_rx.ahead = &dev->ahead;

@@ -185,7 +185,7 @@ static int child_half_body(const char *path)
 		return 1;
 	static uint8_t msg[16 + 16 + 4096];
 	struct uvf_msg_header hdr = {.msg_id = 1, .command = UVF_CMD_REGION_WRITE, .msg_size = sizeof(msg)};
-	struct uvf_region_access acc = {.offset = 0, .region = 4, .count = 4096};
+	struct uvf_msg_region_access acc = {.offset = 0, .region = 4, .count = 4096};
 	memcpy(msg, &hdr, 16);
 	memcpy(msg + 16, &acc, 16);
 	return send(s, msg, 16 + 16 + 2000, MSG_NOSIGNAL) == 16 + 16 + 2000 ? 0 : 1;
@@ -837,7 +837,7 @@ static void test_peer_check_refuses_a_process_of_another_user(void **state)
 
 static int map_fd(struct uvf_client *c, int fd, uint64_t offset, uint64_t iova, uint64_t size)
 {
-	struct uvf_dma_map req = {.argsz = sizeof(req),
+	struct uvf_msg_dma_map req = {.argsz = sizeof(req),
 				  .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
 				  .offset = offset,
 				  .address = iova,

@@ -197,7 +197,7 @@ static void only_bar2_exists_and_is_8_io_ports(void **state)
 static void irq_info_offers_intx_only(void **state)
 {
 	struct fixture *f = *state;
-	struct uvf_irq_info info;
+	struct uvf_msg_irq_info info;
 
 	assert_int_equal(uvf_client_irq_info(f->c, UVF_PCI_INTX_IRQ, &info), 0);
 	assert_int_equal(info.count, 1);

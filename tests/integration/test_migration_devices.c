@@ -157,7 +157,7 @@ static size_t save_stream(struct uvf_client *c, uint8_t **out)
 	size_t len = 0, cap = 0, got;
 	uint8_t *buf = NULL;
 
-	assert_int_equal(uvf_client_set_migration_state(c, UVF_MIG_STATE_STOP_COPY), 0);
+	assert_int_equal(uvf_client_set_migration_state(c, UVF_MIGRATION_STATE_STOP_COPY), 0);
 	do {
 		const size_t chunk = 4096; /* several chunks: the cursor must carry over */
 		if (cap - len < chunk) {
@@ -166,7 +166,7 @@ static size_t save_stream(struct uvf_client *c, uint8_t **out)
 			assert_non_null(buf);
 		}
 		got = 0;
-		assert_int_equal(uvf_client_mig_data_read(c, buf + len, chunk, &got), 0);
+		assert_int_equal(uvf_client_migration_data_read(c, buf + len, chunk, &got), 0);
 		assert_true(got <= chunk);
 		len += got;
 		if (got < chunk)
@@ -180,18 +180,18 @@ static size_t save_stream(struct uvf_client *c, uint8_t **out)
 /* Destination: RESUMING, write, STOP. Returns the first error. */
 static int load_stream(struct uvf_client *c, const uint8_t *buf, size_t len)
 {
-	int ret = uvf_client_set_migration_state(c, UVF_MIG_STATE_RESUMING);
+	int ret = uvf_client_set_migration_state(c, UVF_MIGRATION_STATE_RESUMING);
 	if (ret < 0)
 		return ret;
 	/* odd chunks: the device accumulates whatever the chunking */
 	for (size_t off = 0; off < len;) {
 		size_t n = len - off < 1000 ? len - off : 1000;
-		ret = uvf_client_mig_data_write(c, buf + off, n);
+		ret = uvf_client_migration_data_write(c, buf + off, n);
 		if (ret < 0)
 			return ret;
 		off += n;
 	}
-	return uvf_client_set_migration_state(c, UVF_MIG_STATE_STOP);
+	return uvf_client_set_migration_state(c, UVF_MIGRATION_STATE_STOP);
 }
 
 /* The whole move: source stopped and copied, destination loaded and running. */
@@ -201,10 +201,10 @@ static void migrate(struct server *src, struct server *dst)
 	size_t len = save_stream(src->c, &stream);
 
 	assert_int_equal(load_stream(dst->c, stream, len), 0);
-	assert_int_equal(uvf_client_set_migration_state(src->c, UVF_MIG_STATE_STOP), 0);
-	assert_int_equal(uvf_client_set_migration_state(dst->c, UVF_MIG_STATE_RUNNING), 0);
-	assert_int_equal(mig_state(dst->c), UVF_MIG_STATE_RUNNING);
-	assert_int_equal(mig_state(src->c), UVF_MIG_STATE_STOP);
+	assert_int_equal(uvf_client_set_migration_state(src->c, UVF_MIGRATION_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(dst->c, UVF_MIGRATION_STATE_RUNNING), 0);
+	assert_int_equal(mig_state(dst->c), UVF_MIGRATION_STATE_RUNNING);
+	assert_int_equal(mig_state(src->c), UVF_MIGRATION_STATE_STOP);
 	free(stream);
 }
 
@@ -261,18 +261,18 @@ static void broken_streams_are_refused(struct server *src, struct server *dst, c
 		/* refused at STOP: ERROR; refused at a write: still RESUMING;
 		 * either way DEVICE_RESET brings it back */
 		uint32_t st = mig_state(dst->c);
-		assert_true(st == (variant == 6 ? UVF_MIG_STATE_RESUMING : UVF_MIG_STATE_ERROR));
+		assert_true(st == (variant == 6 ? UVF_MIGRATION_STATE_RESUMING : UVF_MIGRATION_STATE_ERROR));
 		assert_int_equal(uvf_client_reset(dst->c), 0);
-		assert_int_equal(mig_state(dst->c), UVF_MIG_STATE_RUNNING);
+		assert_int_equal(mig_state(dst->c), UVF_MIGRATION_STATE_RUNNING);
 	}
 	/* the pristine stream is still accepted: the refusals were about the
 	 * bytes, not the destination */
 	assert_int_equal(load_stream(dst->c, good, len), 0);
-	assert_int_equal(uvf_client_set_migration_state(dst->c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(dst->c, UVF_MIGRATION_STATE_RUNNING), 0);
 	free(bad);
 	/* migration called off: the source runs on */
-	assert_int_equal(uvf_client_set_migration_state(src->c, UVF_MIG_STATE_RUNNING), 0);
-	assert_int_equal(mig_state(src->c), UVF_MIG_STATE_RUNNING);
+	assert_int_equal(uvf_client_set_migration_state(src->c, UVF_MIGRATION_STATE_RUNNING), 0);
+	assert_int_equal(mig_state(src->c), UVF_MIGRATION_STATE_RUNNING);
 }
 
 /* ------------------------------------------------------------------ */
@@ -507,7 +507,7 @@ static void dmatest_command_written_while_stopped_runs_on_the_destination(void *
 	dm_wr(src.c, UVF_DMATEST_REG_DST_HI, 0);
 	dm_wr(src.c, UVF_DMATEST_REG_LEN, 100000); /* two chunks */
 	dm_wr(src.c, UVF_DMATEST_REG_PATTERN, 0xc3);
-	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIG_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_STOP), 0);
 	/* a stopped device does no DMA: the command waits */
 	dm_wr(src.c, UVF_DMATEST_REG_CMD, UVF_DMATEST_CMD_FILL);
 	usleep(50000);
@@ -629,8 +629,8 @@ static void idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **s
 	size_t got = 1;
 	assert_int_equal(uvf_client_migration_features(src.c, &flags), 0);
 	assert_true(flags & UVF_MIGRATION_PRE_COPY);
-	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIG_STATE_PRE_COPY), 0);
-	assert_int_equal(uvf_client_mig_data_read(src.c, &byte, 1, &got), 0);
+	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_PRE_COPY), 0);
+	assert_int_equal(uvf_client_migration_data_read(src.c, &byte, 1, &got), 0);
 	assert_int_equal(got, 0);
 
 	migrate(&src, &dst); /* PRE_COPY -> STOP_COPY quiesces too */
@@ -671,10 +671,10 @@ static void idio16_input_change_while_stopped_interrupts_after_resume(void **sta
 	assert_true(intx >= 0);
 	assert_int_equal(uvf_client_set_irq_eventfds(src.c, UVF_PCI_INTX_IRQ, 0, 1, &intx), 0);
 	(void)io_rd(src.c, IDIO16_PORT_IRQ_CTL);
-	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIG_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_STOP), 0);
 	idio16_set_inputs(src.model, 0x0001);
 	assert_int_equal(harness_wait_eventfd(intx, QUIET_MS), 0); /* stopped: no interrupt */
-	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	assert_int_equal(harness_wait_eventfd(intx, FIRES_MS), 1);
 	assert_int_equal(io_rd(src.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_LOW);
 	close(intx);
@@ -716,7 +716,7 @@ static void streams_of_another_device_type_are_refused(void **state)
 	size_t len = save_stream(a.c, &stream);
 	assert_int_equal(load_stream(b.c, stream, len), -EINVAL);
 	free(stream);
-	assert_int_equal(uvf_client_set_migration_state(a.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(a.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	server_stop(&b);
 	server_stop(&a);
 }
@@ -1158,13 +1158,13 @@ static void nvme_doorbell_rung_while_stopped_is_served_after_resume(void **state
 	drv_wire(&d, p.src.c);
 	drv_bring_up(&d);
 	page_roundtrip(&d, 1, 0, 0x99);
-	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIG_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIGRATION_STATE_STOP), 0);
 	io_sqe(sqe, 0x02, 0, DATA_OFF + 0x8000);
 	uint16_t cid = drv_queue(&d, 1, sqe);
 	drv_ring(&d, 1);
 	usleep(50000);
 	assert_int_equal(d.mem[DATA_OFF + 0x8000], 0); /* stopped: no DMA */
-	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	assert_int_equal(drv_wait(&d, 1, cid, NULL), 0);
 	assert_int_equal(d.mem[DATA_OFF + 0x8000], 0x99);
 	drv_unwire(&d);
@@ -1208,7 +1208,7 @@ static void nvme_refuses_a_stream_for_another_namespace(void **state)
 	size_t len = save_stream(d.c, &stream);
 	assert_int_equal(load_stream(p.dst.c, stream, len), -EINVAL);
 	free(stream);
-	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	page_roundtrip(&d, 1, 0, 0x44);
 	drv_unwire(&d);
 	stop_nvme_pair(&p);
@@ -1290,7 +1290,7 @@ static void scratch_program_migrates_registers_and_window(void **state)
 	assert_int_equal(load_stream(b.c, stream, len), -EINVAL);
 	assert_int_equal(uvf_client_reset(b.c), 0);
 	free(stream);
-	assert_int_equal(uvf_client_set_migration_state(a.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(a.c, UVF_MIGRATION_STATE_RUNNING), 0);
 
 	migrate(&(struct server){.c = a.c}, &(struct server){.c = b.c});
 	assert_int_equal(uvf_client_region_read(b.c, 0, 0, regs_after, sizeof(regs_after)), 0);

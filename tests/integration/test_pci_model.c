@@ -663,7 +663,7 @@ static void intx_level_fires_again_on_resample_eventfd(void **state)
 	open_eventfds(&resample, 1);
 	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_INTX_IRQ, 0, 1, &fd), 0);
 	uint8_t payload[20];
-	struct uvf_irq_set set = {.argsz = 20,
+	struct uvf_msg_irq_set set = {.argsz = 20,
 				  .flags = UVF_IRQ_SET_DATA_EVENTFD | UVF_IRQ_SET_ACTION_UNMASK,
 				  .index = UVF_PCI_INTX_IRQ,
 				  .start = 0,

@@ -168,7 +168,7 @@ static int raw_version(int s, const char *caps, char *json, size_t cap)
 {
 	char text[256];
 	uint8_t payload[4 + sizeof(text)];
-	struct uvf_version v = {0, 0};
+	struct uvf_msg_version v = {0, 0};
 	int n = snprintf(text, sizeof(text), "{\"capabilities\":{%s}}", caps);
 	memcpy(payload, &v, 4);
 	memcpy(payload + 4, text, (size_t)n + 1);
@@ -188,7 +188,7 @@ static int raw_version(int s, const char *caps, char *json, size_t cap)
 
 static void raw_dma_map(int s, uint16_t id, uint64_t addr, uint64_t size)
 {
-	struct uvf_dma_map m = {.argsz = sizeof(m), .flags = RW, .address = addr, .size = size};
+	struct uvf_msg_dma_map m = {.argsz = sizeof(m), .flags = RW, .address = addr, .size = size};
 	send_raw(s, id, UVF_CMD_DMA_MAP, 0, &m, sizeof(m), NULL, 0);
 	struct uvf_msg_header h;
 	uint8_t body[64];
@@ -465,7 +465,7 @@ static void serve_dma(int sock, uint8_t *buf, uint64_t base, size_t size, int co
 		static uint8_t body[16 + 65536];
 		size_t len = recv_raw(sock, &h, body, sizeof(body), NULL);
 		assert_true(len >= 16);
-		struct uvf_dma_access a;
+		struct uvf_msg_dma_access a;
 		memcpy(&a, body, sizeof(a));
 		assert_true(a.address >= base && a.count <= size && a.address - base <= size - a.count);
 		struct uvf_msg_header r = {.msg_id = h.msg_id, .command = h.command, .flags = UVF_MSG_TYPE_REPLY};
@@ -568,7 +568,7 @@ static void test_twin_socket_carries_device_thread_dma_while_dispatch_waits(void
 	/* The read of BAR2 offset 0 blocks the dispatch thread until the
 	 * device thread's DMA_READ is answered: only possible on the twin
 	 * socket. */
-	struct uvf_region_access ra = {.offset = 0, .region = UVF_PCI_BAR2_REGION, .count = 4};
+	struct uvf_msg_region_access ra = {.offset = 0, .region = UVF_PCI_BAR2_REGION, .count = 4};
 	send_raw(s, 3, UVF_CMD_REGION_READ, 0, &ra, sizeof(ra), NULL, 0);
 	serve_dma(twin, mem, 0x300000, sizeof(mem), 1);
 	struct uvf_msg_header h;

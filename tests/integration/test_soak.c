@@ -122,7 +122,7 @@ static void one_round(struct harness *h, unsigned round, uint8_t *message_mem)
 	if (round % 2 == 0) {
 		assert_int_equal(uvf_client_region_map(c, UVF_DMATEST_BAR4), 0);
 		uint32_t v = 0;
-		assert_int_equal(uvf_client_bar_read(c, UVF_DMATEST_BAR4, 4092, &v, 4), 0);
+		assert_int_equal(uvf_client_access_read(c, UVF_DMATEST_BAR4, 4092, &v, 4), 0);
 		assert_int_equal(v & 0xff, p);
 	}
 
