@@ -184,7 +184,8 @@ static double doorbell_rate(struct uvf_client *c, uint64_t iters)
 	struct bench_timer t;
 	bench_timer_start(&t);
 	for (uint64_t i = 0; i < iters; i++)
-		bench_check(BENCH_UVF(uvf_client_access_write(c, 0, DOORBELL, &v, sizeof(v))), "uvf_client_access_write");
+		bench_check(BENCH_UVF(uvf_client_access_write(c, 0, DOORBELL, &v, sizeof(v))),
+			    "uvf_client_access_write");
 	while (device_count(c, 0) < target)
 		;
 	return bench_timer_uvf(&t, (double)iters, iters, "ioeventfd doorbell");

@@ -35,7 +35,8 @@ static uint8_t *state;
 static _Atomic uint64_t state_size;
 static uint64_t save_off, load_off;
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	(void)dev, (void)data;
 	if (to == UVF_MIGRATION_STATE_STOP_COPY)
@@ -43,7 +44,8 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration
 	if (to == UVF_MIGRATION_STATE_RESUMING)
 		load_off = 0;
 	/* All data in: a real device would validate and apply it here. */
-	if (from == UVF_MIGRATION_STATE_RESUMING && to == UVF_MIGRATION_STATE_STOP && load_off != atomic_load(&state_size))
+	if (from == UVF_MIGRATION_STATE_RESUMING && to == UVF_MIGRATION_STATE_STOP &&
+	    load_off != atomic_load(&state_size))
 		return -EINVAL;
 	return 0;
 }

@@ -510,7 +510,8 @@ static void apply_image(struct dmatest *t, const struct dmatest_image *im)
 	sync_read_only(t);
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct dmatest *t = data;
 	bool was_running = from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY;

@@ -324,7 +324,8 @@ static int load_stream(struct idio16 *s)
 	return 0;
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct idio16 *s = data;
 	int ret = 0;

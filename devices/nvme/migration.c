@@ -269,7 +269,8 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 	nvme_regs_sync(c);
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct nvme_ctrl *c = data;
 	struct devmig *m = mig_of(c);

@@ -395,7 +395,8 @@ static int load_state(struct scratch *s)
 	return 0;
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct scratch *s = data;
 	int ret = 0;

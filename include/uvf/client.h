@@ -225,7 +225,7 @@ UVF_API int uvf_client_region_io_fds(struct uvf_client *client, uint32_t index, 
  */
 UVF_API int uvf_client_access_read(struct uvf_client *client, uint32_t region, uint64_t offset, void *buf, size_t len);
 UVF_API int uvf_client_access_write(struct uvf_client *client, uint32_t region, uint64_t offset, const void *buf,
-				 size_t len);
+				    size_t len);
 
 /* REGION_WRITE with NO_REPLY: returns once sent (or queued while corked). */
 UVF_API int uvf_client_region_write_posted(struct uvf_client *client, uint32_t region, uint64_t offset,

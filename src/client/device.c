@@ -16,8 +16,8 @@
  * and a full sparse-mmap capability, so that most regions need one round
  * trip; the server asks for more when its chain is longer. */
 #define REGION_INFO_FIRST_ARGSZ                                                                                        \
-	(sizeof(struct uvf_msg_region_info) + sizeof(struct uvf_msg_region_cap_type) +                                         \
-	 sizeof(struct uvf_msg_region_cap_sparse_mmap) +                                                                   \
+	(sizeof(struct uvf_msg_region_info) + sizeof(struct uvf_msg_region_cap_type) +                                 \
+	 sizeof(struct uvf_msg_region_cap_sparse_mmap) +                                                               \
 	 UVF_CLIENT_MAX_SPARSE_AREAS * sizeof(struct uvf_msg_region_sparse_area))
 
 /* A server that keeps asking for a bigger argsz is broken. */

@@ -237,7 +237,8 @@ static size_t encode_multi(struct uvf_client *client, struct uvf_client_fast *fa
 				     UVF_MSG_TYPE_COMMAND | UVF_MSG_FLAG_NO_REPLY, 0);
 		memcpy(p, &hdr, sizeof(hdr));
 		memcpy(p + sizeof(hdr), &head, sizeof(head));
-		memcpy(p + sizeof(hdr) + sizeof(head), &fast->queue[done], n * sizeof(struct uvf_msg_write_multi_entry));
+		memcpy(p + sizeof(hdr) + sizeof(head), &fast->queue[done],
+		       n * sizeof(struct uvf_msg_write_multi_entry));
 		p += sizeof(hdr) + payload;
 		done += n;
 	}
@@ -949,7 +950,7 @@ UVF_API int uvf_client_access_read(struct uvf_client *client, uint32_t region, u
 }
 
 UVF_API int uvf_client_access_write(struct uvf_client *client, uint32_t region, uint64_t offset, const void *buf,
-				 size_t len)
+				    size_t len)
 {
 	struct uvf_client_fast *fast;
 	const struct fast_region *r;

@@ -305,7 +305,8 @@ static int probe_logging(struct uvf_client *client, uint32_t index, uint32_t op)
 }
 
 UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t page_size,
-					 const struct uvf_msg_dma_logging_range *ranges, uint32_t nranges, uint64_t *chosen)
+					 const struct uvf_msg_dma_logging_range *ranges, uint32_t nranges,
+					 uint64_t *chosen)
 {
 	struct uvf_msg_dma_logging_control ctl = {.page_size = page_size, .num_ranges = nranges};
 	struct uvf_msg_device_feature hdr = {.flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};

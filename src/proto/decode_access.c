@@ -67,8 +67,9 @@ static int check_region_echo(const char *name, const struct uvf_msg_region_acces
 	return 0;
 }
 
-int uvf__decode_region_read_reply(const void *payload, size_t len, size_t nfds, const struct uvf_msg_region_access *request,
-				  struct uvf_region_access_view *out, struct uvf_why *why)
+int uvf__decode_region_read_reply(const void *payload, size_t len, size_t nfds,
+				  const struct uvf_msg_region_access *request, struct uvf_region_access_view *out,
+				  struct uvf_why *why)
 {
 	static const char what[] = "REGION_READ reply";
 	struct uvf_msg_region_access access;

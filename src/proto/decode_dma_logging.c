@@ -96,8 +96,8 @@ static void sort_by_iova(struct uvf_msg_dma_logging_range *r, size_t n)
 	}
 }
 
-int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view, struct uvf_msg_dma_logging_range *sorted,
-				 struct uvf_why *why)
+int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view,
+				 struct uvf_msg_dma_logging_range *sorted, struct uvf_why *why)
 {
 	uint32_t n = view->control.num_ranges;
 

@@ -52,7 +52,8 @@ int uvf__decode_dma_map(const void *payload, size_t len, size_t nfds, uint64_t p
 	return 0;
 }
 
-int uvf__decode_dma_unmap(const void *payload, size_t len, size_t nfds, struct uvf_msg_dma_unmap *out, struct uvf_why *why)
+int uvf__decode_dma_unmap(const void *payload, size_t len, size_t nfds, struct uvf_msg_dma_unmap *out,
+			  struct uvf_why *why)
 {
 	static const char what[] = "DMA_UNMAP";
 	struct uvf_msg_dma_unmap unmap;

@@ -37,8 +37,8 @@ void uvf__io_fds_entry(const struct uvf_region_io_fds_view *view, uint32_t i, st
 }
 
 int uvf__decode_region_io_fds_reply(const void *payload, size_t len, size_t nfds,
-				    const struct uvf_msg_region_io_fds *request, uint32_t max_argsz, uint64_t region_size,
-				    struct uvf_region_io_fds_view *out, struct uvf_why *why)
+				    const struct uvf_msg_region_io_fds *request, uint32_t max_argsz,
+				    uint64_t region_size, struct uvf_region_io_fds_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_GET_REGION_IO_FDS reply";
 	struct uvf_region_io_fds_view v = {.stride = 0};

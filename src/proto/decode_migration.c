@@ -37,7 +37,8 @@ int uvf__decode_device_feature(const void *payload, size_t len, size_t nfds, str
 	return 0;
 }
 
-static int check_mig_size(const char *name, const struct uvf_msg_migration_data *mig, uint32_t max_xfer, struct uvf_why *why)
+static int check_mig_size(const char *name, const struct uvf_msg_migration_data *mig, uint32_t max_xfer,
+			  struct uvf_why *why)
 {
 	if (mig->size > max_xfer)
 		return uvf__why(why, -E2BIG, "%s: size %" PRIu32 " above max_data_xfer_size %" PRIu32, name, mig->size,
@@ -48,8 +49,8 @@ static int check_mig_size(const char *name, const struct uvf_msg_migration_data 
 	return 0;
 }
 
-int uvf__decode_mig_data_read(const void *payload, size_t len, size_t nfds, uint32_t max_xfer, struct uvf_msg_migration_data *out,
-			      struct uvf_why *why)
+int uvf__decode_mig_data_read(const void *payload, size_t len, size_t nfds, uint32_t max_xfer,
+			      struct uvf_msg_migration_data *out, struct uvf_why *why)
 {
 	static const char what[] = "MIG_DATA_READ";
 	struct uvf_msg_migration_data mig;
@@ -176,7 +177,8 @@ int uvf__decode_feature_echo_reply(const void *payload, size_t len, size_t nfds,
 	return 0;
 }
 
-int uvf__decode_mig_state(const void *data, size_t len, struct uvf_msg_feature_migration_state *out, struct uvf_why *why)
+int uvf__decode_mig_state(const void *data, size_t len, struct uvf_msg_feature_migration_state *out,
+			  struct uvf_why *why)
 {
 	static const char what[] = "MIG_DEVICE_STATE";
 	struct uvf_msg_feature_migration_state st;

@@ -9,8 +9,9 @@
 
 static const char what[] = "DEVICE_GET_REGION_INFO reply";
 
-static int parse_sparse_mmap(const uint8_t *bytes, uint32_t argsz, uint32_t offset, const struct uvf_msg_region_info *info,
-			     struct uvf_region_info_view *view, struct uvf_why *why)
+static int parse_sparse_mmap(const uint8_t *bytes, uint32_t argsz, uint32_t offset,
+			     const struct uvf_msg_region_info *info, struct uvf_region_info_view *view,
+			     struct uvf_why *why)
 {
 	struct uvf_msg_region_cap_sparse_mmap cap;
 	struct uvf_msg_region_sparse_area area;

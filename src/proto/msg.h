@@ -151,8 +151,8 @@ int uvf__decode_device_info_req(const void *payload, size_t len, size_t nfds, st
 /* DEVICE_GET_INFO reply: len >= 16 (only the first 16 used), argsz >= 16,
  * PCI flag set, num_regions in 9..max_regions, num_irqs in 5..max_irqs,
  * nfds == 0. */
-int uvf__decode_device_info_reply(const void *payload, size_t len, size_t nfds, uint32_t max_regions,
-				  uint32_t max_irqs, struct uvf_msg_device_info *out, struct uvf_why *why);
+int uvf__decode_device_info_reply(const void *payload, size_t len, size_t nfds, uint32_t max_regions, uint32_t max_irqs,
+				  struct uvf_msg_device_info *out, struct uvf_why *why);
 
 /* DEVICE_GET_REGION_INFO request: len == 32, argsz >= 32, nfds == 0. */
 int uvf__decode_region_info_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_region_info *out,
@@ -162,7 +162,7 @@ struct uvf_region_info_view {
 	struct uvf_msg_region_info info;
 	/* valid capability chain, when present in the payload */
 	const struct uvf_msg_region_sparse_area *sparse_areas; /* NULL if no SPARSE_MMAP cap;
-							    * non-NULL with 0 areas for an empty one */
+								* non-NULL with 0 areas for an empty one */
 	uint32_t nr_sparse_areas;
 	bool has_type;
 	uint32_t type, subtype;
@@ -257,7 +257,7 @@ int uvf__decode_write_multi(const void *payload, size_t len, size_t nfds, struct
 
 struct uvf_device_feature_view {
 	struct uvf_msg_device_feature feature;
-	uint32_t index;    /* flags & UVF_FEATURE_BITS */
+	uint32_t index; /* flags & UVF_FEATURE_BITS */
 	const uint8_t *data;
 	size_t data_len;
 };
@@ -291,7 +291,8 @@ int uvf__decode_mig_data_write_reply(const void *payload, size_t len, size_t nfd
  * 8, device_state <= UVF_MIGRATION_STATE_PRE_COPY_P2P. data_fd is not looked at
  * (unused in vfio-user). Which states may be requested is the server's
  * business. */
-int uvf__decode_mig_state(const void *data, size_t len, struct uvf_msg_feature_migration_state *out, struct uvf_why *why);
+int uvf__decode_mig_state(const void *data, size_t len, struct uvf_msg_feature_migration_state *out,
+			  struct uvf_why *why);
 
 #define UVF_DMA_LOGGING_MAX_RANGES    65536u /* bounds the server's sort; the message bounds it anyway */
 #define UVF_DMA_LOGGING_MIN_PAGE_SIZE 4096u  /* finest REPORT granularity we accept */
@@ -309,8 +310,8 @@ int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_l
 				  struct uvf_why *why);
 /* Copy the ranges of a decoded START into sorted (the caller's array of
  * num_ranges entries) in iova order; -EINVAL when two overlap. */
-int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view, struct uvf_msg_dma_logging_range *sorted,
-				 struct uvf_why *why);
+int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view,
+				 struct uvf_msg_dma_logging_range *sorted, struct uvf_why *why);
 /* DMA_LOGGING_STOP feature data: len == 0. */
 int uvf__decode_dma_logging_stop(const void *data, size_t len, struct uvf_why *why);
 
@@ -395,8 +396,8 @@ struct uvf_region_io_fds_view {
  * flags) is the caller's choice.
  */
 int uvf__decode_region_io_fds_reply(const void *payload, size_t len, size_t nfds,
-				    const struct uvf_msg_region_io_fds *request, uint32_t max_argsz, uint64_t region_size,
-				    struct uvf_region_io_fds_view *out, struct uvf_why *why);
+				    const struct uvf_msg_region_io_fds *request, uint32_t max_argsz,
+				    uint64_t region_size, struct uvf_region_io_fds_view *out, struct uvf_why *why);
 /* Entry i (< head.count) of a decoded reply: the spec's fields, datamatch
  * from the last 8 bytes of the stride (the first 32 bytes as received). */
 void uvf__io_fds_entry(const struct uvf_region_io_fds_view *view, uint32_t i, struct uvf_msg_io_fd_entry *out);

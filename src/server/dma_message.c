@@ -26,7 +26,7 @@ uint16_t uvf__dma_next_id(struct uvf_device *dev)
 
 /* The pieces of a DMA request (hdr is filled); returns the iov count. */
 int uvf__dma_request_iov(struct uvf_msg_header *hdr, struct iovec iov[3], uint16_t id, bool is_write,
-		       const struct uvf_msg_dma_access *req, const void *data)
+			 const struct uvf_msg_dma_access *req, const void *data)
 {
 	int iovcnt = 2;
 

@@ -37,8 +37,8 @@ static uint32_t get_state(const struct uvf_device *dev)
 /* The device must not do DMA or raise interrupts in these states. */
 static bool state_quiesced(uint32_t s)
 {
-	return s == UVF_MIGRATION_STATE_STOP || s == UVF_MIGRATION_STATE_STOP_COPY || s == UVF_MIGRATION_STATE_RESUMING ||
-	       s == UVF_MIGRATION_STATE_ERROR;
+	return s == UVF_MIGRATION_STATE_STOP || s == UVF_MIGRATION_STATE_STOP_COPY ||
+	       s == UVF_MIGRATION_STATE_RESUMING || s == UVF_MIGRATION_STATE_ERROR;
 }
 
 bool uvf__migration_quiesced(const struct uvf_device *dev)
@@ -112,7 +112,8 @@ static int walk(struct uvf_device *dev, uint32_t target, struct uvf_why *why)
 		/* a device that resumes may do DMA from inside the callback */
 		if (!state_quiesced(next))
 			set_quiesced(dev, false);
-		int ret = dev->mig.cb.transition(dev, dev->mig.data, (enum uvf_migration_state)cur, (enum uvf_migration_state)next);
+		int ret = dev->mig.cb.transition(dev, dev->mig.data, (enum uvf_migration_state)cur,
+						 (enum uvf_migration_state)next);
 		if (ret < 0) {
 			uint32_t landing = ret == -EAGAIN ? cur : UVF_MIGRATION_STATE_ERROR;
 			set_state(dev, landing);
@@ -329,12 +330,13 @@ int uvf__handle_device_feature(struct uvf_device *dev, const uint8_t *body, size
 	switch (v.index) {
 	case UVF_FEATURE_MIGRATION: {
 		struct uvf_msg_feature_migration m = {.flags = UVF_MIGRATION_STOP_COPY |
-							   (dev->mig.flags & UVF_MIGRATION_PRE_COPY)};
+							       (dev->mig.flags & UVF_MIGRATION_PRE_COPY)};
 		return reply_get(&v, reply, &m, sizeof(m), why);
 	}
 	case UVF_FEATURE_MIGRATION_DEVICE_STATE:
 		if (ops == UVF_FEATURE_GET) {
-			struct uvf_msg_feature_migration_state s = {.device_state = get_state(dev), .data_fd = UINT32_MAX};
+			struct uvf_msg_feature_migration_state s = {.device_state = get_state(dev),
+								    .data_fd = UINT32_MAX};
 			return reply_get(&v, reply, &s, sizeof(s), why);
 		}
 		ret = set_state_feature(dev, &v, why);

@@ -153,7 +153,7 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 		dev->max_msg_size = UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1;
 	/* ... or the largest REGION_WRITE_MULTI we accept */
 	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_write_multi) +
-					 UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_msg_write_multi_entry))
+					UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_msg_write_multi_entry))
 		dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_write_multi) +
 				    UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_msg_write_multi_entry);
 	uvf__rx_init(&dev->rx, dev->max_msg_size);

@@ -80,7 +80,7 @@ struct uvf_migration {
 	void *data;
 	uint32_t flags;   /* UVF_MIGRATION_PRE_COPY */
 	bool enabled;     /* uvf_device_set_migration() was called */
-	uint32_t state;   /* enum uvf_migration_state; atomic */
+	uint32_t state;	  /* enum uvf_migration_state; atomic */
 	bool quiesced;    /* atomic: uvf_dma_* refused (STOP, STOP_COPY, RESUMING, ERROR) */
 	bool save_ended;  /* STOP_COPY: save() ended the stream */
 	bool strict;      /* refuse what libvfio-user refuses in STOP/STOP_COPY (tests) */

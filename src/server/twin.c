@@ -16,7 +16,7 @@
 
 /* Send a DMA request on the twin socket (twin lock held). */
 int uvf__twin_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_msg_dma_access *req,
-		     const void *data)
+			   const void *data)
 {
 	struct uvf_msg_header hdr;
 	struct iovec iov[3];

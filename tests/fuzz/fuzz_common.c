@@ -279,7 +279,8 @@ static void ioeventfd_fired(struct uvf_device *dev, void *data, uint64_t count)
  * first byte is 0xff is refused, so every failure path is reachable. */
 #define FUZZ_MIG_STREAM 300u
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct fuzz_device_state *state = data;
 	(void)dev;

@@ -69,7 +69,7 @@ static void logging_start_reply(const uint8_t *payload, size_t len, size_t nfds,
 	static const struct uvf_msg_dma_logging_range ranges[3] = {{0, 4096}, {1u << 20, 1u << 20}, {1ull << 40, 1}};
 	struct uvf_msg_dma_logging_control ctl = {.page_size = 1ull << (a % 64), .num_ranges = (uint32_t)(b % 4)};
 	struct uvf_msg_device_feature hdr = {.argsz = (uint32_t)(8 + 16 + 16 * ctl.num_ranges),
-					 .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+					     .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
 	uint64_t page = 0;
 
 	if (uvf__decode_dma_logging_start_reply(payload, len, nfds, &hdr, &ctl, ctl.num_ranges ? ranges : NULL, &page,

@@ -617,8 +617,11 @@ static void intx_is_automasked_until_unmasked(void **state)
 	/* the resample eventfd unmasks too */
 	int ufds[1] = {resample};
 	uint8_t payload[20];
-	struct uvf_msg_irq_set set = {.argsz = 20, .flags = UVF_IRQ_SET_DATA_EVENTFD | UVF_IRQ_SET_ACTION_UNMASK,
-				  .index = UVF_PCI_INTX_IRQ, .start = 0, .count = 1};
+	struct uvf_msg_irq_set set = {.argsz = 20,
+				      .flags = UVF_IRQ_SET_DATA_EVENTFD | UVF_IRQ_SET_ACTION_UNMASK,
+				      .index = UVF_PCI_INTX_IRQ,
+				      .start = 0,
+				      .count = 1};
 	memcpy(payload, &set, 20);
 	assert_int_equal(uvf_client_call(c, UVF_CMD_DEVICE_SET_IRQS, payload, 20, ufds, 1, NULL, 0, NULL), 0);
 	raise_irq(c, UVF_PCI_INTX_IRQ, 0);

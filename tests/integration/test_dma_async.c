@@ -84,8 +84,8 @@ static void reg_write(int s, uint16_t id, uint32_t reg, uint32_t v, bool posted)
 
 static void map_by_message(int s, uint16_t id, uint64_t addr, uint64_t size)
 {
-	struct uvf_msg_dma_map m = {.argsz = 32, .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-				.address = addr, .size = size};
+	struct uvf_msg_dma_map m = {
+		.argsz = 32, .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, .address = addr, .size = size};
 	uint8_t reply[16];
 	assert_int_equal(harness_raw_call(s, id, UVF_CMD_DMA_MAP, 0, &m, 32, reply, sizeof(reply), NULL), 0);
 }

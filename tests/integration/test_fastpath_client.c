@@ -348,7 +348,7 @@ static void sparse_areas_are_mapped_and_unaligned_ones_skipped(void **state)
 	s.sparse_cap = true;
 	s.areas[0] = (struct uvf_msg_region_sparse_area){0, 0x1000};
 	s.areas[1] = (struct uvf_msg_region_sparse_area){0x2010, 0x100}; /* not page-aligned */
-	s.areas[2] = (struct uvf_msg_region_sparse_area){0x3000, 0};     /* empty */
+	s.areas[2] = (struct uvf_msg_region_sparse_area){0x3000, 0};	 /* empty */
 	s.areas[3] = (struct uvf_msg_region_sparse_area){0x3000, 0x1000};
 	s.nareas = 4;
 	c = fp_connect(fs, false);

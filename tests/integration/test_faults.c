@@ -838,10 +838,10 @@ static void test_peer_check_refuses_a_process_of_another_user(void **state)
 static int map_fd(struct uvf_client *c, int fd, uint64_t offset, uint64_t iova, uint64_t size)
 {
 	struct uvf_msg_dma_map req = {.argsz = sizeof(req),
-				  .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-				  .offset = offset,
-				  .address = iova,
-				  .size = size};
+				      .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
+				      .offset = offset,
+				      .address = iova,
+				      .size = size};
 	size_t rlen;
 	return uvf_client_call(c, UVF_CMD_DMA_MAP, &req, sizeof(req), &fd, 1, NULL, 0, &rlen);
 }

@@ -126,7 +126,8 @@ static void snapshot(struct migdev *d)
 	d->saved_generation = d->generation;
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct migdev *d = data;
 
@@ -152,7 +153,8 @@ static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t le
 
 	(void)dev;
 	/* Pre-copy: a new record once the registers changed again. */
-	if (d->out_pos == d->out_len && d->state == UVF_MIGRATION_STATE_PRE_COPY && d->generation != d->saved_generation)
+	if (d->out_pos == d->out_len && d->state == UVF_MIGRATION_STATE_PRE_COPY &&
+	    d->generation != d->saved_generation)
 		snapshot(d);
 	n = d->out_len - d->out_pos < len ? d->out_len - d->out_pos : len;
 	memcpy(buf, (uint8_t *)&d->out + d->out_pos, n);

@@ -204,7 +204,8 @@ static int set_state(struct uvf_client *c, uint32_t s)
 	struct uvf_msg_feature_migration_state st = {s, UINT32_MAX};
 	uint8_t out[16];
 	size_t n = 0;
-	int ret = feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), out, sizeof(out), &n);
+	int ret = feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), out, sizeof(out),
+		       &n);
 	if (ret == 0)
 		assert_int_equal(n, 16); /* the request echoed */
 	return ret;
@@ -214,7 +215,8 @@ static uint32_t get_state(struct uvf_client *c)
 {
 	uint8_t out[16];
 	size_t n;
-	assert_int_equal(feat(c, 16, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE, NULL, 0, out, sizeof(out), &n), 0);
+	assert_int_equal(
+		feat(c, 16, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE, NULL, 0, out, sizeof(out), &n), 0);
 	assert_int_equal(n, 16);
 	uint32_t s;
 	memcpy(&s, out + 8, 4);
@@ -228,7 +230,8 @@ static int mig_read(struct uvf_client *c, uint32_t size, uint8_t *data, uint32_t
 	uint8_t *out = malloc(8 + (size_t)size);
 	size_t n = 0;
 	assert_non_null(out);
-	int ret = uvf_client_call(c, UVF_CMD_MIGRATION_DATA_READ, &req, sizeof(req), NULL, 0, out, 8 + (size_t)size, &n);
+	int ret =
+		uvf_client_call(c, UVF_CMD_MIGRATION_DATA_READ, &req, sizeof(req), NULL, 0, out, 8 + (size_t)size, &n);
 	if (ret == 0) {
 		struct uvf_msg_migration_data head;
 		assert_true(n >= 8);
@@ -362,15 +365,16 @@ static void device_feature_replies_are_framed_per_the_spec(void **state)
 	assert_int_equal(n, 8);
 	/* SET|GET without PROBE, unknown flag bits, SET argsz below the payload */
 	struct uvf_msg_feature_migration_state st = {ST_STOP, 0};
-	assert_int_equal(feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 8, out,
-			      sizeof(out), &n),
+	assert_int_equal(feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 8,
+			      out, sizeof(out), &n),
 			 -EINVAL);
 	assert_int_equal(feat(c, 16, 0x80000u | UVF_FEATURE_GET | UVF_FEATURE_MIGRATION, NULL, 0, out, sizeof(out), &n),
 			 -EINVAL);
 	assert_int_equal(feat(c, 8, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 8, out, sizeof(out), &n),
 			 -EINVAL);
 	assert_int_equal(get_state(c), ST_RUN); /* none of these moved it */
-	assert_int_equal(feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 8, out, sizeof(out), &n), 0);
+	assert_int_equal(
+		feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 8, out, sizeof(out), &n), 0);
 	assert_int_equal(get_state(c), ST_STOP);
 	uvf_client_close(c);
 }

@@ -247,10 +247,10 @@ int do_region_write(struct ctx *x, uint32_t region, uint64_t offset, uint32_t co
 int do_dma_map(struct ctx *x, uint64_t address, uint64_t size, int fd, uint64_t offset)
 {
 	struct uvf_msg_dma_map mp = {.argsz = sizeof(mp),
-				 .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-				 .offset = offset,
-				 .address = address,
-				 .size = size};
+				     .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
+				     .offset = offset,
+				     .address = address,
+				     .size = size};
 	struct result r = {0};
 	enum outcome o = xact(x, &r, UVF_CMD_DMA_MAP, 0, &mp, sizeof(mp), &fd, fd >= 0 ? 1 : 0, NULL);
 	if (o == OUT_ERROR)

@@ -210,7 +210,8 @@ static void run_mig(struct ctx *x, const struct conform_case *k, struct result *
 		break;
 	case MG_STATE_99:
 	case MG_STATE_ERROR: {
-		struct uvf_msg_feature_migration_state st = {.device_state = k->arg == MG_STATE_99 ? 99 : UVF_MIGRATION_STATE_ERROR};
+		struct uvf_msg_feature_migration_state st = {
+			.device_state = k->arg == MG_STATE_99 ? 99 : UVF_MIGRATION_STATE_ERROR};
 		df.flags = UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_SET;
 		memcpy(buf + 8, &st, sizeof(st));
 		len = 16;

@@ -236,7 +236,8 @@ static int precopy(struct run *r, uint64_t src_flags)
 
 	/* PRE_COPY runs the device: a stopped source goes straight to
 	 * stop-and-copy. */
-	res->precopy = !o->no_precopy && (src_flags & UVF_MIGRATION_PRE_COPY) && r->src_state == UVF_MIGRATION_STATE_RUNNING;
+	res->precopy =
+		!o->no_precopy && (src_flags & UVF_MIGRATION_PRE_COPY) && r->src_state == UVF_MIGRATION_STATE_RUNNING;
 	if (res->precopy) {
 		rc = set_state(r, r->src, "source", UVF_MIGRATION_STATE_PRE_COPY);
 		if (rc)

@@ -140,7 +140,8 @@ static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs
 		if (m->bad == GET_SHORT)
 			reply_feature(fs, msg, 12, flags, &mig, 4);
 		else if (m->bad == GET_OTHER_FEATURE)
-			reply_feature(fs, msg, 16, UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_GET, &mig, sizeof(mig));
+			reply_feature(fs, msg, 16, UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_GET, &mig,
+				      sizeof(mig));
 		else if (m->bad == GET_BAD_ARGSZ)
 			reply_feature(fs, msg, 24, flags, &mig, sizeof(mig));
 		else

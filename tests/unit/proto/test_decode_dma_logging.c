@@ -219,7 +219,7 @@ static void test_report_range_and_page_size(void **state)
 static int start_reply(size_t len, size_t nfds, uint64_t *page)
 {
 	struct uvf_msg_device_feature hdr = {.argsz = 8 + 16 + 32,
-					 .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+					     .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
 	struct uvf_msg_dma_logging_control ctl = {.page_size = 4096, .num_ranges = 2};
 	const struct uvf_msg_dma_logging_range ranges[2] = {{0x100000, 0x1000}, {0x300000, 0x2000}};
 	uint8_t *payload = wire_copy(msg, sizeof(msg), len);
@@ -236,7 +236,7 @@ static int start_reply(size_t len, size_t nfds, uint64_t *page)
 static size_t start_echo(uint64_t page, size_t poke)
 {
 	struct uvf_msg_device_feature hdr = {.argsz = 8 + 16 + 32,
-					 .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+					     .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
 	struct uvf_msg_dma_logging_control ctl = {.page_size = page, .num_ranges = 2};
 	const struct uvf_msg_dma_logging_range ranges[2] = {{0x100000, 0x1000}, {0x300000, 0x2000}};
 

@@ -132,7 +132,8 @@ static void test_echo_reply(void **state)
 	const uint32_t set = UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE;
 	const uint32_t probe = UVF_FEATURE_GET | UVF_FEATURE_PROBE | UVF_FEATURE_MIGRATION;
 	struct uvf_msg_feature_migration_state st = {.device_state = UVF_MIGRATION_STATE_STOP, .data_fd = UINT32_MAX};
-	struct uvf_msg_feature_migration_state other = {.device_state = UVF_MIGRATION_STATE_RUNNING, .data_fd = UINT32_MAX};
+	struct uvf_msg_feature_migration_state other = {.device_state = UVF_MIGRATION_STATE_RUNNING,
+							.data_fd = UINT32_MAX};
 	size_t len;
 
 	len = feature_msg(16, set, &st, 8);

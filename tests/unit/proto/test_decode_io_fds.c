@@ -87,7 +87,8 @@ static void reply_head(uint32_t index, uint32_t count, size_t stride, uint32_t a
 static void reply_entry(uint32_t i, size_t stride, uint64_t offset, uint64_t size, uint32_t fd_index, uint32_t type,
 			uint32_t flags, uint64_t datamatch)
 {
-	struct uvf_msg_io_fd_entry e = {.offset = offset, .size = size, .fd_index = fd_index, .type = type, .flags = flags};
+	struct uvf_msg_io_fd_entry e = {
+		.offset = offset, .size = size, .fd_index = fd_index, .type = type, .flags = flags};
 	uint8_t *p = msg + 16 + i * stride;
 
 	memcpy(p, &e, offsetof(struct uvf_msg_io_fd_entry, datamatch));

@@ -84,7 +84,8 @@ static int teardown(void **state)
 
 static int map(uint64_t addr, uint64_t size, uint32_t prot, int fd, uint64_t offset)
 {
-	struct uvf_msg_dma_map req = {.argsz = sizeof(req), .flags = prot, .offset = offset, .address = addr, .size = size};
+	struct uvf_msg_dma_map req = {
+		.argsz = sizeof(req), .flags = prot, .offset = offset, .address = addr, .size = size};
 	return uvf__dma_map(g_dev, &req, fd);
 }
 

@@ -46,7 +46,8 @@ static void quiet(void *data, enum uvf_log_level level, const char *line)
 	(void)line;
 }
 
-static int stub_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
+static int stub_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			   enum uvf_migration_state to)
 {
 	(void)dev;
 	struct stub *s = data;
@@ -268,7 +269,8 @@ static void every_transition_walks_the_table_without_precopy(void **state)
 static void unrequestable_states_are_refused_without_change(void **state)
 {
 	(void)state;
-	static const uint32_t bad[] = {ERR, UVF_MIGRATION_STATE_RUNNING_P2P, UVF_MIGRATION_STATE_PRE_COPY_P2P, 8, 0xffffffffu};
+	static const uint32_t bad[] = {ERR, UVF_MIGRATION_STATE_RUNNING_P2P, UVF_MIGRATION_STATE_PRE_COPY_P2P, 8,
+				       0xffffffffu};
 	static const uint32_t from[] = {STOP, RUN, SC, RES, PC};
 	for (unsigned f = 0; f < 5; f++) {
 		for (unsigned b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
@@ -354,10 +356,10 @@ static void device_feature_flag_and_argsz_rules(void **state)
 	assert_int_equal(feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_MIGRATION, NULL, 0, out, &n), 0);
 	assert_int_equal(feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION, NULL, 0, NULL, NULL),
 			 -EINVAL); /* MIGRATION has no SET */
-	assert_int_equal(feature(8,
-				 UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE,
-				 NULL, 0, out, &n),
-			 0);
+	assert_int_equal(
+		feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE,
+			NULL, 0, out, &n),
+		0);
 	assert_int_equal(feature(8,
 				 UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_DMA_LOGGING_START,
 				 NULL, 0, NULL, NULL),
@@ -369,8 +371,8 @@ static void device_feature_flag_and_argsz_rules(void **state)
 		feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_DMA_LOGGING_REPORT, NULL, 0, NULL, NULL),
 		0);
 	/* GET and SET together without PROBE, or no operation */
-	assert_int_equal(feature(16, UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st),
-				 NULL, NULL),
+	assert_int_equal(feature(16, UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st,
+				 sizeof(st), NULL, NULL),
 			 -EINVAL);
 	assert_int_equal(feature(16, UVF_FEATURE_MIGRATION_DEVICE_STATE, NULL, 0, NULL, NULL), -EINVAL);
 	/* unknown features and kernel-only ones */
@@ -392,8 +394,10 @@ static void device_feature_flag_and_argsz_rules(void **state)
 	/* SET: argsz must hold the echo; data exactly 8 bytes */
 	assert_int_equal(feature(15, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), NULL, NULL),
 			 -EINVAL);
-	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 4, NULL, NULL), -EINVAL);
-	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), out, &n), 0);
+	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 4, NULL, NULL),
+			 -EINVAL);
+	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), out, &n),
+			 0);
 	assert_int_equal(n, 16);
 	/* DMA_LOGGING_STOP takes no data */
 	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_DMA_LOGGING_STOP, &st, 8, NULL, NULL), -EINVAL);
