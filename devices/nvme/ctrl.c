@@ -160,6 +160,12 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	return 0;
 }
 
+/* The public handle: the controller is its first member, so a pointer
+ * to either converts to the other (C11 6.7.2.1). */
+struct uvf_nvme {
+	struct nvme_ctrl ctrl;
+};
+
 static void free_ctrl(void *data)
 {
 	struct nvme_ctrl *c = data;
@@ -167,7 +173,7 @@ static void free_ctrl(void *data)
 	nvme_queues_reset(c);
 	nvme_migration_free(c);
 	nvme_backing_close(&c->store);
-	free(c);
+	free((struct uvf_nvme *)c);
 }
 
 static int describe(struct uvf_device *dev, struct nvme_ctrl *c)
@@ -199,10 +205,11 @@ static int describe(struct uvf_device *dev, struct nvme_ctrl *c)
 	return 0;
 }
 
-int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
+int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 {
 	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
 	struct uvf_device *dev = NULL;
+	struct uvf_nvme *n;
 	struct nvme_ctrl *c;
 	int ret;
 
@@ -210,20 +217,21 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 	    (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
 		return -EINVAL;
 	*out = NULL;
-	c = calloc(1, sizeof(*c));
-	if (!c)
+	n = calloc(1, sizeof(*n));
+	if (!n)
 		return -ENOMEM;
+	c = &n->ctrl;
 	c->nq = opts->queues;
 	strcpy(c->serial, opts->serial ? opts->serial : "uvf0001");
 	ret = nvme_backing_open(&c->store, opts->backing, opts->size);
 	if (ret < 0) {
-		free(c);
+		free(n);
 		return ret;
 	}
 	ret = uvf_device_new(&dev);
 	if (ret < 0) {
 		nvme_backing_close(&c->store);
-		free(c);
+		free(n);
 		return ret;
 	}
 	c->dev = dev;
@@ -233,7 +241,7 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 	if (ret < 0) {
 		uvf_device_free(dev);
 		nvme_backing_close(&c->store);
-		free(c);
+		free(n);
 		return ret;
 	}
 	/* from here the device owns c */
@@ -242,13 +250,22 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 		uvf_device_free(dev);
 		return ret;
 	}
-	uvf_device_set_user_data(dev, c);
-	*out = dev;
+	*out = n;
 	return 0;
 }
 
-int uvf_nvme_flush(struct uvf_device *dev)
+struct uvf_device *uvf_nvme_device(struct uvf_nvme *n)
 {
-	struct nvme_ctrl *c = uvf_device_user_data(dev);
-	return c ? nvme_backing_flush(&c->store) : -EINVAL;
+	return n ? n->ctrl.dev : NULL;
+}
+
+void uvf_nvme_destroy(struct uvf_nvme *n)
+{
+	if (n)
+		uvf_device_free(n->ctrl.dev);
+}
+
+int uvf_nvme_flush(struct uvf_nvme *n)
+{
+	return n ? nvme_backing_flush(&n->ctrl.store) : -EINVAL;
 }

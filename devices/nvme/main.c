@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	struct uvf_nvme_opts opts = {.queues = 4};
 	const char *size = NULL, *queues = NULL;
 	struct sample_args args;
-	struct uvf_device *dev;
+	struct uvf_nvme *model;
 	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
 	int nrest = 0, ret;
 
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": --serial must have 1..20 characters\n");
 		return 2;
 	}
-	ret = uvf_nvme_create(&dev, &opts);
+	ret = uvf_nvme_create(&model, &opts);
 	if (ret < 0) {
 		if (opts.backing)
 			fprintf(stderr, PROG ": cannot use %s: %s\n", opts.backing, uvf_strerror(ret));
@@ -151,8 +151,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": cannot set up the device: %s\n", uvf_strerror(ret));
 		return 1;
 	}
-	ret = sample_serve(dev, &args);
-	/* freeing the device fsyncs and closes the backing file */
-	uvf_device_free(dev);
+	ret = sample_serve(uvf_nvme_device(model), &args);
+	/* destroying the model fsyncs and closes the backing file */
+	uvf_nvme_destroy(model);
 	return ret;
 }

@@ -56,11 +56,23 @@ struct uvf_nvme_opts {
 	const char *serial;  /* up to 20 characters; NULL = "uvf0001" */
 };
 
-/* Create and describe the device (not listening yet). The device owns the
- * controller; uvf_device_free() releases it, after flushing the backing. */
-int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts);
+/*
+ * The model, in the shape of every uvf device model (devices/):
+ * uvf_nvme_create() makes the controller and its device, described but
+ * not listening; go on with uvf_device_listen() or uvf_device_listen_fd()
+ * on uvf_nvme_device(), then serve it. The device owns the controller:
+ * uvf_nvme_destroy(), or uvf_device_free() on its device, frees both,
+ * after flushing the backing; NULL is fine. The device's user data
+ * pointer stays free for the caller. create returns 0, -EINVAL for bad
+ * opts (required), or a negative errno.
+ */
+struct uvf_nvme;
+
+int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts);
+struct uvf_device *uvf_nvme_device(struct uvf_nvme *n);
+void uvf_nvme_destroy(struct uvf_nvme *n);
 
 /* fsync the backing file (no-op for RAM). */
-int uvf_nvme_flush(struct uvf_device *dev);
+int uvf_nvme_flush(struct uvf_nvme *n);
 
 #endif /* UVF_DEVICES_NVME_H */

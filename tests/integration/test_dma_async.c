@@ -28,7 +28,9 @@ static int setup(void **state)
 {
 	struct uvf_device *dev;
 	harness_prepare(&g_h);
-	assert_int_equal(uvf_dmatest_create(&dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	dev = uvf_dmatest_device(dmatest);
 	harness_start(&g_h, dev, NULL);
 	*state = &g_h;
 	return 0;

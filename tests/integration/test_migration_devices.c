@@ -43,7 +43,7 @@
 
 struct server {
 	struct harness h;
-	struct idio16 *model; /* served by idio16_run() when set */
+	struct uvf_idio16 *model; /* served by uvf_idio16_run() when set */
 	struct uvf_client *c;
 };
 
@@ -59,7 +59,7 @@ static void *serve_device(void *arg)
 static void *serve_idio16(void *arg)
 {
 	struct server *s = arg;
-	s->h.server_ret = idio16_run(s->model, -1, NULL, NULL);
+	s->h.server_ret = uvf_idio16_run(s->model, -1, NULL, NULL);
 	return NULL;
 }
 
@@ -71,11 +71,11 @@ static void quiet_log(void *data, enum uvf_log_level level, const char *line)
 }
 
 /* Serve dev (or the idio16 model) on a fresh socket and connect a client. */
-static void server_start(struct server *s, struct uvf_device *dev, struct idio16 *model, const char *name)
+static void server_start(struct server *s, struct uvf_device *dev, struct uvf_idio16 *model, const char *name)
 {
 	memset(s, 0, sizeof(*s));
 	s->model = model;
-	s->h.dev = model ? idio16_device(model) : dev;
+	s->h.dev = model ? uvf_idio16_device(model) : dev;
 	strcpy(s->h.dir, "/tmp/uvf-mig-XXXXXX");
 	assert_non_null(mkdtemp(s->h.dir));
 	snprintf(s->h.path, sizeof(s->h.path), "%s/dev.sock", s->h.dir);
@@ -93,7 +93,7 @@ static void server_stop(struct server *s)
 	pthread_join(s->h.thread, NULL);
 	assert_int_equal(s->h.server_ret, 0);
 	if (s->model)
-		idio16_free(s->model);
+		uvf_idio16_destroy(s->model);
 	else
 		uvf_device_free(s->h.dev);
 	assert_int_equal(access(s->h.path, F_OK), -1);
@@ -432,9 +432,13 @@ static void dm_run(struct uvf_client *c, uint32_t cmd, uint64_t src, uint64_t ds
 static void start_dmatest_pair(struct server *src, struct server *dst)
 {
 	struct uvf_device *a, *b;
-	assert_int_equal(uvf_dmatest_create(&a), 0);
+	struct uvf_dmatest *dmatest_a;
+	assert_int_equal(uvf_dmatest_create(&dmatest_a), 0);
+	a = uvf_dmatest_device(dmatest_a);
 	server_start(src, a, NULL, "src");
-	assert_int_equal(uvf_dmatest_create(&b), 0);
+	struct uvf_dmatest *dmatest_b;
+	assert_int_equal(uvf_dmatest_create(&dmatest_b), 0);
+	b = uvf_dmatest_device(dmatest_b);
 	server_start(dst, b, NULL, "dst");
 }
 
@@ -585,28 +589,28 @@ static void dmatest_refuses_broken_streams_and_the_source_runs_on(void **state)
 static uint8_t io_rd(struct uvf_client *c, unsigned port)
 {
 	uint8_t v = 0;
-	assert_int_equal(uvf_client_region_read(c, IDIO16_BAR, port, &v, 1), 0);
+	assert_int_equal(uvf_client_region_read(c, UVF_IDIO16_BAR, port, &v, 1), 0);
 	return v;
 }
 
 static void io_wr(struct uvf_client *c, unsigned port, uint8_t v)
 {
-	assert_int_equal(uvf_client_region_write(c, IDIO16_BAR, port, &v, 1), 0);
+	assert_int_equal(uvf_client_region_write(c, UVF_IDIO16_BAR, port, &v, 1), 0);
 }
 
 static void start_idio16_pair(struct server *src, struct server *dst)
 {
-	struct idio16 *a, *b;
-	assert_int_equal(idio16_create(&a), 0);
+	struct uvf_idio16 *a, *b;
+	assert_int_equal(uvf_idio16_create(&a), 0);
 	server_start(src, NULL, a, "src");
-	assert_int_equal(idio16_create(&b), 0);
+	assert_int_equal(uvf_idio16_create(&b), 0);
 	server_start(dst, NULL, b, "dst");
 }
 
-static void idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **state)
+static void uvf_idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **state)
 {
 	struct server src, dst;
-	struct idio16_state a, b;
+	struct uvf_idio16_state a, b;
 	(void)state;
 
 	start_idio16_pair(&src, &dst);
@@ -615,14 +619,14 @@ static void idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **s
 	assert_int_equal(uvf_client_set_irq_eventfds(src.c, UVF_PCI_INTX_IRQ, 0, 1, &intx_src), 0);
 	assert_int_equal(uvf_client_set_irq_eventfds(dst.c, UVF_PCI_INTX_IRQ, 0, 1, &intx_dst), 0);
 
-	io_wr(src.c, IDIO16_PORT_OUT_LOW, 0xa5);
-	io_wr(src.c, IDIO16_PORT_OUT_HIGH, 0x3c);
-	io_wr(src.c, IDIO16_PORT_FILTER_LOW, 0x0f);
-	(void)io_rd(src.c, IDIO16_PORT_IRQ_CTL); /* enable IRQs */
-	idio16_set_inputs(src.model, 0x0100);
+	io_wr(src.c, UVF_IDIO16_PORT_OUT_LOW, 0xa5);
+	io_wr(src.c, UVF_IDIO16_PORT_OUT_HIGH, 0x3c);
+	io_wr(src.c, UVF_IDIO16_PORT_FILTER_LOW, 0x0f);
+	(void)io_rd(src.c, UVF_IDIO16_PORT_IRQ_CTL); /* enable IRQs */
+	uvf_idio16_set_inputs(src.model, 0x0100);
 	assert_int_equal(harness_wait_eventfd(intx_src, FIRES_MS), 1);
-	assert_int_equal(io_rd(src.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_HIGH);
-	idio16_get_state(src.model, &a);
+	assert_int_equal(io_rd(src.c, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_HIGH);
+	uvf_idio16_get_state(src.model, &a);
 	/* pre-copy: offered, and empty (the state goes in STOP_COPY) */
 	uint64_t flags = 0;
 	uint8_t byte;
@@ -637,23 +641,23 @@ static void idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **s
 
 	/* the line is still asserted: the destination's VMM gets it */
 	assert_int_equal(harness_wait_eventfd(intx_dst, FIRES_MS), 1);
-	idio16_get_state(dst.model, &b);
+	uvf_idio16_get_state(dst.model, &b);
 	assert_int_equal(b.outputs, 0x3ca5);
 	assert_int_equal(b.inputs, 0x0100);
 	assert_true(b.irq_enabled);
 	assert_int_equal(b.irq_status, a.irq_status);
 	assert_int_equal(b.filter_low, 0x0f);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_OUT_LOW), 0xa5);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_OUT_HIGH), 0x3c);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_IN_HIGH), 0x01);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_HIGH);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_OUT_LOW), 0xa5);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_OUT_HIGH), 0x3c);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_IN_HIGH), 0x01);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_HIGH);
 	/* and it goes on: clear, EOI, a new change raises INTx again */
-	io_wr(dst.c, IDIO16_PORT_IN_LOW, 0);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_IRQ_STATUS), 0);
+	io_wr(dst.c, UVF_IDIO16_PORT_IN_LOW, 0);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_IRQ_STATUS), 0);
 	assert_int_equal(uvf_client_irq_mask(dst.c, UVF_PCI_INTX_IRQ, 0, 1, false), 0);
-	idio16_set_inputs(dst.model, 0x0101);
+	uvf_idio16_set_inputs(dst.model, 0x0101);
 	assert_int_equal(harness_wait_eventfd(intx_dst, FIRES_MS), 1);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_LOW);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_LOW);
 
 	close(intx_src);
 	close(intx_dst);
@@ -661,7 +665,7 @@ static void idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **s
 	server_stop(&src);
 }
 
-static void idio16_input_change_while_stopped_interrupts_after_resume(void **state)
+static void uvf_idio16_input_change_while_stopped_interrupts_after_resume(void **state)
 {
 	struct server src, dst;
 	(void)state;
@@ -670,32 +674,32 @@ static void idio16_input_change_while_stopped_interrupts_after_resume(void **sta
 	int intx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(intx >= 0);
 	assert_int_equal(uvf_client_set_irq_eventfds(src.c, UVF_PCI_INTX_IRQ, 0, 1, &intx), 0);
-	(void)io_rd(src.c, IDIO16_PORT_IRQ_CTL);
+	(void)io_rd(src.c, UVF_IDIO16_PORT_IRQ_CTL);
 	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_STOP), 0);
-	idio16_set_inputs(src.model, 0x0001);
+	uvf_idio16_set_inputs(src.model, 0x0001);
 	assert_int_equal(harness_wait_eventfd(intx, QUIET_MS), 0); /* stopped: no interrupt */
 	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	assert_int_equal(harness_wait_eventfd(intx, FIRES_MS), 1);
-	assert_int_equal(io_rd(src.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_LOW);
+	assert_int_equal(io_rd(src.c, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_LOW);
 	close(intx);
 	server_stop(&dst);
 	server_stop(&src);
 }
 
-static void idio16_refuses_broken_streams_and_the_source_runs_on(void **state)
+static void uvf_idio16_refuses_broken_streams_and_the_source_runs_on(void **state)
 {
 	struct server src, dst;
 	uint8_t *stream;
 	(void)state;
 
 	start_idio16_pair(&src, &dst);
-	io_wr(src.c, IDIO16_PORT_OUT_LOW, 0x42);
+	io_wr(src.c, UVF_IDIO16_PORT_OUT_LOW, 0x42);
 	size_t len = save_stream(src.c, &stream);
 	broken_streams_are_refused(&src, &dst, stream, len);
 	free(stream);
-	assert_int_equal(io_rd(src.c, IDIO16_PORT_OUT_LOW), 0x42);
-	io_wr(src.c, IDIO16_PORT_OUT_LOW, 0x43);
-	assert_int_equal(io_rd(src.c, IDIO16_PORT_OUT_LOW), 0x43);
+	assert_int_equal(io_rd(src.c, UVF_IDIO16_PORT_OUT_LOW), 0x42);
+	io_wr(src.c, UVF_IDIO16_PORT_OUT_LOW, 0x43);
+	assert_int_equal(io_rd(src.c, UVF_IDIO16_PORT_OUT_LOW), 0x43);
 	server_stop(&dst);
 	server_stop(&src);
 }
@@ -707,11 +711,13 @@ static void streams_of_another_device_type_are_refused(void **state)
 	(void)state;
 
 	/* an idio16 stream into a dmatest */
-	struct idio16 *model;
+	struct uvf_idio16 *model;
 	struct uvf_device *dev;
-	assert_int_equal(idio16_create(&model), 0);
+	assert_int_equal(uvf_idio16_create(&model), 0);
 	server_start(&a, NULL, model, "idio16");
-	assert_int_equal(uvf_dmatest_create(&dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	dev = uvf_dmatest_device(dmatest);
 	server_start(&b, dev, NULL, "dmatest");
 	size_t len = save_stream(a.c, &stream);
 	assert_int_equal(load_stream(b.c, stream, len), -EINVAL);
@@ -898,13 +904,17 @@ static void start_nvme_pair(struct nvme_pair *p, uint64_t dst_size)
 	assert_int_equal(ftruncate(fd, NSIZE), 0);
 	close(fd);
 	struct uvf_nvme_opts opts = {.backing = p->backing, .queues = NQ, .serial = "MIGTEST"};
-	assert_int_equal(uvf_nvme_create(&a, &opts), 0);
+	struct uvf_nvme *nvme_a;
+	assert_int_equal(uvf_nvme_create(&nvme_a, &opts), 0);
+	a = uvf_nvme_device(nvme_a);
 	server_start(&p->src, a, NULL, "src");
 	if (dst_size != NSIZE) {
 		opts.backing = NULL; /* another namespace */
 		opts.size = dst_size;
 	}
-	assert_int_equal(uvf_nvme_create(&b, &opts), 0);
+	struct uvf_nvme *nvme_b;
+	assert_int_equal(uvf_nvme_create(&nvme_b, &opts), 0);
+	b = uvf_nvme_device(nvme_b);
 	server_start(&p->dst, b, NULL, "dst");
 	p->mem = share_memory(&p->src, &p->dst);
 }
@@ -1045,9 +1055,13 @@ static void nvme_io_in_flight_at_the_stop_completes_on_the_destination(void **st
 	assert_int_equal(ftruncate(fd, NSIZE), 0);
 	close(fd);
 	struct uvf_nvme_opts opts = {.backing = p.backing, .queues = NQ, .serial = "MIGTEST"};
-	assert_int_equal(uvf_nvme_create(&a, &opts), 0);
+	struct uvf_nvme *nvme_a;
+	assert_int_equal(uvf_nvme_create(&nvme_a, &opts), 0);
+	a = uvf_nvme_device(nvme_a);
 	server_start(&p.src, a, NULL, "src");
-	assert_int_equal(uvf_nvme_create(&b, &opts), 0);
+	struct uvf_nvme *nvme_b;
+	assert_int_equal(uvf_nvme_create(&nvme_b, &opts), 0);
+	b = uvf_nvme_device(nvme_b);
 	server_start(&p.dst, b, NULL, "dst");
 	p.mem = share_memory_by(&p.src, &p.dst, true);
 
@@ -1315,11 +1329,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dmatest_command_in_flight_at_the_stop_completes_once_on_the_destination,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(dmatest_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
-		cmocka_unit_test_setup_teardown(idio16_continues_with_outputs_inputs_and_asserted_interrupt, setup,
+		cmocka_unit_test_setup_teardown(uvf_idio16_continues_with_outputs_inputs_and_asserted_interrupt, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(idio16_input_change_while_stopped_interrupts_after_resume, setup,
+		cmocka_unit_test_setup_teardown(uvf_idio16_input_change_while_stopped_interrupts_after_resume, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(idio16_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(uvf_idio16_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(streams_of_another_device_type_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvme_continues_on_the_destination_in_the_next_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvme_io_in_flight_at_the_stop_completes_on_the_destination, setup,

@@ -57,7 +57,9 @@ static int setup(void **state)
 	struct uvf_device *dev;
 
 	harness_prepare(&g_h);
-	assert_int_equal(uvf_nvme_create(&dev, &opts), 0);
+	struct uvf_nvme *nvme;
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	dev = uvf_nvme_device(nvme);
 	harness_start(&g_h, dev, NULL);
 	*state = &g_h;
 	return 0;
