@@ -6,21 +6,24 @@
 # deprecation warnings, links to the shared library and runs correctly.
 # Two more checks per compiler show that the old names are really marked:
 # without -Wno-deprecated-declarations the old functions warn, and with
-# UVF_NO_DEPRECATED the old names are gone.
+# UVF_NO_DEPRECATED the old names are gone. Last, SED_SCRIPT (the
+# rename script users run) turns the program into one that builds with
+# UVF_NO_DEPRECATED and without any warning, and still runs correctly.
 #
-#   check-old-names.sh LIBUVF_SO SOURCE INCLUDE_DIR GENERATED_INCLUDE_DIR
+#   check-old-names.sh LIBUVF_SO SOURCE INCLUDE_DIR GENERATED_INCLUDE_DIR SED_SCRIPT
 #
 # A compiler that is not installed is reported as skipped.
 set -u
 
 NAME=abi-old-names
-if [ $# -ne 4 ]; then
-	echo "usage: $0 LIBUVF_SO SOURCE INCLUDE_DIR GENERATED_INCLUDE_DIR" >&2
+if [ $# -ne 5 ]; then
+	echo "usage: $0 LIBUVF_SO SOURCE INCLUDE_DIR GENERATED_INCLUDE_DIR SED_SCRIPT" >&2
 	exit 2
 fi
 lib=$1
 src=$2
 incs="-I$3 -I$4"
+sed_script=$5
 libdir=$(cd "$(dirname "$lib")" && pwd) || exit 2
 warn="-Wall -Wextra -Werror -pedantic"
 
@@ -32,6 +35,8 @@ tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 cp "$src" "$tmp/old_names.c" || exit 2
 cp "$src" "$tmp/old_names.cc" || exit 2
+sed -f "$sed_script" "$src" >"$tmp/renamed.c" || exit 2
+cp "$tmp/renamed.c" "$tmp/renamed.cc" || exit 2
 
 pass() { passed=$((passed + 1)); echo "ok: $1"; }
 fail() {
@@ -74,6 +79,14 @@ one() {
 		fail "$label: UVF_NO_DEPRECATED leaves the old names visible"
 	else
 		pass "$label: UVF_NO_DEPRECATED hides the old names"
+	fi
+	renamed="$tmp/renamed.${file##*.}"
+	# shellcheck disable=SC2086
+	if "$cc" -std="$std" $warn -DUVF_NO_DEPRECATED $incs "$renamed" -o "$tmp/prog" -pthread \
+		-L"$libdir" -Wl,-rpath,"$libdir" -luvf >"$tmp/out" 2>&1 && "$tmp/prog" >"$tmp/out" 2>&1; then
+		pass "$label: after rename-deprecated.sed the program uses no old name and still works"
+	else
+		fail "$label: the program renamed by rename-deprecated.sed does not build or run with UVF_NO_DEPRECATED"
 	fi
 }
 
