@@ -12,7 +12,12 @@
 #
 #   check-old-names.sh LIBUVF_SO SOURCE INCLUDE_DIR GENERATED_INCLUDE_DIR SED_SCRIPT
 #
-# A compiler that is not installed is reported as skipped.
+# A compiler that is not installed is reported as skipped. When the
+# library was built with sanitizers (UVF_SANITIZE, meson's b_sanitize, and
+# UVF_CC_ID, the compiler that built it), the programs are built with the
+# same sanitizers, and only that compiler's family (gcc and g++, or clang
+# and clang++) links and runs them: two sanitizer runtimes do not mix. The
+# other family's link-and-run checks are reported as skipped.
 set -u
 
 NAME=abi-old-names
@@ -26,6 +31,11 @@ incs="-I$3 -I$4"
 sed_script=$5
 libdir=$(cd "$(dirname "$lib")" && pwd) || exit 2
 warn="-Wall -Wextra -Werror -pedantic"
+sanitize=${UVF_SANITIZE:-none}
+cc_id=${UVF_CC_ID:-}
+if [ "$sanitize" != none ]; then
+	warn="$warn -fsanitize=$sanitize"
+fi
 
 passed=0
 failed=0
@@ -54,8 +64,19 @@ one() {
 		echo "skip: $label (not installed)"
 		return
 	fi
+	run=yes
+	case $cc in
+	*clang*) family=clang ;;
+	*) family=gcc ;;
+	esac
+	if [ "$sanitize" != none ] && [ "$family" != "$cc_id" ]; then
+		run=no
+	fi
+	if [ $run = no ]; then
+		skipped=$((skipped + 1))
+		echo "skip: $label: link and run (the library has $cc_id's $sanitize runtime)"
 	# shellcheck disable=SC2086 # word splitting of the flag lists is intended
-	if "$cc" -std="$std" $warn -Wno-deprecated-declarations $incs "$file" -o "$tmp/prog" -pthread \
+	elif "$cc" -std="$std" $warn -Wno-deprecated-declarations $incs "$file" -o "$tmp/prog" -pthread \
 		-L"$libdir" -Wl,-rpath,"$libdir" -luvf >"$tmp/out" 2>&1; then
 		if "$tmp/prog" >"$tmp/out" 2>&1; then
 			pass "$label: the old names compile, link and behave like the new ones"
@@ -81,8 +102,11 @@ one() {
 		pass "$label: UVF_NO_DEPRECATED hides the old names"
 	fi
 	renamed="$tmp/renamed.${file##*.}"
+	if [ $run = no ]; then
+		skipped=$((skipped + 1))
+		echo "skip: $label: the renamed program (link and run)"
 	# shellcheck disable=SC2086
-	if "$cc" -std="$std" $warn -DUVF_NO_DEPRECATED $incs "$renamed" -o "$tmp/prog" -pthread \
+	elif "$cc" -std="$std" $warn -DUVF_NO_DEPRECATED $incs "$renamed" -o "$tmp/prog" -pthread \
 		-L"$libdir" -Wl,-rpath,"$libdir" -luvf >"$tmp/out" 2>&1 && "$tmp/prog" >"$tmp/out" 2>&1; then
 		pass "$label: after rename-deprecated.sed the program uses no old name and still works"
 	else
