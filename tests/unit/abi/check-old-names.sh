@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2086 # word splitting of the flag lists is intended
 # The names deprecated in this release still work for one release: a
 # program using them (old_names.c, built as C with gcc and clang and as
 # C++ with g++ and clang++) compiles warning-free apart from the
@@ -75,7 +76,6 @@ one() {
 	if [ $run = no ]; then
 		skipped=$((skipped + 1))
 		echo "skip: $label: link and run (the library has $cc_id's $sanitize runtime)"
-	# shellcheck disable=SC2086 # word splitting of the flag lists is intended
 	elif "$cc" -std="$std" $warn -Wno-deprecated-declarations $incs "$file" -o "$tmp/prog" -pthread \
 		-L"$libdir" -Wl,-rpath,"$libdir" -luvf >"$tmp/out" 2>&1; then
 		if "$tmp/prog" >"$tmp/out" 2>&1; then
@@ -86,7 +86,6 @@ one() {
 	else
 		fail "$label: the program using the old names does not build"
 	fi
-	# shellcheck disable=SC2086
 	if "$cc" -std="$std" $warn $incs -fsyntax-only "$file" >"$tmp/out" 2>&1; then
 		fail "$label: the old functions are not marked deprecated (no warning)"
 	elif grep -q 'uvf_client_bar_read.*deprecated\|deprecated.*uvf_client_bar_read' "$tmp/out"; then
@@ -94,7 +93,6 @@ one() {
 	else
 		fail "$label: no deprecation warning for uvf_client_bar_read"
 	fi
-	# shellcheck disable=SC2086
 	if "$cc" -std="$std" $warn -Wno-deprecated-declarations -DUVF_NO_DEPRECATED $incs -fsyntax-only "$file" \
 		>"$tmp/out" 2>&1; then
 		fail "$label: UVF_NO_DEPRECATED leaves the old names visible"
@@ -105,7 +103,6 @@ one() {
 	if [ $run = no ]; then
 		skipped=$((skipped + 1))
 		echo "skip: $label: the renamed program (link and run)"
-	# shellcheck disable=SC2086
 	elif "$cc" -std="$std" $warn -DUVF_NO_DEPRECATED $incs "$renamed" -o "$tmp/prog" -pthread \
 		-L"$libdir" -Wl,-rpath,"$libdir" -luvf >"$tmp/out" 2>&1 && "$tmp/prog" >"$tmp/out" 2>&1; then
 		pass "$label: after rename-deprecated.sed the program uses no old name and still works"
