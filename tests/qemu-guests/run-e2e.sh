@@ -109,7 +109,12 @@ export UVF_E2E_ACCEL_CHOSEN=$ACCEL
 GUEST=$OUT/guest
 mkdir -p "$GUEST"
 for prog in vfio-dmatest idio16-check nvme-io; do
-	if ! gcc -static -O2 -Wall -Wextra -o "$GUEST/$prog" "$HERE/guest/$prog.c" >"$GUEST/$prog.build.log" 2>&1; then
+	# A program is PROG.c plus its parts PROG-*.c, if any.
+	srcs=("$HERE/guest/$prog.c")
+	for part in "$HERE/guest/$prog"-*.c; do
+		[ -e "$part" ] && srcs+=("$part")
+	done
+	if ! gcc -static -O2 -Wall -Wextra -o "$GUEST/$prog" "${srcs[@]}" >"$GUEST/$prog.build.log" 2>&1; then
 		cat "$GUEST/$prog.build.log" >&2
 		say "cannot build the guest program $prog"
 		exit 1
