@@ -224,7 +224,7 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 	int ret;
 
 	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES || opts->shadow_poll_us < -1 ||
-	    opts->shadow_poll_us > 1000000 ||
+	    opts->shadow_poll_us > 10000000 ||
 	    (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
 		return -EINVAL;
 	*out = NULL;

@@ -140,8 +140,13 @@ static bool scan(struct nvme_dbbuf *d, bool *work)
 		if (!d->sq_size[q])
 			continue;
 		uint32_t v = shadow_load(&d->db[2 * q]);
-		if (v != d->seen[q])
+		if (v != d->seen[q]) {
 			changed = true;
+			/* polling: keep EventIdx one behind what we saw, or the
+			 * host would ring when its tail wraps past it */
+			if (d->active)
+				eventidx_store(d, 2 * q, behind(v, d->sq_size[q]));
+		}
 		d->seen[q] = v;
 		if (v != __atomic_load_n(&d->taken[q], __ATOMIC_ACQUIRE) && v != d->asked[q])
 			*work = true;

@@ -64,7 +64,7 @@ struct uvf_nvme_opts {
 	unsigned queues;     /* I/O queue pairs, 1..UVF_NVME_MAX_QUEUES */
 	const char *serial;  /* up to 20 characters; NULL = "uvf0001" */
 	int shadow_poll_us;  /* shadow doorbells: poll them this long after the last
-			      * new submission (microseconds, at most 1000000);
+			      * new submission (microseconds, at most 10000000);
 			      * 0 = the default (1000), -1 = no polling */
 };
 
