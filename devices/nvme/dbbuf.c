@@ -425,7 +425,8 @@ uint16_t nvme_dbbuf_config(struct nvme_ctrl *c, uint64_t dbs, uint64_t eis)
 	}
 	if (!uvf_dma_ptr(c->dev, dbs, NVME_PAGE, UVF_DMA_MAP_FLAG_READ) ||
 	    !uvf_dma_ptr(c->dev, eis, NVME_PAGE, UVF_DMA_MAP_FLAG_WRITE)) {
-		uvf_device_log(c->dev, UVF_LOG_WARNING,
+		/* expected with private guest RAM: not a warning */
+		uvf_device_log(c->dev, UVF_LOG_INFO,
 			       "nvme: Doorbell Buffer Config refused: 0x%" PRIx64 " and 0x%" PRIx64
 			       " are not both in client memory mapped with an fd (shadow doorbells need shared memory)",
 			       dbs, eis);
