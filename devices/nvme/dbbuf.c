@@ -95,14 +95,17 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Sequentially consistent: an EventIdx store and a later shadow load
+ * are not reordered (a full barrier between them, as the host has
+ * between its shadow store and its EventIdx load). */
 static uint32_t shadow_load(const uint32_t *p)
 {
-	return le32toh(__atomic_load_n(p, __ATOMIC_ACQUIRE));
+	return le32toh(__atomic_load_n(p, __ATOMIC_SEQ_CST));
 }
 
 static void eventidx_store(struct nvme_dbbuf *d, unsigned slot, uint32_t v)
 {
-	__atomic_store_n(&d->ei[slot], htole32(v), __ATOMIC_RELEASE);
+	(void)__atomic_exchange_n(&d->ei[slot], htole32(v), __ATOMIC_SEQ_CST);
 	uvf_dma_mark_dirty(d->c->dev, d->eis + slot * 4u, 4);
 }
 
@@ -212,7 +215,6 @@ static void *poller(void *arg)
 			/* idle: ask for doorbells, then look once more (the
 			 * host writes its tail before it reads EventIdx) */
 			sq_eventidx_all(d, false);
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
 			if (!scan(d, &work)) {
 				__atomic_store_n(&d->active, false, __ATOMIC_RELEASE);
 				continue;
@@ -291,7 +293,6 @@ void nvme_dbbuf_sq_refresh(struct nvme_ctrl *c, uint16_t sqid)
 		 * publishing that (the host writes, then reads EventIdx) */
 		for (int i = 0; i < 4; i++) {
 			eventidx_store(d, 2u * sqid, v);
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
 			uint32_t again = shadow_load(&d->db[2 * sqid]);
 			if (again == v)
 				break;
@@ -335,7 +336,6 @@ bool nvme_dbbuf_cq_refresh(struct nvme_ctrl *c, uint16_t cqid)
 		cq->head = v;
 		/* publish what we want, then look again (see the top) */
 		eventidx_store(d, 2u * cqid + 1, cq_eventidx(c, cqid));
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (shadow_load(&d->db[2 * cqid + 1]) == v)
 			break;
 	}

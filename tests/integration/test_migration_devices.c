@@ -1041,11 +1041,9 @@ static bool shadow_publish(struct drv *d, uint32_t slot, uint32_t value)
 {
 	uint32_t *db = (uint32_t *)(void *)(d->mem + DBS_OFF + slot * 4);
 	const uint32_t *ei = (const uint32_t *)(const void *)(d->mem + EIS_OFF + slot * 4);
-	uint16_t old = (uint16_t)__atomic_load_n(db, __ATOMIC_RELAXED);
-
-	__atomic_store_n(db, value, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint16_t event_idx = (uint16_t)__atomic_load_n(ei, __ATOMIC_ACQUIRE);
+	/* sequentially consistent: a full barrier between store and load */
+	uint16_t old = (uint16_t)__atomic_exchange_n(db, value, __ATOMIC_SEQ_CST);
+	uint16_t event_idx = (uint16_t)__atomic_load_n(ei, __ATOMIC_SEQ_CST);
 	if ((uint16_t)((uint16_t)value - event_idx - 1) >= (uint16_t)((uint16_t)value - old))
 		return false;
 	nv_wr(d, 0x1000 + slot * 4, value);

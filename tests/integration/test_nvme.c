@@ -684,7 +684,7 @@ static uint32_t *slot32(struct drv *d, uint32_t off)
 
 static uint32_t eventidx(struct drv *d, unsigned q, bool cq)
 {
-	return __atomic_load_n(slot32(d, EIS_OFF + 8 * q + (cq ? 4 : 0)), __ATOMIC_ACQUIRE);
+	return __atomic_load_n(slot32(d, EIS_OFF + 8 * q + (cq ? 4 : 0)), __ATOMIC_SEQ_CST);
 }
 
 /* Linux's rule: the host rings when the new value passes EventIdx. */
@@ -699,10 +699,10 @@ static bool need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old)
 static bool shadow_publish(struct drv *d, unsigned q, bool cq, uint32_t value)
 {
 	uint32_t *db = slot32(d, DBS_OFF + 8 * q + (cq ? 4 : 0));
-	uint16_t old = (uint16_t)__atomic_load_n(db, __ATOMIC_RELAXED);
+	/* sequentially consistent, as the device's: a full barrier between
+	 * the shadow store and the EventIdx load */
+	uint16_t old = (uint16_t)__atomic_exchange_n(db, value, __ATOMIC_SEQ_CST);
 
-	__atomic_store_n(db, value, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!need_event((uint16_t)eventidx(d, q, cq), (uint16_t)value, old))
 		return false;
 	wr32(d, 0x1000 + 8 * q + (cq ? 4 : 0), value);
@@ -819,9 +819,7 @@ static void shadow_doorbells_idle_device_waits_for_the_doorbell(void **state)
 	rw_sqe(sqe, 0x02, 101, DATA_OFF);
 	uint16_t cid = drv_queue(&d, 1, sqe);
 	uint32_t *db = slot32(&d, DBS_OFF + 8);
-	uint16_t old = (uint16_t)*db;
-	__atomic_store_n(db, d.sq_tail[1], __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint16_t old = (uint16_t)__atomic_exchange_n(db, d.sq_tail[1], __ATOMIC_SEQ_CST);
 	assert_true(need_event((uint16_t)eventidx(&d, 1, false), (uint16_t)d.sq_tail[1], old));
 	/* not rung: nothing happens */
 	assert_false(drv_peek(&d, 1, cqe, 200));
