@@ -17,8 +17,8 @@
  *
  * Adaptive polling. A poller thread reads the shadow SQ tails while I/O
  * flows, and for poll_us after the last change it keeps each SQ EventIdx
- * at one behind the tail it has seen: the host never passes it, so it
- * never rings. A new tail is handed to the dispatch thread (which runs the
+ * one behind the tail it saw before the last one (see `lag`): the host
+ * does not pass it, so it does not ring. A new tail is handed to the dispatch thread (which runs the
  * whole controller) with a 4-byte asynchronous DMA read of that shadow
  * doorbell, whose completion runs there. When nothing moved for poll_us,
  * the poller sets each EventIdx to the tail it has seen (the next
@@ -77,6 +77,11 @@ struct nvme_dbbuf {
 	bool active; /* polling; also read without lock (atomic) */
 	bool wake;   /* an MMIO doorbell reported activity */
 	uint32_t seen[NQ_SLOTS];
+	/* The tail seen before the last one. Polling, EventIdx is one behind
+	 * it, not behind the last: the host that wrote the last tail may not
+	 * have read EventIdx yet, and its window [previous, last) holds
+	 * last - 1 but not lag - 1. */
+	uint32_t lag[NQ_SLOTS];
 	uint32_t asked[NQ_SLOTS]; /* the tails the last hand-over covered */
 	bool nudging; /* a hand-over to the dispatch thread is in flight */
 	unsigned nudge_gen;
@@ -128,7 +133,7 @@ static void sq_eventidx_all(struct nvme_dbbuf *d, bool polling)
 {
 	for (unsigned q = 1; q < NQ_SLOTS; q++)
 		if (d->sq_size[q])
-			eventidx_store(d, 2 * q, polling ? behind(d->seen[q], d->sq_size[q]) : d->seen[q]);
+			eventidx_store(d, 2 * q, polling ? behind(d->lag[q], d->sq_size[q]) : d->seen[q]);
 }
 
 /* Read the shadow tails. Returns whether one changed since the last
@@ -145,10 +150,11 @@ static bool scan(struct nvme_dbbuf *d, bool *work)
 		uint32_t v = shadow_load(&d->db[2 * q]);
 		if (v != d->seen[q]) {
 			changed = true;
-			/* polling: keep EventIdx one behind what we saw, or the
-			 * host would ring when its tail wraps past it */
+			d->lag[q] = d->seen[q];
+			/* polling: move EventIdx along, or the host would ring
+			 * when its tail comes round to it */
 			if (d->active)
-				eventidx_store(d, 2 * q, behind(v, d->sq_size[q]));
+				eventidx_store(d, 2 * q, behind(d->lag[q], d->sq_size[q]));
 		}
 		d->seen[q] = v;
 		if (v != __atomic_load_n(&d->taken[q], __ATOMIC_ACQUIRE) && v != d->asked[q])
@@ -203,7 +209,6 @@ static void *poller(void *arg)
 			last = now;
 			if (!d->active) {
 				__atomic_store_n(&d->active, true, __ATOMIC_RELEASE);
-				(void)scan(d, &work);
 				sq_eventidx_all(d, true);
 			}
 		}
@@ -377,7 +382,7 @@ static void restart(struct nvme_ctrl *c)
 	d->gen++;
 	for (unsigned q = 1; q <= c->nq; q++) {
 		d->sq_size[q] = c->sq[q].valid ? c->sq[q].size : 0;
-		d->seen[q] = d->asked[q] = c->sq[q].tail;
+		d->seen[q] = d->lag[q] = d->asked[q] = c->sq[q].tail;
 		__atomic_store_n(&d->taken[q], c->sq[q].tail, __ATOMIC_RELEASE);
 		if (c->sq[q].valid)
 			eventidx_store(d, 2 * q, d->has_thread ? behind(c->sq[q].tail, c->sq[q].size) : c->sq[q].tail);
@@ -400,7 +405,7 @@ void nvme_dbbuf_queue_changed(struct nvme_ctrl *c, uint16_t qid)
 		return;
 	pthread_mutex_lock(&d->lock);
 	d->sq_size[qid] = c->sq[qid].valid ? c->sq[qid].size : 0;
-	d->seen[qid] = d->asked[qid] = c->sq[qid].tail;
+	d->seen[qid] = d->lag[qid] = d->asked[qid] = c->sq[qid].tail;
 	__atomic_store_n(&d->taken[qid], c->sq[qid].tail, __ATOMIC_RELEASE);
 	if (d->ei && c->sq[qid].valid)
 		eventidx_store(d, 2u * qid, c->sq[qid].tail); /* ring for the first command */
