@@ -224,8 +224,7 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 	int ret;
 
 	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES || opts->shadow_poll_us < -1 ||
-	    opts->shadow_poll_us > 10000000 ||
-	    (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
+	    opts->shadow_poll_us > 10000000 || (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
 		return -EINVAL;
 	*out = NULL;
 	c = calloc(1, sizeof(*c));
@@ -238,9 +237,9 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 		free(c);
 		return ret;
 	}
-	ret = nvme_dbbuf_create(c, opts->shadow_poll_us < 0	 ? 0
-				   : opts->shadow_poll_us ? (unsigned)opts->shadow_poll_us
-							  : NVME_DBBUF_POLL_US_DEFAULT);
+	ret = nvme_dbbuf_create(c, opts->shadow_poll_us < 0 ? 0
+				   : opts->shadow_poll_us   ? (unsigned)opts->shadow_poll_us
+							    : NVME_DBBUF_POLL_US_DEFAULT);
 	if (ret < 0) {
 		nvme_backing_close(&c->store);
 		free(c);

@@ -67,8 +67,8 @@ struct nvme_dbbuf {
 	pthread_cond_t cond;
 	/* changed on the dispatch thread, under lock */
 	bool on;
-	uint64_t dbs, eis; /* guest addresses of the two pages */
-	uint32_t *db, *ei; /* mapped pages, NULL while not mapped with an fd */
+	uint64_t dbs, eis;	    /* guest addresses of the two pages */
+	uint32_t *db, *ei;	    /* mapped pages, NULL while not mapped with an fd */
 	uint32_t sq_size[NQ_SLOTS]; /* 0: no such I/O SQ */
 	bool paused;		    /* stopped for migration: no access to guest memory */
 	bool stop;
@@ -83,14 +83,13 @@ struct nvme_dbbuf {
 	 * last - 1 but not lag - 1. */
 	uint32_t lag[NQ_SLOTS];
 	uint32_t asked[NQ_SLOTS]; /* the tails the last hand-over covered */
-	bool nudging; /* a hand-over to the dispatch thread is in flight */
+	bool nudging;		  /* a hand-over to the dispatch thread is in flight */
 	unsigned nudge_gen;
 	uint32_t nudge_val;
 	/* the tail the dispatch thread last took per SQ (atomic) */
 	uint32_t taken[NQ_SLOTS];
 	/* dispatch thread only */
 	bool warned_sq[NQ_SLOTS], warned_cq[NQ_SLOTS];
-	uint64_t nudges, configs; /* statistics (atomic) */
 };
 
 static uint64_t now_ns(void)
@@ -182,7 +181,6 @@ static void nudge(struct nvme_dbbuf *d)
 			return;
 		d->nudging = true;
 		d->nudge_gen = d->gen;
-		__atomic_fetch_add(&d->nudges, 1, __ATOMIC_RELAXED);
 	}
 	/* a hand-over still in flight reads the tails when it lands */
 	memcpy(d->asked, d->seen, sizeof(d->asked));
@@ -444,10 +442,8 @@ uint16_t nvme_dbbuf_config(struct nvme_ctrl *c, uint64_t dbs, uint64_t eis)
 	d->eis = eis;
 	pthread_mutex_unlock(&d->lock);
 	resolve(d);
-	__atomic_fetch_add(&d->configs, 1, __ATOMIC_RELAXED);
-	uvf_device_log(c->dev, UVF_LOG_INFO,
-		       "nvme: shadow doorbells at 0x%" PRIx64 ", EventIdx at 0x%" PRIx64 " (%s)", dbs, eis,
-		       d->has_thread ? "polled while I/O flows" : "not polled");
+	uvf_device_log(c->dev, UVF_LOG_INFO, "nvme: shadow doorbells at 0x%" PRIx64 ", EventIdx at 0x%" PRIx64 " (%s)",
+		       dbs, eis, d->has_thread ? "polled while I/O flows" : "not polled");
 	restart(c);
 	return NVME_SC_SUCCESS;
 }
@@ -531,11 +527,6 @@ void nvme_dbbuf_set(struct nvme_ctrl *c, uint64_t dbs, uint64_t eis)
 	d->eis = eis;
 	pthread_mutex_unlock(&d->lock);
 	/* the pages are looked up on resume, when the client has mapped them */
-}
-
-uint64_t nvme_dbbuf_nudges(const struct nvme_ctrl *c)
-{
-	return c->dbbuf ? __atomic_load_n(&c->dbbuf->nudges, __ATOMIC_RELAXED) : 0;
 }
 
 int nvme_dbbuf_create(struct nvme_ctrl *c, unsigned poll_us)

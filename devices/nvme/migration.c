@@ -12,8 +12,8 @@
 #include "common/devmig.h"
 #include "nvme_int.h"
 
-#define NVME_MIG_TAG	 0x454d564eu /* "NVME" */
-#define NVME_MIG_VERSION 2u /* 2 adds the shadow doorbell buffers; 1 is still read */
+#define NVME_MIG_TAG	 0x454d564eu	 /* "NVME" */
+#define NVME_MIG_VERSION 2u		 /* 2 adds the shadow doorbell buffers; 1 is still read */
 #define NVME_MIG_REGS	 NVME_MSIX_TABLE /* registers and doorbells; the MSI-X table is the library's */
 #define NVME_MIG_MAX	 (64u << 10)	 /* the largest stream is about 17 KiB */
 #define NVME_QUEUE_MAX	 4096u		 /* admin queues go up to 4096 entries, I/O queues to MQES + 1 */
@@ -230,8 +230,8 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 		im->dbbuf = get_bool(&r, &ok);
 		im->dbs = devmig_get_u64(&r);
 		im->eis = devmig_get_u64(&r);
-		if (!ok || (im->dbbuf && (im->dbs % NVME_PAGE || im->eis % NVME_PAGE || im->dbs == im->eis ||
-					  !im->enabled)) ||
+		if (!ok ||
+		    (im->dbbuf && (im->dbs % NVME_PAGE || im->eis % NVME_PAGE || im->dbs == im->eis || !im->enabled)) ||
 		    (!im->dbbuf && (im->dbs || im->eis)))
 			why = "bad shadow doorbell buffers";
 	}

@@ -186,7 +186,7 @@ void nvme_migration_reset(struct nvme_ctrl *c);
 int nvme_dbbuf_create(struct nvme_ctrl *c, unsigned poll_us); /* 0: no poller */
 void nvme_dbbuf_destroy(struct nvme_ctrl *c);
 uint16_t nvme_dbbuf_config(struct nvme_ctrl *c, uint64_t dbs, uint64_t eis); /* NVMe status */
-void nvme_dbbuf_clear(struct nvme_ctrl *c);				      /* reset, shutdown */
+void nvme_dbbuf_clear(struct nvme_ctrl *c);				     /* reset, shutdown */
 bool nvme_dbbuf_active(const struct nvme_ctrl *c);
 void nvme_dbbuf_sq_refresh(struct nvme_ctrl *c, uint16_t sqid); /* take the shadow tail */
 bool nvme_dbbuf_cq_refresh(struct nvme_ctrl *c, uint16_t cqid); /* take the shadow head; whether it moved */
@@ -198,7 +198,6 @@ void nvme_dbbuf_mapped(struct nvme_ctrl *c);
 void nvme_dbbuf_pause(struct nvme_ctrl *c, bool paused); /* migration quiesce / resume */
 bool nvme_dbbuf_get(const struct nvme_ctrl *c, uint64_t *dbs, uint64_t *eis);
 void nvme_dbbuf_set(struct nvme_ctrl *c, uint64_t dbs, uint64_t eis); /* from a migration stream */
-uint64_t nvme_dbbuf_nudges(const struct nvme_ctrl *c);
 
 /* admin.c and io.c: run a fetched command; each ends with nvme_complete() */
 void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job);

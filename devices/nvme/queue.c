@@ -95,8 +95,8 @@ static bool try_post(struct nvme_ctrl *c, struct nvme_job *job)
 
 	if (!cq->valid)
 		return false;
-	if ((cq->tail + 1) % cq->size == cq->head && !(nvme_dbbuf_cq_refresh(c, sq->cqid) &&
-							 (cq->tail + 1) % cq->size != cq->head))
+	if ((cq->tail + 1) % cq->size == cq->head &&
+	    !(nvme_dbbuf_cq_refresh(c, sq->cqid) && (cq->tail + 1) % cq->size != cq->head))
 		return false;
 	job->cqe[0] = job->dw0;
 	job->cqe[1] = 0;

@@ -24,22 +24,22 @@
 #include "harness.h"
 #include "nvme/nvme.h"
 
-#define IOVA	  0x100000ull
-#define MEM_SIZE  0x40000u
-#define ASQ_OFF	  0x0000u
-#define ACQ_OFF	  0x1000u
-#define IOSQ_OFF  0x2000u
-#define IOCQ_OFF  0x3000u
-#define BUF_OFF	  0x4000u /* identify / log data */
-#define LIST_OFF  0x5000u /* a PRP list page */
-#define IOSQ2_OFF 0x6000u
-#define IOCQ2_OFF 0x7000u
-#define DBS_OFF	  0x8000u /* shadow doorbells */
-#define EIS_OFF	  0x9000u /* EventIdx */
-#define DATA_OFF  0x10000u
-#define QDEPTH	  16u
-#define NSIZE	  (16u << 20)
-#define NQ	  2u
+#define IOVA			  0x100000ull
+#define MEM_SIZE		  0x40000u
+#define ASQ_OFF			  0x0000u
+#define ACQ_OFF			  0x1000u
+#define IOSQ_OFF		  0x2000u
+#define IOCQ_OFF		  0x3000u
+#define BUF_OFF			  0x4000u /* identify / log data */
+#define LIST_OFF		  0x5000u /* a PRP list page */
+#define IOSQ2_OFF		  0x6000u
+#define IOCQ2_OFF		  0x7000u
+#define DBS_OFF			  0x8000u /* shadow doorbells */
+#define EIS_OFF			  0x9000u /* EventIdx */
+#define DATA_OFF		  0x10000u
+#define QDEPTH			  16u
+#define NSIZE			  (16u << 20)
+#define NQ			  2u
 #define NVME_STATUS_INVALID_FIELD 0x2
 
 static struct harness g_h;
@@ -69,8 +69,7 @@ static int setup(void **state)
 /* The same device with shadow doorbells polled poll_us after activity. */
 static int setup_poll(void **state, int poll_us)
 {
-	struct uvf_nvme_opts opts = {
-		.size = NSIZE, .queues = NQ, .serial = "UVFTEST123", .shadow_poll_us = poll_us};
+	struct uvf_nvme_opts opts = {.size = NSIZE, .queues = NQ, .serial = "UVFTEST123", .shadow_poll_us = poll_us};
 	struct uvf_device *dev;
 
 	harness_prepare(&g_h);
@@ -673,7 +672,6 @@ static void function_level_reset_disables_the_controller(void **state)
 	assert_int_equal(io(&d, 0x02, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0);
 	drv_close(&d);
 }
-
 
 /* ---- shadow doorbells ---- */
 
