@@ -24,23 +24,24 @@
 #include "harness.h"
 #include "nvme/nvme.h"
 
-#define IOVA			  0x100000ull
-#define MEM_SIZE		  0x40000u
-#define ASQ_OFF			  0x0000u
-#define ACQ_OFF			  0x1000u
-#define IOSQ_OFF		  0x2000u
-#define IOCQ_OFF		  0x3000u
-#define BUF_OFF			  0x4000u /* identify / log data */
-#define LIST_OFF		  0x5000u /* a PRP list page */
-#define IOSQ2_OFF		  0x6000u
-#define IOCQ2_OFF		  0x7000u
-#define DBS_OFF			  0x8000u /* shadow doorbells */
-#define EIS_OFF			  0x9000u /* EventIdx */
-#define DATA_OFF		  0x10000u
-#define QDEPTH			  16u
-#define NSIZE			  (16u << 20)
-#define NQ			  2u
-#define NVME_STATUS_INVALID_FIELD 0x2
+#define IOVA	  0x100000ull
+#define MEM_SIZE  0x40000u
+#define ASQ_OFF	  0x0000u
+#define ACQ_OFF	  0x1000u
+#define IOSQ_OFF  0x2000u
+#define IOCQ_OFF  0x3000u
+#define BUF_OFF	  0x4000u /* identify / log data */
+#define LIST_OFF  0x5000u /* a PRP list page */
+#define IOSQ2_OFF 0x6000u
+#define IOCQ2_OFF 0x7000u
+#define DBS_OFF	  0x8000u /* shadow doorbells */
+#define EIS_OFF	  0x9000u /* EventIdx */
+#define DATA_OFF  0x10000u
+#define QDEPTH	  16u
+#define NSIZE	  (16u << 20)
+#define NQ	  2u
+
+static const uint16_t sc_invalid_field = 0x2; /* status: Invalid Field in Command */
 
 static struct harness g_h;
 
@@ -908,7 +909,7 @@ static void shadow_doorbells_refused_on_private_memory_and_bad_pages(void **stat
 	drv_open(&d, false);
 	drv_enable(&d);
 	create_io_queues(&d);
-	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), NVME_STATUS_INVALID_FIELD);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), sc_invalid_field);
 	__atomic_store_n(slot32(&d, DBS_OFF + 8), 5u, __ATOMIC_RELEASE);
 	assert_int_equal(io(&d, 0x02, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0);
 	drv_disable(&d);
@@ -917,11 +918,11 @@ static void shadow_doorbells_refused_on_private_memory_and_bad_pages(void **stat
 	drv_open(&d, true);
 	drv_enable(&d);
 	create_io_queues(&d);
-	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF + 8, IOVA + EIS_OFF), NVME_STATUS_INVALID_FIELD);
-	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF + 0x800), NVME_STATUS_INVALID_FIELD);
-	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + DBS_OFF), NVME_STATUS_INVALID_FIELD);
-	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + MEM_SIZE), NVME_STATUS_INVALID_FIELD);
-	assert_int_equal(dbbuf_config(&d, 0x10000000ull, IOVA + EIS_OFF), NVME_STATUS_INVALID_FIELD);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF + 8, IOVA + EIS_OFF), sc_invalid_field);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF + 0x800), sc_invalid_field);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + DBS_OFF), sc_invalid_field);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + MEM_SIZE), sc_invalid_field);
+	assert_int_equal(dbbuf_config(&d, 0x10000000ull, IOVA + EIS_OFF), sc_invalid_field);
 	__atomic_store_n(slot32(&d, DBS_OFF + 8), 5u, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < 20; i++)
 		assert_int_equal(io(&d, 0x02, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0);
