@@ -12,11 +12,13 @@
 # (bench/guest-bench.c). Printed: each figure's median for both disks and
 # the ratio uvf/QEMU of the medians; then, from QEMU's vfio_user* trace
 # of a separate phase of BENCH_MSG_IOS (1000) random I/Os on uvf-nvme
-# alone, the vfio-user messages per 4 KiB I/O.
+# alone, the vfio-user messages per 4 KiB I/O; and uvf-nvme's CPU use
+# (/proc/PID/stat) in the 2 s the guest idles before that phase.
 #
 # Environment: BENCH_REPS, BENCH_SEQ_MIB, BENCH_RAND_IOS, BENCH_MSG_IOS,
 # BENCH_TIMEOUT (seconds per boot, default 900), BENCH_MEMORY ("shared
-# private"), BENCH_TRACE (1; 0: no QEMU trace, so no message counts, but
+# private"), BENCH_NVME_ARGS (more uvf-nvme options, e.g.
+# --shadow-poll-us=0), BENCH_TRACE (1; 0: no QEMU trace, so no message counts, but
 # no trace-writing cost on uvf-nvme's path either). Logs in BUILD_DIR/bench/. Exit status non-zero when a boot
 # failed.
 
@@ -28,7 +30,7 @@ E2E=$SRC/tests/qemu-guests
 BUILD=$(realpath "${1:-$SRC/build-bench}")
 REPS=${BENCH_REPS:-5} SEQ_MIB=${BENCH_SEQ_MIB:-32} RAND_IOS=${BENCH_RAND_IOS:-2000} MSG_IOS=${BENCH_MSG_IOS:-1000}
 TIMEOUT=${BENCH_TIMEOUT:-900} TRACE_ON=${BENCH_TRACE:-1}
-MEMORIES=${BENCH_MEMORY:-shared private}
+MEMORIES=${BENCH_MEMORY:-shared private} NVME_ARGS=${BENCH_NVME_ARGS:-}
 SIZE=$((64 * 1024 * 1024))
 
 die() { printf 'nvme-guest: %s\n' "$*" >&2; exit 2; }
@@ -85,17 +87,33 @@ gcc -static -O2 -Wall -Wextra -o "$WORK/guest-bench" "$HERE/guest-bench.c"
 # median of the numbers on stdin
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# count LOG MARK...: trace line counts recorded at each guest mark
-declare -A MARKS
+# count LOG MARK...: trace line counts recorded at each guest mark, and
+# uvf-nvme's CPU time then (utime + stime, clock ticks) with the time (ms)
+declare -A MARKS CPU_AT MS_AT
 watch_marks() { # log trace
 	local m
 	# shellcheck disable=SC2013 # one word per mark
 	for m in $(grep -a -o 'UVF-E2E: MARK [a-z-]*' "$1" 2>/dev/null | awk '{ print $3 }'); do
+		if [ -z "${CPU_AT[$m]:-}" ] && [ -n "$DEV_PID" ]; then
+			CPU_AT[$m]=$(awk '{ print $14 + $15 }' "/proc/$DEV_PID/stat" 2>/dev/null || echo -)
+			MS_AT[$m]=$(date +%s%3N)
+		fi
 		if [ -z "${MARKS[$m]:-}" ]; then
-			[ -f "$2" ] || return 0 # QEMU has not opened its trace yet
-			MARKS[$m]=$(wc -l <"$2")
+			[ -f "$2" ] || [ "$TRACE_ON" = 0 ] || return 0 # QEMU has not opened its trace yet
+			MARKS[$m]=$(wc -l <"$2" 2>/dev/null || echo 0)
 		fi
 	done
+}
+
+# idle_cpu FROM TO: uvf-nvme's CPU use between two marks, in percent of one CPU
+idle_cpu() {
+	local t0=${CPU_AT[$1]:-} t1=${CPU_AT[$2]:-} m0=${MS_AT[$1]:-} m1=${MS_AT[$2]:-}
+	if [ -z "$t0" ] || [ -z "$t1" ] || [ "$t0" = - ] || [ "$t1" = - ] || [ "$m1" = "$m0" ]; then
+		echo "-"
+		return
+	fi
+	awk -v a="$t0" -v b="$t1" -v ms=$((m1 - m0)) -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.1f %% (%d ms of CPU in %d ms)", (b - a) * 100000 / hz / ms, (b - a) * 1000 / hz, ms }'
 }
 
 # msgs TRACE FROM TO: per-kind vfio-user message counts between two line numbers
@@ -120,7 +138,8 @@ for mem in $MEMORIES; do
 	rm -f "$WORK/uvf.img" "$WORK/qemu.img" "$WORK/uvf.sock" "$trace"
 	truncate -s "$SIZE" "$WORK/uvf.img" "$WORK/qemu.img"
 	: >"$log" # no marks from an earlier run
-	"$NVME" "--socket-path=$WORK/uvf.sock" "--backing=$WORK/uvf.img" --serial=uvf-bench --queues=1 \
+	# shellcheck disable=SC2086 # BENCH_NVME_ARGS: words
+	"$NVME" "--socket-path=$WORK/uvf.sock" "--backing=$WORK/uvf.img" --serial=uvf-bench --queues=1 ${NVME_ARGS} \
 		>"$OUT/$name.dev.out" 2>"$OUT/$name.dev.log" </dev/null &
 	DEV_PID=$!
 	for _ in $(seq 100); do
@@ -137,7 +156,7 @@ for mem in $MEMORIES; do
 		--qemu-arg -device --qemu-arg "nvme,drive=qnvme,serial=qemu-bench" \
 		"${tracing[@]}" --socket "$WORK/uvf.sock" 2>"$OUT/$name.boot" &
 	BOOT_PID=$!
-	MARKS=()
+	MARKS=() CPU_AT=() MS_AT=()
 	while kill -0 "$BOOT_PID" 2>/dev/null; do
 		watch_marks "$log" "$trace"
 		sleep 0.1
@@ -146,6 +165,7 @@ for mem in $MEMORIES; do
 	wait "$BOOT_PID" || rc=$?
 	BOOT_PID=
 	watch_marks "$log" "$trace"
+	cpu_idle=$(idle_cpu idle randw-begin)
 	stop_pid "$DEV_PID"
 	DEV_PID=
 	rm -f "$OUT/$name.trace"
@@ -169,6 +189,7 @@ for mem in $MEMORIES; do
 			"$(tr '\n' ' ' <<<"$u")" "$(tr '\n' ' ' <<<"$q")"
 		RESULTS+=("$mem $mode $mu $mq $ratio")
 	done
+	echo "uvf-nvme CPU while the guest idles (marks idle .. randw-begin, 2 s): $cpu_idle"
 	[ "$TRACE_ON" != 0 ] || continue
 	idle=$(msgs "$trace" "${MARKS[idle]:-0}" "${MARKS[randw-begin]:-0}")
 	echo "vfio-user messages per 4 KiB I/O on uvf-nvme ($MSG_IOS I/Os each; marks: ${MARKS[*]@K}):"

@@ -59,6 +59,7 @@ void nvme_regs_sync(struct nvme_ctrl *c)
 static void ctrl_reset(struct nvme_ctrl *c)
 {
 	c->generation++;
+	nvme_dbbuf_clear(c);
 	nvme_queues_reset(c);
 	c->enabled = false;
 	c->aer_pending = 0;
@@ -102,6 +103,7 @@ static void cc_written(struct nvme_ctrl *c)
 	else if (!(cc & CC_EN) && (c->enabled || c->csts & CSTS_CFS))
 		ctrl_reset(c);
 	if (CC_SHN(cc) && !(c->csts & CSTS_SHST_DONE)) {
+		nvme_dbbuf_clear(c); /* the host sets it again after a shutdown */
 		(void)nvme_backing_flush(&c->store);
 		c->csts |= CSTS_SHST_DONE;
 	} else if (!CC_SHN(cc)) {
@@ -166,10 +168,25 @@ struct uvf_nvme {
 	struct nvme_ctrl ctrl;
 };
 
+static int on_dma_map(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
+{
+	(void)dev;
+	(void)range;
+	nvme_dbbuf_mapped(data);
+	return 0;
+}
+
+static void on_dma_unmap(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
+{
+	(void)dev;
+	nvme_dbbuf_unmap(data, range->address, range->size);
+}
+
 static void free_ctrl(void *data)
 {
 	struct nvme_ctrl *c = data;
 
+	nvme_dbbuf_destroy(c); /* first: its thread stops */
 	nvme_queues_reset(c);
 	nvme_migration_free(c);
 	nvme_backing_close(&c->store);
@@ -213,8 +230,8 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 	struct nvme_ctrl *c;
 	int ret;
 
-	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES ||
-	    (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
+	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES || opts->shadow_poll_us < -1 ||
+	    opts->shadow_poll_us > 10000000 || (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
 		return -EINVAL;
 	*out = NULL;
 	n = calloc(1, sizeof(*n));
@@ -228,18 +245,30 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 		free(n);
 		return ret;
 	}
+	ret = nvme_dbbuf_create(c, opts->shadow_poll_us < 0 ? 0
+				   : opts->shadow_poll_us   ? (unsigned)opts->shadow_poll_us
+							    : NVME_DBBUF_POLL_US_DEFAULT);
+	if (ret < 0) {
+		nvme_backing_close(&c->store);
+		free(n);
+		return ret;
+	}
 	ret = uvf_device_new(&dev);
 	if (ret < 0) {
+		nvme_dbbuf_destroy(c);
 		nvme_backing_close(&c->store);
 		free(n);
 		return ret;
 	}
 	c->dev = dev;
 	cb.reset = on_reset;
+	cb.dma_map = on_dma_map;
+	cb.dma_unmap = on_dma_unmap;
 	cb.free_data = free_ctrl;
 	ret = uvf_device_set_callbacks(dev, &cb, c);
 	if (ret < 0) {
 		uvf_device_free(dev);
+		nvme_dbbuf_destroy(c);
 		nvme_backing_close(&c->store);
 		free(n);
 		return ret;

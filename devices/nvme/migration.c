@@ -12,8 +12,8 @@
 #include "common/devmig.h"
 #include "nvme_int.h"
 
-#define NVME_MIG_TAG	 0x454d564eu /* "NVME" */
-#define NVME_MIG_VERSION 1u
+#define NVME_MIG_TAG	 0x454d564eu	 /* "NVME" */
+#define NVME_MIG_VERSION 2u		 /* 2 adds the shadow doorbell buffers; 1 is still read */
 #define NVME_MIG_REGS	 NVME_MSIX_TABLE /* registers and doorbells; the MSI-X table is the library's */
 #define NVME_MIG_MAX	 (64u << 10)	 /* the largest stream is about 17 KiB */
 #define NVME_QUEUE_MAX	 4096u		 /* admin queues go up to 4096 entries, I/O queues to MQES + 1 */
@@ -79,6 +79,10 @@ static int build_stream(struct nvme_ctrl *c)
 	for (unsigned i = 0; i < c->aer_pending; i++)
 		devmig_put_u16(&w, c->aer_cid[i]);
 	put_queues(&w, c);
+	uint64_t dbs, eis;
+	devmig_put_u8(&w, nvme_dbbuf_get(c, &dbs, &eis));
+	devmig_put_u64(&w, dbs);
+	devmig_put_u64(&w, eis);
 	int ret = devmig_writer_finish(&w, &stream, &len);
 	if (ret == 0)
 		devmig_save_begin(mig_of(c), stream, len);
@@ -94,6 +98,8 @@ struct nvme_image {
 	uint16_t aer_cid[NVME_AERL + 1];
 	struct nvme_sq sq[UVF_NVME_MAX_QUEUES + 1];
 	struct nvme_cq cq[UVF_NVME_MAX_QUEUES + 1];
+	bool dbbuf; /* shadow doorbells configured at these two pages */
+	uint64_t dbs, eis;
 };
 
 static bool get_bool(struct devmig_reader *r, bool *ok)
@@ -175,7 +181,7 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 
 	if (devmig_load_finish(mig_of(c), NVME_MIG_TAG, NVME_MIG_VERSION, &r, &version) < 0) {
 		uvf_device_log(c->dev, UVF_LOG_WARNING,
-			       "nvme: migration stream refused: truncated, corrupted or not an nvme v1 stream "
+			       "nvme: migration stream refused: truncated, corrupted or not an nvme v1 or v2 stream "
 			       "(%zu bytes)",
 			       mig_of(c)->in_len);
 		return -EINVAL;
@@ -220,6 +226,15 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 	for (unsigned i = 0; i < im->aer_pending; i++)
 		im->aer_cid[i] = devmig_get_u16(&r);
 	why = get_queues(&r, c, im);
+	if (!why && version >= 2) {
+		im->dbbuf = get_bool(&r, &ok);
+		im->dbs = devmig_get_u64(&r);
+		im->eis = devmig_get_u64(&r);
+		if (!ok ||
+		    (im->dbbuf && (im->dbs % NVME_PAGE || im->eis % NVME_PAGE || im->dbs == im->eis || !im->enabled)) ||
+		    (!im->dbbuf && (im->dbs || im->eis)))
+			why = "bad shadow doorbell buffers";
+	}
 	if (!why && devmig_reader_end(&r) < 0)
 		why = "length does not match the fields";
 	if (!why)
@@ -265,6 +280,10 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 		if (im->cq[i].valid)
 			c->cq[i] = im->cq[i];
 	}
+	if (im->dbbuf)
+		nvme_dbbuf_set(c, im->dbs, im->eis);
+	else
+		nvme_dbbuf_clear(c);
 	c->reraise = true;
 	nvme_regs_sync(c);
 }
@@ -278,8 +297,10 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration
 
 	(void)dev;
 	if ((from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY) &&
-	    (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY))
+	    (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY)) {
+		nvme_dbbuf_pause(c, true); /* no more EventIdx writes */
 		nvme_queues_quiesce(c);
+	}
 	switch (to) {
 	case UVF_MIGRATION_STATE_STOP_COPY:
 		/* the namespace travels through the shared backing file: make
@@ -302,8 +323,10 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration
 		}
 		break;
 	case UVF_MIGRATION_STATE_RUNNING:
-		if (from == UVF_MIGRATION_STATE_STOP)
+		if (from == UVF_MIGRATION_STATE_STOP) {
 			nvme_queues_resume(c);
+			nvme_dbbuf_pause(c, false); /* the shadow tails written meanwhile are taken */
+		}
 		break;
 	default: /* PRE_COPY sends nothing before the final copy */
 		break;
@@ -357,6 +380,7 @@ void nvme_migration_reset(struct nvme_ctrl *c)
 {
 	c->stopped = false;
 	c->reraise = false;
+	nvme_dbbuf_pause(c, false);
 	if (c->mig)
 		devmig_clear(c->mig);
 }

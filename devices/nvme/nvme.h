@@ -8,7 +8,8 @@
  * destination must open the same backing file (a RAM namespace does not
  * survive migration); a stream from a controller with another namespace
  * size or number of I/O queue pairs is refused. Stream: the envelope of
- * devices/common/devmig.h, tag "NVME", version 1, payload (little-endian):
+ * devices/common/devmig.h, tag "NVME", version 2 (version 1 streams, without
+ * the last three fields, are still read), payload (little-endian):
  * u32 I/O queue pairs, u64 namespace bytes, u32 8192 + BAR0 bytes
  * 0..0x1fff (CAP, VS, INTMS, CC, CSTS, AQA, ASQ, ACQ, doorbells), u8
  * enabled, u32 CSTS, u32 interrupt mask, u32 features (arbitration, power
@@ -20,8 +21,10 @@
  * CQ id, u32 size, head, tail, u64 base, the completion recorded at
  * quiesce: u8 kind, u16 status, u16 command id, u32 dw0, u32 CQ slot,
  * 4 x u32 entry) and CQ (u8 valid, u8 interrupts enabled, u8 phase, u16
- * vector, u32 size, head, tail, u64 base). Queue shapes, ids, vectors and
- * slots are checked before anything is applied (-EINVAL).
+ * vector, u32 size, head, tail, u64 base), then the shadow doorbells (u8
+ * configured, u64 shadow doorbell page, u64 EventIdx page; 0 when not
+ * configured). Queue shapes, ids, vectors, slots and the pages' alignment
+ * are checked before anything is applied (-EINVAL).
  *
  * I/O in flight. Every access to host memory is asynchronous and its
  * completion is delivered by the dispatch thread, the one running the
@@ -37,6 +40,12 @@
  * once (a spurious interrupt is harmless; one the source had latched is
  * not lost). Doorbells written while stopped are kept and served on
  * resume. Config space, the MSI-X table and IRQ wiring are the VMM's.
+ *
+ * Shadow doorbells (Doorbell Buffer Config, Identify OACS bit 8): taken
+ * only in client memory mapped with an fd; on private memory the command
+ * fails with Invalid Field and the host keeps MMIO doorbells. A poller
+ * thread reads the shadow SQ tails while I/O flows and goes back to
+ * doorbell writes (and sleeps) when idle. See dbbuf.c.
  */
 #ifndef UVF_DEVICES_NVME_H
 #define UVF_DEVICES_NVME_H
@@ -54,6 +63,9 @@ struct uvf_nvme_opts {
 	uint64_t size;	     /* bytes of RAM when backing is NULL */
 	unsigned queues;     /* I/O queue pairs, 1..UVF_NVME_MAX_QUEUES */
 	const char *serial;  /* up to 20 characters; NULL = "uvf0001" */
+	int shadow_poll_us;  /* shadow doorbells: poll them this long after the last
+			      * new submission (microseconds, at most 10000000);
+			      * 0 = the default (1000), -1 = no polling */
 };
 
 /*

@@ -58,6 +58,8 @@ static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
 
 	if (!cq->ien)
 		return;
+	if (mode == UVF_PCI_INTX_IRQ)
+		nvme_dbbuf_cq_eventidx(c, (uint16_t)(cq - c->cq)); /* a level: the host must ring */
 	if (mode == UVF_PCI_MSIX_IRQ)
 		(void)uvf_irq_raise(c->dev, cq->iv);
 	else if (mode == UVF_PCI_MSI_IRQ && !(c->intms & 1))
@@ -91,7 +93,10 @@ static bool try_post(struct nvme_ctrl *c, struct nvme_job *job)
 	struct nvme_sq *sq = &c->sq[job->sqid];
 	struct nvme_cq *cq = &c->cq[sq->cqid];
 
-	if (!cq->valid || (cq->tail + 1) % cq->size == cq->head)
+	if (!cq->valid)
+		return false;
+	if ((cq->tail + 1) % cq->size == cq->head &&
+	    !(nvme_dbbuf_cq_refresh(c, sq->cqid) && (cq->tail + 1) % cq->size != cq->head))
 		return false;
 	job->cqe[0] = job->dw0;
 	job->cqe[1] = 0;
@@ -117,8 +122,13 @@ void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job)
 	}
 	if (job->status)
 		job->status |= NVME_SC_DNR;
-	if (!try_post(c, job))
+	if (!try_post(c, job)) {
+		uint16_t cqid = c->sq[job->sqid].cqid;
 		c->sq[job->sqid].waiting = job; /* the SQ stays busy until the host frees CQ entries */
+		/* shadow doorbells: ask for the head doorbell; if the head moved meanwhile, post now */
+		if (nvme_dbbuf_cq_refresh(c, cqid))
+			nvme_cq_doorbell(c, cqid, c->cq[cqid].head);
+	}
 }
 
 static void fetched(struct uvf_device *dev, void *data, int result)
@@ -146,7 +156,10 @@ void nvme_kick(struct nvme_ctrl *c, uint16_t sqid)
 {
 	struct nvme_sq *sq = &c->sq[sqid];
 
-	if (c->stopped || !c->enabled || !sq->valid || sq->busy || sq->head == sq->tail)
+	if (c->stopped || !c->enabled || !sq->valid || sq->busy)
+		return;
+	nvme_dbbuf_sq_refresh(c, sqid);
+	if (sq->head == sq->tail)
 		return;
 	struct nvme_job *job = calloc(1, sizeof(*job));
 	if (!job)
@@ -169,6 +182,7 @@ void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail)
 	if (!sq->valid || tail >= sq->size)
 		return; /* an invalid doorbell write is ignored */
 	sq->tail = tail;
+	nvme_dbbuf_doorbell(c, sqid);
 	nvme_kick(c, sqid);
 }
 
@@ -191,6 +205,7 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 			sq->waiting = NULL;
 		}
 	}
+	nvme_dbbuf_cq_eventidx(c, cqid);
 }
 
 void nvme_queues_reset(struct nvme_ctrl *c)

@@ -895,7 +895,7 @@ struct nvme_pair {
 	uint8_t *mem;
 };
 
-static void start_nvme_pair(struct nvme_pair *p, uint64_t dst_size)
+static void start_nvme_pair_polled(struct nvme_pair *p, uint64_t dst_size, int poll_us)
 {
 	struct uvf_device *a, *b;
 	strcpy(p->backing, "/tmp/uvf-mig-nvme-XXXXXX");
@@ -903,7 +903,8 @@ static void start_nvme_pair(struct nvme_pair *p, uint64_t dst_size)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, NSIZE), 0);
 	close(fd);
-	struct uvf_nvme_opts opts = {.backing = p->backing, .queues = NQ, .serial = "MIGTEST"};
+	struct uvf_nvme_opts opts = {
+		.backing = p->backing, .queues = NQ, .serial = "MIGTEST", .shadow_poll_us = poll_us};
 	struct uvf_nvme *nvme_a;
 	assert_int_equal(uvf_nvme_create(&nvme_a, &opts), 0);
 	a = uvf_nvme_device(nvme_a);
@@ -917,6 +918,11 @@ static void start_nvme_pair(struct nvme_pair *p, uint64_t dst_size)
 	b = uvf_nvme_device(nvme_b);
 	server_start(&p->dst, b, NULL, "dst");
 	p->mem = share_memory(&p->src, &p->dst);
+}
+
+static void start_nvme_pair(struct nvme_pair *p, uint64_t dst_size)
+{
+	start_nvme_pair_polled(p, dst_size, 0);
 }
 
 static void stop_nvme_pair(struct nvme_pair *p)
@@ -1030,6 +1036,99 @@ static void nvme_continues_on_the_destination_in_the_next_slot(void **state)
 	assert_int_equal(writes, 5 + 3 + 1 + 10 + 1);
 	/* the interrupts of the moved queues work */
 	assert_true(harness_wait_eventfd(moved.efd[1], FIRES_MS) > 0);
+
+	drv_unwire(&d);
+	drv_unwire(&dd);
+	stop_nvme_pair(&p);
+}
+
+/* Shadow doorbells: the host writes the tail (or head) in its shadow page
+ * and rings only when the new value passes EventIdx (Linux's rule). */
+#define DBS_OFF 0x7000u
+#define EIS_OFF 0x8000u
+
+static bool shadow_publish(struct drv *d, uint32_t slot, uint32_t value)
+{
+	uint32_t *db = (uint32_t *)(void *)(d->mem + DBS_OFF + slot * 4);
+	const uint32_t *ei = (const uint32_t *)(const void *)(d->mem + EIS_OFF + slot * 4);
+	/* sequentially consistent: a full barrier between store and load */
+	uint16_t old = (uint16_t)__atomic_exchange_n(db, value, __ATOMIC_SEQ_CST);
+	uint16_t event_idx = (uint16_t)__atomic_load_n(ei, __ATOMIC_SEQ_CST);
+	if ((uint16_t)((uint16_t)value - event_idx - 1) >= (uint16_t)((uint16_t)value - old))
+		return false;
+	nv_wr(d, 0x1000 + slot * 4, value);
+	return true;
+}
+
+/* One page written and read back on queue q through the shadow doorbells;
+ * counts the doorbells rung. */
+static void shadow_page_roundtrip(struct drv *d, unsigned q, uint64_t slba, uint8_t fill, unsigned *rings)
+{
+	uint32_t sqe[16], off = DATA_OFF + q * 0x1000u;
+	for (int pass = 0; pass < 2; pass++) {
+		memset(d->mem + off, pass ? 0 : fill, 4096);
+		io_sqe(sqe, pass ? 0x02 : 0x01, slba, off);
+		uint16_t cid = drv_queue(d, q, sqe);
+		*rings += shadow_publish(d, 2 * q, d->sq_tail[q]);
+		const uint8_t *slot = d->mem + cq_offs[q] + d->cq_head[q] * 16;
+		int i;
+		for (i = 0; i < 20000; i++) {
+			uint32_t dw3 = __atomic_load_n((const uint32_t *)(const void *)(slot + 12), __ATOMIC_ACQUIRE);
+			if ((bool)(dw3 >> 16 & 1) == d->phase[q])
+				break;
+			(void)nv_rd(d, 0x1c);
+		}
+		assert_true(i < 20000);
+		uint32_t cqe[4];
+		memcpy(cqe, slot, 16);
+		assert_int_equal(cqe[3] & 0xffff, cid);
+		assert_int_equal(cqe[3] >> 17 & 0x7ff, 0);
+		if (++d->cq_head[q] == QDEPTH) {
+			d->cq_head[q] = 0;
+			d->phase[q] = !d->phase[q];
+		}
+		*rings += shadow_publish(d, 2 * q + 1, d->cq_head[q]);
+	}
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(d->mem[off + i], fill);
+}
+
+/* The shadow doorbell pages travel: the destination polls them, and a
+ * host that writes only the shadow doorbells goes on there. */
+static void nvme_shadow_doorbells_go_on_on_the_destination(void **state)
+{
+	struct nvme_pair p;
+	struct drv d;
+	unsigned rings = 0;
+	(void)state;
+
+	start_nvme_pair_polled(&p, NSIZE, 10000000); /* polled longer than the test runs */
+	memset(&d, 0, sizeof(d));
+	d.mem = p.mem;
+	drv_wire(&d, p.src.c);
+	struct drv dd = d;
+	drv_wire(&dd, p.dst.c);
+	drv_bring_up(&d);
+	uint32_t sqe[16] = {0x7c};
+	sqe[6] = (uint32_t)(IOVA + DBS_OFF);
+	sqe[7] = (uint32_t)((IOVA + DBS_OFF) >> 32);
+	sqe[8] = (uint32_t)(IOVA + EIS_OFF);
+	sqe[9] = (uint32_t)((IOVA + EIS_OFF) >> 32);
+	assert_int_equal(drv_cmd(&d, 0, sqe, NULL), 0);
+	for (unsigned i = 0; i < 5; i++)
+		shadow_page_roundtrip(&d, 1, 8 * i, (uint8_t)(0x10 + i), &rings);
+	assert_int_equal(rings, 0);
+
+	migrate(&p.src, &p.dst);
+
+	struct drv moved = d;
+	moved.c = p.dst.c;
+	memcpy(moved.efd, dd.efd, sizeof(moved.efd));
+	for (unsigned i = 0; i < 12; i++) {
+		shadow_page_roundtrip(&moved, 1, 100 + 8 * i, (uint8_t)(0x40 + i), &rings);
+		shadow_page_roundtrip(&moved, 2, 300 + 8 * i, (uint8_t)(0x60 + i), &rings);
+	}
+	assert_int_equal(rings, 0);
 
 	drv_unwire(&d);
 	drv_unwire(&dd);
@@ -1336,6 +1435,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(uvf_idio16_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(streams_of_another_device_type_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvme_continues_on_the_destination_in_the_next_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(nvme_shadow_doorbells_go_on_on_the_destination, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvme_io_in_flight_at_the_stop_completes_on_the_destination, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(nvme_completion_waiting_for_cq_room_is_posted_on_the_destination, setup,

@@ -16,7 +16,9 @@
 #                       MSI, INTx, FLR through sysfs and VFIO_DEVICE_RESET
 #   nvme-{q35,pc}-{shared,private}
 #                       uvf-nvme on a 64 MiB sparse backing file with
-#                       Linux's nvme driver: patterns written with O_DIRECT
+#                       Linux's nvme driver (shadow doorbells configured
+#                       with shared RAM, refused with private RAM):
+#                       patterns written with O_DIRECT
 #                       and read back, a controller reset, an ext2 round
 #                       trip; the host then checks the backing file.
 #                       A failure when there is no uvf-nvme, unless
@@ -430,6 +432,18 @@ NVME_SIZE=$((64 << 20))
 # debugfs reads the guest's files back. The image goes when all is well.
 nvme_after() { # base
 	local base=$1 img=$1.img n=0 off len seed out ok=1
+	# Linux's driver configures shadow doorbells when Identify offers them
+	# (OACS bit 8): uvf-nvme takes them with shared guest RAM, and refuses
+	# them with private RAM (the driver then keeps its MMIO doorbells).
+	case $base in
+	*-shared) want='nvme: shadow doorbells at 0x' ;;
+	*) want='Doorbell Buffer Config refused' ;;
+	esac
+	if grep -aq "$want" "$base.dev.log" 2>/dev/null; then
+		echo "PASS nvme-host-shadow-doorbells: the device log says '$want'" >>"$base.host"
+	else
+		echo "FAIL nvme-host-shadow-doorbells: no '$want' in $base.dev.log" >>"$base.host"
+	fi
 	if [ ! -f "$img" ]; then
 		echo "FAIL nvme-host-backing: $img is gone" >>"$base.host"
 		return
