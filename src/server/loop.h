@@ -53,6 +53,7 @@ struct uvf_loop {
 				 * work to the loop, so it stays in epoll */
 	bool direct_ready;      /* the connection's receives block (with a timeout) */
 	unsigned extra_watched; /* watched fds besides the loop's own and the connection's */
+	unsigned posted_streak; /* client messages in a row that wanted no reply */
 	struct uvf_watch stop_watch, kick_watch, dma_timer_watch, handshake_watch;
 	struct uvf_watch listen_watch, conn_watch, twin_watch, intx_watch;
 };
@@ -61,6 +62,10 @@ struct uvf_loop {
  * most a stop or a hand-over from another thread can wait while it waits
  * in the kernel (a signal delivered to the dispatch thread ends it at once). */
 #define UVF_LOOP_DIRECT_WAIT_MS 50
+
+/* Posted messages in a row after which uvf_device_run yields the CPU
+ * before reading again (serve.c). */
+#define UVF_LOOP_POSTED_STREAM 2
 
 /* Watch fd for input with fn (on), or stop watching it: 0 or -errno.
  * w must stay in place while watched. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -39,9 +40,12 @@ int uvf__watch(struct uvf_device *dev, struct uvf_watch *w, int fd, uvf_watch_fn
 	}
 	if (epoll_ctl(dev->loop.epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
 		return -errno;
+	/* The twin socket brings only replies to our DMA requests: those of
+	 * device threads are read by them, those of asynchronous transfers
+	 * come while dev->dma_ops keeps the loop in epoll_wait anyway. */
 	struct uvf_loop *l = &dev->loop;
 	if (w != &l->stop_watch && w != &l->kick_watch && w != &l->dma_timer_watch && w != &l->handshake_watch &&
-	    w != &l->listen_watch && w != &l->conn_watch)
+	    w != &l->listen_watch && w != &l->conn_watch && w != &l->twin_watch)
 		l->extra_watched += on ? 1 : -1;
 	return 0;
 }
@@ -511,6 +515,10 @@ static int accept_client(struct uvf_device *dev)
 static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
 {
 	bool was_negotiated = dev->negotiated;
+	if (rx->hdr.flags & UVF_MSG_FLAG_NO_REPLY)
+		dev->loop.posted_streak++;
+	else
+		dev->loop.posted_streak = 0;
 	dev->in_command = true;
 	int ret = uvf__handle_message(dev, &rx->hdr, rx->body, rx->fds, rx->nfds, rx->fds_overflow);
 	dev->in_command = false;
@@ -707,10 +715,10 @@ int uvf_device_dispatch(struct uvf_device *dev)
 /*
  * Whether the connection is the only source of work: then the loop waits
  * for the next message in recvmsg on it (one system call per request, not
- * epoll_wait and recvmsg). Anything else that needs the loop (the twin
- * socket, ioeventfds, INTx resampling, asynchronous DMA, queued commands,
- * the VERSION deadline, a stop or a hand-over from a device thread) sends
- * it back to epoll_wait.
+ * epoll_wait and recvmsg). Anything else that needs the loop (ioeventfds,
+ * INTx resampling, asynchronous DMA and with it the twin socket's replies,
+ * queued commands, the VERSION deadline, a stop or a hand-over from a
+ * device thread) sends it back to epoll_wait.
  */
 static bool direct_receive_ok(struct uvf_device *dev)
 {
@@ -733,7 +741,7 @@ int uvf_device_run(struct uvf_device *dev)
 {
 	struct epoll_event events[8];
 	uint64_t poll_ns, deadline = 0;
-	bool polling = false;
+	bool polling = false, yielded = false;
 
 	if (!dev || !dev->frozen || dev->listen_fd < 0)
 		return -EINVAL;
@@ -743,11 +751,25 @@ int uvf_device_run(struct uvf_device *dev)
 
 		if (direct_receive_ok(dev)) {
 			note_dispatch_thread(dev);
-			/* polling: a read that does not wait, no epoll_wait */
-			ran = service_connection(dev, false, !polling);
+			/* polling, or after a yield: a read that does not
+			 * wait, and no epoll_wait */
+			ran = service_connection(dev, false, !polling && !yielded);
+			yielded = false;
 			if (!ran && polling && uvf__now_ns() >= deadline)
 				polling = false;
+			/*
+			 * A stream of posted writes: let the client (on this
+			 * CPU, if it shares it) go on writing before we look
+			 * again, then take all it wrote in one read, instead of
+			 * being woken for each message. One read without
+			 * waiting follows; a lone posted write is not delayed.
+			 */
+			if (ran && !poll_ns && dev->loop.posted_streak >= UVF_LOOP_POSTED_STREAM) {
+				sched_yield();
+				yielded = true;
+			}
 		} else {
+			yielded = false;
 			int n = epoll_wait(dev->loop.epoll_fd, events, 8, polling ? 0 : -1);
 			if (n < 0) {
 				if (errno == EINTR)
