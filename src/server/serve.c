@@ -4,7 +4,9 @@
  * connection (accept, peer checks, the VERSION deadline, dropping a
  * client), and the event loop. Every fd the loop watches carries a
  * callback of its own (struct uvf_watch); a round of events runs those,
- * then the work they asked for, in a fixed order.
+ * then the work they asked for, in a fixed order. While the connection is
+ * the only source of work, uvf_device_run waits in recvmsg on it instead
+ * (the direct receive, docs/design.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -725,8 +727,8 @@ static bool direct_receive_ok(struct uvf_device *dev)
 	const struct uvf_loop *l = &dev->loop;
 
 	return l->direct_ready && dev->conn_fd >= 0 && dev->negotiated && !dev->drop_requested &&
-	       l->extra_watched == 0 && !dev->dma_ops && dev->queue_head == dev->queue_len &&
-	       uvf__rx_idle(&dev->rx) && !__atomic_load_n(&l->threads_kick, __ATOMIC_RELAXED) &&
+	       l->extra_watched == 0 && !dev->dma_ops && dev->queue_head == dev->queue_len && uvf__rx_idle(&dev->rx) &&
+	       !__atomic_load_n(&l->threads_kick, __ATOMIC_RELAXED) &&
 	       __atomic_load_n(&l->wakeups, __ATOMIC_SEQ_CST) == l->wakeups_seen;
 }
 

@@ -858,7 +858,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_adaptive_polling_serves_round_trips, teardown),
 		cmocka_unit_test_teardown(test_async_dma_started_by_a_device_thread_completes_on_dispatch, teardown),
 		cmocka_unit_test_teardown(test_device_thread_dma_without_client_is_not_connected, teardown),
-		cmocka_unit_test_teardown(test_stop_from_another_thread_ends_a_run_waiting_for_an_idle_client, teardown),
+		cmocka_unit_test_teardown(test_stop_from_another_thread_ends_a_run_waiting_for_an_idle_client,
+					  teardown),
 		cmocka_unit_test_teardown(test_posted_stream_around_a_dma_map_keeps_order_and_fds, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
