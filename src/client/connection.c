@@ -478,7 +478,10 @@ static ssize_t read_now(struct uvf_client *client, struct uvf_why *why)
 	ssize_t n = recv_some(client->sock, client->rx, MSG_DONTWAIT, why);
 	ssize_t t;
 
-	if (n < 0 || client->twin < 0)
+	/* the twin socket carries requests only for memory registered
+	 * without an fd (see fill): none, no read there (a poll loop then
+	 * costs one recvmsg per turn) */
+	if (n < 0 || client->twin < 0 || __atomic_load_n(&client->msg_dma_ranges, __ATOMIC_RELAXED) == 0)
 		return n;
 	t = recv_some(client->twin, client->twin_rx, MSG_DONTWAIT, why);
 	if (t < 0)

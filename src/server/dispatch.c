@@ -318,19 +318,25 @@ static int handle_region_read(struct uvf_device *dev, const uint8_t *body, size_
 	int ret = uvf__decode_region_read_req(body, len, nfds, dev->opts.max_data_xfer_size, &v, why);
 	if (ret < 0)
 		return ret;
-	uint8_t *data = NULL;
-	if (v.access.count) {
-		data = malloc(v.access.count);
-		if (!data)
-			return -ENOMEM;
-	}
+	/* a register-sized read is answered from the reply's own storage:
+	 * no allocation per request */
+	uint8_t small[sizeof(reply->small) - sizeof(v.access)];
+	bool is_small = v.access.count <= sizeof(small);
+	uint8_t *data = is_small ? small : malloc(v.access.count);
+	if (!data)
+		return -ENOMEM;
 	ret = uvf__region_access(dev, v.access.region, v.access.offset, data, v.access.count, false,
 				 "REGION_READ");
 	if (ret < 0) {
-		free(data);
+		if (!is_small)
+			free(data);
 		return ret;
 	}
 	uvf__reply_add_small(reply, &v.access, sizeof(v.access));
+	if (is_small) {
+		uvf__reply_add_small(reply, data, v.access.count);
+		return 0;
+	}
 	uvf__reply_add(reply, data, v.access.count);
 	*data_out = data;
 	return 0;
