@@ -2,13 +2,17 @@
 # Build a small initramfs (newc cpio, gzip) for an end-to-end guest.
 #
 # Usage: tests/qemu-guests/mkinitramfs.sh OUT.cpio.gz --init SCRIPT
-#            [--module NAME ...] [--file SRC:DEST ...]
+#            [--module NAME ...] [--file SRC:DEST ...] [--program PATH ...]
 #
 #   --init SCRIPT    becomes /init (a /bin/sh script run by the kernel)
 #   --module NAME    a kernel module of the chroot's kernel; it and the
 #                    modules it depends on (modules.dep) are put in, unpacked,
 #                    and listed in load order in /etc/uvf-e2e/modules
 #   --file SRC:DEST  copy a host file or folder to DEST in the initramfs
+#   --program PATH   a dynamically linked program of the chroot (e.g.
+#                    /usr/bin/fio): it, its shared libraries (as the
+#                    chroot's ldd finds them), the dynamic loader and
+#                    ld.so.cache, at the same paths as in the chroot
 #
 # Environment: UVF_E2E_ROOT, the chroot (default: what setup-chroot.sh
 # prints; it is built on first use).
@@ -25,7 +29,7 @@ die() { printf 'mkinitramfs: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 
 OUT='' INIT=''
-MODULES=() FILES=()
+MODULES=() FILES=() PROGRAMS=()
 [ $# -gt 0 ] || usage
 case $1 in -h|--help) usage ;; -*) die "first argument must be the output file" ;; esac
 OUT=$1
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
 	--init) [ $# -ge 2 ] || usage; INIT=$2; shift 2 ;;
 	--module) [ $# -ge 2 ] || usage; MODULES+=("$2"); shift 2 ;;
 	--file) [ $# -ge 2 ] || usage; FILES+=("$2"); shift 2 ;;
+	--program) [ $# -ge 2 ] || usage; PROGRAMS+=("$2"); shift 2 ;;
 	-h|--help) usage ;;
 	*) die "unknown argument: $1" ;;
 	esac
@@ -131,6 +136,26 @@ for spec in "${FILES[@]}"; do
 	mkdir -p "$STAGE/$(dirname "$dest")"
 	cp -a "$src" "$STAGE/$dest"
 done
+
+# --- programs of the chroot with their libraries ---------------------------------
+# /usr/bin is a link to /bin in the initramfs: programs go to /bin.
+copy_from_root() { # path in the chroot -> the same path (links followed)
+	local dest=${1#/}
+	case $dest in usr/bin/* | usr/sbin/* | sbin/*) dest=bin/${dest##*/} ;; esac
+	[ -e "$STAGE/$dest" ] && return 0
+	mkdir -p "$STAGE/$(dirname "$dest")"
+	cp -L "$ROOT/$1" "$STAGE/$dest" || die "cannot copy $1 from $ROOT"
+}
+for prog in "${PROGRAMS[@]}"; do
+	[ -x "$ROOT/$prog" ] || die "no program $prog in $ROOT"
+	libs=$(chroot "$ROOT" ldd "$prog") || die "ldd $prog failed in $ROOT"
+	copy_from_root "$prog"
+	# "name => /path (addr)" and the loader's "/path (addr)"
+	for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs"); do
+		copy_from_root "$lib"
+	done
+done
+[ ${#PROGRAMS[@]} -eq 0 ] || copy_from_root /etc/ld.so.cache
 
 # --- helpers for /init ---------------------------------------------------------
 cat >"$STAGE/lib/uvf-e2e.sh" <<'EOF'
