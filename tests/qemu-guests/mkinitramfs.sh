@@ -12,7 +12,8 @@
 #   --program PATH   a dynamically linked program of the chroot (e.g.
 #                    /usr/bin/fio): it, its shared libraries (as the
 #                    chroot's ldd finds them), the dynamic loader and
-#                    ld.so.cache, at the same paths as in the chroot
+#                    ld.so.cache, at the same paths as in the chroot, in a
+#                    second archive cached beside the chroot
 #
 # Environment: UVF_E2E_ROOT, the chroot (default: what setup-chroot.sh
 # prints; it is built on first use).
@@ -59,7 +60,7 @@ MODDIR=$ROOT/lib/modules/$KVER
 [ -f "$MODDIR/modules.dep" ] || die "no modules.dep in $MODDIR"
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/uvf-initramfs.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
+trap 'rm -rf "$STAGE" "$STAGE.programs"' EXIT
 
 mkdir -p "$STAGE"/{bin,dev,proc,sys,tmp,run,etc/uvf-e2e,lib/modules}
 ln -s bin "$STAGE/sbin"
@@ -138,24 +139,47 @@ for spec in "${FILES[@]}"; do
 done
 
 # --- programs of the chroot with their libraries ---------------------------------
-# /usr/bin is a link to /bin in the initramfs: programs go to /bin.
-copy_from_root() { # path in the chroot -> the same path (links followed)
-	local dest=${1#/}
-	case $dest in usr/bin/* | usr/sbin/* | sbin/*) dest=bin/${dest##*/} ;; esac
-	[ -e "$STAGE/$dest" ] && return 0
-	mkdir -p "$STAGE/$(dirname "$dest")"
-	cp -L "$ROOT/$1" "$STAGE/$dest" || die "cannot copy $1 from $ROOT"
-}
-for prog in "${PROGRAMS[@]}"; do
-	[ -x "$ROOT/$prog" ] || die "no program $prog in $ROOT"
-	libs=$(chroot "$ROOT" ldd "$prog") || die "ldd $prog failed in $ROOT"
-	copy_from_root "$prog"
-	# "name => /path (addr)" and the loader's "/path (addr)"
-	for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs"); do
-		copy_from_root "$lib"
+# They go into a second archive, which the kernel unpacks after the first
+# (concatenated newc archives). It is cached next to the chroot, keyed by
+# the programs, the chroot's recipe stamps and the programs' files, since
+# compressing fio's 56 MB of libraries takes longer than all the rest.
+PROGRAM_ARCHIVE=
+if [ ${#PROGRAMS[@]} -gt 0 ]; then
+	key=$({
+		printf '%s\n' "${PROGRAMS[@]}"
+		cat "$ROOT"/.uvf-e2e-*stamp 2>/dev/null
+		for prog in "${PROGRAMS[@]}"; do stat -L -c '%s %Y' "$ROOT/$prog" 2>/dev/null; done
+	} | sha256sum | cut -c1-16)
+	PROGRAM_ARCHIVE=$(dirname "$ROOT")/initramfs-programs-$key.cpio.gz
+fi
+if [ -n "$PROGRAM_ARCHIVE" ] && [ ! -s "$PROGRAM_ARCHIVE" ]; then
+	PSTAGE=$STAGE.programs
+	mkdir -p "$PSTAGE"
+	# /usr/bin is a link to /bin in the initramfs: programs go to /bin.
+	copy_from_root() { # path in the chroot -> the same path (links followed)
+		local dest=${1#/}
+		case $dest in usr/bin/* | usr/sbin/* | sbin/*) dest=bin/${dest##*/} ;; esac
+		[ -e "$PSTAGE/$dest" ] && return 0
+		mkdir -p "$PSTAGE/$(dirname "$dest")"
+		cp -L "$ROOT/$1" "$PSTAGE/$dest" || die "cannot copy $1 from $ROOT"
+	}
+	for prog in "${PROGRAMS[@]}"; do
+		[ -x "$ROOT/$prog" ] || die "no program $prog in $ROOT"
+		libs=$(chroot "$ROOT" ldd "$prog") || die "ldd $prog failed in $ROOT"
+		copy_from_root "$prog"
+		# "name => /path (addr)" and the loader's "/path (addr)"
+		for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs"); do
+			copy_from_root "$lib"
+		done
 	done
-done
-[ ${#PROGRAMS[@]} -eq 0 ] || copy_from_root /etc/ld.so.cache
+	copy_from_root /etc/ld.so.cache
+	(cd "$PSTAGE" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) |
+		gzip -6n >"$PROGRAM_ARCHIVE.tmp.$$"
+	rm -rf "$PSTAGE"
+	# archives of an earlier chroot or program set are not needed any more
+	find "$(dirname "$ROOT")" -maxdepth 1 -name 'initramfs-programs-*.cpio.gz' ! -name "${PROGRAM_ARCHIVE##*/}" -delete
+	mv "$PROGRAM_ARCHIVE.tmp.$$" "$PROGRAM_ARCHIVE"
+fi
 
 # --- helpers for /init ---------------------------------------------------------
 cat >"$STAGE/lib/uvf-e2e.sh" <<'EOF'
@@ -221,4 +245,5 @@ install -m 0755 "$INIT" "$STAGE/init"
 mkdir -p "$(dirname "$OUT")"
 (cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) |
 	gzip -6n >"$OUT.tmp"
+[ -z "$PROGRAM_ARCHIVE" ] || cat "$PROGRAM_ARCHIVE" >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
