@@ -18,7 +18,9 @@
 #                       uvf-nvme on a 64 MiB sparse backing file with
 #                       Linux's nvme driver: patterns written with O_DIRECT
 #                       and read back, a controller reset, an ext2 round
-#                       trip; the host then checks the backing file.
+#                       trip; on q35 also fio --verify=crc32c at queue
+#                       depth 32 from 4 jobs (both I/O queues with 2
+#                       vCPUs); the host then checks the backing file.
 #                       A failure when there is no uvf-nvme, unless
 #                       UVF_E2E_SKIP_NVME=1 (then skipped)
 #   accel-fallback      not a device boot: accel-test.sh, the accelerator
