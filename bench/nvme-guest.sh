@@ -26,9 +26,9 @@
 # one CPU, per-thread schedstat) over BENCH_IDLE s that start 1 s after
 # the last I/O.
 #
-# Default run time under TCG on 2 busy cores: about 5 min per boot, 11 min
-# in all (per boot: 25 s to /init, 3 reps x 16 tests x 2 disks x ~5 s,
-# 16 traced runs x ~2.5 s).
+# Default run time under TCG on 2 shared cores: about 4-5 min per boot,
+# 8.5 min in all, 11 under heavy load (per boot: 10-25 s to /init, 3 reps
+# x 16 tests x 2 disks x ~4.5 s, 16 traced runs x ~2.5 s).
 #
 # Environment: BENCH_REPS (3), BENCH_RUNTIME (3), BENCH_QDS ("1 32"),
 # BENCH_QUEUES (1), BENCH_IDLE (3), BENCH_TIMEOUT (seconds per boot,
