@@ -89,15 +89,27 @@ static void test_cache_forgets_removed_mappings(void **state)
 	assert_int_equal(uvf__dma_table_init(&t), 0);
 	assert_int_equal(uvf__dma_table_insert(&t, mapping(0x10000, PAGE, RW, NULL)), 0);
 	uint64_t gen = t.gen;
-	assert_non_null(uvf__dma_table_find(&t, 0x10000)); /* now cached */
+	struct uvf_dma_reader *r = uvf__dma_table_enter();
+	assert_non_null(r);
+	const struct uvf_dma_mapping *first = uvf__dma_table_find_in(&t, r, 0x10000);
+	assert_non_null(first);
+	assert_ptr_equal(r->last_m, first); /* now cached */
+	uvf__dma_table_leave(r);
 	free_list(uvf__dma_table_take_range(&t, 0x10000, PAGE));
 	assert_int_not_equal(t.gen, gen);
-	assert_null(uvf__dma_table_find(&t, 0x10000));
+	r = uvf__dma_table_enter();
+	assert_null(uvf__dma_table_find_in(&t, r, 0x10000));
+	uvf__dma_table_leave(r);
 	/* a new mapping at the same place is found, not the freed one */
 	assert_int_equal(uvf__dma_table_insert(&t, mapping(0x10000, 2 * PAGE, RW, NULL)), 0);
-	const struct uvf_dma_mapping *m = uvf__dma_table_find(&t, 0x10000 + PAGE);
+	r = uvf__dma_table_enter();
+	const struct uvf_dma_mapping *m = uvf__dma_table_find_in(&t, r, 0x10000 + PAGE);
 	assert_non_null(m);
 	assert_int_equal(m->size, 2 * PAGE);
+	/* a hit in the cache is checked against the address too */
+	assert_null(uvf__dma_table_find_in(&t, r, 0x10000 + 2 * PAGE));
+	assert_ptr_equal(uvf__dma_table_find_in(&t, r, 0x10000), m);
+	uvf__dma_table_leave(r);
 	uvf__dma_table_destroy(&t);
 }
 

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Read-side sections over the DMA tables, without a shared lock. Each
+ * thread that reads a table announces itself in a record of its own (a
+ * cache line only it writes): entering stores the grace-period counter
+ * there, leaving stores 0. A thread that removes something from a table
+ * unpublishes it first, then waits for a grace period: until every thread
+ * that was inside a section when the removal became visible has left it.
+ * Only then is the memory freed or unmapped.
+ *
+ * Entering and leaving cost a plain store each: the grace period pays for
+ * the ordering instead, with membarrier(2) (MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+ * on every CPU running a thread of this process. Where the kernel lacks it,
+ * readers pay a full fence on entry instead.
+ *
+ * Sections nest, may be entered on any thread, and must be short: no
+ * waiting for the client inside one. A grace period must not be waited for
+ * from inside a section (it would wait for itself).
+ */
+#ifndef UVF_SERVER_DMA_READERS_H
+#define UVF_SERVER_DMA_READERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct uvf_dma_table;
+struct uvf_dma_mapping;
+
+/* One per thread that ever read a table; recycled when the thread exits. */
+struct uvf_dma_reader {
+	uint64_t ctr;   /* atomic: 0 outside sections, else the grace-period counter at entry */
+	unsigned nest;  /* sections entered and not left; this thread only */
+	/* the last mapping this thread found (see uvf__dma_table_find) */
+	const struct uvf_dma_table *last_table;
+	uint64_t last_gen;
+	const struct uvf_dma_mapping *last_m;
+	/* the registry of records, under its mutex */
+	bool in_use;
+	struct uvf_dma_reader *next;
+} __attribute__((aligned(64)));
+
+/* Whether readers must fence on entry (no membarrier): set once, before any
+ * section is entered. */
+extern bool uvf__dma_readers_fence;
+
+/* The calling thread's record inside a new (or nested) section, or NULL
+ * (no memory for the first record of this thread). */
+struct uvf_dma_reader *uvf__dma_read_enter(void);
+
+/* Leave the section entered by uvf__dma_read_enter() that returned r. */
+static inline void uvf__dma_read_leave(struct uvf_dma_reader *r)
+{
+	if (--r->nest == 0)
+		__atomic_store_n(&r->ctr, 0, __ATOMIC_RELEASE); /* orders the section's accesses before */
+}
+
+/* Wait until every section that was open when this call began has been
+ * left (a grace period). Any thread, outside a section. */
+void uvf__dma_synchronize(void);
+
+#endif /* UVF_SERVER_DMA_READERS_H */
