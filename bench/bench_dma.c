@@ -420,11 +420,20 @@ static void bench_lookup(const struct bench_server *s, struct uvf_client *c)
 
 int main(int argc, char **argv)
 {
-	(void)argv;
+	bool run_mapped = argc == 1, run_message = argc == 1, run_lookup = argc == 1;
+
 	bench_init("uvf-bench-dma");
-	if (argc != 1) {
-		fprintf(stderr, "usage: uvf-bench-dma\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "mapped")) {
+			run_mapped = true;
+		} else if (!strcmp(argv[i], "message")) {
+			run_message = true;
+		} else if (!strcmp(argv[i], "lookup")) {
+			run_lookup = true;
+		} else {
+			fprintf(stderr, "usage: uvf-bench-dma [mapped] [message] [lookup] (default: all)\n");
+			return 2;
+		}
 	}
 	bench_pin(bench_cpu.client);
 	int cpu = bench_cpu.server_other >= 0 ? bench_cpu.server_other : bench_cpu.server_same;
@@ -437,9 +446,12 @@ int main(int argc, char **argv)
 	bench_server_start(&s, &spec);
 	struct uvf_client *c = bench_connect(&s, 0);
 
-	bench_mapped_dma(&s, c);
-	bench_message_dma(&s, c, cpu);
-	bench_lookup(&s, c);
+	if (run_mapped)
+		bench_mapped_dma(&s, c);
+	if (run_message)
+		bench_message_dma(&s, c, cpu);
+	if (run_lookup)
+		bench_lookup(&s, c);
 
 	uvf_client_close(c);
 	bench_server_stop(&s);
