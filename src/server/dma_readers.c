@@ -26,7 +26,7 @@
 bool uvf__dma_readers_fence = true;
 
 /* Starts at 1: a reader's 0 means "outside". */
-static uint64_t gp_ctr = 1;
+uint64_t uvf__dma_gp_ctr = 1;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -36,8 +36,7 @@ static struct uvf_dma_reader *registry;
 /* one grace period at a time (several devices, several dispatch threads) */
 static pthread_mutex_t gp_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* initial-exec: one pointer, read on every DMA call; no __tls_get_addr */
-static _Thread_local struct uvf_dma_reader *self __attribute__((tls_model("initial-exec")));
+_Thread_local struct uvf_dma_reader *uvf__dma_self __attribute__((tls_model("initial-exec")));
 
 static inline void cpu_relax(void)
 {
@@ -60,7 +59,7 @@ static void reader_exit(void *arg)
 	r->last_m = NULL;
 	r->in_use = false;
 	pthread_mutex_unlock(&registry_lock);
-	self = NULL;
+	uvf__dma_self = NULL;
 }
 
 static void init_once(void)
@@ -74,7 +73,7 @@ static void init_once(void)
 		uvf__dma_readers_fence = false;
 }
 
-static struct uvf_dma_reader *register_reader(void)
+struct uvf_dma_reader *uvf__dma_reader_register(void)
 {
 	struct uvf_dma_reader *r;
 
@@ -102,25 +101,7 @@ static struct uvf_dma_reader *register_reader(void)
 		pthread_mutex_unlock(&registry_lock);
 		return NULL;
 	}
-	self = r;
-	return r;
-}
-
-struct uvf_dma_reader *uvf__dma_read_enter(void)
-{
-	struct uvf_dma_reader *r = self;
-
-	if (__builtin_expect(!r, 0) && !(r = register_reader()))
-		return NULL;
-	if (r->nest++ == 0) {
-		__atomic_store_n(&r->ctr, __atomic_load_n(&gp_ctr, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
-		/* the store above before the table's loads: a grace period's
-		 * membarrier does it for us, else a fence */
-		if (uvf__dma_readers_fence)
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		else
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	}
+	uvf__dma_self = r;
 	return r;
 }
 
@@ -147,7 +128,7 @@ void uvf__dma_synchronize(void)
 	pthread_mutex_lock(&gp_lock);
 	if (uvf__dma_readers_fence || membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* readers fence themselves then */
-	uint64_t target = __atomic_add_fetch(&gp_ctr, 1, __ATOMIC_SEQ_CST);
+	uint64_t target = __atomic_add_fetch(&uvf__dma_gp_ctr, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&registry_lock);
 	for (const struct uvf_dma_reader *r = registry; r; r = r->next)
 		wait_for(r, target);

@@ -39,13 +39,38 @@ struct uvf_dma_reader {
 	struct uvf_dma_reader *next;
 } __attribute__((aligned(64)));
 
+/* Inline below, for the DMA calls; private to dma_readers.c otherwise. */
+#define UVF__DMA_HIDDEN __attribute__((visibility("hidden")))
 /* Whether readers must fence on entry (no membarrier): set once, before any
  * section is entered. */
-extern bool uvf__dma_readers_fence;
+extern UVF__DMA_HIDDEN bool uvf__dma_readers_fence;
+/* The grace-period counter (atomic). */
+extern UVF__DMA_HIDDEN uint64_t uvf__dma_gp_ctr;
+/* This thread's record, NULL before its first section (initial-exec: no
+ * __tls_get_addr on the DMA path). */
+extern UVF__DMA_HIDDEN _Thread_local struct uvf_dma_reader *uvf__dma_self __attribute__((tls_model("initial-exec")));
+/* The calling thread's first record, or NULL (no memory). */
+struct uvf_dma_reader *uvf__dma_reader_register(void);
 
 /* The calling thread's record inside a new (or nested) section, or NULL
  * (no memory for the first record of this thread). */
-struct uvf_dma_reader *uvf__dma_read_enter(void);
+static inline struct uvf_dma_reader *uvf__dma_read_enter(void)
+{
+	struct uvf_dma_reader *r = uvf__dma_self;
+
+	if (__builtin_expect(!r, 0) && !(r = uvf__dma_reader_register()))
+		return NULL;
+	if (r->nest++ == 0) {
+		__atomic_store_n(&r->ctr, __atomic_load_n(&uvf__dma_gp_ctr, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
+		/* the store above before the table's loads: a grace period's
+		 * membarrier does it for us, else a fence */
+		if (uvf__dma_readers_fence)
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		else
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
+	return r;
+}
 
 /* Leave the section entered by uvf__dma_read_enter() that returned r. */
 static inline void uvf__dma_read_leave(struct uvf_dma_reader *r)

@@ -98,14 +98,9 @@ static inline bool holds(const struct uvf_dma_mapping *m, uint64_t addr)
 	return addr >= m->address && addr - m->address <= m->size - 1;
 }
 
-/*
- * The last hit of each reader is remembered: DMA tends to stay in one
- * mapping (a queue, a buffer). A generation number from one counter for
- * every table of the process names the table's state; it changes whenever
- * a mapping is removed, before the grace period that frees it. A hit with
- * the same table and generation, checked inside a section, is a mapping
- * that cannot be freed before the section ends.
- */
+/* One counter for every table of the process names a table's state (the
+ * readers' cache, uvf__dma_table_find_in): a table at the address of a
+ * freed one never shows that one's generation. */
 static uint64_t g_table_gen;
 
 static void new_generation(struct uvf_dma_table *t)
@@ -113,22 +108,16 @@ static void new_generation(struct uvf_dma_table *t)
 	__atomic_store_n(&t->gen, __atomic_add_fetch(&g_table_gen, 1, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
 }
 
-const struct uvf_dma_mapping *uvf__dma_table_find_in(const struct uvf_dma_table *t, struct uvf_dma_reader *r,
-						     uint64_t addr)
+const struct uvf_dma_mapping *uvf__dma_table_walk(const struct uvf_dma_table *t, struct uvf_dma_reader *r,
+						  uint64_t addr, uint64_t gen)
 {
-	const struct uvf_dma_mapping *m;
-	uint64_t gen = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
+	const struct uvf_dma_mapping *m = tree_floor(t, addr);
 
-	if (r && r->last_table == t && r->last_gen == gen && (m = r->last_m) && holds(m, addr))
-		return m;
-	m = tree_floor(t, addr);
 	if (!m || !holds(m, addr))
 		return NULL;
-	if (r) {
-		r->last_table = t;
-		r->last_gen = gen;
-		r->last_m = m;
-	}
+	r->last_table = t;
+	r->last_gen = gen;
+	r->last_m = m;
 	return m;
 }
 
@@ -580,14 +569,9 @@ int uvf__dma_table_new_bitmap(const struct uvf_dma_table *t, struct uvf_dma_mapp
 	return m->dirty ? 0 : -ENOMEM;
 }
 
-void uvf__dma_table_log_mark(const struct uvf_dma_table *t, const struct uvf_dma_mapping *m, uint64_t addr,
-			     uint64_t len)
+void uvf__dma_table_log_bits(const struct uvf_dma_table *t, const struct uvf_dma_mapping *m, uint64_t *dirty,
+			     uint64_t addr, uint64_t len)
 {
-	/* the bitmap is published after the shift it was sized with */
-	uint64_t *dirty = __atomic_load_n(&m->dirty, __ATOMIC_ACQUIRE);
-
-	if (!len || !dirty)
-		return;
 	unsigned sh = __atomic_load_n(&t->shift, __ATOMIC_RELAXED);
 	uint64_t base = m->address >> sh;
 	set_bit_range(dirty, (addr >> sh) - base, (uvf__range_last(addr, len) >> sh) - base, true);

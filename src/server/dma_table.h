@@ -79,11 +79,24 @@ static inline void uvf__dma_table_leave(struct uvf_dma_reader *r)
 	uvf__dma_read_leave(r);
 }
 
-/* The mapping holding addr, or NULL: inside a section whose record is r,
- * or by the changing thread with r NULL. The last hit of each reader is
- * remembered in r. */
-const struct uvf_dma_mapping *uvf__dma_table_find_in(const struct uvf_dma_table *t, struct uvf_dma_reader *r,
-						     uint64_t addr);
+/* The tree walk behind uvf__dma_table_find_in (which see). */
+const struct uvf_dma_mapping *uvf__dma_table_walk(const struct uvf_dma_table *t, struct uvf_dma_reader *r,
+						  uint64_t addr, uint64_t gen);
+
+/* The mapping holding addr, or NULL, inside the section whose record is r.
+ * The last hit of each reader is remembered in r, named by the table and
+ * its generation (which changes whenever a mapping goes): a hit checked
+ * inside a section cannot be freed before the section ends. */
+static inline const struct uvf_dma_mapping *uvf__dma_table_find_in(const struct uvf_dma_table *t,
+								   struct uvf_dma_reader *r, uint64_t addr)
+{
+	uint64_t gen = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
+	const struct uvf_dma_mapping *m = r->last_m;
+
+	if (r->last_table == t && r->last_gen == gen && m && addr >= m->address && addr - m->address <= m->size - 1)
+		return m;
+	return uvf__dma_table_walk(t, r, addr, gen);
+}
 /* The same for the changing thread. */
 const struct uvf_dma_mapping *uvf__dma_table_find(const struct uvf_dma_table *t, uint64_t addr);
 /* A mapping overlapping [addr, addr + size) (size > 0, no wrap), or NULL. */
@@ -130,10 +143,20 @@ int uvf__dma_table_new_bitmap(const struct uvf_dma_table *t, struct uvf_dma_mapp
  * one bit per 2^shift bytes from iova (changing thread, logging on). */
 void uvf__dma_table_log_report(struct uvf_dma_table *t, uint64_t iova, uint64_t length, unsigned shift,
 			       uint64_t *bitmap);
+/* Set the bits of [addr, addr + len) in dirty, m's bitmap. */
+void uvf__dma_table_log_bits(const struct uvf_dma_table *t, const struct uvf_dma_mapping *m, uint64_t *dirty,
+			     uint64_t addr, uint64_t len);
 /* [addr, addr + len) of mapping m was written (any thread, inside a
  * section, or the changing thread). */
-void uvf__dma_table_log_mark(const struct uvf_dma_table *t, const struct uvf_dma_mapping *m, uint64_t addr,
-			     uint64_t len);
+static inline void uvf__dma_table_log_mark(const struct uvf_dma_table *t, const struct uvf_dma_mapping *m,
+					   uint64_t addr, uint64_t len)
+{
+	/* the bitmap is published after the shift it was sized with */
+	uint64_t *dirty = __atomic_load_n(&m->dirty, __ATOMIC_ACQUIRE);
+
+	if (dirty && len)
+		uvf__dma_table_log_bits(t, m, dirty, addr, len);
+}
 /* [addr, addr + len) was written, wherever it lies (any thread, its own
  * section; nothing when logging is off; parts outside every mapping are
  * ignored). */
