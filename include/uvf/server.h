@@ -27,8 +27,10 @@
  *     uvf_irq_enabled(), uvf_irq_mode(): masks and pending bits are kept
  *     consistent with the client's SET_IRQS and config space writes;
  *   - uvf_dma_read(), uvf_dma_write(), uvf_dma_sg(), uvf_dma_ptr(): the
- *     mapping table is read under a lock that DMA_MAP/UNMAP take for
- *     writing, so a copy never touches memory being unmapped. Pointers
+ *     mapping table is read without a lock; DMA_UNMAP takes a mapping out
+ *     of it, then waits until every such call that may still use it has
+ *     returned, and only then runs the dma_unmap callback and unmaps the
+ *     memory, so a copy never touches memory being unmapped. Pointers
  *     returned by uvf_dma_ptr()/uvf_dma_sg() stay valid until the
  *     dma_unmap callback for their range returns: a device with threads
  *     makes that callback wait until its threads stopped using them.
