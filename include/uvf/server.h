@@ -533,7 +533,8 @@ UVF_API bool uvf_device_client_connected(struct uvf_device *dev);
  * keeping client commands queued). The range may span several mappings.
  * -EFAULT when part of the range is not mapped, -EACCES when the mapping
  * lacks the needed permission, -ENOTCONN without client, -ETIMEDOUT or the
- * client's errno for a failed message.
+ * client's errno for a failed message, -ENOMEM when the first DMA of a
+ * thread finds no memory for the thread's bookkeeping.
  */
 UVF_API int uvf_dma_read(struct uvf_device *dev, uint64_t addr, void *buf, size_t len);
 UVF_API int uvf_dma_write(struct uvf_device *dev, uint64_t addr, const void *buf, size_t len);
@@ -569,7 +570,8 @@ UVF_API void *uvf_dma_ptr(struct uvf_device *dev, uint64_t addr, size_t len, uin
  * pointers into fd-backed mappings, following adjacent mappings, each with
  * the permissions in prot. Returns the number of iovecs filled, -EFAULT
  * when part of the range is unmapped or message-based, -EACCES for a
- * missing permission, -ENOSPC when more than max_iov are needed. Lifetime
+ * missing permission, -ENOSPC when more than max_iov are needed, -ENOMEM
+ * as for uvf_dma_read(). Lifetime
  * as for uvf_dma_ptr().
  */
 struct iovec;
