@@ -122,12 +122,22 @@ static void wait_for(const struct uvf_dma_reader *r, uint64_t target)
 	}
 }
 
+static void init_fences(void)
+{
+	exit_key_ok = pthread_key_create(&exit_key, reader_exit) == 0;
+}
+
+void uvf__dma_readers_use_fences(void)
+{
+	pthread_once(&once, init_fences);
+}
+
 void uvf__dma_synchronize(void)
 {
 	pthread_once(&once, init_once);
 	pthread_mutex_lock(&gp_lock);
 	if (uvf__dma_readers_fence || membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
-		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* readers fence themselves then */
+		uvf__dma_full_barrier(); /* readers fence themselves then */
 	uint64_t target = __atomic_add_fetch(&uvf__dma_gp_ctr, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&registry_lock);
 	for (const struct uvf_dma_reader *r = registry; r; r = r->next)

@@ -39,6 +39,28 @@ struct uvf_dma_reader {
 	struct uvf_dma_reader *next;
 } __attribute__((aligned(64)));
 
+/* A full barrier. ThreadSanitizer does not model fences (and gcc warns
+ * about them there): a sequentially consistent exchange does the same. */
+#if defined(__SANITIZE_THREAD__)
+#define UVF__DMA_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UVF__DMA_TSAN 1
+#endif
+#endif
+#ifdef UVF__DMA_TSAN
+static inline void uvf__dma_full_barrier(void)
+{
+	static int dummy;
+	__atomic_exchange_n(&dummy, 0, __ATOMIC_SEQ_CST);
+}
+#else
+static inline void uvf__dma_full_barrier(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+#endif
+
 /* Inline below, for the DMA calls; private to dma_readers.c otherwise. */
 #define UVF__DMA_HIDDEN __attribute__((visibility("hidden")))
 /* Whether readers must fence on entry (no membarrier): set once, before any
@@ -61,11 +83,13 @@ static inline struct uvf_dma_reader *uvf__dma_read_enter(void)
 	if (__builtin_expect(!r, 0) && !(r = uvf__dma_reader_register()))
 		return NULL;
 	if (r->nest++ == 0) {
-		__atomic_store_n(&r->ctr, __atomic_load_n(&uvf__dma_gp_ctr, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
+		/* release (free on x86): a grace period that reads this value
+		 * also comes after this thread's earlier sections */
+		__atomic_store_n(&r->ctr, __atomic_load_n(&uvf__dma_gp_ctr, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
 		/* the store above before the table's loads: a grace period's
 		 * membarrier does it for us, else a fence */
 		if (uvf__dma_readers_fence)
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			uvf__dma_full_barrier();
 		else
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	}
@@ -82,5 +106,9 @@ static inline void uvf__dma_read_leave(struct uvf_dma_reader *r)
 /* Wait until every section that was open when this call began has been
  * left (a grace period). Any thread, outside a section. */
 void uvf__dma_synchronize(void);
+
+/* For tests: fences on the reader side, as without membarrier. Before
+ * the process's first section or grace period. */
+void uvf__dma_readers_use_fences(void);
 
 #endif /* UVF_SERVER_DMA_READERS_H */

@@ -177,7 +177,8 @@ static void test_map_unmap_while_reading(void **state)
 		pthread_join(threads[i], NULL);
 	uvf__dma_table_log_stop(&table);
 	uvf__dma_table_destroy(&table);
-	print_message("%llu copies, %llu wrong words\n", (unsigned long long)copies_done,
+	print_message("readers %s: %llu copies, %llu wrong words\n",
+		      uvf__dma_readers_fence ? "fence" : "use membarrier", (unsigned long long)copies_done,
 		      (unsigned long long)bad_words);
 	assert_true(copies_done > 0);
 	assert_int_equal(bad_words, 0);
@@ -185,6 +186,9 @@ static void test_map_unmap_while_reading(void **state)
 
 int main(void)
 {
+	/* the second run: readers fence, as where membarrier is missing */
+	if (getenv("UVF_TEST_DMA_FENCES"))
+		uvf__dma_readers_use_fences();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_map_unmap_while_reading),
 	};
