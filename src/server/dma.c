@@ -265,6 +265,18 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 	struct uvf_dma_reader *r = uvf__dma_table_enter();
 	if (!r)
 		return -ENOMEM;
+	/* the usual case: all of it in the mapping this thread used last */
+	uint8_t *hit = len ? uvf__dma_table_hit(&dev->dma, r, addr, len, need) : NULL;
+	if (hit) {
+		if (is_write) {
+			memcpy(hit, buf, len);
+			uvf__dma_table_log_mark(&dev->dma, r->last_m, addr, len);
+		} else {
+			memcpy(buf, hit, len);
+		}
+		uvf__dma_table_leave(r);
+		return 0;
+	}
 	while (len) {
 		const struct uvf_dma_mapping *m = uvf__dma_table_find_in(&dev->dma, r, addr);
 		if (!m) {

@@ -57,6 +57,7 @@ static void reader_exit(void *arg)
 	pthread_mutex_lock(&registry_lock);
 	r->last_table = NULL;
 	r->last_m = NULL;
+	r->last_vaddr = NULL;
 	r->in_use = false;
 	pthread_mutex_unlock(&registry_lock);
 	uvf__dma_self = NULL;

@@ -30,10 +30,15 @@ struct uvf_dma_mapping;
 struct uvf_dma_reader {
 	uint64_t ctr;   /* atomic: 0 outside sections, else the grace-period counter at entry */
 	unsigned nest;  /* sections entered and not left; this thread only */
-	/* the last mapping this thread found (see uvf__dma_table_find) */
+	/* the last mapping this thread found (uvf__dma_table_find_in), and
+	 * copies of its fields: a hit needs no load through last_m */
 	const struct uvf_dma_table *last_table;
 	uint64_t last_gen;
 	const struct uvf_dma_mapping *last_m;
+	uint64_t last_address;
+	uint64_t last_size;
+	uint8_t *last_vaddr;
+	uint32_t last_prot;
 	/* the registry of records, under its mutex */
 	bool in_use;
 	struct uvf_dma_reader *next;

@@ -118,6 +118,10 @@ const struct uvf_dma_mapping *uvf__dma_table_walk(const struct uvf_dma_table *t,
 	r->last_table = t;
 	r->last_gen = gen;
 	r->last_m = m;
+	r->last_address = m->address;
+	r->last_size = m->size;
+	r->last_vaddr = m->vaddr;
+	r->last_prot = m->prot;
 	return m;
 }
 
@@ -473,9 +477,13 @@ void *uvf__dma_table_ptr(struct uvf_dma_table *t, uint64_t addr, size_t len, uin
 	struct uvf_dma_reader *r = uvf__dma_table_enter();
 	if (!r)
 		return NULL;
-	const struct uvf_dma_mapping *m = uvf__dma_table_find_in(t, r, addr);
-	if (m && m->vaddr && (m->prot & prot) == prot && len - 1 <= uvf__range_last(m->address, m->size) - addr)
-		p = m->vaddr + (addr - m->address);
+	p = uvf__dma_table_hit(t, r, addr, len, prot);
+	if (!p) {
+		const struct uvf_dma_mapping *m = uvf__dma_table_find_in(t, r, addr);
+		if (m && m->vaddr && (m->prot & prot) == prot &&
+		    len - 1 <= uvf__range_last(m->address, m->size) - addr)
+			p = m->vaddr + (addr - m->address);
+	}
 	uvf__dma_table_leave(r);
 	return p;
 }

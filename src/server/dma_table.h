@@ -97,6 +97,21 @@ static inline const struct uvf_dma_mapping *uvf__dma_table_find_in(const struct 
 		return m;
 	return uvf__dma_table_walk(t, r, addr, gen);
 }
+/* The address in this process of [addr, addr + len) (len > 0) when it lies
+ * in the reader's last mapping, which allows prot and is fd-backed; else
+ * NULL (look up then). Inside the section whose record is r. */
+static inline uint8_t *uvf__dma_table_hit(const struct uvf_dma_table *t, const struct uvf_dma_reader *r,
+					  uint64_t addr, uint64_t len, uint32_t prot)
+{
+	uint64_t off = addr - r->last_address;
+
+	if (r->last_table == t && r->last_gen == __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE) &&
+	    addr >= r->last_address && off <= r->last_size - 1 && len - 1 <= r->last_size - 1 - off &&
+	    (r->last_prot & prot) == prot && r->last_vaddr)
+		return r->last_vaddr + off;
+	return NULL;
+}
+
 /* The same for the changing thread. */
 const struct uvf_dma_mapping *uvf__dma_table_find(const struct uvf_dma_table *t, uint64_t addr);
 /* A mapping overlapping [addr, addr + size) (size > 0, no wrap), or NULL. */
