@@ -3,7 +3,10 @@
  * Server-initiated DMA (issue 5, items 5 and 6):
  *  - uvf_dma_read/uvf_dma_write of 4 KiB and 1 MiB from a device thread
  *    through memory the client shared (uvf_client_dma_alloc), vs memcpy of
- *    the same sizes in the server process;
+ *    the same sizes between two buffers of the server process, and vs
+ *    memcpy between the very buffers uvf copies between (the client's
+ *    memory, found once with uvf_dma_ptr, and the device's buffer): what
+ *    is left is uvf's own cost;
  *  - the same by message (uvf_client_dma_register, no fd), vs a raw
  *    socketpair ping-pong carrying the same bytes as DMA_READ/DMA_WRITE;
  *  - uvf_dma_ptr lookups on random addresses with 1, 1,024 and 65,535
@@ -92,6 +95,10 @@ static void mapped_copy(struct uvf_device *dev, const struct dma_cmd *cmd, doubl
 	memset(src, 1, BUF_SIZE);
 	memset(dst, 2, BUF_SIZE);
 	size_t len = (size_t)cmd->size;
+	/* the client memory itself, for the second floor (not timed) */
+	uint8_t *client = uvf_dma_ptr(dev, DMA_IOVA, len, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE);
+	if (!client)
+		bench_check(-EFAULT, "uvf_dma_ptr");
 	for (uint32_t r = 0; r < cmd->reps; r++) {
 		struct bench_timer t;
 		bench_timer_start(&t);
@@ -99,7 +106,17 @@ static void mapped_copy(struct uvf_device *dev, const struct dma_cmd *cmd, doubl
 			memcpy(dst, src, len);
 			bench_use(dst);
 		}
-		out[2 * r] = bench_timer_floor(&t, (double)(cmd->iters * len), "memcpy");
+		out[3 * r] = bench_timer_floor(&t, (double)(cmd->iters * len), "memcpy");
+		bench_timer_start(&t);
+		for (uint64_t i = 0; i < cmd->iters; i++) {
+			if (cmd->op == OP_MAPPED_READ)
+				memcpy(dst, client, len);
+			else
+				memcpy(client, src, len);
+			bench_use(dst);
+			bench_use(client);
+		}
+		out[3 * r + 1] = bench_timer_floor(&t, (double)(cmd->iters * len), "memcpy, same buffers");
 		bench_timer_start(&t);
 		for (uint64_t i = 0; i < cmd->iters; i++) {
 			int ret = cmd->op == OP_MAPPED_READ ? BENCH_UVF(uvf_dma_read(dev, DMA_IOVA, dst, len))
@@ -107,7 +124,7 @@ static void mapped_copy(struct uvf_device *dev, const struct dma_cmd *cmd, doubl
 			bench_check(ret, "uvf_dma_read/write");
 			bench_use(dst);
 		}
-		out[2 * r + 1] = bench_timer_uvf(&t, (double)(cmd->iters * len), cmd->iters, "uvf_dma_read/write");
+		out[3 * r + 2] = bench_timer_uvf(&t, (double)(cmd->iters * len), cmd->iters, "uvf_dma_read/write");
 	}
 	free(src);
 	free(dst);
@@ -199,7 +216,7 @@ static void message_copy(struct uvf_device *dev, const struct dma_cmd *cmd, doub
 static void device_thread(struct uvf_device *dev, void *arg, int cmd_fd, int result_fd)
 {
 	struct dma_cmd cmd;
-	double out[2 * BENCH_MAX_REPS];
+	double out[3 * BENCH_MAX_REPS];
 	(void)arg;
 	while (bench_read_full(cmd_fd, &cmd, sizeof(cmd)) == 0) {
 		size_t n = cmd.reps;
@@ -207,13 +224,12 @@ static void device_thread(struct uvf_device *dev, void *arg, int cmd_fd, int res
 			break;
 		if (cmd.op == OP_MESSAGE_READ || cmd.op == OP_MESSAGE_WRITE) {
 			message_copy(dev, &cmd, out);
-		} else {
-			/* A floor and a uvf rate per repetition. */
-			if (cmd.op == OP_LOOKUP)
-				lookups(dev, &cmd, out);
-			else
-				mapped_copy(dev, &cmd, out);
+		} else if (cmd.op == OP_LOOKUP) {
+			lookups(dev, &cmd, out); /* a floor and a uvf rate per repetition */
 			n *= 2;
+		} else {
+			mapped_copy(dev, &cmd, out); /* two floors and a uvf rate */
+			n *= 3;
 		}
 		if (bench_write_full(result_fd, out, n * sizeof(double)) < 0)
 			break;
@@ -240,15 +256,18 @@ static void bench_mapped_dma(const struct bench_server *s, struct uvf_client *c)
 		for (size_t k = 0; k < 2; k++) {
 			struct dma_cmd cmd = {w ? OP_MAPPED_WRITE : OP_MAPPED_READ, (uint32_t)bench_reps,
 					      bench_iters(sizes[k] == 4096 ? 100000 : 400), sizes[k], 0};
-			double out[2 * BENCH_MAX_REPS], floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
+			double out[3 * BENCH_MAX_REPS], floor[BENCH_MAX_REPS], same[BENCH_MAX_REPS],
+				val[BENCH_MAX_REPS];
 			char name[64];
-			ask(s, &cmd, out, 2 * (size_t)bench_reps);
+			ask(s, &cmd, out, 3 * (size_t)bench_reps);
 			for (int r = 0; r < bench_reps; r++) {
-				floor[r] = out[2 * r];
-				val[r] = out[2 * r + 1];
+				floor[r] = out[3 * r];
+				same[r] = out[3 * r + 1];
+				val[r] = out[3 * r + 2];
 			}
 			snprintf(name, sizeof(name), "uvf_dma_%s %s", w ? "write" : "read", k ? "1 MiB" : "4 KiB");
 			bench_row(name, "memcpy, same size", "server", BENCH_BYTES, floor, val, 0.9);
+			bench_row(name, "memcpy between the same buffers", "server", BENCH_BYTES, same, val, 0.9);
 		}
 	}
 	bench_check(uvf_client_dma_unregister(c, DMA_IOVA, BUF_SIZE), "uvf_client_dma_unregister");
@@ -420,11 +439,20 @@ static void bench_lookup(const struct bench_server *s, struct uvf_client *c)
 
 int main(int argc, char **argv)
 {
-	(void)argv;
+	bool run_mapped = argc == 1, run_message = argc == 1, run_lookup = argc == 1;
+
 	bench_init("uvf-bench-dma");
-	if (argc != 1) {
-		fprintf(stderr, "usage: uvf-bench-dma\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "mapped")) {
+			run_mapped = true;
+		} else if (!strcmp(argv[i], "message")) {
+			run_message = true;
+		} else if (!strcmp(argv[i], "lookup")) {
+			run_lookup = true;
+		} else {
+			fprintf(stderr, "usage: uvf-bench-dma [mapped] [message] [lookup] (default: all)\n");
+			return 2;
+		}
 	}
 	bench_pin(bench_cpu.client);
 	int cpu = bench_cpu.server_other >= 0 ? bench_cpu.server_other : bench_cpu.server_same;
@@ -437,9 +465,12 @@ int main(int argc, char **argv)
 	bench_server_start(&s, &spec);
 	struct uvf_client *c = bench_connect(&s, 0);
 
-	bench_mapped_dma(&s, c);
-	bench_message_dma(&s, c, cpu);
-	bench_lookup(&s, c);
+	if (run_mapped)
+		bench_mapped_dma(&s, c);
+	if (run_message)
+		bench_message_dma(&s, c, cpu);
+	if (run_lookup)
+		bench_lookup(&s, c);
 
 	uvf_client_close(c);
 	bench_server_stop(&s);

@@ -27,8 +27,10 @@
  *     uvf_irq_enabled(), uvf_irq_mode(): masks and pending bits are kept
  *     consistent with the client's SET_IRQS and config space writes;
  *   - uvf_dma_read(), uvf_dma_write(), uvf_dma_sg(), uvf_dma_ptr(): the
- *     mapping table is read under a lock that DMA_MAP/UNMAP take for
- *     writing, so a copy never touches memory being unmapped. Pointers
+ *     mapping table is read without a lock; DMA_UNMAP takes a mapping out
+ *     of it, then waits until every such call that may still use it has
+ *     returned, and only then runs the dma_unmap callback and unmaps the
+ *     memory, so a copy never touches memory being unmapped. Pointers
  *     returned by uvf_dma_ptr()/uvf_dma_sg() stay valid until the
  *     dma_unmap callback for their range returns: a device with threads
  *     makes that callback wait until its threads stopped using them.
@@ -531,7 +533,8 @@ UVF_API bool uvf_device_client_connected(struct uvf_device *dev);
  * keeping client commands queued). The range may span several mappings.
  * -EFAULT when part of the range is not mapped, -EACCES when the mapping
  * lacks the needed permission, -ENOTCONN without client, -ETIMEDOUT or the
- * client's errno for a failed message.
+ * client's errno for a failed message, -ENOMEM when the first DMA of a
+ * thread finds no memory for the thread's bookkeeping.
  */
 UVF_API int uvf_dma_read(struct uvf_device *dev, uint64_t addr, void *buf, size_t len);
 UVF_API int uvf_dma_write(struct uvf_device *dev, uint64_t addr, const void *buf, size_t len);
@@ -567,7 +570,8 @@ UVF_API void *uvf_dma_ptr(struct uvf_device *dev, uint64_t addr, size_t len, uin
  * pointers into fd-backed mappings, following adjacent mappings, each with
  * the permissions in prot. Returns the number of iovecs filled, -EFAULT
  * when part of the range is unmapped or message-based, -EACCES for a
- * missing permission, -ENOSPC when more than max_iov are needed. Lifetime
+ * missing permission, -ENOSPC when more than max_iov are needed, -ENOMEM
+ * as for uvf_dma_read(). Lifetime
  * as for uvf_dma_ptr().
  */
 struct iovec;

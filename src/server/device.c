@@ -16,10 +16,8 @@
 #include "util.h"
 
 /*
- * The locks of the threading contract. The DMA table's rwlock prefers
- * writers: device threads copying in a loop must not starve DMA_MAP and
- * DMA_UNMAP (nobody takes it for reading twice in a row, so this cannot
- * deadlock).
+ * The locks of the threading contract (the DMA table has none: its
+ * readers never block DMA_MAP and DMA_UNMAP, see dma_readers.h).
  */
 static int init_locks(struct uvf_device *dev)
 {

@@ -6,10 +6,10 @@
  * with DMA_READ/DMA_WRITE messages otherwise (dma_message.c, twin.c).
  *
  * Threads: only the dispatch thread changes the table; device threads read
- * it under the table's read lock. A removed mapping leaves the table
- * first, then the device's dma_unmap callback runs with no lock held (it
- * may wait for device threads that are themselves waiting for the lock),
- * and only then is the memory unmapped.
+ * it inside read-side sections (dma_readers.h), which take no lock. A
+ * removed mapping leaves the table first, and once no section can still
+ * be copying through it, the device's dma_unmap callback runs (it may
+ * wait for device threads), and only then is the memory unmapped.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -262,9 +262,23 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 		return -EBUSY; /* stopped for migration: no DMA */
 	if (addr + len < addr)
 		return -EFAULT;
-	uvf__dma_table_read_lock(&dev->dma);
+	struct uvf_dma_reader *r = uvf__dma_table_enter();
+	if (!r)
+		return -ENOMEM;
+	/* the usual case: all of it in the mapping this thread used last */
+	uint8_t *hit = len ? uvf__dma_table_hit(&dev->dma, r, addr, len, need) : NULL;
+	if (hit) {
+		if (is_write) {
+			memcpy(hit, buf, len);
+			uvf__dma_table_log_mark(&dev->dma, r->last_m, addr, len);
+		} else {
+			memcpy(buf, hit, len);
+		}
+		uvf__dma_table_leave(r);
+		return 0;
+	}
 	while (len) {
-		const struct uvf_dma_mapping *m = uvf__dma_table_find(&dev->dma, addr);
+		const struct uvf_dma_mapping *m = uvf__dma_table_find_in(&dev->dma, r, addr);
 		if (!m) {
 			dev_warn(dev, "DMA %s at 0x%" PRIx64 ": not mapped by the client", is_write ? "write" : "read",
 				 addr);
@@ -288,19 +302,20 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 				memcpy(buf, p, n);
 			}
 		} else {
-			/* no lock while waiting for the client: DMA_MAP/UNMAP
+			/* no section while waiting for the client: DMA_MAP/UNMAP
 			 * must go on meanwhile */
-			uvf__dma_table_unlock(&dev->dma);
+			uvf__dma_table_leave(r);
 			ret = uvf__dma_message(dev, addr, buf, n, is_write);
 			if (ret < 0)
 				return ret;
-			uvf__dma_table_read_lock(&dev->dma);
+			if (!(r = uvf__dma_table_enter()))
+				return -ENOMEM;
 		}
 		addr += n;
 		buf = (uint8_t *)buf + n;
 		len -= n;
 	}
-	uvf__dma_table_unlock(&dev->dma);
+	uvf__dma_table_leave(r);
 	return ret;
 }
 

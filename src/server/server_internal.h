@@ -136,8 +136,8 @@ struct uvf_device {
 	size_t queue_len, queue_head, queue_bytes;
 
 	/* DMA mappings and dirty logging (dma_table.h). Only the dispatch
-	 * thread changes them; device threads look up under the table's read
-	 * lock. */
+	 * thread changes them; device threads look up inside read-side
+	 * sections (dma_readers.h). */
 	struct uvf_dma_table dma;
 
 	/* Threads (see "Threads." in uvf/server.h) */

@@ -81,6 +81,36 @@ static void test_insert_find_overlap(void **state)
 	uvf__dma_table_destroy(&t);
 }
 
+/* Lookups in sections of their own: an assertion that fails must not
+ * leave this thread inside one (a later removal would wait for it). The
+ * reader's last hit lives on in its record between sections. */
+static const struct uvf_dma_mapping *find_in(const struct uvf_dma_table *t, uint64_t addr)
+{
+	struct uvf_dma_reader *r = uvf__dma_table_enter();
+	assert_non_null(r);
+	const struct uvf_dma_mapping *m = uvf__dma_table_find_in(t, r, addr);
+	uvf__dma_table_leave(r);
+	return m;
+}
+
+static uint8_t *hit(const struct uvf_dma_table *t, uint64_t addr, uint64_t len, uint32_t prot)
+{
+	struct uvf_dma_reader *r = uvf__dma_table_enter();
+	assert_non_null(r);
+	uint8_t *p = uvf__dma_table_hit(t, r, addr, len, prot);
+	uvf__dma_table_leave(r);
+	return p;
+}
+
+static const struct uvf_dma_mapping *last_hit(void)
+{
+	struct uvf_dma_reader *r = uvf__dma_table_enter();
+	assert_non_null(r);
+	const struct uvf_dma_mapping *m = r->last_m;
+	uvf__dma_table_leave(r);
+	return m;
+}
+
 static void test_cache_forgets_removed_mappings(void **state)
 {
 	struct uvf_dma_table t;
@@ -89,15 +119,49 @@ static void test_cache_forgets_removed_mappings(void **state)
 	assert_int_equal(uvf__dma_table_init(&t), 0);
 	assert_int_equal(uvf__dma_table_insert(&t, mapping(0x10000, PAGE, RW, NULL)), 0);
 	uint64_t gen = t.gen;
-	assert_non_null(uvf__dma_table_find(&t, 0x10000)); /* now cached */
+	const struct uvf_dma_mapping *first = find_in(&t, 0x10000);
+	assert_non_null(first);
+	assert_ptr_equal(last_hit(), first); /* now cached */
 	free_list(uvf__dma_table_take_range(&t, 0x10000, PAGE));
 	assert_int_not_equal(t.gen, gen);
-	assert_null(uvf__dma_table_find(&t, 0x10000));
+	assert_null(find_in(&t, 0x10000));
 	/* a new mapping at the same place is found, not the freed one */
 	assert_int_equal(uvf__dma_table_insert(&t, mapping(0x10000, 2 * PAGE, RW, NULL)), 0);
-	const struct uvf_dma_mapping *m = uvf__dma_table_find(&t, 0x10000 + PAGE);
+	const struct uvf_dma_mapping *m = find_in(&t, 0x10000 + PAGE);
 	assert_non_null(m);
 	assert_int_equal(m->size, 2 * PAGE);
+	/* a hit in the cache is checked against the address too */
+	assert_null(find_in(&t, 0x10000 + 2 * PAGE));
+	assert_ptr_equal(find_in(&t, 0x10000), m);
+	uvf__dma_table_destroy(&t);
+}
+
+static void test_last_hit_checks_range_permission_and_removal(void **state)
+{
+	struct uvf_dma_table t;
+	static uint8_t mem[2 * PAGE];
+	(void)state;
+
+	assert_int_equal(uvf__dma_table_init(&t), 0);
+	assert_int_equal(uvf__dma_table_insert(&t, mapping(0x20000, PAGE, UVF_DMA_MAP_FLAG_READ, mem)), 0);
+	assert_int_equal(uvf__dma_table_insert(&t, mapping(0x21000, PAGE, RW, mem + PAGE)), 0);
+	assert_int_equal(uvf__dma_table_insert(&t, mapping(0x30000, PAGE, RW, NULL)), 0); /* by message */
+	assert_null(hit(&t, 0x20000, 1, UVF_DMA_MAP_FLAG_READ)); /* nothing found in this table yet */
+	assert_non_null(find_in(&t, 0x20010));
+	assert_ptr_equal(hit(&t, 0x20010, 16, UVF_DMA_MAP_FLAG_READ), mem + 0x10);
+	assert_ptr_equal(hit(&t, 0x20000, PAGE, UVF_DMA_MAP_FLAG_READ), mem);
+	assert_null(hit(&t, 0x20ff0, 32, UVF_DMA_MAP_FLAG_READ)); /* runs past its end */
+	assert_null(hit(&t, 0x1fff0, 8, UVF_DMA_MAP_FLAG_READ));  /* before it */
+	assert_null(hit(&t, 0x21000, 8, UVF_DMA_MAP_FLAG_READ));  /* the next one */
+	assert_null(hit(&t, 0x20010, 8, RW));                     /* read-only */
+	/* a message-based mapping gives no pointer, even when it was the last */
+	assert_non_null(find_in(&t, 0x30000));
+	assert_null(hit(&t, 0x30000, 8, UVF_DMA_MAP_FLAG_READ));
+	/* a removal, of any mapping, forgets every reader's last hit */
+	assert_non_null(find_in(&t, 0x21000));
+	assert_ptr_equal(hit(&t, 0x21000, 8, RW), mem + PAGE);
+	free_list(uvf__dma_table_take_range(&t, 0x30000, PAGE));
+	assert_null(hit(&t, 0x21000, 8, RW));
 	uvf__dma_table_destroy(&t);
 }
 
@@ -223,6 +287,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_insert_find_overlap),
 		cmocka_unit_test(test_cache_forgets_removed_mappings),
+		cmocka_unit_test(test_last_hit_checks_range_permission_and_removal),
 		cmocka_unit_test(test_take_range_and_all),
 		cmocka_unit_test(test_ptr_and_sg),
 		cmocka_unit_test(test_dirty_logging),
