@@ -59,6 +59,9 @@ void nvme_regs_sync(struct nvme_ctrl *c)
 static void ctrl_reset(struct nvme_ctrl *c)
 {
 	c->generation++;
+	/* I/O on the backing file finishes first (it may be writing into
+	 * guest memory); what comes back belongs to the old generation */
+	nvme_io_drain(c);
 	nvme_queues_reset(c);
 	c->enabled = false;
 	c->aer_pending = 0;
@@ -102,6 +105,7 @@ static void cc_written(struct nvme_ctrl *c)
 	else if (!(cc & CC_EN) && (c->enabled || c->csts & CSTS_CFS))
 		ctrl_reset(c);
 	if (CC_SHN(cc) && !(c->csts & CSTS_SHST_DONE)) {
+		nvme_io_drain(c); /* writes in flight reach the file before it is flushed */
 		(void)nvme_backing_flush(&c->store);
 		c->csts |= CSTS_SHST_DONE;
 	} else if (!CC_SHN(cc)) {
@@ -160,10 +164,37 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	return 0;
 }
 
+/* Guest memory is going away: the engine must stop using the iovecs into
+ * it first (the library keeps the mapping until this returns). */
+static void on_dma_unmap(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
+{
+	struct nvme_ctrl *c = data;
+
+	(void)dev;
+	(void)range;
+	if (c->aio) {
+		nvme_aio_kick(c->aio);
+		nvme_aio_wait_idle(c->aio);
+	}
+}
+
+/* The engine finished requests (dispatch thread). */
+static void aio_ready(void *data)
+{
+	struct nvme_ctrl *c = data;
+
+	nvme_aio_poll(c->aio);
+	nvme_batch_end(c);
+}
+
 static void free_ctrl(void *data)
 {
 	struct nvme_ctrl *c = data;
 
+	c->generation++;
+	nvme_io_drain(c);
+	nvme_aio_free(c->aio);
+	c->aio = NULL;
 	nvme_queues_reset(c);
 	nvme_migration_free(c);
 	nvme_backing_close(&c->store);
@@ -227,11 +258,24 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 		return ret;
 	}
 	c->dev = dev;
+	if (c->store.fd >= 0) {
+		/* a thread per queue pair at most (the pool; io_uring needs one) */
+		ret = nvme_aio_new(&c->aio, dev, c->nq < 4 ? c->nq : 4, aio_ready, c);
+		if (ret < 0) {
+			uvf_device_free(dev);
+			nvme_backing_close(&c->store);
+			free(c);
+			return ret;
+		}
+		uvf_device_log(dev, UVF_LOG_DEBUG, "nvme: backing I/O through %s", nvme_aio_kind(c->aio));
+	}
 	cb.reset = on_reset;
+	cb.dma_unmap = on_dma_unmap;
 	cb.free_data = free_ctrl;
 	ret = uvf_device_set_callbacks(dev, &cb, c);
 	if (ret < 0) {
 		uvf_device_free(dev);
+		nvme_aio_free(c->aio);
 		nvme_backing_close(&c->store);
 		free(c);
 		return ret;
@@ -250,5 +294,9 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 int uvf_nvme_flush(struct uvf_device *dev)
 {
 	struct nvme_ctrl *c = uvf_device_user_data(dev);
-	return c ? nvme_backing_flush(&c->store) : -EINVAL;
+	if (!c)
+		return -EINVAL;
+	if (c->aio)
+		nvme_aio_wait_idle(c->aio);
+	return nvme_backing_flush(&c->store);
 }

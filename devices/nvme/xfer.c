@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Data transfers described by PRPs: the PRP entries and lists become a
+ * list of guest segments, pages that follow each other in guest memory
+ * merged into one. Then either the segments are mapped guest memory and
+ * become iovecs for the backing file (zero copy, nvme_transfer_map), or
+ * the data moves between a buffer and the guest by asynchronous DMA:
+ * several DMA messages per command at once, each up to a piece of a
+ * merged segment.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "nvme_int.h"
+
+/* Largest asynchronous DMA started for one piece of a segment. Pieces go
+ * out together, so a 1 MiB contiguous transfer is 4 messages in flight;
+ * the library splits a piece further at the client's max_data_xfer_size. */
+#define NVME_DMA_PIECE (256u << 10)
+
+static void finish_transfer(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (!nvme_job_live(c, job)) {
+		nvme_job_drop(c, job);
+		return;
+	}
+	if (job->dma_error) {
+		job->status = NVME_SC_DATA_XFER;
+		nvme_complete(c, job);
+		return;
+	}
+	job->after(c, job);
+}
+
+static void piece_done(struct uvf_device *dev, void *data, int result)
+{
+	struct nvme_job *job = data;
+	struct nvme_ctrl *c = job->c;
+
+	(void)dev;
+	if (result < 0 && !job->dma_error)
+		job->dma_error = result;
+	if (--job->outstanding == 0) {
+		finish_transfer(c, job);
+		nvme_batch_end(c);
+	}
+}
+
+/* Move job->len bytes between job->buf and the segments by DMA. */
+void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn after)
+{
+	size_t off = 0;
+
+	job->after = after;
+	job->dma_error = 0;
+	job->outstanding = 1; /* held until every piece is started */
+	for (size_t i = 0; i < job->nseg && !job->dma_error; i++) {
+		const struct nvme_seg *s = &job->segs[i];
+		for (uint32_t done = 0; done < s->len && !job->dma_error;) {
+			uint32_t n = s->len - done < NVME_DMA_PIECE ? s->len - done : NVME_DMA_PIECE;
+			int ret = job->to_host ? uvf_dma_write_async(c->dev, s->addr + done, job->buf + off, n,
+								     piece_done, job)
+					       : uvf_dma_read_async(c->dev, s->addr + done, job->buf + off, n,
+								    piece_done, job);
+			if (ret < 0)
+				job->dma_error = ret;
+			else
+				job->outstanding++;
+			off += n;
+			done += n;
+		}
+	}
+	if (--job->outstanding == 0)
+		finish_transfer(c, job);
+}
+
+void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job)
+{
+	for (size_t i = 0; i < job->nseg; i++)
+		uvf_dma_mark_dirty(c->dev, job->segs[i].addr, job->segs[i].len);
+}
+
+/* The guest pages of every segment as iovecs (0), or -errno when one is
+ * not mapped with an fd (message-based DMA) or lacks the permission. */
+static int map_iov(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	uint32_t prot = job->to_host ? UVF_DMA_MAP_FLAG_WRITE : UVF_DMA_MAP_FLAG_READ;
+
+	job->niov = 0;
+	for (size_t i = 0; i < job->nseg; i++) {
+		for (;;) {
+			if (job->iovcap - job->niov < 4) {
+				int cap = job->iovcap ? job->iovcap * 2 : (int)job->nseg + 4;
+				struct iovec *v = realloc(job->iov, (size_t)cap * sizeof(*v));
+				if (!v)
+					return -ENOMEM;
+				job->iov = v;
+				job->iovcap = cap;
+			}
+			int n = uvf_dma_sg(c->dev, job->segs[i].addr, job->segs[i].len, prot, job->iov + job->niov,
+					   job->iovcap - job->niov);
+			if (n == -ENOSPC) {
+				job->iovcap *= 2;
+				struct iovec *v = realloc(job->iov, (size_t)job->iovcap * sizeof(*v));
+				if (!v)
+					return -ENOMEM;
+				job->iov = v;
+				continue;
+			}
+			if (n < 0) {
+				job->niov = 0;
+				return n;
+			}
+			job->niov += n;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Every segment is known. */
+static void segs_ready(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (job->want_map) {
+		/* not mapped: niov stays 0 and `after` takes the bounce path */
+		if (map_iov(c, job) < 0)
+			job->niov = 0;
+		job->after(c, job);
+		return;
+	}
+	nvme_move_data(c, job, job->after);
+}
+
+/* Append [addr, addr + len) to the segments, merged with the last one
+ * when it follows it in guest memory. */
+static int add_seg(struct nvme_job *job, uint64_t addr, size_t len)
+{
+	if (addr > UINT64_MAX - len)
+		return -EFAULT;
+	if (job->nseg) {
+		struct nvme_seg *last = &job->segs[job->nseg - 1];
+		if (last->addr + last->len == addr && (uint64_t)last->len + len <= UINT32_MAX) {
+			last->len += (uint32_t)len;
+			job->mapped += len;
+			return 0;
+		}
+	}
+	if (job->nseg == job->segcap) {
+		size_t cap = job->segcap ? job->segcap * 2 : 16;
+		struct nvme_seg *s = realloc(job->segs, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		job->segs = s;
+		job->segcap = cap;
+	}
+	job->segs[job->nseg].addr = addr;
+	job->segs[job->nseg].len = (uint32_t)len;
+	job->nseg++;
+	job->mapped += len;
+	return 0;
+}
+
+static void fail(struct nvme_ctrl *c, struct nvme_job *job, uint16_t status)
+{
+	job->status = status;
+	nvme_complete(c, job);
+}
+
+static void read_list(struct nvme_ctrl *c, struct nvme_job *job);
+
+static size_t list_count(const struct nvme_job *job)
+{
+	size_t slots = (NVME_PAGE - job->prp_list % NVME_PAGE) / 8;
+	return job->prp_left < slots ? job->prp_left : slots;
+}
+
+/* The entries of one list page are in prp_tmp. */
+static void take_list(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	size_t cnt = list_count(job);
+	bool more = job->prp_left > cnt; /* the last slot chains to the next list page */
+	size_t data_entries = more ? cnt - 1 : cnt;
+	for (size_t i = 0; i < data_entries; i++) {
+		uint64_t e = job->prp_tmp[i];
+		size_t n = job->len - job->mapped < NVME_PAGE ? job->len - job->mapped : NVME_PAGE;
+		if (e % NVME_PAGE) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		if (add_seg(job, e, n) < 0) {
+			fail(c, job, NVME_SC_DATA_XFER);
+			return;
+		}
+	}
+	job->prp_left -= data_entries;
+	if (more) {
+		job->prp_list = job->prp_tmp[cnt - 1];
+		/* a chained list starts a page: every list page then adds
+		 * entries, so a list pointing at itself cannot loop for ever */
+		if (job->prp_list % NVME_PAGE || data_entries == 0) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		read_list(c, job);
+		return;
+	}
+	free(job->prp_tmp);
+	job->prp_tmp = NULL;
+	segs_ready(c, job);
+}
+
+static void list_read(struct uvf_device *dev, void *data, int result)
+{
+	struct nvme_job *job = data;
+	struct nvme_ctrl *c = job->c;
+
+	(void)dev;
+	if (!nvme_job_live(c, job)) {
+		nvme_job_drop(c, job);
+		return;
+	}
+	if (result < 0)
+		fail(c, job, NVME_SC_DATA_XFER);
+	else
+		take_list(c, job);
+	nvme_batch_end(c);
+}
+
+static void read_list(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	size_t cnt = list_count(job);
+
+	if (!job->prp_tmp && !(job->prp_tmp = malloc(NVME_PAGE))) {
+		fail(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	/* a mapped list is read in place, without a round through dispatch */
+	const void *p = uvf_dma_ptr(c->dev, job->prp_list, cnt * 8, UVF_DMA_MAP_FLAG_READ);
+	if (p) {
+		memcpy(job->prp_tmp, p, cnt * 8);
+		take_list(c, job);
+		return;
+	}
+	if (uvf_dma_read_async(c->dev, job->prp_list, job->prp_tmp, cnt * 8, list_read, job) < 0)
+		fail(c, job, NVME_SC_DATA_XFER);
+}
+
+static void transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after)
+{
+	uint64_t prp1 = (uint64_t)job->sqe[7] << 32 | job->sqe[6];
+	uint64_t prp2 = (uint64_t)job->sqe[9] << 32 | job->sqe[8];
+
+	job->len = len;
+	job->to_host = to_host;
+	job->after = after;
+	job->nseg = 0;
+	job->mapped = 0;
+	job->dma_error = 0;
+	if (prp1 % 4) {
+		fail(c, job, NVME_SC_PRP_OFFSET);
+		return;
+	}
+	size_t first = NVME_PAGE - prp1 % NVME_PAGE;
+	if (first > len)
+		first = len;
+	if (add_seg(job, prp1, first) < 0) {
+		fail(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	size_t rest = len - first;
+	if (rest == 0) {
+		segs_ready(c, job);
+		return;
+	}
+	size_t entries = (rest + NVME_PAGE - 1) / NVME_PAGE;
+	if (entries == 1) {
+		if (prp2 % NVME_PAGE) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		if (add_seg(job, prp2, rest) < 0) {
+			fail(c, job, NVME_SC_DATA_XFER);
+			return;
+		}
+		segs_ready(c, job);
+		return;
+	}
+	if (prp2 % 8) {
+		fail(c, job, NVME_SC_PRP_OFFSET);
+		return;
+	}
+	job->prp_list = prp2;
+	job->prp_left = entries;
+	read_list(c, job);
+}
+
+/* Move len bytes between job->buf and the PRPs of the command, then after. */
+void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after)
+{
+	job->want_map = false;
+	transfer(c, job, len, to_host, after);
+}
+
+/* Resolve the PRPs of the command, then after: with job->iov/niov the
+ * mapped guest pages, or niov 0 when they must be reached by message
+ * (nvme_move_data() with a buffer then). */
+void nvme_transfer_map(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after)
+{
+	job->want_map = true;
+	transfer(c, job, len, to_host, after);
+}
