@@ -59,10 +59,11 @@ void nvme_regs_sync(struct nvme_ctrl *c)
 static void ctrl_reset(struct nvme_ctrl *c)
 {
 	c->generation++;
-	/* I/O on the backing file finishes first (it may be writing into
-	 * guest memory); what comes back belongs to the old generation */
-	nvme_io_drain(c);
 	nvme_queues_reset(c);
+	/* I/O on the backing file finishes before the reset is done (it may
+	 * be writing into guest memory); what comes back belongs to the old
+	 * generation and is dropped */
+	nvme_io_drain(c);
 	c->enabled = false;
 	c->aer_pending = 0;
 	c->intms = 0;
@@ -192,10 +193,10 @@ static void free_ctrl(void *data)
 	struct nvme_ctrl *c = data;
 
 	c->generation++;
+	nvme_queues_reset(c);
 	nvme_io_drain(c);
 	nvme_aio_free(c->aio);
 	c->aio = NULL;
-	nvme_queues_reset(c);
 	nvme_migration_free(c);
 	nvme_backing_close(&c->store);
 	free(c);
