@@ -48,6 +48,11 @@ struct nvme_aio {
 #ifdef UVF_NVME_IO_URING
 	bool uring;
 	struct io_uring ring;
+	/* bumped (release) before each submit, read (acquire) by the reaper
+	 * after each completion: the ring is shared with the kernel, so this
+	 * is what orders the submitter's writes to a request before the
+	 * reaper's reads for the compiler and for thread sanitizers */
+	unsigned long submits;
 #endif
 };
 
@@ -168,6 +173,7 @@ static void *uring_reaper(void *data)
 			uvf_device_log(a->dev, UVF_LOG_ERROR, "nvme: io_uring wait: %s", uvf_strerror(ret));
 			return NULL;
 		}
+		(void)__atomic_load_n(&a->submits, __ATOMIC_ACQUIRE);
 		struct nvme_aio_req *req = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 		io_uring_cqe_seen(&a->ring, cqe);
@@ -188,6 +194,7 @@ static void uring_queue(struct nvme_aio *a, struct nvme_aio_req *req)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
 
 	if (!sqe) { /* ring full: hand the queued ones to the kernel first */
+		__atomic_fetch_add(&a->submits, 1, __ATOMIC_RELEASE);
 		io_uring_submit(&a->ring);
 		sqe = io_uring_get_sqe(&a->ring);
 	}
@@ -231,8 +238,10 @@ void nvme_aio_kick(struct nvme_aio *a)
 {
 #ifdef UVF_NVME_IO_URING
 	/* one io_uring_enter for every request queued since the last kick */
-	if (a->uring)
+	if (a->uring && io_uring_sq_ready(&a->ring)) {
+		__atomic_fetch_add(&a->submits, 1, __ATOMIC_RELEASE);
 		io_uring_submit(&a->ring);
+	}
 #else
 	(void)a;
 #endif
@@ -337,13 +346,13 @@ void nvme_aio_free(struct nvme_aio *a)
 	if (a->uring) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
 		if (!sqe) {
-			io_uring_submit(&a->ring);
+			nvme_aio_kick(a);
 			sqe = io_uring_get_sqe(&a->ring);
 		}
 		if (sqe) {
 			io_uring_prep_nop(sqe);
 			io_uring_sqe_set_data(sqe, NULL);
-			io_uring_submit(&a->ring);
+			nvme_aio_kick(a);
 		}
 	}
 #endif
