@@ -885,6 +885,46 @@ static void disconnect_with_io_in_flight(void **state)
 	drv_close(&d);
 }
 
+/* Interrupt Coalescing with an aggregation threshold of 4 entries: eight
+ * commands completed in one batch raise two interrupts, not eight; and a
+ * batch short of the threshold still raises one at its end. */
+static void interrupts_coalesce_by_the_aggregation_threshold(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 3, NULL), 0); /* THR 3 (0-based), TIME 0 */
+	harness_wait_eventfd(d.efd[1], 0);
+	uint16_t cid[8];
+	for (unsigned k = 0; k < 8; k++)
+		cid[k] = queue_io(&d, 1, 0x02, (uint64_t)k * 8, 7, IOVA + DATA_OFF + k * 4096u, 0);
+	drv_ring(&d, 1);
+	for (unsigned k = 0; k < 8; k++) {
+		uint16_t got;
+		assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+		assert_int_equal(got, cid[k]); /* a RAM namespace completes in order */
+	}
+	assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), 2);
+	(void)queue_io(&d, 1, 0x02, 0, 7, IOVA + DATA_OFF, 0);
+	(void)queue_io(&d, 1, 0x02, 8, 7, IOVA + DATA_OFF + 4096, 0);
+	drv_ring(&d, 1);
+	uint16_t got;
+	assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+	assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+	assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), 1);
+	/* threshold back to 1 entry: one interrupt per completion */
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 0, NULL), 0);
+	for (unsigned k = 0; k < 3; k++)
+		(void)queue_io(&d, 1, 0x02, (uint64_t)k * 8, 7, IOVA + DATA_OFF + k * 4096u, 0);
+	drv_ring(&d, 1);
+	for (unsigned k = 0; k < 3; k++)
+		assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+	assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), 3);
+	drv_close(&d);
+}
+
 static int run_program(const char *exe, char *const *argv)
 {
 	pid_t pid = fork();
@@ -997,6 +1037,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_message_dma, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file_threads, teardown_file),
 		cmocka_unit_test_setup_teardown(disconnect_with_io_in_flight, setup_file, teardown_file),
+		cmocka_unit_test_setup_teardown(interrupts_coalesce_by_the_aggregation_threshold, setup, teardown),
 		cmocka_unit_test(program_serves_a_backing_file_and_flushes_on_sigterm),
 	};
 	return cmocka_run_group_tests_name("nvme", tests, NULL, NULL);
