@@ -193,9 +193,16 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 
 	if (devmig_load_finish(mig_of(c), NVME_MIG_TAG, NVME_MIG_VERSION, &r, &version) < 0) {
 		uvf_device_log(c->dev, UVF_LOG_WARNING,
-			       "nvme: migration stream refused: truncated, corrupted or not an nvme v1 stream "
+			       "nvme: migration stream refused: truncated, corrupted or not an nvme v2 stream "
 			       "(%zu bytes)",
 			       mig_of(c)->in_len);
+		return -EINVAL;
+	}
+	if (version != NVME_MIG_VERSION) {
+		/* version 1 recorded one command per SQ, in another layout */
+		uvf_device_log(c->dev, UVF_LOG_WARNING,
+			       "nvme: migration stream refused: version %u, this controller reads version %u only",
+			       version, NVME_MIG_VERSION);
 		return -EINVAL;
 	}
 	uint32_t nq = devmig_get_u32(&r);
