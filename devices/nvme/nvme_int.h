@@ -185,6 +185,12 @@ struct nvme_job {
 	uint64_t *prp_tmp; /* one list page, while reading lists */
 	unsigned outstanding;
 	int dma_error;
+	/* message-based data: the next piece to start, while queued for budget */
+	struct nvme_job *dma_next; /* in the controller's queue of jobs waiting to start pieces */
+	bool dma_queued;
+	size_t piece_seg;
+	uint32_t piece_at;
+	size_t piece_off;
 	nvme_step_fn after; /* called once the data has moved (or is mapped) */
 	/* zero copy: the data's guest pages, when all are mapped */
 	struct iovec *iov;
@@ -197,6 +203,10 @@ struct nvme_ctrl {
 	uint8_t *regs;
 	struct nvme_backing store;
 	struct nvme_aio *aio; /* NULL for a RAM namespace */
+	/* message-based data moves (xfer.c): bytes in DMA messages in flight,
+	 * and the jobs waiting for room under the budget, oldest first */
+	size_t dma_bytes;
+	struct nvme_job *dma_wait, **dma_wait_tail;
 	unsigned nq; /* I/O queue pairs */
 	char serial[21];
 	unsigned generation; /* bumped by controller reset */
@@ -237,6 +247,7 @@ void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool t
 void nvme_transfer_map(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after);
 void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn after);
 void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job);
+void nvme_dma_purge(struct nvme_ctrl *c); /* after a reset, quiesce or SQ deletion */
 
 /* ctrl.c */
 void nvme_regs_sync(struct nvme_ctrl *c);

@@ -473,6 +473,7 @@ void nvme_sq_forget(struct nvme_ctrl *c, uint16_t sqid)
 	release_jobs(c, sq);
 	memset(sq, 0, sizeof(*sq));
 	sq->epoch = epoch;
+	nvme_dma_purge(c);
 }
 
 void nvme_queues_reset(struct nvme_ctrl *c)
@@ -485,6 +486,7 @@ void nvme_queues_reset(struct nvme_ctrl *c)
 		sq->epoch = epoch;
 		memset(&c->cq[i], 0, sizeof(c->cq[i]));
 	}
+	nvme_dma_purge(c);
 }
 
 /*
@@ -523,6 +525,7 @@ void nvme_queues_quiesce(struct nvme_ctrl *c)
 	for (unsigned i = 0; i <= c->nq; i++)
 		c->cq[i].wait = NULL;
 	c->generation++;
+	nvme_dma_purge(c);
 }
 
 /* Run again: finish the recorded commands, raise what is pending, fetch

@@ -15,10 +15,22 @@
 
 #include "nvme_int.h"
 
-/* Largest asynchronous DMA started for one piece of a segment. Pieces go
- * out together, so a 1 MiB contiguous transfer is 4 messages in flight;
- * the library splits a piece further at the client's max_data_xfer_size. */
-#define NVME_DMA_PIECE (256u << 10)
+/*
+ * Message-based data moves: pieces of at most NVME_DMA_PIECE bytes, and at
+ * most NVME_DMA_BUDGET bytes in DMA messages in flight for the whole
+ * controller. Several pieces of a command go out together; the budget
+ * keeps the messages and their replies well inside the socket buffers in
+ * both directions, so that neither side blocks sending a large DMA_WRITE
+ * (or reply) while the other blocks sending to it. The library splits a
+ * piece further at the client's max_data_xfer_size.
+ */
+#define NVME_DMA_PIECE	(64u << 10)
+#define NVME_DMA_BUDGET (128u << 10)
+
+struct piece {
+	struct nvme_job *job;
+	uint32_t len;
+};
 
 static void finish_transfer(struct nvme_ctrl *c, struct nvme_job *job)
 {
@@ -34,46 +46,118 @@ static void finish_transfer(struct nvme_ctrl *c, struct nvme_job *job)
 	job->after(c, job);
 }
 
+/* One of job's holds went: the last one finishes the transfer. */
+static void release(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (--job->outstanding == 0)
+		finish_transfer(c, job);
+}
+
+static void start_pieces(struct nvme_ctrl *c);
+
 static void piece_done(struct uvf_device *dev, void *data, int result)
 {
-	struct nvme_job *job = data;
+	struct piece *p = data;
+	struct nvme_job *job = p->job;
 	struct nvme_ctrl *c = job->c;
 
 	(void)dev;
+	c->dma_bytes -= p->len;
+	free(p);
 	if (result < 0 && !job->dma_error)
 		job->dma_error = result;
-	if (--job->outstanding == 0) {
-		finish_transfer(c, job);
-		nvme_batch_end(c);
+	release(c, job);
+	start_pieces(c);
+	nvme_batch_end(c);
+}
+
+/* Start the next piece of job; false when it has none left. */
+static bool start_piece(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	while (job->piece_seg < job->nseg && job->piece_at == job->segs[job->piece_seg].len) {
+		job->piece_seg++;
+		job->piece_at = 0;
+	}
+	if (job->piece_seg == job->nseg || job->dma_error)
+		return false;
+	const struct nvme_seg *s = &job->segs[job->piece_seg];
+	uint32_t n = s->len - job->piece_at < NVME_DMA_PIECE ? s->len - job->piece_at : NVME_DMA_PIECE;
+	struct piece *p = malloc(sizeof(*p));
+	if (!p) {
+		job->dma_error = -ENOMEM;
+		return false;
+	}
+	p->job = job;
+	p->len = n;
+	uint64_t addr = s->addr + job->piece_at;
+	int ret = job->to_host ? uvf_dma_write_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p)
+			       : uvf_dma_read_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p);
+	if (ret < 0) {
+		free(p);
+		job->dma_error = ret;
+		return false;
+	}
+	job->outstanding++;
+	c->dma_bytes += n;
+	job->piece_at += n;
+	job->piece_off += n;
+	return true;
+}
+
+/* Start queued pieces, oldest job first, while the budget allows (one
+ * piece always may go, or a piece larger than what is left would wait for
+ * ever). A job leaves the queue when its last piece started, and gives up
+ * its queue hold then. */
+static void start_pieces(struct nvme_ctrl *c)
+{
+	while (c->dma_wait && (c->dma_bytes == 0 || c->dma_bytes + NVME_DMA_PIECE <= NVME_DMA_BUDGET)) {
+		struct nvme_job *job = c->dma_wait;
+		if (nvme_job_live(c, job) && start_piece(c, job))
+			continue;
+		c->dma_wait = job->dma_next;
+		job->dma_queued = false;
+		release(c, job);
 	}
 }
 
 /* Move job->len bytes between job->buf and the segments by DMA. */
 void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn after)
 {
-	size_t off = 0;
-
 	job->after = after;
 	job->dma_error = 0;
-	job->outstanding = 1; /* held until every piece is started */
-	for (size_t i = 0; i < job->nseg && !job->dma_error; i++) {
-		const struct nvme_seg *s = &job->segs[i];
-		for (uint32_t done = 0; done < s->len && !job->dma_error;) {
-			uint32_t n = s->len - done < NVME_DMA_PIECE ? s->len - done : NVME_DMA_PIECE;
-			int ret = job->to_host ? uvf_dma_write_async(c->dev, s->addr + done, job->buf + off, n,
-								     piece_done, job)
-					       : uvf_dma_read_async(c->dev, s->addr + done, job->buf + off, n,
-								    piece_done, job);
-			if (ret < 0)
-				job->dma_error = ret;
-			else
-				job->outstanding++;
-			off += n;
-			done += n;
+	job->piece_seg = 0;
+	job->piece_at = 0;
+	job->piece_off = 0;
+	job->outstanding = 1; /* the queue's hold, until every piece started */
+	job->dma_queued = true;
+	job->dma_next = NULL;
+	if (!c->dma_wait)
+		c->dma_wait_tail = &c->dma_wait;
+	*c->dma_wait_tail = job;
+	c->dma_wait_tail = &job->dma_next;
+	start_pieces(c);
+}
+
+/* Jobs queued for DMA that a reset, quiesce or deletion made stale leave
+ * the queue (their pieces in flight still return to them). */
+void nvme_dma_purge(struct nvme_ctrl *c)
+{
+	struct nvme_job **link = &c->dma_wait;
+
+	while (*link) {
+		struct nvme_job *job = *link;
+		if (nvme_job_live(c, job)) {
+			link = &job->dma_next;
+			continue;
 		}
+		*link = job->dma_next;
+		job->dma_queued = false;
+		release(c, job);
 	}
-	if (--job->outstanding == 0)
-		finish_transfer(c, job);
+	c->dma_wait_tail = &c->dma_wait;
+	while (*c->dma_wait_tail)
+		c->dma_wait_tail = &(*c->dma_wait_tail)->dma_next;
+	start_pieces(c);
 }
 
 void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job)
