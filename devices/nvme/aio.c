@@ -36,12 +36,12 @@ struct nvme_aio {
 	void (*ready)(void *data);
 	void *ready_data;
 	pthread_mutex_t lock;
-	pthread_cond_t work;	/* pool: a request was queued, or stop */
-	pthread_cond_t idle;	/* running dropped to 0 */
+	pthread_cond_t work;			/* pool: a request was queued, or stop */
+	pthread_cond_t idle;			/* running dropped to 0 */
 	struct nvme_aio_req *todo, **todo_tail; /* pool: to run */
 	struct nvme_aio_req *done, **done_tail; /* finished, for the dispatch thread */
-	unsigned running;	/* submitted and not yet on the done list */
-	bool wake_armed;	/* a wake-up of the dispatch thread is on its way */
+	unsigned running;			/* submitted and not yet on the done list */
+	bool wake_armed;			/* a wake-up of the dispatch thread is on its way */
 	bool stopping;
 	unsigned nthreads;
 	pthread_t threads[AIO_MAX_THREADS];

@@ -55,7 +55,8 @@ static void backing_io(struct nvme_ctrl *c, struct nvme_job *job, enum nvme_aio_
 		nvme_aio_submit(c->aio, req);
 		return;
 	}
-	req->result = op == NVME_AIO_FLUSH ? 0 : nvme_backing_iov(&c->store, op == NVME_AIO_WRITE, req->off, iov, iovcnt);
+	req->result =
+		op == NVME_AIO_FLUSH ? 0 : nvme_backing_iov(&c->store, op == NVME_AIO_WRITE, req->off, iov, iovcnt);
 	done_fn(req);
 }
 

@@ -12,8 +12,8 @@
 #include "common/devmig.h"
 #include "nvme_int.h"
 
-#define NVME_MIG_TAG	 0x454d564eu /* "NVME" */
-#define NVME_MIG_VERSION 2u /* 2: a list of commands in flight per SQ */
+#define NVME_MIG_TAG	 0x454d564eu	 /* "NVME" */
+#define NVME_MIG_VERSION 2u		 /* 2: a list of commands in flight per SQ */
 #define NVME_MIG_REGS	 NVME_MSIX_TABLE /* registers and doorbells; the MSI-X table is the library's */
 #define NVME_MIG_MAX	 (1u << 20)	 /* the largest stream is about 420 KiB */
 #define NVME_QUEUE_MAX	 4096u		 /* admin queues go up to 4096 entries, I/O queues to MQES + 1 */

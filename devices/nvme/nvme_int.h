@@ -73,8 +73,8 @@ struct nvme_cq {
 	uint16_t iv;
 	uint32_t size, head, tail;
 	uint64_t base;
-	unsigned unsignalled;	/* entries posted since its last interrupt */
-	struct nvme_job *wait;	/* completions waiting for room, oldest first */
+	unsigned unsignalled;  /* entries posted since its last interrupt */
+	struct nvme_job *wait; /* completions waiting for room, oldest first */
 	struct nvme_job **wait_tail;
 };
 
@@ -109,10 +109,10 @@ struct nvme_sq {
 	uint16_t cqid;
 	uint32_t size, head, tail;
 	uint64_t base;
-	unsigned epoch;		/* bumped at creation and deletion */
-	unsigned inflight;	/* commands fetched and not yet completed */
-	struct nvme_job *jobs;	/* those commands (list through job->prev/next) */
-	unsigned nresume;	/* recorded by nvme_queues_quiesce() */
+	unsigned epoch;	       /* bumped at creation and deletion */
+	unsigned inflight;     /* commands fetched and not yet completed */
+	struct nvme_job *jobs; /* those commands (list through job->prev/next) */
+	unsigned nresume;      /* recorded by nvme_queues_quiesce() */
 	struct nvme_resume resume[NVME_SQ_INFLIGHT];
 };
 
@@ -136,8 +136,8 @@ struct nvme_aio_req {
 	uint64_t off;
 	const struct iovec *iov;
 	int iovcnt;
-	size_t len;			 /* bytes over iov */
-	int result;			 /* 0 or -errno */
+	size_t len;				/* bytes over iov */
+	int result;				/* 0 or -errno */
 	void (*done)(struct nvme_aio_req *req); /* on the dispatch thread */
 };
 
@@ -146,8 +146,8 @@ int nvme_aio_new(struct nvme_aio **out, struct uvf_device *dev, unsigned threads
 		 void *ready_data);
 void nvme_aio_free(struct nvme_aio *a);
 void nvme_aio_submit(struct nvme_aio *a, struct nvme_aio_req *req); /* dispatch thread; done always runs */
-void nvme_aio_kick(struct nvme_aio *a);	     /* dispatch thread: start what was submitted */
-void nvme_aio_poll(struct nvme_aio *a);	     /* dispatch thread: run finished requests' done */
+void nvme_aio_kick(struct nvme_aio *a);				    /* dispatch thread: start what was submitted */
+void nvme_aio_poll(struct nvme_aio *a);				    /* dispatch thread: run finished requests' done */
 void nvme_aio_wait_idle(struct nvme_aio *a); /* until no kicked request runs (their done still to poll) */
 const char *nvme_aio_kind(const struct nvme_aio *a);
 

@@ -213,8 +213,7 @@ static void record(struct nvme_ctrl *c, struct nvme_job *job, uint8_t kind)
 	struct nvme_sq *sq = &c->sq[job->sqid];
 
 	if (sq->nresume >= NVME_SQ_INFLIGHT) { /* at most one per command in flight: cannot happen */
-		uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: quiesce: SQ %u: too many commands to record",
-			       job->sqid);
+		uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: quiesce: SQ %u: too many commands to record", job->sqid);
 		return;
 	}
 	struct nvme_resume *r = &sq->resume[sq->nresume++];
@@ -455,7 +454,8 @@ static void release_jobs(struct nvme_ctrl *c, struct nvme_sq *sq)
 			if (!cq->wait)
 				cq->wait_tail = &cq->wait;
 			else if (cq->wait_tail == &job->wait_next)
-				for (cq->wait_tail = &cq->wait; *cq->wait_tail; cq->wait_tail = &(*cq->wait_tail)->wait_next)
+				for (cq->wait_tail = &cq->wait; *cq->wait_tail;
+				     cq->wait_tail = &(*cq->wait_tail)->wait_next)
 					;
 		}
 		if (job->state == NVME_JOB_WAITING || job->parked)
@@ -543,7 +543,8 @@ void nvme_queues_resume(struct nvme_ctrl *c)
 			const struct nvme_resume *rec = &sq->resume[k];
 			struct nvme_job *job = new_job(c, (uint16_t)i);
 			if (!job) {
-				uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: out of memory: a command of SQ %u is lost", i);
+				uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: out of memory: a command of SQ %u is lost",
+					       i);
 				continue;
 			}
 			memcpy(job->sqe, rec->sqe, sizeof(job->sqe));
