@@ -261,6 +261,19 @@ void nvme_aio_poll(struct nvme_aio *a)
 	}
 }
 
+bool nvme_aio_idle(struct nvme_aio *a)
+{
+	pthread_mutex_lock(&a->lock);
+	bool idle = a->running == 0;
+	pthread_mutex_unlock(&a->lock);
+	return idle;
+}
+
+int nvme_aio_run_here(struct nvme_aio_req *req)
+{
+	return run_sync(req, 0);
+}
+
 void nvme_aio_wait_idle(struct nvme_aio *a)
 {
 	pthread_mutex_lock(&a->lock);

@@ -30,6 +30,8 @@ static uint64_t off_of(const struct nvme_job *job)
 	return slba_of(job) * NVME_LBA;
 }
 
+#define NVME_INLINE_MAX (64u << 10)
+
 static struct nvme_job *job_of(struct nvme_aio_req *req)
 {
 	return (struct nvme_job *)(void *)((uint8_t *)req - offsetof(struct nvme_job, aio));
@@ -51,8 +53,19 @@ static void backing_io(struct nvme_ctrl *c, struct nvme_job *job, enum nvme_aio_
 	req->iovcnt = iovcnt;
 	req->len = job->len;
 	req->done = done_fn;
-	if (c->aio) {
+	/* Alone on its queue, nothing behind it in the SQ and the engine
+	 * idle (queue depth 1): a small transfer runs here, as two thread
+	 * hand-offs would cost more than the page-cache copy. With more in
+	 * flight or queued, the engine runs them side by side. */
+	const struct nvme_sq *sq = &c->sq[job->sqid];
+	if (c->aio && (op == NVME_AIO_FLUSH || job->len > NVME_INLINE_MAX || sq->inflight > 1 || sq->head != sq->tail ||
+		       !nvme_aio_idle(c->aio))) {
 		nvme_aio_submit(c->aio, req);
+		return;
+	}
+	if (c->aio) {
+		req->result = nvme_aio_run_here(req);
+		done_fn(req);
 		return;
 	}
 	req->result =

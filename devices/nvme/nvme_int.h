@@ -150,6 +150,8 @@ void nvme_aio_kick(struct nvme_aio *a);				    /* dispatch thread: start what wa
 void nvme_aio_poll(struct nvme_aio *a);				    /* dispatch thread: run finished requests' done */
 void nvme_aio_wait_idle(struct nvme_aio *a); /* until no kicked request runs (their done still to poll) */
 const char *nvme_aio_kind(const struct nvme_aio *a);
+bool nvme_aio_idle(struct nvme_aio *a);		 /* nothing submitted runs */
+int nvme_aio_run_here(struct nvme_aio_req *req); /* run on the calling thread: 0 or -errno */
 
 enum nvme_job_state {
 	NVME_JOB_RUNNING = 0, /* fetched, executing (maybe in the library or the engine) */
