@@ -358,9 +358,9 @@ struct lookup_maps {
 static int map_up_to(struct uvf_client *c, struct lookup_maps *lm, uint32_t want)
 {
 	for (; lm->have < want; lm->have++) {
-		struct uvf_dma_map m = {sizeof(m), UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-					(uint64_t)(MAX_MAPS - 1 - lm->have) * MAP_SIZE,
-					MAP_IOVA + lm->have * MAP_STRIDE, MAP_SIZE};
+		struct uvf_msg_dma_map m = {sizeof(m), UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
+					    (uint64_t)(MAX_MAPS - 1 - lm->have) * MAP_SIZE,
+					    MAP_IOVA + lm->have * MAP_STRIDE, MAP_SIZE};
 		size_t rlen;
 		int ret;
 		if (!lm->fd_failed) {

@@ -2,11 +2,11 @@
 /*
  * Fast region access without messages (issue 5, items 3 and 4):
  *  - a mapped BAR (UVF_BAR_MEMORY | UVF_BAR_MMAP) reached from the client
- *    with uvf_client_bar_write/bar_read, and through a pointer that
+ *    with uvf_client_access_write/access_read, and through a pointer that
  *    uvf_client_region_ptr looks up for each access, vs loads and stores
  *    of the same size in a local buffer. (A load or store through a
  *    pointer looked up once runs no uvf code at all: it is not measured.)
- *  - ioeventfd doorbells (uvf_client_bar_write on a uvf_device_add_ioeventfd
+ *  - ioeventfd doorbells (uvf_client_access_write on a uvf_device_add_ioeventfd
  *    range) vs posted REGION_WRITEs: doorbells per second as the device
  *    counts them.
  */
@@ -98,10 +98,10 @@ static double uvf_rate(struct uvf_client *c, enum access a, size_t len, uint64_t
 		switch (a) {
 		case BAR_WRITE:
 			v = i;
-			bench_check(BENCH_UVF(uvf_client_bar_write(c, 0, off, &v, len)), "uvf_client_bar_write");
+			bench_check(BENCH_UVF(uvf_client_access_write(c, 0, off, &v, len)), "uvf_client_access_write");
 			break;
 		case BAR_READ:
-			bench_check(BENCH_UVF(uvf_client_bar_read(c, 0, off, &v, len)), "uvf_client_bar_read");
+			bench_check(BENCH_UVF(uvf_client_access_read(c, 0, off, &v, len)), "uvf_client_access_read");
 			break;
 		case PTR_STORE:
 		case PTR_LOAD:
@@ -125,7 +125,7 @@ static double uvf_rate(struct uvf_client *c, enum access a, size_t len, uint64_t
 
 static void bench_mapped_bar(void)
 {
-	static const char *const names[] = {"uvf_client_bar_write", "uvf_client_bar_read",
+	static const char *const names[] = {"uvf_client_access_write", "uvf_client_access_read",
 					    "uvf_client_region_ptr, then store", "uvf_client_region_ptr, then load"};
 	bench_table_header("Mapped BAR (UVF_BAR_MEMORY | UVF_BAR_MMAP) from the client vs the same access to local "
 			   "memory");
@@ -184,7 +184,8 @@ static double doorbell_rate(struct uvf_client *c, uint64_t iters)
 	struct bench_timer t;
 	bench_timer_start(&t);
 	for (uint64_t i = 0; i < iters; i++)
-		bench_check(BENCH_UVF(uvf_client_bar_write(c, 0, DOORBELL, &v, sizeof(v))), "uvf_client_bar_write");
+		bench_check(BENCH_UVF(uvf_client_access_write(c, 0, DOORBELL, &v, sizeof(v))),
+			    "uvf_client_access_write");
 	while (device_count(c, 0) < target)
 		;
 	return bench_timer_uvf(&t, (double)iters, iters, "ioeventfd doorbell");
@@ -209,7 +210,7 @@ static double posted_rate(struct uvf_client *c, uint64_t iters)
 static void bench_doorbells(void)
 {
 	char notes[2][96] = {"", ""};
-	bench_table_header("ioeventfd doorbells (uvf_client_bar_write) vs posted REGION_WRITE: doorbells the device "
+	bench_table_header("ioeventfd doorbells (uvf_client_access_write) vs posted REGION_WRITE: doorbells the device "
 			   "counted per second");
 	for (int other = 0; other < 2; other++) {
 		int cpu = other ? bench_cpu.server_other : bench_cpu.server_same;

@@ -2,8 +2,8 @@
 /*
  * Live migration (issue 7):
  *  - migration data throughput: the client moves a device's state with
- *    uvf_client_mig_data_read from a source in STOP_COPY and
- *    uvf_client_mig_data_write to a destination in RESUMING, in chunks of
+ *    uvf_client_migration_data_read from a source in STOP_COPY and
+ *    uvf_client_migration_data_write to a destination in RESUMING, in chunks of
  *    the negotiated max transfer size;
  *  - downtime: migrate_run() (tools/migrate), source STOP_COPY to
  *    destination RUNNING, for states of 4 KiB, 1 MiB and 64 MiB; and the
@@ -35,15 +35,17 @@ static uint8_t *state;
 static _Atomic uint64_t state_size;
 static uint64_t save_off, load_off;
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	(void)dev, (void)data;
-	if (to == UVF_MIG_STATE_STOP_COPY)
+	if (to == UVF_MIGRATION_STATE_STOP_COPY)
 		save_off = 0;
-	if (to == UVF_MIG_STATE_RESUMING)
+	if (to == UVF_MIGRATION_STATE_RESUMING)
 		load_off = 0;
 	/* All data in: a real device would validate and apply it here. */
-	if (from == UVF_MIG_STATE_RESUMING && to == UVF_MIG_STATE_STOP && load_off != atomic_load(&state_size))
+	if (from == UVF_MIGRATION_STATE_RESUMING && to == UVF_MIGRATION_STATE_STOP &&
+	    load_off != atomic_load(&state_size))
 		return -EINVAL;
 	return 0;
 }
@@ -182,26 +184,26 @@ static double move_by_hand(struct pair *p, uint8_t *buf, size_t chunk, uint64_t 
 	uint64_t moved = 0, t0, t1;
 	size_t got;
 
-	bench_check(uvf_client_set_migration_state(dst, UVF_MIG_STATE_RESUMING), "destination RESUMING");
+	bench_check(uvf_client_set_migration_state(dst, UVF_MIGRATION_STATE_RESUMING), "destination RESUMING");
 	uint64_t stop_at = bench_now_ns();
-	bench_check(uvf_client_set_migration_state(src, UVF_MIG_STATE_STOP_COPY), "source STOP_COPY");
+	bench_check(uvf_client_set_migration_state(src, UVF_MIGRATION_STATE_STOP_COPY), "source STOP_COPY");
 	t0 = bench_now_ns();
 	do {
-		bench_check(uvf_client_mig_data_read(src, buf, chunk, &got), "uvf_client_mig_data_read");
+		bench_check(uvf_client_migration_data_read(src, buf, chunk, &got), "uvf_client_migration_data_read");
 		if (got)
-			bench_check(uvf_client_mig_data_write(dst, buf, got), "uvf_client_mig_data_write");
+			bench_check(uvf_client_migration_data_write(dst, buf, got), "uvf_client_migration_data_write");
 		moved += got;
 	} while (got == chunk);
 	t1 = bench_now_ns();
 	if (moved != bytes)
 		bench_check(-EPROTO, "state size moved");
-	bench_check(uvf_client_set_migration_state(dst, UVF_MIG_STATE_STOP), "destination STOP");
-	bench_check(uvf_client_set_migration_state(dst, UVF_MIG_STATE_RUNNING), "destination RUNNING");
+	bench_check(uvf_client_set_migration_state(dst, UVF_MIGRATION_STATE_STOP), "destination STOP");
+	bench_check(uvf_client_set_migration_state(dst, UVF_MIGRATION_STATE_RUNNING), "destination RUNNING");
 	if (whole) {
 		t0 = stop_at;
 		t1 = bench_now_ns();
 	}
-	bench_check(uvf_client_set_migration_state(src, UVF_MIG_STATE_STOP), "source STOP");
+	bench_check(uvf_client_set_migration_state(src, UVF_MIGRATION_STATE_STOP), "source STOP");
 	p->src = !p->src;
 	return (double)(t1 - t0) / 1e9;
 }

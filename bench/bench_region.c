@@ -8,21 +8,27 @@
  *    accepts fds must do;
  *  - posted and corked writes vs round-trip writes;
  *  - adaptive polling on both sides vs a ping-pong that polls the same
- *    way.
+ *    way;
+ *  - a peer server: the same client's REGION_READ round trips against
+ *    libvfio-user's gpio sample (BENCH_PEER_GPIO: its binary, which run.sh
+ *    builds from the QEMU set-up's cache when it is there) vs against uvf.
  *
  *   uvf-bench-region               the report
  *   uvf-bench-region --strace N [posted]   only N read round trips (or N
  *                                          posted writes and a flush), for strace
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 
 #define HDR	   16u /* struct uvf_msg_header */
-#define ACCESS_HDR 16u /* struct uvf_region_access: offset, region, count */
+#define ACCESS_HDR 16u /* struct uvf_msg_region_access: offset, region, count */
 
 static int bar_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
 {
@@ -54,14 +60,19 @@ static void start_server(struct bench_server *s, int cpu, uint32_t poll_us)
 	bench_server_start(s, &spec);
 }
 
-static double uvf_read_rate(struct uvf_client *c, size_t len, uint64_t iters)
+static double read_rate_at(struct uvf_client *c, uint32_t region, uint64_t offset, size_t len, uint64_t iters)
 {
 	uint8_t buf[8];
 	struct bench_timer t;
 	bench_timer_start(&t);
 	for (uint64_t i = 0; i < iters; i++)
-		bench_check(BENCH_UVF(uvf_client_region_read(c, 0, 0x10, buf, len)), "uvf_client_region_read");
+		bench_check(BENCH_UVF(uvf_client_region_read(c, region, offset, buf, len)), "uvf_client_region_read");
 	return bench_timer_uvf(&t, (double)iters, iters, "uvf_client_region_read");
+}
+
+static double uvf_read_rate(struct uvf_client *c, size_t len, uint64_t iters)
+{
+	return read_rate_at(c, 0, 0x10, len, iters);
 }
 
 static double uvf_write_rate(struct uvf_client *c, size_t len, uint64_t iters)
@@ -260,6 +271,118 @@ static void bench_polling(void)
 	bench_server_stop(&s);
 }
 
+/* ------------------------------------------------------------------ */
+/* A peer server: libvfio-user's gpio sample                            */
+/* ------------------------------------------------------------------ */
+
+struct peer {
+	pid_t pid;
+	struct bench_server as_server; /* its socket path, for bench_connect */
+};
+
+/* Start the gpio sample (binary at bin) pinned to cpu, on a fresh socket;
+ * false with *why when it does not come up. */
+static bool peer_start(struct peer *p, const char *bin, int cpu, const char **why)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->as_server.dir, sizeof(p->as_server.dir), "/tmp/uvf-bench-peer.XXXXXX");
+	if (!mkdtemp(p->as_server.dir)) {
+		*why = "mkdtemp failed";
+		return false;
+	}
+	snprintf(p->as_server.path, sizeof(p->as_server.path), "%s/gpio.sock", p->as_server.dir);
+	p->pid = fork();
+	if (p->pid < 0) {
+		*why = "fork failed";
+		return false;
+	}
+	if (p->pid == 0) {
+		bench_pin(cpu);
+		execl(bin, bin, p->as_server.path, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct stat st;
+		int status;
+		if (stat(p->as_server.path, &st) == 0)
+			return true;
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			p->pid = 0;
+			*why = "the gpio sample exited at start";
+			return false;
+		}
+		usleep(10000);
+	}
+	*why = "the gpio sample's socket did not appear within 5 s";
+	return false;
+}
+
+static void peer_stop(struct peer *p)
+{
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+	}
+	unlink(p->as_server.path);
+	rmdir(p->as_server.dir);
+}
+
+/* The same uvf client doing REGION_READ 4 B round trips against the gpio
+ * sample of libvfio-user (BAR2 offset 0) and against uvf (the round-trip
+ * device above, BAR0), a repetition of each next to each other. */
+static void bench_peer(void)
+{
+	const char *bin = getenv("BENCH_PEER_GPIO");
+	const char *skip = getenv("BENCH_PEER_SKIP");
+	const char *name = "REGION_READ 4 B, same client";
+
+	bench_table_header("A peer server: uvf vs libvfio-user's gpio sample (samples/gpio-pci-idio-16), "
+			   "same uvf client, REGION_READ 4 B round trips");
+	for (int other = 0; other < 2; other++) {
+		int cpu = other ? bench_cpu.server_other : bench_cpu.server_same;
+		const char *cpus = other ? "different" : "same";
+		const char *why = NULL;
+		struct peer p;
+
+		if (cpu < 0)
+			continue;
+		if (!bin || !bin[0]) {
+			bench_row_missing(name, cpus, skip && skip[0] ? skip : "skipped (BENCH_PEER_GPIO not set)");
+			continue;
+		}
+		if (!peer_start(&p, bin, cpu, &why)) {
+			char text[160];
+			snprintf(text, sizeof(text), "skipped (%s)", why);
+			peer_stop(&p);
+			bench_row_missing(name, cpus, text);
+			continue;
+		}
+		struct bench_server s;
+		start_server(&s, cpu, 0);
+		struct uvf_client *to_uvf = bench_connect(&s, 0);
+		struct uvf_client *to_peer = bench_connect(&p.as_server, 0);
+		uint64_t iters = bench_iters(10000);
+		double peer_rate[BENCH_MAX_REPS], uvf_rate[BENCH_MAX_REPS];
+
+		read_rate_at(to_peer, 2, 0, 4, iters / 10);
+		read_rate_at(to_uvf, 0, 0x10, 4, iters / 10);
+		for (int r = 0; r < bench_reps; r++) {
+			if (r % 2) {
+				uvf_rate[r] = read_rate_at(to_uvf, 0, 0x10, 4, iters);
+				peer_rate[r] = read_rate_at(to_peer, 2, 0, 4, iters);
+			} else {
+				peer_rate[r] = read_rate_at(to_peer, 2, 0, 4, iters);
+				uvf_rate[r] = read_rate_at(to_uvf, 0, 0x10, 4, iters);
+			}
+		}
+		bench_row(name, "libvfio-user gpio sample, same client", cpus, BENCH_OPS, peer_rate, uvf_rate, 1.0);
+		uvf_client_close(to_peer);
+		uvf_client_close(to_uvf);
+		bench_server_stop(&s);
+		peer_stop(&p);
+	}
+}
+
 /* Only uvf round trips (or posted writes), different CPUs, so that strace
  * counts system calls of the uvf path alone. */
 static void strace_mode(uint64_t iters, bool posted)
@@ -292,5 +415,6 @@ int main(int argc, char **argv)
 	bench_round_trips();
 	bench_posted();
 	bench_polling();
+	bench_peer();
 	return 0;
 }

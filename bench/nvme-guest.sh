@@ -3,21 +3,39 @@
 #
 # Usage: bench/nvme-guest.sh [BUILD_DIR]      (default build-bench; needs root)
 #
-# Boots one q35 guest (512M, 1 vCPU) twice, with shared (memfd) and with
-# private guest RAM. Each boot has two NVMe disks on identical 64 MiB
-# sparse files: uvf-nvme through vfio-user-pci and QEMU's -device nvme.
-# The guest (bench/init-nvme.sh) runs BENCH_REPS (5) repetitions, per
-# disk, of sequential 1 MiB write and read (BENCH_SEQ_MIB, 32 MiB) and
-# 4 KiB random write and read (BENCH_RAND_IOS, 2000 I/Os), O_DIRECT
-# (bench/guest-bench.c). Printed: each figure's median for both disks and
-# the ratio uvf/QEMU of the medians; then, from QEMU's vfio_user* trace
-# of a separate phase of BENCH_MSG_IOS (1000) random I/Os on uvf-nvme
-# alone, the vfio-user messages per 4 KiB I/O.
+# Boots one q35 guest (512M, 1 vCPU) per guest RAM mode, shared (memfd)
+# and private. Each boot has two NVMe disks on identical 64 MiB sparse
+# files: uvf-nvme (--queues=BENCH_QUEUES) through vfio-user-pci, and
+# QEMU's -device nvme (cache=writeback, aio=threads: both write through
+# the host page cache). The guest (bench/init-nvme.sh) runs Debian's fio
+# (libaio, O_DIRECT, one job, BENCH_RUNTIME s per run) for sequential
+# 1 MiB and random 4 KiB, write and read, at each queue depth of
+# BENCH_QDS, on both disks back to back, the first disk alternating with
+# the repetition (BENCH_REPS).
 #
-# Environment: BENCH_REPS, BENCH_SEQ_MIB, BENCH_RAND_IOS, BENCH_MSG_IOS,
-# BENCH_TIMEOUT (seconds per boot, default 900), BENCH_MEMORY ("shared
-# private"), BENCH_TRACE (1; 0: no QEMU trace, so no message counts, but
-# no trace-writing cost on uvf-nvme's path either). Logs in BUILD_DIR/bench/. Exit status non-zero when a boot
+# Printed per test: the median MiB/s or IOPS of each disk; the ratio
+# uvf/QEMU (median and min-max over the repetitions, each repetition's
+# two runs paired); the host CPU time per I/O (utime+stime of all
+# threads, /proc/PID/stat) of uvf-nvme and of QEMU, sampled by the host
+# when fio marks the start and end of its I/O; the vfio-user messages per
+# I/O on uvf-nvme (doorbell writes, DMA_READ and DMA_WRITE requests from
+# the server, all messages QEMU sent and received), counted in QEMU's
+# vfio_user* trace during one more run per test on uvf-nvme alone: the
+# host turns the trace on through QMP only then, so the timed runs carry
+# no trace-writing cost. Then the idle CPU use of uvf-nvme (percent of
+# one CPU, per-thread schedstat) over BENCH_IDLE s that start 1 s after
+# the last I/O.
+#
+# Default run time under TCG on 2 shared cores: about 4-5 min per boot,
+# 8.5 min in all, 11 under heavy load (per boot: 10-25 s to /init, 3 reps
+# x 16 tests x 2 disks x ~4.5 s, 16 traced runs x ~2.5 s).
+#
+# Environment: BENCH_REPS (3), BENCH_RUNTIME (3), BENCH_QDS ("1 32"),
+# BENCH_QUEUES (1), BENCH_IDLE (3), BENCH_TIMEOUT (seconds per boot,
+# default 1800), BENCH_MEMORY ("shared private"), BENCH_TRACE (1; 0: no
+# traced runs, no message counts), BENCH_MSG_RUNTIME (1, seconds per
+# traced run), BENCH_NVME_ARGS (more uvf-nvme options, words, e.g.
+# --shadow-poll-us=0). Logs in BUILD_DIR/bench/. Exit status non-zero when a boot
 # failed.
 
 set -euo pipefail
@@ -26,14 +44,17 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(dirname "$HERE")
 E2E=$SRC/tests/qemu-guests
 BUILD=$(realpath "${1:-$SRC/build-bench}")
-REPS=${BENCH_REPS:-5} SEQ_MIB=${BENCH_SEQ_MIB:-32} RAND_IOS=${BENCH_RAND_IOS:-2000} MSG_IOS=${BENCH_MSG_IOS:-1000}
-TIMEOUT=${BENCH_TIMEOUT:-900} TRACE_ON=${BENCH_TRACE:-1}
-MEMORIES=${BENCH_MEMORY:-shared private}
+REPS=${BENCH_REPS:-3} RUNTIME=${BENCH_RUNTIME:-3} QDS=${BENCH_QDS:-1 32} QUEUES=${BENCH_QUEUES:-1}
+IDLE=${BENCH_IDLE:-3} TIMEOUT=${BENCH_TIMEOUT:-1800} TRACE_ON=${BENCH_TRACE:-1}
+MSG_RUNTIME=${BENCH_MSG_RUNTIME:-1}
+MEMORIES=${BENCH_MEMORY:-shared private} NVME_ARGS=${BENCH_NVME_ARGS:-}
 SIZE=$((64 * 1024 * 1024))
 
 die() { printf 'nvme-guest: %s\n' "$*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "needs root (chroot)"
 [ -d "$BUILD" ] || die "no build dir $BUILD (meson setup $BUILD)"
+# chroot set-up, guest kernel modules, the QMP client
+bash "$SRC/scripts/deps.sh" debootstrap xz-utils python3 >&2
 ninja -C "$BUILD" -j2 devices/uvf-nvme >/dev/null || die "uvf-nvme does not build"
 NVME=$BUILD/devices/uvf-nvme
 OUT=$BUILD/bench
@@ -71,113 +92,126 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-gcc -static -O2 -Wall -Wextra -o "$WORK/guest-bench" "$HERE/guest-bench.c"
 {
 	echo "BENCH_REPS=$REPS"
-	echo "BENCH_SEQ_MIB=$SEQ_MIB"
-	echo "BENCH_RAND_IOS=$RAND_IOS"
-	echo "BENCH_MSG_IOS=$MSG_IOS"
+	echo "BENCH_RUNTIME=$RUNTIME"
+	echo "BENCH_QDS='$QDS'"
+	echo "BENCH_IDLE=$IDLE"
+	echo "BENCH_TRACE=$TRACE_ON"
+	echo "BENCH_MSG_RUNTIME=$MSG_RUNTIME"
 } >"$WORK/boot.conf"
 "$E2E/mkinitramfs.sh" "$WORK/initrd.cpio.gz" --init "$HERE/init-nvme.sh" --module nvme \
-	--file "$E2E/guest-lib.sh:/lib/uvf-checks.sh" --file "$WORK/guest-bench:/bin/guest-bench" \
-	--file "$WORK/boot.conf:/etc/uvf-e2e/boot.conf"
+	--program /usr/bin/fio --file "$WORK/boot.conf:/etc/uvf-e2e/boot.conf"
 
-# median of the numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# count LOG MARK...: trace line counts recorded at each guest mark
-declare -A MARKS
-watch_marks() { # log trace
-	local m
-	# shellcheck disable=SC2013 # one word per mark
-	for m in $(grep -a -o 'UVF-E2E: MARK [a-z-]*' "$1" 2>/dev/null | awk '{ print $3 }'); do
-		if [ -z "${MARKS[$m]:-}" ]; then
-			[ -f "$2" ] || return 0 # QEMU has not opened its trace yet
-			MARKS[$m]=$(wc -l <"$2")
-		fi
+# ticks PID: utime+stime of a process, all its threads, dead ones too
+ticks() {
+	local f
+	read -r -a f <"/proc/$1/stat" 2>/dev/null || { echo 0; return; }
+	# the fields after "(comm)": field 14 is index 11 there
+	local rest=${f[*]}
+	rest=${rest##*) }
+	read -r -a f <<<"$rest"
+	echo $((f[11] + f[12]))
+}
+# runns PID: nanoseconds on CPU, the sum over its live threads
+runns() {
+	local t s=0 v
+	for t in /proc/"$1"/task/*/schedstat; do
+		read -r v _ <"$t" 2>/dev/null || continue
+		s=$((s + v))
 	done
+	echo "$s"
 }
 
-# msgs TRACE FROM TO: per-kind vfio-user message counts between two line numbers
-msgs() {
-	sed -n "$(($2 + 1)),$3p" "$1" | awk -v n="$MSG_IOS" '
-		function hex(s,   v, i) { v = 0; s = tolower(substr(s, 3)); for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return v }
-		# BAR0 from 0x1000 on: the doorbells
-		/vfio_user_region_rw/ { rw++; if ($3 == 0 && hex($5) >= 4096) db++ }
-		# requests from the server (flags 0x0): DMA_READ 0xb, DMA_WRITE 0xc
-		/vfio_user_recv_hdr/ && / cmd 0xb / && / flags 0x0$/ { dr++ }
-		/vfio_user_recv_hdr/ && / cmd 0xc / && / flags 0x0$/ { dw++ }
-		/vfio_user_recv_hdr/ { recv++ }
-		/vfio_user_send_write/ { sent++ }
-		END { printf "%.2f %.2f %.2f %.2f %.2f %.2f\n", db / n, rw / n, dr / n, dw / n, sent / n, recv / n }'
+# sample: trace bytes, uvf-nvme ticks, QEMU ticks, uvf-nvme ns, wall ns
+sample() {
+	local qpid tsize=0
+	qpid=$(cat "$WORK/qemu.pid" 2>/dev/null) || qpid=
+	[ ! -f "$WORK/trace" ] || tsize=$(stat -c %s "$WORK/trace")
+	echo "$tsize $(ticks "$DEV_PID") $( [ -n "$qpid" ] && ticks "$qpid" || echo 0) $(runns "$DEV_PID") ${EPOCHREALTIME/./}000"
+}
+
+# trace_on: QEMU's vfio_user* trace events on, through its QMP socket
+trace_on() {
+	/usr/bin/python3 - "$WORK/qmp.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def call(cmd, **args):
+	f.write(json.dumps({"execute": cmd, "arguments": args}) + "\n")
+	f.flush()
+	while True:
+		r = json.loads(f.readline())
+		if "return" in r or "error" in r:
+			return r
+json.loads(f.readline())  # greeting
+call("qmp_capabilities")
+r = call("trace-event-set-state", name="vfio_user*", enable=True)
+sys.exit(0 if "return" in r else "trace-event-set-state: %s" % r)
+PY
 }
 
 RC=0
-RESULTS=()
 for mem in $MEMORIES; do
 	name=nvme-$mem
 	log=$OUT/$name.log trace=$WORK/trace
-	rm -f "$WORK/uvf.img" "$WORK/qemu.img" "$WORK/uvf.sock" "$trace"
+	rm -f "$WORK/uvf.img" "$WORK/qemu.img" "$WORK/uvf.sock" "$trace" "$WORK/qemu.pid"
 	truncate -s "$SIZE" "$WORK/uvf.img" "$WORK/qemu.img"
 	: >"$log" # no marks from an earlier run
-	"$NVME" "--socket-path=$WORK/uvf.sock" "--backing=$WORK/uvf.img" --serial=uvf-bench --queues=1 \
+	# shellcheck disable=SC2086 # BENCH_NVME_ARGS: words
+	"$NVME" "--socket-path=$WORK/uvf.sock" "--backing=$WORK/uvf.img" --serial=uvf-bench "--queues=$QUEUES" ${NVME_ARGS} \
 		>"$OUT/$name.dev.out" 2>"$OUT/$name.dev.log" </dev/null &
 	DEV_PID=$!
 	for _ in $(seq 100); do
 		[ -S "$WORK/uvf.sock" ] || sleep 0.05
 	done
 	[ -S "$WORK/uvf.sock" ] || die "uvf-nvme did not listen (see $OUT/$name.dev.log)"
-	# QEMU's nvme writes through the host page cache like uvf-nvme's
-	# pread/pwrite on its backing file (cache=writeback, a Flush fsyncs).
 	tracing=()
-	[ "$TRACE_ON" = 0 ] || tracing=(--qemu-arg -trace --qemu-arg 'enable=vfio_user*' --qemu-arg -D --qemu-arg "$WORK_IN/trace")
+	[ "$TRACE_ON" = 0 ] || tracing=(--qemu-arg -D --qemu-arg "$WORK_IN/trace"
+		--qemu-arg -qmp --qemu-arg "unix:$WORK_IN/qmp.sock,server=on,wait=off")
 	"$E2E/boot.sh" --initrd "$WORK/initrd.cpio.gz" --machine q35 --memory "$mem" --timeout "$TIMEOUT" \
-		--log "$log" --trace-events '' \
+		--log "$log" --trace-events '' --qemu-arg -pidfile --qemu-arg "$WORK_IN/qemu.pid" \
 		--qemu-arg -drive --qemu-arg "file=$WORK_IN/qemu.img,if=none,format=raw,id=qnvme,cache=writeback,aio=threads" \
 		--qemu-arg -device --qemu-arg "nvme,drive=qnvme,serial=qemu-bench" \
 		"${tracing[@]}" --socket "$WORK/uvf.sock" 2>"$OUT/$name.boot" &
 	BOOT_PID=$!
-	MARKS=()
-	while kill -0 "$BOOT_PID" 2>/dev/null; do
-		watch_marks "$log" "$trace"
-		sleep 0.1
-	done
+	# Sample at each mark as the console line arrives (tail follows the
+	# log until boot.sh ends); the guest pauses 0.3 s after each mark.
+	declare -A S=()
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		*'UVF-E2E: MARK '*)
+			m=${line##*UVF-E2E: MARK }
+			S[$m]=$(sample)
+			if [ "$m" = trace-on ] && ! trace_on >"$OUT/$name.qmp" 2>&1; then
+				echo "$name: could not turn QEMU's trace on (see $OUT/$name.qmp)" >&2
+				RC=1
+			fi
+			;;
+		esac
+	done < <(tail -n +1 -F --pid="$BOOT_PID" "$log" 2>/dev/null)
 	rc=0
 	wait "$BOOT_PID" || rc=$?
 	BOOT_PID=
-	watch_marks "$log" "$trace"
 	stop_pid "$DEV_PID"
 	DEV_PID=
 	rm -f "$OUT/$name.trace"
-	[ "$TRACE_ON" = 0 ] || cp "$trace" "$OUT/$name.trace" 2>/dev/null || true
+	[ "$TRACE_ON" = 0 ] || [ ! -f "$trace" ] || cp "$trace" "$OUT/$name.trace"
 	if [ "$rc" -ne 0 ]; then
 		echo "$name: boot failed ($(tail -n1 "$OUT/$name.boot")); console $log" >&2
 		grep -a 'UVF-E2E: FAIL' "$log" >&2 || true
 		RC=1
 		continue
 	fi
+	for m in "${!S[@]}"; do echo "$m ${S[$m]}"; done | sort >"$OUT/$name.samples"
 
-	echo "== $mem guest RAM ($(tail -n1 "$OUT/$name.boot" | sed 's/^boot: //'))"
-	printf '%-7s %12s %12s %8s   %s\n' test uvf-nvme qemu-nvme uvf/qemu "runs (uvf | qemu)"
-	for mode in seqw seqr randw randr; do
-		u=$(grep -a "UVF-E2E: BENCH [0-9]* uvf $mode " "$log" | awk '{ print $6 }' | tr -d '\r')
-		q=$(grep -a "UVF-E2E: BENCH [0-9]* qemu $mode " "$log" | awk '{ print $6 }' | tr -d '\r')
-		unit=$(grep -a -m1 "UVF-E2E: BENCH [0-9]* uvf $mode " "$log" | awk '{ print $7 }' | tr -d '\r')
-		mu=$(median <<<"$u") mq=$(median <<<"$q")
-		ratio=$(awk -v a="$mu" -v b="$mq" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')
-		printf '%-7s %12s %12s %8s   %s | %s\n' "$mode" "$mu $unit" "$mq $unit" "$ratio" \
-			"$(tr '\n' ' ' <<<"$u")" "$(tr '\n' ' ' <<<"$q")"
-		RESULTS+=("$mem $mode $mu $mq $ratio")
-	done
-	[ "$TRACE_ON" != 0 ] || continue
-	idle=$(msgs "$trace" "${MARKS[idle]:-0}" "${MARKS[randw-begin]:-0}")
-	echo "vfio-user messages per 4 KiB I/O on uvf-nvme ($MSG_IOS I/Os each; marks: ${MARKS[*]@K}):"
-	printf '  %-6s %9s %9s %8s %9s %9s %9s\n' phase doorbell region_rw DMA_READ DMA_WRITE sent recv
-	for ph in randw randr; do
-		# shellcheck disable=SC2046,SC2183 # msgs prints the 6 numbers
-		printf '  %-6s %9s %9s %8s %9s %9s %9s\n' "$ph" $(msgs "$trace" "${MARKS[$ph-begin]:-0}" "${MARKS[$ph-end]:-0}")
-	done
-	# shellcheck disable=SC2086 # 6 numbers
-	printf '  %-6s %9s %9s %8s %9s %9s %9s\n' idle-2s $idle
+	echo "== $mem guest RAM ($(tail -n1 "$OUT/$name.boot" | sed 's/^boot: //'); $(tr -d '\r' <"$log" | sed -n 's/.*UVF-E2E: INFO \(fio-.*\)/\1/p' | head -n1))"
+	tr=()
+	[ "$TRACE_ON" = 0 ] || tr=("$OUT/$name.trace")
+	"$HERE/nvme-report.sh" "$log" "$OUT/$name.samples" "${tr[@]}" | tee "$OUT/$name.report"
 done
 exit "$RC"

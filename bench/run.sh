@@ -19,6 +19,11 @@
 #   BENCH_ONLY="region irq"  run only these of: region mapped dma irq
 #                        migration strace
 #   BENCH_STRACE=0       skip the system call count (needs strace)
+#   BENCH_PEER_GPIO=BIN  libvfio-user's gpio sample for the peer row; by
+#                        default built here (one file) from the source and
+#                        the libvfio-user.so that tests/qemu-server's set-up
+#                        left in UVF_CACHE_DIR (default /var/cache/uvf);
+#                        without that cache the row says "skipped (why)"
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +39,26 @@ fi
 targets=()
 for p in "${programs[@]}"; do targets+=("bench/uvf-bench-$p"); done
 ninja -C "$build" -j2 "${targets[@]}" >/dev/null
+
+# The peer row: libvfio-user as the QEMU 7.2 set-up built it. Only its
+# gpio sample (one source file) is compiled, against that library.
+if [ -z "${BENCH_PEER_GPIO:-}" ] && [[ " ${only[*]} " == *" region "* ]]; then
+	lvu=${UVF_CACHE_DIR:-/var/cache/uvf}/qemu-7.2-vfio-user
+	lvu_src=$lvu/src/qemu-7.2+dfsg/subprojects/libvfio-user
+	lvu_lib=$lvu/build/subprojects/libvfio-user/lib
+	if [ ! -f "$lvu_lib/libvfio-user.so.0" ] || [ ! -f "$lvu_src/samples/gpio-pci-idio-16.c" ]; then
+		export BENCH_PEER_SKIP="skipped (no libvfio-user build in $lvu: run tests/qemu-server/qemu-server-setup.sh)"
+	else
+		mkdir -p "$build/peer"
+		if ${CC:-cc} -O2 -w -I"$lvu_src/include" -I"$lvu_src/lib" -o "$build/peer/gpio-pci-idio-16" \
+			"$lvu_src/samples/gpio-pci-idio-16.c" "$lvu_lib/libvfio-user.so.0" -Wl,-rpath,"$lvu_lib" \
+			2>"$build/peer/build.log"; then
+			export BENCH_PEER_GPIO=$build/peer/gpio-pci-idio-16
+		else
+			export BENCH_PEER_SKIP="skipped (the gpio sample did not build: $build/peer/build.log)"
+		fi
+	fi
+fi
 
 echo "# uvf micro-benchmarks"
 echo

@@ -84,7 +84,7 @@ scratch)
 	BOOT+=(--machine pc --qemu-arg -device --qemu-arg pci-bridge,id=br1,chassis_nr=1 --bus br1)
 	;;
 dmatest)
-	gcc -static -O2 -o "$WORK/vfio-dmatest" "$E2E/guest/vfio-dmatest.c"
+	gcc -static -O2 -o "$WORK/vfio-dmatest" "$E2E/guest/vfio-dmatest.c" "$E2E/guest/vfio-dmatest-checks.c"
 	MK+=(--module vfio-pci --module vfio_iommu_type1 --file "$WORK/vfio-dmatest:/bin/vfio-dmatest")
 	# shellcheck disable=SC2054
 	BOOT+=(--machine q35 --append intel_iommu=on --qemu-arg -device --qemu-arg intel-iommu,caching-mode=on)

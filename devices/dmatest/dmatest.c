@@ -15,9 +15,10 @@ enum step_phase {
 	PHASE_WRITE = 1, /* writing the bounce buffer (chunk `n` at `done`) */
 };
 
-struct dmatest {
-	uint8_t *regs;	  /* BAR0 memory, owned by the device */
-	uint8_t *scratch; /* BAR4 memory (shared, the client may map it) */
+struct uvf_dmatest {
+	struct uvf_device *dev; /* owns this state (free_data) */
+	uint8_t *regs;		/* BAR0 memory, owned by the device */
+	uint8_t *scratch;	/* BAR4 memory (shared, the client may map it) */
 	uint32_t status;
 	uint32_t sum;
 	uint32_t bar4_writes; /* by REGION_WRITE only */
@@ -41,25 +42,25 @@ struct dmatest {
 };
 
 /* Registers are little-endian, as is every host uvf runs on (docs/protocol.md 0). */
-static uint32_t load32(const struct dmatest *t, uint32_t reg)
+static uint32_t load32(const struct uvf_dmatest *t, uint32_t reg)
 {
 	uint32_t v;
 	memcpy(&v, t->regs + reg, sizeof(v));
 	return v;
 }
 
-static void store32(struct dmatest *t, uint32_t reg, uint32_t v)
+static void store32(struct uvf_dmatest *t, uint32_t reg, uint32_t v)
 {
 	memcpy(t->regs + reg, &v, sizeof(v));
 }
 
-static uint64_t load64(const struct dmatest *t, uint32_t reg_lo)
+static uint64_t load64(const struct uvf_dmatest *t, uint32_t reg_lo)
 {
 	return (uint64_t)load32(t, reg_lo + 4) << 32 | load32(t, reg_lo);
 }
 
 /* The client may have written over read-only registers: put them back. */
-static void sync_read_only(struct dmatest *t)
+static void sync_read_only(struct uvf_dmatest *t)
 {
 	store32(t, UVF_DMATEST_REG_ID, UVF_DMATEST_ID);
 	store32(t, UVF_DMATEST_REG_VERSION, UVF_DMATEST_VERSION);
@@ -85,7 +86,7 @@ uint32_t uvf_dmatest_checksum(const void *buf, size_t len)
 /* SUM and BARFILL: BAR4 is local memory, so they finish at once. The
  * client's stores through its mapping are ordered before the CMD write
  * that starts us (it went through a socket after them). */
-static int run_on_scratch(struct dmatest *t, uint32_t cmd, uint64_t len)
+static int run_on_scratch(struct uvf_dmatest *t, uint32_t cmd, uint64_t len)
 {
 	if (len > UVF_DMATEST_BAR4_SIZE)
 		return -EINVAL;
@@ -101,7 +102,7 @@ static size_t chunk_of(uint64_t remaining)
 	return remaining < UVF_DMATEST_CHUNK ? (size_t)remaining : UVF_DMATEST_CHUNK;
 }
 
-static void raise_completion(struct uvf_device *dev, struct dmatest *t)
+static void raise_completion(struct uvf_device *dev, struct uvf_dmatest *t)
 {
 	int ret;
 
@@ -127,7 +128,7 @@ static void raise_completion(struct uvf_device *dev, struct dmatest *t)
 }
 
 /* The command is over: publish the result, then interrupt. */
-static void complete(struct uvf_device *dev, struct dmatest *t, int ret)
+static void complete(struct uvf_device *dev, struct uvf_dmatest *t, int ret)
 {
 	t->busy = false;
 	t->status = (uint32_t)-ret;
@@ -145,26 +146,26 @@ static void complete(struct uvf_device *dev, struct dmatest *t, int ret)
  * with message-based DMA the device keeps answering register reads (CMD
  * reads non-zero) while the client serves our DMA requests.
  */
-static void next_step(struct uvf_device *dev, struct dmatest *t);
+static void next_step(struct uvf_device *dev, struct uvf_dmatest *t);
 
 /* What a transfer's callback needs: whose, and of which job generation. */
 struct step {
-	struct dmatest *t;
+	struct uvf_dmatest *t;
 	unsigned generation;
 };
 
 /* The device state if the step still belongs to the running job; frees
  * the step either way (each callback runs exactly once). */
-static struct dmatest *current(void *data)
+static struct uvf_dmatest *current(void *data)
 {
 	struct step *step = data;
-	struct dmatest *t = step->t;
+	struct uvf_dmatest *t = step->t;
 	bool live = t->busy && t->generation == step->generation;
 	free(step);
 	return live ? t : NULL;
 }
 
-static struct step *new_step(struct dmatest *t)
+static struct step *new_step(struct uvf_dmatest *t)
 {
 	struct step *step = malloc(sizeof(*step));
 	if (step) {
@@ -176,7 +177,7 @@ static struct step *new_step(struct dmatest *t)
 
 static void wrote_chunk(struct uvf_device *dev, void *data, int result)
 {
-	struct dmatest *t = current(data);
+	struct uvf_dmatest *t = current(data);
 	if (!t)
 		return; /* reset meanwhile */
 	if (result < 0) {
@@ -187,11 +188,11 @@ static void wrote_chunk(struct uvf_device *dev, void *data, int result)
 	next_step(dev, t);
 }
 
-static void write_step(struct uvf_device *dev, struct dmatest *t);
+static void write_step(struct uvf_device *dev, struct uvf_dmatest *t);
 
 static void read_chunk(struct uvf_device *dev, void *data, int result)
 {
-	struct dmatest *t = current(data);
+	struct uvf_dmatest *t = current(data);
 	if (!t)
 		return;
 	if (result < 0) {
@@ -202,7 +203,7 @@ static void read_chunk(struct uvf_device *dev, void *data, int result)
 }
 
 /* COPY: the chunk is in the bounce buffer; write it to the destination. */
-static void write_step(struct uvf_device *dev, struct dmatest *t)
+static void write_step(struct uvf_device *dev, struct uvf_dmatest *t)
 {
 	uint64_t off = t->backward ? t->len - t->done - t->n : t->done;
 	struct step *step = new_step(t);
@@ -214,7 +215,7 @@ static void write_step(struct uvf_device *dev, struct dmatest *t)
 	}
 }
 
-static void next_step(struct uvf_device *dev, struct dmatest *t)
+static void next_step(struct uvf_device *dev, struct uvf_dmatest *t)
 {
 	if (t->done == t->len) {
 		complete(dev, t, 0);
@@ -241,7 +242,7 @@ static void next_step(struct uvf_device *dev, struct dmatest *t)
 	}
 }
 
-static void start_command(struct uvf_device *dev, struct dmatest *t, uint32_t cmd)
+static void start_command(struct uvf_device *dev, struct uvf_dmatest *t, uint32_t cmd)
 {
 	uvf_irq_set_intx_level(dev, false); /* the previous completion is seen */
 	t->intx = false;
@@ -269,7 +270,7 @@ static void start_command(struct uvf_device *dev, struct dmatest *t, uint32_t cm
 
 static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
 {
-	struct dmatest *t = data;
+	struct uvf_dmatest *t = data;
 
 	(void)buf; /* already copied into the BAR memory by the library */
 	if (offset < UVF_DMATEST_REG_CMD + 4 && offset + len > UVF_DMATEST_REG_CMD) {
@@ -289,7 +290,7 @@ static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const
  * without the library seeing them. */
 static int bar4_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
 {
-	struct dmatest *t = data;
+	struct uvf_dmatest *t = data;
 
 	(void)dev;
 	(void)offset;
@@ -302,7 +303,7 @@ static int bar4_write(struct uvf_device *dev, void *data, uint64_t offset, const
 
 static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
 {
-	struct dmatest *t = data;
+	struct uvf_dmatest *t = data;
 
 	(void)dev;
 	/* the library has zeroed the BAR memory; a command in flight is
@@ -337,7 +338,7 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
  * waited for: its step is recorded and started again on resume (each step
  * is idempotent: a chunk read again, or the bounce buffer written again),
  * and its callback, now of an older generation, is ignored. */
-static void quiesce(struct dmatest *t)
+static void quiesce(struct uvf_dmatest *t)
 {
 	t->stopped = true;
 	if (t->busy) {
@@ -346,7 +347,7 @@ static void quiesce(struct dmatest *t)
 	}
 }
 
-static void log_quiesce(struct uvf_device *dev, const struct dmatest *t)
+static void log_quiesce(struct uvf_device *dev, const struct uvf_dmatest *t)
 {
 	if (t->busy)
 		uvf_device_log(dev, UVF_LOG_DEBUG,
@@ -356,7 +357,7 @@ static void log_quiesce(struct uvf_device *dev, const struct dmatest *t)
 }
 
 /* STOP -> RUNNING, on the source (migration cancelled) or the destination. */
-static void resume(struct uvf_device *dev, struct dmatest *t)
+static void resume(struct uvf_device *dev, struct uvf_dmatest *t)
 {
 	t->stopped = false;
 	if (t->intx) /* a completion the driver has not seen yet */
@@ -376,7 +377,7 @@ static void resume(struct uvf_device *dev, struct dmatest *t)
 	sync_read_only(t);
 }
 
-static int build_stream(struct dmatest *t)
+static int build_stream(struct uvf_dmatest *t)
 {
 	struct devmig_writer w;
 	uint8_t *stream;
@@ -419,7 +420,7 @@ struct dmatest_image {
 	const uint8_t *regs, *scratch, *bounce;
 };
 
-static int parse_stream(struct uvf_device *dev, struct dmatest *t, struct dmatest_image *im)
+static int parse_stream(struct uvf_device *dev, struct uvf_dmatest *t, struct dmatest_image *im)
 {
 	struct devmig_reader r;
 	uint32_t version;
@@ -481,7 +482,7 @@ bad:
 	return -EINVAL;
 }
 
-static void apply_image(struct dmatest *t, const struct dmatest_image *im)
+static void apply_image(struct uvf_dmatest *t, const struct dmatest_image *im)
 {
 	t->generation++; /* whatever this side had started is forgotten */
 	memcpy(t->regs, im->regs, UVF_DMATEST_BAR_SIZE);
@@ -510,31 +511,32 @@ static void apply_image(struct dmatest *t, const struct dmatest_image *im)
 	sync_read_only(t);
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
-	struct dmatest *t = data;
-	bool was_running = from == UVF_MIG_STATE_RUNNING || from == UVF_MIG_STATE_PRE_COPY;
+	struct uvf_dmatest *t = data;
+	bool was_running = from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY;
 
-	if (was_running && (to == UVF_MIG_STATE_STOP || to == UVF_MIG_STATE_STOP_COPY)) {
+	if (was_running && (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY)) {
 		quiesce(t);
 		log_quiesce(dev, t);
 	}
 	switch (to) {
-	case UVF_MIG_STATE_STOP_COPY:
+	case UVF_MIGRATION_STATE_STOP_COPY:
 		return build_stream(t); /* the whole state, now that it is frozen */
-	case UVF_MIG_STATE_PRE_COPY:
+	case UVF_MIGRATION_STATE_PRE_COPY:
 		devmig_clear(&t->mig); /* nothing in pre-copy: the state is small */
 		return 0;
-	case UVF_MIG_STATE_RESUMING:
+	case UVF_MIGRATION_STATE_RESUMING:
 		devmig_load_begin(&t->mig, DMATEST_MIG_MAX);
 		return 0;
-	case UVF_MIG_STATE_RUNNING:
-		if (from == UVF_MIG_STATE_STOP)
+	case UVF_MIGRATION_STATE_RUNNING:
+		if (from == UVF_MIGRATION_STATE_STOP)
 			resume(dev, t);
 		devmig_clear(&t->mig);
 		return 0;
-	case UVF_MIG_STATE_STOP:
-		if (from == UVF_MIG_STATE_RESUMING) {
+	case UVF_MIGRATION_STATE_STOP:
+		if (from == UVF_MIGRATION_STATE_RESUMING) {
 			struct dmatest_image im;
 			int ret = parse_stream(dev, t, &im);
 			if (ret == 0)
@@ -551,7 +553,7 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 
 static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t len)
 {
-	struct dmatest *t = data;
+	struct uvf_dmatest *t = data;
 
 	(void)dev;
 	return devmig_save(&t->mig, buf, len);
@@ -559,7 +561,7 @@ static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t le
 
 static int mig_load(struct uvf_device *dev, void *data, const void *buf, size_t len)
 {
-	struct dmatest *t = data;
+	struct uvf_dmatest *t = data;
 	int ret = devmig_load(&t->mig, buf, len);
 
 	if (ret == -EINVAL)
@@ -569,13 +571,13 @@ static int mig_load(struct uvf_device *dev, void *data, const void *buf, size_t 
 
 static uint64_t mig_pending(struct uvf_device *dev, void *data)
 {
-	struct dmatest *t = data;
+	struct uvf_dmatest *t = data;
 
 	(void)dev;
 	return devmig_save_pending(&t->mig);
 }
 
-static int describe(struct uvf_device *dev, struct dmatest *t)
+static int describe(struct uvf_device *dev, struct uvf_dmatest *t)
 {
 	static const struct uvf_pci_ids ids = {
 		.vendor_id = UVF_DMATEST_VENDOR_ID,
@@ -629,17 +631,17 @@ static int describe(struct uvf_device *dev, struct dmatest *t)
 
 static void free_state(void *data)
 {
-	struct dmatest *t = data;
+	struct uvf_dmatest *t = data;
 
 	devmig_clear(&t->mig);
 	free(t);
 }
 
-int uvf_dmatest_create(struct uvf_device **out)
+int uvf_dmatest_create(struct uvf_dmatest **out)
 {
 	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
 	struct uvf_device *dev = NULL;
-	struct dmatest *t;
+	struct uvf_dmatest *t;
 	int ret;
 
 	if (!out)
@@ -653,7 +655,6 @@ int uvf_dmatest_create(struct uvf_device **out)
 		free(t);
 		return ret;
 	}
-	/* From here on the device owns t. */
 	cb.reset = on_reset;
 	cb.free_data = free_state;
 	ret = uvf_device_set_callbacks(dev, &cb, t);
@@ -662,16 +663,24 @@ int uvf_dmatest_create(struct uvf_device **out)
 		free(t);
 		return ret;
 	}
+	/* From here on the device owns t. */
+	t->dev = dev;
 	ret = describe(dev, t);
 	if (ret < 0) {
 		uvf_device_free(dev);
 		return ret;
 	}
-	*out = dev;
+	*out = t;
 	return 0;
 }
 
-void uvf_dmatest_free(struct uvf_device *dev)
+struct uvf_device *uvf_dmatest_device(struct uvf_dmatest *t)
 {
-	uvf_device_free(dev);
+	return t ? t->dev : NULL;
+}
+
+void uvf_dmatest_destroy(struct uvf_dmatest *t)
+{
+	if (t)
+		uvf_device_free(t->dev);
 }

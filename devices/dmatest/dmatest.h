@@ -153,20 +153,24 @@ enum uvf_dmatest_reg {
 #define UVF_DMATEST_CHUNK   (64u << 10) /* bounce buffer size */
 
 /*
- * Create a dmatest device: described (ids, BARs, capabilities, IRQs,
- * callbacks) but not listening; the caller goes on with
- * uvf_device_listen() or uvf_device_listen_fd() and serves it. Its state
- * is the callbacks' data, released by uvf_device_free() (do not replace
- * the callbacks). Returns 0, or a negative errno (-ENOMEM, or what the
- * library refused).
+ * The model, in the shape of every uvf device model (devices/):
+ * uvf_dmatest_create() makes the model and its device, described (ids,
+ * BARs, capabilities, IRQs, callbacks) but not listening; go on with
+ * uvf_device_listen() or uvf_device_listen_fd() on uvf_dmatest_device(),
+ * then serve it. The device owns the model (its callbacks' data; do not
+ * replace the callbacks): uvf_dmatest_destroy(), or uvf_device_free() on
+ * its device, frees both; NULL is fine. The device's user data pointer
+ * stays free for the caller. create returns 0, or a negative errno
+ * (-ENOMEM, or what the library refused).
  */
-int uvf_dmatest_create(struct uvf_device **out);
+struct uvf_dmatest;
+
+int uvf_dmatest_create(struct uvf_dmatest **out);
+struct uvf_device *uvf_dmatest_device(struct uvf_dmatest *t);
+void uvf_dmatest_destroy(struct uvf_dmatest *t);
 
 /* The checksum SUM computes, for clients to compare with. */
 uint32_t uvf_dmatest_checksum(const void *buf, size_t len);
-
-/* Same as uvf_device_free() (kept for existing callers). NULL is fine. */
-void uvf_dmatest_free(struct uvf_device *dev);
 
 #ifdef __cplusplus
 }

@@ -19,18 +19,18 @@
 int main(int argc, char **argv)
 {
 	struct sample_args args;
-	struct uvf_device *dev;
+	struct uvf_dmatest *model;
 	int ret;
 
 	ret = sample_parse_args(argc, argv, "uvf-dmatest", "A DMA copy/fill test PCI device", &args);
 	if (ret >= 0)
 		return ret;
-	ret = uvf_dmatest_create(&dev);
+	ret = uvf_dmatest_create(&model);
 	if (ret < 0) {
 		fprintf(stderr, "uvf-dmatest: cannot set up the device: %s\n", uvf_strerror(ret));
 		return 1;
 	}
-	ret = sample_serve(dev, &args);
-	uvf_dmatest_free(dev);
+	ret = sample_serve(uvf_dmatest_device(model), &args);
+	uvf_dmatest_destroy(model);
 	return ret;
 }

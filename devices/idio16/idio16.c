@@ -11,11 +11,11 @@
 #include "common/devmig.h"
 #include "idio16.h"
 
-struct idio16 {
+struct uvf_idio16 {
 	struct uvf_device *dev;
-	int event_fd; /* kicked by idio16_set_inputs(), drained by idio16_process() */
+	int event_fd; /* kicked by uvf_idio16_set_inputs(), drained by uvf_idio16_process() */
 
-	/* Registers: shared with idio16_set_inputs()/idio16_get_state(),
+	/* Registers: shared with uvf_idio16_set_inputs()/uvf_idio16_get_state(),
 	 * which may run on other threads. */
 	pthread_mutex_t lock;
 	uint16_t outputs;
@@ -30,7 +30,7 @@ struct idio16 {
 	/* Device thread only. */
 	bool stopped; /* quiesced for migration: INTx is left alone */
 	struct devmig mig;
-	idio16_output_fn on_output;
+	uvf_idio16_output_fn on_output;
 	void *output_data;
 	uint16_t logged_inputs;
 };
@@ -42,24 +42,24 @@ struct effects {
 	bool new_event;			/* a change of state was latched */
 };
 
-static bool intx_level(const struct idio16 *s)
+static bool intx_level(const struct uvf_idio16 *s)
 {
-	return s->irq_enabled && (s->irq_status & IDIO16_STATUS_PENDING);
+	return s->irq_enabled && (s->irq_status & UVF_IDIO16_STATUS_PENDING);
 }
 
 /* Latch a change of the inputs from old to now, if IRQs are enabled.
  * Returns whether something was latched. Lock held. */
-static bool latch_change(struct idio16 *s, uint16_t old, uint16_t now)
+static bool latch_change(struct uvf_idio16 *s, uint16_t old, uint16_t now)
 {
 	uint16_t changed = old ^ now;
 
 	if (!changed || !s->irq_enabled)
 		return false;
 	if (changed & 0x00ff)
-		s->irq_status |= IDIO16_STATUS_COS_LOW;
+		s->irq_status |= UVF_IDIO16_STATUS_COS_LOW;
 	if (changed & 0xff00)
-		s->irq_status |= IDIO16_STATUS_COS_HIGH;
-	s->irq_status |= IDIO16_STATUS_PENDING;
+		s->irq_status |= UVF_IDIO16_STATUS_COS_HIGH;
+	s->irq_status |= UVF_IDIO16_STATUS_PENDING;
 	return true;
 }
 
@@ -78,7 +78,7 @@ static bool latch_change(struct idio16 *s, uint16_t old, uint16_t now)
  * acknowledges INTx early (QEMU unmasks on the guest's next I/O access)
  * gets it again while it is still asserted, so no event is lost.
  */
-static void drive_intx(struct idio16 *s, bool level, bool rose)
+static void drive_intx(struct uvf_idio16 *s, bool level, bool rose)
 {
 	int ret = uvf_irq_set_intx_level(s->dev, level);
 	if (!level || !rose)
@@ -94,7 +94,7 @@ static void drive_intx(struct idio16 *s, bool level, bool rose)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void notify_outputs(struct idio16 *s, uint16_t old, uint16_t now)
+static void notify_outputs(struct uvf_idio16 *s, uint16_t old, uint16_t now)
 {
 	if (old == now)
 		return;
@@ -103,7 +103,7 @@ static void notify_outputs(struct idio16 *s, uint16_t old, uint16_t now)
 		s->on_output(s->output_data, old, now);
 }
 
-static void apply_effects(struct idio16 *s, const struct effects *fx)
+static void apply_effects(struct uvf_idio16 *s, const struct effects *fx)
 {
 	notify_outputs(s, fx->old_outputs, fx->outputs);
 	/* stopped: the level is driven again from the registers on resume */
@@ -112,51 +112,51 @@ static void apply_effects(struct idio16 *s, const struct effects *fx)
 }
 
 /* Lock held. Reads have side effects on ports 2 and 3, as on the card. */
-static uint8_t read_port(struct idio16 *s, unsigned port)
+static uint8_t read_port(struct uvf_idio16 *s, unsigned port)
 {
 	switch (port) {
-	case IDIO16_PORT_OUT_LOW:
+	case UVF_IDIO16_PORT_OUT_LOW:
 		return (uint8_t)s->outputs;
-	case IDIO16_PORT_IN_LOW:
+	case UVF_IDIO16_PORT_IN_LOW:
 		return (uint8_t)s->inputs;
-	case IDIO16_PORT_IRQ_CTL:
+	case UVF_IDIO16_PORT_IRQ_CTL:
 		s->irq_enabled = true;
 		return 0xff;
-	case IDIO16_PORT_FILTER:
+	case UVF_IDIO16_PORT_FILTER:
 		s->filters_all = true;
 		return 0xff;
-	case IDIO16_PORT_OUT_HIGH:
+	case UVF_IDIO16_PORT_OUT_HIGH:
 		return (uint8_t)(s->outputs >> 8);
-	case IDIO16_PORT_IN_HIGH:
+	case UVF_IDIO16_PORT_IN_HIGH:
 		return (uint8_t)(s->inputs >> 8);
-	case IDIO16_PORT_IRQ_STATUS:
+	case UVF_IDIO16_PORT_IRQ_STATUS:
 		return s->irq_status;
-	default: /* IDIO16_PORT_FILTER_LOW */
+	default: /* UVF_IDIO16_PORT_FILTER_LOW */
 		return s->filters_all ? 0xff : s->filter_low;
 	}
 }
 
 /* Lock held. */
-static void write_port(struct idio16 *s, unsigned port, uint8_t value)
+static void write_port(struct uvf_idio16 *s, unsigned port, uint8_t value)
 {
 	switch (port) {
-	case IDIO16_PORT_OUT_LOW:
+	case UVF_IDIO16_PORT_OUT_LOW:
 		s->outputs = (uint16_t)((s->outputs & 0xff00) | value);
 		break;
-	case IDIO16_PORT_IN_LOW:
+	case UVF_IDIO16_PORT_IN_LOW:
 		s->irq_status = 0; /* clear interrupt */
 		break;
-	case IDIO16_PORT_IRQ_CTL:
+	case UVF_IDIO16_PORT_IRQ_CTL:
 		s->irq_enabled = false; /* what is latched stays latched */
 		break;
-	case IDIO16_PORT_FILTER:
+	case UVF_IDIO16_PORT_FILTER:
 		s->filters_all = false;
 		s->filter_low = 0;
 		break;
-	case IDIO16_PORT_OUT_HIGH:
+	case UVF_IDIO16_PORT_OUT_HIGH:
 		s->outputs = (uint16_t)((s->outputs & 0x00ff) | value << 8);
 		break;
-	case IDIO16_PORT_FILTER_LOW:
+	case UVF_IDIO16_PORT_FILTER_LOW:
 		s->filter_low = value;
 		break;
 	default: /* inputs 8-15 and status are read-only */
@@ -164,12 +164,12 @@ static void write_port(struct idio16 *s, unsigned port, uint8_t value)
 	}
 }
 
-static int bar2_access(struct idio16 *s, uint64_t offset, uint8_t *buf, size_t len, bool is_write)
+static int bar2_access(struct uvf_idio16 *s, uint64_t offset, uint8_t *buf, size_t len, bool is_write)
 {
 	struct effects fx;
 
 	/* The library checks this already; the port numbers rely on it. */
-	if (offset > IDIO16_BAR_SIZE || len > IDIO16_BAR_SIZE - offset)
+	if (offset > UVF_IDIO16_BAR_SIZE || len > UVF_IDIO16_BAR_SIZE - offset)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	fx.old_outputs = s->outputs;
@@ -206,7 +206,7 @@ static int bar2_write(struct uvf_device *dev, void *data, uint64_t offset, const
 
 static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
 {
-	struct idio16 *s = data;
+	struct uvf_idio16 *s = data;
 	struct effects fx = {.new_event = false};
 
 	(void)dev;
@@ -234,11 +234,11 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 
 /* ---- Migration (state format in idio16.h) ---- */
 
-#define IDIO16_MIG_TAG	   0x36314449u /* "ID16" */
-#define IDIO16_MIG_VERSION 1u
-#define IDIO16_MIG_MAX	   4096u
+#define UVF_IDIO16_MIG_TAG     0x36314449u /* "ID16" */
+#define UVF_IDIO16_MIG_VERSION 1u
+#define UVF_IDIO16_MIG_MAX     4096u
 
-static void mig_resume(struct idio16 *s)
+static void mig_resume(struct uvf_idio16 *s)
 {
 	bool requested, level;
 
@@ -253,13 +253,13 @@ static void mig_resume(struct idio16 *s)
 	drive_intx(s, level, requested);
 }
 
-static int build_stream(struct idio16 *s)
+static int build_stream(struct uvf_idio16 *s)
 {
 	struct devmig_writer w;
 	uint8_t *stream;
 	size_t len;
 
-	devmig_writer_begin(&w, IDIO16_MIG_TAG, IDIO16_MIG_VERSION);
+	devmig_writer_begin(&w, UVF_IDIO16_MIG_TAG, UVF_IDIO16_MIG_VERSION);
 	pthread_mutex_lock(&s->lock);
 	devmig_put_u16(&w, s->outputs);
 	devmig_put_u16(&w, s->inputs);
@@ -284,13 +284,13 @@ static bool get_bool(struct devmig_reader *r, bool *ok)
 	return v == 1;
 }
 
-static int load_stream(struct idio16 *s)
+static int load_stream(struct uvf_idio16 *s)
 {
 	struct devmig_reader r;
 	uint32_t version;
 	bool ok = true;
 
-	if (devmig_load_finish(&s->mig, IDIO16_MIG_TAG, IDIO16_MIG_VERSION, &r, &version) < 0) {
+	if (devmig_load_finish(&s->mig, UVF_IDIO16_MIG_TAG, UVF_IDIO16_MIG_VERSION, &r, &version) < 0) {
 		uvf_device_log(s->dev, UVF_LOG_WARNING,
 			       "idio16: migration stream refused: truncated, corrupted or not an idio16 v1 stream "
 			       "(%zu bytes)",
@@ -305,7 +305,7 @@ static int load_stream(struct idio16 *s)
 	bool irq_requested = get_bool(&r, &ok);
 	uint32_t irq_raised = devmig_get_u32(&r);
 	if (!ok || devmig_reader_end(&r) < 0 ||
-	    (irq_status & ~(IDIO16_STATUS_COS_LOW | IDIO16_STATUS_COS_HIGH | IDIO16_STATUS_PENDING))) {
+	    (irq_status & ~(UVF_IDIO16_STATUS_COS_LOW | UVF_IDIO16_STATUS_COS_HIGH | UVF_IDIO16_STATUS_PENDING))) {
 		uvf_device_log(s->dev, UVF_LOG_WARNING, "idio16: migration stream refused: inconsistent state");
 		return -EINVAL;
 	}
@@ -324,29 +324,30 @@ static int load_stream(struct idio16 *s)
 	return 0;
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
-	struct idio16 *s = data;
+	struct uvf_idio16 *s = data;
 	int ret = 0;
 
 	(void)dev;
 	/* Nothing runs asynchronously here: quiescing is not raising INTx
 	 * any more (input changes wait in irq_requested). */
-	if ((from == UVF_MIG_STATE_RUNNING || from == UVF_MIG_STATE_PRE_COPY) &&
-	    (to == UVF_MIG_STATE_STOP || to == UVF_MIG_STATE_STOP_COPY))
+	if ((from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY) &&
+	    (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY))
 		s->stopped = true;
 	switch (to) {
-	case UVF_MIG_STATE_STOP_COPY:
+	case UVF_MIGRATION_STATE_STOP_COPY:
 		return build_stream(s);
-	case UVF_MIG_STATE_RESUMING:
-		devmig_load_begin(&s->mig, IDIO16_MIG_MAX);
+	case UVF_MIGRATION_STATE_RESUMING:
+		devmig_load_begin(&s->mig, UVF_IDIO16_MIG_MAX);
 		return 0;
-	case UVF_MIG_STATE_STOP:
-		if (from == UVF_MIG_STATE_RESUMING)
+	case UVF_MIGRATION_STATE_STOP:
+		if (from == UVF_MIGRATION_STATE_RESUMING)
 			ret = load_stream(s);
 		break;
-	case UVF_MIG_STATE_RUNNING:
-		if (from == UVF_MIG_STATE_STOP)
+	case UVF_MIGRATION_STATE_RUNNING:
+		if (from == UVF_MIGRATION_STATE_STOP)
 			mig_resume(s);
 		break;
 	default: /* PRE_COPY: nothing to send before the final copy */
@@ -358,7 +359,7 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 
 static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t len)
 {
-	struct idio16 *s = data;
+	struct uvf_idio16 *s = data;
 
 	(void)dev;
 	return devmig_save(&s->mig, buf, len);
@@ -366,7 +367,7 @@ static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t le
 
 static int mig_load(struct uvf_device *dev, void *data, const void *buf, size_t len)
 {
-	struct idio16 *s = data;
+	struct uvf_idio16 *s = data;
 
 	(void)dev;
 	return devmig_load(&s->mig, buf, len);
@@ -374,25 +375,24 @@ static int mig_load(struct uvf_device *dev, void *data, const void *buf, size_t 
 
 static uint64_t mig_pending(struct uvf_device *dev, void *data)
 {
-	struct idio16 *s = data;
+	struct uvf_idio16 *s = data;
 
 	(void)dev;
 	return devmig_save_pending(&s->mig);
 }
 
-static int describe(struct idio16 *s)
+static int describe(struct uvf_idio16 *s)
 {
 	static const struct uvf_pci_ids ids = {
-		.vendor_id = IDIO16_VENDOR_ID,
-		.device_id = IDIO16_DEVICE_ID,
-		.subsystem_vendor_id = IDIO16_VENDOR_ID,
-		.subsystem_id = IDIO16_DEVICE_ID,
-		.class_code = IDIO16_CLASS,
+		.vendor_id = UVF_IDIO16_VENDOR_ID,
+		.device_id = UVF_IDIO16_DEVICE_ID,
+		.subsystem_vendor_id = UVF_IDIO16_VENDOR_ID,
+		.subsystem_id = UVF_IDIO16_DEVICE_ID,
+		.class_code = UVF_IDIO16_CLASS,
 		.revision = 0,
 	};
 	const struct uvf_bar_desc bar2 = {
-		.size = IDIO16_BAR_SIZE, .flags = UVF_BAR_IO, .read = bar2_read, .write = bar2_write, .data = s};
-	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+		.size = UVF_IDIO16_BAR_SIZE, .flags = UVF_BAR_IO, .read = bar2_read, .write = bar2_write, .data = s};
 	const struct uvf_migration_callbacks mig = {
 		.version = UVF_MIGRATION_CALLBACKS_VERSION,
 		.transition = mig_transition,
@@ -402,19 +402,31 @@ static int describe(struct idio16 *s)
 	};
 	int ret;
 
-	cb.reset = on_reset;
 	if ((ret = uvf_device_set_pci_ids(s->dev, &ids)) < 0 ||
-	    (ret = uvf_device_set_bar(s->dev, IDIO16_BAR, &bar2)) < 0 ||
+	    (ret = uvf_device_set_bar(s->dev, UVF_IDIO16_BAR, &bar2)) < 0 ||
 	    (ret = uvf_device_set_irq_count(s->dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
-	    (ret = uvf_device_set_callbacks(s->dev, &cb, s)) < 0 ||
 	    (ret = uvf_device_set_migration(s->dev, &mig, s, UVF_MIGRATION_PRE_COPY)) < 0)
 		return ret;
 	return 0;
 }
 
-int idio16_create(struct idio16 **out)
+/* The device's free_data: runs last in uvf_device_free(), after every
+ * other callback, so nothing points at s any more. */
+static void free_model(void *data)
 {
-	struct idio16 *s;
+	struct uvf_idio16 *s = data;
+
+	devmig_clear(&s->mig);
+	if (s->event_fd >= 0)
+		close(s->event_fd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int uvf_idio16_create(struct uvf_idio16 **out)
+{
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	struct uvf_idio16 *s;
 	int ret;
 
 	if (!out)
@@ -431,45 +443,50 @@ int idio16_create(struct idio16 **out)
 	s->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->event_fd < 0) {
 		ret = -errno;
-		idio16_free(s);
+		free_model(s);
 		return ret;
 	}
 	ret = uvf_device_new(&s->dev);
-	if (ret == 0)
-		ret = describe(s);
 	if (ret < 0) {
-		idio16_free(s);
+		free_model(s);
+		return ret;
+	}
+	cb.reset = on_reset;
+	cb.free_data = free_model;
+	ret = uvf_device_set_callbacks(s->dev, &cb, s);
+	if (ret < 0) {
+		uvf_device_free(s->dev);
+		free_model(s);
+		return ret;
+	}
+	/* From here on the device owns s. */
+	ret = describe(s);
+	if (ret < 0) {
+		uvf_device_free(s->dev);
 		return ret;
 	}
 	*out = s;
 	return 0;
 }
 
-void idio16_free(struct idio16 *s)
+void uvf_idio16_destroy(struct uvf_idio16 *s)
 {
-	if (!s)
-		return;
-	/* The device first: its callbacks point at s. */
-	uvf_device_free(s->dev);
-	devmig_clear(&s->mig);
-	if (s->event_fd >= 0)
-		close(s->event_fd);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	if (s)
+		uvf_device_free(s->dev);
 }
 
-struct uvf_device *idio16_device(struct idio16 *s)
+struct uvf_device *uvf_idio16_device(struct uvf_idio16 *s)
 {
 	return s ? s->dev : NULL;
 }
 
-void idio16_set_output_listener(struct idio16 *s, idio16_output_fn fn, void *data)
+void uvf_idio16_set_output_listener(struct uvf_idio16 *s, uvf_idio16_output_fn fn, void *data)
 {
 	s->on_output = fn;
 	s->output_data = data;
 }
 
-void idio16_set_inputs(struct idio16 *s, uint16_t value)
+void uvf_idio16_set_inputs(struct uvf_idio16 *s, uint16_t value)
 {
 	bool changed;
 
@@ -487,7 +504,7 @@ void idio16_set_inputs(struct idio16 *s, uint16_t value)
 	}
 }
 
-void idio16_get_state(struct idio16 *s, struct idio16_state *out)
+void uvf_idio16_get_state(struct uvf_idio16 *s, struct uvf_idio16_state *out)
 {
 	pthread_mutex_lock(&s->lock);
 	out->outputs = s->outputs;
@@ -500,12 +517,12 @@ void idio16_get_state(struct idio16 *s, struct idio16_state *out)
 	pthread_mutex_unlock(&s->lock);
 }
 
-int idio16_event_fd(struct idio16 *s)
+int uvf_idio16_event_fd(struct uvf_idio16 *s)
 {
 	return s->event_fd;
 }
 
-void idio16_process(struct idio16 *s)
+void uvf_idio16_process(struct uvf_idio16 *s)
 {
 	uint64_t counter;
 	bool requested, level;
@@ -529,7 +546,7 @@ void idio16_process(struct idio16 *s)
 	drive_intx(s, level, requested);
 }
 
-int idio16_run(struct idio16 *s, int watch_fd, idio16_watch_fn on_watch, void *data)
+int uvf_idio16_run(struct uvf_idio16 *s, int watch_fd, uvf_idio16_watch_fn on_watch, void *data)
 {
 	if (!s || (watch_fd >= 0 && !on_watch))
 		return -EINVAL;
@@ -543,7 +560,7 @@ int idio16_run(struct idio16 *s, int watch_fd, idio16_watch_fn on_watch, void *d
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if (n > 0 && p[1].revents)
-			idio16_process(s);
+			uvf_idio16_process(s);
 		if (n > 0 && watch_fd >= 0 && p[2].revents && !on_watch(data))
 			watch_fd = -1;
 		int ret = uvf_device_dispatch(s->dev);

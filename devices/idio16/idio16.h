@@ -61,35 +61,35 @@
 extern "C" {
 #endif
 
-#define IDIO16_VENDOR_ID 0x494f
-#define IDIO16_DEVICE_ID 0x0dc8
-#define IDIO16_CLASS	 0xff0000u
-#define IDIO16_BAR	 2u /* the BAR index the Linux driver maps */
-#define IDIO16_BAR_SIZE	 8u
+#define UVF_IDIO16_VENDOR_ID 0x494f
+#define UVF_IDIO16_DEVICE_ID 0x0dc8
+#define UVF_IDIO16_CLASS     0xff0000u
+#define UVF_IDIO16_BAR	     2u /* the BAR index the Linux driver maps */
+#define UVF_IDIO16_BAR_SIZE  8u
 
-enum idio16_port {
-	IDIO16_PORT_OUT_LOW = 0,    /* R/W outputs 0-7 */
-	IDIO16_PORT_IN_LOW = 1,	    /* R inputs 0-7, W clear interrupt */
-	IDIO16_PORT_IRQ_CTL = 2,    /* R enable IRQ, W disable IRQ */
-	IDIO16_PORT_FILTER = 3,	    /* R activate filters, W deactivate filters */
-	IDIO16_PORT_OUT_HIGH = 4,   /* R/W outputs 8-15 */
-	IDIO16_PORT_IN_HIGH = 5,    /* R inputs 8-15 */
-	IDIO16_PORT_IRQ_STATUS = 6, /* R interrupt status */
-	IDIO16_PORT_FILTER_LOW = 7, /* R/W filters 0-7 */
+enum uvf_idio16_port {
+	UVF_IDIO16_PORT_OUT_LOW = 0,	/* R/W outputs 0-7 */
+	UVF_IDIO16_PORT_IN_LOW = 1,	/* R inputs 0-7, W clear interrupt */
+	UVF_IDIO16_PORT_IRQ_CTL = 2,	/* R enable IRQ, W disable IRQ */
+	UVF_IDIO16_PORT_FILTER = 3,	/* R activate filters, W deactivate filters */
+	UVF_IDIO16_PORT_OUT_HIGH = 4,	/* R/W outputs 8-15 */
+	UVF_IDIO16_PORT_IN_HIGH = 5,	/* R inputs 8-15 */
+	UVF_IDIO16_PORT_IRQ_STATUS = 6, /* R interrupt status */
+	UVF_IDIO16_PORT_FILTER_LOW = 7, /* R/W filters 0-7 */
 };
 
-#define IDIO16_STATUS_COS_LOW  0x01u /* inputs 0-7 changed */
-#define IDIO16_STATUS_COS_HIGH 0x02u /* inputs 8-15 changed */
-#define IDIO16_STATUS_PENDING  0x04u /* interrupt pending */
+#define UVF_IDIO16_STATUS_COS_LOW  0x01u /* inputs 0-7 changed */
+#define UVF_IDIO16_STATUS_COS_HIGH 0x02u /* inputs 8-15 changed */
+#define UVF_IDIO16_STATUS_PENDING  0x04u /* interrupt pending */
 
-struct idio16;
+struct uvf_idio16;
 
 /* The register state, for tests and logs. */
-struct idio16_state {
+struct uvf_idio16_state {
 	uint16_t outputs;
 	uint16_t inputs;
 	bool irq_enabled;
-	uint8_t irq_status;  /* IDIO16_STATUS_* latched */
+	uint8_t irq_status;  /* UVF_IDIO16_STATUS_* latched */
 	bool filters_all;    /* all filters active (port 3 read) */
 	uint8_t filter_low;  /* filters 0-7 chosen through port 7 */
 	uint32_t irq_raised; /* INTx raised (delivered or latched) since creation */
@@ -97,55 +97,54 @@ struct idio16_state {
 
 /* Called on the device thread when the outputs change (register write or
  * reset), after the model's lock was released. */
-typedef void (*idio16_output_fn)(void *data, uint16_t old_outputs, uint16_t outputs);
+typedef void (*uvf_idio16_output_fn)(void *data, uint16_t old_outputs, uint16_t outputs);
 
 /*
- * Create the model and its device: described (ids, BAR2, INTx, reset
- * callback) but not listening; go on with uvf_device_listen() or
- * uvf_device_listen_fd() on idio16_device(), then serve with idio16_run().
- * The device's user data pointer stays free for the caller. Returns 0 or a
- * negative errno.
+ * The shape of every uvf device model (devices/): uvf_<model>_create()
+ * makes the model and its device, described (here ids, BAR2, INTx,
+ * callbacks) but not listening; go on with uvf_device_listen() or
+ * uvf_device_listen_fd() on uvf_<model>_device(), then serve it (here
+ * with uvf_idio16_run()). The device owns the model: uvf_<model>_destroy(),
+ * or uvf_device_free() on its device, frees both (and removes the socket
+ * file); NULL is fine. Destroy after serving stopped. The device's user
+ * data pointer stays free for the caller. create returns 0 or a negative
+ * errno.
  */
-int idio16_create(struct idio16 **out);
-
-/* Free the device (which removes its socket file) and the model. NULL is
- * fine. Call after idio16_run() returned. */
-void idio16_free(struct idio16 *s);
-
-/* The device, owned by s. */
-struct uvf_device *idio16_device(struct idio16 *s);
+int uvf_idio16_create(struct uvf_idio16 **out);
+struct uvf_device *uvf_idio16_device(struct uvf_idio16 *s);
+void uvf_idio16_destroy(struct uvf_idio16 *s);
 
 /* Install the output listener (fn NULL removes it). Call before serving. */
-void idio16_set_output_listener(struct idio16 *s, idio16_output_fn fn, void *data);
+void uvf_idio16_set_output_listener(struct uvf_idio16 *s, uvf_idio16_output_fn fn, void *data);
 
 /*
  * Drive the 16 inputs to `value` (bit n = input n energised). Callable from
  * any thread: registers read the new value at once, and the interrupt a
- * change of state causes is raised by the thread in idio16_run() (or
- * idio16_process()) shortly after.
+ * change of state causes is raised by the thread in uvf_idio16_run() (or
+ * uvf_idio16_process()) shortly after.
  */
-void idio16_set_inputs(struct idio16 *s, uint16_t value);
+void uvf_idio16_set_inputs(struct uvf_idio16 *s, uint16_t value);
 
 /* Snapshot of the registers, from any thread. */
-void idio16_get_state(struct idio16 *s, struct idio16_state *out);
+void uvf_idio16_get_state(struct uvf_idio16 *s, struct uvf_idio16_state *out);
 
-/* Readable when idio16_process() has work; owned by s. For callers that run
- * their own loop around uvf_device_dispatch() instead of idio16_run(). */
-int idio16_event_fd(struct idio16 *s);
+/* Readable when uvf_idio16_process() has work; owned by s. For callers that run
+ * their own loop around uvf_device_dispatch() instead of uvf_idio16_run(). */
+int uvf_idio16_event_fd(struct uvf_idio16 *s);
 
-/* On the device thread: raise the interrupts idio16_set_inputs() asked for. */
-void idio16_process(struct idio16 *s);
+/* On the device thread: raise the interrupts uvf_idio16_set_inputs() asked for. */
+void uvf_idio16_process(struct uvf_idio16 *s);
 
-/* Called by idio16_run() when watch_fd is readable (or hung up). Return
+/* Called by uvf_idio16_run() when watch_fd is readable (or hung up). Return
  * false to stop watching it. */
-typedef bool (*idio16_watch_fn)(void *data);
+typedef bool (*uvf_idio16_watch_fn)(void *data);
 
 /*
  * Serve the device like uvf_device_run(), and also process input changes;
  * when watch_fd >= 0, call on_watch(data) whenever it is readable. Returns
  * 0 after uvf_device_stop(), or a negative errno on a fatal error.
  */
-int idio16_run(struct idio16 *s, int watch_fd, idio16_watch_fn on_watch, void *data);
+int uvf_idio16_run(struct uvf_idio16 *s, int watch_fd, uvf_idio16_watch_fn on_watch, void *data);
 
 #ifdef __cplusplus
 }

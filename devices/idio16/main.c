@@ -44,7 +44,7 @@
 #define PROG "uvf-idio16"
 
 struct control {
-	struct idio16 *model;
+	struct uvf_idio16 *model;
 	int fd;
 	char line[128];
 	size_t len;
@@ -77,7 +77,7 @@ static bool parse_number(const char *text, unsigned long max, unsigned long *out
 
 static void set_inputs(struct control *c, uint16_t value)
 {
-	idio16_set_inputs(c->model, value);
+	uvf_idio16_set_inputs(c->model, value);
 	printf("inputs=0x%04x\n", value);
 	fflush(stdout);
 }
@@ -86,7 +86,7 @@ static void run_command(struct control *c, char *line)
 {
 	char *words[4];
 	unsigned nwords = 0;
-	struct idio16_state st;
+	struct uvf_idio16_state st;
 	unsigned long a, b;
 
 	for (char *save = NULL, *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
@@ -96,7 +96,7 @@ static void run_command(struct control *c, char *line)
 	}
 	if (nwords == 0 || words[0][0] == '#')
 		return;
-	idio16_get_state(c->model, &st);
+	uvf_idio16_get_state(c->model, &st);
 	if (!strcmp(words[0], "inputs") && nwords == 2 && parse_number(words[1], 0xffff, &a)) {
 		set_inputs(c, (uint16_t)a);
 		return;
@@ -222,7 +222,7 @@ static bool wants_help(int argc, char **argv)
 }
 
 struct serving {
-	struct idio16 *model;
+	struct uvf_idio16 *model;
 	struct control *control;
 };
 
@@ -230,14 +230,14 @@ struct serving {
 static int run_with_control(void *data)
 {
 	struct serving *sv = data;
-	return idio16_run(sv->model, sv->control->fd, on_control, sv->control);
+	return uvf_idio16_run(sv->model, sv->control->fd, on_control, sv->control);
 }
 
 int main(int argc, char **argv)
 {
 	struct sample_args args;
 	struct control control = {.fd = -1};
-	struct idio16 *model = NULL;
+	struct uvf_idio16 *model = NULL;
 	const char *control_path;
 	bool created = false;
 	int ret;
@@ -261,17 +261,17 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	ret = idio16_create(&model);
+	ret = uvf_idio16_create(&model);
 	if (ret < 0) {
 		fprintf(stderr, PROG ": cannot set up the device: %s\n", uvf_strerror(ret));
 		ret = 1;
 	} else {
 		control.model = model;
-		idio16_set_output_listener(model, print_outputs, NULL);
+		uvf_idio16_set_output_listener(model, print_outputs, NULL);
 		struct serving sv = {model, &control};
-		ret = sample_serve_loop(idio16_device(model), &args, run_with_control, &sv);
+		ret = sample_serve_loop(uvf_idio16_device(model), &args, run_with_control, &sv);
 	}
-	idio16_free(model);
+	uvf_idio16_destroy(model);
 	if (control.fd > STDIN_FILENO)
 		close(control.fd);
 	if (created)

@@ -17,6 +17,7 @@ enum {
 	ADM_SET_FEATURES = 0x09,
 	ADM_GET_FEATURES = 0x0a,
 	ADM_AER = 0x0c,
+	ADM_DBBUF = 0x7c, /* Doorbell Buffer Config */
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -107,6 +108,7 @@ static void identify(struct nvme_ctrl *c, struct nvme_job *job)
 		d[77] = NVME_MDTS;
 		put16(d + 78, 1);	   /* CNTLID */
 		put32(d + 80, 0x00010400); /* VER */
+		put16(d + 256, 1u << 8);   /* OACS: Doorbell Buffer Config */
 		d[258] = 3;		   /* ACL */
 		d[259] = NVME_AERL;
 		d[260] = 0x03;		 /* FRMW: one slot, read-only */
@@ -253,6 +255,7 @@ static void create_cq(struct nvme_ctrl *c, struct nvme_job *job)
 		cq->size = qsize + 1;
 		cq->phase = true;
 		cq->base = base;
+		nvme_dbbuf_queue_changed(c, (uint16_t)qid);
 		done(c, job, NVME_SC_SUCCESS);
 	}
 }
@@ -280,6 +283,7 @@ static void create_sq(struct nvme_ctrl *c, struct nvme_job *job)
 		sq->cqid = (uint16_t)cqid;
 		sq->size = qsize + 1;
 		sq->base = base;
+		nvme_dbbuf_queue_changed(c, (uint16_t)qid);
 		done(c, job, NVME_SC_SUCCESS);
 	}
 }
@@ -345,6 +349,11 @@ void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job)
 		break;
 	case ADM_DELETE_CQ:
 		delete_cq(c, job);
+		break;
+	case ADM_DBBUF:
+		done(c, job,
+		     nvme_dbbuf_config(c, (uint64_t)job->sqe[7] << 32 | job->sqe[6],
+				       (uint64_t)job->sqe[9] << 32 | job->sqe[8]));
 		break;
 	case ADM_ABORT:
 		job->dw0 = 1; /* not aborted: commands run to completion */

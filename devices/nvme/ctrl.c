@@ -59,6 +59,7 @@ void nvme_regs_sync(struct nvme_ctrl *c)
 static void ctrl_reset(struct nvme_ctrl *c)
 {
 	c->generation++;
+	nvme_dbbuf_clear(c);
 	nvme_queues_reset(c);
 	/* I/O on the backing file finishes before the reset is done (it may
 	 * be writing into guest memory); what comes back belongs to the old
@@ -106,7 +107,8 @@ static void cc_written(struct nvme_ctrl *c)
 	else if (!(cc & CC_EN) && (c->enabled || c->csts & CSTS_CFS))
 		ctrl_reset(c);
 	if (CC_SHN(cc) && !(c->csts & CSTS_SHST_DONE)) {
-		nvme_io_drain(c); /* writes in flight reach the file before it is flushed */
+		nvme_io_drain(c);    /* writes in flight reach the file before it is flushed */
+		nvme_dbbuf_clear(c); /* the host sets it again after a shutdown */
 		(void)nvme_backing_flush(&c->store);
 		c->csts |= CSTS_SHST_DONE;
 	} else if (!CC_SHN(cc)) {
@@ -165,14 +167,29 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	return 0;
 }
 
-/* Guest memory is going away: the engine must stop using the iovecs into
- * it first (the library keeps the mapping until this returns). */
+/* The public handle: the controller is its first member, so a pointer
+ * to either converts to the other (C11 6.7.2.1). */
+struct uvf_nvme {
+	struct nvme_ctrl ctrl;
+};
+
+static int on_dma_map(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
+{
+	(void)dev;
+	(void)range;
+	nvme_dbbuf_mapped(data);
+	return 0;
+}
+
+/* Guest memory is going away: the shadow doorbells stop pointing into it,
+ * and the engine stops using the iovecs into it (the library keeps the
+ * mapping until this returns). */
 static void on_dma_unmap(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
 {
 	struct nvme_ctrl *c = data;
 
 	(void)dev;
-	(void)range;
+	nvme_dbbuf_unmap(c, range->address, range->size);
 	if (c->aio) {
 		nvme_aio_kick(c->aio);
 		nvme_aio_wait_idle(c->aio);
@@ -192,6 +209,7 @@ static void free_ctrl(void *data)
 {
 	struct nvme_ctrl *c = data;
 
+	nvme_dbbuf_destroy(c); /* first: its thread stops */
 	c->generation++;
 	nvme_queues_reset(c);
 	nvme_io_drain(c);
@@ -199,7 +217,7 @@ static void free_ctrl(void *data)
 	c->aio = NULL;
 	nvme_migration_free(c);
 	nvme_backing_close(&c->store);
-	free(c);
+	free((struct uvf_nvme *)c);
 }
 
 static int describe(struct uvf_device *dev, struct nvme_ctrl *c)
@@ -231,31 +249,42 @@ static int describe(struct uvf_device *dev, struct nvme_ctrl *c)
 	return 0;
 }
 
-int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
+int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 {
 	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
 	struct uvf_device *dev = NULL;
+	struct uvf_nvme *n;
 	struct nvme_ctrl *c;
 	int ret;
 
-	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES ||
-	    (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
+	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES || opts->shadow_poll_us < -1 ||
+	    opts->shadow_poll_us > 10000000 || (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
 		return -EINVAL;
 	*out = NULL;
-	c = calloc(1, sizeof(*c));
-	if (!c)
+	n = calloc(1, sizeof(*n));
+	if (!n)
 		return -ENOMEM;
+	c = &n->ctrl;
 	c->nq = opts->queues;
 	strcpy(c->serial, opts->serial ? opts->serial : "uvf0001");
 	ret = nvme_backing_open(&c->store, opts->backing, opts->size);
 	if (ret < 0) {
-		free(c);
+		free(n);
+		return ret;
+	}
+	ret = nvme_dbbuf_create(c, opts->shadow_poll_us < 0 ? 0
+				   : opts->shadow_poll_us   ? (unsigned)opts->shadow_poll_us
+							    : NVME_DBBUF_POLL_US_DEFAULT);
+	if (ret < 0) {
+		nvme_backing_close(&c->store);
+		free(n);
 		return ret;
 	}
 	ret = uvf_device_new(&dev);
 	if (ret < 0) {
+		nvme_dbbuf_destroy(c);
 		nvme_backing_close(&c->store);
-		free(c);
+		free(n);
 		return ret;
 	}
 	c->dev = dev;
@@ -264,21 +293,24 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 		ret = nvme_aio_new(&c->aio, dev, c->nq < 4 ? c->nq : 4, aio_ready, c);
 		if (ret < 0) {
 			uvf_device_free(dev);
+			nvme_dbbuf_destroy(c);
 			nvme_backing_close(&c->store);
-			free(c);
+			free(n);
 			return ret;
 		}
 		uvf_device_log(dev, UVF_LOG_DEBUG, "nvme: backing I/O through %s", nvme_aio_kind(c->aio));
 	}
 	cb.reset = on_reset;
+	cb.dma_map = on_dma_map;
 	cb.dma_unmap = on_dma_unmap;
 	cb.free_data = free_ctrl;
 	ret = uvf_device_set_callbacks(dev, &cb, c);
 	if (ret < 0) {
 		uvf_device_free(dev);
 		nvme_aio_free(c->aio);
+		nvme_dbbuf_destroy(c);
 		nvme_backing_close(&c->store);
-		free(c);
+		free(n);
 		return ret;
 	}
 	/* from here the device owns c */
@@ -287,17 +319,26 @@ int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts)
 		uvf_device_free(dev);
 		return ret;
 	}
-	uvf_device_set_user_data(dev, c);
-	*out = dev;
+	*out = n;
 	return 0;
 }
 
-int uvf_nvme_flush(struct uvf_device *dev)
+struct uvf_device *uvf_nvme_device(struct uvf_nvme *n)
 {
-	struct nvme_ctrl *c = uvf_device_user_data(dev);
-	if (!c)
+	return n ? n->ctrl.dev : NULL;
+}
+
+void uvf_nvme_destroy(struct uvf_nvme *n)
+{
+	if (n)
+		uvf_device_free(n->ctrl.dev);
+}
+
+int uvf_nvme_flush(struct uvf_nvme *n)
+{
+	if (!n)
 		return -EINVAL;
-	if (c->aio)
-		nvme_aio_wait_idle(c->aio);
-	return nvme_backing_flush(&c->store);
+	if (n->ctrl.aio)
+		nvme_aio_wait_idle(n->ctrl.aio);
+	return nvme_backing_flush(&n->ctrl.store);
 }

@@ -2,7 +2,8 @@
 /*
  * uvf-nvme: an NVMe 1.4 controller with one namespace as a vfio-user server.
  *
- *   uvf-nvme --socket-path=PATH (--backing=FILE | --size=SIZE) [--queues=N] [--serial=S] [-v]
+ *   uvf-nvme --socket-path=PATH (--backing=FILE | --size=SIZE) [--queues=N] [--serial=S]
+ *            [--shadow-poll-us=N] [-v]
  *
  * The controller migrates (live migration v2, no option needed): its
  * registers, queues, features, held AERs and SMART counters travel, I/O in
@@ -32,8 +33,10 @@ static void nvme_usage(void)
 	       "  --backing=FILE      store the namespace in FILE (regular file or block device)\n"
 	       "  --size=SIZE         or keep it in RAM: SIZE bytes, suffixes K, M, G\n"
 	       "  --queues=N          I/O queue pairs, 1..%d (default 4)\n"
-	       "  --serial=S          serial number, up to 20 characters\n\n",
-	       UVF_NVME_MAX_QUEUES);
+	       "  --serial=S          serial number, up to 20 characters\n"
+	       "  --shadow-poll-us=N  poll the shadow doorbells N microseconds after the last\n"
+	       "                      submission (0..1000000, default %u; 0: no polling)\n\n",
+	       UVF_NVME_MAX_QUEUES, 1000u);
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -90,9 +93,9 @@ static const char *take(int argc, char **argv, int *i, const char *name, bool *m
 int main(int argc, char **argv)
 {
 	struct uvf_nvme_opts opts = {.queues = 4};
-	const char *size = NULL, *queues = NULL;
+	const char *size = NULL, *queues = NULL, *poll = NULL;
 	struct sample_args args;
-	struct uvf_device *dev;
+	struct uvf_nvme *model;
 	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
 	int nrest = 0, ret;
 
@@ -110,6 +113,8 @@ int main(int argc, char **argv)
 			queues = v;
 		else if (!missing && (v = take(argc, argv, &i, "--serial", &missing)))
 			opts.serial = v;
+		else if (!missing && (v = take(argc, argv, &i, "--shadow-poll-us", &missing)))
+			poll = v;
 		else if (missing) {
 			fprintf(stderr, PROG ": %s needs a value\n", argv[i]);
 			free(rest);
@@ -144,11 +149,21 @@ int main(int argc, char **argv)
 		}
 		opts.queues = (unsigned)q;
 	}
+	if (poll) {
+		char *end;
+		errno = 0;
+		long us = strtol(poll, &end, 10);
+		if (errno || end == poll || *end || us < 0 || us > 1000000) {
+			fprintf(stderr, PROG ": bad --shadow-poll-us '%s' (0..1000000)\n", poll);
+			return 2;
+		}
+		opts.shadow_poll_us = us ? (int)us : -1;
+	}
 	if (opts.serial && (!*opts.serial || strlen(opts.serial) > 20)) {
 		fprintf(stderr, PROG ": --serial must have 1..20 characters\n");
 		return 2;
 	}
-	ret = uvf_nvme_create(&dev, &opts);
+	ret = uvf_nvme_create(&model, &opts);
 	if (ret < 0) {
 		if (opts.backing)
 			fprintf(stderr, PROG ": cannot use %s: %s\n", opts.backing, uvf_strerror(ret));
@@ -156,8 +171,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": cannot set up the device: %s\n", uvf_strerror(ret));
 		return 1;
 	}
-	ret = sample_serve(dev, &args);
-	/* freeing the device fsyncs and closes the backing file */
-	uvf_device_free(dev);
+	ret = sample_serve(uvf_nvme_device(model), &args);
+	/* destroying the model fsyncs and closes the backing file */
+	uvf_nvme_destroy(model);
 	return ret;
 }

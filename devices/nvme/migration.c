@@ -12,8 +12,12 @@
 #include "common/devmig.h"
 #include "nvme_int.h"
 
-#define NVME_MIG_TAG	 0x454d564eu	 /* "NVME" */
-#define NVME_MIG_VERSION 2u		 /* 2: a list of commands in flight per SQ */
+/* Version 3: a list of commands in flight per SQ, and the shadow doorbell
+ * buffers. 1 (one recorded completion per SQ, no shadow doorbells) is
+ * still read; 2 was never released (two different layouts had it) and is
+ * refused. */
+#define NVME_MIG_TAG	 0x454d564eu /* "NVME" */
+#define NVME_MIG_VERSION 3u
 #define NVME_MIG_REGS	 NVME_MSIX_TABLE /* registers and doorbells; the MSI-X table is the library's */
 #define NVME_MIG_MAX	 (1u << 20)	 /* the largest stream is about 420 KiB */
 #define NVME_QUEUE_MAX	 4096u		 /* admin queues go up to 4096 entries, I/O queues to MQES + 1 */
@@ -85,6 +89,10 @@ static int build_stream(struct nvme_ctrl *c)
 	for (unsigned i = 0; i < c->aer_pending; i++)
 		devmig_put_u16(&w, c->aer_cid[i]);
 	put_queues(&w, c);
+	uint64_t dbs, eis;
+	devmig_put_u8(&w, nvme_dbbuf_get(c, &dbs, &eis));
+	devmig_put_u64(&w, dbs);
+	devmig_put_u64(&w, eis);
 	int ret = devmig_writer_finish(&w, &stream, &len);
 	if (ret == 0)
 		devmig_save_begin(mig_of(c), stream, len);
@@ -100,6 +108,8 @@ struct nvme_image {
 	uint16_t aer_cid[NVME_AERL + 1];
 	struct nvme_sq sq[UVF_NVME_MAX_QUEUES + 1];
 	struct nvme_cq cq[UVF_NVME_MAX_QUEUES + 1];
+	bool dbbuf; /* shadow doorbells configured at these two pages */
+	uint64_t dbs, eis;
 };
 
 static bool get_bool(struct devmig_reader *r, bool *ok)
@@ -115,7 +125,28 @@ static bool queue_shape_ok(uint32_t size, uint32_t head, uint32_t tail, uint64_t
 	return size >= 2 && size <= NVME_QUEUE_MAX && head < size && tail < size && base % NVME_PAGE == 0;
 }
 
-static const char *get_queues(struct devmig_reader *r, const struct nvme_ctrl *c, struct nvme_image *im)
+/* Version 1: one completion recorded per SQ (kind 0 none, 1 post, 2
+ * repost), no submission entry; read into a list of at most one. */
+static const char *get_v1_record(struct devmig_reader *r, struct nvme_sq *sq)
+{
+	struct nvme_resume *rec = &sq->resume[0];
+
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = devmig_get_u8(r);
+	rec->status = devmig_get_u16(r);
+	rec->cid = devmig_get_u16(r);
+	rec->dw0 = devmig_get_u32(r);
+	rec->cq_slot = devmig_get_u32(r);
+	for (unsigned k = 0; k < 4; k++)
+		rec->cqe[k] = devmig_get_u32(r);
+	if (rec->kind > NVME_RESUME_REPOST)
+		return "unknown recorded completion";
+	sq->nresume = rec->kind != NVME_RESUME_NONE;
+	return NULL;
+}
+
+static const char *get_queues(struct devmig_reader *r, const struct nvme_ctrl *c, struct nvme_image *im,
+			      uint32_t version)
 {
 	bool ok = true;
 
@@ -128,11 +159,16 @@ static const char *get_queues(struct devmig_reader *r, const struct nvme_ctrl *c
 		sq->head = devmig_get_u32(r);
 		sq->tail = devmig_get_u32(r);
 		sq->base = devmig_get_u64(r);
-		uint32_t nresume = devmig_get_u32(r);
+		if (version == 1) {
+			const char *why = get_v1_record(r, sq);
+			if (why)
+				return why;
+		}
+		uint32_t nresume = version == 1 ? sq->nresume : devmig_get_u32(r);
 		if (nresume > NVME_SQ_INFLIGHT)
 			return "too many commands recorded";
 		sq->nresume = nresume;
-		for (unsigned n = 0; n < nresume; n++) {
+		for (unsigned n = 0; n < nresume && version != 1; n++) {
 			struct nvme_resume *rec = &sq->resume[n];
 			rec->kind = devmig_get_u8(r);
 			rec->status = devmig_get_u16(r);
@@ -193,16 +229,15 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 
 	if (devmig_load_finish(mig_of(c), NVME_MIG_TAG, NVME_MIG_VERSION, &r, &version) < 0) {
 		uvf_device_log(c->dev, UVF_LOG_WARNING,
-			       "nvme: migration stream refused: truncated, corrupted or not an nvme v2 stream "
+			       "nvme: migration stream refused: truncated, corrupted or not an nvme v1 or v3 stream "
 			       "(%zu bytes)",
 			       mig_of(c)->in_len);
 		return -EINVAL;
 	}
-	if (version != NVME_MIG_VERSION) {
-		/* version 1 recorded one command per SQ, in another layout */
+	if (version == 2) {
 		uvf_device_log(c->dev, UVF_LOG_WARNING,
-			       "nvme: migration stream refused: version %u, this controller reads version %u only",
-			       version, NVME_MIG_VERSION);
+			       "nvme: migration stream refused: version 2 was never released (1 and %u are read)",
+			       NVME_MIG_VERSION);
 		return -EINVAL;
 	}
 	uint32_t nq = devmig_get_u32(&r);
@@ -244,7 +279,16 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 	}
 	for (unsigned i = 0; i < im->aer_pending; i++)
 		im->aer_cid[i] = devmig_get_u16(&r);
-	why = get_queues(&r, c, im);
+	why = get_queues(&r, c, im, version);
+	if (!why && version >= 3) {
+		im->dbbuf = get_bool(&r, &ok);
+		im->dbs = devmig_get_u64(&r);
+		im->eis = devmig_get_u64(&r);
+		if (!ok ||
+		    (im->dbbuf && (im->dbs % NVME_PAGE || im->eis % NVME_PAGE || im->dbs == im->eis || !im->enabled)) ||
+		    (!im->dbbuf && (im->dbs || im->eis)))
+			why = "bad shadow doorbell buffers";
+	}
 	if (!why && devmig_reader_end(&r) < 0)
 		why = "length does not match the fields";
 	if (!why)
@@ -291,22 +335,29 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 		if (im->cq[i].valid)
 			c->cq[i] = im->cq[i];
 	}
+	if (im->dbbuf)
+		nvme_dbbuf_set(c, im->dbs, im->eis);
+	else
+		nvme_dbbuf_clear(c);
 	c->reraise = true;
 	nvme_regs_sync(c);
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct nvme_ctrl *c = data;
 	struct devmig *m = mig_of(c);
 	int ret = 0;
 
 	(void)dev;
-	if ((from == UVF_MIG_STATE_RUNNING || from == UVF_MIG_STATE_PRE_COPY) &&
-	    (to == UVF_MIG_STATE_STOP || to == UVF_MIG_STATE_STOP_COPY))
+	if ((from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY) &&
+	    (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY)) {
+		nvme_dbbuf_pause(c, true); /* no more EventIdx writes */
 		nvme_queues_quiesce(c);
+	}
 	switch (to) {
-	case UVF_MIG_STATE_STOP_COPY:
+	case UVF_MIGRATION_STATE_STOP_COPY:
 		/* the namespace travels through the shared backing file: make
 		 * what was written visible to a destination on another host */
 		ret = nvme_backing_flush(&c->store);
@@ -314,11 +365,11 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 			uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: cannot flush the backing file: %s",
 				       uvf_strerror(ret));
 		return ret < 0 ? ret : build_stream(c); /* all of it: the state is small */
-	case UVF_MIG_STATE_RESUMING:
+	case UVF_MIGRATION_STATE_RESUMING:
 		devmig_load_begin(m, NVME_MIG_MAX);
 		return 0;
-	case UVF_MIG_STATE_STOP:
-		if (from == UVF_MIG_STATE_RESUMING) {
+	case UVF_MIGRATION_STATE_STOP:
+		if (from == UVF_MIGRATION_STATE_RESUMING) {
 			struct nvme_image *im = calloc(1, sizeof(*im));
 			ret = im ? parse_stream(c, im) : -ENOMEM;
 			if (ret == 0)
@@ -326,9 +377,11 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 			free(im);
 		}
 		break;
-	case UVF_MIG_STATE_RUNNING:
-		if (from == UVF_MIG_STATE_STOP)
+	case UVF_MIGRATION_STATE_RUNNING:
+		if (from == UVF_MIGRATION_STATE_STOP) {
 			nvme_queues_resume(c);
+			nvme_dbbuf_pause(c, false); /* the shadow tails written meanwhile are taken */
+		}
 		break;
 	default: /* PRE_COPY sends nothing before the final copy */
 		break;
@@ -382,6 +435,7 @@ void nvme_migration_reset(struct nvme_ctrl *c)
 {
 	c->stopped = false;
 	c->reraise = false;
+	nvme_dbbuf_pause(c, false);
 	if (c->mig)
 		devmig_clear(c->mig);
 }

@@ -8,7 +8,10 @@
  * destination must open the same backing file (a RAM namespace does not
  * survive migration); a stream from a controller with another namespace
  * size or number of I/O queue pairs is refused. Stream: the envelope of
- * devices/common/devmig.h, tag "NVME", version 2, payload (little-endian):
+ * devices/common/devmig.h, tag "NVME", version 3 (version 1 streams, with
+ * one completion record per SQ in another layout and no shadow doorbells,
+ * are still read; version 2 was never released and is refused), payload
+ * (little-endian):
  * u32 I/O queue pairs, u64 namespace bytes, u32 8192 + BAR0 bytes
  * 0..0x1fff (CAP, VS, INTMS, CC, CSTS, AQA, ASQ, ACQ, doorbells), u8
  * enabled, u32 CSTS, u32 interrupt mask, u32 features (arbitration, power
@@ -20,9 +23,12 @@
  * CQ id, u32 size, head, tail, u64 base, u32 commands recorded at
  * quiesce (at most 64; 1 for the admin SQ), each: u8 kind (1 post,
  * 2 repost, 3 run again), u16 status, u16 command id, u32 dw0, u32 CQ
- * slot, 4 x u32 completion entry, 16 x u32 submission entry) and CQ (u8 valid, u8 interrupts enabled, u8 phase, u16
- * vector, u32 size, head, tail, u64 base). Queue shapes, ids, vectors and
- * slots are checked before anything is applied (-EINVAL).
+ * slot, 4 x u32 completion entry, 16 x u32 submission entry) and CQ (u8
+ * valid, u8 interrupts enabled, u8 phase, u16 vector, u32 size, head,
+ * tail, u64 base), then the shadow doorbells (u8 configured, u64 shadow
+ * doorbell page, u64 EventIdx page; 0 when not configured). Queue shapes,
+ * ids, vectors, slots and the pages' alignment are checked before anything
+ * is applied (-EINVAL).
  *
  * I/O in flight. An I/O SQ keeps up to 64 commands in flight. Message-based
  * DMA is asynchronous and its completion is delivered by the dispatch
@@ -41,6 +47,12 @@
  * once (a spurious interrupt is harmless; one the source had latched is
  * not lost). Doorbells written while stopped are kept and served on
  * resume. Config space, the MSI-X table and IRQ wiring are the VMM's.
+ *
+ * Shadow doorbells (Doorbell Buffer Config, Identify OACS bit 8): taken
+ * only in client memory mapped with an fd; on private memory the command
+ * fails with Invalid Field and the host keeps MMIO doorbells. A poller
+ * thread reads the shadow SQ tails while I/O flows and goes back to
+ * doorbell writes (and sleeps) when idle. See dbbuf.c.
  */
 #ifndef UVF_DEVICES_NVME_H
 #define UVF_DEVICES_NVME_H
@@ -58,13 +70,28 @@ struct uvf_nvme_opts {
 	uint64_t size;	     /* bytes of RAM when backing is NULL */
 	unsigned queues;     /* I/O queue pairs, 1..UVF_NVME_MAX_QUEUES */
 	const char *serial;  /* up to 20 characters; NULL = "uvf0001" */
+	int shadow_poll_us;  /* shadow doorbells: poll them this long after the last
+			      * new submission (microseconds, at most 10000000);
+			      * 0 = the default (1000), -1 = no polling */
 };
 
-/* Create and describe the device (not listening yet). The device owns the
- * controller; uvf_device_free() releases it, after flushing the backing. */
-int uvf_nvme_create(struct uvf_device **out, const struct uvf_nvme_opts *opts);
+/*
+ * The model, in the shape of every uvf device model (devices/):
+ * uvf_nvme_create() makes the controller and its device, described but
+ * not listening; go on with uvf_device_listen() or uvf_device_listen_fd()
+ * on uvf_nvme_device(), then serve it. The device owns the controller:
+ * uvf_nvme_destroy(), or uvf_device_free() on its device, frees both,
+ * after flushing the backing; NULL is fine. The device's user data
+ * pointer stays free for the caller. create returns 0, -EINVAL for bad
+ * opts (required), or a negative errno.
+ */
+struct uvf_nvme;
+
+int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts);
+struct uvf_device *uvf_nvme_device(struct uvf_nvme *n);
+void uvf_nvme_destroy(struct uvf_nvme *n);
 
 /* fsync the backing file (no-op for RAM). */
-int uvf_nvme_flush(struct uvf_device *dev);
+int uvf_nvme_flush(struct uvf_nvme *n);
 
 #endif /* UVF_DEVICES_NVME_H */

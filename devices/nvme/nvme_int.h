@@ -225,6 +225,7 @@ struct nvme_ctrl {
 	void *mig;    /* struct devmig, allocated on first use */
 	uint32_t feat_arb, feat_pm, feat_vwc, feat_coal, feat_aec;
 	uint64_t units_read, units_written, cmds_read, cmds_written;
+	struct nvme_dbbuf *dbbuf; /* shadow doorbells (dbbuf.c) */
 };
 
 /* queue.c */
@@ -258,6 +259,24 @@ void nvme_regs_sync(struct nvme_ctrl *c);
 int nvme_migration_setup(struct nvme_ctrl *c);
 void nvme_migration_free(struct nvme_ctrl *c);
 void nvme_migration_reset(struct nvme_ctrl *c);
+
+/* dbbuf.c: shadow doorbells and their poller */
+#define NVME_DBBUF_POLL_US_DEFAULT 1000u
+int nvme_dbbuf_create(struct nvme_ctrl *c, unsigned poll_us); /* 0: no poller */
+void nvme_dbbuf_destroy(struct nvme_ctrl *c);
+uint16_t nvme_dbbuf_config(struct nvme_ctrl *c, uint64_t dbs, uint64_t eis); /* NVMe status */
+void nvme_dbbuf_clear(struct nvme_ctrl *c);				     /* reset, shutdown */
+bool nvme_dbbuf_active(const struct nvme_ctrl *c);
+void nvme_dbbuf_sq_refresh(struct nvme_ctrl *c, uint16_t sqid); /* take the shadow tail */
+bool nvme_dbbuf_cq_refresh(struct nvme_ctrl *c, uint16_t cqid); /* take the shadow head; whether it moved */
+void nvme_dbbuf_cq_eventidx(struct nvme_ctrl *c, uint16_t cqid);
+void nvme_dbbuf_doorbell(struct nvme_ctrl *c, uint16_t qid); /* an MMIO SQ doorbell came */
+void nvme_dbbuf_queue_changed(struct nvme_ctrl *c, uint16_t qid);
+void nvme_dbbuf_unmap(struct nvme_ctrl *c, uint64_t addr, uint64_t size);
+void nvme_dbbuf_mapped(struct nvme_ctrl *c);
+void nvme_dbbuf_pause(struct nvme_ctrl *c, bool paused); /* migration quiesce / resume */
+bool nvme_dbbuf_get(const struct nvme_ctrl *c, uint64_t *dbs, uint64_t *eis);
+void nvme_dbbuf_set(struct nvme_ctrl *c, uint64_t dbs, uint64_t eis); /* from a migration stream */
 
 /* admin.c and io.c: run a fetched command; each ends with nvme_complete() */
 void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job);

@@ -98,6 +98,8 @@ static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
 
 	if (!cq->ien)
 		return;
+	if (mode == UVF_PCI_INTX_IRQ)
+		nvme_dbbuf_cq_eventidx(c, (uint16_t)(cq - c->cq)); /* a level: the host must ring */
 	if (mode == UVF_PCI_MSIX_IRQ)
 		(void)uvf_irq_raise(c->dev, cq->iv);
 	else if (mode == UVF_PCI_MSI_IRQ && !(c->intms & 1))
@@ -174,6 +176,15 @@ static bool cq_full(const struct nvme_cq *cq)
 	return (cq->tail + 1) % cq->size == cq->head;
 }
 
+/* Whether CQ cqid has room. A full CQ first takes the head the host may
+ * have written to its shadow doorbell (it rings for it only when asked). */
+static bool cq_room(struct nvme_ctrl *c, uint16_t cqid)
+{
+	const struct nvme_cq *cq = &c->cq[cqid];
+
+	return !cq_full(cq) || (nvme_dbbuf_cq_refresh(c, cqid) && !cq_full(cq));
+}
+
 /* Post the completion; its CQ has room. */
 static void post(struct nvme_ctrl *c, struct nvme_job *job)
 {
@@ -242,8 +253,9 @@ void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job)
 		nvme_job_free(job);
 		return;
 	}
-	struct nvme_cq *cq = &c->cq[c->sq[job->sqid].cqid];
-	if (!cq->valid || cq->wait || cq_full(cq)) {
+	uint16_t cqid = c->sq[job->sqid].cqid;
+	struct nvme_cq *cq = &c->cq[cqid];
+	if (!cq->valid || cq->wait || !cq_room(c, cqid)) {
 		/* held until the host frees CQ entries, in order */
 		job->state = NVME_JOB_WAITING;
 		job->wait_next = NULL;
@@ -251,6 +263,10 @@ void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job)
 			cq->wait_tail = &cq->wait;
 		*cq->wait_tail = job;
 		cq->wait_tail = &job->wait_next;
+		/* shadow doorbells: with a job waiting, EventIdx asks for the
+		 * head doorbell; a head that moved meanwhile makes room now */
+		if (nvme_dbbuf_cq_refresh(c, cqid))
+			nvme_cq_doorbell(c, cqid, cq->head);
 		return;
 	}
 	post(c, job);
@@ -341,6 +357,7 @@ static void fetch_sq(struct nvme_ctrl *c, uint16_t sqid)
 		if (c->stopped || !c->enabled || !sq->valid || sq->fetching || generation != c->generation ||
 		    epoch != sq->epoch)
 			return;
+		nvme_dbbuf_sq_refresh(c, sqid); /* shadow doorbells: the tail the host wrote there */
 		unsigned limit = sqid == 0 ? 1 : (sq->size - 1 < NVME_SQ_INFLIGHT ? sq->size - 1 : NVME_SQ_INFLIGHT);
 		uint32_t avail = (sq->tail + sq->size - sq->head) % sq->size;
 		uint32_t n = sq->inflight < limit ? limit - sq->inflight : 0;
@@ -412,6 +429,7 @@ void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail)
 	if (!sq->valid || tail >= sq->size)
 		return; /* an invalid doorbell write is ignored */
 	sq->tail = tail;
+	nvme_dbbuf_doorbell(c, sqid);
 	nvme_kick(c, sqid);
 	nvme_batch_end(c);
 }
@@ -426,12 +444,13 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 	nvme_update_intx(c);
 	if (c->stopped)
 		return; /* nothing waits: quiesce turned waiting jobs into records */
-	while (cq->wait && !cq_full(cq)) {
+	while (cq->wait && cq_room(c, cqid)) {
 		struct nvme_job *job = cq->wait;
 		cq->wait = job->wait_next;
 		job->state = NVME_JOB_RUNNING;
 		post(c, job);
 	}
+	nvme_dbbuf_cq_eventidx(c, cqid);
 	nvme_batch_end(c);
 }
 
@@ -474,6 +493,7 @@ void nvme_sq_forget(struct nvme_ctrl *c, uint16_t sqid)
 	memset(sq, 0, sizeof(*sq));
 	sq->epoch = epoch;
 	nvme_dma_purge(c);
+	nvme_dbbuf_queue_changed(c, sqid);
 }
 
 void nvme_queues_reset(struct nvme_ctrl *c)

@@ -1,61 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * uvf-scratch: a scratch register and GPIO bank, the smallest real PCI
- * device built on uvf's server API (the first sample to read).
- *
- *   uvf-scratch --socket-path=PATH [-v]      or      uvf-scratch --fd=N
- *
- * PCI identity: vendor 0x1de0, device 0x0001, subsystem 0x1de0:0x0001,
- * class 0xff0000 (unassigned), revision 1. 0x1de0:0x0001 (and 0x0002 for
- * uvf-dmatest) are placeholder ids for the uvf samples, not assigned ids:
- * do not ship a product with them.
- *
- * Interrupts: INTx (pin A) and 4 MSI vectors. Capabilities: MSI (added by
- * the library), power management (D0/D3hot, no PME), vendor specific.
- *
- * BAR0: 4 KiB memory, 32-bit, non-prefetchable. Little-endian 32-bit
- * registers; any access size and alignment works (a wide access touches
- * each register it covers; unused bytes read 0, writes to them are dropped).
- *
- *   0x000  ID           RO    0x53465655 ("UVFS")
- *   0x004  VERSION      RO    0x00010000 (1.0)
- *   0x010  SCRATCH[16]  RW    0x010 .. 0x04c, plain storage
- *   0x050  GPIO_OUT     RW    output pins (LEDs 0-7 are the low byte);
- *                             changes are logged with -v
- *   0x054  GPIO_IN      RO    input pins, wired back to the outputs:
- *                             reads GPIO_OUT
- *   0x060  IRQ_RAISE    WO    bit n (0..3): raise MSI vector n;
- *                             bit 16: assert INTx; reads 0
- *   0x064  IRQ_STATUS   RW1C  bit set when the interrupt of the same bit
- *                             in IRQ_RAISE was delivered or latched
- *   0x068  IRQ_COUNT    RO    interrupts delivered or latched since reset
- *   0x06c  IRQ_ERROR    RO    positive errno of the last failed raise
- *                             (ENOENT: the client attached no eventfd)
- *   0x070  DMA_ADDR_LO  RW    client DMA address, low 32 bits
- *   0x074  DMA_ADDR_HI  RW    client DMA address, high 32 bits
- *   0x078  DMA_LEN      RW    bytes to transfer, at most 2048
- *   0x07c  DMA_CMD      WO    1: read DMA_LEN bytes of client memory at
- *                             DMA_ADDR into WINDOW; 2: write WINDOW to
- *                             client memory; reads 0
- *   0x080  DMA_STATUS   RO    0, or positive errno of the last DMA_CMD
- *   0x800  WINDOW       RW    0x800 .. 0xfff, 2 KiB buffer for DMA_CMD
- *
- * BAR2: 32 bytes of I/O ports mirroring BAR0 registers:
- *
- *   0x00 ID  0x04 VERSION  0x08 SCRATCH[0]  0x0c GPIO_OUT  0x10 GPIO_IN
- *   0x14 IRQ_RAISE  0x18 IRQ_STATUS  0x1c IRQ_COUNT
- *
- * DEVICE_RESET clears every register and the window. A client disconnect
- * is not a reset: the next client finds the registers as they were.
- *
- * Live migration (always on): the whole state goes in STOP_COPY (PRE_COPY
- * is offered and sends nothing) as the envelope of common/devmig.h, tag
- * "SCRT", version 1, payload: SCRATCH[16], GPIO_OUT, IRQ_STATUS,
- * IRQ_COUNT, IRQ_ERROR (u32 each), DMA_ADDR (u64), DMA_LEN, DMA_STATUS
- * (u32), WINDOW (u32 2048 + bytes). Nothing runs in the background, so
- * quiescing has nothing to wait for; while stopped a DMA_CMD fails with
- * EBUSY and IRQ_RAISE is latched by the library until the device runs.
- */
+/* The scratch model (the register map is in scratch.h). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,8 +7,7 @@
 #include <string.h>
 
 #include "common/devmig.h"
-#include "common/sample_server.h"
-#include "uvf/server.h"
+#include "scratch/scratch.h"
 
 #define SCRATCH_VENDOR_ID 0x1de0
 #define SCRATCH_DEVICE_ID 0x0001
@@ -103,7 +46,8 @@ static const uint32_t io_map[BAR2_SIZE / 4] = {
 	REG_ID, REG_VERSION, REG_SCRATCH0, REG_GPIO_OUT, REG_GPIO_IN, REG_IRQ_RAISE, REG_IRQ_STATUS, REG_IRQ_COUNT,
 };
 
-struct scratch {
+struct uvf_scratch {
+	struct uvf_device *dev; /* owns this state (free_data) */
 	uint32_t scratch[16];
 	uint32_t gpio_out;
 	uint32_t irq_status;
@@ -116,7 +60,7 @@ struct scratch {
 	struct devmig mig; /* the migration stream, in or out */
 };
 
-static uint32_t reg_read(const struct scratch *s, uint32_t reg)
+static uint32_t reg_read(const struct uvf_scratch *s, uint32_t reg)
 {
 	switch (reg) {
 	case REG_ID:
@@ -147,17 +91,17 @@ static uint32_t reg_read(const struct scratch *s, uint32_t reg)
 	}
 }
 
-static void log_gpio(uint32_t old, uint32_t now)
+static void log_gpio(struct uvf_device *dev, uint32_t old, uint32_t now)
 {
 	char leds[9];
 
 	for (unsigned i = 0; i < 8; i++)
 		leds[i] = (now >> i) & 1 ? '#' : '.';
 	leds[8] = '\0';
-	sample_log(UVF_LOG_INFO, "GPIO_OUT 0x%08x -> 0x%08x, LEDs 0-7 [%s]", old, now, leds);
+	uvf_device_log(dev, UVF_LOG_INFO, "GPIO_OUT 0x%08x -> 0x%08x, LEDs 0-7 [%s]", old, now, leds);
 }
 
-static void raise_irqs(struct uvf_device *dev, struct scratch *s, uint32_t bits)
+static void raise_irqs(struct uvf_device *dev, struct uvf_scratch *s, uint32_t bits)
 {
 	for (unsigned bit = 0; bit < 32; bit++) {
 		if (!(bits & (1u << bit)))
@@ -171,7 +115,7 @@ static void raise_irqs(struct uvf_device *dev, struct scratch *s, uint32_t bits)
 			continue; /* no interrupt behind this bit */
 		if (ret < 0) {
 			s->irq_error = (uint32_t)-ret;
-			sample_log(UVF_LOG_INFO, "IRQ_RAISE bit %u: %s", bit, strerror(-ret));
+			uvf_device_log(dev, UVF_LOG_INFO, "IRQ_RAISE bit %u: %s", bit, strerror(-ret));
 			continue;
 		}
 		s->irq_status |= 1u << bit;
@@ -179,7 +123,7 @@ static void raise_irqs(struct uvf_device *dev, struct scratch *s, uint32_t bits)
 	}
 }
 
-static void dma_command(struct uvf_device *dev, struct scratch *s, uint32_t cmd)
+static void dma_command(struct uvf_device *dev, struct uvf_scratch *s, uint32_t cmd)
 {
 	int ret;
 
@@ -194,12 +138,12 @@ static void dma_command(struct uvf_device *dev, struct scratch *s, uint32_t cmd)
 	else
 		ret = uvf_dma_write(dev, s->dma_addr, s->window, s->dma_len);
 	s->dma_status = (uint32_t)-ret;
-	sample_log(UVF_LOG_INFO, "DMA_CMD %u: %u bytes at 0x%llx: %s", cmd, s->dma_len, (unsigned long long)s->dma_addr,
-		   ret < 0 ? strerror(-ret) : "done");
+	uvf_device_log(dev, UVF_LOG_INFO, "DMA_CMD %u: %u bytes at 0x%llx: %s", cmd, s->dma_len,
+		       (unsigned long long)s->dma_addr, ret < 0 ? strerror(-ret) : "done");
 }
 
 /* Write the bytes of reg selected by mask (value already in place). */
-static void reg_write(struct uvf_device *dev, struct scratch *s, uint32_t reg, uint32_t value, uint32_t mask)
+static void reg_write(struct uvf_device *dev, struct uvf_scratch *s, uint32_t reg, uint32_t value, uint32_t mask)
 {
 	uint32_t old = reg_read(s, reg), merged = (old & ~mask) | (value & mask);
 
@@ -207,7 +151,7 @@ static void reg_write(struct uvf_device *dev, struct scratch *s, uint32_t reg, u
 	case REG_GPIO_OUT:
 		s->gpio_out = merged;
 		if (merged != old)
-			log_gpio(old, merged);
+			log_gpio(dev, old, merged);
 		break;
 	case REG_IRQ_RAISE:
 		raise_irqs(dev, s, value & mask);
@@ -237,7 +181,7 @@ static void reg_write(struct uvf_device *dev, struct scratch *s, uint32_t reg, u
 }
 
 /* Access n bytes (n <= 4 - shift) at byte `shift` of register reg. */
-static void reg_access(struct uvf_device *dev, struct scratch *s, uint32_t reg, unsigned shift, uint8_t *bytes,
+static void reg_access(struct uvf_device *dev, struct uvf_scratch *s, uint32_t reg, unsigned shift, uint8_t *bytes,
 		       size_t n, bool is_write)
 {
 	if (!is_write) {
@@ -254,7 +198,7 @@ static void reg_access(struct uvf_device *dev, struct scratch *s, uint32_t reg, 
 	reg_write(dev, s, reg, value, mask);
 }
 
-static int bar0_access(struct uvf_device *dev, struct scratch *s, uint64_t offset, uint8_t *buf, size_t len,
+static int bar0_access(struct uvf_device *dev, struct uvf_scratch *s, uint64_t offset, uint8_t *buf, size_t len,
 		       bool is_write)
 {
 	/* The library checks this already; the window copy relies on it. */
@@ -291,7 +235,7 @@ static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const
 	return bar0_access(dev, data, offset, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
-static int bar2_access(struct uvf_device *dev, struct scratch *s, uint64_t offset, uint8_t *buf, size_t len,
+static int bar2_access(struct uvf_device *dev, struct uvf_scratch *s, uint64_t offset, uint8_t *buf, size_t len,
 		       bool is_write)
 {
 	/* The library checks this already; io_map[] relies on it. */
@@ -320,13 +264,13 @@ static int bar2_write(struct uvf_device *dev, void *data, uint64_t offset, const
 
 static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
 {
-	struct scratch *s = data;
+	struct uvf_scratch *s = data;
 
-	(void)dev;
 	(void)reason;
 	devmig_clear(&s->mig);
 	memset(s, 0, sizeof(*s));
-	sample_log(UVF_LOG_INFO, "device reset: registers cleared");
+	s->dev = dev;
+	uvf_device_log(dev, UVF_LOG_INFO, "device reset: registers cleared");
 	return 0;
 }
 
@@ -335,7 +279,7 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 #define SCRATCH_MIG_TAG	    0x54524353u /* "SCRT" */
 #define SCRATCH_MIG_VERSION 1u
 
-static int save_state(struct scratch *s)
+static int save_state(struct uvf_scratch *s)
 {
 	struct devmig_writer w;
 	uint8_t *stream;
@@ -360,15 +304,15 @@ static int save_state(struct scratch *s)
 }
 
 /* Check everything, then apply: a refused stream changes nothing. */
-static int load_state(struct scratch *s)
+static int load_state(struct uvf_scratch *s)
 {
 	struct devmig_reader r;
-	struct scratch next = {0};
+	struct uvf_scratch next = {0};
 	uint32_t version;
 
 	if (devmig_load_finish(&s->mig, SCRATCH_MIG_TAG, SCRATCH_MIG_VERSION, &r, &version) < 0) {
-		sample_log(UVF_LOG_WARNING,
-			   "migration stream refused: truncated, corrupted or not a uvf-scratch v1 stream");
+		uvf_device_log(s->dev, UVF_LOG_WARNING,
+			       "migration stream refused: truncated, corrupted or not a uvf-scratch v1 stream");
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < 16; i++)
@@ -381,33 +325,35 @@ static int load_state(struct scratch *s)
 	next.dma_len = devmig_get_u32(&r);
 	next.dma_status = devmig_get_u32(&r);
 	if (devmig_get_u32(&r) != WINDOW_SIZE) {
-		sample_log(UVF_LOG_WARNING, "migration stream refused: window size");
+		uvf_device_log(s->dev, UVF_LOG_WARNING, "migration stream refused: window size");
 		return -EINVAL;
 	}
 	devmig_get_bytes(&r, next.window, WINDOW_SIZE);
 	if (devmig_reader_end(&r) < 0) {
-		sample_log(UVF_LOG_WARNING, "migration stream refused: length does not match the fields");
+		uvf_device_log(s->dev, UVF_LOG_WARNING, "migration stream refused: length does not match the fields");
 		return -EINVAL;
 	}
-	log_gpio(s->gpio_out, next.gpio_out);
+	log_gpio(s->dev, s->gpio_out, next.gpio_out);
+	next.dev = s->dev;
 	next.mig = s->mig;
 	*s = next;
 	return 0;
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
-	struct scratch *s = data;
+	struct uvf_scratch *s = data;
 	int ret = 0;
 
 	(void)dev;
-	if (to == UVF_MIG_STATE_STOP_COPY)
+	if (to == UVF_MIGRATION_STATE_STOP_COPY)
 		return save_state(s);
-	if (to == UVF_MIG_STATE_RESUMING) {
+	if (to == UVF_MIGRATION_STATE_RESUMING) {
 		devmig_load_begin(&s->mig, 64u << 10);
 		return 0;
 	}
-	if (from == UVF_MIG_STATE_RESUMING && to == UVF_MIG_STATE_STOP)
+	if (from == UVF_MIGRATION_STATE_RESUMING && to == UVF_MIGRATION_STATE_STOP)
 		ret = load_state(s);
 	devmig_clear(&s->mig);
 	return ret;
@@ -415,7 +361,7 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state
 
 static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t len)
 {
-	struct scratch *s = data;
+	struct uvf_scratch *s = data;
 
 	(void)dev;
 	return devmig_save(&s->mig, buf, len);
@@ -423,13 +369,13 @@ static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t le
 
 static int mig_load(struct uvf_device *dev, void *data, const void *buf, size_t len)
 {
-	struct scratch *s = data;
+	struct uvf_scratch *s = data;
 
 	(void)dev;
 	return devmig_load(&s->mig, buf, len);
 }
 
-static int describe(struct uvf_device *dev, struct scratch *s)
+static int describe(struct uvf_device *dev, struct uvf_scratch *s)
 {
 	static const struct uvf_pci_ids ids = {
 		.vendor_id = SCRATCH_VENDOR_ID,
@@ -451,7 +397,6 @@ static int describe(struct uvf_device *dev, struct scratch *s)
 		.size = BAR0_SIZE, .flags = 0, .read = bar0_read, .write = bar0_write, .data = s};
 	const struct uvf_bar_desc bar2 = {
 		.size = BAR2_SIZE, .flags = UVF_BAR_IO, .read = bar2_read, .write = bar2_write, .data = s};
-	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
 	const struct uvf_migration_callbacks mig = {
 		.version = UVF_MIGRATION_CALLBACKS_VERSION,
 		.transition = mig_transition,
@@ -460,12 +405,10 @@ static int describe(struct uvf_device *dev, struct scratch *s)
 	};
 	int ret;
 
-	cb.reset = on_reset;
 	if ((ret = uvf_device_set_pci_ids(dev, &ids)) < 0 || (ret = uvf_device_set_bar(dev, 0, &bar0)) < 0 ||
 	    (ret = uvf_device_set_bar(dev, 2, &bar2)) < 0 ||
 	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_INTX_IRQ, 1)) < 0 ||
 	    (ret = uvf_device_set_irq_count(dev, UVF_PCI_MSI_IRQ, SCRATCH_NR_MSI)) < 0 ||
-	    (ret = uvf_device_set_callbacks(dev, &cb, s)) < 0 ||
 	    (ret = uvf_device_set_migration(dev, &mig, s, UVF_MIGRATION_PRE_COPY)) < 0)
 		return ret;
 	ret = uvf_device_add_capability(dev, 0x01, pm_body, sizeof(pm_body), pm_writable);
@@ -475,34 +418,59 @@ static int describe(struct uvf_device *dev, struct scratch *s)
 	return ret < 0 ? ret : 0;
 }
 
-int main(int argc, char **argv)
+/* The device's free_data: runs last in uvf_device_free(). */
+static void free_model(void *data)
 {
-	struct sample_args args;
-	struct uvf_device *dev = NULL;
-	struct scratch *s;
-	int ret;
+	struct uvf_scratch *s = data;
 
-	ret = sample_parse_args(argc, argv, "uvf-scratch", "A scratch register and GPIO bank PCI device", &args);
-	if (ret >= 0)
-		return ret;
-
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		fprintf(stderr, "uvf-scratch: out of memory\n");
-		return 1;
-	}
-	ret = uvf_device_new(&dev);
-	if (ret == 0)
-		ret = describe(dev, s);
-	if (ret < 0) {
-		fprintf(stderr, "uvf-scratch: cannot set up the device: %s\n", uvf_strerror(ret));
-		uvf_device_free(dev);
-		free(s);
-		return 1;
-	}
-	ret = sample_serve(dev, &args);
-	uvf_device_free(dev);
 	devmig_clear(&s->mig);
 	free(s);
-	return ret;
+}
+
+int uvf_scratch_create(struct uvf_scratch **out)
+{
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	struct uvf_device *dev = NULL;
+	struct uvf_scratch *s;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ret = uvf_device_new(&dev);
+	if (ret < 0) {
+		free(s);
+		return ret;
+	}
+	cb.reset = on_reset;
+	cb.free_data = free_model;
+	ret = uvf_device_set_callbacks(dev, &cb, s);
+	if (ret < 0) {
+		uvf_device_free(dev);
+		free(s);
+		return ret;
+	}
+	/* From here on the device owns s. */
+	s->dev = dev;
+	ret = describe(dev, s);
+	if (ret < 0) {
+		uvf_device_free(dev);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+struct uvf_device *uvf_scratch_device(struct uvf_scratch *s)
+{
+	return s ? s->dev : NULL;
+}
+
+void uvf_scratch_destroy(struct uvf_scratch *s)
+{
+	if (s)
+		uvf_device_free(s->dev);
 }

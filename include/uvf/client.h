@@ -27,7 +27,7 @@
  * client pays no extra system call for this.
  *
  * Fast paths (see "Fast region access" below): after uvf_client_region_map()
- * the calls uvf_client_bar_read()/uvf_client_bar_write() reach mappable
+ * the calls uvf_client_access_read()/uvf_client_access_write() reach mappable
  * BAR areas with loads and stores, signal the server's ioeventfds instead
  * of sending matching writes, and post the other memory BAR writes
  * (REGION_WRITE with NO_REPLY, coalesced into REGION_WRITE_MULTI while
@@ -64,7 +64,7 @@ struct uvf_client_opts {
 	/* version 2 */
 	uint32_t poll_us;            /* adaptive polling: busy-poll for a reply this long
 				      * (microseconds) before sleeping; 0 = off, at most 1000000 */
-	bool no_posted_writes;       /* uvf_client_bar_write() always waits for the reply */
+	bool no_posted_writes;       /* uvf_client_access_write() always waits for the reply */
 	bool no_twin_socket;         /* do not offer a twin socket in VERSION */
 };
 
@@ -114,7 +114,7 @@ UVF_API const struct uvf_server_caps *uvf_client_server_caps(const struct uvf_cl
 /* ------------------------------------------------------------------ */
 
 /* DEVICE_GET_INFO. The result is also cached for the range checks below. */
-UVF_API int uvf_client_device_info(struct uvf_client *client, struct uvf_device_info *out);
+UVF_API int uvf_client_device_info(struct uvf_client *client, struct uvf_msg_device_info *out);
 
 #define UVF_CLIENT_MAX_SPARSE_AREAS 16
 
@@ -132,7 +132,7 @@ struct uvf_client_region {
 			  * valid until the next uvf_client_region_info() of the
 			  * same index or uvf_client_close() (mappings survive) */
 	uint32_t nr_sparse_areas;
-	struct uvf_region_sparse_area sparse_areas[UVF_CLIENT_MAX_SPARSE_AREAS];
+	struct uvf_msg_region_sparse_area sparse_areas[UVF_CLIENT_MAX_SPARSE_AREAS];
 	bool has_type;
 	uint32_t type, subtype;
 };
@@ -143,7 +143,7 @@ struct uvf_client_region {
 UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, struct uvf_client_region *out);
 
 /* DEVICE_GET_IRQ_INFO. */
-UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struct uvf_irq_info *out);
+UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struct uvf_msg_irq_info *out);
 
 /* ------------------------------------------------------------------ */
 /* Region access                                                        */
@@ -223,9 +223,9 @@ UVF_API int uvf_client_region_io_fds(struct uvf_client *client, uint32_t index, 
  * A posted write's failure on the server is not reported (it is logged
  * there).
  */
-UVF_API int uvf_client_bar_read(struct uvf_client *client, uint32_t region, uint64_t offset, void *buf, size_t len);
-UVF_API int uvf_client_bar_write(struct uvf_client *client, uint32_t region, uint64_t offset, const void *buf,
-				 size_t len);
+UVF_API int uvf_client_access_read(struct uvf_client *client, uint32_t region, uint64_t offset, void *buf, size_t len);
+UVF_API int uvf_client_access_write(struct uvf_client *client, uint32_t region, uint64_t offset, const void *buf,
+				    size_t len);
 
 /* REGION_WRITE with NO_REPLY: returns once sent (or queued while corked). */
 UVF_API int uvf_client_region_write_posted(struct uvf_client *client, uint32_t region, uint64_t offset,
@@ -353,7 +353,7 @@ UVF_API int uvf_client_call(struct uvf_client *client, uint16_t command, const v
  * fit is -EPROTO. */
 UVF_API int uvf_client_migration_features(struct uvf_client *client, uint64_t *flags);
 
-/* GET / SET MIG_DEVICE_STATE (enum uvf_mig_state). SET returns once the
+/* GET / SET MIG_DEVICE_STATE (enum uvf_migration_state). SET returns once the
  * server has walked the whole path, or its error. */
 UVF_API int uvf_client_migration_state(struct uvf_client *client, uint32_t *state);
 UVF_API int uvf_client_set_migration_state(struct uvf_client *client, uint32_t state);
@@ -362,10 +362,10 @@ UVF_API int uvf_client_set_migration_state(struct uvf_client *client, uint32_t s
  * size and ours) into buf; *got = bytes read; *got < len means the end of
  * the data available in this phase (docs/protocol.md 9 #13). On an error,
  * *got still counts the bytes read before it (they left the stream). */
-UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_t len, size_t *got);
+UVF_API int uvf_client_migration_data_read(struct uvf_client *client, void *buf, size_t len, size_t *got);
 
 /* MIG_DATA_WRITE: feed len bytes (split as needed) to a RESUMING server. */
-UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf, size_t len);
+UVF_API int uvf_client_migration_data_write(struct uvf_client *client, const void *buf, size_t len);
 
 /* DMA logging. start: page_size is a hint (*chosen, may be NULL, gets the
  * server's granularity); ranges NULL/0 = everything. report: read and
@@ -377,11 +377,33 @@ UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf
  * replies fit both sides' transfer sizes; bits past the range are
  * cleared. page_size must be a power of two (-EINVAL). */
 UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t page_size,
-					 const struct uvf_dma_logging_range *ranges, uint32_t nranges,
+					 const struct uvf_msg_dma_logging_range *ranges, uint32_t nranges,
 					 uint64_t *chosen);
 UVF_API int uvf_client_dma_logging_stop(struct uvf_client *client);
 UVF_API int uvf_client_dma_logging_report(struct uvf_client *client, uint64_t iova, uint64_t length,
 					  uint64_t page_size, uint64_t *bitmap, size_t bitmap_bytes);
+
+/* ------------------------------------------------------------------ */
+/* Deprecated names, removed in the next release                        */
+/* ------------------------------------------------------------------ */
+
+/* The functions before the naming pass of this release, still exported
+ * (same behaviour as the new names). Define UVF_NO_DEPRECATED to hide
+ * them. */
+#ifndef UVF_NO_DEPRECATED
+
+/* Use uvf_client_access_read() / uvf_client_access_write(). */
+UVF_DEPRECATED UVF_API int uvf_client_bar_read(struct uvf_client *client, uint32_t region, uint64_t offset,
+					       void *buf, size_t len);
+UVF_DEPRECATED UVF_API int uvf_client_bar_write(struct uvf_client *client, uint32_t region, uint64_t offset,
+						const void *buf, size_t len);
+
+/* Use uvf_client_migration_data_read() / uvf_client_migration_data_write(). */
+UVF_DEPRECATED UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_t len,
+						    size_t *got);
+UVF_DEPRECATED UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf, size_t len);
+
+#endif /* UVF_NO_DEPRECATED */
 
 #ifdef __cplusplus
 }

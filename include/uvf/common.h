@@ -38,6 +38,21 @@ extern "C" {
 #define UVF_API
 #endif
 
+/*
+ * UVF_DEPRECATED marks a declaration kept for one more release under an
+ * old name: using it warns (-Wdeprecated-declarations). It goes first in
+ * a declaration, where both the GNU attribute and C++14's [[deprecated]]
+ * are accepted. Defining UVF_NO_DEPRECATED before including the headers
+ * hides every deprecated name, so that a program can check it uses none.
+ */
+#if defined(__GNUC__)
+#define UVF_DEPRECATED __attribute__((deprecated))
+#elif defined(__cplusplus) && __cplusplus >= 201402L
+#define UVF_DEPRECATED [[deprecated]]
+#else
+#define UVF_DEPRECATED
+#endif
+
 /* A compile-time check that works in C11 and C++11 alike (the headers
  * check the size of every wire struct with it). */
 #if defined(__cplusplus)

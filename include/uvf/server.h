@@ -611,7 +611,7 @@ UVF_API int uvf_dma_sg(struct uvf_device *dev, uint64_t addr, size_t len, uint32
  */
 struct uvf_migration_callbacks {
 	unsigned version; /* UVF_MIGRATION_CALLBACKS_VERSION */
-	int (*transition)(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to);
+	int (*transition)(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to);
 	ssize_t (*save)(struct uvf_device *dev, void *data, void *buf, size_t len);
 	int (*load)(struct uvf_device *dev, void *data, const void *buf, size_t len);
 	/* Optional: bytes the device still has to save in this phase
@@ -628,8 +628,8 @@ struct uvf_migration_callbacks {
 UVF_API int uvf_device_set_migration(struct uvf_device *dev, const struct uvf_migration_callbacks *cb, void *data,
 				     uint32_t flags);
 
-/* The current migration state (UVF_MIG_STATE_RUNNING without migration). */
-UVF_API enum uvf_mig_state uvf_device_migration_state(struct uvf_device *dev);
+/* The current migration state (UVF_MIGRATION_STATE_RUNNING without migration). */
+UVF_API enum uvf_migration_state uvf_device_migration_state(struct uvf_device *dev);
 
 /*
  * DMA dirty logging. While the client has logging on, every write through

@@ -101,7 +101,7 @@ struct uvf_client {
 	struct uvf_client_buf *free_bufs;
 	size_t nfree_bufs;
 	bool have_device_info;
-	struct uvf_device_info device_info;
+	struct uvf_msg_device_info device_info;
 	struct uvf_client_region_fd *region_fds;
 	size_t nregion_fds;
 
@@ -184,7 +184,7 @@ int uvf__client_serve_command(struct uvf_client *client, const struct uvf_client
 int uvf__client_mark_broken(struct uvf_client *client, int err, const char *why);
 
 /* The device info cache: copy it out under the lock (false when not known). */
-bool uvf__client_cached_device_info(struct uvf_client *client, struct uvf_device_info *out);
+bool uvf__client_cached_device_info(struct uvf_client *client, struct uvf_msg_device_info *out);
 
 /* Fetch DEVICE_GET_INFO into the cache unless it is there already. */
 int uvf__client_ensure_device_info(struct uvf_client *client);

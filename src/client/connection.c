@@ -418,7 +418,7 @@ static int dispatch(struct uvf_client *client, bool on_twin, struct uvf_client_w
 		if (rc < 0)
 			return uvf__client_mark_broken(client, rc, why.text);
 		own_fds = uvf__rx_buffer_owns_fds(&b->rx, hdr.msg_size);
-		type = hdr.flags & UVF_MSG_TYPE_MASK;
+		type = hdr.flags & UVF_MSG_TYPE_BITS;
 		CLIENT_LOG(client, UVF_LOG_DEBUG, "<- %s id %u %s%s, %u bytes, %zu fds", uvf__cmd_name(hdr.command),
 			   (unsigned)hdr.msg_id, type == UVF_MSG_TYPE_COMMAND ? "command" : "reply",
 			   on_twin ? " (twin socket)" : "", (unsigned)hdr.msg_size, own_fds ? b->rx.nfds : 0);
@@ -478,7 +478,10 @@ static ssize_t read_now(struct uvf_client *client, struct uvf_why *why)
 	ssize_t n = recv_some(client->sock, client->rx, MSG_DONTWAIT, why);
 	ssize_t t;
 
-	if (n < 0 || client->twin < 0)
+	/* the twin socket carries requests only for memory registered
+	 * without an fd (see fill): none, no read there (a poll loop then
+	 * costs one recvmsg per turn) */
+	if (n < 0 || client->twin < 0 || __atomic_load_n(&client->msg_dma_ranges, __ATOMIC_RELAXED) == 0)
 		return n;
 	t = recv_some(client->twin, client->twin_rx, MSG_DONTWAIT, why);
 	if (t < 0)
@@ -902,7 +905,7 @@ static int accept_twin(struct uvf_client *client, const struct uvf_caps *theirs,
 
 static int negotiate(struct uvf_client *client, bool offer_twin)
 {
-	struct uvf_version version = {.major = UVF_PROTO_MAJOR, .minor = UVF_PROTO_MINOR};
+	struct uvf_msg_version version = {.major = UVF_PROTO_MAJOR, .minor = UVF_PROTO_MINOR};
 	char json[UVF_CAPS_JSON_MAX];
 	struct uvf_version_view view;
 	struct uvf_client_reply reply;
@@ -1055,7 +1058,7 @@ UVF_API int uvf_client_connect(struct uvf_client **out, const char *path, const 
 	uvf__logger_init(&client->log, opts->log, opts->log_data,
 			 opts->log_level > UVF_LOG_DEBUG ? UVF_LOG_DEBUG : opts->log_level);
 	/* Data replies carry at most our max_data_xfer_size bytes. */
-	client->rx_limit = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + opts->max_data_xfer_size;
+	client->rx_limit = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_region_access) + opts->max_data_xfer_size;
 	if (opts->max_data_xfer_size > UVF_CAPS_MAX_XFER_LIMIT || client->rx_limit < RX_MIN_LIMIT)
 		client->rx_limit = RX_MIN_LIMIT;
 	client->rx = calloc(1, sizeof(*client->rx));
@@ -1143,7 +1146,7 @@ UVF_API int uvf_client_poll_fd(const struct uvf_client *client)
 	return client->twin >= 0 ? client->twin : client->sock;
 }
 
-bool uvf__client_cached_device_info(struct uvf_client *client, struct uvf_device_info *out)
+bool uvf__client_cached_device_info(struct uvf_client *client, struct uvf_msg_device_info *out)
 {
 	bool have;
 

@@ -16,9 +16,9 @@
  * and a full sparse-mmap capability, so that most regions need one round
  * trip; the server asks for more when its chain is longer. */
 #define REGION_INFO_FIRST_ARGSZ                                                                                        \
-	(sizeof(struct uvf_region_info) + sizeof(struct uvf_region_cap_type) +                                         \
-	 sizeof(struct uvf_region_cap_sparse_mmap) +                                                                   \
-	 UVF_CLIENT_MAX_SPARSE_AREAS * sizeof(struct uvf_region_sparse_area))
+	(sizeof(struct uvf_msg_region_info) + sizeof(struct uvf_msg_region_cap_type) +                                 \
+	 sizeof(struct uvf_msg_region_cap_sparse_mmap) +                                                               \
+	 UVF_CLIENT_MAX_SPARSE_AREAS * sizeof(struct uvf_msg_region_sparse_area))
 
 /* A server that keeps asking for a bigger argsz is broken. */
 #define REGION_INFO_MAX_TRIES 3
@@ -27,12 +27,12 @@
 /* Discovery                                                            */
 /* ------------------------------------------------------------------ */
 
-UVF_API int uvf_client_device_info(struct uvf_client *client, struct uvf_device_info *out)
+UVF_API int uvf_client_device_info(struct uvf_client *client, struct uvf_msg_device_info *out)
 {
-	struct uvf_device_info req = {.argsz = sizeof(req)};
+	struct uvf_msg_device_info req = {.argsz = sizeof(req)};
 	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 	struct uvf_client_reply reply;
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	struct uvf_why why = {{0}};
 	int rc;
 
@@ -128,7 +128,7 @@ static void fill_region(struct uvf_client *client, const struct uvf_region_info_
 UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, struct uvf_client_region *out)
 {
 	uint32_t argsz = REGION_INFO_FIRST_ARGSZ;
-	struct uvf_device_info dev;
+	struct uvf_msg_device_info dev;
 	int rc;
 
 	rc = uvf__client_check(client);
@@ -147,7 +147,7 @@ UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, st
 		return -EINVAL;
 	}
 	for (int attempt = 0; attempt < REGION_INFO_MAX_TRIES; attempt++) {
-		struct uvf_region_info req = {.argsz = argsz, .index = index};
+		struct uvf_msg_region_info req = {.argsz = argsz, .index = index};
 		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 		struct uvf_region_info_view view;
 		struct uvf_client_reply reply;
@@ -197,13 +197,13 @@ UVF_API int uvf_client_region_info(struct uvf_client *client, uint32_t index, st
 	return -EPROTO;
 }
 
-UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struct uvf_irq_info *out)
+UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struct uvf_msg_irq_info *out)
 {
-	struct uvf_irq_info req = {.argsz = sizeof(req), .index = index};
+	struct uvf_msg_irq_info req = {.argsz = sizeof(req), .index = index};
 	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 	struct uvf_client_reply reply;
-	struct uvf_irq_info info;
-	struct uvf_device_info dev;
+	struct uvf_msg_irq_info info;
+	struct uvf_msg_device_info dev;
 	struct uvf_why why = {{0}};
 	int rc;
 
@@ -237,7 +237,7 @@ UVF_API int uvf_client_irq_info(struct uvf_client *client, uint32_t index, struc
 static int check_access(struct uvf_client *client, const char *what, uint32_t region, uint64_t offset, const void *buf,
 			size_t len)
 {
-	struct uvf_device_info dev;
+	struct uvf_msg_device_info dev;
 	int rc = uvf__client_check(client);
 
 	if (rc)
@@ -270,7 +270,7 @@ UVF_API int uvf_client_region_read(struct uvf_client *client, uint32_t region, u
 								       : client->our_max_xfer;
 	while (done < len) {
 		uint32_t n = len - done < chunk ? (uint32_t)(len - done) : chunk;
-		struct uvf_region_access req = {.offset = offset + done, .region = region, .count = n};
+		struct uvf_msg_region_access req = {.offset = offset + done, .region = region, .count = n};
 		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 		struct uvf_region_access_view view;
 		struct uvf_client_reply reply;
@@ -305,7 +305,7 @@ UVF_API int uvf_client_region_write(struct uvf_client *client, uint32_t region, 
 	chunk = client->caps.max_data_xfer_size;
 	while (done < len) {
 		uint32_t n = len - done < chunk ? (uint32_t)(len - done) : chunk;
-		struct uvf_region_access req = {.offset = offset + done, .region = region, .count = n};
+		struct uvf_msg_region_access req = {.offset = offset + done, .region = region, .count = n};
 		struct iovec iov[2] = {
 			{.iov_base = &req, .iov_len = sizeof(req)},
 			{.iov_base = (uint8_t *)buf + done, .iov_len = n},
@@ -385,7 +385,7 @@ UVF_API int uvf_client_config_write32(struct uvf_client *client, uint32_t offset
 
 UVF_API int uvf_client_reset(struct uvf_client *client)
 {
-	struct uvf_device_info dev;
+	struct uvf_msg_device_info dev;
 	int rc;
 
 	rc = uvf__client_check(client);

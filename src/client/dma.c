@@ -157,7 +157,7 @@ static int reserve_range(struct uvf_client *client, uint64_t iova, uint64_t size
 static int map_range(struct uvf_client *client, uint64_t iova, uint64_t size, uint32_t prot, void *ptr, int fd,
 		     uint64_t offset)
 {
-	struct uvf_dma_map map = {
+	struct uvf_msg_dma_map map = {
 		.argsz = sizeof(map),
 		.flags = prot,
 		.offset = offset,
@@ -301,7 +301,7 @@ UVF_API int uvf_client_dma_register(struct uvf_client *client, uint64_t iova, vo
 
 UVF_API int uvf_client_dma_unregister(struct uvf_client *client, uint64_t iova, size_t size)
 {
-	struct uvf_dma_unmap unmap = {
+	struct uvf_msg_dma_unmap unmap = {
 		.argsz = sizeof(unmap),
 		.flags = 0,
 		.address = iova,
@@ -364,7 +364,7 @@ static bool last_settled(struct uvf_client *client, uint64_t *iova, uint64_t *si
 
 UVF_API int uvf_client_dma_unregister_all(struct uvf_client *client)
 {
-	struct uvf_dma_unmap unmap = {
+	struct uvf_msg_dma_unmap unmap = {
 		.argsz = sizeof(unmap),
 		.flags = UVF_DMA_UNMAP_FLAG_ALL,
 		.address = 0,

@@ -44,11 +44,11 @@
 
 /* A posted REGION_WRITE of at most 8 data bytes, as queued in the fallback
  * (no write_multiple): header, access header, data. */
-#define SMALL_WRITE_MAX_BYTES (UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + UVF_WRITE_MULTI_MAX_DATA)
+#define SMALL_WRITE_MAX_BYTES (UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_region_access) + UVF_WRITE_MULTI_MAX_DATA)
 
 /* DEVICE_GET_REGION_IO_FDS: first argsz (room for 32 entries of the larger
  * layout) and the most we accept. */
-#define IO_FDS_FIRST_ARGSZ (sizeof(struct uvf_region_io_fds) + 32u * 48u)
+#define IO_FDS_FIRST_ARGSZ (sizeof(struct uvf_msg_region_io_fds) + 32u * 48u)
 #define IO_FDS_MAX_ARGSZ   UVF_CLIENT_REGION_INFO_MAX_ARGSZ
 #define IO_FDS_TRIES	   3
 
@@ -87,7 +87,7 @@ struct uvf_client_fast {
 
 	/* under the engine's send lock */
 	bool corked;
-	struct uvf_write_multi_entry *queue;
+	struct uvf_msg_write_multi_entry *queue;
 	size_t nqueue;
 	uint8_t *send_buf; /* messages built from the queue */
 	size_t send_buf_size;
@@ -194,7 +194,7 @@ static bool posted_writes_allowed(const struct uvf_client *client)
  * server checks again). */
 static bool region_index_bad(struct uvf_client *client, uint32_t index, uint32_t *num_regions)
 {
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 
 	if (!uvf__client_cached_device_info(client, &info))
 		return false;
@@ -211,8 +211,8 @@ static bool region_index_bad(struct uvf_client *client, uint32_t index, uint32_t
  * server's max_data_xfer_size. */
 static size_t multi_entries_per_message(const struct uvf_client *client)
 {
-	size_t fit = (client->caps.max_data_xfer_size - sizeof(struct uvf_write_multi)) /
-		     sizeof(struct uvf_write_multi_entry);
+	size_t fit = (client->caps.max_data_xfer_size - sizeof(struct uvf_msg_write_multi)) /
+		     sizeof(struct uvf_msg_write_multi_entry);
 
 	if (fit > MULTI_MAX_ENTRIES)
 		fit = MULTI_MAX_ENTRIES;
@@ -228,8 +228,8 @@ static size_t encode_multi(struct uvf_client *client, struct uvf_client_fast *fa
 
 	for (size_t done = 0; done < fast->nqueue;) {
 		size_t n = fast->nqueue - done < per_msg ? fast->nqueue - done : per_msg;
-		struct uvf_write_multi head = {.wr_cnt = n};
-		size_t payload = sizeof(head) + n * sizeof(struct uvf_write_multi_entry);
+		struct uvf_msg_write_multi head = {.wr_cnt = n};
+		size_t payload = sizeof(head) + n * sizeof(struct uvf_msg_write_multi_entry);
 		struct uvf_msg_header hdr;
 
 		uvf__msg_header_init(&hdr, uvf__client_next_id(client), UVF_CMD_REGION_WRITE_MULTI,
@@ -237,7 +237,8 @@ static size_t encode_multi(struct uvf_client *client, struct uvf_client_fast *fa
 				     UVF_MSG_TYPE_COMMAND | UVF_MSG_FLAG_NO_REPLY, 0);
 		memcpy(p, &hdr, sizeof(hdr));
 		memcpy(p + sizeof(hdr), &head, sizeof(head));
-		memcpy(p + sizeof(hdr) + sizeof(head), &fast->queue[done], n * sizeof(struct uvf_write_multi_entry));
+		memcpy(p + sizeof(hdr) + sizeof(head), &fast->queue[done],
+		       n * sizeof(struct uvf_msg_write_multi_entry));
 		p += sizeof(hdr) + payload;
 		done += n;
 	}
@@ -251,8 +252,8 @@ static size_t encode_separate(struct uvf_client *client, struct uvf_client_fast 
 	uint8_t *p = fast->send_buf;
 
 	for (size_t i = 0; i < fast->nqueue; i++) {
-		const struct uvf_write_multi_entry *e = &fast->queue[i];
-		struct uvf_region_access access = {.offset = e->offset, .region = e->region, .count = e->count};
+		const struct uvf_msg_write_multi_entry *e = &fast->queue[i];
+		struct uvf_msg_region_access access = {.offset = e->offset, .region = e->region, .count = e->count};
 		struct uvf_msg_header hdr;
 
 		uvf__msg_header_init(&hdr, uvf__client_next_id(client), UVF_CMD_REGION_WRITE,
@@ -324,7 +325,7 @@ UVF_API int uvf_client_region_write_posted(struct uvf_client *client, uint32_t r
 
 	uvf__client_send_lock(client);
 	if (fast->corked && len <= UVF_WRITE_MULTI_MAX_DATA) {
-		struct uvf_write_multi_entry *e;
+		struct uvf_msg_write_multi_entry *e;
 
 		rc = 0;
 		if (fast->nqueue == QUEUE_MAX)
@@ -350,7 +351,7 @@ UVF_API int uvf_client_region_write_posted(struct uvf_client *client, uint32_t r
 	chunk = client->caps.max_data_xfer_size;
 	while (done < len) {
 		uint32_t n = len - done < chunk ? (uint32_t)(len - done) : chunk;
-		struct uvf_region_access access = {.offset = offset + done, .region = region, .count = n};
+		struct uvf_msg_region_access access = {.offset = offset + done, .region = region, .count = n};
 		struct iovec iov[2] = {
 			{.iov_base = &access, .iov_len = sizeof(access)},
 			{.iov_base = (uint8_t *)buf + done, .iov_len = n},
@@ -396,7 +397,7 @@ static void fence_done(struct uvf_client_fast *fast, uint64_t seq)
 /* Send the queue and wait until every posted write counted so far is done. */
 static int fence(struct uvf_client *client, struct uvf_client_fast *fast)
 {
-	struct uvf_device_info req = {.argsz = sizeof(req)};
+	struct uvf_msg_device_info req = {.argsz = sizeof(req)};
 	uint64_t seq = __atomic_load_n(&fast->posted_seq, __ATOMIC_SEQ_CST);
 	int rc;
 
@@ -438,8 +439,8 @@ UVF_API int uvf_client_flush(struct uvf_client *client)
 static int map_areas(struct uvf_client *client, const struct uvf_client_region *info, struct fast_region *r)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	struct uvf_region_sparse_area whole = {.offset = 0, .size = info->size};
-	const struct uvf_region_sparse_area *areas = info->sparse_areas;
+	struct uvf_msg_region_sparse_area whole = {.offset = 0, .size = info->size};
+	const struct uvf_msg_region_sparse_area *areas = info->sparse_areas;
 	uint32_t n = info->nr_sparse_areas;
 	int prot = 0;
 
@@ -465,7 +466,7 @@ static int map_areas(struct uvf_client *client, const struct uvf_client_region *
 	struct stat st;
 	uint64_t file_size = fstat(info->fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
 	for (uint32_t i = 0; i < n; i++) {
-		const struct uvf_region_sparse_area *a = &areas[i];
+		const struct uvf_msg_region_sparse_area *a = &areas[i];
 		struct fast_area *out = &r->areas[r->nareas];
 		uint64_t file_offset = info->offset + a->offset;
 		void *ptr;
@@ -525,7 +526,7 @@ static bool io_fd_size_ok(uint64_t size)
  * server asks for a larger argsz, or -EPROTO for a reply we refuse.
  */
 static int parse_io_fds(struct uvf_client *client, struct fast_region *r, const uint8_t *payload, size_t len,
-			const struct uvf_region_io_fds *request, int *fds, size_t nfds, uint32_t *retry_argsz)
+			const struct uvf_msg_region_io_fds *request, int *fds, size_t nfds, uint32_t *retry_argsz)
 {
 	struct uvf_region_io_fds_view view;
 	struct uvf_why why = {{0}};
@@ -551,7 +552,7 @@ static int parse_io_fds(struct uvf_client *client, struct fast_region *r, const 
 		goto out;
 	}
 	for (uint32_t i = 0; i < view.head.count; i++) {
-		struct uvf_io_fd_entry e;
+		struct uvf_msg_io_fd_entry e;
 		struct uvf_client_ioeventfd *out;
 
 		/* fd_index and the range inside the region are checked */
@@ -600,7 +601,7 @@ static int fetch_io_fds(struct uvf_client *client, struct fast_region *r)
 	uint32_t argsz = IO_FDS_FIRST_ARGSZ;
 
 	for (int attempt = 0; attempt < IO_FDS_TRIES; attempt++) {
-		struct uvf_region_io_fds req = {.argsz = argsz, .index = r->index};
+		struct uvf_msg_region_io_fds req = {.argsz = argsz, .index = r->index};
 		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 		struct uvf_client_reply reply;
 		int fds[UVF_TRANSPORT_MAX_FDS];
@@ -920,7 +921,7 @@ static int check_bar_access(struct uvf_client *client, uint64_t offset, const vo
 	return 0;
 }
 
-UVF_API int uvf_client_bar_read(struct uvf_client *client, uint32_t region, uint64_t offset, void *buf, size_t len)
+UVF_API int uvf_client_access_read(struct uvf_client *client, uint32_t region, uint64_t offset, void *buf, size_t len)
 {
 	struct uvf_client_fast *fast;
 	const struct fast_region *r;
@@ -948,8 +949,8 @@ UVF_API int uvf_client_bar_read(struct uvf_client *client, uint32_t region, uint
 	return uvf_client_region_read(client, region, offset, buf, len);
 }
 
-UVF_API int uvf_client_bar_write(struct uvf_client *client, uint32_t region, uint64_t offset, const void *buf,
-				 size_t len)
+UVF_API int uvf_client_access_write(struct uvf_client *client, uint32_t region, uint64_t offset, const void *buf,
+				    size_t len)
 {
 	struct uvf_client_fast *fast;
 	const struct fast_region *r;

@@ -13,7 +13,7 @@
 static int set_irqs(struct uvf_client *client, uint32_t flags, uint32_t index, uint32_t start, uint32_t count,
 		    const int *fds, size_t nfds)
 {
-	struct uvf_irq_set set = {
+	struct uvf_msg_irq_set set = {
 		.argsz = sizeof(set), /* eventfds travel outside the payload */
 		.flags = flags,
 		.index = index,
@@ -32,7 +32,7 @@ static int set_irqs(struct uvf_client *client, uint32_t flags, uint32_t index, u
 /* Common checks of (index, start, count) with count > 0. */
 static int check_vectors(struct uvf_client *client, uint32_t index, uint32_t start, uint32_t count)
 {
-	struct uvf_device_info dev;
+	struct uvf_msg_device_info dev;
 	int rc = uvf__client_check(client);
 
 	if (rc)
@@ -96,7 +96,7 @@ UVF_API int uvf_client_set_irq_eventfds(struct uvf_client *client, uint32_t inde
 
 UVF_API int uvf_client_irq_disable(struct uvf_client *client, uint32_t index)
 {
-	struct uvf_device_info dev;
+	struct uvf_msg_device_info dev;
 	int rc = uvf__client_check(client);
 
 	if (rc)

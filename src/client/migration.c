@@ -18,7 +18,7 @@
 #include "util.h"
 
 /* Bytes of the DEVICE_FEATURE header before the feature data. */
-#define FEATURE_HDR sizeof(struct uvf_device_feature)
+#define FEATURE_HDR sizeof(struct uvf_msg_device_feature)
 
 /* The largest payload both directions of one exchange can carry: the
  * server takes at most its max_data_xfer_size, we accept at most ours. */
@@ -33,7 +33,7 @@ static const char *feature_name(uint32_t index)
 	switch (index) {
 	case UVF_FEATURE_MIGRATION:
 		return "MIGRATION";
-	case UVF_FEATURE_MIG_DEVICE_STATE:
+	case UVF_FEATURE_MIGRATION_DEVICE_STATE:
 		return "MIG_DEVICE_STATE";
 	case UVF_FEATURE_DMA_LOGGING_START:
 		return "DMA_LOGGING_START";
@@ -62,7 +62,7 @@ static bool means_unsupported(int rc)
 static int feature_request(struct uvf_client *client, uint32_t flags, const void *data, size_t data_len, uint32_t argsz,
 			   struct uvf_client_reply *reply)
 {
-	struct uvf_device_feature hdr = {.argsz = argsz, .flags = flags};
+	struct uvf_msg_device_feature hdr = {.argsz = argsz, .flags = flags};
 	struct iovec iov[2] = {
 		{.iov_base = &hdr, .iov_len = sizeof(hdr)},
 		{.iov_base = (void *)data, .iov_len = data_len},
@@ -84,7 +84,7 @@ static int feature_echo(struct uvf_client *client, uint32_t flags, const void *d
 	if (rc)
 		return rc;
 	if (uvf__decode_feature_echo_reply(reply.payload, reply.len, reply.nfds, flags, data, data_len, &why) < 0) {
-		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE %s: %s", feature_name(flags & UVF_FEATURE_MASK),
+		CLIENT_LOG(client, UVF_LOG_WARNING, "DEVICE_FEATURE %s: %s", feature_name(flags & UVF_FEATURE_BITS),
 			   why.text);
 		rc = -EPROTO;
 	}
@@ -121,7 +121,7 @@ static int feature_get(struct uvf_client *client, uint32_t index, const void *da
 
 UVF_API int uvf_client_migration_features(struct uvf_client *client, uint64_t *flags)
 {
-	struct uvf_feature_migration mig;
+	struct uvf_msg_feature_migration mig;
 	int rc;
 
 	rc = uvf__client_check(client);
@@ -154,8 +154,8 @@ UVF_API int uvf_client_migration_features(struct uvf_client *client, uint64_t *f
 
 UVF_API int uvf_client_migration_state(struct uvf_client *client, uint32_t *state)
 {
-	uint8_t data[sizeof(struct uvf_feature_mig_state)];
-	struct uvf_feature_mig_state st;
+	uint8_t data[sizeof(struct uvf_msg_feature_migration_state)];
+	struct uvf_msg_feature_migration_state st;
 	struct uvf_why why = {{0}};
 	int rc;
 
@@ -164,7 +164,7 @@ UVF_API int uvf_client_migration_state(struct uvf_client *client, uint32_t *stat
 		return rc;
 	if (state == NULL)
 		return -EINVAL;
-	rc = feature_get(client, UVF_FEATURE_MIG_DEVICE_STATE, NULL, 0, data, sizeof(data));
+	rc = feature_get(client, UVF_FEATURE_MIGRATION_DEVICE_STATE, NULL, 0, data, sizeof(data));
 	if (rc)
 		return rc;
 	if (uvf__decode_mig_state(data, sizeof(data), &st, &why) < 0) {
@@ -179,17 +179,17 @@ UVF_API int uvf_client_set_migration_state(struct uvf_client *client, uint32_t s
 {
 	/* data_fd is the kernel's data channel, unused here: -1 as QEMU's
 	 * kernel path sends when it has none. */
-	struct uvf_feature_mig_state st = {.device_state = state, .data_fd = UINT32_MAX};
+	struct uvf_msg_feature_migration_state st = {.device_state = state, .data_fd = UINT32_MAX};
 	int rc;
 
 	rc = uvf__client_check(client);
 	if (rc)
 		return rc;
-	if (state > UVF_MIG_STATE_PRE_COPY_P2P) {
+	if (state > UVF_MIGRATION_STATE_PRE_COPY_P2P) {
 		CLIENT_LOG(client, UVF_LOG_WARNING, "MIG_DEVICE_STATE: %u is not a state", (unsigned)state);
 		return -EINVAL;
 	}
-	rc = feature_echo(client, UVF_FEATURE_MIG_DEVICE_STATE | UVF_FEATURE_SET, &st, sizeof(st));
+	rc = feature_echo(client, UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_SET, &st, sizeof(st));
 	if (rc && rc != -EPROTO)
 		CLIENT_LOG(client, UVF_LOG_INFO, "MIG_DEVICE_STATE -> %u refused: %s", (unsigned)state,
 			   uvf_strerror(rc));
@@ -200,7 +200,7 @@ UVF_API int uvf_client_set_migration_state(struct uvf_client *client, uint32_t s
 /* Migration data                                                       */
 /* ------------------------------------------------------------------ */
 
-UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_t len, size_t *got)
+UVF_API int uvf_client_migration_data_read(struct uvf_client *client, void *buf, size_t len, size_t *got)
 {
 	uint32_t chunk;
 	size_t done = 0;
@@ -219,14 +219,14 @@ UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_
 	chunk = exchange_limit(client);
 	while (done < len) {
 		uint32_t n = len - done < chunk ? (uint32_t)(len - done) : chunk;
-		struct uvf_mig_data req = {.argsz = (uint32_t)sizeof(req) + n, .size = n};
+		struct uvf_msg_migration_data req = {.argsz = (uint32_t)sizeof(req) + n, .size = n};
 		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 		struct uvf_client_reply reply;
 		struct uvf_why why = {{0}};
-		struct uvf_mig_data res;
+		struct uvf_msg_migration_data res;
 		const uint8_t *data;
 
-		rc = uvf__client_request(client, UVF_CMD_MIG_DATA_READ, &iov, 1, NULL, 0, &reply);
+		rc = uvf__client_request(client, UVF_CMD_MIGRATION_DATA_READ, &iov, 1, NULL, 0, &reply);
 		if (rc)
 			break;
 		if (uvf__decode_mig_data_read_reply(reply.payload, reply.len, reply.nfds, n, &res, &data, &why) < 0) {
@@ -248,7 +248,7 @@ UVF_API int uvf_client_mig_data_read(struct uvf_client *client, void *buf, size_
 	return rc;
 }
 
-UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf, size_t len)
+UVF_API int uvf_client_migration_data_write(struct uvf_client *client, const void *buf, size_t len)
 {
 	uint32_t chunk;
 	size_t done = 0;
@@ -264,7 +264,7 @@ UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf
 	while (done < len) {
 		uint32_t n = len - done < chunk ? (uint32_t)(len - done) : chunk;
 		/* argsz covers the request itself: libvfio-user insists on it. */
-		struct uvf_mig_data req = {.argsz = (uint32_t)sizeof(req) + n, .size = n};
+		struct uvf_msg_migration_data req = {.argsz = (uint32_t)sizeof(req) + n, .size = n};
 		struct iovec iov[2] = {
 			{.iov_base = &req, .iov_len = sizeof(req)},
 			{.iov_base = (uint8_t *)buf + done, .iov_len = n},
@@ -272,7 +272,7 @@ UVF_API int uvf_client_mig_data_write(struct uvf_client *client, const void *buf
 		struct uvf_client_reply reply;
 		struct uvf_why why = {{0}};
 
-		rc = uvf__client_request(client, UVF_CMD_MIG_DATA_WRITE, iov, 2, NULL, 0, &reply);
+		rc = uvf__client_request(client, UVF_CMD_MIGRATION_DATA_WRITE, iov, 2, NULL, 0, &reply);
 		if (rc)
 			return rc;
 		if (uvf__decode_mig_data_write_reply(reply.payload, reply.len, reply.nfds, &why) < 0) {
@@ -305,10 +305,11 @@ static int probe_logging(struct uvf_client *client, uint32_t index, uint32_t op)
 }
 
 UVF_API int uvf_client_dma_logging_start(struct uvf_client *client, uint64_t page_size,
-					 const struct uvf_dma_logging_range *ranges, uint32_t nranges, uint64_t *chosen)
+					 const struct uvf_msg_dma_logging_range *ranges, uint32_t nranges,
+					 uint64_t *chosen)
 {
-	struct uvf_dma_logging_control ctl = {.page_size = page_size, .num_ranges = nranges};
-	struct uvf_device_feature hdr = {.flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+	struct uvf_msg_dma_logging_control ctl = {.page_size = page_size, .num_ranges = nranges};
+	struct uvf_msg_device_feature hdr = {.flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
 	struct uvf_client_reply reply;
 	struct uvf_why why = {{0}};
 	struct iovec iov[3];
@@ -387,7 +388,7 @@ UVF_API int uvf_client_dma_logging_stop(struct uvf_client *client)
 static int report_piece(struct uvf_client *client, uint64_t iova, uint64_t length, uint64_t page_size, uint64_t npages,
 			uint64_t *words)
 {
-	struct uvf_dma_logging_report req = {.iova = iova, .length = length, .page_size = page_size};
+	struct uvf_msg_dma_logging_report req = {.iova = iova, .length = length, .page_size = page_size};
 	size_t bitmap_bytes = (size_t)((npages + 63) / 64 * 8);
 	uint32_t argsz = (uint32_t)(FEATURE_HDR + sizeof(req) + bitmap_bytes);
 	struct uvf_dma_logging_bitmap_view view;
@@ -445,7 +446,7 @@ UVF_API int uvf_client_dma_logging_report(struct uvf_client *client, uint64_t io
 	/* Each reply carries 32 bytes before its bitmap and must fit both
 	 * sides' limits (docs/protocol.md 1.7); pieces start on a bitmap word. */
 	limit = exchange_limit(client);
-	piece_pages = (uint64_t)((limit - FEATURE_HDR - sizeof(struct uvf_dma_logging_report)) / 8) * 64;
+	piece_pages = (uint64_t)((limit - FEATURE_HDR - sizeof(struct uvf_msg_dma_logging_report)) / 8) * 64;
 	while (done < npages) {
 		uint64_t n = npages - done < piece_pages ? npages - done : piece_pages;
 		uint64_t start = iova + done * page_size;

@@ -7,7 +7,7 @@ int uvf__decode_region_read_req(const void *payload, size_t len, size_t nfds, ui
 				struct uvf_region_access_view *out, struct uvf_why *why)
 {
 	static const char what[] = "REGION_READ";
-	struct uvf_region_access access;
+	struct uvf_msg_region_access access;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -30,7 +30,7 @@ int uvf__decode_region_write_req(const void *payload, size_t len, size_t nfds, u
 				 struct uvf_region_access_view *out, struct uvf_why *why)
 {
 	static const char what[] = "REGION_WRITE";
-	struct uvf_region_access access;
+	struct uvf_msg_region_access access;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -53,8 +53,8 @@ int uvf__decode_region_write_req(const void *payload, size_t len, size_t nfds, u
 }
 
 /* A reply must answer the access that was asked for, not another one. */
-static int check_region_echo(const char *name, const struct uvf_region_access *got,
-			     const struct uvf_region_access *request, struct uvf_why *why)
+static int check_region_echo(const char *name, const struct uvf_msg_region_access *got,
+			     const struct uvf_msg_region_access *request, struct uvf_why *why)
 {
 	if (got->region != request->region || got->offset != request->offset)
 		return uvf__why(why, -EINVAL,
@@ -67,11 +67,12 @@ static int check_region_echo(const char *name, const struct uvf_region_access *g
 	return 0;
 }
 
-int uvf__decode_region_read_reply(const void *payload, size_t len, size_t nfds, const struct uvf_region_access *request,
-				  struct uvf_region_access_view *out, struct uvf_why *why)
+int uvf__decode_region_read_reply(const void *payload, size_t len, size_t nfds,
+				  const struct uvf_msg_region_access *request, struct uvf_region_access_view *out,
+				  struct uvf_why *why)
 {
 	static const char what[] = "REGION_READ reply";
-	struct uvf_region_access access;
+	struct uvf_msg_region_access access;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -89,10 +90,10 @@ int uvf__decode_region_read_reply(const void *payload, size_t len, size_t nfds, 
 }
 
 int uvf__decode_region_write_reply(const void *payload, size_t len, size_t nfds,
-				   const struct uvf_region_access *request, struct uvf_why *why)
+				   const struct uvf_msg_region_access *request, struct uvf_why *why)
 {
 	static const char what[] = "REGION_WRITE reply";
-	struct uvf_region_access access;
+	struct uvf_msg_region_access access;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -106,9 +107,9 @@ int uvf__decode_write_multi(const void *payload, size_t len, size_t nfds, struct
 			    struct uvf_why *why)
 {
 	static const char what[] = "REGION_WRITE_MULTI";
-	const uint8_t *entries = (const uint8_t *)payload + sizeof(struct uvf_write_multi);
-	struct uvf_write_multi_entry entry;
-	struct uvf_write_multi header;
+	const uint8_t *entries = (const uint8_t *)payload + sizeof(struct uvf_msg_write_multi);
+	struct uvf_msg_write_multi_entry entry;
+	struct uvf_msg_write_multi header;
 	uint64_t i;
 	int ret;
 
@@ -134,11 +135,11 @@ int uvf__decode_write_multi(const void *payload, size_t len, size_t nfds, struct
 					what, i, entry.region, entry.offset, entry.count);
 	}
 	out->wr_cnt = header.wr_cnt;
-	out->entries = (const struct uvf_write_multi_entry *)entries;
+	out->entries = (const struct uvf_msg_write_multi_entry *)entries;
 	return 0;
 }
 
-static int check_dma_request(const char *name, const struct uvf_dma_access *access, uint32_t max_xfer,
+static int check_dma_request(const char *name, const struct uvf_msg_dma_access *access, uint32_t max_xfer,
 			     struct uvf_why *why)
 {
 	if (access->count == 0)
@@ -157,7 +158,7 @@ int uvf__decode_dma_read_req(const void *payload, size_t len, size_t nfds, uint3
 			     struct uvf_dma_access_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DMA_READ";
-	struct uvf_dma_access access;
+	struct uvf_msg_dma_access access;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -175,7 +176,7 @@ int uvf__decode_dma_write_req(const void *payload, size_t len, size_t nfds, uint
 			      struct uvf_dma_access_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DMA_WRITE";
-	struct uvf_dma_access access;
+	struct uvf_msg_dma_access access;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -192,11 +193,11 @@ int uvf__decode_dma_write_req(const void *payload, size_t len, size_t nfds, uint
 	return 0;
 }
 
-int uvf__decode_dma_read_reply(const void *payload, size_t len, size_t nfds, const struct uvf_dma_access *request,
+int uvf__decode_dma_read_reply(const void *payload, size_t len, size_t nfds, const struct uvf_msg_dma_access *request,
 			       struct uvf_dma_access_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DMA_READ reply";
-	struct uvf_dma_access access;
+	struct uvf_msg_dma_access access;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -221,11 +222,11 @@ int uvf__decode_dma_read_reply(const void *payload, size_t len, size_t nfds, con
 	return 0;
 }
 
-int uvf__decode_dma_write_reply(const void *payload, size_t len, size_t nfds, const struct uvf_dma_access *request,
+int uvf__decode_dma_write_reply(const void *payload, size_t len, size_t nfds, const struct uvf_msg_dma_access *request,
 				struct uvf_why *why)
 {
 	static const char what[] = "DMA_WRITE reply";
-	struct uvf_dma_access access;
+	struct uvf_msg_dma_access access;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0)

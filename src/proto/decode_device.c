@@ -11,7 +11,7 @@
 int uvf__decode_version(const void *payload, size_t len, size_t nfds, size_t max_fds, struct uvf_version_view *out,
 			struct uvf_why *why)
 {
-	struct uvf_version version;
+	struct uvf_msg_version version;
 	struct uvf_version_view view = {0};
 	const char *text, *nul;
 	size_t text_len;
@@ -45,11 +45,11 @@ int uvf__decode_version(const void *payload, size_t len, size_t nfds, size_t max
 	return 0;
 }
 
-int uvf__decode_device_info_req(const void *payload, size_t len, size_t nfds, struct uvf_device_info *out,
+int uvf__decode_device_info_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_device_info *out,
 				struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_GET_INFO";
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -63,10 +63,10 @@ int uvf__decode_device_info_req(const void *payload, size_t len, size_t nfds, st
 }
 
 int uvf__decode_device_info_reply(const void *payload, size_t len, size_t nfds, uint32_t max_regions, uint32_t max_irqs,
-				  struct uvf_device_info *out, struct uvf_why *why)
+				  struct uvf_msg_device_info *out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_GET_INFO reply";
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -87,11 +87,11 @@ int uvf__decode_device_info_reply(const void *payload, size_t len, size_t nfds, 
 	return 0;
 }
 
-int uvf__decode_region_info_req(const void *payload, size_t len, size_t nfds, struct uvf_region_info *out,
+int uvf__decode_region_info_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_region_info *out,
 				struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_GET_REGION_INFO";
-	struct uvf_region_info info;
+	struct uvf_msg_region_info info;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -104,11 +104,11 @@ int uvf__decode_region_info_req(const void *payload, size_t len, size_t nfds, st
 	return 0;
 }
 
-int uvf__decode_irq_info_req(const void *payload, size_t len, size_t nfds, struct uvf_irq_info *out,
+int uvf__decode_irq_info_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_irq_info *out,
 			     struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_GET_IRQ_INFO";
-	struct uvf_irq_info info;
+	struct uvf_msg_irq_info info;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -122,10 +122,10 @@ int uvf__decode_irq_info_req(const void *payload, size_t len, size_t nfds, struc
 }
 
 int uvf__decode_irq_info_reply(const void *payload, size_t len, size_t nfds, uint32_t expected_index,
-			       struct uvf_irq_info *out, struct uvf_why *why)
+			       struct uvf_msg_irq_info *out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_GET_IRQ_INFO reply";
-	struct uvf_irq_info info;
+	struct uvf_msg_irq_info info;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -153,7 +153,7 @@ static bool one_bit(uint32_t value)
 int uvf__decode_irq_set(const void *payload, size_t len, size_t nfds, struct uvf_irq_set_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_SET_IRQS";
-	struct uvf_irq_set set;
+	struct uvf_msg_irq_set set;
 	uint32_t data, action, extra;
 	uint64_t end;
 	int ret;
@@ -164,9 +164,9 @@ int uvf__decode_irq_set(const void *payload, size_t len, size_t nfds, struct uvf
 	if (set.argsz != len)
 		return uvf__why(why, -EINVAL, "%s: argsz %" PRIu32 " does not match payload %zu bytes", what, set.argsz,
 				len);
-	data = set.flags & UVF_IRQ_SET_DATA_MASK;
-	action = set.flags & UVF_IRQ_SET_ACTION_MASK_ALL;
-	extra = set.flags & ~(UVF_IRQ_SET_DATA_MASK | UVF_IRQ_SET_ACTION_MASK_ALL);
+	data = set.flags & UVF_IRQ_SET_DATA_BITS;
+	action = set.flags & UVF_IRQ_SET_ACTION_BITS;
+	extra = set.flags & ~(UVF_IRQ_SET_DATA_BITS | UVF_IRQ_SET_ACTION_BITS);
 	if (extra != 0 || !one_bit(data) || !one_bit(action))
 		return uvf__why(why, -EINVAL, "%s: flags 0x%" PRIx32 " must hold exactly one DATA and one ACTION bit",
 				what, set.flags);

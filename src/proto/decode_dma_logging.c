@@ -32,7 +32,7 @@ int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_l
 				  struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_FEATURE: DMA_LOGGING_START";
-	struct uvf_dma_logging_control ctl;
+	struct uvf_msg_dma_logging_control ctl;
 	const uint8_t *ranges;
 	size_t ranges_len;
 
@@ -43,7 +43,7 @@ int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_l
 		return uvf__why(why, -E2BIG, "%s: %" PRIu32 " ranges, at most %u", what, ctl.num_ranges,
 				UVF_DMA_LOGGING_MAX_RANGES);
 	/* num_ranges <= 2^16: the product cannot wrap */
-	ranges_len = (size_t)ctl.num_ranges * sizeof(struct uvf_dma_logging_range);
+	ranges_len = (size_t)ctl.num_ranges * sizeof(struct uvf_msg_dma_logging_range);
 	if (len != sizeof(ctl) + ranges_len)
 		return uvf__why(why, -EINVAL, "%s: %zu data bytes for %" PRIu32 " ranges, expected %zu", what, len,
 				ctl.num_ranges, sizeof(ctl) + ranges_len);
@@ -52,7 +52,7 @@ int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_l
 		return uvf__why(why, -EINVAL, "%s: page size 0x%" PRIx64 " is not a power of two", what, ctl.page_size);
 	ranges = (const uint8_t *)data + sizeof(ctl);
 	for (uint32_t i = 0; i < ctl.num_ranges; i++) {
-		struct uvf_dma_logging_range r;
+		struct uvf_msg_dma_logging_range r;
 
 		memcpy(&r, ranges + (size_t)i * sizeof(r), sizeof(r));
 		if (!range_ok(r.iova, r.length))
@@ -67,7 +67,7 @@ int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_l
 
 /* Heapsort by iova, in place: O(n log n) for any input and, unlike qsort,
  * certain not to allocate. */
-static void sift_down(struct uvf_dma_logging_range *r, size_t root, size_t n)
+static void sift_down(struct uvf_msg_dma_logging_range *r, size_t root, size_t n)
 {
 	for (;;) {
 		size_t child = 2 * root + 1;
@@ -77,27 +77,27 @@ static void sift_down(struct uvf_dma_logging_range *r, size_t root, size_t n)
 			child++;
 		if (r[root].iova >= r[child].iova)
 			return;
-		struct uvf_dma_logging_range t = r[root];
+		struct uvf_msg_dma_logging_range t = r[root];
 		r[root] = r[child];
 		r[child] = t;
 		root = child;
 	}
 }
 
-static void sort_by_iova(struct uvf_dma_logging_range *r, size_t n)
+static void sort_by_iova(struct uvf_msg_dma_logging_range *r, size_t n)
 {
 	for (size_t i = n / 2; i-- > 0;)
 		sift_down(r, i, n);
 	for (size_t end = n; end-- > 1;) {
-		struct uvf_dma_logging_range t = r[0];
+		struct uvf_msg_dma_logging_range t = r[0];
 		r[0] = r[end];
 		r[end] = t;
 		sift_down(r, 0, end);
 	}
 }
 
-int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view, struct uvf_dma_logging_range *sorted,
-				 struct uvf_why *why)
+int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view,
+				 struct uvf_msg_dma_logging_range *sorted, struct uvf_why *why)
 {
 	uint32_t n = view->control.num_ranges;
 
@@ -127,7 +127,7 @@ int uvf__decode_dma_logging_report(const void *data, size_t len, uint32_t argsz,
 				   struct uvf_dma_logging_report_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_FEATURE: DMA_LOGGING_REPORT";
-	struct uvf_dma_logging_report r;
+	struct uvf_msg_dma_logging_report r;
 	uint64_t bytes, need;
 	unsigned shift;
 
@@ -148,7 +148,7 @@ int uvf__decode_dma_logging_report(const void *data, size_t len, uint32_t argsz,
 				"%s: a %" PRIu64 "-byte bitmap is above max_data_xfer_size %" PRIu64
 				": report smaller ranges",
 				what, bytes, max_xfer);
-	need = sizeof(struct uvf_device_feature) + sizeof(r) + bytes;
+	need = sizeof(struct uvf_msg_device_feature) + sizeof(r) + bytes;
 	if (argsz < need)
 		return uvf__why(why, -EINVAL, "%s: argsz %" PRIu32 " below %" PRIu64, what, argsz, need);
 	out->report = r;
@@ -162,14 +162,14 @@ int uvf__decode_dma_logging_report(const void *data, size_t len, uint32_t argsz,
 /* ------------------------------------------------------------------ */
 
 int uvf__decode_dma_logging_start_reply(const void *payload, size_t len, size_t nfds,
-					const struct uvf_device_feature *request,
-					const struct uvf_dma_logging_control *control,
-					const struct uvf_dma_logging_range *ranges, uint64_t *page_size,
+					const struct uvf_msg_device_feature *request,
+					const struct uvf_msg_dma_logging_control *control,
+					const struct uvf_msg_dma_logging_range *ranges, uint64_t *page_size,
 					struct uvf_why *why)
 {
 	static const char what[] = "DMA_LOGGING_START reply";
-	struct uvf_dma_logging_control echo;
-	struct uvf_device_feature got;
+	struct uvf_msg_dma_logging_control echo;
+	struct uvf_msg_device_feature got;
 	uint64_t expected = sizeof(got) + sizeof(echo) + (uint64_t)control->num_ranges * sizeof(*ranges);
 	int ret;
 
@@ -192,12 +192,12 @@ int uvf__decode_dma_logging_start_reply(const void *payload, size_t len, size_t 
 }
 
 int uvf__decode_dma_logging_report_reply(const void *payload, size_t len, size_t nfds,
-					 const struct uvf_dma_logging_report *request,
+					 const struct uvf_msg_dma_logging_report *request,
 					 struct uvf_dma_logging_bitmap_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DMA_LOGGING_REPORT reply";
 	struct uvf_feature_reply_view v;
-	struct uvf_dma_logging_report echo;
+	struct uvf_msg_dma_logging_report echo;
 	uint64_t bytes, argsz;
 	int ret;
 
@@ -205,7 +205,7 @@ int uvf__decode_dma_logging_report_reply(const void *payload, size_t len, size_t
 		return uvf__why(why, -EINVAL, "%s: asked page size 0x%" PRIx64 " is not a power of two", what,
 				request->page_size);
 	bytes = bitmap_bytes(request->length, uvf__log2(request->page_size));
-	argsz = sizeof(struct uvf_device_feature) + sizeof(echo) + bytes;
+	argsz = sizeof(struct uvf_msg_device_feature) + sizeof(echo) + bytes;
 	if ((ret = uvf__decode_feature_reply(payload, len, nfds, UVF_FEATURE_DMA_LOGGING_REPORT, &v, why)) < 0)
 		return ret;
 	if (len != argsz || v.feature.argsz != argsz)

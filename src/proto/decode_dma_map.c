@@ -6,11 +6,11 @@
 #define UVF_DMA_MAP_FLAGS_MODE (UVF_DMA_MAP_FLAG_MMAP | UVF_DMA_MAP_FLAG_FILE_IO)
 
 int uvf__decode_dma_map(const void *payload, size_t len, size_t nfds, uint64_t pgsizes, bool allow_ext,
-			struct uvf_dma_map *out, struct uvf_why *why)
+			struct uvf_msg_dma_map *out, struct uvf_why *why)
 {
 	static const char what[] = "DMA_MAP";
 	uint32_t known = UVF_DMA_MAP_FLAGS_BASE | (allow_ext ? UVF_DMA_MAP_FLAGS_MODE : 0);
-	struct uvf_dma_map map;
+	struct uvf_msg_dma_map map;
 	uint64_t page;
 	int ret;
 
@@ -52,10 +52,11 @@ int uvf__decode_dma_map(const void *payload, size_t len, size_t nfds, uint64_t p
 	return 0;
 }
 
-int uvf__decode_dma_unmap(const void *payload, size_t len, size_t nfds, struct uvf_dma_unmap *out, struct uvf_why *why)
+int uvf__decode_dma_unmap(const void *payload, size_t len, size_t nfds, struct uvf_msg_dma_unmap *out,
+			  struct uvf_why *why)
 {
 	static const char what[] = "DMA_UNMAP";
-	struct uvf_dma_unmap unmap;
+	struct uvf_msg_dma_unmap unmap;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||

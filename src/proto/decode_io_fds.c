@@ -7,13 +7,13 @@
  * with datamatch. */
 #define IO_FD_ENTRY_SPEC 40u
 #define IO_FD_ENTRY_LVFU 48u
-#define IO_FD_ENTRY_HEAD offsetof(struct uvf_io_fd_entry, datamatch)
+#define IO_FD_ENTRY_HEAD offsetof(struct uvf_msg_io_fd_entry, datamatch)
 
-int uvf__decode_region_io_fds_req(const void *payload, size_t len, size_t nfds, struct uvf_region_io_fds *out,
+int uvf__decode_region_io_fds_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_region_io_fds *out,
 				  struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_GET_REGION_IO_FDS";
-	struct uvf_region_io_fds req;
+	struct uvf_msg_region_io_fds req;
 
 	if (len != sizeof(req) || nfds != 0)
 		return uvf__why(why, -EINVAL, "%s: payload %zu bytes, %zu fds", what, len, nfds);
@@ -27,7 +27,7 @@ int uvf__decode_region_io_fds_req(const void *payload, size_t len, size_t nfds, 
 	return 0;
 }
 
-void uvf__io_fds_entry(const struct uvf_region_io_fds_view *view, uint32_t i, struct uvf_io_fd_entry *out)
+void uvf__io_fds_entry(const struct uvf_region_io_fds_view *view, uint32_t i, struct uvf_msg_io_fd_entry *out)
 {
 	const uint8_t *p = view->entries + (size_t)i * view->stride;
 
@@ -37,8 +37,8 @@ void uvf__io_fds_entry(const struct uvf_region_io_fds_view *view, uint32_t i, st
 }
 
 int uvf__decode_region_io_fds_reply(const void *payload, size_t len, size_t nfds,
-				    const struct uvf_region_io_fds *request, uint32_t max_argsz, uint64_t region_size,
-				    struct uvf_region_io_fds_view *out, struct uvf_why *why)
+				    const struct uvf_msg_region_io_fds *request, uint32_t max_argsz,
+				    uint64_t region_size, struct uvf_region_io_fds_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_GET_REGION_IO_FDS reply";
 	struct uvf_region_io_fds_view v = {.stride = 0};
@@ -76,7 +76,7 @@ int uvf__decode_region_io_fds_reply(const void *payload, size_t len, size_t nfds
 		return uvf__why(why, -EINVAL, "%s: entries of %zu bytes, expected 40 or 48", what, v.stride);
 	v.entries = (const uint8_t *)payload + sizeof(v.head);
 	for (uint32_t i = 0; i < v.head.count; i++) {
-		struct uvf_io_fd_entry e;
+		struct uvf_msg_io_fd_entry e;
 
 		uvf__io_fds_entry(&v, i, &e);
 		if (e.fd_index >= nfds || e.offset >= region_size || e.size > region_size - e.offset)

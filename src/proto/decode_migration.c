@@ -8,7 +8,7 @@ int uvf__decode_device_feature(const void *payload, size_t len, size_t nfds, str
 			       struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_FEATURE";
-	struct uvf_device_feature feature;
+	struct uvf_msg_device_feature feature;
 	uint32_t ops;
 	int ret;
 
@@ -17,9 +17,9 @@ int uvf__decode_device_feature(const void *payload, size_t len, size_t nfds, str
 		return ret;
 	memcpy(&feature, payload, sizeof(feature));
 	ops = feature.flags & UVF_FEATURE_OPS;
-	if (feature.flags & ~(UVF_FEATURE_MASK | UVF_FEATURE_OPS))
+	if (feature.flags & ~(UVF_FEATURE_BITS | UVF_FEATURE_OPS))
 		return uvf__why(why, -EINVAL, "%s: unknown flags 0x%" PRIx32, what,
-				feature.flags & ~(UVF_FEATURE_MASK | UVF_FEATURE_OPS));
+				feature.flags & ~(UVF_FEATURE_BITS | UVF_FEATURE_OPS));
 	if (ops == 0)
 		return uvf__why(why, -EINVAL, "%s: flags 0x%" PRIx32 " ask for none of GET, SET, PROBE", what,
 				feature.flags);
@@ -29,15 +29,16 @@ int uvf__decode_device_feature(const void *payload, size_t len, size_t nfds, str
 	/* SET and PROBE echo the request, so its whole payload must fit the reply. */
 	if ((ops & (UVF_FEATURE_SET | UVF_FEATURE_PROBE)) && feature.argsz < len)
 		return uvf__why(why, -EINVAL, "%s: feature %" PRIu32 " argsz %" PRIu32 " below payload %zu bytes", what,
-				feature.flags & UVF_FEATURE_MASK, feature.argsz, len);
+				feature.flags & UVF_FEATURE_BITS, feature.argsz, len);
 	out->feature = feature;
-	out->index = feature.flags & UVF_FEATURE_MASK;
+	out->index = feature.flags & UVF_FEATURE_BITS;
 	out->data_len = len - sizeof(feature);
 	out->data = out->data_len != 0 ? (const uint8_t *)payload + sizeof(feature) : NULL;
 	return 0;
 }
 
-static int check_mig_size(const char *name, const struct uvf_mig_data *mig, uint32_t max_xfer, struct uvf_why *why)
+static int check_mig_size(const char *name, const struct uvf_msg_migration_data *mig, uint32_t max_xfer,
+			  struct uvf_why *why)
 {
 	if (mig->size > max_xfer)
 		return uvf__why(why, -E2BIG, "%s: size %" PRIu32 " above max_data_xfer_size %" PRIu32, name, mig->size,
@@ -48,11 +49,11 @@ static int check_mig_size(const char *name, const struct uvf_mig_data *mig, uint
 	return 0;
 }
 
-int uvf__decode_mig_data_read(const void *payload, size_t len, size_t nfds, uint32_t max_xfer, struct uvf_mig_data *out,
-			      struct uvf_why *why)
+int uvf__decode_mig_data_read(const void *payload, size_t len, size_t nfds, uint32_t max_xfer,
+			      struct uvf_msg_migration_data *out, struct uvf_why *why)
 {
 	static const char what[] = "MIG_DATA_READ";
-	struct uvf_mig_data mig;
+	struct uvf_msg_migration_data mig;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 || (ret = uvf__expect_len(what, len, sizeof(mig), why)) < 0)
@@ -65,10 +66,10 @@ int uvf__decode_mig_data_read(const void *payload, size_t len, size_t nfds, uint
 }
 
 int uvf__decode_mig_data_write(const void *payload, size_t len, size_t nfds, uint32_t max_xfer,
-			       struct uvf_mig_data *out, const uint8_t **data, struct uvf_why *why)
+			       struct uvf_msg_migration_data *out, const uint8_t **data, struct uvf_why *why)
 {
 	static const char what[] = "MIG_DATA_WRITE";
-	struct uvf_mig_data mig;
+	struct uvf_msg_migration_data mig;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -86,10 +87,10 @@ int uvf__decode_mig_data_write(const void *payload, size_t len, size_t nfds, uin
 }
 
 int uvf__decode_mig_data_read_reply(const void *payload, size_t len, size_t nfds, uint32_t asked,
-				    struct uvf_mig_data *out, const uint8_t **data, struct uvf_why *why)
+				    struct uvf_msg_migration_data *out, const uint8_t **data, struct uvf_why *why)
 {
 	static const char what[] = "MIG_DATA_READ reply";
-	struct uvf_mig_data res;
+	struct uvf_msg_migration_data res;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
@@ -128,16 +129,16 @@ int uvf__decode_feature_reply(const void *payload, size_t len, size_t nfds, uint
 			      struct uvf_feature_reply_view *out, struct uvf_why *why)
 {
 	static const char what[] = "DEVICE_FEATURE reply";
-	struct uvf_device_feature got;
+	struct uvf_msg_device_feature got;
 	int ret;
 
 	if ((ret = uvf__expect_no_fds(what, nfds, why)) < 0 ||
 	    (ret = uvf__expect_min_len(what, len, sizeof(got), why)) < 0)
 		return ret;
 	memcpy(&got, payload, sizeof(got));
-	if ((got.flags & UVF_FEATURE_MASK) != (index & UVF_FEATURE_MASK))
+	if ((got.flags & UVF_FEATURE_BITS) != (index & UVF_FEATURE_BITS))
 		return uvf__why(why, -EINVAL, "%s: about feature %" PRIu32 ", asked %" PRIu32, what,
-				got.flags & UVF_FEATURE_MASK, index & UVF_FEATURE_MASK);
+				got.flags & UVF_FEATURE_BITS, index & UVF_FEATURE_BITS);
 	out->feature = got;
 	out->data_len = len - sizeof(got);
 	out->data = out->data_len != 0 ? (const uint8_t *)payload + sizeof(got) : NULL;
@@ -147,7 +148,7 @@ int uvf__decode_feature_reply(const void *payload, size_t len, size_t nfds, uint
 int uvf__decode_feature_get_reply(const void *payload, size_t len, size_t nfds, uint32_t index, size_t data_len,
 				  struct uvf_feature_reply_view *out, struct uvf_why *why)
 {
-	uint64_t argsz = sizeof(struct uvf_device_feature) + (uint64_t)data_len;
+	uint64_t argsz = sizeof(struct uvf_msg_device_feature) + (uint64_t)data_len;
 	struct uvf_feature_reply_view v;
 	int ret;
 
@@ -164,7 +165,7 @@ int uvf__decode_feature_get_reply(const void *payload, size_t len, size_t nfds, 
 int uvf__decode_feature_echo_reply(const void *payload, size_t len, size_t nfds, uint32_t flags, const void *data,
 				   size_t data_len, struct uvf_why *why)
 {
-	struct uvf_device_feature want = {.argsz = (uint32_t)(sizeof(want) + data_len), .flags = flags};
+	struct uvf_msg_device_feature want = {.argsz = (uint32_t)(sizeof(want) + data_len), .flags = flags};
 	struct uvf_feature_reply_view v;
 	int ret;
 
@@ -176,17 +177,18 @@ int uvf__decode_feature_echo_reply(const void *payload, size_t len, size_t nfds,
 	return 0;
 }
 
-int uvf__decode_mig_state(const void *data, size_t len, struct uvf_feature_mig_state *out, struct uvf_why *why)
+int uvf__decode_mig_state(const void *data, size_t len, struct uvf_msg_feature_migration_state *out,
+			  struct uvf_why *why)
 {
 	static const char what[] = "MIG_DEVICE_STATE";
-	struct uvf_feature_mig_state st;
+	struct uvf_msg_feature_migration_state st;
 
 	if (len != sizeof(st))
 		return uvf__why(why, -EINVAL, "%s: %zu data bytes, expected %zu", what, len, sizeof(st));
 	memcpy(&st, data, sizeof(st));
 	/* data_fd is the kernel's data channel: not used in vfio-user, so
 	 * whatever a peer puts there is left alone. */
-	if (st.device_state > UVF_MIG_STATE_PRE_COPY_P2P)
+	if (st.device_state > UVF_MIGRATION_STATE_PRE_COPY_P2P)
 		return uvf__why(why, -EINVAL, "%s: state %" PRIu32 " is not a migration state", what, st.device_state);
 	*out = st;
 	return 0;

@@ -9,11 +9,12 @@
 
 static const char what[] = "DEVICE_GET_REGION_INFO reply";
 
-static int parse_sparse_mmap(const uint8_t *bytes, uint32_t argsz, uint32_t offset, const struct uvf_region_info *info,
-			     struct uvf_region_info_view *view, struct uvf_why *why)
+static int parse_sparse_mmap(const uint8_t *bytes, uint32_t argsz, uint32_t offset,
+			     const struct uvf_msg_region_info *info, struct uvf_region_info_view *view,
+			     struct uvf_why *why)
 {
-	struct uvf_region_cap_sparse_mmap cap;
-	struct uvf_region_sparse_area area;
+	struct uvf_msg_region_cap_sparse_mmap cap;
+	struct uvf_msg_region_sparse_area area;
 	uint64_t areas_start, areas_end;
 	uint32_t i;
 
@@ -42,15 +43,15 @@ static int parse_sparse_mmap(const uint8_t *bytes, uint32_t argsz, uint32_t offs
 	}
 	/* Non-NULL even for zero areas: a cap without areas (nothing mappable)
 	 * differs from no cap at all (whole region mappable). */
-	view->sparse_areas = (const struct uvf_region_sparse_area *)(bytes + areas_start);
+	view->sparse_areas = (const struct uvf_msg_region_sparse_area *)(bytes + areas_start);
 	view->nr_sparse_areas = cap.nr_areas;
 	return 0;
 }
 
-static int parse_type(const uint8_t *bytes, uint32_t argsz, uint32_t offset, const struct uvf_region_info *info,
+static int parse_type(const uint8_t *bytes, uint32_t argsz, uint32_t offset, const struct uvf_msg_region_info *info,
 		      struct uvf_region_info_view *view, struct uvf_why *why)
 {
-	struct uvf_region_cap_type cap;
+	struct uvf_msg_region_cap_type cap;
 
 	if ((uint64_t)offset + sizeof(cap) > argsz)
 		return uvf__why(why, -EINVAL, "%s: region %" PRIu32 " TYPE at %" PRIu32 " beyond argsz %" PRIu32, what,
@@ -65,10 +66,10 @@ static int parse_type(const uint8_t *bytes, uint32_t argsz, uint32_t offset, con
 	return 0;
 }
 
-static int walk_caps(const uint8_t *bytes, const struct uvf_region_info *info, struct uvf_region_info_view *view,
+static int walk_caps(const uint8_t *bytes, const struct uvf_msg_region_info *info, struct uvf_region_info_view *view,
 		     struct uvf_why *why)
 {
-	struct uvf_region_cap_header header;
+	struct uvf_msg_region_cap_header header;
 	uint32_t offset = info->cap_offset;
 	unsigned count = 0;
 	int ret;
@@ -114,7 +115,7 @@ int uvf__decode_region_info_reply(const void *payload, size_t len, size_t nfds, 
 				  struct uvf_region_info_view *out, struct uvf_why *why)
 {
 	struct uvf_region_info_view view = {0};
-	struct uvf_region_info info;
+	struct uvf_msg_region_info info;
 	int ret;
 
 	if ((ret = uvf__expect_min_len(what, len, sizeof(info), why)) < 0)

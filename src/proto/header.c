@@ -10,7 +10,7 @@
 int uvf__msg_check_header(const struct uvf_msg_header *hdr, uint32_t max_msg_size, struct uvf_why *why)
 {
 	uint32_t flags = hdr->flags;
-	uint32_t type = flags & UVF_MSG_TYPE_MASK;
+	uint32_t type = flags & UVF_MSG_TYPE_BITS;
 	const char *name = uvf__cmd_name(hdr->command);
 
 	if (hdr->msg_size < UVF_MSG_HEADER_SIZE)

@@ -136,33 +136,33 @@ int uvf__decode_version(const void *payload, size_t len, size_t nfds, size_t max
  * offset + size do not wrap, nfds 0 or 1, offset == 0 when nfds == 0,
  * address and size aligned to the smallest page size in pgsizes. */
 int uvf__decode_dma_map(const void *payload, size_t len, size_t nfds, uint64_t pgsizes, bool allow_ext,
-			struct uvf_dma_map *out, struct uvf_why *why);
+			struct uvf_msg_dma_map *out, struct uvf_why *why);
 
 /* DMA_UNMAP request: len == 24, argsz >= 24, flags 0 or ALL (others -EINVAL;
  * GET_DIRTY_BITMAP is legacy and refused), with ALL address == size == 0,
  * without ALL size != 0 and no wrap (ending exactly at 2^64 is
  * allowed), nfds == 0. */
-int uvf__decode_dma_unmap(const void *payload, size_t len, size_t nfds, struct uvf_dma_unmap *out,
+int uvf__decode_dma_unmap(const void *payload, size_t len, size_t nfds, struct uvf_msg_dma_unmap *out,
 			  struct uvf_why *why);
 
 /* DEVICE_GET_INFO request: len == 16, argsz >= 16, nfds == 0. */
-int uvf__decode_device_info_req(const void *payload, size_t len, size_t nfds, struct uvf_device_info *out,
+int uvf__decode_device_info_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_device_info *out,
 				struct uvf_why *why);
 /* DEVICE_GET_INFO reply: len >= 16 (only the first 16 used), argsz >= 16,
  * PCI flag set, num_regions in 9..max_regions, num_irqs in 5..max_irqs,
  * nfds == 0. */
-int uvf__decode_device_info_reply(const void *payload, size_t len, size_t nfds, uint32_t max_regions,
-				  uint32_t max_irqs, struct uvf_device_info *out, struct uvf_why *why);
+int uvf__decode_device_info_reply(const void *payload, size_t len, size_t nfds, uint32_t max_regions, uint32_t max_irqs,
+				  struct uvf_msg_device_info *out, struct uvf_why *why);
 
 /* DEVICE_GET_REGION_INFO request: len == 32, argsz >= 32, nfds == 0. */
-int uvf__decode_region_info_req(const void *payload, size_t len, size_t nfds, struct uvf_region_info *out,
+int uvf__decode_region_info_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_region_info *out,
 				struct uvf_why *why);
 
 struct uvf_region_info_view {
-	struct uvf_region_info info;
+	struct uvf_msg_region_info info;
 	/* valid capability chain, when present in the payload */
-	const struct uvf_region_sparse_area *sparse_areas; /* NULL if no SPARSE_MMAP cap;
-							    * non-NULL with 0 areas for an empty one */
+	const struct uvf_msg_region_sparse_area *sparse_areas; /* NULL if no SPARSE_MMAP cap;
+								* non-NULL with 0 areas for an empty one */
 	uint32_t nr_sparse_areas;
 	bool has_type;
 	uint32_t type, subtype;
@@ -179,15 +179,15 @@ int uvf__decode_region_info_reply(const void *payload, size_t len, size_t nfds, 
 				  struct uvf_region_info_view *out, struct uvf_why *why);
 
 /* DEVICE_GET_IRQ_INFO request: len == 16, argsz >= 16, nfds == 0. */
-int uvf__decode_irq_info_req(const void *payload, size_t len, size_t nfds, struct uvf_irq_info *out,
+int uvf__decode_irq_info_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_irq_info *out,
 			     struct uvf_why *why);
 /* DEVICE_GET_IRQ_INFO reply: len >= 16, index == expected_index, unknown
  * flag bits refused, count <= 2048, nfds == 0. */
 int uvf__decode_irq_info_reply(const void *payload, size_t len, size_t nfds, uint32_t expected_index,
-			       struct uvf_irq_info *out, struct uvf_why *why);
+			       struct uvf_msg_irq_info *out, struct uvf_why *why);
 
 struct uvf_irq_set_view {
-	struct uvf_irq_set set;
+	struct uvf_msg_irq_set set;
 	uint32_t data_type;   /* one of UVF_IRQ_SET_DATA_* */
 	uint32_t action;      /* one of UVF_IRQ_SET_ACTION_* */
 	const uint8_t *bools; /* DATA_BOOL: count bytes */
@@ -203,7 +203,7 @@ int uvf__decode_irq_set(const void *payload, size_t len, size_t nfds, struct uvf
 			struct uvf_why *why);
 
 struct uvf_region_access_view {
-	struct uvf_region_access access;
+	struct uvf_msg_region_access access;
 	const uint8_t *data; /* WRITE request / READ reply: count bytes */
 };
 /* REGION_READ request: len == 16, count <= max_xfer (-E2BIG), offset + count
@@ -216,14 +216,14 @@ int uvf__decode_region_write_req(const void *payload, size_t len, size_t nfds, u
 /* REGION_READ reply: len == 16 + count, region/offset echo the request,
  * count == expected_count, nfds == 0. */
 int uvf__decode_region_read_reply(const void *payload, size_t len, size_t nfds,
-				  const struct uvf_region_access *request, struct uvf_region_access_view *out,
+				  const struct uvf_msg_region_access *request, struct uvf_region_access_view *out,
 				  struct uvf_why *why);
 /* REGION_WRITE reply: len == 16, echo of region/offset/count, nfds == 0. */
 int uvf__decode_region_write_reply(const void *payload, size_t len, size_t nfds,
-				   const struct uvf_region_access *request, struct uvf_why *why);
+				   const struct uvf_msg_region_access *request, struct uvf_why *why);
 
 struct uvf_dma_access_view {
-	struct uvf_dma_access access;
+	struct uvf_msg_dma_access access;
 	const uint8_t *data;
 };
 /* DMA_READ request (S->C): len == 16, 0 < count <= max_xfer, no wrap, nfds == 0. */
@@ -234,11 +234,11 @@ int uvf__decode_dma_write_req(const void *payload, size_t len, size_t nfds, uint
 			      struct uvf_dma_access_view *out, struct uvf_why *why);
 /* DMA_READ reply (C->S): len == 16 + count, address/count echo the request
  * (a short count is refused with -EIO), nfds == 0. */
-int uvf__decode_dma_read_reply(const void *payload, size_t len, size_t nfds, const struct uvf_dma_access *request,
+int uvf__decode_dma_read_reply(const void *payload, size_t len, size_t nfds, const struct uvf_msg_dma_access *request,
 			       struct uvf_dma_access_view *out, struct uvf_why *why);
 /* DMA_WRITE reply (C->S): len == 16 with address/count echoing the request,
  * or len == 0 (QEMU 10.1.0 quirk), nfds == 0. */
-int uvf__decode_dma_write_reply(const void *payload, size_t len, size_t nfds, const struct uvf_dma_access *request,
+int uvf__decode_dma_write_reply(const void *payload, size_t len, size_t nfds, const struct uvf_msg_dma_access *request,
 				struct uvf_why *why);
 
 /* DEVICE_RESET request: len == 0, nfds == 0. */
@@ -246,7 +246,7 @@ int uvf__decode_device_reset(const void *payload, size_t len, size_t nfds, struc
 
 struct uvf_write_multi_view {
 	uint64_t wr_cnt;
-	const struct uvf_write_multi_entry *entries; /* may be unaligned: memcpy */
+	const struct uvf_msg_write_multi_entry *entries; /* may be unaligned: memcpy */
 };
 #define UVF_WRITE_MULTI_MAX_ENTRIES 1024u
 /* REGION_WRITE_MULTI request: len >= 8, 1 <= wr_cnt <= UVF_WRITE_MULTI_MAX_ENTRIES,
@@ -256,8 +256,8 @@ int uvf__decode_write_multi(const void *payload, size_t len, size_t nfds, struct
 			    struct uvf_why *why);
 
 struct uvf_device_feature_view {
-	struct uvf_device_feature feature;
-	uint32_t index;    /* flags & UVF_FEATURE_MASK */
+	struct uvf_msg_device_feature feature;
+	uint32_t index; /* flags & UVF_FEATURE_BITS */
 	const uint8_t *data;
 	size_t data_len;
 };
@@ -269,17 +269,17 @@ int uvf__decode_device_feature(const void *payload, size_t len, size_t nfds, str
 
 /* MIG_DATA_READ request: len == 8, argsz >= 8 + size, size <= max_xfer, nfds == 0. */
 int uvf__decode_mig_data_read(const void *payload, size_t len, size_t nfds, uint32_t max_xfer,
-			      struct uvf_mig_data *out, struct uvf_why *why);
+			      struct uvf_msg_migration_data *out, struct uvf_why *why);
 /* MIG_DATA_WRITE request: len == 8 + size, size <= max_xfer, argsz >= 8 + size, nfds == 0. */
 int uvf__decode_mig_data_write(const void *payload, size_t len, size_t nfds, uint32_t max_xfer,
-			       struct uvf_mig_data *out, const uint8_t **data, struct uvf_why *why);
+			       struct uvf_msg_migration_data *out, const uint8_t **data, struct uvf_why *why);
 
 /* MIG_DATA_READ reply to a request for asked bytes: nfds == 0, len >= 8,
  * size <= asked, argsz == 8 + size, 8 + size <= len <= 8 + asked (a server
  * may size its message for the size asked; size tells the data length).
  * *data (may be NULL) points at the size data bytes. */
 int uvf__decode_mig_data_read_reply(const void *payload, size_t len, size_t nfds, uint32_t asked,
-				    struct uvf_mig_data *out, const uint8_t **data, struct uvf_why *why);
+				    struct uvf_msg_migration_data *out, const uint8_t **data, struct uvf_why *why);
 /* MIG_DATA_WRITE reply: len == 0, nfds == 0. */
 int uvf__decode_mig_data_write_reply(const void *payload, size_t len, size_t nfds, struct uvf_why *why);
 
@@ -288,16 +288,17 @@ int uvf__decode_mig_data_write_reply(const void *payload, size_t len, size_t nfd
 /* ------------------------------------------------------------------ */
 
 /* MIG_DEVICE_STATE feature data (a SET request's or a GET reply's): len ==
- * 8, device_state <= UVF_MIG_STATE_PRE_COPY_P2P. data_fd is not looked at
+ * 8, device_state <= UVF_MIGRATION_STATE_PRE_COPY_P2P. data_fd is not looked at
  * (unused in vfio-user). Which states may be requested is the server's
  * business. */
-int uvf__decode_mig_state(const void *data, size_t len, struct uvf_feature_mig_state *out, struct uvf_why *why);
+int uvf__decode_mig_state(const void *data, size_t len, struct uvf_msg_feature_migration_state *out,
+			  struct uvf_why *why);
 
 #define UVF_DMA_LOGGING_MAX_RANGES    65536u /* bounds the server's sort; the message bounds it anyway */
 #define UVF_DMA_LOGGING_MIN_PAGE_SIZE 4096u  /* finest REPORT granularity we accept */
 
 struct uvf_dma_logging_start_view {
-	struct uvf_dma_logging_control control;
+	struct uvf_msg_dma_logging_control control;
 	const uint8_t *ranges; /* control.num_ranges ranges, unaligned: NULL when none */
 };
 /* DMA_LOGGING_START feature data: len >= 16; num_ranges <=
@@ -309,13 +310,13 @@ int uvf__decode_dma_logging_start(const void *data, size_t len, struct uvf_dma_l
 				  struct uvf_why *why);
 /* Copy the ranges of a decoded START into sorted (the caller's array of
  * num_ranges entries) in iova order; -EINVAL when two overlap. */
-int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view, struct uvf_dma_logging_range *sorted,
-				 struct uvf_why *why);
+int uvf__dma_logging_sort_ranges(const struct uvf_dma_logging_start_view *view,
+				 struct uvf_msg_dma_logging_range *sorted, struct uvf_why *why);
 /* DMA_LOGGING_STOP feature data: len == 0. */
 int uvf__decode_dma_logging_stop(const void *data, size_t len, struct uvf_why *why);
 
 struct uvf_dma_logging_report_view {
-	struct uvf_dma_logging_report report;
+	struct uvf_msg_dma_logging_report report;
 	unsigned page_shift;   /* log2(report.page_size) */
 	uint64_t bitmap_bytes; /* one bit per page, in whole 64-bit words */
 };
@@ -329,12 +330,12 @@ int uvf__decode_dma_logging_report(const void *data, size_t len, uint32_t argsz,
 				   struct uvf_dma_logging_report_view *out, struct uvf_why *why);
 
 struct uvf_feature_reply_view {
-	struct uvf_device_feature feature;
+	struct uvf_msg_device_feature feature;
 	const uint8_t *data; /* data_len bytes after the header, NULL when none */
 	size_t data_len;
 };
 /* DEVICE_FEATURE reply: nfds == 0, len >= 8, the feature index of the
- * request (index & UVF_FEATURE_MASK) echoed. */
+ * request (index & UVF_FEATURE_BITS) echoed. */
 int uvf__decode_feature_reply(const void *payload, size_t len, size_t nfds, uint32_t index,
 			      struct uvf_feature_reply_view *out, struct uvf_why *why);
 /* GET reply: as above, and len == argsz == 8 + data_len. */
@@ -349,13 +350,13 @@ int uvf__decode_feature_echo_reply(const void *payload, size_t len, size_t nfds,
  * reserved 0, and a page size that is a power of two (the server may
  * choose its own: stored in *page_size). */
 int uvf__decode_dma_logging_start_reply(const void *payload, size_t len, size_t nfds,
-					const struct uvf_device_feature *request,
-					const struct uvf_dma_logging_control *control,
-					const struct uvf_dma_logging_range *ranges, uint64_t *page_size,
+					const struct uvf_msg_device_feature *request,
+					const struct uvf_msg_dma_logging_control *control,
+					const struct uvf_msg_dma_logging_range *ranges, uint64_t *page_size,
 					struct uvf_why *why);
 
 struct uvf_dma_logging_bitmap_view {
-	struct uvf_dma_logging_report report;
+	struct uvf_msg_dma_logging_report report;
 	const uint8_t *bitmap; /* bitmap_bytes bytes of little-endian u64 words, unaligned */
 	size_t bitmap_bytes;
 };
@@ -364,7 +365,7 @@ struct uvf_dma_logging_bitmap_view {
  * for ceil(length / page_size) bits in 64-bit words, and the report echoed
  * exactly. */
 int uvf__decode_dma_logging_report_reply(const void *payload, size_t len, size_t nfds,
-					 const struct uvf_dma_logging_report *request,
+					 const struct uvf_msg_dma_logging_report *request,
 					 struct uvf_dma_logging_bitmap_view *out, struct uvf_why *why);
 
 /* ------------------------------------------------------------------ */
@@ -373,13 +374,13 @@ int uvf__decode_dma_logging_report_reply(const void *payload, size_t len, size_t
 
 /* DEVICE_GET_REGION_IO_FDS request: len == 16, nfds == 0, argsz >= 16,
  * flags == 0, count == 0, index < UVF_PCI_NUM_REGIONS. */
-int uvf__decode_region_io_fds_req(const void *payload, size_t len, size_t nfds, struct uvf_region_io_fds *out,
+int uvf__decode_region_io_fds_req(const void *payload, size_t len, size_t nfds, struct uvf_msg_region_io_fds *out,
 				  struct uvf_why *why);
 
 #define UVF_IO_FDS_MAX_ENTRIES 1024u
 
 struct uvf_region_io_fds_view {
-	struct uvf_region_io_fds head;
+	struct uvf_msg_region_io_fds head;
 	const uint8_t *entries; /* head.count entries of stride bytes: read with uvf__io_fds_entry() */
 	size_t stride;		/* 40 (spec) or 48 (libvfio-user, docs/protocol.md 9 #2); 0 without entries */
 	bool truncated;		/* entries left out: ask again with head.argsz */
@@ -395,11 +396,11 @@ struct uvf_region_io_fds_view {
  * flags) is the caller's choice.
  */
 int uvf__decode_region_io_fds_reply(const void *payload, size_t len, size_t nfds,
-				    const struct uvf_region_io_fds *request, uint32_t max_argsz, uint64_t region_size,
-				    struct uvf_region_io_fds_view *out, struct uvf_why *why);
+				    const struct uvf_msg_region_io_fds *request, uint32_t max_argsz,
+				    uint64_t region_size, struct uvf_region_io_fds_view *out, struct uvf_why *why);
 /* Entry i (< head.count) of a decoded reply: the spec's fields, datamatch
  * from the last 8 bytes of the stride (the first 32 bytes as received). */
-void uvf__io_fds_entry(const struct uvf_region_io_fds_view *view, uint32_t i, struct uvf_io_fd_entry *out);
+void uvf__io_fds_entry(const struct uvf_region_io_fds_view *view, uint32_t i, struct uvf_msg_io_fd_entry *out);
 
 /* ------------------------------------------------------------------ */
 /* Encoding helpers                                                     */

@@ -34,8 +34,8 @@ static const char *const command_names[UVF_CMD_MAX + 1] = {
 	/* 14 (the removed DIRTY_PAGES) is left unnamed: it is not a command. */
 	[UVF_CMD_REGION_WRITE_MULTI] = "REGION_WRITE_MULTI",
 	[UVF_CMD_DEVICE_FEATURE] = "DEVICE_FEATURE",
-	[UVF_CMD_MIG_DATA_READ] = "MIG_DATA_READ",
-	[UVF_CMD_MIG_DATA_WRITE] = "MIG_DATA_WRITE",
+	[UVF_CMD_MIGRATION_DATA_READ] = "MIG_DATA_READ",
+	[UVF_CMD_MIGRATION_DATA_WRITE] = "MIG_DATA_WRITE",
 };
 
 const char *uvf__cmd_name(uint16_t command)

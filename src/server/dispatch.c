@@ -116,7 +116,7 @@ static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *h
 		}
 	}
 	ret = uvf__caps_encode(&ours, json, json_cap);
-	if (ret >= 0 && sizeof(struct uvf_version) + (size_t)ret > len) {
+	if (ret >= 0 && sizeof(struct uvf_msg_version) + (size_t)ret > len) {
 		ours.has_pgsizes = false;
 		ours.has_max_dma_maps = ours.max_dma_maps != UVF_DEFAULT_MAX_DMA_MAPS;
 		ret = uvf__caps_encode(&ours, json, json_cap);
@@ -124,7 +124,7 @@ static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *h
 	if (ret < 0)
 		return ret; /* our own bug: the buffer is sized for every key */
 	/* minor: the lower of the two (ours is the lowest there is, 0) */
-	struct uvf_version ver_reply = {.major = UVF_PROTO_MAJOR, .minor = UVF_PROTO_MINOR};
+	struct uvf_msg_version ver_reply = {.major = UVF_PROTO_MAJOR, .minor = UVF_PROTO_MINOR};
 	uvf__reply_add_small(reply, &ver_reply, sizeof(ver_reply));
 	uvf__reply_add(reply, json, (size_t)ret);
 	dev->negotiated = true;
@@ -151,7 +151,7 @@ refuse:
 static int handle_dma_map(struct uvf_device *dev, const uint8_t *body, size_t len, int *fds, size_t nfds,
 			  struct uvf_why *why)
 {
-	struct uvf_dma_map map;
+	struct uvf_msg_dma_map map;
 	int ret = uvf__decode_dma_map(body, len, nfds, 4096, false, &map, why);
 	if (ret < 0)
 		return ret;
@@ -165,7 +165,7 @@ static int handle_dma_map(struct uvf_device *dev, const uint8_t *body, size_t le
 static int handle_dma_unmap(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
 			    struct uvf_reply *reply, struct uvf_why *why)
 {
-	struct uvf_dma_unmap unmap;
+	struct uvf_msg_dma_unmap unmap;
 	int ret = uvf__decode_dma_unmap(body, len, nfds, &unmap, why);
 	if (ret < 0)
 		return ret;
@@ -180,7 +180,7 @@ static int handle_dma_unmap(struct uvf_device *dev, const uint8_t *body, size_t 
 static int handle_device_info(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
 			      struct uvf_reply *reply, struct uvf_why *why)
 {
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	int ret = uvf__decode_device_info_req(body, len, nfds, &info, why);
 	if (ret < 0)
 		return ret;
@@ -195,7 +195,7 @@ static int handle_device_info(struct uvf_device *dev, const uint8_t *body, size_
 static int handle_region_info(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
 			      struct uvf_reply *reply, uint8_t **caps_out, struct uvf_why *why)
 {
-	struct uvf_region_info req, info;
+	struct uvf_msg_region_info req, info;
 	int ret = uvf__decode_region_info_req(body, len, nfds, &req, why);
 	if (ret < 0)
 		return ret;
@@ -207,13 +207,13 @@ static int handle_region_info(struct uvf_device *dev, const uint8_t *body, size_
 	/* A mappable BAR: its memfd goes with a sparse-mmap capability, and
 	 * only when the whole reply fits the client's argsz (otherwise the
 	 * client learns the argsz to retry with) and it accepts an fd. */
-	struct uvf_region_sparse_area areas[UVF_SERVER_MAX_MMAP_AREAS];
+	struct uvf_msg_region_sparse_area areas[UVF_SERVER_MAX_MMAP_AREAS];
 	unsigned n = dev->client_caps.max_msg_fds ? uvf__region_mmap_areas(dev, req.index, areas) : 0;
 	if (!n) {
 		uvf__reply_add_small(reply, &info, sizeof(info));
 		return 0;
 	}
-	size_t caps_len = sizeof(struct uvf_region_cap_sparse_mmap) + n * sizeof(areas[0]);
+	size_t caps_len = sizeof(struct uvf_msg_region_cap_sparse_mmap) + n * sizeof(areas[0]);
 	info.argsz = (uint32_t)(sizeof(info) + caps_len);
 	if (req.argsz < info.argsz) {
 		uvf__reply_add_small(reply, &info, sizeof(info));
@@ -222,7 +222,7 @@ static int handle_region_info(struct uvf_device *dev, const uint8_t *body, size_
 	uint8_t *caps = malloc(caps_len);
 	if (!caps)
 		return -ENOMEM;
-	struct uvf_region_cap_sparse_mmap cap = {
+	struct uvf_msg_region_cap_sparse_mmap cap = {
 		.header = {.id = UVF_REGION_CAP_SPARSE_MMAP, .version = 1, .next = 0},
 		.nr_areas = n,
 	};
@@ -242,7 +242,7 @@ static int handle_region_info(struct uvf_device *dev, const uint8_t *body, size_
 static int handle_io_fds(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
 			 struct uvf_reply *reply, uint8_t **entries_out, struct uvf_why *why)
 {
-	struct uvf_region_io_fds req;
+	struct uvf_msg_region_io_fds req;
 	int ret = uvf__decode_region_io_fds_req(body, len, nfds, &req, why);
 	if (ret < 0)
 		return ret;
@@ -256,7 +256,7 @@ static int handle_io_fds(struct uvf_device *dev, const uint8_t *body, size_t len
 	if (n < total)
 		dev_info(dev, "DEVICE_GET_REGION_IO_FDS: region %u has %u ioeventfds, the client takes %u fds: "
 			      "the others stay reachable by REGION_WRITE", req.index, total, limit);
-	size_t entries_len = (size_t)n * sizeof(struct uvf_io_fd_entry);
+	size_t entries_len = (size_t)n * sizeof(struct uvf_msg_io_fd_entry);
 	uint32_t needed = (uint32_t)(sizeof(req) + entries_len);
 	bool fits = req.argsz >= needed;
 	req.argsz = needed;
@@ -264,7 +264,7 @@ static int handle_io_fds(struct uvf_device *dev, const uint8_t *body, size_t len
 	uvf__reply_add_small(reply, &req, sizeof(req));
 	if (!n || !fits)
 		return 0; /* too small: the count and argsz to retry with, no entries, no fds */
-	struct uvf_io_fd_entry *entries = malloc(entries_len);
+	struct uvf_msg_io_fd_entry *entries = malloc(entries_len);
 	if (!entries)
 		return -ENOMEM;
 	uvf__ioeventfd_entries(dev, req.index, n, entries, reply->fds);
@@ -277,7 +277,7 @@ static int handle_io_fds(struct uvf_device *dev, const uint8_t *body, size_t len
 static int handle_irq_info(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
 			   struct uvf_reply *reply, struct uvf_why *why)
 {
-	struct uvf_irq_info info;
+	struct uvf_msg_irq_info info;
 	int ret = uvf__decode_irq_info_req(body, len, nfds, &info, why);
 	if (ret < 0)
 		return ret;
@@ -318,19 +318,25 @@ static int handle_region_read(struct uvf_device *dev, const uint8_t *body, size_
 	int ret = uvf__decode_region_read_req(body, len, nfds, dev->opts.max_data_xfer_size, &v, why);
 	if (ret < 0)
 		return ret;
-	uint8_t *data = NULL;
-	if (v.access.count) {
-		data = malloc(v.access.count);
-		if (!data)
-			return -ENOMEM;
-	}
+	/* a register-sized read is answered from the reply's own storage:
+	 * no allocation per request */
+	uint8_t small[sizeof(reply->small) - sizeof(v.access)];
+	bool is_small = v.access.count <= sizeof(small);
+	uint8_t *data = is_small ? small : malloc(v.access.count);
+	if (!data)
+		return -ENOMEM;
 	ret = uvf__region_access(dev, v.access.region, v.access.offset, data, v.access.count, false,
 				 "REGION_READ");
 	if (ret < 0) {
-		free(data);
+		if (!is_small)
+			free(data);
 		return ret;
 	}
 	uvf__reply_add_small(reply, &v.access, sizeof(v.access));
+	if (is_small) {
+		uvf__reply_add_small(reply, data, v.access.count);
+		return 0;
+	}
 	uvf__reply_add(reply, data, v.access.count);
 	*data_out = data;
 	return 0;
@@ -360,14 +366,14 @@ static int handle_write_multi(struct uvf_device *dev, const uint8_t *body, size_
 		return ret;
 	/* applied in order; the first failure stops and is reported */
 	for (uint64_t i = 0; i < v.wr_cnt; i++) {
-		struct uvf_write_multi_entry e;
+		struct uvf_msg_write_multi_entry e;
 		memcpy(&e, (const uint8_t *)v.entries + i * sizeof(e), sizeof(e));
 		ret = uvf__region_access(dev, e.region, e.offset, e.data, e.count, true, "REGION_WRITE_MULTI");
 		if (ret < 0)
 			return uvf__why(why, ret, "REGION_WRITE_MULTI: entry %llu of %llu failed, the ones before applied",
 					(unsigned long long)i, (unsigned long long)v.wr_cnt);
 	}
-	struct uvf_write_multi out = {.wr_cnt = v.wr_cnt};
+	struct uvf_msg_write_multi out = {.wr_cnt = v.wr_cnt};
 	uvf__reply_add_small(reply, &out, sizeof(out));
 	return 0;
 }
@@ -424,7 +430,7 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 	memset(&reply, 0, sizeof(reply));
 	reply.iovcnt = 1;
 
-	if ((hdr->flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_REPLY) {
+	if ((hdr->flags & UVF_MSG_TYPE_BITS) == UVF_MSG_TYPE_REPLY) {
 		/* a reply to an asynchronous DMA request of ours, or else a
 		 * late or stray one */
 		if (uvf__dma_async_reply(dev, hdr, body, nfds))
@@ -503,10 +509,10 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 	case UVF_CMD_DEVICE_FEATURE:
 		ret = uvf__handle_device_feature(dev, body, len, nfds, &reply, &read_data, &why);
 		break;
-	case UVF_CMD_MIG_DATA_READ:
+	case UVF_CMD_MIGRATION_DATA_READ:
 		ret = uvf__handle_mig_data_read(dev, body, len, nfds, &reply, &read_data, &why);
 		break;
-	case UVF_CMD_MIG_DATA_WRITE:
+	case UVF_CMD_MIGRATION_DATA_WRITE:
 		ret = uvf__handle_mig_data_write(dev, body, len, nfds, &why);
 		break;
 	default:

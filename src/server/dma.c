@@ -34,7 +34,7 @@ static void release_mapping(struct uvf_device *dev, struct uvf_dma_mapping *m, b
 	uvf__dma_mapping_free(m);
 }
 
-int uvf__dma_map(struct uvf_device *dev, const struct uvf_dma_map *req, int fd)
+int uvf__dma_map(struct uvf_device *dev, const struct uvf_msg_dma_map *req, int fd)
 {
 	struct uvf_dma_mapping *m;
 	struct stat st;
@@ -156,7 +156,7 @@ fail:
 	return ret; /* fd stays with the caller, which closes it */
 }
 
-int uvf__dma_unmap(struct uvf_device *dev, const struct uvf_dma_unmap *req)
+int uvf__dma_unmap(struct uvf_device *dev, const struct uvf_msg_dma_unmap *req)
 {
 	if (req->flags & UVF_DMA_UNMAP_FLAG_ALL) {
 		uvf__dma_unmap_all(dev);

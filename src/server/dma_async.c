@@ -39,7 +39,7 @@ struct uvf_dma_op {
 	/* the message in flight, if any */
 	bool waiting;
 	uint16_t id;
-	struct uvf_dma_access req;
+	struct uvf_msg_dma_access req;
 	uint64_t deadline_ms;
 };
 

@@ -26,7 +26,7 @@ uint16_t uvf__dma_next_id(struct uvf_device *dev)
 
 /* The pieces of a DMA request (hdr is filled); returns the iov count. */
 int uvf__dma_request_iov(struct uvf_msg_header *hdr, struct iovec iov[3], uint16_t id, bool is_write,
-		       const struct uvf_dma_access *req, const void *data)
+			 const struct uvf_msg_dma_access *req, const void *data)
 {
 	int iovcnt = 2;
 
@@ -41,7 +41,7 @@ int uvf__dma_request_iov(struct uvf_msg_header *hdr, struct iovec iov[3], uint16
 }
 
 /* Called on the dispatch thread by the asynchronous path. */
-int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
+int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_msg_dma_access *req,
 			  const void *data)
 {
 	if (dev->twin.fd < 0) {
@@ -62,7 +62,7 @@ int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, co
 }
 
 int uvf__dma_take_reply(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body, size_t nfds,
-			bool is_write, const struct uvf_dma_access *req, void *buf)
+			bool is_write, const struct uvf_msg_dma_access *req, void *buf)
 {
 	struct uvf_why why = {{0}};
 	size_t rlen = hdr->msg_size - UVF_MSG_HEADER_SIZE;
@@ -111,7 +111,7 @@ static int wait_dma_reply(struct uvf_device *dev, struct uvf_rx *rx, uint16_t id
 				dev->drop_requested = true;
 			return ret;
 		}
-		if ((rx->hdr.flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_REPLY) {
+		if ((rx->hdr.flags & UVF_MSG_TYPE_BITS) == UVF_MSG_TYPE_REPLY) {
 			if (rx->hdr.msg_id == id && rx->hdr.command == command)
 				return 0;
 			if (!uvf__dma_async_reply(dev, &rx->hdr, rx->body, rx->nfds))
@@ -142,7 +142,7 @@ static int message_main(struct uvf_device *dev, uint64_t addr, void *buf, size_t
 	if (dev->conn_fd < 0)
 		return -ENOTCONN;
 	while (len) {
-		struct uvf_dma_access req = {.address = addr, .count = len < chunk_max ? len : chunk_max};
+		struct uvf_msg_dma_access req = {.address = addr, .count = len < chunk_max ? len : chunk_max};
 		uint16_t id = uvf__dma_next_id(dev);
 		int ret = uvf__dma_send_request(dev, id, is_write, &req, buf);
 		if (ret < 0)

@@ -332,7 +332,7 @@ static void free_bitmaps_locked(struct uvf_dma_table *t)
 	}
 }
 
-int uvf__dma_table_log_start(struct uvf_dma_table *t, unsigned shift, struct uvf_dma_logging_range *ranges,
+int uvf__dma_table_log_start(struct uvf_dma_table *t, unsigned shift, struct uvf_msg_dma_logging_range *ranges,
 			     uint32_t nr)
 {
 	int ret = 0;
@@ -376,7 +376,7 @@ bool uvf__dma_table_log_covers(const struct uvf_dma_table *t, uint64_t iova, uin
 	if (!t->nr_ranges)
 		return true;
 	for (uint32_t i = 0; i < t->nr_ranges; i++) {
-		const struct uvf_dma_logging_range *r = &t->ranges[i];
+		const struct uvf_msg_dma_logging_range *r = &t->ranges[i];
 		if (iova >= r->iova && last <= r->iova + (r->length - 1))
 			return true;
 	}

@@ -49,7 +49,7 @@ struct uvf_dma_table {
 	/* dirty logging: switched by the changing thread under the write lock */
 	bool logging;                 /* atomic */
 	unsigned shift;               /* log2 of the logging page size */
-	struct uvf_dma_logging_range *ranges; /* sorted; NULL/0 = everything */
+	struct uvf_msg_dma_logging_range *ranges; /* sorted; NULL/0 = everything */
 	uint32_t nr_ranges;
 };
 
@@ -93,7 +93,7 @@ int uvf__dma_table_sg(struct uvf_dma_table *t, uint64_t addr, size_t len, uint32
 bool uvf__dma_table_logging(const struct uvf_dma_table *t);
 /* Log at 2^shift-byte pages the ranges (sorted, not overlapping; nr 0 =
  * everything); ranges is taken (freed by stop or on failure). -ENOMEM. */
-int uvf__dma_table_log_start(struct uvf_dma_table *t, unsigned shift, struct uvf_dma_logging_range *ranges,
+int uvf__dma_table_log_start(struct uvf_dma_table *t, unsigned shift, struct uvf_msg_dma_logging_range *ranges,
 			     uint32_t nr);
 void uvf__dma_table_log_stop(struct uvf_dma_table *t);
 /* Whether [iova, last] lies inside one logged range (always, when

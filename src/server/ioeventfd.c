@@ -175,8 +175,8 @@ unsigned uvf__ioeventfd_count(const struct uvf_device *dev, uint32_t index)
 	return n;
 }
 
-void uvf__ioeventfd_entries(const struct uvf_device *dev, uint32_t index, unsigned max, struct uvf_io_fd_entry *entries,
-			    int *fds)
+void uvf__ioeventfd_entries(const struct uvf_device *dev, uint32_t index, unsigned max,
+			    struct uvf_msg_io_fd_entry *entries, int *fds)
 {
 	bool pio = index <= UVF_PCI_BAR5_REGION && (dev->bars[index].flags & UVF_BAR_IO);
 	unsigned n = 0;

@@ -151,7 +151,7 @@ void uvf__irqs_free(struct uvf_device *dev)
 	}
 }
 
-int uvf__irq_info(struct uvf_device *dev, uint32_t index, struct uvf_irq_info *out)
+int uvf__irq_info(struct uvf_device *dev, uint32_t index, struct uvf_msg_irq_info *out)
 {
 	static const uint32_t flags[UVF_PCI_NUM_IRQS] = {
 		[UVF_PCI_INTX_IRQ] = UVF_IRQ_INFO_EVENTFD | UVF_IRQ_INFO_MASKABLE | UVF_IRQ_INFO_AUTOMASKED,
@@ -445,7 +445,7 @@ int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, in
 
 static int irq_set_locked(struct uvf_device *dev, const struct uvf_irq_set_view *view, int *fds, size_t nfds)
 {
-	const struct uvf_irq_set *s = &view->set;
+	const struct uvf_msg_irq_set *s = &view->set;
 	struct uvf_irq_index *irq = &dev->irqs[s->index];
 
 	if (!irq->count) {

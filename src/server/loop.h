@@ -41,9 +41,31 @@ struct uvf_loop {
 	int handshake_timer_fd; /* timerfd: a connected client's VERSION deadline */
 	bool stopping;          /* uvf_device_stop was seen: leave after this round */
 	bool listen_watched;    /* off while a client is connected */
+	/* Direct receive (serve.c): while the connection is the only source
+	 * of work, uvf_device_run waits in recvmsg on it instead of in
+	 * epoll_wait. Wakers bump `wakeups` (after setting stop_requested or
+	 * queueing their work, before writing their eventfd); a count other
+	 * than the one the last epoll round saw sends the loop back to epoll. */
+	unsigned wakeups;       /* atomic */
+	unsigned wakeups_seen;  /* dispatch thread only */
+	bool stop_requested;    /* atomic: uvf_device_stop was called */
+	bool threads_kick;      /* atomic, never cleared: a device thread handed
+				 * work to the loop, so it stays in epoll */
+	bool direct_ready;      /* the connection's receives block (with a timeout) */
+	unsigned extra_watched; /* watched fds besides the loop's own and the connection's */
+	unsigned posted_streak; /* client messages in a row that wanted no reply */
 	struct uvf_watch stop_watch, kick_watch, dma_timer_watch, handshake_watch;
 	struct uvf_watch listen_watch, conn_watch, twin_watch, intx_watch;
 };
+
+/* Longest wait in recvmsg before the loop looks at its wakers again: the
+ * most a stop or a hand-over from another thread can wait while it waits
+ * in the kernel (a signal delivered to the dispatch thread ends it at once). */
+#define UVF_LOOP_DIRECT_WAIT_MS 50
+
+/* Posted messages in a row after which uvf_device_run yields the CPU
+ * before reading again (serve.c). */
+#define UVF_LOOP_POSTED_STREAM 2
 
 /* Watch fd for input with fn (on), or stop watching it: 0 or -errno.
  * w must stay in place while watched. */

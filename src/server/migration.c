@@ -37,8 +37,8 @@ static uint32_t get_state(const struct uvf_device *dev)
 /* The device must not do DMA or raise interrupts in these states. */
 static bool state_quiesced(uint32_t s)
 {
-	return s == UVF_MIG_STATE_STOP || s == UVF_MIG_STATE_STOP_COPY || s == UVF_MIG_STATE_RESUMING ||
-	       s == UVF_MIG_STATE_ERROR;
+	return s == UVF_MIGRATION_STATE_STOP || s == UVF_MIGRATION_STATE_STOP_COPY ||
+	       s == UVF_MIGRATION_STATE_RESUMING || s == UVF_MIGRATION_STATE_ERROR;
 }
 
 bool uvf__migration_quiesced(const struct uvf_device *dev)
@@ -66,12 +66,12 @@ static void set_state(struct uvf_device *dev, uint32_t s)
 static bool requestable(const struct uvf_device *dev, uint32_t s)
 {
 	switch (s) {
-	case UVF_MIG_STATE_STOP:
-	case UVF_MIG_STATE_RUNNING:
-	case UVF_MIG_STATE_STOP_COPY:
-	case UVF_MIG_STATE_RESUMING:
+	case UVF_MIGRATION_STATE_STOP:
+	case UVF_MIGRATION_STATE_RUNNING:
+	case UVF_MIGRATION_STATE_STOP_COPY:
+	case UVF_MIGRATION_STATE_RESUMING:
 		return true;
-	case UVF_MIG_STATE_PRE_COPY:
+	case UVF_MIGRATION_STATE_PRE_COPY:
 		return dev->mig.flags & UVF_MIGRATION_PRE_COPY;
 	default:
 		return false; /* ERROR, the P2P states, unknown values */
@@ -86,14 +86,14 @@ static bool requestable(const struct uvf_device *dev, uint32_t s)
 static uint32_t next_hop(uint32_t cur, uint32_t target)
 {
 	switch (cur) {
-	case UVF_MIG_STATE_STOP:
-		return target == UVF_MIG_STATE_PRE_COPY ? UVF_MIG_STATE_RUNNING : target;
-	case UVF_MIG_STATE_RUNNING:
-		return target == UVF_MIG_STATE_PRE_COPY ? target : UVF_MIG_STATE_STOP;
-	case UVF_MIG_STATE_PRE_COPY:
-		return target == UVF_MIG_STATE_STOP_COPY ? target : UVF_MIG_STATE_RUNNING;
+	case UVF_MIGRATION_STATE_STOP:
+		return target == UVF_MIGRATION_STATE_PRE_COPY ? UVF_MIGRATION_STATE_RUNNING : target;
+	case UVF_MIGRATION_STATE_RUNNING:
+		return target == UVF_MIGRATION_STATE_PRE_COPY ? target : UVF_MIGRATION_STATE_STOP;
+	case UVF_MIGRATION_STATE_PRE_COPY:
+		return target == UVF_MIGRATION_STATE_STOP_COPY ? target : UVF_MIGRATION_STATE_RUNNING;
 	default: /* STOP_COPY and RESUMING leave only to STOP */
-		return UVF_MIG_STATE_STOP;
+		return UVF_MIGRATION_STATE_STOP;
 	}
 }
 
@@ -108,20 +108,21 @@ static int walk(struct uvf_device *dev, uint32_t target, struct uvf_why *why)
 
 	while (cur != target) {
 		uint32_t next = next_hop(cur, target);
-		bool saving_before = cur == UVF_MIG_STATE_PRE_COPY || cur == UVF_MIG_STATE_STOP_COPY;
+		bool saving_before = cur == UVF_MIGRATION_STATE_PRE_COPY || cur == UVF_MIGRATION_STATE_STOP_COPY;
 		/* a device that resumes may do DMA from inside the callback */
 		if (!state_quiesced(next))
 			set_quiesced(dev, false);
-		int ret = dev->mig.cb.transition(dev, dev->mig.data, (enum uvf_mig_state)cur, (enum uvf_mig_state)next);
+		int ret = dev->mig.cb.transition(dev, dev->mig.data, (enum uvf_migration_state)cur,
+						 (enum uvf_migration_state)next);
 		if (ret < 0) {
-			uint32_t landing = ret == -EAGAIN ? cur : UVF_MIG_STATE_ERROR;
+			uint32_t landing = ret == -EAGAIN ? cur : UVF_MIGRATION_STATE_ERROR;
 			set_state(dev, landing);
 			return uvf__why(why, ret,
 					"DEVICE_FEATURE: migration arc %s -> %s failed (%s): device now in %s",
 					state_name(cur), state_name(next), uvf_strerror(ret), state_name(landing));
 		}
 		dev_debug(dev, "migration: %s -> %s", state_name(cur), state_name(next));
-		if (next == UVF_MIG_STATE_STOP_COPY || (next == UVF_MIG_STATE_PRE_COPY && !saving_before))
+		if (next == UVF_MIGRATION_STATE_STOP_COPY || (next == UVF_MIGRATION_STATE_PRE_COPY && !saving_before))
 			dev->mig.save_ended = false; /* a new outgoing stream, or its final phase */
 		set_state(dev, next);
 		cur = next;
@@ -145,15 +146,15 @@ int uvf_device_set_migration(struct uvf_device *dev, const struct uvf_migration_
 	dev->mig.data = data;
 	dev->mig.flags = flags;
 	dev->mig.enabled = true;
-	__atomic_store_n(&dev->mig.state, (uint32_t)UVF_MIG_STATE_RUNNING, __ATOMIC_RELEASE);
+	__atomic_store_n(&dev->mig.state, (uint32_t)UVF_MIGRATION_STATE_RUNNING, __ATOMIC_RELEASE);
 	return 0;
 }
 
-enum uvf_mig_state uvf_device_migration_state(struct uvf_device *dev)
+enum uvf_migration_state uvf_device_migration_state(struct uvf_device *dev)
 {
 	if (!dev || !dev->mig.enabled)
-		return UVF_MIG_STATE_RUNNING;
-	return (enum uvf_mig_state)get_state(dev);
+		return UVF_MIGRATION_STATE_RUNNING;
+	return (enum uvf_migration_state)get_state(dev);
 }
 
 /* ------------------------------------------------------------------ */
@@ -167,7 +168,7 @@ static uint32_t feature_ops(uint32_t index)
 	case UVF_FEATURE_MIGRATION:
 	case UVF_FEATURE_DMA_LOGGING_REPORT:
 		return UVF_FEATURE_GET;
-	case UVF_FEATURE_MIG_DEVICE_STATE:
+	case UVF_FEATURE_MIGRATION_DEVICE_STATE:
 		return UVF_FEATURE_GET | UVF_FEATURE_SET;
 	case UVF_FEATURE_DMA_LOGGING_START:
 	case UVF_FEATURE_DMA_LOGGING_STOP:
@@ -181,10 +182,10 @@ static uint32_t feature_ops(uint32_t index)
 static int reply_get(const struct uvf_device_feature_view *v, struct uvf_reply *reply, const void *data,
 		     size_t data_len, struct uvf_why *why)
 {
-	if ((uint64_t)v->feature.argsz < sizeof(struct uvf_device_feature) + data_len)
+	if ((uint64_t)v->feature.argsz < sizeof(struct uvf_msg_device_feature) + data_len)
 		return uvf__why(why, -EINVAL, "DEVICE_FEATURE: GET feature %" PRIu32 ": argsz %" PRIu32 " below %zu",
-				v->index, v->feature.argsz, sizeof(struct uvf_device_feature) + data_len);
-	struct uvf_device_feature head = {.argsz = (uint32_t)(sizeof(head) + data_len), .flags = v->feature.flags};
+				v->index, v->feature.argsz, sizeof(struct uvf_msg_device_feature) + data_len);
+	struct uvf_msg_device_feature head = {.argsz = (uint32_t)(sizeof(head) + data_len), .flags = v->feature.flags};
 	uvf__reply_add_small(reply, &head, sizeof(head));
 	uvf__reply_add_small(reply, data, data_len);
 	return 0;
@@ -192,14 +193,14 @@ static int reply_get(const struct uvf_device_feature_view *v, struct uvf_reply *
 
 static int set_state_feature(struct uvf_device *dev, const struct uvf_device_feature_view *v, struct uvf_why *why)
 {
-	struct uvf_feature_mig_state req;
+	struct uvf_msg_feature_migration_state req;
 	struct uvf_why decoded = {{0}};
 
 	int ret = uvf__decode_mig_state(v->data, v->data_len, &req, &decoded);
 	if (ret < 0)
 		return uvf__why(why, ret, "DEVICE_FEATURE: SET %s", decoded.text);
 	uint32_t cur = get_state(dev), target = req.device_state;
-	if (cur == UVF_MIG_STATE_ERROR)
+	if (cur == UVF_MIGRATION_STATE_ERROR)
 		return uvf__why(why, -EINVAL,
 				"DEVICE_FEATURE: SET MIG_DEVICE_STATE %s: the device is in ERROR, "
 				"only DEVICE_RESET leaves it",
@@ -209,7 +210,7 @@ static int set_state_feature(struct uvf_device *dev, const struct uvf_device_fea
 				"DEVICE_FEATURE: SET MIG_DEVICE_STATE: state %" PRIu32 " (%s) cannot be "
 				"requested",
 				target, state_name(target));
-	if (cur == UVF_MIG_STATE_STOP_COPY && target == UVF_MIG_STATE_PRE_COPY)
+	if (cur == UVF_MIGRATION_STATE_STOP_COPY && target == UVF_MIGRATION_STATE_PRE_COPY)
 		return uvf__why(why, -EINVAL,
 				"DEVICE_FEATURE: SET MIG_DEVICE_STATE: STOP_COPY -> PRE_COPY is not allowed");
 	ret = walk(dev, target, why);
@@ -227,8 +228,8 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 	int ret = uvf__decode_dma_logging_start(v->data, v->data_len, &start, why);
 	if (ret < 0)
 		return ret;
-	struct uvf_dma_logging_control ctl = start.control;
-	size_t ranges_len = (size_t)ctl.num_ranges * sizeof(struct uvf_dma_logging_range);
+	struct uvf_msg_dma_logging_control ctl = start.control;
+	size_t ranges_len = (size_t)ctl.num_ranges * sizeof(struct uvf_msg_dma_logging_range);
 	if (uvf__dma_table_logging(&dev->dma))
 		return uvf__why(why, -EBUSY, "%s: logging is already on (STOP first)", what);
 	/* The size is a hint (0: ours), brought into the granularities we track. */
@@ -238,7 +239,7 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 	if (shift > DIRTY_SHIFT_MAX)
 		shift = DIRTY_SHIFT_MAX;
 
-	struct uvf_dma_logging_range *ranges = NULL;
+	struct uvf_msg_dma_logging_range *ranges = NULL;
 	if (ctl.num_ranges) {
 		ranges = malloc(ranges_len);
 		if (!ranges)
@@ -250,7 +251,7 @@ static int logging_start(struct uvf_device *dev, const struct uvf_device_feature
 		}
 	}
 	/* the reply: the request with the granularity we chose */
-	uint8_t *echo = malloc(sizeof(struct uvf_device_feature) + v->data_len);
+	uint8_t *echo = malloc(sizeof(struct uvf_msg_device_feature) + v->data_len);
 	if (!echo) {
 		free(ranges);
 		return -ENOMEM;
@@ -285,16 +286,16 @@ static int logging_report(struct uvf_device *dev, const struct uvf_device_featur
 						 dev->client_caps.max_data_xfer_size, &rv, why);
 	if (ret < 0)
 		return ret;
-	struct uvf_dma_logging_report r = rv.report;
+	struct uvf_msg_dma_logging_report r = rv.report;
 	uint64_t last = r.iova + (r.length - 1); /* the decoder checked it does not wrap */
 	if (!uvf__dma_table_log_covers(&dev->dma, r.iova, last))
 		return uvf__why(why, -EINVAL, "%s: range 0x%" PRIx64 "+0x%" PRIx64 " is not inside one logged range",
 				what, r.iova, r.length);
-	uint64_t need = sizeof(struct uvf_device_feature) + sizeof(r) + rv.bitmap_bytes;
+	uint64_t need = sizeof(struct uvf_msg_device_feature) + sizeof(r) + rv.bitmap_bytes;
 	uint8_t *out = calloc(1, (size_t)need);
 	if (!out)
 		return -ENOMEM;
-	struct uvf_device_feature head = {.argsz = (uint32_t)need, .flags = v->feature.flags};
+	struct uvf_msg_device_feature head = {.argsz = (uint32_t)need, .flags = v->feature.flags};
 	memcpy(out, &head, sizeof(head));
 	memcpy(out + sizeof(head), &r, sizeof(r));
 	/* words of the reply are 8-aligned in a calloc'd buffer + 32 */
@@ -328,13 +329,14 @@ int uvf__handle_device_feature(struct uvf_device *dev, const uint8_t *body, size
 
 	switch (v.index) {
 	case UVF_FEATURE_MIGRATION: {
-		struct uvf_feature_migration m = {.flags = UVF_MIGRATION_STOP_COPY |
-							   (dev->mig.flags & UVF_MIGRATION_PRE_COPY)};
+		struct uvf_msg_feature_migration m = {.flags = UVF_MIGRATION_STOP_COPY |
+							       (dev->mig.flags & UVF_MIGRATION_PRE_COPY)};
 		return reply_get(&v, reply, &m, sizeof(m), why);
 	}
-	case UVF_FEATURE_MIG_DEVICE_STATE:
+	case UVF_FEATURE_MIGRATION_DEVICE_STATE:
 		if (ops == UVF_FEATURE_GET) {
-			struct uvf_feature_mig_state s = {.device_state = get_state(dev), .data_fd = UINT32_MAX};
+			struct uvf_msg_feature_migration_state s = {.device_state = get_state(dev),
+								    .data_fd = UINT32_MAX};
 			return reply_get(&v, reply, &s, sizeof(s), why);
 		}
 		ret = set_state_feature(dev, &v, why);
@@ -372,7 +374,7 @@ static uint32_t xfer_limit(const struct uvf_device *dev)
 int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
 			      struct uvf_reply *reply, uint8_t **alloc_out, struct uvf_why *why)
 {
-	struct uvf_mig_data req;
+	struct uvf_msg_migration_data req;
 
 	if (!dev->mig.enabled)
 		return uvf__why(why, -ENOTSUP, "MIG_DATA_READ: the device does not migrate");
@@ -380,13 +382,13 @@ int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_
 	if (ret < 0)
 		return ret;
 	uint32_t s = get_state(dev);
-	if (s != UVF_MIG_STATE_PRE_COPY && s != UVF_MIG_STATE_STOP_COPY)
+	if (s != UVF_MIGRATION_STATE_PRE_COPY && s != UVF_MIGRATION_STATE_STOP_COPY)
 		return uvf__why(why, -EINVAL, "MIG_DATA_READ in %s: only in PRE_COPY and STOP_COPY", state_name(s));
 	uint8_t *out = malloc(sizeof(req) + req.size);
 	if (!out)
 		return -ENOMEM;
 	ssize_t n = 0;
-	if (req.size && !(s == UVF_MIG_STATE_STOP_COPY && dev->mig.save_ended)) {
+	if (req.size && !(s == UVF_MIGRATION_STATE_STOP_COPY && dev->mig.save_ended)) {
 		n = dev->mig.cb.save(dev, dev->mig.data, out + sizeof(req), req.size);
 		if (n < 0 || (size_t)n > req.size) {
 			free(out);
@@ -394,10 +396,10 @@ int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_
 			return uvf__why(why, ret, "MIG_DATA_READ: the device's save failed: %s%s", uvf_strerror(ret),
 					n >= 0 ? " (it returned more than asked)" : "");
 		}
-		if (s == UVF_MIG_STATE_STOP_COPY && (size_t)n < req.size)
+		if (s == UVF_MIGRATION_STATE_STOP_COPY && (size_t)n < req.size)
 			dev->mig.save_ended = true; /* docs/protocol.md 9 #13 */
 	}
-	struct uvf_mig_data head = {.argsz = (uint32_t)(sizeof(head) + (size_t)n), .size = (uint32_t)n};
+	struct uvf_msg_migration_data head = {.argsz = (uint32_t)(sizeof(head) + (size_t)n), .size = (uint32_t)n};
 	memcpy(out, &head, sizeof(head));
 	uvf__reply_add(reply, out, sizeof(head) + (size_t)n);
 	*alloc_out = out;
@@ -407,7 +409,7 @@ int uvf__handle_mig_data_read(struct uvf_device *dev, const uint8_t *body, size_
 int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size_t len, size_t nfds,
 			       struct uvf_why *why)
 {
-	struct uvf_mig_data req;
+	struct uvf_msg_migration_data req;
 	const uint8_t *data;
 
 	if (!dev->mig.enabled)
@@ -416,7 +418,7 @@ int uvf__handle_mig_data_write(struct uvf_device *dev, const uint8_t *body, size
 	if (ret < 0)
 		return ret;
 	uint32_t s = get_state(dev);
-	if (s != UVF_MIG_STATE_RESUMING)
+	if (s != UVF_MIGRATION_STATE_RESUMING)
 		return uvf__why(why, -EINVAL, "MIG_DATA_WRITE in %s: only in RESUMING", state_name(s));
 	if (!req.size)
 		return 0;
@@ -443,8 +445,8 @@ static int strict_gate(uint16_t command, uint32_t s, struct uvf_why *why)
 {
 	bool region = command == UVF_CMD_REGION_READ || command == UVF_CMD_REGION_WRITE;
 
-	if (command == UVF_CMD_DEVICE_FEATURE || command == UVF_CMD_MIG_DATA_READ ||
-	    (region && s == UVF_MIG_STATE_STOP))
+	if (command == UVF_CMD_DEVICE_FEATURE || command == UVF_CMD_MIGRATION_DATA_READ ||
+	    (region && s == UVF_MIGRATION_STATE_STOP))
 		return 0;
 	return uvf__why(why, -EINVAL, "%s: refused in %s (strict mode)", uvf__cmd_name(command), state_name(s));
 }
@@ -456,9 +458,9 @@ int uvf__migration_gate(struct uvf_device *dev, uint16_t command, struct uvf_why
 	if (!dev->mig.enabled)
 		return 0;
 	s = get_state(dev);
-	if (dev->mig.strict && (s == UVF_MIG_STATE_STOP || s == UVF_MIG_STATE_STOP_COPY))
+	if (dev->mig.strict && (s == UVF_MIGRATION_STATE_STOP || s == UVF_MIGRATION_STATE_STOP_COPY))
 		return strict_gate(command, s, why);
-	if (s != UVF_MIG_STATE_ERROR)
+	if (s != UVF_MIGRATION_STATE_ERROR)
 		return 0;
 	/* A failed device takes no guest writes until reset; queries, DMA and
 	 * IRQ (re)wiring, reads and the reset itself stay legal. */
@@ -474,8 +476,8 @@ void uvf__migration_reset(struct uvf_device *dev)
 		return;
 	uint32_t was = get_state(dev);
 	dev->mig.save_ended = false;
-	set_state(dev, UVF_MIG_STATE_RUNNING);
-	if (was != UVF_MIG_STATE_RUNNING)
+	set_state(dev, UVF_MIGRATION_STATE_RUNNING);
+	if (was != UVF_MIGRATION_STATE_RUNNING)
 		dev_info(dev, "migration: %s -> RUNNING by DEVICE_RESET", state_name(was));
 }
 
@@ -488,9 +490,9 @@ void uvf__migration_client_gone(struct uvf_device *dev)
 	/* A source left in the middle of saving runs again: the migration is
 	 * cancelled. STOP (perhaps a finished migration: the device moved),
 	 * RESUMING and ERROR stay for the next client to see and decide. */
-	if (s == UVF_MIG_STATE_PRE_COPY || s == UVF_MIG_STATE_STOP_COPY) {
+	if (s == UVF_MIGRATION_STATE_PRE_COPY || s == UVF_MIGRATION_STATE_STOP_COPY) {
 		struct uvf_why why = {{0}};
-		if (walk(dev, UVF_MIG_STATE_RUNNING, &why) < 0)
+		if (walk(dev, UVF_MIGRATION_STATE_RUNNING, &why) < 0)
 			dev_warn(dev, "%s (after the client left)", why.text);
 		else
 			dev_info(dev, "migration: client left in %s, device back to RUNNING", state_name(s));

@@ -30,7 +30,7 @@ static bool bar_has_msix_table(const struct uvf_device *dev, uint32_t index)
 	return dev->msix.count && dev->msix.table_bar == index;
 }
 
-int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_region_info *out)
+int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_msg_region_info *out)
 {
 	if (index >= UVF_PCI_NUM_REGIONS)
 		return -EINVAL;
@@ -146,7 +146,7 @@ static int split_bar_access(struct uvf_device *dev, uint32_t region, uint64_t of
 int uvf__region_access(struct uvf_device *dev, uint32_t region, uint64_t offset, void *buf, uint32_t count,
 		       bool is_write, const char *what)
 {
-	struct uvf_region_info info;
+	struct uvf_msg_region_info info;
 	int ret;
 
 	if (uvf__region_info(dev, region, &info) < 0 || !info.size) {
@@ -336,7 +336,7 @@ int uvf_device_set_bar_mmap_areas(struct uvf_device *dev, unsigned index, const 
 	return 0;
 }
 
-unsigned uvf__region_mmap_areas(struct uvf_device *dev, uint32_t index, struct uvf_region_sparse_area *out)
+unsigned uvf__region_mmap_areas(struct uvf_device *dev, uint32_t index, struct uvf_msg_region_sparse_area *out)
 {
 	if (index > UVF_PCI_BAR5_REGION)
 		return 0;

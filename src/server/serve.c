@@ -4,11 +4,14 @@
  * connection (accept, peer checks, the VERSION deadline, dropping a
  * client), and the event loop. Every fd the loop watches carries a
  * callback of its own (struct uvf_watch); a round of events runs those,
- * then the work they asked for, in a fixed order.
+ * then the work they asked for, in a fixed order. While the connection is
+ * the only source of work, uvf_device_run waits in recvmsg on it instead
+ * (the direct receive, docs/design.md).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -39,7 +42,20 @@ int uvf__watch(struct uvf_device *dev, struct uvf_watch *w, int fd, uvf_watch_fn
 	}
 	if (epoll_ctl(dev->loop.epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
 		return -errno;
+	/* The twin socket brings only replies to our DMA requests: those of
+	 * device threads are read by them, those of asynchronous transfers
+	 * come while dev->dma_ops keeps the loop in epoll_wait anyway. */
+	struct uvf_loop *l = &dev->loop;
+	if (w != &l->stop_watch && w != &l->kick_watch && w != &l->dma_timer_watch && w != &l->handshake_watch &&
+	    w != &l->listen_watch && w != &l->conn_watch && w != &l->twin_watch)
+		l->extra_watched += on ? 1 : -1;
 	return 0;
+}
+
+/* A waker's work is in place: the loop must look at it (see loop.h). */
+static void note_wakeup(struct uvf_device *dev)
+{
+	__atomic_add_fetch(&dev->loop.wakeups, 1, __ATOMIC_SEQ_CST);
 }
 
 static void drop_client(struct uvf_device *dev, const char *why);
@@ -148,14 +164,14 @@ static int freeze(struct uvf_device *dev, const struct uvf_serve_opts *opts)
 		return ret;
 
 	/* Largest message we accept: a full REGION_WRITE, or VERSION JSON. */
-	dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_region_access) + dev->opts.max_data_xfer_size;
+	dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_region_access) + dev->opts.max_data_xfer_size;
 	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1)
 		dev->max_msg_size = UVF_MSG_HEADER_SIZE + 4 + UVF_CAPS_JSON_MAX + 1;
 	/* ... or the largest REGION_WRITE_MULTI we accept */
-	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + sizeof(struct uvf_write_multi) +
-					 UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_write_multi_entry))
-		dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_write_multi) +
-				    UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_write_multi_entry);
+	if (dev->max_msg_size < UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_write_multi) +
+					UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_msg_write_multi_entry))
+		dev->max_msg_size = UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_write_multi) +
+				    UVF_WRITE_MULTI_MAX_ENTRIES * sizeof(struct uvf_msg_write_multi_entry);
 	uvf__rx_init(&dev->rx, dev->max_msg_size);
 	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
 	dev->rx.ahead = dev->wait_rx.ahead = &dev->ahead;
@@ -270,6 +286,12 @@ static void note_dispatch_thread(struct uvf_device *dev)
 void uvf__kick(struct uvf_device *dev)
 {
 	uint64_t one = 1;
+
+	/* a thread other than the dispatch thread cannot end a wait in
+	 * recvmsg at once: from now on the loop waits in epoll_wait */
+	if (!uvf__on_dispatch_thread(dev))
+		__atomic_store_n(&dev->loop.threads_kick, true, __ATOMIC_SEQ_CST);
+	note_wakeup(dev);
 	ssize_t n = write(dev->loop.kick_fd, &one, sizeof(one));
 	(void)n; /* a full counter already means "run" */
 }
@@ -277,9 +299,11 @@ void uvf__kick(struct uvf_device *dev)
 void uvf_device_stop(struct uvf_device *dev)
 {
 	uint64_t one = 1;
-	/* write(2) is async-signal-safe; the result does not matter: a full
-	 * counter already means "stop". */
+	/* Lock-free atomics and write(2) are async-signal-safe; the result
+	 * does not matter: a full counter already means "stop". */
 	if (dev && dev->loop.stop_fd >= 0) {
+		__atomic_store_n(&dev->loop.stop_requested, true, __ATOMIC_SEQ_CST);
+		note_wakeup(dev);
 		ssize_t n = write(dev->loop.stop_fd, &one, sizeof(one));
 		(void)n;
 	}
@@ -349,9 +373,7 @@ int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx)
 	dev->queue_bytes += len;
 	/* make the poll fd readable: the queue must run even if the socket
 	 * has nothing more to say */
-	uint64_t one = 1;
-	ssize_t n = write(dev->loop.kick_fd, &one, sizeof(one));
-	(void)n;
+	uvf__kick(dev);
 	return 0;
 }
 
@@ -468,6 +490,12 @@ static int accept_client(struct uvf_device *dev)
 		close(fd);
 		return 0; /* the listening socket stays watched for the next one */
 	}
+	/* receives that wait in the kernel, for the direct receive; without
+	 * them the loop stays in epoll_wait */
+	ret = uvf__sock_block_receive(fd, UVF_LOOP_DIRECT_WAIT_MS);
+	dev->loop.direct_ready = ret == 0;
+	if (ret < 0)
+		dev_debug(dev, "connection receives stay non-blocking: %s", uvf_strerror(ret));
 	dev->conn_fd = fd;
 	dev->negotiated = false;
 	dev->drop_requested = false;
@@ -489,6 +517,10 @@ static int accept_client(struct uvf_device *dev)
 static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
 {
 	bool was_negotiated = dev->negotiated;
+	if (rx->hdr.flags & UVF_MSG_FLAG_NO_REPLY)
+		dev->loop.posted_streak++;
+	else
+		dev->loop.posted_streak = 0;
 	dev->in_command = true;
 	int ret = uvf__handle_message(dev, &rx->hdr, rx->body, rx->fds, rx->nfds, rx->fds_overflow);
 	dev->in_command = false;
@@ -522,15 +554,19 @@ static void run_queued(struct uvf_device *dev)
 
 /* Read and run client messages: every complete one (drain) or the next
  * one only (uvf_device_run: the next epoll_wait tells whether more came,
- * which saves a read that finds nothing). Returns whether one ran. */
-static bool service_connection(struct uvf_device *dev, bool drain)
+ * which saves a read that finds nothing), then those a read brought along.
+ * With block, the first read waits in recvmsg (the direct receive).
+ * Returns whether one ran. */
+static bool service_connection(struct uvf_device *dev, bool drain, bool block)
 {
 	struct uvf_why why = {{0}};
 	bool ran = false;
 
 	run_queued(dev);
 	while (dev->conn_fd >= 0 && !dev->drop_requested) {
-		int ret = uvf__rx_read(&dev->rx, dev->conn_fd, &why);
+		int ret = block ? uvf__rx_read_block(&dev->rx, dev->conn_fd, &why)
+				: uvf__rx_read(&dev->rx, dev->conn_fd, &why);
+		block = false;
 		if (ret == 0)
 			break;
 		if (ret < 0) {
@@ -564,9 +600,11 @@ static void on_stop(struct uvf_device *dev, struct uvf_watch *w, struct uvf_loop
 {
 	uint64_t counter;
 
+	(void)dev;
 	(void)round;
-	if (read(w->fd, &counter, sizeof(counter)) == sizeof(counter))
-		dev->loop.stopping = true;
+	/* drained only: stop_requested says whether to stop */
+	if (read(w->fd, &counter, sizeof(counter)) < 0)
+		counter = 0;
 }
 
 static int accept_client(struct uvf_device *dev);
@@ -632,6 +670,15 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 
 	note_dispatch_thread(dev);
 	*ran = false;
+	/* Wakers counted since the last round: their work is in place now,
+	 * whether or not their eventfd write came yet. */
+	unsigned wakeups = __atomic_load_n(&dev->loop.wakeups, __ATOMIC_SEQ_CST);
+	if (wakeups != dev->loop.wakeups_seen) {
+		dev->loop.wakeups_seen = wakeups;
+		round.kicked = round.conn_ready = true;
+	}
+	if (__atomic_exchange_n(&dev->loop.stop_requested, false, __ATOMIC_SEQ_CST))
+		dev->loop.stopping = true;
 	for (int i = 0; i < n && !round.err; i++) {
 		struct uvf_watch *w = events[i].data.ptr;
 		w->fn(dev, w, &round);
@@ -641,7 +688,7 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 	if ((round.twin_ready || round.kicked) && dev->twin.fd >= 0 && uvf__twin_service(dev, round.twin_ready) < 0)
 		drop_client(dev, "twin socket failed");
 	if (dev->conn_fd >= 0 && round.conn_ready)
-		*ran = service_connection(dev, drain);
+		*ran = service_connection(dev, drain, false);
 	if (dev->dma_ops || round.timer_fired || round.kicked)
 		uvf__dma_async_run(dev);
 	/* e.g. an asynchronous DMA request that could not be sent */
@@ -668,38 +715,80 @@ int uvf_device_dispatch(struct uvf_device *dev)
 }
 
 /*
- * Sleep in epoll_wait itself (one system call per wake-up). With poll_us,
- * after a client message the loop polls without sleeping until poll_us
- * passed with nothing to do: a client answering quickly then finds us
- * awake, at the price of a busy CPU.
+ * Whether the connection is the only source of work: then the loop waits
+ * for the next message in recvmsg on it (one system call per request, not
+ * epoll_wait and recvmsg). Anything else that needs the loop (ioeventfds,
+ * INTx resampling, asynchronous DMA and with it the twin socket's replies,
+ * queued commands, the VERSION deadline, a stop or a hand-over from a
+ * device thread) sends it back to epoll_wait.
+ */
+static bool direct_receive_ok(struct uvf_device *dev)
+{
+	const struct uvf_loop *l = &dev->loop;
+
+	return l->direct_ready && dev->conn_fd >= 0 && dev->negotiated && !dev->drop_requested &&
+	       l->extra_watched == 0 && !dev->dma_ops && dev->queue_head == dev->queue_len && uvf__rx_idle(&dev->rx) &&
+	       !__atomic_load_n(&l->threads_kick, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&l->wakeups, __ATOMIC_SEQ_CST) == l->wakeups_seen;
+}
+
+/*
+ * Sleep in recvmsg on the connection while it is the only source of work
+ * (direct_receive_ok), else in epoll_wait (one system call per wake-up
+ * either way). With poll_us, after a client message the loop polls without
+ * sleeping until poll_us passed with nothing to do: a client answering
+ * quickly then finds us awake, at the price of a busy CPU.
  */
 int uvf_device_run(struct uvf_device *dev)
 {
 	struct epoll_event events[8];
 	uint64_t poll_ns, deadline = 0;
-	bool polling = false;
+	bool polling = false, yielded = false;
 
 	if (!dev || !dev->frozen || dev->listen_fd < 0)
 		return -EINVAL;
 	poll_ns = (uint64_t)dev->opts.poll_us * 1000u;
 	for (;;) {
-		int n = epoll_wait(dev->loop.epoll_fd, events, 8, polling ? 0 : -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0) {
-			if (polling && uvf__now_ns() >= deadline)
-				polling = false;
-			continue;
-		}
 		bool ran;
-		int ret = process_events(dev, events, n, false, &ran);
-		if (ret < 0)
-			return ret;
-		if (ret == 1)
-			return 0;
+
+		if (direct_receive_ok(dev)) {
+			note_dispatch_thread(dev);
+			/* polling, or after a yield: a read that does not
+			 * wait, and no epoll_wait */
+			ran = service_connection(dev, false, !polling && !yielded);
+			yielded = false;
+			if (!ran && polling && uvf__now_ns() >= deadline)
+				polling = false;
+			/*
+			 * A stream of posted writes: let the client (on this
+			 * CPU, if it shares it) go on writing before we look
+			 * again, then take all it wrote in one read, instead of
+			 * being woken for each message. One read without
+			 * waiting follows; a lone posted write is not delayed.
+			 */
+			if (ran && !poll_ns && dev->loop.posted_streak >= UVF_LOOP_POSTED_STREAM) {
+				sched_yield();
+				yielded = true;
+			}
+		} else {
+			yielded = false;
+			int n = epoll_wait(dev->loop.epoll_fd, events, 8, polling ? 0 : -1);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			if (n == 0) {
+				if (polling && uvf__now_ns() >= deadline)
+					polling = false;
+				continue;
+			}
+			int ret = process_events(dev, events, n, false, &ran);
+			if (ret < 0)
+				return ret;
+			if (ret == 1)
+				return 0;
+		}
 		if (ran && poll_ns) {
 			polling = true;
 			deadline = uvf__now_ns() + poll_ns;

@@ -80,7 +80,7 @@ struct uvf_migration {
 	void *data;
 	uint32_t flags;   /* UVF_MIGRATION_PRE_COPY */
 	bool enabled;     /* uvf_device_set_migration() was called */
-	uint32_t state;   /* enum uvf_mig_state; atomic */
+	uint32_t state;	  /* enum uvf_migration_state; atomic */
 	bool quiesced;    /* atomic: uvf_dma_* refused (STOP, STOP_COPY, RESUMING, ERROR) */
 	bool save_ended;  /* STOP_COPY: save() ended the stream */
 	bool strict;      /* refuse what libvfio-user refuses in STOP/STOP_COPY (tests) */
@@ -198,7 +198,7 @@ int uvf__handle_message(struct uvf_device *dev, const struct uvf_msg_header *hdr
 			size_t nfds, bool fds_overflow);
 
 /* regions.c */
-int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_region_info *out);
+int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_msg_region_info *out);
 int uvf__region_access(struct uvf_device *dev, uint32_t region, uint64_t offset, void *buf, uint32_t count,
 		       bool is_write, const char *what);
 void uvf__regions_reset(struct uvf_device *dev);
@@ -210,7 +210,7 @@ void uvf__bars_free(struct uvf_device *dev);
 /* The areas of BAR `index` the client may map now (MSI-X table and PBA
  * pages left out), into out[UVF_SERVER_MAX_MMAP_AREAS]; 0 when the region
  * is not a mappable BAR or nothing of it is. */
-unsigned uvf__region_mmap_areas(struct uvf_device *dev, uint32_t index, struct uvf_region_sparse_area *out);
+unsigned uvf__region_mmap_areas(struct uvf_device *dev, uint32_t index, struct uvf_msg_region_sparse_area *out);
 
 /* ioeventfd.c */
 /* A client write of count bytes of buf at offset of region: when it
@@ -225,7 +225,7 @@ unsigned uvf__ioeventfd_count(const struct uvf_device *dev, uint32_t index);
 /* The first max ioeventfds of region `index` as spec entries (fd_index i
  * for the i-th) and their eventfds (still owned by the device). */
 void uvf__ioeventfd_entries(const struct uvf_device *dev, uint32_t index, unsigned max,
-			    struct uvf_io_fd_entry *entries, int *fds);
+			    struct uvf_msg_io_fd_entry *entries, int *fds);
 /* Close every eventfd (uvf_device_free). */
 void uvf__ioeventfds_free(struct uvf_device *dev);
 /* Reset the function: config space, library BAR memory, MSI-X table,
@@ -234,15 +234,15 @@ void uvf__ioeventfds_free(struct uvf_device *dev);
 int uvf__function_reset(struct uvf_device *dev, enum uvf_reset_reason reason);
 
 /* dma.c */
-int uvf__dma_map(struct uvf_device *dev, const struct uvf_dma_map *req, int fd);
-int uvf__dma_unmap(struct uvf_device *dev, const struct uvf_dma_unmap *req);
+int uvf__dma_map(struct uvf_device *dev, const struct uvf_msg_dma_map *req, int fd);
+int uvf__dma_unmap(struct uvf_device *dev, const struct uvf_msg_dma_unmap *req);
 void uvf__dma_unmap_all(struct uvf_device *dev);
 void uvf__dma_free(struct uvf_device *dev);
 
 /* irq.c */
 int uvf__irqs_init(struct uvf_device *dev);
 int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, int *fds, size_t nfds);
-int uvf__irq_info(struct uvf_device *dev, uint32_t index, struct uvf_irq_info *out);
+int uvf__irq_info(struct uvf_device *dev, uint32_t index, struct uvf_msg_irq_info *out);
 void uvf__irqs_drop_client(struct uvf_device *dev);
 void uvf__irqs_free(struct uvf_device *dev);
 /* The INTx resample fd fired: unmask INTx. */
@@ -274,15 +274,15 @@ uint64_t uvf__dma_chunk_max(const struct uvf_device *dev);
 uint16_t uvf__dma_next_id(struct uvf_device *dev);
 /* The pieces of a DMA request (hdr is filled); returns the iov count. */
 int uvf__dma_request_iov(struct uvf_msg_header *hdr, struct iovec iov[3], uint16_t id, bool is_write,
-			 const struct uvf_dma_access *req, const void *data);
+			 const struct uvf_msg_dma_access *req, const void *data);
 /* A transfer by messages of [addr, addr + len) (a mapping without fd),
  * from whichever thread: the main socket, the twin socket, or handed to
  * the dispatch thread. */
 int uvf__dma_message(struct uvf_device *dev, uint64_t addr, void *buf, size_t len, bool is_write);
-int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
+int uvf__dma_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_msg_dma_access *req,
 			  const void *data);
 int uvf__dma_take_reply(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body, size_t nfds,
-			bool is_write, const struct uvf_dma_access *req, void *buf);
+			bool is_write, const struct uvf_msg_dma_access *req, void *buf);
 
 /* dma_async.c */
 struct uvf_dma_op;
@@ -311,7 +311,7 @@ int uvf__twin_service(struct uvf_device *dev, bool read_socket);
 /* Forget the twin socket's stream state (dispatch, under the twin lock). */
 void uvf__twin_reset_locked(struct uvf_device *dev);
 /* Send a DMA request on the twin socket (twin lock held). */
-int uvf__twin_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
+int uvf__twin_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_msg_dma_access *req,
 			   const void *data);
 /* Transfer by messages on the twin socket (twin lock held, socket not
  * failed); on_dispatch: the caller is the dispatch thread. */

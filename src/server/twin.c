@@ -15,8 +15,8 @@
 #include "server/server_internal.h"
 
 /* Send a DMA request on the twin socket (twin lock held). */
-int uvf__twin_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_dma_access *req,
-		     const void *data)
+int uvf__twin_send_request(struct uvf_device *dev, uint16_t id, bool is_write, const struct uvf_msg_dma_access *req,
+			   const void *data)
 {
 	struct uvf_msg_header hdr;
 	struct iovec iov[3];
@@ -88,7 +88,7 @@ int uvf__twin_transfer(struct uvf_device *dev, uint64_t addr, void *buf, size_t 
 
 	while (len && ret == 0) {
 		struct uvf_why why = {{0}};
-		struct uvf_dma_access req = {.address = addr, .count = len < chunk_max ? len : chunk_max};
+		struct uvf_msg_dma_access req = {.address = addr, .count = len < chunk_max ? len : chunk_max};
 		uint16_t id = uvf__dma_next_id(dev);
 		ret = uvf__twin_send_request(dev, id, is_write, &req, buf);
 		if (ret < 0) {
@@ -106,7 +106,7 @@ int uvf__twin_transfer(struct uvf_device *dev, uint64_t addr, void *buf, size_t 
 				dev->twin.failed = true;
 				break;
 			}
-			if ((rx->hdr.flags & UVF_MSG_TYPE_MASK) != UVF_MSG_TYPE_REPLY) {
+			if ((rx->hdr.flags & UVF_MSG_TYPE_BITS) != UVF_MSG_TYPE_REPLY) {
 				dev_warn(dev, "a client command (%s) on the twin socket",
 					 uvf__cmd_name(rx->hdr.command));
 				uvf__rx_release(rx);
@@ -158,7 +158,7 @@ int uvf__twin_service(struct uvf_device *dev, bool read_socket)
 			break;
 		}
 		struct uvf_rx *rx = &dev->twin.rx;
-		if ((rx->hdr.flags & UVF_MSG_TYPE_MASK) != UVF_MSG_TYPE_REPLY) {
+		if ((rx->hdr.flags & UVF_MSG_TYPE_BITS) != UVF_MSG_TYPE_REPLY) {
 			dev_warn(dev, "a client command (%s) on the twin socket", uvf__cmd_name(rx->hdr.command));
 			dev->twin.failed = true;
 		} else if (!uvf__dma_async_reply(dev, &rx->hdr, rx->body, rx->nfds)) {

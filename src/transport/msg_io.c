@@ -92,7 +92,9 @@ int uvf__msg_sendv(int sock, const struct iovec *iov, int iovcnt, const int *fds
 	attach_fds(&msg, &ctl, fds, nfds);
 
 	while (left > 0) {
-		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		/* MSG_DONTWAIT: a socket whose receives block (see
+		 * uvf__sock_block_receive) still sends without blocking */
+		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
 			int err = errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -246,6 +248,25 @@ static ssize_t read_ahead(struct uvf_rx *rx, int sock)
 	if (a->buf.data == NULL)
 		uvf__rx_buffer_init_fixed(&a->buf, a->storage, sizeof(a->storage));
 	return uvf__rx_buffer_recv(&a->buf, sock, MSG_DONTWAIT, NULL);
+}
+
+int uvf__rx_read_block(struct uvf_rx *rx, int sock, struct uvf_why *why)
+{
+	struct uvf_rx_ahead *a = rx->ahead;
+
+	if (!rx->complete && a && rx->hdr_got == 0 && !uvf__rx_buffered(rx)) {
+		if (a->buf.data == NULL)
+			uvf__rx_buffer_init_fixed(&a->buf, a->storage, sizeof(a->storage));
+		ssize_t n = uvf__rx_buffer_recv_wait(&a->buf, sock, why);
+		if (n == -EAGAIN || n == -EINTR)
+			return 0;
+		if (n < 0) {
+			uvf__rx_ahead_reset(a);
+			uvf__rx_release(rx);
+			return explain_read_error(rx, (int)n, why);
+		}
+	}
+	return uvf__rx_read(rx, sock, why);
 }
 
 /* Read the next piece of the message, never past its end (except into

@@ -47,7 +47,10 @@ static void collect_fds(struct msghdr *msg, int *fds, size_t *nfds, bool *fds_ov
 		*fds_overflow = true;
 }
 
-ssize_t uvf__rx_recvmsg(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds, bool *fds_overflow)
+/* One recvmsg, retried on EINTR unless the caller wants to see it (a
+ * blocking wait that a signal must be able to cut short). */
+static ssize_t recvmsg_fds(int sock, void *buf, size_t len, int flags, bool retry_eintr, int *fds, size_t *nfds,
+			   bool *fds_overflow)
 {
 	union {
 		struct cmsghdr align;
@@ -64,11 +67,16 @@ ssize_t uvf__rx_recvmsg(int sock, void *buf, size_t len, int flags, int *fds, si
 
 	do {
 		n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+	} while (n < 0 && errno == EINTR && retry_eintr);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	collect_fds(&msg, fds, nfds, fds_overflow);
 	return n == 0 ? -ECONNRESET : n;
+}
+
+ssize_t uvf__rx_recvmsg(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds, bool *fds_overflow)
+{
+	return recvmsg_fds(sock, buf, len, flags, true, fds, nfds, fds_overflow);
 }
 
 /* Hand the waiting fds over (fds NULL: close them). */
@@ -178,7 +186,7 @@ static size_t fds_owner_end(const struct uvf_rx_buffer *b)
 	}
 }
 
-ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct uvf_why *why)
+static ssize_t buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, bool retry_eintr, struct uvf_why *why)
 {
 	size_t used = b->end - b->start;
 	int fds[UVF_TRANSPORT_MAX_FDS];
@@ -204,8 +212,8 @@ ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct
 		if (upto > b->end && upto - b->end < len)
 			len = upto - b->end;
 	}
-	n = uvf__rx_recvmsg(sock, b->data + b->end, len, flags, fds, &nfds, &overflow);
-	if (n == -EAGAIN)
+	n = recvmsg_fds(sock, b->data + b->end, len, flags, retry_eintr, fds, &nfds, &overflow);
+	if (n == -EAGAIN || n == -EINTR)
 		return n;
 	if (n == -ECONNRESET) {
 		if (used == 0)
@@ -234,6 +242,16 @@ ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct
 	b->fds_end = b->end;
 	b->has_fds = true;
 	return n;
+}
+
+ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct uvf_why *why)
+{
+	return buffer_recv(b, sock, flags, true, why);
+}
+
+ssize_t uvf__rx_buffer_recv_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why)
+{
+	return buffer_recv(b, sock, 0, false, why);
 }
 
 int uvf__rx_buffer_next(struct uvf_rx_buffer *b, uint32_t max_msg_size, struct uvf_msg_header *hdr, struct uvf_why *why)

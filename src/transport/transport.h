@@ -73,6 +73,11 @@ int uvf__sock_unlink_own(const char *path, dev_t dev, ino_t ino);
  * (SO_PEERCRED: as they were at connect time). */
 int uvf__sock_peer_cred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 
+/* Make receives on the connected socket fd block (O_NONBLOCK off), each
+ * for at most timeout_ms (SO_RCVTIMEO; > 0). Sends and the other receives
+ * of the transport pass MSG_DONTWAIT, so only uvf__rx_read_block waits. */
+int uvf__sock_block_receive(int fd, int timeout_ms);
+
 /* Accept one pending connection: *out_fd non-blocking and close-on-exec,
  * owned by the caller. -EAGAIN when none is pending. */
 int uvf__sock_accept(int listen_fd, int *out_fd);
@@ -155,6 +160,10 @@ void uvf__rx_buffer_init_fixed(struct uvf_rx_buffer *b, void *storage, size_t si
  * full; or -errno of recvmsg, with the reason in *why (may be NULL).
  */
 ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct uvf_why *why);
+
+/* The same with flags 0 (the socket must block: O_NONBLOCK clear), except
+ * that a signal ends the wait: -EINTR. A timeout (SO_RCVTIMEO) is -EAGAIN. */
+ssize_t uvf__rx_buffer_recv_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why);
 
 /*
  * Is a whole message at b->start? 1 with *hdr filled; 0 when more bytes are
@@ -272,6 +281,22 @@ bool uvf__rx_buffered(const struct uvf_rx *rx);
  * The reads use MSG_DONTWAIT, so a blocking socket works too.
  */
 int uvf__rx_read(struct uvf_rx *rx, int sock, struct uvf_why *why);
+
+/* Whether rx holds no part of a message (none started, none complete). */
+static inline bool uvf__rx_idle(const struct uvf_rx *rx)
+{
+	return rx->hdr_got == 0 && !rx->complete;
+}
+
+/*
+ * uvf__rx_read for a receiver with a read-ahead on a socket whose receives
+ * block (uvf__sock_block_receive): when rx is idle and nothing is buffered,
+ * the first recvmsg waits for bytes in the kernel (one system call for a
+ * small message instead of a poll and a read); the rest of a message that
+ * came only in part is read without waiting. Returns as uvf__rx_read; 0 also
+ * when the wait ended without a byte (SO_RCVTIMEO, or a signal).
+ */
+int uvf__rx_read_block(struct uvf_rx *rx, int sock, struct uvf_why *why);
 
 /*
  * Wait (poll) up to timeout_ms (-1 forever) and read until a complete

@@ -265,7 +265,7 @@ static void srv_queue(const uint8_t *p, size_t len)
 		if (srv.ctl & 4) {
 			hdr.msg_id = srv.last.msg_id;
 			hdr.command = srv.last.command;
-			hdr.flags = (hdr.flags & ~UVF_MSG_TYPE_MASK) | UVF_MSG_TYPE_REPLY;
+			hdr.flags = (hdr.flags & ~UVF_MSG_TYPE_BITS) | UVF_MSG_TYPE_REPLY;
 		}
 		if (srv.ctl & 8)
 			hdr.msg_size = (uint32_t)len;
@@ -465,7 +465,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 static void migration(struct uvf_client *c)
 {
-	const struct uvf_dma_logging_range range = {0x100000, 0x2000};
+	const struct uvf_msg_dma_logging_range range = {0x100000, 0x2000};
 	uint8_t buf[64] = {0};
 	uint64_t flags, chosen, bitmap[4];
 	uint32_t state;
@@ -474,10 +474,10 @@ static void migration(struct uvf_client *c)
 
 	CALL(uvf_client_migration_features(c, &flags));
 	CALL(uvf_client_migration_state(c, &state));
-	CALL(uvf_client_set_migration_state(c, UVF_MIG_STATE_STOP_COPY));
-	CALL(uvf_client_mig_data_read(c, buf, sizeof(buf), &got));
-	CALL(uvf_client_set_migration_state(c, UVF_MIG_STATE_RESUMING));
-	CALL(uvf_client_mig_data_write(c, buf, sizeof(buf)));
+	CALL(uvf_client_set_migration_state(c, UVF_MIGRATION_STATE_STOP_COPY));
+	CALL(uvf_client_migration_data_read(c, buf, sizeof(buf), &got));
+	CALL(uvf_client_set_migration_state(c, UVF_MIGRATION_STATE_RESUMING));
+	CALL(uvf_client_migration_data_write(c, buf, sizeof(buf)));
 	CALL(uvf_client_dma_logging_start(c, 4096, &range, 1, &chosen));
 	CALL(uvf_client_dma_logging_report(c, range.iova, range.length, 4096, bitmap, sizeof(bitmap)));
 	CALL(uvf_client_dma_logging_stop(c));
@@ -487,9 +487,9 @@ static void workload(struct uvf_client *c)
 {
 	static uint8_t dma_mem[8192];
 	uint8_t buf[256] = {0};
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	struct uvf_client_region region = {.argsz = sizeof(region)};
-	struct uvf_irq_info irq;
+	struct uvf_msg_irq_info irq;
 	struct uvf_client_ioeventfd ev[4];
 	uint32_t v32;
 	size_t rlen, count;
@@ -510,11 +510,11 @@ static void workload(struct uvf_client *c)
 	CALL(uvf_client_region_map(c, 2));
 	CALL(uvf_client_region_io_fds(c, 2, ev, sizeof(struct uvf_client_ioeventfd), 4, &count));
 	uvf_client_region_ptr(c, 2, 0, 8);
-	CALL(uvf_client_bar_read(c, 2, 0, buf, 4));
-	CALL(uvf_client_bar_write(c, 2, 8, buf, 4));
+	CALL(uvf_client_access_read(c, 2, 0, buf, 4));
+	CALL(uvf_client_access_write(c, 2, 8, buf, 4));
 	CALL(uvf_client_cork(c, true));
 	for (int i = 0; i < 4; i++)
-		CALL(uvf_client_bar_write(c, 1, (uint64_t)i * 4, buf, 4));
+		CALL(uvf_client_access_write(c, 1, (uint64_t)i * 4, buf, 4));
 	CALL(uvf_client_cork(c, false));
 	CALL(uvf_client_flush(c));
 	int efd[2] = {eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC)};

@@ -279,14 +279,15 @@ static void ioeventfd_fired(struct uvf_device *dev, void *data, uint64_t count)
  * first byte is 0xff is refused, so every failure path is reachable. */
 #define FUZZ_MIG_STREAM 300u
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct fuzz_device_state *state = data;
 	(void)dev;
 	state->mig_saved = 0;
-	if (to == UVF_MIG_STATE_RESUMING && state->scratch[15] == 1)
+	if (to == UVF_MIGRATION_STATE_RESUMING && state->scratch[15] == 1)
 		return -EAGAIN;
-	if (from == UVF_MIG_STATE_RESUMING && state->scratch[15] == 2)
+	if (from == UVF_MIGRATION_STATE_RESUMING && state->scratch[15] == 2)
 		return -EIO;
 	return 0;
 }

@@ -29,13 +29,13 @@ static void touch(const uint8_t *p, size_t len)
 
 static void io_fds_reply(const uint8_t *payload, size_t len, size_t nfds, uint64_t a, uint64_t b)
 {
-	struct uvf_region_io_fds req = {.argsz = (uint32_t)a, .index = (uint32_t)(a >> 32) % UVF_PCI_NUM_REGIONS};
+	struct uvf_msg_region_io_fds req = {.argsz = (uint32_t)a, .index = (uint32_t)(a >> 32) % UVF_PCI_NUM_REGIONS};
 	struct uvf_region_io_fds_view v;
 
 	if (uvf__decode_region_io_fds_reply(payload, len, nfds, &req, 65536, b, &v, NULL) < 0 || v.truncated)
 		return;
 	for (uint32_t i = 0; i < v.head.count; i++) {
-		struct uvf_io_fd_entry e;
+		struct uvf_msg_io_fd_entry e;
 		uvf__io_fds_entry(&v, i, &e);
 		if (e.fd_index >= nfds || e.offset >= b || e.size > b - e.offset)
 			abort(); /* the decoder promised */
@@ -46,7 +46,7 @@ static void io_fds_reply(const uint8_t *payload, size_t len, size_t nfds, uint64
 static void logging_start(const uint8_t *payload, size_t len)
 {
 	struct uvf_dma_logging_start_view v;
-	struct uvf_dma_logging_range *sorted;
+	struct uvf_msg_dma_logging_range *sorted;
 
 	if (uvf__decode_dma_logging_start(payload, len, &v, NULL) < 0)
 		return;
@@ -66,10 +66,10 @@ static void logging_start(const uint8_t *payload, size_t len)
 
 static void logging_start_reply(const uint8_t *payload, size_t len, size_t nfds, uint64_t a, uint64_t b)
 {
-	static const struct uvf_dma_logging_range ranges[3] = {{0, 4096}, {1u << 20, 1u << 20}, {1ull << 40, 1}};
-	struct uvf_dma_logging_control ctl = {.page_size = 1ull << (a % 64), .num_ranges = (uint32_t)(b % 4)};
-	struct uvf_device_feature hdr = {.argsz = (uint32_t)(8 + 16 + 16 * ctl.num_ranges),
-					 .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+	static const struct uvf_msg_dma_logging_range ranges[3] = {{0, 4096}, {1u << 20, 1u << 20}, {1ull << 40, 1}};
+	struct uvf_msg_dma_logging_control ctl = {.page_size = 1ull << (a % 64), .num_ranges = (uint32_t)(b % 4)};
+	struct uvf_msg_device_feature hdr = {.argsz = (uint32_t)(8 + 16 + 16 * ctl.num_ranges),
+					     .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
 	uint64_t page = 0;
 
 	if (uvf__decode_dma_logging_start_reply(payload, len, nfds, &hdr, &ctl, ctl.num_ranges ? ranges : NULL, &page,
@@ -80,7 +80,7 @@ static void logging_start_reply(const uint8_t *payload, size_t len, size_t nfds,
 
 static void logging_report_reply(const uint8_t *payload, size_t len, size_t nfds, uint64_t a, uint64_t b)
 {
-	struct uvf_dma_logging_report req = {.iova = a, .length = b, .page_size = 1ull << (a % 64)};
+	struct uvf_msg_dma_logging_report req = {.iova = a, .length = b, .page_size = 1ull << (a % 64)};
 	struct uvf_dma_logging_bitmap_view v;
 
 	if (uvf__decode_dma_logging_report_reply(payload, len, nfds, &req, &v, NULL) == 0)
@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	switch (which % 14) {
 	case 0: {
-		struct uvf_region_io_fds req;
+		struct uvf_msg_region_io_fds req;
 		uvf__decode_region_io_fds_req(payload, len, nfds, &req, NULL);
 		break;
 	}
@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		io_fds_reply(payload, len, nfds, a, b);
 		break;
 	case 2: {
-		struct uvf_feature_mig_state st;
+		struct uvf_msg_feature_migration_state st;
 		uvf__decode_mig_state(payload, len, &st, NULL);
 		break;
 	}
@@ -152,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		logging_report_reply(payload, len, nfds, a, b);
 		break;
 	case 11: {
-		struct uvf_mig_data res;
+		struct uvf_msg_migration_data res;
 		const uint8_t *d;
 		if (uvf__decode_mig_data_read_reply(payload, len, nfds, (uint32_t)a, &res, &d, NULL) == 0)
 			touch(d, res.size);

@@ -164,7 +164,7 @@ int harness_raw_version(int sock)
 	uint8_t payload[4 + sizeof(json)];
 	uint8_t reply[512];
 	size_t rlen;
-	struct uvf_version v = {0, 0};
+	struct uvf_msg_version v = {0, 0};
 	memcpy(payload, &v, 4);
 	memcpy(payload + 4, json, sizeof(json));
 	return harness_raw_call(sock, 0, UVF_CMD_VERSION, 0, payload, sizeof(payload), reply, sizeof(reply), &rlen);

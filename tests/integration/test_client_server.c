@@ -233,7 +233,7 @@ static void version_negotiates_our_limits(void **state)
 static void device_info_reports_pci_with_reset(void **state)
 {
 	struct uvf_client *c = harness_connect(*state);
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	assert_int_equal(uvf_client_device_info(c, &info), 0);
 	assert_int_equal(info.flags, UVF_DEVICE_FLAG_PCI | UVF_DEVICE_FLAG_RESET);
 	assert_int_equal(info.num_regions, 9);
@@ -273,7 +273,7 @@ static void region_info_describes_every_region(void **state)
 static void irq_info_reports_counts_and_flags(void **state)
 {
 	struct uvf_client *c = harness_connect(*state);
-	struct uvf_irq_info info;
+	struct uvf_msg_irq_info info;
 	static const uint32_t counts[4] = {1, 4, 8, 1};
 	for (uint32_t i = 0; i < 4; i++) {
 		assert_int_equal(uvf_client_irq_info(c, i, &info), 0);
@@ -617,8 +617,11 @@ static void intx_is_automasked_until_unmasked(void **state)
 	/* the resample eventfd unmasks too */
 	int ufds[1] = {resample};
 	uint8_t payload[20];
-	struct uvf_irq_set set = {.argsz = 20, .flags = UVF_IRQ_SET_DATA_EVENTFD | UVF_IRQ_SET_ACTION_UNMASK,
-				  .index = UVF_PCI_INTX_IRQ, .start = 0, .count = 1};
+	struct uvf_msg_irq_set set = {.argsz = 20,
+				      .flags = UVF_IRQ_SET_DATA_EVENTFD | UVF_IRQ_SET_ACTION_UNMASK,
+				      .index = UVF_PCI_INTX_IRQ,
+				      .start = 0,
+				      .count = 1};
 	memcpy(payload, &set, 20);
 	assert_int_equal(uvf_client_call(c, UVF_CMD_DEVICE_SET_IRQS, payload, 20, ufds, 1, NULL, 0, NULL), 0);
 	raise_irq(c, UVF_PCI_INTX_IRQ, 0);
@@ -713,7 +716,7 @@ static void command_before_version_costs_only_that_connection(void **state)
 {
 	struct harness *h = *state;
 	int s = harness_raw_connect(h);
-	struct uvf_device_info info = {.argsz = 16};
+	struct uvf_msg_device_info info = {.argsz = 16};
 	uint8_t reply[64];
 	assert_int_equal(harness_raw_call(s, 1, UVF_CMD_DEVICE_GET_INFO, 0, &info, 16, reply, sizeof(reply), NULL),
 			 -EINVAL);
@@ -772,7 +775,7 @@ static void unknown_and_wrong_direction_commands_get_errors(void **state)
 	assert_int_equal(harness_raw_call(s, 4, UVF_CMD_DMA_READ, 0, junk, 16, reply, sizeof(reply), NULL), -EINVAL);
 	assert_int_equal(harness_raw_call(s, 5, UVF_CMD_VERSION, 0, junk, 8, reply, sizeof(reply), NULL), -EINVAL);
 	/* still serving this connection */
-	struct uvf_device_info info = {.argsz = 16};
+	struct uvf_msg_device_info info = {.argsz = 16};
 	size_t rlen;
 	assert_int_equal(harness_raw_call(s, 6, UVF_CMD_DEVICE_GET_INFO, 0, &info, 16, reply, sizeof(reply), &rlen),
 			 0);
@@ -789,7 +792,7 @@ static void no_reply_is_honoured_even_on_failure(void **state)
 	assert_int_equal(harness_raw_version(s), 0);
 	/* a posted write that succeeds, one that fails, then a read */
 	uint8_t w[20];
-	struct uvf_region_access a = {.offset = 16, .region = 2, .count = 4};
+	struct uvf_msg_region_access a = {.offset = 16, .region = 2, .count = 4};
 	uint32_t val = 0x01020304;
 	memcpy(w, &a, 16);
 	memcpy(w + 16, &val, 4);
@@ -815,11 +818,11 @@ static void malformed_payloads_get_einval_and_keep_the_connection(void **state)
 	uint8_t p[64] = {0};
 	assert_int_equal(harness_raw_version(s), 0);
 	/* REGION_WRITE whose count disagrees with the message size */
-	struct uvf_region_access a = {.offset = 0, .region = 2, .count = 100};
+	struct uvf_msg_region_access a = {.offset = 0, .region = 2, .count = 100};
 	memcpy(p, &a, 16);
 	assert_int_equal(harness_raw_call(s, 20, UVF_CMD_REGION_WRITE, 0, p, 20, reply, sizeof(reply), NULL), -EINVAL);
 	/* DMA_MAP of size 0 */
-	struct uvf_dma_map m = {.argsz = 32, .flags = 3, .address = 0x1000, .size = 0};
+	struct uvf_msg_dma_map m = {.argsz = 32, .flags = 3, .address = 0x1000, .size = 0};
 	memcpy(p, &m, 32);
 	assert_int_equal(harness_raw_call(s, 21, UVF_CMD_DMA_MAP, 0, p, 32, reply, sizeof(reply), NULL), -EINVAL);
 	/* DMA_MAP wrapping past 2^64 */
@@ -828,27 +831,27 @@ static void malformed_payloads_get_einval_and_keep_the_connection(void **state)
 	memcpy(p, &m, 32);
 	assert_int_equal(harness_raw_call(s, 22, UVF_CMD_DMA_MAP, 0, p, 32, reply, sizeof(reply), NULL), -EINVAL);
 	/* DMA_UNMAP of what was never mapped */
-	struct uvf_dma_unmap u = {.argsz = 24, .address = 0x5000, .size = 0x1000};
+	struct uvf_msg_dma_unmap u = {.argsz = 24, .address = 0x5000, .size = 0x1000};
 	assert_int_equal(harness_raw_call(s, 23, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), -ENOENT);
 	/* overlapping message-based maps */
-	m = (struct uvf_dma_map){.argsz = 32, .flags = 3, .address = 0x10000, .size = 0x4000};
+	m = (struct uvf_msg_dma_map){.argsz = 32, .flags = 3, .address = 0x10000, .size = 0x4000};
 	assert_int_equal(harness_raw_call(s, 24, UVF_CMD_DMA_MAP, 0, &m, 32, reply, sizeof(reply), NULL), 0);
 	assert_int_equal(harness_raw_call(s, 25, UVF_CMD_DMA_MAP, 0, &m, 32, reply, sizeof(reply), NULL), 0);
 	m.address = 0x12000;
 	assert_int_equal(harness_raw_call(s, 26, UVF_CMD_DMA_MAP, 0, &m, 32, reply, sizeof(reply), NULL), -EEXIST);
 	/* SET_IRQS with two actions */
-	struct uvf_irq_set set = {.argsz = 20, .flags = 0x1 | 0x8 | 0x10, .index = 1, .start = 0, .count = 1};
+	struct uvf_msg_irq_set set = {.argsz = 20, .flags = 0x1 | 0x8 | 0x10, .index = 1, .start = 0, .count = 1};
 	assert_int_equal(harness_raw_call(s, 27, UVF_CMD_DEVICE_SET_IRQS, 0, &set, 20, reply, sizeof(reply), NULL),
 			 -EINVAL);
 	/* SET_IRQS on an index without vectors */
-	set = (struct uvf_irq_set){.argsz = 20, .flags = 0x1 | 0x20, .index = 4, .start = 0, .count = 1};
+	set = (struct uvf_msg_irq_set){.argsz = 20, .flags = 0x1 | 0x20, .index = 4, .start = 0, .count = 1};
 	assert_int_equal(harness_raw_call(s, 28, UVF_CMD_DEVICE_SET_IRQS, 0, &set, 20, reply, sizeof(reply), NULL),
 			 -EINVAL);
 	/* DEVICE_RESET with a payload */
 	assert_int_equal(harness_raw_call(s, 29, UVF_CMD_DEVICE_RESET, 0, p, 4, reply, sizeof(reply), NULL), -EINVAL);
 	/* still alive */
 	size_t rlen;
-	struct uvf_device_info info = {.argsz = 16};
+	struct uvf_msg_device_info info = {.argsz = 16};
 	assert_int_equal(harness_raw_call(s, 30, UVF_CMD_DEVICE_GET_INFO, 0, &info, 16, reply, sizeof(reply), &rlen),
 			 0);
 	close(s);
@@ -862,23 +865,23 @@ static void dma_unmap_of_a_range_removes_the_mappings_inside_it(void **state)
 	assert_int_equal(harness_raw_version(s), 0);
 	static const uint64_t at[3] = {0x10000, 0x11000, 0x20000};
 	for (int i = 0; i < 3; i++) {
-		struct uvf_dma_map m = {.argsz = 32, .flags = 3, .address = at[i], .size = 0x1000};
+		struct uvf_msg_dma_map m = {.argsz = 32, .flags = 3, .address = at[i], .size = 0x1000};
 		assert_int_equal(harness_raw_call(s, (uint16_t)(50 + i), UVF_CMD_DMA_MAP, 0, &m, 32, reply,
 						  sizeof(reply), NULL),
 				 0);
 	}
 	/* a range cutting a mapping is refused and removes nothing */
-	struct uvf_dma_unmap u = {.argsz = 24, .address = 0x10800, .size = 0x1000};
+	struct uvf_msg_dma_unmap u = {.argsz = 24, .address = 0x10800, .size = 0x1000};
 	assert_int_equal(harness_raw_call(s, 60, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), -EINVAL);
 	assert_int_equal(g_t.dma_unmaps, 0);
 	/* a range holding two mappings removes both (a virtual IOMMU does this) */
-	u = (struct uvf_dma_unmap){.argsz = 24, .address = 0x10000, .size = 0x8000};
+	u = (struct uvf_msg_dma_unmap){.argsz = 24, .address = 0x10000, .size = 0x8000};
 	assert_int_equal(harness_raw_call(s, 61, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), 0);
 	assert_int_equal(g_t.dma_unmaps, 2);
 	/* nothing left there */
 	assert_int_equal(harness_raw_call(s, 62, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), -ENOENT);
 	/* up to the top of the address space */
-	u = (struct uvf_dma_unmap){.argsz = 24, .address = 0x1f000, .size = 0 - 0x1f000ull};
+	u = (struct uvf_msg_dma_unmap){.argsz = 24, .address = 0x1f000, .size = 0 - 0x1f000ull};
 	assert_int_equal(harness_raw_call(s, 63, UVF_CMD_DMA_UNMAP, 0, &u, 24, reply, sizeof(reply), NULL), 0);
 	assert_int_equal(g_t.dma_unmaps, 3);
 	close(s);
@@ -891,7 +894,7 @@ static void message_split_across_writes_with_pauses(void **state)
 	assert_int_equal(harness_raw_version(s), 0);
 	struct {
 		struct uvf_msg_header hdr;
-		struct uvf_region_access a;
+		struct uvf_msg_region_access a;
 	} msg = {{.msg_id = 40, .command = UVF_CMD_REGION_READ, .msg_size = 32}, {.offset = 0, .region = 2, .count = 4}};
 	const uint8_t *bytes = (const uint8_t *)&msg;
 	for (size_t i = 0; i < sizeof(msg); i++) {

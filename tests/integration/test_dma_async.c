@@ -28,7 +28,9 @@ static int setup(void **state)
 {
 	struct uvf_device *dev;
 	harness_prepare(&g_h);
-	assert_int_equal(uvf_dmatest_create(&dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	dev = uvf_dmatest_device(dmatest);
 	harness_start(&g_h, dev, NULL);
 	*state = &g_h;
 	return 0;
@@ -71,7 +73,7 @@ static void send_msg(int s, uint16_t id, uint16_t cmd, uint32_t flags, const voi
 
 static void reg_write(int s, uint16_t id, uint32_t reg, uint32_t v, bool posted)
 {
-	struct uvf_region_access a = {.offset = reg, .region = 0, .count = 4};
+	struct uvf_msg_region_access a = {.offset = reg, .region = 0, .count = 4};
 	send_msg(s, id, UVF_CMD_REGION_WRITE, posted ? UVF_MSG_FLAG_NO_REPLY : 0, &a, 16, &v, 4);
 	if (!posted) {
 		struct uvf_msg_header h;
@@ -84,8 +86,8 @@ static void reg_write(int s, uint16_t id, uint32_t reg, uint32_t v, bool posted)
 
 static void map_by_message(int s, uint16_t id, uint64_t addr, uint64_t size)
 {
-	struct uvf_dma_map m = {.argsz = 32, .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-				.address = addr, .size = size};
+	struct uvf_msg_dma_map m = {
+		.argsz = 32, .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, .address = addr, .size = size};
 	uint8_t reply[16];
 	assert_int_equal(harness_raw_call(s, id, UVF_CMD_DMA_MAP, 0, &m, 32, reply, sizeof(reply), NULL), 0);
 }
@@ -111,15 +113,15 @@ static void device_answers_reads_while_its_dma_read_is_unanswered(void **state)
 	/* the device asks for the source */
 	read_msg(s, &hdr, body, sizeof(body));
 	assert_int_equal(hdr.command, UVF_CMD_DMA_READ);
-	assert_int_equal(hdr.flags & UVF_MSG_TYPE_MASK, UVF_MSG_TYPE_COMMAND);
-	struct uvf_dma_access req;
+	assert_int_equal(hdr.flags & UVF_MSG_TYPE_BITS, UVF_MSG_TYPE_COMMAND);
+	struct uvf_msg_dma_access req;
 	memcpy(&req, body, 16);
 	assert_int_equal(req.address, 0x10000);
 	assert_int_equal(req.count, 4096);
 
 	/* before answering, poll the device like a guest would: it answers,
 	 * and shows the command still running */
-	struct uvf_region_access a = {.offset = UVF_DMATEST_REG_CMD, .region = 0, .count = 8};
+	struct uvf_msg_region_access a = {.offset = UVF_DMATEST_REG_CMD, .region = 0, .count = 8};
 	uint8_t reply[64];
 	size_t rlen;
 	assert_int_equal(harness_raw_call(s, 6, UVF_CMD_REGION_READ, 0, &a, 16, reply, sizeof(reply), &rlen), 0);
@@ -177,7 +179,7 @@ static void dma_error_reply_ends_the_command_with_its_errno(void **state)
 	struct uvf_msg_header err = {.msg_id = hdr.msg_id, .command = UVF_CMD_DMA_WRITE, .msg_size = 16,
 				     .flags = UVF_MSG_TYPE_REPLY | UVF_MSG_FLAG_ERROR, .error = EPERM};
 	assert_int_equal(send(s, &err, 16, MSG_NOSIGNAL), 16);
-	struct uvf_region_access a = {.offset = UVF_DMATEST_REG_STATUS, .region = 0, .count = 4};
+	struct uvf_msg_region_access a = {.offset = UVF_DMATEST_REG_STATUS, .region = 0, .count = 4};
 	uint32_t status = 0;
 	assert_int_equal(harness_raw_call(s, 5, UVF_CMD_REGION_READ, 0, &a, 16, reply, sizeof(reply), &rlen), 0);
 	memcpy(&status, reply + 16, 4);

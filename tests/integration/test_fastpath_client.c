@@ -83,7 +83,7 @@ struct fp_script {
 	uint8_t *mem;	 /* our mapping of it */
 	bool mmap;	 /* report MMAP with the memfd */
 	bool sparse_cap; /* with a sparse-mmap capability */
-	struct uvf_region_sparse_area areas[4];
+	struct uvf_msg_region_sparse_area areas[4];
 	uint32_t nareas;
 	/* DEVICE_GET_REGION_IO_FDS */
 	uint8_t io_reply[1024];
@@ -121,8 +121,8 @@ static void fp_record(struct fp_script *s, uint16_t command, bool posted, uint64
 static void fp_region_info(struct fake_server *fs, struct fp_script *s, struct fs_msg *msg)
 {
 	uint8_t reply[32 + 16 + 4 * 16];
-	struct uvf_region_info info;
-	struct uvf_region_cap_sparse_mmap cap = {.header = {.id = UVF_REGION_CAP_SPARSE_MMAP, .version = 1}};
+	struct uvf_msg_region_info info;
+	struct uvf_msg_region_cap_sparse_mmap cap = {.header = {.id = UVF_REGION_CAP_SPARSE_MMAP, .version = 1}};
 	size_t len = sizeof(info);
 
 	memcpy(&info, msg->body, sizeof(info));
@@ -149,7 +149,7 @@ static void fp_region_info(struct fake_server *fs, struct fp_script *s, struct f
 
 static void fp_io_fds(struct fake_server *fs, struct fp_script *s, struct fs_msg *msg)
 {
-	struct uvf_region_io_fds req;
+	struct uvf_msg_region_io_fds req;
 
 	s->io_requests++;
 	memcpy(&req, msg->body, sizeof(req));
@@ -158,7 +158,7 @@ static void fp_io_fds(struct fake_server *fs, struct fp_script *s, struct fs_msg
 		return;
 	}
 	if (req.argsz < s->io_min_argsz) {
-		struct uvf_region_io_fds head;
+		struct uvf_msg_region_io_fds head;
 
 		memcpy(&head, s->io_reply, sizeof(head));
 		head.argsz = s->io_min_argsz;
@@ -178,7 +178,7 @@ static enum fs_action fp_hook(struct fake_server *fs, struct fs_msg *msg)
 	pthread_mutex_lock(&s->lock);
 	switch (msg->hdr.command) {
 	case UVF_CMD_DEVICE_GET_REGION_INFO: {
-		struct uvf_region_info req;
+		struct uvf_msg_region_info req;
 
 		memcpy(&req, msg->body, sizeof(req));
 		if (req.index == 0)
@@ -195,7 +195,7 @@ static enum fs_action fp_hook(struct fake_server *fs, struct fs_msg *msg)
 		action = FS_DEFAULT;
 		break;
 	case UVF_CMD_REGION_WRITE: {
-		struct uvf_region_access acc;
+		struct uvf_msg_region_access acc;
 
 		memcpy(&acc, msg->body, sizeof(acc));
 		if (acc.region != 0) {
@@ -213,7 +213,7 @@ static enum fs_action fp_hook(struct fake_server *fs, struct fs_msg *msg)
 		break;
 	}
 	case UVF_CMD_REGION_WRITE_MULTI: {
-		struct uvf_write_multi head;
+		struct uvf_msg_write_multi head;
 
 		memcpy(&head, msg->body, sizeof(head));
 		FS_CHECK(fs, msg->len == 8 + 24 * head.wr_cnt);
@@ -222,7 +222,7 @@ static enum fs_action fp_hook(struct fake_server *fs, struct fs_msg *msg)
 			s->multi_counts[s->multi_messages] = head.wr_cnt;
 		s->multi_messages++;
 		for (uint64_t i = 0; i < head.wr_cnt && 8 + 24 * (i + 1) <= msg->len; i++) {
-			struct uvf_write_multi_entry e;
+			struct uvf_msg_write_multi_entry e;
 
 			memcpy(&e, msg->body + 8 + 24 * i, sizeof(e));
 			FS_CHECK(fs, e.region == 0 && e.count >= 1 && e.count <= 8);
@@ -293,7 +293,7 @@ static struct uvf_client *fp_connect(struct fake_server *fs, bool no_posted_writ
  * fills them with fp_entry. */
 static void fp_io_head(struct fp_script *s, uint32_t count, size_t stride)
 {
-	struct uvf_region_io_fds head = {.argsz = (uint32_t)(16 + count * stride), .index = 0, .count = count};
+	struct uvf_msg_region_io_fds head = {.argsz = (uint32_t)(16 + count * stride), .index = 0, .count = count};
 
 	memset(s->io_reply, 0, sizeof(s->io_reply));
 	memcpy(s->io_reply, &head, sizeof(head));
@@ -346,10 +346,10 @@ static void sparse_areas_are_mapped_and_unaligned_ones_skipped(void **state)
 	(void)state;
 	s.mmap = true;
 	s.sparse_cap = true;
-	s.areas[0] = (struct uvf_region_sparse_area){0, 0x1000};
-	s.areas[1] = (struct uvf_region_sparse_area){0x2010, 0x100}; /* not page-aligned */
-	s.areas[2] = (struct uvf_region_sparse_area){0x3000, 0};     /* empty */
-	s.areas[3] = (struct uvf_region_sparse_area){0x3000, 0x1000};
+	s.areas[0] = (struct uvf_msg_region_sparse_area){0, 0x1000};
+	s.areas[1] = (struct uvf_msg_region_sparse_area){0x2010, 0x100}; /* not page-aligned */
+	s.areas[2] = (struct uvf_msg_region_sparse_area){0x3000, 0};	 /* empty */
+	s.areas[3] = (struct uvf_msg_region_sparse_area){0x3000, 0x1000};
 	s.nareas = 4;
 	c = fp_connect(fs, false);
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
@@ -361,13 +361,13 @@ static void sparse_areas_are_mapped_and_unaligned_ones_skipped(void **state)
 	assert_null(uvf_client_region_ptr(c, 0, 0x1000, 4));
 
 	/* a store into the area lands in the server's memory, no message */
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x10, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x10, &v, 4), 0);
 	assert_memory_equal(s.mem + 0x10, &v, 4);
 	memcpy(s.mem + 0x3004, &v, 4);
-	assert_int_equal(uvf_client_bar_read(c, 0, 0x3004, &got, 4), 0);
+	assert_int_equal(uvf_client_access_read(c, 0, 0x3004, &got, 4), 0);
 	assert_int_equal(got, v);
 	/* outside the areas: a (posted) message to the region */
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x2010, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x2010, &v, 4), 0);
 	assert_int_equal(uvf_client_flush(c), 0);
 	pthread_mutex_lock(&s.lock);
 	assert_int_equal(s.nwrites, 1);
@@ -392,7 +392,7 @@ static void mmap_without_sparse_cap_maps_the_whole_region(void **state)
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
 	assert_non_null(uvf_client_region_ptr(c, 0, 0, FP_REGION_SIZE));
 	assert_null(uvf_client_region_ptr(c, 0, 0, FP_REGION_SIZE + 1));
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x2000, &v, 8), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x2000, &v, 8), 0);
 	assert_memory_equal(s.mem + 0x2000, &v, 8);
 	uvf_client_close(c);
 	fp_stop(fs, &s);
@@ -493,15 +493,15 @@ static void spec_entries_signal_matching_writes_only(void **state)
 	assert_true(list[0].fd >= 0 && list[1].fd >= 0 && list[0].fd != list[1].fd);
 
 	v = 5;
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x100, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x100, &v, 4), 0);
 	v = 0xabcd;
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x104, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x104, &v, 4), 0);
 	assert_int_equal(eventfd_take(s.io_fds[0]), 1);
 	assert_int_equal(eventfd_take(s.io_fds[1]), 1);
 	/* wrong value, wrong size: messages */
 	v = 0xabce;
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x104, &v, 4), 0);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x100, &v16, 2), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x104, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x100, &v16, 2), 0);
 	assert_int_equal(uvf_client_flush(c), 0);
 	assert_int_equal(eventfd_take(s.io_fds[0]), 0);
 	assert_int_equal(eventfd_take(s.io_fds[1]), 0);
@@ -536,9 +536,9 @@ static void lvfu_entries_take_datamatch_from_the_end(void **state)
 	assert_int_equal(n, 2);
 	assert_int_equal(list[0].datamatch, v);
 	assert_int_equal(list[0].fd, list[1].fd);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x200, &v, 8), 0);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x300, &v, 1), 0);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x300, &v, 8), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x200, &v, 8), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x300, &v, 1), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x300, &v, 8), 0);
 	assert_int_equal(eventfd_take(s.io_fds[0]), 3);
 	uvf_client_close(c);
 	fp_stop(fs, &s);
@@ -578,7 +578,7 @@ static void expect_io_fds_refused(struct fp_script *s, struct fake_server *fs)
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
 	assert_int_equal(uvf_client_region_io_fds(c, 0, NULL, 0, 0, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x100, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x100, &v, 4), 0);
 	assert_int_equal(uvf_client_flush(c), 0);
 	pthread_mutex_lock(&s->lock);
 	assert_int_equal(s->nwrites, 1);
@@ -652,9 +652,9 @@ static void memory_bar_writes_are_posted_in_order(void **state)
 	c = fp_connect(fs, false);
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
 	for (uint32_t i = 1; i <= 5; i++)
-		assert_int_equal(uvf_client_bar_write(c, 0, 0x40, &i, 4), 0);
+		assert_int_equal(uvf_client_access_write(c, 0, 0x40, &i, 4), 0);
 	/* a later read (answered) sees the last one */
-	assert_int_equal(uvf_client_bar_read(c, 0, 0x40, &got, 4), 0);
+	assert_int_equal(uvf_client_access_read(c, 0, 0x40, &got, 4), 0);
 	assert_int_equal(got, 5);
 	pthread_mutex_lock(&s.lock);
 	assert_int_equal(s.nwrites, 5);
@@ -677,7 +677,7 @@ static void no_posted_writes_option_waits_for_each_write(void **state)
 	(void)state;
 	c = fp_connect(fs, true);
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x40, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x40, &v, 4), 0);
 	pthread_mutex_lock(&s.lock);
 	assert_int_equal(s.nwrites, 1); /* already there: the write was answered */
 	assert_false(s.writes[0].posted);
@@ -696,12 +696,12 @@ static void unmapped_region_and_config_writes_are_synchronous(void **state)
 	(void)state;
 	c = fp_connect(fs, false);
 	/* no uvf_client_region_map: every access is an answered message */
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x40, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x40, &v, 4), 0);
 	pthread_mutex_lock(&s.lock);
 	assert_int_equal(s.nwrites, 1);
 	assert_false(s.writes[0].posted);
 	pthread_mutex_unlock(&s.lock);
-	assert_int_equal(uvf_client_bar_write(c, UVF_PCI_CONFIG_REGION, 0x40, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, UVF_PCI_CONFIG_REGION, 0x40, &v, 4), 0);
 	uvf_client_close(c);
 	fp_stop(fs, &s);
 }
@@ -716,7 +716,7 @@ static void mapped_read_after_posted_write_is_fenced(void **state)
 	(void)state;
 	s.mmap = true;
 	s.sparse_cap = true;
-	s.areas[0] = (struct uvf_region_sparse_area){0, 0x1000};
+	s.areas[0] = (struct uvf_msg_region_sparse_area){0, 0x1000};
 	s.nareas = 1;
 	c = fp_connect(fs, false);
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
@@ -728,8 +728,8 @@ static void mapped_read_after_posted_write_is_fenced(void **state)
 
 		/* the device copies what arrives at FP_MIRROR_AT (a message)
 		 * to mapped offset 0 */
-		assert_int_equal(uvf_client_bar_write(c, 0, FP_MIRROR_AT, &i, 4), 0);
-		assert_int_equal(uvf_client_bar_read(c, 0, 0, &got, 4), 0);
+		assert_int_equal(uvf_client_access_write(c, 0, FP_MIRROR_AT, &i, 4), 0);
+		assert_int_equal(uvf_client_access_read(c, 0, 0, &got, 4), 0);
 		assert_int_equal(got, i);
 	}
 	pthread_mutex_lock(&s.lock);
@@ -756,7 +756,7 @@ static void corked_writes_go_as_write_multi_in_order(void **state)
 	assert_int_equal(uvf_client_cork(c, true), 0);
 	g_send_calls = 0;
 	for (uint32_t i = 0; i < 450; i++)
-		assert_int_equal(uvf_client_bar_write(c, 0, 8 * (i % 64), &i, 4), 0);
+		assert_int_equal(uvf_client_access_write(c, 0, 8 * (i % 64), &i, 4), 0);
 	assert_int_equal(g_send_calls, 0); /* all queued */
 	assert_int_equal(uvf_client_cork(c, false), 0);
 	assert_int_equal(g_send_calls, 1); /* 3 messages, one system call */
@@ -778,11 +778,11 @@ static void corked_writes_go_as_write_multi_in_order(void **state)
 	/* a larger write while corked: the queue goes first, order kept */
 	memset(big, 0xee, sizeof(big));
 	assert_int_equal(uvf_client_cork(c, true), 0);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x100, &(uint32_t){1}, 4), 0);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x200, big, sizeof(big)), 0);
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x300, &(uint32_t){3}, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x100, &(uint32_t){1}, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x200, big, sizeof(big)), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x300, &(uint32_t){3}, 4), 0);
 	/* an answered request sends the queue first, too */
-	assert_int_equal(uvf_client_bar_read(c, 0, 0x300, &(uint32_t){0}, 4), 0);
+	assert_int_equal(uvf_client_access_read(c, 0, 0x300, &(uint32_t){0}, 4), 0);
 	pthread_mutex_lock(&s.lock);
 	assert_int_equal(s.nwrites, 3);
 	assert_int_equal(s.writes[0].offset, 0x100);
@@ -1011,10 +1011,10 @@ static void mapped_bar_is_shared_with_the_device(void **state)
 	assert_non_null(ptr);
 	assert_null(uvf_client_region_ptr(c, 0, 0x3000, 4)); /* MSI-X table: trapped */
 
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x10, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x10, &v, 4), 0);
 	assert_memory_equal(mem + 0x10, &v, 4);
 	memcpy(mem + 0x20, &v, 4);
-	assert_int_equal(uvf_client_bar_read(c, 0, 0x20, &got, 4), 0);
+	assert_int_equal(uvf_client_access_read(c, 0, 0x20, &got, 4), 0);
 	assert_int_equal(got, v);
 	assert_ptr_equal(ptr + 0x20, uvf_client_region_ptr(c, 0, 0x20, 4));
 	assert_int_equal(uvf_client_flush(c), 0);
@@ -1022,9 +1022,9 @@ static void mapped_bar_is_shared_with_the_device(void **state)
 
 	/* the MSI-X table goes by message: unmask vector 1 and read it back */
 	v = 0;
-	assert_int_equal(uvf_client_bar_write(c, 0, 0x3000 + 16 + 12, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 0, 0x3000 + 16 + 12, &v, 4), 0);
 	got = 1;
-	assert_int_equal(uvf_client_bar_read(c, 0, 0x3000 + 16 + 12, &got, 4), 0);
+	assert_int_equal(uvf_client_access_read(c, 0, 0x3000 + 16 + 12, &got, 4), 0);
 	assert_int_equal(got & 1, 0);
 	uvf_client_close(c);
 }
@@ -1043,18 +1043,18 @@ static void matching_write_signals_the_ioeventfd_without_a_message(void **state)
 	assert_int_equal(n, 2);
 
 	v = 7;
-	assert_int_equal(uvf_client_bar_write(c, 2, 0x40, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 2, 0x40, &v, 4), 0);
 	for (int i = 0; i < 500 && dev_count(&g_d.doorbells) == 0; i++)
 		usleep(10000);
 	assert_int_equal(dev_count(&g_d.doorbells), 1);
-	assert_int_equal(uvf_client_bar_write(c, 2, 0x48, &v, 2), 0);
+	assert_int_equal(uvf_client_access_write(c, 2, 0x48, &v, 2), 0);
 	assert_int_equal(harness_wait_eventfd(polled, 5000), 1);
 	assert_int_equal(uvf_client_flush(c), 0);
 	assert_int_equal(dev_count(&g_d.writes), 0);
 
 	/* another value is an ordinary write */
 	v = 8;
-	assert_int_equal(uvf_client_bar_write(c, 2, 0x40, &v, 4), 0);
+	assert_int_equal(uvf_client_access_write(c, 2, 0x40, &v, 4), 0);
 	assert_int_equal(uvf_client_flush(c), 0);
 	assert_int_equal(dev_count(&g_d.writes), 1);
 	assert_int_equal(dev_count(&g_d.doorbells), 1);
@@ -1069,8 +1069,8 @@ static void posted_writes_reach_the_device_in_order(void **state)
 
 	assert_int_equal(uvf_client_region_map(c, 2), 0);
 	for (uint32_t i = 1; i <= 50; i++)
-		assert_int_equal(uvf_client_bar_write(c, 2, 0x10, &i, 4), 0);
-	assert_int_equal(uvf_client_bar_read(c, 2, 0x10, &got, 4), 0);
+		assert_int_equal(uvf_client_access_write(c, 2, 0x10, &i, 4), 0);
+	assert_int_equal(uvf_client_access_read(c, 2, 0x10, &got, 4), 0);
 	assert_int_equal(got, 50);
 	pthread_mutex_lock(&g_d.lock);
 	assert_int_equal(g_d.nlast, 50);
@@ -1091,8 +1091,8 @@ static void mapped_read_sees_the_effect_of_earlier_posted_writes(void **state)
 		uint32_t got = 0;
 
 		/* BAR2 0x08 is posted; the device copies it into mapped BAR0 */
-		assert_int_equal(uvf_client_bar_write(c, 2, 0x08, &i, 4), 0);
-		assert_int_equal(uvf_client_bar_read(c, 0, 0x100, &got, 4), 0);
+		assert_int_equal(uvf_client_access_write(c, 2, 0x08, &i, 4), 0);
+		assert_int_equal(uvf_client_access_read(c, 0, 0x100, &got, 4), 0);
 		assert_int_equal(got, i);
 	}
 	uvf_client_close(c);
@@ -1106,7 +1106,7 @@ static void corked_writes_reach_the_device_in_order(void **state)
 	assert_int_equal(uvf_client_region_map(c, 2), 0);
 	assert_int_equal(uvf_client_cork(c, true), 0);
 	for (uint32_t i = 1; i <= 250; i++)
-		assert_int_equal(uvf_client_bar_write(c, 2, 0x10 + 4 * (i % 4), &i, 4), 0);
+		assert_int_equal(uvf_client_access_write(c, 2, 0x10 + 4 * (i % 4), &i, 4), 0);
 	g_send_calls = 0;
 	assert_int_equal(uvf_client_cork(c, false), 0);
 	assert_int_equal(g_send_calls, 1);
@@ -1160,9 +1160,9 @@ static void *writer_thread(void *arg)
 		if (i % 50 == 0)
 			w->rc = uvf_client_cork(w->client, (i / 50) % 2);
 		if (w->rc == 0)
-			w->rc = uvf_client_bar_write(w->client, 2, 0x80 + 4 * w->index, &i, 4);
+			w->rc = uvf_client_access_write(w->client, 2, 0x80 + 4 * w->index, &i, 4);
 		if (w->rc == 0 && i % 10 == 0)
-			w->rc = uvf_client_bar_read(w->client, 0, 0x200, &got, 4);
+			w->rc = uvf_client_access_read(w->client, 0, 0x200, &got, 4);
 	}
 	return NULL;
 }

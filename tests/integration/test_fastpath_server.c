@@ -195,7 +195,7 @@ static void raw_version(int sock, unsigned max_fds)
 	size_t rlen, nfds;
 	int fds[1];
 	int n = snprintf(json, sizeof(json), "{\"capabilities\":{\"max_msg_fds\":%u}}", max_fds);
-	struct uvf_version v = {0, 0};
+	struct uvf_msg_version v = {0, 0};
 	memcpy(payload, &v, 4);
 	memcpy(payload + 4, json, (size_t)n + 1);
 	assert_int_equal(raw_call_fds(sock, 1, UVF_CMD_VERSION, payload, 4 + (size_t)n + 1, reply, sizeof(reply), &rlen,
@@ -343,11 +343,11 @@ static void region_info_carries_the_fd_only_when_the_reply_fits(void **state)
 	const uint32_t full = 32 + 16 + 16;
 
 	/* argsz 32: the argsz to retry with, no chain, no MMAP, no fd */
-	struct uvf_region_info req = {.argsz = 32, .index = 0};
+	struct uvf_msg_region_info req = {.argsz = 32, .index = 0};
 	assert_int_equal(raw_call_fds(s, 2, UVF_CMD_DEVICE_GET_REGION_INFO, &req, sizeof(req), reply, sizeof(reply),
 				      &rlen, fds, 4, &nfds),
 			 0);
-	struct uvf_region_info info;
+	struct uvf_msg_region_info info;
 	assert_int_equal(rlen, 32);
 	memcpy(&info, reply, sizeof(info));
 	assert_int_equal(info.argsz, full);
@@ -377,14 +377,14 @@ static void region_info_carries_the_fd_only_when_the_reply_fits(void **state)
 	assert_int_equal(info.cap_offset, 32);
 	assert_int_equal(info.offset, 0);
 	assert_int_equal(info.size, 4 * PAGE);
-	struct uvf_region_cap_sparse_mmap cap;
+	struct uvf_msg_region_cap_sparse_mmap cap;
 	memcpy(&cap, reply + 32, sizeof(cap));
 	assert_int_equal(cap.header.id, UVF_REGION_CAP_SPARSE_MMAP);
 	assert_int_equal(cap.header.version, 1);
 	assert_int_equal(cap.header.next, 0);
 	assert_int_equal(cap.nr_areas, 1);
 	assert_int_equal(cap.reserved, 0);
-	struct uvf_region_sparse_area area;
+	struct uvf_msg_region_sparse_area area;
 	memcpy(&area, reply + 48, sizeof(area));
 	assert_int_equal(area.offset, 0);
 	assert_int_equal(area.size, 4 * PAGE);
@@ -428,7 +428,7 @@ static void a_client_taking_no_fds_gets_no_mmap(void **state)
 	uint8_t reply[512];
 	size_t rlen, nfds;
 	int fds[4];
-	struct uvf_region_info req = {.argsz = 1024, .index = 0}, info;
+	struct uvf_msg_region_info req = {.argsz = 1024, .index = 0}, info;
 	assert_int_equal(raw_call_fds(s, 2, UVF_CMD_DEVICE_GET_REGION_INFO, &req, sizeof(req), reply, sizeof(reply),
 				      &rlen, fds, 4, &nfds),
 			 0);
@@ -642,7 +642,7 @@ static void io_fds_lists_the_ioeventfds_of_a_region(void **state)
 	uint8_t reply[1024];
 	size_t rlen, nfds;
 	int fds[8];
-	struct uvf_region_io_fds req = {.argsz = 16, .index = 0}, head;
+	struct uvf_msg_region_io_fds req = {.argsz = 16, .index = 0}, head;
 
 	/* too small: count and argsz, no entries, no fds */
 	assert_int_equal(raw_call_fds(s, 2, UVF_CMD_DEVICE_GET_REGION_IO_FDS, &req, sizeof(req), reply, sizeof(reply),
@@ -665,7 +665,7 @@ static void io_fds_lists_the_ioeventfds_of_a_region(void **state)
 	assert_int_equal(head.argsz, 16 + 2 * 40);
 	assert_int_equal(head.count, 2);
 	assert_int_equal(nfds, 2);
-	struct uvf_io_fd_entry e[2];
+	struct uvf_msg_io_fd_entry e[2];
 	memcpy(e, reply + 16, sizeof(e));
 	assert_int_equal(e[0].offset, 0x10);
 	assert_int_equal(e[0].size, 4);
@@ -721,7 +721,7 @@ static void io_fds_lists_the_ioeventfds_of_a_region(void **state)
 	}
 
 	/* bad requests */
-	struct uvf_region_io_fds bad[] = {
+	struct uvf_msg_region_io_fds bad[] = {
 		{.argsz = 16, .index = UVF_PCI_NUM_REGIONS},
 		{.argsz = 15, .index = 0},
 		{.argsz = 1024, .index = 0, .count = 1},
@@ -754,7 +754,7 @@ static void io_fds_sends_no_more_fds_than_the_client_takes(void **state)
 	uint8_t reply[1024];
 	size_t rlen, nfds;
 	int fds[8];
-	struct uvf_region_io_fds req = {.argsz = 1024, .index = 0}, head;
+	struct uvf_msg_region_io_fds req = {.argsz = 1024, .index = 0}, head;
 
 	int s = harness_raw_connect(&h);
 	raw_version(s, 1);
@@ -846,7 +846,7 @@ static void matching_region_write_signals_instead_of_storing(void **state)
 
 static void put_entry(uint8_t *payload, unsigned i, uint32_t region, uint64_t offset, uint32_t count, uint64_t value)
 {
-	struct uvf_write_multi_entry e = {.offset = offset, .region = region, .count = count};
+	struct uvf_msg_write_multi_entry e = {.offset = offset, .region = region, .count = count};
 	memcpy(e.data, &value, sizeof(e.data));
 	memcpy(payload + 8 + i * sizeof(e), &e, sizeof(e));
 }

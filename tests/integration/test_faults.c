@@ -99,7 +99,9 @@ static void start_dmatest(struct harness *h, const struct uvf_serve_opts *opts)
 {
 	struct uvf_device *dev;
 	harness_prepare(h);
-	assert_int_equal(uvf_dmatest_create(&dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	dev = uvf_dmatest_device(dmatest);
 	harness_start(h, dev, opts);
 }
 
@@ -185,7 +187,7 @@ static int child_half_body(const char *path)
 		return 1;
 	static uint8_t msg[16 + 16 + 4096];
 	struct uvf_msg_header hdr = {.msg_id = 1, .command = UVF_CMD_REGION_WRITE, .msg_size = sizeof(msg)};
-	struct uvf_region_access acc = {.offset = 0, .region = 4, .count = 4096};
+	struct uvf_msg_region_access acc = {.offset = 0, .region = 4, .count = 4096};
 	memcpy(msg, &hdr, 16);
 	memcpy(msg + 16, &acc, 16);
 	return send(s, msg, 16 + 16 + 2000, MSG_NOSIGNAL) == 16 + 16 + 2000 ? 0 : 1;
@@ -325,8 +327,10 @@ static void fork_server(struct forked_server *s)
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
 		struct uvf_device *dev;
-		if (uvf_dmatest_create(&dev) < 0)
+		struct uvf_dmatest *dmatest;
+		if (uvf_dmatest_create(&dmatest) < 0)
 			_exit(1);
+		dev = uvf_dmatest_device(dmatest);
 		uvf_device_set_log(dev, NULL, NULL, UVF_LOG_ERROR);
 		if (uvf_device_listen(dev, s->path, NULL) < 0)
 			_exit(1);
@@ -619,7 +623,9 @@ static void test_serve_options_are_validated(void **state)
 	int fds = harness_count_fds();
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/s", dir);
-	assert_int_equal(uvf_dmatest_create(&dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	dev = uvf_dmatest_device(dmatest);
 	uvf_device_set_log(dev, NULL, NULL, UVF_LOG_ERROR);
 
 	opts.handshake_timeout_ms = -2;
@@ -676,8 +682,10 @@ static int listen_with_foreign_group(void)
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(path, sizeof(path), "%s/s", dir);
-	if (uvf_dmatest_create(&dev) < 0)
+	struct uvf_dmatest *dmatest;
+	if (uvf_dmatest_create(&dmatest) < 0)
 		return 1;
+	dev = uvf_dmatest_device(dmatest);
 	uvf_device_set_log(dev, NULL, NULL, UVF_LOG_ERROR);
 	opts.socket_group = 0; /* root's group */
 	opts.socket_mode = 0660;
@@ -737,7 +745,9 @@ static void *serve(void *arg)
 static void start_logged(struct harness *h, const struct uvf_serve_opts *opts)
 {
 	harness_prepare(h);
-	assert_int_equal(uvf_dmatest_create(&h->dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	h->dev = uvf_dmatest_device(dmatest);
 	strcpy(h->dir, "/tmp/uvf-test-XXXXXX");
 	assert_non_null(mkdtemp(h->dir));
 	snprintf(h->path, sizeof(h->path), "%s/dev.sock", h->dir);
@@ -837,11 +847,11 @@ static void test_peer_check_refuses_a_process_of_another_user(void **state)
 
 static int map_fd(struct uvf_client *c, int fd, uint64_t offset, uint64_t iova, uint64_t size)
 {
-	struct uvf_dma_map req = {.argsz = sizeof(req),
-				  .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-				  .offset = offset,
-				  .address = iova,
-				  .size = size};
+	struct uvf_msg_dma_map req = {.argsz = sizeof(req),
+				      .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
+				      .offset = offset,
+				      .address = iova,
+				      .size = size};
 	size_t rlen;
 	return uvf_client_call(c, UVF_CMD_DMA_MAP, &req, sizeof(req), &fd, 1, NULL, 0, &rlen);
 }

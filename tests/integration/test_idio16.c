@@ -28,7 +28,7 @@
 #include "harness.h"
 #include "idio16/idio16.h"
 
-#define BAR IDIO16_BAR
+#define BAR UVF_IDIO16_BAR
 
 /* Time to wait for an interrupt that must come, and for one that must not. */
 #define FIRES_MS 2000
@@ -36,7 +36,7 @@
 
 struct fixture {
 	struct harness h; /* dir, path, thread, fd count; dev unused */
-	struct idio16 *model;
+	struct uvf_idio16 *model;
 	struct uvf_client *c;
 	int intx; /* eventfd attached to INTx */
 	pthread_mutex_t lock;
@@ -66,7 +66,7 @@ static void quiet_log(void *data, enum uvf_log_level level, const char *line)
 static void *serve(void *arg)
 {
 	struct fixture *f = arg;
-	f->h.server_ret = idio16_run(f->model, -1, NULL, NULL);
+	f->h.server_ret = uvf_idio16_run(f->model, -1, NULL, NULL);
 	return NULL;
 }
 
@@ -78,13 +78,13 @@ static int setup(void **state)
 	f->output_calls = 0;
 	f->last_outputs = 0;
 	assert_int_equal(pthread_mutex_init(&f->lock, NULL), 0);
-	assert_int_equal(idio16_create(&f->model), 0);
-	idio16_set_output_listener(f->model, record_outputs, f);
+	assert_int_equal(uvf_idio16_create(&f->model), 0);
+	uvf_idio16_set_output_listener(f->model, record_outputs, f);
 	strcpy(f->h.dir, "/tmp/uvf-idio16-XXXXXX");
 	assert_non_null(mkdtemp(f->h.dir));
 	snprintf(f->h.path, sizeof(f->h.path), "%s/dev.sock", f->h.dir);
-	uvf_device_set_log(idio16_device(f->model), quiet_log, NULL, UVF_LOG_DEBUG);
-	assert_int_equal(uvf_device_listen(idio16_device(f->model), f->h.path, NULL), 0);
+	uvf_device_set_log(uvf_idio16_device(f->model), quiet_log, NULL, UVF_LOG_DEBUG);
+	assert_int_equal(uvf_device_listen(uvf_idio16_device(f->model), f->h.path, NULL), 0);
 	assert_int_equal(pthread_create(&f->h.thread, NULL, serve, f), 0);
 	f->h.running = true;
 	f->c = harness_connect(&f->h);
@@ -100,10 +100,10 @@ static int teardown(void **state)
 
 	uvf_client_close(f->c);
 	close(f->intx);
-	uvf_device_stop(idio16_device(f->model));
+	uvf_device_stop(uvf_idio16_device(f->model));
 	pthread_join(f->h.thread, NULL);
 	assert_int_equal(f->h.server_ret, 0);
-	idio16_free(f->model);
+	uvf_idio16_destroy(f->model);
 	assert_int_equal(access(f->h.path, F_OK), -1); /* socket file removed */
 	rmdir(f->h.dir);
 	pthread_mutex_destroy(&f->lock);
@@ -123,10 +123,10 @@ static void port_write(struct fixture *f, unsigned port, uint8_t v)
 	assert_int_equal(uvf_client_region_write(f->c, BAR, port, &v, 1), 0);
 }
 
-static struct idio16_state model_state(struct fixture *f)
+static struct uvf_idio16_state model_state(struct fixture *f)
 {
-	struct idio16_state st;
-	idio16_get_state(f->model, &st);
+	struct uvf_idio16_state st;
+	uvf_idio16_get_state(f->model, &st);
 	return st;
 }
 
@@ -168,7 +168,7 @@ static void config_space_shows_ids_class_and_pin(void **state)
 	assert_int_equal(uvf_client_config_read32(f->c, 0x2c, &v), 0);
 	assert_int_equal(v, 0x0dc8494f); /* subsystem */
 	assert_int_equal(uvf_client_config_read32(f->c, 0x08, &v), 0);
-	assert_int_equal(v, IDIO16_CLASS << 8); /* revision 0 */
+	assert_int_equal(v, UVF_IDIO16_CLASS << 8); /* revision 0 */
 	assert_int_equal(uvf_client_config_read8(f->c, 0x3d, &pin), 0);
 	assert_int_equal(pin, 1); /* INTA */
 }
@@ -181,7 +181,7 @@ static void only_bar2_exists_and_is_8_io_ports(void **state)
 
 	for (uint32_t bar = 0; bar < 6; bar++) {
 		assert_int_equal(uvf_client_region_info(f->c, bar, &r), 0);
-		assert_int_equal(r.size, bar == BAR ? IDIO16_BAR_SIZE : 0);
+		assert_int_equal(r.size, bar == BAR ? UVF_IDIO16_BAR_SIZE : 0);
 		assert_int_equal(uvf_client_config_read32(f->c, 0x10 + 4 * bar, &v), 0);
 		assert_int_equal(v & 1, bar == BAR); /* the I/O space bit */
 	}
@@ -197,7 +197,7 @@ static void only_bar2_exists_and_is_8_io_ports(void **state)
 static void irq_info_offers_intx_only(void **state)
 {
 	struct fixture *f = *state;
-	struct uvf_irq_info info;
+	struct uvf_msg_irq_info info;
 
 	assert_int_equal(uvf_client_irq_info(f->c, UVF_PCI_INTX_IRQ, &info), 0);
 	assert_int_equal(info.count, 1);
@@ -226,17 +226,17 @@ static void output_writes_reach_the_model_and_read_back(void **state)
 {
 	struct fixture *f = *state;
 
-	port_write(f, IDIO16_PORT_OUT_LOW, 0xa5);
-	port_write(f, IDIO16_PORT_OUT_HIGH, 0x5a);
+	port_write(f, UVF_IDIO16_PORT_OUT_LOW, 0xa5);
+	port_write(f, UVF_IDIO16_PORT_OUT_HIGH, 0x5a);
 	assert_int_equal(model_state(f).outputs, 0x5aa5);
-	assert_int_equal(port_read(f, IDIO16_PORT_OUT_LOW), 0xa5);
-	assert_int_equal(port_read(f, IDIO16_PORT_OUT_HIGH), 0x5a);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_OUT_LOW), 0xa5);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_OUT_HIGH), 0x5a);
 	pthread_mutex_lock(&f->lock);
 	assert_int_equal(f->output_calls, 2);
 	assert_int_equal(f->last_outputs, 0x5aa5);
 	pthread_mutex_unlock(&f->lock);
 	/* writing the same value again is no change: not reported */
-	port_write(f, IDIO16_PORT_OUT_HIGH, 0x5a);
+	port_write(f, UVF_IDIO16_PORT_OUT_HIGH, 0x5a);
 	pthread_mutex_lock(&f->lock);
 	assert_int_equal(f->output_calls, 2);
 	pthread_mutex_unlock(&f->lock);
@@ -246,14 +246,14 @@ static void input_changes_are_readable_and_inputs_ignore_writes(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(port_read(f, IDIO16_PORT_IN_LOW), 0);
-	idio16_set_inputs(f->model, 0xbeef);
-	assert_int_equal(port_read(f, IDIO16_PORT_IN_LOW), 0xef);
-	assert_int_equal(port_read(f, IDIO16_PORT_IN_HIGH), 0xbe);
-	port_write(f, IDIO16_PORT_IN_HIGH, 0x00);
-	port_write(f, IDIO16_PORT_IN_LOW, 0x00); /* "clear interrupt", not the inputs */
-	assert_int_equal(port_read(f, IDIO16_PORT_IN_HIGH), 0xbe);
-	assert_int_equal(port_read(f, IDIO16_PORT_IN_LOW), 0xef);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IN_LOW), 0);
+	uvf_idio16_set_inputs(f->model, 0xbeef);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IN_LOW), 0xef);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IN_HIGH), 0xbe);
+	port_write(f, UVF_IDIO16_PORT_IN_HIGH, 0x00);
+	port_write(f, UVF_IDIO16_PORT_IN_LOW, 0x00); /* "clear interrupt", not the inputs */
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IN_HIGH), 0xbe);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IN_LOW), 0xef);
 	assert_int_equal(model_state(f).outputs, 0); /* inputs are not outputs */
 }
 
@@ -263,7 +263,7 @@ static void wide_access_acts_as_byte_accesses(void **state)
 	uint8_t all[8];
 	const uint8_t out[2] = {0x34, 0x12};
 
-	idio16_set_inputs(f->model, 0x8001);
+	uvf_idio16_set_inputs(f->model, 0x8001);
 	assert_int_equal(uvf_client_region_write(f->c, BAR, 3, (const uint8_t[2]){0x00, 0x12}, 2), 0);
 	assert_int_equal(uvf_client_region_write(f->c, BAR, 0, out, 1), 0);
 	assert_int_equal(uvf_client_region_read(f->c, BAR, 0, all, 8), 0);
@@ -282,13 +282,13 @@ static void filters_activate_by_read_and_read_back(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(port_read(f, IDIO16_PORT_FILTER_LOW), 0x00);
-	(void)port_read(f, IDIO16_PORT_FILTER); /* activate all */
-	assert_int_equal(port_read(f, IDIO16_PORT_FILTER_LOW), 0xff);
-	port_write(f, IDIO16_PORT_FILTER, 0); /* deactivate all */
-	assert_int_equal(port_read(f, IDIO16_PORT_FILTER_LOW), 0x00);
-	port_write(f, IDIO16_PORT_FILTER_LOW, 0x3c);
-	assert_int_equal(port_read(f, IDIO16_PORT_FILTER_LOW), 0x3c);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_FILTER_LOW), 0x00);
+	(void)port_read(f, UVF_IDIO16_PORT_FILTER); /* activate all */
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_FILTER_LOW), 0xff);
+	port_write(f, UVF_IDIO16_PORT_FILTER, 0); /* deactivate all */
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_FILTER_LOW), 0x00);
+	port_write(f, UVF_IDIO16_PORT_FILTER_LOW, 0x3c);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_FILTER_LOW), 0x3c);
 	assert_int_equal(model_state(f).filter_low, 0x3c);
 }
 
@@ -301,18 +301,18 @@ static void enabled_irq_raises_intx_and_status_shows_the_change(void **state)
 	struct fixture *f = *state;
 
 	attach_intx(f);
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL); /* enable */
-	idio16_set_inputs(f->model, 0x0001);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL); /* enable */
+	uvf_idio16_set_inputs(f->model, 0x0001);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_LOW);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_LOW);
 	assert_int_equal(irqs_raised(f, 1), 1);
 
 	/* a change of the high byte only: bit 1 */
-	port_write(f, IDIO16_PORT_IN_LOW, 0);
+	port_write(f, UVF_IDIO16_PORT_IN_LOW, 0);
 	eoi(f);
-	idio16_set_inputs(f->model, 0x0101);
+	uvf_idio16_set_inputs(f->model, 0x0101);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_HIGH);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_HIGH);
 }
 
 static void clear_interrupt_empties_status_and_no_more_intx(void **state)
@@ -320,18 +320,18 @@ static void clear_interrupt_empties_status_and_no_more_intx(void **state)
 	struct fixture *f = *state;
 
 	attach_intx(f);
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL);
-	idio16_set_inputs(f->model, 0xffff);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL);
+	uvf_idio16_set_inputs(f->model, 0xffff);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), 0x07);
-	port_write(f, IDIO16_PORT_IN_LOW, 0x04); /* what regmap-irq acks with */
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), 0);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), 0x07);
+	port_write(f, UVF_IDIO16_PORT_IN_LOW, 0x04); /* what regmap-irq acks with */
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), 0);
 	eoi(f);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
 	/* setting the same inputs again is no change of state */
-	idio16_set_inputs(f->model, 0xffff);
+	uvf_idio16_set_inputs(f->model, 0xffff);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), 0);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), 0);
 }
 
 static void no_intx_and_nothing_latched_while_irqs_disabled(void **state)
@@ -340,21 +340,21 @@ static void no_intx_and_nothing_latched_while_irqs_disabled(void **state)
 
 	attach_intx(f);
 	/* disabled at power-on */
-	idio16_set_inputs(f->model, 0x00f0);
+	uvf_idio16_set_inputs(f->model, 0x00f0);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), 0);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), 0);
 	/* enabled, then disabled again */
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL);
-	port_write(f, IDIO16_PORT_IRQ_CTL, 0);
-	idio16_set_inputs(f->model, 0x0f00);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL);
+	port_write(f, UVF_IDIO16_PORT_IRQ_CTL, 0);
+	uvf_idio16_set_inputs(f->model, 0x0f00);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), 0);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), 0);
 	/* enabling does not turn earlier changes into an interrupt */
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
 	assert_int_equal(model_state(f).irq_raised, 0);
 	/* but the next change does */
-	idio16_set_inputs(f->model, 0x0000);
+	uvf_idio16_set_inputs(f->model, 0x0000);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
 }
 
@@ -363,14 +363,14 @@ static void disable_keeps_the_latch_and_enable_raises_it_again(void **state)
 	struct fixture *f = *state;
 
 	attach_intx(f);
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL);
-	idio16_set_inputs(f->model, 0x0002);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL);
+	uvf_idio16_set_inputs(f->model, 0x0002);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
-	port_write(f, IDIO16_PORT_IRQ_CTL, 0); /* disable */
+	port_write(f, UVF_IDIO16_PORT_IRQ_CTL, 0); /* disable */
 	eoi(f);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), 0x05);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), 0x05);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL); /* enable: the latched one is back */
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL); /* enable: the latched one is back */
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
 }
 
@@ -379,11 +379,11 @@ static void change_while_line_masked_is_delivered_at_eoi(void **state)
 	struct fixture *f = *state;
 
 	attach_intx(f);
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL);
-	idio16_set_inputs(f->model, 0x0001);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL);
+	uvf_idio16_set_inputs(f->model, 0x0001);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
 	/* the line is automasked; a second change before the guest clears */
-	idio16_set_inputs(f->model, 0x0003);
+	uvf_idio16_set_inputs(f->model, 0x0003);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
 	eoi(f);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
@@ -394,15 +394,15 @@ static void change_without_intx_eventfd_is_latched_not_raised(void **state)
 {
 	struct fixture *f = *state;
 
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL);
-	idio16_set_inputs(f->model, 0x1000);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), 0x06);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL);
+	uvf_idio16_set_inputs(f->model, 0x1000);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), 0x06);
 	usleep(QUIET_MS * 1000); /* time for the device thread to try */
 	assert_int_equal(model_state(f).irq_raised, 0);
 	/* the same with an eventfd is raised and counted */
 	attach_intx(f);
-	port_write(f, IDIO16_PORT_IN_LOW, 0);
-	idio16_set_inputs(f->model, 0x0000);
+	port_write(f, UVF_IDIO16_PORT_IN_LOW, 0);
+	uvf_idio16_set_inputs(f->model, 0x0000);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
 	assert_int_equal(irqs_raised(f, 1), 1);
 }
@@ -415,23 +415,23 @@ static void linux_driver_sequence_sees_one_event(void **state)
 
 	attach_intx(f);
 	/* probe: disable IRQ, deactivate filters */
-	port_write(f, IDIO16_PORT_IRQ_CTL, 0);
-	port_write(f, IDIO16_PORT_FILTER, 0);
+	port_write(f, UVF_IDIO16_PORT_IRQ_CTL, 0);
+	port_write(f, UVF_IDIO16_PORT_FILTER, 0);
 	/* gpio_v2 line request with edge detection: unmask -> clear, enable */
-	port_write(f, IDIO16_PORT_IN_LOW, 0);
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL);
-	idio16_set_inputs(f->model, 0x8000);
+	port_write(f, UVF_IDIO16_PORT_IN_LOW, 0);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL);
+	uvf_idio16_set_inputs(f->model, 0x8000);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
 	/* thread handler: status, ack, then the line values */
-	uint8_t status = port_read(f, IDIO16_PORT_IRQ_STATUS);
-	assert_true(status & IDIO16_STATUS_PENDING);
-	port_write(f, IDIO16_PORT_IN_LOW, status);
-	assert_int_equal(port_read(f, IDIO16_PORT_IN_HIGH), 0x80);
+	uint8_t status = port_read(f, UVF_IDIO16_PORT_IRQ_STATUS);
+	assert_true(status & UVF_IDIO16_STATUS_PENDING);
+	port_write(f, UVF_IDIO16_PORT_IN_LOW, status);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IN_HIGH), 0x80);
 	eoi(f);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
 	/* line released: all masked -> disable */
-	port_write(f, IDIO16_PORT_IRQ_CTL, 0);
-	idio16_set_inputs(f->model, 0x0000);
+	port_write(f, UVF_IDIO16_PORT_IRQ_CTL, 0);
+	uvf_idio16_set_inputs(f->model, 0x0000);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
 }
 
@@ -442,14 +442,14 @@ static void linux_driver_sequence_sees_one_event(void **state)
 static void reset_restores_power_on_state_but_keeps_inputs(void **state)
 {
 	struct fixture *f = *state;
-	struct idio16_state st;
+	struct uvf_idio16_state st;
 
 	attach_intx(f);
-	port_write(f, IDIO16_PORT_OUT_LOW, 0xff);
-	port_write(f, IDIO16_PORT_FILTER_LOW, 0x0f);
-	(void)port_read(f, IDIO16_PORT_FILTER);
-	(void)port_read(f, IDIO16_PORT_IRQ_CTL);
-	idio16_set_inputs(f->model, 0x0042);
+	port_write(f, UVF_IDIO16_PORT_OUT_LOW, 0xff);
+	port_write(f, UVF_IDIO16_PORT_FILTER_LOW, 0x0f);
+	(void)port_read(f, UVF_IDIO16_PORT_FILTER);
+	(void)port_read(f, UVF_IDIO16_PORT_IRQ_CTL);
+	uvf_idio16_set_inputs(f->model, 0x0042);
 	assert_int_equal(harness_wait_eventfd(f->intx, FIRES_MS), 1);
 
 	assert_int_equal(uvf_client_reset(f->c), 0);
@@ -460,16 +460,16 @@ static void reset_restores_power_on_state_but_keeps_inputs(void **state)
 	assert_false(st.filters_all);
 	assert_int_equal(st.filter_low, 0);
 	assert_int_equal(st.inputs, 0x0042);
-	assert_int_equal(port_read(f, IDIO16_PORT_IN_LOW), 0x42);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IN_LOW), 0x42);
 	pthread_mutex_lock(&f->lock);
 	assert_int_equal(f->last_outputs, 0); /* the listener saw the outputs go off */
 	pthread_mutex_unlock(&f->lock);
 	/* IRQs are off again: a change raises and latches nothing */
 	attach_intx(f);
 	eoi(f);
-	idio16_set_inputs(f->model, 0x0000);
+	uvf_idio16_set_inputs(f->model, 0x0000);
 	assert_int_equal(harness_wait_eventfd(f->intx, QUIET_MS), 0);
-	assert_int_equal(port_read(f, IDIO16_PORT_IRQ_STATUS), 0);
+	assert_int_equal(port_read(f, UVF_IDIO16_PORT_IRQ_STATUS), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -552,19 +552,19 @@ static void program_reports_outputs_and_takes_inputs_from_its_fifo(void **state)
 	snprintf(h.path, sizeof(h.path), "%s", sock);
 	struct uvf_client *c = harness_connect(&h);
 	uint8_t v = 0x81;
-	assert_int_equal(uvf_client_region_write(c, BAR, IDIO16_PORT_OUT_LOW, &v, 1), 0);
+	assert_int_equal(uvf_client_region_write(c, BAR, UVF_IDIO16_PORT_OUT_LOW, &v, 1), 0);
 	expect_line(out[0], "outputs=0x0081");
 	v = 0x40;
-	assert_int_equal(uvf_client_region_write(c, BAR, IDIO16_PORT_OUT_HIGH, &v, 1), 0);
+	assert_int_equal(uvf_client_region_write(c, BAR, UVF_IDIO16_PORT_OUT_HIGH, &v, 1), 0);
 	expect_line(out[0], "outputs=0x4081");
 
 	intx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_INTX_IRQ, 0, 1, &intx), 0);
-	assert_int_equal(uvf_client_region_read(c, BAR, IDIO16_PORT_IRQ_CTL, &v, 1), 0);
+	assert_int_equal(uvf_client_region_read(c, BAR, UVF_IDIO16_PORT_IRQ_CTL, &v, 1), 0);
 	control(fifo, "inputs 0x5aa5\n");
 	expect_line(out[0], "inputs=0x5aa5");
 	assert_int_equal(harness_wait_eventfd(intx, FIRES_MS), 1);
-	assert_int_equal(uvf_client_region_read(c, BAR, IDIO16_PORT_IN_HIGH, &v, 1), 0);
+	assert_int_equal(uvf_client_region_read(c, BAR, UVF_IDIO16_PORT_IN_HIGH, &v, 1), 0);
 	assert_int_equal(v, 0x5a);
 	/* a second writer, a bad line (ignored), one input, a comment, status */
 	control(fifo, "frobnicate\ninputs 0x10000\ninput 0 0\n# note\nstatus\n");

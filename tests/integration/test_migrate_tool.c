@@ -63,7 +63,7 @@ struct record {
 
 struct migdev {
 	uint32_t regs[NREGS];
-	enum uvf_mig_state state;
+	enum uvf_migration_state state;
 	uint64_t generation; /* bumped on every register change */
 	/* saving */
 	struct record out;
@@ -79,8 +79,8 @@ struct migdev {
 
 static bool stopped(const struct migdev *d)
 {
-	return d->state == UVF_MIG_STATE_STOP || d->state == UVF_MIG_STATE_STOP_COPY ||
-	       d->state == UVF_MIG_STATE_RESUMING;
+	return d->state == UVF_MIGRATION_STATE_STOP || d->state == UVF_MIGRATION_STATE_STOP_COPY ||
+	       d->state == UVF_MIGRATION_STATE_RESUMING;
 }
 
 static int regs_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
@@ -126,19 +126,20 @@ static void snapshot(struct migdev *d)
 	d->saved_generation = d->generation;
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	struct migdev *d = data;
 
 	(void)dev;
 	(void)from;
-	if (to == UVF_MIG_STATE_PRE_COPY || to == UVF_MIG_STATE_STOP_COPY)
+	if (to == UVF_MIGRATION_STATE_PRE_COPY || to == UVF_MIGRATION_STATE_STOP_COPY)
 		snapshot(d);
-	if (to == UVF_MIG_STATE_RESUMING) {
+	if (to == UVF_MIGRATION_STATE_RESUMING) {
 		d->in_len = 0;
 		d->loaded = false;
 	}
-	if (from == UVF_MIG_STATE_RESUMING && to == UVF_MIG_STATE_STOP &&
+	if (from == UVF_MIGRATION_STATE_RESUMING && to == UVF_MIGRATION_STATE_STOP &&
 	    (!d->loaded || d->in_len != 0 || d->reject_state))
 		return -EINVAL; /* no state, or a partial record */
 	d->state = to;
@@ -152,7 +153,8 @@ static ssize_t mig_save(struct uvf_device *dev, void *data, void *buf, size_t le
 
 	(void)dev;
 	/* Pre-copy: a new record once the registers changed again. */
-	if (d->out_pos == d->out_len && d->state == UVF_MIG_STATE_PRE_COPY && d->generation != d->saved_generation)
+	if (d->out_pos == d->out_len && d->state == UVF_MIGRATION_STATE_PRE_COPY &&
+	    d->generation != d->saved_generation)
 		snapshot(d);
 	n = d->out_len - d->out_pos < len ? d->out_len - d->out_pos : len;
 	memcpy(buf, (uint8_t *)&d->out + d->out_pos, n);
@@ -202,7 +204,7 @@ static struct uvf_device *make_device(struct migdev *d, bool refuse_load)
 
 	memset(d, 0, sizeof(*d));
 	d->regs[0] = MAGIC;
-	d->state = UVF_MIG_STATE_RUNNING;
+	d->state = UVF_MIGRATION_STATE_RUNNING;
 	d->refuse_load = refuse_load;
 	assert_int_equal(uvf_device_new(&dev), 0);
 	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
@@ -373,9 +375,9 @@ static void test_migrates_a_device_in_the_middle_of_a_dma_workload(void **state)
 	assert_int_equal(dst_regs[REG_LAST], (uint32_t)w.next);
 	assert_int_equal(dst_regs[3], 0x5eed);
 	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_STOP);
+	assert_int_equal(st, UVF_MIGRATION_STATE_STOP);
 	assert_int_equal(uvf_client_migration_state(p.dst, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(st, UVF_MIGRATION_STATE_RUNNING);
 	/* Guest memory holds what the device wrote, and the destination
 	 * writes into the same memory. */
 	assert_memory_equal((uint8_t *)p.mem + (w.next % MEM_PAGES) * 4096, &w.next, sizeof(w.next));
@@ -458,7 +460,7 @@ static void test_refused_data_leaves_the_source_running(void **state)
 	assert_int_equal(migrate_run(p.src, p.dst, &opts, &res), -EINVAL);
 	assert_non_null(strstr(res.error, "destination: MIG_DATA_WRITE"));
 	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(st, UVF_MIGRATION_STATE_RUNNING);
 	/* The source works, and its logging was stopped (a new START is
 	 * accepted). */
 	assert_int_equal(uvf_client_region_write(p.src, 0, DOORBELL, &v, sizeof(v)), 0);
@@ -490,9 +492,9 @@ static void test_different_devices_are_refused_before_anything_changes(void **st
 	assert_int_equal(migrate_run(p.src, p.dst, NULL, &res), -ENODEV);
 	assert_non_null(strstr(res.error, "the devices differ"));
 	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(st, UVF_MIGRATION_STATE_RUNNING);
 	assert_int_equal(uvf_client_migration_state(p.dst, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(st, UVF_MIGRATION_STATE_RUNNING);
 	pair_stop(&p);
 }
 
@@ -506,13 +508,13 @@ static void test_a_stopped_source_skips_precopy_and_stays_stopped_on_failure(voi
 	(void)state;
 	pair_start(&p, true);
 	pair_connect(&p);
-	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIG_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIGRATION_STATE_STOP), 0);
 	opts.mem_size = MEM_SIZE;
 	opts.round_delay_ms = 0;
 	assert_int_equal(migrate_run(p.src, p.dst, &opts, &res), -EINVAL);
 	assert_false(res.precopy);
 	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_STOP);
+	assert_int_equal(st, UVF_MIGRATION_STATE_STOP);
 	pair_stop(&p);
 }
 
@@ -525,11 +527,11 @@ static void test_a_destination_in_the_middle_of_something_is_refused(void **stat
 	(void)state;
 	pair_start(&p, false);
 	pair_connect(&p);
-	assert_int_equal(uvf_client_set_migration_state(p.dst, UVF_MIG_STATE_PRE_COPY), 0);
+	assert_int_equal(uvf_client_set_migration_state(p.dst, UVF_MIGRATION_STATE_PRE_COPY), 0);
 	assert_int_equal(migrate_run(p.src, p.dst, NULL, &res), -EBUSY);
 	assert_non_null(strstr(res.error, "destination: in state PRE_COPY"));
 	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(st, UVF_MIGRATION_STATE_RUNNING);
 	pair_stop(&p);
 }
 
@@ -580,8 +582,8 @@ static void test_tool_migrates_and_prints_a_json_summary(void **state)
 	read_regs(c, regs);
 	assert_int_equal(regs[4], 1234);
 	uvf_client_close(c);
-	assert_int_equal(uvf_device_migration_state(p.dst_h.dev), UVF_MIG_STATE_RUNNING);
-	assert_int_equal(uvf_device_migration_state(p.src_h.dev), UVF_MIG_STATE_STOP);
+	assert_int_equal(uvf_device_migration_state(p.dst_h.dev), UVF_MIGRATION_STATE_RUNNING);
+	assert_int_equal(uvf_device_migration_state(p.src_h.dev), UVF_MIGRATION_STATE_STOP);
 	pair_stop(&p);
 }
 
@@ -594,7 +596,7 @@ static void test_tool_exits_1_and_leaves_the_source_running_when_refused(void **
 	pair_start(&p, true);
 	assert_int_equal(run_tool(p.src_h.path, p.dst_h.path, "--json", out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "{\"ok\":false,\"errno\":22,\"error\":\"destination: MIG_DATA_WRITE"));
-	assert_int_equal(uvf_device_migration_state(p.src_h.dev), UVF_MIG_STATE_RUNNING);
+	assert_int_equal(uvf_device_migration_state(p.src_h.dev), UVF_MIGRATION_STATE_RUNNING);
 	/* A human reads this: the default output says the downtime only on
 	 * success. */
 	assert_int_equal(run_tool(p.src_h.path, p.dst_h.path, "", out, sizeof(out)), 1);
@@ -614,8 +616,8 @@ static void test_strict_mode_refuses_what_libvfio_user_refuses(void **state)
 {
 	struct pair p;
 	struct uvf_client_region info = {.argsz = sizeof(info)};
-	struct uvf_device_info dev_info;
-	struct uvf_irq_info irq;
+	struct uvf_msg_device_info dev_info;
+	struct uvf_msg_irq_info irq;
 	uint8_t buf[512];
 	uint32_t id = 0, st = 0;
 	uint8_t line = 0x0a;
@@ -625,18 +627,18 @@ static void test_strict_mode_refuses_what_libvfio_user_refuses(void **state)
 	pair_start_mode(&p, ACCEPTS, true);
 	pair_connect(&p);
 
-	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIG_STATE_STOP_COPY), 0);
+	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIGRATION_STATE_STOP_COPY), 0);
 	assert_int_equal(uvf_client_region_info(p.src, UVF_PCI_CONFIG_REGION, &info), -EINVAL);
 	assert_int_equal(uvf_client_device_info(p.src, &dev_info), -EINVAL);
 	assert_int_equal(uvf_client_irq_info(p.src, UVF_PCI_MSI_IRQ, &irq), -EINVAL);
 	assert_int_equal(uvf_client_config_read32(p.src, 0, &id), -EINVAL);
 	assert_int_equal(uvf_client_config_write8(p.src, 0x3c, line), -EINVAL);
 	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_STOP_COPY);
-	assert_int_equal(uvf_client_mig_data_read(p.src, buf, sizeof(buf), &got), 0);
+	assert_int_equal(st, UVF_MIGRATION_STATE_STOP_COPY);
+	assert_int_equal(uvf_client_migration_data_read(p.src, buf, sizeof(buf), &got), 0);
 	assert_int_equal(got, sizeof(struct record));
 
-	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIG_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIGRATION_STATE_STOP), 0);
 	assert_int_equal(uvf_client_region_info(p.src, UVF_PCI_CONFIG_REGION, &info), -EINVAL);
 	assert_int_equal(uvf_client_device_info(p.src, &dev_info), -EINVAL);
 	assert_int_equal(uvf_client_irq_info(p.src, UVF_PCI_MSI_IRQ, &irq), -EINVAL);
@@ -645,11 +647,11 @@ static void test_strict_mode_refuses_what_libvfio_user_refuses(void **state)
 	assert_int_equal(uvf_client_config_write8(p.src, 0x3c, line), 0);
 
 	/* RESUMING (and RUNNING) refuse nothing more than uvf always does. */
-	assert_int_equal(uvf_client_set_migration_state(p.dst, UVF_MIG_STATE_RESUMING), 0);
+	assert_int_equal(uvf_client_set_migration_state(p.dst, UVF_MIGRATION_STATE_RESUMING), 0);
 	assert_int_equal(uvf_client_region_info(p.dst, UVF_PCI_CONFIG_REGION, &info), 0);
 	assert_int_equal(uvf_client_device_info(p.dst, &dev_info), 0);
 	assert_int_equal(uvf_client_config_read32(p.dst, 0, &id), 0);
-	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(p.src, UVF_MIGRATION_STATE_RUNNING), 0);
 	assert_int_equal(uvf_client_region_info(p.src, UVF_PCI_CONFIG_REGION, &info), 0);
 	assert_int_equal(uvf_client_irq_info(p.src, UVF_PCI_MSI_IRQ, &irq), 0);
 	pair_stop(&p);
@@ -683,9 +685,9 @@ static void migrate_between_strict_servers(bool no_precopy)
 	assert_int_equal(res.stopcopy_bytes, sizeof(struct record));
 
 	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_STOP);
+	assert_int_equal(st, UVF_MIGRATION_STATE_STOP);
 	assert_int_equal(uvf_client_migration_state(p.dst, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(st, UVF_MIGRATION_STATE_RUNNING);
 	read_regs(p.src, src_regs); /* REGION_READ: legal in STOP */
 	read_regs(p.dst, dst_regs);
 	assert_memory_equal(src_regs, dst_regs, sizeof(src_regs));
@@ -729,7 +731,7 @@ static void test_strict_source_runs_again_when_the_destination_rejects_the_state
 	assert_int_equal(migrate_run(p.src, p.dst, &opts, &res), -EINVAL);
 	assert_non_null(strstr(res.error, "destination: SET STOP"));
 	assert_int_equal(uvf_client_migration_state(p.src, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(st, UVF_MIGRATION_STATE_RUNNING);
 	assert_int_equal(uvf_client_region_info(p.src, UVF_PCI_CONFIG_REGION, &info), 0);
 	assert_int_equal(uvf_client_dma_logging_start(p.src, 4096, NULL, 0, NULL), 0);
 	assert_int_equal(uvf_client_dma_logging_stop(p.src), 0);
@@ -746,14 +748,14 @@ static void test_tool_migrates_between_strict_servers(void **state)
 	pair_start_mode(&p, ACCEPTS, true);
 	assert_int_equal(run_tool(p.src_h.path, p.dst_h.path, "--json --no-precopy", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "{\"ok\":true,\"precopy\":false,\"logging\":true,"));
-	assert_int_equal(uvf_device_migration_state(p.dst_h.dev), UVF_MIG_STATE_RUNNING);
-	assert_int_equal(uvf_device_migration_state(p.src_h.dev), UVF_MIG_STATE_STOP);
+	assert_int_equal(uvf_device_migration_state(p.dst_h.dev), UVF_MIGRATION_STATE_RUNNING);
+	assert_int_equal(uvf_device_migration_state(p.src_h.dev), UVF_MIGRATION_STATE_STOP);
 	pair_stop(&p);
 
 	pair_start_mode(&p, ACCEPTS, true);
 	assert_int_equal(run_tool(p.src_h.path, p.dst_h.path, "--json", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "{\"ok\":true,\"precopy\":true,\"logging\":true,"));
-	assert_int_equal(uvf_device_migration_state(p.dst_h.dev), UVF_MIG_STATE_RUNNING);
+	assert_int_equal(uvf_device_migration_state(p.dst_h.dev), UVF_MIGRATION_STATE_RUNNING);
 	pair_stop(&p);
 }
 

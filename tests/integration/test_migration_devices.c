@@ -43,7 +43,7 @@
 
 struct server {
 	struct harness h;
-	struct idio16 *model; /* served by idio16_run() when set */
+	struct uvf_idio16 *model; /* served by uvf_idio16_run() when set */
 	struct uvf_client *c;
 };
 
@@ -59,7 +59,7 @@ static void *serve_device(void *arg)
 static void *serve_idio16(void *arg)
 {
 	struct server *s = arg;
-	s->h.server_ret = idio16_run(s->model, -1, NULL, NULL);
+	s->h.server_ret = uvf_idio16_run(s->model, -1, NULL, NULL);
 	return NULL;
 }
 
@@ -71,11 +71,11 @@ static void quiet_log(void *data, enum uvf_log_level level, const char *line)
 }
 
 /* Serve dev (or the idio16 model) on a fresh socket and connect a client. */
-static void server_start(struct server *s, struct uvf_device *dev, struct idio16 *model, const char *name)
+static void server_start(struct server *s, struct uvf_device *dev, struct uvf_idio16 *model, const char *name)
 {
 	memset(s, 0, sizeof(*s));
 	s->model = model;
-	s->h.dev = model ? idio16_device(model) : dev;
+	s->h.dev = model ? uvf_idio16_device(model) : dev;
 	strcpy(s->h.dir, "/tmp/uvf-mig-XXXXXX");
 	assert_non_null(mkdtemp(s->h.dir));
 	snprintf(s->h.path, sizeof(s->h.path), "%s/dev.sock", s->h.dir);
@@ -93,7 +93,7 @@ static void server_stop(struct server *s)
 	pthread_join(s->h.thread, NULL);
 	assert_int_equal(s->h.server_ret, 0);
 	if (s->model)
-		idio16_free(s->model);
+		uvf_idio16_destroy(s->model);
 	else
 		uvf_device_free(s->h.dev);
 	assert_int_equal(access(s->h.path, F_OK), -1);
@@ -157,7 +157,7 @@ static size_t save_stream(struct uvf_client *c, uint8_t **out)
 	size_t len = 0, cap = 0, got;
 	uint8_t *buf = NULL;
 
-	assert_int_equal(uvf_client_set_migration_state(c, UVF_MIG_STATE_STOP_COPY), 0);
+	assert_int_equal(uvf_client_set_migration_state(c, UVF_MIGRATION_STATE_STOP_COPY), 0);
 	do {
 		const size_t chunk = 4096; /* several chunks: the cursor must carry over */
 		if (cap - len < chunk) {
@@ -166,7 +166,7 @@ static size_t save_stream(struct uvf_client *c, uint8_t **out)
 			assert_non_null(buf);
 		}
 		got = 0;
-		assert_int_equal(uvf_client_mig_data_read(c, buf + len, chunk, &got), 0);
+		assert_int_equal(uvf_client_migration_data_read(c, buf + len, chunk, &got), 0);
 		assert_true(got <= chunk);
 		len += got;
 		if (got < chunk)
@@ -180,18 +180,18 @@ static size_t save_stream(struct uvf_client *c, uint8_t **out)
 /* Destination: RESUMING, write, STOP. Returns the first error. */
 static int load_stream(struct uvf_client *c, const uint8_t *buf, size_t len)
 {
-	int ret = uvf_client_set_migration_state(c, UVF_MIG_STATE_RESUMING);
+	int ret = uvf_client_set_migration_state(c, UVF_MIGRATION_STATE_RESUMING);
 	if (ret < 0)
 		return ret;
 	/* odd chunks: the device accumulates whatever the chunking */
 	for (size_t off = 0; off < len;) {
 		size_t n = len - off < 1000 ? len - off : 1000;
-		ret = uvf_client_mig_data_write(c, buf + off, n);
+		ret = uvf_client_migration_data_write(c, buf + off, n);
 		if (ret < 0)
 			return ret;
 		off += n;
 	}
-	return uvf_client_set_migration_state(c, UVF_MIG_STATE_STOP);
+	return uvf_client_set_migration_state(c, UVF_MIGRATION_STATE_STOP);
 }
 
 /* The whole move: source stopped and copied, destination loaded and running. */
@@ -201,10 +201,10 @@ static void migrate(struct server *src, struct server *dst)
 	size_t len = save_stream(src->c, &stream);
 
 	assert_int_equal(load_stream(dst->c, stream, len), 0);
-	assert_int_equal(uvf_client_set_migration_state(src->c, UVF_MIG_STATE_STOP), 0);
-	assert_int_equal(uvf_client_set_migration_state(dst->c, UVF_MIG_STATE_RUNNING), 0);
-	assert_int_equal(mig_state(dst->c), UVF_MIG_STATE_RUNNING);
-	assert_int_equal(mig_state(src->c), UVF_MIG_STATE_STOP);
+	assert_int_equal(uvf_client_set_migration_state(src->c, UVF_MIGRATION_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(dst->c, UVF_MIGRATION_STATE_RUNNING), 0);
+	assert_int_equal(mig_state(dst->c), UVF_MIGRATION_STATE_RUNNING);
+	assert_int_equal(mig_state(src->c), UVF_MIGRATION_STATE_STOP);
 	free(stream);
 }
 
@@ -261,18 +261,18 @@ static void broken_streams_are_refused(struct server *src, struct server *dst, c
 		/* refused at STOP: ERROR; refused at a write: still RESUMING;
 		 * either way DEVICE_RESET brings it back */
 		uint32_t st = mig_state(dst->c);
-		assert_true(st == (variant == 6 ? UVF_MIG_STATE_RESUMING : UVF_MIG_STATE_ERROR));
+		assert_true(st == (variant == 6 ? UVF_MIGRATION_STATE_RESUMING : UVF_MIGRATION_STATE_ERROR));
 		assert_int_equal(uvf_client_reset(dst->c), 0);
-		assert_int_equal(mig_state(dst->c), UVF_MIG_STATE_RUNNING);
+		assert_int_equal(mig_state(dst->c), UVF_MIGRATION_STATE_RUNNING);
 	}
 	/* the pristine stream is still accepted: the refusals were about the
 	 * bytes, not the destination */
 	assert_int_equal(load_stream(dst->c, good, len), 0);
-	assert_int_equal(uvf_client_set_migration_state(dst->c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(dst->c, UVF_MIGRATION_STATE_RUNNING), 0);
 	free(bad);
 	/* migration called off: the source runs on */
-	assert_int_equal(uvf_client_set_migration_state(src->c, UVF_MIG_STATE_RUNNING), 0);
-	assert_int_equal(mig_state(src->c), UVF_MIG_STATE_RUNNING);
+	assert_int_equal(uvf_client_set_migration_state(src->c, UVF_MIGRATION_STATE_RUNNING), 0);
+	assert_int_equal(mig_state(src->c), UVF_MIGRATION_STATE_RUNNING);
 }
 
 /* ------------------------------------------------------------------ */
@@ -432,9 +432,13 @@ static void dm_run(struct uvf_client *c, uint32_t cmd, uint64_t src, uint64_t ds
 static void start_dmatest_pair(struct server *src, struct server *dst)
 {
 	struct uvf_device *a, *b;
-	assert_int_equal(uvf_dmatest_create(&a), 0);
+	struct uvf_dmatest *dmatest_a;
+	assert_int_equal(uvf_dmatest_create(&dmatest_a), 0);
+	a = uvf_dmatest_device(dmatest_a);
 	server_start(src, a, NULL, "src");
-	assert_int_equal(uvf_dmatest_create(&b), 0);
+	struct uvf_dmatest *dmatest_b;
+	assert_int_equal(uvf_dmatest_create(&dmatest_b), 0);
+	b = uvf_dmatest_device(dmatest_b);
 	server_start(dst, b, NULL, "dst");
 }
 
@@ -507,7 +511,7 @@ static void dmatest_command_written_while_stopped_runs_on_the_destination(void *
 	dm_wr(src.c, UVF_DMATEST_REG_DST_HI, 0);
 	dm_wr(src.c, UVF_DMATEST_REG_LEN, 100000); /* two chunks */
 	dm_wr(src.c, UVF_DMATEST_REG_PATTERN, 0xc3);
-	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIG_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_STOP), 0);
 	/* a stopped device does no DMA: the command waits */
 	dm_wr(src.c, UVF_DMATEST_REG_CMD, UVF_DMATEST_CMD_FILL);
 	usleep(50000);
@@ -585,28 +589,28 @@ static void dmatest_refuses_broken_streams_and_the_source_runs_on(void **state)
 static uint8_t io_rd(struct uvf_client *c, unsigned port)
 {
 	uint8_t v = 0;
-	assert_int_equal(uvf_client_region_read(c, IDIO16_BAR, port, &v, 1), 0);
+	assert_int_equal(uvf_client_region_read(c, UVF_IDIO16_BAR, port, &v, 1), 0);
 	return v;
 }
 
 static void io_wr(struct uvf_client *c, unsigned port, uint8_t v)
 {
-	assert_int_equal(uvf_client_region_write(c, IDIO16_BAR, port, &v, 1), 0);
+	assert_int_equal(uvf_client_region_write(c, UVF_IDIO16_BAR, port, &v, 1), 0);
 }
 
 static void start_idio16_pair(struct server *src, struct server *dst)
 {
-	struct idio16 *a, *b;
-	assert_int_equal(idio16_create(&a), 0);
+	struct uvf_idio16 *a, *b;
+	assert_int_equal(uvf_idio16_create(&a), 0);
 	server_start(src, NULL, a, "src");
-	assert_int_equal(idio16_create(&b), 0);
+	assert_int_equal(uvf_idio16_create(&b), 0);
 	server_start(dst, NULL, b, "dst");
 }
 
-static void idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **state)
+static void uvf_idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **state)
 {
 	struct server src, dst;
-	struct idio16_state a, b;
+	struct uvf_idio16_state a, b;
 	(void)state;
 
 	start_idio16_pair(&src, &dst);
@@ -615,45 +619,45 @@ static void idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **s
 	assert_int_equal(uvf_client_set_irq_eventfds(src.c, UVF_PCI_INTX_IRQ, 0, 1, &intx_src), 0);
 	assert_int_equal(uvf_client_set_irq_eventfds(dst.c, UVF_PCI_INTX_IRQ, 0, 1, &intx_dst), 0);
 
-	io_wr(src.c, IDIO16_PORT_OUT_LOW, 0xa5);
-	io_wr(src.c, IDIO16_PORT_OUT_HIGH, 0x3c);
-	io_wr(src.c, IDIO16_PORT_FILTER_LOW, 0x0f);
-	(void)io_rd(src.c, IDIO16_PORT_IRQ_CTL); /* enable IRQs */
-	idio16_set_inputs(src.model, 0x0100);
+	io_wr(src.c, UVF_IDIO16_PORT_OUT_LOW, 0xa5);
+	io_wr(src.c, UVF_IDIO16_PORT_OUT_HIGH, 0x3c);
+	io_wr(src.c, UVF_IDIO16_PORT_FILTER_LOW, 0x0f);
+	(void)io_rd(src.c, UVF_IDIO16_PORT_IRQ_CTL); /* enable IRQs */
+	uvf_idio16_set_inputs(src.model, 0x0100);
 	assert_int_equal(harness_wait_eventfd(intx_src, FIRES_MS), 1);
-	assert_int_equal(io_rd(src.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_HIGH);
-	idio16_get_state(src.model, &a);
+	assert_int_equal(io_rd(src.c, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_HIGH);
+	uvf_idio16_get_state(src.model, &a);
 	/* pre-copy: offered, and empty (the state goes in STOP_COPY) */
 	uint64_t flags = 0;
 	uint8_t byte;
 	size_t got = 1;
 	assert_int_equal(uvf_client_migration_features(src.c, &flags), 0);
 	assert_true(flags & UVF_MIGRATION_PRE_COPY);
-	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIG_STATE_PRE_COPY), 0);
-	assert_int_equal(uvf_client_mig_data_read(src.c, &byte, 1, &got), 0);
+	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_PRE_COPY), 0);
+	assert_int_equal(uvf_client_migration_data_read(src.c, &byte, 1, &got), 0);
 	assert_int_equal(got, 0);
 
 	migrate(&src, &dst); /* PRE_COPY -> STOP_COPY quiesces too */
 
 	/* the line is still asserted: the destination's VMM gets it */
 	assert_int_equal(harness_wait_eventfd(intx_dst, FIRES_MS), 1);
-	idio16_get_state(dst.model, &b);
+	uvf_idio16_get_state(dst.model, &b);
 	assert_int_equal(b.outputs, 0x3ca5);
 	assert_int_equal(b.inputs, 0x0100);
 	assert_true(b.irq_enabled);
 	assert_int_equal(b.irq_status, a.irq_status);
 	assert_int_equal(b.filter_low, 0x0f);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_OUT_LOW), 0xa5);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_OUT_HIGH), 0x3c);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_IN_HIGH), 0x01);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_HIGH);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_OUT_LOW), 0xa5);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_OUT_HIGH), 0x3c);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_IN_HIGH), 0x01);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_HIGH);
 	/* and it goes on: clear, EOI, a new change raises INTx again */
-	io_wr(dst.c, IDIO16_PORT_IN_LOW, 0);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_IRQ_STATUS), 0);
+	io_wr(dst.c, UVF_IDIO16_PORT_IN_LOW, 0);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_IRQ_STATUS), 0);
 	assert_int_equal(uvf_client_irq_mask(dst.c, UVF_PCI_INTX_IRQ, 0, 1, false), 0);
-	idio16_set_inputs(dst.model, 0x0101);
+	uvf_idio16_set_inputs(dst.model, 0x0101);
 	assert_int_equal(harness_wait_eventfd(intx_dst, FIRES_MS), 1);
-	assert_int_equal(io_rd(dst.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_LOW);
+	assert_int_equal(io_rd(dst.c, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_LOW);
 
 	close(intx_src);
 	close(intx_dst);
@@ -661,7 +665,7 @@ static void idio16_continues_with_outputs_inputs_and_asserted_interrupt(void **s
 	server_stop(&src);
 }
 
-static void idio16_input_change_while_stopped_interrupts_after_resume(void **state)
+static void uvf_idio16_input_change_while_stopped_interrupts_after_resume(void **state)
 {
 	struct server src, dst;
 	(void)state;
@@ -670,32 +674,32 @@ static void idio16_input_change_while_stopped_interrupts_after_resume(void **sta
 	int intx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(intx >= 0);
 	assert_int_equal(uvf_client_set_irq_eventfds(src.c, UVF_PCI_INTX_IRQ, 0, 1, &intx), 0);
-	(void)io_rd(src.c, IDIO16_PORT_IRQ_CTL);
-	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIG_STATE_STOP), 0);
-	idio16_set_inputs(src.model, 0x0001);
+	(void)io_rd(src.c, UVF_IDIO16_PORT_IRQ_CTL);
+	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_STOP), 0);
+	uvf_idio16_set_inputs(src.model, 0x0001);
 	assert_int_equal(harness_wait_eventfd(intx, QUIET_MS), 0); /* stopped: no interrupt */
-	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(src.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	assert_int_equal(harness_wait_eventfd(intx, FIRES_MS), 1);
-	assert_int_equal(io_rd(src.c, IDIO16_PORT_IRQ_STATUS), IDIO16_STATUS_PENDING | IDIO16_STATUS_COS_LOW);
+	assert_int_equal(io_rd(src.c, UVF_IDIO16_PORT_IRQ_STATUS), UVF_IDIO16_STATUS_PENDING | UVF_IDIO16_STATUS_COS_LOW);
 	close(intx);
 	server_stop(&dst);
 	server_stop(&src);
 }
 
-static void idio16_refuses_broken_streams_and_the_source_runs_on(void **state)
+static void uvf_idio16_refuses_broken_streams_and_the_source_runs_on(void **state)
 {
 	struct server src, dst;
 	uint8_t *stream;
 	(void)state;
 
 	start_idio16_pair(&src, &dst);
-	io_wr(src.c, IDIO16_PORT_OUT_LOW, 0x42);
+	io_wr(src.c, UVF_IDIO16_PORT_OUT_LOW, 0x42);
 	size_t len = save_stream(src.c, &stream);
 	broken_streams_are_refused(&src, &dst, stream, len);
 	free(stream);
-	assert_int_equal(io_rd(src.c, IDIO16_PORT_OUT_LOW), 0x42);
-	io_wr(src.c, IDIO16_PORT_OUT_LOW, 0x43);
-	assert_int_equal(io_rd(src.c, IDIO16_PORT_OUT_LOW), 0x43);
+	assert_int_equal(io_rd(src.c, UVF_IDIO16_PORT_OUT_LOW), 0x42);
+	io_wr(src.c, UVF_IDIO16_PORT_OUT_LOW, 0x43);
+	assert_int_equal(io_rd(src.c, UVF_IDIO16_PORT_OUT_LOW), 0x43);
 	server_stop(&dst);
 	server_stop(&src);
 }
@@ -707,16 +711,18 @@ static void streams_of_another_device_type_are_refused(void **state)
 	(void)state;
 
 	/* an idio16 stream into a dmatest */
-	struct idio16 *model;
+	struct uvf_idio16 *model;
 	struct uvf_device *dev;
-	assert_int_equal(idio16_create(&model), 0);
+	assert_int_equal(uvf_idio16_create(&model), 0);
 	server_start(&a, NULL, model, "idio16");
-	assert_int_equal(uvf_dmatest_create(&dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	dev = uvf_dmatest_device(dmatest);
 	server_start(&b, dev, NULL, "dmatest");
 	size_t len = save_stream(a.c, &stream);
 	assert_int_equal(load_stream(b.c, stream, len), -EINVAL);
 	free(stream);
-	assert_int_equal(uvf_client_set_migration_state(a.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(a.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	server_stop(&b);
 	server_stop(&a);
 }
@@ -914,7 +920,7 @@ struct nvme_pair {
 	uint8_t *mem;
 };
 
-static void start_nvme_pair(struct nvme_pair *p, uint64_t dst_size)
+static void start_nvme_pair_polled(struct nvme_pair *p, uint64_t dst_size, int poll_us)
 {
 	struct uvf_device *a, *b;
 	strcpy(p->backing, "/tmp/uvf-mig-nvme-XXXXXX");
@@ -922,16 +928,26 @@ static void start_nvme_pair(struct nvme_pair *p, uint64_t dst_size)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, NSIZE), 0);
 	close(fd);
-	struct uvf_nvme_opts opts = {.backing = p->backing, .queues = NQ, .serial = "MIGTEST"};
-	assert_int_equal(uvf_nvme_create(&a, &opts), 0);
+	struct uvf_nvme_opts opts = {
+		.backing = p->backing, .queues = NQ, .serial = "MIGTEST", .shadow_poll_us = poll_us};
+	struct uvf_nvme *nvme_a;
+	assert_int_equal(uvf_nvme_create(&nvme_a, &opts), 0);
+	a = uvf_nvme_device(nvme_a);
 	server_start(&p->src, a, NULL, "src");
 	if (dst_size != NSIZE) {
 		opts.backing = NULL; /* another namespace */
 		opts.size = dst_size;
 	}
-	assert_int_equal(uvf_nvme_create(&b, &opts), 0);
+	struct uvf_nvme *nvme_b;
+	assert_int_equal(uvf_nvme_create(&nvme_b, &opts), 0);
+	b = uvf_nvme_device(nvme_b);
 	server_start(&p->dst, b, NULL, "dst");
 	p->mem = share_memory(&p->src, &p->dst);
+}
+
+static void start_nvme_pair(struct nvme_pair *p, uint64_t dst_size)
+{
+	start_nvme_pair_polled(p, dst_size, 0);
 }
 
 static void stop_nvme_pair(struct nvme_pair *p)
@@ -1051,6 +1067,99 @@ static void nvme_continues_on_the_destination_in_the_next_slot(void **state)
 	stop_nvme_pair(&p);
 }
 
+/* Shadow doorbells: the host writes the tail (or head) in its shadow page
+ * and rings only when the new value passes EventIdx (Linux's rule). */
+#define DBS_OFF 0x7000u
+#define EIS_OFF 0x8000u
+
+static bool shadow_publish(struct drv *d, uint32_t slot, uint32_t value)
+{
+	uint32_t *db = (uint32_t *)(void *)(d->mem + DBS_OFF + slot * 4);
+	const uint32_t *ei = (const uint32_t *)(const void *)(d->mem + EIS_OFF + slot * 4);
+	/* sequentially consistent: a full barrier between store and load */
+	uint16_t old = (uint16_t)__atomic_exchange_n(db, value, __ATOMIC_SEQ_CST);
+	uint16_t event_idx = (uint16_t)__atomic_load_n(ei, __ATOMIC_SEQ_CST);
+	if ((uint16_t)((uint16_t)value - event_idx - 1) >= (uint16_t)((uint16_t)value - old))
+		return false;
+	nv_wr(d, 0x1000 + slot * 4, value);
+	return true;
+}
+
+/* One page written and read back on queue q through the shadow doorbells;
+ * counts the doorbells rung. */
+static void shadow_page_roundtrip(struct drv *d, unsigned q, uint64_t slba, uint8_t fill, unsigned *rings)
+{
+	uint32_t sqe[16], off = DATA_OFF + q * 0x1000u;
+	for (int pass = 0; pass < 2; pass++) {
+		memset(d->mem + off, pass ? 0 : fill, 4096);
+		io_sqe(sqe, pass ? 0x02 : 0x01, slba, off);
+		uint16_t cid = drv_queue(d, q, sqe);
+		*rings += shadow_publish(d, 2 * q, d->sq_tail[q]);
+		const uint8_t *slot = d->mem + cq_offs[q] + d->cq_head[q] * 16;
+		int i;
+		for (i = 0; i < 20000; i++) {
+			uint32_t dw3 = __atomic_load_n((const uint32_t *)(const void *)(slot + 12), __ATOMIC_ACQUIRE);
+			if ((bool)(dw3 >> 16 & 1) == d->phase[q])
+				break;
+			(void)nv_rd(d, 0x1c);
+		}
+		assert_true(i < 20000);
+		uint32_t cqe[4];
+		memcpy(cqe, slot, 16);
+		assert_int_equal(cqe[3] & 0xffff, cid);
+		assert_int_equal(cqe[3] >> 17 & 0x7ff, 0);
+		if (++d->cq_head[q] == QDEPTH) {
+			d->cq_head[q] = 0;
+			d->phase[q] = !d->phase[q];
+		}
+		*rings += shadow_publish(d, 2 * q + 1, d->cq_head[q]);
+	}
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(d->mem[off + i], fill);
+}
+
+/* The shadow doorbell pages travel: the destination polls them, and a
+ * host that writes only the shadow doorbells goes on there. */
+static void nvme_shadow_doorbells_go_on_on_the_destination(void **state)
+{
+	struct nvme_pair p;
+	struct drv d;
+	unsigned rings = 0;
+	(void)state;
+
+	start_nvme_pair_polled(&p, NSIZE, 10000000); /* polled longer than the test runs */
+	memset(&d, 0, sizeof(d));
+	d.mem = p.mem;
+	drv_wire(&d, p.src.c);
+	struct drv dd = d;
+	drv_wire(&dd, p.dst.c);
+	drv_bring_up(&d);
+	uint32_t sqe[16] = {0x7c};
+	sqe[6] = (uint32_t)(IOVA + DBS_OFF);
+	sqe[7] = (uint32_t)((IOVA + DBS_OFF) >> 32);
+	sqe[8] = (uint32_t)(IOVA + EIS_OFF);
+	sqe[9] = (uint32_t)((IOVA + EIS_OFF) >> 32);
+	assert_int_equal(drv_cmd(&d, 0, sqe, NULL), 0);
+	for (unsigned i = 0; i < 5; i++)
+		shadow_page_roundtrip(&d, 1, 8 * i, (uint8_t)(0x10 + i), &rings);
+	assert_int_equal(rings, 0);
+
+	migrate(&p.src, &p.dst);
+
+	struct drv moved = d;
+	moved.c = p.dst.c;
+	memcpy(moved.efd, dd.efd, sizeof(moved.efd));
+	for (unsigned i = 0; i < 12; i++) {
+		shadow_page_roundtrip(&moved, 1, 100 + 8 * i, (uint8_t)(0x40 + i), &rings);
+		shadow_page_roundtrip(&moved, 2, 300 + 8 * i, (uint8_t)(0x60 + i), &rings);
+	}
+	assert_int_equal(rings, 0);
+
+	drv_unwire(&d);
+	drv_unwire(&dd);
+	stop_nvme_pair(&p);
+}
+
 /* With DMA by message every step of a command is a round trip: commands
  * rung (posted) right before the stop are caught mid-way, each at some
  * step, and complete on the destination exactly once, in order. */
@@ -1070,9 +1179,13 @@ static void nvme_io_in_flight_at_the_stop_completes_on_the_destination(void **st
 	assert_int_equal(ftruncate(fd, NSIZE), 0);
 	close(fd);
 	struct uvf_nvme_opts opts = {.backing = p.backing, .queues = NQ, .serial = "MIGTEST"};
-	assert_int_equal(uvf_nvme_create(&a, &opts), 0);
+	struct uvf_nvme *nvme_a;
+	assert_int_equal(uvf_nvme_create(&nvme_a, &opts), 0);
+	a = uvf_nvme_device(nvme_a);
 	server_start(&p.src, a, NULL, "src");
-	assert_int_equal(uvf_nvme_create(&b, &opts), 0);
+	struct uvf_nvme *nvme_b;
+	assert_int_equal(uvf_nvme_create(&nvme_b, &opts), 0);
+	b = uvf_nvme_device(nvme_b);
 	server_start(&p.dst, b, NULL, "dst");
 	p.mem = share_memory_by(&p.src, &p.dst, true);
 
@@ -1202,13 +1315,13 @@ static void nvme_doorbell_rung_while_stopped_is_served_after_resume(void **state
 	drv_wire(&d, p.src.c);
 	drv_bring_up(&d);
 	page_roundtrip(&d, 1, 0, 0x99);
-	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIG_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIGRATION_STATE_STOP), 0);
 	io_sqe(sqe, 0x02, 0, DATA_OFF + 0x8000);
 	uint16_t cid = drv_queue(&d, 1, sqe);
 	drv_ring(&d, 1);
 	usleep(50000);
 	assert_int_equal(d.mem[DATA_OFF + 0x8000], 0); /* stopped: no DMA */
-	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	assert_int_equal(drv_wait(&d, 1, cid, NULL), 0);
 	assert_int_equal(d.mem[DATA_OFF + 0x8000], 0x99);
 	drv_unwire(&d);
@@ -1252,7 +1365,7 @@ static void nvme_refuses_a_stream_for_another_namespace(void **state)
 	size_t len = save_stream(d.c, &stream);
 	assert_int_equal(load_stream(p.dst.c, stream, len), -EINVAL);
 	free(stream);
-	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	page_roundtrip(&d, 1, 0, 0x44);
 	drv_unwire(&d);
 	stop_nvme_pair(&p);
@@ -1334,7 +1447,7 @@ static void scratch_program_migrates_registers_and_window(void **state)
 	assert_int_equal(load_stream(b.c, stream, len), -EINVAL);
 	assert_int_equal(uvf_client_reset(b.c), 0);
 	free(stream);
-	assert_int_equal(uvf_client_set_migration_state(a.c, UVF_MIG_STATE_RUNNING), 0);
+	assert_int_equal(uvf_client_set_migration_state(a.c, UVF_MIGRATION_STATE_RUNNING), 0);
 
 	migrate(&(struct server){.c = a.c}, &(struct server){.c = b.c});
 	assert_int_equal(uvf_client_region_read(b.c, 0, 0, regs_after, sizeof(regs_after)), 0);
@@ -1359,13 +1472,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dmatest_command_in_flight_at_the_stop_completes_once_on_the_destination,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(dmatest_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
-		cmocka_unit_test_setup_teardown(idio16_continues_with_outputs_inputs_and_asserted_interrupt, setup,
+		cmocka_unit_test_setup_teardown(uvf_idio16_continues_with_outputs_inputs_and_asserted_interrupt, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(idio16_input_change_while_stopped_interrupts_after_resume, setup,
+		cmocka_unit_test_setup_teardown(uvf_idio16_input_change_while_stopped_interrupts_after_resume, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(idio16_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(uvf_idio16_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(streams_of_another_device_type_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvme_continues_on_the_destination_in_the_next_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(nvme_shadow_doorbells_go_on_on_the_destination, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvme_io_in_flight_at_the_stop_completes_on_the_destination, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(nvme_completion_waiting_for_cq_room_is_posted_on_the_destination, setup,

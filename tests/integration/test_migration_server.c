@@ -35,12 +35,12 @@
 #define WORDS2 ((MEM2_SIZE / PAGE + 63) / 64)
 
 enum {
-	ST_ERR = UVF_MIG_STATE_ERROR,
-	ST_STOP = UVF_MIG_STATE_STOP,
-	ST_RUN = UVF_MIG_STATE_RUNNING,
-	ST_SC = UVF_MIG_STATE_STOP_COPY,
-	ST_RES = UVF_MIG_STATE_RESUMING,
-	ST_PC = UVF_MIG_STATE_PRE_COPY
+	ST_ERR = UVF_MIGRATION_STATE_ERROR,
+	ST_STOP = UVF_MIGRATION_STATE_STOP,
+	ST_RUN = UVF_MIGRATION_STATE_RUNNING,
+	ST_SC = UVF_MIGRATION_STATE_STOP_COPY,
+	ST_RES = UVF_MIGRATION_STATE_RESUMING,
+	ST_PC = UVF_MIGRATION_STATE_PRE_COPY
 };
 
 /* The device: a state of STREAM_LEN bytes, PRECOPY_LEN of them offered in
@@ -53,7 +53,7 @@ struct mdev {
 	size_t nloaded;
 	int narcs;
 	int resets;
-	enum uvf_mig_state reset_saw; /* migration state seen by the reset callback */
+	enum uvf_migration_state reset_saw; /* migration state seen by the reset callback */
 };
 
 static struct mdev g_m;
@@ -64,19 +64,19 @@ static uint8_t stream_byte(size_t i)
 	return (uint8_t)((i * 7u + 3u) ^ (i >> 8));
 }
 
-static int m_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int m_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from, enum uvf_migration_state to)
 {
 	(void)dev;
 	struct mdev *m = data;
 	int ret = 0;
 	pthread_mutex_lock(&m->lock);
 	m->narcs++;
-	if ((from == UVF_MIG_STATE_RUNNING && to == UVF_MIG_STATE_PRE_COPY) ||
-	    (from == UVF_MIG_STATE_STOP && to == UVF_MIG_STATE_STOP_COPY))
+	if ((from == UVF_MIGRATION_STATE_RUNNING && to == UVF_MIGRATION_STATE_PRE_COPY) ||
+	    (from == UVF_MIGRATION_STATE_STOP && to == UVF_MIGRATION_STATE_STOP_COPY))
 		m->saved = 0;
-	if (to == UVF_MIG_STATE_RESUMING)
+	if (to == UVF_MIGRATION_STATE_RESUMING)
 		m->nloaded = 0;
-	if (from == UVF_MIG_STATE_RESUMING) {
+	if (from == UVF_MIGRATION_STATE_RESUMING) {
 		/* validate: the whole stream, unchanged */
 		if (m->nloaded != STREAM_LEN)
 			ret = -EILSEQ;
@@ -91,7 +91,7 @@ static int m_transition(struct uvf_device *dev, void *data, enum uvf_mig_state f
 static ssize_t m_save(struct uvf_device *dev, void *data, void *buf, size_t len)
 {
 	struct mdev *m = data;
-	size_t end = uvf_device_migration_state(dev) == UVF_MIG_STATE_PRE_COPY ? PRECOPY_LEN : STREAM_LEN;
+	size_t end = uvf_device_migration_state(dev) == UVF_MIGRATION_STATE_PRE_COPY ? PRECOPY_LEN : STREAM_LEN;
 	pthread_mutex_lock(&m->lock);
 	size_t n = m->saved < end ? end - m->saved : 0;
 	if (n > len)
@@ -188,7 +188,7 @@ static int feat(struct uvf_client *c, uint32_t argsz, uint32_t flags, const void
 		size_t cap, size_t *olen)
 {
 	uint8_t *msg = malloc(8 + dlen);
-	struct uvf_device_feature f = {argsz, flags};
+	struct uvf_msg_device_feature f = {argsz, flags};
 	size_t ignored;
 	assert_non_null(msg);
 	memcpy(msg, &f, 8);
@@ -201,10 +201,11 @@ static int feat(struct uvf_client *c, uint32_t argsz, uint32_t flags, const void
 
 static int set_state(struct uvf_client *c, uint32_t s)
 {
-	struct uvf_feature_mig_state st = {s, UINT32_MAX};
+	struct uvf_msg_feature_migration_state st = {s, UINT32_MAX};
 	uint8_t out[16];
 	size_t n = 0;
-	int ret = feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE, &st, sizeof(st), out, sizeof(out), &n);
+	int ret = feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), out, sizeof(out),
+		       &n);
 	if (ret == 0)
 		assert_int_equal(n, 16); /* the request echoed */
 	return ret;
@@ -214,7 +215,8 @@ static uint32_t get_state(struct uvf_client *c)
 {
 	uint8_t out[16];
 	size_t n;
-	assert_int_equal(feat(c, 16, UVF_FEATURE_GET | UVF_FEATURE_MIG_DEVICE_STATE, NULL, 0, out, sizeof(out), &n), 0);
+	assert_int_equal(
+		feat(c, 16, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE, NULL, 0, out, sizeof(out), &n), 0);
 	assert_int_equal(n, 16);
 	uint32_t s;
 	memcpy(&s, out + 8, 4);
@@ -224,13 +226,14 @@ static uint32_t get_state(struct uvf_client *c)
 /* MIG_DATA_READ of size bytes; checks the reply framing. */
 static int mig_read(struct uvf_client *c, uint32_t size, uint8_t *data, uint32_t *got)
 {
-	struct uvf_mig_data req = {8 + size, size};
+	struct uvf_msg_migration_data req = {8 + size, size};
 	uint8_t *out = malloc(8 + (size_t)size);
 	size_t n = 0;
 	assert_non_null(out);
-	int ret = uvf_client_call(c, UVF_CMD_MIG_DATA_READ, &req, sizeof(req), NULL, 0, out, 8 + (size_t)size, &n);
+	int ret =
+		uvf_client_call(c, UVF_CMD_MIGRATION_DATA_READ, &req, sizeof(req), NULL, 0, out, 8 + (size_t)size, &n);
 	if (ret == 0) {
-		struct uvf_mig_data head;
+		struct uvf_msg_migration_data head;
 		assert_true(n >= 8);
 		memcpy(&head, out, 8);
 		assert_true(head.size <= size);
@@ -246,14 +249,14 @@ static int mig_read(struct uvf_client *c, uint32_t size, uint8_t *data, uint32_t
 static int mig_write_raw(struct uvf_client *c, uint32_t argsz, uint32_t size, const uint8_t *data, size_t dlen)
 {
 	uint8_t *msg = malloc(8 + dlen);
-	struct uvf_mig_data head = {argsz, size};
+	struct uvf_msg_migration_data head = {argsz, size};
 	uint8_t out[8];
 	size_t n = 0;
 	assert_non_null(msg);
 	memcpy(msg, &head, 8);
 	if (dlen)
 		memcpy(msg + 8, data, dlen);
-	int ret = uvf_client_call(c, UVF_CMD_MIG_DATA_WRITE, msg, 8 + dlen, NULL, 0, out, sizeof(out), &n);
+	int ret = uvf_client_call(c, UVF_CMD_MIGRATION_DATA_WRITE, msg, 8 + dlen, NULL, 0, out, sizeof(out), &n);
 	free(msg);
 	if (ret == 0)
 		assert_int_equal(n, 0);
@@ -265,11 +268,11 @@ static int mig_write(struct uvf_client *c, const uint8_t *data, uint32_t size)
 	return mig_write_raw(c, 8 + size, size, data, size);
 }
 
-static int log_start(struct uvf_client *c, uint64_t page, const struct uvf_dma_logging_range *ranges, uint32_t n,
+static int log_start(struct uvf_client *c, uint64_t page, const struct uvf_msg_dma_logging_range *ranges, uint32_t n,
 		     uint64_t *chosen)
 {
 	uint8_t buf[16 + 16 * 8], out[8 + sizeof(buf)];
-	struct uvf_dma_logging_control ctl = {page, n, 0};
+	struct uvf_msg_dma_logging_control ctl = {page, n, 0};
 	size_t len = 16 + 16 * (size_t)n, olen = 0;
 	assert_true(n <= 8);
 	memcpy(buf, &ctl, 16);
@@ -296,7 +299,7 @@ static int log_stop(struct uvf_client *c)
 static int log_report_argsz(struct uvf_client *c, uint64_t iova, uint64_t length, uint64_t page, uint64_t *bitmap,
 			    size_t words, uint32_t argsz_delta)
 {
-	struct uvf_dma_logging_report r = {iova, length, page};
+	struct uvf_msg_dma_logging_report r = {iova, length, page};
 	size_t cap = 8 + 24 + words * 8, n = 0;
 	uint8_t *out = malloc(cap);
 	assert_non_null(out);
@@ -304,7 +307,7 @@ static int log_report_argsz(struct uvf_client *c, uint64_t iova, uint64_t length
 		       out, cap, &n);
 	if (ret == 0) {
 		assert_int_equal(n, cap);
-		struct uvf_device_feature head;
+		struct uvf_msg_device_feature head;
 		memcpy(&head, out, 8);
 		assert_int_equal(head.argsz, cap);
 		memcpy(bitmap, out + 32, words * 8);
@@ -346,7 +349,7 @@ static void device_feature_replies_are_framed_per_the_spec(void **state)
 	/* GET: argsz = 8 + data, the request's flags, the data */
 	assert_int_equal(feat(c, 64, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION, NULL, 0, out, sizeof(out), &n), 0);
 	assert_int_equal(n, 16);
-	struct uvf_device_feature head;
+	struct uvf_msg_device_feature head;
 	memcpy(&head, out, 8);
 	assert_int_equal(head.argsz, 16);
 	assert_int_equal(head.flags, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION);
@@ -361,16 +364,17 @@ static void device_feature_replies_are_framed_per_the_spec(void **state)
 			 0);
 	assert_int_equal(n, 8);
 	/* SET|GET without PROBE, unknown flag bits, SET argsz below the payload */
-	struct uvf_feature_mig_state st = {ST_STOP, 0};
-	assert_int_equal(feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_GET | UVF_FEATURE_MIG_DEVICE_STATE, &st, 8, out,
-			      sizeof(out), &n),
+	struct uvf_msg_feature_migration_state st = {ST_STOP, 0};
+	assert_int_equal(feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 8,
+			      out, sizeof(out), &n),
 			 -EINVAL);
 	assert_int_equal(feat(c, 16, 0x80000u | UVF_FEATURE_GET | UVF_FEATURE_MIGRATION, NULL, 0, out, sizeof(out), &n),
 			 -EINVAL);
-	assert_int_equal(feat(c, 8, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE, &st, 8, out, sizeof(out), &n),
+	assert_int_equal(feat(c, 8, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 8, out, sizeof(out), &n),
 			 -EINVAL);
 	assert_int_equal(get_state(c), ST_RUN); /* none of these moved it */
-	assert_int_equal(feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE, &st, 8, out, sizeof(out), &n), 0);
+	assert_int_equal(
+		feat(c, 16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 8, out, sizeof(out), &n), 0);
 	assert_int_equal(get_state(c), ST_STOP);
 	uvf_client_close(c);
 }
@@ -489,7 +493,7 @@ static void mig_data_write_feeds_load_and_bad_data_is_rejected(void **state)
 	assert_int_equal(get_state(c), ST_RUN);
 	pthread_mutex_lock(&g_m.lock);
 	assert_int_equal(g_m.resets, 1);
-	assert_int_equal(g_m.reset_saw, UVF_MIG_STATE_ERROR);
+	assert_int_equal(g_m.reset_saw, UVF_MIGRATION_STATE_ERROR);
 	pthread_mutex_unlock(&g_m.lock);
 
 	/* a corrupted stream of the right length */
@@ -524,12 +528,12 @@ static void commands_a_stopped_device_still_takes(void **state)
 		 * RESUMING; the source may unmap while stopped */
 		assert_int_equal(uvf_client_dma_alloc(c, IOVA, MEM_SIZE, RW, &mem), 0);
 		assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_MSIX_IRQ, 0, 1, &efd), 0);
-		struct uvf_device_info info;
+		struct uvf_msg_device_info info;
 		assert_int_equal(uvf_client_device_info(c, &info), 0);
 		uint32_t id;
 		assert_int_equal(uvf_client_config_read32(c, 0, &id), 0);
 		assert_int_equal(uvf_client_config_write16(c, 4, 0x0006), 0);
-		assert_int_equal(uvf_client_bar_write(c, 0, 0, "abcd", 4), 0);
+		assert_int_equal(uvf_client_access_write(c, 0, 0, "abcd", 4), 0);
 		assert_int_equal(uvf_client_dma_unregister(c, IOVA, MEM_SIZE), 0);
 		if (stopped[i] == ST_SC)
 			assert_int_equal(mig_read(c, 64, buf, &got), 0);
@@ -545,7 +549,7 @@ static void commands_a_stopped_device_still_takes(void **state)
 	assert_int_equal(uvf_client_reset(c), 0);
 	assert_int_equal(get_state(c), ST_RUN);
 	pthread_mutex_lock(&g_m.lock);
-	assert_int_equal(g_m.reset_saw, UVF_MIG_STATE_STOP_COPY);
+	assert_int_equal(g_m.reset_saw, UVF_MIGRATION_STATE_STOP_COPY);
 	pthread_mutex_unlock(&g_m.lock);
 	uvf_client_close(c);
 	close(efd);
@@ -591,7 +595,7 @@ static void stopped_device_latches_interrupts_and_refuses_dma(void **state)
 }
 
 /* Wait (up to 2 s) for the server thread to reach migration state s. */
-static bool wait_state(struct uvf_device *dev, enum uvf_mig_state s)
+static bool wait_state(struct uvf_device *dev, enum uvf_migration_state s)
 {
 	for (int i = 0; i < 200; i++) {
 		if (uvf_device_migration_state(dev) == s && !uvf_device_client_connected(dev))
@@ -615,7 +619,7 @@ static void disconnect_cancels_saving_and_keeps_other_states(void **state)
 	assert_int_equal(mig_read(c, 64, buf, &got), 0);
 	assert_int_equal(log_start(c, PAGE, NULL, 0, NULL), 0);
 	uvf_client_close(c);
-	assert_true(wait_state(dev, UVF_MIG_STATE_RUNNING));
+	assert_true(wait_state(dev, UVF_MIGRATION_STATE_RUNNING));
 
 	/* the next client finds logging off and a fresh stream */
 	c = harness_connect(&g_h);
@@ -623,14 +627,14 @@ static void disconnect_cancels_saving_and_keeps_other_states(void **state)
 	assert_int_equal(log_report(c, IOVA, MEM_SIZE, PAGE, bm, 4), -EINVAL);
 	assert_int_equal(set_state(c, ST_PC), 0);
 	uvf_client_close(c);
-	assert_true(wait_state(dev, UVF_MIG_STATE_RUNNING));
+	assert_true(wait_state(dev, UVF_MIGRATION_STATE_RUNNING));
 
 	/* STOP (perhaps a finished migration) stays */
 	c = harness_connect(&g_h);
 	assert_int_equal(set_state(c, ST_STOP), 0);
 	uvf_client_close(c);
 	usleep(100000);
-	assert_true(wait_state(dev, UVF_MIG_STATE_STOP));
+	assert_true(wait_state(dev, UVF_MIGRATION_STATE_STOP));
 	c = harness_connect(&g_h);
 	assert_int_equal(get_state(c), ST_STOP);
 	uvf_client_close(c);
@@ -665,21 +669,21 @@ static void dirty_logging_rejects_bad_requests(void **state)
 	assert_int_equal(log_stop(c), 0);
 
 	/* ranges: empty, wrapping, overlapping */
-	struct uvf_dma_logging_range r[2] = {{IOVA, 0}, {IOVA + MEM_SIZE, PAGE}};
+	struct uvf_msg_dma_logging_range r[2] = {{IOVA, 0}, {IOVA + MEM_SIZE, PAGE}};
 	assert_int_equal(log_start(c, PAGE, r, 1, NULL), -EINVAL);
-	r[0] = (struct uvf_dma_logging_range){UINT64_MAX - PAGE + 2, PAGE};
+	r[0] = (struct uvf_msg_dma_logging_range){UINT64_MAX - PAGE + 2, PAGE};
 	assert_int_equal(log_start(c, PAGE, r, 1, NULL), -EINVAL);
-	r[0] = (struct uvf_dma_logging_range){IOVA + MEM_SIZE - PAGE, 2 * PAGE};
+	r[0] = (struct uvf_msg_dma_logging_range){IOVA + MEM_SIZE - PAGE, 2 * PAGE};
 	assert_int_equal(log_start(c, PAGE, r, 2, NULL), -EINVAL);
 	/* the control block's size must match num_ranges */
-	struct uvf_dma_logging_control ctl = {PAGE, 2, 0};
+	struct uvf_msg_dma_logging_control ctl = {PAGE, 2, 0};
 	uint8_t out[64];
 	assert_int_equal(
 		feat(c, 64, UVF_FEATURE_SET | UVF_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl), out, sizeof(out), NULL),
 		-EINVAL);
 	/* ranges need not match mappings */
-	r[0] = (struct uvf_dma_logging_range){IOVA - PAGE, MEM_SIZE / 2 + PAGE};
-	r[1] = (struct uvf_dma_logging_range){IOVA + MEM_SIZE / 2, MEM_SIZE};
+	r[0] = (struct uvf_msg_dma_logging_range){IOVA - PAGE, MEM_SIZE / 2 + PAGE};
+	r[1] = (struct uvf_msg_dma_logging_range){IOVA + MEM_SIZE / 2, MEM_SIZE};
 	assert_int_equal(log_start(c, PAGE, r, 2, NULL), 0);
 
 	/* REPORT: inside one logged range; length; page size; argsz */

@@ -34,10 +34,14 @@
 #define LIST_OFF  0x5000u /* a PRP list page */
 #define IOSQ2_OFF 0x6000u
 #define IOCQ2_OFF 0x7000u
+#define DBS_OFF	  0x8000u /* shadow doorbells */
+#define EIS_OFF	  0x9000u /* EventIdx */
 #define DATA_OFF  0x10000u
 #define QDEPTH	  16u
 #define NSIZE	  (16u << 20)
 #define NQ	  2u
+
+static const uint16_t sc_invalid_field = 0x2; /* status: Invalid Field in Command */
 
 static struct harness g_h;
 
@@ -57,10 +61,41 @@ static int setup(void **state)
 	struct uvf_device *dev;
 
 	harness_prepare(&g_h);
-	assert_int_equal(uvf_nvme_create(&dev, &opts), 0);
+	struct uvf_nvme *nvme;
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	dev = uvf_nvme_device(nvme);
 	harness_start(&g_h, dev, NULL);
 	*state = &g_h;
 	return 0;
+}
+
+/* The same device with shadow doorbells polled poll_us after activity. */
+static int setup_poll(void **state, int poll_us)
+{
+	struct uvf_nvme_opts opts = {.size = NSIZE, .queues = NQ, .serial = "UVFTEST123", .shadow_poll_us = poll_us};
+	struct uvf_nvme *nvme;
+
+	harness_prepare(&g_h);
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	harness_start(&g_h, uvf_nvme_device(nvme), NULL);
+	*state = &g_h;
+	return 0;
+}
+
+/* Polled for 10 s: longer than any of these tests waits between commands. */
+static int setup_poll_long(void **state)
+{
+	return setup_poll(state, 10000000);
+}
+
+static int setup_poll_short(void **state)
+{
+	return setup_poll(state, 2000);
+}
+
+static int setup_no_poll(void **state)
+{
+	return setup_poll(state, -1);
 }
 
 static int teardown(void **state)
@@ -76,7 +111,7 @@ static char g_backing[64];
 static int setup_file(void **state)
 {
 	struct uvf_nvme_opts opts = {.queues = NQ, .serial = "UVFTEST123"};
-	struct uvf_device *dev;
+	struct uvf_nvme *nvme;
 
 	strcpy(g_backing, "/tmp/uvf-nvme-test-XXXXXX");
 	int fd = mkstemp(g_backing);
@@ -85,8 +120,8 @@ static int setup_file(void **state)
 	close(fd);
 	opts.backing = g_backing;
 	harness_prepare(&g_h);
-	assert_int_equal(uvf_nvme_create(&dev, &opts), 0);
-	harness_start(&g_h, dev, NULL);
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	harness_start(&g_h, uvf_nvme_device(nvme), NULL);
 	*state = &g_h;
 	return 0;
 }
@@ -678,6 +713,293 @@ static void function_level_reset_disables_the_controller(void **state)
 	drv_close(&d);
 }
 
+/* ---- shadow doorbells ---- */
+
+static uint32_t *slot32(struct drv *d, uint32_t off)
+{
+	return (uint32_t *)(void *)(d->mem + off);
+}
+
+static uint32_t eventidx(struct drv *d, unsigned q, bool cq)
+{
+	return __atomic_load_n(slot32(d, EIS_OFF + 8 * q + (cq ? 4 : 0)), __ATOMIC_SEQ_CST);
+}
+
+/* Linux's rule: the host rings when the new value passes EventIdx. */
+static bool need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old)
+{
+	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
+}
+
+/* Write value into the shadow doorbell of queue q (cq: its head), then
+ * ring the MMIO doorbell only if EventIdx asks for it, as a host does.
+ * Returns whether it rang. */
+static bool shadow_publish(struct drv *d, unsigned q, bool cq, uint32_t value)
+{
+	uint32_t *db = slot32(d, DBS_OFF + 8 * q + (cq ? 4 : 0));
+	/* sequentially consistent, as the device's: a full barrier between
+	 * the shadow store and the EventIdx load */
+	uint16_t old = (uint16_t)__atomic_exchange_n(db, value, __ATOMIC_SEQ_CST);
+
+	if (!need_event((uint16_t)eventidx(d, q, cq), (uint16_t)value, old))
+		return false;
+	wr32(d, 0x1000 + 8 * q + (cq ? 4 : 0), value);
+	return true;
+}
+
+struct rings {
+	unsigned sq, cq;
+};
+
+/* Submit on queue q through the shadow doorbell and wait for the
+ * completion, giving the CQ head back the same way; returns its status. */
+static uint16_t shadow_cmd(struct drv *d, unsigned q, uint32_t *sqe, struct rings *r)
+{
+	uint32_t cqe[4];
+	uint16_t cid = drv_queue(d, q, sqe);
+
+	r->sq += shadow_publish(d, q, false, d->sq_tail[q]);
+	assert_true(drv_peek(d, q, cqe, 20000));
+	assert_int_equal(cqe[3] & 0xffff, cid);
+	if (++d->cq_head[q] == QDEPTH) {
+		d->cq_head[q] = 0;
+		d->phase[q] = !d->phase[q];
+	}
+	r->cq += shadow_publish(d, q, true, d->cq_head[q]);
+	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
+}
+
+static uint16_t rw_sqe(uint32_t *sqe, uint8_t opc, uint64_t slba, uint32_t off)
+{
+	memset(sqe, 0, 64);
+	sqe[0] = opc;
+	sqe[1] = 1;
+	sqe[6] = (uint32_t)(IOVA + off);
+	sqe[7] = (uint32_t)((IOVA + off) >> 32);
+	sqe[10] = (uint32_t)slba;
+	sqe[11] = (uint32_t)(slba >> 32);
+	return 0; /* one block */
+}
+
+static uint16_t dbbuf_config(struct drv *d, uint64_t dbs, uint64_t eis)
+{
+	uint32_t sqe[16] = {0x7c};
+	sqe[6] = (uint32_t)dbs;
+	sqe[7] = (uint32_t)(dbs >> 32);
+	sqe[8] = (uint32_t)eis;
+	sqe[9] = (uint32_t)(eis >> 32);
+	return drv_cmd(d, 0, sqe, NULL);
+}
+
+/* Write block i with a pattern and read it back, through the shadow doorbells. */
+static void shadow_block_roundtrip(struct drv *d, unsigned i, struct rings *r)
+{
+	uint32_t sqe[16];
+	memset(d->mem + DATA_OFF, (int)(0x40 + i), 512);
+	rw_sqe(sqe, 0x01, 100 + i, DATA_OFF);
+	assert_int_equal(shadow_cmd(d, 1, sqe, r), 0);
+	memset(d->mem + DATA_OFF + 0x1000, 0, 512);
+	rw_sqe(sqe, 0x02, 100 + i, DATA_OFF + 0x1000);
+	assert_int_equal(shadow_cmd(d, 1, sqe, r), 0);
+	for (unsigned k = 0; k < 512; k++)
+		assert_int_equal(d->mem[DATA_OFF + 0x1000 + k], 0x40 + i);
+}
+
+/* While the poller runs, EventIdx stays one behind the tail: the host
+ * never rings, and every command still completes (40 round trips wrap
+ * the 16-entry rings five times). */
+static void shadow_doorbells_take_submissions_without_a_doorbell(void **state)
+{
+	struct drv d;
+	struct rings r = {0, 0};
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_int_equal(d.mem[BUF_OFF + 257] & 1, 1); /* OACS bit 8 */
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	/* polling from the start: one behind tail 0 and head 0 of 16 entries */
+	assert_int_equal(eventidx(&d, 1, false), QDEPTH - 1);
+	assert_int_equal(eventidx(&d, 1, true), QDEPTH - 1);
+	for (unsigned i = 0; i < 40; i++)
+		shadow_block_roundtrip(&d, i, &r);
+	assert_int_equal(r.sq, 0);
+	assert_int_equal(r.cq, 0);
+	/* the MMIO doorbell still works alongside */
+	uint32_t sqe[16];
+	rw_sqe(sqe, 0x02, 100, DATA_OFF);
+	__atomic_store_n(slot32(&d, DBS_OFF + 8), (d.sq_tail[1] + 1) % QDEPTH, __ATOMIC_RELEASE);
+	assert_int_equal(drv_cmd(&d, 1, sqe, NULL), 0);
+	assert_int_equal(d.mem[DATA_OFF], 0x40);
+	drv_close(&d);
+}
+
+/* Idle, the poller asks for the doorbell (EventIdx = tail) and stops
+ * looking: a tail written without ringing waits for the doorbell. */
+static void shadow_doorbells_idle_device_waits_for_the_doorbell(void **state)
+{
+	struct drv d;
+	struct rings r = {0, 0};
+	uint32_t cqe[4], sqe[16];
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	shadow_block_roundtrip(&d, 1, &r);
+	/* the poller goes idle 2 ms after the last submission */
+	int tries = 0;
+	while (eventidx(&d, 1, false) != d.sq_tail[1] && tries++ < 100000)
+		(void)rd32(&d, 0x1c);
+	assert_int_equal(eventidx(&d, 1, false), d.sq_tail[1]);
+	usleep(50000); /* let it finish its last look and sleep */
+	rw_sqe(sqe, 0x02, 101, DATA_OFF);
+	uint16_t cid = drv_queue(&d, 1, sqe);
+	uint32_t *db = slot32(&d, DBS_OFF + 8);
+	uint16_t old = (uint16_t)__atomic_exchange_n(db, d.sq_tail[1], __ATOMIC_SEQ_CST);
+	assert_true(need_event((uint16_t)eventidx(&d, 1, false), (uint16_t)d.sq_tail[1], old));
+	/* not rung: nothing happens */
+	assert_false(drv_peek(&d, 1, cqe, 200));
+	drv_ring(&d, 1);
+	assert_int_equal(drv_wait(&d, 1, cid, NULL, QDEPTH), 0);
+	assert_int_equal(d.mem[DATA_OFF], 0x41);
+	drv_close(&d);
+}
+
+/* Without poller every submission that finds the controller idle rings. */
+static void shadow_doorbells_without_poller_ask_for_every_doorbell(void **state)
+{
+	struct drv d;
+	struct rings r = {0, 0};
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	assert_int_equal(eventidx(&d, 1, false), 0);
+	for (unsigned i = 0; i < 10; i++)
+		shadow_block_roundtrip(&d, i, &r);
+	assert_int_equal(r.sq, 20);
+	assert_int_equal(r.cq, 0); /* CQ heads are needed only when a CQ fills */
+	drv_close(&d);
+}
+
+/* A completion waiting for CQ room asks for the head doorbell. */
+static void shadow_doorbells_full_cq_asks_for_the_head_doorbell(void **state)
+{
+	struct drv d;
+	uint32_t cqe[4];
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	memset(d.mem + IOCQ_OFF, 0, 4096);
+	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 1u << 16 | 1, 1u << 16 | 3, NULL), 0);
+	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	uint32_t a[16] = {0x00, 1}, b[16] = {0x00, 1};
+	uint16_t ca = drv_queue(&d, 1, a), cb = drv_queue(&d, 1, b);
+	(void)shadow_publish(&d, 1, false, d.sq_tail[1]);
+	assert_true(drv_peek(&d, 1, cqe, 20000));
+	assert_int_equal(cqe[3] & 0xffff, ca);
+	/* the second waits: EventIdx of CQ 1 is its head, the host must ring */
+	int tries = 0;
+	while (eventidx(&d, 1, true) != 0 && tries++ < 100000)
+		(void)rd32(&d, 0x1c);
+	assert_int_equal(eventidx(&d, 1, true), 0);
+	d.cq_head[1] = 1;
+	assert_true(shadow_publish(&d, 1, true, 1));
+	assert_true(drv_peek(&d, 1, cqe, 20000));
+	assert_int_equal(cqe[3] & 0xffff, cb);
+	drv_close(&d);
+}
+
+/* Shadow values outside their queue are ignored like such a doorbell
+ * write; the queue goes on with the next valid one. */
+static void shadow_doorbells_ignore_values_outside_the_queue(void **state)
+{
+	struct drv d;
+	struct rings r = {0, 0};
+	uint32_t cqe[4];
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	shadow_block_roundtrip(&d, 2, &r);
+	uint32_t *db = slot32(&d, DBS_OFF + 8), *cqdb = slot32(&d, DBS_OFF + 12);
+	__atomic_store_n(db, 200u, __ATOMIC_RELEASE);
+	__atomic_store_n(cqdb, 0xffffffffu, __ATOMIC_RELEASE);
+	assert_false(drv_peek(&d, 1, cqe, 200));
+	/* back to valid values */
+	__atomic_store_n(db, d.sq_tail[1], __ATOMIC_RELEASE);
+	__atomic_store_n(cqdb, d.cq_head[1], __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < 20; i++)
+		shadow_block_roundtrip(&d, i, &r);
+	drv_close(&d);
+}
+
+/* Refused: private memory (no fd), misaligned, shared or unmapped pages.
+ * The host goes on with MMIO doorbells, and the shadow page is not read. */
+static void shadow_doorbells_refused_on_private_memory_and_bad_pages(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, false);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), sc_invalid_field);
+	__atomic_store_n(slot32(&d, DBS_OFF + 8), 5u, __ATOMIC_RELEASE);
+	assert_int_equal(io(&d, 0x02, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0);
+	drv_disable(&d);
+	drv_close(&d);
+
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF + 8, IOVA + EIS_OFF), sc_invalid_field);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF + 0x800), sc_invalid_field);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + DBS_OFF), sc_invalid_field);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + MEM_SIZE), sc_invalid_field);
+	assert_int_equal(dbbuf_config(&d, 0x10000000ull, IOVA + EIS_OFF), sc_invalid_field);
+	__atomic_store_n(slot32(&d, DBS_OFF + 8), 5u, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < 20; i++)
+		assert_int_equal(io(&d, 0x02, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0);
+	drv_close(&d);
+}
+
+/* Reset (CC.EN = 0) and shutdown drop the configuration: a stale shadow
+ * tail is not read afterwards. */
+static void shadow_doorbells_end_at_reset_and_shutdown(void **state)
+{
+	struct drv d;
+	struct rings r = {0, 0};
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	shadow_block_roundtrip(&d, 0, &r);
+	drv_disable(&d);
+	drv_enable(&d); /* zeroes the pages below DATA_OFF */
+	create_io_queues(&d);
+	__atomic_store_n(slot32(&d, DBS_OFF + 8), 5u, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < 20; i++)
+		assert_int_equal(io(&d, 0x02, 1, 100, 0, IOVA + DATA_OFF, 0, 0), 0);
+	assert_int_equal(d.mem[DATA_OFF], 0x40);
+	/* configured again, then a normal shutdown */
+	__atomic_store_n(slot32(&d, DBS_OFF + 8), d.sq_tail[1], __ATOMIC_RELEASE);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	shadow_block_roundtrip(&d, 1, &r);
+	wr32(&d, 0x14, 1u | 6u << 16 | 4u << 20 | 1u << 14);
+	assert_int_equal(rd32(&d, 0x1c) >> 2 & 3, 2);
+	__atomic_store_n(slot32(&d, DBS_OFF + 8), 5u, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < 20; i++)
+		assert_int_equal(io(&d, 0x02, 1, 101, 0, IOVA + DATA_OFF, 0, 0), 0);
+	assert_int_equal(d.mem[DATA_OFF], 0x41);
+	drv_close(&d);
+}
+
 /* Run the program with args; returns its exit status. */
 static void create_second_queue_pair(struct drv *d)
 {
@@ -1038,6 +1360,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file_threads, teardown_file),
 		cmocka_unit_test_setup_teardown(disconnect_with_io_in_flight, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(interrupts_coalesce_by_the_aggregation_threshold, setup, teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_take_submissions_without_a_doorbell, setup_poll_long,
+						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_idle_device_waits_for_the_doorbell, setup_poll_short,
+						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_without_poller_ask_for_every_doorbell, setup_no_poll,
+						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_full_cq_asks_for_the_head_doorbell, setup_poll_long,
+						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_ignore_values_outside_the_queue, setup_poll_long,
+						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_refused_on_private_memory_and_bad_pages, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_end_at_reset_and_shutdown, setup_poll_long, teardown),
 		cmocka_unit_test(program_serves_a_backing_file_and_flushes_on_sigterm),
 	};
 	return cmocka_run_group_tests_name("nvme", tests, NULL, NULL);

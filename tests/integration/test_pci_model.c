@@ -663,11 +663,11 @@ static void intx_level_fires_again_on_resample_eventfd(void **state)
 	open_eventfds(&resample, 1);
 	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_INTX_IRQ, 0, 1, &fd), 0);
 	uint8_t payload[20];
-	struct uvf_irq_set set = {.argsz = 20,
-				  .flags = UVF_IRQ_SET_DATA_EVENTFD | UVF_IRQ_SET_ACTION_UNMASK,
-				  .index = UVF_PCI_INTX_IRQ,
-				  .start = 0,
-				  .count = 1};
+	struct uvf_msg_irq_set set = {.argsz = 20,
+				      .flags = UVF_IRQ_SET_DATA_EVENTFD | UVF_IRQ_SET_ACTION_UNMASK,
+				      .index = UVF_PCI_INTX_IRQ,
+				      .start = 0,
+				      .count = 1};
 	memcpy(payload, &set, 20);
 	assert_int_equal(uvf_client_call(c, UVF_CMD_DEVICE_SET_IRQS, payload, 20, &resample, 1, NULL, 0, NULL), 0);
 	dev_level(c, true);
@@ -921,7 +921,9 @@ static int setup_dmatest(void **state)
 {
 	struct uvf_device *dev;
 	harness_prepare(&g_h);
-	assert_int_equal(uvf_dmatest_create(&dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	dev = uvf_dmatest_device(dmatest);
 	harness_start(&g_h, dev, NULL);
 	*state = &g_h;
 	return 0;

@@ -168,7 +168,7 @@ static int raw_version(int s, const char *caps, char *json, size_t cap)
 {
 	char text[256];
 	uint8_t payload[4 + sizeof(text)];
-	struct uvf_version v = {0, 0};
+	struct uvf_msg_version v = {0, 0};
 	int n = snprintf(text, sizeof(text), "{\"capabilities\":{%s}}", caps);
 	memcpy(payload, &v, 4);
 	memcpy(payload + 4, text, (size_t)n + 1);
@@ -188,7 +188,7 @@ static int raw_version(int s, const char *caps, char *json, size_t cap)
 
 static void raw_dma_map(int s, uint16_t id, uint64_t addr, uint64_t size)
 {
-	struct uvf_dma_map m = {.argsz = sizeof(m), .flags = RW, .address = addr, .size = size};
+	struct uvf_msg_dma_map m = {.argsz = sizeof(m), .flags = RW, .address = addr, .size = size};
 	send_raw(s, id, UVF_CMD_DMA_MAP, 0, &m, sizeof(m), NULL, 0);
 	struct uvf_msg_header h;
 	uint8_t body[64];
@@ -465,7 +465,7 @@ static void serve_dma(int sock, uint8_t *buf, uint64_t base, size_t size, int co
 		static uint8_t body[16 + 65536];
 		size_t len = recv_raw(sock, &h, body, sizeof(body), NULL);
 		assert_true(len >= 16);
-		struct uvf_dma_access a;
+		struct uvf_msg_dma_access a;
 		memcpy(&a, body, sizeof(a));
 		assert_true(a.address >= base && a.count <= size && a.address - base <= size - a.count);
 		struct uvf_msg_header r = {.msg_id = h.msg_id, .command = h.command, .flags = UVF_MSG_TYPE_REPLY};
@@ -568,7 +568,7 @@ static void test_twin_socket_carries_device_thread_dma_while_dispatch_waits(void
 	/* The read of BAR2 offset 0 blocks the dispatch thread until the
 	 * device thread's DMA_READ is answered: only possible on the twin
 	 * socket. */
-	struct uvf_region_access ra = {.offset = 0, .region = UVF_PCI_BAR2_REGION, .count = 4};
+	struct uvf_msg_region_access ra = {.offset = 0, .region = UVF_PCI_BAR2_REGION, .count = 4};
 	send_raw(s, 3, UVF_CMD_REGION_READ, 0, &ra, sizeof(ra), NULL, 0);
 	serve_dma(twin, mem, 0x300000, sizeof(mem), 1);
 	struct uvf_msg_header h;
@@ -784,6 +784,67 @@ static void test_device_thread_dma_without_client_is_not_connected(void **state)
 	assert_int_equal(ret[1], -ENOTCONN);
 }
 
+static void *serve_again(void *arg)
+{
+	struct harness *h = arg;
+	h->server_ret = uvf_device_run(h->dev);
+	return NULL;
+}
+
+/* While the connection is the only source of work, the dispatch thread
+ * waits for it in recvmsg: a stop from another thread still ends the run,
+ * and the client stays connected for the next run. */
+static void test_stop_from_another_thread_ends_a_run_waiting_for_an_idle_client(void **state)
+{
+	(void)state;
+	struct uvf_serve_opts opts = UVF_SERVE_OPTS_INIT;
+	opts.no_twin_socket = true;
+	start(&opts);
+	struct uvf_client *c = harness_connect(&g_h);
+	uint32_t v = 0x1234, back = 0;
+	assert_int_equal(uvf_client_region_write(c, UVF_PCI_BAR0_REGION, 0x100, &v, 4), 0);
+	usleep(20000); /* the dispatch thread is back waiting for the client */
+	uvf_device_stop(g_h.dev);
+	assert_int_equal(pthread_join(g_h.thread, NULL), 0);
+	assert_int_equal(g_h.server_ret, 0);
+	assert_true(uvf_device_client_connected(g_h.dev));
+	assert_int_equal(pthread_create(&g_h.thread, NULL, serve_again, &g_h), 0);
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_BAR0_REGION, 0x100, &back, 4), 0);
+	assert_int_equal(back, v);
+	uvf_client_close(c);
+}
+
+/* A stream of posted writes is taken many messages per read: a DMA_MAP in
+ * the middle of it still gets its own fd, and every write lands in order. */
+static void test_posted_stream_around_a_dma_map_keeps_order_and_fds(void **state)
+{
+	(void)state;
+	struct uvf_serve_opts opts = UVF_SERVE_OPTS_INIT;
+	opts.no_twin_socket = true;
+	start(&opts);
+	struct uvf_client *c = harness_connect(&g_h);
+	uint8_t *mem = NULL;
+	uint32_t v = 0, back = 0;
+
+	for (uint32_t i = 1; i <= 500; i++)
+		assert_int_equal(uvf_client_region_write_posted(c, UVF_PCI_BAR0_REGION, 0x100 + 4 * (i % 8), &i, 4), 0);
+	assert_int_equal(uvf_client_dma_alloc(c, 0x800000, 0x2000, RW, (void **)&mem), 0);
+	for (uint32_t i = 501; i <= 1000; i++)
+		assert_int_equal(uvf_client_region_write_posted(c, UVF_PCI_BAR0_REGION, 0x100 + 4 * (i % 8), &i, 4), 0);
+	for (uint32_t k = 0; k < 8; k++) {
+		assert_int_equal(uvf_client_region_read(c, UVF_PCI_BAR0_REGION, 0x100 + 4 * k, &back, 4), 0);
+		v = 1000 - ((1000 - k) % 8); /* the last i with i % 8 == k */
+		assert_int_equal(back, v);
+	}
+	/* the server's mapping is the client's memory: the fd went with DMA_MAP */
+	memset(mem, 0xa5, 0x2000);
+	uint8_t *seen = uvf_dma_ptr(g_h.dev, 0x800000, 0x2000, UVF_DMA_MAP_FLAG_READ);
+	assert_non_null(seen);
+	assert_int_equal(seen[0], 0xa5);
+	assert_int_equal(seen[0x1fff], 0xa5);
+	uvf_client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +858,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_adaptive_polling_serves_round_trips, teardown),
 		cmocka_unit_test_teardown(test_async_dma_started_by_a_device_thread_completes_on_dispatch, teardown),
 		cmocka_unit_test_teardown(test_device_thread_dma_without_client_is_not_connected, teardown),
+		cmocka_unit_test_teardown(test_stop_from_another_thread_ends_a_run_waiting_for_an_idle_client,
+					  teardown),
+		cmocka_unit_test_teardown(test_posted_stream_around_a_dma_map_keeps_order_and_fds, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,7 +122,7 @@ static void one_round(struct harness *h, unsigned round, uint8_t *message_mem)
 	if (round % 2 == 0) {
 		assert_int_equal(uvf_client_region_map(c, UVF_DMATEST_BAR4), 0);
 		uint32_t v = 0;
-		assert_int_equal(uvf_client_bar_read(c, UVF_DMATEST_BAR4, 4092, &v, 4), 0);
+		assert_int_equal(uvf_client_access_read(c, UVF_DMATEST_BAR4, 4092, &v, 4), 0);
 		assert_int_equal(v & 0xff, p);
 	}
 
@@ -202,7 +202,9 @@ static void test_mixed_traffic_leaks_nothing(void **state)
 		seconds = 1;
 
 	harness_prepare(&h);
-	assert_int_equal(uvf_dmatest_create(&dev), 0);
+	struct uvf_dmatest *dmatest;
+	assert_int_equal(uvf_dmatest_create(&dmatest), 0);
+	dev = uvf_dmatest_device(dmatest);
 	harness_start(&h, dev, NULL);
 	uint8_t *message_mem = calloc(1, DMA_SIZE);
 	assert_non_null(message_mem);

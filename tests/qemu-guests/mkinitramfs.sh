@@ -2,13 +2,18 @@
 # Build a small initramfs (newc cpio, gzip) for an end-to-end guest.
 #
 # Usage: tests/qemu-guests/mkinitramfs.sh OUT.cpio.gz --init SCRIPT
-#            [--module NAME ...] [--file SRC:DEST ...]
+#            [--module NAME ...] [--file SRC:DEST ...] [--program PATH ...]
 #
 #   --init SCRIPT    becomes /init (a /bin/sh script run by the kernel)
 #   --module NAME    a kernel module of the chroot's kernel; it and the
 #                    modules it depends on (modules.dep) are put in, unpacked,
 #                    and listed in load order in /etc/uvf-e2e/modules
 #   --file SRC:DEST  copy a host file or folder to DEST in the initramfs
+#   --program PATH   a dynamically linked program of the chroot (e.g.
+#                    /usr/bin/fio): it, its shared libraries (as the
+#                    chroot's ldd finds them), the dynamic loader and
+#                    ld.so.cache, at the same paths as in the chroot, in a
+#                    second archive cached beside the chroot
 #
 # Environment: UVF_E2E_ROOT, the chroot (default: what setup-chroot.sh
 # prints; it is built on first use).
@@ -25,7 +30,7 @@ die() { printf 'mkinitramfs: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 
 OUT='' INIT=''
-MODULES=() FILES=()
+MODULES=() FILES=() PROGRAMS=()
 [ $# -gt 0 ] || usage
 case $1 in -h|--help) usage ;; -*) die "first argument must be the output file" ;; esac
 OUT=$1
@@ -35,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--init) [ $# -ge 2 ] || usage; INIT=$2; shift 2 ;;
 	--module) [ $# -ge 2 ] || usage; MODULES+=("$2"); shift 2 ;;
 	--file) [ $# -ge 2 ] || usage; FILES+=("$2"); shift 2 ;;
+	--program) [ $# -ge 2 ] || usage; PROGRAMS+=("$2"); shift 2 ;;
 	-h|--help) usage ;;
 	*) die "unknown argument: $1" ;;
 	esac
@@ -54,7 +60,7 @@ MODDIR=$ROOT/lib/modules/$KVER
 [ -f "$MODDIR/modules.dep" ] || die "no modules.dep in $MODDIR"
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/uvf-initramfs.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
+trap 'rm -rf "$STAGE" "$STAGE.programs"' EXIT
 
 mkdir -p "$STAGE"/{bin,dev,proc,sys,tmp,run,etc/uvf-e2e,lib/modules}
 ln -s bin "$STAGE/sbin"
@@ -132,6 +138,49 @@ for spec in "${FILES[@]}"; do
 	cp -a "$src" "$STAGE/$dest"
 done
 
+# --- programs of the chroot with their libraries ---------------------------------
+# They go into a second archive, which the kernel unpacks after the first
+# (concatenated newc archives). It is cached next to the chroot, keyed by
+# the programs, the chroot's recipe stamps and the programs' files, since
+# compressing fio's 56 MB of libraries takes longer than all the rest.
+PROGRAM_ARCHIVE=
+if [ ${#PROGRAMS[@]} -gt 0 ]; then
+	key=$({
+		printf '%s\n' "${PROGRAMS[@]}"
+		cat "$ROOT"/.uvf-e2e-*stamp 2>/dev/null
+		for prog in "${PROGRAMS[@]}"; do stat -L -c '%s %Y' "$ROOT/$prog" 2>/dev/null; done
+	} | sha256sum | cut -c1-16)
+	PROGRAM_ARCHIVE=$(dirname "$ROOT")/initramfs-programs-$key.cpio.gz
+fi
+if [ -n "$PROGRAM_ARCHIVE" ] && [ ! -s "$PROGRAM_ARCHIVE" ]; then
+	PSTAGE=$STAGE.programs
+	mkdir -p "$PSTAGE"
+	# /usr/bin is a link to /bin in the initramfs: programs go to /bin.
+	copy_from_root() { # path in the chroot -> the same path (links followed)
+		local dest=${1#/}
+		case $dest in usr/bin/* | usr/sbin/* | sbin/*) dest=bin/${dest##*/} ;; esac
+		[ -e "$PSTAGE/$dest" ] && return 0
+		mkdir -p "$PSTAGE/$(dirname "$dest")"
+		cp -L "$ROOT/$1" "$PSTAGE/$dest" || die "cannot copy $1 from $ROOT"
+	}
+	for prog in "${PROGRAMS[@]}"; do
+		[ -x "$ROOT/$prog" ] || die "no program $prog in $ROOT"
+		libs=$(chroot "$ROOT" ldd "$prog") || die "ldd $prog failed in $ROOT"
+		copy_from_root "$prog"
+		# "name => /path (addr)" and the loader's "/path (addr)"
+		for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs"); do
+			copy_from_root "$lib"
+		done
+	done
+	copy_from_root /etc/ld.so.cache
+	(cd "$PSTAGE" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) |
+		gzip -6n >"$PROGRAM_ARCHIVE.tmp.$$"
+	rm -rf "$PSTAGE"
+	# archives of an earlier chroot or program set are not needed any more
+	find "$(dirname "$ROOT")" -maxdepth 1 -name 'initramfs-programs-*.cpio.gz' ! -name "${PROGRAM_ARCHIVE##*/}" -delete
+	mv "$PROGRAM_ARCHIVE.tmp.$$" "$PROGRAM_ARCHIVE"
+fi
+
 # --- helpers for /init ---------------------------------------------------------
 cat >"$STAGE/lib/uvf-e2e.sh" <<'EOF'
 # Helpers for an end-to-end guest's /init: source with ". /lib/uvf-e2e.sh".
@@ -196,4 +245,5 @@ install -m 0755 "$INIT" "$STAGE/init"
 mkdir -p "$(dirname "$OUT")"
 (cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) |
 	gzip -6n >"$OUT.tmp"
+[ -z "$PROGRAM_ARCHIVE" ] || cat "$PROGRAM_ARCHIVE" >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

@@ -16,9 +16,13 @@
 #                       MSI, INTx, FLR through sysfs and VFIO_DEVICE_RESET
 #   nvme-{q35,pc}-{shared,private}
 #                       uvf-nvme on a 64 MiB sparse backing file with
-#                       Linux's nvme driver: patterns written with O_DIRECT
+#                       Linux's nvme driver (shadow doorbells configured
+#                       with shared RAM, refused with private RAM):
+#                       patterns written with O_DIRECT
 #                       and read back, a controller reset, an ext2 round
-#                       trip; the host then checks the backing file.
+#                       trip; on q35 also fio --verify=crc32c at queue
+#                       depth 32 from 4 jobs (both I/O queues with 2
+#                       vCPUs); the host then checks the backing file.
 #                       A failure when there is no uvf-nvme, unless
 #                       UVF_E2E_SKIP_NVME=1 (then skipped)
 #   accel-fallback      not a device boot: accel-test.sh, the accelerator
@@ -109,7 +113,12 @@ export UVF_E2E_ACCEL_CHOSEN=$ACCEL
 GUEST=$OUT/guest
 mkdir -p "$GUEST"
 for prog in vfio-dmatest idio16-check nvme-io; do
-	if ! gcc -static -O2 -Wall -Wextra -o "$GUEST/$prog" "$HERE/guest/$prog.c" >"$GUEST/$prog.build.log" 2>&1; then
+	# A program is PROG.c plus its parts PROG-*.c, if any.
+	srcs=("$HERE/guest/$prog.c")
+	for part in "$HERE/guest/$prog"-*.c; do
+		[ -e "$part" ] && srcs+=("$part")
+	done
+	if ! gcc -static -O2 -Wall -Wextra -o "$GUEST/$prog" "${srcs[@]}" >"$GUEST/$prog.build.log" 2>&1; then
 		cat "$GUEST/$prog.build.log" >&2
 		say "cannot build the guest program $prog"
 		exit 1
@@ -290,7 +299,7 @@ run_boot() {
 	shift 5
 	local base=$OUT/$name sock=$ROOT/run/uvf/e2e-$$-$name.sock
 	local rc=0 line verdict fifo='' g_pass g_fail h_pass h_fail
-	local init modules=() files=() dev_cmd=() watch='' conf=() after=''
+	local init modules=() files=() programs=() dev_cmd=() watch='' conf=() after=''
 	selected "$name" || return 0
 	rm -f "$base".*
 	: >"$base.host"
@@ -323,7 +332,8 @@ run_boot() {
 		rm -f "$base.img"
 		truncate -s "$NVME_SIZE" "$base.img"
 		dev_cmd=("$NVME" -v "--backing=$base.img" --serial=uvf-e2e-nvme)
-		conf=("UVF_NVME_SIZE=$NVME_SIZE" "UVF_NVME_SERIAL=uvf-e2e-nvme")
+		conf=("UVF_NVME_SIZE=$NVME_SIZE" "UVF_NVME_SERIAL=uvf-e2e-nvme" "UVF_NVME_FIO=$NVME_FIO")
+		[ "$NVME_FIO" = 0 ] || programs=(/usr/bin/fio)
 		after=nvme_after
 		;;
 	esac
@@ -339,6 +349,7 @@ run_boot() {
 			--file "$base.boot.conf:/etc/uvf-e2e/boot.conf") m
 		for m in "${modules[@]}"; do mk+=(--module "$m"); done
 		for m in "${files[@]}"; do mk+=(--file "$m"); done
+		for m in "${programs[@]}"; do mk+=(--program "$m"); done
 		"$HERE/mkinitramfs.sh" "${mk[@]}"
 		: >"$base.log"
 		"$HERE/boot.sh" --initrd "$base.cpio.gz" --socket "$sock" --machine "$machine" --memory "$memory" \
@@ -424,7 +435,29 @@ NVME_SIZE=$((64 << 20))
 # a file system ("UVF-E2E: NVME-FS KBYTES"), e2fsck finds it clean and
 # debugfs reads the guest's files back. The image goes when all is well.
 nvme_after() { # base
-	local base=$1 img=$1.img n=0 off len seed out ok=1
+	local base=$1 img=$1.img n=0 off len seed out ok=1 queues want
+	# Linux's driver configures shadow doorbells when Identify offers them
+	# (OACS bit 8): uvf-nvme takes them with shared guest RAM, and refuses
+	# them with private RAM (the driver then keeps its MMIO doorbells).
+	case $base in
+	*-shared) want='nvme: shadow doorbells at 0x' ;;
+	*) want='Doorbell Buffer Config refused' ;;
+	esac
+	if grep -aq "$want" "$base.dev.log" 2>/dev/null; then
+		echo "PASS nvme-host-shadow-doorbells: the device log says '$want'" >>"$base.host"
+	else
+		echo "FAIL nvme-host-shadow-doorbells: no '$want' in $base.dev.log" >>"$base.host"
+	fi
+	# the fio check ran where asked for, on every I/O queue the guest had
+	if [ "$NVME_FIO" = 1 ]; then
+		queues=$(awk '/UVF-E2E: PASS nvme-irq-/ { n++ } END { print n + 0 }' "$base.log")
+		if grep -aq 'UVF-E2E: PASS nvme-fio-verify' "$base.log" &&
+			[ "$(awk '/UVF-E2E: PASS nvme-fio-irq-/ { n++ } END { print n + 0 }' "$base.log")" = "$queues" ]; then
+			echo "PASS nvme-host-fio: the guest's fio verified its writes, interrupts on all $queues I/O queues" >>"$base.host"
+		else
+			echo "FAIL nvme-host-fio: no passed fio verify on all $queues I/O queues in the guest's log" >>"$base.host"
+		fi
+	fi
 	if [ ! -f "$img" ]; then
 		echo "FAIL nvme-host-backing: $img is gone" >>"$base.host"
 		return
@@ -489,11 +522,14 @@ nvme_after() { # base
 	[ "$ok" = 0 ] || rm -f "$img"
 }
 
-# nvme_boot NAME MACHINE MEMORY [boot.sh args...]: a uvf-nvme boot; a
-# failure when there is no uvf-nvme, skipped under UVF_E2E_SKIP_NVME=1.
+# nvme_boot NAME MACHINE MEMORY FIO [boot.sh args...]: a uvf-nvme boot
+# (FIO 1: with the fio verify check); a failure when there is no
+# uvf-nvme, skipped under UVF_E2E_SKIP_NVME=1.
+NVME_FIO=0
 nvme_boot() {
 	local name=$1 machine=$2 memory=$3
-	shift 3
+	NVME_FIO=$4
+	shift 4
 	selected "$name" || return 0
 	if [ -n "$NVME_SKIP" ]; then
 		skipped=$((skipped + 1))
@@ -542,11 +578,12 @@ run_boot scratch-q35-shared scratch q35 shared bus \
 run_boot idio16-pc-shared idio16 pc shared none
 run_boot dmatest-q35-shared dmatest q35 shared flr "${Q35_IOMMU[@]}"
 run_boot dmatest-q35-private dmatest q35 private flr "${Q35_IOMMU[@]}"
-# two vCPUs: the driver makes one I/O queue pair per CPU
-nvme_boot nvme-q35-shared q35 shared --qemu-arg -smp --qemu-arg 2
-nvme_boot nvme-q35-private q35 private
-nvme_boot nvme-pc-shared pc shared
-nvme_boot nvme-pc-private pc private
+# two vCPUs: the driver makes one I/O queue pair per CPU; fio verifies
+# at queue depth 32 on both queues, and with private memory on one
+nvme_boot nvme-q35-shared q35 shared 1 --qemu-arg -smp --qemu-arg 2
+nvme_boot nvme-q35-private q35 private 1
+nvme_boot nvme-pc-shared pc shared 0
+nvme_boot nvme-pc-private pc private 0
 accel_fallback
 
 if [ -n "$ONLY" ] && [ "$any_selected" = 0 ]; then

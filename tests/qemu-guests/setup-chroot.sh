@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build (once) and cache a Debian chroot whose QEMU has the vfio-user client
 # (-device vfio-user-pci, QEMU >= 10.1), a guest kernel and busybox-static
-# for the end-to-end tests.
+# for the end-to-end tests, plus fio for the guests' I/O load (a second
+# layer, installed with the chroot's apt, so adding it does not
+# bootstrap the chroot again).
 #
 # Usage: tests/qemu-guests/setup-chroot.sh
 #
@@ -18,6 +20,7 @@
 # Cache layout ($CACHE):
 #   e2e-root/                      the chroot (complete once the stamp is in)
 #   e2e-root/.uvf-e2e-stamp        written last; holds the recipe id
+#   e2e-root/.uvf-e2e-extra-stamp  the extra layer's recipe id (fio)
 #   e2e-root/run/uvf/              where device sockets go (QEMU sees /run/uvf)
 #   e2e-setup.log                  log of all steps
 #   e2e.lock                       serializes concurrent runs
@@ -34,9 +37,13 @@ ROOT=$CACHE/e2e-root
 LOG=$CACHE/e2e-setup.log
 STAMP=$ROOT/.uvf-e2e-stamp
 INCLUDE=qemu-system-x86,linux-image-amd64,busybox-static
+EXTRA=fio
+EXTRA_STAMP=$ROOT/.uvf-e2e-extra-stamp
 
 # Bump when the recipe changes: a different id forces a rebuild.
 RECIPE="uvf-e2e-chroot-1 $SUITE $INCLUDE"
+# The extra layer's id: a change installs EXTRA again on the same chroot.
+EXTRA_RECIPE="uvf-e2e-extra-1 $EXTRA"
 
 say() { printf 'e2e-setup: %s\n' "$*" >&2; }
 
@@ -64,7 +71,38 @@ chroot_ok() {
 	chroot "$ROOT" qemu-system-x86_64 -device vfio-user-pci,help 2>/dev/null | grep -q socket
 }
 
+extra_ok() {
+	[ -f "$EXTRA_STAMP" ] && [ "$(cat "$EXTRA_STAMP")" = "$EXTRA_RECIPE" ] || return 1
+	chroot "$ROOT" fio --version >/dev/null 2>&1
+}
+
+# The extra layer: EXTRA from the chroot's own apt (its lists may be stale
+# on a chroot bootstrapped long ago: update them once when install fails).
+install_extra() {
+	local start
+	start=$(date +%s)
+	say "installing $EXTRA in the chroot (log: $LOG)"
+	rm -f "$EXTRA_STAMP"
+	{
+		chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends ${EXTRA//,/ } ||
+			{ chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get update &&
+			  chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y --no-install-recommends ${EXTRA//,/ }; }
+		rm -f "$ROOT"/var/cache/apt/archives/*.deb
+		chroot "$ROOT" fio --version
+	} >>"$LOG" 2>&1
+	echo "$EXTRA_RECIPE" >"$EXTRA_STAMP"
+	say "$EXTRA installed in $(( $(date +%s) - start ))s"
+}
+
 if chroot_ok; then
+	if ! extra_ok; then
+		trap fail_tail ERR
+		printf '\n==== %s e2e extra layer ====\n' "$(date -u +%FT%TZ)" >>"$LOG"
+		install_extra
+		trap - ERR
+	fi
 	echo "$ROOT"
 	exit 0
 fi
@@ -107,6 +145,8 @@ chroot "$ROOT" qemu-system-x86_64 -device vfio-user-pci,help 2>/dev/null | grep 
 }
 echo "$RECIPE" >"$STAMP"
 chroot_ok
+install_extra
+extra_ok
 trap - ERR
 say "$(chroot "$ROOT" qemu-system-x86_64 --version | head -n1), kernel $(basename "$(ls "$ROOT"/boot/vmlinuz-* | tail -n1)"), $(du -sh "$ROOT" | cut -f1)"
 echo "$ROOT"

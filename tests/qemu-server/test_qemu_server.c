@@ -116,9 +116,9 @@ static void check_discovery(struct uvf_client *c, const struct expect_region *re
 			    const uint32_t irq_counts[5])
 {
 	const struct uvf_server_caps *caps = uvf_client_server_caps(c);
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	struct uvf_client_region r = {.argsz = sizeof(r)};
-	struct uvf_irq_info irq;
+	struct uvf_msg_irq_info irq;
 
 	assert_int_equal(caps->major, 0);
 	assert_int_equal(caps->minor, 0);

@@ -49,7 +49,7 @@ static enum outcome set_out(struct result *r, enum outcome o)
 
 enum outcome fence(struct ctx *x, struct result *r)
 {
-	struct uvf_device_info in = {.argsz = sizeof(in)};
+	struct uvf_msg_device_info in = {.argsz = sizeof(in)};
 	uint16_t id = conn_id(&x->conn);
 	struct msg m;
 
@@ -76,7 +76,7 @@ enum outcome fence(struct ctx *x, struct result *r)
 static enum outcome classify(struct ctx *x, struct result *r, uint16_t id, uint16_t cmd, struct msg *m,
 			     struct msg *reply)
 {
-	uint32_t type = m->hdr.flags & UVF_MSG_TYPE_MASK;
+	uint32_t type = m->hdr.flags & UVF_MSG_TYPE_BITS;
 
 	if (type != UVF_MSG_TYPE_REPLY) {
 		r_did(r, "server sent a message of type %u (command %u, id %u) instead of a reply", type,
@@ -164,7 +164,7 @@ enum outcome xact(struct ctx *x, struct result *r, uint16_t cmd, uint32_t flags,
 enum outcome xact_no_reply(struct ctx *x, struct result *r, uint16_t cmd, const void *p, size_t len, const int *fds,
 			   int nfds)
 {
-	struct uvf_device_info in = {.argsz = sizeof(in)};
+	struct uvf_msg_device_info in = {.argsz = sizeof(in)};
 	uint16_t id = conn_id(&x->conn), fid = conn_id(&x->conn);
 	struct msg m;
 
@@ -188,7 +188,7 @@ enum outcome xact_no_reply(struct ctx *x, struct result *r, uint16_t cmd, const 
 		return set_out(r, OUT_BAD_REPLY);
 	}
 	if (m.hdr.msg_id == fid && m.hdr.command == UVF_CMD_DEVICE_GET_INFO &&
-	    (m.hdr.flags & UVF_MSG_TYPE_MASK) == UVF_MSG_TYPE_REPLY) {
+	    (m.hdr.flags & UVF_MSG_TYPE_BITS) == UVF_MSG_TYPE_REPLY) {
 		msg_free(&m);
 		r_did(r, "no reply (NO_REPLY honoured); the next command was answered");
 		return set_out(r, OUT_SILENT);
@@ -204,7 +204,7 @@ enum outcome xact_no_reply(struct ctx *x, struct result *r, uint16_t cmd, const 
 
 int do_region_read(struct ctx *x, uint32_t region, uint64_t offset, uint32_t count, void *data)
 {
-	struct uvf_region_access a = {.offset = offset, .region = region, .count = count};
+	struct uvf_msg_region_access a = {.offset = offset, .region = region, .count = count};
 	struct result r = {0};
 	struct msg m;
 
@@ -214,7 +214,7 @@ int do_region_read(struct ctx *x, uint32_t region, uint64_t offset, uint32_t cou
 	if (o != OUT_OK)
 		return -EPROTO;
 	int ret = 0;
-	struct uvf_region_access back;
+	struct uvf_msg_region_access back;
 	if (m.len < sizeof(back) + count) {
 		ret = -EPROTO;
 	} else {
@@ -231,7 +231,7 @@ int do_region_read(struct ctx *x, uint32_t region, uint64_t offset, uint32_t cou
 int do_region_write(struct ctx *x, uint32_t region, uint64_t offset, uint32_t count, const void *data)
 {
 	uint8_t buf[16 + 64];
-	struct uvf_region_access a = {.offset = offset, .region = region, .count = count};
+	struct uvf_msg_region_access a = {.offset = offset, .region = region, .count = count};
 	struct result r = {0};
 
 	if (count > 64)
@@ -246,11 +246,11 @@ int do_region_write(struct ctx *x, uint32_t region, uint64_t offset, uint32_t co
 
 int do_dma_map(struct ctx *x, uint64_t address, uint64_t size, int fd, uint64_t offset)
 {
-	struct uvf_dma_map mp = {.argsz = sizeof(mp),
-				 .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-				 .offset = offset,
-				 .address = address,
-				 .size = size};
+	struct uvf_msg_dma_map mp = {.argsz = sizeof(mp),
+				     .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
+				     .offset = offset,
+				     .address = address,
+				     .size = size};
 	struct result r = {0};
 	enum outcome o = xact(x, &r, UVF_CMD_DMA_MAP, 0, &mp, sizeof(mp), &fd, fd >= 0 ? 1 : 0, NULL);
 	if (o == OUT_ERROR)
@@ -260,7 +260,7 @@ int do_dma_map(struct ctx *x, uint64_t address, uint64_t size, int fd, uint64_t 
 
 int do_dma_unmap(struct ctx *x, uint64_t address, uint64_t size, uint32_t flags)
 {
-	struct uvf_dma_unmap um = {.argsz = sizeof(um), .flags = flags, .address = address, .size = size};
+	struct uvf_msg_dma_unmap um = {.argsz = sizeof(um), .flags = flags, .address = address, .size = size};
 	struct result r = {0};
 	enum outcome o = xact(x, &r, UVF_CMD_DMA_UNMAP, 0, &um, sizeof(um), NULL, 0, NULL);
 	if (o == OUT_ERROR)

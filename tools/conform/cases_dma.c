@@ -19,7 +19,7 @@
 static enum outcome map(struct ctx *x, struct result *r, uint32_t flags, uint64_t offset, uint64_t address,
 			uint64_t size, size_t fd_size, uint32_t argsz, size_t len)
 {
-	struct uvf_dma_map mp = {
+	struct uvf_msg_dma_map mp = {
 		.argsz = argsz ? argsz : 32, .flags = flags, .offset = offset, .address = address, .size = size};
 	int fd = fd_size ? make_memfd(fd_size) : -1;
 	enum outcome o = xact(x, r, UVF_CMD_DMA_MAP, 0, &mp, len ? len : sizeof(mp), &fd, fd >= 0 ? 1 : 0, NULL);
@@ -85,7 +85,7 @@ static void run_dma(struct ctx *x, const struct conform_case *k, struct result *
 {
 	const uint64_t pg = dma_page(x->facts);
 	const uint64_t base = DMA_BASE;
-	struct uvf_dma_unmap um = {.argsz = 24, .address = base, .size = pg};
+	struct uvf_msg_dma_unmap um = {.argsz = 24, .address = base, .size = pg};
 	struct msg m;
 
 	switch ((enum dma_kind)k->arg) {
@@ -149,7 +149,7 @@ static void run_dma(struct ctx *x, const struct conform_case *k, struct result *
 		map(x, r, RW, 0, base, pg, 0, 0, 24);
 		break;
 	case MAP_TWO_FDS: {
-		struct uvf_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
+		struct uvf_msg_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
 		int fds[2] = {make_memfd(pg), make_memfd(pg)};
 		xact(x, r, UVF_CMD_DMA_MAP, 0, &mp, sizeof(mp), fds, 2, NULL);
 		close(fds[0]);
@@ -157,7 +157,7 @@ static void run_dma(struct ctx *x, const struct conform_case *k, struct result *
 		break;
 	}
 	case MAP_253_FDS: {
-		struct uvf_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
+		struct uvf_msg_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
 		int fds[253];
 		fds[0] = make_memfd(pg);
 		for (int i = 1; i < 253; i++)
@@ -168,7 +168,7 @@ static void run_dma(struct ctx *x, const struct conform_case *k, struct result *
 		break;
 	}
 	case MAP_PIPE_FD: {
-		struct uvf_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
+		struct uvf_msg_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
 		struct fd_probe p;
 		if (fd_probe_open(&p) < 0)
 			break;
@@ -178,7 +178,7 @@ static void run_dma(struct ctx *x, const struct conform_case *k, struct result *
 	}
 	case MAP_READ_ONLY_FD: {
 		/* a read-only fd asked to back a writable mapping */
-		struct uvf_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
+		struct uvf_msg_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
 		int fd = make_memfd(pg);
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -216,7 +216,7 @@ static void run_dma(struct ctx *x, const struct conform_case *k, struct result *
 		map(x, r, RW | UVF_DMA_MAP_FLAG_FILE_IO, 0, base, pg, 0, 0, 0);
 		break;
 	case MAP_NO_REPLY: {
-		struct uvf_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
+		struct uvf_msg_dma_map mp = {.argsz = 32, .flags = RW, .address = base, .size = pg};
 		xact_no_reply(x, r, UVF_CMD_DMA_MAP, &mp, sizeof(mp), NULL, 0);
 		if (r->out == OUT_SILENT && do_dma_unmap(x, base, pg, 0) < 0)
 			r_decide(r, V_FAIL, "the posted DMA_MAP did not take effect: unmap failed");
@@ -226,7 +226,7 @@ static void run_dma(struct ctx *x, const struct conform_case *k, struct result *
 		if (!setup_map(x, r, base, pg, true))
 			break;
 		if (xact(x, r, UVF_CMD_DMA_UNMAP, 0, &um, sizeof(um), NULL, 0, &m) == OUT_OK) {
-			struct uvf_dma_unmap back = {0};
+			struct uvf_msg_dma_unmap back = {0};
 			if (m.len != 24)
 				r_decide(r, V_FAIL, "reply of %zu bytes (4.3: 24-byte echo)", m.len);
 			else if (memcpy(&back, m.payload, 24), back.address != base || back.size != pg)
@@ -270,7 +270,7 @@ static void run_dma(struct ctx *x, const struct conform_case *k, struct result *
 				   : k->arg == UNMAP_UNKNOWN_FLAG ? 0x80u
 								  : UVF_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
 			uint8_t buf[40] = {0};
-			struct uvf_dma_unmap_bitmap bm = {.pgsize = pg, .size = 8};
+			struct uvf_msg_dma_unmap_bitmap bm = {.pgsize = pg, .size = 8};
 			memcpy(buf, &um, 24);
 			memcpy(buf + 24, &bm, 16);
 			um.argsz = 24 + 16 + 8;

@@ -41,35 +41,35 @@ static void run_fd_on(struct ctx *x, const struct conform_case *k, struct result
 
 	switch (cmd) {
 	case UVF_CMD_DEVICE_GET_INFO: {
-		struct uvf_device_info in = {.argsz = 16};
+		struct uvf_msg_device_info in = {.argsz = 16};
 		memcpy(p, &in, sizeof(in));
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_REGION_INFO: {
-		struct uvf_region_info ri = {.argsz = 32, .index = UVF_PCI_CONFIG_REGION};
+		struct uvf_msg_region_info ri = {.argsz = 32, .index = UVF_PCI_CONFIG_REGION};
 		memcpy(p, &ri, sizeof(ri));
 		len = 32;
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_IRQ_INFO: {
-		struct uvf_irq_info ii = {.argsz = 16};
+		struct uvf_msg_irq_info ii = {.argsz = 16};
 		memcpy(p, &ii, sizeof(ii));
 		break;
 	}
 	case UVF_CMD_REGION_READ: {
-		struct uvf_region_access a = {.region = UVF_PCI_CONFIG_REGION, .count = 4};
+		struct uvf_msg_region_access a = {.region = UVF_PCI_CONFIG_REGION, .count = 4};
 		memcpy(p, &a, sizeof(a));
 		break;
 	}
 	case UVF_CMD_REGION_WRITE: {
-		struct uvf_region_access a = {.offset = 0x3c, .region = UVF_PCI_CONFIG_REGION, .count = 1};
+		struct uvf_msg_region_access a = {.offset = 0x3c, .region = UVF_PCI_CONFIG_REGION, .count = 1};
 		memcpy(p, &a, sizeof(a));
 		do_region_read(x, UVF_PCI_CONFIG_REGION, 0x3c, 1, p + 16);
 		len = 17;
 		break;
 	}
 	case UVF_CMD_DMA_UNMAP: {
-		struct uvf_dma_unmap um = {.argsz = 24, .address = DMA_BASE, .size = dma_page(x->facts)};
+		struct uvf_msg_dma_unmap um = {.argsz = 24, .address = DMA_BASE, .size = dma_page(x->facts)};
 		if (do_dma_map(x, um.address, um.size, -1, 0) < 0) {
 			r_decide(r, V_FAIL, "set-up: DMA_MAP without fd failed");
 			return;
@@ -82,20 +82,20 @@ static void run_fd_on(struct ctx *x, const struct conform_case *k, struct result
 		len = 0;
 		break;
 	case UVF_CMD_DEVICE_FEATURE: {
-		struct uvf_device_feature df = {.argsz = 16, .flags = UVF_FEATURE_MIGRATION | UVF_FEATURE_GET};
+		struct uvf_msg_device_feature df = {.argsz = 16, .flags = UVF_FEATURE_MIGRATION | UVF_FEATURE_GET};
 		memcpy(p, &df, sizeof(df));
 		len = 8;
 		break;
 	}
-	case UVF_CMD_MIG_DATA_READ: {
-		struct uvf_mig_data d = {.argsz = 24, .size = 16};
+	case UVF_CMD_MIGRATION_DATA_READ: {
+		struct uvf_msg_migration_data d = {.argsz = 24, .size = 16};
 		memcpy(p, &d, sizeof(d));
 		len = 8;
 		break;
 	}
 	case UVF_CMD_REGION_WRITE_MULTI: {
 		uint64_t n = 1;
-		struct uvf_write_multi_entry e = {.offset = 0x3c, .region = UVF_PCI_CONFIG_REGION, .count = 1};
+		struct uvf_msg_write_multi_entry e = {.offset = 0x3c, .region = UVF_PCI_CONFIG_REGION, .count = 1};
 		do_region_read(x, UVF_PCI_CONFIG_REGION, 0x3c, 1, e.data);
 		memcpy(p, &n, 8);
 		memcpy(p + 8, &e, sizeof(e));
@@ -145,8 +145,8 @@ static const struct conform_case cases[] = {
 	   O_OK, need_reset),
 	FD("on-device-feature", "1.8", "an fd on DEVICE_FEATURE: command fails, fd closed", UVF_CMD_DEVICE_FEATURE, 0,
 	   O_REJECT, 0, NULL),
-	FD("on-mig-data-read", "1.8", "an fd on MIG_DATA_READ: command fails, fd closed", UVF_CMD_MIG_DATA_READ, 0,
-	   O_REJECT, 0, NULL),
+	FD("on-mig-data-read", "1.8", "an fd on MIG_DATA_READ: command fails, fd closed", UVF_CMD_MIGRATION_DATA_READ,
+	   0, O_REJECT, 0, NULL),
 	FD("on-write-multi", "1.8", "an fd on REGION_WRITE_MULTI: command fails, fd closed", UVF_CMD_REGION_WRITE_MULTI,
 	   0, O_REJECT, 0, NULL),
 	FD("on-unknown-command", "1.8, 1.11", "an fd on an unknown command: refused, fd closed", 100, 0, O_REJECT, 0,

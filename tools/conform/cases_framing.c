@@ -37,9 +37,9 @@ static void run_oversized(struct ctx *x, const struct conform_case *k, struct re
 	if (!size)
 		size = 16 + 16 + x->facts->max_data_xfer_size + 4096 + 1;
 	struct uvf_msg_header h = {.msg_id = id, .command = UVF_CMD_REGION_WRITE, .msg_size = size};
-	struct uvf_region_access a = {.region = UVF_PCI_CONFIG_REGION, .count = size - 32};
+	struct uvf_msg_region_access a = {.region = UVF_PCI_CONFIG_REGION, .count = size - 32};
 	struct uvf_msg_header inner = {.msg_id = 0x7777, .command = UVF_CMD_DEVICE_GET_INFO, .msg_size = 32};
-	struct uvf_device_info in = {.argsz = 16};
+	struct uvf_msg_device_info in = {.argsz = 16};
 	memcpy(buf, &h, 16);
 	memcpy(buf + 16, &a, 16);
 	memcpy(buf + 32, &inner, 16);
@@ -80,7 +80,7 @@ static void run_truncated_close(struct ctx *x, const struct conform_case *k, str
 {
 	uint8_t buf[64] = {0};
 	struct uvf_msg_header h = {.msg_id = conn_id(&x->conn), .command = UVF_CMD_DEVICE_GET_INFO, .msg_size = 32};
-	struct uvf_device_info in = {.argsz = 16};
+	struct uvf_msg_device_info in = {.argsz = 16};
 	memcpy(buf, &h, 16);
 	memcpy(buf + 16, &in, 16);
 	conn_send_raw(&x->conn, buf, k->arg, NULL, 0);
@@ -95,7 +95,7 @@ static void run_split(struct ctx *x, const struct conform_case *k, struct result
 	uint8_t buf[32];
 	uint16_t id = conn_id(&x->conn);
 	struct uvf_msg_header h = {.msg_id = id, .command = UVF_CMD_DEVICE_GET_INFO, .msg_size = 32};
-	struct uvf_device_info in = {.argsz = 16};
+	struct uvf_msg_device_info in = {.argsz = 16};
 	memcpy(buf, &h, 16);
 	memcpy(buf + 16, &in, 16);
 	static const size_t cuts[][4] = {
@@ -132,7 +132,7 @@ static void run_pipelined(struct ctx *x, const struct conform_case *k, struct re
 		struct uvf_msg_header h = {.msg_id = (uint16_t)(k->arg2 ? base : base + i),
 					   .command = UVF_CMD_DEVICE_GET_INFO,
 					   .msg_size = 32};
-		struct uvf_device_info in = {.argsz = 16};
+		struct uvf_msg_device_info in = {.argsz = 16};
 		memcpy(buf + 32 * i, &h, 16);
 		memcpy(buf + 32 * i + 16, &in, 16);
 	}
@@ -187,7 +187,7 @@ static void run_header(struct ctx *x, const struct conform_case *k, struct resul
 				   .msg_size = 16 + v->len,
 				   .flags = v->flags,
 				   .error = v->error};
-	struct uvf_device_info in = {.argsz = 16};
+	struct uvf_msg_device_info in = {.argsz = 16};
 	if (!buf)
 		return;
 	memcpy(buf, &h, 16);
@@ -220,34 +220,34 @@ static void run_no_reply_data(struct ctx *x, const struct conform_case *k, struc
 	size_t len = 16;
 	switch (k->arg) {
 	case UVF_CMD_DEVICE_GET_INFO: {
-		struct uvf_device_info in = {.argsz = 16};
+		struct uvf_msg_device_info in = {.argsz = 16};
 		memcpy(p, &in, sizeof(in));
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_REGION_INFO: {
-		struct uvf_region_info ri = {.argsz = 32, .index = UVF_PCI_CONFIG_REGION};
+		struct uvf_msg_region_info ri = {.argsz = 32, .index = UVF_PCI_CONFIG_REGION};
 		memcpy(p, &ri, sizeof(ri));
 		len = sizeof(ri);
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_IRQ_INFO: {
-		struct uvf_irq_info ii = {.argsz = 16, .index = 0};
+		struct uvf_msg_irq_info ii = {.argsz = 16, .index = 0};
 		memcpy(p, &ii, sizeof(ii));
 		break;
 	}
 	case UVF_CMD_REGION_READ: {
-		struct uvf_region_access a = {.region = UVF_PCI_CONFIG_REGION, .count = 4};
+		struct uvf_msg_region_access a = {.region = UVF_PCI_CONFIG_REGION, .count = 4};
 		memcpy(p, &a, sizeof(a));
 		break;
 	}
 	case UVF_CMD_DEVICE_FEATURE: {
-		struct uvf_device_feature df = {.argsz = 16, .flags = UVF_FEATURE_MIGRATION | UVF_FEATURE_GET};
+		struct uvf_msg_device_feature df = {.argsz = 16, .flags = UVF_FEATURE_MIGRATION | UVF_FEATURE_GET};
 		memcpy(p, &df, sizeof(df));
 		len = sizeof(df);
 		break;
 	}
 	case UVF_CMD_DMA_UNMAP: {
-		struct uvf_dma_unmap um = {.argsz = 24, .address = DMA_BASE, .size = 4096};
+		struct uvf_msg_dma_unmap um = {.argsz = 24, .address = DMA_BASE, .size = 4096};
 		memcpy(p, &um, sizeof(um));
 		len = sizeof(um);
 		break;
@@ -263,7 +263,7 @@ static void run_posted_write(struct ctx *x, const struct conform_case *k, struct
 {
 	uint8_t buf[20];
 	uint8_t v = 0;
-	struct uvf_region_access a = {.offset = 0x3c, .region = UVF_PCI_CONFIG_REGION, .count = 1};
+	struct uvf_msg_region_access a = {.offset = 0x3c, .region = UVF_PCI_CONFIG_REGION, .count = 1};
 	if (k->arg)
 		a.region = 0xffffff;
 	else if (do_region_read(x, a.region, 0x3c, 1, &v) < 0) {
@@ -279,7 +279,7 @@ static void run_posted_write(struct ctx *x, const struct conform_case *k, struct
 static void run_posted_ordering(struct ctx *x, const struct conform_case *k, struct result *r)
 {
 	uint8_t old = 0, now = 0, buf[20];
-	struct uvf_region_access a = {.offset = 0x3c, .region = UVF_PCI_CONFIG_REGION, .count = 1};
+	struct uvf_msg_region_access a = {.offset = 0x3c, .region = UVF_PCI_CONFIG_REGION, .count = 1};
 	if (do_region_read(x, UVF_PCI_CONFIG_REGION, 0x3c, 1, &old) < 0) {
 		r_decide(r, V_FAIL, "set-up: config read of offset 0x3c failed");
 		return;

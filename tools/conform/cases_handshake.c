@@ -64,7 +64,7 @@ static const struct version_variant variants[] = {
 /* Checks an accepted VERSION reply and that the session then works. */
 static void check_version_reply(struct ctx *x, struct result *r, const struct version_variant *v, struct msg *m)
 {
-	struct uvf_version back;
+	struct uvf_msg_version back;
 
 	if (m->len < sizeof(back)) {
 		r_decide(r, V_FAIL, "VERSION reply payload of %zu bytes", m->len);
@@ -105,7 +105,7 @@ static void check_version_reply(struct ctx *x, struct result *r, const struct ve
 		r_decide(r, V_FAIL, "VERSION reply carries %d fds without a twin socket request", m->nfds);
 	/* the accepted session must be usable */
 	uint8_t cfg[4];
-	struct uvf_device_info in = {.argsz = sizeof(in)};
+	struct uvf_msg_device_info in = {.argsz = sizeof(in)};
 	struct result s = {0};
 	if (xact(x, &s, UVF_CMD_DEVICE_GET_INFO, 0, &in, sizeof(in), NULL, 0, NULL) != OUT_OK)
 		r_decide(r, V_FAIL, "session unusable after the accepted VERSION: DEVICE_GET_INFO: %s", s.did);
@@ -129,7 +129,7 @@ static void run_version(struct ctx *x, const struct conform_case *k, struct resu
 	case SP_DEEP: {
 		/* a recursive parser without a depth limit overflows its stack */
 		size_t depth = 30000;
-		struct uvf_version h = {0, 0};
+		struct uvf_msg_version h = {0, 0};
 		memcpy(buf, &h, sizeof(h));
 		n = sizeof(h);
 		n += (size_t)sprintf((char *)buf + n, "{\"x\":");
@@ -142,7 +142,7 @@ static void run_version(struct ctx *x, const struct conform_case *k, struct resu
 		break;
 	}
 	case SP_HUGE: {
-		struct uvf_version h = {0, 0};
+		struct uvf_msg_version h = {0, 0};
 		memcpy(buf, &h, sizeof(h));
 		n = sizeof(h);
 		n += (size_t)sprintf((char *)buf + n, "{\"padding\":\"");
@@ -154,7 +154,7 @@ static void run_version(struct ctx *x, const struct conform_case *k, struct resu
 	}
 	case SP_EMBEDDED_NUL: {
 		static const char text[] = "{}\0{\"capabilities\":";
-		struct uvf_version h = {0, 0};
+		struct uvf_msg_version h = {0, 0};
 		memcpy(buf, &h, sizeof(h));
 		memcpy(buf + sizeof(h), text, sizeof(text));
 		n = sizeof(h) + sizeof(text);
@@ -162,7 +162,7 @@ static void run_version(struct ctx *x, const struct conform_case *k, struct resu
 	}
 	case SP_BAD_UTF8: {
 		static const char text[] = "{\"\xff\xfe\xc3\":\"\xed\xa0\x80\",\"capabilities\":{}}";
-		struct uvf_version h = {0, 0};
+		struct uvf_msg_version h = {0, 0};
 		memcpy(buf, &h, sizeof(h));
 		memcpy(buf + sizeof(h), text, sizeof(text));
 		n = sizeof(h) + sizeof(text);
@@ -219,17 +219,17 @@ static void run_before_version(struct ctx *x, const struct conform_case *k, stru
 
 	switch (k->arg) {
 	case UVF_CMD_DEVICE_GET_INFO: {
-		struct uvf_device_info in = {.argsz = 16};
+		struct uvf_msg_device_info in = {.argsz = 16};
 		memcpy(p, &in, sizeof(in));
 		break;
 	}
 	case UVF_CMD_REGION_READ: {
-		struct uvf_region_access a = {.region = UVF_PCI_CONFIG_REGION, .count = 4};
+		struct uvf_msg_region_access a = {.region = UVF_PCI_CONFIG_REGION, .count = 4};
 		memcpy(p, &a, sizeof(a));
 		break;
 	}
 	case UVF_CMD_DMA_MAP: {
-		struct uvf_dma_map mp = {.argsz = 32, .flags = 3, .address = DMA_BASE, .size = 4096};
+		struct uvf_msg_dma_map mp = {.argsz = 32, .flags = 3, .address = DMA_BASE, .size = 4096};
 		memcpy(p, &mp, sizeof(mp));
 		len = sizeof(mp);
 		fds[0] = make_memfd(4096);
@@ -237,7 +237,7 @@ static void run_before_version(struct ctx *x, const struct conform_case *k, stru
 		break;
 	}
 	case UVF_CMD_DEVICE_SET_IRQS: {
-		struct uvf_irq_set s = {.argsz = 20, .flags = UVF_IRQ_SET_DATA_NONE | UVF_IRQ_SET_ACTION_TRIGGER};
+		struct uvf_msg_irq_set s = {.argsz = 20, .flags = UVF_IRQ_SET_DATA_NONE | UVF_IRQ_SET_ACTION_TRIGGER};
 		memcpy(p, &s, sizeof(s));
 		len = sizeof(s);
 		break;
@@ -296,7 +296,7 @@ static void run_version_flags(struct ctx *x, const struct conform_case *k, struc
 		r->out = OUT_CLOSED;
 		return;
 	}
-	int wait = (k->arg & UVF_MSG_FLAG_NO_REPLY) || (k->arg & UVF_MSG_TYPE_MASK) ? x->opts->quiet_ms
+	int wait = (k->arg & UVF_MSG_FLAG_NO_REPLY) || (k->arg & UVF_MSG_TYPE_BITS) ? x->opts->quiet_ms
 										    : x->opts->timeout_ms;
 	int ret = conn_recv(&x->conn, &m, wait);
 	if (ret == 0) {
@@ -309,7 +309,7 @@ static void run_version_flags(struct ctx *x, const struct conform_case *k, struc
 		r_did(r, ret == -EPIPE ? "disconnect" : "malformed reply");
 		return;
 	}
-	if ((m.hdr.flags & UVF_MSG_TYPE_MASK) != UVF_MSG_TYPE_REPLY || m.hdr.msg_id != id ||
+	if ((m.hdr.flags & UVF_MSG_TYPE_BITS) != UVF_MSG_TYPE_REPLY || m.hdr.msg_id != id ||
 	    m.hdr.command != UVF_CMD_VERSION) {
 		r->out = OUT_BAD_REPLY;
 		r_did(r, "reply id %u command %u flags 0x%x (sent id %u)", m.hdr.msg_id, m.hdr.command, m.hdr.flags,

@@ -12,7 +12,7 @@
 
 static void run_device_info(struct ctx *x, const struct conform_case *k, struct result *r)
 {
-	struct uvf_device_info in = {.argsz = (uint32_t)k->arg};
+	struct uvf_msg_device_info in = {.argsz = (uint32_t)k->arg};
 	struct msg m;
 	size_t len = k->arg2 ? k->arg2 : sizeof(in);
 	uint8_t p[64] = {0};
@@ -22,7 +22,7 @@ static void run_device_info(struct ctx *x, const struct conform_case *k, struct 
 	if (m.len != sizeof(in)) {
 		r_decide(r, V_FAIL, "reply payload %zu bytes, expected 16 (4.4)", m.len);
 	} else {
-		struct uvf_device_info out;
+		struct uvf_msg_device_info out;
 		memcpy(&out, m.payload, sizeof(out));
 		r_did(r, "argsz %u flags 0x%x regions %u irqs %u", out.argsz, out.flags, out.num_regions, out.num_irqs);
 		if (out.argsz != 16)
@@ -42,7 +42,7 @@ static void run_device_info(struct ctx *x, const struct conform_case *k, struct 
 
 /* Walks a region capability chain inside the reply; fails on any offset
  * outside argsz or the payload, a loop, or a truncated capability. */
-static void check_caps(struct result *r, const struct msg *m, const struct uvf_region_info *ri)
+static void check_caps(struct result *r, const struct msg *m, const struct uvf_msg_region_info *ri)
 {
 	uint32_t off = ri->cap_offset;
 	int n = 0;
@@ -61,10 +61,10 @@ static void check_caps(struct result *r, const struct msg *m, const struct uvf_r
 				 ri->argsz, m->len);
 			return;
 		}
-		struct uvf_region_cap_header h;
+		struct uvf_msg_region_cap_header h;
 		memcpy(&h, m->payload + off, sizeof(h));
 		if (h.id == UVF_REGION_CAP_SPARSE_MMAP) {
-			struct uvf_region_cap_sparse_mmap sp;
+			struct uvf_msg_region_cap_sparse_mmap sp;
 			if ((uint64_t)off + sizeof(sp) > m->len) {
 				r_decide(r, V_FAIL, "sparse mmap capability truncated");
 				return;
@@ -76,7 +76,7 @@ static void check_caps(struct result *r, const struct msg *m, const struct uvf_r
 				return;
 			}
 			for (uint32_t i = 0; i < sp.nr_areas; i++) {
-				struct uvf_region_sparse_area a;
+				struct uvf_msg_region_sparse_area a;
 				memcpy(&a, m->payload + off + sizeof(sp) + 16 * i, sizeof(a));
 				if (a.offset > ri->size || a.size > ri->size - a.offset)
 					r_decide(r, V_FAIL, "sparse area %u (0x%llx+0x%llx) outside the region", i,
@@ -95,7 +95,7 @@ static void check_caps(struct result *r, const struct msg *m, const struct uvf_r
 static void run_region_info(struct ctx *x, const struct conform_case *k, struct result *r)
 {
 	uint32_t index = (uint32_t)k->arg;
-	struct uvf_region_info ri = {.argsz = 32, .index = index};
+	struct uvf_msg_region_info ri = {.argsz = 32, .index = index};
 	struct msg m;
 
 	if (index >= x->facts->info.num_regions) {
@@ -104,7 +104,7 @@ static void run_region_info(struct ctx *x, const struct conform_case *k, struct 
 	}
 	if (xact(x, r, UVF_CMD_DEVICE_GET_REGION_INFO, 0, &ri, sizeof(ri), NULL, 0, &m) != OUT_OK)
 		return;
-	struct uvf_region_info out;
+	struct uvf_msg_region_info out;
 	if (m.len < sizeof(out)) {
 		r_decide(r, V_FAIL, "reply payload %zu bytes (4.5)", m.len);
 		msg_free(&m);
@@ -159,7 +159,7 @@ static void run_region_info_bad(struct ctx *x, const struct conform_case *k, str
 {
 	uint8_t p[64] = {0};
 	uint32_t index = k->arg >> 32 == 1 ? x->facts->info.num_regions : (uint32_t)(k->arg >> 32);
-	struct uvf_region_info ri = {.argsz = (uint32_t)k->arg, .index = index};
+	struct uvf_msg_region_info ri = {.argsz = (uint32_t)k->arg, .index = index};
 	if (k->arg >> 32 == 2)
 		ri.index = UVF_PCI_CONFIG_REGION;
 	memcpy(p, &ri, sizeof(ri));
@@ -174,7 +174,7 @@ static void run_region_info_bad(struct ctx *x, const struct conform_case *k, str
 static void run_irq_info(struct ctx *x, const struct conform_case *k, struct result *r)
 {
 	uint8_t p[32] = {0};
-	struct uvf_irq_info ii = {.argsz = (uint32_t)(k->arg2 >> 8 ? k->arg2 >> 8 : 16), .index = (uint32_t)k->arg};
+	struct uvf_msg_irq_info ii = {.argsz = (uint32_t)(k->arg2 >> 8 ? k->arg2 >> 8 : 16), .index = (uint32_t)k->arg};
 	memcpy(p, &ii, sizeof(ii));
 	size_t len = k->arg2 & 0xff ? k->arg2 & 0xff : 16;
 	struct msg m;
@@ -185,7 +185,7 @@ static void run_irq_info(struct ctx *x, const struct conform_case *k, struct res
 		msg_free(&m);
 		return;
 	}
-	struct uvf_irq_info out;
+	struct uvf_msg_irq_info out;
 	memcpy(&out, m.payload, sizeof(out));
 	msg_free(&m);
 	r_did(r, "flags 0x%x count %u", out.flags, out.count);
@@ -215,7 +215,7 @@ static void run_irq_info(struct ctx *x, const struct conform_case *k, struct res
 
 static void run_io_fds(struct ctx *x, const struct conform_case *k, struct result *r)
 {
-	struct uvf_region_io_fds q = {.argsz = (uint32_t)k->arg2, .index = (uint32_t)k->arg};
+	struct uvf_msg_region_io_fds q = {.argsz = (uint32_t)k->arg2, .index = (uint32_t)k->arg};
 	if (k->arg == 0xfffe) {
 		int bar = first_bar(x->facts);
 		q.index = bar < 0 ? 0 : (uint32_t)bar;
@@ -224,7 +224,7 @@ static void run_io_fds(struct ctx *x, const struct conform_case *k, struct resul
 	struct msg m;
 	if (xact(x, r, UVF_CMD_DEVICE_GET_REGION_IO_FDS, 0, &q, sizeof(q), NULL, 0, &m) != OUT_OK)
 		return;
-	struct uvf_region_io_fds out;
+	struct uvf_msg_region_io_fds out;
 	if (m.len < sizeof(out)) {
 		r_decide(r, V_FAIL, "reply payload %zu bytes (4.6)", m.len);
 		msg_free(&m);
@@ -240,7 +240,7 @@ static void run_io_fds(struct ctx *x, const struct conform_case *k, struct resul
 			r_decide(r, V_FAIL, "entry stride %zu (40 or 48, 9 #2)", stride);
 		} else {
 			for (uint32_t i = 0; i < out.count; i++) {
-				struct uvf_io_fd_entry e;
+				struct uvf_msg_io_fd_entry e;
 				memcpy(&e, m.payload + 16 + stride * i, 24);
 				uint64_t rsize = out.index < FACT_REGIONS ? x->facts->region[out.index].size : 0;
 				if (e.fd_index >= (uint32_t)m.nfds)

@@ -100,7 +100,7 @@ static void run_set_irqs(struct ctx *x, const struct conform_case *k, struct res
 {
 	const struct irq_variant *v = &variants[k->arg];
 	const struct server_facts *f = x->facts;
-	struct uvf_irq_set s = {.flags = v->flags, .start = v->start, .count = v->count};
+	struct uvf_msg_irq_set s = {.flags = v->flags, .start = v->start, .count = v->count};
 	int fds[253];
 	int nfds = 0;
 	uint8_t *buf;
@@ -164,7 +164,7 @@ static void run_loopback(struct ctx *x, const struct conform_case *k, struct res
 {
 	int index = irq_with_vectors(x->facts);
 	int efd = make_eventfd();
-	struct uvf_irq_set s = {.argsz = 20, .flags = DE | AT, .index = (uint32_t)index, .start = 0, .count = 1};
+	struct uvf_msg_irq_set s = {.argsz = 20, .flags = DE | AT, .index = (uint32_t)index, .start = 0, .count = 1};
 	struct result setup = {0};
 	if (xact(x, &setup, UVF_CMD_DEVICE_SET_IRQS, 0, &s, sizeof(s), &efd, 1, NULL) != OUT_OK) {
 		r_decide(r, V_FAIL, "set-up: wiring an eventfd failed: %s", setup.did);

@@ -47,7 +47,7 @@ static void run_reset(struct ctx *x, const struct conform_case *k, struct result
 	if (xact(x, r, UVF_CMD_DEVICE_RESET, 0, junk, k->arg ? sizeof(junk) : 0, NULL, 0, NULL) != OUT_OK)
 		return;
 	struct result s = {0};
-	struct uvf_device_info in = {.argsz = 16};
+	struct uvf_msg_device_info in = {.argsz = 16};
 	if (xact(x, &s, UVF_CMD_DEVICE_GET_INFO, 0, &in, sizeof(in), NULL, 0, NULL) != OUT_OK)
 		r_decide(r, V_FAIL, "DEVICE_GET_INFO after the reset: %s", s.did);
 }
@@ -75,7 +75,7 @@ static void run_wm(struct ctx *x, const struct conform_case *k, struct result *r
 	uint8_t line = 0;
 	uint64_t wr_cnt = 2;
 	size_t n = 2, len;
-	struct uvf_write_multi_entry e[2];
+	struct uvf_msg_write_multi_entry e[2];
 
 	do_region_read(x, UVF_PCI_CONFIG_REGION, 0x3c, 1, &line);
 	for (int i = 0; i < 2; i++) {
@@ -172,7 +172,7 @@ enum mig_kind {
 static void run_mig(struct ctx *x, const struct conform_case *k, struct result *r)
 {
 	uint8_t buf[64] = {0};
-	struct uvf_device_feature df = {.argsz = 16};
+	struct uvf_msg_device_feature df = {.argsz = 16};
 	size_t len = 8;
 	uint16_t cmd = UVF_CMD_DEVICE_FEATURE;
 
@@ -184,7 +184,7 @@ static void run_mig(struct ctx *x, const struct conform_case *k, struct result *
 		df.flags = UVF_FEATURE_MIGRATION | UVF_FEATURE_GET;
 		break;
 	case MG_GET_STATE:
-		df.flags = UVF_FEATURE_MIG_DEVICE_STATE | UVF_FEATURE_GET;
+		df.flags = UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_GET;
 		break;
 	case MG_UNKNOWN:
 		df.flags = 0x1234 | UVF_FEATURE_GET;
@@ -194,7 +194,7 @@ static void run_mig(struct ctx *x, const struct conform_case *k, struct result *
 		len = 8 + 16;
 		break;
 	case MG_GET_SET:
-		df.flags = UVF_FEATURE_MIG_DEVICE_STATE | UVF_FEATURE_GET | UVF_FEATURE_SET;
+		df.flags = UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_GET | UVF_FEATURE_SET;
 		len = 16;
 		break;
 	case MG_NO_OP:
@@ -210,14 +210,15 @@ static void run_mig(struct ctx *x, const struct conform_case *k, struct result *
 		break;
 	case MG_STATE_99:
 	case MG_STATE_ERROR: {
-		struct uvf_feature_mig_state st = {.device_state = k->arg == MG_STATE_99 ? 99 : UVF_MIG_STATE_ERROR};
-		df.flags = UVF_FEATURE_MIG_DEVICE_STATE | UVF_FEATURE_SET;
+		struct uvf_msg_feature_migration_state st = {
+			.device_state = k->arg == MG_STATE_99 ? 99 : UVF_MIGRATION_STATE_ERROR};
+		df.flags = UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_SET;
 		memcpy(buf + 8, &st, sizeof(st));
 		len = 16;
 		break;
 	}
 	case MG_REPORT: {
-		struct uvf_dma_logging_report rep = {.iova = DMA_BASE, .length = 1 << 20, .page_size = 4096};
+		struct uvf_msg_dma_logging_report rep = {.iova = DMA_BASE, .length = 1 << 20, .page_size = 4096};
 		df.flags = UVF_FEATURE_DMA_LOGGING_REPORT | UVF_FEATURE_GET;
 		df.argsz = 8 + 24 + 32;
 		memcpy(buf + 8, &rep, sizeof(rep));
@@ -225,7 +226,7 @@ static void run_mig(struct ctx *x, const struct conform_case *k, struct result *
 		break;
 	}
 	case MG_START_HUGE: {
-		struct uvf_dma_logging_control c = {.page_size = 4096, .num_ranges = 0xffffffffu};
+		struct uvf_msg_dma_logging_control c = {.page_size = 4096, .num_ranges = 0xffffffffu};
 		df.flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET;
 		df.argsz = 24;
 		memcpy(buf + 8, &c, sizeof(c));
@@ -234,16 +235,16 @@ static void run_mig(struct ctx *x, const struct conform_case *k, struct result *
 	}
 	case MG_DATA_READ:
 	case MG_DATA_READ_HUGE: {
-		struct uvf_mig_data d = {.argsz = 8 + 16, .size = k->arg == MG_DATA_READ ? 16 : 0xffffffffu};
-		cmd = UVF_CMD_MIG_DATA_READ;
+		struct uvf_msg_migration_data d = {.argsz = 8 + 16, .size = k->arg == MG_DATA_READ ? 16 : 0xffffffffu};
+		cmd = UVF_CMD_MIGRATION_DATA_READ;
 		memcpy(buf, &d, sizeof(d));
 		len = 8;
 		break;
 	}
 	case MG_DATA_WRITE:
 	case MG_DATA_WRITE_SHORT: {
-		struct uvf_mig_data d = {.argsz = 8 + 4, .size = k->arg == MG_DATA_WRITE ? 4 : 100};
-		cmd = UVF_CMD_MIG_DATA_WRITE;
+		struct uvf_msg_migration_data d = {.argsz = 8 + 4, .size = k->arg == MG_DATA_WRITE ? 4 : 100};
+		cmd = UVF_CMD_MIGRATION_DATA_WRITE;
 		memcpy(buf, &d, sizeof(d));
 		memcpy(buf + 8, "uvf!", 4);
 		len = 12;
@@ -267,7 +268,7 @@ static void run_mig(struct ctx *x, const struct conform_case *k, struct result *
 		if (m.len >= 12)
 			memcpy(&st, m.payload + 8, 4);
 		r_did(r, "device state %u", st);
-		if (st != UVF_MIG_STATE_RUNNING)
+		if (st != UVF_MIGRATION_STATE_RUNNING)
 			r_decide(r, V_FAIL, "a fresh session is not RUNNING (6.1)");
 	} else if (k->arg == MG_PROBE && !x->facts->migration) {
 		r_decide(r, V_WARN, "PROBE succeeded although GET of MIGRATION failed");

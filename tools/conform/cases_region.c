@@ -51,11 +51,11 @@ static void run_valid(struct ctx *x, const struct conform_case *k, struct result
 		r_decide(r, V_SKIP, "region %u is not readable", index);
 		return;
 	}
-	struct uvf_region_access a = {.offset = 0, .region = index, .count = count};
+	struct uvf_msg_region_access a = {.offset = 0, .region = index, .count = count};
 	struct msg m;
 	if (xact(x, r, UVF_CMD_REGION_READ, 0, &a, sizeof(a), NULL, 0, &m) != OUT_OK)
 		return;
-	struct uvf_region_access back;
+	struct uvf_msg_region_access back;
 	if (m.len != sizeof(back) + count) {
 		r_decide(r, V_FAIL, "read reply of %zu bytes for count %u (4.9)", m.len, count);
 		msg_free(&m);
@@ -271,7 +271,7 @@ static void run_access(struct ctx *x, const struct conform_case *k, struct resul
 {
 	const struct access_variant *v = &accesses[k->arg];
 	const struct server_facts *f = x->facts;
-	struct uvf_region_access a = {.offset = v->offset, .count = v->count};
+	struct uvf_msg_region_access a = {.offset = v->offset, .count = v->count};
 
 	switch (v->region) {
 	case R_CONFIG:
@@ -320,7 +320,7 @@ static void run_access(struct ctx *x, const struct conform_case *k, struct resul
 	      a.count, len);
 	if (o != OUT_OK)
 		return;
-	struct uvf_region_access back = {0};
+	struct uvf_msg_region_access back = {0};
 	if (m.len >= sizeof(back))
 		memcpy(&back, m.payload, sizeof(back));
 	if (!v->write && m.len != sizeof(back) + back.count && !(a.count == 0 && m.len == 0))
@@ -341,7 +341,7 @@ static void run_pipelined_reads(struct ctx *x, const struct conform_case *k, str
 	for (int i = 0; i < N; i++) {
 		struct uvf_msg_header h = {
 			.msg_id = (uint16_t)(0x200 + i), .command = UVF_CMD_REGION_READ, .msg_size = 32};
-		struct uvf_region_access a = {
+		struct uvf_msg_region_access a = {
 			.offset = (uint64_t)(4 * (i % 16)), .region = UVF_PCI_CONFIG_REGION, .count = 4};
 		memcpy(buf + 32 * i, &h, 16);
 		memcpy(buf + 32 * i + 16, &a, 16);
@@ -379,7 +379,7 @@ static void run_big_read(struct ctx *x, const struct conform_case *k, struct res
 	uint64_t n = x->facts->region[best].size;
 	if (n > x->facts->max_data_xfer_size)
 		n = x->facts->max_data_xfer_size;
-	struct uvf_region_access a = {.region = (uint32_t)best, .count = (uint32_t)n};
+	struct uvf_msg_region_access a = {.region = (uint32_t)best, .count = (uint32_t)n};
 	struct msg m;
 	if (xact(x, r, UVF_CMD_REGION_READ, 0, &a, sizeof(a), NULL, 0, &m) == OUT_OK) {
 		r_did(r, "read %llu bytes of region %d", (unsigned long long)n, best);

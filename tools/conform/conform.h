@@ -68,7 +68,7 @@ struct server_facts {
 	uint32_t max_dma_maps;
 	uint64_t pgsizes;
 	bool write_multiple;
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	struct {
 		uint32_t flags;
 		uint64_t size;

@@ -122,25 +122,25 @@ static void reply(int fd, const struct uvf_msg_header *cmd, uint32_t error, cons
 /* A minimal PCI device: 256 bytes of config space and nothing else. */
 static void answer(int fd, const struct uvf_msg_header *h, const uint8_t *payload, size_t len)
 {
-	if ((h->flags & UVF_MSG_TYPE_MASK) != UVF_MSG_TYPE_COMMAND || (h->flags & UVF_MSG_FLAG_NO_REPLY))
+	if ((h->flags & UVF_MSG_TYPE_BITS) != UVF_MSG_TYPE_COMMAND || (h->flags & UVF_MSG_FLAG_NO_REPLY))
 		return;
 	switch (h->command) {
 	case UVF_CMD_VERSION: {
-		uint8_t buf[sizeof(struct uvf_version) + sizeof(FAKE_CAPS)];
-		struct uvf_version v = {0};
+		uint8_t buf[sizeof(struct uvf_msg_version) + sizeof(FAKE_CAPS)];
+		struct uvf_msg_version v = {0};
 		memcpy(buf, &v, sizeof(v));
 		memcpy(buf + sizeof(v), FAKE_CAPS, sizeof(FAKE_CAPS));
 		reply(fd, h, 0, buf, sizeof(buf));
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_INFO: {
-		struct uvf_device_info in = {
+		struct uvf_msg_device_info in = {
 			.argsz = sizeof(in), .flags = UVF_DEVICE_FLAG_PCI, .num_regions = 9, .num_irqs = 5};
 		reply(fd, h, 0, &in, sizeof(in));
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_REGION_INFO: {
-		struct uvf_region_info ri = {.argsz = sizeof(ri)};
+		struct uvf_msg_region_info ri = {.argsz = sizeof(ri)};
 		if (len < sizeof(ri)) {
 			reply(fd, h, EINVAL, NULL, 0);
 			break;
@@ -155,7 +155,7 @@ static void answer(int fd, const struct uvf_msg_header *h, const uint8_t *payloa
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_IRQ_INFO: {
-		struct uvf_irq_info ii = {.argsz = sizeof(ii)};
+		struct uvf_msg_irq_info ii = {.argsz = sizeof(ii)};
 		if (len < sizeof(ii)) {
 			reply(fd, h, EINVAL, NULL, 0);
 			break;

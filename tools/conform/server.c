@@ -138,7 +138,7 @@ static int fresh_client(const struct conform_opts *o, char *why, size_t size)
 		conn_close(&c);
 		return -ETIMEDOUT;
 	}
-	struct uvf_device_info in = {.argsz = sizeof(in)};
+	struct uvf_msg_device_info in = {.argsz = sizeof(in)};
 	struct msg m;
 	uint16_t id = conn_id(&c);
 	ret = conn_send(&c, id, UVF_CMD_DEVICE_GET_INFO, 0, &in, sizeof(in), NULL, 0);
@@ -245,7 +245,7 @@ int learn_facts(const struct conform_opts *o, struct server_facts *f, char *why,
 		conn_close(&x.conn);
 		return ret;
 	}
-	struct uvf_version v;
+	struct uvf_msg_version v;
 	memcpy(&v, m.payload, sizeof(v));
 	f->major = v.major;
 	f->minor = v.minor;
@@ -261,7 +261,7 @@ int learn_facts(const struct conform_opts *o, struct server_facts *f, char *why,
 			f->version_json[i] = '?';
 	msg_free(&m);
 
-	struct uvf_device_info in = {.argsz = sizeof(in)};
+	struct uvf_msg_device_info in = {.argsz = sizeof(in)};
 	if (xact(&x, &r, UVF_CMD_DEVICE_GET_INFO, 0, &in, sizeof(in), NULL, 0, &m) != OUT_OK || m.len < sizeof(in)) {
 		snprintf(why, size, "DEVICE_GET_INFO failed: %s", r.did);
 		msg_free(&m);
@@ -271,7 +271,7 @@ int learn_facts(const struct conform_opts *o, struct server_facts *f, char *why,
 	memcpy(&f->info, m.payload, sizeof(f->info));
 	msg_free(&m);
 	for (uint32_t i = 0; i < FACT_REGIONS && i < f->info.num_regions; i++) {
-		struct uvf_region_info ri = {.argsz = sizeof(ri), .index = i};
+		struct uvf_msg_region_info ri = {.argsz = sizeof(ri), .index = i};
 		memset(&r, 0, sizeof(r));
 		if (xact(&x, &r, UVF_CMD_DEVICE_GET_REGION_INFO, 0, &ri, sizeof(ri), NULL, 0, &m) == OUT_OK &&
 		    m.len >= sizeof(ri)) {
@@ -282,7 +282,7 @@ int learn_facts(const struct conform_opts *o, struct server_facts *f, char *why,
 		msg_free(&m);
 	}
 	for (uint32_t i = 0; i < FACT_IRQS && i < f->info.num_irqs; i++) {
-		struct uvf_irq_info ii = {.argsz = sizeof(ii), .index = i};
+		struct uvf_msg_irq_info ii = {.argsz = sizeof(ii), .index = i};
 		memset(&r, 0, sizeof(r));
 		if (xact(&x, &r, UVF_CMD_DEVICE_GET_IRQ_INFO, 0, &ii, sizeof(ii), NULL, 0, &m) == OUT_OK &&
 		    m.len >= sizeof(ii)) {
@@ -292,7 +292,7 @@ int learn_facts(const struct conform_opts *o, struct server_facts *f, char *why,
 		}
 		msg_free(&m);
 	}
-	struct uvf_device_feature df = {.argsz = 16, .flags = UVF_FEATURE_MIGRATION | UVF_FEATURE_GET};
+	struct uvf_msg_device_feature df = {.argsz = 16, .flags = UVF_FEATURE_MIGRATION | UVF_FEATURE_GET};
 	memset(&r, 0, sizeof(r));
 	f->migration = xact(&x, &r, UVF_CMD_DEVICE_FEATURE, 0, &df, sizeof(df), NULL, 0, &m) == OUT_OK;
 	msg_free(&m);

@@ -266,7 +266,7 @@ bool conn_wait_closed(struct conn *c, int timeout_ms)
 
 size_t version_payload(uint8_t *buf, size_t size, uint16_t major, uint16_t minor, const char *json, bool nul)
 {
-	struct uvf_version v = {.major = major, .minor = minor};
+	struct uvf_msg_version v = {.major = major, .minor = minor};
 	size_t n = json ? strlen(json) + (nul ? 1 : 0) : 0;
 	if (size < sizeof(v) + n)
 		return 0;
@@ -293,7 +293,7 @@ int conn_handshake(struct conn *c, int timeout_ms, struct msg *reply)
 		return -ETIMEDOUT;
 	if (ret < 0)
 		return ret;
-	if ((m.hdr.flags & UVF_MSG_TYPE_MASK) != UVF_MSG_TYPE_REPLY || m.hdr.msg_id != id ||
+	if ((m.hdr.flags & UVF_MSG_TYPE_BITS) != UVF_MSG_TYPE_REPLY || m.hdr.msg_id != id ||
 	    m.hdr.command != UVF_CMD_VERSION) {
 		msg_free(&m);
 		return -EPROTO;
@@ -303,7 +303,7 @@ int conn_handshake(struct conn *c, int timeout_ms, struct msg *reply)
 		msg_free(&m);
 		return -err;
 	}
-	if (m.len < sizeof(struct uvf_version)) {
+	if (m.len < sizeof(struct uvf_msg_version)) {
 		msg_free(&m);
 		return -EPROTO;
 	}

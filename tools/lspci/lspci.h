@@ -31,11 +31,11 @@ struct lspci_device {
 	/* The vfio-user view, printed with -v; unused when has_vfio is false. */
 	bool has_vfio;
 	struct uvf_server_caps caps;
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	uint32_t nr_regions; /* entries of regions[] filled (<= LSPCI_MAX_REGIONS) */
 	struct uvf_client_region regions[LSPCI_MAX_REGIONS];
 	uint32_t nr_irqs; /* entries of irqs[] filled (<= LSPCI_MAX_IRQS) */
-	struct uvf_irq_info irqs[LSPCI_MAX_IRQS];
+	struct uvf_msg_irq_info irqs[LSPCI_MAX_IRQS];
 };
 
 struct lspci_opts {

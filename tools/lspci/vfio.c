@@ -92,7 +92,7 @@ static void show_irqs(FILE *out, const struct lspci_device *dev)
 
 	fprintf(out, "\tvfio-user IRQs:");
 	for (uint32_t i = 0; i < dev->nr_irqs && i < LSPCI_MAX_IRQS; i++) {
-		const struct uvf_irq_info *irq = &dev->irqs[i];
+		const struct uvf_msg_irq_info *irq = &dev->irqs[i];
 		if (!irq->count)
 			continue;
 		if (irq->index < sizeof(names) / sizeof(names[0]))

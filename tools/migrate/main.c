@@ -108,7 +108,7 @@ static long long parse_number(const char *s, long long max)
 static int wire_irqs(struct uvf_client *src, struct uvf_client *dst, int *fds, uint32_t *count, int *index)
 {
 	static const uint32_t order[] = {UVF_PCI_MSIX_IRQ, UVF_PCI_MSI_IRQ, UVF_PCI_INTX_IRQ};
-	struct uvf_device_info src_info, dst_info;
+	struct uvf_msg_device_info src_info, dst_info;
 	int rc;
 
 	*count = 0;
@@ -119,7 +119,7 @@ static int wire_irqs(struct uvf_client *src, struct uvf_client *dst, int *fds, u
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		struct uvf_irq_info a, b;
+		struct uvf_msg_irq_info a, b;
 		uint32_t n;
 
 		if (order[i] >= src_info.num_irqs || order[i] >= dst_info.num_irqs ||

@@ -120,12 +120,12 @@ static int check_peers(struct run *r, uint64_t *src_flags)
 	rc = uvf_client_migration_state(r->src, &r->src_state);
 	if (rc)
 		return fail(r, rc, "source: GET MIG_DEVICE_STATE");
-	if (r->src_state != UVF_MIG_STATE_RUNNING && r->src_state != UVF_MIG_STATE_STOP)
+	if (r->src_state != UVF_MIGRATION_STATE_RUNNING && r->src_state != UVF_MIGRATION_STATE_STOP)
 		return fail(r, -EBUSY, "source: in state %s", state_name(r->src_state));
 	rc = uvf_client_migration_state(r->dst, &state);
 	if (rc)
 		return fail(r, rc, "destination: GET MIG_DEVICE_STATE");
-	if (state != UVF_MIG_STATE_RUNNING && state != UVF_MIG_STATE_STOP)
+	if (state != UVF_MIGRATION_STATE_RUNNING && state != UVF_MIGRATION_STATE_STOP)
 		return fail(r, -EBUSY, "destination: in state %s", state_name(state));
 
 	r->cfg = malloc(2 * CONFIG_MAX);
@@ -165,12 +165,12 @@ static int move_data(struct run *r, uint64_t *moved)
 	*moved = 0;
 	for (;;) {
 		size_t got = 0;
-		int rc = uvf_client_mig_data_read(r->src, r->buf, DATA_BUF, &got);
+		int rc = uvf_client_migration_data_read(r->src, r->buf, DATA_BUF, &got);
 
 		if (rc)
 			return fail(r, rc, "source: MIG_DATA_READ after %llu bytes", (unsigned long long)*moved);
 		if (got > 0) {
-			rc = uvf_client_mig_data_write(r->dst, r->buf, got);
+			rc = uvf_client_migration_data_write(r->dst, r->buf, got);
 			if (rc)
 				return fail(r, rc, "destination: MIG_DATA_WRITE of %zu bytes after %llu", got,
 					    (unsigned long long)*moved);
@@ -203,7 +203,7 @@ static int collect_dirty(struct run *r, uint64_t *pages)
 
 static int start_logging(struct run *r)
 {
-	struct uvf_dma_logging_range range = {r->opts->mem_iova, r->opts->mem_size};
+	struct uvf_msg_dma_logging_range range = {r->opts->mem_iova, r->opts->mem_size};
 	uint64_t chosen = LOG_PAGE, npages;
 	int rc;
 
@@ -236,9 +236,10 @@ static int precopy(struct run *r, uint64_t src_flags)
 
 	/* PRE_COPY runs the device: a stopped source goes straight to
 	 * stop-and-copy. */
-	res->precopy = !o->no_precopy && (src_flags & UVF_MIGRATION_PRE_COPY) && r->src_state == UVF_MIG_STATE_RUNNING;
+	res->precopy =
+		!o->no_precopy && (src_flags & UVF_MIGRATION_PRE_COPY) && r->src_state == UVF_MIGRATION_STATE_RUNNING;
 	if (res->precopy) {
-		rc = set_state(r, r->src, "source", UVF_MIG_STATE_PRE_COPY);
+		rc = set_state(r, r->src, "source", UVF_MIGRATION_STATE_PRE_COPY);
 		if (rc)
 			return rc;
 	}
@@ -279,7 +280,7 @@ static int precopy(struct run *r, uint64_t src_flags)
  * STOP), and stop its logging. */
 static void roll_back(struct run *r)
 {
-	uint32_t state = UVF_MIG_STATE_ERROR;
+	uint32_t state = UVF_MIGRATION_STATE_ERROR;
 	int rc;
 
 	if (r->res->logging)
@@ -350,7 +351,7 @@ int migrate_run(struct uvf_client *src, struct uvf_client *dst, const struct mig
 	/* Nothing has changed on the source until logging starts. */
 	rc = check_peers(&r, &src_flags);
 	if (rc == 0)
-		rc = set_state(&r, dst, "destination", UVF_MIG_STATE_RESUMING);
+		rc = set_state(&r, dst, "destination", UVF_MIGRATION_STATE_RESUMING);
 	if (rc)
 		goto out;
 	rc = start_logging(&r);
@@ -363,7 +364,7 @@ int migrate_run(struct uvf_client *src, struct uvf_client *dst, const struct mig
 	 * MIG_DATA_READ and DEVICE_FEATURE (the dirty log) go to the source:
 	 * servers that follow libvfio-user's rule refuse anything else. */
 	stop_at = now_ms();
-	rc = set_state(&r, src, "source", UVF_MIG_STATE_STOP_COPY);
+	rc = set_state(&r, src, "source", UVF_MIGRATION_STATE_STOP_COPY);
 	if (rc == 0)
 		rc = move_data(&r, &moved);
 	result->stopcopy_bytes = moved;
@@ -375,14 +376,14 @@ int migrate_run(struct uvf_client *src, struct uvf_client *dst, const struct mig
 	 * can be read; the destination validates the state (STOP), gets the
 	 * config space ... */
 	if (rc == 0)
-		rc = set_state(&r, src, "source", UVF_MIG_STATE_STOP);
+		rc = set_state(&r, src, "source", UVF_MIGRATION_STATE_STOP);
 	if (rc == 0)
-		rc = set_state(&r, dst, "destination", UVF_MIG_STATE_STOP);
+		rc = set_state(&r, dst, "destination", UVF_MIGRATION_STATE_STOP);
 	if (rc == 0)
 		rc = copy_config(&r);
 	/* ... and runs it. */
 	if (rc == 0)
-		rc = set_state(&r, dst, "destination", UVF_MIG_STATE_RUNNING);
+		rc = set_state(&r, dst, "destination", UVF_MIGRATION_STATE_RUNNING);
 	if (rc)
 		goto abort;
 	result->downtime_ms = now_ms() - stop_at;

@@ -8,14 +8,17 @@
 # requests), flushed, read back after dropping the caches; the controller
 # is reset through sysfs and I/O goes on; then an ext2 file system in the
 # first 16 MiB (busybox mke2fs, the ext4 driver) gets some files, is
-# unmounted, mounted again and read back.
+# unmounted, mounted again and read back. With UVF_NVME_FIO=1, fio
+# (Debian's, from the chroot) writes 8 MiB past the regions at queue
+# depth 32 from 4 jobs spread over the CPUs (so over the I/O queues) and
+# verifies every block's crc32c.
 #
 # Lines for the host, which checks the backing file after the guest
 # powered off: "UVF-E2E: NVME-WROTE OFFSET LENGTH SEED" per region written
 # and still good at the end, "UVF-E2E: NVME-FS KBYTES" when the file system
 # was made and checked (the host then runs e2fsck and debugfs on it).
 # boot.conf: UVF_NVME_ID ("VENDOR DEVICE"), UVF_NVME_SIZE (bytes),
-# UVF_NVME_SERIAL (checked when set).
+# UVF_NVME_SERIAL (checked when set), UVF_NVME_FIO (1: the fio check).
 # shellcheck source=/dev/null
 . /lib/uvf-e2e.sh
 # shellcheck source=/dev/null
@@ -23,6 +26,7 @@
 UVF_NVME_ID="0x1de0 0x0010"
 UVF_NVME_SIZE=67108864
 UVF_NVME_SERIAL=
+UVF_NVME_FIO=0
 # shellcheck source=/dev/null
 [ ! -f /etc/uvf-e2e/boot.conf ] || . /etc/uvf-e2e/boot.conf
 uvf_setup
@@ -188,6 +192,43 @@ write_region $AFTER_RESET
 drop_caches
 # shellcheck disable=SC2086
 verify_region after-reset-read $AFTER_RESET || true
+
+# fio at queue depth 32, 4 jobs split over the CPUs, each its own 2 MiB
+# from 54 MiB on (between the regions and the last page): random writes
+# of 4-128 KiB, each block's crc32c verified by reading it back; fio
+# stops at the first bad block. Every job must have written and verified
+# all of its 2 MiB, and each I/O queue must have taken interrupts.
+queue_irqs() { # the interrupt count of each I/O queue, "qN COUNT" lines
+	grep -E " ${ctrl}q[1-9][0-9]*\$" /proc/interrupts |
+		awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print $NF, s }'
+}
+if [ "$UVF_NVME_FIO" = 1 ]; then
+	if ! command -v fio >/dev/null 2>&1; then
+		uvf_fail nvme-fio-verify "no fio in the guest"
+	else
+		queue_irqs >/tmp/irq.before
+		if fio --name=verify --filename="$ns" --direct=1 --ioengine=libaio --iodepth=32 \
+			--numjobs=4 --offset=54M --size=2M --offset_increment=2M \
+			--rw=randwrite --bsrange=4k-128k --verify=crc32c --verify_fatal=1 --do_verify=1 \
+			--cpus_allowed="0-$((NCPU - 1))" --cpus_allowed_policy=split \
+			--output-format=terse --terse-version=3 --group_reporting >/tmp/fio.out 2>&1; then
+			# terse v3, all jobs: read KiB $6 (the verify pass), write KiB $47
+			got=$(grep '^3;' /tmp/fio.out | awk -F';' '{ print $5, $6, $47 }')
+			uvf_expect nvme-fio-verify "0 8192 8192" "$got"
+		else
+			uvf_fail nvme-fio-verify "fio failed: $(grep -v '^3;' /tmp/fio.out | tail -n 5 | tr '\n' ' ')"
+		fi
+		queue_irqs >/tmp/irq.after
+		while read -r q n; do
+			m=$(awk -v q="$q" '$1 == q { print $2 }' /tmp/irq.before)
+			if [ "$n" -gt "${m:-0}" ]; then
+				uvf_pass "nvme-fio-irq-$q $((n - ${m:-0}))"
+			else
+				uvf_fail "nvme-fio-irq-$q" "no interrupt on I/O queue $q during fio"
+			fi
+		done </tmp/irq.after
+	fi
+fi
 
 # Every region still good at the end: tell the host which to check.
 echo "$REGIONS

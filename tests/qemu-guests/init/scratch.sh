@@ -2,7 +2,7 @@
 # /init of the uvf-scratch guests (run-e2e.sh): finds the device (1de0:0001)
 # among the guest's PCI devices; checks the guest's view of it against the
 # declaration the host read from the device (/etc/uvf-e2e/expect), and
-# against what devices/scratch/scratch.c documents; uses its registers through
+# against what devices/scratch/scratch.h documents; uses its registers through
 # BAR0 and BAR2, a config write, a DMA read; last, resets it through sysfs
 # (/etc/uvf-e2e/boot.conf says which reset method the kernel must pick).
 # shellcheck source=/dev/null

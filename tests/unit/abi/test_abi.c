@@ -93,7 +93,8 @@ static void init_macros_name_current_versions(void **state)
 	assert_null(migration.transition);
 }
 
-static int mig_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			  enum uvf_migration_state to)
 {
 	(void)dev, (void)data, (void)from, (void)to;
 	return 0;

@@ -210,7 +210,7 @@ void fs_default(struct fake_server *fs, struct fs_msg *msg)
 {
 	switch (msg->hdr.command) {
 	case UVF_CMD_VERSION: {
-		struct uvf_version v = {.major = fs->version_major, .minor = fs->version_minor};
+		struct uvf_msg_version v = {.major = fs->version_major, .minor = fs->version_minor};
 
 		FS_CHECK(fs, msg->nfds == 0);
 		FS_CHECK(fs, msg->len > 4 && msg->body[msg->len - 1] == '\0');
@@ -221,13 +221,13 @@ void fs_default(struct fake_server *fs, struct fs_msg *msg)
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_INFO: {
-		struct uvf_device_info info = {16, fs->dev_flags, fs->num_regions, fs->num_irqs};
+		struct uvf_msg_device_info info = {16, fs->dev_flags, fs->num_regions, fs->num_irqs};
 
 		fs_reply(fs, msg, &info, sizeof(info));
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_IRQ_INFO: {
-		struct uvf_irq_info info;
+		struct uvf_msg_irq_info info;
 
 		FS_CHECK(fs, msg->len == 16);
 		memcpy(&info, msg->body, sizeof(info));
@@ -238,7 +238,7 @@ void fs_default(struct fake_server *fs, struct fs_msg *msg)
 		break;
 	}
 	case UVF_CMD_DEVICE_GET_REGION_INFO: {
-		struct uvf_region_info info;
+		struct uvf_msg_region_info info;
 
 		FS_CHECK(fs, msg->len == 32);
 		memcpy(&info, msg->body, sizeof(info));
@@ -252,7 +252,7 @@ void fs_default(struct fake_server *fs, struct fs_msg *msg)
 	}
 	case UVF_CMD_REGION_READ:
 	case UVF_CMD_REGION_WRITE: {
-		struct uvf_region_access acc;
+		struct uvf_msg_region_access acc;
 		uint8_t *mem;
 
 		FS_CHECK(fs, msg->len >= 16);
@@ -329,7 +329,7 @@ static void *fs_thread(void *arg)
 		if (fs_recv(fs, &msg))
 			break;
 		record(fs, &msg);
-		if ((msg.hdr.flags & UVF_MSG_TYPE_MASK) != UVF_MSG_TYPE_COMMAND)
+		if ((msg.hdr.flags & UVF_MSG_TYPE_BITS) != UVF_MSG_TYPE_COMMAND)
 			fs_fail(fs, "unexpected reply %u from the client (id %u)", (unsigned)msg.hdr.command,
 				(unsigned)msg.hdr.msg_id);
 		if (fs->hook)

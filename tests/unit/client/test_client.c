@@ -94,7 +94,7 @@ static struct fake_server *start(fs_hook_fn hook, const char *caps_json)
 static void server_ask(struct fake_server *fs, uint16_t id, uint16_t command, uint32_t flags, uint64_t address,
 		       uint64_t count, const void *data, size_t data_len, struct fs_msg *reply)
 {
-	struct uvf_dma_access acc = {.address = address, .count = count};
+	struct uvf_msg_dma_access acc = {.address = address, .count = count};
 
 	fs_send(fs, id, command, flags, 0, &acc, sizeof(acc), data, data_len, NULL, 0);
 	if (fs_recv(fs, reply))
@@ -105,7 +105,7 @@ static void server_ask(struct fake_server *fs, uint16_t id, uint16_t command, ui
 static void expect_error_reply(struct fake_server *fs, const struct fs_msg *reply, uint16_t id, uint16_t command,
 			       uint32_t err, int line)
 {
-	uint32_t type = reply->hdr.flags & UVF_MSG_TYPE_MASK;
+	uint32_t type = reply->hdr.flags & UVF_MSG_TYPE_BITS;
 
 	if (reply->hdr.msg_id != id || reply->hdr.command != command || type != UVF_MSG_TYPE_REPLY ||
 	    !(reply->hdr.flags & UVF_MSG_FLAG_ERROR) || reply->hdr.error != err || reply->len != 0)
@@ -196,7 +196,7 @@ static void test_version_good_reply_sets_server_caps(void **state)
 	struct uvf_client_opts opts = test_opts(2000);
 	const struct uvf_server_caps *caps;
 	struct uvf_client *client = NULL;
-	struct uvf_version v;
+	struct uvf_msg_version v;
 
 	(void)state;
 	opts.max_data_xfer_size = 65536;
@@ -319,7 +319,7 @@ static void test_version_error_reply_is_eproto(void **state)
 
 static enum fs_action version_unterminated_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_version v = {0, 0};
+	struct uvf_msg_version v = {0, 0};
 	static const char json[] = "{}";
 
 	if (msg->hdr.command != UVF_CMD_VERSION)
@@ -368,7 +368,7 @@ static void test_version_garbage_from_peer_is_eproto(void **state)
 
 static enum fs_action command_before_version_reply_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_dma_access acc = {.address = 0, .count = 8};
+	struct uvf_msg_dma_access acc = {.address = 0, .count = 8};
 
 	(void)msg;
 	fs_send(fs, 1, UVF_CMD_DMA_READ, UVF_MSG_TYPE_COMMAND, 0, &acc, sizeof(acc), NULL, 0, NULL, 0);
@@ -413,7 +413,7 @@ struct late_state {
 static enum fs_action late_reply_hook(struct fake_server *fs, struct fs_msg *msg)
 {
 	struct late_state *st = fs->data;
-	struct uvf_device_info late = {16, UVF_DEVICE_FLAG_PCI, 20, 5};
+	struct uvf_msg_device_info late = {16, UVF_DEVICE_FLAG_PCI, 20, 5};
 
 	if (msg->hdr.command != UVF_CMD_DEVICE_GET_INFO)
 		return FS_DEFAULT;
@@ -431,7 +431,7 @@ static void test_late_reply_after_timeout_is_dropped(void **state)
 	struct late_state st;
 	struct fake_server *fs = fs_new();
 	struct uvf_client_opts opts = test_opts(300);
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	struct uvf_client *client;
 	uint8_t buf[4];
 
@@ -453,8 +453,8 @@ static void test_late_reply_after_timeout_is_dropped(void **state)
 
 static enum fs_action stray_reply_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_device_info wrong = {16, UVF_DEVICE_FLAG_PCI, 30, 5};
-	struct uvf_irq_info irq = {16, 0, 0, 1};
+	struct uvf_msg_device_info wrong = {16, UVF_DEVICE_FLAG_PCI, 30, 5};
+	struct uvf_msg_irq_info irq = {16, 0, 0, 1};
 
 	if (msg->hdr.command != UVF_CMD_DEVICE_GET_INFO)
 		return FS_DEFAULT;
@@ -470,7 +470,7 @@ static void test_reply_with_unknown_id_or_command_is_dropped(void **state)
 {
 	struct fake_server *fs = start(stray_reply_hook, NULL);
 	struct uvf_client *client = connect_ok(fs);
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 
 	(void)state;
 	assert_int_equal(uvf_client_device_info(client, &info), 0);
@@ -523,7 +523,7 @@ static void test_eof_breaks_the_connection_for_good(void **state)
 {
 	struct fake_server *fs = start(hangup_hook, NULL);
 	struct uvf_client *client = connect_ok(fs);
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	uint8_t b;
 
 	(void)state;
@@ -550,7 +550,7 @@ static void test_framing_errors_break_the_connection(void **state)
 {
 	struct fake_server *fs = fs_new();
 	struct uvf_client *client;
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 
 	(void)state;
 	fs->hook = bad_header_hook;
@@ -575,7 +575,7 @@ static void test_framing_errors_break_the_connection(void **state)
 
 static enum fs_action reply_with_fd_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_region_access acc;
+	struct uvf_msg_region_access acc;
 	int efd;
 
 	if (msg->hdr.command != UVF_CMD_REGION_READ || fs->state++ > 0)
@@ -610,7 +610,7 @@ static void test_region_access_is_split_at_server_max_xfer(void **state)
 	struct fake_server *fs = fs_new();
 	const struct fs_record *rec[8];
 	struct uvf_client *client;
-	struct uvf_region_access acc;
+	struct uvf_msg_region_access acc;
 	static uint8_t buf[10000], back[9000];
 
 	(void)state;
@@ -727,10 +727,10 @@ static void test_config_helpers_are_little_endian(void **state)
 static enum fs_action region_info_hook(struct fake_server *fs, struct fs_msg *msg)
 {
 	uint8_t reply[BIG_ARGSZ];
-	struct uvf_region_info req, info;
-	struct uvf_region_cap_sparse_mmap sparse = {{UVF_REGION_CAP_SPARSE_MMAP, 1, 400}, 1, 0};
-	struct uvf_region_sparse_area area = {0x1000, 0x2000};
-	struct uvf_region_cap_type type = {{UVF_REGION_CAP_TYPE, 1, 0}, 0x80001234u, 1};
+	struct uvf_msg_region_info req, info;
+	struct uvf_msg_region_cap_sparse_mmap sparse = {{UVF_REGION_CAP_SPARSE_MMAP, 1, 400}, 1, 0};
+	struct uvf_msg_region_sparse_area area = {0x1000, 0x2000};
+	struct uvf_msg_region_cap_type type = {{UVF_REGION_CAP_TYPE, 1, 0}, 0x80001234u, 1};
 	int memfd;
 
 	if (msg->hdr.command != UVF_CMD_DEVICE_GET_REGION_INFO)
@@ -738,7 +738,7 @@ static enum fs_action region_info_hook(struct fake_server *fs, struct fs_msg *ms
 	memcpy(&req, msg->body, sizeof(req));
 	memfd = memfd_create("fake-bar", MFD_CLOEXEC);
 	FS_CHECK(fs, memfd >= 0 && ftruncate(memfd, 0x4000) == 0);
-	info = (struct uvf_region_info){
+	info = (struct uvf_msg_region_info){
 		.argsz = BIG_ARGSZ,
 		.flags = UVF_REGION_FLAG_READ | UVF_REGION_FLAG_WRITE | UVF_REGION_FLAG_MMAP,
 		.index = req.index,
@@ -773,7 +773,7 @@ static void test_region_info_retries_with_larger_argsz(void **state)
 	struct uvf_client *client = connect_ok(fs);
 	const struct fs_record *rec[8];
 	struct uvf_client_region region = {.argsz = sizeof(region)};
-	struct uvf_region_info req;
+	struct uvf_msg_region_info req;
 	int first_fd;
 
 	(void)state;
@@ -827,8 +827,8 @@ static void test_region_and_irq_info_indexes_checked_against_device_info(void **
 	struct fake_server *fs = start(NULL, NULL);
 	struct uvf_client *client = connect_ok(fs);
 	struct uvf_client_region region = {.argsz = sizeof(region)};
-	struct uvf_device_info info;
-	struct uvf_irq_info irq;
+	struct uvf_msg_device_info info;
+	struct uvf_msg_irq_info irq;
 	const struct fs_record *rec[8];
 
 	(void)state;
@@ -851,7 +851,7 @@ static void test_region_and_irq_info_indexes_checked_against_device_info(void **
 
 static enum fs_action bad_device_info_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_device_info info = {16, 0, 9, 5}; /* not a PCI device */
+	struct uvf_msg_device_info info = {16, 0, 9, 5}; /* not a PCI device */
 
 	if (msg->hdr.command != UVF_CMD_DEVICE_GET_INFO)
 		return FS_DEFAULT;
@@ -863,7 +863,7 @@ static void test_bad_device_info_reply_is_eproto(void **state)
 {
 	struct fake_server *fs = start(bad_device_info_hook, NULL);
 	struct uvf_client *client = connect_ok(fs);
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 
 	(void)state;
 	assert_int_equal(uvf_client_device_info(client, &info), -EPROTO);
@@ -878,7 +878,7 @@ static void test_bad_device_info_reply_is_eproto(void **state)
 static enum fs_action dma_fdless_hook(struct fake_server *fs, struct fs_msg *msg)
 {
 	static const char text[] = "hello world!";
-	struct uvf_dma_access acc;
+	struct uvf_msg_dma_access acc;
 	struct fs_msg reply;
 
 	if (msg->hdr.command != UVF_CMD_REGION_READ)
@@ -909,7 +909,7 @@ static void test_server_dma_to_registered_memory_is_served_while_waiting(void **
 	struct fake_server *fs = start(dma_fdless_hook, NULL);
 	struct uvf_client *client = connect_ok(fs);
 	const struct fs_record *rec[4];
-	struct uvf_dma_map map;
+	struct uvf_msg_dma_map map;
 	static uint8_t mem[8192];
 	uint8_t buf[4];
 
@@ -940,7 +940,7 @@ static enum fs_action dma_memfd_hook(struct fake_server *fs, struct fs_msg *msg)
 	struct fs_msg reply;
 
 	if (msg->hdr.command == UVF_CMD_DMA_MAP) {
-		struct uvf_dma_map map;
+		struct uvf_msg_dma_map map;
 		uint8_t *p;
 
 		FS_CHECK(fs, msg->nfds == 1 && msg->len == 32);
@@ -995,7 +995,7 @@ static enum fs_action dma_errors_hook(struct fake_server *fs, struct fs_msg *msg
 {
 	struct fs_msg reply;
 	uint8_t data[16] = {0};
-	struct uvf_dma_access acc = {.address = 0x21000, .count = 8};
+	struct uvf_msg_dma_access acc = {.address = 0x21000, .count = 8};
 	int efd;
 
 	if (msg->hdr.command != UVF_CMD_REGION_READ)
@@ -1077,7 +1077,7 @@ static void test_server_dma_outside_rules_gets_error_replies(void **state)
 
 static enum fs_action dma_map_refused_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_dma_map map;
+	struct uvf_msg_dma_map map;
 
 	if (msg->hdr.command == UVF_CMD_DMA_MAP) {
 		memcpy(&map, msg->body, sizeof(map));
@@ -1101,7 +1101,7 @@ static void test_dma_registration_rules(void **state)
 	const struct fs_record *rec[16];
 	static uint8_t mem[0x10000];
 	const uint32_t rw = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE;
-	struct uvf_dma_unmap unmap;
+	struct uvf_msg_dma_unmap unmap;
 
 	(void)state;
 	/* refused locally, nothing sent */
@@ -1155,7 +1155,7 @@ static void test_unregister_all_falls_back_to_one_by_one(void **state)
 	struct uvf_client *client;
 	const struct fs_record *rec[8];
 	static uint8_t mem[0x4000];
-	struct uvf_dma_unmap unmap;
+	struct uvf_msg_dma_unmap unmap;
 
 	(void)state;
 	fs->hook = dma_map_refused_hook;
@@ -1177,7 +1177,7 @@ static void test_unregister_all_falls_back_to_one_by_one(void **state)
 
 static enum fs_action process_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_device_info stray = {16, UVF_DEVICE_FLAG_PCI, 9, 5};
+	struct uvf_msg_device_info stray = {16, UVF_DEVICE_FLAG_PCI, 9, 5};
 	struct fs_msg reply;
 
 	if (msg->hdr.command != UVF_CMD_DEVICE_SET_IRQS)
@@ -1227,7 +1227,7 @@ static void test_process_serves_requests_between_calls(void **state)
 
 static enum fs_action irq_fd_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_irq_set set;
+	struct uvf_msg_irq_set set;
 
 	if (msg->hdr.command != UVF_CMD_DEVICE_SET_IRQS || msg->len != sizeof(set))
 		return FS_DEFAULT;
@@ -1251,7 +1251,7 @@ static void test_set_irq_eventfds_is_chunked_by_server_max_msg_fds(void **state)
 	int efd[6], fds[8];
 	static const uint32_t want[][3] = {{2, 3, 3}, {5, 2, 2}, {7, 2, 0}, {9, 1, 1}}; /* start, count, nfds */
 	static const uint64_t fired[6] = {3, 4, 5, 6, 7, 10};
-	struct uvf_irq_set set;
+	struct uvf_msg_irq_set set;
 
 	(void)state;
 	for (int i = 0; i < 6; i++)
@@ -1320,7 +1320,7 @@ static void test_irq_mask_trigger_and_disable_messages(void **state)
 		{UVF_IRQ_SET_DATA_NONE | UVF_IRQ_SET_ACTION_TRIGGER, 2, 3, 2},
 		{UVF_IRQ_SET_DATA_NONE | UVF_IRQ_SET_ACTION_TRIGGER, 2, 0, 0},
 	};
-	struct uvf_irq_set set;
+	struct uvf_msg_irq_set set;
 
 	(void)state;
 	assert_int_equal(uvf_client_irq_mask(client, 1, 0, 1, true), 0);
@@ -1383,7 +1383,7 @@ static void test_call_returns_the_raw_reply(void **state)
 {
 	struct fake_server *fs = start(NULL, NULL);
 	struct uvf_client *client = connect_ok(fs);
-	struct uvf_device_info req = {16, 0, 0, 0}, info;
+	struct uvf_msg_device_info req = {16, 0, 0, 0}, info;
 	uint8_t small[8];
 	size_t len = 0;
 

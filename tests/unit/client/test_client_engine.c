@@ -108,7 +108,7 @@ static uint8_t bar0_byte(size_t i)
 static void server_ask_on(struct fake_server *fs, int fd, uint16_t id, uint16_t command, uint64_t address,
 			  uint64_t count, const void *data, size_t data_len, struct fs_msg *reply)
 {
-	struct uvf_dma_access acc = {.address = address, .count = count};
+	struct uvf_msg_dma_access acc = {.address = address, .count = count};
 	int main_conn = fs->conn;
 
 	/* The fake server's helpers talk on fs->conn. */
@@ -154,7 +154,7 @@ static void expect_bar0(const struct reader_job *job)
 /* A held REGION_READ, answered later by the hook. */
 struct held_read {
 	struct uvf_msg_header hdr;
-	struct uvf_region_access acc;
+	struct uvf_msg_region_access acc;
 };
 
 static void hold_read(struct held_read *held, const struct fs_msg *msg)
@@ -216,7 +216,7 @@ struct late_state {
 static enum fs_action late_hook(struct fake_server *fs, struct fs_msg *msg)
 {
 	struct late_state *st = fs->data;
-	struct uvf_device_info late = {16, UVF_DEVICE_FLAG_PCI, 20, 5};
+	struct uvf_msg_device_info late = {16, UVF_DEVICE_FLAG_PCI, 20, 5};
 
 	if (msg->hdr.command == UVF_CMD_DEVICE_GET_INFO && fs->state++ == 0) {
 		st->held = msg->hdr; /* never answered in time */
@@ -233,7 +233,7 @@ static enum fs_action late_hook(struct fake_server *fs, struct fs_msg *msg)
 
 struct info_job {
 	struct uvf_client *client;
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	int rc;
 };
 
@@ -251,7 +251,7 @@ static void test_timeout_of_one_thread_then_late_reply_is_dropped(void **state)
 	struct fake_server *fs = start(late_hook, &st);
 	struct uvf_client *client = connect_timeout(fs, 300);
 	struct info_job job = {.client = client};
-	struct uvf_device_info info;
+	struct uvf_msg_device_info info;
 	pthread_t thread;
 	uint8_t buf[4] = {1, 2, 3, 4};
 
@@ -402,9 +402,9 @@ static void test_many_threads_get_their_own_replies(void **state)
  * with the reply. */
 static enum fs_action fd_reply_between_commands_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_dma_access before = {.address = DMA_IOVA, .count = 6};
-	struct uvf_dma_access after = {.address = DMA_IOVA + 8, .count = 5};
-	struct uvf_region_info info;
+	struct uvf_msg_dma_access before = {.address = DMA_IOVA, .count = 6};
+	struct uvf_msg_dma_access after = {.address = DMA_IOVA + 8, .count = 5};
+	struct uvf_msg_region_info info;
 	int fd;
 
 	if (msg->hdr.command != UVF_CMD_DEVICE_GET_REGION_INFO)
@@ -474,7 +474,7 @@ struct twin_state {
 
 static void twin_version(struct fake_server *fs, struct fs_msg *msg, struct twin_state *st)
 {
-	struct uvf_version v = {0, 0};
+	struct uvf_msg_version v = {0, 0};
 	const char *json = "{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576}}";
 	int pair[2] = {-1, -1};
 	int fd = -1;
@@ -698,7 +698,7 @@ static void test_adaptive_polling_client_gets_replies(void **state)
 
 static enum fs_action posted_hook(struct fake_server *fs, struct fs_msg *msg)
 {
-	struct uvf_region_access acc;
+	struct uvf_msg_region_access acc;
 
 	if (msg->hdr.command != UVF_CMD_REGION_WRITE || !(msg->hdr.flags & UVF_MSG_FLAG_NO_REPLY))
 		return FS_DEFAULT;
@@ -715,7 +715,7 @@ static void test_posted_command_is_sent_without_waiting(void **state)
 {
 	struct fake_server *fs = start(posted_hook, NULL);
 	struct uvf_client *client = connect_timeout(fs, 3000);
-	struct uvf_region_access acc = {.offset = 0x80, .region = 0, .count = 4};
+	struct uvf_msg_region_access acc = {.offset = 0x80, .region = 0, .count = 4};
 	struct iovec iov[2] = {{&acc, sizeof(acc)}, {(void *)"post", 4}};
 	const struct fs_record *rec[4];
 	uint8_t buf[4];

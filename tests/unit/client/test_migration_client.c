@@ -76,25 +76,25 @@ struct mig_fake {
 	uint32_t set_data_fd;
 	uint32_t last_flags[16]; /* DEVICE_FEATURE flags, in order */
 	size_t nfeatures;
-	struct uvf_dma_logging_report reports[MAX_REPORTS];
+	struct uvf_msg_dma_logging_report reports[MAX_REPORTS];
 	uint32_t report_argsz[MAX_REPORTS];
 	size_t nreports;
-	struct uvf_dma_logging_control start;
-	struct uvf_dma_logging_range start_ranges[256];
+	struct uvf_msg_dma_logging_control start;
+	struct uvf_msg_dma_logging_range start_ranges[256];
 	bool stopped;
 };
 
 static void reply_feature(struct fake_server *fs, const struct fs_msg *msg, uint32_t argsz, uint32_t flags,
 			  const void *data, size_t len)
 {
-	struct uvf_device_feature hdr = {.argsz = argsz, .flags = flags};
+	struct uvf_msg_device_feature hdr = {.argsz = argsz, .flags = flags};
 
 	fs_send(fs, msg->hdr.msg_id, msg->hdr.command, UVF_MSG_TYPE_REPLY, 0, &hdr, sizeof(hdr), data, len, NULL, 0);
 }
 
 static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs_msg *msg)
 {
-	struct uvf_device_feature req;
+	struct uvf_msg_device_feature req;
 	uint32_t index, flags;
 	const uint8_t *data;
 	size_t len;
@@ -106,7 +106,7 @@ static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs
 	}
 	memcpy(&req, msg->body, sizeof(req));
 	flags = req.flags;
-	index = flags & UVF_FEATURE_MASK;
+	index = flags & UVF_FEATURE_BITS;
 	data = msg->body + sizeof(req);
 	len = msg->len - sizeof(req);
 	if (m->nfeatures < 16)
@@ -116,7 +116,7 @@ static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs
 		return;
 	}
 	if ((index >= UVF_FEATURE_DMA_LOGGING_START && !m->logging) ||
-	    (index != UVF_FEATURE_MIGRATION && index != UVF_FEATURE_MIG_DEVICE_STATE &&
+	    (index != UVF_FEATURE_MIGRATION && index != UVF_FEATURE_MIGRATION_DEVICE_STATE &&
 	     index < UVF_FEATURE_DMA_LOGGING_START)) {
 		fs_reply_error(fs, msg, EINVAL);
 		return;
@@ -133,22 +133,23 @@ static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs
 	}
 	switch (index) {
 	case UVF_FEATURE_MIGRATION: {
-		struct uvf_feature_migration mig = {.flags = m->mig_flags};
+		struct uvf_msg_feature_migration mig = {.flags = m->mig_flags};
 
 		if (req.argsz < 16)
 			m->bad_argsz = UVF_CMD_DEVICE_FEATURE;
 		if (m->bad == GET_SHORT)
 			reply_feature(fs, msg, 12, flags, &mig, 4);
 		else if (m->bad == GET_OTHER_FEATURE)
-			reply_feature(fs, msg, 16, UVF_FEATURE_MIG_DEVICE_STATE | UVF_FEATURE_GET, &mig, sizeof(mig));
+			reply_feature(fs, msg, 16, UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_GET, &mig,
+				      sizeof(mig));
 		else if (m->bad == GET_BAD_ARGSZ)
 			reply_feature(fs, msg, 24, flags, &mig, sizeof(mig));
 		else
 			reply_feature(fs, msg, 16, flags, &mig, sizeof(mig));
 		return;
 	}
-	case UVF_FEATURE_MIG_DEVICE_STATE: {
-		struct uvf_feature_mig_state st = {.device_state = m->state};
+	case UVF_FEATURE_MIGRATION_DEVICE_STATE: {
+		struct uvf_msg_feature_migration_state st = {.device_state = m->state};
 
 		if (flags & UVF_FEATURE_SET) {
 			if (len != sizeof(st) || req.argsz < msg->len) {
@@ -179,7 +180,7 @@ static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs
 	}
 	case UVF_FEATURE_DMA_LOGGING_START: {
 		uint8_t echo[sizeof(req) + sizeof(m->start) + sizeof(m->start_ranges)];
-		struct uvf_dma_logging_control ctl;
+		struct uvf_msg_dma_logging_control ctl;
 
 		if (len < sizeof(ctl) || msg->len > sizeof(echo) || req.argsz < msg->len) {
 			fs_fail(fs, "START of %zu bytes, argsz %u", msg->len, (unsigned)req.argsz);
@@ -188,7 +189,7 @@ static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs
 		}
 		memcpy(&ctl, data, sizeof(ctl));
 		m->start = ctl;
-		if (len != sizeof(ctl) + ctl.num_ranges * sizeof(struct uvf_dma_logging_range))
+		if (len != sizeof(ctl) + ctl.num_ranges * sizeof(struct uvf_msg_dma_logging_range))
 			fs_fail(fs, "START with %u ranges in %zu bytes", (unsigned)ctl.num_ranges, len);
 		else
 			memcpy(m->start_ranges, data + sizeof(ctl), len - sizeof(ctl));
@@ -210,7 +211,7 @@ static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs
 			fs_reply(fs, msg, msg->body, msg->len);
 		return;
 	case UVF_FEATURE_DMA_LOGGING_REPORT: {
-		struct uvf_dma_logging_report rep;
+		struct uvf_msg_dma_logging_report rep;
 		uint64_t npages;
 		size_t bytes;
 		uint8_t *bitmap;
@@ -249,7 +250,7 @@ static void handle_feature(struct fake_server *fs, struct mig_fake *m, struct fs
 
 static void handle_read(struct fake_server *fs, struct mig_fake *m, struct fs_msg *msg)
 {
-	struct uvf_mig_data req, res;
+	struct uvf_msg_migration_data req, res;
 	uint8_t *out;
 	size_t n, out_len;
 
@@ -263,7 +264,7 @@ static void handle_read(struct fake_server *fs, struct mig_fake *m, struct fs_ms
 	if (req.size > m->max_read)
 		m->max_read = req.size;
 	if (req.argsz < sizeof(req) + req.size)
-		m->bad_argsz = UVF_CMD_MIG_DATA_READ;
+		m->bad_argsz = UVF_CMD_MIGRATION_DATA_READ;
 	n = m->stream_len - m->stream_pos < req.size ? m->stream_len - m->stream_pos : req.size;
 	res.size = (uint32_t)n;
 	res.argsz = (uint32_t)(sizeof(res) + n);
@@ -301,7 +302,7 @@ static void handle_read(struct fake_server *fs, struct mig_fake *m, struct fs_ms
 
 static void handle_write(struct fake_server *fs, struct mig_fake *m, struct fs_msg *msg)
 {
-	struct uvf_mig_data req;
+	struct uvf_msg_migration_data req;
 
 	if (msg->len < sizeof(req)) {
 		fs_fail(fs, "MIG_DATA_WRITE of %zu bytes", msg->len);
@@ -313,7 +314,7 @@ static void handle_write(struct fake_server *fs, struct mig_fake *m, struct fs_m
 	if (req.size > m->max_write)
 		m->max_write = req.size;
 	if (req.argsz != sizeof(req) + req.size || msg->len != sizeof(req) + req.size)
-		m->bad_argsz = UVF_CMD_MIG_DATA_WRITE;
+		m->bad_argsz = UVF_CMD_MIGRATION_DATA_WRITE;
 	if (m->written_len + req.size > sizeof(m->written)) {
 		fs_reply_error(fs, msg, ENOSPC);
 		return;
@@ -334,10 +335,10 @@ static enum fs_action mig_hook(struct fake_server *fs, struct fs_msg *msg)
 	case UVF_CMD_DEVICE_FEATURE:
 		handle_feature(fs, m, msg);
 		return FS_HANDLED;
-	case UVF_CMD_MIG_DATA_READ:
+	case UVF_CMD_MIGRATION_DATA_READ:
 		handle_read(fs, m, msg);
 		return FS_HANDLED;
-	case UVF_CMD_MIG_DATA_WRITE:
+	case UVF_CMD_MIGRATION_DATA_WRITE:
 		handle_write(fs, m, msg);
 		return FS_HANDLED;
 	default:
@@ -355,7 +356,7 @@ static struct mig_fake *fake_new(void)
 
 	assert_non_null(m);
 	m->mig_flags = UVF_MIGRATION_STOP_COPY | UVF_MIGRATION_PRE_COPY;
-	m->state = UVF_MIG_STATE_RUNNING;
+	m->state = UVF_MIGRATION_STATE_RUNNING;
 	m->logging = true;
 	for (size_t i = 0; i < STREAM_MAX; i++)
 		m->stream[i] = (uint8_t)(i * 13 + 1);
@@ -510,12 +511,12 @@ static void test_state_get_and_set(void **state)
 
 	(void)state;
 	assert_int_equal(uvf_client_migration_state(client, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_RUNNING);
-	assert_int_equal(uvf_client_set_migration_state(client, UVF_MIG_STATE_PRE_COPY), 0);
+	assert_int_equal(st, UVF_MIGRATION_STATE_RUNNING);
+	assert_int_equal(uvf_client_set_migration_state(client, UVF_MIGRATION_STATE_PRE_COPY), 0);
 	assert_int_equal(uvf_client_migration_state(client, &st), 0);
-	assert_int_equal(st, UVF_MIG_STATE_PRE_COPY);
+	assert_int_equal(st, UVF_MIGRATION_STATE_PRE_COPY);
 	finish(fs, client);
-	assert_int_equal(m->last_flags[1], UVF_FEATURE_MIG_DEVICE_STATE | UVF_FEATURE_SET);
+	assert_int_equal(m->last_flags[1], UVF_FEATURE_MIGRATION_DEVICE_STATE | UVF_FEATURE_SET);
 	assert_int_equal(m->set_data_fd, UINT32_MAX);
 	assert_int_equal(m->bad_argsz, 0);
 	fs_stop(fs);
@@ -565,7 +566,7 @@ static void test_state_set_wrong_echo_is_eproto(void **state)
 	(void)state;
 	m->bad = SET_OTHER_STATE;
 	fs = start(m, NULL, 0, &client);
-	assert_int_equal(uvf_client_set_migration_state(client, UVF_MIG_STATE_STOP), -EPROTO);
+	assert_int_equal(uvf_client_set_migration_state(client, UVF_MIGRATION_STATE_STOP), -EPROTO);
 	finish(fs, client);
 	fs_stop(fs);
 	free(m);
@@ -580,9 +581,9 @@ static void test_state_set_refusal_is_the_servers_errno(void **state)
 	(void)state;
 	m->set_error = EINVAL;
 	fs = start(m, NULL, 0, &client);
-	assert_int_equal(uvf_client_set_migration_state(client, UVF_MIG_STATE_STOP_COPY), -EINVAL);
+	assert_int_equal(uvf_client_set_migration_state(client, UVF_MIGRATION_STATE_STOP_COPY), -EINVAL);
 	finish(fs, client);
-	assert_int_equal(m->state, UVF_MIG_STATE_RUNNING);
+	assert_int_equal(m->state, UVF_MIGRATION_STATE_RUNNING);
 	fs_stop(fs);
 	free(m);
 }
@@ -595,7 +596,7 @@ static void test_state_set_non_state_is_refused_locally(void **state)
 
 	(void)state;
 	assert_int_equal(uvf_client_set_migration_state(client, 8), -EINVAL);
-	assert_int_equal(uvf_client_set_migration_state(client, UVF_MIG_STATE_PRE_COPY_P2P + 100), -EINVAL);
+	assert_int_equal(uvf_client_set_migration_state(client, UVF_MIGRATION_STATE_PRE_COPY_P2P + 100), -EINVAL);
 	finish(fs, client);
 	assert_int_equal(m->nfeatures, 0);
 	fs_stop(fs);
@@ -618,11 +619,11 @@ static void check_read_whole_stream(bool pad)
 	m->pad_reads = pad;
 	fs = start(m, CAPS_4K, 0, &client);
 	/* Ask for more than there is: chunks of 4096, the third is short. */
-	assert_int_equal(uvf_client_mig_data_read(client, buf, 20000, &got), 0);
+	assert_int_equal(uvf_client_migration_data_read(client, buf, 20000, &got), 0);
 	assert_int_equal(got, 10000);
 	assert_memory_equal(buf, m->stream, 10000);
 	/* Nothing more: a read of 0 bytes at the end. */
-	assert_int_equal(uvf_client_mig_data_read(client, buf, 100, &got), 0);
+	assert_int_equal(uvf_client_migration_data_read(client, buf, 100, &got), 0);
 	assert_int_equal(got, 0);
 	finish(fs, client);
 	assert_int_equal(m->reads, 4);
@@ -655,7 +656,7 @@ static void test_read_splits_at_our_receive_limit(void **state)
 	(void)state;
 	m->stream_len = 5000;
 	fs = start(m, NULL, 1024, &client);
-	assert_int_equal(uvf_client_mig_data_read(client, buf, 3000, &got), 0);
+	assert_int_equal(uvf_client_migration_data_read(client, buf, 3000, &got), 0);
 	assert_int_equal(got, 3000);
 	assert_memory_equal(buf, m->stream, 3000);
 	finish(fs, client);
@@ -676,7 +677,7 @@ static void check_read_bad(enum misbehave bad)
 	m->stream_len = 5000;
 	m->bad = bad;
 	fs = start(m, CAPS_4K, 0, &client);
-	assert_int_equal(uvf_client_mig_data_read(client, buf, 2000, &got), -EPROTO);
+	assert_int_equal(uvf_client_migration_data_read(client, buf, 2000, &got), -EPROTO);
 	assert_int_equal(got, 0);
 	finish(fs, client);
 	fs_stop(fs);
@@ -700,8 +701,8 @@ static void test_write_splits_at_server_limit_with_exact_argsz(void **state)
 
 	(void)state;
 	fs = start(m, CAPS_4K, 0, &client);
-	assert_int_equal(uvf_client_mig_data_write(client, m->stream, 9000), 0);
-	assert_int_equal(uvf_client_mig_data_write(client, m->stream, 0), 0);
+	assert_int_equal(uvf_client_migration_data_write(client, m->stream, 9000), 0);
+	assert_int_equal(uvf_client_migration_data_write(client, m->stream, 0), 0);
 	finish(fs, client);
 	assert_int_equal(m->writes, 3);
 	assert_int_equal(m->max_write, 4096);
@@ -721,7 +722,7 @@ static void test_write_reply_with_data_is_eproto(void **state)
 	(void)state;
 	m->bad = WRITE_REPLY_DATA;
 	fs = start(m, NULL, 0, &client);
-	assert_int_equal(uvf_client_mig_data_write(client, m->stream, 100), -EPROTO);
+	assert_int_equal(uvf_client_migration_data_write(client, m->stream, 100), -EPROTO);
 	finish(fs, client);
 	fs_stop(fs);
 	free(m);
@@ -736,9 +737,9 @@ static void test_write_refusal_is_the_servers_errno(void **state)
 
 	(void)state;
 	fs = start(m, NULL, 0, &client);
-	assert_int_equal(uvf_client_mig_data_write(client, big, sizeof(big)), 0);
+	assert_int_equal(uvf_client_migration_data_write(client, big, sizeof(big)), 0);
 	/* The fake keeps STREAM_MAX bytes: the next write is refused. */
-	assert_int_equal(uvf_client_mig_data_write(client, big, 1), -ENOSPC);
+	assert_int_equal(uvf_client_migration_data_write(client, big, 1), -ENOSPC);
 	finish(fs, client);
 	fs_stop(fs);
 	free(m);
@@ -753,7 +754,7 @@ static void test_logging_start_probes_then_reports_the_chosen_page(void **state)
 	struct mig_fake *m = fake_new();
 	struct uvf_client *client;
 	struct fake_server *fs;
-	struct uvf_dma_logging_range ranges[2] = {{0, 0x100000}, {0x200000, 0x4000}};
+	struct uvf_msg_dma_logging_range ranges[2] = {{0, 0x100000}, {0x200000, 0x4000}};
 	uint64_t chosen = 0;
 
 	(void)state;
@@ -795,7 +796,7 @@ static void check_start_bad(enum misbehave bad)
 	struct mig_fake *m = fake_new();
 	struct uvf_client *client;
 	struct fake_server *fs;
-	struct uvf_dma_logging_range range = {0, 0x100000};
+	struct uvf_msg_dma_logging_range range = {0, 0x100000};
 	uint64_t chosen = 5;
 
 	m->bad = bad;
@@ -837,12 +838,12 @@ static void test_logging_start_bad_arguments_are_refused_locally(void **state)
 	struct mig_fake *m = fake_new();
 	struct uvf_client *client;
 	struct fake_server *fs = start(m, CAPS_4K, 0, &client);
-	struct uvf_dma_logging_range wrap = {UINT64_MAX - 4095, 8192}, empty = {0, 0};
-	static struct uvf_dma_logging_range many[300];
+	struct uvf_msg_dma_logging_range wrap = {UINT64_MAX - 4095, 8192}, empty = {0, 0};
+	static struct uvf_msg_dma_logging_range many[300];
 
 	(void)state;
 	for (size_t i = 0; i < 300; i++)
-		many[i] = (struct uvf_dma_logging_range){i * 0x10000, 0x1000};
+		many[i] = (struct uvf_msg_dma_logging_range){i * 0x10000, 0x1000};
 	assert_int_equal(uvf_client_dma_logging_start(client, 3000, NULL, 0, NULL), -EINVAL);
 	assert_int_equal(uvf_client_dma_logging_start(client, 0, NULL, 0, NULL), -EINVAL);
 	assert_int_equal(uvf_client_dma_logging_start(client, 4096, &wrap, 1, NULL), -EINVAL);
@@ -985,7 +986,7 @@ static void test_logging_report_bad_arguments_are_refused_locally(void **state)
 /* ------------------------------------------------------------------ */
 
 struct map_seen {
-	struct uvf_dma_map map;
+	struct uvf_msg_dma_map map;
 	size_t nfds;
 	uint8_t served[16]; /* what the client answered to a DMA_READ */
 	bool asked;
@@ -1003,7 +1004,7 @@ static enum fs_action map_hook(struct fake_server *fs, struct fs_msg *msg)
 		seen->nfds = msg->nfds;
 	}
 	if (msg->hdr.command == UVF_CMD_DEVICE_GET_INFO) {
-		struct uvf_dma_access acc = {.address = 0x10008, .count = 16};
+		struct uvf_msg_dma_access acc = {.address = 0x10008, .count = 16};
 		struct fs_msg reply;
 
 		fs_send(fs, 0x4242, UVF_CMD_DMA_READ, UVF_MSG_TYPE_COMMAND, 0, &acc, sizeof(acc), NULL, 0, NULL, 0);

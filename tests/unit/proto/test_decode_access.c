@@ -19,7 +19,7 @@ static uint8_t msg[8 + 24 * 1100];
 
 static void region_msg(uint64_t offset, uint32_t region, uint32_t count)
 {
-	struct uvf_region_access access = {.offset = offset, .region = region, .count = count};
+	struct uvf_msg_region_access access = {.offset = offset, .region = region, .count = count};
 	size_t i;
 
 	memcpy(msg, &access, sizeof(access));
@@ -29,7 +29,7 @@ static void region_msg(uint64_t offset, uint32_t region, uint32_t count)
 
 static void dma_msg(uint64_t address, uint64_t count)
 {
-	struct uvf_dma_access access = {.address = address, .count = count};
+	struct uvf_msg_dma_access access = {.address = address, .count = count};
 	size_t i;
 
 	memcpy(msg, &access, sizeof(access));
@@ -140,7 +140,7 @@ static void test_region_write_req_points_at_data(void **state)
 
 /* ------------------------------------------------ REGION_READ/WRITE reply */
 
-static const struct uvf_region_access request = {.offset = 0x100, .region = 2, .count = 8};
+static const struct uvf_msg_region_access request = {.offset = 0x100, .region = 2, .count = 8};
 
 static int read_reply(size_t len, size_t nfds)
 {
@@ -229,7 +229,7 @@ static void multi_msg(uint64_t wr_cnt, uint32_t entries)
 
 	memcpy(msg, &wr_cnt, sizeof(wr_cnt));
 	for (i = 0; i < entries; i++) {
-		struct uvf_write_multi_entry entry = {.offset = 4 * i, .region = 0, .count = 4};
+		struct uvf_msg_write_multi_entry entry = {.offset = 4 * i, .region = 0, .count = 4};
 
 		memset(entry.data, (int)i, sizeof(entry.data));
 		memcpy(msg + 8 + 24 * i, &entry, sizeof(entry));
@@ -238,7 +238,7 @@ static void multi_msg(uint64_t wr_cnt, uint32_t entries)
 
 static void set_entry(uint32_t i, uint64_t offset, uint32_t count)
 {
-	struct uvf_write_multi_entry entry = {.offset = offset, .region = 1, .count = count};
+	struct uvf_msg_write_multi_entry entry = {.offset = offset, .region = 1, .count = count};
 
 	memcpy(msg + 8 + 24 * i, &entry, sizeof(entry));
 }
@@ -401,7 +401,7 @@ static void test_dma_write_req_refuses_fds(void **state)
 
 /* ------------------------------------------------- DMA_READ/WRITE replies */
 
-static const struct uvf_dma_access dma_request = {.address = 0x2000, .count = 8};
+static const struct uvf_msg_dma_access dma_request = {.address = 0x2000, .count = 8};
 
 static int dma_read_reply(size_t len, size_t nfds)
 {

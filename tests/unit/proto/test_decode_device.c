@@ -108,10 +108,10 @@ static void test_version_fd_count_limit(void **state)
 
 /* -------------------------------------------------------- DEVICE_GET_INFO */
 
-static int info_req(const struct uvf_device_info *info, size_t len, size_t nfds)
+static int info_req(const struct uvf_msg_device_info *info, size_t len, size_t nfds)
 {
 	uint8_t *payload = wire_copy(info, sizeof(*info), len);
-	struct uvf_device_info out;
+	struct uvf_msg_device_info out;
 	int ret;
 
 	why.text[0] = '\0';
@@ -124,7 +124,7 @@ static int info_req(const struct uvf_device_info *info, size_t len, size_t nfds)
 
 static void test_device_info_req_length(void **state)
 {
-	struct uvf_device_info info = {.argsz = 16};
+	struct uvf_msg_device_info info = {.argsz = 16};
 
 	assert_int_equal(info_req(&info, 16, 0), 0);
 	assert_refused(info_req(&info, 15, 0), -EINVAL, why, "DEVICE_GET_INFO");
@@ -133,7 +133,7 @@ static void test_device_info_req_length(void **state)
 
 static void test_device_info_req_argsz(void **state)
 {
-	struct uvf_device_info info = {.argsz = 4096};
+	struct uvf_msg_device_info info = {.argsz = 4096};
 
 	assert_int_equal(info_req(&info, 16, 0), 0);
 	info.argsz = 15;
@@ -142,15 +142,15 @@ static void test_device_info_req_argsz(void **state)
 
 static void test_device_info_req_refuses_fds(void **state)
 {
-	struct uvf_device_info info = {.argsz = 16};
+	struct uvf_msg_device_info info = {.argsz = 16};
 
 	assert_refused(info_req(&info, 16, 1), -EINVAL, why, "DEVICE_GET_INFO");
 }
 
-static int info_reply(const struct uvf_device_info *info, size_t len, size_t nfds)
+static int info_reply(const struct uvf_msg_device_info *info, size_t len, size_t nfds)
 {
 	uint8_t *payload = wire_copy(info, sizeof(*info), len);
-	struct uvf_device_info out;
+	struct uvf_msg_device_info out;
 	int ret;
 
 	why.text[0] = '\0';
@@ -161,7 +161,7 @@ static int info_reply(const struct uvf_device_info *info, size_t len, size_t nfd
 	return ret;
 }
 
-static const struct uvf_device_info good_info = {
+static const struct uvf_msg_device_info good_info = {
 	.argsz = 16,
 	.flags = UVF_DEVICE_FLAG_PCI | UVF_DEVICE_FLAG_RESET,
 	.num_regions = 9,
@@ -177,7 +177,7 @@ static void test_device_info_reply_length(void **state)
 
 static void test_device_info_reply_argsz(void **state)
 {
-	struct uvf_device_info info = good_info;
+	struct uvf_msg_device_info info = good_info;
 
 	info.argsz = 15;
 	assert_refused(info_reply(&info, 16, 0), -EINVAL, why, "argsz 15");
@@ -185,7 +185,7 @@ static void test_device_info_reply_argsz(void **state)
 
 static void test_device_info_reply_needs_pci(void **state)
 {
-	struct uvf_device_info info = good_info;
+	struct uvf_msg_device_info info = good_info;
 
 	info.flags = UVF_DEVICE_FLAG_PCI;
 	assert_int_equal(info_reply(&info, 16, 0), 0);
@@ -195,7 +195,7 @@ static void test_device_info_reply_needs_pci(void **state)
 
 static void test_device_info_reply_region_count(void **state)
 {
-	struct uvf_device_info info = good_info;
+	struct uvf_msg_device_info info = good_info;
 
 	info.num_regions = 100;
 	assert_int_equal(info_reply(&info, 16, 0), 0);
@@ -207,7 +207,7 @@ static void test_device_info_reply_region_count(void **state)
 
 static void test_device_info_reply_irq_count(void **state)
 {
-	struct uvf_device_info info = good_info;
+	struct uvf_msg_device_info info = good_info;
 
 	info.num_irqs = 50;
 	assert_int_equal(info_reply(&info, 16, 0), 0);
@@ -224,10 +224,10 @@ static void test_device_info_reply_refuses_fds(void **state)
 
 /* ------------------------------------------ DEVICE_GET_REGION_INFO request */
 
-static int region_req(const struct uvf_region_info *info, size_t len, size_t nfds)
+static int region_req(const struct uvf_msg_region_info *info, size_t len, size_t nfds)
 {
 	uint8_t *payload = wire_copy(info, sizeof(*info), len);
-	struct uvf_region_info out;
+	struct uvf_msg_region_info out;
 	int ret;
 
 	why.text[0] = '\0';
@@ -240,7 +240,7 @@ static int region_req(const struct uvf_region_info *info, size_t len, size_t nfd
 
 static void test_region_info_req_length(void **state)
 {
-	struct uvf_region_info info = {.argsz = 32, .index = 7};
+	struct uvf_msg_region_info info = {.argsz = 32, .index = 7};
 
 	assert_int_equal(region_req(&info, 32, 0), 0);
 	assert_refused(region_req(&info, 31, 0), -EINVAL, why, "DEVICE_GET_REGION_INFO");
@@ -249,7 +249,7 @@ static void test_region_info_req_length(void **state)
 
 static void test_region_info_req_argsz(void **state)
 {
-	struct uvf_region_info info = {.argsz = 1024, .index = 0};
+	struct uvf_msg_region_info info = {.argsz = 1024, .index = 0};
 
 	assert_int_equal(region_req(&info, 32, 0), 0);
 	info.argsz = 31;
@@ -258,17 +258,17 @@ static void test_region_info_req_argsz(void **state)
 
 static void test_region_info_req_refuses_fds(void **state)
 {
-	struct uvf_region_info info = {.argsz = 32};
+	struct uvf_msg_region_info info = {.argsz = 32};
 
 	assert_refused(region_req(&info, 32, 1), -EINVAL, why, "DEVICE_GET_REGION_INFO");
 }
 
 /* ---------------------------------------------------- DEVICE_GET_IRQ_INFO */
 
-static int irq_req(const struct uvf_irq_info *info, size_t len, size_t nfds)
+static int irq_req(const struct uvf_msg_irq_info *info, size_t len, size_t nfds)
 {
 	uint8_t *payload = wire_copy(info, sizeof(*info), len);
-	struct uvf_irq_info out;
+	struct uvf_msg_irq_info out;
 	int ret;
 
 	why.text[0] = '\0';
@@ -281,7 +281,7 @@ static int irq_req(const struct uvf_irq_info *info, size_t len, size_t nfds)
 
 static void test_irq_info_req_length(void **state)
 {
-	struct uvf_irq_info info = {.argsz = 16, .index = 2};
+	struct uvf_msg_irq_info info = {.argsz = 16, .index = 2};
 
 	assert_int_equal(irq_req(&info, 16, 0), 0);
 	assert_refused(irq_req(&info, 15, 0), -EINVAL, why, "DEVICE_GET_IRQ_INFO");
@@ -290,7 +290,7 @@ static void test_irq_info_req_length(void **state)
 
 static void test_irq_info_req_argsz(void **state)
 {
-	struct uvf_irq_info info = {.argsz = 17};
+	struct uvf_msg_irq_info info = {.argsz = 17};
 
 	assert_int_equal(irq_req(&info, 16, 0), 0);
 	info.argsz = 0;
@@ -299,15 +299,15 @@ static void test_irq_info_req_argsz(void **state)
 
 static void test_irq_info_req_refuses_fds(void **state)
 {
-	struct uvf_irq_info info = {.argsz = 16};
+	struct uvf_msg_irq_info info = {.argsz = 16};
 
 	assert_refused(irq_req(&info, 16, 2), -EINVAL, why, "DEVICE_GET_IRQ_INFO");
 }
 
-static int irq_reply(const struct uvf_irq_info *info, size_t len, size_t nfds, uint32_t expected_index)
+static int irq_reply(const struct uvf_msg_irq_info *info, size_t len, size_t nfds, uint32_t expected_index)
 {
 	uint8_t *payload = wire_copy(info, sizeof(*info), len);
-	struct uvf_irq_info out;
+	struct uvf_msg_irq_info out;
 	int ret;
 
 	why.text[0] = '\0';
@@ -320,7 +320,7 @@ static int irq_reply(const struct uvf_irq_info *info, size_t len, size_t nfds, u
 
 static void test_irq_info_reply_length(void **state)
 {
-	struct uvf_irq_info info = {.argsz = 16, .flags = UVF_IRQ_INFO_EVENTFD, .index = 2, .count = 32};
+	struct uvf_msg_irq_info info = {.argsz = 16, .flags = UVF_IRQ_INFO_EVENTFD, .index = 2, .count = 32};
 
 	assert_int_equal(irq_reply(&info, 16, 0, 2), 0);
 	assert_int_equal(irq_reply(&info, 20, 0, 2), 0);
@@ -329,7 +329,7 @@ static void test_irq_info_reply_length(void **state)
 
 static void test_irq_info_reply_index_must_echo(void **state)
 {
-	struct uvf_irq_info info = {.argsz = 16, .index = 1, .count = 1};
+	struct uvf_msg_irq_info info = {.argsz = 16, .index = 1, .count = 1};
 
 	assert_int_equal(irq_reply(&info, 16, 0, 1), 0);
 	assert_refused(irq_reply(&info, 16, 0, 2), -EINVAL, why, "index 1, expected 2");
@@ -337,7 +337,7 @@ static void test_irq_info_reply_index_must_echo(void **state)
 
 static void test_irq_info_reply_flags(void **state)
 {
-	struct uvf_irq_info info = {.argsz = 16, .flags = 0xf, .index = 0, .count = 1};
+	struct uvf_msg_irq_info info = {.argsz = 16, .flags = 0xf, .index = 0, .count = 1};
 
 	assert_int_equal(irq_reply(&info, 16, 0, 0), 0);
 	info.flags = 0x10;
@@ -346,7 +346,7 @@ static void test_irq_info_reply_flags(void **state)
 
 static void test_irq_info_reply_count_limit(void **state)
 {
-	struct uvf_irq_info info = {.argsz = 16, .index = 2, .count = 2048};
+	struct uvf_msg_irq_info info = {.argsz = 16, .index = 2, .count = 2048};
 
 	assert_int_equal(irq_reply(&info, 16, 0, 2), 0);
 	info.count = 2049;
@@ -355,7 +355,7 @@ static void test_irq_info_reply_count_limit(void **state)
 
 static void test_irq_info_reply_refuses_fds(void **state)
 {
-	struct uvf_irq_info info = {.argsz = 16};
+	struct uvf_msg_irq_info info = {.argsz = 16};
 
 	assert_refused(irq_reply(&info, 16, 1, 0), -EINVAL, why, "DEVICE_GET_IRQ_INFO reply");
 }
@@ -363,7 +363,7 @@ static void test_irq_info_reply_refuses_fds(void **state)
 /* -------------------------------------------------------- DEVICE_SET_IRQS */
 
 struct irq_set_msg {
-	struct uvf_irq_set set;
+	struct uvf_msg_irq_set set;
 	uint8_t data[64];
 } __attribute__((packed));
 

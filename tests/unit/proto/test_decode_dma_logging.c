@@ -22,12 +22,12 @@ struct range {
 
 static size_t start_data(uint64_t page_size, uint32_t num_ranges, const struct range *ranges, size_t n)
 {
-	struct uvf_dma_logging_control ctl = {.page_size = page_size, .num_ranges = num_ranges};
+	struct uvf_msg_dma_logging_control ctl = {.page_size = page_size, .num_ranges = num_ranges};
 
 	memset(msg, 0, sizeof(msg));
 	memcpy(msg, &ctl, sizeof(ctl));
 	for (size_t i = 0; i < n; i++) {
-		struct uvf_dma_logging_range r = {.iova = ranges[i].iova, .length = ranges[i].length};
+		struct uvf_msg_dma_logging_range r = {.iova = ranges[i].iova, .length = ranges[i].length};
 		memcpy(msg + sizeof(ctl) + i * sizeof(r), &r, sizeof(r));
 	}
 	return sizeof(ctl) + n * 16;
@@ -44,7 +44,7 @@ static int start(size_t len, struct uvf_dma_logging_start_view *view)
 	why.text[0] = '\0';
 	ret = uvf__decode_dma_logging_start(data, len, view, &why);
 	if (ret == 0 && view->control.num_ranges != 0) {
-		struct uvf_dma_logging_range sorted[8];
+		struct uvf_msg_dma_logging_range sorted[8];
 		assert_ptr_equal(view->ranges, data + 16);
 		assert_true(view->control.num_ranges <= 8);
 		ret = uvf__dma_logging_sort_ranges(view, sorted, &why);
@@ -121,7 +121,7 @@ static void test_start_sorts_many_ranges(void **state)
 {
 	enum { N = 200 };
 	struct range ranges[N];
-	struct uvf_dma_logging_range sorted[N];
+	struct uvf_msg_dma_logging_range sorted[N];
 	struct uvf_dma_logging_start_view view;
 	uint8_t *data;
 	size_t len;
@@ -158,7 +158,7 @@ static void test_stop_takes_no_data(void **state)
 static int report(uint64_t iova, uint64_t length, uint64_t page_size, size_t len, uint32_t argsz, uint64_t max_xfer,
 		  struct uvf_dma_logging_report_view *view)
 {
-	struct uvf_dma_logging_report r = {.iova = iova, .length = length, .page_size = page_size};
+	struct uvf_msg_dma_logging_report r = {.iova = iova, .length = length, .page_size = page_size};
 	struct uvf_dma_logging_report_view local;
 	uint8_t *data = wire_copy(&r, sizeof(r), len);
 	int ret;
@@ -218,10 +218,10 @@ static void test_report_range_and_page_size(void **state)
 
 static int start_reply(size_t len, size_t nfds, uint64_t *page)
 {
-	struct uvf_device_feature hdr = {.argsz = 8 + 16 + 32,
-					 .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
-	struct uvf_dma_logging_control ctl = {.page_size = 4096, .num_ranges = 2};
-	const struct uvf_dma_logging_range ranges[2] = {{0x100000, 0x1000}, {0x300000, 0x2000}};
+	struct uvf_msg_device_feature hdr = {.argsz = 8 + 16 + 32,
+					     .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+	struct uvf_msg_dma_logging_control ctl = {.page_size = 4096, .num_ranges = 2};
+	const struct uvf_msg_dma_logging_range ranges[2] = {{0x100000, 0x1000}, {0x300000, 0x2000}};
 	uint8_t *payload = wire_copy(msg, sizeof(msg), len);
 	int ret;
 
@@ -235,10 +235,10 @@ static int start_reply(size_t len, size_t nfds, uint64_t *page)
  * byte `poke`. */
 static size_t start_echo(uint64_t page, size_t poke)
 {
-	struct uvf_device_feature hdr = {.argsz = 8 + 16 + 32,
-					 .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
-	struct uvf_dma_logging_control ctl = {.page_size = page, .num_ranges = 2};
-	const struct uvf_dma_logging_range ranges[2] = {{0x100000, 0x1000}, {0x300000, 0x2000}};
+	struct uvf_msg_device_feature hdr = {.argsz = 8 + 16 + 32,
+					     .flags = UVF_FEATURE_DMA_LOGGING_START | UVF_FEATURE_SET};
+	struct uvf_msg_dma_logging_control ctl = {.page_size = page, .num_ranges = 2};
+	const struct uvf_msg_dma_logging_range ranges[2] = {{0x100000, 0x1000}, {0x300000, 0x2000}};
 
 	memset(msg, 0, sizeof(msg));
 	memcpy(msg, &hdr, 8);
@@ -271,7 +271,7 @@ static void test_start_reply_echo(void **state)
 
 /* ---------------------------------------------------------- REPORT reply */
 
-static int report_reply(const struct uvf_dma_logging_report *req, size_t len, size_t nfds,
+static int report_reply(const struct uvf_msg_dma_logging_report *req, size_t len, size_t nfds,
 			struct uvf_dma_logging_bitmap_view *view)
 {
 	struct uvf_dma_logging_bitmap_view local;
@@ -291,9 +291,9 @@ static int report_reply(const struct uvf_dma_logging_report *req, size_t len, si
 	return ret;
 }
 
-static size_t report_echo(const struct uvf_dma_logging_report *req, uint32_t argsz, uint32_t flags)
+static size_t report_echo(const struct uvf_msg_dma_logging_report *req, uint32_t argsz, uint32_t flags)
 {
-	struct uvf_device_feature hdr = {.argsz = argsz, .flags = flags};
+	struct uvf_msg_device_feature hdr = {.argsz = argsz, .flags = flags};
 
 	memset(msg, 0xa5, sizeof(msg));
 	memcpy(msg, &hdr, 8);
@@ -304,8 +304,8 @@ static size_t report_echo(const struct uvf_dma_logging_report *req, uint32_t arg
 static void test_report_reply(void **state)
 {
 	const uint32_t get = UVF_FEATURE_DMA_LOGGING_REPORT | UVF_FEATURE_GET;
-	struct uvf_dma_logging_report req = {.iova = 0x100000, .length = 65 * 4096, .page_size = 4096};
-	struct uvf_dma_logging_report other = req;
+	struct uvf_msg_dma_logging_report req = {.iova = 0x100000, .length = 65 * 4096, .page_size = 4096};
+	struct uvf_msg_dma_logging_report other = req;
 	struct uvf_dma_logging_bitmap_view view;
 
 	assert_int_equal(report_reply(&req, report_echo(&req, 48, get), 0, &view), 0);

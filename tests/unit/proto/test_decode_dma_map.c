@@ -15,10 +15,10 @@
 
 static struct uvf_why why;
 
-static int map_ext(const struct uvf_dma_map *map, size_t len, size_t nfds, uint64_t pgsizes, bool allow_ext)
+static int map_ext(const struct uvf_msg_dma_map *map, size_t len, size_t nfds, uint64_t pgsizes, bool allow_ext)
 {
 	uint8_t *payload = wire_copy(map, sizeof(*map), len);
-	struct uvf_dma_map out;
+	struct uvf_msg_dma_map out;
 	int ret;
 
 	why.text[0] = '\0';
@@ -29,21 +29,21 @@ static int map_ext(const struct uvf_dma_map *map, size_t len, size_t nfds, uint6
 	return ret;
 }
 
-static int map(const struct uvf_dma_map *m, size_t nfds)
+static int map(const struct uvf_msg_dma_map *m, size_t nfds)
 {
 	return map_ext(m, sizeof(*m), nfds, PAGE, false);
 }
 
-static struct uvf_dma_map good_map(void)
+static struct uvf_msg_dma_map good_map(void)
 {
-	struct uvf_dma_map m = {.argsz = 32, .flags = RW, .offset = 0, .address = 0x100000, .size = 0x10000};
+	struct uvf_msg_dma_map m = {.argsz = 32, .flags = RW, .offset = 0, .address = 0x100000, .size = 0x10000};
 
 	return m;
 }
 
 static void test_dma_map_length(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	assert_int_equal(map_ext(&m, 32, 0, PAGE, false), 0);
 	assert_refused(map_ext(&m, 31, 0, PAGE, false), -EINVAL, why, "DMA_MAP");
@@ -52,7 +52,7 @@ static void test_dma_map_length(void **state)
 
 static void test_dma_map_argsz_is_32(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.argsz = 33;
 	assert_refused(map(&m, 0), -EINVAL, why, "argsz 33");
@@ -62,7 +62,7 @@ static void test_dma_map_argsz_is_32(void **state)
 
 static void test_dma_map_base_flags(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.flags = UVF_DMA_MAP_FLAG_READ;
 	assert_int_equal(map(&m, 0), 0);
@@ -74,7 +74,7 @@ static void test_dma_map_base_flags(void **state)
 
 static void test_dma_map_ext_flags_need_allow_ext(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.flags = RW | UVF_DMA_MAP_FLAG_MMAP;
 	assert_refused(map_ext(&m, 32, 1, PAGE, false), -EINVAL, why, "unknown flags 0x4");
@@ -88,7 +88,7 @@ static void test_dma_map_ext_flags_need_allow_ext(void **state)
 
 static void test_dma_map_ext_mode_needs_fd(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.flags = RW | UVF_DMA_MAP_FLAG_FILE_IO;
 	assert_refused(map_ext(&m, 32, 0, PAGE, true), -EINVAL, why, "without fd");
@@ -98,7 +98,7 @@ static void test_dma_map_ext_mode_needs_fd(void **state)
 
 static void test_dma_map_ext_one_mode_only(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.flags = RW | UVF_DMA_MAP_FLAG_MMAP | UVF_DMA_MAP_FLAG_FILE_IO;
 	assert_refused(map_ext(&m, 32, 1, PAGE, true), -EINVAL, why, "both MMAP and FILE_IO");
@@ -106,7 +106,7 @@ static void test_dma_map_ext_one_mode_only(void **state)
 
 static void test_dma_map_size_not_zero(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.size = 0;
 	assert_refused(map(&m, 0), -EINVAL, why, "size 0");
@@ -114,7 +114,7 @@ static void test_dma_map_size_not_zero(void **state)
 
 static void test_dma_map_address_must_not_wrap(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.address = UINT64_MAX - 2 * PAGE + 1;
 	m.size = PAGE;
@@ -125,7 +125,7 @@ static void test_dma_map_address_must_not_wrap(void **state)
 
 static void test_dma_map_offset_must_not_wrap(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.offset = UINT64_MAX - 0x10000;
 	assert_int_equal(map(&m, 1), 0);
@@ -135,7 +135,7 @@ static void test_dma_map_offset_must_not_wrap(void **state)
 
 static void test_dma_map_fd_count(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	assert_int_equal(map(&m, 0), 0);
 	assert_int_equal(map(&m, 1), 0);
@@ -144,7 +144,7 @@ static void test_dma_map_fd_count(void **state)
 
 static void test_dma_map_offset_only_with_fd(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.offset = 0x2000;
 	assert_int_equal(map(&m, 1), 0);
@@ -153,7 +153,7 @@ static void test_dma_map_offset_only_with_fd(void **state)
 
 static void test_dma_map_alignment_to_smallest_page(void **state)
 {
-	struct uvf_dma_map m = good_map();
+	struct uvf_msg_dma_map m = good_map();
 
 	m.address = 0x1800;
 	assert_refused(map(&m, 0), -EINVAL, why, "not aligned");
@@ -178,10 +178,10 @@ static void test_dma_map_alignment_to_smallest_page(void **state)
 
 /* -------------------------------------------------------------- DMA_UNMAP */
 
-static int unmap_len(const struct uvf_dma_unmap *u, size_t len, size_t nfds)
+static int unmap_len(const struct uvf_msg_dma_unmap *u, size_t len, size_t nfds)
 {
 	uint8_t *payload = wire_copy(u, sizeof(*u), len);
-	struct uvf_dma_unmap out;
+	struct uvf_msg_dma_unmap out;
 	int ret;
 
 	why.text[0] = '\0';
@@ -192,21 +192,21 @@ static int unmap_len(const struct uvf_dma_unmap *u, size_t len, size_t nfds)
 	return ret;
 }
 
-static int unmap(const struct uvf_dma_unmap *u)
+static int unmap(const struct uvf_msg_dma_unmap *u)
 {
 	return unmap_len(u, sizeof(*u), 0);
 }
 
-static struct uvf_dma_unmap good_unmap(void)
+static struct uvf_msg_dma_unmap good_unmap(void)
 {
-	struct uvf_dma_unmap u = {.argsz = 24, .flags = 0, .address = 0x100000, .size = 0x10000};
+	struct uvf_msg_dma_unmap u = {.argsz = 24, .flags = 0, .address = 0x100000, .size = 0x10000};
 
 	return u;
 }
 
 static void test_dma_unmap_length(void **state)
 {
-	struct uvf_dma_unmap u = good_unmap();
+	struct uvf_msg_dma_unmap u = good_unmap();
 
 	assert_int_equal(unmap_len(&u, 24, 0), 0);
 	assert_refused(unmap_len(&u, 23, 0), -EINVAL, why, "DMA_UNMAP");
@@ -215,7 +215,7 @@ static void test_dma_unmap_length(void **state)
 
 static void test_dma_unmap_argsz(void **state)
 {
-	struct uvf_dma_unmap u = good_unmap();
+	struct uvf_msg_dma_unmap u = good_unmap();
 
 	u.argsz = 4096;
 	assert_int_equal(unmap(&u), 0);
@@ -225,7 +225,7 @@ static void test_dma_unmap_argsz(void **state)
 
 static void test_dma_unmap_flags(void **state)
 {
-	struct uvf_dma_unmap u = good_unmap();
+	struct uvf_msg_dma_unmap u = good_unmap();
 
 	u.flags = UVF_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
 	assert_refused(unmap(&u), -EINVAL, why, "flags 0x1");
@@ -239,7 +239,7 @@ static void test_dma_unmap_flags(void **state)
 
 static void test_dma_unmap_all_needs_zero_range(void **state)
 {
-	struct uvf_dma_unmap u = {.argsz = 24, .flags = UVF_DMA_UNMAP_FLAG_ALL};
+	struct uvf_msg_dma_unmap u = {.argsz = 24, .flags = UVF_DMA_UNMAP_FLAG_ALL};
 
 	assert_int_equal(unmap(&u), 0);
 	u.address = 0x1000;
@@ -251,7 +251,7 @@ static void test_dma_unmap_all_needs_zero_range(void **state)
 
 static void test_dma_unmap_range_size_and_wrap(void **state)
 {
-	struct uvf_dma_unmap u = good_unmap();
+	struct uvf_msg_dma_unmap u = good_unmap();
 
 	u.size = 0;
 	assert_refused(unmap(&u), -EINVAL, why, "size 0");
@@ -269,7 +269,7 @@ static void test_dma_unmap_range_size_and_wrap(void **state)
 
 static void test_dma_unmap_refuses_fds(void **state)
 {
-	struct uvf_dma_unmap u = good_unmap();
+	struct uvf_msg_dma_unmap u = good_unmap();
 
 	assert_refused(unmap_len(&u, 24, 1), -EINVAL, why, "DMA_UNMAP");
 }

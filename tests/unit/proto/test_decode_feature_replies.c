@@ -16,7 +16,7 @@ static uint8_t msg[8 + 4096 + 8];
 
 static size_t feature_msg(uint32_t argsz, uint32_t flags, const void *data, size_t data_len)
 {
-	struct uvf_device_feature f = {.argsz = argsz, .flags = flags};
+	struct uvf_msg_device_feature f = {.argsz = argsz, .flags = flags};
 
 	memset(msg, 0x5c, sizeof(msg));
 	memcpy(msg, &f, sizeof(f));
@@ -27,10 +27,10 @@ static size_t feature_msg(uint32_t argsz, uint32_t flags, const void *data, size
 
 /* ------------------------------------------------------- MIG_DEVICE_STATE */
 
-static int mig_state(uint32_t state, uint32_t data_fd, size_t len, struct uvf_feature_mig_state *out)
+static int mig_state(uint32_t state, uint32_t data_fd, size_t len, struct uvf_msg_feature_migration_state *out)
 {
-	struct uvf_feature_mig_state st = {.device_state = state, .data_fd = data_fd};
-	struct uvf_feature_mig_state local;
+	struct uvf_msg_feature_migration_state st = {.device_state = state, .data_fd = data_fd};
+	struct uvf_msg_feature_migration_state local;
 	uint8_t *data = wire_copy(&st, sizeof(st), len);
 	int ret;
 
@@ -42,28 +42,28 @@ static int mig_state(uint32_t state, uint32_t data_fd, size_t len, struct uvf_fe
 
 static void test_mig_state_every_state(void **state)
 {
-	struct uvf_feature_mig_state out;
+	struct uvf_msg_feature_migration_state out;
 
-	for (uint32_t s = UVF_MIG_STATE_ERROR; s <= UVF_MIG_STATE_PRE_COPY_P2P; s++) {
+	for (uint32_t s = UVF_MIGRATION_STATE_ERROR; s <= UVF_MIGRATION_STATE_PRE_COPY_P2P; s++) {
 		assert_int_equal(mig_state(s, UINT32_MAX, 8, &out), 0);
 		assert_int_equal(out.device_state, s);
 	}
 	/* data_fd is the kernel's: whatever a peer sends is left alone */
-	assert_int_equal(mig_state(UVF_MIG_STATE_STOP, 0, 8, &out), 0);
-	assert_int_equal(mig_state(UVF_MIG_STATE_STOP, 12345, 8, &out), 0);
+	assert_int_equal(mig_state(UVF_MIGRATION_STATE_STOP, 0, 8, &out), 0);
+	assert_int_equal(mig_state(UVF_MIGRATION_STATE_STOP, 12345, 8, &out), 0);
 }
 
 static void test_mig_state_unknown_state(void **state)
 {
-	assert_refused(mig_state(UVF_MIG_STATE_PRE_COPY_P2P + 1, 0, 8, NULL), -EINVAL, why, "state 8 is not");
+	assert_refused(mig_state(UVF_MIGRATION_STATE_PRE_COPY_P2P + 1, 0, 8, NULL), -EINVAL, why, "state 8 is not");
 	assert_refused(mig_state(UINT32_MAX, 0, 8, NULL), -EINVAL, why, "MIG_DEVICE_STATE");
 }
 
 static void test_mig_state_length(void **state)
 {
-	assert_refused(mig_state(UVF_MIG_STATE_STOP, 0, 4, NULL), -EINVAL, why, "4 data bytes, expected 8");
-	assert_refused(mig_state(UVF_MIG_STATE_STOP, 0, 9, NULL), -EINVAL, why, "9 data bytes");
-	assert_refused(mig_state(UVF_MIG_STATE_STOP, 0, 0, NULL), -EINVAL, why, "0 data bytes");
+	assert_refused(mig_state(UVF_MIGRATION_STATE_STOP, 0, 4, NULL), -EINVAL, why, "4 data bytes, expected 8");
+	assert_refused(mig_state(UVF_MIGRATION_STATE_STOP, 0, 9, NULL), -EINVAL, why, "9 data bytes");
+	assert_refused(mig_state(UVF_MIGRATION_STATE_STOP, 0, 0, NULL), -EINVAL, why, "0 data bytes");
 }
 
 /* ------------------------------------------------------ DEVICE_FEATURE replies */
@@ -110,7 +110,7 @@ static void test_get_reply_refusals(void **state)
 	assert_refused(get_reply(7, 0, UVF_FEATURE_MIGRATION, 8, NULL), -EINVAL, why, "payload 7 bytes");
 	assert_refused(get_reply(15, 0, UVF_FEATURE_MIGRATION, 8, NULL), -EINVAL, why, "15 bytes, argsz 16");
 	assert_refused(get_reply(17, 0, UVF_FEATURE_MIGRATION, 8, NULL), -EINVAL, why, "17 bytes");
-	assert_refused(get_reply(len, 0, UVF_FEATURE_MIG_DEVICE_STATE, 8, NULL), -EINVAL, why,
+	assert_refused(get_reply(len, 0, UVF_FEATURE_MIGRATION_DEVICE_STATE, 8, NULL), -EINVAL, why,
 		       "about feature 1, asked 2");
 	feature_msg(24, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION, &flags, 8);
 	assert_refused(get_reply(len, 0, UVF_FEATURE_MIGRATION, 8, NULL), -EINVAL, why, "argsz 24 (expected 16)");
@@ -129,10 +129,11 @@ static int echo_reply(size_t len, size_t nfds, uint32_t flags, const void *data,
 
 static void test_echo_reply(void **state)
 {
-	const uint32_t set = UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE;
+	const uint32_t set = UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE;
 	const uint32_t probe = UVF_FEATURE_GET | UVF_FEATURE_PROBE | UVF_FEATURE_MIGRATION;
-	struct uvf_feature_mig_state st = {.device_state = UVF_MIG_STATE_STOP, .data_fd = UINT32_MAX};
-	struct uvf_feature_mig_state other = {.device_state = UVF_MIG_STATE_RUNNING, .data_fd = UINT32_MAX};
+	struct uvf_msg_feature_migration_state st = {.device_state = UVF_MIGRATION_STATE_STOP, .data_fd = UINT32_MAX};
+	struct uvf_msg_feature_migration_state other = {.device_state = UVF_MIGRATION_STATE_RUNNING,
+							.data_fd = UINT32_MAX};
 	size_t len;
 
 	len = feature_msg(16, set, &st, 8);
@@ -156,7 +157,7 @@ static void test_echo_reply(void **state)
 
 static size_t mig_reply_msg(uint32_t argsz, uint32_t size, size_t data_len)
 {
-	struct uvf_mig_data head = {.argsz = argsz, .size = size};
+	struct uvf_msg_migration_data head = {.argsz = argsz, .size = size};
 
 	for (size_t i = 0; i < sizeof(msg); i++)
 		msg[i] = (uint8_t)i;
@@ -164,9 +165,9 @@ static size_t mig_reply_msg(uint32_t argsz, uint32_t size, size_t data_len)
 	return 8 + data_len;
 }
 
-static int mig_read_reply(size_t len, size_t nfds, uint32_t asked, struct uvf_mig_data *out)
+static int mig_read_reply(size_t len, size_t nfds, uint32_t asked, struct uvf_msg_migration_data *out)
 {
-	struct uvf_mig_data local;
+	struct uvf_msg_migration_data local;
 	const uint8_t *data = NULL;
 	uint8_t *payload = wire_copy(msg, sizeof(msg), len);
 	int ret;
@@ -183,7 +184,7 @@ static int mig_read_reply(size_t len, size_t nfds, uint32_t asked, struct uvf_mi
 
 static void test_mig_data_read_reply(void **state)
 {
-	struct uvf_mig_data out;
+	struct uvf_msg_migration_data out;
 
 	assert_int_equal(mig_read_reply(mig_reply_msg(8 + 100, 100, 100), 0, 100, &out), 0);
 	assert_int_equal(out.size, 100);

@@ -18,10 +18,10 @@ static struct uvf_why why;
 /* ------------------------------------------------------------------ request */
 
 static int request(uint32_t argsz, uint32_t flags, uint32_t index, uint32_t count, size_t len, size_t nfds,
-		   struct uvf_region_io_fds *out)
+		   struct uvf_msg_region_io_fds *out)
 {
-	struct uvf_region_io_fds req = {.argsz = argsz, .flags = flags, .index = index, .count = count};
-	struct uvf_region_io_fds local;
+	struct uvf_msg_region_io_fds req = {.argsz = argsz, .flags = flags, .index = index, .count = count};
+	struct uvf_msg_region_io_fds local;
 	uint8_t *payload = wire_copy(&req, sizeof(req), len);
 	int ret;
 
@@ -33,7 +33,7 @@ static int request(uint32_t argsz, uint32_t flags, uint32_t index, uint32_t coun
 
 static void test_io_fds_req_accepts_a_plain_request(void **state)
 {
-	struct uvf_region_io_fds out;
+	struct uvf_msg_region_io_fds out;
 
 	assert_int_equal(request(16 + 40 * 8, 0, 2, 0, 16, 0, &out), 0);
 	assert_int_equal(out.argsz, 16 + 40 * 8);
@@ -76,7 +76,7 @@ static size_t msg_len;
  * unless argsz is given). */
 static void reply_head(uint32_t index, uint32_t count, size_t stride, uint32_t argsz)
 {
-	struct uvf_region_io_fds head = {
+	struct uvf_msg_region_io_fds head = {
 		.argsz = argsz ? argsz : (uint32_t)(16 + count * stride), .index = index, .count = count};
 
 	memset(msg, 0xee, sizeof(msg));
@@ -87,16 +87,17 @@ static void reply_head(uint32_t index, uint32_t count, size_t stride, uint32_t a
 static void reply_entry(uint32_t i, size_t stride, uint64_t offset, uint64_t size, uint32_t fd_index, uint32_t type,
 			uint32_t flags, uint64_t datamatch)
 {
-	struct uvf_io_fd_entry e = {.offset = offset, .size = size, .fd_index = fd_index, .type = type, .flags = flags};
+	struct uvf_msg_io_fd_entry e = {
+		.offset = offset, .size = size, .fd_index = fd_index, .type = type, .flags = flags};
 	uint8_t *p = msg + 16 + i * stride;
 
-	memcpy(p, &e, offsetof(struct uvf_io_fd_entry, datamatch));
+	memcpy(p, &e, offsetof(struct uvf_msg_io_fd_entry, datamatch));
 	memcpy(p + stride - 8, &datamatch, 8);
 }
 
 static int reply(size_t len, size_t nfds, uint32_t asked_argsz, struct uvf_region_io_fds_view *view)
 {
-	struct uvf_region_io_fds req = {.argsz = asked_argsz, .index = 2};
+	struct uvf_msg_region_io_fds req = {.argsz = asked_argsz, .index = 2};
 	struct uvf_region_io_fds_view local;
 	uint8_t *payload = wire_copy(msg, sizeof(msg), len);
 	int ret;
@@ -109,7 +110,7 @@ static int reply(size_t len, size_t nfds, uint32_t asked_argsz, struct uvf_regio
 		assert_ptr_equal(view->entries, payload + 16);
 		/* read every entry while the copy lives: ASan checks the bounds */
 		for (uint32_t i = 0; i < view->head.count; i++) {
-			struct uvf_io_fd_entry e;
+			struct uvf_msg_io_fd_entry e;
 			uvf__io_fds_entry(view, i, &e);
 			assert_true(e.fd_index < nfds);
 		}
@@ -122,7 +123,7 @@ static int reply(size_t len, size_t nfds, uint32_t asked_argsz, struct uvf_regio
 static void test_io_fds_reply_spec_layout(void **state)
 {
 	struct uvf_region_io_fds_view view;
-	struct uvf_io_fd_entry e;
+	struct uvf_msg_io_fd_entry e;
 
 	reply_head(2, 2, 40, 0);
 	reply_entry(0, 40, 0x40, 4, 1, UVF_IO_FD_TYPE_IOEVENTFD, 0, 0);
@@ -144,7 +145,7 @@ static void test_io_fds_reply_spec_layout(void **state)
 static void test_io_fds_reply_libvfio_user_layout(void **state)
 {
 	struct uvf_region_io_fds_view view;
-	struct uvf_io_fd_entry e;
+	struct uvf_msg_io_fd_entry e;
 
 	reply_head(2, 3, 48, 0);
 	for (uint32_t i = 0; i < 3; i++)

@@ -19,7 +19,7 @@ static uint8_t msg[8 + MAX_XFER + 8];
 
 static void feature_msg(uint32_t argsz, uint32_t flags)
 {
-	struct uvf_device_feature feature = {.argsz = argsz, .flags = flags};
+	struct uvf_msg_device_feature feature = {.argsz = argsz, .flags = flags};
 	size_t i;
 
 	memcpy(msg, &feature, sizeof(feature));
@@ -63,7 +63,7 @@ static void test_device_feature_length(void **state)
 
 static void test_device_feature_refuses_unknown_bits(void **state)
 {
-	feature_msg(16, UVF_FEATURE_GET | UVF_FEATURE_MIG_DEVICE_STATE | 0x80000);
+	feature_msg(16, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE | 0x80000);
 	assert_refused(feature(8, 0, NULL), -EINVAL, why, "0x80000");
 	feature_msg(16, UVF_FEATURE_GET | 0xffff);
 	assert_int_equal(feature(8, 0, NULL), 0);
@@ -79,9 +79,9 @@ static void test_device_feature_needs_an_operation(void **state)
 
 static void test_device_feature_get_and_set_only_with_probe(void **state)
 {
-	feature_msg(16, UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE);
+	feature_msg(16, UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE);
 	assert_refused(feature(16, 0, NULL), -EINVAL, why, "GET and SET");
-	feature_msg(16, UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_PROBE | UVF_FEATURE_MIG_DEVICE_STATE);
+	feature_msg(16, UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_PROBE | UVF_FEATURE_MIGRATION_DEVICE_STATE);
 	assert_int_equal(feature(16, 0, NULL), 0);
 }
 
@@ -89,13 +89,13 @@ static void test_device_feature_set_and_probe_argsz_cover_payload(void **state)
 {
 	struct uvf_device_feature_view view;
 
-	feature_msg(16, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE);
+	feature_msg(16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE);
 	assert_int_equal(feature(16, 0, &view), 0);
-	assert_int_equal(view.index, UVF_FEATURE_MIG_DEVICE_STATE);
+	assert_int_equal(view.index, UVF_FEATURE_MIGRATION_DEVICE_STATE);
 	assert_int_equal(view.data_len, 8);
-	feature_msg(15, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE);
+	feature_msg(15, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE);
 	assert_refused(feature(16, 0, NULL), -EINVAL, why, "argsz 15");
-	feature_msg(15, UVF_FEATURE_PROBE | UVF_FEATURE_MIG_DEVICE_STATE);
+	feature_msg(15, UVF_FEATURE_PROBE | UVF_FEATURE_MIGRATION_DEVICE_STATE);
 	assert_refused(feature(16, 0, NULL), -EINVAL, why, "argsz 15");
 	/* GET only needs room for its reply, which the server checks */
 	feature_msg(8, UVF_FEATURE_GET | UVF_FEATURE_DMA_LOGGING_REPORT);
@@ -112,7 +112,7 @@ static void test_device_feature_refuses_fds(void **state)
 
 static void mig_msg(uint32_t argsz, uint32_t size)
 {
-	struct uvf_mig_data mig = {.argsz = argsz, .size = size};
+	struct uvf_msg_migration_data mig = {.argsz = argsz, .size = size};
 	size_t i;
 
 	memcpy(msg, &mig, sizeof(mig));
@@ -123,7 +123,7 @@ static void mig_msg(uint32_t argsz, uint32_t size)
 static int mig_read(size_t len, size_t nfds, uint32_t max_xfer)
 {
 	uint8_t *payload = wire_copy(msg, sizeof(msg), len);
-	struct uvf_mig_data out;
+	struct uvf_msg_migration_data out;
 	int ret;
 
 	why.text[0] = '\0';
@@ -170,7 +170,7 @@ static void test_mig_data_read_refuses_fds(void **state)
 static int mig_write(size_t len, size_t nfds)
 {
 	uint8_t *payload = wire_copy(msg, sizeof(msg), len);
-	struct uvf_mig_data out;
+	struct uvf_msg_migration_data out;
 	const uint8_t *data = (const uint8_t *)"unset";
 	int ret;
 
@@ -223,7 +223,7 @@ static void test_mig_data_write_refuses_fds(void **state)
 static void test_mig_data_write_accepts_null_data_pointer(void **state)
 {
 	uint8_t *payload;
-	struct uvf_mig_data out;
+	struct uvf_msg_migration_data out;
 
 	mig_msg(12, 4);
 	payload = wire_copy(msg, sizeof(msg), 12);

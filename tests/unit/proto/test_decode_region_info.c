@@ -19,7 +19,7 @@ static struct uvf_region_info_view view;
 /* Reply for region 2 with room for argsz bytes of chain in msg. */
 static void reply_init(uint32_t flags, uint32_t argsz, uint32_t cap_offset)
 {
-	struct uvf_region_info info = {
+	struct uvf_msg_region_info info = {
 		.argsz = argsz,
 		.flags = flags,
 		.index = 2,
@@ -34,7 +34,7 @@ static void reply_init(uint32_t flags, uint32_t argsz, uint32_t cap_offset)
 
 static void put_header(uint32_t at, uint16_t id, uint32_t next)
 {
-	struct uvf_region_cap_header header = {.id = id, .version = 1, .next = next};
+	struct uvf_msg_region_cap_header header = {.id = id, .version = 1, .next = next};
 
 	memcpy(msg + at, &header, sizeof(header));
 }
@@ -42,7 +42,7 @@ static void put_header(uint32_t at, uint16_t id, uint32_t next)
 /* SPARSE_MMAP at `at` with the given areas (offset, size pairs). */
 static void put_sparse(uint32_t at, uint32_t next, uint32_t nr_areas, const uint64_t *areas, uint32_t nr_written)
 {
-	struct uvf_region_cap_sparse_mmap cap = {.nr_areas = nr_areas};
+	struct uvf_msg_region_cap_sparse_mmap cap = {.nr_areas = nr_areas};
 	uint32_t i;
 
 	cap.header.id = UVF_REGION_CAP_SPARSE_MMAP;
@@ -50,7 +50,7 @@ static void put_sparse(uint32_t at, uint32_t next, uint32_t nr_areas, const uint
 	cap.header.next = next;
 	memcpy(msg + at, &cap, sizeof(cap));
 	for (i = 0; i < nr_written; i++) {
-		struct uvf_region_sparse_area area = {.offset = areas[2 * i], .size = areas[2 * i + 1]};
+		struct uvf_msg_region_sparse_area area = {.offset = areas[2 * i], .size = areas[2 * i + 1]};
 
 		memcpy(msg + at + sizeof(cap) + i * sizeof(area), &area, sizeof(area));
 	}
@@ -58,7 +58,7 @@ static void put_sparse(uint32_t at, uint32_t next, uint32_t nr_areas, const uint
 
 static void put_type(uint32_t at, uint32_t next, uint32_t type, uint32_t subtype)
 {
-	struct uvf_region_cap_type cap = {.type = type, .subtype = subtype};
+	struct uvf_msg_region_cap_type cap = {.type = type, .subtype = subtype};
 
 	cap.header.id = UVF_REGION_CAP_TYPE;
 	cap.header.version = 1;
@@ -172,7 +172,7 @@ static void test_region_reply_cap_offset_at_least_32(void **state)
 static void test_region_reply_sparse_mmap_areas(void **state)
 {
 	static const uint64_t areas[] = {0, 0x1000, 0x3000, 0xd000};
-	struct uvf_region_sparse_area area;
+	struct uvf_msg_region_sparse_area area;
 
 	reply_init(RW_MMAP_CAPS, 32 + 16 + 32, 32);
 	put_sparse(32, 0, 2, areas, 2);

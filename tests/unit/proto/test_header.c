@@ -192,7 +192,7 @@ static void test_cmd_name_names_known_commands(void **state)
 	assert_string_equal(uvf__cmd_name(UVF_CMD_VERSION), "VERSION");
 	assert_string_equal(uvf__cmd_name(UVF_CMD_DEVICE_GET_REGION_INFO), "DEVICE_GET_REGION_INFO");
 	assert_string_equal(uvf__cmd_name(UVF_CMD_REGION_WRITE_MULTI), "REGION_WRITE_MULTI");
-	assert_string_equal(uvf__cmd_name(UVF_CMD_MIG_DATA_WRITE), "MIG_DATA_WRITE");
+	assert_string_equal(uvf__cmd_name(UVF_CMD_MIGRATION_DATA_WRITE), "MIG_DATA_WRITE");
 }
 
 static void test_cmd_name_numbers_unknown_commands(void **state)

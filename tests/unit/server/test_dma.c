@@ -84,13 +84,14 @@ static int teardown(void **state)
 
 static int map(uint64_t addr, uint64_t size, uint32_t prot, int fd, uint64_t offset)
 {
-	struct uvf_dma_map req = {.argsz = sizeof(req), .flags = prot, .offset = offset, .address = addr, .size = size};
+	struct uvf_msg_dma_map req = {
+		.argsz = sizeof(req), .flags = prot, .offset = offset, .address = addr, .size = size};
 	return uvf__dma_map(g_dev, &req, fd);
 }
 
 static int unmap(uint64_t addr, uint64_t size)
 {
-	struct uvf_dma_unmap req = {.argsz = sizeof(req), .address = addr, .size = size};
+	struct uvf_msg_dma_unmap req = {.argsz = sizeof(req), .address = addr, .size = size};
 	return uvf__dma_unmap(g_dev, &req);
 }
 
@@ -234,7 +235,7 @@ static void test_unmap_all_empties_the_table_and_tells_the_device(void **state)
 	(void)state;
 	for (unsigned i = 0; i < 10; i++)
 		assert_int_equal(map(i * 0x10000, 0x1000, RW, -1, 0), 0);
-	struct uvf_dma_unmap all = {.argsz = sizeof(all), .flags = UVF_DMA_UNMAP_FLAG_ALL};
+	struct uvf_msg_dma_unmap all = {.argsz = sizeof(all), .flags = UVF_DMA_UNMAP_FLAG_ALL};
 	assert_int_equal(uvf__dma_unmap(g_dev, &all), 0);
 	assert_int_equal(g_dev->dma.count, 0);
 	assert_int_equal(g_cb.unmaps, 10);

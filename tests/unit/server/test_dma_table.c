@@ -177,7 +177,7 @@ static void test_dirty_logging(void **state)
 	uvf__dma_table_log_mark_range(&t, 0x400000, PAGE); /* off: nothing to do, no bitmap */
 	assert_null(t.list->next->dirty);
 
-	struct uvf_dma_logging_range *ranges = calloc(1, sizeof(*ranges));
+	struct uvf_msg_dma_logging_range *ranges = calloc(1, sizeof(*ranges));
 	assert_non_null(ranges);
 	ranges[0].iova = 0x400000;
 	ranges[0].length = 0x100000;

@@ -17,12 +17,12 @@
 #include "server/server_internal.h"
 
 enum {
-	ERR = UVF_MIG_STATE_ERROR,
-	STOP = UVF_MIG_STATE_STOP,
-	RUN = UVF_MIG_STATE_RUNNING,
-	SC = UVF_MIG_STATE_STOP_COPY,
-	RES = UVF_MIG_STATE_RESUMING,
-	PC = UVF_MIG_STATE_PRE_COPY
+	ERR = UVF_MIGRATION_STATE_ERROR,
+	STOP = UVF_MIGRATION_STATE_STOP,
+	RUN = UVF_MIGRATION_STATE_RUNNING,
+	SC = UVF_MIGRATION_STATE_STOP_COPY,
+	RES = UVF_MIGRATION_STATE_RESUMING,
+	PC = UVF_MIGRATION_STATE_PRE_COPY
 };
 
 #define MAX_ARCS 8
@@ -46,7 +46,8 @@ static void quiet(void *data, enum uvf_log_level level, const char *line)
 	(void)line;
 }
 
-static int stub_transition(struct uvf_device *dev, void *data, enum uvf_mig_state from, enum uvf_mig_state to)
+static int stub_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
+			   enum uvf_migration_state to)
 {
 	(void)dev;
 	struct stub *s = data;
@@ -127,7 +128,7 @@ static int teardown(void **state)
 static int feature(uint32_t argsz, uint32_t flags, const void *data, size_t data_len, uint8_t *out, size_t *out_len)
 {
 	uint8_t msg[256];
-	struct uvf_device_feature f = {argsz, flags};
+	struct uvf_msg_device_feature f = {argsz, flags};
 	struct uvf_reply reply;
 	struct uvf_why why = {{0}};
 	uint8_t *alloc = NULL;
@@ -153,17 +154,17 @@ static int feature(uint32_t argsz, uint32_t flags, const void *data, size_t data
 
 static int set_state(uint32_t s)
 {
-	struct uvf_feature_mig_state st = {s, 0};
-	return feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE, &st, sizeof(st), NULL, NULL);
+	struct uvf_msg_feature_migration_state st = {s, 0};
+	return feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), NULL, NULL);
 }
 
 static uint32_t get_state(void)
 {
 	uint8_t out[64];
 	size_t n;
-	assert_int_equal(feature(16, UVF_FEATURE_GET | UVF_FEATURE_MIG_DEVICE_STATE, NULL, 0, out, &n), 0);
+	assert_int_equal(feature(16, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE, NULL, 0, out, &n), 0);
 	assert_int_equal(n, 16);
-	struct uvf_feature_mig_state st;
+	struct uvf_msg_feature_migration_state st;
 	memcpy(&st, out + 8, sizeof(st));
 	assert_int_equal(st.device_state, uvf_device_migration_state(g_dev));
 	return st.device_state;
@@ -268,7 +269,8 @@ static void every_transition_walks_the_table_without_precopy(void **state)
 static void unrequestable_states_are_refused_without_change(void **state)
 {
 	(void)state;
-	static const uint32_t bad[] = {ERR, UVF_MIG_STATE_RUNNING_P2P, UVF_MIG_STATE_PRE_COPY_P2P, 8, 0xffffffffu};
+	static const uint32_t bad[] = {ERR, UVF_MIGRATION_STATE_RUNNING_P2P, UVF_MIGRATION_STATE_PRE_COPY_P2P, 8,
+				       0xffffffffu};
 	static const uint32_t from[] = {STOP, RUN, SC, RES, PC};
 	for (unsigned f = 0; f < 5; f++) {
 		for (unsigned b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
@@ -346,7 +348,7 @@ static void device_feature_flag_and_argsz_rules(void **state)
 	(void)state;
 	uint8_t out[128];
 	size_t n;
-	struct uvf_feature_mig_state st = {RUN, 0};
+	struct uvf_msg_feature_migration_state st = {RUN, 0};
 
 	/* PROBE alone, with GET, with SET: echo of the request */
 	assert_int_equal(feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_MIGRATION, NULL, 0, out, &n), 0);
@@ -354,10 +356,10 @@ static void device_feature_flag_and_argsz_rules(void **state)
 	assert_int_equal(feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_MIGRATION, NULL, 0, out, &n), 0);
 	assert_int_equal(feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION, NULL, 0, NULL, NULL),
 			 -EINVAL); /* MIGRATION has no SET */
-	assert_int_equal(feature(8,
-				 UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE,
-				 NULL, 0, out, &n),
-			 0);
+	assert_int_equal(
+		feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE,
+			NULL, 0, out, &n),
+		0);
 	assert_int_equal(feature(8,
 				 UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_DMA_LOGGING_START,
 				 NULL, 0, NULL, NULL),
@@ -369,17 +371,17 @@ static void device_feature_flag_and_argsz_rules(void **state)
 		feature(8, UVF_FEATURE_PROBE | UVF_FEATURE_GET | UVF_FEATURE_DMA_LOGGING_REPORT, NULL, 0, NULL, NULL),
 		0);
 	/* GET and SET together without PROBE, or no operation */
-	assert_int_equal(feature(16, UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE, &st, sizeof(st),
-				 NULL, NULL),
+	assert_int_equal(feature(16, UVF_FEATURE_GET | UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st,
+				 sizeof(st), NULL, NULL),
 			 -EINVAL);
-	assert_int_equal(feature(16, UVF_FEATURE_MIG_DEVICE_STATE, NULL, 0, NULL, NULL), -EINVAL);
+	assert_int_equal(feature(16, UVF_FEATURE_MIGRATION_DEVICE_STATE, NULL, 0, NULL, NULL), -EINVAL);
 	/* unknown features and kernel-only ones */
 	assert_int_equal(feature(16, UVF_FEATURE_GET | 3, NULL, 0, NULL, NULL), -ENOTSUP);
 	assert_int_equal(feature(16, UVF_FEATURE_PROBE | 0, NULL, 0, NULL, NULL), -ENOTSUP);
 	/* GET: argsz must hold 8 + data */
 	assert_int_equal(feature(15, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION, NULL, 0, NULL, NULL), -EINVAL);
 	assert_int_equal(feature(16, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION, NULL, 0, out, &n), 0);
-	struct uvf_device_feature head;
+	struct uvf_msg_device_feature head;
 	memcpy(&head, out, 8);
 	assert_int_equal(head.argsz, 16);
 	assert_int_equal(head.flags, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION);
@@ -387,13 +389,15 @@ static void device_feature_flag_and_argsz_rules(void **state)
 	memcpy(&mflags, out + 8, 8);
 	assert_int_equal(mflags, UVF_MIGRATION_STOP_COPY | UVF_MIGRATION_PRE_COPY);
 	/* a larger argsz still gets 8 + data */
-	assert_int_equal(feature(4096, UVF_FEATURE_GET | UVF_FEATURE_MIG_DEVICE_STATE, NULL, 0, out, &n), 0);
+	assert_int_equal(feature(4096, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION_DEVICE_STATE, NULL, 0, out, &n), 0);
 	assert_int_equal(n, 16);
 	/* SET: argsz must hold the echo; data exactly 8 bytes */
-	assert_int_equal(feature(15, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE, &st, sizeof(st), NULL, NULL),
+	assert_int_equal(feature(15, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), NULL, NULL),
 			 -EINVAL);
-	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE, &st, 4, NULL, NULL), -EINVAL);
-	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIG_DEVICE_STATE, &st, sizeof(st), out, &n), 0);
+	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, 4, NULL, NULL),
+			 -EINVAL);
+	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_MIGRATION_DEVICE_STATE, &st, sizeof(st), out, &n),
+			 0);
 	assert_int_equal(n, 16);
 	/* DMA_LOGGING_STOP takes no data */
 	assert_int_equal(feature(16, UVF_FEATURE_SET | UVF_FEATURE_DMA_LOGGING_STOP, &st, 8, NULL, NULL), -EINVAL);
@@ -407,7 +411,7 @@ static void device_without_migration_answers_enotsup(void **state)
 	assert_int_equal(uvf_device_new(&dev), 0);
 	uvf_device_set_log(dev, quiet, NULL, UVF_LOG_DEBUG);
 	uint8_t msg[8];
-	struct uvf_device_feature f = {16, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION};
+	struct uvf_msg_device_feature f = {16, UVF_FEATURE_GET | UVF_FEATURE_MIGRATION};
 	memcpy(msg, &f, sizeof(f));
 	struct uvf_reply reply;
 	memset(&reply, 0, sizeof(reply));
@@ -418,7 +422,7 @@ static void device_without_migration_answers_enotsup(void **state)
 	f.flags = UVF_FEATURE_PROBE | UVF_FEATURE_SET | UVF_FEATURE_DMA_LOGGING_START;
 	memcpy(msg, &f, sizeof(f));
 	assert_int_equal(uvf__handle_device_feature(dev, msg, 8, 0, &reply, &alloc, &why), -ENOTSUP);
-	assert_int_equal(uvf_device_migration_state(dev), UVF_MIG_STATE_RUNNING);
+	assert_int_equal(uvf_device_migration_state(dev), UVF_MIGRATION_STATE_RUNNING);
 	uvf_device_free(dev);
 }
 

@@ -945,6 +945,137 @@ static void test_read_ahead_reset_closes_fds_not_yet_owned(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
 
+/* ------------------------------------------------------------------ */
+/* Blocking receive (uvf__rx_read_block)                                */
+/* ------------------------------------------------------------------ */
+
+/* A pair whose sv[1] receives block, each wait at most timeout_ms. */
+static void make_blocking_pair(int sv[2], int timeout_ms)
+{
+	make_pair(sv);
+	assert_int_equal(uvf__sock_block_receive(sv[1], timeout_ms), 0);
+	assert_false(is_nonblocking(sv[1]));
+}
+
+static void test_read_block_ends_with_nothing_at_the_receive_timeout(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	struct uvf_rx rx;
+	int sv[2];
+
+	(void)state;
+	make_blocking_pair(sv, 20);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
+	assert_true(uvf__rx_idle(&rx));
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close_pair(sv);
+}
+
+static void alarm_handler(int sig)
+{
+	(void)sig;
+}
+
+static void test_read_block_ends_with_nothing_on_a_signal(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	struct sigaction sa = {.sa_handler = alarm_handler}, old;
+	struct uvf_rx rx;
+	int sv[2];
+
+	(void)state;
+	/* a receive timeout far beyond the test's own: only the signal can
+	 * end this wait */
+	make_blocking_pair(sv, 3600 * 1000);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	sa.sa_flags = SA_RESTART; /* a receive timeout makes recvmsg end anyway */
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	alarm(1);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
+	alarm(0);
+	sigaction(SIGALRM, &old, NULL);
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close_pair(sv);
+}
+
+/* Several messages taken by one wait, the fds with the one that carried
+ * them, whatever came in between; sends never block on the socket. */
+static void test_read_block_takes_queued_messages_and_gives_fds_to_their_own(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[6][64];
+	size_t len[6];
+	struct uvf_rx rx;
+	int sv[2], pipefd[2];
+
+	(void)state;
+	make_blocking_pair(sv, 5000);
+	assert_int_equal(pipe(pipefd), 0);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	for (uint16_t i = 0; i < 6; i++) {
+		len[i] = build_msg(buf[i], (uint16_t)(i + 1), 4 + i, i + 1);
+		/* the fourth message carries the pipe's read end */
+		raw_send(sv[0], buf[i], len[i], i == 3 ? &pipefd[0] : NULL, i == 3 ? 1 : 0);
+	}
+	for (uint16_t i = 0; i < 6; i++) {
+		int ret = i == 0 ? uvf__rx_read_block(&rx, sv[1], NULL) : uvf__rx_read(&rx, sv[1], NULL);
+		assert_int_equal(ret, 1);
+		assert_int_equal(rx.hdr.msg_id, i + 1);
+		check_pattern(rx.body, 4 + i, i + 1);
+		assert_int_equal(rx.nfds, i == 3 ? 1 : 0);
+		if (i == 3)
+			assert_true(same_file(rx.fds[0], pipefd[0]));
+		uvf__rx_release(&rx);
+	}
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close_pair(sv);
+}
+
+/* Sends on a socket whose receives block still wait with poll and time
+ * out, never in sendmsg. */
+static void test_send_on_a_blocking_receive_socket_times_out_when_peer_does_not_drain(void **state)
+{
+	size_t len = 4u << 20;
+	uint8_t *big = calloc(1, len);
+	struct uvf_msg_header h = make_header(1, UVF_CMD_REGION_WRITE, (uint32_t)(16 + len), 0);
+	int sv[2];
+
+	(void)state;
+	assert_non_null(big);
+	make_blocking_pair(sv, 5000);
+	assert_int_equal(uvf__msg_send(sv[1], &h, big, len, NULL, 0, 50), -ETIMEDOUT);
+	free(big);
+	close_pair(sv);
+}
+
+static void test_read_block_reports_eof(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	struct uvf_rx rx;
+	struct uvf_why why = {{0}};
+	int sv[2];
+
+	(void)state;
+	make_blocking_pair(sv, 5000);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	close(sv[0]);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], &why), -ECONNRESET);
+	assert_non_null(strstr(why.text, "closed"));
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -982,6 +1113,11 @@ int main(void)
 		T(test_read_ahead_gives_fds_to_the_message_that_carried_them),
 		T(test_read_ahead_shared_by_two_receivers_keeps_stream_order),
 		T(test_read_ahead_reset_closes_fds_not_yet_owned),
+		T(test_read_block_ends_with_nothing_at_the_receive_timeout),
+		T(test_read_block_ends_with_nothing_on_a_signal),
+		T(test_read_block_takes_queued_messages_and_gives_fds_to_their_own),
+		T(test_read_block_reports_eof),
+		T(test_send_on_a_blocking_receive_socket_times_out_when_peer_does_not_drain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
