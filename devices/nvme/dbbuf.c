@@ -251,6 +251,7 @@ static void nudged(struct uvf_device *dev, void *data, int result)
 		return;
 	for (unsigned q = 1; q <= c->nq; q++)
 		nvme_kick(c, (uint16_t)q);
+	nvme_batch_end(c); /* the I/O that started goes to the engine */
 }
 
 /* Note activity (an MMIO doorbell of an I/O queue): start polling. */
@@ -389,6 +390,7 @@ static void restart(struct nvme_ctrl *c)
 	/* tails written while the controller did not look are taken now */
 	for (unsigned q = 1; q <= c->nq; q++)
 		nvme_kick(c, (uint16_t)q);
+	nvme_batch_end(c); /* the I/O that started goes to the engine */
 }
 
 void nvme_dbbuf_queue_changed(struct nvme_ctrl *c, uint16_t qid)

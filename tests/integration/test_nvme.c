@@ -108,9 +108,9 @@ static int teardown(void **state)
  * (io_uring when built with it, or UVF_NVME_AIO=threads: the pool). */
 static char g_backing[64];
 
-static int setup_file(void **state)
+static int setup_file_poll(void **state, int poll_us)
 {
-	struct uvf_nvme_opts opts = {.queues = NQ, .serial = "UVFTEST123"};
+	struct uvf_nvme_opts opts = {.queues = NQ, .serial = "UVFTEST123", .shadow_poll_us = poll_us};
 	struct uvf_nvme *nvme;
 
 	strcpy(g_backing, "/tmp/uvf-nvme-test-XXXXXX");
@@ -124,6 +124,18 @@ static int setup_file(void **state)
 	harness_start(&g_h, uvf_nvme_device(nvme), NULL);
 	*state = &g_h;
 	return 0;
+}
+
+static int setup_file(void **state)
+{
+	return setup_file_poll(state, 0);
+}
+
+/* Shadow doorbells polled for 10 s, on the I/O engine: the tails the
+ * poller hands over start their I/O without any doorbell. */
+static int setup_file_poll_long(void **state)
+{
+	return setup_file_poll(state, 10000000);
 }
 
 static int setup_file_threads(void **state)
@@ -835,6 +847,52 @@ static void shadow_doorbells_take_submissions_without_a_doorbell(void **state)
 	drv_close(&d);
 }
 
+/* Eight writes published with one shadow tail and no doorbell: the poller
+ * hands the tail over and all of them start together (on the I/O engine
+ * with a backing file) and complete. */
+static void shadow_doorbells_start_a_burst_without_a_doorbell(void **state)
+{
+	struct drv d;
+	struct rings r = {0, 0};
+	uint32_t sqe[16], cqe[4];
+	uint16_t cids[8];
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	for (unsigned i = 0; i < 8; i++) {
+		memset(d.mem + DATA_OFF + 512 * i, (int)(0x60 + i), 512);
+		rw_sqe(sqe, 0x01, 200 + i, DATA_OFF + 512 * i);
+		cids[i] = drv_queue(&d, 1, sqe);
+	}
+	r.sq += shadow_publish(&d, 1, false, d.sq_tail[1]);
+	unsigned seen = 0;
+	for (unsigned n = 0; n < 8; n++) {
+		assert_true(drv_peek(&d, 1, cqe, 200000));
+		assert_int_equal(cqe[3] >> 17 & 0x7ff, 0);
+		unsigned k = 0;
+		while (k < 8 && cids[k] != (cqe[3] & 0xffff))
+			k++;
+		assert_true(k < 8 && !(seen & 1u << k));
+		seen |= 1u << k;
+		if (++d.cq_head[1] == QDEPTH) {
+			d.cq_head[1] = 0;
+			d.phase[1] = !d.phase[1];
+		}
+	}
+	r.cq += shadow_publish(&d, 1, true, d.cq_head[1]);
+	assert_int_equal(r.sq, 0);
+	for (unsigned i = 0; i < 8; i++) {
+		memset(d.mem + DATA_OFF + 0x2000, 0, 512);
+		rw_sqe(sqe, 0x02, 200 + i, DATA_OFF + 0x2000);
+		assert_int_equal(shadow_cmd(&d, 1, sqe, &r), 0);
+		for (unsigned k = 0; k < 512; k++)
+			assert_int_equal(d.mem[DATA_OFF + 0x2000 + k], 0x60 + i);
+	}
+	drv_close(&d);
+}
+
 /* Idle, the poller asks for the doorbell (EventIdx = tail) and stops
  * looking: a tail written without ringing waits for the doorbell. */
 static void shadow_doorbells_idle_device_waits_for_the_doorbell(void **state)
@@ -1194,7 +1252,8 @@ static void disconnect_with_io_in_flight(void **state)
 	drv_enable(&d);
 	create_io_queues(&d);
 	for (unsigned k = 0; k < BURST; k++)
-		(void)queue_io(&d, 1, 0x02, (uint64_t)k * 16, 15, IOVA + burst_off(1, k), IOVA + burst_off(1, k) + 4096);
+		(void)queue_io(&d, 1, 0x02, (uint64_t)k * 16, 15, IOVA + burst_off(1, k),
+			       IOVA + burst_off(1, k) + 4096);
 	drv_ring(&d, 1);
 	drv_close(&d);
 	/* a new client finds a working controller (its state is kept across
@@ -1357,11 +1416,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_short_command_overtakes_a_long_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_message_dma, setup_file, teardown_file),
-		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file_threads, teardown_file),
+		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file_threads,
+						teardown_file),
 		cmocka_unit_test_setup_teardown(disconnect_with_io_in_flight, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(interrupts_coalesce_by_the_aggregation_threshold, setup, teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_take_submissions_without_a_doorbell, setup_poll_long,
 						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_start_a_burst_without_a_doorbell, setup_poll_long,
+						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_start_a_burst_without_a_doorbell, setup_file_poll_long,
+						teardown_file),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_idle_device_waits_for_the_doorbell, setup_poll_short,
 						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_without_poller_ask_for_every_doorbell, setup_no_poll,
