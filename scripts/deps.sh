@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 
-pkgs=(gcc g++ libc6-dev clang meson ninja-build pkg-config libjson-c-dev libcmocka-dev "$@")
+pkgs=(gcc g++ libc6-dev clang meson ninja-build pkg-config libjson-c-dev libcmocka-dev liburing-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -296,17 +296,8 @@ static void delete_sq(struct nvme_ctrl *c, struct nvme_job *job)
 		done(c, job, NVME_SC_QID_INVALID);
 		return;
 	}
-	/* a command in flight on it is dropped (its job sees the new epoch) */
-	struct nvme_sq *sq = &c->sq[qid];
-	unsigned epoch = sq->epoch + 1;
-	free(sq->waiting ? sq->waiting->buf : NULL);
-	if (sq->waiting) {
-		free(sq->waiting->segs);
-		free(sq->waiting);
-	}
-	memset(sq, 0, sizeof(*sq));
-	sq->epoch = epoch;
-	nvme_dbbuf_queue_changed(c, (uint16_t)qid);
+	/* commands in flight on it are dropped (their jobs see the new epoch) */
+	nvme_sq_forget(c, (uint16_t)qid);
 	done(c, job, NVME_SC_SUCCESS);
 }
 
@@ -377,10 +368,7 @@ void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job)
 		 * further commands; a controller reset drops them. */
 		c->aer_cid[c->aer_pending] = (uint16_t)(job->sqe[0] >> 16);
 		c->aer_pending++;
-		c->sq[0].busy = false;
-		c->sq[0].current = NULL;
-		free(job);
-		nvme_kick(c, 0);
+		nvme_job_forget(c, job);
 		break;
 	default:
 		done(c, job, NVME_SC_INVALID_OPCODE);

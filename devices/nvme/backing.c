@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "nvme_int.h"
@@ -149,5 +150,21 @@ int nvme_backing_flush(struct nvme_backing *b)
 {
 	if (b->fd >= 0 && fsync(b->fd) < 0)
 		return -errno;
+	return 0;
+}
+
+int nvme_backing_iov(struct nvme_backing *b, bool write, uint64_t off, const struct iovec *iov, int n)
+{
+	if (!b->mem)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		if (!in_range(b, off, iov[i].iov_len))
+			return -EINVAL;
+		if (write)
+			memcpy(b->mem + off, iov[i].iov_base, iov[i].iov_len);
+		else
+			memcpy(iov[i].iov_base, b->mem + off, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
 	return 0;
 }

@@ -61,6 +61,10 @@ static void ctrl_reset(struct nvme_ctrl *c)
 	c->generation++;
 	nvme_dbbuf_clear(c);
 	nvme_queues_reset(c);
+	/* I/O on the backing file finishes before the reset is done (it may
+	 * be writing into guest memory); what comes back belongs to the old
+	 * generation and is dropped */
+	nvme_io_drain(c);
 	c->enabled = false;
 	c->aer_pending = 0;
 	c->intms = 0;
@@ -103,6 +107,7 @@ static void cc_written(struct nvme_ctrl *c)
 	else if (!(cc & CC_EN) && (c->enabled || c->csts & CSTS_CFS))
 		ctrl_reset(c);
 	if (CC_SHN(cc) && !(c->csts & CSTS_SHST_DONE)) {
+		nvme_io_drain(c);    /* writes in flight reach the file before it is flushed */
 		nvme_dbbuf_clear(c); /* the host sets it again after a shutdown */
 		(void)nvme_backing_flush(&c->store);
 		c->csts |= CSTS_SHST_DONE;
@@ -176,10 +181,28 @@ static int on_dma_map(struct uvf_device *dev, void *data, const struct uvf_dma_r
 	return 0;
 }
 
+/* Guest memory is going away: the shadow doorbells stop pointing into it,
+ * and the engine stops using the iovecs into it (the library keeps the
+ * mapping until this returns). */
 static void on_dma_unmap(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
 {
+	struct nvme_ctrl *c = data;
+
 	(void)dev;
-	nvme_dbbuf_unmap(data, range->address, range->size);
+	nvme_dbbuf_unmap(c, range->address, range->size);
+	if (c->aio) {
+		nvme_aio_kick(c->aio);
+		nvme_aio_wait_idle(c->aio);
+	}
+}
+
+/* The engine finished requests (dispatch thread). */
+static void aio_ready(void *data)
+{
+	struct nvme_ctrl *c = data;
+
+	nvme_aio_poll(c->aio);
+	nvme_batch_end(c);
 }
 
 static void free_ctrl(void *data)
@@ -187,7 +210,11 @@ static void free_ctrl(void *data)
 	struct nvme_ctrl *c = data;
 
 	nvme_dbbuf_destroy(c); /* first: its thread stops */
+	c->generation++;
 	nvme_queues_reset(c);
+	nvme_io_drain(c);
+	nvme_aio_free(c->aio);
+	c->aio = NULL;
 	nvme_migration_free(c);
 	nvme_backing_close(&c->store);
 	free((struct uvf_nvme *)c);
@@ -261,6 +288,18 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 		return ret;
 	}
 	c->dev = dev;
+	if (c->store.fd >= 0) {
+		/* a thread per queue pair at most (the pool; io_uring needs one) */
+		ret = nvme_aio_new(&c->aio, dev, c->nq < 4 ? c->nq : 4, aio_ready, c);
+		if (ret < 0) {
+			uvf_device_free(dev);
+			nvme_dbbuf_destroy(c);
+			nvme_backing_close(&c->store);
+			free(n);
+			return ret;
+		}
+		uvf_device_log(dev, UVF_LOG_DEBUG, "nvme: backing I/O through %s", nvme_aio_kind(c->aio));
+	}
 	cb.reset = on_reset;
 	cb.dma_map = on_dma_map;
 	cb.dma_unmap = on_dma_unmap;
@@ -268,6 +307,7 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 	ret = uvf_device_set_callbacks(dev, &cb, c);
 	if (ret < 0) {
 		uvf_device_free(dev);
+		nvme_aio_free(c->aio);
 		nvme_dbbuf_destroy(c);
 		nvme_backing_close(&c->store);
 		free(n);
@@ -296,5 +336,9 @@ void uvf_nvme_destroy(struct uvf_nvme *n)
 
 int uvf_nvme_flush(struct uvf_nvme *n)
 {
-	return n ? nvme_backing_flush(&n->ctrl.store) : -EINVAL;
+	if (!n)
+		return -EINVAL;
+	if (n->ctrl.aio)
+		nvme_aio_wait_idle(n->ctrl.aio);
+	return nvme_backing_flush(&n->ctrl.store);
 }

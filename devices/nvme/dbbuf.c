@@ -251,6 +251,7 @@ static void nudged(struct uvf_device *dev, void *data, int result)
 		return;
 	for (unsigned q = 1; q <= c->nq; q++)
 		nvme_kick(c, (uint16_t)q);
+	nvme_batch_end(c); /* the I/O that started goes to the engine */
 }
 
 /* Note activity (an MMIO doorbell of an I/O queue): start polling. */
@@ -273,12 +274,8 @@ void nvme_dbbuf_doorbell(struct nvme_ctrl *c, uint16_t qid)
 static uint32_t cq_eventidx(const struct nvme_ctrl *c, uint16_t cqid)
 {
 	const struct nvme_cq *cq = &c->cq[cqid];
-	bool waiting = false;
 
-	for (unsigned i = 1; i <= c->nq; i++)
-		if (c->sq[i].valid && c->sq[i].cqid == cqid && c->sq[i].waiting)
-			waiting = true;
-	if (waiting || uvf_irq_mode(c->dev) == UVF_PCI_INTX_IRQ)
+	if (cq->wait || uvf_irq_mode(c->dev) == UVF_PCI_INTX_IRQ)
 		return cq->head;
 	return behind(cq->head, cq->size);
 }
@@ -393,6 +390,7 @@ static void restart(struct nvme_ctrl *c)
 	/* tails written while the controller did not look are taken now */
 	for (unsigned q = 1; q <= c->nq; q++)
 		nvme_kick(c, (uint16_t)q);
+	nvme_batch_end(c); /* the I/O that started goes to the engine */
 }
 
 void nvme_dbbuf_queue_changed(struct nvme_ctrl *c, uint16_t qid)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* NVM command set on namespace 1. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,59 @@ static uint64_t off_of(const struct nvme_job *job)
 	return slba_of(job) * NVME_LBA;
 }
 
+#define NVME_INLINE_MAX (64u << 10)
+
+static struct nvme_job *job_of(struct nvme_aio_req *req)
+{
+	return (struct nvme_job *)(void *)((uint8_t *)req - offsetof(struct nvme_job, aio));
+}
+
+/* Run op on the backing store between iov and the command's LBAs, then
+ * done (on the dispatch thread): queued on the engine for a file, at once
+ * for a RAM namespace. */
+static void backing_io(struct nvme_ctrl *c, struct nvme_job *job, enum nvme_aio_op op, const struct iovec *iov,
+		       int iovcnt, void (*done_fn)(struct nvme_aio_req *req))
+{
+	struct nvme_aio_req *req = &job->aio;
+
+	memset(req, 0, sizeof(*req));
+	req->op = op;
+	req->fd = c->store.fd;
+	req->off = off_of(job);
+	req->iov = iov;
+	req->iovcnt = iovcnt;
+	req->len = job->len;
+	req->done = done_fn;
+	/* Alone on its queue, nothing behind it in the SQ and the engine
+	 * idle (queue depth 1): a small transfer runs here, as two thread
+	 * hand-offs would cost more than the page-cache copy. With more in
+	 * flight or queued, the engine runs them side by side. */
+	const struct nvme_sq *sq = &c->sq[job->sqid];
+	if (c->aio && (op == NVME_AIO_FLUSH || job->len > NVME_INLINE_MAX || sq->inflight > 1 || sq->head != sq->tail ||
+		       !nvme_aio_idle(c->aio))) {
+		nvme_aio_submit(c->aio, req);
+		return;
+	}
+	if (c->aio) {
+		req->result = nvme_aio_run_here(req);
+		done_fn(req);
+		return;
+	}
+	req->result =
+		op == NVME_AIO_FLUSH ? 0 : nvme_backing_iov(&c->store, op == NVME_AIO_WRITE, req->off, iov, iovcnt);
+	done_fn(req);
+}
+
+/* The job came back from the engine: whether to go on with it. */
+static bool back(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (!nvme_job_live(c, job)) {
+		nvme_job_drop(c, job);
+		return false;
+	}
+	return true;
+}
+
 static void read_sent(struct nvme_ctrl *c, struct nvme_job *job)
 {
 	c->cmds_read++;
@@ -36,15 +90,104 @@ static void read_sent(struct nvme_ctrl *c, struct nvme_job *job)
 	done(c, job, NVME_SC_SUCCESS);
 }
 
-static void write_fetched(struct nvme_ctrl *c, struct nvme_job *job)
+/* zero copy: the data is in the guest's pages */
+static void read_direct_done(struct nvme_aio_req *req)
 {
-	if (nvme_backing_write(&c->store, off_of(job), job->buf, job->len) < 0) {
+	struct nvme_job *job = job_of(req);
+	struct nvme_ctrl *c = job->c;
+
+	if (!back(c, job))
+		return;
+	if (req->result < 0) {
+		done(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	nvme_mark_dirty(c, job);
+	read_sent(c, job);
+}
+
+static void read_bounce_done(struct nvme_aio_req *req)
+{
+	struct nvme_job *job = job_of(req);
+	struct nvme_ctrl *c = job->c;
+
+	if (!back(c, job))
+		return;
+	if (req->result < 0) {
+		done(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	if (c->stopped) {
+		job->parked = true; /* quiescing: the command runs again on resume */
+		return;
+	}
+	nvme_move_data(c, job, read_sent);
+}
+
+static void read_mapped(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (job->niov) {
+		backing_io(c, job, NVME_AIO_READ, job->iov, job->niov, read_direct_done);
+		return;
+	}
+	/* guest memory by message: read into a buffer, then DMA it out */
+	job->buf = malloc(job->len);
+	if (!job->buf || !(job->iov = job->iov ? job->iov : malloc(sizeof(*job->iov)))) {
+		done(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	job->iov[0] = (struct iovec){job->buf, job->len};
+	backing_io(c, job, NVME_AIO_READ, job->iov, 1, read_bounce_done);
+}
+
+static void write_done(struct nvme_aio_req *req)
+{
+	struct nvme_job *job = job_of(req);
+	struct nvme_ctrl *c = job->c;
+
+	if (!back(c, job))
+		return;
+	if (req->result < 0) {
 		done(c, job, NVME_SC_DATA_XFER);
 		return;
 	}
 	c->cmds_written++;
 	c->units_written += job->len / NVME_LBA;
 	done(c, job, NVME_SC_SUCCESS);
+}
+
+/* the data came by message into job->buf */
+static void write_fetched(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (!job->iov && !(job->iov = malloc(sizeof(*job->iov)))) {
+		done(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	job->iov[0] = (struct iovec){job->buf, job->len};
+	backing_io(c, job, NVME_AIO_WRITE, job->iov, 1, write_done);
+}
+
+static void write_mapped(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (job->niov) {
+		backing_io(c, job, NVME_AIO_WRITE, job->iov, job->niov, write_done);
+		return;
+	}
+	job->buf = malloc(job->len);
+	if (!job->buf) {
+		done(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	nvme_move_data(c, job, write_fetched);
+}
+
+static void flush_done(struct nvme_aio_req *req)
+{
+	struct nvme_job *job = job_of(req);
+	struct nvme_ctrl *c = job->c;
+
+	if (back(c, job))
+		done(c, job, req->result < 0 ? NVME_SC_DATA_XFER : NVME_SC_SUCCESS);
 }
 
 static void dsm_fetched(struct nvme_ctrl *c, struct nvme_job *job)
@@ -94,7 +237,10 @@ void nvme_io_exec(struct nvme_ctrl *c, struct nvme_job *job)
 		return;
 	}
 	if (opc == IO_FLUSH) {
-		done(c, job, nvme_backing_flush(&c->store) < 0 ? NVME_SC_DATA_XFER : NVME_SC_SUCCESS);
+		/* writes completed before it were written to the file before
+		 * their completion was posted: fdatasync covers them */
+		job->len = 0;
+		backing_io(c, job, NVME_AIO_FLUSH, NULL, 0, flush_done);
 		return;
 	}
 	if (opc == IO_DSM) {
@@ -127,18 +273,8 @@ void nvme_io_exec(struct nvme_ctrl *c, struct nvme_job *job)
 		done(c, job, NVME_SC_INVALID_FIELD);
 		return;
 	}
-	job->buf = malloc(len);
-	if (!job->buf) {
-		done(c, job, NVME_SC_DATA_XFER);
-		return;
-	}
-	if (opc == IO_READ) {
-		if (nvme_backing_read(&c->store, slba * NVME_LBA, job->buf, len) < 0) {
-			done(c, job, NVME_SC_DATA_XFER);
-			return;
-		}
-		nvme_transfer(c, job, len, true, read_sent);
-	} else {
-		nvme_transfer(c, job, len, false, write_fetched);
-	}
+	if (opc == IO_READ)
+		nvme_transfer_map(c, job, len, true, read_mapped);
+	else
+		nvme_transfer_map(c, job, len, false, write_mapped);
 }

@@ -10,6 +10,11 @@
  * flight is recorded and finished at the destination; the namespace does
  * not: start the destination with the same --backing=FILE and --queues
  * (a --size RAM namespace is not migrated). See nvme/nvme.h.
+ *
+ * Reads and writes of a --backing file go between the file and the guest's
+ * pages without a copy when guest memory is shared, many at a time, through
+ * io_uring when built with liburing, else (or with UVF_NVME_AIO=threads in
+ * the environment) through a pool of up to 4 threads.
  */
 #include <errno.h>
 #include <limits.h>

@@ -12,10 +12,14 @@
 #include "common/devmig.h"
 #include "nvme_int.h"
 
-#define NVME_MIG_TAG	 0x454d564eu	 /* "NVME" */
-#define NVME_MIG_VERSION 2u		 /* 2 adds the shadow doorbell buffers; 1 is still read */
+/* Version 3: a list of commands in flight per SQ, and the shadow doorbell
+ * buffers. 1 (one recorded completion per SQ, no shadow doorbells) is
+ * still read; 2 was never released (two different layouts had it) and is
+ * refused. */
+#define NVME_MIG_TAG	 0x454d564eu /* "NVME" */
+#define NVME_MIG_VERSION 3u
 #define NVME_MIG_REGS	 NVME_MSIX_TABLE /* registers and doorbells; the MSI-X table is the library's */
-#define NVME_MIG_MAX	 (64u << 10)	 /* the largest stream is about 17 KiB */
+#define NVME_MIG_MAX	 (1u << 20)	 /* the largest stream is about 420 KiB */
 #define NVME_QUEUE_MAX	 4096u		 /* admin queues go up to 4096 entries, I/O queues to MQES + 1 */
 
 static struct devmig *mig_of(struct nvme_ctrl *c)
@@ -34,13 +38,19 @@ static void put_queues(struct devmig_writer *w, const struct nvme_ctrl *c)
 		devmig_put_u32(w, sq->head);
 		devmig_put_u32(w, sq->tail);
 		devmig_put_u64(w, sq->base);
-		devmig_put_u8(w, sq->resume.kind);
-		devmig_put_u16(w, sq->resume.status);
-		devmig_put_u16(w, sq->resume.cid);
-		devmig_put_u32(w, sq->resume.dw0);
-		devmig_put_u32(w, sq->resume.cq_slot);
-		for (unsigned k = 0; k < 4; k++)
-			devmig_put_u32(w, sq->resume.cqe[k]);
+		devmig_put_u32(w, sq->nresume);
+		for (unsigned n = 0; n < sq->nresume; n++) {
+			const struct nvme_resume *rec = &sq->resume[n];
+			devmig_put_u8(w, rec->kind);
+			devmig_put_u16(w, rec->status);
+			devmig_put_u16(w, rec->cid);
+			devmig_put_u32(w, rec->dw0);
+			devmig_put_u32(w, rec->cq_slot);
+			for (unsigned k = 0; k < 4; k++)
+				devmig_put_u32(w, rec->cqe[k]);
+			for (unsigned k = 0; k < 16; k++)
+				devmig_put_u32(w, rec->sqe[k]);
+		}
 		devmig_put_u8(w, cq->valid);
 		devmig_put_u8(w, cq->ien);
 		devmig_put_u8(w, cq->phase);
@@ -115,7 +125,28 @@ static bool queue_shape_ok(uint32_t size, uint32_t head, uint32_t tail, uint64_t
 	return size >= 2 && size <= NVME_QUEUE_MAX && head < size && tail < size && base % NVME_PAGE == 0;
 }
 
-static const char *get_queues(struct devmig_reader *r, const struct nvme_ctrl *c, struct nvme_image *im)
+/* Version 1: one completion recorded per SQ (kind 0 none, 1 post, 2
+ * repost), no submission entry; read into a list of at most one. */
+static const char *get_v1_record(struct devmig_reader *r, struct nvme_sq *sq)
+{
+	struct nvme_resume *rec = &sq->resume[0];
+
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = devmig_get_u8(r);
+	rec->status = devmig_get_u16(r);
+	rec->cid = devmig_get_u16(r);
+	rec->dw0 = devmig_get_u32(r);
+	rec->cq_slot = devmig_get_u32(r);
+	for (unsigned k = 0; k < 4; k++)
+		rec->cqe[k] = devmig_get_u32(r);
+	if (rec->kind > NVME_RESUME_REPOST)
+		return "unknown recorded completion";
+	sq->nresume = rec->kind != NVME_RESUME_NONE;
+	return NULL;
+}
+
+static const char *get_queues(struct devmig_reader *r, const struct nvme_ctrl *c, struct nvme_image *im,
+			      uint32_t version)
 {
 	bool ok = true;
 
@@ -128,13 +159,29 @@ static const char *get_queues(struct devmig_reader *r, const struct nvme_ctrl *c
 		sq->head = devmig_get_u32(r);
 		sq->tail = devmig_get_u32(r);
 		sq->base = devmig_get_u64(r);
-		sq->resume.kind = devmig_get_u8(r);
-		sq->resume.status = devmig_get_u16(r);
-		sq->resume.cid = devmig_get_u16(r);
-		sq->resume.dw0 = devmig_get_u32(r);
-		sq->resume.cq_slot = devmig_get_u32(r);
-		for (unsigned k = 0; k < 4; k++)
-			sq->resume.cqe[k] = devmig_get_u32(r);
+		if (version == 1) {
+			const char *why = get_v1_record(r, sq);
+			if (why)
+				return why;
+		}
+		uint32_t nresume = version == 1 ? sq->nresume : devmig_get_u32(r);
+		if (nresume > NVME_SQ_INFLIGHT)
+			return "too many commands recorded";
+		sq->nresume = nresume;
+		for (unsigned n = 0; n < nresume && version != 1; n++) {
+			struct nvme_resume *rec = &sq->resume[n];
+			rec->kind = devmig_get_u8(r);
+			rec->status = devmig_get_u16(r);
+			rec->cid = devmig_get_u16(r);
+			rec->dw0 = devmig_get_u32(r);
+			rec->cq_slot = devmig_get_u32(r);
+			for (unsigned k = 0; k < 4; k++)
+				rec->cqe[k] = devmig_get_u32(r);
+			for (unsigned k = 0; k < 16; k++)
+				rec->sqe[k] = devmig_get_u32(r);
+			if (rec->kind == NVME_RESUME_NONE || rec->kind > NVME_RESUME_RERUN)
+				return "unknown recorded command";
+		}
 		cq->valid = get_bool(r, &ok);
 		cq->ien = get_bool(r, &ok);
 		cq->phase = get_bool(r, &ok);
@@ -149,10 +196,10 @@ static const char *get_queues(struct devmig_reader *r, const struct nvme_ctrl *c
 			return "bad completion queue";
 		if (sq->valid && !queue_shape_ok(sq->size, sq->head, sq->tail, sq->base))
 			return "bad submission queue";
-		if (!sq->valid && sq->resume.kind != NVME_RESUME_NONE)
-			return "completion recorded for an absent queue";
-		if (sq->resume.kind > NVME_RESUME_REPOST)
-			return "unknown recorded completion";
+		if (!sq->valid && sq->nresume)
+			return "command recorded for an absent queue";
+		if (i == 0 && sq->nresume > 1)
+			return "more than one admin command recorded";
 	}
 	/* a second pass: an SQ refers to a CQ that may come after it */
 	for (unsigned i = 0; i <= c->nq; i++) {
@@ -161,8 +208,9 @@ static const char *get_queues(struct devmig_reader *r, const struct nvme_ctrl *c
 			continue;
 		if (sq->cqid > c->nq || (i == 0) != (sq->cqid == 0) || !im->cq[sq->cqid].valid)
 			return "submission queue bound to a bad completion queue";
-		if (sq->resume.kind == NVME_RESUME_REPOST && sq->resume.cq_slot >= im->cq[sq->cqid].size)
-			return "recorded completion outside its queue";
+		for (unsigned n = 0; n < sq->nresume; n++)
+			if (sq->resume[n].kind == NVME_RESUME_REPOST && sq->resume[n].cq_slot >= im->cq[sq->cqid].size)
+				return "recorded completion outside its queue";
 	}
 	if (im->enabled != (im->sq[0].valid && im->cq[0].valid))
 		return "admin queues do not match the enable state";
@@ -181,9 +229,15 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 
 	if (devmig_load_finish(mig_of(c), NVME_MIG_TAG, NVME_MIG_VERSION, &r, &version) < 0) {
 		uvf_device_log(c->dev, UVF_LOG_WARNING,
-			       "nvme: migration stream refused: truncated, corrupted or not an nvme v1 or v2 stream "
+			       "nvme: migration stream refused: truncated, corrupted or not an nvme v1 or v3 stream "
 			       "(%zu bytes)",
 			       mig_of(c)->in_len);
+		return -EINVAL;
+	}
+	if (version == 2) {
+		uvf_device_log(c->dev, UVF_LOG_WARNING,
+			       "nvme: migration stream refused: version 2 was never released (1 and %u are read)",
+			       NVME_MIG_VERSION);
 		return -EINVAL;
 	}
 	uint32_t nq = devmig_get_u32(&r);
@@ -225,8 +279,8 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 	}
 	for (unsigned i = 0; i < im->aer_pending; i++)
 		im->aer_cid[i] = devmig_get_u16(&r);
-	why = get_queues(&r, c, im);
-	if (!why && version >= 2) {
+	why = get_queues(&r, c, im, version);
+	if (!why && version >= 3) {
 		im->dbbuf = get_bool(&r, &ok);
 		im->dbs = devmig_get_u64(&r);
 		im->eis = devmig_get_u64(&r);
@@ -275,7 +329,8 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 			sq->head = from->head;
 			sq->tail = from->tail;
 			sq->base = from->base;
-			sq->resume = from->resume;
+			sq->nresume = from->nresume;
+			memcpy(sq->resume, from->resume, from->nresume * sizeof(from->resume[0]));
 		}
 		if (im->cq[i].valid)
 			c->cq[i] = im->cq[i];

@@ -8,8 +8,10 @@
  * destination must open the same backing file (a RAM namespace does not
  * survive migration); a stream from a controller with another namespace
  * size or number of I/O queue pairs is refused. Stream: the envelope of
- * devices/common/devmig.h, tag "NVME", version 2 (version 1 streams, without
- * the last three fields, are still read), payload (little-endian):
+ * devices/common/devmig.h, tag "NVME", version 3 (version 1 streams, with
+ * one completion record per SQ in another layout and no shadow doorbells,
+ * are still read; version 2 was never released and is refused), payload
+ * (little-endian):
  * u32 I/O queue pairs, u64 namespace bytes, u32 8192 + BAR0 bytes
  * 0..0x1fff (CAP, VS, INTMS, CC, CSTS, AQA, ASQ, ACQ, doorbells), u8
  * enabled, u32 CSTS, u32 interrupt mask, u32 features (arbitration, power
@@ -18,25 +20,30 @@
  * commands, write commands), u32 held asynchronous event requests + u16
  * command id each (the model has no event source, so there are no
  * undelivered events), then per queue id 0..queues: SQ (u8 valid, u16
- * CQ id, u32 size, head, tail, u64 base, the completion recorded at
- * quiesce: u8 kind, u16 status, u16 command id, u32 dw0, u32 CQ slot,
- * 4 x u32 entry) and CQ (u8 valid, u8 interrupts enabled, u8 phase, u16
- * vector, u32 size, head, tail, u64 base), then the shadow doorbells (u8
- * configured, u64 shadow doorbell page, u64 EventIdx page; 0 when not
- * configured). Queue shapes, ids, vectors, slots and the pages' alignment
- * are checked before anything is applied (-EINVAL).
+ * CQ id, u32 size, head, tail, u64 base, u32 commands recorded at
+ * quiesce (at most 64; 1 for the admin SQ), each: u8 kind (1 post,
+ * 2 repost, 3 run again), u16 status, u16 command id, u32 dw0, u32 CQ
+ * slot, 4 x u32 completion entry, 16 x u32 submission entry) and CQ (u8
+ * valid, u8 interrupts enabled, u8 phase, u16 vector, u32 size, head,
+ * tail, u64 base), then the shadow doorbells (u8 configured, u64 shadow
+ * doorbell page, u64 EventIdx page; 0 when not configured). Queue shapes,
+ * ids, vectors, slots and the pages' alignment are checked before anything
+ * is applied (-EINVAL).
  *
- * I/O in flight. Every access to host memory is asynchronous and its
- * completion is delivered by the dispatch thread, the one running the
- * migration callback: quiesce cannot wait for it. Instead quiesce stops
- * fetching and records each SQ's command in flight: still being fetched
- * or moving data (nothing done yet: reads and writes are idempotent, and
- * admin commands act only when their completion is decided), the SQ head
- * goes back to it and it is fetched and run again on resume; its
- * completion decided (being written, or waiting for room in a full CQ),
- * the completion is recorded and posted on resume. On resume (source or
- * destination) recorded completions are posted, INTx is driven from the
- * CQs, and after a load every CQ holding unconsumed entries is signalled
+ * I/O in flight. An I/O SQ keeps up to 64 commands in flight. Message-based
+ * DMA is asynchronous and its completion is delivered by the dispatch
+ * thread, the one running the migration callback: quiesce cannot wait for
+ * it. I/O on the backing file can be waited for, and is. Then quiesce
+ * stops fetching and records each command in flight: still moving data
+ * (nothing done yet: reads and writes are idempotent, and admin commands
+ * act only when their completion is decided), it is run again on resume
+ * from its recorded entry; its completion decided (being written, or
+ * waiting for room in a full CQ, or its file I/O just drained), the
+ * completion is recorded and posted on resume. Entries still being
+ * fetched are fetched again (the SQ head had not moved past them). On
+ * resume (source or destination) recorded commands are finished, INTx is
+ * driven from the CQs, and after a load every CQ holding unconsumed
+ * entries is signalled
  * once (a spurious interrupt is harmless; one the source had latched is
  * not lost). Doorbells written while stopped are kept and served on
  * resume. Config space, the MSI-X table and IRQ wiring are the VMM's.

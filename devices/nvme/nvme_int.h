@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "nvme.h"
 
@@ -60,6 +61,10 @@ int nvme_backing_read(struct nvme_backing *b, uint64_t off, void *buf, size_t le
 int nvme_backing_write(struct nvme_backing *b, uint64_t off, const void *buf, size_t len);
 int nvme_backing_zero(struct nvme_backing *b, uint64_t off, uint64_t len, bool deallocate);
 int nvme_backing_flush(struct nvme_backing *b);
+/* RAM store only: copy between the store and iov */
+int nvme_backing_iov(struct nvme_backing *b, bool write, uint64_t off, const struct iovec *iov, int n);
+
+struct nvme_job;
 
 struct nvme_cq {
 	bool valid;
@@ -68,16 +73,24 @@ struct nvme_cq {
 	uint16_t iv;
 	uint32_t size, head, tail;
 	uint64_t base;
+	unsigned unsignalled;  /* entries posted since its last interrupt */
+	struct nvme_job *wait; /* completions waiting for room, oldest first */
+	struct nvme_job **wait_tail;
 };
 
-/* What a quiesced SQ must finish when the controller runs again (its
- * command in flight was past the point of no return: executed, only its
- * completion left to post). A command still being fetched or moving data
- * is not recorded: the SQ head goes back to it and it runs again. */
+/* Commands one I/O SQ keeps in flight (the admin SQ runs one at a time). */
+#define NVME_SQ_INFLIGHT 64u
+
+/* What a quiesced SQ must finish when the controller runs again, one
+ * record per command in flight. A command whose entry is still being
+ * fetched is not recorded: the SQ head goes back to it and it is fetched
+ * again. */
 enum nvme_resume_kind {
 	NVME_RESUME_NONE = 0,
 	NVME_RESUME_POST = 1,	/* post a completion (status, dw0, cid) when the CQ has room */
 	NVME_RESUME_REPOST = 2, /* write the completion entry cqe at slot cq_slot again */
+	NVME_RESUME_RERUN = 3,	/* run the command sqe again: it had no effect yet
+				 * (moving data; reads and writes are idempotent) */
 };
 
 struct nvme_resume {
@@ -87,22 +100,23 @@ struct nvme_resume {
 	uint32_t dw0;
 	uint32_t cq_slot;
 	uint32_t cqe[4];
+	uint32_t sqe[16];
 };
 
 struct nvme_sq {
 	bool valid;
-	bool busy; /* a command of this queue is in progress */
+	bool fetching; /* a DMA read of entries from head on is on its way */
 	uint16_t cqid;
 	uint32_t size, head, tail;
 	uint64_t base;
-	unsigned epoch;		   /* bumped at creation and deletion */
-	struct nvme_job *waiting;  /* done, waiting for room in the CQ */
-	struct nvme_job *current;  /* the command in progress, while busy */
-	struct nvme_resume resume; /* recorded by nvme_queues_quiesce() */
+	unsigned epoch;	       /* bumped at creation and deletion */
+	unsigned inflight;     /* commands fetched and not yet completed */
+	struct nvme_job *jobs; /* those commands (list through job->prev/next) */
+	unsigned nresume;      /* recorded by nvme_queues_quiesce() */
+	struct nvme_resume resume[NVME_SQ_INFLIGHT];
 };
 
 struct nvme_ctrl;
-struct nvme_job;
 
 struct nvme_seg {
 	uint64_t addr;
@@ -111,21 +125,58 @@ struct nvme_seg {
 
 typedef void (*nvme_step_fn)(struct nvme_ctrl *c, struct nvme_job *job);
 
+/* aio.c: the backing file's I/O engine */
+enum nvme_aio_op { NVME_AIO_READ, NVME_AIO_WRITE, NVME_AIO_FLUSH };
+
+struct nvme_aio_req {
+	struct nvme_aio_req *next;
+	enum nvme_aio_op op;
+	bool sync_only;
+	int fd;
+	uint64_t off;
+	const struct iovec *iov;
+	int iovcnt;
+	size_t len;				/* bytes over iov */
+	int result;				/* 0 or -errno */
+	void (*done)(struct nvme_aio_req *req); /* on the dispatch thread */
+};
+
+struct nvme_aio;
+int nvme_aio_new(struct nvme_aio **out, struct uvf_device *dev, unsigned threads, void (*ready)(void *data),
+		 void *ready_data);
+void nvme_aio_free(struct nvme_aio *a);
+void nvme_aio_submit(struct nvme_aio *a, struct nvme_aio_req *req); /* dispatch thread; done always runs */
+void nvme_aio_kick(struct nvme_aio *a);				    /* dispatch thread: start what was submitted */
+void nvme_aio_poll(struct nvme_aio *a);				    /* dispatch thread: run finished requests' done */
+void nvme_aio_wait_idle(struct nvme_aio *a); /* until no kicked request runs (their done still to poll) */
+const char *nvme_aio_kind(const struct nvme_aio *a);
+bool nvme_aio_idle(struct nvme_aio *a);		 /* nothing submitted runs */
+int nvme_aio_run_here(struct nvme_aio_req *req); /* run on the calling thread: 0 or -errno */
+
+enum nvme_job_state {
+	NVME_JOB_RUNNING = 0, /* fetched, executing (maybe in the library or the engine) */
+	NVME_JOB_WAITING,     /* done, waiting for room in its CQ (ours) */
+	NVME_JOB_POSTING,     /* its completion entry is being written by message */
+};
+
 /* One command in progress, from fetch to completion post. */
 struct nvme_job {
 	struct nvme_ctrl *c;
+	struct nvme_job *prev, *next; /* in its SQ's list while live */
+	struct nvme_job *wait_next;   /* in its CQ's wait list */
 	unsigned generation;
 	uint16_t sqid;
 	unsigned sq_epoch;
+	uint8_t state; /* enum nvme_job_state */
+	bool parked;   /* stopped between two steps: nobody else holds it */
+	bool want_map; /* nvme_transfer_map(): try the guest pages directly */
 	uint32_t sqe[16];
 	uint32_t dw0; /* completion result */
 	uint16_t status;
 	uint32_t cqe[4];
-	uint32_t slot;	  /* SQ entry it was fetched from */
-	bool posting;	  /* its completion entry is being written */
 	uint32_t cq_slot; /* where (while posting) */
 	/* data transfer */
-	uint8_t *buf;
+	uint8_t *buf; /* bounce buffer (message-based DMA, admin data) */
 	size_t len;
 	bool to_host; /* device -> host memory */
 	struct nvme_seg *segs;
@@ -133,16 +184,31 @@ struct nvme_job {
 	size_t mapped;	 /* bytes covered by segs */
 	size_t prp_left; /* list entries still to read */
 	uint64_t prp_list;
-	uint64_t prp_tmp[NVME_PAGE / 8];
+	uint64_t *prp_tmp; /* one list page, while reading lists */
 	unsigned outstanding;
 	int dma_error;
-	nvme_step_fn after; /* called once the data has moved */
+	/* message-based data: the next piece to start, while queued for budget */
+	struct nvme_job *dma_next; /* in the controller's queue of jobs waiting to start pieces */
+	bool dma_queued;
+	size_t piece_seg;
+	uint32_t piece_at;
+	size_t piece_off;
+	nvme_step_fn after; /* called once the data has moved (or is mapped) */
+	/* zero copy: the data's guest pages, when all are mapped */
+	struct iovec *iov;
+	int niov, iovcap;
+	struct nvme_aio_req aio;
 };
 
 struct nvme_ctrl {
 	struct uvf_device *dev;
 	uint8_t *regs;
 	struct nvme_backing store;
+	struct nvme_aio *aio; /* NULL for a RAM namespace */
+	/* message-based data moves (xfer.c): bytes in DMA messages in flight,
+	 * and the jobs waiting for room under the budget, oldest first */
+	size_t dma_bytes;
+	struct nvme_job *dma_wait, **dma_wait_tail;
 	unsigned nq; /* I/O queue pairs */
 	char serial[21];
 	unsigned generation; /* bumped by controller reset */
@@ -165,13 +231,26 @@ struct nvme_ctrl {
 /* queue.c */
 void nvme_kick(struct nvme_ctrl *c, uint16_t sqid);
 void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job);
-void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after);
+void nvme_job_forget(struct nvme_ctrl *c, struct nvme_job *job); /* a held command: no completion now */
+void nvme_job_drop(struct nvme_ctrl *c, struct nvme_job *job);
+bool nvme_job_live(const struct nvme_ctrl *c, const struct nvme_job *job);
+void nvme_job_free(struct nvme_job *job);
+void nvme_batch_end(struct nvme_ctrl *c); /* start queued I/O, raise coalesced interrupts */
+void nvme_io_drain(struct nvme_ctrl *c);  /* wait for the engine, run what it finished */
+void nvme_sq_forget(struct nvme_ctrl *c, uint16_t sqid);
 void nvme_queues_reset(struct nvme_ctrl *c);
 void nvme_update_intx(struct nvme_ctrl *c);
 void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head);
 void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail);
 void nvme_queues_quiesce(struct nvme_ctrl *c);
 void nvme_queues_resume(struct nvme_ctrl *c);
+
+/* xfer.c: PRP lists, guest pages as iovecs, message-based data moves */
+void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after);
+void nvme_transfer_map(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after);
+void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn after);
+void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job);
+void nvme_dma_purge(struct nvme_ctrl *c); /* after a reset, quiesce or SQ deletion */
 
 /* ctrl.c */
 void nvme_regs_sync(struct nvme_ctrl *c);

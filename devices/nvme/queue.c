@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Submission and completion queues, and PRP data transfers. Every access to
- * host memory is asynchronous: with message-based DMA the client answers our
- * DMA only after we answered its register access, so nothing here waits.
- * Each SQ runs one command at a time: fetch, execute, post the completion,
- * interrupt, then the next entry.
+ * Submission and completion queues. An I/O SQ keeps up to NVME_SQ_INFLIGHT
+ * commands in flight and completes them in whatever order they finish; the
+ * admin SQ runs one at a time. Entries and completions in mapped guest
+ * memory are read and written directly on the dispatch thread; otherwise
+ * every access to host memory is asynchronous: with message-based DMA the
+ * client answers our DMA only after we answered its register access, so
+ * nothing here waits.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,27 +15,65 @@
 #include "nvme_int.h"
 
 /* Whether the job still belongs to the live controller and queue. */
-static bool job_live(struct nvme_ctrl *c, const struct nvme_job *job)
+bool nvme_job_live(const struct nvme_ctrl *c, const struct nvme_job *job)
 {
 	return job->generation == c->generation && c->sq[job->sqid].valid && c->sq[job->sqid].epoch == job->sq_epoch;
 }
 
-static void job_free(struct nvme_job *job)
+void nvme_job_free(struct nvme_job *job)
 {
 	free(job->buf);
 	free(job->segs);
+	free(job->iov);
+	free(job->prp_tmp);
 	free(job);
+}
+
+/* Take a live job off its SQ's list. */
+static void unlink_job(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	struct nvme_sq *sq = &c->sq[job->sqid];
+
+	if (job->prev)
+		job->prev->next = job->next;
+	else
+		sq->jobs = job->next;
+	if (job->next)
+		job->next->prev = job->prev;
+	job->prev = job->next = NULL;
+	sq->inflight--;
+}
+
+static void link_job(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	struct nvme_sq *sq = &c->sq[job->sqid];
+
+	job->prev = NULL;
+	job->next = sq->jobs;
+	if (sq->jobs)
+		sq->jobs->prev = job;
+	sq->jobs = job;
+	sq->inflight++;
 }
 
 /* Drop a job whose queue or controller went away, or whose host memory
  * vanished (the command is lost, as on a real bus error). */
-static void job_drop(struct nvme_ctrl *c, struct nvme_job *job)
+void nvme_job_drop(struct nvme_ctrl *c, struct nvme_job *job)
 {
-	if (job_live(c, job)) {
-		c->sq[job->sqid].busy = false;
-		c->sq[job->sqid].current = NULL;
+	if (nvme_job_live(c, job)) {
+		uint16_t sqid = job->sqid;
+		unlink_job(c, job);
+		nvme_job_free(job);
+		nvme_kick(c, sqid);
+		return;
 	}
-	job_free(job);
+	nvme_job_free(job);
+}
+
+/* A held command (AER): it leaves the SQ's count, no completion now. */
+void nvme_job_forget(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	nvme_job_drop(c, job);
 }
 
 void nvme_update_intx(struct nvme_ctrl *c)
@@ -68,111 +108,318 @@ static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
 		nvme_update_intx(c);
 }
 
+/* An entry was posted on CQ cqid: interrupt now when the aggregation
+ * threshold (Interrupt Coalescing, 0-based) is reached, else at the end of
+ * the batch (nvme_batch_end). The admin CQ is never coalesced. */
+static void signal_cq(struct nvme_ctrl *c, uint16_t cqid)
+{
+	struct nvme_cq *cq = &c->cq[cqid];
+	unsigned threshold = (c->feat_coal & 0xff) + 1;
+
+	if (cqid == 0 || ++cq->unsignalled >= threshold) {
+		cq->unsignalled = 0;
+		raise_cq(c, cq);
+	}
+}
+
+/*
+ * The end of a batch of work (a doorbell, a set of finished I/Os, a DMA
+ * reply): start the I/O queued on the engine in one go, and raise the
+ * interrupts held back for coalescing. Not waiting for the aggregation
+ * time is allowed (it is an upper bound) and keeps an idle device idle.
+ */
+void nvme_batch_end(struct nvme_ctrl *c)
+{
+	if (c->aio)
+		nvme_aio_kick(c->aio);
+	if (c->stopped)
+		return;
+	for (unsigned i = 0; i <= c->nq; i++) {
+		struct nvme_cq *cq = &c->cq[i];
+		if (cq->valid && cq->unsignalled) {
+			cq->unsignalled = 0;
+			raise_cq(c, cq);
+		}
+	}
+}
+
+void nvme_io_drain(struct nvme_ctrl *c)
+{
+	if (!c->aio)
+		return;
+	nvme_aio_kick(c->aio);
+	nvme_aio_wait_idle(c->aio);
+	nvme_aio_poll(c->aio);
+}
+
 static void posted(struct uvf_device *dev, void *data, int result)
 {
 	struct nvme_job *job = data;
 	struct nvme_ctrl *c = job->c;
 
 	(void)dev;
-	if (!job_live(c, job) || result < 0) {
-		job_drop(c, job);
+	if (!nvme_job_live(c, job) || result < 0) {
+		nvme_job_drop(c, job);
+		nvme_batch_end(c);
 		return;
 	}
-	struct nvme_sq *sq = &c->sq[job->sqid];
-	uint16_t sqid = job->sqid;
-	raise_cq(c, &c->cq[sq->cqid]);
-	sq->busy = false;
-	sq->current = NULL;
-	job_free(job);
+	uint16_t sqid = job->sqid, cqid = c->sq[sqid].cqid;
+	unlink_job(c, job);
+	nvme_job_free(job);
+	signal_cq(c, cqid);
 	nvme_kick(c, sqid);
+	nvme_batch_end(c);
 }
 
-/* Post the completion if its CQ has room (false otherwise). */
-static bool try_post(struct nvme_ctrl *c, struct nvme_job *job)
+static bool cq_full(const struct nvme_cq *cq)
+{
+	return (cq->tail + 1) % cq->size == cq->head;
+}
+
+/* Whether CQ cqid has room. A full CQ first takes the head the host may
+ * have written to its shadow doorbell (it rings for it only when asked). */
+static bool cq_room(struct nvme_ctrl *c, uint16_t cqid)
+{
+	const struct nvme_cq *cq = &c->cq[cqid];
+
+	return !cq_full(cq) || (nvme_dbbuf_cq_refresh(c, cqid) && !cq_full(cq));
+}
+
+/* Post the completion; its CQ has room. */
+static void post(struct nvme_ctrl *c, struct nvme_job *job)
 {
 	struct nvme_sq *sq = &c->sq[job->sqid];
 	struct nvme_cq *cq = &c->cq[sq->cqid];
 
-	if (!cq->valid)
-		return false;
-	if ((cq->tail + 1) % cq->size == cq->head &&
-	    !(nvme_dbbuf_cq_refresh(c, sq->cqid) && (cq->tail + 1) % cq->size != cq->head))
-		return false;
 	job->cqe[0] = job->dw0;
 	job->cqe[1] = 0;
 	job->cqe[2] = (uint32_t)job->sqid << 16 | sq->head;
 	job->cqe[3] = (uint32_t)job->status << 17 | (uint32_t)cq->phase << 16 | (job->sqe[0] >> 16);
 	uint64_t addr = cq->base + (uint64_t)cq->tail * 16;
-	job->posting = true;
 	job->cq_slot = cq->tail;
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase = !cq->phase;
 	}
+	uint32_t *p = uvf_dma_ptr(c->dev, addr, 16, UVF_DMA_MAP_FLAG_WRITE);
+	if (p) {
+		/* the phase word last: the host polls it */
+		memcpy(p, job->cqe, 12);
+		__atomic_store_n(&p[3], job->cqe[3], __ATOMIC_RELEASE);
+		uvf_dma_mark_dirty(c->dev, addr, 16);
+		uint16_t sqid = job->sqid, cqid = sq->cqid;
+		unlink_job(c, job);
+		nvme_job_free(job);
+		signal_cq(c, cqid);
+		nvme_kick(c, sqid);
+		return;
+	}
+	job->state = NVME_JOB_POSTING;
 	if (uvf_dma_write_async(c->dev, addr, job->cqe, 16, posted, job) < 0)
-		job_drop(c, job);
-	return true;
+		nvme_job_drop(c, job);
+}
+
+static void record(struct nvme_ctrl *c, struct nvme_job *job, uint8_t kind)
+{
+	struct nvme_sq *sq = &c->sq[job->sqid];
+
+	if (sq->nresume >= NVME_SQ_INFLIGHT) { /* at most one per command in flight: cannot happen */
+		uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: quiesce: SQ %u: too many commands to record", job->sqid);
+		return;
+	}
+	struct nvme_resume *r = &sq->resume[sq->nresume++];
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->status = job->status;
+	r->cid = (uint16_t)(job->sqe[0] >> 16);
+	r->dw0 = job->dw0;
+	r->cq_slot = job->cq_slot;
+	memcpy(r->cqe, job->cqe, sizeof(r->cqe));
+	memcpy(r->sqe, job->sqe, sizeof(r->sqe));
 }
 
 void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job)
 {
-	if (!job_live(c, job)) {
-		job_drop(c, job);
+	if (!nvme_job_live(c, job)) {
+		nvme_job_drop(c, job);
 		return;
 	}
 	if (job->status)
 		job->status |= NVME_SC_DNR;
-	if (!try_post(c, job)) {
-		uint16_t cqid = c->sq[job->sqid].cqid;
-		c->sq[job->sqid].waiting = job; /* the SQ stays busy until the host frees CQ entries */
-		/* shadow doorbells: ask for the head doorbell; if the head moved meanwhile, post now */
-		if (nvme_dbbuf_cq_refresh(c, cqid))
-			nvme_cq_doorbell(c, cqid, c->cq[cqid].head);
-	}
-}
-
-static void fetched(struct uvf_device *dev, void *data, int result)
-{
-	struct nvme_job *job = data;
-	struct nvme_ctrl *c = job->c;
-
-	(void)dev;
-	if (!job_live(c, job) || result < 0) {
-		if (result < 0 && job_live(c, job))
-			uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: cannot fetch from SQ %u: %s", job->sqid,
-				       uvf_strerror(result));
-		job_drop(c, job);
+	if (c->stopped) {
+		/* finished while quiescing: posted on resume */
+		record(c, job, NVME_RESUME_POST);
+		unlink_job(c, job);
+		nvme_job_free(job);
 		return;
 	}
-	struct nvme_sq *sq = &c->sq[job->sqid];
-	sq->head = (sq->head + 1) % sq->size;
+	uint16_t cqid = c->sq[job->sqid].cqid;
+	struct nvme_cq *cq = &c->cq[cqid];
+	if (!cq->valid || cq->wait || !cq_room(c, cqid)) {
+		/* held until the host frees CQ entries, in order */
+		job->state = NVME_JOB_WAITING;
+		job->wait_next = NULL;
+		if (!cq->wait)
+			cq->wait_tail = &cq->wait;
+		*cq->wait_tail = job;
+		cq->wait_tail = &job->wait_next;
+		/* shadow doorbells: with a job waiting, EventIdx asks for the
+		 * head doorbell; a head that moved meanwhile makes room now */
+		if (nvme_dbbuf_cq_refresh(c, cqid))
+			nvme_cq_doorbell(c, cqid, cq->head);
+		return;
+	}
+	post(c, job);
+}
+
+static void exec_job(struct nvme_ctrl *c, struct nvme_job *job)
+{
 	if (job->sqid == 0)
 		nvme_admin_exec(c, job);
 	else
 		nvme_io_exec(c, job);
 }
 
-void nvme_kick(struct nvme_ctrl *c, uint16_t sqid)
+/* A live job for SQ sqid, counted in flight. */
+static struct nvme_job *new_job(struct nvme_ctrl *c, uint16_t sqid)
 {
-	struct nvme_sq *sq = &c->sq[sqid];
-
-	if (c->stopped || !c->enabled || !sq->valid || sq->busy)
-		return;
-	nvme_dbbuf_sq_refresh(c, sqid);
-	if (sq->head == sq->tail)
-		return;
 	struct nvme_job *job = calloc(1, sizeof(*job));
+
 	if (!job)
-		return; /* retried at the next doorbell */
+		return NULL;
 	job->c = c;
 	job->generation = c->generation;
 	job->sqid = sqid;
-	job->sq_epoch = sq->epoch;
-	job->slot = sq->head;
-	sq->busy = true;
-	sq->current = job;
-	if (uvf_dma_read_async(c->dev, sq->base + (uint64_t)sq->head * 64, job->sqe, 64, fetched, job) < 0)
-		job_drop(c, job);
+	job->sq_epoch = c->sq[sqid].epoch;
+	link_job(c, job);
+	return job;
+}
+
+/* Start the command in sqe (just fetched from the SQ head). */
+static bool start_entry(struct nvme_ctrl *c, uint16_t sqid, const void *sqe)
+{
+	struct nvme_sq *sq = &c->sq[sqid];
+	struct nvme_job *job = new_job(c, sqid);
+
+	if (!job)
+		return false; /* fetched again at the next doorbell */
+	memcpy(job->sqe, sqe, 64);
+	sq->head = (sq->head + 1) % sq->size;
+	exec_job(c, job);
+	return true;
+}
+
+struct fetch {
+	struct nvme_ctrl *c;
+	unsigned generation, sq_epoch;
+	uint16_t sqid;
+	uint32_t count;
+	uint32_t sqes[]; /* count entries of 16 words */
+};
+
+static void fetched(struct uvf_device *dev, void *data, int result)
+{
+	struct fetch *f = data;
+	struct nvme_ctrl *c = f->c;
+	struct nvme_sq *sq = &c->sq[f->sqid];
+
+	(void)dev;
+	if (f->generation != c->generation || !sq->valid || sq->epoch != f->sq_epoch) {
+		free(f); /* a quiesce, reset or deletion came first */
+		return;
+	}
+	sq->fetching = false;
+	if (result < 0) {
+		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: cannot fetch from SQ %u: %s", f->sqid,
+			       uvf_strerror(result));
+		free(f);
+		return;
+	}
+	for (uint32_t i = 0; i < f->count; i++) {
+		if (f->generation != c->generation || !sq->valid || sq->epoch != f->sq_epoch ||
+		    !start_entry(c, f->sqid, &f->sqes[i * 16]))
+			break;
+	}
+	uint16_t sqid = f->sqid;
+	free(f);
+	nvme_kick(c, sqid);
+	nvme_batch_end(c);
+}
+
+/* Fetch and start what SQ sqid holds, as far as its in-flight limit allows.
+ * Returns when everything is started or a fetch by message is on its way. */
+static void fetch_sq(struct nvme_ctrl *c, uint16_t sqid)
+{
+	struct nvme_sq *sq = &c->sq[sqid];
+	unsigned generation = c->generation, epoch = sq->epoch;
+
+	for (;;) {
+		if (c->stopped || !c->enabled || !sq->valid || sq->fetching || generation != c->generation ||
+		    epoch != sq->epoch)
+			return;
+		nvme_dbbuf_sq_refresh(c, sqid); /* shadow doorbells: the tail the host wrote there */
+		unsigned limit = sqid == 0 ? 1 : (sq->size - 1 < NVME_SQ_INFLIGHT ? sq->size - 1 : NVME_SQ_INFLIGHT);
+		uint32_t avail = (sq->tail + sq->size - sq->head) % sq->size;
+		uint32_t n = sq->inflight < limit ? limit - sq->inflight : 0;
+		if (avail < n)
+			n = avail;
+		if (sq->size - sq->head < n) /* up to the end of the ring */
+			n = sq->size - sq->head;
+		if (n == 0)
+			return;
+		uint64_t addr = sq->base + (uint64_t)sq->head * 64;
+		const uint8_t *p = uvf_dma_ptr(c->dev, addr, (size_t)n * 64, UVF_DMA_MAP_FLAG_READ);
+		if (p) {
+			for (uint32_t i = 0; i < n; i++)
+				if (generation != c->generation || epoch != sq->epoch || !sq->valid ||
+				    !start_entry(c, sqid, p + (size_t)i * 64))
+					return;
+			continue;
+		}
+		/* by message: the n entries in one DMA_READ */
+		struct fetch *f = malloc(sizeof(*f) + (size_t)n * 64);
+		if (!f)
+			return;
+		f->c = c;
+		f->generation = c->generation;
+		f->sq_epoch = sq->epoch;
+		f->sqid = sqid;
+		f->count = n;
+		sq->fetching = true;
+		if (uvf_dma_read_async(c->dev, addr, f->sqes, (size_t)n * 64, fetched, f) < 0) {
+			sq->fetching = false;
+			free(f);
+		}
+		return;
+	}
+}
+
+/* Start what SQ sqid holds. A kick from inside a kick (a command that
+ * completed at once frees a slot) is deferred to the outer one, so the
+ * stack does not grow with the queue depth. */
+#define KICK_WORDS ((UVF_NVME_MAX_QUEUES + 32) / 32)
+
+void nvme_kick(struct nvme_ctrl *c, uint16_t sqid)
+{
+	static __thread struct nvme_ctrl *kicking;
+	static __thread uint32_t deferred[KICK_WORDS];
+
+	deferred[sqid / 32] |= 1u << (sqid % 32);
+	if (kicking)
+		return; /* the outer kick (always of the same controller: one per thread) takes it */
+	kicking = c;
+	for (bool again = true; again;) {
+		again = false;
+		for (unsigned w = 0; w < KICK_WORDS; w++) {
+			while (deferred[w]) {
+				unsigned bit = (unsigned)__builtin_ctz(deferred[w]);
+				deferred[w] &= ~(1u << bit);
+				fetch_sq(c, (uint16_t)(w * 32 + bit));
+				again = true;
+			}
+		}
+	}
+	kicking = NULL;
 }
 
 void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail)
@@ -184,6 +431,7 @@ void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail)
 	sq->tail = tail;
 	nvme_dbbuf_doorbell(c, sqid);
 	nvme_kick(c, sqid);
+	nvme_batch_end(c);
 }
 
 void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
@@ -196,16 +444,56 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 	nvme_update_intx(c);
 	if (c->stopped)
 		return; /* nothing waits: quiesce turned waiting jobs into records */
-	for (unsigned i = 0; i <= c->nq; i++) {
-		struct nvme_sq *sq = &c->sq[i];
-		if (sq->valid && sq->cqid == cqid && sq->waiting) {
-			struct nvme_job *job = sq->waiting;
-			if (!try_post(c, job))
-				break;
-			sq->waiting = NULL;
-		}
+	while (cq->wait && cq_room(c, cqid)) {
+		struct nvme_job *job = cq->wait;
+		cq->wait = job->wait_next;
+		job->state = NVME_JOB_RUNNING;
+		post(c, job);
 	}
 	nvme_dbbuf_cq_eventidx(c, cqid);
+	nvme_batch_end(c);
+}
+
+/* Free the jobs of SQ sqid that nobody else holds (waiting for CQ room, or
+ * parked), take them off their CQ's wait list, and forget the rest (they
+ * belong to the library or the engine, and are dropped when they return
+ * to a queue of another epoch or controller generation). */
+static void release_jobs(struct nvme_ctrl *c, struct nvme_sq *sq)
+{
+	struct nvme_cq *cq = sq->cqid <= UVF_NVME_MAX_QUEUES ? &c->cq[sq->cqid] : NULL;
+
+	for (struct nvme_job *job = sq->jobs, *next; job; job = next) {
+		next = job->next;
+		if (job->state == NVME_JOB_WAITING && cq) {
+			struct nvme_job **link = &cq->wait;
+			while (*link && *link != job)
+				link = &(*link)->wait_next;
+			if (*link)
+				*link = job->wait_next;
+			if (!cq->wait)
+				cq->wait_tail = &cq->wait;
+			else if (cq->wait_tail == &job->wait_next)
+				for (cq->wait_tail = &cq->wait; *cq->wait_tail;
+				     cq->wait_tail = &(*cq->wait_tail)->wait_next)
+					;
+		}
+		if (job->state == NVME_JOB_WAITING || job->parked)
+			nvme_job_free(job);
+	}
+	sq->jobs = NULL;
+	sq->inflight = 0;
+}
+
+void nvme_sq_forget(struct nvme_ctrl *c, uint16_t sqid)
+{
+	struct nvme_sq *sq = &c->sq[sqid];
+	unsigned epoch = sq->epoch + 1;
+
+	release_jobs(c, sq);
+	memset(sq, 0, sizeof(*sq));
+	sq->epoch = epoch;
+	nvme_dma_purge(c);
+	nvme_dbbuf_queue_changed(c, sqid);
 }
 
 void nvme_queues_reset(struct nvme_ctrl *c)
@@ -213,105 +501,89 @@ void nvme_queues_reset(struct nvme_ctrl *c)
 	for (unsigned i = 0; i <= UVF_NVME_MAX_QUEUES; i++) {
 		struct nvme_sq *sq = &c->sq[i];
 		unsigned epoch = sq->epoch + 1;
-		if (sq->waiting)
-			job_free(sq->waiting);
+		release_jobs(c, sq);
 		memset(sq, 0, sizeof(*sq));
 		sq->epoch = epoch;
 		memset(&c->cq[i], 0, sizeof(c->cq[i]));
 	}
-}
-
-/* A job for SQ sqid outside the fetch path (resume), marked in progress. */
-static struct nvme_job *resume_job(struct nvme_ctrl *c, uint16_t sqid)
-{
-	struct nvme_sq *sq = &c->sq[sqid];
-	struct nvme_job *job = calloc(1, sizeof(*job));
-
-	if (!job)
-		return NULL;
-	job->c = c;
-	job->generation = c->generation;
-	job->sqid = sqid;
-	job->sq_epoch = sq->epoch;
-	sq->busy = true;
-	sq->current = job;
-	return job;
+	nvme_dma_purge(c);
 }
 
 /*
  * Completions reach us on the dispatch thread that runs the migration
- * callback, so commands in flight cannot be waited for here. Instead each
- * SQ's command in flight is recorded: still being fetched or moving data
- * (no effect yet: reads and writes are idempotent, admin commands act
- * only when their completion is decided) -> the SQ head goes back to it
- * and it is fetched again on resume; completion decided -> its completion
- * is kept in sq->resume and posted on resume. The jobs still in the
- * library belong to an older generation from now on and are dropped when
- * their transfers return.
+ * callback, so message-based DMA in flight cannot be waited for here (the
+ * client answers it only after this callback). I/O on the backing file can
+ * be: it is drained first, and what it finished is recorded as completions
+ * to post. Then each command still in flight becomes a record: completion
+ * waiting for CQ room -> POST; completion being written -> REPOST; still
+ * moving data -> RERUN (it had no effect yet: reads and writes are
+ * idempotent, admin commands act only when their completion is decided).
+ * A fetch on its way is dropped: the SQ head has not moved past it. The
+ * jobs still in the library belong to an older generation from now on and
+ * are dropped when their transfers return.
  */
 void nvme_queues_quiesce(struct nvme_ctrl *c)
 {
 	c->stopped = true;
+	nvme_io_drain(c);
 	for (unsigned i = 0; i <= c->nq; i++) {
 		struct nvme_sq *sq = &c->sq[i];
-		struct nvme_job *job = sq->current;
-		if (!sq->valid || !sq->busy)
+		if (!sq->valid)
 			continue;
-		if (sq->waiting) {
-			job = sq->waiting;
-			sq->resume = (struct nvme_resume){.kind = NVME_RESUME_POST,
-							  .status = job->status,
-							  .cid = (uint16_t)(job->sqe[0] >> 16),
-							  .dw0 = job->dw0};
-			sq->waiting = NULL;
-			job_free(job); /* not in the library: ours to free */
-			uvf_device_log(c->dev, UVF_LOG_DEBUG, "nvme: quiesce: SQ %u: completion waits for CQ room", i);
-		} else if (job && job->posting) {
-			sq->resume = (struct nvme_resume){.kind = NVME_RESUME_REPOST, .cq_slot = job->cq_slot};
-			memcpy(sq->resume.cqe, job->cqe, sizeof(job->cqe));
-			uvf_device_log(c->dev, UVF_LOG_DEBUG, "nvme: quiesce: SQ %u: completion being posted", i);
-		} else if (job) {
-			sq->head = job->slot;
-			uvf_device_log(c->dev, UVF_LOG_DEBUG, "nvme: quiesce: SQ %u: entry %u runs again on resume", i,
-				       job->slot);
+		sq->fetching = false;
+		for (struct nvme_job *job = sq->jobs; job; job = job->next) {
+			uint8_t kind = job->state == NVME_JOB_WAITING	? NVME_RESUME_POST
+				       : job->state == NVME_JOB_POSTING ? NVME_RESUME_REPOST
+									: NVME_RESUME_RERUN;
+			record(c, job, kind);
 		}
-		sq->busy = false;
-		sq->current = NULL;
+		if (sq->jobs)
+			uvf_device_log(c->dev, UVF_LOG_DEBUG, "nvme: quiesce: SQ %u: %u commands recorded", i,
+				       sq->nresume);
+		release_jobs(c, sq);
 	}
+	for (unsigned i = 0; i <= c->nq; i++)
+		c->cq[i].wait = NULL;
 	c->generation++;
+	nvme_dma_purge(c);
 }
 
-/* Run again: finish the recorded completions, raise what is pending,
- * fetch from every SQ. */
+/* Run again: finish the recorded commands, raise what is pending, fetch
+ * from every SQ. */
 void nvme_queues_resume(struct nvme_ctrl *c)
 {
 	c->stopped = false;
+	if (c->aio)
+		nvme_aio_poll(c->aio); /* nothing should be left; cheap to be sure */
 	for (unsigned i = 0; i <= c->nq; i++) {
 		struct nvme_sq *sq = &c->sq[i];
-		struct nvme_resume rec = sq->resume;
-		memset(&sq->resume, 0, sizeof(sq->resume));
-		if (!sq->valid || rec.kind == NVME_RESUME_NONE)
-			continue;
-		struct nvme_job *job = resume_job(c, (uint16_t)i);
-		if (!job) {
-			sq->busy = false;
-			sq->current = NULL;
-			uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: out of memory: a completion of SQ %u is lost", i);
-			continue;
-		}
-		if (rec.kind == NVME_RESUME_POST) {
-			job->status = rec.status;
-			job->dw0 = rec.dw0;
-			job->sqe[0] = (uint32_t)rec.cid << 16;
-			nvme_complete(c, job);
-		} else {
-			const struct nvme_cq *cq = &c->cq[sq->cqid];
-			memcpy(job->cqe, rec.cqe, sizeof(job->cqe));
-			job->posting = true;
-			job->cq_slot = rec.cq_slot;
-			if (uvf_dma_write_async(c->dev, cq->base + (uint64_t)rec.cq_slot * 16, job->cqe, 16, posted,
-						job) < 0)
-				job_drop(c, job);
+		unsigned n = sq->nresume;
+		sq->nresume = 0;
+		for (unsigned k = 0; k < n && sq->valid; k++) {
+			const struct nvme_resume *rec = &sq->resume[k];
+			struct nvme_job *job = new_job(c, (uint16_t)i);
+			if (!job) {
+				uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: out of memory: a command of SQ %u is lost",
+					       i);
+				continue;
+			}
+			memcpy(job->sqe, rec->sqe, sizeof(job->sqe));
+			if (rec->kind == NVME_RESUME_POST) {
+				job->status = rec->status;
+				job->dw0 = rec->dw0;
+				job->sqe[0] = (job->sqe[0] & 0xffff) | (uint32_t)rec->cid << 16;
+				nvme_complete(c, job);
+			} else if (rec->kind == NVME_RESUME_REPOST) {
+				const struct nvme_cq *cq = &c->cq[sq->cqid];
+				memcpy(job->cqe, rec->cqe, sizeof(job->cqe));
+				job->state = NVME_JOB_POSTING;
+				job->cq_slot = rec->cq_slot;
+				if (uvf_dma_write_async(c->dev, cq->base + (uint64_t)rec->cq_slot * 16, job->cqe, 16,
+							posted, job) < 0)
+					nvme_job_drop(c, job);
+			} else {
+				exec_job(c, job);
+			}
 		}
 	}
 	nvme_update_intx(c);
@@ -326,184 +598,5 @@ void nvme_queues_resume(struct nvme_ctrl *c)
 	}
 	for (unsigned i = 0; i <= c->nq; i++)
 		nvme_kick(c, (uint16_t)i);
-}
-
-/* ---- PRP transfers ---- */
-
-static void finish_transfer(struct nvme_ctrl *c, struct nvme_job *job)
-{
-	if (!job_live(c, job)) {
-		job_drop(c, job);
-		return;
-	}
-	if (job->dma_error) {
-		job->status = NVME_SC_DATA_XFER;
-		nvme_complete(c, job);
-		return;
-	}
-	job->after(c, job);
-}
-
-static void seg_done(struct uvf_device *dev, void *data, int result)
-{
-	struct nvme_job *job = data;
-
-	(void)dev;
-	if (result < 0 && !job->dma_error)
-		job->dma_error = result;
-	if (--job->outstanding == 0)
-		finish_transfer(job->c, job);
-}
-
-static void move_data(struct nvme_ctrl *c, struct nvme_job *job)
-{
-	size_t off = 0;
-
-	/* all segments at once: transfers progress in the order started */
-	job->outstanding = 1; /* held until every transfer is started */
-	for (size_t i = 0; i < job->nseg && !job->dma_error; i++) {
-		const struct nvme_seg *s = &job->segs[i];
-		int ret = job->to_host ? uvf_dma_write_async(c->dev, s->addr, job->buf + off, s->len, seg_done, job)
-				       : uvf_dma_read_async(c->dev, s->addr, job->buf + off, s->len, seg_done, job);
-		if (ret < 0)
-			job->dma_error = ret;
-		else
-			job->outstanding++;
-		off += s->len;
-	}
-	if (--job->outstanding == 0)
-		finish_transfer(c, job);
-}
-
-static int add_seg(struct nvme_job *job, uint64_t addr, size_t len)
-{
-	if (job->nseg == job->segcap) {
-		size_t cap = job->segcap ? job->segcap * 2 : 16;
-		struct nvme_seg *s = realloc(job->segs, cap * sizeof(*s));
-		if (!s)
-			return -ENOMEM;
-		job->segs = s;
-		job->segcap = cap;
-	}
-	if (addr > UINT64_MAX - len)
-		return -EFAULT;
-	job->segs[job->nseg].addr = addr;
-	job->segs[job->nseg].len = (uint32_t)len;
-	job->nseg++;
-	job->mapped += len;
-	return 0;
-}
-
-static void fail(struct nvme_ctrl *c, struct nvme_job *job, uint16_t status)
-{
-	job->status = status;
-	nvme_complete(c, job);
-}
-
-static void read_list(struct nvme_ctrl *c, struct nvme_job *job);
-
-static size_t list_count(const struct nvme_job *job)
-{
-	size_t slots = (NVME_PAGE - job->prp_list % NVME_PAGE) / 8;
-	return job->prp_left < slots ? job->prp_left : slots;
-}
-
-static void list_read(struct uvf_device *dev, void *data, int result)
-{
-	struct nvme_job *job = data;
-	struct nvme_ctrl *c = job->c;
-
-	(void)dev;
-	if (!job_live(c, job)) {
-		job_drop(c, job);
-		return;
-	}
-	if (result < 0) {
-		fail(c, job, NVME_SC_DATA_XFER);
-		return;
-	}
-	size_t cnt = list_count(job);
-	bool more = job->prp_left > cnt; /* the last slot chains to the next list page */
-	size_t data_entries = more ? cnt - 1 : cnt;
-	for (size_t i = 0; i < data_entries; i++) {
-		uint64_t e = job->prp_tmp[i];
-		size_t n = job->len - job->mapped < NVME_PAGE ? job->len - job->mapped : NVME_PAGE;
-		if (e % NVME_PAGE) {
-			fail(c, job, NVME_SC_PRP_OFFSET);
-			return;
-		}
-		if (add_seg(job, e, n) < 0) {
-			fail(c, job, NVME_SC_DATA_XFER);
-			return;
-		}
-	}
-	job->prp_left -= data_entries;
-	if (more) {
-		job->prp_list = job->prp_tmp[cnt - 1];
-		/* a chained list starts a page: every list page then adds
-		 * entries, so a list pointing at itself cannot loop for ever */
-		if (job->prp_list % NVME_PAGE || data_entries == 0) {
-			fail(c, job, NVME_SC_PRP_OFFSET);
-			return;
-		}
-		read_list(c, job);
-		return;
-	}
-	move_data(c, job);
-}
-
-static void read_list(struct nvme_ctrl *c, struct nvme_job *job)
-{
-	size_t cnt = list_count(job);
-	if (uvf_dma_read_async(c->dev, job->prp_list, job->prp_tmp, cnt * 8, list_read, job) < 0)
-		fail(c, job, NVME_SC_DATA_XFER);
-}
-
-void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after)
-{
-	uint64_t prp1 = (uint64_t)job->sqe[7] << 32 | job->sqe[6];
-	uint64_t prp2 = (uint64_t)job->sqe[9] << 32 | job->sqe[8];
-
-	job->len = len;
-	job->to_host = to_host;
-	job->after = after;
-	job->nseg = 0;
-	job->mapped = 0;
-	job->dma_error = 0;
-	if (prp1 % 4) {
-		fail(c, job, NVME_SC_PRP_OFFSET);
-		return;
-	}
-	size_t first = NVME_PAGE - prp1 % NVME_PAGE;
-	if (first > len)
-		first = len;
-	if (add_seg(job, prp1, first) < 0) {
-		fail(c, job, NVME_SC_DATA_XFER);
-		return;
-	}
-	size_t rest = len - first;
-	if (rest == 0) {
-		move_data(c, job);
-		return;
-	}
-	size_t entries = (rest + NVME_PAGE - 1) / NVME_PAGE;
-	if (entries == 1) {
-		if (prp2 % NVME_PAGE) {
-			fail(c, job, NVME_SC_PRP_OFFSET);
-			return;
-		}
-		if (add_seg(job, prp2, rest) < 0) {
-			fail(c, job, NVME_SC_DATA_XFER);
-			return;
-		}
-		move_data(c, job);
-		return;
-	}
-	if (prp2 % 8) {
-		fail(c, job, NVME_SC_PRP_OFFSET);
-		return;
-	}
-	job->prp_list = prp2;
-	job->prp_left = entries;
-	read_list(c, job);
+	nvme_batch_end(c);
 }

@@ -844,6 +844,31 @@ static uint16_t drv_wait(struct drv *d, unsigned q, uint16_t cid, uint32_t *dw0)
 	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
 }
 
+/* Wait for the next completion on CQ q, whichever command it is (commands
+ * in flight complete in any order); returns its status, *cid its id. */
+static uint16_t drv_wait_any(struct drv *d, unsigned q, uint16_t *cid)
+{
+	const uint8_t *slot = d->mem + cq_offs[q] + d->cq_head[q] * 16;
+	uint32_t cqe[4];
+	int i;
+	for (i = 0; i < 20000; i++) {
+		uint32_t dw3 = __atomic_load_n((const uint32_t *)(const void *)(slot + 12), __ATOMIC_ACQUIRE);
+		if ((bool)(dw3 >> 16 & 1) == d->phase[q])
+			break;
+		(void)nv_rd(d, 0x1c);
+	}
+	assert_true(i < 20000);
+	memcpy(cqe, slot, 16);
+	assert_int_equal(cqe[2] >> 16, q);
+	*cid = (uint16_t)(cqe[3] & 0xffff);
+	if (++d->cq_head[q] == QDEPTH) {
+		d->cq_head[q] = 0;
+		d->phase[q] = !d->phase[q];
+	}
+	nv_wr(d, 0x1004 + 8 * q, d->cq_head[q]);
+	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
+}
+
 static uint16_t drv_cmd(struct drv *d, unsigned q, uint32_t *sqe, uint32_t *dw0)
 {
 	uint16_t cid = drv_queue(d, q, sqe);
@@ -1171,13 +1196,14 @@ static void nvme_io_in_flight_at_the_stop_completes_on_the_destination(void **st
 	drv_wire(&dd, p.dst.c);
 	drv_bring_up(&d);
 	page_roundtrip(&d, 1, 0, 0x61);
-	/* three commands per I/O queue: write, read back, write */
+	/* three commands per I/O queue, in flight together: write, read of
+	 * what the round trip wrote, write */
 	for (unsigned q = 1; q <= NQ; q++) {
 		uint32_t off = DATA_OFF + 0x4000u * q;
 		memset(d.mem + off, (int)(0x70 + q), 4096);
 		io_sqe(sqe, 0x01, 3000 + 8 * q, off);
 		cid[q][0] = drv_queue(&d, q, sqe);
-		io_sqe(sqe, 0x02, 3000 + 8 * q, off + 0x1000);
+		io_sqe(sqe, 0x02, 0, off + 0x1000);
 		cid[q][1] = drv_queue(&d, q, sqe);
 		io_sqe(sqe, 0x01, 3100 + 8 * q, off);
 		cid[q][2] = drv_queue(&d, q, sqe);
@@ -1193,10 +1219,17 @@ static void nvme_io_in_flight_at_the_stop_completes_on_the_destination(void **st
 	moved.c = p.dst.c;
 	memcpy(moved.efd, dd.efd, sizeof(moved.efd));
 	for (unsigned q = 1; q <= NQ; q++) {
-		for (unsigned k = 0; k < 3; k++)
-			assert_int_equal(drv_wait(&moved, q, cid[q][k], NULL), 0);
+		bool seen[3] = {false, false, false};
+		for (unsigned k = 0; k < 3; k++) {
+			uint16_t got;
+			assert_int_equal(drv_wait_any(&moved, q, &got), 0);
+			unsigned which = got == cid[q][0] ? 0 : got == cid[q][1] ? 1 : got == cid[q][2] ? 2 : 3;
+			assert_true(which < 3);
+			assert_false(seen[which]); /* each completes once */
+			seen[which] = true;
+		}
 		for (unsigned i = 0; i < 4096; i++)
-			assert_int_equal(d.mem[DATA_OFF + 0x4000u * q + 0x1000 + i], 0x70 + q);
+			assert_int_equal(d.mem[DATA_OFF + 0x4000u * q + 0x1000 + i], 0x61);
 	}
 	/* nothing more comes: each ran once */
 	usleep(20000);
@@ -1249,8 +1282,19 @@ static void nvme_completion_waiting_for_cq_room_is_posted_on_the_destination(voi
 	struct drv moved = d;
 	moved.c = p.dst.c;
 	memcpy(moved.efd, dd.efd, sizeof(moved.efd));
-	for (unsigned k = 0; k < QDEPTH; k++)
-		assert_int_equal(drv_wait(&moved, 1, cid[k], NULL), 0);
+	/* the first 15 in any order (they ran together), the waiting one last */
+	bool seen[QDEPTH] = {false};
+	for (unsigned n = 0; n < QDEPTH - 1; n++) {
+		uint16_t got;
+		assert_int_equal(drv_wait_any(&moved, 1, &got), 0);
+		unsigned k = 0;
+		while (k < QDEPTH - 1 && cid[k] != got)
+			k++;
+		assert_true(k < QDEPTH - 1);
+		assert_false(seen[k]);
+		seen[k] = true;
+	}
+	assert_int_equal(drv_wait(&moved, 1, cid[QDEPTH - 1], NULL), 0);
 	assert_false(moved.phase[1]); /* the ring wrapped */
 	page_roundtrip(&moved, 1, 900, 0x63);
 	drv_unwire(&d);
@@ -1324,6 +1368,114 @@ static void nvme_refuses_a_stream_for_another_namespace(void **state)
 	assert_int_equal(uvf_client_set_migration_state(d.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	page_roundtrip(&d, 1, 0, 0x44);
 	drv_unwire(&d);
+	stop_nvme_pair(&p);
+}
+
+/* A copy of n bytes from the reader into the writer. */
+static void copy_bytes(struct devmig_reader *r, struct devmig_writer *w, size_t n)
+{
+	assert_true(r->len - r->pos >= n);
+	devmig_put_bytes(w, r->p + r->pos, n);
+	r->pos += n;
+}
+
+/*
+ * The version 3 stream of an idle controller rewritten in the version 1
+ * layout: each SQ carries one completion record (kind 0: none) instead of
+ * a list, and there are no shadow doorbell fields. *out is malloc'ed.
+ */
+static size_t nvme_stream_as_v1(const uint8_t *v3, size_t len, uint8_t **out)
+{
+	struct devmig r_env;
+	struct devmig_reader r;
+	struct devmig_writer w;
+	uint32_t version;
+	size_t out_len;
+
+	memset(&r_env, 0, sizeof(r_env));
+	devmig_load_begin(&r_env, 1u << 20);
+	assert_int_equal(devmig_load(&r_env, v3, len), 0);
+	assert_int_equal(devmig_load_finish(&r_env, 0x454d564eu, 3, &r, &version), 0);
+	assert_int_equal(version, 3);
+	devmig_writer_begin(&w, 0x454d564eu, 1);
+	uint32_t nq = devmig_get_u32(&r);
+	devmig_put_u32(&w, nq);
+	copy_bytes(&r, &w, 8); /* namespace bytes */
+	uint32_t nregs = devmig_get_u32(&r);
+	devmig_put_u32(&w, nregs);
+	copy_bytes(&r, &w, nregs);
+	copy_bytes(&r, &w, 1 + 4 * 7 + 8 * 4); /* enabled, CSTS, INTMS, features, SMART */
+	uint32_t aer = devmig_get_u32(&r);
+	devmig_put_u32(&w, aer);
+	copy_bytes(&r, &w, 2 * (size_t)aer);
+	for (unsigned i = 0; i <= nq; i++) {
+		copy_bytes(&r, &w, 1 + 2 + 4 * 3 + 8); /* the SQ */
+		assert_int_equal(devmig_get_u32(&r), 0); /* idle: nothing recorded */
+		static const uint8_t none[1 + 2 + 2 + 4 + 4 + 16];
+		devmig_put_bytes(&w, none, sizeof(none));
+		copy_bytes(&r, &w, 3 + 2 + 4 * 3 + 8); /* the CQ */
+	}
+	assert_int_equal(devmig_get_u8(&r), 0); /* no shadow doorbells */
+	assert_int_equal(devmig_get_u64(&r), 0);
+	assert_int_equal(devmig_get_u64(&r), 0);
+	assert_int_equal(devmig_reader_end(&r), 0);
+	assert_int_equal(devmig_writer_finish(&w, out, &out_len), 0);
+	devmig_clear(&r_env);
+	return out_len;
+}
+
+/* The stream with its version replaced (CRC made right again). */
+static void set_version(uint8_t *buf, size_t len, uint32_t version)
+{
+	for (int i = 0; i < 4; i++)
+		buf[8 + i] = (uint8_t)(version >> (8 * i));
+	uint32_t crc = devmig_crc32(0, buf, len - 4);
+	for (int i = 0; i < 4; i++)
+		buf[len - 4 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+/* A version 1 stream (released before commands in flight and shadow
+ * doorbells) loads and the destination runs on; a version 2 one (never
+ * released, in either of its layouts) is refused. */
+static void nvme_reads_version_1_and_refuses_version_2(void **state)
+{
+	struct nvme_pair p;
+	struct drv d;
+	uint8_t *stream, *v1;
+	(void)state;
+
+	start_nvme_pair(&p, NSIZE);
+	memset(&d, 0, sizeof(d));
+	d.mem = p.mem;
+	drv_wire(&d, p.src.c);
+	struct drv dd = d;
+	drv_wire(&dd, p.dst.c);
+	drv_bring_up(&d);
+	page_roundtrip(&d, 1, 0, 0x51);
+	page_roundtrip(&d, 2, 8, 0x52);
+	size_t len = save_stream(d.c, &stream);
+	size_t v1_len = nvme_stream_as_v1(stream, len, &v1);
+	/* version 2 with either body: refused, the destination stays usable */
+	set_version(stream, len, 2);
+	assert_int_equal(load_stream(p.dst.c, stream, len), -EINVAL);
+	assert_int_equal(uvf_client_reset(p.dst.c), 0);
+	set_version(v1, v1_len, 2);
+	assert_int_equal(load_stream(p.dst.c, v1, v1_len), -EINVAL);
+	assert_int_equal(uvf_client_reset(p.dst.c), 0);
+	set_version(v1, v1_len, 1);
+	assert_int_equal(load_stream(p.dst.c, v1, v1_len), 0);
+	free(stream);
+	free(v1);
+	assert_int_equal(uvf_client_set_migration_state(p.src.c, UVF_MIGRATION_STATE_STOP), 0);
+	assert_int_equal(uvf_client_set_migration_state(p.dst.c, UVF_MIGRATION_STATE_RUNNING), 0);
+	struct drv moved = d;
+	moved.c = p.dst.c;
+	memcpy(moved.efd, dd.efd, sizeof(moved.efd));
+	assert_int_equal(nv_rd(&moved, 0x1c) & 3, 1); /* ready, no fatal status */
+	page_roundtrip(&moved, 1, 16, 0x53);
+	page_roundtrip(&moved, 2, 24, 0x54);
+	drv_unwire(&d);
+	drv_unwire(&dd);
 	stop_nvme_pair(&p);
 }
 
@@ -1444,6 +1596,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(nvme_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvme_refuses_a_stream_for_another_namespace, setup, teardown),
+		cmocka_unit_test_setup_teardown(nvme_reads_version_1_and_refuses_version_2, setup, teardown),
 		cmocka_unit_test_setup_teardown(scratch_program_migrates_registers_and_window, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

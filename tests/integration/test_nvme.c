@@ -104,6 +104,55 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A namespace in a file, so reads and writes go through the I/O engine
+ * (io_uring when built with it, or UVF_NVME_AIO=threads: the pool). */
+static char g_backing[64];
+
+static int setup_file_poll(void **state, int poll_us)
+{
+	struct uvf_nvme_opts opts = {.queues = NQ, .serial = "UVFTEST123", .shadow_poll_us = poll_us};
+	struct uvf_nvme *nvme;
+
+	strcpy(g_backing, "/tmp/uvf-nvme-test-XXXXXX");
+	int fd = mkstemp(g_backing);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, NSIZE), 0);
+	close(fd);
+	opts.backing = g_backing;
+	harness_prepare(&g_h);
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	harness_start(&g_h, uvf_nvme_device(nvme), NULL);
+	*state = &g_h;
+	return 0;
+}
+
+static int setup_file(void **state)
+{
+	return setup_file_poll(state, 0);
+}
+
+/* Shadow doorbells polled for 10 s, on the I/O engine: the tails the
+ * poller hands over start their I/O without any doorbell. */
+static int setup_file_poll_long(void **state)
+{
+	return setup_file_poll(state, 10000000);
+}
+
+static int setup_file_threads(void **state)
+{
+	setenv("UVF_NVME_AIO", "threads", 1);
+	int ret = setup_file(state);
+	unsetenv("UVF_NVME_AIO");
+	return ret;
+}
+
+static int teardown_file(void **state)
+{
+	harness_stop(*state);
+	unlink(g_backing);
+	return 0;
+}
+
 static uint32_t rd32(struct drv *d, uint32_t reg)
 {
 	uint32_t v = 0;
@@ -798,6 +847,52 @@ static void shadow_doorbells_take_submissions_without_a_doorbell(void **state)
 	drv_close(&d);
 }
 
+/* Eight writes published with one shadow tail and no doorbell: the poller
+ * hands the tail over and all of them start together (on the I/O engine
+ * with a backing file) and complete. */
+static void shadow_doorbells_start_a_burst_without_a_doorbell(void **state)
+{
+	struct drv d;
+	struct rings r = {0, 0};
+	uint32_t sqe[16], cqe[4];
+	uint16_t cids[8];
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
+	for (unsigned i = 0; i < 8; i++) {
+		memset(d.mem + DATA_OFF + 512 * i, (int)(0x60 + i), 512);
+		rw_sqe(sqe, 0x01, 200 + i, DATA_OFF + 512 * i);
+		cids[i] = drv_queue(&d, 1, sqe);
+	}
+	r.sq += shadow_publish(&d, 1, false, d.sq_tail[1]);
+	unsigned seen = 0;
+	for (unsigned n = 0; n < 8; n++) {
+		assert_true(drv_peek(&d, 1, cqe, 200000));
+		assert_int_equal(cqe[3] >> 17 & 0x7ff, 0);
+		unsigned k = 0;
+		while (k < 8 && cids[k] != (cqe[3] & 0xffff))
+			k++;
+		assert_true(k < 8 && !(seen & 1u << k));
+		seen |= 1u << k;
+		if (++d.cq_head[1] == QDEPTH) {
+			d.cq_head[1] = 0;
+			d.phase[1] = !d.phase[1];
+		}
+	}
+	r.cq += shadow_publish(&d, 1, true, d.cq_head[1]);
+	assert_int_equal(r.sq, 0);
+	for (unsigned i = 0; i < 8; i++) {
+		memset(d.mem + DATA_OFF + 0x2000, 0, 512);
+		rw_sqe(sqe, 0x02, 200 + i, DATA_OFF + 0x2000);
+		assert_int_equal(shadow_cmd(&d, 1, sqe, &r), 0);
+		for (unsigned k = 0; k < 512; k++)
+			assert_int_equal(d.mem[DATA_OFF + 0x2000 + k], 0x60 + i);
+	}
+	drv_close(&d);
+}
+
 /* Idle, the poller asks for the doorbell (EventIdx = tail) and stops
  * looking: a tail written without ringing waits for the doorbell. */
 static void shadow_doorbells_idle_device_waits_for_the_doorbell(void **state)
@@ -964,6 +1059,253 @@ static void shadow_doorbells_end_at_reset_and_shutdown(void **state)
 }
 
 /* Run the program with args; returns its exit status. */
+static void create_second_queue_pair(struct drv *d)
+{
+	d->sq_tail[2] = d->cq_head[2] = 0;
+	d->phase[2] = true;
+	memset(d->mem + IOCQ2_OFF, 0, 4096);
+	assert_int_equal(admin(d, 0x05, 0, IOVA + IOCQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 3, NULL), 0);
+	assert_int_equal(admin(d, 0x01, 0, IOVA + IOSQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 1, NULL), 0);
+}
+
+/* Wait for the next completion on CQ q, whichever command it is; returns
+ * its status and its command id in *cid. */
+static uint16_t drv_wait_any(struct drv *d, unsigned q, uint16_t *cid)
+{
+	uint32_t cqe[4];
+	assert_true(drv_peek(d, q, cqe, 20000));
+	assert_int_equal(cqe[2] >> 16, q);
+	*cid = (uint16_t)(cqe[3] & 0xffff);
+	if (++d->cq_head[q] == QDEPTH) {
+		d->cq_head[q] = 0;
+		d->phase[q] = !d->phase[q];
+	}
+	wr32(d, 0x1004 + 8 * q, d->cq_head[q]);
+	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
+}
+
+static uint16_t queue_io(struct drv *d, unsigned q, uint8_t opc, uint64_t slba, uint32_t nlb0, uint64_t prp1,
+			 uint64_t prp2)
+{
+	uint32_t sqe[16] = {opc, 1};
+	sqe[6] = (uint32_t)prp1;
+	sqe[7] = (uint32_t)(prp1 >> 32);
+	sqe[8] = (uint32_t)prp2;
+	sqe[9] = (uint32_t)(prp2 >> 32);
+	sqe[10] = (uint32_t)slba;
+	sqe[11] = (uint32_t)(slba >> 32);
+	sqe[12] = nlb0;
+	return drv_queue(d, q, sqe);
+}
+
+#define BURST (QDEPTH - 1) /* commands queued at once per SQ */
+
+/* Command k of queue q in a burst: 4 KiB (even k) or 8 KiB over two
+ * contiguous pages (odd k), at its own place in memory and on the disk. */
+static uint32_t burst_off(unsigned q, unsigned k)
+{
+	return DATA_OFF + ((q - 1) * 22u + k / 2 * 3 + (k % 2)) * 4096u;
+}
+
+static uint8_t burst_byte(unsigned q, unsigned k, unsigned i)
+{
+	return (uint8_t)(q * 31 + k * 7 + i * 13 + i / 4096);
+}
+
+/* Queue a burst on SQs 1 and 2, ring both, take every completion in
+ * whatever order it comes: each command completes once, successfully. */
+static void burst(struct drv *d, uint8_t opc)
+{
+	uint16_t cid[NQ + 1][BURST];
+	for (unsigned q = 1; q <= NQ; q++)
+		for (unsigned k = 0; k < BURST; k++) {
+			uint64_t addr = IOVA + burst_off(q, k);
+			uint64_t slba = 1024 + (uint64_t)((q - 1) * BURST + k) * 16;
+			cid[q][k] = queue_io(d, q, opc, slba, k % 2 ? 15 : 7, addr, k % 2 ? addr + 4096 : 0);
+		}
+	for (unsigned q = 1; q <= NQ; q++)
+		drv_ring(d, q);
+	for (unsigned q = 1; q <= NQ; q++) {
+		bool seen[BURST] = {false};
+		for (unsigned n = 0; n < BURST; n++) {
+			uint16_t got;
+			assert_int_equal(drv_wait_any(d, q, &got), 0);
+			unsigned k = 0;
+			while (k < BURST && cid[q][k] != got)
+				k++;
+			assert_true(k < BURST);
+			assert_false(seen[k]);
+			seen[k] = true;
+		}
+	}
+}
+
+static void many_commands_in_flight(bool fd_memory)
+{
+	struct drv d;
+	drv_open(&d, fd_memory);
+	drv_enable(&d);
+	create_io_queues(&d);
+	create_second_queue_pair(&d);
+	for (unsigned q = 1; q <= NQ; q++)
+		for (unsigned k = 0; k < BURST; k++)
+			for (unsigned i = 0; i < (k % 2 ? 8192u : 4096u); i++)
+				d.mem[burst_off(q, k) + i] = burst_byte(q, k, i);
+	burst(&d, 0x01);
+	/* flush: every write completed before it is in the file */
+	assert_int_equal(io(&d, 0x00, 1, 0, 0, 0, 0, 0), 0);
+	memset(d.mem + DATA_OFF, 0, MEM_SIZE - DATA_OFF);
+	burst(&d, 0x02);
+	for (unsigned q = 1; q <= NQ; q++)
+		for (unsigned k = 0; k < BURST; k++)
+			for (unsigned i = 0; i < (k % 2 ? 8192u : 4096u); i++)
+				if (d.mem[burst_off(q, k) + i] != burst_byte(q, k, i))
+					fail_msg("queue %u command %u byte %u: 0x%02x, wrote 0x%02x", q, k, i,
+						 d.mem[burst_off(q, k) + i], burst_byte(q, k, i));
+	drv_close(&d);
+}
+
+static void many_commands_in_flight_on_two_queues_on_fd_memory(void **state)
+{
+	(void)state;
+	many_commands_in_flight(true);
+}
+
+static void many_commands_in_flight_on_two_queues_on_message_dma(void **state)
+{
+	(void)state;
+	many_commands_in_flight(false);
+}
+
+/* With memory by message, a 16 KiB read through a PRP list (list read,
+ * then data) queued before a 512-byte read completes after it. */
+static void a_short_command_overtakes_a_long_one(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, false);
+	drv_enable(&d);
+	create_io_queues(&d);
+	uint64_t pages[3] = {IOVA + DATA_OFF + 0x1000, IOVA + DATA_OFF + 0x2000, IOVA + DATA_OFF + 0x3000};
+	memcpy(d.mem + LIST_OFF, pages, sizeof(pages));
+	uint16_t slow = queue_io(&d, 1, 0x02, 0, 31, IOVA + DATA_OFF, IOVA + LIST_OFF);
+	uint16_t quick = queue_io(&d, 1, 0x02, 0, 0, IOVA + DATA_OFF + 0x8000, 0);
+	drv_ring(&d, 1);
+	uint16_t first, second;
+	assert_int_equal(drv_wait_any(&d, 1, &first), 0);
+	assert_int_equal(drv_wait_any(&d, 1, &second), 0);
+	assert_int_equal(first, quick);
+	assert_int_equal(second, slow);
+	drv_close(&d);
+}
+
+/* CC.EN=0 while commands are in flight on both queues: they are dropped
+ * safely (no completion, nothing leaked) and the controller works again. */
+static void reset_with_io_in_flight(bool fd_memory)
+{
+	struct drv d;
+	drv_open(&d, fd_memory);
+	for (unsigned round = 0; round < 3; round++) {
+		drv_enable(&d);
+		create_io_queues(&d);
+		create_second_queue_pair(&d);
+		for (unsigned q = 1; q <= NQ; q++) {
+			for (unsigned k = 0; k < BURST; k++) {
+				uint64_t addr = IOVA + burst_off(q, k);
+				(void)queue_io(&d, q, k % 3 ? 0x01 : 0x02, (uint64_t)k * 16, k % 2 ? 15 : 7, addr,
+					       k % 2 ? addr + 4096 : 0);
+			}
+			drv_ring(&d, q);
+		}
+		drv_disable(&d);
+	}
+	drv_enable(&d);
+	create_io_queues(&d);
+	memset(d.mem + DATA_OFF, 0x5a, 4096);
+	assert_int_equal(io(&d, 0x01, 1, 4000, 7, IOVA + DATA_OFF, 0, 0), 0);
+	memset(d.mem + DATA_OFF, 0, 4096);
+	assert_int_equal(io(&d, 0x02, 1, 4000, 7, IOVA + DATA_OFF, 0, 0), 0);
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(d.mem[DATA_OFF + i], 0x5a);
+	drv_close(&d);
+}
+
+static void reset_with_io_in_flight_on_fd_memory(void **state)
+{
+	(void)state;
+	reset_with_io_in_flight(true);
+}
+
+static void reset_with_io_in_flight_on_message_dma(void **state)
+{
+	(void)state;
+	reset_with_io_in_flight(false);
+}
+
+/* Disconnecting with I/O in flight: the mappings go only after the
+ * backing file's I/O into them has finished (ASan sees any late use). */
+static void disconnect_with_io_in_flight(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	for (unsigned k = 0; k < BURST; k++)
+		(void)queue_io(&d, 1, 0x02, (uint64_t)k * 16, 15, IOVA + burst_off(1, k),
+			       IOVA + burst_off(1, k) + 4096);
+	drv_ring(&d, 1);
+	drv_close(&d);
+	/* a new client finds a working controller (its state is kept across
+	 * clients: reset it first) */
+	drv_open(&d, true);
+	drv_disable(&d);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(io(&d, 0x02, 1, 0, 7, IOVA + DATA_OFF, 0, 0), 0);
+	drv_close(&d);
+}
+
+/* Interrupt Coalescing with an aggregation threshold of 4 entries: eight
+ * commands completed in one batch raise two interrupts, not eight; and a
+ * batch short of the threshold still raises one at its end. */
+static void interrupts_coalesce_by_the_aggregation_threshold(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 3, NULL), 0); /* THR 3 (0-based), TIME 0 */
+	harness_wait_eventfd(d.efd[1], 0);
+	uint16_t cid[8];
+	for (unsigned k = 0; k < 8; k++)
+		cid[k] = queue_io(&d, 1, 0x02, (uint64_t)k * 8, 7, IOVA + DATA_OFF + k * 4096u, 0);
+	drv_ring(&d, 1);
+	for (unsigned k = 0; k < 8; k++) {
+		uint16_t got;
+		assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+		assert_int_equal(got, cid[k]); /* a RAM namespace completes in order */
+	}
+	assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), 2);
+	(void)queue_io(&d, 1, 0x02, 0, 7, IOVA + DATA_OFF, 0);
+	(void)queue_io(&d, 1, 0x02, 8, 7, IOVA + DATA_OFF + 4096, 0);
+	drv_ring(&d, 1);
+	uint16_t got;
+	assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+	assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+	assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), 1);
+	/* threshold back to 1 entry: one interrupt per completion */
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 0, NULL), 0);
+	for (unsigned k = 0; k < 3; k++)
+		(void)queue_io(&d, 1, 0x02, (uint64_t)k * 8, 7, IOVA + DATA_OFF + k * 4096u, 0);
+	drv_ring(&d, 1);
+	for (unsigned k = 0; k < 3; k++)
+		assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+	assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), 3);
+	drv_close(&d);
+}
+
 static int run_program(const char *exe, char *const *argv)
 {
 	pid_t pid = fork();
@@ -1061,8 +1403,29 @@ int main(void)
 		cmocka_unit_test_setup_teardown(second_queue_pair_interrupts_on_its_vector, setup, teardown),
 		cmocka_unit_test_setup_teardown(intx_fires_when_msix_is_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(function_level_reset_disables_the_controller, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_fd_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_fd_memory, setup_file,
+						teardown_file),
+		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma, setup_file,
+						teardown_file),
+		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_fd_memory, setup_file_threads,
+						teardown_file),
+		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma,
+						setup_file_threads, teardown_file),
+		cmocka_unit_test_setup_teardown(a_short_command_overtakes_a_long_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file, teardown_file),
+		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_message_dma, setup_file, teardown_file),
+		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file_threads,
+						teardown_file),
+		cmocka_unit_test_setup_teardown(disconnect_with_io_in_flight, setup_file, teardown_file),
+		cmocka_unit_test_setup_teardown(interrupts_coalesce_by_the_aggregation_threshold, setup, teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_take_submissions_without_a_doorbell, setup_poll_long,
 						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_start_a_burst_without_a_doorbell, setup_poll_long,
+						teardown),
+		cmocka_unit_test_setup_teardown(shadow_doorbells_start_a_burst_without_a_doorbell, setup_file_poll_long,
+						teardown_file),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_idle_device_waits_for_the_doorbell, setup_poll_short,
 						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_without_poller_ask_for_every_doorbell, setup_no_poll,

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Data transfers described by PRPs: the PRP entries and lists become a
+ * list of guest segments, pages that follow each other in guest memory
+ * merged into one. Then either the segments are mapped guest memory and
+ * become iovecs for the backing file (zero copy, nvme_transfer_map), or
+ * the data moves between a buffer and the guest by asynchronous DMA:
+ * several DMA messages per command at once, each up to a piece of a
+ * merged segment.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "nvme_int.h"
+
+/*
+ * Message-based data moves: pieces of at most NVME_DMA_PIECE bytes, and at
+ * most NVME_DMA_BUDGET bytes in DMA messages in flight for the whole
+ * controller. Several pieces of a command go out together; the budget
+ * keeps the messages and their replies well inside the socket buffers in
+ * both directions, so that neither side blocks sending a large DMA_WRITE
+ * (or reply) while the other blocks sending to it. The library splits a
+ * piece further at the client's max_data_xfer_size.
+ */
+#define NVME_DMA_PIECE	(64u << 10)
+#define NVME_DMA_BUDGET (128u << 10)
+
+struct piece {
+	struct nvme_job *job;
+	uint32_t len;
+};
+
+static void finish_transfer(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (!nvme_job_live(c, job)) {
+		nvme_job_drop(c, job);
+		return;
+	}
+	if (job->dma_error) {
+		job->status = NVME_SC_DATA_XFER;
+		nvme_complete(c, job);
+		return;
+	}
+	job->after(c, job);
+}
+
+/* One of job's holds went: the last one finishes the transfer. */
+static void release(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (--job->outstanding == 0)
+		finish_transfer(c, job);
+}
+
+static void start_pieces(struct nvme_ctrl *c);
+
+static void piece_done(struct uvf_device *dev, void *data, int result)
+{
+	struct piece *p = data;
+	struct nvme_job *job = p->job;
+	struct nvme_ctrl *c = job->c;
+
+	(void)dev;
+	c->dma_bytes -= p->len;
+	free(p);
+	if (result < 0 && !job->dma_error)
+		job->dma_error = result;
+	release(c, job);
+	start_pieces(c);
+	nvme_batch_end(c);
+}
+
+/* Start the next piece of job; false when it has none left. */
+static bool start_piece(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	while (job->piece_seg < job->nseg && job->piece_at == job->segs[job->piece_seg].len) {
+		job->piece_seg++;
+		job->piece_at = 0;
+	}
+	if (job->piece_seg == job->nseg || job->dma_error)
+		return false;
+	const struct nvme_seg *s = &job->segs[job->piece_seg];
+	uint32_t n = s->len - job->piece_at < NVME_DMA_PIECE ? s->len - job->piece_at : NVME_DMA_PIECE;
+	struct piece *p = malloc(sizeof(*p));
+	if (!p) {
+		job->dma_error = -ENOMEM;
+		return false;
+	}
+	p->job = job;
+	p->len = n;
+	uint64_t addr = s->addr + job->piece_at;
+	int ret = job->to_host ? uvf_dma_write_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p)
+			       : uvf_dma_read_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p);
+	if (ret < 0) {
+		free(p);
+		job->dma_error = ret;
+		return false;
+	}
+	job->outstanding++;
+	c->dma_bytes += n;
+	job->piece_at += n;
+	job->piece_off += n;
+	return true;
+}
+
+/* Start queued pieces, oldest job first, while the budget allows (one
+ * piece always may go, or a piece larger than what is left would wait for
+ * ever). A job leaves the queue when its last piece started, and gives up
+ * its queue hold then. */
+static void start_pieces(struct nvme_ctrl *c)
+{
+	while (c->dma_wait && (c->dma_bytes == 0 || c->dma_bytes + NVME_DMA_PIECE <= NVME_DMA_BUDGET)) {
+		struct nvme_job *job = c->dma_wait;
+		if (nvme_job_live(c, job) && start_piece(c, job))
+			continue;
+		c->dma_wait = job->dma_next;
+		job->dma_queued = false;
+		release(c, job);
+	}
+}
+
+/* Move job->len bytes between job->buf and the segments by DMA. */
+void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn after)
+{
+	job->after = after;
+	job->dma_error = 0;
+	job->piece_seg = 0;
+	job->piece_at = 0;
+	job->piece_off = 0;
+	job->outstanding = 1; /* the queue's hold, until every piece started */
+	job->dma_queued = true;
+	job->dma_next = NULL;
+	if (!c->dma_wait)
+		c->dma_wait_tail = &c->dma_wait;
+	*c->dma_wait_tail = job;
+	c->dma_wait_tail = &job->dma_next;
+	start_pieces(c);
+}
+
+/* Jobs queued for DMA that a reset, quiesce or deletion made stale leave
+ * the queue (their pieces in flight still return to them). */
+void nvme_dma_purge(struct nvme_ctrl *c)
+{
+	struct nvme_job **link = &c->dma_wait;
+
+	while (*link) {
+		struct nvme_job *job = *link;
+		if (nvme_job_live(c, job)) {
+			link = &job->dma_next;
+			continue;
+		}
+		*link = job->dma_next;
+		job->dma_queued = false;
+		release(c, job);
+	}
+	c->dma_wait_tail = &c->dma_wait;
+	while (*c->dma_wait_tail)
+		c->dma_wait_tail = &(*c->dma_wait_tail)->dma_next;
+	start_pieces(c);
+}
+
+void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job)
+{
+	for (size_t i = 0; i < job->nseg; i++)
+		uvf_dma_mark_dirty(c->dev, job->segs[i].addr, job->segs[i].len);
+}
+
+/* The guest pages of every segment as iovecs (0), or -errno when one is
+ * not mapped with an fd (message-based DMA) or lacks the permission. */
+static int map_iov(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	uint32_t prot = job->to_host ? UVF_DMA_MAP_FLAG_WRITE : UVF_DMA_MAP_FLAG_READ;
+
+	job->niov = 0;
+	for (size_t i = 0; i < job->nseg; i++) {
+		for (;;) {
+			if (job->iovcap - job->niov < 4) {
+				int cap = job->iovcap ? job->iovcap * 2 : (int)job->nseg + 4;
+				struct iovec *v = realloc(job->iov, (size_t)cap * sizeof(*v));
+				if (!v)
+					return -ENOMEM;
+				job->iov = v;
+				job->iovcap = cap;
+			}
+			int n = uvf_dma_sg(c->dev, job->segs[i].addr, job->segs[i].len, prot, job->iov + job->niov,
+					   job->iovcap - job->niov);
+			if (n == -ENOSPC) {
+				job->iovcap *= 2;
+				struct iovec *v = realloc(job->iov, (size_t)job->iovcap * sizeof(*v));
+				if (!v)
+					return -ENOMEM;
+				job->iov = v;
+				continue;
+			}
+			if (n < 0) {
+				job->niov = 0;
+				return n;
+			}
+			job->niov += n;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Every segment is known. */
+static void segs_ready(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	if (job->want_map) {
+		/* not mapped: niov stays 0 and `after` takes the bounce path */
+		if (map_iov(c, job) < 0)
+			job->niov = 0;
+		job->after(c, job);
+		return;
+	}
+	nvme_move_data(c, job, job->after);
+}
+
+/* Append [addr, addr + len) to the segments, merged with the last one
+ * when it follows it in guest memory. */
+static int add_seg(struct nvme_job *job, uint64_t addr, size_t len)
+{
+	if (addr > UINT64_MAX - len)
+		return -EFAULT;
+	if (job->nseg) {
+		struct nvme_seg *last = &job->segs[job->nseg - 1];
+		if (last->addr + last->len == addr && (uint64_t)last->len + len <= UINT32_MAX) {
+			last->len += (uint32_t)len;
+			job->mapped += len;
+			return 0;
+		}
+	}
+	if (job->nseg == job->segcap) {
+		size_t cap = job->segcap ? job->segcap * 2 : 16;
+		struct nvme_seg *s = realloc(job->segs, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		job->segs = s;
+		job->segcap = cap;
+	}
+	job->segs[job->nseg].addr = addr;
+	job->segs[job->nseg].len = (uint32_t)len;
+	job->nseg++;
+	job->mapped += len;
+	return 0;
+}
+
+static void fail(struct nvme_ctrl *c, struct nvme_job *job, uint16_t status)
+{
+	job->status = status;
+	nvme_complete(c, job);
+}
+
+static void read_list(struct nvme_ctrl *c, struct nvme_job *job);
+
+static size_t list_count(const struct nvme_job *job)
+{
+	size_t slots = (NVME_PAGE - job->prp_list % NVME_PAGE) / 8;
+	return job->prp_left < slots ? job->prp_left : slots;
+}
+
+/* The entries of one list page are in prp_tmp. */
+static void take_list(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	size_t cnt = list_count(job);
+	bool more = job->prp_left > cnt; /* the last slot chains to the next list page */
+	size_t data_entries = more ? cnt - 1 : cnt;
+	for (size_t i = 0; i < data_entries; i++) {
+		uint64_t e = job->prp_tmp[i];
+		size_t n = job->len - job->mapped < NVME_PAGE ? job->len - job->mapped : NVME_PAGE;
+		if (e % NVME_PAGE) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		if (add_seg(job, e, n) < 0) {
+			fail(c, job, NVME_SC_DATA_XFER);
+			return;
+		}
+	}
+	job->prp_left -= data_entries;
+	if (more) {
+		job->prp_list = job->prp_tmp[cnt - 1];
+		/* a chained list starts a page: every list page then adds
+		 * entries, so a list pointing at itself cannot loop for ever */
+		if (job->prp_list % NVME_PAGE || data_entries == 0) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		read_list(c, job);
+		return;
+	}
+	free(job->prp_tmp);
+	job->prp_tmp = NULL;
+	segs_ready(c, job);
+}
+
+static void list_read(struct uvf_device *dev, void *data, int result)
+{
+	struct nvme_job *job = data;
+	struct nvme_ctrl *c = job->c;
+
+	(void)dev;
+	if (!nvme_job_live(c, job)) {
+		nvme_job_drop(c, job);
+		return;
+	}
+	if (result < 0)
+		fail(c, job, NVME_SC_DATA_XFER);
+	else
+		take_list(c, job);
+	nvme_batch_end(c);
+}
+
+static void read_list(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	size_t cnt = list_count(job);
+
+	if (!job->prp_tmp && !(job->prp_tmp = malloc(NVME_PAGE))) {
+		fail(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	/* a mapped list is read in place, without a round through dispatch */
+	const void *p = uvf_dma_ptr(c->dev, job->prp_list, cnt * 8, UVF_DMA_MAP_FLAG_READ);
+	if (p) {
+		memcpy(job->prp_tmp, p, cnt * 8);
+		take_list(c, job);
+		return;
+	}
+	if (uvf_dma_read_async(c->dev, job->prp_list, job->prp_tmp, cnt * 8, list_read, job) < 0)
+		fail(c, job, NVME_SC_DATA_XFER);
+}
+
+static void transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after)
+{
+	uint64_t prp1 = (uint64_t)job->sqe[7] << 32 | job->sqe[6];
+	uint64_t prp2 = (uint64_t)job->sqe[9] << 32 | job->sqe[8];
+
+	job->len = len;
+	job->to_host = to_host;
+	job->after = after;
+	job->nseg = 0;
+	job->mapped = 0;
+	job->dma_error = 0;
+	if (prp1 % 4) {
+		fail(c, job, NVME_SC_PRP_OFFSET);
+		return;
+	}
+	size_t first = NVME_PAGE - prp1 % NVME_PAGE;
+	if (first > len)
+		first = len;
+	if (add_seg(job, prp1, first) < 0) {
+		fail(c, job, NVME_SC_DATA_XFER);
+		return;
+	}
+	size_t rest = len - first;
+	if (rest == 0) {
+		segs_ready(c, job);
+		return;
+	}
+	size_t entries = (rest + NVME_PAGE - 1) / NVME_PAGE;
+	if (entries == 1) {
+		if (prp2 % NVME_PAGE) {
+			fail(c, job, NVME_SC_PRP_OFFSET);
+			return;
+		}
+		if (add_seg(job, prp2, rest) < 0) {
+			fail(c, job, NVME_SC_DATA_XFER);
+			return;
+		}
+		segs_ready(c, job);
+		return;
+	}
+	if (prp2 % 8) {
+		fail(c, job, NVME_SC_PRP_OFFSET);
+		return;
+	}
+	job->prp_list = prp2;
+	job->prp_left = entries;
+	read_list(c, job);
+}
+
+/* Move len bytes between job->buf and the PRPs of the command, then after. */
+void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after)
+{
+	job->want_map = false;
+	transfer(c, job, len, to_host, after);
+}
+
+/* Resolve the PRPs of the command, then after: with job->iov/niov the
+ * mapped guest pages, or niov 0 when they must be reached by message
+ * (nvme_move_data() with a buffer then). */
+void nvme_transfer_map(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after)
+{
+	job->want_map = true;
+	transfer(c, job, len, to_host, after);
+}
