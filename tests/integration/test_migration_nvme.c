@@ -29,6 +29,7 @@
 #include "nvme/nvme.h"
 
 #include "migration_pair.h"
+#include "nvme_drv.h"
 
 /* ------------------------------------------------------------------ */
 /* nvme                                                                 */
@@ -36,159 +37,14 @@
 
 #define NSIZE	 (4u << 20)
 #define NQ	 2u
-#define QDEPTH	 16u
+#define QDEPTH	 DRV_QDEPTH
 #define ASQ_OFF	 0x0000u
 #define ACQ_OFF	 0x1000u
 #define BUF_OFF	 0x6000u
 #define DATA_OFF 0x10000u
 
-static const uint32_t sq_offs[NQ + 1] = {0x0000, 0x2000, 0x4000};
-static const uint32_t cq_offs[NQ + 1] = {0x1000, 0x3000, 0x5000};
-
-/* A tiny NVMe driver whose state can move to another client. */
-struct drv {
-	struct uvf_client *c;
-	uint8_t *mem;
-	uint32_t sq_tail[NQ + 1], cq_head[NQ + 1];
-	bool phase[NQ + 1];
-	uint16_t cid;
-	int efd[NQ + 1];
-};
-
-static uint32_t nv_rd(struct drv *d, uint32_t reg)
-{
-	uint32_t v = 0;
-	assert_int_equal(uvf_client_region_read(d->c, 0, reg, &v, 4), 0);
-	return v;
-}
-
-static void nv_wr(struct drv *d, uint32_t reg, uint32_t v)
-{
-	assert_int_equal(uvf_client_region_write(d->c, 0, reg, &v, 4), 0);
-}
-
-static void nv_wr64(struct drv *d, uint32_t reg, uint64_t v)
-{
-	assert_int_equal(uvf_client_region_write(d->c, 0, reg, &v, 8), 0);
-}
-
-static uint32_t find_cap(struct uvf_client *c, uint8_t id)
-{
-	uint8_t at = 0, cap = 0;
-	assert_int_equal(uvf_client_config_read8(c, 0x34, &at), 0);
-	for (int hops = 0; at && hops < 48; hops++) {
-		assert_int_equal(uvf_client_config_read8(c, at, &cap), 0);
-		if (cap == id)
-			return at;
-		assert_int_equal(uvf_client_config_read8(c, at + 1u, &at), 0);
-	}
-	fail_msg("capability 0x%02x not found", id);
-	return 0;
-}
-
-/* MSI-X on and an eventfd per vector: what a VMM sets up on either side
- * (config space and interrupt wiring are the VMM's to restore). */
-static void drv_wire(struct drv *d, struct uvf_client *c)
-{
-	d->c = c;
-	uint32_t cap = find_cap(c, 0x11);
-	assert_int_equal(uvf_client_config_write16(c, cap + 2, 0x8000), 0);
-	for (unsigned i = 0; i <= NQ; i++) {
-		d->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		assert_true(d->efd[i] >= 0);
-	}
-	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_MSIX_IRQ, 0, NQ + 1, d->efd), 0);
-}
-
-static void drv_unwire(struct drv *d)
-{
-	for (unsigned i = 0; i <= NQ; i++)
-		close(d->efd[i]);
-}
-
-static uint16_t drv_queue(struct drv *d, unsigned q, uint32_t *sqe)
-{
-	uint16_t cid = ++d->cid;
-	sqe[0] = (sqe[0] & 0xffff) | (uint32_t)cid << 16;
-	memcpy(d->mem + sq_offs[q] + d->sq_tail[q] * 64, sqe, 64);
-	d->sq_tail[q] = (d->sq_tail[q] + 1) % QDEPTH;
-	return cid;
-}
-
-static void drv_ring(struct drv *d, unsigned q)
-{
-	nv_wr(d, 0x1000 + 8 * q, d->sq_tail[q]);
-}
-
-/* Wait for the completion of cid on CQ q, in the slot and phase the driver
- * expects next; returns its status. */
-static uint16_t drv_wait(struct drv *d, unsigned q, uint16_t cid, uint32_t *dw0)
-{
-	const uint8_t *slot = d->mem + cq_offs[q] + d->cq_head[q] * 16;
-	uint32_t cqe[4];
-	int i;
-	for (i = 0; i < 20000; i++) {
-		uint32_t dw3 = __atomic_load_n((const uint32_t *)(const void *)(slot + 12), __ATOMIC_ACQUIRE);
-		if ((bool)(dw3 >> 16 & 1) == d->phase[q])
-			break;
-		(void)nv_rd(d, 0x1c);
-	}
-	assert_true(i < 20000);
-	memcpy(cqe, slot, 16);
-	assert_int_equal(cqe[3] & 0xffff, cid);
-	assert_int_equal(cqe[2] >> 16, q);
-	if (++d->cq_head[q] == QDEPTH) {
-		d->cq_head[q] = 0;
-		d->phase[q] = !d->phase[q];
-	}
-	nv_wr(d, 0x1004 + 8 * q, d->cq_head[q]);
-	if (dw0)
-		*dw0 = cqe[0];
-	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
-}
-
-/* Wait for the next completion on CQ q, whichever command it is (commands
- * in flight complete in any order); returns its status, *cid its id. */
-static uint16_t drv_wait_any(struct drv *d, unsigned q, uint16_t *cid)
-{
-	const uint8_t *slot = d->mem + cq_offs[q] + d->cq_head[q] * 16;
-	uint32_t cqe[4];
-	int i;
-	for (i = 0; i < 20000; i++) {
-		uint32_t dw3 = __atomic_load_n((const uint32_t *)(const void *)(slot + 12), __ATOMIC_ACQUIRE);
-		if ((bool)(dw3 >> 16 & 1) == d->phase[q])
-			break;
-		(void)nv_rd(d, 0x1c);
-	}
-	assert_true(i < 20000);
-	memcpy(cqe, slot, 16);
-	assert_int_equal(cqe[2] >> 16, q);
-	*cid = (uint16_t)(cqe[3] & 0xffff);
-	if (++d->cq_head[q] == QDEPTH) {
-		d->cq_head[q] = 0;
-		d->phase[q] = !d->phase[q];
-	}
-	nv_wr(d, 0x1004 + 8 * q, d->cq_head[q]);
-	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
-}
-
-static uint16_t drv_cmd(struct drv *d, unsigned q, uint32_t *sqe, uint32_t *dw0)
-{
-	uint16_t cid = drv_queue(d, q, sqe);
-	drv_ring(d, q);
-	return drv_wait(d, q, cid, dw0);
-}
-
-static uint16_t admin(struct drv *d, uint8_t opc, uint32_t nsid, uint64_t prp1, uint32_t c10, uint32_t c11,
-		      uint32_t *dw0)
-{
-	uint32_t sqe[16] = {opc, nsid};
-	sqe[6] = (uint32_t)prp1;
-	sqe[7] = (uint32_t)(prp1 >> 32);
-	sqe[10] = c10;
-	sqe[11] = c11;
-	return drv_cmd(d, 0, sqe, dw0);
-}
+static const uint32_t sq_offs[DRV_QUEUES] = {ASQ_OFF, 0x2000, 0x4000};
+static const uint32_t cq_offs[DRV_QUEUES] = {ACQ_OFF, 0x3000, 0x5000};
 
 static void io_sqe(uint32_t *sqe, uint8_t opc, uint64_t slba, uint32_t off)
 {
@@ -261,21 +117,24 @@ static void stop_nvme_pair(struct nvme_pair *p)
 	unlink(p->backing);
 }
 
+/* A driver on the pair's shared guest memory, not yet wired. */
+static void drv_init(struct drv *d, uint8_t *mem)
+{
+	memset(d, 0, sizeof(*d));
+	d->mem = mem;
+	d->iova = IOVA;
+	d->sq_offs = sq_offs;
+	d->cq_offs = cq_offs;
+}
+
 /* Enable, create two I/O queue pairs (CQ n on vector n), do some I/O. */
 static void drv_bring_up(struct drv *d)
 {
-	for (unsigned q = 0; q <= NQ; q++) {
-		d->sq_tail[q] = d->cq_head[q] = 0;
-		d->phase[q] = true;
-	}
-	nv_wr(d, 0x24, (QDEPTH - 1) << 16 | (QDEPTH - 1));
-	nv_wr64(d, 0x28, IOVA + ASQ_OFF);
-	nv_wr64(d, 0x30, IOVA + ACQ_OFF);
-	nv_wr(d, 0x14, 1u | 6u << 16 | 4u << 20);
-	assert_int_equal(nv_rd(d, 0x1c) & 3, 1);
+	drv_reset_rings(d);
+	drv_enable_regs(d);
 	for (unsigned q = 1; q <= NQ; q++) {
-		assert_int_equal(admin(d, 0x05, 0, IOVA + cq_offs[q], (QDEPTH - 1) << 16 | q, q << 16 | 3, NULL), 0);
-		assert_int_equal(admin(d, 0x01, 0, IOVA + sq_offs[q], (QDEPTH - 1) << 16 | q, q << 16 | 1, NULL), 0);
+		assert_int_equal(drv_admin(d, 0x05, 0, IOVA + cq_offs[q], (QDEPTH - 1) << 16 | q, q << 16 | 3, NULL), 0);
+		assert_int_equal(drv_admin(d, 0x01, 0, IOVA + sq_offs[q], (QDEPTH - 1) << 16 | q, q << 16 | 1, NULL), 0);
 	}
 }
 
@@ -287,15 +146,14 @@ static void nvme_continues_on_the_destination_in_the_next_slot(void **state)
 	(void)state;
 
 	start_nvme_pair(&p, NSIZE);
-	memset(&d, 0, sizeof(d));
-	d.mem = p.mem;
+	drv_init(&d, p.mem);
 	drv_wire(&d, p.src.c);
 	struct drv dd = d;
 	drv_wire(&dd, p.dst.c); /* the destination VMM's wiring, done up front */
 	drv_bring_up(&d);
 	/* features: coalescing and volatile write cache */
-	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 0x0305, NULL), 0);
-	assert_int_equal(admin(&d, 0x09, 0, 0, 0x06, 1, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x08, 0x0305, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x06, 1, NULL), 0);
 	/* heads and tails mid-ring: 5 round trips on queue 1, 3 on queue 2 */
 	for (unsigned i = 0; i < 5; i++)
 		page_roundtrip(&d, 1, 8 * i, (uint8_t)(0x10 + i));
@@ -310,11 +168,11 @@ static void nvme_continues_on_the_destination_in_the_next_slot(void **state)
 	}
 	drv_ring(&d, 0);
 	/* an admin command after them completes: the AERs were taken */
-	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x08, 0, &dw0), 0);
+	assert_int_equal(drv_admin(&d, 0x0a, 0, 0, 0x08, 0, &dw0), 0);
 	assert_int_equal(dw0, 0x0305);
 	uint32_t regs[16];
 	for (unsigned i = 0; i < 16; i++)
-		regs[i] = nv_rd(&d, i * 4);
+		regs[i] = drv_rd32(&d, i * 4);
 	/* a write rung just before the stop: in flight during the migration */
 	memset(d.mem + DATA_OFF + 0x8000, 0x77, 4096);
 	io_sqe(sqe, 0x01, 2000, DATA_OFF + 0x8000);
@@ -328,8 +186,8 @@ static void nvme_continues_on_the_destination_in_the_next_slot(void **state)
 	moved.c = p.dst.c;
 	memcpy(moved.efd, dd.efd, sizeof(moved.efd));
 	for (unsigned i = 0; i < 16; i++) /* CAP, VS, INTMS, CC, CSTS, AQA, ASQ, ACQ */
-		assert_int_equal(nv_rd(&moved, i * 4), regs[i]);
-	assert_int_equal(nv_rd(&moved, 0x1c) & 3, 1); /* ready, no fatal status */
+		assert_int_equal(drv_rd32(&moved, i * 4), regs[i]);
+	assert_int_equal(drv_rd32(&moved, 0x1c) & 3, 1); /* ready, no fatal status */
 	/* the command in flight completes there, in the slot and phase expected */
 	assert_int_equal(drv_wait(&moved, 1, inflight, NULL), 0);
 	/* and the next commands use the next slots: 20 more on queue 1 wrap
@@ -347,16 +205,16 @@ static void nvme_continues_on_the_destination_in_the_next_slot(void **state)
 	assert_int_equal(drv_cmd(&moved, 1, sqe, NULL), 0);
 	assert_int_equal(d.mem[DATA_OFF + 0x9000], 0x11);
 	/* features migrated */
-	assert_int_equal(admin(&moved, 0x0a, 0, 0, 0x08, 0, &dw0), 0);
+	assert_int_equal(drv_admin(&moved, 0x0a, 0, 0, 0x08, 0, &dw0), 0);
 	assert_int_equal(dw0, 0x0305);
-	assert_int_equal(admin(&moved, 0x0a, 0, 0, 0x06, 0, &dw0), 0);
+	assert_int_equal(drv_admin(&moved, 0x0a, 0, 0, 0x06, 0, &dw0), 0);
 	assert_int_equal(dw0, 1);
 	/* the four held AERs came along: a fifth is over the limit */
 	memset(aer, 0, sizeof(aer));
 	aer[0] = 0x0c;
 	assert_int_equal(drv_cmd(&moved, 0, aer, NULL), 0x105);
 	/* SMART counters went on from the source's: 5 + 3 + 10 + 1 + 2 reads */
-	assert_int_equal(admin(&moved, 0x02, 0, IOVA + BUF_OFF, 2 | 127u << 16, 0, NULL), 0);
+	assert_int_equal(drv_admin(&moved, 0x02, 0, IOVA + BUF_OFF, 2 | 127u << 16, 0, NULL), 0);
 	uint64_t reads = 0, writes = 0;
 	memcpy(&reads, d.mem + BUF_OFF + 64, 8);
 	memcpy(&writes, d.mem + BUF_OFF + 80, 8);
@@ -384,7 +242,7 @@ static bool shadow_publish(struct drv *d, uint32_t slot, uint32_t value)
 	uint16_t event_idx = (uint16_t)__atomic_load_n(ei, __ATOMIC_SEQ_CST);
 	if ((uint16_t)((uint16_t)value - event_idx - 1) >= (uint16_t)((uint16_t)value - old))
 		return false;
-	nv_wr(d, 0x1000 + slot * 4, value);
+	drv_wr32(d, 0x1000 + slot * 4, value);
 	return true;
 }
 
@@ -404,7 +262,7 @@ static void shadow_page_roundtrip(struct drv *d, unsigned q, uint64_t slba, uint
 			uint32_t dw3 = __atomic_load_n((const uint32_t *)(const void *)(slot + 12), __ATOMIC_ACQUIRE);
 			if ((bool)(dw3 >> 16 & 1) == d->phase[q])
 				break;
-			(void)nv_rd(d, 0x1c);
+			(void)drv_rd32(d, 0x1c);
 		}
 		assert_true(i < 20000);
 		uint32_t cqe[4];
@@ -431,8 +289,7 @@ static void nvme_shadow_doorbells_go_on_on_the_destination(void **state)
 	(void)state;
 
 	start_nvme_pair_polled(&p, NSIZE, 10000000); /* polled longer than the test runs */
-	memset(&d, 0, sizeof(d));
-	d.mem = p.mem;
+	drv_init(&d, p.mem);
 	drv_wire(&d, p.src.c);
 	struct drv dd = d;
 	drv_wire(&dd, p.dst.c);
@@ -492,8 +349,7 @@ static void nvme_io_in_flight_at_the_stop_completes_on_the_destination(void **st
 	server_start(&p.dst, b, NULL, "dst");
 	p.mem = share_memory_by(&p.src, &p.dst, true);
 
-	memset(&d, 0, sizeof(d));
-	d.mem = p.mem;
+	drv_init(&d, p.mem);
 	drv_wire(&d, p.src.c);
 	struct drv dd = d;
 	drv_wire(&dd, p.dst.c);
@@ -557,8 +413,7 @@ static void nvme_completion_waiting_for_cq_room_is_posted_on_the_destination(voi
 	(void)state;
 
 	start_nvme_pair(&p, NSIZE);
-	memset(&d, 0, sizeof(d));
-	d.mem = p.mem;
+	drv_init(&d, p.mem);
 	drv_wire(&d, p.src.c);
 	struct drv dd = d;
 	drv_wire(&dd, p.dst.c);
@@ -571,14 +426,14 @@ static void nvme_completion_waiting_for_cq_room_is_posted_on_the_destination(voi
 	drv_ring(&d, 1);
 	const uint8_t *last = d.mem + cq_offs[1] + (QDEPTH - 2) * 16;
 	for (int i = 0; i < 20000 && !(last[14] & 1); i++)
-		(void)nv_rd(&d, 0x1c);
+		(void)drv_rd32(&d, 0x1c);
 	assert_true(last[14] & 1);
 	/* one more: executed, its completion has nowhere to go */
 	io_sqe(sqe, 0x02, 800, DATA_OFF);
 	cid[QDEPTH - 1] = drv_queue(&d, 1, sqe);
 	drv_ring(&d, 1);
 	for (int i = 0; i < 50; i++)
-		(void)nv_rd(&d, 0x1c);
+		(void)drv_rd32(&d, 0x1c);
 
 	migrate(&p.src, &p.dst);
 
@@ -613,8 +468,7 @@ static void nvme_doorbell_rung_while_stopped_is_served_after_resume(void **state
 	(void)state;
 
 	start_nvme_pair(&p, NSIZE);
-	memset(&d, 0, sizeof(d));
-	d.mem = p.mem;
+	drv_init(&d, p.mem);
 	drv_wire(&d, p.src.c);
 	drv_bring_up(&d);
 	page_roundtrip(&d, 1, 0, 0x99);
@@ -639,8 +493,7 @@ static void nvme_refuses_broken_streams_and_the_source_runs_on(void **state)
 	(void)state;
 
 	start_nvme_pair(&p, NSIZE);
-	memset(&d, 0, sizeof(d));
-	d.mem = p.mem;
+	drv_init(&d, p.mem);
 	drv_wire(&d, p.src.c);
 	drv_bring_up(&d);
 	page_roundtrip(&d, 1, 0, 0x31);
@@ -661,8 +514,7 @@ static void nvme_refuses_a_stream_for_another_namespace(void **state)
 	(void)state;
 
 	start_nvme_pair(&p, NSIZE * 2);
-	memset(&d, 0, sizeof(d));
-	d.mem = p.mem;
+	drv_init(&d, p.mem);
 	drv_wire(&d, p.src.c);
 	drv_bring_up(&d);
 	size_t len = save_stream(d.c, &stream);
@@ -748,8 +600,7 @@ static void nvme_reads_version_1_and_refuses_version_2(void **state)
 	(void)state;
 
 	start_nvme_pair(&p, NSIZE);
-	memset(&d, 0, sizeof(d));
-	d.mem = p.mem;
+	drv_init(&d, p.mem);
 	drv_wire(&d, p.src.c);
 	struct drv dd = d;
 	drv_wire(&dd, p.dst.c);
@@ -774,7 +625,7 @@ static void nvme_reads_version_1_and_refuses_version_2(void **state)
 	struct drv moved = d;
 	moved.c = p.dst.c;
 	memcpy(moved.efd, dd.efd, sizeof(moved.efd));
-	assert_int_equal(nv_rd(&moved, 0x1c) & 3, 1); /* ready, no fatal status */
+	assert_int_equal(drv_rd32(&moved, 0x1c) & 3, 1); /* ready, no fatal status */
 	page_roundtrip(&moved, 1, 16, 0x53);
 	page_roundtrip(&moved, 2, 24, 0x54);
 	drv_unwire(&d);

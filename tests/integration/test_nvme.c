@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "nvme_drv.h"
 #include "nvme/nvme.h"
 
 #define IOVA	  0x100000ull
@@ -37,23 +38,13 @@
 #define DBS_OFF	  0x8000u /* shadow doorbells */
 #define EIS_OFF	  0x9000u /* EventIdx */
 #define DATA_OFF  0x10000u
-#define QDEPTH	  16u
+#define QDEPTH	  DRV_QDEPTH
 #define NSIZE	  (16u << 20)
 #define NQ	  2u
 
 static const uint16_t sc_invalid_field = 0x2; /* status: Invalid Field in Command */
 
 static struct harness g_h;
-
-struct drv {
-	struct uvf_client *c;
-	uint8_t *mem;
-	bool own_mem; /* registered without fd: ours to free */
-	uint32_t sq_tail[3], cq_head[3];
-	bool phase[3];
-	uint16_t cid;
-	int efd[NQ + 1];
-};
 
 static int setup(void **state)
 {
@@ -153,41 +144,16 @@ static int teardown_file(void **state)
 	return 0;
 }
 
-static uint32_t rd32(struct drv *d, uint32_t reg)
-{
-	uint32_t v = 0;
-	assert_int_equal(uvf_client_region_read(d->c, 0, reg, &v, 4), 0);
-	return v;
-}
-
-static void wr32(struct drv *d, uint32_t reg, uint32_t v)
-{
-	assert_int_equal(uvf_client_region_write(d->c, 0, reg, &v, 4), 0);
-}
-
-static void wr64(struct drv *d, uint32_t reg, uint64_t v)
-{
-	assert_int_equal(uvf_client_region_write(d->c, 0, reg, &v, 8), 0);
-}
-
-static uint32_t find_cap(struct uvf_client *c, uint8_t id)
-{
-	uint8_t at = 0, cap = 0;
-	assert_int_equal(uvf_client_config_read8(c, 0x34, &at), 0);
-	for (int hops = 0; at && hops < 48; hops++) {
-		assert_int_equal(uvf_client_config_read8(c, at, &cap), 0);
-		if (cap == id)
-			return at;
-		assert_int_equal(uvf_client_config_read8(c, at + 1u, &at), 0);
-	}
-	fail_msg("capability 0x%02x not found", id);
-	return 0;
-}
-
 /* Set up a driver on client c (NULL: connect to the harness device). */
+static const uint32_t sq_offs[DRV_QUEUES] = {ASQ_OFF, IOSQ_OFF, IOSQ2_OFF};
+static const uint32_t cq_offs[DRV_QUEUES] = {ACQ_OFF, IOCQ_OFF, IOCQ2_OFF};
+
 static void drv_open_client(struct drv *d, struct uvf_client *c, bool fd_memory)
 {
 	memset(d, 0, sizeof(*d));
+	d->iova = IOVA;
+	d->sq_offs = sq_offs;
+	d->cq_offs = cq_offs;
 	d->c = c ? c : harness_connect(&g_h);
 	if (fd_memory) {
 		void *p = NULL;
@@ -204,14 +170,7 @@ static void drv_open_client(struct drv *d, struct uvf_client *c, bool fd_memory)
 							 UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE),
 				 0);
 	}
-	/* MSI-X on, an eventfd per vector */
-	uint32_t cap = find_cap(d->c, 0x11);
-	assert_int_equal(uvf_client_config_write16(d->c, cap + 2, 0x8000), 0);
-	for (unsigned i = 0; i <= NQ; i++) {
-		d->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		assert_true(d->efd[i] >= 0);
-	}
-	assert_int_equal(uvf_client_set_irq_eventfds(d->c, UVF_PCI_MSIX_IRQ, 0, NQ + 1, d->efd), 0);
+	drv_wire(d, d->c);
 }
 
 static void drv_open(struct drv *d, bool fd_memory)
@@ -222,103 +181,24 @@ static void drv_open(struct drv *d, bool fd_memory)
 static void drv_close(struct drv *d)
 {
 	uvf_client_close(d->c);
-	for (unsigned i = 0; i <= NQ; i++)
-		close(d->efd[i]);
+	drv_unwire(d);
 	if (d->own_mem)
 		free(d->mem);
 }
 
 static void drv_enable(struct drv *d)
 {
-	for (unsigned q = 0; q < 3; q++) {
-		d->sq_tail[q] = d->cq_head[q] = 0;
-		d->phase[q] = true;
-	}
+	drv_reset_rings(d);
 	memset(d->mem, 0, DATA_OFF);
-	wr32(d, 0x24, (QDEPTH - 1) << 16 | (QDEPTH - 1));
-	wr64(d, 0x28, IOVA + ASQ_OFF);
-	wr64(d, 0x30, IOVA + ACQ_OFF);
-	wr32(d, 0x14, 1u | 6u << 16 | 4u << 20);
-	assert_int_equal(rd32(d, 0x1c) & 3, 1); /* RDY, no CFS */
+	drv_enable_regs(d);
 }
 
 static void drv_disable(struct drv *d)
 {
-	wr32(d, 0x14, 0);
-	assert_int_equal(rd32(d, 0x1c) & 1, 0);
+	drv_wr32(d, 0x14, 0);
+	assert_int_equal(drv_rd32(d, 0x1c) & 1, 0);
 }
 
-static const uint32_t sq_offs[3] = {ASQ_OFF, IOSQ_OFF, IOSQ2_OFF};
-static const uint32_t cq_offs[3] = {ACQ_OFF, IOCQ_OFF, IOCQ2_OFF};
-
-/* Put a command in SQ q without ringing; returns its command id. */
-static uint16_t drv_queue(struct drv *d, unsigned q, uint32_t *sqe)
-{
-	uint16_t cid = ++d->cid;
-	sqe[0] = (sqe[0] & 0xffff) | (uint32_t)cid << 16;
-	memcpy(d->mem + sq_offs[q] + d->sq_tail[q] * 64, sqe, 64);
-	d->sq_tail[q] = (d->sq_tail[q] + 1) % QDEPTH;
-	return cid;
-}
-
-static void drv_ring(struct drv *d, unsigned q)
-{
-	wr32(d, 0x1000 + 8 * q, d->sq_tail[q]);
-}
-
-/* Whether the next CQE of CQ q is there (polling a register in between
- * lets the client serve the device's DMA messages). */
-static bool drv_peek(struct drv *d, unsigned q, uint32_t *cqe, int tries)
-{
-	for (int i = 0; i < tries; i++) {
-		const uint8_t *slot = d->mem + cq_offs[q] + d->cq_head[q] * 16;
-		/* the phase word first (acquire), then the rest of the entry */
-		uint32_t dw3 = __atomic_load_n((const uint32_t *)(const void *)(slot + 12), __ATOMIC_ACQUIRE);
-
-		if ((bool)(dw3 >> 16 & 1) == d->phase[q]) {
-			memcpy(cqe, slot, 16);
-			return true;
-		}
-		(void)rd32(d, 0x1c);
-	}
-	return false;
-}
-
-/* Wait for the next completion on CQ q; returns its status (SCT << 8 | SC). */
-static uint16_t drv_wait(struct drv *d, unsigned q, uint16_t cid, uint32_t *dw0, uint32_t qsize)
-{
-	uint32_t cqe[4];
-	assert_true(drv_peek(d, q, cqe, 20000));
-	assert_int_equal(cqe[3] & 0xffff, cid);
-	assert_int_equal(cqe[2] >> 16, q);
-	if (++d->cq_head[q] == qsize) {
-		d->cq_head[q] = 0;
-		d->phase[q] = !d->phase[q];
-	}
-	wr32(d, 0x1004 + 8 * q, d->cq_head[q]);
-	if (dw0)
-		*dw0 = cqe[0];
-	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
-}
-
-/* Submit on queue q and wait for the completion. */
-static uint16_t drv_cmd(struct drv *d, unsigned q, uint32_t *sqe, uint32_t *dw0)
-{
-	uint16_t cid = drv_queue(d, q, sqe);
-	drv_ring(d, q);
-	return drv_wait(d, q, cid, dw0, QDEPTH);
-}
-
-static uint16_t admin(struct drv *d, uint8_t opc, uint32_t nsid, uint64_t prp1, uint32_t c10, uint32_t c11,
-		      uint32_t *dw0)
-{
-	uint32_t sqe[16] = {opc, nsid};
-	sqe[6] = (uint32_t)prp1;
-	sqe[7] = (uint32_t)(prp1 >> 32);
-	sqe[10] = c10;
-	sqe[11] = c11;
-	return drv_cmd(d, 0, sqe, dw0);
-}
 
 static uint16_t io_q(struct drv *d, unsigned q, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb0, uint64_t prp1,
 		     uint64_t prp2)
@@ -354,14 +234,14 @@ static void create_io_queues(struct drv *d)
 	d->phase[1] = true;
 	memset(d->mem + IOCQ_OFF, 0, 0x1000);
 	/* CQ 1: contiguous, interrupts on vector 1 */
-	assert_int_equal(admin(d, 0x05, 0, IOVA + IOCQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 3, NULL), 0);
-	assert_int_equal(admin(d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+	assert_int_equal(drv_admin(d, 0x05, 0, IOVA + IOCQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 3, NULL), 0);
+	assert_int_equal(drv_admin(d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
 }
 
 static void delete_io_queues(struct drv *d)
 {
-	assert_int_equal(admin(d, 0x00, 0, 0, 1, 0, NULL), 0);
-	assert_int_equal(admin(d, 0x04, 0, 0, 1, 0, NULL), 0);
+	assert_int_equal(drv_admin(d, 0x00, 0, 0, 1, 0, NULL), 0);
+	assert_int_equal(drv_admin(d, 0x04, 0, 0, 1, 0, NULL), 0);
 }
 
 /* 16 KiB at DATA_OFF through a PRP list, with pages out of order. */
@@ -379,31 +259,31 @@ static void identify_reports_model_serial_and_size(void **state)
 	uint32_t dw0 = 0;
 	(void)state;
 	drv_open(&d, true);
-	assert_int_equal(rd32(&d, 0x08), 0x00010400);
-	assert_int_equal(rd32(&d, 0x00) & 0xffff, 1023);
+	assert_int_equal(drv_rd32(&d, 0x08), 0x00010400);
+	assert_int_equal(drv_rd32(&d, 0x00) & 0xffff, 1023);
 	drv_enable(&d);
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	assert_memory_equal(d.mem + BUF_OFF + 4, "UVFTEST123          ", 20);
 	assert_memory_equal(d.mem + BUF_OFF + 24, "uvf NVMe controller ", 20);
 	assert_string_equal((const char *)d.mem + BUF_OFF + 768, "nqn.2026-11.dev.uvf:nvme:UVFTEST123");
 	assert_int_equal(d.mem[BUF_OFF + 512], 0x66);
-	assert_int_equal(admin(&d, 0x06, 1, IOVA + BUF_OFF, 0, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x06, 1, IOVA + BUF_OFF, 0, 0, NULL), 0);
 	uint64_t nsze;
 	memcpy(&nsze, d.mem + BUF_OFF, 8);
 	assert_int_equal(nsze, NSIZE / 512);
 	/* active namespace list: just 1 */
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 2, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 2, 0, NULL), 0);
 	assert_int_equal(d.mem[BUF_OFF], 1);
 	assert_int_equal(d.mem[BUF_OFF + 4], 0);
 	/* namespace 2 does not exist */
-	assert_int_equal(admin(&d, 0x06, 2, IOVA + BUF_OFF, 0, 0, NULL), 0x0b);
+	assert_int_equal(drv_admin(&d, 0x06, 2, IOVA + BUF_OFF, 0, 0, NULL), 0x0b);
 	/* number of queues */
-	assert_int_equal(admin(&d, 0x09, 0, 0, 7, 0x00070007, &dw0), 0);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 7, 0x00070007, &dw0), 0);
 	assert_int_equal(dw0, (NQ - 1) << 16 | (NQ - 1));
 	/* SMART log */
-	assert_int_equal(admin(&d, 0x02, 0, IOVA + BUF_OFF, 2 | 127u << 16, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x02, 0, IOVA + BUF_OFF, 2 | 127u << 16, 0, NULL), 0);
 	assert_int_equal(d.mem[BUF_OFF + 3], 100);
-	assert_int_equal(admin(&d, 0x02, 0, IOVA + BUF_OFF, 0x55 | 127u << 16, 0, NULL), 0x109);
+	assert_int_equal(drv_admin(&d, 0x02, 0, IOVA + BUF_OFF, 0x55 | 127u << 16, 0, NULL), 0x109);
 	drv_close(&d);
 }
 
@@ -456,19 +336,19 @@ static void bad_commands_get_their_status_codes(void **state)
 	(void)state;
 	drv_open(&d, true);
 	drv_enable(&d);
-	assert_int_equal(admin(&d, 0x7f, 0, 0, 0, 0, NULL), 0x01);		/* invalid opcode */
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 9, 0, NULL), 0x02); /* bad CNS */
+	assert_int_equal(drv_admin(&d, 0x7f, 0, 0, 0, 0, NULL), 0x01);		/* invalid opcode */
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 9, 0, NULL), 0x02); /* bad CNS */
 	/* queue creation checks */
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 0, 3, NULL), 0x101);
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | (NQ + 1), 3, NULL), 0x101);
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 0u << 16 | 1, 3, NULL), 0x102);
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, 2, NULL), 0x02); /* PC=0 */
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, (NQ + 1) << 16 | 3, NULL), 0x108);
-	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ_OFF, 15u << 16 | 1, 1u << 16 | 1, NULL), 0x100);
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 0, 3, NULL), 0x101);
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | (NQ + 1), 3, NULL), 0x101);
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 0u << 16 | 1, 3, NULL), 0x102);
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, 2, NULL), 0x02); /* PC=0 */
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, (NQ + 1) << 16 | 3, NULL), 0x108);
+	assert_int_equal(drv_admin(&d, 0x01, 0, IOVA + IOSQ_OFF, 15u << 16 | 1, 1u << 16 | 1, NULL), 0x100);
 	create_io_queues(&d);
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, 3, NULL), 0x101); /* exists */
-	assert_int_equal(admin(&d, 0x04, 0, 0, 1, 0, NULL), 0x10c);			      /* CQ in use */
-	assert_int_equal(admin(&d, 0x00, 0, 0, 2, 0, NULL), 0x101);			      /* no SQ 2 */
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 15u << 16 | 1, 3, NULL), 0x101); /* exists */
+	assert_int_equal(drv_admin(&d, 0x04, 0, 0, 1, 0, NULL), 0x10c);			      /* CQ in use */
+	assert_int_equal(drv_admin(&d, 0x00, 0, 0, 2, 0, NULL), 0x101);			      /* no SQ 2 */
 	/* I/O errors */
 	assert_int_equal(io(&d, 0x02, 1, NSIZE / 512 - 1, 1, IOVA + DATA_OFF, 0, 0), 0x80);
 	assert_int_equal(io(&d, 0x02, 1, NSIZE / 512 - 1, 0, IOVA + DATA_OFF, 0, 0), 0);
@@ -495,7 +375,7 @@ static void disable_drops_queues_and_reenable_works(void **state)
 	drv_disable(&d);
 	drv_enable(&d);
 	/* the I/O queues are gone: SQ 1 can be created only after CQ 1 again */
-	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ_OFF, 15u << 16 | 1, 1u << 16 | 1, NULL), 0x100);
+	assert_int_equal(drv_admin(&d, 0x01, 0, IOVA + IOSQ_OFF, 15u << 16 | 1, 1u << 16 | 1, NULL), 0x100);
 	create_io_queues(&d);
 	memset(d.mem + DATA_OFF, 0, 4096);
 	assert_int_equal(io(&d, 0x02, 1, 8, 7, IOVA + DATA_OFF, 0, 0), 0);
@@ -503,8 +383,8 @@ static void disable_drops_queues_and_reenable_works(void **state)
 		assert_int_equal(d.mem[DATA_OFF + i], 0xa5);
 	/* client reset also disables */
 	assert_int_equal(uvf_client_reset(d.c), 0);
-	assert_int_equal(rd32(&d, 0x1c) & 1, 0);
-	assert_int_equal(rd32(&d, 0x14), 0);
+	assert_int_equal(drv_rd32(&d, 0x1c) & 1, 0);
+	assert_int_equal(drv_rd32(&d, 0x14), 0);
 	drv_close(&d);
 }
 
@@ -558,20 +438,20 @@ static void features_logs_abort_and_event_requests(void **state)
 	(void)state;
 	drv_open(&d, false);
 	drv_enable(&d);
-	assert_int_equal(admin(&d, 0x09, 0, 0, 0x06, 1, NULL), 0);
-	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x06, 0, &dw0), 0);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x06, 1, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x0a, 0, 0, 0x06, 0, &dw0), 0);
 	assert_int_equal(dw0, 1);
-	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 0x0a05, NULL), 0);
-	assert_int_equal(admin(&d, 0x09, 0, 0, 0x0b, 0x1ff, NULL), 0);
-	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x0b, 0, &dw0), 0);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x08, 0x0a05, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x0b, 0x1ff, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x0a, 0, 0, 0x0b, 0, &dw0), 0);
 	assert_int_equal(dw0, 0x1ff);
-	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x7e, 0, NULL), 0x02); /* unknown feature */
+	assert_int_equal(drv_admin(&d, 0x0a, 0, 0, 0x7e, 0, NULL), 0x02); /* unknown feature */
 	/* firmware slot log */
-	assert_int_equal(admin(&d, 0x02, 0, IOVA + BUF_OFF, 3 | 127u << 16, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x02, 0, IOVA + BUF_OFF, 3 | 127u << 16, 0, NULL), 0);
 	assert_int_equal(d.mem[BUF_OFF], 1);
 	assert_memory_equal(d.mem + BUF_OFF + 8, "1.0 ", 4);
 	/* abort: never aborts */
-	assert_int_equal(admin(&d, 0x08, 0, 0, 1u << 16, 0, &dw0), 0);
+	assert_int_equal(drv_admin(&d, 0x08, 0, 0, 1u << 16, 0, &dw0), 0);
 	assert_int_equal(dw0 & 1, 1);
 	/* 4 event requests are held (AERL 3); the 5th exceeds the limit */
 	uint32_t sqe[16] = {0x0c};
@@ -584,9 +464,9 @@ static void features_logs_abort_and_event_requests(void **state)
 	sqe[0] = 0x0c;
 	uint16_t cid = drv_queue(&d, 0, sqe);
 	drv_ring(&d, 0);
-	assert_int_equal(drv_wait(&d, 0, cid, NULL, QDEPTH), 0x105);
+	assert_int_equal(drv_wait(&d, 0, cid, NULL), 0x105);
 	/* the admin queue goes on */
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	drv_close(&d);
 }
 
@@ -635,8 +515,8 @@ static void full_completion_queue_holds_back_until_head_moves(void **state)
 	drv_open(&d, true);
 	drv_enable(&d);
 	memset(d.mem + IOCQ_OFF, 0, 4096);
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 1u << 16 | 1, 1u << 16 | 3, NULL), 0);
-	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 1u << 16 | 1, 1u << 16 | 3, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
 	uint32_t a[16] = {0x00, 1}, b[16] = {0x00, 1};
 	uint16_t ca = drv_queue(&d, 1, a), cb = drv_queue(&d, 1, b);
 	drv_ring(&d, 1);
@@ -644,11 +524,12 @@ static void full_completion_queue_holds_back_until_head_moves(void **state)
 	assert_int_equal(cqe[3] & 0xffff, ca);
 	/* the second completion cannot be posted: slot 1 stays empty */
 	for (int i = 0; i < 50; i++)
-		(void)rd32(&d, 0x1c);
+		(void)drv_rd32(&d, 0x1c);
 	memcpy(cqe, d.mem + IOCQ_OFF + 16, 16);
 	assert_int_equal(cqe[3], 0);
-	assert_int_equal(drv_wait(&d, 1, ca, NULL, 2), 0);
-	assert_int_equal(drv_wait(&d, 1, cb, NULL, 2), 0);
+	d.cq_size[1] = 2;
+	assert_int_equal(drv_wait(&d, 1, ca, NULL), 0);
+	assert_int_equal(drv_wait(&d, 1, cb, NULL), 0);
 	drv_close(&d);
 }
 
@@ -660,8 +541,8 @@ static void second_queue_pair_interrupts_on_its_vector(void **state)
 	drv_enable(&d);
 	create_io_queues(&d);
 	memset(d.mem + IOCQ2_OFF, 0, 4096);
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 3, NULL), 0);
-	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 1, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 3, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x01, 0, IOVA + IOSQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 1, NULL), 0);
 	harness_wait_eventfd(d.efd[1], 0);
 	harness_wait_eventfd(d.efd[2], 0);
 	memset(d.mem + DATA_OFF, 0x33, 512);
@@ -679,24 +560,24 @@ static void intx_fires_when_msix_is_off(void **state)
 	struct drv d;
 	(void)state;
 	drv_open(&d, true);
-	uint32_t cap = find_cap(d.c, 0x11);
+	uint32_t cap = drv_find_cap(d.c, 0x11);
 	assert_int_equal(uvf_client_config_write16(d.c, cap + 2, 0), 0);
 	int intx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(intx >= 0);
 	assert_int_equal(uvf_client_set_irq_eventfds(d.c, UVF_PCI_INTX_IRQ, 0, 1, &intx), 0);
 	drv_enable(&d);
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	assert_true(harness_wait_eventfd(intx, 2000) > 0);
 	assert_int_equal(harness_wait_eventfd(d.efd[0], 30), 0);
 	/* INTMS masks the line, INTMC lets it through again */
 	assert_int_equal(uvf_client_irq_mask(d.c, UVF_PCI_INTX_IRQ, 0, 1, false), 0);
-	wr32(&d, 0x0c, 1);
-	assert_int_equal(rd32(&d, 0x0c), 1);
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	drv_wr32(&d, 0x0c, 1);
+	assert_int_equal(drv_rd32(&d, 0x0c), 1);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	assert_int_equal(harness_wait_eventfd(intx, 30), 0);
-	wr32(&d, 0x10, 1);
-	assert_int_equal(rd32(&d, 0x0c), 0);
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	drv_wr32(&d, 0x10, 1);
+	assert_int_equal(drv_rd32(&d, 0x0c), 0);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	assert_true(harness_wait_eventfd(intx, 2000) > 0);
 	drv_close(&d);
 	close(intx);
@@ -709,17 +590,17 @@ static void function_level_reset_disables_the_controller(void **state)
 	drv_open(&d, true);
 	drv_enable(&d);
 	create_io_queues(&d);
-	uint32_t pcie = find_cap(d.c, 0x10);
+	uint32_t pcie = drv_find_cap(d.c, 0x10);
 	uint16_t ctl = 0;
 	assert_int_equal(uvf_client_config_read16(d.c, pcie + 8, &ctl), 0);
 	assert_int_equal(uvf_client_config_write16(d.c, pcie + 8, (uint16_t)(ctl | 0x8000)), 0);
-	assert_int_equal(rd32(&d, 0x1c) & 1, 0);
-	assert_int_equal(rd32(&d, 0x14), 0);
+	assert_int_equal(drv_rd32(&d, 0x1c) & 1, 0);
+	assert_int_equal(drv_rd32(&d, 0x14), 0);
 	/* usable again from scratch, I/O queues gone */
-	uint32_t cap = find_cap(d.c, 0x11);
+	uint32_t cap = drv_find_cap(d.c, 0x11);
 	assert_int_equal(uvf_client_config_write16(d.c, cap + 2, 0x8000), 0);
 	drv_enable(&d);
-	assert_int_equal(admin(&d, 0x00, 0, 0, 1, 0, NULL), 0x101);
+	assert_int_equal(drv_admin(&d, 0x00, 0, 0, 1, 0, NULL), 0x101);
 	create_io_queues(&d);
 	assert_int_equal(io(&d, 0x02, 1, 0, 0, IOVA + DATA_OFF, 0, 0), 0);
 	drv_close(&d);
@@ -755,7 +636,7 @@ static bool shadow_publish(struct drv *d, unsigned q, bool cq, uint32_t value)
 
 	if (!need_event((uint16_t)eventidx(d, q, cq), (uint16_t)value, old))
 		return false;
-	wr32(d, 0x1000 + 8 * q + (cq ? 4 : 0), value);
+	drv_wr32(d, 0x1000 + 8 * q + (cq ? 4 : 0), value);
 	return true;
 }
 
@@ -827,7 +708,7 @@ static void shadow_doorbells_take_submissions_without_a_doorbell(void **state)
 	(void)state;
 	drv_open(&d, true);
 	drv_enable(&d);
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	assert_int_equal(d.mem[BUF_OFF + 257] & 1, 1); /* OACS bit 8 */
 	create_io_queues(&d);
 	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
@@ -909,7 +790,7 @@ static void shadow_doorbells_idle_device_waits_for_the_doorbell(void **state)
 	/* the poller goes idle 2 ms after the last submission */
 	int tries = 0;
 	while (eventidx(&d, 1, false) != d.sq_tail[1] && tries++ < 100000)
-		(void)rd32(&d, 0x1c);
+		(void)drv_rd32(&d, 0x1c);
 	assert_int_equal(eventidx(&d, 1, false), d.sq_tail[1]);
 	usleep(50000); /* let it finish its last look and sleep */
 	rw_sqe(sqe, 0x02, 101, DATA_OFF);
@@ -920,7 +801,7 @@ static void shadow_doorbells_idle_device_waits_for_the_doorbell(void **state)
 	/* not rung: nothing happens */
 	assert_false(drv_peek(&d, 1, cqe, 200));
 	drv_ring(&d, 1);
-	assert_int_equal(drv_wait(&d, 1, cid, NULL, QDEPTH), 0);
+	assert_int_equal(drv_wait(&d, 1, cid, NULL), 0);
 	assert_int_equal(d.mem[DATA_OFF], 0x41);
 	drv_close(&d);
 }
@@ -952,8 +833,8 @@ static void shadow_doorbells_full_cq_asks_for_the_head_doorbell(void **state)
 	drv_open(&d, true);
 	drv_enable(&d);
 	memset(d.mem + IOCQ_OFF, 0, 4096);
-	assert_int_equal(admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 1u << 16 | 1, 1u << 16 | 3, NULL), 0);
-	assert_int_equal(admin(&d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ_OFF, 1u << 16 | 1, 1u << 16 | 3, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
 	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
 	uint32_t a[16] = {0x00, 1}, b[16] = {0x00, 1};
 	uint16_t ca = drv_queue(&d, 1, a), cb = drv_queue(&d, 1, b);
@@ -963,7 +844,7 @@ static void shadow_doorbells_full_cq_asks_for_the_head_doorbell(void **state)
 	/* the second waits: EventIdx of CQ 1 is its head, the host must ring */
 	int tries = 0;
 	while (eventidx(&d, 1, true) != 0 && tries++ < 100000)
-		(void)rd32(&d, 0x1c);
+		(void)drv_rd32(&d, 0x1c);
 	assert_int_equal(eventidx(&d, 1, true), 0);
 	d.cq_head[1] = 1;
 	assert_true(shadow_publish(&d, 1, true, 1));
@@ -1049,8 +930,8 @@ static void shadow_doorbells_end_at_reset_and_shutdown(void **state)
 	__atomic_store_n(slot32(&d, DBS_OFF + 8), d.sq_tail[1], __ATOMIC_RELEASE);
 	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
 	shadow_block_roundtrip(&d, 1, &r);
-	wr32(&d, 0x14, 1u | 6u << 16 | 4u << 20 | 1u << 14);
-	assert_int_equal(rd32(&d, 0x1c) >> 2 & 3, 2);
+	drv_wr32(&d, 0x14, 1u | 6u << 16 | 4u << 20 | 1u << 14);
+	assert_int_equal(drv_rd32(&d, 0x1c) >> 2 & 3, 2);
 	__atomic_store_n(slot32(&d, DBS_OFF + 8), 5u, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < 20; i++)
 		assert_int_equal(io(&d, 0x02, 1, 101, 0, IOVA + DATA_OFF, 0, 0), 0);
@@ -1064,25 +945,10 @@ static void create_second_queue_pair(struct drv *d)
 	d->sq_tail[2] = d->cq_head[2] = 0;
 	d->phase[2] = true;
 	memset(d->mem + IOCQ2_OFF, 0, 4096);
-	assert_int_equal(admin(d, 0x05, 0, IOVA + IOCQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 3, NULL), 0);
-	assert_int_equal(admin(d, 0x01, 0, IOVA + IOSQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 1, NULL), 0);
+	assert_int_equal(drv_admin(d, 0x05, 0, IOVA + IOCQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 3, NULL), 0);
+	assert_int_equal(drv_admin(d, 0x01, 0, IOVA + IOSQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 1, NULL), 0);
 }
 
-/* Wait for the next completion on CQ q, whichever command it is; returns
- * its status and its command id in *cid. */
-static uint16_t drv_wait_any(struct drv *d, unsigned q, uint16_t *cid)
-{
-	uint32_t cqe[4];
-	assert_true(drv_peek(d, q, cqe, 20000));
-	assert_int_equal(cqe[2] >> 16, q);
-	*cid = (uint16_t)(cqe[3] & 0xffff);
-	if (++d->cq_head[q] == QDEPTH) {
-		d->cq_head[q] = 0;
-		d->phase[q] = !d->phase[q];
-	}
-	wr32(d, 0x1004 + 8 * q, d->cq_head[q]);
-	return (uint16_t)(cqe[3] >> 17 & 0x7ff);
-}
 
 static uint16_t queue_io(struct drv *d, unsigned q, uint8_t opc, uint64_t slba, uint32_t nlb0, uint64_t prp1,
 			 uint64_t prp2)
@@ -1276,7 +1142,7 @@ static void interrupts_coalesce_by_the_aggregation_threshold(void **state)
 	drv_open(&d, true);
 	drv_enable(&d);
 	create_io_queues(&d);
-	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 3, NULL), 0); /* THR 3 (0-based), TIME 0 */
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x08, 3, NULL), 0); /* THR 3 (0-based), TIME 0 */
 	harness_wait_eventfd(d.efd[1], 0);
 	uint16_t cid[8];
 	for (unsigned k = 0; k < 8; k++)
@@ -1296,7 +1162,7 @@ static void interrupts_coalesce_by_the_aggregation_threshold(void **state)
 	assert_int_equal(drv_wait_any(&d, 1, &got), 0);
 	assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), 1);
 	/* threshold back to 1 entry: one interrupt per completion */
-	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x08, 0, NULL), 0);
 	for (unsigned k = 0; k < 3; k++)
 		(void)queue_io(&d, 1, 0x02, (uint64_t)k * 8, 7, IOVA + DATA_OFF + k * 4096u, 0);
 	drv_ring(&d, 1);
@@ -1366,7 +1232,7 @@ static void program_serves_a_backing_file_and_flushes_on_sigterm(void **state)
 	}
 	drv_open_client(&d, c, false);
 	drv_enable(&d);
-	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	assert_memory_equal(d.mem + BUF_OFF + 4, "PROG1 ", 6);
 	create_io_queues(&d);
 	memset(d.mem + DATA_OFF, 0xc3, 1024);
