@@ -20,17 +20,6 @@
 
 #define MAX_MSG 4096u
 
-static void make_pair(int sv[2])
-{
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-static void close_pair(int sv[2])
-{
-	close(sv[0]);
-	close(sv[1]);
-}
-
 static void fill_pattern(uint8_t *p, size_t len, unsigned seed)
 {
 	for (size_t i = 0; i < len; i++)

@@ -16,17 +16,6 @@
 
 #define MAX_MSG 4096u
 
-static void make_pair(int sv[2])
-{
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-static void close_pair(int sv[2])
-{
-	close(sv[0]);
-	close(sv[1]);
-}
-
 /* A message of 16 + len bytes (REGION_WRITE, body bytes = id). */
 static size_t build_msg(uint8_t *out, uint16_t id, size_t len)
 {

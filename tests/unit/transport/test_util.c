@@ -81,6 +81,17 @@ const char *fixture_path(struct fixture *f, const char *name)
 	return f->path;
 }
 
+void make_pair(int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+void close_pair(int sv[2])
+{
+	close(sv[0]);
+	close(sv[1]);
+}
+
 void raw_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
 {
 	union {

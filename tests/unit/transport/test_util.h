@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared helpers of the transport unit tests: a fixture that fails a test
- * which leaks an fd, a scratch folder, raw socket writes. */
+ * which leaks an fd, a scratch folder, raw socket writes, socketpairs. */
 #ifndef UVF_TEST_TRANSPORT_UTIL_H
 #define UVF_TEST_TRANSPORT_UTIL_H
 
@@ -23,6 +23,11 @@ int count_open_fds(void);
 
 /* Build dir/name into f->path and return it. */
 const char *fixture_path(struct fixture *f, const char *name);
+
+/* A connected, non-blocking AF_UNIX stream socketpair (asserts), and its
+ * closing. */
+void make_pair(int sv[2]);
+void close_pair(int sv[2]);
 
 /* sendmsg the whole buffer in one call (asserts), with fds attached. */
 void raw_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds);
