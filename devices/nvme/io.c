@@ -90,33 +90,40 @@ static void read_sent(struct nvme_ctrl *c, struct nvme_job *job)
 	done(c, job, NVME_SC_SUCCESS);
 }
 
-/* zero copy: the data is in the guest's pages */
-static void read_direct_done(struct nvme_aio_req *req)
+/* A read came back from the backing store: its job when the data is there
+ * to go on with, NULL when the job was dropped or failed (done already). */
+static struct nvme_job *read_back(struct nvme_aio_req *req)
 {
 	struct nvme_job *job = job_of(req);
 	struct nvme_ctrl *c = job->c;
 
 	if (!back(c, job))
-		return;
+		return NULL;
 	if (req->result < 0) {
 		done(c, job, NVME_SC_DATA_XFER);
-		return;
+		return NULL;
 	}
-	nvme_mark_dirty(c, job);
-	read_sent(c, job);
+	return job;
+}
+
+/* zero copy: the data is in the guest's pages */
+static void read_direct_done(struct nvme_aio_req *req)
+{
+	struct nvme_job *job = read_back(req);
+
+	if (!job)
+		return;
+	nvme_mark_dirty(job->c, job);
+	read_sent(job->c, job);
 }
 
 static void read_bounce_done(struct nvme_aio_req *req)
 {
-	struct nvme_job *job = job_of(req);
-	struct nvme_ctrl *c = job->c;
+	struct nvme_job *job = read_back(req);
 
-	if (!back(c, job))
+	if (!job)
 		return;
-	if (req->result < 0) {
-		done(c, job, NVME_SC_DATA_XFER);
-		return;
-	}
+	struct nvme_ctrl *c = job->c;
 	if (c->stopped) {
 		job->parked = true; /* quiescing: the command runs again on resume */
 		return;
