@@ -151,10 +151,10 @@ static void get_log(struct nvme_ctrl *c, struct nvme_job *job)
 		put16(log + 1, 323); /* 50 C in kelvin */
 		log[3] = 100;	     /* available spare */
 		log[4] = 10;	     /* threshold */
-		memcpy(log + 32, &(uint64_t){(c->units_read + 999) / 1000}, 8);
-		memcpy(log + 48, &(uint64_t){(c->units_written + 999) / 1000}, 8);
-		memcpy(log + 64, &c->cmds_read, 8);
-		memcpy(log + 80, &c->cmds_written, 8);
+		memcpy(log + 32, &(uint64_t){(__atomic_load_n(&c->units_read, __ATOMIC_RELAXED) + 999) / 1000}, 8);
+		memcpy(log + 48, &(uint64_t){(__atomic_load_n(&c->units_written, __ATOMIC_RELAXED) + 999) / 1000}, 8);
+		memcpy(log + 64, &(uint64_t){__atomic_load_n(&c->cmds_read, __ATOMIC_RELAXED)}, 8);
+		memcpy(log + 80, &(uint64_t){__atomic_load_n(&c->cmds_written, __ATOMIC_RELAXED)}, 8);
 		break;
 	case 3: /* firmware slots */
 		loglen = 512;
@@ -283,6 +283,8 @@ static void create_sq(struct nvme_ctrl *c, struct nvme_job *job)
 		sq->cqid = (uint16_t)cqid;
 		sq->size = qsize + 1;
 		sq->base = base;
+		/* the SQ runs in its CQ's worker (every lock is held here) */
+		__atomic_store_n(&c->sq_group[qid], (uint8_t)nvme_cq_group(c, (uint16_t)cqid)->index, __ATOMIC_RELAXED);
 		nvme_dbbuf_queue_changed(c, (uint16_t)qid);
 		done(c, job, NVME_SC_SUCCESS);
 	}

@@ -58,12 +58,13 @@ static void backing_io(struct nvme_ctrl *c, struct nvme_job *job, enum nvme_aio_
 	 * hand-offs would cost more than the page-cache copy. With more in
 	 * flight or queued, the engine runs them side by side. */
 	const struct nvme_sq *sq = &c->sq[job->sqid];
-	if (c->aio && (op == NVME_AIO_FLUSH || job->len > NVME_INLINE_MAX || sq->inflight > 1 || sq->head != sq->tail ||
-		       !nvme_aio_idle(c->aio))) {
-		nvme_aio_submit(c->aio, req);
+	struct nvme_aio *aio = job->grp ? job->grp->aio : NULL;
+	if (aio && (op == NVME_AIO_FLUSH || job->len > NVME_INLINE_MAX || sq->inflight > 1 || sq->head != sq->tail ||
+		    !nvme_aio_idle(aio))) {
+		nvme_aio_submit(aio, req);
 		return;
 	}
-	if (c->aio) {
+	if (aio) {
 		req->result = nvme_aio_run_here(req);
 		done_fn(req);
 		return;
@@ -85,8 +86,9 @@ static bool back(struct nvme_ctrl *c, struct nvme_job *job)
 
 static void read_sent(struct nvme_ctrl *c, struct nvme_job *job)
 {
-	c->cmds_read++;
-	c->units_read += job->len / NVME_LBA;
+	/* workers count side by side */
+	__atomic_fetch_add(&c->cmds_read, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->units_read, job->len / NVME_LBA, __ATOMIC_RELAXED);
 	done(c, job, NVME_SC_SUCCESS);
 }
 
@@ -158,8 +160,8 @@ static void write_done(struct nvme_aio_req *req)
 		done(c, job, NVME_SC_DATA_XFER);
 		return;
 	}
-	c->cmds_written++;
-	c->units_written += job->len / NVME_LBA;
+	__atomic_fetch_add(&c->cmds_written, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->units_written, job->len / NVME_LBA, __ATOMIC_RELAXED);
 	done(c, job, NVME_SC_SUCCESS);
 }
 

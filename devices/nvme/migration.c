@@ -329,6 +329,8 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 			sq->head = from->head;
 			sq->tail = from->tail;
 			sq->base = from->base;
+			__atomic_store_n(&c->sq_group[i], (uint8_t)(i ? nvme_cq_group(c, from->cqid)->index : 0),
+					 __ATOMIC_RELAXED);
 			sq->nresume = from->nresume;
 			memcpy(sq->resume, from->resume, from->nresume * sizeof(from->resume[0]));
 		}
@@ -343,14 +345,26 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 	nvme_regs_sync(c);
 }
 
+static int transition(struct nvme_ctrl *c, enum uvf_migration_state from, enum uvf_migration_state to);
+
+/* The workers stop at every lock; quiesce waits for their engines. */
 static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
 			  enum uvf_migration_state to)
 {
 	struct nvme_ctrl *c = data;
+
+	(void)dev;
+	nvme_lock_all(c);
+	int ret = transition(c, from, to);
+	nvme_unlock_all(c);
+	return ret;
+}
+
+static int transition(struct nvme_ctrl *c, enum uvf_migration_state from, enum uvf_migration_state to)
+{
 	struct devmig *m = mig_of(c);
 	int ret = 0;
 
-	(void)dev;
 	if ((from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY) &&
 	    (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY)) {
 		nvme_dbbuf_pause(c, true); /* no more EventIdx writes */

@@ -64,6 +64,7 @@
 #define UVF_NVME_VENDOR_ID  0x1de0
 #define UVF_NVME_DEVICE_ID  0x0010
 #define UVF_NVME_MAX_QUEUES 64 /* I/O queue pairs */
+#define UVF_NVME_MAX_WORKERS 16
 
 struct uvf_nvme_opts {
 	const char *backing; /* file or block device, or NULL for RAM */
@@ -73,6 +74,10 @@ struct uvf_nvme_opts {
 	int shadow_poll_us;  /* shadow doorbells: poll them this long after the last
 			      * new submission (microseconds, at most 10000000);
 			      * 0 = the default (1000), -1 = no polling */
+	unsigned workers;    /* workers the I/O queue pairs are spread over, each with
+			      * its own lock and engine threads, at most
+			      * UVF_NVME_MAX_WORKERS and the queue count;
+			      * 0 = one per CPU, at most one per queue pair */
 };
 
 /*

@@ -3,10 +3,11 @@
  * Submission and completion queues. An I/O SQ keeps up to NVME_SQ_INFLIGHT
  * commands in flight and completes them in whatever order they finish; the
  * admin SQ runs one at a time. Entries and completions in mapped guest
- * memory are read and written directly on the dispatch thread; otherwise
- * every access to host memory is asynchronous: with message-based DMA the
- * client answers our DMA only after we answered its register access, so
- * nothing here waits.
+ * memory are read and written directly; otherwise every access to host
+ * memory is asynchronous: with message-based DMA the client answers our
+ * DMA only after we answered its register access, so nothing here waits.
+ * Everything here runs under the lock of the queue's group (worker.c),
+ * or every lock for the admin queue and controller-wide changes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -76,20 +77,41 @@ void nvme_job_forget(struct nvme_ctrl *c, struct nvme_job *job)
 	nvme_job_drop(c, job);
 }
 
-void nvme_update_intx(struct nvme_ctrl *c)
+/* The group of SQ sqid (NULL: the admin SQ), its lock held. */
+static struct nvme_group *sq_group(struct nvme_ctrl *c, uint16_t sqid)
 {
-	bool pending = false;
+	return sqid ? &c->group[__atomic_load_n(&c->sq_group[sqid], __ATOMIC_RELAXED)] : NULL;
+}
 
+static bool in_group(struct nvme_ctrl *c, struct nvme_group *g, unsigned cqid)
+{
+	return !g || (cqid && nvme_cq_group(c, (uint16_t)cqid) == g);
+}
+
+/* INTx: the level is asserted while an interrupting CQ holds unconsumed
+ * entries. Each group notes its CQs (g NULL: all); the level is computed
+ * from every CQ's note under intx_lock, so the last one to set it saw
+ * every change made before. */
+void nvme_update_intx(struct nvme_ctrl *c, struct nvme_group *g)
+{
 	/* stopped: no interrupt; the level is computed again on resume */
 	if (c->stopped || uvf_irq_mode(c->dev) != UVF_PCI_INTX_IRQ)
 		return;
-	/* level: asserted while an interrupting CQ holds unconsumed entries */
 	for (unsigned i = 0; i <= c->nq; i++) {
 		const struct nvme_cq *cq = &c->cq[i];
+		if (!in_group(c, g, i))
+			continue;
+		uint64_t bit = 1ull << (i % 64);
 		if (cq->valid && cq->ien && cq->head != cq->tail)
-			pending = true;
+			__atomic_fetch_or(&c->cq_pending[i / 64], bit, __ATOMIC_SEQ_CST);
+		else
+			__atomic_fetch_and(&c->cq_pending[i / 64], ~bit, __ATOMIC_SEQ_CST);
 	}
+	pthread_mutex_lock(&c->intx_lock);
+	bool pending = __atomic_load_n(&c->cq_pending[0], __ATOMIC_SEQ_CST) ||
+		       __atomic_load_n(&c->cq_pending[1], __ATOMIC_SEQ_CST);
 	(void)uvf_irq_set_intx_level(c->dev, pending && !(c->intms & 1));
+	pthread_mutex_unlock(&c->intx_lock);
 }
 
 static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
@@ -105,7 +127,7 @@ static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
 	else if (mode == UVF_PCI_MSI_IRQ && !(c->intms & 1))
 		(void)uvf_irq_raise(c->dev, 0); /* one MSI vector */
 	else if (mode == UVF_PCI_INTX_IRQ)
-		nvme_update_intx(c);
+		nvme_update_intx(c, nvme_cq_group(c, (uint16_t)(cq - c->cq)));
 }
 
 /* An entry was posted on CQ cqid: interrupt now when the aggregation
@@ -128,15 +150,16 @@ static void signal_cq(struct nvme_ctrl *c, uint16_t cqid)
  * interrupts held back for coalescing. Not waiting for the aggregation
  * time is allowed (it is an upper bound) and keeps an idle device idle.
  */
-void nvme_batch_end(struct nvme_ctrl *c)
+void nvme_batch_end(struct nvme_ctrl *c, struct nvme_group *g)
 {
-	if (c->aio)
-		nvme_aio_kick(c->aio);
+	for (unsigned i = 0; i < c->nworkers; i++)
+		if (c->group[i].aio && (!g || g == &c->group[i]))
+			nvme_aio_kick(c->group[i].aio);
 	if (c->stopped)
 		return;
 	for (unsigned i = 0; i <= c->nq; i++) {
 		struct nvme_cq *cq = &c->cq[i];
-		if (cq->valid && cq->unsignalled) {
+		if (in_group(c, g, i) && cq->valid && cq->unsignalled) {
 			cq->unsignalled = 0;
 			raise_cq(c, cq);
 		}
@@ -145,30 +168,39 @@ void nvme_batch_end(struct nvme_ctrl *c)
 
 void nvme_io_drain(struct nvme_ctrl *c)
 {
-	if (!c->aio)
-		return;
-	nvme_aio_kick(c->aio);
-	nvme_aio_wait_idle(c->aio);
-	nvme_aio_poll(c->aio);
+	for (unsigned i = 0; i < c->nworkers; i++) {
+		struct nvme_aio *a = c->group[i].aio;
+		if (!a)
+			continue;
+		/* the engine's threads do not wait for our locks (worker.c) */
+		nvme_aio_kick(a);
+		nvme_aio_wait_idle(a);
+		nvme_aio_poll(a);
+	}
 }
 
 static void posted(struct uvf_device *dev, void *data, int result)
 {
 	struct nvme_job *job = data;
 	struct nvme_ctrl *c = job->c;
+	struct nvme_group *g = job->grp;
 
 	(void)dev;
+	nvme_lock_job(c, job);
 	if (!nvme_job_live(c, job) || result < 0) {
 		nvme_job_drop(c, job);
-		nvme_batch_end(c);
-		return;
+	} else {
+		uint16_t sqid = job->sqid, cqid = c->sq[sqid].cqid;
+		unlink_job(c, job);
+		nvme_job_free(job);
+		signal_cq(c, cqid);
+		nvme_kick(c, sqid);
 	}
-	uint16_t sqid = job->sqid, cqid = c->sq[sqid].cqid;
-	unlink_job(c, job);
-	nvme_job_free(job);
-	signal_cq(c, cqid);
-	nvme_kick(c, sqid);
-	nvme_batch_end(c);
+	nvme_batch_end(c, g);
+	if (g)
+		nvme_unlock_group(g);
+	else
+		nvme_unlock_all(c);
 }
 
 static bool cq_full(const struct nvme_cq *cq)
@@ -291,6 +323,7 @@ static struct nvme_job *new_job(struct nvme_ctrl *c, uint16_t sqid)
 	job->generation = c->generation;
 	job->sqid = sqid;
 	job->sq_epoch = c->sq[sqid].epoch;
+	job->grp = sq_group(c, sqid);
 	link_job(c, job);
 	return job;
 }
@@ -311,6 +344,7 @@ static bool start_entry(struct nvme_ctrl *c, uint16_t sqid, const void *sqe)
 
 struct fetch {
 	struct nvme_ctrl *c;
+	struct nvme_group *grp; /* NULL for the admin SQ */
 	unsigned generation, sq_epoch;
 	uint16_t sqid;
 	uint32_t count;
@@ -321,29 +355,38 @@ static void fetched(struct uvf_device *dev, void *data, int result)
 {
 	struct fetch *f = data;
 	struct nvme_ctrl *c = f->c;
+	struct nvme_group *g = f->grp;
 	struct nvme_sq *sq = &c->sq[f->sqid];
 
 	(void)dev;
-	if (f->generation != c->generation || !sq->valid || sq->epoch != f->sq_epoch) {
+	if (g)
+		nvme_lock_group(g);
+	else
+		nvme_lock_all(c);
+	bool current = f->generation == c->generation && sq->valid && sq->epoch == f->sq_epoch;
+	if (current)
+		sq->fetching = false;
+	if (!current) {
 		free(f); /* a quiesce, reset or deletion came first */
-		return;
-	}
-	sq->fetching = false;
-	if (result < 0) {
+	} else if (result < 0) {
 		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: cannot fetch from SQ %u: %s", f->sqid,
 			       uvf_strerror(result));
 		free(f);
-		return;
+	} else {
+		for (uint32_t i = 0; i < f->count; i++) {
+			if (f->generation != c->generation || !sq->valid || sq->epoch != f->sq_epoch ||
+			    !start_entry(c, f->sqid, &f->sqes[i * 16]))
+				break;
+		}
+		uint16_t sqid = f->sqid;
+		free(f);
+		nvme_kick(c, sqid);
+		nvme_batch_end(c, g);
 	}
-	for (uint32_t i = 0; i < f->count; i++) {
-		if (f->generation != c->generation || !sq->valid || sq->epoch != f->sq_epoch ||
-		    !start_entry(c, f->sqid, &f->sqes[i * 16]))
-			break;
-	}
-	uint16_t sqid = f->sqid;
-	free(f);
-	nvme_kick(c, sqid);
-	nvme_batch_end(c);
+	if (g)
+		nvme_unlock_group(g);
+	else
+		nvme_unlock_all(c);
 }
 
 /* Fetch and start what SQ sqid holds, as far as its in-flight limit allows.
@@ -381,6 +424,7 @@ static void fetch_sq(struct nvme_ctrl *c, uint16_t sqid)
 		if (!f)
 			return;
 		f->c = c;
+		f->grp = sq_group(c, sqid);
 		f->generation = c->generation;
 		f->sq_epoch = sq->epoch;
 		f->sqid = sqid;
@@ -414,7 +458,14 @@ void nvme_kick(struct nvme_ctrl *c, uint16_t sqid)
 			while (deferred[w]) {
 				unsigned bit = (unsigned)__builtin_ctz(deferred[w]);
 				deferred[w] &= ~(1u << bit);
+				/* held already, but for a kick from the poller
+				 * or from the admin queue */
+				struct nvme_group *g = nvme_lock_sq(c, (uint16_t)(w * 32 + bit));
 				fetch_sq(c, (uint16_t)(w * 32 + bit));
+				if (g)
+					nvme_unlock_group(g);
+				else
+					nvme_unlock_all(c);
 				again = true;
 			}
 		}
@@ -431,7 +482,7 @@ void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail)
 	sq->tail = tail;
 	nvme_dbbuf_doorbell(c, sqid);
 	nvme_kick(c, sqid);
-	nvme_batch_end(c);
+	nvme_batch_end(c, sq_group(c, sqid));
 }
 
 void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
@@ -441,7 +492,7 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 	if (!cq->valid || head >= cq->size)
 		return;
 	cq->head = head;
-	nvme_update_intx(c);
+	nvme_update_intx(c, nvme_cq_group(c, cqid));
 	if (c->stopped)
 		return; /* nothing waits: quiesce turned waiting jobs into records */
 	while (cq->wait && cq_room(c, cqid)) {
@@ -451,7 +502,7 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 		post(c, job);
 	}
 	nvme_dbbuf_cq_eventidx(c, cqid);
-	nvme_batch_end(c);
+	nvme_batch_end(c, nvme_cq_group(c, cqid));
 }
 
 /* Free the jobs of SQ sqid that nobody else holds (waiting for CQ room, or
@@ -553,8 +604,9 @@ void nvme_queues_quiesce(struct nvme_ctrl *c)
 void nvme_queues_resume(struct nvme_ctrl *c)
 {
 	c->stopped = false;
-	if (c->aio)
-		nvme_aio_poll(c->aio); /* nothing should be left; cheap to be sure */
+	for (unsigned i = 0; i < c->nworkers; i++)
+		if (c->group[i].aio)
+			nvme_aio_poll(c->group[i].aio); /* nothing should be left; cheap to be sure */
 	for (unsigned i = 0; i <= c->nq; i++) {
 		struct nvme_sq *sq = &c->sq[i];
 		unsigned n = sq->nresume;
@@ -586,7 +638,7 @@ void nvme_queues_resume(struct nvme_ctrl *c)
 			}
 		}
 	}
-	nvme_update_intx(c);
+	nvme_update_intx(c, NULL);
 	if (c->reraise) {
 		/* the interrupts the source had raised or held for entries
 		 * the host has not consumed yet: signal them here too (a
@@ -598,5 +650,5 @@ void nvme_queues_resume(struct nvme_ctrl *c)
 	}
 	for (unsigned i = 0; i <= c->nq; i++)
 		nvme_kick(c, (uint16_t)i);
-	nvme_batch_end(c);
+	nvme_batch_end(c, NULL);
 }
