@@ -185,7 +185,8 @@ static void features(struct nvme_ctrl *c, struct nvme_job *job, bool set)
 	uint32_t *slot;
 
 	if (!set && (job->sqe[10] >> 8 & 7) == 3) { /* SEL = supported capabilities */
-		job->dw0 = (fid == 0x06 || fid == 0x07 || fid == 0x08 || fid == 0x0b || fid == 0x01 || fid == 0x02)
+		job->dw0 = (fid == 0x06 || fid == 0x07 || fid == 0x08 || fid == 0x09 || fid == 0x0b || fid == 0x01 ||
+			    fid == 0x02)
 				   ? 0x4
 				   : 0;
 		done(c, job, job->dw0 ? NVME_SC_SUCCESS : NVME_SC_INVALID_FIELD);
@@ -218,7 +219,26 @@ static void features(struct nvme_ctrl *c, struct nvme_job *job, bool set)
 	case 0x08:
 		slot = &c->feat_coal;
 		v &= 0xffff;
+		if (set && v >> 8 && nvme_coal_start(c) < 0) {
+			/* no timer for the aggregation time: keep what we had */
+			uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: no thread for the interrupt aggregation time");
+			done(c, job, NVME_SC_INTERNAL);
+			return;
+		}
 		break;
+	case 0x09: { /* Interrupt Vector Configuration: IV, Coalescing Disable */
+		uint32_t iv = v & 0xffff;
+		if (iv > c->nq) {
+			done(c, job, NVME_SC_INVALID_FIELD);
+			return;
+		}
+		uint64_t *word = &c->coal_disabled[iv / 64], bit = 1ull << (iv % 64);
+		if (set)
+			*word = v >> 16 & 1 ? *word | bit : *word & ~bit;
+		job->dw0 = iv | (*word & bit ? 1u << 16 : 0);
+		done(c, job, NVME_SC_SUCCESS);
+		return;
+	}
 	case 0x0b:
 		slot = &c->feat_aec;
 		break;

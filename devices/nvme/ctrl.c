@@ -237,6 +237,7 @@ static void free_ctrl(void *data)
 	struct nvme_ctrl *c = data;
 
 	nvme_dbbuf_destroy(c); /* first: its thread stops */
+	nvme_coal_stop(c);
 	if (c->nworkers) {
 		nvme_lock_all(c);
 		c->generation++;

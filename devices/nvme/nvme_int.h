@@ -38,6 +38,7 @@
 #define NVME_SC_INVALID_OPCODE 0x001
 #define NVME_SC_INVALID_FIELD  0x002
 #define NVME_SC_DATA_XFER      0x004
+#define NVME_SC_INTERNAL       0x006
 #define NVME_SC_INVALID_NS     0x00b
 #define NVME_SC_PRP_OFFSET     0x013
 #define NVME_SC_LBA_RANGE      0x080
@@ -76,6 +77,7 @@ struct nvme_cq {
 	uint32_t size, head, tail;
 	uint64_t base;
 	unsigned unsignalled;  /* entries posted since its last interrupt */
+	uint64_t first_ns;     /* when the oldest of them was posted (coalesce.c) */
 	struct nvme_job *wait; /* completions waiting for room, oldest first */
 	struct nvme_job **wait_tail;
 };
@@ -256,6 +258,8 @@ struct nvme_ctrl {
 	bool reraise; /* loaded from a stream: signal CQs with entries on resume */
 	void *mig;    /* struct devmig, allocated on first use */
 	uint32_t feat_arb, feat_pm, feat_vwc, feat_coal, feat_aec;
+	uint64_t coal_disabled[2]; /* Interrupt Vector Configuration: CD per vector */
+	struct nvme_coal *coal;	   /* the aggregation time's timer, once a TIME was set */
 	uint64_t units_read, units_written, cmds_read, cmds_written;
 	struct nvme_dbbuf *dbbuf; /* shadow doorbells (dbbuf.c) */
 };
@@ -307,6 +311,13 @@ void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn afte
 void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job);
 void nvme_dma_purge(struct nvme_ctrl *c); /* all locks held: after a reset, quiesce or SQ deletion */
 void nvme_dma_unstarve(struct nvme_ctrl *c); /* no lock held: start pieces that waited for budget */
+
+/* coalesce.c: interrupt coalescing, under the CQ's worker lock */
+uint64_t nvme_now_ns(void);
+bool nvme_coal_post(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t cqid); /* an entry: raise now? */
+bool nvme_coal_due(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t cqid);  /* batch end: raise now? */
+int nvme_coal_start(struct nvme_ctrl *c);				      /* every lock held */
+void nvme_coal_stop(struct nvme_ctrl *c);				      /* no lock held */
 
 /* ctrl.c */
 void nvme_regs_sync(struct nvme_ctrl *c);

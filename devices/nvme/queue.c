@@ -130,25 +130,21 @@ static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
 		nvme_update_intx(c, nvme_cq_group(c, (uint16_t)(cq - c->cq)));
 }
 
-/* An entry was posted on CQ cqid: interrupt now when the aggregation
- * threshold (Interrupt Coalescing, 0-based) is reached, else at the end of
- * the batch (nvme_batch_end). The admin CQ is never coalesced. */
+/* An entry was posted on CQ cqid: interrupt now, or when coalescing
+ * lets it (coalesce.c). */
 static void signal_cq(struct nvme_ctrl *c, uint16_t cqid)
 {
 	struct nvme_cq *cq = &c->cq[cqid];
-	unsigned threshold = (c->feat_coal & 0xff) + 1;
 
-	if (cqid == 0 || ++cq->unsignalled >= threshold) {
-		cq->unsignalled = 0;
+	if (nvme_coal_post(c, cq, cqid))
 		raise_cq(c, cq);
-	}
 }
 
 /*
  * The end of a batch of work (a doorbell, a set of finished I/Os, a DMA
- * reply): start the I/O queued on the engine in one go, and raise the
- * interrupts held back for coalescing. Not waiting for the aggregation
- * time is allowed (it is an upper bound) and keeps an idle device idle.
+ * reply): start the I/O queued on the engines in one go, and raise the
+ * interrupts held back for coalescing that are due (without an
+ * aggregation time, all of them: an idle device stays idle).
  */
 void nvme_batch_end(struct nvme_ctrl *c, struct nvme_group *g)
 {
@@ -159,10 +155,8 @@ void nvme_batch_end(struct nvme_ctrl *c, struct nvme_group *g)
 		return;
 	for (unsigned i = 0; i <= c->nq; i++) {
 		struct nvme_cq *cq = &c->cq[i];
-		if (in_group(c, g, i) && cq->valid && cq->unsignalled) {
-			cq->unsignalled = 0;
+		if (in_group(c, g, i) && cq->valid && nvme_coal_due(c, cq, (uint16_t)i))
 			raise_cq(c, cq);
-		}
 	}
 }
 

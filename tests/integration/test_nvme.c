@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1306,6 +1307,77 @@ static void interrupts_coalesce_by_the_aggregation_threshold(void **state)
 	drv_close(&d);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Aggregation time 255 (25.5 ms) with a threshold one command does not
+ * reach: the interrupt comes, and not before the time has passed since
+ * its entry was posted (after the doorbell). */
+static void interrupts_wait_for_the_aggregation_time(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 0xffff, NULL), 0); /* THR 255, TIME 255 */
+	uint32_t dw0 = 0;
+	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x08, 0, &dw0), 0);
+	assert_int_equal(dw0, 0xffff);
+	harness_wait_eventfd(d.efd[1], 0);
+	for (unsigned round = 0; round < 2; round++) {
+		uint64_t t0 = now_ns();
+		(void)queue_io(&d, 1, 0x02, 0, 7, IOVA + DATA_OFF, 0);
+		drv_ring(&d, 1);
+		uint16_t got;
+		assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+		assert_int_equal(harness_wait_eventfd(d.efd[1], 10000), 1);
+		uint64_t waited = now_ns() - t0;
+		if (waited < 25500000u)
+			fail_msg("round %u: interrupt %llu us after the doorbell, before the aggregation time", round,
+				 (unsigned long long)(waited / 1000));
+	}
+	drv_close(&d);
+}
+
+/* Interrupt Vector Configuration: with Coalescing Disable on vector 1,
+ * four completions in one batch raise four interrupts despite a
+ * threshold of four entries; without it, one. */
+static void coalescing_disable_interrupts_for_every_completion_of_its_vector(void **state)
+{
+	struct drv d;
+	uint32_t dw0 = 0;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x08, 3, NULL), 0); /* THR 3 (0-based), TIME 0 */
+	for (unsigned cd = 1; cd <= 2; cd++) {
+		bool disabled = cd == 1;
+		assert_int_equal(admin(&d, 0x09, 0, 0, 0x09, 1u | (disabled ? 1u << 16 : 0), NULL), 0);
+		assert_int_equal(admin(&d, 0x0a, 0, 0, 0x09, 1, &dw0), 0);
+		assert_int_equal(dw0, 1u | (disabled ? 1u << 16 : 0));
+		harness_wait_eventfd(d.efd[1], 0);
+		for (unsigned k = 0; k < 4; k++)
+			(void)queue_io(&d, 1, 0x02, (uint64_t)k * 8, 7, IOVA + DATA_OFF + k * 4096u, 0);
+		drv_ring(&d, 1);
+		uint16_t got;
+		for (unsigned k = 0; k < 4; k++)
+			assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+		(void)rd32(&d, 0x1c); /* a round trip: the batch is over */
+		assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), disabled ? 4 : 1);
+	}
+	/* a vector the controller does not have */
+	assert_int_equal(admin(&d, 0x09, 0, 0, 0x09, NQ + 1, NULL), sc_invalid_field);
+	assert_int_equal(admin(&d, 0x0a, 0, 0, 0x09, 0, &dw0), 0);
+	assert_int_equal(dw0, 0);
+	drv_close(&d);
+}
+
 static int run_program(const char *exe, char *const *argv)
 {
 	pid_t pid = fork();
@@ -1420,6 +1492,9 @@ int main(void)
 						teardown_file),
 		cmocka_unit_test_setup_teardown(disconnect_with_io_in_flight, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(interrupts_coalesce_by_the_aggregation_threshold, setup, teardown),
+		cmocka_unit_test_setup_teardown(interrupts_wait_for_the_aggregation_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(coalescing_disable_interrupts_for_every_completion_of_its_vector, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_take_submissions_without_a_doorbell, setup_poll_long,
 						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_start_a_burst_without_a_doorbell, setup_poll_long,
