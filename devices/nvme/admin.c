@@ -134,6 +134,16 @@ static void identify(struct nvme_ctrl *c, struct nvme_job *job)
 	nvme_transfer(c, job, NVME_PAGE, true, sent);
 }
 
+/* The error log reached the host: error events may come again, unless
+ * it asked to retain them (RAE), after this command's completion. */
+static void error_log_sent(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	bool retain = job->sqe[10] >> 15 & 1;
+
+	done(c, job, NVME_SC_SUCCESS);
+	nvme_events_log_read(c, retain);
+}
+
 static void get_log(struct nvme_ctrl *c, struct nvme_job *job)
 {
 	uint32_t lid = job->sqe[10] & 0xff;
@@ -143,8 +153,14 @@ static void get_log(struct nvme_ctrl *c, struct nvme_job *job)
 	size_t loglen;
 
 	switch (lid) {
-	case 1: /* error information: no errors */
+	case 1: /* error information: the last error (a doorbell write), or none */
 		loglen = 64;
+		if (c->err_count) {
+			put64(log, c->err_count);
+			put16(log + 8, c->err_sqid);
+			put16(log + 10, 0xffff); /* no command */
+			put16(log + 14, 0xffff); /* no parameter */
+		}
 		break;
 	case 2: /* SMART / health */
 		loglen = 512;
@@ -175,7 +191,7 @@ static void get_log(struct nvme_ctrl *c, struct nvme_job *job)
 		return;
 	size_t n = loglen - (size_t)off < len ? loglen - (size_t)off : len;
 	memcpy(d, log + off, n);
-	nvme_transfer(c, job, len, true, sent);
+	nvme_transfer(c, job, len, true, lid == 1 ? error_log_sent : sent);
 }
 
 static void features(struct nvme_ctrl *c, struct nvme_job *job, bool set)
@@ -391,6 +407,7 @@ void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job)
 		c->aer_cid[c->aer_pending] = (uint16_t)(job->sqe[0] >> 16);
 		c->aer_pending++;
 		nvme_job_forget(c, job);
+		nvme_events_deliver(c); /* an event may wait for it */
 		break;
 	default:
 		done(c, job, NVME_SC_INVALID_OPCODE);

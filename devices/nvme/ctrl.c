@@ -67,6 +67,7 @@ static void ctrl_reset(struct nvme_ctrl *c)
 	nvme_io_drain(c);
 	c->enabled = false;
 	c->aer_pending = 0;
+	nvme_events_reset(c);
 	c->intms = 0;
 	c->csts &= ~(CSTS_RDY | CSTS_CFS);
 	nvme_update_intx(c, NULL);
@@ -174,6 +175,13 @@ static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const
 			else
 				nvme_sq_doorbell(c, (uint16_t)(idx / 2), val & 0xffff);
 		}
+	}
+	/* the doorbell of a queue the controller cannot have */
+	if (offset + len > end && offset < NVME_MSIX_TABLE && c->enabled) {
+		uint64_t first = offset > end ? offset : end;
+		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: doorbell write at 0x%llx: no such queue, ignored",
+			       (unsigned long long)first);
+		nvme_event_raise(c, (uint16_t)((first - NVME_DOORBELL) / 8), NVME_EVENT_INVALID_DB_REG);
 	}
 	sync_read_only(c);
 	nvme_unlock_all(c);

@@ -36,7 +36,8 @@
  * up): then EventIdx is the known head, so the host rings.
  *
  * Every shadow value is checked like an MMIO doorbell: one outside its
- * queue is ignored and logged once until a valid one is seen.
+ * queue is ignored, logged and reported (an Invalid Doorbell Write Value
+ * event, events.c) once until a valid one is seen.
  *
  * Ownership: the SQ EventIdx slots are written by the poller (without
  * poller, by whoever holds the queue's worker lock), the CQ EventIdx slots
@@ -283,11 +284,13 @@ void nvme_dbbuf_sq_refresh(struct nvme_ctrl *c, uint16_t sqid)
 		}
 	}
 	if (v >= sq->size) {
-		if (!d->warned_sq[sqid])
+		if (!d->warned_sq[sqid]) {
 			uvf_device_log(c->dev, UVF_LOG_WARNING,
 				       "nvme: shadow doorbell of SQ %u: tail %" PRIu32 " outside the queue of %" PRIu32
 				       " entries, ignored",
 				       sqid, v, sq->size);
+			nvme_event_raise(c, sqid, NVME_EVENT_INVALID_DB_VALUE);
+		}
 		d->warned_sq[sqid] = true;
 		return;
 	}
@@ -307,11 +310,13 @@ bool nvme_dbbuf_cq_refresh(struct nvme_ctrl *c, uint16_t cqid)
 	for (int i = 0; i < 4; i++) {
 		uint32_t v = shadow_load(&d->db[2 * cqid + 1]);
 		if (v >= cq->size) {
-			if (!d->warned_cq[cqid])
+			if (!d->warned_cq[cqid]) {
 				uvf_device_log(c->dev, UVF_LOG_WARNING,
 					       "nvme: shadow doorbell of CQ %u: head %" PRIu32
 					       " outside the queue of %" PRIu32 " entries, ignored",
 					       cqid, v, cq->size);
+				nvme_event_raise(c, cqid, NVME_EVENT_INVALID_DB_VALUE);
+			}
 			d->warned_cq[cqid] = true;
 			break;
 		}

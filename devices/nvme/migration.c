@@ -395,6 +395,7 @@ static int transition(struct nvme_ctrl *c, enum uvf_migration_state from, enum u
 		if (from == UVF_MIGRATION_STATE_STOP) {
 			nvme_queues_resume(c);
 			nvme_dbbuf_pause(c, false); /* the shadow tails written meanwhile are taken */
+			nvme_events_deliver(c);	    /* raised while stopped */
 		}
 		break;
 	default: /* PRE_COPY sends nothing before the final copy */

@@ -253,6 +253,13 @@ struct nvme_ctrl {
 	struct nvme_cq cq[UVF_NVME_MAX_QUEUES + 1];
 	unsigned aer_pending;
 	uint16_t aer_cid[NVME_AERL + 1]; /* command ids of the held AERs */
+	/* asynchronous events (events.c) */
+	uint32_t event_raised; /* bit per error event information, not yet taken (atomic) */
+	uint16_t event_qid;    /* the queue of the last one raised (atomic) */
+	uint8_t aer_events;    /* taken, waiting for an AER or the mask */
+	bool aer_masked;       /* error events wait for a read of the error log */
+	uint64_t err_count;    /* error log entries so far */
+	uint16_t err_sqid;     /* the queue of the last */
 	/* migration (migration.c) */
 	bool stopped; /* quiesced: no fetch, no DMA, no interrupt */
 	bool reraise; /* loaded from a stream: signal CQs with entries on resume */
@@ -290,6 +297,8 @@ bool nvme_group_held(const struct nvme_group *g); /* by the calling thread */
 void nvme_kick(struct nvme_ctrl *c, uint16_t sqid);
 void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job);
 void nvme_job_forget(struct nvme_ctrl *c, struct nvme_job *job); /* a held command: no completion now */
+/* complete command cid of SQ sqid, forgotten before, now */
+void nvme_post_completion(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0);
 void nvme_job_drop(struct nvme_ctrl *c, struct nvme_job *job);
 bool nvme_job_live(const struct nvme_ctrl *c, const struct nvme_job *job);
 void nvme_job_free(struct nvme_job *job);
@@ -311,6 +320,14 @@ void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn afte
 void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job);
 void nvme_dma_purge(struct nvme_ctrl *c); /* all locks held: after a reset, quiesce or SQ deletion */
 void nvme_dma_unstarve(struct nvme_ctrl *c); /* no lock held: start pieces that waited for budget */
+
+/* events.c: asynchronous events (error status) */
+#define NVME_EVENT_INVALID_DB_REG   0x00u /* Invalid Doorbell Register */
+#define NVME_EVENT_INVALID_DB_VALUE 0x01u /* Invalid Doorbell Write Value */
+void nvme_event_raise(struct nvme_ctrl *c, uint16_t qid, unsigned info); /* any lock, any thread */
+void nvme_events_deliver(struct nvme_ctrl *c);				  /* every lock held */
+void nvme_events_log_read(struct nvme_ctrl *c, bool retain);		  /* every lock held */
+void nvme_events_reset(struct nvme_ctrl *c);				  /* every lock held */
 
 /* coalesce.c: interrupt coalescing, under the CQ's worker lock */
 uint64_t nvme_now_ns(void);

@@ -322,6 +322,20 @@ static struct nvme_job *new_job(struct nvme_ctrl *c, uint16_t sqid)
 	return job;
 }
 
+void nvme_post_completion(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0)
+{
+	struct nvme_job *job = c->sq[sqid].valid ? new_job(c, sqid) : NULL;
+
+	if (!job) {
+		uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: cannot complete command %u of SQ %u", cid, sqid);
+		return;
+	}
+	job->sqe[0] = (uint32_t)cid << 16;
+	job->status = status;
+	job->dw0 = dw0;
+	nvme_complete(c, job);
+}
+
 /* Start the command in sqe (just fetched from the SQ head). */
 static bool start_entry(struct nvme_ctrl *c, uint16_t sqid, const void *sqe)
 {
@@ -471,8 +485,13 @@ void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail)
 {
 	struct nvme_sq *sq = &c->sq[sqid];
 
-	if (!sq->valid || tail >= sq->size)
-		return; /* an invalid doorbell write is ignored */
+	if (!sq->valid || tail >= sq->size) {
+		/* ignored, and reported */
+		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: SQ %u doorbell: %s (tail %u), ignored", sqid,
+			       sq->valid ? "tail outside the queue" : "no such queue", tail);
+		nvme_event_raise(c, sqid, sq->valid ? NVME_EVENT_INVALID_DB_VALUE : NVME_EVENT_INVALID_DB_REG);
+		return;
+	}
 	sq->tail = tail;
 	nvme_dbbuf_doorbell(c, sqid);
 	nvme_kick(c, sqid);
@@ -483,8 +502,12 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 {
 	struct nvme_cq *cq = &c->cq[cqid];
 
-	if (!cq->valid || head >= cq->size)
+	if (!cq->valid || head >= cq->size) {
+		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: CQ %u doorbell: %s (head %u), ignored", cqid,
+			       cq->valid ? "head outside the queue" : "no such queue", head);
+		nvme_event_raise(c, cqid, cq->valid ? NVME_EVENT_INVALID_DB_VALUE : NVME_EVENT_INVALID_DB_REG);
 		return;
+	}
 	cq->head = head;
 	nvme_update_intx(c, nvme_cq_group(c, cqid));
 	if (c->stopped)

@@ -973,6 +973,29 @@ static void shadow_doorbells_full_cq_asks_for_the_head_doorbell(void **state)
 	drv_close(&d);
 }
 
+/* Queue an Asynchronous Event Request; returns its command id. */
+static uint16_t queue_aer(struct drv *d)
+{
+	uint32_t sqe[16] = {0x0c};
+	uint16_t cid = drv_queue(d, 0, sqe);
+	drv_ring(d, 0);
+	return cid;
+}
+
+/* The error log page's entry count and queue id. */
+static uint64_t error_log(struct drv *d, uint16_t *sqid)
+{
+	uint64_t count;
+	memset(d->mem + BUF_OFF, 0xee, 64);
+	assert_int_equal(admin(d, 0x02, 0, IOVA + BUF_OFF, 1 | 15u << 16, 0, NULL), 0);
+	memcpy(&count, d->mem + BUF_OFF, 8);
+	memcpy(sqid, d->mem + BUF_OFF + 8, 2);
+	return count;
+}
+
+#define AEN_INVALID_DB_REG   0x010000u /* error status, Invalid Doorbell Register, log page 01h */
+#define AEN_INVALID_DB_VALUE 0x010100u /* error status, Invalid Doorbell Write Value, log page 01h */
+
 /* Shadow values outside their queue are ignored like such a doorbell
  * write; the queue goes on with the next valid one. */
 static void shadow_doorbells_ignore_values_outside_the_queue(void **state)
@@ -986,15 +1009,66 @@ static void shadow_doorbells_ignore_values_outside_the_queue(void **state)
 	create_io_queues(&d);
 	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
 	shadow_block_roundtrip(&d, 2, &r);
+	uint16_t aer = queue_aer(&d);
 	uint32_t *db = slot32(&d, DBS_OFF + 8), *cqdb = slot32(&d, DBS_OFF + 12);
 	__atomic_store_n(db, 200u, __ATOMIC_RELEASE);
 	__atomic_store_n(cqdb, 0xffffffffu, __ATOMIC_RELEASE);
 	assert_false(drv_peek(&d, 1, cqe, 200));
+	/* the poller took the tail, refused it and reported it */
+	uint32_t dw0 = 0;
+	uint16_t sqid = 0;
+	assert_int_equal(drv_wait(&d, 0, aer, &dw0, QDEPTH), 0);
+	assert_int_equal(dw0, AEN_INVALID_DB_VALUE);
+	assert_int_equal(error_log(&d, &sqid), 1);
+	assert_int_equal(sqid, 1);
 	/* back to valid values */
 	__atomic_store_n(db, d.sq_tail[1], __ATOMIC_RELEASE);
 	__atomic_store_n(cqdb, d.cq_head[1], __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < 20; i++)
 		shadow_block_roundtrip(&d, i, &r);
+	drv_close(&d);
+}
+
+/* MMIO doorbell writes the controller cannot take are ignored and
+ * reported by an asynchronous event; error events then wait until the
+ * error log is read, and come one per read. */
+static void invalid_doorbell_writes_raise_asynchronous_events(void **state)
+{
+	struct drv d;
+	uint32_t dw0 = 0, cqe[4];
+	uint16_t sqid = 0;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(error_log(&d, &sqid), 0); /* no error yet */
+	uint16_t aer = queue_aer(&d);
+	assert_false(drv_peek(&d, 0, cqe, 50)); /* held */
+	wr32(&d, 0x1008, QDEPTH);		/* SQ 1 tail past the queue */
+	assert_int_equal(drv_wait(&d, 0, aer, &dw0, QDEPTH), 0);
+	assert_int_equal(dw0, AEN_INVALID_DB_VALUE);
+	/* masked until the log is read: a doorbell of a queue not created
+	 * (2) and one past the controller's queues wait */
+	aer = queue_aer(&d);
+	wr32(&d, 0x1000 + 8 * 2, 1);
+	wr32(&d, 0x1000 + 8 * (NQ + 1), 1);
+	assert_false(drv_peek(&d, 0, cqe, 50));
+	/* reading the log with Retain Asynchronous Event keeps the mask */
+	assert_int_equal(admin(&d, 0x02, 0, IOVA + BUF_OFF, 1 | 1u << 15 | 15u << 16, 0, NULL), 0);
+	assert_false(drv_peek(&d, 0, cqe, 50));
+	uint64_t count = error_log(&d, &sqid);
+	assert_true(count >= 2);
+	assert_int_equal(drv_wait(&d, 0, aer, &dw0, QDEPTH), 0);
+	assert_int_equal(dw0, AEN_INVALID_DB_REG);
+	/* the queue is unharmed */
+	memset(d.mem + DATA_OFF, 0x3c, 512);
+	assert_int_equal(io(&d, 0x01, 1, 5, 0, IOVA + DATA_OFF, 0, 0), 0);
+	/* a controller reset forgets events and held requests */
+	aer = queue_aer(&d);
+	assert_false(drv_peek(&d, 0, cqe, 50));
+	drv_disable(&d);
+	drv_enable(&d);
+	assert_int_equal(admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	drv_close(&d);
 }
 
@@ -1509,6 +1583,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_ignore_values_outside_the_queue, setup_poll_long,
 						teardown),
+		cmocka_unit_test_setup_teardown(invalid_doorbell_writes_raise_asynchronous_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_refused_on_private_memory_and_bad_pages, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_end_at_reset_and_shutdown, setup_poll_long, teardown),
