@@ -41,6 +41,11 @@
 #define QDEPTH	  16u
 #define NSIZE	  (16u << 20)
 #define NQ	  2u
+#define WQ	  4u /* queue pairs of the workers' tests */
+#define IOSQ3_OFF 0xa000u
+#define IOCQ3_OFF 0xb000u
+#define IOSQ4_OFF 0xc000u
+#define IOCQ4_OFF 0xd000u
 
 static const uint16_t sc_invalid_field = 0x2; /* status: Invalid Field in Command */
 
@@ -50,8 +55,8 @@ struct drv {
 	struct uvf_client *c;
 	uint8_t *mem;
 	bool own_mem; /* registered without fd: ours to free */
-	uint32_t sq_tail[3], cq_head[3];
-	bool phase[3];
+	uint32_t sq_tail[WQ + 1], cq_head[WQ + 1];
+	bool phase[WQ + 1];
 	uint16_t cid;
 	int efd[NQ + 1];
 };
@@ -147,6 +152,40 @@ static int setup_file_threads(void **state)
 	return ret;
 }
 
+/* Four queue pairs in a file on two workers (io_uring, or the pool). */
+static int setup_file_workers(void **state)
+{
+	struct uvf_nvme_opts opts = {.queues = WQ, .serial = "UVFTEST123", .workers = 2};
+	struct uvf_nvme *nvme;
+
+	strcpy(g_backing, "/tmp/uvf-nvme-test-XXXXXX");
+	int fd = mkstemp(g_backing);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, NSIZE), 0);
+	close(fd);
+	opts.backing = g_backing;
+	/* workers beyond the limit are refused; beyond the queues, capped */
+	opts.workers = UVF_NVME_MAX_WORKERS + 1;
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), -EINVAL);
+	opts.workers = WQ + 3;
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	uvf_nvme_destroy(nvme);
+	opts.workers = 2;
+	harness_prepare(&g_h);
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	harness_start(&g_h, uvf_nvme_device(nvme), NULL);
+	*state = &g_h;
+	return 0;
+}
+
+static int setup_file_workers_threads(void **state)
+{
+	setenv("UVF_NVME_AIO", "threads", 1);
+	int ret = setup_file_workers(state);
+	unsetenv("UVF_NVME_AIO");
+	return ret;
+}
+
 static int teardown_file(void **state)
 {
 	harness_stop(*state);
@@ -231,7 +270,7 @@ static void drv_close(struct drv *d)
 
 static void drv_enable(struct drv *d)
 {
-	for (unsigned q = 0; q < 3; q++) {
+	for (unsigned q = 0; q <= WQ; q++) {
 		d->sq_tail[q] = d->cq_head[q] = 0;
 		d->phase[q] = true;
 	}
@@ -249,8 +288,8 @@ static void drv_disable(struct drv *d)
 	assert_int_equal(rd32(d, 0x1c) & 1, 0);
 }
 
-static const uint32_t sq_offs[3] = {ASQ_OFF, IOSQ_OFF, IOSQ2_OFF};
-static const uint32_t cq_offs[3] = {ACQ_OFF, IOCQ_OFF, IOCQ2_OFF};
+static const uint32_t sq_offs[WQ + 1] = {ASQ_OFF, IOSQ_OFF, IOSQ2_OFF, IOSQ3_OFF, IOSQ4_OFF};
+static const uint32_t cq_offs[WQ + 1] = {ACQ_OFF, IOCQ_OFF, IOCQ2_OFF, IOCQ3_OFF, IOCQ4_OFF};
 
 /* Put a command in SQ q without ringing; returns its command id. */
 static uint16_t drv_queue(struct drv *d, unsigned q, uint32_t *sqe)
@@ -1252,6 +1291,120 @@ static void many_commands_in_flight_on_two_queues_on_message_dma(void **state)
 	many_commands_in_flight(false);
 }
 
+/* The SQ of each queue pair of the workers' tests, and its CQ: crossed
+ * (SQ 1 and 2 complete on each other's CQ) and shared (SQ 3 and 4 on
+ * CQ 3), so that a worker serves an SQ whose number is not its CQ's. CQ 4
+ * stays empty. CQs 1 and 3 interrupt on vector 1, 2 and 4 on vector 2. */
+static const unsigned wq_cq[WQ + 1] = {0, 2, 1, 3, 3};
+
+static void create_worker_queues(struct drv *d)
+{
+	for (unsigned q = 1; q <= WQ; q++) {
+		d->sq_tail[q] = d->cq_head[q] = 0;
+		d->phase[q] = true;
+		memset(d->mem + cq_offs[q], 0, 4096);
+		assert_int_equal(admin(d, 0x05, 0, IOVA + cq_offs[q], (QDEPTH - 1) << 16 | q,
+				       ((q - 1) % 2 + 1) << 16 | 3, NULL),
+				 0);
+	}
+	for (unsigned q = 1; q <= WQ; q++)
+		assert_int_equal(
+			admin(d, 0x01, 0, IOVA + sq_offs[q], (QDEPTH - 1) << 16 | q, wq_cq[q] << 16 | 1, NULL), 0);
+}
+
+#define WBURST 10u /* commands per SQ at once: SQs 3 and 4 overfill CQ 3 */
+
+static uint32_t wburst_off(unsigned q, unsigned k)
+{
+	return DATA_OFF + ((q - 1) * WBURST + k) * 4096u;
+}
+
+/* Queue WBURST 4 KiB commands on every SQ, ring them all, and take every
+ * completion from the CQs in whatever order: each command once, on its
+ * SQ's CQ, successful. */
+static void worker_burst(struct drv *d, uint8_t opc, unsigned round)
+{
+	uint16_t cid[WQ + 1][WBURST];
+	bool seen[WQ + 1][WBURST];
+	memset(seen, 0, sizeof(seen));
+	for (unsigned q = 1; q <= WQ; q++)
+		for (unsigned k = 0; k < WBURST; k++)
+			cid[q][k] = queue_io(d, q, opc, 2048 + (uint64_t)(round * WQ * WBURST + (q - 1) * WBURST + k) * 8, 7,
+					     IOVA + wburst_off(q, k), 0);
+	for (unsigned q = 1; q <= WQ; q++)
+		drv_ring(d, q);
+	for (unsigned left = WQ * WBURST, idle = 0; left;) {
+		bool got = false;
+		for (unsigned cq = 1; cq <= WQ; cq++) {
+			uint32_t cqe[4];
+			if (!drv_peek(d, cq, cqe, 1))
+				continue;
+			got = true;
+			unsigned sq = cqe[2] >> 16, k = 0;
+			assert_true(sq >= 1 && sq <= WQ);
+			assert_int_equal(wq_cq[sq], cq);
+			while (k < WBURST && cid[sq][k] != (cqe[3] & 0xffff))
+				k++;
+			assert_true(k < WBURST);
+			assert_false(seen[sq][k]);
+			assert_int_equal(cqe[3] >> 17 & 0x7ff, 0);
+			seen[sq][k] = true;
+			left--;
+			if (++d->cq_head[cq] == QDEPTH) {
+				d->cq_head[cq] = 0;
+				d->phase[cq] = !d->phase[cq];
+			}
+			wr32(d, 0x1004 + 8 * cq, d->cq_head[cq]);
+		}
+		idle = got ? 0 : idle + 1;
+		assert_true(idle < 20000);
+	}
+}
+
+/* Four queue pairs on two workers, SQs crossed over and sharing CQs:
+ * writes and reads of every queue at once move the right data, each
+ * command completes once; a reset with all of them in flight stops the
+ * workers cleanly and the controller works again. */
+static void queues_on_two_workers_complete_every_command_once(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_worker_queues(&d);
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned q = 1; q <= WQ; q++)
+			for (unsigned k = 0; k < WBURST; k++)
+				memset(d.mem + wburst_off(q, k), (int)(round * 64 + q * 16 + k), 4096);
+		worker_burst(&d, 0x01, round);
+		memset(d.mem + DATA_OFF, 0, WQ * WBURST * 4096u);
+		worker_burst(&d, 0x02, round);
+		for (unsigned q = 1; q <= WQ; q++)
+			for (unsigned k = 0; k < WBURST; k++)
+				for (unsigned i = 0; i < 4096; i++)
+					if (d.mem[wburst_off(q, k) + i] != (uint8_t)(round * 64 + q * 16 + k))
+						fail_msg("round %u queue %u command %u byte %u: 0x%02x", round, q, k,
+							 i, d.mem[wburst_off(q, k) + i]);
+	}
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned q = 1; q <= WQ; q++) {
+			for (unsigned k = 0; k < WBURST; k++)
+				(void)queue_io(&d, q, k % 2 ? 0x01 : 0x02, (uint64_t)k * 8, 7, IOVA + wburst_off(q, k), 0);
+			drv_ring(&d, q);
+		}
+		drv_disable(&d);
+		drv_enable(&d);
+		create_worker_queues(&d);
+	}
+	memset(d.mem + DATA_OFF, 0x5a, 4096);
+	assert_int_equal(io_q(&d, 3, 0x01, 1, 4000, 7, IOVA + DATA_OFF, 0), 0); /* SQ 3 completes on CQ 3 */
+	memset(d.mem + DATA_OFF, 0, 4096);
+	assert_int_equal(io_q(&d, 3, 0x02, 1, 4000, 7, IOVA + DATA_OFF, 0), 0);
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(d.mem[DATA_OFF + i], 0x5a);
+	drv_close(&d);
+}
+
 /* With memory by message, a 16 KiB read through a PRP list (list read,
  * then data) queued before a 512-byte read completes after it. */
 static void a_short_command_overtakes_a_long_one(void **state)
@@ -1560,6 +1713,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma,
 						setup_file_threads, teardown_file),
 		cmocka_unit_test_setup_teardown(a_short_command_overtakes_a_long_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(queues_on_two_workers_complete_every_command_once, setup_file_workers,
+						teardown_file),
+		cmocka_unit_test_setup_teardown(queues_on_two_workers_complete_every_command_once,
+						setup_file_workers_threads, teardown_file),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_message_dma, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file_threads,
