@@ -52,6 +52,18 @@
  * not lost). Doorbells written while stopped are kept and served on
  * resume. Config space, the MSI-X table and IRQ wiring are the VMM's.
  *
+ * Workers: the I/O queue pairs are spread over workers (opts.workers),
+ * each with its own lock and I/O engine (devices/nvme/worker.c); the
+ * engine's threads run their queues' completions, the dispatch thread
+ * MMIO doorbells, admin commands and message-based DMA replies, the
+ * shadow doorbell poller new shadow tails. A RAM namespace has no engine:
+ * its I/O runs on whichever of those threads starts it.
+ *
+ * Interrupt coalescing: the aggregation threshold and time (Set Features
+ * 08h), and Coalescing Disable per vector (09h); see coalesce.c.
+ * Asynchronous events: error status events for doorbell writes the
+ * controller cannot take; see events.c.
+ *
  * Shadow doorbells (Doorbell Buffer Config, Identify OACS bit 8): taken
  * only in client memory mapped with an fd; on private memory the command
  * fails with Invalid Field and the host keeps MMIO doorbells. A poller
