@@ -297,8 +297,8 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 	int ret;
 
 	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES || opts->shadow_poll_us < -1 ||
-	    opts->workers > UVF_NVME_MAX_WORKERS ||
-	    opts->shadow_poll_us > 10000000 || (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
+	    opts->workers > UVF_NVME_MAX_WORKERS || opts->shadow_poll_us > 10000000 ||
+	    (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
 		return -EINVAL;
 	*out = NULL;
 	n = calloc(1, sizeof(*n));

@@ -64,7 +64,7 @@ void nvme_events_deliver(struct nvme_ctrl *c)
 	if (c->stopped || c->aer_masked || !c->aer_events || !c->aer_pending)
 		return;
 	unsigned info = (unsigned)__builtin_ctz(c->aer_events);
-	c->aer_events &= (uint8_t)~(1u << info);
+	c->aer_events &= (uint8_t) ~(1u << info);
 	c->aer_masked = true;
 	uint16_t cid = c->aer_cid[--c->aer_pending];
 	uvf_device_log(c->dev, UVF_LOG_DEBUG, "nvme: asynchronous event: error status, information %02x", info);

@@ -240,10 +240,11 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 	bool ok = true;
 
 	if (devmig_load_finish(mig_of(c), NVME_MIG_TAG, NVME_MIG_VERSION, &r, &version) < 0) {
-		uvf_device_log(c->dev, UVF_LOG_WARNING,
-			       "nvme: migration stream refused: truncated, corrupted or not an nvme v1, v3 or v4 stream "
-			       "(%zu bytes)",
-			       mig_of(c)->in_len);
+		uvf_device_log(
+			c->dev, UVF_LOG_WARNING,
+			"nvme: migration stream refused: truncated, corrupted or not an nvme v1, v3 or v4 stream "
+			"(%zu bytes)",
+			mig_of(c)->in_len);
 		return -EINVAL;
 	}
 	if (version == 2) {

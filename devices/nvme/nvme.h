@@ -77,9 +77,9 @@
 
 #include "uvf/server.h"
 
-#define UVF_NVME_VENDOR_ID  0x1de0
-#define UVF_NVME_DEVICE_ID  0x0010
-#define UVF_NVME_MAX_QUEUES 64 /* I/O queue pairs */
+#define UVF_NVME_VENDOR_ID   0x1de0
+#define UVF_NVME_DEVICE_ID   0x0010
+#define UVF_NVME_MAX_QUEUES  64 /* I/O queue pairs */
 #define UVF_NVME_MAX_WORKERS 16
 
 struct uvf_nvme_opts {

@@ -174,9 +174,9 @@ struct nvme_job {
 	uint16_t sqid;
 	unsigned sq_epoch;
 	struct nvme_group *grp; /* whose lock guards it; NULL for the admin queue (all locks) */
-	uint8_t state; /* enum nvme_job_state */
-	bool parked;   /* stopped between two steps: nobody else holds it */
-	bool want_map; /* nvme_transfer_map(): try the guest pages directly */
+	uint8_t state;		/* enum nvme_job_state */
+	bool parked;		/* stopped between two steps: nobody else holds it */
+	bool want_map;		/* nvme_transfer_map(): try the guest pages directly */
 	uint32_t sqe[16];
 	uint32_t dw0; /* completion result */
 	uint16_t status;
@@ -281,10 +281,10 @@ struct nvme_ctrl {
  * another group's.
  */
 int nvme_workers_init(struct nvme_ctrl *c, unsigned workers); /* 0: a default for the CPUs */
-void nvme_workers_free(struct nvme_ctrl *c);			/* after every thread using them stopped */
+void nvme_workers_free(struct nvme_ctrl *c);		      /* after every thread using them stopped */
 unsigned nvme_workers_default(unsigned queues);
 struct nvme_group *nvme_cq_group(struct nvme_ctrl *c, uint16_t cqid); /* NULL for the admin CQ */
-struct nvme_group *nvme_lock_sq(struct nvme_ctrl *c, uint16_t sqid); /* NULL: all locks taken (admin) */
+struct nvme_group *nvme_lock_sq(struct nvme_ctrl *c, uint16_t sqid);  /* NULL: all locks taken (admin) */
 void nvme_lock_group(struct nvme_group *g);
 void nvme_unlock_group(struct nvme_group *g);
 void nvme_lock_all(struct nvme_ctrl *c);
@@ -318,23 +318,23 @@ void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool t
 void nvme_transfer_map(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after);
 void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn after);
 void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job);
-void nvme_dma_purge(struct nvme_ctrl *c); /* all locks held: after a reset, quiesce or SQ deletion */
+void nvme_dma_purge(struct nvme_ctrl *c);    /* all locks held: after a reset, quiesce or SQ deletion */
 void nvme_dma_unstarve(struct nvme_ctrl *c); /* no lock held: start pieces that waited for budget */
 
 /* events.c: asynchronous events (error status) */
-#define NVME_EVENT_INVALID_DB_REG   0x00u /* Invalid Doorbell Register */
-#define NVME_EVENT_INVALID_DB_VALUE 0x01u /* Invalid Doorbell Write Value */
+#define NVME_EVENT_INVALID_DB_REG   0x00u				 /* Invalid Doorbell Register */
+#define NVME_EVENT_INVALID_DB_VALUE 0x01u				 /* Invalid Doorbell Write Value */
 void nvme_event_raise(struct nvme_ctrl *c, uint16_t qid, unsigned info); /* any lock, any thread */
-void nvme_events_deliver(struct nvme_ctrl *c);				  /* every lock held */
-void nvme_events_log_read(struct nvme_ctrl *c, bool retain);		  /* every lock held */
-void nvme_events_reset(struct nvme_ctrl *c);				  /* every lock held */
+void nvme_events_deliver(struct nvme_ctrl *c);				 /* every lock held */
+void nvme_events_log_read(struct nvme_ctrl *c, bool retain);		 /* every lock held */
+void nvme_events_reset(struct nvme_ctrl *c);				 /* every lock held */
 
 /* coalesce.c: interrupt coalescing, under the CQ's worker lock */
 uint64_t nvme_now_ns(void);
 bool nvme_coal_post(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t cqid); /* an entry: raise now? */
 bool nvme_coal_due(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t cqid);  /* batch end: raise now? */
-int nvme_coal_start(struct nvme_ctrl *c);				      /* every lock held */
-void nvme_coal_stop(struct nvme_ctrl *c);				      /* no lock held */
+int nvme_coal_start(struct nvme_ctrl *c);				     /* every lock held */
+void nvme_coal_stop(struct nvme_ctrl *c);				     /* no lock held */
 
 /* ctrl.c */
 void nvme_regs_sync(struct nvme_ctrl *c);

@@ -96,8 +96,7 @@ static bool reserve(struct nvme_ctrl *c, uint32_t n)
 	do {
 		if (cur && cur + NVME_DMA_PIECE > NVME_DMA_BUDGET)
 			return false;
-	} while (!__atomic_compare_exchange_n(&c->dma_bytes, &cur, cur + n, false, __ATOMIC_SEQ_CST,
-					      __ATOMIC_SEQ_CST));
+	} while (!__atomic_compare_exchange_n(&c->dma_bytes, &cur, cur + n, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	return true;
 }
 

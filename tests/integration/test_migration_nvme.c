@@ -726,7 +726,7 @@ static size_t nvme_stream_as(uint32_t version, const uint8_t *v4, size_t len, ui
 	devmig_put_u32(&w, aer);
 	copy_bytes(&r, &w, 2 * (size_t)aer);
 	for (unsigned i = 0; i <= nq; i++) {
-		copy_bytes(&r, &w, 1 + 2 + 4 * 3 + 8); /* the SQ */
+		copy_bytes(&r, &w, 1 + 2 + 4 * 3 + 8);	 /* the SQ */
 		assert_int_equal(devmig_get_u32(&r), 0); /* idle: nothing recorded */
 		static const uint8_t none[1 + 2 + 2 + 4 + 4 + 16];
 		devmig_put_bytes(&w, none, sizeof(none));

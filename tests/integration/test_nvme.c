@@ -1303,13 +1303,13 @@ static void create_worker_queues(struct drv *d)
 		d->sq_tail[q] = d->cq_head[q] = 0;
 		d->phase[q] = true;
 		memset(d->mem + cq_offs[q], 0, 4096);
-		assert_int_equal(admin(d, 0x05, 0, IOVA + cq_offs[q], (QDEPTH - 1) << 16 | q,
-				       ((q - 1) % 2 + 1) << 16 | 3, NULL),
-				 0);
+		assert_int_equal(
+			admin(d, 0x05, 0, IOVA + cq_offs[q], (QDEPTH - 1) << 16 | q, ((q - 1) % 2 + 1) << 16 | 3, NULL),
+			0);
 	}
 	for (unsigned q = 1; q <= WQ; q++)
-		assert_int_equal(
-			admin(d, 0x01, 0, IOVA + sq_offs[q], (QDEPTH - 1) << 16 | q, wq_cq[q] << 16 | 1, NULL), 0);
+		assert_int_equal(admin(d, 0x01, 0, IOVA + sq_offs[q], (QDEPTH - 1) << 16 | q, wq_cq[q] << 16 | 1, NULL),
+				 0);
 }
 
 #define WBURST 10u /* commands per SQ at once: SQs 3 and 4 overfill CQ 3 */
@@ -1329,8 +1329,9 @@ static void worker_burst(struct drv *d, uint8_t opc, unsigned round)
 	memset(seen, 0, sizeof(seen));
 	for (unsigned q = 1; q <= WQ; q++)
 		for (unsigned k = 0; k < WBURST; k++)
-			cid[q][k] = queue_io(d, q, opc, 2048 + (uint64_t)(round * WQ * WBURST + (q - 1) * WBURST + k) * 8, 7,
-					     IOVA + wburst_off(q, k), 0);
+			cid[q][k] =
+				queue_io(d, q, opc, 2048 + (uint64_t)(round * WQ * WBURST + (q - 1) * WBURST + k) * 8,
+					 7, IOVA + wburst_off(q, k), 0);
 	for (unsigned q = 1; q <= WQ; q++)
 		drv_ring(d, q);
 	for (unsigned left = WQ * WBURST, idle = 0; left;) {
@@ -1383,13 +1384,14 @@ static void queues_on_two_workers_complete_every_command_once(void **state)
 			for (unsigned k = 0; k < WBURST; k++)
 				for (unsigned i = 0; i < 4096; i++)
 					if (d.mem[wburst_off(q, k) + i] != (uint8_t)(round * 64 + q * 16 + k))
-						fail_msg("round %u queue %u command %u byte %u: 0x%02x", round, q, k,
-							 i, d.mem[wburst_off(q, k) + i]);
+						fail_msg("round %u queue %u command %u byte %u: 0x%02x", round, q, k, i,
+							 d.mem[wburst_off(q, k) + i]);
 	}
 	for (unsigned round = 0; round < 3; round++) {
 		for (unsigned q = 1; q <= WQ; q++) {
 			for (unsigned k = 0; k < WBURST; k++)
-				(void)queue_io(&d, q, k % 2 ? 0x01 : 0x02, (uint64_t)k * 8, 7, IOVA + wburst_off(q, k), 0);
+				(void)queue_io(&d, q, k % 2 ? 0x01 : 0x02, (uint64_t)k * 8, 7, IOVA + wburst_off(q, k),
+					       0);
 			drv_ring(&d, q);
 		}
 		drv_disable(&d);
