@@ -1646,6 +1646,8 @@ static void program_serves_a_backing_file_and_flushes_on_sigterm(void **state)
 	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=12Q", NULL}), 2);
 	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, NULL}), 2);
 	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=1M", "--queues=0", NULL}), 2);
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=1M", "--workers=0", NULL}), 2);
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=1M", "--workers=17", NULL}), 2);
 	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--backing", "/nonexistent/x", NULL}), 1);
 
 	pid_t pid = fork();
@@ -1653,7 +1655,8 @@ static void program_serves_a_backing_file_and_flushes_on_sigterm(void **state)
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, STDERR_FILENO);
-		execl(exe, exe, "--socket", sock, "--backing", file, "--queues", "2", "--serial=PROG1", (char *)NULL);
+		execl(exe, exe, "--socket", sock, "--backing", file, "--queues", "2", "--workers=2", "--serial=PROG1",
+		      (char *)NULL);
 		_exit(127);
 	}
 	/* the socket file exists from bind, before listen: retry */
