@@ -25,12 +25,12 @@
  * submission rings), issues a full barrier, reads the tails again (the
  * host writes the tail, then a full barrier, then reads EventIdx: one of
  * the two sides sees the other's write), and sleeps until an MMIO
- * doorbell wakes it. With poll_us 0 there is no thread: the dispatch
- * thread keeps each EventIdx at the tail it took, so every submission
- * that finds the controller idle rings.
+ * doorbell wakes it. With poll_us 0 there is no thread: the controller
+ * keeps each EventIdx at the tail it took, so every submission that finds
+ * the controller idle rings.
  *
- * CQ heads: the dispatch thread reads the shadow head when a completion
- * finds its CQ full, and keeps the CQ EventIdx one behind the head it
+ * CQ heads: the controller reads the shadow head when a completion finds
+ * its CQ full, and keeps the CQ EventIdx one behind the head it
  * knows (no doorbell needed) except while a completion waits for room or
  * INTx is in use (level interrupts must be lowered when the host catches
  * up): then EventIdx is the known head, so the host rings.
@@ -136,8 +136,8 @@ static void sq_eventidx_all(struct nvme_dbbuf *d, bool polling)
 }
 
 /* Read the shadow tails. Returns whether one changed since the last
- * scan; *work: whether one holds a tail the dispatch thread has neither
- * taken nor been told about. */
+ * scan; *work: whether one holds a tail the controller has neither taken
+ * nor been handed. */
 static bool scan(struct nvme_dbbuf *d, bool *work)
 {
 	bool changed = false;

@@ -38,8 +38,8 @@ static struct nvme_job *job_of(struct nvme_aio_req *req)
 }
 
 /* Run op on the backing store between iov and the command's LBAs, then
- * done (on the dispatch thread): queued on the engine for a file, at once
- * for a RAM namespace. */
+ * done (under the job's worker lock): queued on the worker's engine for a
+ * file, at once for a RAM namespace. */
 static void backing_io(struct nvme_ctrl *c, struct nvme_job *job, enum nvme_aio_op op, const struct iovec *iov,
 		       int iovcnt, void (*done_fn)(struct nvme_aio_req *req))
 {

@@ -578,10 +578,11 @@ void nvme_queues_reset(struct nvme_ctrl *c)
 }
 
 /*
- * Completions reach us on the dispatch thread that runs the migration
- * callback, so message-based DMA in flight cannot be waited for here (the
- * client answers it only after this callback). I/O on the backing file can
- * be: it is drained first, and what it finished is recorded as completions
+ * Message-based DMA completes on the dispatch thread that runs the
+ * migration callback, so it cannot be waited for here (the client answers
+ * it only after this callback). I/O on the backing file can be (every
+ * worker lock is held; the engines' threads never wait for one): it is
+ * drained first, and what it finished is recorded as completions
  * to post. Then each command still in flight becomes a record: completion
  * waiting for CQ room -> POST; completion being written -> REPOST; still
  * moving data -> RERUN (it had no effect yet: reads and writes are
