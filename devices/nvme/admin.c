@@ -134,6 +134,16 @@ static void identify(struct nvme_ctrl *c, struct nvme_job *job)
 	nvme_transfer(c, job, NVME_PAGE, true, sent);
 }
 
+/* The error log reached the host: error events may come again, unless
+ * it asked to retain them (RAE), after this command's completion. */
+static void error_log_sent(struct nvme_ctrl *c, struct nvme_job *job)
+{
+	bool retain = job->sqe[10] >> 15 & 1;
+
+	done(c, job, NVME_SC_SUCCESS);
+	nvme_events_log_read(c, retain);
+}
+
 static void get_log(struct nvme_ctrl *c, struct nvme_job *job)
 {
 	uint32_t lid = job->sqe[10] & 0xff;
@@ -143,18 +153,24 @@ static void get_log(struct nvme_ctrl *c, struct nvme_job *job)
 	size_t loglen;
 
 	switch (lid) {
-	case 1: /* error information: no errors */
+	case 1: /* error information: the last error (a doorbell write), or none */
 		loglen = 64;
+		if (c->err_count) {
+			put64(log, c->err_count);
+			put16(log + 8, c->err_sqid);
+			put16(log + 10, 0xffff); /* no command */
+			put16(log + 14, 0xffff); /* no parameter */
+		}
 		break;
 	case 2: /* SMART / health */
 		loglen = 512;
 		put16(log + 1, 323); /* 50 C in kelvin */
 		log[3] = 100;	     /* available spare */
 		log[4] = 10;	     /* threshold */
-		memcpy(log + 32, &(uint64_t){(c->units_read + 999) / 1000}, 8);
-		memcpy(log + 48, &(uint64_t){(c->units_written + 999) / 1000}, 8);
-		memcpy(log + 64, &c->cmds_read, 8);
-		memcpy(log + 80, &c->cmds_written, 8);
+		memcpy(log + 32, &(uint64_t){(__atomic_load_n(&c->units_read, __ATOMIC_RELAXED) + 999) / 1000}, 8);
+		memcpy(log + 48, &(uint64_t){(__atomic_load_n(&c->units_written, __ATOMIC_RELAXED) + 999) / 1000}, 8);
+		memcpy(log + 64, &(uint64_t){__atomic_load_n(&c->cmds_read, __ATOMIC_RELAXED)}, 8);
+		memcpy(log + 80, &(uint64_t){__atomic_load_n(&c->cmds_written, __ATOMIC_RELAXED)}, 8);
 		break;
 	case 3: /* firmware slots */
 		loglen = 512;
@@ -175,7 +191,7 @@ static void get_log(struct nvme_ctrl *c, struct nvme_job *job)
 		return;
 	size_t n = loglen - (size_t)off < len ? loglen - (size_t)off : len;
 	memcpy(d, log + off, n);
-	nvme_transfer(c, job, len, true, sent);
+	nvme_transfer(c, job, len, true, lid == 1 ? error_log_sent : sent);
 }
 
 static void features(struct nvme_ctrl *c, struct nvme_job *job, bool set)
@@ -185,7 +201,8 @@ static void features(struct nvme_ctrl *c, struct nvme_job *job, bool set)
 	uint32_t *slot;
 
 	if (!set && (job->sqe[10] >> 8 & 7) == 3) { /* SEL = supported capabilities */
-		job->dw0 = (fid == 0x06 || fid == 0x07 || fid == 0x08 || fid == 0x0b || fid == 0x01 || fid == 0x02)
+		job->dw0 = (fid == 0x06 || fid == 0x07 || fid == 0x08 || fid == 0x09 || fid == 0x0b || fid == 0x01 ||
+			    fid == 0x02)
 				   ? 0x4
 				   : 0;
 		done(c, job, job->dw0 ? NVME_SC_SUCCESS : NVME_SC_INVALID_FIELD);
@@ -218,7 +235,26 @@ static void features(struct nvme_ctrl *c, struct nvme_job *job, bool set)
 	case 0x08:
 		slot = &c->feat_coal;
 		v &= 0xffff;
+		if (set && v >> 8 && nvme_coal_start(c) < 0) {
+			/* no timer for the aggregation time: keep what we had */
+			uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: no thread for the interrupt aggregation time");
+			done(c, job, NVME_SC_INTERNAL);
+			return;
+		}
 		break;
+	case 0x09: { /* Interrupt Vector Configuration: IV, Coalescing Disable */
+		uint32_t iv = v & 0xffff;
+		if (iv > c->nq) {
+			done(c, job, NVME_SC_INVALID_FIELD);
+			return;
+		}
+		uint64_t *word = &c->coal_disabled[iv / 64], bit = 1ull << (iv % 64);
+		if (set)
+			*word = v >> 16 & 1 ? *word | bit : *word & ~bit;
+		job->dw0 = iv | (*word & bit ? 1u << 16 : 0);
+		done(c, job, NVME_SC_SUCCESS);
+		return;
+	}
 	case 0x0b:
 		slot = &c->feat_aec;
 		break;
@@ -283,6 +319,8 @@ static void create_sq(struct nvme_ctrl *c, struct nvme_job *job)
 		sq->cqid = (uint16_t)cqid;
 		sq->size = qsize + 1;
 		sq->base = base;
+		/* the SQ runs in its CQ's worker (every lock is held here) */
+		__atomic_store_n(&c->sq_group[qid], (uint8_t)nvme_cq_group(c, (uint16_t)cqid)->index, __ATOMIC_RELAXED);
 		nvme_dbbuf_queue_changed(c, (uint16_t)qid);
 		done(c, job, NVME_SC_SUCCESS);
 	}
@@ -369,6 +407,7 @@ void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_job *job)
 		c->aer_cid[c->aer_pending] = (uint16_t)(job->sqe[0] >> 16);
 		c->aer_pending++;
 		nvme_job_forget(c, job);
+		nvme_events_deliver(c); /* an event may wait for it */
 		break;
 	default:
 		done(c, job, NVME_SC_INVALID_OPCODE);

@@ -6,12 +6,13 @@
  * a bounce buffer when the guest memory comes by message).
  *
  * With io_uring (built with liburing, and a kernel that grants a ring) the
- * dispatch thread queues each request on one ring and a reaper thread
+ * submitter queues each request on the engine's ring and a reaper thread
  * collects the completions. Otherwise, or with UVF_NVME_AIO=threads in the
  * environment, a pool of threads runs preadv/pwritev/fdatasync. Either way
- * a finished request goes back to the dispatch thread (a zero-length
- * asynchronous DMA is the public way to run a function there), which runs
- * its done callback: controller state is only touched on that thread.
+ * a finished request goes on the done list and the engine's ready callback
+ * runs on the thread that finished it; the owner (a worker, worker.c) runs
+ * the done callbacks under its lock, from that thread or from whoever
+ * holds the lock. Submit, kick and poll are called under that lock.
  */
 #include <errno.h>
 #include <limits.h>
@@ -39,9 +40,8 @@ struct nvme_aio {
 	pthread_cond_t work;			/* pool: a request was queued, or stop */
 	pthread_cond_t idle;			/* running dropped to 0 */
 	struct nvme_aio_req *todo, **todo_tail; /* pool: to run */
-	struct nvme_aio_req *done, **done_tail; /* finished, for the dispatch thread */
+	struct nvme_aio_req *done, **done_tail; /* finished, for nvme_aio_poll() */
 	unsigned running;			/* submitted and not yet on the done list */
-	bool wake_armed;			/* a wake-up of the dispatch thread is on its way */
 	bool stopping;
 	unsigned nthreads;
 	pthread_t threads[AIO_MAX_THREADS];
@@ -98,13 +98,9 @@ static int run_sync(struct nvme_aio_req *req, size_t from)
 	return 0;
 }
 
-static void wake_done(struct uvf_device *dev, void *data, int result);
-
-/* A request finished (any thread but dispatch): hand it over. */
+/* A request finished (an engine thread): hand it over. */
 static void finish(struct nvme_aio *a, struct nvme_aio_req *req, int result)
 {
-	bool wake = false;
-
 	req->result = result;
 	req->next = NULL;
 	pthread_mutex_lock(&a->lock);
@@ -112,28 +108,8 @@ static void finish(struct nvme_aio *a, struct nvme_aio_req *req, int result)
 	a->done_tail = &req->next;
 	if (--a->running == 0)
 		pthread_cond_broadcast(&a->idle);
-	if (!a->wake_armed)
-		wake = a->wake_armed = true;
 	pthread_mutex_unlock(&a->lock);
-	/* refused while the device is stopped for migration or has no
-	 * client: the list is then taken by nvme_aio_poll() on resume,
-	 * reset, or the next doorbell */
-	if (wake && uvf_dma_read_async(a->dev, 0, NULL, 0, wake_done, a) < 0) {
-		pthread_mutex_lock(&a->lock);
-		a->wake_armed = false;
-		pthread_mutex_unlock(&a->lock);
-	}
-}
-
-static void wake_done(struct uvf_device *dev, void *data, int result)
-{
-	struct nvme_aio *a = data;
-
-	(void)dev;
-	(void)result; /* woken either way; the list is what matters */
-	pthread_mutex_lock(&a->lock);
-	a->wake_armed = false;
-	pthread_mutex_unlock(&a->lock);
+	/* the owner runs the list now, or whoever holds its lock does */
 	a->ready(a->ready_data);
 }
 

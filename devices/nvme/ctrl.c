@@ -67,9 +67,10 @@ static void ctrl_reset(struct nvme_ctrl *c)
 	nvme_io_drain(c);
 	c->enabled = false;
 	c->aer_pending = 0;
+	nvme_events_reset(c);
 	c->intms = 0;
 	c->csts &= ~(CSTS_RDY | CSTS_CFS);
-	nvme_update_intx(c);
+	nvme_update_intx(c, NULL);
 }
 
 static void ctrl_enable(struct nvme_ctrl *c)
@@ -121,23 +122,49 @@ static bool overlaps(uint64_t off, size_t len, uint32_t reg, uint32_t size)
 	return off < reg + size && off + len > reg;
 }
 
+/* An I/O queue's doorbell: only its group is locked, so the other
+ * workers go on meanwhile. */
+static void io_doorbell(struct nvme_ctrl *c, unsigned idx, uint32_t val)
+{
+	uint16_t qid = (uint16_t)(idx / 2);
+
+	if (idx % 2) {
+		struct nvme_group *g = nvme_cq_group(c, qid);
+		nvme_lock_group(g);
+		nvme_cq_doorbell(c, qid, val & 0xffff);
+		nvme_unlock_group(g);
+	} else {
+		struct nvme_group *g = nvme_lock_sq(c, qid);
+		nvme_sq_doorbell(c, qid, val & 0xffff);
+		nvme_unlock_group(g);
+	}
+}
+
 static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
 {
 	struct nvme_ctrl *c = data;
 
 	(void)dev;
 	(void)buf; /* the library already stored it in BAR memory */
+	uint64_t end = NVME_DOORBELL + 8ull * (c->nq + 1);
+	if (offset >= NVME_DOORBELL + 8 && offset + len <= end) {
+		/* I/O doorbells only (enabled is changed on this thread) */
+		for (uint64_t reg = NVME_DOORBELL + (offset - NVME_DOORBELL) / 4 * 4; reg < offset + len && c->enabled;
+		     reg += 4)
+			io_doorbell(c, (unsigned)(reg - NVME_DOORBELL) / 4, load32(c, (uint32_t)reg));
+		return 0;
+	}
+	nvme_lock_all(c);
 	/* INTMS sets mask bits, INTMC clears them; both read back the mask */
 	if (overlaps(offset, len, NVME_REG_INTMS, 4))
 		c->intms |= load32(c, NVME_REG_INTMS) & ~c->intms;
 	if (overlaps(offset, len, NVME_REG_INTMC, 4))
 		c->intms &= ~(load32(c, NVME_REG_INTMC) & c->intms);
 	if (overlaps(offset, len, NVME_REG_INTMS, 8))
-		nvme_update_intx(c);
+		nvme_update_intx(c, NULL);
 	if (overlaps(offset, len, NVME_REG_CC, 4))
 		cc_written(c);
 	/* doorbells: one 32-bit register per queue and direction */
-	uint64_t end = NVME_DOORBELL + 8ull * (c->nq + 1);
 	if (offset >= NVME_DOORBELL && offset < end && c->enabled) {
 		for (uint64_t reg = NVME_DOORBELL + (offset - NVME_DOORBELL) / 4 * 4; reg < offset + len && reg < end;
 		     reg += 4) {
@@ -149,7 +176,15 @@ static int bar0_write(struct uvf_device *dev, void *data, uint64_t offset, const
 				nvme_sq_doorbell(c, (uint16_t)(idx / 2), val & 0xffff);
 		}
 	}
+	/* the doorbell of a queue the controller cannot have */
+	if (offset + len > end && offset < NVME_MSIX_TABLE && c->enabled) {
+		uint64_t first = offset > end ? offset : end;
+		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: doorbell write at 0x%llx: no such queue, ignored",
+			       (unsigned long long)first);
+		nvme_event_raise(c, (uint16_t)((first - NVME_DOORBELL) / 8), NVME_EVENT_INVALID_DB_REG);
+	}
 	sync_read_only(c);
+	nvme_unlock_all(c);
 	return 0;
 }
 
@@ -158,12 +193,14 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	struct nvme_ctrl *c = data;
 
 	(void)dev;
+	nvme_lock_all(c);
 	if (reason == UVF_RESET_CLIENT)
 		nvme_migration_reset(c); /* the library leaves any migration state for RUNNING */
 	/* the library zeroed BAR memory: CC, AQA, ASQ, ACQ are 0 again */
 	ctrl_reset(c);
 	c->csts = 0;
 	sync_read_only(c);
+	nvme_unlock_all(c);
 	return 0;
 }
 
@@ -177,32 +214,30 @@ static int on_dma_map(struct uvf_device *dev, void *data, const struct uvf_dma_r
 {
 	(void)dev;
 	(void)range;
+	nvme_lock_all(data);
 	nvme_dbbuf_mapped(data);
+	nvme_unlock_all(data);
 	return 0;
 }
 
 /* Guest memory is going away: the shadow doorbells stop pointing into it,
- * and the engine stops using the iovecs into it (the library keeps the
- * mapping until this returns). */
+ * the workers are between two steps (they use pointers into guest memory
+ * only under their lock), and the engines stop using the iovecs into it
+ * (the library keeps the mapping until this returns). */
 static void on_dma_unmap(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
 {
 	struct nvme_ctrl *c = data;
 
 	(void)dev;
+	nvme_lock_all(c);
 	nvme_dbbuf_unmap(c, range->address, range->size);
-	if (c->aio) {
-		nvme_aio_kick(c->aio);
-		nvme_aio_wait_idle(c->aio);
+	for (unsigned i = 0; i < c->nworkers; i++) {
+		if (c->group[i].aio) {
+			nvme_aio_kick(c->group[i].aio);
+			nvme_aio_wait_idle(c->group[i].aio);
+		}
 	}
-}
-
-/* The engine finished requests (dispatch thread). */
-static void aio_ready(void *data)
-{
-	struct nvme_ctrl *c = data;
-
-	nvme_aio_poll(c->aio);
-	nvme_batch_end(c);
+	nvme_unlock_all(c);
 }
 
 static void free_ctrl(void *data)
@@ -210,11 +245,15 @@ static void free_ctrl(void *data)
 	struct nvme_ctrl *c = data;
 
 	nvme_dbbuf_destroy(c); /* first: its thread stops */
-	c->generation++;
-	nvme_queues_reset(c);
-	nvme_io_drain(c);
-	nvme_aio_free(c->aio);
-	c->aio = NULL;
+	nvme_coal_stop(c);
+	if (c->nworkers) {
+		nvme_lock_all(c);
+		c->generation++;
+		nvme_queues_reset(c);
+		nvme_io_drain(c);
+		nvme_unlock_all(c);
+	}
+	nvme_workers_free(c); /* their threads stop */
 	nvme_migration_free(c);
 	nvme_backing_close(&c->store);
 	free((struct uvf_nvme *)c);
@@ -258,7 +297,8 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 	int ret;
 
 	if (!out || !opts || opts->queues < 1 || opts->queues > UVF_NVME_MAX_QUEUES || opts->shadow_poll_us < -1 ||
-	    opts->shadow_poll_us > 10000000 || (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
+	    opts->workers > UVF_NVME_MAX_WORKERS || opts->shadow_poll_us > 10000000 ||
+	    (opts->serial && (strlen(opts->serial) > 20 || !*opts->serial)))
 		return -EINVAL;
 	*out = NULL;
 	n = calloc(1, sizeof(*n));
@@ -288,17 +328,13 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 		return ret;
 	}
 	c->dev = dev;
-	if (c->store.fd >= 0) {
-		/* a thread per queue pair at most (the pool; io_uring needs one) */
-		ret = nvme_aio_new(&c->aio, dev, c->nq < 4 ? c->nq : 4, aio_ready, c);
-		if (ret < 0) {
-			uvf_device_free(dev);
-			nvme_dbbuf_destroy(c);
-			nvme_backing_close(&c->store);
-			free(n);
-			return ret;
-		}
-		uvf_device_log(dev, UVF_LOG_DEBUG, "nvme: backing I/O through %s", nvme_aio_kind(c->aio));
+	ret = nvme_workers_init(c, opts->workers);
+	if (ret < 0) {
+		uvf_device_free(dev);
+		nvme_dbbuf_destroy(c);
+		nvme_backing_close(&c->store);
+		free(n);
+		return ret;
 	}
 	cb.reset = on_reset;
 	cb.dma_map = on_dma_map;
@@ -307,8 +343,8 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 	ret = uvf_device_set_callbacks(dev, &cb, c);
 	if (ret < 0) {
 		uvf_device_free(dev);
-		nvme_aio_free(c->aio);
 		nvme_dbbuf_destroy(c);
+		nvme_workers_free(c);
 		nvme_backing_close(&c->store);
 		free(n);
 		return ret;
@@ -338,7 +374,8 @@ int uvf_nvme_flush(struct uvf_nvme *n)
 {
 	if (!n)
 		return -EINVAL;
-	if (n->ctrl.aio)
-		nvme_aio_wait_idle(n->ctrl.aio);
+	for (unsigned i = 0; i < n->ctrl.nworkers; i++)
+		if (n->ctrl.group[i].aio)
+			nvme_aio_wait_idle(n->ctrl.group[i].aio);
 	return nvme_backing_flush(&n->ctrl.store);
 }

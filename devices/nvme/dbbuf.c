@@ -18,32 +18,35 @@
  * Adaptive polling. A poller thread reads the shadow SQ tails while I/O
  * flows, and for poll_us after the last change it keeps each SQ EventIdx
  * one behind the tail it saw before the last one (see `lag`): the host
- * does not pass it, so it does not ring. A new tail is handed to the dispatch thread (which runs the
- * whole controller) with a 4-byte asynchronous DMA read of that shadow
- * doorbell, whose completion runs there. When nothing moved for poll_us,
+ * does not pass it, so it does not ring. The poller starts what a new
+ * tail brings itself, under the lock of the queue's worker (worker.c),
+ * having let go of its own lock first. When nothing moved for poll_us,
  * the poller sets each EventIdx to the tail it has seen (the next
  * submission rings), issues a full barrier, reads the tails again (the
  * host writes the tail, then a full barrier, then reads EventIdx: one of
  * the two sides sees the other's write), and sleeps until an MMIO
- * doorbell wakes it. With poll_us 0 there is no thread: the dispatch
- * thread keeps each EventIdx at the tail it took, so every submission
- * that finds the controller idle rings.
+ * doorbell wakes it. With poll_us 0 there is no thread: the controller
+ * keeps each EventIdx at the tail it took, so every submission that finds
+ * the controller idle rings.
  *
- * CQ heads: the dispatch thread reads the shadow head when a completion
- * finds its CQ full, and keeps the CQ EventIdx one behind the head it
+ * CQ heads: the controller reads the shadow head when a completion finds
+ * its CQ full, and keeps the CQ EventIdx one behind the head it
  * knows (no doorbell needed) except while a completion waits for room or
  * INTx is in use (level interrupts must be lowered when the host catches
  * up): then EventIdx is the known head, so the host rings.
  *
  * Every shadow value is checked like an MMIO doorbell: one outside its
- * queue is ignored and logged once until a valid one is seen.
+ * queue is ignored, logged and reported (an Invalid Doorbell Write Value
+ * event, events.c) once until a valid one is seen.
  *
- * Ownership: the SQ EventIdx slots are written by the poller (by the
- * dispatch thread without poller), the CQ EventIdx slots by the dispatch
- * thread. Pointers and the configuration change only on the dispatch
- * thread, under `lock`, which the poller holds while it uses them; the
- * dma_unmap callback drops them, and they are looked up again when the
- * client maps memory again.
+ * Ownership: the SQ EventIdx slots are written by the poller (without
+ * poller, by whoever holds the queue's worker lock), the CQ EventIdx slots
+ * under the queue's worker lock. Pointers and the configuration change
+ * only on the dispatch thread, with every worker lock held and under
+ * `lock`, which the poller holds while it uses them; the dma_unmap
+ * callback drops them, and they are looked up again when the client maps
+ * memory again. Lock order: worker locks, then `lock`; the poller never
+ * holds `lock` while it takes a worker lock.
  */
 #include <endian.h>
 #include <errno.h>
@@ -72,7 +75,6 @@ struct nvme_dbbuf {
 	uint32_t sq_size[NQ_SLOTS]; /* 0: no such I/O SQ */
 	bool paused;		    /* stopped for migration: no access to guest memory */
 	bool stop;
-	unsigned gen; /* bumped at every configuration change */
 	/* poller state, under lock */
 	bool active; /* polling; also read without lock (atomic) */
 	bool wake;   /* an MMIO doorbell reported activity */
@@ -83,12 +85,10 @@ struct nvme_dbbuf {
 	 * last - 1 but not lag - 1. */
 	uint32_t lag[NQ_SLOTS];
 	uint32_t asked[NQ_SLOTS]; /* the tails the last hand-over covered */
-	bool nudging;		  /* a hand-over to the dispatch thread is in flight */
-	unsigned nudge_gen;
-	uint32_t nudge_val;
-	/* the tail the dispatch thread last took per SQ (atomic) */
+	bool work[NQ_SLOTS];	  /* scan: a tail nobody took nor was handed */
+	/* the tail the controller last took per SQ (atomic) */
 	uint32_t taken[NQ_SLOTS];
-	/* dispatch thread only */
+	/* under the queue's worker lock */
 	bool warned_sq[NQ_SLOTS], warned_cq[NQ_SLOTS];
 };
 
@@ -136,14 +136,15 @@ static void sq_eventidx_all(struct nvme_dbbuf *d, bool polling)
 }
 
 /* Read the shadow tails. Returns whether one changed since the last
- * scan; *work: whether one holds a tail the dispatch thread has neither
- * taken nor been told about. */
+ * scan; *work: whether one holds a tail the controller has neither taken
+ * nor been handed. */
 static bool scan(struct nvme_dbbuf *d, bool *work)
 {
 	bool changed = false;
 
 	*work = false;
 	for (unsigned q = 1; q < NQ_SLOTS; q++) {
+		d->work[q] = false;
 		if (!d->sq_size[q])
 			continue;
 		uint32_t v = shadow_load(&d->db[2 * q]);
@@ -156,34 +157,34 @@ static bool scan(struct nvme_dbbuf *d, bool *work)
 				eventidx_store(d, 2 * q, behind(d->lag[q], d->sq_size[q]));
 		}
 		d->seen[q] = v;
-		if (v != __atomic_load_n(&d->taken[q], __ATOMIC_ACQUIRE) && v != d->asked[q])
+		d->work[q] = v != __atomic_load_n(&d->taken[q], __ATOMIC_ACQUIRE) && v != d->asked[q];
+		if (d->work[q])
 			*work = true;
 	}
 	return changed;
 }
 
-static void nudged(struct uvf_device *dev, void *data, int result);
-
-/* Hand the new tails to the dispatch thread. Called with lock held. A
- * tail the dispatch thread refuses (outside its queue) is not handed over
- * again until it changes. */
-static void nudge(struct nvme_dbbuf *d)
+/* Start what the new tails bring. Called with lock held, which it lets go
+ * of meanwhile: the kicks take the queues' worker locks. A tail the
+ * controller refuses (outside its queue) is not handed over again until
+ * it changes. Stopped for migration or reset meanwhile, the kicks find
+ * nothing to do; resume and the next configuration read the tails. */
+static void hand_over(struct nvme_dbbuf *d)
 {
-	unsigned q = 1;
+	bool kick[NQ_SLOTS];
 
-	if (!d->nudging) {
-		while (q < NQ_SLOTS - 1 && !d->sq_size[q])
-			q++;
-		/* the completion runs on the dispatch thread; a failure (no
-		 * client, stopped for migration) leaves the tails to the next
-		 * doorbell or resume, which read the shadow doorbells anyway */
-		if (uvf_dma_read_async(d->c->dev, d->dbs + 8u * q, &d->nudge_val, 4, nudged, d) < 0)
-			return;
-		d->nudging = true;
-		d->nudge_gen = d->gen;
-	}
-	/* a hand-over still in flight reads the tails when it lands */
+	memcpy(kick, d->work, sizeof(kick));
 	memcpy(d->asked, d->seen, sizeof(d->asked));
+	pthread_mutex_unlock(&d->lock);
+	for (unsigned q = 1; q < NQ_SLOTS; q++) {
+		if (!kick[q])
+			continue;
+		struct nvme_group *g = nvme_lock_sq(d->c, (uint16_t)q);
+		nvme_kick(d->c, (uint16_t)q);
+		nvme_batch_end(d->c, g); /* the I/O that started goes to the engine */
+		nvme_unlock_group(g);
+	}
+	pthread_mutex_lock(&d->lock);
 }
 
 static void *poller(void *arg)
@@ -213,7 +214,7 @@ static void *poller(void *arg)
 		if (scan(d, &work))
 			last = now;
 		if (work)
-			nudge(d);
+			hand_over(d);
 		if (now - last >= d->poll_ns) {
 			/* idle: ask for doorbells, then look once more (the
 			 * host writes its tail before it reads EventIdx) */
@@ -225,7 +226,7 @@ static void *poller(void *arg)
 			last = now;
 			sq_eventidx_all(d, true);
 			if (work)
-				nudge(d);
+				hand_over(d);
 		}
 		pthread_mutex_unlock(&d->lock);
 		sched_yield(); /* polling: leave the CPU to whoever needs it */
@@ -235,24 +236,7 @@ static void *poller(void *arg)
 	return NULL;
 }
 
-/* ---- dispatch thread ---- */
-
-static void nudged(struct uvf_device *dev, void *data, int result)
-{
-	struct nvme_dbbuf *d = data;
-	struct nvme_ctrl *c = d->c;
-
-	(void)dev;
-	pthread_mutex_lock(&d->lock);
-	d->nudging = false;
-	bool current = d->nudge_gen == d->gen;
-	pthread_mutex_unlock(&d->lock);
-	if (result < 0 || !current)
-		return;
-	for (unsigned q = 1; q <= c->nq; q++)
-		nvme_kick(c, (uint16_t)q);
-	nvme_batch_end(c); /* the I/O that started goes to the engine */
-}
+/* ---- under the queues' worker locks ---- */
 
 /* Note activity (an MMIO doorbell of an I/O queue): start polling. */
 static void wake_poller(struct nvme_dbbuf *d)
@@ -300,11 +284,13 @@ void nvme_dbbuf_sq_refresh(struct nvme_ctrl *c, uint16_t sqid)
 		}
 	}
 	if (v >= sq->size) {
-		if (!d->warned_sq[sqid])
+		if (!d->warned_sq[sqid]) {
 			uvf_device_log(c->dev, UVF_LOG_WARNING,
 				       "nvme: shadow doorbell of SQ %u: tail %" PRIu32 " outside the queue of %" PRIu32
 				       " entries, ignored",
 				       sqid, v, sq->size);
+			nvme_event_raise(c, sqid, NVME_EVENT_INVALID_DB_VALUE);
+		}
 		d->warned_sq[sqid] = true;
 		return;
 	}
@@ -324,11 +310,13 @@ bool nvme_dbbuf_cq_refresh(struct nvme_ctrl *c, uint16_t cqid)
 	for (int i = 0; i < 4; i++) {
 		uint32_t v = shadow_load(&d->db[2 * cqid + 1]);
 		if (v >= cq->size) {
-			if (!d->warned_cq[cqid])
+			if (!d->warned_cq[cqid]) {
 				uvf_device_log(c->dev, UVF_LOG_WARNING,
 					       "nvme: shadow doorbell of CQ %u: head %" PRIu32
 					       " outside the queue of %" PRIu32 " entries, ignored",
 					       cqid, v, cq->size);
+				nvme_event_raise(c, cqid, NVME_EVENT_INVALID_DB_VALUE);
+			}
 			d->warned_cq[cqid] = true;
 			break;
 		}
@@ -374,7 +362,6 @@ static void restart(struct nvme_ctrl *c)
 	if (!nvme_dbbuf_active(c) || c->stopped)
 		return;
 	pthread_mutex_lock(&d->lock);
-	d->gen++;
 	for (unsigned q = 1; q <= c->nq; q++) {
 		d->sq_size[q] = c->sq[q].valid ? c->sq[q].size : 0;
 		d->seen[q] = d->lag[q] = d->asked[q] = c->sq[q].tail;
@@ -390,7 +377,7 @@ static void restart(struct nvme_ctrl *c)
 	/* tails written while the controller did not look are taken now */
 	for (unsigned q = 1; q <= c->nq; q++)
 		nvme_kick(c, (uint16_t)q);
-	nvme_batch_end(c); /* the I/O that started goes to the engine */
+	nvme_batch_end(c, NULL); /* the I/O that started goes to the engine */
 }
 
 void nvme_dbbuf_queue_changed(struct nvme_ctrl *c, uint16_t qid)
@@ -456,7 +443,6 @@ void nvme_dbbuf_clear(struct nvme_ctrl *c)
 	d->on = false;
 	d->dbs = d->eis = 0;
 	d->db = d->ei = NULL;
-	d->gen++;
 	memset(d->sq_size, 0, sizeof(d->sq_size));
 	pthread_mutex_unlock(&d->lock);
 	memset(d->warned_sq, 0, sizeof(d->warned_sq));

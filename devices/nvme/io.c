@@ -38,8 +38,8 @@ static struct nvme_job *job_of(struct nvme_aio_req *req)
 }
 
 /* Run op on the backing store between iov and the command's LBAs, then
- * done (on the dispatch thread): queued on the engine for a file, at once
- * for a RAM namespace. */
+ * done (under the job's worker lock): queued on the worker's engine for a
+ * file, at once for a RAM namespace. */
 static void backing_io(struct nvme_ctrl *c, struct nvme_job *job, enum nvme_aio_op op, const struct iovec *iov,
 		       int iovcnt, void (*done_fn)(struct nvme_aio_req *req))
 {
@@ -58,12 +58,13 @@ static void backing_io(struct nvme_ctrl *c, struct nvme_job *job, enum nvme_aio_
 	 * hand-offs would cost more than the page-cache copy. With more in
 	 * flight or queued, the engine runs them side by side. */
 	const struct nvme_sq *sq = &c->sq[job->sqid];
-	if (c->aio && (op == NVME_AIO_FLUSH || job->len > NVME_INLINE_MAX || sq->inflight > 1 || sq->head != sq->tail ||
-		       !nvme_aio_idle(c->aio))) {
-		nvme_aio_submit(c->aio, req);
+	struct nvme_aio *aio = job->grp ? job->grp->aio : NULL;
+	if (aio && (op == NVME_AIO_FLUSH || job->len > NVME_INLINE_MAX || sq->inflight > 1 || sq->head != sq->tail ||
+		    !nvme_aio_idle(aio))) {
+		nvme_aio_submit(aio, req);
 		return;
 	}
-	if (c->aio) {
+	if (aio) {
 		req->result = nvme_aio_run_here(req);
 		done_fn(req);
 		return;
@@ -85,38 +86,46 @@ static bool back(struct nvme_ctrl *c, struct nvme_job *job)
 
 static void read_sent(struct nvme_ctrl *c, struct nvme_job *job)
 {
-	c->cmds_read++;
-	c->units_read += job->len / NVME_LBA;
+	/* workers count side by side */
+	__atomic_fetch_add(&c->cmds_read, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->units_read, job->len / NVME_LBA, __ATOMIC_RELAXED);
 	done(c, job, NVME_SC_SUCCESS);
+}
+
+/* A read came back from the backing store: its job when the data is there
+ * to go on with, NULL when the job was dropped or failed (done already). */
+static struct nvme_job *read_back(struct nvme_aio_req *req)
+{
+	struct nvme_job *job = job_of(req);
+	struct nvme_ctrl *c = job->c;
+
+	if (!back(c, job))
+		return NULL;
+	if (req->result < 0) {
+		done(c, job, NVME_SC_DATA_XFER);
+		return NULL;
+	}
+	return job;
 }
 
 /* zero copy: the data is in the guest's pages */
 static void read_direct_done(struct nvme_aio_req *req)
 {
-	struct nvme_job *job = job_of(req);
-	struct nvme_ctrl *c = job->c;
+	struct nvme_job *job = read_back(req);
 
-	if (!back(c, job))
+	if (!job)
 		return;
-	if (req->result < 0) {
-		done(c, job, NVME_SC_DATA_XFER);
-		return;
-	}
-	nvme_mark_dirty(c, job);
-	read_sent(c, job);
+	nvme_mark_dirty(job->c, job);
+	read_sent(job->c, job);
 }
 
 static void read_bounce_done(struct nvme_aio_req *req)
 {
-	struct nvme_job *job = job_of(req);
-	struct nvme_ctrl *c = job->c;
+	struct nvme_job *job = read_back(req);
 
-	if (!back(c, job))
+	if (!job)
 		return;
-	if (req->result < 0) {
-		done(c, job, NVME_SC_DATA_XFER);
-		return;
-	}
+	struct nvme_ctrl *c = job->c;
 	if (c->stopped) {
 		job->parked = true; /* quiescing: the command runs again on resume */
 		return;
@@ -151,8 +160,8 @@ static void write_done(struct nvme_aio_req *req)
 		done(c, job, NVME_SC_DATA_XFER);
 		return;
 	}
-	c->cmds_written++;
-	c->units_written += job->len / NVME_LBA;
+	__atomic_fetch_add(&c->cmds_written, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->units_written, job->len / NVME_LBA, __ATOMIC_RELAXED);
 	done(c, job, NVME_SC_SUCCESS);
 }
 

@@ -3,7 +3,7 @@
  * uvf-nvme: an NVMe 1.4 controller with one namespace as a vfio-user server.
  *
  *   uvf-nvme --socket-path=PATH (--backing=FILE | --size=SIZE) [--queues=N] [--serial=S]
- *            [--shadow-poll-us=N] [-v]
+ *            [--shadow-poll-us=N] [--workers=N] [-v]
  *
  * The controller migrates (live migration v2, no option needed): its
  * registers, queues, features, held AERs and SMART counters travel, I/O in
@@ -14,7 +14,10 @@
  * Reads and writes of a --backing file go between the file and the guest's
  * pages without a copy when guest memory is shared, many at a time, through
  * io_uring when built with liburing, else (or with UVF_NVME_AIO=threads in
- * the environment) through a pool of up to 4 threads.
+ * the environment) through a pool of up to 4 threads. The I/O queue pairs
+ * are spread over workers (--workers, default one per CPU up to the queue
+ * count), each with its own lock and engine, whose threads run their
+ * queues' completions side by side.
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,8 +38,10 @@ static void nvme_usage(void)
 	       "  --queues=N          I/O queue pairs, 1..%d (default 4)\n"
 	       "  --serial=S          serial number, up to 20 characters\n"
 	       "  --shadow-poll-us=N  poll the shadow doorbells N microseconds after the last\n"
-	       "                      submission (0..1000000, default %u; 0: no polling)\n\n",
-	       UVF_NVME_MAX_QUEUES, 1000u);
+	       "                      submission (0..1000000, default %u; 0: no polling)\n"
+	       "  --workers=N         spread the I/O queues over N workers, 1..%d (default: one\n"
+	       "                      per CPU, at most one per queue)\n\n",
+	       UVF_NVME_MAX_QUEUES, 1000u, UVF_NVME_MAX_WORKERS);
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -93,7 +98,7 @@ static const char *take(int argc, char **argv, int *i, const char *name, bool *m
 int main(int argc, char **argv)
 {
 	struct uvf_nvme_opts opts = {.queues = 4};
-	const char *size = NULL, *queues = NULL, *poll = NULL;
+	const char *size = NULL, *queues = NULL, *poll = NULL, *workers = NULL;
 	struct sample_args args;
 	struct uvf_nvme *model;
 	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
@@ -115,6 +120,8 @@ int main(int argc, char **argv)
 			opts.serial = v;
 		else if (!missing && (v = take(argc, argv, &i, "--shadow-poll-us", &missing)))
 			poll = v;
+		else if (!missing && (v = take(argc, argv, &i, "--workers", &missing)))
+			workers = v;
 		else if (missing) {
 			fprintf(stderr, PROG ": %s needs a value\n", argv[i]);
 			free(rest);
@@ -158,6 +165,16 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		opts.shadow_poll_us = us ? (int)us : -1;
+	}
+	if (workers) {
+		char *end;
+		errno = 0;
+		long n = strtol(workers, &end, 10);
+		if (errno || end == workers || *end || n < 1 || n > UVF_NVME_MAX_WORKERS) {
+			fprintf(stderr, PROG ": bad --workers '%s' (1..%d)\n", workers, UVF_NVME_MAX_WORKERS);
+			return 2;
+		}
+		opts.workers = (unsigned)n;
 	}
 	if (opts.serial && (!*opts.serial || strlen(opts.serial) > 20)) {
 		fprintf(stderr, PROG ": --serial must have 1..20 characters\n");

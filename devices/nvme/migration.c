@@ -12,12 +12,13 @@
 #include "common/devmig.h"
 #include "nvme_int.h"
 
-/* Version 3: a list of commands in flight per SQ, and the shadow doorbell
- * buffers. 1 (one recorded completion per SQ, no shadow doorbells) is
- * still read; 2 was never released (two different layouts had it) and is
- * refused. */
+/* Version 4: version 3 (a list of commands in flight per SQ, and the
+ * shadow doorbell buffers) and then Coalescing Disable per vector and the
+ * asynchronous event state. 1 (one recorded completion per SQ, no shadow
+ * doorbells) and 3 are still read; 2 was never released (two different
+ * layouts had it) and is refused. */
 #define NVME_MIG_TAG	 0x454d564eu /* "NVME" */
-#define NVME_MIG_VERSION 3u
+#define NVME_MIG_VERSION 4u
 #define NVME_MIG_REGS	 NVME_MSIX_TABLE /* registers and doorbells; the MSI-X table is the library's */
 #define NVME_MIG_MAX	 (1u << 20)	 /* the largest stream is about 420 KiB */
 #define NVME_QUEUE_MAX	 4096u		 /* admin queues go up to 4096 entries, I/O queues to MQES + 1 */
@@ -93,6 +94,12 @@ static int build_stream(struct nvme_ctrl *c)
 	devmig_put_u8(&w, nvme_dbbuf_get(c, &dbs, &eis));
 	devmig_put_u64(&w, dbs);
 	devmig_put_u64(&w, eis);
+	devmig_put_u64(&w, c->coal_disabled[0]);
+	devmig_put_u64(&w, c->coal_disabled[1]);
+	devmig_put_u8(&w, c->aer_events);
+	devmig_put_u8(&w, c->aer_masked);
+	devmig_put_u64(&w, c->err_count);
+	devmig_put_u16(&w, c->err_sqid);
 	int ret = devmig_writer_finish(&w, &stream, &len);
 	if (ret == 0)
 		devmig_save_begin(mig_of(c), stream, len);
@@ -110,6 +117,11 @@ struct nvme_image {
 	struct nvme_cq cq[UVF_NVME_MAX_QUEUES + 1];
 	bool dbbuf; /* shadow doorbells configured at these two pages */
 	uint64_t dbs, eis;
+	uint64_t coal_disabled[2];
+	uint8_t aer_events;
+	bool aer_masked;
+	uint64_t err_count;
+	uint16_t err_sqid;
 };
 
 static bool get_bool(struct devmig_reader *r, bool *ok)
@@ -228,15 +240,16 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 	bool ok = true;
 
 	if (devmig_load_finish(mig_of(c), NVME_MIG_TAG, NVME_MIG_VERSION, &r, &version) < 0) {
-		uvf_device_log(c->dev, UVF_LOG_WARNING,
-			       "nvme: migration stream refused: truncated, corrupted or not an nvme v1 or v3 stream "
-			       "(%zu bytes)",
-			       mig_of(c)->in_len);
+		uvf_device_log(
+			c->dev, UVF_LOG_WARNING,
+			"nvme: migration stream refused: truncated, corrupted or not an nvme v1, v3 or v4 stream "
+			"(%zu bytes)",
+			mig_of(c)->in_len);
 		return -EINVAL;
 	}
 	if (version == 2) {
 		uvf_device_log(c->dev, UVF_LOG_WARNING,
-			       "nvme: migration stream refused: version 2 was never released (1 and %u are read)",
+			       "nvme: migration stream refused: version 2 was never released (1, 3 and %u are read)",
 			       NVME_MIG_VERSION);
 		return -EINVAL;
 	}
@@ -289,6 +302,20 @@ static int parse_stream(struct nvme_ctrl *c, struct nvme_image *im)
 		    (!im->dbbuf && (im->dbs || im->eis)))
 			why = "bad shadow doorbell buffers";
 	}
+	if (!why && version >= 4) {
+		im->coal_disabled[0] = devmig_get_u64(&r);
+		im->coal_disabled[1] = devmig_get_u64(&r);
+		im->aer_events = devmig_get_u8(&r);
+		im->aer_masked = get_bool(&r, &ok);
+		im->err_count = devmig_get_u64(&r);
+		im->err_sqid = devmig_get_u16(&r);
+		/* vectors 0..queues; the two doorbell events */
+		uint64_t vectors_hi = c->nq == 64 ? 1 : 0;
+		if (!ok || (c->nq < 63 && im->coal_disabled[0] >> (c->nq + 1)) || im->coal_disabled[1] & ~vectors_hi ||
+		    im->aer_events & ~3u || ((im->aer_events || im->aer_masked) && !im->enabled) ||
+		    im->err_sqid > c->nq)
+			why = "bad event or vector fields";
+	}
 	if (!why && devmig_reader_end(&r) < 0)
 		why = "length does not match the fields";
 	if (!why)
@@ -329,12 +356,20 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 			sq->head = from->head;
 			sq->tail = from->tail;
 			sq->base = from->base;
+			__atomic_store_n(&c->sq_group[i], (uint8_t)(i ? nvme_cq_group(c, from->cqid)->index : 0),
+					 __ATOMIC_RELAXED);
 			sq->nresume = from->nresume;
 			memcpy(sq->resume, from->resume, from->nresume * sizeof(from->resume[0]));
 		}
 		if (im->cq[i].valid)
 			c->cq[i] = im->cq[i];
 	}
+	memcpy(c->coal_disabled, im->coal_disabled, sizeof(c->coal_disabled));
+	nvme_events_reset(c);
+	c->aer_events = im->aer_events;
+	c->aer_masked = im->aer_masked;
+	c->err_count = im->err_count;
+	c->err_sqid = im->err_sqid;
 	if (im->dbbuf)
 		nvme_dbbuf_set(c, im->dbs, im->eis);
 	else
@@ -343,18 +378,31 @@ static void apply_image(struct nvme_ctrl *c, const struct nvme_image *im)
 	nvme_regs_sync(c);
 }
 
+static int transition(struct nvme_ctrl *c, enum uvf_migration_state from, enum uvf_migration_state to);
+
+/* The workers stop at every lock; quiesce waits for their engines. */
 static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration_state from,
 			  enum uvf_migration_state to)
 {
 	struct nvme_ctrl *c = data;
+
+	(void)dev;
+	nvme_lock_all(c);
+	int ret = transition(c, from, to);
+	nvme_unlock_all(c);
+	return ret;
+}
+
+static int transition(struct nvme_ctrl *c, enum uvf_migration_state from, enum uvf_migration_state to)
+{
 	struct devmig *m = mig_of(c);
 	int ret = 0;
 
-	(void)dev;
 	if ((from == UVF_MIGRATION_STATE_RUNNING || from == UVF_MIGRATION_STATE_PRE_COPY) &&
 	    (to == UVF_MIGRATION_STATE_STOP || to == UVF_MIGRATION_STATE_STOP_COPY)) {
 		nvme_dbbuf_pause(c, true); /* no more EventIdx writes */
 		nvme_queues_quiesce(c);
+		nvme_events_deliver(c); /* stopped: takes what was raised, delivers nothing */
 	}
 	switch (to) {
 	case UVF_MIGRATION_STATE_STOP_COPY:
@@ -381,6 +429,7 @@ static int mig_transition(struct uvf_device *dev, void *data, enum uvf_migration
 		if (from == UVF_MIGRATION_STATE_STOP) {
 			nvme_queues_resume(c);
 			nvme_dbbuf_pause(c, false); /* the shadow tails written meanwhile are taken */
+			nvme_events_deliver(c);	    /* raised while stopped */
 		}
 		break;
 	default: /* PRE_COPY sends nothing before the final copy */

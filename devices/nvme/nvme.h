@@ -8,9 +8,10 @@
  * destination must open the same backing file (a RAM namespace does not
  * survive migration); a stream from a controller with another namespace
  * size or number of I/O queue pairs is refused. Stream: the envelope of
- * devices/common/devmig.h, tag "NVME", version 3 (version 1 streams, with
+ * devices/common/devmig.h, tag "NVME", version 4 (version 1 streams, with
  * one completion record per SQ in another layout and no shadow doorbells,
- * are still read; version 2 was never released and is refused), payload
+ * and version 3 streams, which end after the shadow doorbells, are still
+ * read; version 2 was never released and is refused), payload
  * (little-endian):
  * u32 I/O queue pairs, u64 namespace bytes, u32 8192 + BAR0 bytes
  * 0..0x1fff (CAP, VS, INTMS, CC, CSTS, AQA, ASQ, ACQ, doorbells), u8
@@ -18,17 +19,20 @@
  * management, volatile write cache, interrupt coalescing, async event
  * configuration), u64 SMART counters (units read, units written, read
  * commands, write commands), u32 held asynchronous event requests + u16
- * command id each (the model has no event source, so there are no
- * undelivered events), then per queue id 0..queues: SQ (u8 valid, u16
+ * command id each, then per queue id 0..queues: SQ (u8 valid, u16
  * CQ id, u32 size, head, tail, u64 base, u32 commands recorded at
  * quiesce (at most 64; 1 for the admin SQ), each: u8 kind (1 post,
  * 2 repost, 3 run again), u16 status, u16 command id, u32 dw0, u32 CQ
  * slot, 4 x u32 completion entry, 16 x u32 submission entry) and CQ (u8
  * valid, u8 interrupts enabled, u8 phase, u16 vector, u32 size, head,
  * tail, u64 base), then the shadow doorbells (u8 configured, u64 shadow
- * doorbell page, u64 EventIdx page; 0 when not configured). Queue shapes,
- * ids, vectors, slots and the pages' alignment are checked before anything
- * is applied (-EINVAL).
+ * doorbell page, u64 EventIdx page; 0 when not configured), then (version
+ * 4) 2 x u64 Coalescing Disable bits of vectors 0..queues, u8 error events
+ * waiting for delivery (bit 0 Invalid Doorbell Register, bit 1 Invalid
+ * Doorbell Write Value), u8 error events masked, u64 error log entries,
+ * u16 queue id of the last. Queue shapes, ids, vectors, slots, event bits
+ * and the pages' alignment are checked before anything is applied
+ * (-EINVAL).
  *
  * I/O in flight. An I/O SQ keeps up to 64 commands in flight. Message-based
  * DMA is asynchronous and its completion is delivered by the dispatch
@@ -48,6 +52,18 @@
  * not lost). Doorbells written while stopped are kept and served on
  * resume. Config space, the MSI-X table and IRQ wiring are the VMM's.
  *
+ * Workers: the I/O queue pairs are spread over workers (opts.workers),
+ * each with its own lock and I/O engine (devices/nvme/worker.c); the
+ * engine's threads run their queues' completions, the dispatch thread
+ * MMIO doorbells, admin commands and message-based DMA replies, the
+ * shadow doorbell poller new shadow tails. A RAM namespace has no engine:
+ * its I/O runs on whichever of those threads starts it.
+ *
+ * Interrupt coalescing: the aggregation threshold and time (Set Features
+ * 08h), and Coalescing Disable per vector (09h); see coalesce.c.
+ * Asynchronous events: error status events for doorbell writes the
+ * controller cannot take; see events.c.
+ *
  * Shadow doorbells (Doorbell Buffer Config, Identify OACS bit 8): taken
  * only in client memory mapped with an fd; on private memory the command
  * fails with Invalid Field and the host keeps MMIO doorbells. A poller
@@ -61,9 +77,10 @@
 
 #include "uvf/server.h"
 
-#define UVF_NVME_VENDOR_ID  0x1de0
-#define UVF_NVME_DEVICE_ID  0x0010
-#define UVF_NVME_MAX_QUEUES 64 /* I/O queue pairs */
+#define UVF_NVME_VENDOR_ID   0x1de0
+#define UVF_NVME_DEVICE_ID   0x0010
+#define UVF_NVME_MAX_QUEUES  64 /* I/O queue pairs */
+#define UVF_NVME_MAX_WORKERS 16
 
 struct uvf_nvme_opts {
 	const char *backing; /* file or block device, or NULL for RAM */
@@ -73,6 +90,10 @@ struct uvf_nvme_opts {
 	int shadow_poll_us;  /* shadow doorbells: poll them this long after the last
 			      * new submission (microseconds, at most 10000000);
 			      * 0 = the default (1000), -1 = no polling */
+	unsigned workers;    /* workers the I/O queue pairs are spread over, each with
+			      * its own lock and engine threads, at most
+			      * UVF_NVME_MAX_WORKERS and the queue count;
+			      * 0 = one per CPU, at most one per queue pair */
 };
 
 /*

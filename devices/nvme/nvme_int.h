@@ -3,6 +3,7 @@
 #ifndef UVF_DEVICES_NVME_INT_H
 #define UVF_DEVICES_NVME_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,7 @@
 #define NVME_SC_INVALID_OPCODE 0x001
 #define NVME_SC_INVALID_FIELD  0x002
 #define NVME_SC_DATA_XFER      0x004
+#define NVME_SC_INTERNAL       0x006
 #define NVME_SC_INVALID_NS     0x00b
 #define NVME_SC_PRP_OFFSET     0x013
 #define NVME_SC_LBA_RANGE      0x080
@@ -65,6 +67,7 @@ int nvme_backing_flush(struct nvme_backing *b);
 int nvme_backing_iov(struct nvme_backing *b, bool write, uint64_t off, const struct iovec *iov, int n);
 
 struct nvme_job;
+struct nvme_group;
 
 struct nvme_cq {
 	bool valid;
@@ -74,6 +77,7 @@ struct nvme_cq {
 	uint32_t size, head, tail;
 	uint64_t base;
 	unsigned unsignalled;  /* entries posted since its last interrupt */
+	uint64_t first_ns;     /* when the oldest of them was posted (coalesce.c) */
 	struct nvme_job *wait; /* completions waiting for room, oldest first */
 	struct nvme_job **wait_tail;
 };
@@ -138,16 +142,18 @@ struct nvme_aio_req {
 	int iovcnt;
 	size_t len;				/* bytes over iov */
 	int result;				/* 0 or -errno */
-	void (*done)(struct nvme_aio_req *req); /* on the dispatch thread */
+	void (*done)(struct nvme_aio_req *req); /* under its group's lock (nvme_aio_poll) */
 };
 
 struct nvme_aio;
+/* ready(ready_data) runs on an engine thread after requests finished;
+ * submit, kick and poll are called under the owning group's lock. */
 int nvme_aio_new(struct nvme_aio **out, struct uvf_device *dev, unsigned threads, void (*ready)(void *data),
 		 void *ready_data);
 void nvme_aio_free(struct nvme_aio *a);
-void nvme_aio_submit(struct nvme_aio *a, struct nvme_aio_req *req); /* dispatch thread; done always runs */
-void nvme_aio_kick(struct nvme_aio *a);				    /* dispatch thread: start what was submitted */
-void nvme_aio_poll(struct nvme_aio *a);				    /* dispatch thread: run finished requests' done */
+void nvme_aio_submit(struct nvme_aio *a, struct nvme_aio_req *req); /* done always runs */
+void nvme_aio_kick(struct nvme_aio *a);				    /* start what was submitted */
+void nvme_aio_poll(struct nvme_aio *a);				    /* run finished requests' done */
 void nvme_aio_wait_idle(struct nvme_aio *a); /* until no kicked request runs (their done still to poll) */
 const char *nvme_aio_kind(const struct nvme_aio *a);
 bool nvme_aio_idle(struct nvme_aio *a);		 /* nothing submitted runs */
@@ -167,9 +173,10 @@ struct nvme_job {
 	unsigned generation;
 	uint16_t sqid;
 	unsigned sq_epoch;
-	uint8_t state; /* enum nvme_job_state */
-	bool parked;   /* stopped between two steps: nobody else holds it */
-	bool want_map; /* nvme_transfer_map(): try the guest pages directly */
+	struct nvme_group *grp; /* whose lock guards it; NULL for the admin queue (all locks) */
+	uint8_t state;		/* enum nvme_job_state */
+	bool parked;		/* stopped between two steps: nobody else holds it */
+	bool want_map;		/* nvme_transfer_map(): try the guest pages directly */
 	uint32_t sqe[16];
 	uint32_t dw0; /* completion result */
 	uint16_t status;
@@ -200,16 +207,43 @@ struct nvme_job {
 	struct nvme_aio_req aio;
 };
 
+/*
+ * A worker: a group of I/O queue pairs with its lock and its engine (the
+ * engine's threads run the group's completions). CQ y belongs to group
+ * (y - 1) % workers, an I/O SQ to its CQ's group. See worker.c.
+ */
+#define NVME_MAX_WORKERS UVF_NVME_MAX_WORKERS
+
+/* Message-based data moves (xfer.c): jobs waiting for room under the
+ * controller's budget, oldest first. */
+struct nvme_dmaq {
+	struct nvme_job *wait, **tail;
+	int starved; /* its first job waits for budget (atomic) */
+};
+
+struct nvme_group {
+	struct nvme_ctrl *c;
+	unsigned index;
+	pthread_mutex_t mu;
+	const void *owner; /* the holding thread's token (atomic), for nesting */
+	unsigned depth;
+	int ready;	      /* the engine finished requests (atomic) */
+	struct nvme_aio *aio; /* NULL for a RAM namespace */
+	struct nvme_dmaq dmaq;
+};
+
 struct nvme_ctrl {
 	struct uvf_device *dev;
 	uint8_t *regs;
 	struct nvme_backing store;
-	struct nvme_aio *aio; /* NULL for a RAM namespace */
-	/* message-based data moves (xfer.c): bytes in DMA messages in flight,
-	 * and the jobs waiting for room under the budget, oldest first */
-	size_t dma_bytes;
-	struct nvme_job *dma_wait, **dma_wait_tail;
-	unsigned nq; /* I/O queue pairs */
+	unsigned nworkers;
+	struct nvme_group group[NVME_MAX_WORKERS];
+	uint8_t sq_group[UVF_NVME_MAX_QUEUES + 1]; /* per I/O SQ (atomic: read before its lock is held) */
+	size_t dma_bytes;			   /* bytes in DMA messages in flight (atomic) */
+	struct nvme_dmaq admin_dmaq;		   /* under every lock */
+	pthread_mutex_t intx_lock;		   /* computing and setting the INTx level */
+	uint64_t cq_pending[2];			   /* INTx: CQs holding unconsumed entries (atomic bits) */
+	unsigned nq;				   /* I/O queue pairs */
 	char serial[21];
 	unsigned generation; /* bumped by controller reset */
 	bool enabled;
@@ -219,27 +253,61 @@ struct nvme_ctrl {
 	struct nvme_cq cq[UVF_NVME_MAX_QUEUES + 1];
 	unsigned aer_pending;
 	uint16_t aer_cid[NVME_AERL + 1]; /* command ids of the held AERs */
+	/* asynchronous events (events.c) */
+	uint32_t event_raised; /* bit per error event information, not yet taken (atomic) */
+	uint16_t event_qid;    /* the queue of the last one raised (atomic) */
+	uint8_t aer_events;    /* taken, waiting for an AER or the mask */
+	bool aer_masked;       /* error events wait for a read of the error log */
+	uint64_t err_count;    /* error log entries so far */
+	uint16_t err_sqid;     /* the queue of the last */
 	/* migration (migration.c) */
 	bool stopped; /* quiesced: no fetch, no DMA, no interrupt */
 	bool reraise; /* loaded from a stream: signal CQs with entries on resume */
 	void *mig;    /* struct devmig, allocated on first use */
 	uint32_t feat_arb, feat_pm, feat_vwc, feat_coal, feat_aec;
+	uint64_t coal_disabled[2]; /* Interrupt Vector Configuration: CD per vector */
+	struct nvme_coal *coal;	   /* the aggregation time's timer, once a TIME was set */
 	uint64_t units_read, units_written, cmds_read, cmds_written;
 	struct nvme_dbbuf *dbbuf; /* shadow doorbells (dbbuf.c) */
 };
+
+/*
+ * worker.c. Locking: the state of I/O queue pair y (SQ, CQ, their jobs)
+ * is guarded by its group's lock; the admin queue and controller-wide
+ * state (enable, reset, generation, stopped, queue creation and deletion,
+ * features, shadow doorbell setup) are changed only with every group's
+ * lock held, on the dispatch thread. Locks nest on one thread; taking all
+ * goes in index order, and no thread holding a group's lock waits for
+ * another group's.
+ */
+int nvme_workers_init(struct nvme_ctrl *c, unsigned workers); /* 0: a default for the CPUs */
+void nvme_workers_free(struct nvme_ctrl *c);		      /* after every thread using them stopped */
+unsigned nvme_workers_default(unsigned queues);
+struct nvme_group *nvme_cq_group(struct nvme_ctrl *c, uint16_t cqid); /* NULL for the admin CQ */
+struct nvme_group *nvme_lock_sq(struct nvme_ctrl *c, uint16_t sqid);  /* NULL: all locks taken (admin) */
+void nvme_lock_group(struct nvme_group *g);
+void nvme_unlock_group(struct nvme_group *g);
+void nvme_lock_all(struct nvme_ctrl *c);
+void nvme_unlock_all(struct nvme_ctrl *c);
+void nvme_lock_job(struct nvme_ctrl *c, const struct nvme_job *job);
+void nvme_unlock_job(struct nvme_ctrl *c, const struct nvme_job *job);
+bool nvme_group_held(const struct nvme_group *g); /* by the calling thread */
 
 /* queue.c */
 void nvme_kick(struct nvme_ctrl *c, uint16_t sqid);
 void nvme_complete(struct nvme_ctrl *c, struct nvme_job *job);
 void nvme_job_forget(struct nvme_ctrl *c, struct nvme_job *job); /* a held command: no completion now */
+/* complete command cid of SQ sqid, forgotten before, now */
+void nvme_post_completion(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0);
 void nvme_job_drop(struct nvme_ctrl *c, struct nvme_job *job);
 bool nvme_job_live(const struct nvme_ctrl *c, const struct nvme_job *job);
 void nvme_job_free(struct nvme_job *job);
-void nvme_batch_end(struct nvme_ctrl *c); /* start queued I/O, raise coalesced interrupts */
-void nvme_io_drain(struct nvme_ctrl *c);  /* wait for the engine, run what it finished */
+void nvme_batch_end(struct nvme_ctrl *c, struct nvme_group *g); /* start queued I/O, raise coalesced
+								 * interrupts: of g, or of all (NULL) */
+void nvme_io_drain(struct nvme_ctrl *c); /* all locks held: wait for the engines, run what they finished */
 void nvme_sq_forget(struct nvme_ctrl *c, uint16_t sqid);
 void nvme_queues_reset(struct nvme_ctrl *c);
-void nvme_update_intx(struct nvme_ctrl *c);
+void nvme_update_intx(struct nvme_ctrl *c, struct nvme_group *g); /* g: its CQs changed; NULL: any */
 void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head);
 void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail);
 void nvme_queues_quiesce(struct nvme_ctrl *c);
@@ -250,7 +318,23 @@ void nvme_transfer(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool t
 void nvme_transfer_map(struct nvme_ctrl *c, struct nvme_job *job, size_t len, bool to_host, nvme_step_fn after);
 void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn after);
 void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job);
-void nvme_dma_purge(struct nvme_ctrl *c); /* after a reset, quiesce or SQ deletion */
+void nvme_dma_purge(struct nvme_ctrl *c);    /* all locks held: after a reset, quiesce or SQ deletion */
+void nvme_dma_unstarve(struct nvme_ctrl *c); /* no lock held: start pieces that waited for budget */
+
+/* events.c: asynchronous events (error status) */
+#define NVME_EVENT_INVALID_DB_REG   0x00u				 /* Invalid Doorbell Register */
+#define NVME_EVENT_INVALID_DB_VALUE 0x01u				 /* Invalid Doorbell Write Value */
+void nvme_event_raise(struct nvme_ctrl *c, uint16_t qid, unsigned info); /* any lock, any thread */
+void nvme_events_deliver(struct nvme_ctrl *c);				 /* every lock held */
+void nvme_events_log_read(struct nvme_ctrl *c, bool retain);		 /* every lock held */
+void nvme_events_reset(struct nvme_ctrl *c);				 /* every lock held */
+
+/* coalesce.c: interrupt coalescing, under the CQ's worker lock */
+uint64_t nvme_now_ns(void);
+bool nvme_coal_post(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t cqid); /* an entry: raise now? */
+bool nvme_coal_due(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t cqid);  /* batch end: raise now? */
+int nvme_coal_start(struct nvme_ctrl *c);				     /* every lock held */
+void nvme_coal_stop(struct nvme_ctrl *c);				     /* no lock held */
 
 /* ctrl.c */
 void nvme_regs_sync(struct nvme_ctrl *c);

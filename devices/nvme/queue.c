@@ -3,10 +3,11 @@
  * Submission and completion queues. An I/O SQ keeps up to NVME_SQ_INFLIGHT
  * commands in flight and completes them in whatever order they finish; the
  * admin SQ runs one at a time. Entries and completions in mapped guest
- * memory are read and written directly on the dispatch thread; otherwise
- * every access to host memory is asynchronous: with message-based DMA the
- * client answers our DMA only after we answered its register access, so
- * nothing here waits.
+ * memory are read and written directly; otherwise every access to host
+ * memory is asynchronous: with message-based DMA the client answers our
+ * DMA only after we answered its register access, so nothing here waits.
+ * Everything here runs under the lock of the queue's group (worker.c),
+ * or every lock for the admin queue and controller-wide changes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -76,20 +77,41 @@ void nvme_job_forget(struct nvme_ctrl *c, struct nvme_job *job)
 	nvme_job_drop(c, job);
 }
 
-void nvme_update_intx(struct nvme_ctrl *c)
+/* The group of SQ sqid (NULL: the admin SQ), its lock held. */
+static struct nvme_group *sq_group(struct nvme_ctrl *c, uint16_t sqid)
 {
-	bool pending = false;
+	return sqid ? &c->group[__atomic_load_n(&c->sq_group[sqid], __ATOMIC_RELAXED)] : NULL;
+}
 
+static bool in_group(struct nvme_ctrl *c, struct nvme_group *g, unsigned cqid)
+{
+	return !g || (cqid && nvme_cq_group(c, (uint16_t)cqid) == g);
+}
+
+/* INTx: the level is asserted while an interrupting CQ holds unconsumed
+ * entries. Each group notes its CQs (g NULL: all); the level is computed
+ * from every CQ's note under intx_lock, so the last one to set it saw
+ * every change made before. */
+void nvme_update_intx(struct nvme_ctrl *c, struct nvme_group *g)
+{
 	/* stopped: no interrupt; the level is computed again on resume */
 	if (c->stopped || uvf_irq_mode(c->dev) != UVF_PCI_INTX_IRQ)
 		return;
-	/* level: asserted while an interrupting CQ holds unconsumed entries */
 	for (unsigned i = 0; i <= c->nq; i++) {
 		const struct nvme_cq *cq = &c->cq[i];
+		if (!in_group(c, g, i))
+			continue;
+		uint64_t bit = 1ull << (i % 64);
 		if (cq->valid && cq->ien && cq->head != cq->tail)
-			pending = true;
+			__atomic_fetch_or(&c->cq_pending[i / 64], bit, __ATOMIC_SEQ_CST);
+		else
+			__atomic_fetch_and(&c->cq_pending[i / 64], ~bit, __ATOMIC_SEQ_CST);
 	}
+	pthread_mutex_lock(&c->intx_lock);
+	bool pending = __atomic_load_n(&c->cq_pending[0], __ATOMIC_SEQ_CST) ||
+		       __atomic_load_n(&c->cq_pending[1], __ATOMIC_SEQ_CST);
 	(void)uvf_irq_set_intx_level(c->dev, pending && !(c->intms & 1));
+	pthread_mutex_unlock(&c->intx_lock);
 }
 
 static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
@@ -105,70 +127,74 @@ static void raise_cq(struct nvme_ctrl *c, const struct nvme_cq *cq)
 	else if (mode == UVF_PCI_MSI_IRQ && !(c->intms & 1))
 		(void)uvf_irq_raise(c->dev, 0); /* one MSI vector */
 	else if (mode == UVF_PCI_INTX_IRQ)
-		nvme_update_intx(c);
+		nvme_update_intx(c, nvme_cq_group(c, (uint16_t)(cq - c->cq)));
 }
 
-/* An entry was posted on CQ cqid: interrupt now when the aggregation
- * threshold (Interrupt Coalescing, 0-based) is reached, else at the end of
- * the batch (nvme_batch_end). The admin CQ is never coalesced. */
+/* An entry was posted on CQ cqid: interrupt now, or when coalescing
+ * lets it (coalesce.c). */
 static void signal_cq(struct nvme_ctrl *c, uint16_t cqid)
 {
 	struct nvme_cq *cq = &c->cq[cqid];
-	unsigned threshold = (c->feat_coal & 0xff) + 1;
 
-	if (cqid == 0 || ++cq->unsignalled >= threshold) {
-		cq->unsignalled = 0;
+	if (nvme_coal_post(c, cq, cqid))
 		raise_cq(c, cq);
-	}
 }
 
 /*
  * The end of a batch of work (a doorbell, a set of finished I/Os, a DMA
- * reply): start the I/O queued on the engine in one go, and raise the
- * interrupts held back for coalescing. Not waiting for the aggregation
- * time is allowed (it is an upper bound) and keeps an idle device idle.
+ * reply): start the I/O queued on the engines in one go, and raise the
+ * interrupts held back for coalescing that are due (without an
+ * aggregation time, all of them: an idle device stays idle).
  */
-void nvme_batch_end(struct nvme_ctrl *c)
+void nvme_batch_end(struct nvme_ctrl *c, struct nvme_group *g)
 {
-	if (c->aio)
-		nvme_aio_kick(c->aio);
+	for (unsigned i = 0; i < c->nworkers; i++)
+		if (c->group[i].aio && (!g || g == &c->group[i]))
+			nvme_aio_kick(c->group[i].aio);
 	if (c->stopped)
 		return;
 	for (unsigned i = 0; i <= c->nq; i++) {
 		struct nvme_cq *cq = &c->cq[i];
-		if (cq->valid && cq->unsignalled) {
-			cq->unsignalled = 0;
+		if (in_group(c, g, i) && cq->valid && nvme_coal_due(c, cq, (uint16_t)i))
 			raise_cq(c, cq);
-		}
 	}
 }
 
 void nvme_io_drain(struct nvme_ctrl *c)
 {
-	if (!c->aio)
-		return;
-	nvme_aio_kick(c->aio);
-	nvme_aio_wait_idle(c->aio);
-	nvme_aio_poll(c->aio);
+	for (unsigned i = 0; i < c->nworkers; i++) {
+		struct nvme_aio *a = c->group[i].aio;
+		if (!a)
+			continue;
+		/* the engine's threads do not wait for our locks (worker.c) */
+		nvme_aio_kick(a);
+		nvme_aio_wait_idle(a);
+		nvme_aio_poll(a);
+	}
 }
 
 static void posted(struct uvf_device *dev, void *data, int result)
 {
 	struct nvme_job *job = data;
 	struct nvme_ctrl *c = job->c;
+	struct nvme_group *g = job->grp;
 
 	(void)dev;
+	nvme_lock_job(c, job);
 	if (!nvme_job_live(c, job) || result < 0) {
 		nvme_job_drop(c, job);
-		nvme_batch_end(c);
-		return;
+	} else {
+		uint16_t sqid = job->sqid, cqid = c->sq[sqid].cqid;
+		unlink_job(c, job);
+		nvme_job_free(job);
+		signal_cq(c, cqid);
+		nvme_kick(c, sqid);
 	}
-	uint16_t sqid = job->sqid, cqid = c->sq[sqid].cqid;
-	unlink_job(c, job);
-	nvme_job_free(job);
-	signal_cq(c, cqid);
-	nvme_kick(c, sqid);
-	nvme_batch_end(c);
+	nvme_batch_end(c, g);
+	if (g)
+		nvme_unlock_group(g);
+	else
+		nvme_unlock_all(c);
 }
 
 static bool cq_full(const struct nvme_cq *cq)
@@ -291,8 +317,23 @@ static struct nvme_job *new_job(struct nvme_ctrl *c, uint16_t sqid)
 	job->generation = c->generation;
 	job->sqid = sqid;
 	job->sq_epoch = c->sq[sqid].epoch;
+	job->grp = sq_group(c, sqid);
 	link_job(c, job);
 	return job;
+}
+
+void nvme_post_completion(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0)
+{
+	struct nvme_job *job = c->sq[sqid].valid ? new_job(c, sqid) : NULL;
+
+	if (!job) {
+		uvf_device_log(c->dev, UVF_LOG_ERROR, "nvme: cannot complete command %u of SQ %u", cid, sqid);
+		return;
+	}
+	job->sqe[0] = (uint32_t)cid << 16;
+	job->status = status;
+	job->dw0 = dw0;
+	nvme_complete(c, job);
 }
 
 /* Start the command in sqe (just fetched from the SQ head). */
@@ -311,6 +352,7 @@ static bool start_entry(struct nvme_ctrl *c, uint16_t sqid, const void *sqe)
 
 struct fetch {
 	struct nvme_ctrl *c;
+	struct nvme_group *grp; /* NULL for the admin SQ */
 	unsigned generation, sq_epoch;
 	uint16_t sqid;
 	uint32_t count;
@@ -321,29 +363,38 @@ static void fetched(struct uvf_device *dev, void *data, int result)
 {
 	struct fetch *f = data;
 	struct nvme_ctrl *c = f->c;
+	struct nvme_group *g = f->grp;
 	struct nvme_sq *sq = &c->sq[f->sqid];
 
 	(void)dev;
-	if (f->generation != c->generation || !sq->valid || sq->epoch != f->sq_epoch) {
+	if (g)
+		nvme_lock_group(g);
+	else
+		nvme_lock_all(c);
+	bool current = f->generation == c->generation && sq->valid && sq->epoch == f->sq_epoch;
+	if (current)
+		sq->fetching = false;
+	if (!current) {
 		free(f); /* a quiesce, reset or deletion came first */
-		return;
-	}
-	sq->fetching = false;
-	if (result < 0) {
+	} else if (result < 0) {
 		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: cannot fetch from SQ %u: %s", f->sqid,
 			       uvf_strerror(result));
 		free(f);
-		return;
+	} else {
+		for (uint32_t i = 0; i < f->count; i++) {
+			if (f->generation != c->generation || !sq->valid || sq->epoch != f->sq_epoch ||
+			    !start_entry(c, f->sqid, &f->sqes[i * 16]))
+				break;
+		}
+		uint16_t sqid = f->sqid;
+		free(f);
+		nvme_kick(c, sqid);
+		nvme_batch_end(c, g);
 	}
-	for (uint32_t i = 0; i < f->count; i++) {
-		if (f->generation != c->generation || !sq->valid || sq->epoch != f->sq_epoch ||
-		    !start_entry(c, f->sqid, &f->sqes[i * 16]))
-			break;
-	}
-	uint16_t sqid = f->sqid;
-	free(f);
-	nvme_kick(c, sqid);
-	nvme_batch_end(c);
+	if (g)
+		nvme_unlock_group(g);
+	else
+		nvme_unlock_all(c);
 }
 
 /* Fetch and start what SQ sqid holds, as far as its in-flight limit allows.
@@ -381,6 +432,7 @@ static void fetch_sq(struct nvme_ctrl *c, uint16_t sqid)
 		if (!f)
 			return;
 		f->c = c;
+		f->grp = sq_group(c, sqid);
 		f->generation = c->generation;
 		f->sq_epoch = sq->epoch;
 		f->sqid = sqid;
@@ -414,7 +466,14 @@ void nvme_kick(struct nvme_ctrl *c, uint16_t sqid)
 			while (deferred[w]) {
 				unsigned bit = (unsigned)__builtin_ctz(deferred[w]);
 				deferred[w] &= ~(1u << bit);
+				/* held already, but for a kick from the poller
+				 * or from the admin queue */
+				struct nvme_group *g = nvme_lock_sq(c, (uint16_t)(w * 32 + bit));
 				fetch_sq(c, (uint16_t)(w * 32 + bit));
+				if (g)
+					nvme_unlock_group(g);
+				else
+					nvme_unlock_all(c);
 				again = true;
 			}
 		}
@@ -426,22 +485,31 @@ void nvme_sq_doorbell(struct nvme_ctrl *c, uint16_t sqid, uint32_t tail)
 {
 	struct nvme_sq *sq = &c->sq[sqid];
 
-	if (!sq->valid || tail >= sq->size)
-		return; /* an invalid doorbell write is ignored */
+	if (!sq->valid || tail >= sq->size) {
+		/* ignored, and reported */
+		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: SQ %u doorbell: %s (tail %u), ignored", sqid,
+			       sq->valid ? "tail outside the queue" : "no such queue", tail);
+		nvme_event_raise(c, sqid, sq->valid ? NVME_EVENT_INVALID_DB_VALUE : NVME_EVENT_INVALID_DB_REG);
+		return;
+	}
 	sq->tail = tail;
 	nvme_dbbuf_doorbell(c, sqid);
 	nvme_kick(c, sqid);
-	nvme_batch_end(c);
+	nvme_batch_end(c, sq_group(c, sqid));
 }
 
 void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 {
 	struct nvme_cq *cq = &c->cq[cqid];
 
-	if (!cq->valid || head >= cq->size)
+	if (!cq->valid || head >= cq->size) {
+		uvf_device_log(c->dev, UVF_LOG_WARNING, "nvme: CQ %u doorbell: %s (head %u), ignored", cqid,
+			       cq->valid ? "head outside the queue" : "no such queue", head);
+		nvme_event_raise(c, cqid, cq->valid ? NVME_EVENT_INVALID_DB_VALUE : NVME_EVENT_INVALID_DB_REG);
 		return;
+	}
 	cq->head = head;
-	nvme_update_intx(c);
+	nvme_update_intx(c, nvme_cq_group(c, cqid));
 	if (c->stopped)
 		return; /* nothing waits: quiesce turned waiting jobs into records */
 	while (cq->wait && cq_room(c, cqid)) {
@@ -451,7 +519,7 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, uint16_t cqid, uint32_t head)
 		post(c, job);
 	}
 	nvme_dbbuf_cq_eventidx(c, cqid);
-	nvme_batch_end(c);
+	nvme_batch_end(c, nvme_cq_group(c, cqid));
 }
 
 /* Free the jobs of SQ sqid that nobody else holds (waiting for CQ room, or
@@ -510,10 +578,11 @@ void nvme_queues_reset(struct nvme_ctrl *c)
 }
 
 /*
- * Completions reach us on the dispatch thread that runs the migration
- * callback, so message-based DMA in flight cannot be waited for here (the
- * client answers it only after this callback). I/O on the backing file can
- * be: it is drained first, and what it finished is recorded as completions
+ * Message-based DMA completes on the dispatch thread that runs the
+ * migration callback, so it cannot be waited for here (the client answers
+ * it only after this callback). I/O on the backing file can be (every
+ * worker lock is held; the engines' threads never wait for one): it is
+ * drained first, and what it finished is recorded as completions
  * to post. Then each command still in flight becomes a record: completion
  * waiting for CQ room -> POST; completion being written -> REPOST; still
  * moving data -> RERUN (it had no effect yet: reads and writes are
@@ -553,8 +622,9 @@ void nvme_queues_quiesce(struct nvme_ctrl *c)
 void nvme_queues_resume(struct nvme_ctrl *c)
 {
 	c->stopped = false;
-	if (c->aio)
-		nvme_aio_poll(c->aio); /* nothing should be left; cheap to be sure */
+	for (unsigned i = 0; i < c->nworkers; i++)
+		if (c->group[i].aio)
+			nvme_aio_poll(c->group[i].aio); /* nothing should be left; cheap to be sure */
 	for (unsigned i = 0; i <= c->nq; i++) {
 		struct nvme_sq *sq = &c->sq[i];
 		unsigned n = sq->nresume;
@@ -586,7 +656,7 @@ void nvme_queues_resume(struct nvme_ctrl *c)
 			}
 		}
 	}
-	nvme_update_intx(c);
+	nvme_update_intx(c, NULL);
 	if (c->reraise) {
 		/* the interrupts the source had raised or held for entries
 		 * the host has not consumed yet: signal them here too (a
@@ -598,5 +668,5 @@ void nvme_queues_resume(struct nvme_ctrl *c)
 	}
 	for (unsigned i = 0; i <= c->nq; i++)
 		nvme_kick(c, (uint16_t)i);
-	nvme_batch_end(c);
+	nvme_batch_end(c, NULL);
 }

@@ -22,7 +22,9 @@
  * keeps the messages and their replies well inside the socket buffers in
  * both directions, so that neither side blocks sending a large DMA_WRITE
  * (or reply) while the other blocks sending to it. The library splits a
- * piece further at the client's max_data_xfer_size.
+ * piece further at the client's max_data_xfer_size. Each worker queues
+ * its jobs waiting for budget (the admin queue has a queue of its own);
+ * the budget is the controller's.
  */
 #define NVME_DMA_PIECE	(64u << 10)
 #define NVME_DMA_BUDGET (128u << 10)
@@ -53,39 +55,71 @@ static void release(struct nvme_ctrl *c, struct nvme_job *job)
 		finish_transfer(c, job);
 }
 
-static void start_pieces(struct nvme_ctrl *c);
+static void start_pieces(struct nvme_ctrl *c, struct nvme_dmaq *q);
+
+/* The queue of jobs job waits in for budget, guarded by the job's lock. */
+static struct nvme_dmaq *dmaq_of(struct nvme_ctrl *c, const struct nvme_job *job)
+{
+	return job->grp ? &job->grp->dmaq : &c->admin_dmaq;
+}
 
 static void piece_done(struct uvf_device *dev, void *data, int result)
 {
 	struct piece *p = data;
 	struct nvme_job *job = p->job;
 	struct nvme_ctrl *c = job->c;
+	struct nvme_group *g = job->grp;
+	struct nvme_dmaq *q = dmaq_of(c, job);
 
 	(void)dev;
-	c->dma_bytes -= p->len;
+	nvme_lock_job(c, job);
+	__atomic_fetch_sub(&c->dma_bytes, p->len, __ATOMIC_SEQ_CST);
 	free(p);
 	if (result < 0 && !job->dma_error)
 		job->dma_error = result;
-	release(c, job);
-	start_pieces(c);
-	nvme_batch_end(c);
+	release(c, job); /* job may be gone from here */
+	start_pieces(c, q);
+	nvme_batch_end(c, g);
+	if (g)
+		nvme_unlock_group(g);
+	else
+		nvme_unlock_all(c);
+	nvme_dma_unstarve(c); /* the budget this piece held, for the other queues */
 }
 
-/* Start the next piece of job; false when it has none left. */
-static bool start_piece(struct nvme_ctrl *c, struct nvme_job *job)
+/* Take n bytes of the controller's budget: one piece always may go, or a
+ * piece larger than what is left would wait for ever. */
+static bool reserve(struct nvme_ctrl *c, uint32_t n)
+{
+	size_t cur = __atomic_load_n(&c->dma_bytes, __ATOMIC_SEQ_CST);
+
+	do {
+		if (cur && cur + NVME_DMA_PIECE > NVME_DMA_BUDGET)
+			return false;
+	} while (!__atomic_compare_exchange_n(&c->dma_bytes, &cur, cur + n, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	return true;
+}
+
+enum { PIECE_NONE, PIECE_STARTED, PIECE_NO_BUDGET };
+
+/* Start the next piece of job. */
+static int start_piece(struct nvme_ctrl *c, struct nvme_job *job)
 {
 	while (job->piece_seg < job->nseg && job->piece_at == job->segs[job->piece_seg].len) {
 		job->piece_seg++;
 		job->piece_at = 0;
 	}
 	if (job->piece_seg == job->nseg || job->dma_error)
-		return false;
+		return PIECE_NONE;
 	const struct nvme_seg *s = &job->segs[job->piece_seg];
 	uint32_t n = s->len - job->piece_at < NVME_DMA_PIECE ? s->len - job->piece_at : NVME_DMA_PIECE;
+	if (!reserve(c, n))
+		return PIECE_NO_BUDGET;
 	struct piece *p = malloc(sizeof(*p));
 	if (!p) {
+		__atomic_fetch_sub(&c->dma_bytes, n, __ATOMIC_SEQ_CST);
 		job->dma_error = -ENOMEM;
-		return false;
+		return PIECE_NONE;
 	}
 	p->job = job;
 	p->len = n;
@@ -93,36 +127,72 @@ static bool start_piece(struct nvme_ctrl *c, struct nvme_job *job)
 	int ret = job->to_host ? uvf_dma_write_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p)
 			       : uvf_dma_read_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p);
 	if (ret < 0) {
+		__atomic_fetch_sub(&c->dma_bytes, n, __ATOMIC_SEQ_CST);
 		free(p);
 		job->dma_error = ret;
-		return false;
+		return PIECE_NONE;
 	}
 	job->outstanding++;
-	c->dma_bytes += n;
 	job->piece_at += n;
 	job->piece_off += n;
-	return true;
+	return PIECE_STARTED;
 }
 
-/* Start queued pieces, oldest job first, while the budget allows (one
- * piece always may go, or a piece larger than what is left would wait for
- * ever). A job leaves the queue when its last piece started, and gives up
- * its queue hold then. */
-static void start_pieces(struct nvme_ctrl *c)
+/* Start queued pieces, oldest job first, while the budget allows. A job
+ * leaves the queue when its last piece started, and gives up its queue
+ * hold then. Out of budget, the queue is marked starved, and looks once
+ * more: a piece that finished meanwhile either sees the mark or left
+ * budget this look sees. */
+static void start_pieces(struct nvme_ctrl *c, struct nvme_dmaq *q)
 {
-	while (c->dma_wait && (c->dma_bytes == 0 || c->dma_bytes + NVME_DMA_PIECE <= NVME_DMA_BUDGET)) {
-		struct nvme_job *job = c->dma_wait;
-		if (nvme_job_live(c, job) && start_piece(c, job))
+	while (q->wait) {
+		struct nvme_job *job = q->wait;
+		int r = nvme_job_live(c, job) ? start_piece(c, job) : PIECE_NONE;
+		if (r == PIECE_STARTED)
 			continue;
-		c->dma_wait = job->dma_next;
+		if (r == PIECE_NO_BUDGET) {
+			__atomic_store_n(&q->starved, 1, __ATOMIC_SEQ_CST);
+			r = start_piece(c, job);
+			if (r == PIECE_NO_BUDGET)
+				return;
+			__atomic_store_n(&q->starved, 0, __ATOMIC_SEQ_CST);
+			if (r == PIECE_STARTED)
+				continue;
+		}
+		q->wait = job->dma_next;
+		if (!q->wait)
+			q->tail = &q->wait;
 		job->dma_queued = false;
 		release(c, job);
+	}
+}
+
+/* No lock held: start the pieces that waited for budget in any queue. */
+void nvme_dma_unstarve(struct nvme_ctrl *c)
+{
+	for (unsigned i = 0; i <= c->nworkers; i++) {
+		struct nvme_group *g = i < c->nworkers ? &c->group[i] : NULL;
+		struct nvme_dmaq *q = g ? &g->dmaq : &c->admin_dmaq;
+		if (!__atomic_exchange_n(&q->starved, 0, __ATOMIC_SEQ_CST))
+			continue;
+		if (g)
+			nvme_lock_group(g);
+		else
+			nvme_lock_all(c);
+		start_pieces(c, q);
+		nvme_batch_end(c, g);
+		if (g)
+			nvme_unlock_group(g);
+		else
+			nvme_unlock_all(c);
 	}
 }
 
 /* Move job->len bytes between job->buf and the segments by DMA. */
 void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn after)
 {
+	struct nvme_dmaq *q = dmaq_of(c, job);
+
 	job->after = after;
 	job->dma_error = 0;
 	job->piece_seg = 0;
@@ -131,18 +201,18 @@ void nvme_move_data(struct nvme_ctrl *c, struct nvme_job *job, nvme_step_fn afte
 	job->outstanding = 1; /* the queue's hold, until every piece started */
 	job->dma_queued = true;
 	job->dma_next = NULL;
-	if (!c->dma_wait)
-		c->dma_wait_tail = &c->dma_wait;
-	*c->dma_wait_tail = job;
-	c->dma_wait_tail = &job->dma_next;
-	start_pieces(c);
+	if (!q->wait)
+		q->tail = &q->wait;
+	*q->tail = job;
+	q->tail = &job->dma_next;
+	start_pieces(c, q);
 }
 
 /* Jobs queued for DMA that a reset, quiesce or deletion made stale leave
- * the queue (their pieces in flight still return to them). */
-void nvme_dma_purge(struct nvme_ctrl *c)
+ * their queue (their pieces in flight still return to them). */
+static void purge(struct nvme_ctrl *c, struct nvme_dmaq *q)
 {
-	struct nvme_job **link = &c->dma_wait;
+	struct nvme_job **link = &q->wait;
 
 	while (*link) {
 		struct nvme_job *job = *link;
@@ -154,10 +224,17 @@ void nvme_dma_purge(struct nvme_ctrl *c)
 		job->dma_queued = false;
 		release(c, job);
 	}
-	c->dma_wait_tail = &c->dma_wait;
-	while (*c->dma_wait_tail)
-		c->dma_wait_tail = &(*c->dma_wait_tail)->dma_next;
-	start_pieces(c);
+	q->tail = &q->wait;
+	while (*q->tail)
+		q->tail = &(*q->tail)->dma_next;
+	start_pieces(c, q);
+}
+
+void nvme_dma_purge(struct nvme_ctrl *c)
+{
+	for (unsigned i = 0; i < c->nworkers; i++)
+		purge(c, &c->group[i].dmaq);
+	purge(c, &c->admin_dmaq);
 }
 
 void nvme_mark_dirty(struct nvme_ctrl *c, const struct nvme_job *job)
@@ -300,16 +377,21 @@ static void list_read(struct uvf_device *dev, void *data, int result)
 	struct nvme_job *job = data;
 	struct nvme_ctrl *c = job->c;
 
+	struct nvme_group *g = job->grp;
+
 	(void)dev;
-	if (!nvme_job_live(c, job)) {
+	nvme_lock_job(c, job);
+	if (!nvme_job_live(c, job))
 		nvme_job_drop(c, job);
-		return;
-	}
-	if (result < 0)
+	else if (result < 0)
 		fail(c, job, NVME_SC_DATA_XFER);
 	else
 		take_list(c, job);
-	nvme_batch_end(c);
+	nvme_batch_end(c, g);
+	if (g)
+		nvme_unlock_group(g);
+	else
+		nvme_unlock_all(c);
 }
 
 static void read_list(struct nvme_ctrl *c, struct nvme_job *job)

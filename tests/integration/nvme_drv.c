@@ -47,16 +47,16 @@ void drv_wire(struct drv *d, struct uvf_client *c)
 	d->c = c;
 	uint32_t cap = drv_find_cap(c, 0x11);
 	assert_int_equal(uvf_client_config_write16(c, cap + 2, 0x8000), 0);
-	for (unsigned i = 0; i < DRV_QUEUES; i++) {
+	for (unsigned i = 0; i < DRV_VECTORS; i++) {
 		d->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		assert_true(d->efd[i] >= 0);
 	}
-	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_MSIX_IRQ, 0, DRV_QUEUES, d->efd), 0);
+	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_MSIX_IRQ, 0, DRV_VECTORS, d->efd), 0);
 }
 
 void drv_unwire(struct drv *d)
 {
-	for (unsigned i = 0; i < DRV_QUEUES; i++)
+	for (unsigned i = 0; i < DRV_VECTORS; i++)
 		close(d->efd[i]);
 }
 

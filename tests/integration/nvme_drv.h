@@ -11,7 +11,8 @@
 
 #include <uvf/client.h>
 
-#define DRV_QUEUES 3u  /* the admin queue and two I/O queue pairs */
+#define DRV_QUEUES  5u /* the admin queue and up to four I/O queue pairs */
+#define DRV_VECTORS 3u /* MSI-X vectors wired to eventfds: admin and two I/O */
 #define DRV_QDEPTH 16u /* entries of every ring, unless cq_size says other */
 
 struct drv {
@@ -25,7 +26,7 @@ struct drv {
 	uint32_t sq_tail[DRV_QUEUES], cq_head[DRV_QUEUES];
 	bool phase[DRV_QUEUES];
 	uint16_t cid;
-	int efd[DRV_QUEUES];
+	int efd[DRV_VECTORS];
 };
 
 uint32_t drv_rd32(struct drv *d, uint32_t reg);

@@ -534,25 +534,39 @@ static void copy_bytes(struct devmig_reader *r, struct devmig_writer *w, size_t 
 	r->pos += n;
 }
 
+/* The fields version 4 adds at the end: Coalescing Disable bits, events
+ * waiting, mask, error log entries and queue. */
+#define V4_TAIL (8 + 8 + 1 + 1 + 8 + 2)
+
 /*
- * The version 3 stream of an idle controller rewritten in the version 1
- * layout: each SQ carries one completion record (kind 0: none) instead of
- * a list, and there are no shadow doorbell fields. *out is malloc'ed.
+ * The version 4 stream of an idle controller rewritten in the version 1
+ * layout (each SQ carries one completion record (kind 0: none) instead of
+ * a list, no shadow doorbell fields) or the version 3 one (without the
+ * version 4 tail). *out is malloc'ed.
  */
-static size_t nvme_stream_as_v1(const uint8_t *v3, size_t len, uint8_t **out)
+static size_t nvme_stream_as(uint32_t version, const uint8_t *v4, size_t len, uint8_t **out)
 {
 	struct devmig r_env;
 	struct devmig_reader r;
 	struct devmig_writer w;
-	uint32_t version;
+	uint32_t read_version;
 	size_t out_len;
 
 	memset(&r_env, 0, sizeof(r_env));
 	devmig_load_begin(&r_env, 1u << 20);
-	assert_int_equal(devmig_load(&r_env, v3, len), 0);
-	assert_int_equal(devmig_load_finish(&r_env, 0x454d564eu, 3, &r, &version), 0);
-	assert_int_equal(version, 3);
-	devmig_writer_begin(&w, 0x454d564eu, 1);
+	assert_int_equal(devmig_load(&r_env, v4, len), 0);
+	assert_int_equal(devmig_load_finish(&r_env, 0x454d564eu, 4, &r, &read_version), 0);
+	assert_int_equal(read_version, 4);
+	devmig_writer_begin(&w, 0x454d564eu, version);
+	if (version == 3) {
+		assert_true(r.len - r.pos >= V4_TAIL);
+		copy_bytes(&r, &w, r.len - r.pos - V4_TAIL);
+		static const uint8_t idle_tail[V4_TAIL];
+		assert_memory_equal(r.p + r.pos, idle_tail, V4_TAIL);
+		assert_int_equal(devmig_writer_finish(&w, out, &out_len), 0);
+		devmig_clear(&r_env);
+		return out_len;
+	}
 	uint32_t nq = devmig_get_u32(&r);
 	devmig_put_u32(&w, nq);
 	copy_bytes(&r, &w, 8); /* namespace bytes */
@@ -564,7 +578,7 @@ static size_t nvme_stream_as_v1(const uint8_t *v3, size_t len, uint8_t **out)
 	devmig_put_u32(&w, aer);
 	copy_bytes(&r, &w, 2 * (size_t)aer);
 	for (unsigned i = 0; i <= nq; i++) {
-		copy_bytes(&r, &w, 1 + 2 + 4 * 3 + 8); /* the SQ */
+		copy_bytes(&r, &w, 1 + 2 + 4 * 3 + 8);	 /* the SQ */
 		assert_int_equal(devmig_get_u32(&r), 0); /* idle: nothing recorded */
 		static const uint8_t none[1 + 2 + 2 + 4 + 4 + 16];
 		devmig_put_bytes(&w, none, sizeof(none));
@@ -573,6 +587,10 @@ static size_t nvme_stream_as_v1(const uint8_t *v3, size_t len, uint8_t **out)
 	assert_int_equal(devmig_get_u8(&r), 0); /* no shadow doorbells */
 	assert_int_equal(devmig_get_u64(&r), 0);
 	assert_int_equal(devmig_get_u64(&r), 0);
+	static const uint8_t idle_tail[V4_TAIL];
+	assert_true(r.len - r.pos == V4_TAIL);
+	assert_memory_equal(r.p + r.pos, idle_tail, V4_TAIL);
+	r.pos += V4_TAIL;
 	assert_int_equal(devmig_reader_end(&r), 0);
 	assert_int_equal(devmig_writer_finish(&w, out, &out_len), 0);
 	devmig_clear(&r_env);
@@ -590,13 +608,14 @@ static void set_version(uint8_t *buf, size_t len, uint32_t version)
 }
 
 /* A version 1 stream (released before commands in flight and shadow
- * doorbells) loads and the destination runs on; a version 2 one (never
- * released, in either of its layouts) is refused. */
-static void nvme_reads_version_1_and_refuses_version_2(void **state)
+ * doorbells) and a version 3 one (before events and Coalescing Disable)
+ * load and the destination runs on; a version 2 one (never released, in
+ * either of its layouts) is refused. */
+static void nvme_reads_versions_1_and_3_and_refuses_version_2(void **state)
 {
 	struct nvme_pair p;
 	struct drv d;
-	uint8_t *stream, *v1;
+	uint8_t *stream, *v1, *v3;
 	(void)state;
 
 	start_nvme_pair(&p, NSIZE);
@@ -608,7 +627,8 @@ static void nvme_reads_version_1_and_refuses_version_2(void **state)
 	page_roundtrip(&d, 1, 0, 0x51);
 	page_roundtrip(&d, 2, 8, 0x52);
 	size_t len = save_stream(d.c, &stream);
-	size_t v1_len = nvme_stream_as_v1(stream, len, &v1);
+	size_t v1_len = nvme_stream_as(1, stream, len, &v1);
+	size_t v3_len = nvme_stream_as(3, stream, len, &v3);
 	/* version 2 with either body: refused, the destination stays usable */
 	set_version(stream, len, 2);
 	assert_int_equal(load_stream(p.dst.c, stream, len), -EINVAL);
@@ -616,10 +636,13 @@ static void nvme_reads_version_1_and_refuses_version_2(void **state)
 	set_version(v1, v1_len, 2);
 	assert_int_equal(load_stream(p.dst.c, v1, v1_len), -EINVAL);
 	assert_int_equal(uvf_client_reset(p.dst.c), 0);
+	assert_int_equal(load_stream(p.dst.c, v3, v3_len), 0);
+	assert_int_equal(uvf_client_reset(p.dst.c), 0);
 	set_version(v1, v1_len, 1);
 	assert_int_equal(load_stream(p.dst.c, v1, v1_len), 0);
 	free(stream);
 	free(v1);
+	free(v3);
 	assert_int_equal(uvf_client_set_migration_state(p.src.c, UVF_MIGRATION_STATE_STOP), 0);
 	assert_int_equal(uvf_client_set_migration_state(p.dst.c, UVF_MIGRATION_STATE_RUNNING), 0);
 	struct drv moved = d;
@@ -628,6 +651,51 @@ static void nvme_reads_version_1_and_refuses_version_2(void **state)
 	assert_int_equal(drv_rd32(&moved, 0x1c) & 3, 1); /* ready, no fatal status */
 	page_roundtrip(&moved, 1, 16, 0x53);
 	page_roundtrip(&moved, 2, 24, 0x54);
+	drv_unwire(&d);
+	drv_unwire(&dd);
+	stop_nvme_pair(&p);
+}
+
+/* An error event no AER was held for, the error log and Coalescing
+ * Disable on vector 1 move with the controller. */
+static void nvme_event_and_coalescing_disable_go_on_on_the_destination(void **state)
+{
+	struct nvme_pair p;
+	struct drv d;
+	uint32_t dw0 = 0;
+	(void)state;
+
+	start_nvme_pair(&p, NSIZE);
+	drv_init(&d, p.mem);
+	drv_wire(&d, p.src.c);
+	struct drv dd = d;
+	drv_wire(&dd, p.dst.c);
+	drv_bring_up(&d);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x09, 1u | 1u << 16, NULL), 0);
+	drv_wr32(&d, 0x1000 + 8 * 1, QDEPTH); /* SQ 1 tail past the queue: an event, no AER held */
+	page_roundtrip(&d, 1, 0, 0x61);	   /* the queue is unharmed */
+
+	migrate(&p.src, &p.dst);
+
+	struct drv moved = d;
+	moved.c = p.dst.c;
+	memcpy(moved.efd, dd.efd, sizeof(moved.efd));
+	assert_int_equal(drv_admin(&moved, 0x0a, 0, 0, 0x09, 1, &dw0), 0);
+	assert_int_equal(dw0, 1u | 1u << 16);
+	uint32_t aer[16] = {0x0c};
+	uint16_t cid = drv_queue(&moved, 0, aer);
+	drv_ring(&moved, 0);
+	assert_int_equal(drv_wait(&moved, 0, cid, &dw0), 0);
+	assert_int_equal(dw0, 0x010100u); /* error status, Invalid Doorbell Write Value, log 01h */
+	memset(d.mem + BUF_OFF, 0, 64);
+	assert_int_equal(drv_admin(&moved, 0x02, 0, IOVA + BUF_OFF, 1 | 15u << 16, 0, NULL), 0);
+	uint64_t count = 0;
+	uint16_t sqid = 0;
+	memcpy(&count, d.mem + BUF_OFF, 8);
+	memcpy(&sqid, d.mem + BUF_OFF + 8, 2);
+	assert_int_equal(count, 1);
+	assert_int_equal(sqid, 1);
+	page_roundtrip(&moved, 1, 8, 0x62);
 	drv_unwire(&d);
 	drv_unwire(&dd);
 	stop_nvme_pair(&p);
@@ -646,7 +714,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(nvme_refuses_broken_streams_and_the_source_runs_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvme_refuses_a_stream_for_another_namespace, setup, teardown),
-		cmocka_unit_test_setup_teardown(nvme_reads_version_1_and_refuses_version_2, setup, teardown),
+		cmocka_unit_test_setup_teardown(nvme_reads_versions_1_and_3_and_refuses_version_2, setup, teardown),
+		cmocka_unit_test_setup_teardown(nvme_event_and_coalescing_disable_go_on_on_the_destination, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -41,6 +42,11 @@
 #define QDEPTH	  DRV_QDEPTH
 #define NSIZE	  (16u << 20)
 #define NQ	  2u
+#define WQ	  4u /* queue pairs of the workers' tests */
+#define IOSQ3_OFF 0xa000u
+#define IOCQ3_OFF 0xb000u
+#define IOSQ4_OFF 0xc000u
+#define IOCQ4_OFF 0xd000u
 
 static const uint16_t sc_invalid_field = 0x2; /* status: Invalid Field in Command */
 
@@ -137,6 +143,40 @@ static int setup_file_threads(void **state)
 	return ret;
 }
 
+/* Four queue pairs in a file on two workers (io_uring, or the pool). */
+static int setup_file_workers(void **state)
+{
+	struct uvf_nvme_opts opts = {.queues = WQ, .serial = "UVFTEST123", .workers = 2};
+	struct uvf_nvme *nvme;
+
+	strcpy(g_backing, "/tmp/uvf-nvme-test-XXXXXX");
+	int fd = mkstemp(g_backing);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, NSIZE), 0);
+	close(fd);
+	opts.backing = g_backing;
+	/* workers beyond the limit are refused; beyond the queues, capped */
+	opts.workers = UVF_NVME_MAX_WORKERS + 1;
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), -EINVAL);
+	opts.workers = WQ + 3;
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	uvf_nvme_destroy(nvme);
+	opts.workers = 2;
+	harness_prepare(&g_h);
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	harness_start(&g_h, uvf_nvme_device(nvme), NULL);
+	*state = &g_h;
+	return 0;
+}
+
+static int setup_file_workers_threads(void **state)
+{
+	setenv("UVF_NVME_AIO", "threads", 1);
+	int ret = setup_file_workers(state);
+	unsetenv("UVF_NVME_AIO");
+	return ret;
+}
+
 static int teardown_file(void **state)
 {
 	harness_stop(*state);
@@ -145,8 +185,8 @@ static int teardown_file(void **state)
 }
 
 /* Set up a driver on client c (NULL: connect to the harness device). */
-static const uint32_t sq_offs[DRV_QUEUES] = {ASQ_OFF, IOSQ_OFF, IOSQ2_OFF};
-static const uint32_t cq_offs[DRV_QUEUES] = {ACQ_OFF, IOCQ_OFF, IOCQ2_OFF};
+static const uint32_t sq_offs[DRV_QUEUES] = {ASQ_OFF, IOSQ_OFF, IOSQ2_OFF, IOSQ3_OFF, IOSQ4_OFF};
+static const uint32_t cq_offs[DRV_QUEUES] = {ACQ_OFF, IOCQ_OFF, IOCQ2_OFF, IOCQ3_OFF, IOCQ4_OFF};
 
 static void drv_open_client(struct drv *d, struct uvf_client *c, bool fd_memory)
 {
@@ -853,6 +893,29 @@ static void shadow_doorbells_full_cq_asks_for_the_head_doorbell(void **state)
 	drv_close(&d);
 }
 
+/* Queue an Asynchronous Event Request; returns its command id. */
+static uint16_t queue_aer(struct drv *d)
+{
+	uint32_t sqe[16] = {0x0c};
+	uint16_t cid = drv_queue(d, 0, sqe);
+	drv_ring(d, 0);
+	return cid;
+}
+
+/* The error log page's entry count and queue id. */
+static uint64_t error_log(struct drv *d, uint16_t *sqid)
+{
+	uint64_t count;
+	memset(d->mem + BUF_OFF, 0xee, 64);
+	assert_int_equal(drv_admin(d, 0x02, 0, IOVA + BUF_OFF, 1 | 15u << 16, 0, NULL), 0);
+	memcpy(&count, d->mem + BUF_OFF, 8);
+	memcpy(sqid, d->mem + BUF_OFF + 8, 2);
+	return count;
+}
+
+#define AEN_INVALID_DB_REG   0x010000u /* error status, Invalid Doorbell Register, log page 01h */
+#define AEN_INVALID_DB_VALUE 0x010100u /* error status, Invalid Doorbell Write Value, log page 01h */
+
 /* Shadow values outside their queue are ignored like such a doorbell
  * write; the queue goes on with the next valid one. */
 static void shadow_doorbells_ignore_values_outside_the_queue(void **state)
@@ -866,15 +929,66 @@ static void shadow_doorbells_ignore_values_outside_the_queue(void **state)
 	create_io_queues(&d);
 	assert_int_equal(dbbuf_config(&d, IOVA + DBS_OFF, IOVA + EIS_OFF), 0);
 	shadow_block_roundtrip(&d, 2, &r);
+	uint16_t aer = queue_aer(&d);
 	uint32_t *db = slot32(&d, DBS_OFF + 8), *cqdb = slot32(&d, DBS_OFF + 12);
 	__atomic_store_n(db, 200u, __ATOMIC_RELEASE);
 	__atomic_store_n(cqdb, 0xffffffffu, __ATOMIC_RELEASE);
 	assert_false(drv_peek(&d, 1, cqe, 200));
+	/* the poller took the tail, refused it and reported it */
+	uint32_t dw0 = 0;
+	uint16_t sqid = 0;
+	assert_int_equal(drv_wait(&d, 0, aer, &dw0), 0);
+	assert_int_equal(dw0, AEN_INVALID_DB_VALUE);
+	assert_int_equal(error_log(&d, &sqid), 1);
+	assert_int_equal(sqid, 1);
 	/* back to valid values */
 	__atomic_store_n(db, d.sq_tail[1], __ATOMIC_RELEASE);
 	__atomic_store_n(cqdb, d.cq_head[1], __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < 20; i++)
 		shadow_block_roundtrip(&d, i, &r);
+	drv_close(&d);
+}
+
+/* MMIO doorbell writes the controller cannot take are ignored and
+ * reported by an asynchronous event; error events then wait until the
+ * error log is read, and come one per read. */
+static void invalid_doorbell_writes_raise_asynchronous_events(void **state)
+{
+	struct drv d;
+	uint32_t dw0 = 0, cqe[4];
+	uint16_t sqid = 0;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(error_log(&d, &sqid), 0); /* no error yet */
+	uint16_t aer = queue_aer(&d);
+	assert_false(drv_peek(&d, 0, cqe, 50)); /* held */
+	drv_wr32(&d, 0x1008, QDEPTH);		/* SQ 1 tail past the queue */
+	assert_int_equal(drv_wait(&d, 0, aer, &dw0), 0);
+	assert_int_equal(dw0, AEN_INVALID_DB_VALUE);
+	/* masked until the log is read: a doorbell of a queue not created
+	 * (2) and one past the controller's queues wait */
+	aer = queue_aer(&d);
+	drv_wr32(&d, 0x1000 + 8 * 2, 1);
+	drv_wr32(&d, 0x1000 + 8 * (NQ + 1), 1);
+	assert_false(drv_peek(&d, 0, cqe, 50));
+	/* reading the log with Retain Asynchronous Event keeps the mask */
+	assert_int_equal(drv_admin(&d, 0x02, 0, IOVA + BUF_OFF, 1 | 1u << 15 | 15u << 16, 0, NULL), 0);
+	assert_false(drv_peek(&d, 0, cqe, 50));
+	uint64_t count = error_log(&d, &sqid);
+	assert_true(count >= 2);
+	assert_int_equal(drv_wait(&d, 0, aer, &dw0), 0);
+	assert_int_equal(dw0, AEN_INVALID_DB_REG);
+	/* the queue is unharmed */
+	memset(d.mem + DATA_OFF, 0x3c, 512);
+	assert_int_equal(io(&d, 0x01, 1, 5, 0, IOVA + DATA_OFF, 0, 0), 0);
+	/* a controller reset forgets events and held requests */
+	aer = queue_aer(&d);
+	assert_false(drv_peek(&d, 0, cqe, 50));
+	drv_disable(&d);
+	drv_enable(&d);
+	assert_int_equal(drv_admin(&d, 0x06, 0, IOVA + BUF_OFF, 1, 0, NULL), 0);
 	drv_close(&d);
 }
 
@@ -1043,6 +1157,122 @@ static void many_commands_in_flight_on_two_queues_on_message_dma(void **state)
 	many_commands_in_flight(false);
 }
 
+/* The SQ of each queue pair of the workers' tests, and its CQ: crossed
+ * (SQ 1 and 2 complete on each other's CQ) and shared (SQ 3 and 4 on
+ * CQ 3), so that a worker serves an SQ whose number is not its CQ's. CQ 4
+ * stays empty. CQs 1 and 3 interrupt on vector 1, 2 and 4 on vector 2. */
+static const unsigned wq_cq[WQ + 1] = {0, 2, 1, 3, 3};
+
+static void create_worker_queues(struct drv *d)
+{
+	for (unsigned q = 1; q <= WQ; q++) {
+		d->sq_tail[q] = d->cq_head[q] = 0;
+		d->phase[q] = true;
+		memset(d->mem + cq_offs[q], 0, 4096);
+		assert_int_equal(
+			drv_admin(d, 0x05, 0, IOVA + cq_offs[q], (QDEPTH - 1) << 16 | q, ((q - 1) % 2 + 1) << 16 | 3, NULL),
+			0);
+	}
+	for (unsigned q = 1; q <= WQ; q++)
+		assert_int_equal(drv_admin(d, 0x01, 0, IOVA + sq_offs[q], (QDEPTH - 1) << 16 | q, wq_cq[q] << 16 | 1, NULL),
+				 0);
+}
+
+#define WBURST 10u /* commands per SQ at once: SQs 3 and 4 overfill CQ 3 */
+
+static uint32_t wburst_off(unsigned q, unsigned k)
+{
+	return DATA_OFF + ((q - 1) * WBURST + k) * 4096u;
+}
+
+/* Queue WBURST 4 KiB commands on every SQ, ring them all, and take every
+ * completion from the CQs in whatever order: each command once, on its
+ * SQ's CQ, successful. */
+static void worker_burst(struct drv *d, uint8_t opc, unsigned round)
+{
+	uint16_t cid[WQ + 1][WBURST];
+	bool seen[WQ + 1][WBURST];
+	memset(seen, 0, sizeof(seen));
+	for (unsigned q = 1; q <= WQ; q++)
+		for (unsigned k = 0; k < WBURST; k++)
+			cid[q][k] =
+				queue_io(d, q, opc, 2048 + (uint64_t)(round * WQ * WBURST + (q - 1) * WBURST + k) * 8,
+					 7, IOVA + wburst_off(q, k), 0);
+	for (unsigned q = 1; q <= WQ; q++)
+		drv_ring(d, q);
+	for (unsigned left = WQ * WBURST, idle = 0; left;) {
+		bool got = false;
+		for (unsigned cq = 1; cq <= WQ; cq++) {
+			uint32_t cqe[4];
+			if (!drv_peek(d, cq, cqe, 1))
+				continue;
+			got = true;
+			unsigned sq = cqe[2] >> 16, k = 0;
+			assert_true(sq >= 1 && sq <= WQ);
+			assert_int_equal(wq_cq[sq], cq);
+			while (k < WBURST && cid[sq][k] != (cqe[3] & 0xffff))
+				k++;
+			assert_true(k < WBURST);
+			assert_false(seen[sq][k]);
+			assert_int_equal(cqe[3] >> 17 & 0x7ff, 0);
+			seen[sq][k] = true;
+			left--;
+			if (++d->cq_head[cq] == QDEPTH) {
+				d->cq_head[cq] = 0;
+				d->phase[cq] = !d->phase[cq];
+			}
+			drv_wr32(d, 0x1004 + 8 * cq, d->cq_head[cq]);
+		}
+		idle = got ? 0 : idle + 1;
+		assert_true(idle < 20000);
+	}
+}
+
+/* Four queue pairs on two workers, SQs crossed over and sharing CQs:
+ * writes and reads of every queue at once move the right data, each
+ * command completes once; a reset with all of them in flight stops the
+ * workers cleanly and the controller works again. */
+static void queues_on_two_workers_complete_every_command_once(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_worker_queues(&d);
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned q = 1; q <= WQ; q++)
+			for (unsigned k = 0; k < WBURST; k++)
+				memset(d.mem + wburst_off(q, k), (int)(round * 64 + q * 16 + k), 4096);
+		worker_burst(&d, 0x01, round);
+		memset(d.mem + DATA_OFF, 0, WQ * WBURST * 4096u);
+		worker_burst(&d, 0x02, round);
+		for (unsigned q = 1; q <= WQ; q++)
+			for (unsigned k = 0; k < WBURST; k++)
+				for (unsigned i = 0; i < 4096; i++)
+					if (d.mem[wburst_off(q, k) + i] != (uint8_t)(round * 64 + q * 16 + k))
+						fail_msg("round %u queue %u command %u byte %u: 0x%02x", round, q, k, i,
+							 d.mem[wburst_off(q, k) + i]);
+	}
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned q = 1; q <= WQ; q++) {
+			for (unsigned k = 0; k < WBURST; k++)
+				(void)queue_io(&d, q, k % 2 ? 0x01 : 0x02, (uint64_t)k * 8, 7, IOVA + wburst_off(q, k),
+					       0);
+			drv_ring(&d, q);
+		}
+		drv_disable(&d);
+		drv_enable(&d);
+		create_worker_queues(&d);
+	}
+	memset(d.mem + DATA_OFF, 0x5a, 4096);
+	assert_int_equal(io_q(&d, 3, 0x01, 1, 4000, 7, IOVA + DATA_OFF, 0), 0); /* SQ 3 completes on CQ 3 */
+	memset(d.mem + DATA_OFF, 0, 4096);
+	assert_int_equal(io_q(&d, 3, 0x02, 1, 4000, 7, IOVA + DATA_OFF, 0), 0);
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(d.mem[DATA_OFF + i], 0x5a);
+	drv_close(&d);
+}
+
 /* With memory by message, a 16 KiB read through a PRP list (list read,
  * then data) queued before a 512-byte read completes after it. */
 static void a_short_command_overtakes_a_long_one(void **state)
@@ -1172,6 +1402,77 @@ static void interrupts_coalesce_by_the_aggregation_threshold(void **state)
 	drv_close(&d);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Aggregation time 255 (25.5 ms) with a threshold one command does not
+ * reach: the interrupt comes, and not before the time has passed since
+ * its entry was posted (after the doorbell). */
+static void interrupts_wait_for_the_aggregation_time(void **state)
+{
+	struct drv d;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x08, 0xffff, NULL), 0); /* THR 255, TIME 255 */
+	uint32_t dw0 = 0;
+	assert_int_equal(drv_admin(&d, 0x0a, 0, 0, 0x08, 0, &dw0), 0);
+	assert_int_equal(dw0, 0xffff);
+	harness_wait_eventfd(d.efd[1], 0);
+	for (unsigned round = 0; round < 2; round++) {
+		uint64_t t0 = now_ns();
+		(void)queue_io(&d, 1, 0x02, 0, 7, IOVA + DATA_OFF, 0);
+		drv_ring(&d, 1);
+		uint16_t got;
+		assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+		assert_int_equal(harness_wait_eventfd(d.efd[1], 10000), 1);
+		uint64_t waited = now_ns() - t0;
+		if (waited < 25500000u)
+			fail_msg("round %u: interrupt %llu us after the doorbell, before the aggregation time", round,
+				 (unsigned long long)(waited / 1000));
+	}
+	drv_close(&d);
+}
+
+/* Interrupt Vector Configuration: with Coalescing Disable on vector 1,
+ * four completions in one batch raise four interrupts despite a
+ * threshold of four entries; without it, one. */
+static void coalescing_disable_interrupts_for_every_completion_of_its_vector(void **state)
+{
+	struct drv d;
+	uint32_t dw0 = 0;
+	(void)state;
+	drv_open(&d, true);
+	drv_enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x08, 3, NULL), 0); /* THR 3 (0-based), TIME 0 */
+	for (unsigned cd = 1; cd <= 2; cd++) {
+		bool disabled = cd == 1;
+		assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x09, 1u | (disabled ? 1u << 16 : 0), NULL), 0);
+		assert_int_equal(drv_admin(&d, 0x0a, 0, 0, 0x09, 1, &dw0), 0);
+		assert_int_equal(dw0, 1u | (disabled ? 1u << 16 : 0));
+		harness_wait_eventfd(d.efd[1], 0);
+		for (unsigned k = 0; k < 4; k++)
+			(void)queue_io(&d, 1, 0x02, (uint64_t)k * 8, 7, IOVA + DATA_OFF + k * 4096u, 0);
+		drv_ring(&d, 1);
+		uint16_t got;
+		for (unsigned k = 0; k < 4; k++)
+			assert_int_equal(drv_wait_any(&d, 1, &got), 0);
+		(void)drv_rd32(&d, 0x1c); /* a round trip: the batch is over */
+		assert_int_equal(harness_wait_eventfd(d.efd[1], 2000), disabled ? 4 : 1);
+	}
+	/* a vector the controller does not have */
+	assert_int_equal(drv_admin(&d, 0x09, 0, 0, 0x09, NQ + 1, NULL), sc_invalid_field);
+	assert_int_equal(drv_admin(&d, 0x0a, 0, 0, 0x09, 0, &dw0), 0);
+	assert_int_equal(dw0, 0);
+	drv_close(&d);
+}
+
 static int run_program(const char *exe, char *const *argv)
 {
 	pid_t pid = fork();
@@ -1211,6 +1512,8 @@ static void program_serves_a_backing_file_and_flushes_on_sigterm(void **state)
 	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=12Q", NULL}), 2);
 	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, NULL}), 2);
 	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=1M", "--queues=0", NULL}), 2);
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=1M", "--workers=0", NULL}), 2);
+	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--size=1M", "--workers=17", NULL}), 2);
 	assert_int_equal(run_program(exe, (char *[]){(char *)exe, sock_arg, "--backing", "/nonexistent/x", NULL}), 1);
 
 	pid_t pid = fork();
@@ -1218,7 +1521,8 @@ static void program_serves_a_backing_file_and_flushes_on_sigterm(void **state)
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, STDERR_FILENO);
-		execl(exe, exe, "--socket", sock, "--backing", file, "--queues", "2", "--serial=PROG1", (char *)NULL);
+		execl(exe, exe, "--socket", sock, "--backing", file, "--queues", "2", "--workers=2", "--serial=PROG1",
+		      (char *)NULL);
 		_exit(127);
 	}
 	/* the socket file exists from bind, before listen: retry */
@@ -1280,12 +1584,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma,
 						setup_file_threads, teardown_file),
 		cmocka_unit_test_setup_teardown(a_short_command_overtakes_a_long_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(queues_on_two_workers_complete_every_command_once, setup_file_workers,
+						teardown_file),
+		cmocka_unit_test_setup_teardown(queues_on_two_workers_complete_every_command_once,
+						setup_file_workers_threads, teardown_file),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_message_dma, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(reset_with_io_in_flight_on_fd_memory, setup_file_threads,
 						teardown_file),
 		cmocka_unit_test_setup_teardown(disconnect_with_io_in_flight, setup_file, teardown_file),
 		cmocka_unit_test_setup_teardown(interrupts_coalesce_by_the_aggregation_threshold, setup, teardown),
+		cmocka_unit_test_setup_teardown(interrupts_wait_for_the_aggregation_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(coalescing_disable_interrupts_for_every_completion_of_its_vector, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_take_submissions_without_a_doorbell, setup_poll_long,
 						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_start_a_burst_without_a_doorbell, setup_poll_long,
@@ -1300,6 +1611,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_ignore_values_outside_the_queue, setup_poll_long,
 						teardown),
+		cmocka_unit_test_setup_teardown(invalid_doorbell_writes_raise_asynchronous_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_refused_on_private_memory_and_bad_pages, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(shadow_doorbells_end_at_reset_and_shutdown, setup_poll_long, teardown),
