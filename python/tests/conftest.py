@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 
-pytest_plugins = ["uvf.pytest_plugin"]
+pytest_plugins = ["uvf.pytest_plugin", "pytester"]
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     # the closing line scripts/test.sh counts

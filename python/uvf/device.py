@@ -14,7 +14,7 @@ from . import _uvf
 class Device(_uvf.Device):
     """A vfio-user PCI device. Subclass it, describe the device in
     ``__init__`` (set_pci_ids, set_bar, set_irq_count, capabilities), then
-    :meth:`listen` and serve: :meth:`run` (blocks), :meth:`start` (a
+    :meth:`listen` and serve: :meth:`run` (blocks), :meth:`serve_in_thread` (a
     thread), :meth:`attach` (an asyncio loop) or :meth:`poll_fd` +
     :meth:`dispatch` in a loop of your own.
 
@@ -55,7 +55,7 @@ class Device(_uvf.Device):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
-    def start(self) -> threading.Thread:
+    def serve_in_thread(self) -> threading.Thread:
         """Serve in a daemon thread (run()) until :meth:`shutdown`."""
         if self._thread is not None:
             raise RuntimeError("already serving in a thread")

@@ -146,7 +146,7 @@ def uvf_py_device(request: pytest.FixtureRequest, uvf_socket_dir: str) -> Iterat
     def serve(device: Device, **listen_opts: Any) -> str:
         path = os.path.join(uvf_socket_dir, "py-%d.sock" % len(devices))
         device.listen(path, **listen_opts)
-        device.start()
+        device.serve_in_thread()
         devices.append(device)
         return path
 
