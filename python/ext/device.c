@@ -179,7 +179,7 @@ static PyObject *call_hook(uvfpy_device *self, const char *name, int *err, const
 	PyObject *fn, *args, *r;
 	va_list ap;
 
-	fn = PyObject_GetAttrString((PyObject *)self, name);
+	fn = uvfpy_getattr((PyObject *)self, name);
 	if (!fn) {
 		if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
 			PyErr_Clear();

@@ -24,6 +24,47 @@ PyObject *uvfpy_raise(int err, const char *what)
 	return NULL;
 }
 
+/*
+ * getattr with an interned name: a name made afresh for each call would be
+ * kept by the interpreter's attribute cache until its slot is reused, which
+ * the leak tests see as growth.
+ */
+PyObject *uvfpy_getattr(PyObject *o, const char *name)
+{
+	PyObject *key = PyUnicode_InternFromString(name), *r;
+
+	if (!key)
+		return NULL;
+	r = PyObject_GetAttr(o, key);
+	Py_DECREF(key);
+	return r;
+}
+
+/* o.name(*args) with args built by Py_BuildValue(fmt, ...) (a tuple). */
+PyObject *uvfpy_call_method(PyObject *o, const char *name, const char *fmt, ...)
+{
+	PyObject *fn, *args, *r = NULL;
+	va_list ap;
+
+	fn = uvfpy_getattr(o, name);
+	if (!fn)
+		return NULL;
+	va_start(ap, fmt);
+	args = Py_VaBuildValue(fmt, ap);
+	va_end(ap);
+	if (args && !PyTuple_Check(args)) {
+		PyObject *t = PyTuple_Pack(1, args);
+
+		Py_DECREF(args);
+		args = t;
+	}
+	if (args)
+		r = PyObject_Call(fn, args, NULL);
+	Py_XDECREF(args);
+	Py_DECREF(fn);
+	return r;
+}
+
 static int python_level(enum uvf_log_level level)
 {
 	switch (level) {
@@ -45,7 +86,7 @@ static PyObject *get_logger(const char *name)
 	logging = PyImport_ImportModule("logging");
 	if (!logging)
 		return NULL;
-	logger = PyObject_CallMethod(logging, "getLogger", "s", name);
+	logger = uvfpy_call_method(logging, "getLogger", "(s)", name);
 	Py_DECREF(logging);
 	return logger;
 }
@@ -65,7 +106,7 @@ void uvfpy_log(void *data, enum uvf_log_level level, const char *line)
 	PyErr_Fetch(&type, &value, &tb);
 	logger = get_logger(name);
 	if (logger) {
-		r = PyObject_CallMethod(logger, "log", "is", python_level(level), line);
+		r = uvfpy_call_method(logger, "log", "(is)", python_level(level), line);
 		Py_XDECREF(r);
 		Py_DECREF(logger);
 	}
@@ -90,7 +131,7 @@ enum uvf_log_level uvfpy_log_level(const char *name)
 		return UVF_LOG_WARNING;
 	}
 	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-		r = PyObject_CallMethod(logger, "isEnabledFor", "i", python_level(levels[i]));
+		r = uvfpy_call_method(logger, "isEnabledFor", "(i)", python_level(levels[i]));
 		if (!r) {
 			PyErr_Clear();
 			continue;
@@ -113,7 +154,7 @@ static void log_traceback(struct uvf_device *dev, PyObject *value)
 
 	tbmod = PyImport_ImportModule("traceback");
 	if (tbmod) {
-		lines = PyObject_CallMethod(tbmod, "format_exception", "O", value);
+		lines = uvfpy_call_method(tbmod, "format_exception", "(O)", value);
 		Py_DECREF(tbmod);
 	}
 	if (lines) {
@@ -156,7 +197,7 @@ int uvfpy_report_exception(struct uvf_device *dev, const char *where)
 	if (tb)
 		PyException_SetTraceback(value, tb);
 	if (PyObject_IsInstance(value, PyExc_OSError) == 1) {
-		err = PyObject_GetAttrString(value, "errno");
+		err = uvfpy_getattr(value, "errno");
 		if (err && PyLong_Check(err)) {
 			long e = PyLong_AsLong(err);
 

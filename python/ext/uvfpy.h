@@ -29,6 +29,10 @@ extern PyObject *uvfpy_error;
  * returns NULL for "return uvfpy_raise(...)". */
 PyObject *uvfpy_raise(int err, const char *what);
 
+/* getattr and method calls with interned names (module.c says why). */
+PyObject *uvfpy_getattr(PyObject *o, const char *name);
+PyObject *uvfpy_call_method(PyObject *o, const char *name, const char *fmt, ...);
+
 /* Forward a libuvf log line to logging.getLogger(name) (a uvf_log_fn
  * whose data is the logger name, a static string). Any thread. */
 void uvfpy_log(void *data, enum uvf_log_level level, const char *line);
