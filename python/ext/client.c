@@ -537,7 +537,9 @@ static PyObject *client_region_view(PyObject *o, PyObject *args)
 		PyErr_SetString(PyExc_ValueError, "length must be positive");
 		return NULL;
 	}
-	ptr = uvf_client_region_ptr(c, index, offset, (size_t)len);
+	/* the library's region lock: never wait for it holding the GIL */
+	Py_BEGIN_ALLOW_THREADS ptr = uvf_client_region_ptr(c, index, offset, (size_t)len);
+	Py_END_ALLOW_THREADS
 	if (!ptr)
 		return uvfpy_raise(-EINVAL, "region_view (not inside one mapped area: region_map() first?)");
 	m = uvfpy_memory_new(o, self->views, ptr, (size_t)len, false, VIEW_REGION, index);
@@ -560,7 +562,7 @@ static PyObject *client_region_io_fds(PyObject *o, PyObject *args)
 	LIVE(self, c);
 	if (!PyArg_ParseTuple(args, "I:region_io_fds", &index))
 		return NULL;
-	ret = uvf_client_region_io_fds(c, index, fds, sizeof(fds[0]), 64, &count);
+	UNLOCKED(self, ret, uvf_client_region_io_fds(c, index, fds, sizeof(fds[0]), 64, &count));
 	if (ret < 0)
 		return uvfpy_raise(ret, "region_io_fds");
 	if (count > 64)

@@ -892,7 +892,7 @@ static PyObject *device_find_capability(PyObject *o, PyObject *args, PyObject *k
 		return NULL;
 	if (cap_id > 0xffff)
 		return uvfpy_raise(-EINVAL, "find_capability");
-	ret = uvf_device_find_capability(d, (uint16_t)cap_id, extended);
+	UNLOCKED(self, ret, uvf_device_find_capability(d, (uint16_t)cap_id, extended));
 	if (ret < 0)
 		return uvfpy_raise(ret, "find_capability");
 	return PyLong_FromLong(ret);
