@@ -127,3 +127,34 @@ def test_dma_copy_engine_async_by_message(uvf_py_device, uvf_connect):
             break
     assert c.read32(0, 0x18) == 0 and done.wait(10) == 1
     assert bytes(buf[0x1000:0x1064]) == bytes(range(100))
+
+
+def test_idio16_wired_control_fifo(uvf_socket_dir, uvf_connect):
+    """idio16_wired.py, as the guest tests run it: inputs from the control
+    FIFO, changes reported on stdout, exit 0 on SIGTERM."""
+    import signal
+    import time
+
+    sock = os.path.join(uvf_socket_dir, "wired.sock")
+    fifo = os.path.join(uvf_socket_dir, "control")
+    proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "idio16_wired.py"), "--socket-path=" + sock,
+                             "--control=" + fifo], stdout=subprocess.PIPE, text=True)
+    try:
+        while not (os.path.exists(sock) and os.path.exists(fifo)):
+            assert proc.poll() is None
+            time.sleep(0.01)
+        c = uvf_connect(sock)
+        with open(fifo, "w") as f:
+            f.write("bogus\ninputs 0x0180\n")
+        assert proc.stdout.readline() == "inputs=0x0180\n"
+        assert c.region_read(2, 1, 1) == b"\x80" and c.region_read(2, 5, 1) == b"\x01"
+        c.region_write(2, 4, b"\x07")
+        assert proc.stdout.readline() == "outputs=0x0700\n"
+        with open(fifo, "w") as f:
+            f.write("input 0 1\n")
+        assert proc.stdout.readline() == "inputs=0x0181\n"
+        c.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert not os.path.exists(sock)
