@@ -52,12 +52,15 @@ class Memory:
     valid: bool
     def __len__(self) -> int: ...
 
-class DeviceInfo(Tuple[int, int, int]):
+# Struct sequences: named tuples of the C module.
+class DeviceInfo:
     flags: int
     num_regions: int
     num_irqs: int
+    def __getitem__(self, i: int) -> int: ...
+    def __len__(self) -> int: ...
 
-class RegionInfo(Tuple[Any, ...]):
+class RegionInfo:
     index: int
     flags: int
     size: int
@@ -66,11 +69,15 @@ class RegionInfo(Tuple[Any, ...]):
     sparse_areas: Tuple[Tuple[int, int], ...]
     type: Optional[int]
     subtype: Optional[int]
+    def __getitem__(self, i: int) -> Any: ...
+    def __len__(self) -> int: ...
 
-class IrqInfo(Tuple[int, int, int]):
+class IrqInfo:
     index: int
     flags: int
     count: int
+    def __getitem__(self, i: int) -> int: ...
+    def __len__(self) -> int: ...
 
 class Client:
     closed: bool

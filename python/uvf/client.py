@@ -22,7 +22,8 @@ class Interrupt:
     def __init__(self, index: int, vector: int) -> None:
         self.index = index
         self.vector = vector
-        self.fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        # os.eventfd: Python 3.10 and later on Linux
+        self.fd: int = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)  # type: ignore[attr-defined]
 
     def fileno(self) -> int:
         return self.fd
@@ -30,7 +31,7 @@ class Interrupt:
     def read(self) -> int:
         """Signals since the last read, without blocking."""
         try:
-            return os.eventfd_read(self.fd)
+            return int(os.eventfd_read(self.fd))  # type: ignore[attr-defined]
         except BlockingIOError:
             return 0
 

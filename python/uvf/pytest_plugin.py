@@ -42,10 +42,10 @@ def find_program(name: str) -> str:
             path = os.path.join(build, sub, name)
             if os.access(path, os.X_OK):
                 return path
-    path = shutil.which(name)
-    if not path:
+    found = shutil.which(name)
+    if not found:
         raise FileNotFoundError("uvf program %s not found (set UVF_BUILD_DIR or PATH)" % name)
-    return path
+    return found
 
 
 class DeviceProcess:
@@ -98,9 +98,9 @@ class _LogCollector(logging.Handler):
         self.lines.append("%s %s: %s" % (record.levelname.lower(), record.name, record.getMessage()))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
-    outcome = yield
+@pytest.hookimpl(hookwrapper=True)  # type: ignore[misc]
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[Any]:
+    outcome: Any = yield
     report = outcome.get_result()
     setattr(item, "uvf_report_" + report.when, report)
 
