@@ -18,11 +18,10 @@
 enum { VIEW_REGION = 1, VIEW_DMA = 2 };
 
 typedef struct {
-	PyObject_HEAD
-	struct uvf_client *client;
+	PyObject_HEAD struct uvf_client *client;
 	PyObject *views;      /* list of Memory */
 	PyObject *registered; /* dict (iova, size) -> capsule of a Py_buffer (dma_register) */
-	int active;           /* calls running with the GIL released */
+	int active;	      /* calls running with the GIL released */
 } uvfpy_client;
 
 static PyTypeObject device_info_type, region_info_type, irq_info_type;
@@ -64,16 +63,16 @@ static struct uvf_client *live(uvfpy_client *self)
 }
 
 /* Run expr with the GIL released; ret receives its value. */
-#define UNLOCKED(self, ret, expr)                                                                                  \
-	do {                                                                                                       \
-		(self)->active++;                                                                                  \
-		Py_BEGIN_ALLOW_THREADS(ret) = (expr);                                                              \
-		Py_END_ALLOW_THREADS(self)->active--;                                                              \
+#define UNLOCKED(self, ret, expr)                                                                                      \
+	do {                                                                                                           \
+		(self)->active++;                                                                                      \
+		UVFPY_UNLOCKED((ret) = (expr));                                                                        \
+		(self)->active--;                                                                                      \
 	} while (0)
 
-#define LIVE(self, c)                                                                                              \
-	struct uvf_client *c = live(self);                                                                         \
-	if (!c)                                                                                                    \
+#define LIVE(self, c)                                                                                                  \
+	struct uvf_client *c = live(self);                                                                             \
+	if (!c)                                                                                                        \
 	return NULL
 
 static PyObject *result(int ret, const char *what)
@@ -108,8 +107,8 @@ static void registered_destructor(PyObject *capsule)
 
 static int client_init(PyObject *o, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"path",	     "timeout_ms",	 "max_data_xfer_size", "max_msg_fds", "poll_us",
-				 "no_posted_writes", "no_twin_socket", NULL};
+	static char *kwlist[] = {"path",    "timeout_ms",	"max_data_xfer_size", "max_msg_fds",
+				 "poll_us", "no_posted_writes", "no_twin_socket",     NULL};
 	uvfpy_client *self = (uvfpy_client *)o;
 	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
 	struct uvf_client *c = NULL;
@@ -121,16 +120,16 @@ static int client_init(PyObject *o, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$iIIIpp:Client", kwlist, PyUnicode_FSConverter, &path,
-					 &opts.timeout_ms, &opts.max_data_xfer_size, &opts.max_msg_fds,
-					 &opts.poll_us, &no_posted, &no_twin))
+					 &opts.timeout_ms, &opts.max_data_xfer_size, &opts.max_msg_fds, &opts.poll_us,
+					 &no_posted, &no_twin))
 		return -1;
 	opts.no_posted_writes = no_posted;
 	opts.no_twin_socket = no_twin;
 	opts.log = uvfpy_log;
 	opts.log_data = (void *)"uvf.client";
 	opts.log_level = uvfpy_log_level("uvf.client");
-	Py_BEGIN_ALLOW_THREADS ret = uvf_client_connect(&c, PyBytes_AS_STRING(path), &opts);
-	Py_END_ALLOW_THREADS Py_DECREF(path);
+	UVFPY_UNLOCKED(ret = uvf_client_connect(&c, PyBytes_AS_STRING(path), &opts));
+	Py_DECREF(path);
 	if (ret < 0) {
 		uvfpy_raise(ret, "connect");
 		return -1;
@@ -172,8 +171,8 @@ static void close_client(uvfpy_client *self)
 		return;
 	self->client = NULL;
 	uvfpy_memory_revoke(self->views, 0, 0);
-	Py_BEGIN_ALLOW_THREADS uvf_client_close(c);
-	Py_END_ALLOW_THREADS drop_registered(self);
+	UVFPY_UNLOCKED(uvf_client_close(c));
+	drop_registered(self);
 }
 
 static void client_dealloc(PyObject *o)
@@ -538,8 +537,8 @@ static PyObject *client_region_view(PyObject *o, PyObject *args)
 		return NULL;
 	}
 	/* the library's region lock: never wait for it holding the GIL */
-	Py_BEGIN_ALLOW_THREADS ptr = uvf_client_region_ptr(c, index, offset, (size_t)len);
-	Py_END_ALLOW_THREADS
+	UVFPY_UNLOCKED(ptr = uvf_client_region_ptr(c, index, offset, (size_t)len));
+
 	if (!ptr)
 		return uvfpy_raise(-EINVAL, "region_view (not inside one mapped area: region_map() first?)");
 	m = uvfpy_memory_new(o, self->views, ptr, (size_t)len, false, VIEW_REGION, index);
@@ -572,8 +571,8 @@ static PyObject *client_region_io_fds(PyObject *o, PyObject *args)
 		return NULL;
 	for (i = 0; i < count; i++) {
 		PyObject *t = Py_BuildValue("{s:K,s:K,s:I,s:K,s:i}", "offset", (unsigned long long)fds[i].offset,
-					    "size", (unsigned long long)fds[i].size, "flags", fds[i].flags,
-					    "datamatch", (unsigned long long)fds[i].datamatch, "fd", fds[i].fd);
+					    "size", (unsigned long long)fds[i].size, "flags", fds[i].flags, "datamatch",
+					    (unsigned long long)fds[i].datamatch, "fd", fds[i].fd);
 		if (!t) {
 			Py_DECREF(list);
 			return NULL;
@@ -1113,7 +1112,10 @@ static PyObject *client_dma_logging_report(PyObject *o, PyObject *args)
 	return bytes;
 }
 
-#define M(name, flags, doc) {#name, (PyCFunction)(void (*)(void))client_##name, flags, doc}
+#define M(name, flags, doc)                                                                                            \
+	{                                                                                                              \
+#name, (PyCFunction)(void (*)(void))client_##name, flags, doc                                          \
+	}
 
 static PyMethodDef client_methods[] = {
 	M(close, METH_NOARGS, "Close the connection; refused while views of its memory are exported."),

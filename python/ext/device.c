@@ -22,7 +22,7 @@
 
 enum { VIEW_BAR = 1, VIEW_DMA = 2 };
 
-#define NBARS 6
+#define NBARS  6
 #define MAX_SG 256
 
 typedef struct uvfpy_device uvfpy_device;
@@ -33,15 +33,14 @@ struct bar_ctx {
 };
 
 struct uvfpy_device {
-	PyObject_HEAD
-	struct uvf_device *dev;
+	PyObject_HEAD struct uvf_device *dev;
 	PyObject *bar_read[NBARS];
 	PyObject *bar_write[NBARS];
 	struct bar_ctx bars[NBARS];
-	PyObject *keep;  /* list: ioeventfd callables, kept alive while the device is */
+	PyObject *keep;	 /* list: ioeventfd callables, kept alive while the device is */
 	PyObject *views; /* list of Memory: BAR memory, DMA views */
-	int active;      /* calls running with the GIL released */
-	bool dying;      /* in dealloc: callbacks no longer call into Python */
+	int active;	 /* calls running with the GIL released */
+	bool dying;	 /* in dealloc: callbacks no longer call into Python */
 };
 
 static uvfpy_device *gil_ensure_self(void *data, PyGILState_STATE *gil);
@@ -53,16 +52,16 @@ static struct uvf_device *live(uvfpy_device *self)
 	return self->dev;
 }
 
-#define LIVE(self, d)                                                                                              \
-	struct uvf_device *d = live(self);                                                                         \
-	if (!d)                                                                                                    \
+#define LIVE(self, d)                                                                                                  \
+	struct uvf_device *d = live(self);                                                                             \
+	if (!d)                                                                                                        \
 	return NULL
 
-#define UNLOCKED(self, ret, expr)                                                                                  \
-	do {                                                                                                       \
-		(self)->active++;                                                                                  \
-		Py_BEGIN_ALLOW_THREADS(ret) = (expr);                                                              \
-		Py_END_ALLOW_THREADS(self)->active--;                                                              \
+#define UNLOCKED(self, ret, expr)                                                                                      \
+	do {                                                                                                           \
+		(self)->active++;                                                                                      \
+		UVFPY_UNLOCKED((ret) = (expr));                                                                        \
+		(self)->active--;                                                                                      \
 	} while (0)
 
 static PyObject *result(int ret, const char *what)
@@ -267,8 +266,7 @@ static void dma_unmap_cb(struct uvf_device *dev, void *data, const struct uvf_dm
 					       "DMA_UNMAP of 0x%llx+0x%llx waits for Python views of it to be released",
 					       (unsigned long long)range->address, (unsigned long long)range->size);
 			warned = true;
-			Py_BEGIN_ALLOW_THREADS usleep(1000);
-			Py_END_ALLOW_THREADS
+			UVFPY_UNLOCKED(usleep(1000));
 		}
 		uvfpy_memory_revoke_range(self->views, range->vaddr, range->size);
 	}
@@ -464,8 +462,7 @@ static void free_device(uvfpy_device *self, bool dying)
 	if (dying)
 		self->dying = true;
 	uvfpy_memory_revoke(self->views, 0, 0);
-	Py_BEGIN_ALLOW_THREADS uvf_device_free(d);
-	Py_END_ALLOW_THREADS
+	UVFPY_UNLOCKED(uvf_device_free(d));
 }
 
 static int device_traverse(PyObject *o, visitproc visit, void *arg)
@@ -954,9 +951,9 @@ static PyObject *device_migration_state(PyObject *o, PyObject *unused)
 
 static int parse_serve_opts(PyObject *kw, struct uvf_serve_opts *opts)
 {
-	static char *kwlist[] = {"socket_mode",	 "max_data_xfer_size", "max_msg_fds",		"max_dma_maps",
-				 "dma_timeout_ms", "poll_us",		 "no_twin_socket",	"handshake_timeout_ms",
-				 NULL};
+	static char *kwlist[] = {"socket_mode",	   "max_data_xfer_size",   "max_msg_fds",
+				 "max_dma_maps",   "dma_timeout_ms",	   "poll_us",
+				 "no_twin_socket", "handshake_timeout_ms", NULL};
 	PyObject *empty = PyTuple_New(0);
 	unsigned mode = opts->socket_mode;
 	int no_twin = 0, ok;
@@ -964,8 +961,8 @@ static int parse_serve_opts(PyObject *kw, struct uvf_serve_opts *opts)
 	if (!empty)
 		return -1;
 	ok = PyArg_ParseTupleAndKeywords(empty, kw, "|$IIIIiIpi:listen", kwlist, &mode, &opts->max_data_xfer_size,
-					 &opts->max_msg_fds, &opts->max_dma_maps, &opts->dma_timeout_ms,
-					 &opts->poll_us, &no_twin, &opts->handshake_timeout_ms);
+					 &opts->max_msg_fds, &opts->max_dma_maps, &opts->dma_timeout_ms, &opts->poll_us,
+					 &no_twin, &opts->handshake_timeout_ms);
 	Py_DECREF(empty);
 	if (!ok)
 		return -1;
@@ -1285,8 +1282,7 @@ static PyObject *device_dma_write_async(PyObject *o, PyObject *args)
 	}
 	a->self = (uvfpy_device *)Py_NewRef(o);
 	a->done = Py_NewRef(done);
-	UNLOCKED(self, ret,
-		 uvf_dma_write_async(d, addr, a->source.buf, (size_t)a->source.len, async_done, a));
+	UNLOCKED(self, ret, uvf_dma_write_async(d, addr, a->source.buf, (size_t)a->source.len, async_done, a));
 	if (ret < 0) {
 		async_free(a);
 		return uvfpy_raise(ret, "dma_write_async");
@@ -1299,8 +1295,7 @@ static PyObject *dma_memory(uvfpy_device *self, void *ptr, size_t len, unsigned 
 	uvfpy_memory *m;
 	PyObject *view;
 
-	m = uvfpy_memory_new((PyObject *)self, self->views, ptr, len, !(prot & UVF_DMA_MAP_FLAG_WRITE), VIEW_DMA,
-			     0);
+	m = uvfpy_memory_new((PyObject *)self, self->views, ptr, len, !(prot & UVF_DMA_MAP_FLAG_WRITE), VIEW_DMA, 0);
 	if (!m)
 		return NULL;
 	view = PyMemoryView_FromObject((PyObject *)m);
@@ -1321,9 +1316,10 @@ static PyObject *device_dma_view(PyObject *o, PyObject *args)
 		return NULL;
 	if (len <= 0)
 		return uvfpy_raise(-EINVAL, "dma_view");
-	Py_BEGIN_ALLOW_THREADS ptr = uvf_dma_ptr(d, addr, (size_t)len, prot);
-	Py_END_ALLOW_THREADS if (!ptr) return uvfpy_raise(-EFAULT, "dma_view (not in one fd-backed mapping with "
-								   "that permission)");
+	UVFPY_UNLOCKED(ptr = uvf_dma_ptr(d, addr, (size_t)len, prot));
+	if (!ptr)
+		return uvfpy_raise(-EFAULT, "dma_view (not in one fd-backed mapping with "
+					    "that permission)");
 	return dma_memory(self, ptr, (size_t)len, prot);
 }
 
@@ -1375,11 +1371,14 @@ static PyObject *device_dma_mark_dirty(PyObject *o, PyObject *args)
 		return NULL;
 	if (len < 0)
 		return uvfpy_raise(-EINVAL, "dma_mark_dirty");
-	Py_BEGIN_ALLOW_THREADS uvf_dma_mark_dirty(d, addr, (size_t)len);
-	Py_END_ALLOW_THREADS Py_RETURN_NONE;
+	UVFPY_UNLOCKED(uvf_dma_mark_dirty(d, addr, (size_t)len));
+	Py_RETURN_NONE;
 }
 
-#define M(name, flags, doc) {#name, (PyCFunction)(void (*)(void))device_##name, flags, doc}
+#define M(name, flags, doc)                                                                                            \
+	{                                                                                                              \
+#name, (PyCFunction)(void (*)(void))device_##name, flags, doc                                          \
+	}
 
 static PyMethodDef device_methods[] = {
 	M(close, METH_NOARGS, "Stop serving and free the device (removes the socket file)."),
@@ -1421,8 +1420,10 @@ static PyMethodDef device_methods[] = {
 	M(irq_enabled, METH_VARARGS, "irq_enabled(index, vector) -> bool."),
 	M(dma_read, METH_VARARGS, "dma_read(addr, length) -> bytes; any thread."),
 	M(dma_write, METH_VARARGS, "dma_write(addr, data); any thread."),
-	M(dma_read_async, METH_VARARGS, "dma_read_async(addr, length, done): done(result, data) on the dispatch thread."),
-	M(dma_write_async, METH_VARARGS, "dma_write_async(addr, data, done): done(result, None) on the dispatch thread."),
+	M(dma_read_async, METH_VARARGS,
+	  "dma_read_async(addr, length, done): done(result, data) on the dispatch thread."),
+	M(dma_write_async, METH_VARARGS,
+	  "dma_write_async(addr, data, done): done(result, None) on the dispatch thread."),
 	M(dma_view, METH_VARARGS, "dma_view(addr, length, prot=DMA_READ) -> memoryview of mapped client memory."),
 	M(dma_sg, METH_VARARGS, "dma_sg(addr, length, prot=DMA_READ, max_iov=16) -> list of memoryviews."),
 	M(dma_mark_dirty, METH_VARARGS, "dma_mark_dirty(addr, length): report direct writes while logging."),

@@ -285,8 +285,8 @@ PyTypeObject uvfpy_memory_type = {
 	.tp_doc = "Memory lent by a client or device; use it through memoryview().",
 };
 
-uvfpy_memory *uvfpy_memory_new(PyObject *owner, PyObject *list, void *ptr, size_t len, bool readonly,
-			       int tag_kind, uint64_t tag)
+uvfpy_memory *uvfpy_memory_new(PyObject *owner, PyObject *list, void *ptr, size_t len, bool readonly, int tag_kind,
+			       uint64_t tag)
 {
 	uvfpy_memory *m;
 	PyObject *ref;
@@ -434,10 +434,10 @@ static struct PyModuleDef uvf_module = {
 	.m_methods = module_methods,
 };
 
-#define CONSTANT(name, value)                                                                                      \
-	do {                                                                                                       \
-		if (PyModule_AddIntConstant(m, name, (long)(value)) < 0)                                           \
-			goto fail;                                                                                 \
+#define CONSTANT(name, value)                                                                                          \
+	do {                                                                                                           \
+		if (PyModule_AddIntConstant(m, name, (long)(value)) < 0)                                               \
+			goto fail;                                                                                     \
 	} while (0)
 
 PyMODINIT_FUNC PyInit__uvf(void);

@@ -22,6 +22,15 @@
 #include "uvf/client.h"
 #include "uvf/server.h"
 
+/* Run stmt with the GIL released: Py_BEGIN/END_ALLOW_THREADS in one
+ * statement. */
+#define UVFPY_UNLOCKED(stmt)                                                                                           \
+	do {                                                                                                           \
+		PyThreadState *uvfpy_ts_ = PyEval_SaveThread();                                                        \
+		stmt;                                                                                                  \
+		PyEval_RestoreThread(uvfpy_ts_);                                                                       \
+	} while (0)
+
 /* uvf.Error, a subclass of OSError: errno and strerror (uvf_strerror). */
 extern PyObject *uvfpy_error;
 
@@ -53,13 +62,12 @@ int uvfpy_report_exception(struct uvf_device *dev, const char *where);
  * it once nobody does (later exports then fail with ValueError).
  */
 typedef struct {
-	PyObject_HEAD
-	PyObject *owner; /* strong reference */
-	char *ptr;       /* NULL once revoked */
+	PyObject_HEAD PyObject *owner; /* strong reference */
+	char *ptr;		       /* NULL once revoked */
 	Py_ssize_t len;
 	bool readonly;
-	uint64_t tag;    /* the owner's key: region index, iova, ... */
-	int tag_kind;    /* the owner's kind of key */
+	uint64_t tag; /* the owner's key: region index, iova, ... */
+	int tag_kind; /* the owner's kind of key */
 	Py_ssize_t exports;
 	PyObject *weakrefs;
 } uvfpy_memory;
@@ -67,8 +75,8 @@ typedef struct {
 extern PyTypeObject uvfpy_memory_type;
 
 /* A new Memory, appended to the owner's list (a Python list). */
-uvfpy_memory *uvfpy_memory_new(PyObject *owner, PyObject *list, void *ptr, size_t len, bool readonly,
-			       int tag_kind, uint64_t tag);
+uvfpy_memory *uvfpy_memory_new(PyObject *owner, PyObject *list, void *ptr, size_t len, bool readonly, int tag_kind,
+			       uint64_t tag);
 
 /* Whether a Memory of the list matching (tag_kind, tag) - or any when
  * tag_kind is 0 - still has buffers exported. */
