@@ -18,7 +18,8 @@
 enum { VIEW_REGION = 1, VIEW_DMA = 2 };
 
 typedef struct {
-	PyObject_HEAD struct uvf_client *client;
+	PyObject ob_base; /* PyObject_HEAD */
+	struct uvf_client *client;
 	PyObject *views;      /* list of Memory */
 	PyObject *registered; /* dict (iova, size) -> capsule of a Py_buffer (dma_register) */
 	int active;	      /* calls running with the GIL released */

@@ -1,408 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * device.c - uvf._uvf.Device: libuvf's server (include/uvf/server.h) as a
- * Python base type. Description calls map one to one onto uvf_device_*;
- * the library's callbacks come back into Python: BAR read/write callables
- * given to set_bar(), ioeventfd callables, and the on_* methods of the
- * object (on_reset, on_dma_map, on_dma_unmap, on_irq_state, on_client,
- * on_migration_transition/save/load/pending) when it has them.
- *
- * A callback that raises is logged with its traceback through the
- * device's log and answered with an error (the exception's errno for an
- * OSError carrying one, else EIO); nothing propagates into the library.
+ * Python base type: its life cycle, the description calls (one to one
+ * onto uvf_device_*), serving and interrupts. The library's callbacks
+ * into Python are in device_callbacks.c (BAR read/write callables given
+ * to set_bar(), ioeventfd callables, and the object's on_* methods: a
+ * callback that raises is logged with its traceback and answered with an
+ * error, nothing propagates into the library), DMA in device_dma.c.
  * Serving (run, dispatch) and every call other threads may make (IRQs,
  * DMA) run with the GIL released; callbacks take it back.
  */
-#include "uvfpy.h"
+#include "device.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-enum { VIEW_BAR = 1, VIEW_DMA = 2 };
-
-#define NBARS  6
-#define MAX_SG 256
-
-typedef struct uvfpy_device uvfpy_device;
-
-struct bar_ctx {
-	uvfpy_device *self;
-	unsigned index;
-};
-
-struct uvfpy_device {
-	PyObject_HEAD struct uvf_device *dev;
-	PyObject *bar_read[NBARS];
-	PyObject *bar_write[NBARS];
-	struct bar_ctx bars[NBARS];
-	PyObject *keep;	 /* list: ioeventfd callables, kept alive while the device is */
-	PyObject *views; /* list of Memory: BAR memory, DMA views */
-	int active;	 /* calls running with the GIL released */
-	bool dying;	 /* in dealloc: callbacks no longer call into Python */
-};
-
-static uvfpy_device *gil_ensure_self(void *data, PyGILState_STATE *gil);
-
-static struct uvf_device *live(uvfpy_device *self)
-{
-	if (!self->dev)
-		PyErr_SetString(PyExc_ValueError, "the device is closed");
-	return self->dev;
-}
-
-#define LIVE(self, d)                                                                                                  \
-	struct uvf_device *d = live(self);                                                                             \
-	if (!d)                                                                                                        \
-	return NULL
-
-#define UNLOCKED(self, ret, expr)                                                                                      \
-	do {                                                                                                           \
-		(self)->active++;                                                                                      \
-		UVFPY_UNLOCKED((ret) = (expr));                                                                        \
-		(self)->active--;                                                                                      \
-	} while (0)
-
-static PyObject *result(int ret, const char *what)
-{
-	if (ret < 0)
-		return uvfpy_raise(ret, what);
-	Py_RETURN_NONE;
-}
-
-/* ------------------------------------------------------------------ */
-/* Trampolines: the library calls these on the dispatch thread         */
-/* ------------------------------------------------------------------ */
-
-/* Python may be gone (a device thread at exit) or the object dying. */
-static bool python_usable(void)
-{
-	return Py_IsInitialized() && !_Py_IsFinalizing();
-}
-
-static int bar_read_cb(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
-{
-	struct bar_ctx *b = data;
-	uvfpy_device *self = b->self;
-	PyGILState_STATE gil;
-	PyObject *r;
-	int ret = 0;
-
-	if (!python_usable())
-		return -EIO;
-	gil = PyGILState_Ensure();
-	if (self->dying || !self->bar_read[b->index]) {
-		ret = -EIO;
-		goto out;
-	}
-	r = PyObject_CallFunction(self->bar_read[b->index], "Kn", (unsigned long long)offset, (Py_ssize_t)len);
-	if (!r) {
-		ret = uvfpy_report_exception(dev, "BAR read callback");
-		goto out;
-	}
-	if (PyLong_Check(r)) {
-		/* an int: the value, little-endian, in len bytes */
-		memset(buf, 0, len);
-		if (_PyLong_AsByteArray((PyLongObject *)r, buf, len, 1, 0) < 0)
-			ret = uvfpy_report_exception(dev, "BAR read callback (int result)");
-	} else {
-		Py_buffer view;
-
-		if (PyObject_GetBuffer(r, &view, PyBUF_SIMPLE) < 0) {
-			ret = uvfpy_report_exception(dev, "BAR read callback (result neither int nor bytes-like)");
-		} else {
-			if ((size_t)view.len != len) {
-				uvf_device_log(dev, UVF_LOG_ERROR,
-					       "BAR%u read callback returned %zd bytes for a read of %zu at 0x%llx",
-					       b->index, view.len, len, (unsigned long long)offset);
-				ret = -EIO;
-			} else {
-				memcpy(buf, view.buf, len);
-			}
-			PyBuffer_Release(&view);
-		}
-	}
-	Py_DECREF(r);
-out:
-	PyGILState_Release(gil);
-	return ret;
-}
-
-static int bar_write_cb(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
-{
-	struct bar_ctx *b = data;
-	uvfpy_device *self = b->self;
-	PyGILState_STATE gil;
-	PyObject *r;
-	int ret = 0;
-
-	if (!python_usable())
-		return -EIO;
-	gil = PyGILState_Ensure();
-	if (self->dying || !self->bar_write[b->index]) {
-		ret = self->dying ? -EIO : 0;
-		goto out;
-	}
-	r = PyObject_CallFunction(self->bar_write[b->index], "Ky#", (unsigned long long)offset, (const char *)buf,
-				  (Py_ssize_t)len);
-	if (!r)
-		ret = uvfpy_report_exception(dev, "BAR write callback");
-	Py_XDECREF(r);
-out:
-	PyGILState_Release(gil);
-	return ret;
-}
-
-static uvfpy_device *gil_ensure_self(void *data, PyGILState_STATE *gil)
-{
-	uvfpy_device *self = data;
-
-	if (!python_usable())
-		return NULL;
-	*gil = PyGILState_Ensure();
-	if (self->dying) {
-		PyGILState_Release(*gil);
-		return NULL;
-	}
-	return self;
-}
-
-/*
- * Call self.name(*args) if the object has that method. Returns the result
- * (new reference), Py_None when absent, or NULL with the exception
- * reported (and *err set).
- */
-static PyObject *call_hook(uvfpy_device *self, const char *name, int *err, const char *fmt, ...)
-{
-	PyObject *fn, *args, *r;
-	va_list ap;
-
-	fn = uvfpy_getattr((PyObject *)self, name);
-	if (!fn) {
-		if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
-			PyErr_Clear();
-			Py_RETURN_NONE;
-		}
-		*err = uvfpy_report_exception(self->dev, name);
-		return NULL;
-	}
-	va_start(ap, fmt);
-	args = Py_VaBuildValue(fmt, ap);
-	va_end(ap);
-	if (!args) {
-		Py_DECREF(fn);
-		*err = uvfpy_report_exception(self->dev, name);
-		return NULL;
-	}
-	if (!PyTuple_Check(args)) {
-		PyObject *t = PyTuple_Pack(1, args);
-
-		Py_DECREF(args);
-		args = t;
-		if (!args) {
-			Py_DECREF(fn);
-			*err = uvfpy_report_exception(self->dev, name);
-			return NULL;
-		}
-	}
-	r = PyObject_Call(fn, args, NULL);
-	Py_DECREF(fn);
-	Py_DECREF(args);
-	if (!r)
-		*err = uvfpy_report_exception(self->dev, name);
-	return r;
-}
-
-static int reset_cb(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return 0;
-	r = call_hook(self, "on_reset", &err, "(i)", (int)reason);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return err;
-}
-
-static int dma_map_cb(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return 0;
-	r = call_hook(self, "on_dma_map", &err, "(KKI)", (unsigned long long)range->address,
-		      (unsigned long long)range->size, range->prot);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return err;
-}
-
-static void dma_unmap_cb(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	bool warned = false;
-	int err = 0;
-
-	if (!self)
-		return;
-	r = call_hook(self, "on_dma_unmap", &err, "(KKI)", (unsigned long long)range->address,
-		      (unsigned long long)range->size, range->prot);
-	Py_XDECREF(r);
-	if (range->vaddr) {
-		/* views other threads still hold: wait until they let go */
-		while (uvfpy_memory_busy_range(self->views, range->vaddr, range->size)) {
-			if (!warned)
-				uvf_device_log(dev, UVF_LOG_WARNING,
-					       "DMA_UNMAP of 0x%llx+0x%llx waits for Python views of it to be released",
-					       (unsigned long long)range->address, (unsigned long long)range->size);
-			warned = true;
-			UVFPY_UNLOCKED(usleep(1000));
-		}
-		uvfpy_memory_revoke_range(self->views, range->vaddr, range->size);
-	}
-	PyGILState_Release(gil);
-}
-
-static void irq_state_cb(struct uvf_device *dev, void *data, unsigned index)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return;
-	r = call_hook(self, "on_irq_state", &err, "(I)", index);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-}
-
-static void client_cb(struct uvf_device *dev, void *data, bool connected)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return;
-	r = call_hook(self, "on_client", &err, "(O)", connected ? Py_True : Py_False);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-}
-
-static int mig_transition_cb(struct uvf_device *dev, void *data, enum uvf_migration_state from,
-			     enum uvf_migration_state to)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return -EIO;
-	r = call_hook(self, "on_migration_transition", &err, "(ii)", (int)from, (int)to);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return err;
-}
-
-static ssize_t mig_save_cb(struct uvf_device *dev, void *data, void *buf, size_t len)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	Py_buffer view;
-	PyObject *r;
-	ssize_t ret;
-	int err = 0;
-
-	if (!self)
-		return -EIO;
-	r = call_hook(self, "on_migration_save", &err, "(n)", (Py_ssize_t)len);
-	if (!r) {
-		ret = err;
-	} else if (r == Py_None) {
-		ret = 0;
-	} else if (PyObject_GetBuffer(r, &view, PyBUF_SIMPLE) < 0) {
-		ret = uvfpy_report_exception(dev, "on_migration_save (result not bytes-like)");
-	} else {
-		if ((size_t)view.len > len) {
-			uvf_device_log(dev, UVF_LOG_ERROR, "on_migration_save returned %zd bytes, at most %zu allowed",
-				       view.len, len);
-			ret = -EIO;
-		} else {
-			memcpy(buf, view.buf, (size_t)view.len);
-			ret = view.len;
-		}
-		PyBuffer_Release(&view);
-	}
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return ret;
-}
-
-static int mig_load_cb(struct uvf_device *dev, void *data, const void *buf, size_t len)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return -EIO;
-	r = call_hook(self, "on_migration_load", &err, "(y#)", (const char *)buf, (Py_ssize_t)len);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return err;
-}
-
-static uint64_t mig_pending_cb(struct uvf_device *dev, void *data)
-{
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	unsigned long long v = 0;
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return 0;
-	r = call_hook(self, "on_migration_pending", &err, "()");
-	if (r && r != Py_None) {
-		v = PyLong_AsUnsignedLongLong(r);
-		if (PyErr_Occurred()) {
-			uvfpy_report_exception(dev, "on_migration_pending");
-			v = 0;
-		}
-	}
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return v;
-}
-
-static void ioeventfd_cb(struct uvf_device *dev, void *data, uint64_t count)
-{
-	PyGILState_STATE gil;
-	PyObject *r;
-
-	if (!python_usable())
-		return;
-	gil = PyGILState_Ensure();
-	r = PyObject_CallFunction((PyObject *)data, "K", (unsigned long long)count);
-	if (!r)
-		uvfpy_report_exception(dev, "ioeventfd callback");
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-}
 
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                           */
@@ -433,11 +46,7 @@ static PyObject *device_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 		return uvfpy_raise(ret, "Device");
 	}
 	uvf_device_set_log(self->dev, uvfpy_log, (void *)"uvf.device", uvfpy_log_level("uvf.device"));
-	cb.reset = reset_cb;
-	cb.dma_map = dma_map_cb;
-	cb.dma_unmap = dma_unmap_cb;
-	cb.irq_state = irq_state_cb;
-	cb.client = client_cb;
+	uvfpy_device_callbacks(&cb);
 	ret = uvf_device_set_callbacks(self->dev, &cb, self);
 	if (ret < 0) {
 		Py_DECREF(self);
@@ -576,8 +185,8 @@ static PyObject *device_set_bar(PyObject *o, PyObject *args, PyObject *kw)
 	memset(&desc, 0, sizeof(desc));
 	desc.size = size;
 	desc.flags = flags;
-	desc.read = read != Py_None ? bar_read_cb : NULL;
-	desc.write = write != Py_None ? bar_write_cb : NULL;
+	desc.read = read != Py_None ? uvfpy_bar_read_cb : NULL;
+	desc.write = write != Py_None ? uvfpy_bar_write_cb : NULL;
 	desc.data = &self->bars[index];
 	ret = uvf_device_set_bar(d, index, &desc);
 	if (ret < 0)
@@ -673,7 +282,7 @@ static PyObject *device_add_ioeventfd(PyObject *o, PyObject *args, PyObject *kw)
 	if (callback != Py_None) {
 		if (PyList_Append(self->keep, callback) < 0)
 			return NULL;
-		desc.fn = ioeventfd_cb;
+		desc.fn = uvfpy_ioeventfd_cb;
 		desc.data = callback;
 	}
 	ret = uvf_device_add_ioeventfd(d, &desc);
@@ -928,10 +537,7 @@ static PyObject *device_set_migration(PyObject *o, PyObject *args)
 	LIVE(self, d);
 	if (!PyArg_ParseTuple(args, "|I:set_migration", &flags))
 		return NULL;
-	cb.transition = mig_transition_cb;
-	cb.save = mig_save_cb;
-	cb.load = mig_load_cb;
-	cb.pending = mig_pending_cb;
+	uvfpy_migration_callbacks(&cb);
 	return result(uvf_device_set_migration(d, &cb, self, flags), "set_migration");
 }
 
@@ -1140,241 +746,10 @@ static PyObject *device_irq_enabled(PyObject *o, PyObject *args)
 	return PyBool_FromLong(on);
 }
 
-/* ------------------------------------------------------------------ */
-/* DMA (any thread)                                                     */
-/* ------------------------------------------------------------------ */
-
-static PyObject *device_dma_read(PyObject *o, PyObject *args)
-{
-	uvfpy_device *self = (uvfpy_device *)o;
-	unsigned long long addr;
-	Py_ssize_t len;
-	PyObject *bytes;
-	int ret;
-
-	LIVE(self, d);
-	if (!PyArg_ParseTuple(args, "Kn:dma_read", &addr, &len))
-		return NULL;
-	if (len < 0) {
-		PyErr_SetString(PyExc_ValueError, "negative length");
-		return NULL;
+#define MX(name, flags, doc)                                                                                           \
+	{                                                                                                              \
+#name, (PyCFunction)(void (*)(void))uvfpy_device_##name, flags, doc                                    \
 	}
-	bytes = PyBytes_FromStringAndSize(NULL, len);
-	if (!bytes)
-		return NULL;
-	UNLOCKED(self, ret, uvf_dma_read(d, addr, PyBytes_AS_STRING(bytes), (size_t)len));
-	if (ret < 0) {
-		Py_DECREF(bytes);
-		return uvfpy_raise(ret, "dma_read");
-	}
-	return bytes;
-}
-
-static PyObject *device_dma_write(PyObject *o, PyObject *args)
-{
-	uvfpy_device *self = (uvfpy_device *)o;
-	unsigned long long addr;
-	Py_buffer data;
-	int ret;
-
-	LIVE(self, d);
-	if (!PyArg_ParseTuple(args, "Ky*:dma_write", &addr, &data))
-		return NULL;
-	UNLOCKED(self, ret, uvf_dma_write(d, addr, data.buf, (size_t)data.len));
-	PyBuffer_Release(&data);
-	return result(ret, "dma_write");
-}
-
-/* One asynchronous transfer: holds the device, the callable and the buffer
- * until the library calls done. */
-struct async_dma {
-	uvfpy_device *self;
-	PyObject *done;
-	PyObject *bytes;  /* read: the destination, handed to done */
-	Py_buffer source; /* write: the data, held until done */
-};
-
-static void async_free(struct async_dma *a)
-{
-	if (a->source.obj)
-		PyBuffer_Release(&a->source);
-	Py_XDECREF(a->bytes);
-	Py_XDECREF(a->done);
-	Py_XDECREF(a->self);
-	PyMem_Free(a);
-}
-
-static void async_done(struct uvf_device *dev, void *data, int result_code)
-{
-	struct async_dma *a = data;
-	PyGILState_STATE gil;
-	PyObject *r;
-
-	if (!python_usable())
-		return;
-	gil = PyGILState_Ensure();
-	if (!a->self->dying) {
-		r = PyObject_CallFunction(a->done, "iO", result_code,
-					  result_code == 0 && a->bytes ? a->bytes : Py_None);
-		if (!r)
-			uvfpy_report_exception(dev, "DMA done callback");
-		Py_XDECREF(r);
-	}
-	async_free(a);
-	PyGILState_Release(gil);
-}
-
-static PyObject *device_dma_read_async(PyObject *o, PyObject *args)
-{
-	uvfpy_device *self = (uvfpy_device *)o;
-	unsigned long long addr;
-	Py_ssize_t len;
-	PyObject *done;
-	struct async_dma *a;
-	int ret;
-
-	LIVE(self, d);
-	if (!PyArg_ParseTuple(args, "KnO:dma_read_async", &addr, &len, &done))
-		return NULL;
-	if (len < 0 || !PyCallable_Check(done)) {
-		PyErr_SetString(PyExc_ValueError, "dma_read_async(addr, length >= 0, done callable)");
-		return NULL;
-	}
-	a = PyMem_Calloc(1, sizeof(*a));
-	if (!a)
-		return PyErr_NoMemory();
-	a->bytes = PyBytes_FromStringAndSize(NULL, len);
-	if (!a->bytes) {
-		PyMem_Free(a);
-		return NULL;
-	}
-	a->self = (uvfpy_device *)Py_NewRef(o);
-	a->done = Py_NewRef(done);
-	UNLOCKED(self, ret, uvf_dma_read_async(d, addr, PyBytes_AS_STRING(a->bytes), (size_t)len, async_done, a));
-	if (ret < 0) {
-		async_free(a);
-		return uvfpy_raise(ret, "dma_read_async");
-	}
-	Py_RETURN_NONE;
-}
-
-static PyObject *device_dma_write_async(PyObject *o, PyObject *args)
-{
-	uvfpy_device *self = (uvfpy_device *)o;
-	unsigned long long addr;
-	PyObject *data, *done;
-	struct async_dma *a;
-	int ret;
-
-	LIVE(self, d);
-	if (!PyArg_ParseTuple(args, "KOO:dma_write_async", &addr, &data, &done))
-		return NULL;
-	if (!PyCallable_Check(done)) {
-		PyErr_SetString(PyExc_TypeError, "done must be callable");
-		return NULL;
-	}
-	a = PyMem_Calloc(1, sizeof(*a));
-	if (!a)
-		return PyErr_NoMemory();
-	if (PyObject_GetBuffer(data, &a->source, PyBUF_SIMPLE) < 0) {
-		PyMem_Free(a);
-		return NULL;
-	}
-	a->self = (uvfpy_device *)Py_NewRef(o);
-	a->done = Py_NewRef(done);
-	UNLOCKED(self, ret, uvf_dma_write_async(d, addr, a->source.buf, (size_t)a->source.len, async_done, a));
-	if (ret < 0) {
-		async_free(a);
-		return uvfpy_raise(ret, "dma_write_async");
-	}
-	Py_RETURN_NONE;
-}
-
-static PyObject *dma_memory(uvfpy_device *self, void *ptr, size_t len, unsigned prot)
-{
-	uvfpy_memory *m;
-	PyObject *view;
-
-	m = uvfpy_memory_new((PyObject *)self, self->views, ptr, len, !(prot & UVF_DMA_MAP_FLAG_WRITE), VIEW_DMA, 0);
-	if (!m)
-		return NULL;
-	view = PyMemoryView_FromObject((PyObject *)m);
-	Py_DECREF(m);
-	return view;
-}
-
-static PyObject *device_dma_view(PyObject *o, PyObject *args)
-{
-	uvfpy_device *self = (uvfpy_device *)o;
-	unsigned long long addr;
-	Py_ssize_t len;
-	unsigned prot = UVF_DMA_MAP_FLAG_READ;
-	void *ptr;
-
-	LIVE(self, d);
-	if (!PyArg_ParseTuple(args, "Kn|I:dma_view", &addr, &len, &prot))
-		return NULL;
-	if (len <= 0)
-		return uvfpy_raise(-EINVAL, "dma_view");
-	UVFPY_UNLOCKED(ptr = uvf_dma_ptr(d, addr, (size_t)len, prot));
-	if (!ptr)
-		return uvfpy_raise(-EFAULT, "dma_view (not in one fd-backed mapping with "
-					    "that permission)");
-	return dma_memory(self, ptr, (size_t)len, prot);
-}
-
-static PyObject *device_dma_sg(PyObject *o, PyObject *args)
-{
-	uvfpy_device *self = (uvfpy_device *)o;
-	unsigned long long addr;
-	Py_ssize_t len;
-	unsigned prot = UVF_DMA_MAP_FLAG_READ;
-	int max_iov = 16, n, i;
-	struct iovec *iov;
-	PyObject *list;
-
-	LIVE(self, d);
-	if (!PyArg_ParseTuple(args, "Kn|Ii:dma_sg", &addr, &len, &prot, &max_iov))
-		return NULL;
-	if (len <= 0 || max_iov < 1 || max_iov > MAX_SG)
-		return uvfpy_raise(-EINVAL, "dma_sg");
-	iov = PyMem_Calloc((size_t)max_iov, sizeof(*iov));
-	if (!iov)
-		return PyErr_NoMemory();
-	UNLOCKED(self, n, uvf_dma_sg(d, addr, (size_t)len, prot, iov, max_iov));
-	if (n < 0) {
-		PyMem_Free(iov);
-		return uvfpy_raise(n, "dma_sg");
-	}
-	list = PyList_New(n);
-	for (i = 0; list && i < n; i++) {
-		PyObject *v = dma_memory(self, iov[i].iov_base, iov[i].iov_len, prot);
-
-		if (!v) {
-			Py_CLEAR(list);
-			break;
-		}
-		PyList_SET_ITEM(list, i, v);
-	}
-	PyMem_Free(iov);
-	return list;
-}
-
-static PyObject *device_dma_mark_dirty(PyObject *o, PyObject *args)
-{
-	uvfpy_device *self = (uvfpy_device *)o;
-	unsigned long long addr;
-	Py_ssize_t len;
-
-	LIVE(self, d);
-	if (!PyArg_ParseTuple(args, "Kn:dma_mark_dirty", &addr, &len))
-		return NULL;
-	if (len < 0)
-		return uvfpy_raise(-EINVAL, "dma_mark_dirty");
-	UVFPY_UNLOCKED(uvf_dma_mark_dirty(d, addr, (size_t)len));
-	Py_RETURN_NONE;
-}
-
 #define M(name, flags, doc)                                                                                            \
 	{                                                                                                              \
 #name, (PyCFunction)(void (*)(void))device_##name, flags, doc                                          \
@@ -1418,15 +793,15 @@ static PyMethodDef device_methods[] = {
 	M(irq_mode, METH_NOARGS, "The IRQ index irq_raise() would use now."),
 	M(set_intx_level, METH_VARARGS, "set_intx_level(asserted); any thread."),
 	M(irq_enabled, METH_VARARGS, "irq_enabled(index, vector) -> bool."),
-	M(dma_read, METH_VARARGS, "dma_read(addr, length) -> bytes; any thread."),
-	M(dma_write, METH_VARARGS, "dma_write(addr, data); any thread."),
-	M(dma_read_async, METH_VARARGS,
-	  "dma_read_async(addr, length, done): done(result, data) on the dispatch thread."),
-	M(dma_write_async, METH_VARARGS,
-	  "dma_write_async(addr, data, done): done(result, None) on the dispatch thread."),
-	M(dma_view, METH_VARARGS, "dma_view(addr, length, prot=DMA_READ) -> memoryview of mapped client memory."),
-	M(dma_sg, METH_VARARGS, "dma_sg(addr, length, prot=DMA_READ, max_iov=16) -> list of memoryviews."),
-	M(dma_mark_dirty, METH_VARARGS, "dma_mark_dirty(addr, length): report direct writes while logging."),
+	MX(dma_read, METH_VARARGS, "dma_read(addr, length) -> bytes; any thread."),
+	MX(dma_write, METH_VARARGS, "dma_write(addr, data); any thread."),
+	MX(dma_read_async, METH_VARARGS,
+	   "dma_read_async(addr, length, done): done(result, data) on the dispatch thread."),
+	MX(dma_write_async, METH_VARARGS,
+	   "dma_write_async(addr, data, done): done(result, None) on the dispatch thread."),
+	MX(dma_view, METH_VARARGS, "dma_view(addr, length, prot=DMA_READ) -> memoryview of mapped client memory."),
+	MX(dma_sg, METH_VARARGS, "dma_sg(addr, length, prot=DMA_READ, max_iov=16) -> list of memoryviews."),
+	MX(dma_mark_dirty, METH_VARARGS, "dma_mark_dirty(addr, length): report direct writes while logging."),
 	{NULL},
 };
 

@@ -62,8 +62,9 @@ int uvfpy_report_exception(struct uvf_device *dev, const char *where);
  * it once nobody does (later exports then fail with ValueError).
  */
 typedef struct {
-	PyObject_HEAD PyObject *owner; /* strong reference */
-	char *ptr;		       /* NULL once revoked */
+	PyObject ob_base; /* PyObject_HEAD */
+	PyObject *owner;  /* strong reference */
+	char *ptr;	  /* NULL once revoked */
 	Py_ssize_t len;
 	bool readonly;
 	uint64_t tag; /* the owner's key: region index, iova, ... */
