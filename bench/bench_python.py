@@ -8,8 +8,9 @@
 - the Python client's REGION_READ loop against that C device, as a ratio
   to the C client's loop against it.
 
-Each repetition measures the C floor and the Python row next to each
-other; the table gives min / median / max of the ratios.
+Each repetition alternates the C floor and the Python rows in ROUNDS
+short runs (both see the same load) and gives one ratio per row; the table
+gives min / median / max of the ratios over the repetitions.
 
     bench_python.py BUILD_DIR        (PYTHONPATH=BUILD_DIR/python)
 """
@@ -23,6 +24,7 @@ import time
 
 import uvf
 
+ROUNDS = 8
 PY_SERVER = r"""
 import signal, sys
 import uvf
@@ -92,15 +94,20 @@ def main():
         c_loop(readloop, c_sock, n // 10)  # warm up both
         c_loop(readloop, py_sock, n // 10)
         dev_rates, dev_ratios, cli_rates, cli_ratios = [], [], [], []
+        # each repetition alternates the floor and the Python path in
+        # ROUNDS short runs, so that both see the same load
+        chunk = max(n // ROUNDS, 10)
         for _ in range(reps):
-            floor = c_loop(readloop, c_sock, n)
-            rate = c_loop(readloop, py_sock, n)
-            dev_rates.append(rate)
-            dev_ratios.append(rate / floor)
-            floor = c_loop(readloop, c_sock, n)
-            rate = py_loop(c_sock, n)
-            cli_rates.append(rate)
-            cli_ratios.append(rate / floor)
+            floor_t = dev_t = cli_t = 0.0
+            for _ in range(ROUNDS):
+                floor_t += chunk / c_loop(readloop, c_sock, chunk)
+                dev_t += chunk / c_loop(readloop, py_sock, chunk)
+                cli_t += chunk / py_loop(c_sock, chunk)
+            ops = chunk * ROUNDS
+            dev_rates.append(ops / dev_t)
+            dev_ratios.append(floor_t / dev_t)
+            cli_rates.append(ops / cli_t)
+            cli_ratios.append(floor_t / cli_t)
     finally:
         for s in servers:
             s.send_signal(signal.SIGTERM)
@@ -111,7 +118,8 @@ def main():
                 os.unlink(f)
         os.rmdir(tmp)
     print()
-    print("### The Python package (REGION_READ 4 B round trips, %d per run, %d repetitions)" % (n, reps))
+    print("### The Python package (REGION_READ 4 B round trips, %d per repetition in %d rounds, %d repetitions)"
+          % (chunk * ROUNDS, ROUNDS, reps))
     print()
     print("| path | floor | rate (median) | ratio min / median / max |")
     print("| --- | --- | ---: | ---: |")
