@@ -5,6 +5,7 @@
 
 import gc
 import os
+import time
 import tracemalloc
 
 import uvf
@@ -32,16 +33,19 @@ def rss_kib():
     raise AssertionError("no VmRSS")
 
 
-def cycle_many(path, body):
+def cycle_many(path, body, settle=lambda: None):
+    """settle() waits until the other side let go of the last cycle."""
     for _ in range(WARMUP):
         body(path)
     gc.collect()
+    settle()
     fds_before, rss_before = fds(), rss_kib()
     tracemalloc.start()
     traced_before = tracemalloc.get_traced_memory()[0]
     for _ in range(CYCLES - WARMUP):
         body(path)
     gc.collect()
+    settle()
     traced_growth = tracemalloc.get_traced_memory()[0] - traced_before
     tracemalloc.stop()
     return fds() - fds_before, rss_kib() - rss_before, traced_growth
@@ -76,11 +80,29 @@ class Small(uvf.Device):
     def on_dma_map(self, address, size, prot):
         self.mapped = (address, size)
 
+    connects = disconnects = 0
+
+    def on_client(self, connected):
+        # called once the library has closed everything of a departing client
+        if connected:
+            self.connects += 1
+        else:
+            self.disconnects += 1
+
 
 def test_cycles_against_a_python_device(uvf_py_device):
     """Both sides in this process: the Python device's fds and memory too."""
-    path = uvf_py_device(Small())
-    fd_growth, rss_growth, traced_growth = cycle_many(path, use_client)
+    dev = Small()
+    path = uvf_py_device(dev)
+
+    def settle():
+        # the device closes its end of a connection on its own thread
+        for _ in range(10000):
+            if dev.disconnects == dev.connects:
+                return
+            time.sleep(0.001)
+
+    fd_growth, rss_growth, traced_growth = cycle_many(path, use_client, settle)
     assert fd_growth == 0
     assert traced_growth < 64 * 1024, "Python allocations grew by %d bytes" % traced_growth
     assert rss_growth < RSS_BOUND_KIB, "resident memory grew by %d KiB" % rss_growth
