@@ -17,7 +17,7 @@
 #   BENCH_REPS=9         more repetitions (at most 64)
 #   BENCH_CPUS=0,1       CPU of the client, CPU of the server for "different"
 #   BENCH_ONLY="region irq"  run only these of: region mapped dma irq
-#                        migration strace
+#                        migration python strace
 #   BENCH_STRACE=0       skip the system call count (needs strace)
 #   BENCH_PEER_GPIO=BIN  libvfio-user's gpio sample for the peer row; by
 #                        default built here (one file) from the source and
@@ -29,7 +29,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BENCH_BUILD:-$root/build-microbench}
 programs=(region mapped dma irq migration)
-read -r -a only <<<"${BENCH_ONLY:-${programs[*]}}"
+read -r -a only <<<"${BENCH_ONLY:-${programs[*]} python}"
 
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
@@ -38,6 +38,11 @@ elif ! meson introspect --buildoptions "$build" | grep -q '"name": "buildtype", 
 fi
 targets=()
 for p in "${programs[@]}"; do targets+=("bench/uvf-bench-$p"); done
+# python: the package in BUILD/python (the build's python option) and the C halves
+if [[ " ${only[*]} " == *" python "* ]]; then
+	targets+=(bench/uvf-bench-readloop)
+	mapfile -t -O "${#targets[@]}" targets < <(ninja -C "$build" -t targets all | sed -n 's|^\(python/uvf/[^:]*\):.*|\1|p')
+fi
 ninja -C "$build" -j2 "${targets[@]}" >/dev/null
 
 # The peer row: libvfio-user as the QEMU 7.2 set-up built it. Only its
@@ -73,7 +78,18 @@ echo "1.00 = as fast as the floor). The floor column names what each row is comp
 echo "Rates are per second; the time in brackets is per operation."
 
 for p in "${only[@]}"; do
-	[ "$p" = strace ] || "$build/bench/uvf-bench-$p"
+	case "$p" in
+	strace) ;;
+	python)
+		if ls "$build"/python/uvf/_uvf*.so >/dev/null 2>&1; then
+			PYTHONPATH="$build/python" /usr/bin/python3 "$root/bench/bench_python.py" "$build"
+		else
+			echo
+			echo "### The Python package: skipped (not built: the python option found no python3-dev)"
+		fi
+		;;
+	*) "$build/bench/uvf-bench-$p" ;;
+	esac
 done
 
 # System calls per operation: strace two runs of N and 3N operations

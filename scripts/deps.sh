@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 
-pkgs=(gcc g++ libc6-dev clang meson ninja-build pkg-config libjson-c-dev libcmocka-dev liburing-dev "$@")
+pkgs=(gcc g++ libc6-dev clang meson ninja-build pkg-config libjson-c-dev libcmocka-dev liburing-dev
+	python3 python3-dev python3-pytest python3-mypy "$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

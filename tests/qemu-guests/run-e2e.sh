@@ -11,6 +11,9 @@
 #   idio16-pc-shared    uvf-idio16 with Linux's gpio-pci-idio-16 driver:
 #                       outputs, inputs and edge events by INTx, which the
 #                       host drives through the device's control FIFO
+#   idio16py-pc-shared  the same checks against the Python model of the card
+#                       (python/examples/idio16_wired.py); skipped when
+#                       the build has no Python package
 #   dmatest-q35-shared  uvf-dmatest through the guest's vfio-pci, behind
 #   dmatest-q35-private QEMU's intel-iommu: DMA both ways, MSI-X per vector,
 #                       MSI, INTx, FLR through sysfs and VFIO_DEVICE_RESET
@@ -79,6 +82,9 @@ else
 		meson setup "$BUILD" "$REPO" >/dev/null
 	fi
 	ninja -C "$BUILD" -j2 "${TARGETS[@]}" >/dev/null
+	# the Python package, when this build has it (meson option python)
+	mapfile -t PY_TARGETS < <(ninja -C "$BUILD" -t targets all | sed -n 's|^\(python/uvf/[^:]*\):.*|\1|p')
+	[ ${#PY_TARGETS[@]} -eq 0 ] || ninja -C "$BUILD" -j2 "${PY_TARGETS[@]}" >/dev/null
 fi
 for t in "${TARGETS[@]}"; do
 	[ -x "$BUILD/$t" ] || { say "no $BUILD/$t (build uvf first)"; exit 1; }
@@ -318,6 +324,17 @@ run_boot() {
 		IDIO_SENT=0 IDIO_OUTPUTS_CHECKED=0
 		watch=idio16_watch
 		;;
+	idio16py)
+		# the Python model of the same card, under the same checks
+		init=$HERE/init/idio16.sh
+		modules=(gpio-pci-idio-16)
+		files=("$GUEST/idio16-check:/bin/idio16-check")
+		fifo=$base.control
+		dev_cmd=(env "PYTHONPATH=$BUILD/python" /usr/bin/python3 "$REPO/python/examples/idio16_wired.py" -v
+			"--control=$fifo")
+		IDIO_SENT=0 IDIO_OUTPUTS_CHECKED=0
+		watch=idio16_watch
+		;;
 	dmatest)
 		init=$HERE/init/dmatest.sh
 		modules=(vfio-pci vfio_iommu_type1)
@@ -362,7 +379,7 @@ run_boot() {
 		wait "$BOOT_PID" || rc=$?
 		BOOT_PID=
 		[ -z "$watch" ] || "$watch" "$base" "$fifo"
-		[ "$kind" != idio16 ] || idio16_after "$base"
+		case $kind in idio16 | idio16py) idio16_after "$base" ;; esac
 		line=$(tail -n1 "$base.boot")
 		# boot.sh gave up on KVM for this boot: TCG for the rest of the run
 		if grep -q 'rerunning once under tcg' "$base.boot"; then
@@ -545,6 +562,18 @@ nvme_boot() {
 	run_boot "$name" nvme "$machine" "$memory" none "$@"
 }
 
+# The Python IDIO-16 boot: skipped when the build has no Python package.
+idio16py_boot() {
+	local name=idio16py-pc-shared
+	selected "$name" || return 0
+	if ! ls "$BUILD"/python/uvf/_uvf*.so >/dev/null 2>&1; then
+		skipped=$((skipped + 1))
+		SUMMARY+=("$(printf '%-19s skipped: %s' "$name" "no Python package in $BUILD (meson option python)")")
+		return 0
+	fi
+	run_boot "$name" idio16py pc shared none
+}
+
 # The accelerator choice and the fallback to TCG, on a faked broken KVM.
 accel_fallback() {
 	local name=accel-fallback base=$OUT/accel-fallback start rc=0 verdict
@@ -576,6 +605,7 @@ run_boot scratch-pc-private scratch pc private bus \
 run_boot scratch-q35-shared scratch q35 shared bus \
 	--qemu-arg -device --qemu-arg pcie-pci-bridge,id=pb1 --bus pb1
 run_boot idio16-pc-shared idio16 pc shared none
+idio16py_boot
 run_boot dmatest-q35-shared dmatest q35 shared flr "${Q35_IOMMU[@]}"
 run_boot dmatest-q35-private dmatest q35 private flr "${Q35_IOMMU[@]}"
 # two vCPUs: the driver makes one I/O queue pair per CPU; fio verifies
