@@ -163,7 +163,12 @@ static int raw_connect(const char *path)
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	size_t len = strlen(path);
+	if (len >= sizeof(sa.sun_path)) {
+		close(s);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, len + 1);
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(s);
 		return -1;
