@@ -4,7 +4,10 @@
  * is not offered through the proxy: server-to-client commands then come on
  * the main socket, which the proxy forwards like any other message (a
  * second pair of sockets to watch would buy nothing a proxy needs).
- * max_msg_fds is lowered to what the proxy receives with one message.
+ * max_msg_fds is lowered to what the proxy receives with one message,
+ * max_data_xfer_size to the largest transfer it forwards; each side's
+ * max_data_xfer_size sets the largest message the proxy takes from the
+ * other side (as uvf's server does).
  * Anything else passes as it came.
  */
 #include <errno.h>
@@ -54,6 +57,28 @@ static bool clamp_fds(json_object *caps)
 	return true;
 }
 
+/* The peer's max_data_xfer_size (the default when absent), lowered to
+ * the largest the proxy forwards. */
+static bool clamp_xfer(json_object *caps, uint32_t *xfer)
+{
+	json_object *v;
+	int64_t n;
+
+	*xfer = UVF_DEFAULT_MAX_DATA_XFER_SIZE;
+	if (!json_object_object_get_ex(caps, "max_data_xfer_size", &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	n = json_object_get_int64(v);
+	if (n <= 0)
+		return false; /* refused by the other side */
+	if (n <= (int64_t)PROXY_MAX_XFER) {
+		*xfer = (uint32_t)n;
+		return false;
+	}
+	*xfer = PROXY_MAX_XFER;
+	json_object_object_add(caps, "max_data_xfer_size", json_object_new_int64(PROXY_MAX_XFER));
+	return true;
+}
+
 /* The payload again: version, the JSON text, its NUL. */
 static int encode(const void *payload, json_object *root, void **out, size_t *out_len)
 {
@@ -70,7 +95,8 @@ static int encode(const void *payload, json_object *root, void **out, size_t *ou
 	return 0;
 }
 
-int proxy_caps_narrow_request(const void *payload, size_t len, void **out, size_t *out_len, bool *changed_twin)
+int proxy_caps_narrow_request(const void *payload, size_t len, void **out, size_t *out_len, bool *changed_twin,
+			      uint32_t *xfer)
 {
 	json_object *root, *caps = parse_caps(payload, len, &root);
 	bool changed = false;
@@ -79,8 +105,10 @@ int proxy_caps_narrow_request(const void *payload, size_t len, void **out, size_
 	*out = NULL;
 	*out_len = 0;
 	*changed_twin = false;
+	*xfer = UVF_DEFAULT_MAX_DATA_XFER_SIZE;
 	if (!caps)
 		return 0;
+	changed |= clamp_xfer(caps, xfer);
 	if (json_object_object_get_ex(caps, "twin_socket", NULL)) {
 		json_object_object_del(caps, "twin_socket");
 		changed = *changed_twin = true;
@@ -92,14 +120,16 @@ int proxy_caps_narrow_request(const void *payload, size_t len, void **out, size_
 	return rc;
 }
 
-int proxy_caps_narrow_reply(const void *payload, size_t len, size_t nfds, void **out, size_t *out_len, char *why,
-			    size_t why_size)
+int proxy_caps_narrow_reply(const void *payload, size_t len, size_t nfds, void **out, size_t *out_len, uint32_t *xfer,
+			    char *why, size_t why_size)
 {
 	json_object *root, *caps, *twin, *supported;
+	bool changed;
 	int rc = 0;
 
 	*out = NULL;
 	*out_len = 0;
+	*xfer = UVF_DEFAULT_MAX_DATA_XFER_SIZE;
 	if (nfds) {
 		snprintf(why, why_size, "VERSION reply with %zu fds: no twin socket was offered", nfds);
 		return -EPROTO;
@@ -113,7 +143,9 @@ int proxy_caps_narrow_reply(const void *payload, size_t len, size_t nfds, void *
 		json_object_put(root);
 		return -EPROTO;
 	}
-	if (clamp_fds(caps))
+	changed = clamp_xfer(caps, xfer);
+	changed |= clamp_fds(caps);
+	if (changed)
 		rc = encode(payload, root, out, out_len);
 	json_object_put(root);
 	return rc;

@@ -92,22 +92,31 @@ void proxy_stats_print(struct proxy_stats *s, FILE *out, bool json);
 /* VERSION (caps.c)                                                     */
 /* ------------------------------------------------------------------ */
 
+/* The largest data transfer the proxy forwards (uvf's own bound), and the
+ * largest message it takes from a side whose peer accepts transfers of
+ * xfer bytes (uvf's server's rule: room for a command's fixed part and
+ * 4 KiB more). */
+#define PROXY_MAX_XFER (64u << 20)
+#define PROXY_MSG_LIMIT(xfer) ((uint32_t)(xfer) + 32u + 4096u)
+
 /*
  * Narrow the client's VERSION request to what the proxy forwards: no
- * twin_socket offer, max_msg_fds at most UVF_WIRE_MAX_FDS. payload/len is
- * the request's payload; *out (malloc'ed, the caller frees it) gets the
- * payload to send, or NULL when it goes unchanged. -errno when out of
- * memory only: a payload that does not parse goes unchanged (the server
- * says what is wrong with it).
+ * twin_socket offer, max_msg_fds at most UVF_WIRE_MAX_FDS,
+ * max_data_xfer_size at most PROXY_MAX_XFER (*xfer: the client's, after
+ * that). payload/len is the request's payload; *out (malloc'ed, the
+ * caller frees it) gets the payload to send, or NULL when it goes
+ * unchanged. -errno when out of memory only: a payload that does not
+ * parse goes unchanged (the server says what is wrong with it).
  */
-int proxy_caps_narrow_request(const void *payload, size_t len, void **out, size_t *out_len, bool *changed_twin);
+int proxy_caps_narrow_request(const void *payload, size_t len, void **out, size_t *out_len, bool *changed_twin,
+			      uint32_t *xfer);
 
 /*
  * Check and narrow the server's VERSION reply the same way: -EPROTO when
  * it enables a twin socket (never offered through the proxy) or carries
  * fds; else as above.
  */
-int proxy_caps_narrow_reply(const void *payload, size_t len, size_t nfds, void **out, size_t *out_len,
+int proxy_caps_narrow_reply(const void *payload, size_t len, size_t nfds, void **out, size_t *out_len, uint32_t *xfer,
 			    char *why, size_t why_size);
 
 /* ------------------------------------------------------------------ */

@@ -27,6 +27,10 @@ struct session {
 	pthread_mutex_t lock;
 	bool ended;
 	bool version_sent;	  /* the client's VERSION went to the server */
+	/* the largest message to take from each side, set by the VERSION
+	 * exchange (the other side's max_data_xfer_size), applied by the
+	 * side's own thread */
+	uint32_t limit[2];
 };
 
 static const char *const side_names[2] = {"client", "server"};
@@ -66,22 +70,26 @@ static int narrow_version(struct session *s, enum proxy_dir dir, const struct uv
 {
 	bool request = (m->hdr.flags & UVF_MSG_TYPE_BITS) == UVF_MSG_TYPE_COMMAND;
 	char why[200];
+	uint32_t xfer;
 	bool twin;
 	int rc;
 
 	if (dir == PROXY_C2S && request) {
-		rc = proxy_caps_narrow_request(m->payload, m->len, out, out_len, &twin);
+		rc = proxy_caps_narrow_request(m->payload, m->len, out, out_len, &twin, &xfer);
 		if (rc < 0)
 			end_session(s, "client's VERSION: %s", strerror(-rc));
 		else if (twin)
 			proxy_trace_note(&s->p->trace, "VERSION: twin_socket offer removed");
 		s->version_sent = true;
+		__atomic_store_n(&s->limit[PROXY_S2C], PROXY_MSG_LIMIT(xfer), __ATOMIC_RELAXED);
 		return rc;
 	}
 	if (dir == PROXY_S2C && !request && !(m->hdr.flags & UVF_MSG_FLAG_ERROR)) {
-		rc = proxy_caps_narrow_reply(m->payload, m->len, m->nfds, out, out_len, why, sizeof(why));
+		rc = proxy_caps_narrow_reply(m->payload, m->len, m->nfds, out, out_len, &xfer, why, sizeof(why));
 		if (rc < 0)
 			end_session(s, "server: %s: disconnecting", why);
+		else
+			__atomic_store_n(&s->limit[PROXY_C2S], PROXY_MSG_LIMIT(xfer), __ATOMIC_RELAXED);
 		return rc;
 	}
 	return 0;
@@ -145,11 +153,23 @@ static void *pump(void *arg)
 		{.fd = s->p->stop_fd, .events = POLLIN},
 	};
 
+	uint32_t limit = 0;
+
 	for (;;) {
 		struct uvf_wire_msg m;
 		int rc;
 
-		while ((rc = uvf_wire_recv(from, &m)) == 1) {
+		for (;;) {
+			uint32_t want = __atomic_load_n(&s->limit[a->dir], __ATOMIC_RELAXED);
+
+			if (want != limit) {
+				/* takes effect from the next message */
+				uvf_wire_set_limits(from, want, s->p->opts.send_timeout_ms);
+				limit = want;
+			}
+			rc = uvf_wire_recv(from, &m);
+			if (rc != 1)
+				break;
 			if (forward(s, a->dir, &m) < 0)
 				return NULL;
 		}
@@ -191,8 +211,11 @@ int proxy_session_run(struct proxy *p, struct uvf_wire *client)
 		proxy_log("eventfd: %s", strerror(errno));
 		goto out;
 	}
-	for (int i = 0; i < 2; i++)
-		uvf_wire_set_limits(s.wire[i], UVF_WIRE_DEFAULT_MAX_MSG_SIZE, p->opts.send_timeout_ms);
+	for (int i = 0; i < 2; i++) {
+		/* until VERSION said otherwise: the protocol's default transfer */
+		s.limit[i] = PROXY_MSG_LIMIT(UVF_DEFAULT_MAX_DATA_XFER_SIZE);
+		uvf_wire_set_limits(s.wire[i], s.limit[i], p->opts.send_timeout_ms);
+	}
 	pthread_mutex_init(&s.lock, NULL);
 	proxy_stats_reset_pending(&p->stats);
 	proxy_trace_note(&p->trace, "session %llu: client connected, server %s", (unsigned long long)p->sessions,

@@ -10,6 +10,8 @@
 
 #include "proxy/proxy.h"
 
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 #define IDS 65536u
 #define UNKNOWN (UVF_CMD_MAX + 1)
 
@@ -63,7 +65,7 @@ static void add_sample(struct proxy_command_stats *c, uint64_t ns)
 
 void proxy_stats_record(struct proxy_stats *s, enum proxy_dir dir, const struct uvf_msg_header *hdr, uint64_t now_ns)
 {
-	unsigned i = hdr->command >= 1 && hdr->command <= UVF_CMD_MAX ? hdr->command : UNKNOWN;
+	unsigned i = uvf_wire_command_name(hdr->command) ? hdr->command : UNKNOWN;
 	struct proxy_command_stats *c = &s->cmd[i];
 	bool reply = (hdr->flags & UVF_MSG_TYPE_BITS) == UVF_MSG_TYPE_REPLY;
 
@@ -107,6 +109,15 @@ static uint64_t quantile(const uint64_t *v, size_t n, double q)
 	return v[rank - 1];
 }
 
+/* Microseconds as JSON, to a tenth (what the clock is good for here). */
+static json_object *us_number(double us)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%.1f", us);
+	return json_object_new_double_s(us, text);
+}
+
 static const char *name_of(unsigned i)
 {
 	return i == UNKNOWN ? "unknown" : uvf_wire_command_name((uint16_t)i);
@@ -140,8 +151,8 @@ void proxy_stats_print(struct proxy_stats *s, FILE *out, bool json)
 			json_object_object_add(o, "errors", json_object_new_uint64(c->errors));
 			json_object_object_add(o, "bytes", json_object_new_uint64(c->bytes));
 			json_object_object_add(o, "latency_samples", json_object_new_uint64(c->nsamples));
-			json_object_object_add(o, "median_us", json_object_new_double(median));
-			json_object_object_add(o, "p99_us", json_object_new_double(p99));
+			json_object_object_add(o, "median_us", us_number(median));
+			json_object_object_add(o, "p99_us", us_number(p99));
 			json_object_array_add(all, o);
 		} else if (c->nsamples) {
 			fprintf(out, "%-24s %9llu %9llu %7llu %12llu %11.1f %11.1f\n", name_of(i),
@@ -158,7 +169,7 @@ void proxy_stats_print(struct proxy_stats *s, FILE *out, bool json)
 		json_object *root = json_object_new_object();
 
 		json_object_object_add(root, "summary", all);
-		fprintf(out, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		fprintf(out, "%s\n", json_object_to_json_string_ext(root, JSON_FLAGS));
 		json_object_put(root);
 	}
 	fflush(out);

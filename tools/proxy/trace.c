@@ -15,6 +15,8 @@
 
 #include "proxy/proxy.h"
 
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 static const char *const dir_names[2] = {"c>s", "s>c"};
 
 int proxy_trace_filter(struct proxy_trace *t, const char *list)
@@ -71,7 +73,10 @@ static void trace_json(struct proxy_trace *t, enum proxy_dir dir, const struct u
 {
 	json_object *o = json_object_new_object(), *fields = json_object_new_object();
 
-	json_object_object_add(o, "time", json_object_new_double(secs));
+	char when[32];
+
+	snprintf(when, sizeof(when), "%.6f", secs);
+	json_object_object_add(o, "time", json_object_new_double_s(secs, when));
 	json_object_object_add(o, "dir", json_object_new_string(dir_names[dir]));
 	json_object_object_add(o, "id", json_object_new_int(m->hdr.msg_id));
 	json_object_object_add(o, "kind", json_object_new_string(d->kind));
@@ -106,7 +111,7 @@ static void trace_json(struct proxy_trace *t, enum proxy_dir dir, const struct u
 			free(hex);
 		}
 	}
-	fprintf(t->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	fprintf(t->out, "%s\n", json_object_to_json_string_ext(o, JSON_FLAGS));
 	json_object_put(o);
 }
 
@@ -145,7 +150,7 @@ void proxy_trace_note(struct proxy_trace *t, const char *fmt, ...)
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "note", json_object_new_string(text));
-		fprintf(t->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		fprintf(t->out, "%s\n", json_object_to_json_string_ext(o, JSON_FLAGS));
 		json_object_put(o);
 	} else {
 		fprintf(t->out, "# %s\n", text);
