@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,8 +68,13 @@ static void usage(FILE *out)
 		     "  --filter CMD,...     trace only these commands (REGION_READ,DMA_MAP,...)\n"
 		     "  --hexdump N          show the first N payload bytes of each traced message\n"
 		     "  --summary FILE|-     where the summary goes at exit (default: stderr)\n"
-		     "  --send-timeout MS    drop a session whose receiver takes nothing for MS (default %d)\n",
-		UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS);
+		     "  --send-timeout MS    drop a session whose receiver takes nothing for MS (default %d)\n"
+		     "  --reconnect          when the server leaves, keep the client and wait for the server\n"
+		     "                       to listen again; then replay the session to it\n"
+		     "  --restart-cmd CMD    the same, starting the server with sh -c CMD\n"
+		     "  --hold-ms MS         how long the client's requests wait for a server away (default %d),\n"
+		     "                       then they fail with ETIMEDOUT\n",
+		UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS, PROXY_DEFAULT_HOLD_MS);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -135,9 +141,11 @@ int main(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},	    {"filter", required_argument, NULL, 'f'},
 		{"hexdump", required_argument, NULL, 'x'},  {"summary", required_argument, NULL, 'S'},
 		{"send-timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+		{"reconnect", no_argument, NULL, 'r'},	    {"restart-cmd", required_argument, NULL, 'R'},
+		{"hold-ms", required_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
-	struct proxy p = {.opts = {.send_timeout_ms = UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS}};
+	struct proxy p = {.opts = {.send_timeout_ms = UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS, .hold_ms = PROXY_DEFAULT_HOLD_MS}};
 	const char *trace_path = NULL, *filter = NULL, *summary_path = NULL;
 	FILE *summary = stderr;
 	bool close_summary = false;
@@ -181,6 +189,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			p.opts.send_timeout_ms = (int)v;
+			break;
+		case 'r':
+			p.opts.reconnect = true;
+			break;
+		case 'R':
+			p.opts.restart_cmd = optarg;
+			p.opts.reconnect = true;
+			break;
+		case 'H':
+			if (parse_uint(optarg, 3600000, &v)) {
+				proxy_log("--hold-ms: not a time in ms (0..3600000): %s", optarg);
+				return 2;
+			}
+			p.opts.hold_ms = (int)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -235,6 +257,11 @@ int main(int argc, char **argv)
 		rc = serve(&p, listen_fd);
 		close(listen_fd);
 		unlink(p.opts.listen_path);
+	}
+	if (p.server_pid > 0) {
+		/* the server --restart-cmd started goes with the proxy */
+		kill(p.server_pid, SIGTERM);
+		waitpid(p.server_pid, NULL, 0);
 	}
 	proxy_stats_print(&p.stats, summary, p.trace.json);
 	if (close_summary)

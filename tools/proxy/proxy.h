@@ -3,8 +3,11 @@
  * uvf-proxy: a vfio-user proxy between one client and one server. The
  * parts, one file each: main.c (options, the listening socket, signals),
  * session.c (one client's connection and the server's, forwarded both ways
- * by one thread per direction), caps.c (the VERSION capabilities the proxy
- * narrows), trace.c (one line per message), stats.c (the summary at exit).
+ * by one thread per direction), outage.c (keeping the client while the
+ * server is away), state.c (what a restarted server is told again),
+ * relay.c (the client's old ioeventfds after a restart), caps.c (the
+ * VERSION capabilities the proxy narrows), trace.c (one line per
+ * message), stats.c (the summary at exit).
  */
 #ifndef UVF_PROXY_H
 #define UVF_PROXY_H
@@ -14,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "uvf/wire.h"
 
@@ -123,11 +127,20 @@ int proxy_caps_narrow_reply(const void *payload, size_t len, size_t nfds, void *
 /* Sessions (session.c)                                                 */
 /* ------------------------------------------------------------------ */
 
+/* The hold rule (outage.c): at most this many requests, and bytes of
+ * them, are held while the server is away; beyond, ENOBUFS at once. */
+#define PROXY_HOLD_MAX_MSGS 1024u
+#define PROXY_HOLD_MAX_BYTES (16u << 20)
+#define PROXY_DEFAULT_HOLD_MS 10000
+
 struct proxy_opts {
 	const char *listen_path;
 	const char *server_path;
 	int send_timeout_ms;
-	bool keep; /* serve the next client when one leaves */
+	bool keep;		 /* serve the next client when one leaves */
+	bool reconnect;		 /* keep the client when the server leaves */
+	const char *restart_cmd; /* how to start the server again (implies reconnect) */
+	int hold_ms;		 /* how long requests are held for a server away */
 };
 
 struct proxy {
@@ -136,6 +149,10 @@ struct proxy {
 	struct proxy_stats stats;
 	int stop_fd; /* eventfd: readable once SIGINT/SIGTERM came */
 	uint64_t sessions;
+	/* the server --restart-cmd started last (0: none), and when */
+	pid_t server_pid;
+	uint64_t restarted_ns;
+	uint64_t restarts; /* servers brought back */
 };
 
 /* Serve one client (already accepted) until it or the server leaves, or

@@ -6,7 +6,8 @@
  * holds up the other (the server's DMA_READ while the client sends a large
  * write, and the reverse). The first side to leave or to break framing
  * ends the session: both sockets are shut down and the fds of messages in
- * flight closed with them.
+ * flight closed with them. In reconnect mode (--reconnect, --restart-cmd)
+ * a server that leaves does not end it: outage.c keeps the client.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,27 +19,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/proxy.h"
-
-struct session {
-	struct proxy *p;
-	struct uvf_wire *wire[2]; /* by the side a message comes from: [PROXY_C2S] is the client */
-	int end_fd;		  /* eventfd: readable once the session ends */
-	pthread_mutex_t lock;
-	bool ended;
-	bool version_sent;	  /* the client's VERSION went to the server */
-	/* the largest message to take from each side, set by the VERSION
-	 * exchange (the other side's max_data_xfer_size), applied by the
-	 * side's own thread */
-	uint32_t limit[2];
-};
+#include "proxy/session.h"
 
 static const char *const side_names[2] = {"client", "server"};
 
-/* End the session once, saying why: wakes the other direction (blocked in
- * poll, or in a send to a peer that does not drain). */
-static void end_session(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void end_session(struct session *s, const char *fmt, ...)
+static const char *name_of(uint16_t command)
+{
+	const char *n = uvf_wire_command_name(command);
+
+	return n ? n : "a message";
+}
+
+void session_end(struct session *s, const char *fmt, ...)
 {
 	char why[400];
 	va_list ap;
@@ -56,11 +48,42 @@ static void end_session(struct session *s, const char *fmt, ...)
 		return;
 	proxy_log("%s", why);
 	proxy_trace_note(&s->p->trace, "session %llu ends: %s", (unsigned long long)s->p->sessions, why);
-	shutdown(uvf_wire_fd(s->wire[0]), SHUT_RDWR);
-	shutdown(uvf_wire_fd(s->wire[1]), SHUT_RDWR);
+	/* wake the other direction, blocked in poll or in a send to a peer
+	 * that does not drain (the server's side may be between two servers) */
+	shutdown(uvf_wire_fd(s->wire[PROXY_C2S]), SHUT_RDWR);
+	if (!s->reconnect)
+		shutdown(uvf_wire_fd(s->wire[PROXY_S2C]), SHUT_RDWR);
 	if (write(s->end_fd, &one, sizeof(one)) < 0) {
 		/* the shutdowns wake the other direction as well */
 	}
+}
+
+int session_send_client(struct session *s, const struct uvf_msg_header *hdr, const void *payload, size_t len,
+			const int *fds, size_t nfds)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->client_send_lock);
+	rc = uvf_wire_send(s->wire[PROXY_C2S], hdr, payload, len, fds, nfds);
+	if (rc < 0)
+		session_end(s, "client: sending %s id %u: %s", name_of(hdr->command), (unsigned)hdr->msg_id,
+			    uvf_wire_why(s->wire[PROXY_C2S])[0] ? uvf_wire_why(s->wire[PROXY_C2S]) : strerror(-rc));
+	pthread_mutex_unlock(&s->client_send_lock);
+	return rc;
+}
+
+void session_fail_request(struct session *s, const struct uvf_msg_header *req, int err, const char *why)
+{
+	struct uvf_msg_header reply = {.msg_id = req->msg_id,
+				       .command = req->command,
+				       .msg_size = UVF_MSG_HEADER_SIZE,
+				       .flags = UVF_MSG_TYPE_REPLY | UVF_MSG_FLAG_ERROR,
+				       .error = (uint32_t)err};
+
+	proxy_trace_note(&s->p->trace, "%s id %u fails with %s: %s", name_of(req->command), (unsigned)req->msg_id,
+			 uvf_wire_errno_name(err) ? uvf_wire_errno_name(err) : "?", why);
+	proxy_stats_record(&s->p->stats, PROXY_S2C, &reply, proxy_now_ns());
+	session_send_client(s, &reply, NULL, 0, NULL, 0);
 }
 
 /* The payload to send for a VERSION: the narrowed capabilities, or NULL
@@ -77,17 +100,16 @@ static int narrow_version(struct session *s, enum proxy_dir dir, const struct uv
 	if (dir == PROXY_C2S && request) {
 		rc = proxy_caps_narrow_request(m->payload, m->len, out, out_len, &twin, &xfer);
 		if (rc < 0)
-			end_session(s, "client's VERSION: %s", strerror(-rc));
+			session_end(s, "client's VERSION: %s", strerror(-rc));
 		else if (twin)
 			proxy_trace_note(&s->p->trace, "VERSION: twin_socket offer removed");
-		s->version_sent = true;
 		__atomic_store_n(&s->limit[PROXY_S2C], PROXY_MSG_LIMIT(xfer), __ATOMIC_RELAXED);
 		return rc;
 	}
 	if (dir == PROXY_S2C && !request && !(m->hdr.flags & UVF_MSG_FLAG_ERROR)) {
 		rc = proxy_caps_narrow_reply(m->payload, m->len, m->nfds, out, out_len, &xfer, why, sizeof(why));
 		if (rc < 0)
-			end_session(s, "server: %s: disconnecting", why);
+			session_end(s, "server: %s: disconnecting", why);
 		else
 			__atomic_store_n(&s->limit[PROXY_C2S], PROXY_MSG_LIMIT(xfer), __ATOMIC_RELAXED);
 		return rc;
@@ -99,7 +121,6 @@ static int narrow_version(struct session *s, enum proxy_dir dir, const struct uv
  * the session is over. */
 static int forward(struct session *s, enum proxy_dir dir, const struct uvf_wire_msg *m)
 {
-	struct uvf_wire *to = s->wire[!dir];
 	struct uvf_msg_header hdr = m->hdr;
 	const void *payload = m->payload;
 	size_t len = m->len;
@@ -108,9 +129,8 @@ static int forward(struct session *s, enum proxy_dir dir, const struct uvf_wire_
 	int rc;
 
 	if (m->fds_overflow) {
-		end_session(s, "%s: %s id %u came with more than %u fds: disconnecting", side_names[dir],
-			    uvf_wire_command_name(m->hdr.command) ? uvf_wire_command_name(m->hdr.command) : "message",
-			    (unsigned)m->hdr.msg_id, UVF_WIRE_MAX_FDS);
+		session_end(s, "%s: %s id %u came with more than %u fds: disconnecting", side_names[dir],
+			    name_of(m->hdr.command), (unsigned)m->hdr.msg_id, UVF_WIRE_MAX_FDS);
 		return -EPROTO;
 	}
 	proxy_trace_msg(&s->p->trace, dir, m, now);
@@ -127,12 +147,21 @@ static int forward(struct session *s, enum proxy_dir dir, const struct uvf_wire_
 			hdr.msg_size = (uint32_t)(UVF_MSG_HEADER_SIZE + len);
 		}
 	}
-	rc = uvf_wire_send(to, &hdr, payload, len, m->fds, m->nfds);
+	if (dir == PROXY_C2S && s->reconnect) {
+		rc = outage_client_message(s, m, payload, len);
+	} else if (dir == PROXY_C2S) {
+		struct uvf_wire *to = s->wire[PROXY_S2C];
+
+		rc = uvf_wire_send(to, &hdr, payload, len, m->fds, m->nfds);
+		if (rc < 0)
+			session_end(s, "server: sending %s id %u: %s", name_of(hdr.command), (unsigned)hdr.msg_id,
+				    uvf_wire_why(to)[0] ? uvf_wire_why(to) : strerror(-rc));
+	} else {
+		if (s->reconnect)
+			outage_server_message(s, m);
+		rc = session_send_client(s, &hdr, payload, len, m->fds, m->nfds);
+	}
 	free(narrowed);
-	if (rc < 0)
-		end_session(s, "%s: sending %s id %u: %s", side_names[!dir],
-			    uvf_wire_command_name(hdr.command) ? uvf_wire_command_name(hdr.command) : "a message",
-			    (unsigned)hdr.msg_id, uvf_wire_why(to)[0] ? uvf_wire_why(to) : strerror(-rc));
 	return rc;
 }
 
@@ -147,12 +176,13 @@ static void *pump(void *arg)
 	struct pump_arg *a = arg;
 	struct session *s = a->s;
 	struct uvf_wire *from = s->wire[a->dir];
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[4] = {
 		{.fd = uvf_wire_fd(from), .events = POLLIN},
 		{.fd = s->end_fd, .events = POLLIN},
 		{.fd = s->p->stop_fd, .events = POLLIN},
+		/* the client's thread sends what was held once the server is back */
+		{.fd = a->dir == PROXY_C2S && s->reconnect ? s->flush_fd : -1, .events = POLLIN},
 	};
-
 	uint32_t limit = 0;
 
 	for (;;) {
@@ -173,18 +203,37 @@ static void *pump(void *arg)
 			if (forward(s, a->dir, &m) < 0)
 				return NULL;
 		}
+		if (rc < 0 && a->dir == PROXY_S2C && s->reconnect) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "server: %s", uvf_wire_why(from));
+			if (outage_recover(s, why) < 0)
+				return NULL;
+			from = s->wire[PROXY_S2C];
+			pfd[0].fd = uvf_wire_fd(from);
+			limit = 0;
+			continue;
+		}
 		if (rc < 0) {
-			end_session(s, "%s: %s", side_names[a->dir], uvf_wire_why(from));
+			session_end(s, "%s: %s", side_names[a->dir], uvf_wire_why(from));
 			return NULL;
 		}
-		if (poll(pfd, 3, -1) < 0 && errno != EINTR) {
-			end_session(s, "poll: %s", strerror(errno));
+		if (poll(pfd, 4, -1) < 0 && errno != EINTR) {
+			session_end(s, "poll: %s", strerror(errno));
 			return NULL;
+		}
+		if (pfd[3].revents) {
+			uint64_t n;
+
+			if (read(s->flush_fd, &n, sizeof(n)) < 0) {
+				/* nothing to reset: flushing anyway does no harm */
+			}
+			outage_flush(s);
 		}
 		if (pfd[1].revents) /* the other direction ended it */
 			return NULL;
 		if (pfd[2].revents) {
-			end_session(s, "stopping on a signal");
+			session_end(s, "stopping on a signal");
 			return NULL;
 		}
 	}
@@ -192,48 +241,66 @@ static void *pump(void *arg)
 
 int proxy_session_run(struct proxy *p, struct uvf_wire *client)
 {
-	struct session s = {.p = p};
-	struct pump_arg args[2] = {{&s, PROXY_C2S}, {&s, PROXY_S2C}};
+	struct session *s = calloc(1, sizeof(*s));
+	struct pump_arg args[2] = {{s, PROXY_C2S}, {s, PROXY_S2C}};
 	pthread_t threads[2];
 	int rc, started = 0;
 
-	p->sessions++;
-	rc = uvf_wire_connect(&s.wire[PROXY_S2C], p->opts.server_path);
-	if (rc < 0) {
-		proxy_log("cannot connect to the server at %s: %s", p->opts.server_path, strerror(-rc));
+	if (!s) {
+		proxy_log("out of memory for a session");
 		uvf_wire_close(client);
-		return rc;
+		return -ENOMEM;
 	}
-	s.wire[PROXY_C2S] = client;
-	s.end_fd = eventfd(0, EFD_CLOEXEC);
-	if (s.end_fd < 0) {
+	p->sessions++;
+	s->p = p;
+	s->wire[PROXY_C2S] = client;
+	s->reconnect = p->opts.reconnect;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->client_send_lock, NULL);
+	s->end_fd = eventfd(0, EFD_CLOEXEC);
+	if (s->end_fd < 0) {
 		rc = -errno;
 		proxy_log("eventfd: %s", strerror(errno));
 		goto out;
 	}
+	if (s->reconnect) {
+		rc = outage_init(s);
+		if (rc == 0)
+			rc = outage_first_connect(s);
+	} else {
+		rc = uvf_wire_connect(&s->wire[PROXY_S2C], p->opts.server_path);
+		if (rc < 0)
+			proxy_log("cannot connect to the server at %s: %s", p->opts.server_path, strerror(-rc));
+	}
+	if (rc < 0)
+		goto out;
 	for (int i = 0; i < 2; i++) {
 		/* until VERSION said otherwise: the protocol's default transfer */
-		s.limit[i] = PROXY_MSG_LIMIT(UVF_DEFAULT_MAX_DATA_XFER_SIZE);
-		uvf_wire_set_limits(s.wire[i], s.limit[i], p->opts.send_timeout_ms);
+		s->limit[i] = PROXY_MSG_LIMIT(UVF_DEFAULT_MAX_DATA_XFER_SIZE);
+		uvf_wire_set_limits(s->wire[i], s->limit[i], p->opts.send_timeout_ms);
 	}
-	pthread_mutex_init(&s.lock, NULL);
 	proxy_stats_reset_pending(&p->stats);
 	proxy_trace_note(&p->trace, "session %llu: client connected, server %s", (unsigned long long)p->sessions,
 			 p->opts.server_path);
 	for (; started < 2; started++) {
 		rc = -pthread_create(&threads[started], NULL, pump, &args[started]);
 		if (rc) {
-			end_session(&s, "cannot start a thread: %s", strerror(-rc));
+			session_end(s, "cannot start a thread: %s", strerror(-rc));
 			break;
 		}
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&s.lock);
-	close(s.end_fd);
 	rc = 0;
 out:
-	uvf_wire_close(s.wire[0]);
-	uvf_wire_close(s.wire[1]);
+	if (s->reconnect)
+		outage_destroy(s);
+	if (s->end_fd >= 0)
+		close(s->end_fd);
+	uvf_wire_close(s->wire[0]);
+	uvf_wire_close(s->wire[1]);
+	pthread_mutex_destroy(&s->client_send_lock);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
 	return rc;
 }
