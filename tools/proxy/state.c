@@ -16,7 +16,7 @@
 #include "proxy/state.h"
 
 #define PCI_COMMAND 0x04u
-#define PCI_STATUS 0x06u
+#define PCI_STATUS 0x06u /* RW1C bits: never written again */
 #define PCI_CAPABILITY_LIST 0x34u
 #define PCI_CAP_ID_MSIX 0x11u
 
@@ -97,8 +97,7 @@ void proxy_state_destroy(struct proxy_state *st)
 				close(st->irq_fds[i][v]);
 		free(st->irq_fds[i]);
 	}
-	free(st->msix_value);
-	free(st->msix_written);
+	free(st->bar_dwords);
 	for (unsigned r = 0; r < UVF_PCI_NUM_REGIONS; r++)
 		forget_io(&st->io[r]);
 	pthread_mutex_destroy(&st->relay_lock);
@@ -206,45 +205,26 @@ static void note_set_irqs(struct proxy_state *st, const struct proxy_msg *req)
 	}
 }
 
-/* The MSI-X table's place, from the config space read so far: false when
- * the capability list is not known (yet) or has no MSI-X. */
-static bool find_msix(struct proxy_state *st)
+/* The slot of a BAR dword in the kept table: its own, or the free one to
+ * take, or NULL when the table is full and it is not there. */
+static struct proxy_bar_dword *bar_dword(struct proxy_state *st, uint64_t key)
 {
-	unsigned at, hops = 0;
+	size_t mask = PROXY_MAX_BAR_DWORDS * 2 - 1; /* at most half full */
+	size_t i = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 40) & mask;
 
-	if (st->msix_size)
-		return true;
-	if (!st->config_known[PCI_STATUS] || !(st->config[PCI_STATUS] & 0x10) || !st->config_known[PCI_CAPABILITY_LIST])
-		return false;
-	at = st->config[PCI_CAPABILITY_LIST] & 0xfcu;
-	while (at >= 0x40 && at + 12 <= UVF_PCI_CONFIG_SIZE && hops++ < 48) {
-		if (!st->config_known[at] || !st->config_known[at + 1])
-			return false;
-		if (st->config[at] == PCI_CAP_ID_MSIX) {
-			uint16_t ctrl;
-			uint32_t table;
+	for (;; i = (i + 1) & mask) {
+		struct proxy_bar_dword *d = &st->bar_dwords[i];
 
-			for (unsigned i = 2; i < 8; i++)
-				if (!st->config_known[at + i])
-					return false;
-			memcpy(&ctrl, &st->config[at + 2], 2);
-			memcpy(&table, &st->config[at + 4], 4);
-			st->msix_bar = table & 7u;
-			st->msix_offset = table & ~7u;
-			st->msix_value = calloc(((ctrl & 0x7ffu) + 1u) * 16u, 1);
-			st->msix_written = calloc(((ctrl & 0x7ffu) + 1u) * 16u, 1);
-			if (!st->msix_value || !st->msix_written) {
-				free(st->msix_value);
-				free(st->msix_written);
-				st->msix_value = st->msix_written = NULL;
-				return false;
-			}
-			st->msix_size = ((ctrl & 0x7ffu) + 1u) * 16u;
-			return true;
+		if (d->key == key)
+			return d;
+		if (d->key == 0) {
+			if (st->nbar_dwords >= PROXY_MAX_BAR_DWORDS)
+				return NULL;
+			d->key = key;
+			st->nbar_dwords++;
+			return d;
 		}
-		at = st->config[at + 1] & 0xfcu;
 	}
-	return false;
 }
 
 /* A write of len bytes at offset of region that the device accepted. */
@@ -257,15 +237,27 @@ static void note_write(struct proxy_state *st, uint32_t region, uint64_t offset,
 		}
 		return;
 	}
-	if (!find_msix(st) || region != st->msix_bar || offset < st->msix_offset)
+	if (region > UVF_PCI_BAR5_REGION || offset >= (1ull << 48))
 		return;
+	if (!st->bar_dwords) {
+		st->bar_dwords = calloc(PROXY_MAX_BAR_DWORDS * 2, sizeof(*st->bar_dwords));
+		if (!st->bar_dwords)
+			return;
+	}
 	for (uint64_t i = 0; i < len; i++) {
-		uint64_t at = offset - st->msix_offset + i;
+		uint64_t at = offset + i;
+		struct proxy_bar_dword *d = bar_dword(st, ((uint64_t)(region + 1) << 56) | (at & ~3ull));
+		unsigned byte = at & 3u;
 
-		if (at >= st->msix_size)
-			break;
-		st->msix_value[at] = data[i];
-		st->msix_written[at] = 1;
+		if (!d) {
+			if (!st->bar_dwords_full)
+				proxy_log("more than %u BAR dwords written: later ones are not replayed",
+					  PROXY_MAX_BAR_DWORDS);
+			st->bar_dwords_full = true;
+			return;
+		}
+		d->value = (d->value & ~(0xffu << (8 * byte))) | ((uint32_t)data[i] << (8 * byte));
+		d->written |= (uint8_t)(1u << byte);
 	}
 }
 
@@ -296,22 +288,6 @@ static void note_write_multi(struct proxy_state *st, const struct proxy_msg *req
 		memcpy(&e, req->payload + sizeof(w) + i * sizeof(e), sizeof(e));
 		if (e.count >= 1 && e.count <= UVF_WRITE_MULTI_MAX_DATA && e.offset <= UINT64_MAX - e.count)
 			note_write(st, e.region, e.offset, e.data, e.count);
-	}
-}
-
-/* What a config space read returned, for finding the MSI-X table. */
-static void note_config_read(struct proxy_state *st, const struct uvf_wire_msg *reply)
-{
-	struct uvf_msg_region_access a;
-
-	if (reply->len < sizeof(a))
-		return;
-	memcpy(&a, reply->payload, sizeof(a));
-	if (a.region != UVF_PCI_CONFIG_REGION || a.count != reply->len - sizeof(a))
-		return;
-	for (uint64_t i = 0; i < a.count && a.offset + i < UVF_PCIE_CONFIG_SIZE; i++) {
-		st->config[a.offset + i] = ((const uint8_t *)reply->payload)[sizeof(a) + i];
-		st->config_known[a.offset + i] = 1;
 	}
 }
 
@@ -390,9 +366,6 @@ void proxy_state_reply(struct proxy_state *st, const struct proxy_msg *req, cons
 		break;
 	case UVF_CMD_REGION_WRITE_MULTI:
 		note_write_multi(st, req);
-		break;
-	case UVF_CMD_REGION_READ:
-		note_config_read(st, reply);
 		break;
 	case UVF_CMD_DEVICE_GET_REGION_IO_FDS:
 		note_io_fds(st, req, reply);
@@ -541,26 +514,73 @@ static int replay_config(struct proxy_state *st, struct replay *r)
 	return 0;
 }
 
+/* Read n bytes of the restarted server's config space at offset. */
+static int config_read(struct replay *r, uint32_t offset, void *out, uint32_t n)
+{
+	struct uvf_msg_region_access a = {.offset = offset, .region = UVF_PCI_CONFIG_REGION, .count = n};
+	int rc = call(r, UVF_CMD_REGION_READ, &a, sizeof(a), NULL, 0);
+
+	if (rc < 0)
+		return rc;
+	if (r->reply.len != sizeof(a) + n) {
+		snprintf(r->why, r->why_size, "REGION_READ of config space: %zu bytes for %u", r->reply.len, n);
+		return -EPROTO;
+	}
+	memcpy(out, (const uint8_t *)r->reply.payload + sizeof(a), n);
+	return 0;
+}
+
+/* The BAR dwords the client wrote that lie in the restarted server's
+ * MSI-X table (its capability tells where), written again. */
 static int replay_msix(struct proxy_state *st, struct replay *r)
 {
-	for (uint32_t e = 0; e < st->msix_size; e += 4) {
+	uint8_t at = 0, cap[8] = {0};
+	uint32_t table, size;
+	uint16_t ctrl;
+	int rc;
+
+	if (!st->nbar_dwords)
+		return 0;
+	rc = config_read(r, PCI_CAPABILITY_LIST, &at, 1);
+	for (int hops = 0; rc == 0 && at >= 0x40 && hops < 48; hops++) {
+		rc = config_read(r, at & 0xfcu, cap, sizeof(cap));
+		if (rc == 0 && cap[0] == PCI_CAP_ID_MSIX)
+			break;
+		at = cap[1];
+	}
+	if (rc < 0 || at < 0x40 || cap[0] != PCI_CAP_ID_MSIX)
+		return rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO ? rc : 0;
+	memcpy(&ctrl, &cap[2], 2);
+	memcpy(&table, &cap[4], 4);
+	size = ((ctrl & 0x7ffu) + 1u) * 16u;
+	for (size_t i = 0; i < PROXY_MAX_BAR_DWORDS * 2; i++) {
+		const struct proxy_bar_dword *d = &st->bar_dwords[i];
+		uint64_t offset = d->key & ((1ull << 48) - 1);
 		struct {
 			struct uvf_msg_region_access a;
 			uint8_t data[4];
 		} msg;
-		int rc;
 
-		if (!st->msix_written[e] && !st->msix_written[e + 1] && !st->msix_written[e + 2] &&
-		    !st->msix_written[e + 3])
+		if (!d->key || (uint32_t)(d->key >> 56) - 1 != (table & 7u) || offset < (table & ~7u) ||
+		    offset - (table & ~7u) >= size)
 			continue;
-		msg.a = (struct uvf_msg_region_access){.offset = st->msix_offset + e, .region = st->msix_bar, .count = 4};
-		memcpy(msg.data, &st->msix_value[e], 4);
-		rc = call(r, UVF_CMD_REGION_WRITE, &msg, sizeof(msg), NULL, 0);
-		if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)
-			return rc;
-		if (rc < 0)
-			proxy_log("replay: MSI-X table write at 0x%llx refused: %s",
-				  (unsigned long long)(st->msix_offset + e), strerror(-rc));
+		for (unsigned b = 0; b < 4; b++) {
+			size_t n = d->written == 0xf ? 4 : 1;
+
+			if (n == 1 && !(d->written & (1u << b)))
+				continue;
+			msg.a = (struct uvf_msg_region_access){.offset = offset + b, .region = table & 7u,
+							       .count = (uint32_t)n};
+			memcpy(msg.data, (const uint8_t *)&d->value + b, n);
+			rc = call(r, UVF_CMD_REGION_WRITE, &msg, sizeof(msg.a) + n, NULL, 0);
+			if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)
+				return rc;
+			if (rc < 0)
+				proxy_log("replay: MSI-X table write at 0x%llx refused: %s",
+					  (unsigned long long)(offset + b), strerror(-rc));
+			if (n == 4)
+				break;
+		}
 	}
 	return 0;
 }

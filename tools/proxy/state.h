@@ -6,8 +6,8 @@
  *
  * Kept, from the requests the server accepted: the VERSION sent, every
  * live DMA mapping (with a duplicate of its fd), the eventfd of every IRQ
- * vector, the bytes the client wrote to config space, the MSI-X table
- * entries it wrote, and the ioeventfds the server handed out (duplicates
+ * vector, the bytes the client wrote to config space, the values it wrote
+ * to BAR dwords (for the MSI-X table entries among them), and the ioeventfds the server handed out (duplicates
  * of the fds the client holds).
  */
 #ifndef UVF_PROXY_STATE_H
@@ -66,22 +66,30 @@ struct proxy_io_region {
 	size_t nfds;
 };
 
+#define PROXY_MAX_BAR_DWORDS 8192u
+
+struct proxy_bar_dword {
+	uint64_t key; /* region << 56 | dword offset; 0: free slot */
+	uint32_t value;
+	uint8_t written; /* which of its bytes the client wrote */
+};
+
 struct proxy_state {
 	uint8_t *version; /* the VERSION payload sent, NULL before */
 	size_t version_len;
 	struct proxy_dma_map *dma;
 	size_t ndma;
 	int *irq_fds[UVF_PCI_NUM_IRQS]; /* per vector, -1 when none; NULL before any */
-	/* config space: what was read from it (for finding MSI-X) and what the
-	 * client wrote (to write again) */
-	uint8_t config[UVF_PCIE_CONFIG_SIZE];
-	uint8_t config_known[UVF_PCIE_CONFIG_SIZE];
+	/* the config space bytes the client wrote */
 	uint8_t config_written[UVF_PCIE_CONFIG_SIZE];
 	uint8_t config_value[UVF_PCIE_CONFIG_SIZE];
-	/* the MSI-X table entries the client wrote */
-	uint8_t *msix_value, *msix_written;
-	uint32_t msix_bar, msix_size;
-	uint64_t msix_offset;
+	/* the last value the client wrote to each BAR dword, of which the
+	 * replay writes again those in the restarted server's MSI-X table (its
+	 * place is read from that server): an open-addressed table of at most
+	 * PROXY_MAX_BAR_DWORDS dwords; beyond, new dwords are not kept */
+	struct proxy_bar_dword *bar_dwords;
+	size_t nbar_dwords;
+	bool bar_dwords_full;
 	struct proxy_io_region io[UVF_PCI_NUM_REGIONS];
 	/* ioeventfd relays */
 	int relay_epoll, relay_stop;
