@@ -60,14 +60,14 @@ void outage_destroy(struct session *s)
 {
 	if (s->inflight)
 		for (size_t i = 0; i < PROXY_IDS; i++)
-			proxy_msg_free(s->inflight[i]);
+			proxy_msg_put(s->inflight[i]);
 	free(s->inflight);
 	free(s->server_requests);
 	while (s->held) {
 		struct proxy_msg *m = s->held;
 
 		s->held = m->next;
-		proxy_msg_free(m);
+		proxy_msg_put(m);
 	}
 	proxy_state_destroy(&s->state);
 	if (s->flush_fd >= 0)
@@ -102,7 +102,8 @@ static void restart_server(struct proxy *p)
 	proxy_log("started the server: pid %d", (int)p->server_pid);
 }
 
-/* Put m in the held list (sorted by arrival), or fail it. Under server_lock. */
+/* Put m in the held list (sorted by arrival), or fail it; takes one
+ * reference. Under server_lock. */
 static void hold(struct session *s, struct proxy_msg *m)
 {
 	bool no_reply = m->hdr.flags & UVF_MSG_FLAG_NO_REPLY;
@@ -118,7 +119,7 @@ static void hold(struct session *s, struct proxy_msg *m)
 		if (!no_reply)
 			session_fail_request(s, &m->hdr, err,
 					     err == ETIMEDOUT ? "the server is away" : "too many requests held");
-		proxy_msg_free(m);
+		proxy_msg_put(m);
 		return;
 	}
 	while (*at && (*at)->seq < m->seq)
@@ -145,7 +146,7 @@ static void expire_held(struct session *s)
 		s->held_bytes -= m->len;
 		if (!(m->hdr.flags & UVF_MSG_FLAG_NO_REPLY))
 			session_fail_request(s, &m->hdr, ETIMEDOUT, "the server did not come back in time");
-		proxy_msg_free(m);
+		proxy_msg_put(m);
 	}
 }
 
@@ -170,9 +171,9 @@ static void server_gone(struct session *s)
 	memset(s->server_requests, 0, PROXY_IDS);
 }
 
-/* Send m to the server (not under server_lock): registered first as in
- * flight, or, posted, counted done once sent. When the server is gone, m
- * waits with the held ones. */
+/* Send m to the server (not under server_lock), taking the caller's
+ * reference: registered first as in flight, or, posted, counted done once
+ * sent. When the server is gone, m waits with the held ones. */
 static void send_to_server(struct session *s, struct proxy_msg *m)
 {
 	bool posted = m->hdr.flags & UVF_MSG_FLAG_NO_REPLY;
@@ -180,13 +181,15 @@ static void send_to_server(struct session *s, struct proxy_msg *m)
 	int rc;
 
 	if (!posted) {
+		/* in flight: the table's reference; ours (the caller's) keeps m
+		 * while we send, as the reply may be handled before the send
+		 * returns */
 		pthread_mutex_lock(&s->server_lock);
-		proxy_msg_free(s->inflight[m->hdr.msg_id]); /* a client reusing an id unanswered */
+		proxy_msg_put(s->inflight[m->hdr.msg_id]); /* a client reusing an id unanswered */
+		proxy_msg_get(m);
 		s->inflight[m->hdr.msg_id] = m;
 		pthread_mutex_unlock(&s->server_lock);
 	}
-	/* once sent in full, the reply may come and m be freed at once by the
-	 * server's thread: nothing of m is used after a successful send */
 	pthread_mutex_lock(&s->send_lock);
 	w = s->wire[PROXY_S2C];
 	rc = w ? uvf_wire_send(w, &m->hdr, m->payload, m->len, m->fds, m->nfds) : -ENOTCONN;
@@ -198,18 +201,22 @@ static void send_to_server(struct session *s, struct proxy_msg *m)
 		shutdown(uvf_wire_fd(w), SHUT_RDWR);
 	}
 	pthread_mutex_unlock(&s->send_lock);
-	if (rc == 0 && !posted)
+	if (rc == 0 && !posted) {
+		proxy_msg_put(m);
 		return;
+	}
 	pthread_mutex_lock(&s->server_lock);
 	if (rc == 0) {
 		proxy_state_posted(&s->state, m);
-		proxy_msg_free(m);
 	} else {
 		server_gone(s); /* an unanswered m goes back to the held ones with the others */
-		if (posted)
+		if (posted) {
+			proxy_msg_get(m);
 			hold(s, m);
+		}
 	}
 	pthread_mutex_unlock(&s->server_lock);
+	proxy_msg_put(m);
 }
 
 void outage_flush(struct session *s)
@@ -293,7 +300,7 @@ void outage_server_message(struct session *s, const struct uvf_wire_msg *m)
 		s->inflight[m->hdr.msg_id] = NULL;
 		if (req)
 			proxy_state_reply(&s->state, req, m);
-		proxy_msg_free(req);
+		proxy_msg_put(req);
 	}
 	pthread_mutex_unlock(&s->server_lock);
 }

@@ -27,6 +27,7 @@ struct proxy_msg *proxy_msg_copy(const struct uvf_wire_msg *m, uint64_t seq, uin
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
+	c->refs = 1;
 	c->seq = seq;
 	c->since_ns = now_ns;
 	c->hdr = m->hdr;
@@ -37,7 +38,7 @@ struct proxy_msg *proxy_msg_copy(const struct uvf_wire_msg *m, uint64_t seq, uin
 		c->fds[i] = fcntl_dupfd(m->fds[i]);
 		if (c->fds[i] < 0) {
 			c->nfds = i;
-			proxy_msg_free(c);
+			proxy_msg_put(c);
 			return NULL;
 		}
 	}
@@ -45,9 +46,14 @@ struct proxy_msg *proxy_msg_copy(const struct uvf_wire_msg *m, uint64_t seq, uin
 	return c;
 }
 
-void proxy_msg_free(struct proxy_msg *m)
+void proxy_msg_get(struct proxy_msg *m)
 {
-	if (!m)
+	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+}
+
+void proxy_msg_put(struct proxy_msg *m)
+{
+	if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (size_t i = 0; i < m->nfds; i++)
 		close(m->fds[i]);

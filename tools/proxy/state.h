@@ -23,9 +23,12 @@
 
 /* A client message kept by the proxy: a request in flight (to re-send if
  * the server goes before answering) or one held while the server is away.
- * Owns its fds. */
+ * Owns its fds. Counted references: the list or table that holds it has
+ * one, and the thread sending it one more while it sends (the reply may be
+ * handled before the send returns). */
 struct proxy_msg {
 	struct proxy_msg *next;
+	int refs;
 	uint64_t seq;	   /* arrival order */
 	uint64_t since_ns; /* arrival time */
 	struct uvf_msg_header hdr;
@@ -40,9 +43,11 @@ static inline int fcntl_dupfd(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
-/* A copy of m (fds duplicated), or NULL. */
+/* A copy of m (fds duplicated) with one reference, or NULL. */
 struct proxy_msg *proxy_msg_copy(const struct uvf_wire_msg *m, uint64_t seq, uint64_t now_ns);
-void proxy_msg_free(struct proxy_msg *m);
+/* Take one more reference; drop one (the last frees m; NULL is allowed). */
+void proxy_msg_get(struct proxy_msg *m);
+void proxy_msg_put(struct proxy_msg *m);
 
 struct proxy_dma_map {
 	struct proxy_dma_map *next;
