@@ -75,13 +75,18 @@ UVF_API int uvf_wire_fd(const struct uvf_wire *wire);
 /*
  * Change the largest message accepted (header included, >= 16) and the
  * time uvf_wire_send waits for room in the socket (ms; -1 forever).
- * Takes effect from the next message.
+ * Takes effect from the next message. Call it from the receiving thread
+ * (a sending thread reads the timeout atomically).
  */
 UVF_API int uvf_wire_set_limits(struct uvf_wire *wire, uint32_t max_msg_size, int send_timeout_ms);
 
-/* Why the last call on wire failed, one line ("" when none did). Valid
- * until the next call on wire. */
+/* Why the last uvf_wire_recv failed, one line ("" when it did not). Valid
+ * until the next uvf_wire_recv; for the receiving thread. */
 UVF_API const char *uvf_wire_why(const struct uvf_wire *wire);
+
+/* Why the last uvf_wire_send failed, the same way, for the sending
+ * thread. */
+UVF_API const char *uvf_wire_send_why(const struct uvf_wire *wire);
 
 /* One received message. Everything points into the handle and stays valid
  * until the next uvf_wire_recv or uvf_wire_close on it. */
@@ -115,7 +120,8 @@ UVF_API size_t uvf_wire_take_fds(struct uvf_wire *wire, int *fds, size_t max);
  * Send one message: hdr (msg_size must be 16 + len, else -EINVAL) and len
  * payload bytes, with nfds fds (at most 253) attached to its first byte.
  * Waits for room in the socket up to the send timeout (-ETIMEDOUT).
- * -EPIPE or -ECONNRESET when the peer is gone. The fds stay the caller's.
+ * -EPIPE or -ECONNRESET when the peer is gone; the reason in
+ * uvf_wire_send_why. The fds stay the caller's.
  */
 UVF_API int uvf_wire_send(struct uvf_wire *wire, const struct uvf_msg_header *hdr, const void *payload, size_t len,
 			  const int *fds, size_t nfds);

@@ -16,7 +16,8 @@ struct uvf_wire {
 	int send_timeout_ms;
 	struct uvf_rx rx;
 	struct uvf_rx_ahead ahead; /* one recvmsg for a small message */
-	struct uvf_why why;
+	struct uvf_why why;	   /* of the receiving thread */
+	struct uvf_why send_why;   /* of the sending thread */
 };
 
 _Static_assert(UVF_WIRE_MAX_FDS == UVF_TRANSPORT_MAX_FDS, "the receiver's fd bound is the public one");
@@ -124,13 +125,19 @@ int uvf_wire_set_limits(struct uvf_wire *wire, uint32_t max_msg_size, int send_t
 	if (!wire || max_msg_size < UVF_MSG_HEADER_SIZE || send_timeout_ms < -1)
 		return -EINVAL;
 	wire->rx.max_msg_size = max_msg_size;
-	wire->send_timeout_ms = send_timeout_ms;
+	/* read by the sending thread */
+	__atomic_store_n(&wire->send_timeout_ms, send_timeout_ms, __ATOMIC_RELAXED);
 	return 0;
 }
 
 const char *uvf_wire_why(const struct uvf_wire *wire)
 {
 	return wire ? wire->why.text : "";
+}
+
+const char *uvf_wire_send_why(const struct uvf_wire *wire)
+{
+	return wire ? wire->send_why.text : "";
 }
 
 int uvf_wire_recv(struct uvf_wire *wire, struct uvf_wire_msg *out)
@@ -165,21 +172,22 @@ size_t uvf_wire_take_fds(struct uvf_wire *wire, int *fds, size_t max)
 int uvf_wire_send(struct uvf_wire *wire, const struct uvf_msg_header *hdr, const void *payload, size_t len,
 		  const int *fds, size_t nfds)
 {
-	int rc;
+	int timeout_ms, rc;
 
 	if (!wire || !hdr || (len && !payload) || (nfds && !fds))
 		return -EINVAL;
-	wire->why.text[0] = '\0';
+	wire->send_why.text[0] = '\0';
 	if (hdr->msg_size != UVF_MSG_HEADER_SIZE + len || len > UINT32_MAX - UVF_MSG_HEADER_SIZE)
-		return uvf__why(&wire->why, -EINVAL, "msg_size %u does not match a %zu-byte payload",
+		return uvf__why(&wire->send_why, -EINVAL, "msg_size %u does not match a %zu-byte payload",
 				(unsigned)hdr->msg_size, len);
 	if (nfds > UVF_TRANSPORT_MAX_SEND_FDS)
-		return uvf__why(&wire->why, -EINVAL, "%zu fds: at most %u go with one message", nfds,
+		return uvf__why(&wire->send_why, -EINVAL, "%zu fds: at most %u go with one message", nfds,
 				UVF_TRANSPORT_MAX_SEND_FDS);
-	rc = uvf__msg_send(wire->sock, hdr, payload, len, fds, nfds, wire->send_timeout_ms);
+	timeout_ms = __atomic_load_n(&wire->send_timeout_ms, __ATOMIC_RELAXED);
+	rc = uvf__msg_send(wire->sock, hdr, payload, len, fds, nfds, timeout_ms);
 	if (rc == -ETIMEDOUT)
-		return uvf__why(&wire->why, rc, "the peer took nothing for %d ms", wire->send_timeout_ms);
+		return uvf__why(&wire->send_why, rc, "the peer took nothing for %d ms", timeout_ms);
 	if (rc < 0)
-		return uvf__why(&wire->why, rc, "sendmsg: %s", strerror(-rc));
+		return uvf__why(&wire->send_why, rc, "sendmsg: %s", strerror(-rc));
 	return 0;
 }

@@ -196,7 +196,7 @@ static void send_to_server(struct session *s, struct proxy_msg *m)
 	if (rc < 0 && w) {
 		proxy_log("server: sending %s id %u: %s",
 			  uvf_wire_command_name(m->hdr.command) ? uvf_wire_command_name(m->hdr.command) : "a message",
-			  (unsigned)m->hdr.msg_id, uvf_wire_why(w));
+			  (unsigned)m->hdr.msg_id, uvf_wire_send_why(w));
 		/* its thread finds the connection broken and recovers */
 		shutdown(uvf_wire_fd(w), SHUT_RDWR);
 	}
@@ -327,9 +327,13 @@ static int bring_back(struct session *s, struct uvf_wire *w)
 {
 	char why[300];
 	uint32_t xfer;
-	uint64_t t0 = proxy_now_ns(), one = 1;
-	size_t held;
-	int rc = proxy_state_replay(&s->state, w, REPLAY_TIMEOUT_MS, &xfer, why, sizeof(why));
+	uint64_t t0 = proxy_now_ns(), one = 1, away_ms;
+	size_t held, ndma;
+	int rc;
+
+	/* the state is only changed with the server up: the client's thread
+	 * holds requests meanwhile */
+	rc = proxy_state_replay(&s->state, w, REPLAY_TIMEOUT_MS, &xfer, why, sizeof(why));
 
 	if (rc < 0) {
 		proxy_log("replay to the restarted server failed: %s", why[0] ? why : strerror(-rc));
@@ -342,14 +346,15 @@ static int bring_back(struct session *s, struct uvf_wire *w)
 	pthread_mutex_lock(&s->server_lock);
 	s->server_up = true;
 	held = s->nheld;
+	ndma = s->state.ndma;
+	away_ms = (t0 - s->down_since_ns) / 1000000u;
 	s->p->restarts++;
 	pthread_mutex_unlock(&s->server_lock);
 	proxy_log("server back after %llu ms; replayed %zu DMA mappings, IRQ eventfds, config space and MSI-X "
 		  "writes in %llu ms; sending %zu held requests",
-		  (unsigned long long)((t0 - s->down_since_ns) / 1000000u), s->state.ndma,
-		  (unsigned long long)((proxy_now_ns() - t0) / 1000000u), held);
+		  (unsigned long long)away_ms, ndma, (unsigned long long)((proxy_now_ns() - t0) / 1000000u), held);
 	proxy_trace_note(&s->p->trace, "server back after %llu ms: session replayed, %zu held requests to send",
-			 (unsigned long long)((t0 - s->down_since_ns) / 1000000u), held);
+			 (unsigned long long)away_ms, held);
 	if (write(s->flush_fd, &one, sizeof(one)) != sizeof(one))
 		proxy_log("cannot wake the client's thread: %s", strerror(errno));
 	return 0;

@@ -67,7 +67,7 @@ int session_send_client(struct session *s, const struct uvf_msg_header *hdr, con
 	rc = uvf_wire_send(s->wire[PROXY_C2S], hdr, payload, len, fds, nfds);
 	if (rc < 0)
 		session_end(s, "client: sending %s id %u: %s", name_of(hdr->command), (unsigned)hdr->msg_id,
-			    uvf_wire_why(s->wire[PROXY_C2S])[0] ? uvf_wire_why(s->wire[PROXY_C2S]) : strerror(-rc));
+			    uvf_wire_send_why(s->wire[PROXY_C2S])[0] ? uvf_wire_send_why(s->wire[PROXY_C2S]) : strerror(-rc));
 	pthread_mutex_unlock(&s->client_send_lock);
 	return rc;
 }
@@ -155,7 +155,7 @@ static int forward(struct session *s, enum proxy_dir dir, const struct uvf_wire_
 		rc = uvf_wire_send(to, &hdr, payload, len, m->fds, m->nfds);
 		if (rc < 0)
 			session_end(s, "server: sending %s id %u: %s", name_of(hdr.command), (unsigned)hdr.msg_id,
-				    uvf_wire_why(to)[0] ? uvf_wire_why(to) : strerror(-rc));
+				    uvf_wire_send_why(to)[0] ? uvf_wire_send_why(to) : strerror(-rc));
 	} else {
 		if (s->reconnect)
 			outage_server_message(s, m);

@@ -407,7 +407,7 @@ static int call(struct replay *r, uint16_t command, const void *payload, size_t 
 	int rc = uvf_wire_send(r->w, &hdr, payload, len, fds, nfds);
 
 	if (rc < 0) {
-		snprintf(r->why, r->why_size, "sending %s: %s", uvf_wire_command_name(command), uvf_wire_why(r->w));
+		snprintf(r->why, r->why_size, "sending %s: %s", uvf_wire_command_name(command), uvf_wire_send_why(r->w));
 		return rc;
 	}
 	for (;;) {

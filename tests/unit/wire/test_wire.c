@@ -402,7 +402,8 @@ static void short_messages_and_bad_sends_are_refused(void **state)
 
 	/* msg_size must match the payload */
 	assert_int_equal(uvf_wire_send(p->a, &hdr, four, 3, NULL, 0), -EINVAL);
-	assert_string_equal(uvf_wire_why(p->a), "msg_size 20 does not match a 3-byte payload");
+	assert_string_equal(uvf_wire_send_why(p->a), "msg_size 20 does not match a 3-byte payload");
+	assert_string_equal(uvf_wire_why(p->a), "");
 	/* unknown flag bits break framing */
 	assert_int_equal(uvf_wire_send(p->a, &hdr, four, 4, NULL, 0), 0);
 	assert_int_equal(recv_wait(p->b, &m), -EPROTO);
