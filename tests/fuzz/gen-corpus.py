@@ -355,11 +355,31 @@ def config_seeds():
     return out
 
 
+# ---------------------------------------------------------------- wire_describe
+def describe_seeds():
+    def one(cmd, payload=b"", flags=0, error=0, nfds=0):
+        return bytes([nfds]) + msg(cmd, payload, msg_id=7, flags=flags, error=error)[:16] + payload
+    dma_map = struct.pack("<IIQQQ", 32, 3, 0, 0x10000000, 0x10000)
+    irq_set = struct.pack("<IIIII", 20, 0x24, 2, 0, 4)
+    feature = struct.pack("<II", 16, 0x20002) + struct.pack("<II", 3, 0)
+    return {
+        "version": one(1, version()),
+        "version_reply": one(1, version(), flags=1),
+        "dma_map": one(2, dma_map, nfds=1),
+        "set_irqs": one(8, irq_set, nfds=4),
+        "region_read": one(9, region_access(7, 0, 4)),
+        "region_read_reply": one(9, region_access(7, 0, 4, b"\xe0\x1d\x01\x00"), flags=1),
+        "feature_state": one(16, feature),
+        "error_reply": one(3, flags=0x21, error=2),
+        "unknown": one(77, b"\x00" * 12),
+    }
+
+
 def main():
     root = os.path.join(HERE, "corpus")
     for target, seeds in (("fuzz_server_stream", server_seeds()), ("fuzz_client_replies", client_seeds()),
                           ("fuzz_caps_json", caps_seeds()), ("fuzz_config_space", config_seeds()),
-                          ("fuzz_decoders", decoders_seeds())):
+                          ("fuzz_decoders", decoders_seeds()), ("fuzz_wire_describe", describe_seeds())):
         for name, data in seeds.items():
             write(os.path.join(root, target, name), data)
     return 0
