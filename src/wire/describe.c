@@ -309,13 +309,14 @@ static const char *const migration_states[] = {
 static void describe_feature(struct builder *b, const void *payload, size_t len, size_t nfds, bool request)
 {
 	struct uvf_msg_device_feature m;
-	const uint8_t *data = (const uint8_t *)payload + sizeof(m);
+	const uint8_t *data;
 	uint32_t index;
 	const char *name;
 	char op[24];
 
 	if (!fixed(b, payload, len, &m, sizeof(m)))
 		return;
+	data = (const uint8_t *)payload + sizeof(m);
 	index = m.flags & UVF_FEATURE_BITS;
 	name = feature_name(index);
 	if (name)
