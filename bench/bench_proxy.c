@@ -3,9 +3,10 @@
  * The cost of uvf-proxy on the message path: the same uvf client's
  * REGION_READ 4 B round trips through the proxy and directly to the same
  * server, a repetition of each next to each other (the ratio is proxied /
- * direct: the share of the direct rate the proxy keeps). Once with the
- * proxy only forwarding, once with it tracing every message (--trace to
- * /dev/null). The proxy runs on the server's CPU.
+ * direct: the share of the direct rate the proxy keeps). With the proxy
+ * only forwarding, tracing every message (--trace to /dev/null), and
+ * keeping a copy of each request until its reply (--reconnect). The proxy
+ * runs on the server's CPU.
  *
  *   uvf-bench-proxy        the report; BENCH_PROXY names the uvf-proxy
  *                          binary (default: ../tools/uvf-proxy next to
@@ -61,7 +62,19 @@ static void proxy_binary(char *out, size_t size)
 	snprintf(out, size, "%s/../tools/uvf-proxy", self);
 }
 
-static void proxy_start(struct proxy_run *p, const struct bench_server *s, int cpu, bool trace)
+enum proxy_mode {
+	FORWARD,   /* forwarding only */
+	TRACE,	   /* and a trace line per message, to /dev/null */
+	RECONNECT, /* and a copy of every request kept until its reply */
+};
+
+static const char *const mode_names[] = {
+	[FORWARD] = "REGION_READ 4 B through uvf-proxy",
+	[TRACE] = "REGION_READ 4 B through uvf-proxy --trace /dev/null",
+	[RECONNECT] = "REGION_READ 4 B through uvf-proxy --reconnect",
+};
+
+static void proxy_start(struct proxy_run *p, const struct bench_server *s, int cpu, enum proxy_mode mode)
 {
 	char bin[PATH_MAX];
 
@@ -78,9 +91,12 @@ static void proxy_start(struct proxy_run *p, const struct bench_server *s, int c
 		if (!freopen("/dev/null", "w", stderr))
 			_exit(127);
 		bench_pin(cpu);
-		if (trace)
+		if (mode == TRACE)
 			execl(bin, bin, "--keep", "--listen", p->as_server.path, "--server", s->path, "--trace",
 			      "/dev/null", "--summary", "/dev/null", (char *)NULL);
+		else if (mode == RECONNECT)
+			execl(bin, bin, "--keep", "--reconnect", "--listen", p->as_server.path, "--server", s->path,
+			      "--summary", "/dev/null", (char *)NULL);
 		else
 			execl(bin, bin, "--keep", "--listen", p->as_server.path, "--server", s->path, "--summary",
 			      "/dev/null", (char *)NULL);
@@ -119,9 +135,9 @@ static double read_rate(struct uvf_client *c, uint64_t iters)
 	return bench_timer_uvf(&t, (double)iters, iters, "uvf_client_region_read");
 }
 
-static void proxy_rows(bool trace)
+static void proxy_rows(enum proxy_mode mode)
 {
-	const char *name = trace ? "REGION_READ 4 B through uvf-proxy --trace /dev/null" : "REGION_READ 4 B through uvf-proxy";
+	const char *name = mode_names[mode];
 
 	for (int other = 0; other < 2; other++) {
 		int cpu = other ? bench_cpu.server_other : bench_cpu.server_same;
@@ -133,7 +149,7 @@ static void proxy_rows(bool trace)
 		if (cpu < 0)
 			continue;
 		bench_server_start(&s, &spec);
-		proxy_start(&p, &s, cpu, trace);
+		proxy_start(&p, &s, cpu, mode);
 		/* one server serves one client at a time: direct first, closed,
 		 * then through the proxy, alternating per repetition */
 		uint64_t iters = bench_iters(10000);
@@ -168,7 +184,8 @@ int main(int argc, char **argv)
 	}
 	bench_table_header("uvf-proxy on the message path: REGION_READ 4 B round trips through the proxy vs directly "
 			   "(the proxy on the server's CPU)");
-	proxy_rows(false);
-	proxy_rows(true);
+	proxy_rows(FORWARD);
+	proxy_rows(TRACE);
+	proxy_rows(RECONNECT);
 	return 0;
 }
