@@ -333,7 +333,7 @@ static int bring_back(struct session *s, struct uvf_wire *w)
 
 	/* the state is only changed with the server up: the client's thread
 	 * holds requests meanwhile */
-	rc = proxy_state_replay(&s->state, w, REPLAY_TIMEOUT_MS, &xfer, why, sizeof(why));
+	rc = proxy_state_replay(&s->state, w, REPLAY_TIMEOUT_MS, &xfer, why, sizeof(why), NULL, NULL);
 
 	if (rc < 0) {
 		proxy_log("replay to the restarted server failed: %s", why[0] ? why : strerror(-rc));

@@ -385,21 +385,12 @@ void proxy_state_reply(struct proxy_state *st, const struct proxy_msg *req, cons
 /* Replay                                                               */
 /* ------------------------------------------------------------------ */
 
-struct replay {
-	struct uvf_wire *w;
-	int timeout_ms;
-	uint16_t next_id;
-	char *why;
-	size_t why_size;
-	/* the last reply, valid until the next call */
-	struct uvf_wire_msg reply;
-};
 
 /* Send one request and wait for its reply: 0, the reply's -errno, or
  * -errno of the connection (why says so). Server requests that come
  * meanwhile are refused: nothing may reach the client before the replay
  * is over. */
-static int call(struct replay *r, uint16_t command, const void *payload, size_t len, const int *fds, size_t nfds)
+int proxy_call(struct proxy_caller *r, uint16_t command, const void *payload, size_t len, const int *fds, size_t nfds)
 {
 	struct uvf_msg_header hdr = {.msg_id = r->next_id++, .command = command,
 				     .msg_size = (uint32_t)(UVF_MSG_HEADER_SIZE + len)};
@@ -455,12 +446,12 @@ static int call(struct replay *r, uint16_t command, const void *payload, size_t 
 	}
 }
 
-static int replay_version(struct proxy_state *st, struct replay *r, uint32_t *server_xfer)
+static int replay_version(struct proxy_state *st, struct proxy_caller *r, uint32_t *server_xfer)
 {
 	void *narrowed;
 	size_t len;
 	char why[200];
-	int rc = call(r, UVF_CMD_VERSION, st->version, st->version_len, NULL, 0);
+	int rc = proxy_call(r, UVF_CMD_VERSION, st->version, st->version_len, NULL, 0);
 
 	if (rc < 0) {
 		if (rc != -ECONNRESET && rc != -ETIMEDOUT && rc != -EPROTO)
@@ -478,7 +469,7 @@ static int replay_version(struct proxy_state *st, struct replay *r, uint32_t *se
 /* Config space bytes the client wrote, as dwords where all four were
  * written, else byte by byte; the command register last, once the BARs
  * and capabilities are back. */
-static int replay_config(struct proxy_state *st, struct replay *r)
+static int replay_config(struct proxy_state *st, struct proxy_caller *r)
 {
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t dw = 0; dw < UVF_PCIE_CONFIG_SIZE; dw += 4) {
@@ -509,7 +500,7 @@ static int replay_config(struct proxy_state *st, struct replay *r)
 								       .region = UVF_PCI_CONFIG_REGION,
 								       .count = (uint32_t)n};
 				memcpy(msg.data, &st->config_value[dw + i], n);
-				rc = call(r, UVF_CMD_REGION_WRITE, &msg, sizeof(msg.a) + n, NULL, 0);
+				rc = proxy_call(r, UVF_CMD_REGION_WRITE, &msg, sizeof(msg.a) + n, NULL, 0);
 				if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)
 					return rc;
 				if (rc < 0)
@@ -521,10 +512,10 @@ static int replay_config(struct proxy_state *st, struct replay *r)
 }
 
 /* Read n bytes of the restarted server's config space at offset. */
-static int config_read(struct replay *r, uint32_t offset, void *out, uint32_t n)
+static int config_read(struct proxy_caller *r, uint32_t offset, void *out, uint32_t n)
 {
 	struct uvf_msg_region_access a = {.offset = offset, .region = UVF_PCI_CONFIG_REGION, .count = n};
-	int rc = call(r, UVF_CMD_REGION_READ, &a, sizeof(a), NULL, 0);
+	int rc = proxy_call(r, UVF_CMD_REGION_READ, &a, sizeof(a), NULL, 0);
 
 	if (rc < 0)
 		return rc;
@@ -538,7 +529,7 @@ static int config_read(struct replay *r, uint32_t offset, void *out, uint32_t n)
 
 /* The BAR dwords the client wrote that lie in the restarted server's
  * MSI-X table (its capability tells where), written again. */
-static int replay_msix(struct proxy_state *st, struct replay *r)
+static int replay_msix(struct proxy_state *st, struct proxy_caller *r)
 {
 	uint8_t at = 0, cap[8] = {0};
 	uint32_t table, size;
@@ -578,7 +569,7 @@ static int replay_msix(struct proxy_state *st, struct replay *r)
 			msg.a = (struct uvf_msg_region_access){.offset = offset + b, .region = table & 7u,
 							       .count = (uint32_t)n};
 			memcpy(msg.data, (const uint8_t *)&d->value + b, n);
-			rc = call(r, UVF_CMD_REGION_WRITE, &msg, sizeof(msg.a) + n, NULL, 0);
+			rc = proxy_call(r, UVF_CMD_REGION_WRITE, &msg, sizeof(msg.a) + n, NULL, 0);
 			if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)
 				return rc;
 			if (rc < 0)
@@ -591,7 +582,7 @@ static int replay_msix(struct proxy_state *st, struct replay *r)
 	return 0;
 }
 
-static int replay_irqs(struct proxy_state *st, struct replay *r)
+static int replay_irqs(struct proxy_state *st, struct proxy_caller *r)
 {
 	for (uint32_t index = 0; index < UVF_PCI_NUM_IRQS; index++) {
 		if (!st->irq_fds[index])
@@ -607,7 +598,7 @@ static int replay_irqs(struct proxy_state *st, struct replay *r)
 
 			if (fd < 0)
 				continue;
-			rc = call(r, UVF_CMD_DEVICE_SET_IRQS, &set, sizeof(set), &fd, 1);
+			rc = proxy_call(r, UVF_CMD_DEVICE_SET_IRQS, &set, sizeof(set), &fd, 1);
 			if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)
 				return rc;
 			if (rc < 0)
@@ -619,7 +610,7 @@ static int replay_irqs(struct proxy_state *st, struct replay *r)
 
 /* Fetch the restarted server's ioeventfds and pair each with the one the
  * client holds (same offset, size, flags and value). */
-static int replay_io_fds(struct proxy_state *st, struct replay *r)
+static int replay_io_fds(struct proxy_state *st, struct proxy_caller *r)
 {
 	for (uint32_t index = 0; index < UVF_PCI_NUM_REGIONS; index++) {
 		struct proxy_io_region *io = &st->io[index];
@@ -630,7 +621,7 @@ static int replay_io_fds(struct proxy_state *st, struct replay *r)
 
 		if (!io->asked || io->nfds == 0)
 			continue;
-		rc = call(r, UVF_CMD_DEVICE_GET_REGION_IO_FDS, &req, sizeof(req), NULL, 0);
+		rc = proxy_call(r, UVF_CMD_DEVICE_GET_REGION_IO_FDS, &req, sizeof(req), NULL, 0);
 		if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)
 			return rc;
 		if (rc < 0 || r->reply.len < sizeof(head)) {
@@ -671,9 +662,9 @@ static int replay_io_fds(struct proxy_state *st, struct replay *r)
 }
 
 int proxy_state_replay(struct proxy_state *st, struct uvf_wire *w, int timeout_ms, uint32_t *server_xfer, char *why,
-		       size_t why_size)
+		       size_t why_size, proxy_replay_hook hook, void *hook_arg)
 {
-	struct replay r = {.w = w, .timeout_ms = timeout_ms, .next_id = 0xf000, .why = why, .why_size = why_size};
+	struct proxy_caller r = {.w = w, .timeout_ms = timeout_ms, .next_id = 0xf000, .why = why, .why_size = why_size};
 	int rc;
 
 	why[0] = '\0';
@@ -684,18 +675,23 @@ int proxy_state_replay(struct proxy_state *st, struct uvf_wire *w, int timeout_m
 	if (rc < 0)
 		return rc;
 	for (struct proxy_dma_map *d = st->dma; d; d = d->next) {
-		rc = call(&r, UVF_CMD_DMA_MAP, &d->map, sizeof(d->map), &d->fd, d->fd >= 0 ? 1 : 0);
+		rc = proxy_call(&r, UVF_CMD_DMA_MAP, &d->map, sizeof(d->map), &d->fd, d->fd >= 0 ? 1 : 0);
 		if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)
 			return rc;
 		if (rc < 0)
 			proxy_log("replay: DMA_MAP iova 0x%llx size 0x%llx refused: %s",
 				  (unsigned long long)d->map.address, (unsigned long long)d->map.size, strerror(-rc));
 	}
-	rc = replay_config(st, &r);
+	/* interrupts wired while the device runs, as a migrating VMM does */
+	rc = replay_irqs(st, &r);
+	if (rc == 0 && hook)
+		rc = hook(&r, 0, hook_arg);
+	if (rc == 0)
+		rc = replay_config(st, &r);
 	if (rc == 0)
 		rc = replay_msix(st, &r);
-	if (rc == 0)
-		rc = replay_irqs(st, &r);
+	if (rc == 0 && hook)
+		rc = hook(&r, 1, hook_arg);
 	if (rc == 0)
 		rc = replay_io_fds(st, &r);
 	return rc;

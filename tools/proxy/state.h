@@ -112,14 +112,37 @@ void proxy_state_posted(struct proxy_state *st, const struct proxy_msg *req);
 /* The server answered req with reply (an error reply changes nothing). */
 void proxy_state_reply(struct proxy_state *st, const struct proxy_msg *req, const struct uvf_wire_msg *reply);
 
+/* Requests of the proxy's own on a connection no client request is in
+ * flight on (ids from 0xf000). */
+struct proxy_caller {
+	struct uvf_wire *w;
+	int timeout_ms;
+	uint16_t next_id;
+	char *why;
+	size_t why_size;
+	/* the last reply, valid until the next call */
+	struct uvf_wire_msg reply;
+};
+
+/* Send one request and wait for its reply (in r->reply): 0, the error
+ * reply's -errno, or -ECONNRESET/-ETIMEDOUT/-EPROTO (and others of the
+ * connection) with the reason in r->why. Requests of the server that come
+ * meanwhile are refused with EAGAIN. */
+int proxy_call(struct proxy_caller *r, uint16_t command, const void *payload, size_t len, const int *fds, size_t nfds);
+
+/* Called by the replay after the IRQs (phase 0) and after config space
+ * and the MSI-X table (phase 1): 0, or -errno to end the replay. */
+typedef int (*proxy_replay_hook)(struct proxy_caller *r, int phase, void *arg);
+
 /*
  * Replay the session to the server at the other end of w (a new
  * connection), waiting up to timeout_ms per reply: 0, or -errno with the
  * reason in why. *server_xfer gets the restarted server's
- * max_data_xfer_size.
+ * max_data_xfer_size. In order: VERSION, DMA mappings, IRQ eventfds,
+ * hook phase 0, config space, the MSI-X table, hook phase 1, ioeventfds.
  */
 int proxy_state_replay(struct proxy_state *st, struct uvf_wire *w, int timeout_ms, uint32_t *server_xfer, char *why,
-		       size_t why_size);
+		       size_t why_size, proxy_replay_hook hook, void *hook_arg);
 
 /* relay.c: (re)start forwarding each kept ioeventfd's signals to its
  * relay_to fd; 0 or -errno. */
