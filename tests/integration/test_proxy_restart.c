@@ -467,12 +467,82 @@ static void old_ioeventfds_reach_the_restarted_server(void **state)
 	close(doorbell_fd);
 }
 
+static void a_planned_upgrade_moves_the_device_state_to_a_new_server(void **state)
+{
+	struct proxy_run p = {0};
+	const char *dmatest = getenv("UVF_DMATEST");
+	char server[160], cmd[400];
+	int fds[VECTORS];
+	uint8_t *mem = NULL;
+
+	(void)state;
+	strcpy(p.dir, "/tmp/uvf-proxy-restart.XXXXXX");
+	assert_non_null(mkdtemp(p.dir));
+	snprintf(server, sizeof(server), "%s/dev.sock", p.dir);
+	snprintf(cmd, sizeof(cmd), "exec %s --socket-path=\"$UVF_PROXY_SOCKET\"", dmatest);
+	char *extra[] = {"--restart-cmd", cmd, "--upgrade-cmd", cmd, NULL};
+	proxy_start(&p, server, extra);
+
+	struct uvf_client *c = connect_proxy(&p);
+	long first = log_number_after(&p, "started the server: pid ");
+	assert_true(first > 0);
+	assert_int_equal(uvf_client_dma_alloc(c, IOVA, DMA_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
+					      (void **)&mem),
+			 0);
+	for (unsigned v = 0; v < VECTORS; v++)
+		fds[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_MSIX_IRQ, 0, VECTORS, fds), 0);
+	assert_int_equal(uvf_client_config_write16(c, 0x04, 0x0006), 0);
+	uint32_t msix = find_cap(c, 0x11);
+	assert_int_equal(uvf_client_config_write16(c, msix + 2, 0x8000), 0);
+	fill(c, 0x5a, 3);
+	check_filled(mem, 0x5a);
+	assert_true(harness_wait_eventfd(fds[3], 2000) >= 1);
+
+	for (int round = 1; round <= 2; round++) {
+		char done[64];
+
+		/* device state a restart would lose: registers, the command count */
+		set_reg(c, UVF_DMATEST_REG_PATTERN, 0xa0 + round);
+		assert_int_equal(kill(p.pid, SIGUSR1), 0);
+		snprintf(done, sizeof(done), "upgrade done: pause");
+		for (int i = 0; i < 500 && count_lines(&p, done) < round; i++)
+			usleep(10000);
+		assert_int_equal(count_lines(&p, done), round);
+		long pid = log_number_after(&p, "new server pid ");
+		assert_true(pid > 0 && pid != first);
+		assert_int_equal(kill((pid_t)first, 0), -1); /* the old one was stopped */
+		first = pid;
+
+		assert_int_equal(reg(c, UVF_DMATEST_REG_PATTERN), 0xa0u + (uint32_t)round);
+		assert_int_equal(reg(c, UVF_DMATEST_REG_CMD_COUNT), (uint32_t)round);
+		/* and the new server has the memory, the interrupts, MSI-X on */
+		fill(c, (uint8_t)(0x10 + round), 3);
+		check_filled(mem, (uint8_t)(0x10 + round));
+		assert_true(harness_wait_eventfd(fds[3], 2000) >= 1);
+	}
+	assert_int_equal(count_lines(&p, "server back after"), 0);
+
+	uvf_client_close(c);
+	for (unsigned v = 0; v < VECTORS; v++)
+		close(fds[v]);
+	proxy_stop(&p);
+	if (!getenv("UVF_TEST_VERBOSE"))
+		unlink(p.log);
+	unlink(server);
+	char next[200];
+	snprintf(next, sizeof(next), "%s.next", server);
+	unlink(next);
+	rmdir(p.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_killed_device_comes_back_with_the_clients_dma_irq_and_config_state),
 		cmocka_unit_test(requests_fail_with_etimedout_after_the_hold_time),
 		cmocka_unit_test(old_ioeventfds_reach_the_restarted_server),
+		cmocka_unit_test(a_planned_upgrade_moves_the_device_state_to_a_new_server),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("proxy_restart", tests, NULL, NULL);

@@ -23,7 +23,7 @@
 
 #include "proxy/proxy.h"
 
-static int stop_fd = -1;
+static int stop_fd = -1, upgrade_fd = -1;
 
 void proxy_log(const char *fmt, ...)
 {
@@ -49,8 +49,7 @@ static void on_signal(int sig)
 	uint64_t one = 1;
 	int saved = errno;
 
-	(void)sig;
-	if (write(stop_fd, &one, sizeof(one)) < 0) {
+	if (write(sig == SIGUSR1 ? upgrade_fd : stop_fd, &one, sizeof(one)) < 0) {
 		/* already readable: nothing to add */
 	}
 	errno = saved;
@@ -73,7 +72,10 @@ static void usage(FILE *out)
 		     "                       to listen again; then replay the session to it\n"
 		     "  --restart-cmd CMD    the same, starting the server with sh -c CMD\n"
 		     "  --hold-ms MS         how long the client's requests wait for a server away (default %d),\n"
-		     "                       then they fail with ETIMEDOUT\n",
+		     "                       then they fail with ETIMEDOUT\n"
+		     "  --upgrade-cmd CMD    on SIGUSR1, start a new server with sh -c CMD and move the device\n"
+		     "                       to it with migration v2 (CMD and --restart-cmd find the socket\n"
+		     "                       path to use in $UVF_PROXY_SOCKET)\n",
 		UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS, PROXY_DEFAULT_HOLD_MS);
 }
 
@@ -142,7 +144,7 @@ int main(int argc, char **argv)
 		{"hexdump", required_argument, NULL, 'x'},  {"summary", required_argument, NULL, 'S'},
 		{"send-timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
 		{"reconnect", no_argument, NULL, 'r'},	    {"restart-cmd", required_argument, NULL, 'R'},
-		{"hold-ms", required_argument, NULL, 'H'},
+		{"hold-ms", required_argument, NULL, 'H'},	    {"upgrade-cmd", required_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0},
 	};
 	struct proxy p = {.opts = {.send_timeout_ms = UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS, .hold_ms = PROXY_DEFAULT_HOLD_MS}};
@@ -197,6 +199,10 @@ int main(int argc, char **argv)
 			p.opts.restart_cmd = optarg;
 			p.opts.reconnect = true;
 			break;
+		case 'U':
+			p.opts.upgrade_cmd = optarg;
+			p.opts.reconnect = true;
+			break;
 		case 'H':
 			if (parse_uint(optarg, 3600000, &v)) {
 				proxy_log("--hold-ms: not a time in ms (0..3600000): %s", optarg);
@@ -239,13 +245,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	stop_fd = p.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (stop_fd < 0) {
-		proxy_log("eventfd: %s", strerror(errno));
+	upgrade_fd = p.upgrade_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p.server_path_first = p.opts.server_path;
+	p.server_path_next = malloc(strlen(p.opts.server_path) + sizeof(".next"));
+	if (stop_fd < 0 || upgrade_fd < 0 || !p.server_path_next) {
+		proxy_log("cannot start: %s", strerror(errno));
 		return 1;
 	}
+	sprintf(p.server_path_next, "%s.next", p.opts.server_path);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	rc = uvf_wire_listen(p.opts.listen_path, &listen_fd);
@@ -273,5 +284,7 @@ int main(int argc, char **argv)
 	proxy_stats_destroy(&p.stats);
 	pthread_mutex_destroy(&p.trace.lock);
 	close(stop_fd);
+	close(upgrade_fd);
+	free(p.server_path_next);
 	return rc;
 }

@@ -14,7 +14,7 @@
  * requests (DMA_READ/DMA_WRITE) are dropped.
  *
  * The server comes back by --restart-cmd (run with sh -c when it left,
- * again at most once a second while it does not listen), or by itself at
+ * again at most once a second while none listens), or by itself at
  * the same socket path (--reconnect). Then the session is replayed
  * (state.c) and the client's thread sends the held requests in the order
  * they came, ahead of any new one.
@@ -79,9 +79,7 @@ void outage_destroy(struct session *s)
 /* Start --restart-cmd, unless the one started last is still running. */
 static void restart_server(struct proxy *p)
 {
-	char *argv[] = {"sh", "-c", (char *)p->opts.restart_cmd, NULL};
 	uint64_t now = proxy_now_ns();
-	int rc;
 
 	if (!p->opts.restart_cmd)
 		return;
@@ -93,13 +91,43 @@ static void restart_server(struct proxy *p)
 	if (p->restarted_ns && now - p->restarted_ns < 1000000000u)
 		return;
 	p->restarted_ns = now;
-	rc = posix_spawn(&p->server_pid, "/bin/sh", NULL, NULL, argv, environ);
-	if (rc) {
-		p->server_pid = 0;
-		proxy_log("--restart-cmd: %s", strerror(rc));
-		return;
+	p->server_pid = proxy_spawn_server(p->opts.restart_cmd, p->opts.server_path);
+	if (p->server_pid > 0)
+		proxy_log("started the server: pid %d", (int)p->server_pid);
+}
+
+pid_t proxy_spawn_server(const char *cmd, const char *path)
+{
+	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+	size_t n = 0;
+	char **envp, *socket_var;
+	pid_t pid = 0;
+	int rc;
+
+	while (environ[n])
+		n++;
+	envp = calloc(n + 2, sizeof(*envp));
+	socket_var = malloc(strlen("UVF_PROXY_SOCKET=") + strlen(path) + 1);
+	if (!envp || !socket_var) {
+		free(envp);
+		free(socket_var);
+		proxy_log("out of memory to start the server");
+		return 0;
 	}
-	proxy_log("started the server: pid %d", (int)p->server_pid);
+	sprintf(socket_var, "UVF_PROXY_SOCKET=%s", path);
+	n = 0;
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "UVF_PROXY_SOCKET=", 17) != 0)
+			envp[n++] = *e;
+	envp[n] = socket_var;
+	rc = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, envp);
+	free(envp);
+	free(socket_var);
+	if (rc) {
+		proxy_log("starting the server (%s): %s", cmd, strerror(rc));
+		return 0;
+	}
+	return pid;
 }
 
 /* Put m in the held list (sorted by arrival), or fail it; takes one
@@ -152,12 +180,14 @@ static void expire_held(struct session *s)
 
 /* The server is gone: what it had not answered waits with the held ones.
  * Under server_lock. */
-static void server_gone(struct session *s)
+void outage_server_gone(struct session *s)
 {
-	if (!s->server_up)
+	if (!s->server_up && !s->upgrading)
 		return;
+	if (s->server_up)
+		s->down_since_ns = proxy_now_ns();
 	s->server_up = false;
-	s->down_since_ns = proxy_now_ns();
+	s->upgrading = false;
 	for (size_t id = 0; id < PROXY_IDS; id++) {
 		struct proxy_msg *m = s->inflight[id];
 
@@ -168,6 +198,7 @@ static void server_gone(struct session *s)
 		m->next = NULL;
 		hold(s, m);
 	}
+	s->ninflight = 0;
 	memset(s->server_requests, 0, PROXY_IDS);
 }
 
@@ -185,7 +216,10 @@ static void send_to_server(struct session *s, struct proxy_msg *m)
 		 * while we send, as the reply may be handled before the send
 		 * returns */
 		pthread_mutex_lock(&s->server_lock);
-		proxy_msg_put(s->inflight[m->hdr.msg_id]); /* a client reusing an id unanswered */
+		if (s->inflight[m->hdr.msg_id])
+			proxy_msg_put(s->inflight[m->hdr.msg_id]); /* a client reusing an id unanswered */
+		else
+			s->ninflight++;
 		proxy_msg_get(m);
 		s->inflight[m->hdr.msg_id] = m;
 		pthread_mutex_unlock(&s->server_lock);
@@ -209,7 +243,7 @@ static void send_to_server(struct session *s, struct proxy_msg *m)
 	if (rc == 0) {
 		proxy_state_posted(&s->state, m);
 	} else {
-		server_gone(s); /* an unanswered m goes back to the held ones with the others */
+		outage_server_gone(s); /* an unanswered m goes back to the held ones with the others */
 		if (posted) {
 			proxy_msg_get(m);
 			hold(s, m);
@@ -250,7 +284,7 @@ int outage_client_message(struct session *s, const struct uvf_wire_msg *m, const
 		/* a reply to one of the server's requests: only to the server
 		 * that asked */
 		pthread_mutex_lock(&s->server_lock);
-		send = s->server_up && s->server_requests[m->hdr.msg_id];
+		send = s->server_requests[m->hdr.msg_id]; /* cleared when that server went */
 		s->server_requests[m->hdr.msg_id] = 0;
 		pthread_mutex_unlock(&s->server_lock);
 		if (send) {
@@ -298,15 +332,16 @@ void outage_server_message(struct session *s, const struct uvf_wire_msg *m)
 	} else {
 		req = s->inflight[m->hdr.msg_id];
 		s->inflight[m->hdr.msg_id] = NULL;
-		if (req)
+		if (req) {
+			s->ninflight--;
 			proxy_state_reply(&s->state, req, m);
+		}
 		proxy_msg_put(req);
 	}
 	pthread_mutex_unlock(&s->server_lock);
 }
 
-/* Wait ms for the session to end: true when it did. */
-static bool wait_end(struct session *s, int ms)
+bool outage_wait_end(struct session *s, int ms)
 {
 	struct pollfd pfd[2] = {
 		{.fd = s->end_fd, .events = POLLIN},
@@ -365,13 +400,14 @@ int outage_recover(struct session *s, const char *why)
 	struct uvf_wire *old;
 
 	pthread_mutex_lock(&s->server_lock);
-	server_gone(s);
+	outage_server_gone(s);
 	pthread_mutex_unlock(&s->server_lock);
 	pthread_mutex_lock(&s->send_lock);
 	old = s->wire[PROXY_S2C];
 	s->wire[PROXY_S2C] = NULL;
 	pthread_mutex_unlock(&s->send_lock);
 	uvf_wire_close(old);
+	s->p->restarted_ns = 0; /* the first start of an outage is at once */
 	proxy_log("%s: keeping the client, holding its requests for up to %d ms", why, s->p->opts.hold_ms);
 	proxy_trace_note(&s->p->trace, "%s: server away, requests held", why);
 
@@ -388,7 +424,7 @@ int outage_recover(struct session *s, const char *why)
 				return 0;
 			uvf_wire_close(w);
 		}
-		if (wait_end(s, RETRY_MS))
+		if (outage_wait_end(s, RETRY_MS))
 			return -1;
 	}
 }
@@ -407,7 +443,7 @@ int outage_first_connect(struct session *s)
 		if (!s->p->opts.restart_cmd || proxy_now_ns() >= deadline)
 			break;
 		restart_server(s->p);
-		if (wait_end(s, RETRY_MS))
+		if (outage_wait_end(s, RETRY_MS))
 			break;
 	}
 	proxy_log("cannot connect to the server at %s: %s", s->p->opts.server_path, strerror(-rc));

@@ -140,6 +140,7 @@ struct proxy_opts {
 	bool keep;		 /* serve the next client when one leaves */
 	bool reconnect;		 /* keep the client when the server leaves */
 	const char *restart_cmd; /* how to start the server again (implies reconnect) */
+	const char *upgrade_cmd; /* how to start a new server for an upgrade (implies reconnect) */
 	int hold_ms;		 /* how long requests are held for a server away */
 };
 
@@ -147,7 +148,12 @@ struct proxy {
 	struct proxy_opts opts;
 	struct proxy_trace trace;
 	struct proxy_stats stats;
-	int stop_fd; /* eventfd: readable once SIGINT/SIGTERM came */
+	int stop_fd;	/* eventfd: readable once SIGINT/SIGTERM came */
+	int upgrade_fd; /* eventfd: counts SIGUSR1s (upgrade requests) */
+	/* an upgrade starts the new server at the other of these two */
+	const char *server_path_first;
+	char *server_path_next; /* server_path_first + ".next" */
+	uint64_t upgrades;
 	uint64_t sessions;
 	/* the server --restart-cmd started last (0: none), and when */
 	pid_t server_pid;

@@ -117,9 +117,7 @@ static int narrow_version(struct session *s, enum proxy_dir dir, const struct uv
 	return 0;
 }
 
-/* Forward one message from side dir to the other side: 0, or -errno when
- * the session is over. */
-static int forward(struct session *s, enum proxy_dir dir, const struct uvf_wire_msg *m)
+int session_forward(struct session *s, enum proxy_dir dir, const struct uvf_wire_msg *m)
 {
 	struct uvf_msg_header hdr = m->hdr;
 	const void *payload = m->payload;
@@ -176,12 +174,14 @@ static void *pump(void *arg)
 	struct pump_arg *a = arg;
 	struct session *s = a->s;
 	struct uvf_wire *from = s->wire[a->dir];
-	struct pollfd pfd[4] = {
+	struct pollfd pfd[5] = {
 		{.fd = uvf_wire_fd(from), .events = POLLIN},
 		{.fd = s->end_fd, .events = POLLIN},
 		{.fd = s->p->stop_fd, .events = POLLIN},
 		/* the client's thread sends what was held once the server is back */
 		{.fd = a->dir == PROXY_C2S && s->reconnect ? s->flush_fd : -1, .events = POLLIN},
+		/* the server's thread upgrades the server on SIGUSR1 */
+		{.fd = a->dir == PROXY_S2C && s->reconnect ? s->p->upgrade_fd : -1, .events = POLLIN},
 	};
 	uint32_t limit = 0;
 
@@ -200,7 +200,7 @@ static void *pump(void *arg)
 			rc = uvf_wire_recv(from, &m);
 			if (rc != 1)
 				break;
-			if (forward(s, a->dir, &m) < 0)
+			if (session_forward(s, a->dir, &m) < 0)
 				return NULL;
 		}
 		if (rc < 0 && a->dir == PROXY_S2C && s->reconnect) {
@@ -218,7 +218,7 @@ static void *pump(void *arg)
 			session_end(s, "%s: %s", side_names[a->dir], uvf_wire_why(from));
 			return NULL;
 		}
-		if (poll(pfd, 4, -1) < 0 && errno != EINTR) {
+		if (poll(pfd, 5, -1) < 0 && errno != EINTR) {
 			session_end(s, "poll: %s", strerror(errno));
 			return NULL;
 		}
@@ -229,6 +229,17 @@ static void *pump(void *arg)
 				/* nothing to reset: flushing anyway does no harm */
 			}
 			outage_flush(s);
+		}
+		if (pfd[4].revents) {
+			uint64_t n;
+
+			if (read(s->p->upgrade_fd, &n, sizeof(n)) == sizeof(n)) {
+				if (outage_upgrade(s) < 0)
+					return NULL;
+				from = s->wire[PROXY_S2C];
+				pfd[0].fd = uvf_wire_fd(from);
+				limit = 0;
+			}
 		}
 		if (pfd[1].revents) /* the other direction ended it */
 			return NULL;

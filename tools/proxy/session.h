@@ -41,14 +41,20 @@ struct session {
 	pthread_mutex_t send_lock;
 	int flush_fd; /* eventfd: the client's thread sends the held requests */
 	bool server_up;
+	bool upgrading; /* the server's connection still serves in-flight requests */
 	uint64_t down_since_ns;
 	uint64_t seq;
 	struct proxy_msg **inflight;   /* client requests sent, by id, until answered */
+	size_t ninflight;
 	uint8_t *server_requests;      /* ids of the server's requests the client has yet to answer */
 	struct proxy_msg *held;	       /* client requests kept while the server is away */
 	size_t nheld, held_bytes;
 	struct proxy_state state;
 };
+
+/* Forward one message from side dir to the other side: 0, or -errno when
+ * the session is over. */
+int session_forward(struct session *s, enum proxy_dir dir, const struct uvf_wire_msg *m);
 
 /* End the session once, saying why. */
 void session_end(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -75,6 +81,19 @@ void outage_server_message(struct session *s, const struct uvf_wire_msg *m);
  * replay the session. 0 when wire[PROXY_S2C] is a working server again,
  * -1 when the session ended meanwhile. */
 int outage_recover(struct session *s, const char *why);
+/* upgrade.c: move the device to a new server started with --upgrade-cmd
+ * (SIGUSR1): 0 when the session goes on (with the new server, or the old
+ * one when the upgrade failed), -1 when it ended. The server's thread. */
+int outage_upgrade(struct session *s);
+/* Start cmd with sh -c, UVF_PROXY_SOCKET=path in its environment: its pid
+ * or 0. */
+pid_t proxy_spawn_server(const char *cmd, const char *path);
+/* The server is gone: what it had not answered waits with the held ones.
+ * Under server_lock. */
+void outage_server_gone(struct session *s);
+/* Wait ms for the session to end: true when it did. */
+bool outage_wait_end(struct session *s, int ms);
+
 /* Connect to the server at the start of a session, starting it with
  * --restart-cmd when it is not there: 0 or -errno. */
 int outage_first_connect(struct session *s);
