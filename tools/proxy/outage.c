@@ -84,8 +84,17 @@ static void restart_server(struct proxy *p)
 	if (!p->opts.restart_cmd)
 		return;
 	if (p->server_pid > 0) {
-		if (waitpid(p->server_pid, NULL, WNOHANG) == 0)
-			return; /* still there: it may be starting */
+		/* a server that was killed is reaped in a moment; one that is
+		 * still there after 100 ms may serve (or be starting) */
+		pid_t gone = 0;
+
+		for (int i = 0; i < 20 && gone == 0; i++) {
+			gone = waitpid(p->server_pid, NULL, WNOHANG);
+			if (gone == 0)
+				usleep(5000);
+		}
+		if (gone == 0)
+			return;
 		p->server_pid = 0;
 	}
 	if (p->restarted_ns && now - p->restarted_ns < 1000000000u)
