@@ -153,7 +153,7 @@ struct uvf_wire_field {
 	const char *text; /* UVF_WIRE_FIELD_TEXT: into the description's own text */
 };
 
-#define UVF_WIRE_MAX_FIELDS 12u
+#define UVF_WIRE_MAX_FIELDS	12u
 #define UVF_WIRE_DESC_TEXT_SIZE 512u
 
 /* A decoded message. The caller sets argsz to sizeof(struct uvf_wire_desc). */

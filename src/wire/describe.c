@@ -227,14 +227,16 @@ static void describe_set_irqs(struct builder *b, const void *payload, size_t len
 	dec(b, "count", m.count);
 	action = m.flags & UVF_IRQ_SET_ACTION_BITS;
 	data = m.flags & UVF_IRQ_SET_DATA_BITS;
-	text(b, "action", action == UVF_IRQ_SET_ACTION_MASK	? "mask"
-			  : action == UVF_IRQ_SET_ACTION_UNMASK ? "unmask"
-			  : action == UVF_IRQ_SET_ACTION_TRIGGER ? "trigger"
-								 : "?");
-	text(b, "data", data == UVF_IRQ_SET_DATA_NONE	   ? "none"
-			: data == UVF_IRQ_SET_DATA_BOOL	   ? "bool"
-			: data == UVF_IRQ_SET_DATA_EVENTFD ? "eventfd"
-							   : "?");
+	text(b, "action",
+	     action == UVF_IRQ_SET_ACTION_MASK	    ? "mask"
+	     : action == UVF_IRQ_SET_ACTION_UNMASK  ? "unmask"
+	     : action == UVF_IRQ_SET_ACTION_TRIGGER ? "trigger"
+						    : "?");
+	text(b, "data",
+	     data == UVF_IRQ_SET_DATA_NONE	? "none"
+	     : data == UVF_IRQ_SET_DATA_BOOL	? "bool"
+	     : data == UVF_IRQ_SET_DATA_EVENTFD ? "eventfd"
+						: "?");
 	decoded(b, uvf__decode_irq_set(payload, len, nfds, &view, &why), &why);
 }
 
@@ -296,14 +298,10 @@ static const char *feature_name(uint32_t index)
 }
 
 static const char *const migration_states[] = {
-	[UVF_MIGRATION_STATE_ERROR] = "ERROR",
-	[UVF_MIGRATION_STATE_STOP] = "STOP",
-	[UVF_MIGRATION_STATE_RUNNING] = "RUNNING",
-	[UVF_MIGRATION_STATE_STOP_COPY] = "STOP_COPY",
-	[UVF_MIGRATION_STATE_RESUMING] = "RESUMING",
-	[UVF_MIGRATION_STATE_RUNNING_P2P] = "RUNNING_P2P",
-	[UVF_MIGRATION_STATE_PRE_COPY] = "PRE_COPY",
-	[UVF_MIGRATION_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
+	[UVF_MIGRATION_STATE_ERROR] = "ERROR",	     [UVF_MIGRATION_STATE_STOP] = "STOP",
+	[UVF_MIGRATION_STATE_RUNNING] = "RUNNING",   [UVF_MIGRATION_STATE_STOP_COPY] = "STOP_COPY",
+	[UVF_MIGRATION_STATE_RESUMING] = "RESUMING", [UVF_MIGRATION_STATE_RUNNING_P2P] = "RUNNING_P2P",
+	[UVF_MIGRATION_STATE_PRE_COPY] = "PRE_COPY", [UVF_MIGRATION_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
 };
 
 static void describe_feature(struct builder *b, const void *payload, size_t len, size_t nfds, bool request)
@@ -325,7 +323,9 @@ static void describe_feature(struct builder *b, const void *payload, size_t len,
 		dec(b, "feature", index);
 	snprintf(op, sizeof(op), "%s%s%s", m.flags & UVF_FEATURE_PROBE ? "probe" : "",
 		 (m.flags & UVF_FEATURE_PROBE) && (m.flags & (UVF_FEATURE_GET | UVF_FEATURE_SET)) ? "+" : "",
-		 m.flags & UVF_FEATURE_GET ? "get" : m.flags & UVF_FEATURE_SET ? "set" : "");
+		 m.flags & UVF_FEATURE_GET   ? "get"
+		 : m.flags & UVF_FEATURE_SET ? "set"
+					     : "");
 	text(b, "op", op[0] ? op : "none");
 	if (request) {
 		struct uvf_device_feature_view view;

@@ -269,7 +269,8 @@ static void dma_map_fd_reaches_the_server_and_its_interrupt_fires(void **state)
 	uvf_client_close(c);
 	close(efd);
 	assert_true(wait_file_has(f->p.trace, "DMA_MAP iova=0x10000000 size=0x10000 offset=0x0 prot=rw"));
-	assert_true(file_has(f->p.trace, "request DEVICE_SET_IRQS index=1 start=0 count=1 action=trigger data=eventfd"));
+	assert_true(
+		file_has(f->p.trace, "request DEVICE_SET_IRQS index=1 start=0 count=1 action=trigger data=eventfd"));
 	assert_true(file_has(f->p.trace, "data=eventfd bytes=36 fds=1"));
 }
 
@@ -310,8 +311,8 @@ static void server_dma_messages_are_forwarded_both_ways(void **state)
 	assert_non_null(mem);
 	for (size_t i = 0; i < size / 2; i++)
 		mem[i] = (uint8_t)(i ^ (i >> 8));
-	assert_int_equal(uvf_client_dma_register(c, 0x40000000, mem, size, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE),
-			 0);
+	assert_int_equal(
+		uvf_client_dma_register(c, 0x40000000, mem, size, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE), 0);
 	set_reg(c, UVF_DMATEST_REG_SRC_LO, 0x40000000);
 	set_reg(c, UVF_DMATEST_REG_SRC_HI, 0);
 	set_reg(c, UVF_DMATEST_REG_DST_LO, 0x40000000 + (uint32_t)(size / 2));
@@ -400,7 +401,8 @@ static void hostile_clients_cost_only_their_connection(void **state)
 	send_raw(s, &bad, sizeof(bad), NULL, 0);
 	assert_true(raw_closed(s));
 	close(s);
-	assert_true(wait_file_has(f->p.log, "uvf-proxy: client: VERSION id 1: msg_size 8 smaller than the 16-byte header"));
+	assert_true(
+		wait_file_has(f->p.log, "uvf-proxy: client: VERSION id 1: msg_size 8 smaller than the 16-byte header"));
 
 	/* a message far beyond any limit: its body is never read */
 	bad = (struct uvf_msg_header){.msg_id = 2, .command = UVF_CMD_REGION_WRITE, .msg_size = 0xfffffff0u};
@@ -408,7 +410,8 @@ static void hostile_clients_cost_only_their_connection(void **state)
 	send_raw(s, &bad, sizeof(bad), NULL, 0);
 	assert_true(raw_closed(s));
 	close(s);
-	assert_true(wait_file_has(f->p.log, "uvf-proxy: client: REGION_WRITE id 2: msg_size 4294967280 above the limit"));
+	assert_true(
+		wait_file_has(f->p.log, "uvf-proxy: client: REGION_WRITE id 2: msg_size 4294967280 above the limit"));
 
 	/* 70 fds with one message: more than the proxy takes */
 	int efds[70];
@@ -483,8 +486,8 @@ static void ioeventfds_arrive_and_bypass_the_proxy(void **state)
 	struct uvf_device *dev = NULL;
 	struct uvf_pci_ids ids = {.vendor_id = 0x1af4, .device_id = 0x10f0, .class_code = 0xff0000};
 	struct uvf_bar_desc bar = {.size = 4096, .flags = UVF_BAR_MEMORY, .read = bar_read, .write = bar_write};
-	struct uvf_ioeventfd_desc io = {.version = UVF_IOEVENTFD_DESC_VERSION, .bar = 0, .offset = 0x100, .size = 4,
-					.fn = doorbell};
+	struct uvf_ioeventfd_desc io = {
+		.version = UVF_IOEVENTFD_DESC_VERSION, .bar = 0, .offset = 0x100, .size = 4, .fn = doorbell};
 	struct uvf_client_ioeventfd fds[4];
 	size_t n = 0;
 
@@ -551,8 +554,10 @@ static void *fake_serve(void *arg)
 		if (poll(&pfd, 1, 5000) != 1)
 			break;
 	if (rc == 1) {
-		struct uvf_msg_header hdr = {.msg_id = m.hdr.msg_id, .command = UVF_CMD_VERSION,
-					     .msg_size = (uint32_t)(16 + fs->len), .flags = UVF_MSG_TYPE_REPLY};
+		struct uvf_msg_header hdr = {.msg_id = m.hdr.msg_id,
+					     .command = UVF_CMD_VERSION,
+					     .msg_size = (uint32_t)(16 + fs->len),
+					     .flags = UVF_MSG_TYPE_REPLY};
 		uvf_wire_send(w, &hdr, fs->reply, fs->len, &fs->fd, fs->fd >= 0 ? 1 : 0);
 		while (poll(&pfd, 1, 5000) == 1 && uvf_wire_recv(w, &m) >= 0)
 			;

@@ -34,9 +34,9 @@
 
 extern char **environ;
 
-#define IOVA 0x10000000u
+#define IOVA	 0x10000000u
 #define DMA_SIZE (64u * 1024u)
-#define VECTORS UVF_DMATEST_MSIX_VECTORS
+#define VECTORS	 UVF_DMATEST_MSIX_VECTORS
 
 struct proxy_run {
 	pid_t pid;
@@ -218,8 +218,8 @@ static uint32_t find_cap(struct uvf_client *c, uint8_t id)
 
 static void msix_ctrl(struct uvf_client *c, uint32_t v, uint32_t ctrl)
 {
-	assert_int_equal(uvf_client_region_write(c, UVF_DMATEST_MSIX_BAR, UVF_DMATEST_MSIX_TABLE + 16 * v + 12, &ctrl, 4),
-			 0);
+	assert_int_equal(
+		uvf_client_region_write(c, UVF_DMATEST_MSIX_BAR, UVF_DMATEST_MSIX_TABLE + 16 * v + 12, &ctrl, 4), 0);
 }
 
 static void a_killed_device_comes_back_with_the_clients_dma_irq_and_config_state(void **state)
@@ -248,9 +248,9 @@ static void a_killed_device_comes_back_with_the_clients_dma_irq_and_config_state
 
 	/* the client's state: memory by fd, MSI-X eventfds, BAR0 placed,
 	 * memory decode and bus master on, MSI-X enabled, vector 1 masked */
-	assert_int_equal(uvf_client_dma_alloc(c, IOVA, DMA_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-					      (void **)&mem),
-			 0);
+	assert_int_equal(
+		uvf_client_dma_alloc(c, IOVA, DMA_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, (void **)&mem),
+		0);
 	for (unsigned v = 0; v < VECTORS; v++)
 		fds[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_MSIX_IRQ, 0, VECTORS, fds), 0);
@@ -401,8 +401,8 @@ static struct uvf_device *doorbell_device(void)
 	struct uvf_device *dev = NULL;
 	struct uvf_pci_ids ids = {.vendor_id = 0x1af4, .device_id = 0x10f0, .class_code = 0xff0000};
 	struct uvf_bar_desc bar = {.size = 4096, .flags = UVF_BAR_MEMORY, .read = bar_read, .write = bar_write};
-	struct uvf_ioeventfd_desc io = {.version = UVF_IOEVENTFD_DESC_VERSION, .bar = 0, .offset = 0x100, .size = 4,
-					.fn = doorbell};
+	struct uvf_ioeventfd_desc io = {
+		.version = UVF_IOEVENTFD_DESC_VERSION, .bar = 0, .offset = 0x100, .size = 4, .fn = doorbell};
 
 	assert_int_equal(uvf_device_new(&dev), 0);
 	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
@@ -487,9 +487,9 @@ static void a_planned_upgrade_moves_the_device_state_to_a_new_server(void **stat
 	struct uvf_client *c = connect_proxy(&p);
 	long first = log_number_after(&p, "started the server: pid ");
 	assert_true(first > 0);
-	assert_int_equal(uvf_client_dma_alloc(c, IOVA, DMA_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-					      (void **)&mem),
-			 0);
+	assert_int_equal(
+		uvf_client_dma_alloc(c, IOVA, DMA_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, (void **)&mem),
+		0);
 	for (unsigned v = 0; v < VECTORS; v++)
 		fds[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_int_equal(uvf_client_set_irq_eventfds(c, UVF_PCI_MSIX_IRQ, 0, VECTORS, fds), 0);

@@ -34,8 +34,9 @@ static json_object *parse_caps(const void *payload, size_t len, json_object **ro
 	if (!tok)
 		return NULL;
 	*root = json_tokener_parse_ex(tok, text, (int)(text_len - 1));
-	if (*root && json_tokener_get_error(tok) == json_tokener_success && json_object_is_type(*root, json_type_object) &&
-	    json_object_object_get_ex(*root, "capabilities", &caps) && json_object_is_type(caps, json_type_object)) {
+	if (*root && json_tokener_get_error(tok) == json_tokener_success &&
+	    json_object_is_type(*root, json_type_object) && json_object_object_get_ex(*root, "capabilities", &caps) &&
+	    json_object_is_type(caps, json_type_object)) {
 		json_tokener_free(tok);
 		return caps;
 	}

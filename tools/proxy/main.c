@@ -57,25 +57,26 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: uvf-proxy --listen CLIENT_SOCKET --server SERVER_SOCKET [options]\n"
-		     "Forward vfio-user messages and their fds between a client and a server.\n"
-		     "  --listen PATH        the socket clients connect to\n"
-		     "  --server PATH        the server's socket\n"
-		     "  --keep               serve the next client when one leaves (default: exit)\n"
-		     "  --trace FILE|-       one line per message, to FILE or stdout\n"
-		     "  --json               trace and summary as JSON, one object per line\n"
-		     "  --filter CMD,...     trace only these commands (REGION_READ,DMA_MAP,...)\n"
-		     "  --hexdump N          show the first N payload bytes of each traced message\n"
-		     "  --summary FILE|-     where the summary goes at exit (default: stderr)\n"
-		     "  --send-timeout MS    drop a session whose receiver takes nothing for MS (default %d)\n"
-		     "  --reconnect          when the server leaves, keep the client and wait for the server\n"
-		     "                       to listen again; then replay the session to it\n"
-		     "  --restart-cmd CMD    the same, starting the server with sh -c CMD\n"
-		     "  --hold-ms MS         how long the client's requests wait for a server away (default %d),\n"
-		     "                       then they fail with ETIMEDOUT\n"
-		     "  --upgrade-cmd CMD    on SIGUSR1, start a new server with sh -c CMD and move the device\n"
-		     "                       to it with migration v2 (CMD and --restart-cmd find the socket\n"
-		     "                       path to use in $UVF_PROXY_SOCKET)\n",
+	fprintf(out,
+		"usage: uvf-proxy --listen CLIENT_SOCKET --server SERVER_SOCKET [options]\n"
+		"Forward vfio-user messages and their fds between a client and a server.\n"
+		"  --listen PATH        the socket clients connect to\n"
+		"  --server PATH        the server's socket\n"
+		"  --keep               serve the next client when one leaves (default: exit)\n"
+		"  --trace FILE|-       one line per message, to FILE or stdout\n"
+		"  --json               trace and summary as JSON, one object per line\n"
+		"  --filter CMD,...     trace only these commands (REGION_READ,DMA_MAP,...)\n"
+		"  --hexdump N          show the first N payload bytes of each traced message\n"
+		"  --summary FILE|-     where the summary goes at exit (default: stderr)\n"
+		"  --send-timeout MS    drop a session whose receiver takes nothing for MS (default %d)\n"
+		"  --reconnect          when the server leaves, keep the client and wait for the server\n"
+		"                       to listen again; then replay the session to it\n"
+		"  --restart-cmd CMD    the same, starting the server with sh -c CMD\n"
+		"  --hold-ms MS         how long the client's requests wait for a server away (default %d),\n"
+		"                       then they fail with ETIMEDOUT\n"
+		"  --upgrade-cmd CMD    on SIGUSR1, start a new server with sh -c CMD and move the device\n"
+		"                       to it with migration v2 (CMD and --restart-cmd find the socket\n"
+		"                       path to use in $UVF_PROXY_SOCKET)\n",
 		UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS, PROXY_DEFAULT_HOLD_MS);
 }
 
@@ -138,16 +139,24 @@ static int serve(struct proxy *p, int listen_fd)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{"listen", required_argument, NULL, 'l'},   {"server", required_argument, NULL, 's'},
-		{"keep", no_argument, NULL, 'k'},	    {"trace", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},	    {"filter", required_argument, NULL, 'f'},
-		{"hexdump", required_argument, NULL, 'x'},  {"summary", required_argument, NULL, 'S'},
-		{"send-timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-		{"reconnect", no_argument, NULL, 'r'},	    {"restart-cmd", required_argument, NULL, 'R'},
-		{"hold-ms", required_argument, NULL, 'H'},	    {"upgrade-cmd", required_argument, NULL, 'U'},
+		{"listen", required_argument, NULL, 'l'},
+		{"server", required_argument, NULL, 's'},
+		{"keep", no_argument, NULL, 'k'},
+		{"trace", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{"filter", required_argument, NULL, 'f'},
+		{"hexdump", required_argument, NULL, 'x'},
+		{"summary", required_argument, NULL, 'S'},
+		{"send-timeout", required_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},
+		{"reconnect", no_argument, NULL, 'r'},
+		{"restart-cmd", required_argument, NULL, 'R'},
+		{"hold-ms", required_argument, NULL, 'H'},
+		{"upgrade-cmd", required_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0},
 	};
-	struct proxy p = {.opts = {.send_timeout_ms = UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS, .hold_ms = PROXY_DEFAULT_HOLD_MS}};
+	struct proxy p = {
+		.opts = {.send_timeout_ms = UVF_WIRE_DEFAULT_SEND_TIMEOUT_MS, .hold_ms = PROXY_DEFAULT_HOLD_MS}};
 	const char *trace_path = NULL, *filter = NULL, *summary_path = NULL;
 	FILE *summary = stderr;
 	bool close_summary = false;

@@ -35,7 +35,7 @@
 
 extern char **environ;
 
-#define RETRY_MS 50
+#define RETRY_MS	  50
 #define REPLAY_TIMEOUT_MS 5000
 
 int outage_init(struct session *s)
@@ -428,7 +428,8 @@ int outage_recover(struct session *s, const char *why)
 		pthread_mutex_unlock(&s->server_lock);
 		restart_server(s->p);
 		if (uvf_wire_connect(&w, s->p->opts.server_path) == 0) {
-			uvf_wire_set_limits(w, PROXY_MSG_LIMIT(UVF_DEFAULT_MAX_DATA_XFER_SIZE), s->p->opts.send_timeout_ms);
+			uvf_wire_set_limits(w, PROXY_MSG_LIMIT(UVF_DEFAULT_MAX_DATA_XFER_SIZE),
+					    s->p->opts.send_timeout_ms);
 			if (bring_back(s, w) == 0)
 				return 0;
 			uvf_wire_close(w);

@@ -42,10 +42,10 @@ uint64_t proxy_now_ns(void);
 /* ------------------------------------------------------------------ */
 
 struct proxy_trace {
-	FILE *out;	   /* NULL: no trace */
-	bool close_out;	   /* out is a file the proxy opened */
-	bool json;	   /* one JSON object per line */
-	bool filtered;	   /* only commands set in filter[] */
+	FILE *out;	/* NULL: no trace */
+	bool close_out; /* out is a file the proxy opened */
+	bool json;	/* one JSON object per line */
+	bool filtered;	/* only commands set in filter[] */
 	bool filter[UVF_CMD_MAX + 1];
 	size_t hexdump;	   /* payload bytes shown per message */
 	uint64_t start_ns; /* time 0 of the trace */
@@ -100,7 +100,7 @@ void proxy_stats_print(struct proxy_stats *s, FILE *out, bool json);
  * largest message it takes from a side whose peer accepts transfers of
  * xfer bytes (uvf's server's rule: room for a command's fixed part and
  * 4 KiB more). */
-#define PROXY_MAX_XFER (64u << 20)
+#define PROXY_MAX_XFER	      (64u << 20)
 #define PROXY_MSG_LIMIT(xfer) ((uint32_t)(xfer) + 32u + 4096u)
 
 /*
@@ -129,8 +129,8 @@ int proxy_caps_narrow_reply(const void *payload, size_t len, size_t nfds, void *
 
 /* The hold rule (outage.c): at most this many requests, and bytes of
  * them, are held while the server is away; beyond, ENOBUFS at once. */
-#define PROXY_HOLD_MAX_MSGS 1024u
-#define PROXY_HOLD_MAX_BYTES (16u << 20)
+#define PROXY_HOLD_MAX_MSGS   1024u
+#define PROXY_HOLD_MAX_BYTES  (16u << 20)
 #define PROXY_DEFAULT_HOLD_MS 10000
 
 struct proxy_opts {

@@ -67,7 +67,8 @@ int session_send_client(struct session *s, const struct uvf_msg_header *hdr, con
 	rc = uvf_wire_send(s->wire[PROXY_C2S], hdr, payload, len, fds, nfds);
 	if (rc < 0)
 		session_end(s, "client: sending %s id %u: %s", name_of(hdr->command), (unsigned)hdr->msg_id,
-			    uvf_wire_send_why(s->wire[PROXY_C2S])[0] ? uvf_wire_send_why(s->wire[PROXY_C2S]) : strerror(-rc));
+			    uvf_wire_send_why(s->wire[PROXY_C2S])[0] ? uvf_wire_send_why(s->wire[PROXY_C2S])
+								     : strerror(-rc));
 	pthread_mutex_unlock(&s->client_send_lock);
 	return rc;
 }

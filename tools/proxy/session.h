@@ -44,10 +44,10 @@ struct session {
 	bool upgrading; /* the server's connection still serves in-flight requests */
 	uint64_t down_since_ns;
 	uint64_t seq;
-	struct proxy_msg **inflight;   /* client requests sent, by id, until answered */
+	struct proxy_msg **inflight; /* client requests sent, by id, until answered */
 	size_t ninflight;
-	uint8_t *server_requests;      /* ids of the server's requests the client has yet to answer */
-	struct proxy_msg *held;	       /* client requests kept while the server is away */
+	uint8_t *server_requests; /* ids of the server's requests the client has yet to answer */
+	struct proxy_msg *held;	  /* client requests kept while the server is away */
 	size_t nheld, held_bytes;
 	struct proxy_state state;
 };

@@ -15,10 +15,10 @@
 #include "proxy/proxy.h"
 #include "proxy/state.h"
 
-#define PCI_COMMAND 0x04u
-#define PCI_STATUS 0x06u /* RW1C bits: never written again */
+#define PCI_COMMAND	    0x04u
+#define PCI_STATUS	    0x06u /* RW1C bits: never written again */
 #define PCI_CAPABILITY_LIST 0x34u
-#define PCI_CAP_ID_MSIX 0x11u
+#define PCI_CAP_ID_MSIX	    0x11u
 
 struct proxy_msg *proxy_msg_copy(const struct uvf_wire_msg *m, uint64_t seq, uint64_t now_ns)
 {
@@ -148,9 +148,9 @@ static void note_dma_unmap(struct proxy_state *st, const struct proxy_msg *req)
 	 * mapping inside the range (docs/design.md, DMA_UNMAP) */
 	while (*at) {
 		struct proxy_dma_map *d = *at;
-		bool gone = (u.flags & UVF_DMA_UNMAP_FLAG_ALL) ||
-			    (d->map.address >= u.address && d->map.size <= u.size &&
-			     d->map.address - u.address <= u.size - d->map.size);
+		bool gone =
+			(u.flags & UVF_DMA_UNMAP_FLAG_ALL) || (d->map.address >= u.address && d->map.size <= u.size &&
+							       d->map.address - u.address <= u.size - d->map.size);
 
 		if (gone) {
 			*at = d->next;
@@ -385,20 +385,20 @@ void proxy_state_reply(struct proxy_state *st, const struct proxy_msg *req, cons
 /* Replay                                                               */
 /* ------------------------------------------------------------------ */
 
-
 /* Send one request and wait for its reply: 0, the reply's -errno, or
  * -errno of the connection (why says so). Server requests that come
  * meanwhile are refused: nothing may reach the client before the replay
  * is over. */
 int proxy_call(struct proxy_caller *r, uint16_t command, const void *payload, size_t len, const int *fds, size_t nfds)
 {
-	struct uvf_msg_header hdr = {.msg_id = r->next_id++, .command = command,
-				     .msg_size = (uint32_t)(UVF_MSG_HEADER_SIZE + len)};
+	struct uvf_msg_header hdr = {
+		.msg_id = r->next_id++, .command = command, .msg_size = (uint32_t)(UVF_MSG_HEADER_SIZE + len)};
 	uint64_t deadline = proxy_now_ns() + (uint64_t)r->timeout_ms * 1000000u;
 	int rc = uvf_wire_send(r->w, &hdr, payload, len, fds, nfds);
 
 	if (rc < 0) {
-		snprintf(r->why, r->why_size, "sending %s: %s", uvf_wire_command_name(command), uvf_wire_send_why(r->w));
+		snprintf(r->why, r->why_size, "sending %s: %s", uvf_wire_command_name(command),
+			 uvf_wire_send_why(r->w));
 		return rc;
 	}
 	for (;;) {
@@ -496,9 +496,8 @@ static int replay_config(struct proxy_state *st, struct proxy_caller *r)
 
 				if (!all && (!st->config_written[dw + i] || (command && dw + i >= PCI_STATUS)))
 					continue;
-				msg.a = (struct uvf_msg_region_access){.offset = dw + i,
-								       .region = UVF_PCI_CONFIG_REGION,
-								       .count = (uint32_t)n};
+				msg.a = (struct uvf_msg_region_access){
+					.offset = dw + i, .region = UVF_PCI_CONFIG_REGION, .count = (uint32_t)n};
 				memcpy(msg.data, &st->config_value[dw + i], n);
 				rc = proxy_call(r, UVF_CMD_REGION_WRITE, &msg, sizeof(msg.a) + n, NULL, 0);
 				if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)
@@ -566,8 +565,8 @@ static int replay_msix(struct proxy_state *st, struct proxy_caller *r)
 
 			if (n == 1 && !(d->written & (1u << b)))
 				continue;
-			msg.a = (struct uvf_msg_region_access){.offset = offset + b, .region = table & 7u,
-							       .count = (uint32_t)n};
+			msg.a = (struct uvf_msg_region_access){
+				.offset = offset + b, .region = table & 7u, .count = (uint32_t)n};
 			memcpy(msg.data, (const uint8_t *)&d->value + b, n);
 			rc = proxy_call(r, UVF_CMD_REGION_WRITE, &msg, sizeof(msg.a) + n, NULL, 0);
 			if (rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -EPROTO)

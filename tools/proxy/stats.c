@@ -12,7 +12,7 @@
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
-#define IDS 65536u
+#define IDS	65536u
 #define UNKNOWN (UVF_CMD_MAX + 1)
 
 int proxy_stats_init(struct proxy_stats *s)

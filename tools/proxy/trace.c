@@ -86,7 +86,7 @@ static void trace_json(struct proxy_trace *t, enum proxy_dir dir, const struct u
 
 		json_object_object_add(fields, f->name,
 				       f->format == UVF_WIRE_FIELD_TEXT ? json_object_new_string(f->text)
-									 : json_object_new_uint64(f->value));
+									: json_object_new_uint64(f->value));
 	}
 	json_object_object_add(o, "fields", fields);
 	if (d->error) {

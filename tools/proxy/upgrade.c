@@ -29,10 +29,10 @@
 
 #include "proxy/session.h"
 
-#define QUIESCE_MS 5000
+#define QUIESCE_MS	5000
 #define CALL_TIMEOUT_MS 5000
-#define CHUNK (64u << 10)
-#define MAX_STATE (256u << 20)
+#define CHUNK		(64u << 10)
+#define MAX_STATE	(256u << 20)
 
 struct saved {
 	uint8_t *data;
@@ -185,11 +185,12 @@ int outage_upgrade(struct session *s)
 {
 	struct proxy *p = s->p;
 	struct uvf_wire *old = s->wire[PROXY_S2C], *fresh = NULL;
-	const char *next = strcmp(p->opts.server_path, p->server_path_next) ? p->server_path_next : p->server_path_first;
+	const char *next =
+		strcmp(p->opts.server_path, p->server_path_next) ? p->server_path_next : p->server_path_first;
 	struct saved st = {0};
 	char why[300] = "";
-	struct proxy_caller r = {.w = old, .timeout_ms = CALL_TIMEOUT_MS, .next_id = 0xe000, .why = why,
-				 .why_size = sizeof(why)};
+	struct proxy_caller r = {
+		.w = old, .timeout_ms = CALL_TIMEOUT_MS, .next_id = 0xe000, .why = why, .why_size = sizeof(why)};
 	uint64_t t0 = proxy_now_ns(), t_quiet, t_saved, t_done, one = 1;
 	uint32_t xfer;
 	pid_t pid = 0;

@@ -46,15 +46,15 @@ static const char *line_of(uint16_t command, uint32_t flags, uint32_t error, con
 {
 	static char line[1024];
 	struct uvf_wire_desc d = {.argsz = sizeof(d)};
-	struct uvf_msg_header hdr = {.msg_id = 9, .command = command, .msg_size = (uint32_t)(16 + len),
-				     .flags = flags, .error = error};
+	struct uvf_msg_header hdr = {
+		.msg_id = 9, .command = command, .msg_size = (uint32_t)(16 + len), .flags = flags, .error = error};
 
 	assert_int_equal(uvf_wire_describe(&d, &hdr, payload, len, nfds), 0);
 	assert_true(uvf_wire_format(&d, line, sizeof(line)) > 0);
 	return line;
 }
 
-#define REQ UVF_MSG_TYPE_COMMAND
+#define REQ   UVF_MSG_TYPE_COMMAND
 #define REPLY UVF_MSG_TYPE_REPLY
 
 static void requests_are_described_by_their_fields(void **state)
@@ -64,8 +64,11 @@ static void requests_are_described_by_their_fields(void **state)
 	assert_string_equal(line_of(UVF_CMD_REGION_READ, REQ, 0, &rd, sizeof(rd), 0),
 			    "REGION_READ region=2 offset=0x1004 count=4");
 
-	struct uvf_msg_dma_map map = {.argsz = 32, .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
-				      .offset = 0x2000, .address = 0x100000, .size = 0x4000};
+	struct uvf_msg_dma_map map = {.argsz = 32,
+				      .flags = UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE,
+				      .offset = 0x2000,
+				      .address = 0x100000,
+				      .size = 0x4000};
 	assert_string_equal(line_of(UVF_CMD_DMA_MAP, REQ, 0, &map, sizeof(map), 1),
 			    "DMA_MAP iova=0x100000 size=0x4000 offset=0x2000 prot=rw");
 	map.flags = UVF_DMA_MAP_FLAG_READ;
@@ -171,8 +174,10 @@ static void error_replies_name_their_errno(void **state)
 			    "REGION_WRITE error=4000");
 
 	struct uvf_wire_desc d = {.argsz = sizeof(d)};
-	struct uvf_msg_header hdr = {.command = UVF_CMD_DMA_MAP, .msg_size = 16,
-				     .flags = UVF_MSG_TYPE_REPLY | UVF_MSG_FLAG_ERROR, .error = EEXIST};
+	struct uvf_msg_header hdr = {.command = UVF_CMD_DMA_MAP,
+				     .msg_size = 16,
+				     .flags = UVF_MSG_TYPE_REPLY | UVF_MSG_FLAG_ERROR,
+				     .error = EEXIST};
 	assert_int_equal(uvf_wire_describe(&d, &hdr, NULL, 0, 0), 0);
 	assert_string_equal(d.kind, "error");
 	assert_int_equal(d.error, EEXIST);
