@@ -355,11 +355,54 @@ def config_seeds():
     return out
 
 
+# ---------------------------------------------------------------- wire_describe
+def describe_seeds():
+    def one(cmd, payload=b"", flags=0, error=0, nfds=0):
+        return bytes([nfds]) + msg(cmd, payload, msg_id=7, flags=flags, error=error)[:16] + payload
+    dma_map = struct.pack("<IIQQQ", 32, 3, 0, 0x10000000, 0x10000)
+    irq_set = struct.pack("<IIIII", 20, 0x24, 2, 0, 4)
+    feature = struct.pack("<II", 16, 0x20002) + struct.pack("<II", 3, 0)
+    return {
+        "version": one(1, version()),
+        "version_reply": one(1, version(), flags=1),
+        "dma_map": one(2, dma_map, nfds=1),
+        "set_irqs": one(8, irq_set, nfds=4),
+        "region_read": one(9, region_access(7, 0, 4)),
+        "region_read_reply": one(9, region_access(7, 0, 4, b"\xe0\x1d\x01\x00"), flags=1),
+        "feature_state": one(16, feature),
+        "error_reply": one(3, flags=0x21, error=2),
+        "unknown": one(77, b"\x00" * 12),
+    }
+
+
+# ---------------------------------------------------------------- proxy_state
+def proxy_state_seeds():
+    def req(cmd, payload=b"", posted=False, nfds=0):
+        return struct.pack("<BBBH", cmd, 1 if posted else 0, nfds, len(payload)) + payload
+
+    def rep(payload=b"", error=False, nfds=0):
+        return struct.pack("<BBH", 1 if error else 0, nfds, len(payload)) + payload
+    dma_map = struct.pack("<IIQQQ", 32, 3, 0, 0x10000000, 0x10000)
+    unmap_all = struct.pack("<IIQQ", 24, 2, 0, 0)
+    irq_set = struct.pack("<IIIII", 20, 0x24, 2, 0, 4)
+    io_req = struct.pack("<IIII", 16, 0, 0, 0)
+    io_rep = struct.pack("<IIII", 56, 0, 0, 1) + struct.pack("<QQIIIIQ", 0x100, 4, 0, 0, 0, 0, 0)
+    cfg_write = region_access(7, 4, 2, b"\x06\x00")
+    bar_write = region_access(2, 0x1c, 4, b"\x01\x00\x00\x00")
+    return {
+        "session": req(1, version()) + rep(version()) + req(2, dma_map, nfds=1) + rep() +
+        req(8, irq_set, nfds=4) + rep() + req(10, cfg_write) + rep(cfg_write[:16]) +
+        req(10, bar_write, posted=True) + req(6, io_req) + rep(io_rep, nfds=1) + req(3, unmap_all) + rep(unmap_all),
+        "errors": req(2, dma_map, nfds=1) + rep(error=True) + req(8, irq_set, nfds=4) + rep(error=True),
+    }
+
+
 def main():
     root = os.path.join(HERE, "corpus")
     for target, seeds in (("fuzz_server_stream", server_seeds()), ("fuzz_client_replies", client_seeds()),
                           ("fuzz_caps_json", caps_seeds()), ("fuzz_config_space", config_seeds()),
-                          ("fuzz_decoders", decoders_seeds())):
+                          ("fuzz_decoders", decoders_seeds()), ("fuzz_wire_describe", describe_seeds()),
+                          ("fuzz_proxy_state", proxy_state_seeds())):
         for name, data in seeds.items():
             write(os.path.join(root, target, name), data)
     return 0

@@ -20,7 +20,7 @@ fi
 testdir=$1
 incs="-I$2 -I$3"
 warn="-Wall -Wextra -Werror -pedantic"
-headers="common proto server client uvf version"
+headers="common proto server client wire uvf version"
 
 passed=0
 failed=0

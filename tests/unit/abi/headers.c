@@ -20,3 +20,13 @@ unsigned uvf_abi_c_versions(void)
 	return serve.version + pcie.version + callbacks.version + migration.version + ioeventfd.version +
 	       client.version;
 }
+
+/* uvf/wire.h: a description as a C program fills it. */
+int uvf_abi_c_wire(void);
+int uvf_abi_c_wire(void)
+{
+	struct uvf_wire_desc desc = {.argsz = sizeof(desc)};
+	struct uvf_msg_header hdr = {.msg_id = 1, .command = UVF_CMD_DEVICE_RESET, .msg_size = UVF_MSG_HEADER_SIZE};
+
+	return uvf_wire_describe(&desc, &hdr, NULL, 0, 0);
+}

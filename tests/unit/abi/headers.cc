@@ -29,6 +29,10 @@ static_assert(ioeventfd.version == UVF_IOEVENTFD_DESC_VERSION, "UVF_IOEVENTFD_DE
 constexpr uvf_client_opts client = UVF_CLIENT_OPTS_INIT;
 static_assert(client.version == UVF_CLIENT_OPTS_VERSION, "UVF_CLIENT_OPTS_INIT");
 
+// uvf/wire.h: its enum and bounds as C++ sees them.
+static_assert(UVF_WIRE_MAX_FDS == 64u, "UVF_WIRE_MAX_FDS");
+static_assert(UVF_WIRE_FIELD_TEXT == 2, "uvf_wire_field_format");
+
 } // namespace
 
 // Referenced so that no compiler calls them unused.
@@ -38,10 +42,16 @@ unsigned uvf_abi_cxx_versions()
 	// The non-constexpr form a C++ program usually writes.
 	uvf_serve_opts opts = UVF_SERVE_OPTS_INIT;
 	uvf_client_region region;
+	uvf_wire_desc desc;
+	uvf_msg_header hdr = {1, UVF_CMD_DEVICE_RESET, UVF_MSG_HEADER_SIZE, UVF_MSG_TYPE_COMMAND, 0};
 
 	std::memset(&region, 0, sizeof(region));
+	std::memset(&desc, 0, sizeof(desc));
+	desc.argsz = sizeof(desc);
+	if (uvf_wire_describe(&desc, &hdr, nullptr, 0, 0) == 0)
+		opts.max_msg_fds = 2;
 	region.argsz = sizeof(region);
-	opts.max_msg_fds = 4;
+	opts.max_msg_fds += 2;
 	return serve.version + pcie.version + callbacks.version + migration.version + ioeventfd.version +
 	       client.version + opts.max_msg_fds + region.argsz;
 }
