@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -32,63 +31,18 @@
 
 #include "dmatest/dmatest.h"
 #include "harness.h"
+#include "proxy_run.h"
 #include "uvf/wire.h"
 
-extern char **environ;
-
-struct proxy_run {
-	pid_t pid;
-	char sock[160];
-	char trace[160];
-	char log[160];
-};
-
-/* Start uvf-proxy in front of server_path, with its socket, trace and log
- * in dir; extra arguments after. */
-static void proxy_start(struct proxy_run *p, const char *dir, const char *server_path, const char *extra)
+/* Start uvf-proxy in front of server_path, tracing to dir/trace.txt, with
+ * socket and log in dir; one extra argument after (or NULL). */
+static void proxy_start(struct proxy_run *p, const char *dir, const char *server_path, char *extra)
 {
-	const char *exe = getenv("UVF_PROXY");
-	char *argv[16];
-	int argc = 0;
-	posix_spawn_file_actions_t fa;
+	char *args[] = {"--trace", p->trace, extra, NULL};
 
-	assert_non_null(exe);
-	snprintf(p->sock, sizeof(p->sock), "%s/proxy.sock", dir);
+	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	snprintf(p->trace, sizeof(p->trace), "%s/trace.txt", dir);
-	snprintf(p->log, sizeof(p->log), "%s/proxy.log", dir);
-	argv[argc++] = (char *)exe;
-	argv[argc++] = "--listen";
-	argv[argc++] = p->sock;
-	argv[argc++] = "--server";
-	argv[argc++] = (char *)server_path;
-	argv[argc++] = "--trace";
-	argv[argc++] = p->trace;
-	if (extra)
-		argv[argc++] = (char *)extra;
-	argv[argc] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 2, p->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(posix_spawn(&p->pid, exe, &fa, NULL, argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	for (int i = 0; i < 200; i++) {
-		struct stat st;
-
-		if (stat(p->sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		usleep(10000);
-	}
-	fail_msg("uvf-proxy did not listen at %s", p->sock);
-}
-
-/* SIGTERM, and the exit status must be 0. */
-static void proxy_stop(struct proxy_run *p)
-{
-	int status;
-
-	kill(p->pid, SIGTERM);
-	assert_int_equal(waitpid(p->pid, &status, 0), p->pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	proxy_run_start(p, server_path, args);
 }
 
 /* Messages in the trace so far (a line per message; notes and hex dumps
@@ -187,7 +141,7 @@ static int teardown_dmatest(void **state)
 {
 	struct fixture *f = *state;
 
-	proxy_stop(&f->p);
+	proxy_run_stop(&f->p);
 	unlink(f->p.trace);
 	unlink(f->p.log);
 	harness_stop(&f->h);
@@ -518,7 +472,7 @@ static void ioeventfds_arrive_and_bypass_the_proxy(void **state)
 	uvf_client_close(c);
 
 	assert_true(wait_file_has(p.trace, "reply DEVICE_GET_REGION_IO_FDS index=0 count=1 bytes=72 fds=1"));
-	proxy_stop(&p);
+	proxy_run_stop(&p);
 	unlink(p.trace);
 	unlink(p.log);
 	harness_stop(&h);

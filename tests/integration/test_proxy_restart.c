@@ -31,63 +31,13 @@
 
 #include "dmatest/dmatest.h"
 #include "harness.h"
+#include "proxy_run.h"
 
 extern char **environ;
 
 #define IOVA	 0x10000000u
 #define DMA_SIZE (64u * 1024u)
 #define VECTORS	 UVF_DMATEST_MSIX_VECTORS
-
-struct proxy_run {
-	pid_t pid;
-	char dir[64];
-	char sock[160];
-	char server[160];
-	char log[160];
-};
-
-static void proxy_start(struct proxy_run *p, const char *server, char *const extra[])
-{
-	const char *exe = getenv("UVF_PROXY");
-	char *argv[24];
-	int argc = 0;
-	posix_spawn_file_actions_t fa;
-
-	assert_non_null(exe);
-	snprintf(p->sock, sizeof(p->sock), "%s/proxy.sock", p->dir);
-	snprintf(p->log, sizeof(p->log), "%s/proxy.log", p->dir);
-	snprintf(p->server, sizeof(p->server), "%s", server);
-	argv[argc++] = (char *)exe;
-	argv[argc++] = "--listen";
-	argv[argc++] = p->sock;
-	argv[argc++] = "--server";
-	argv[argc++] = p->server;
-	for (int i = 0; extra[i]; i++)
-		argv[argc++] = extra[i];
-	argv[argc] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 2, p->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(posix_spawn(&p->pid, exe, &fa, NULL, argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	for (int i = 0; i < 200; i++) {
-		struct stat st;
-
-		if (stat(p->sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		usleep(10000);
-	}
-	fail_msg("uvf-proxy did not listen at %s", p->sock);
-}
-
-static void proxy_stop(struct proxy_run *p)
-{
-	int status;
-
-	kill(p->pid, SIGTERM);
-	assert_int_equal(waitpid(p->pid, &status, 0), p->pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
 
 /* The text after `key` in the proxy's log, last occurrence, as a number. */
 static long log_number_after(const struct proxy_run *p, const char *key)
@@ -238,7 +188,7 @@ static void a_killed_device_comes_back_with_the_clients_dma_irq_and_config_state
 	snprintf(server, sizeof(server), "%s/dev.sock", p.dir);
 	snprintf(cmd, sizeof(cmd), "exec %s --socket-path=%s", dmatest, server);
 	char *extra[] = {"--restart-cmd", cmd, "--hold-ms", "15000", NULL};
-	proxy_start(&p, server, extra);
+	proxy_run_start(&p, server, extra);
 
 	/* the proxy starts the device for the first client */
 	struct uvf_client *c = connect_proxy(&p);
@@ -310,7 +260,7 @@ static void a_killed_device_comes_back_with_the_clients_dma_irq_and_config_state
 	uvf_client_close(c);
 	for (unsigned v = 0; v < VECTORS; v++)
 		close(fds[v]);
-	proxy_stop(&p);
+	proxy_run_stop(&p);
 	/* the device the proxy started went with it */
 	long last = log_number_after(&p, "started the server: pid ");
 	assert_int_equal(kill((pid_t)last, 0), -1);
@@ -339,7 +289,7 @@ static void requests_fail_with_etimedout_after_the_hold_time(void **state)
 	for (int i = 0; i < 200 && access(server, F_OK) != 0; i++)
 		usleep(10000);
 	char *extra[] = {"--reconnect", "--hold-ms", "300", NULL};
-	proxy_start(&p, server, extra);
+	proxy_run_start(&p, server, extra);
 
 	struct uvf_client *c = connect_proxy(&p);
 	assert_int_equal(reg(c, UVF_DMATEST_REG_ID), UVF_DMATEST_ID);
@@ -359,7 +309,7 @@ static void requests_fail_with_etimedout_after_the_hold_time(void **state)
 	assert_true(wait_log(&p, "server back after", 5000));
 	assert_int_equal(reg(c, UVF_DMATEST_REG_ID), UVF_DMATEST_ID);
 	uvf_client_close(c);
-	proxy_stop(&p);
+	proxy_run_stop(&p);
 	kill(dev, SIGTERM);
 	waitpid(dev, NULL, 0);
 	unlink(p.log);
@@ -441,7 +391,7 @@ static void old_ioeventfds_reach_the_restarted_server(void **state)
 	harness_start(&h, doorbell_device(), NULL);
 	snprintf(p.dir, sizeof(p.dir), "%s", h.dir);
 	char *extra[] = {"--reconnect", NULL};
-	proxy_start(&p, h.path, extra);
+	proxy_run_start(&p, h.path, extra);
 
 	struct uvf_client *c = connect_proxy(&p);
 	assert_int_equal(uvf_client_region_map(c, 0), 0);
@@ -462,7 +412,7 @@ static void old_ioeventfds_reach_the_restarted_server(void **state)
 	assert_true(atomic_load(&doorbells) > before);
 
 	uvf_client_close(c);
-	proxy_stop(&p);
+	proxy_run_stop(&p);
 	unlink(p.log);
 	harness_stop(&h);
 	close(doorbell_fd);
@@ -482,7 +432,7 @@ static void a_planned_upgrade_moves_the_device_state_to_a_new_server(void **stat
 	snprintf(server, sizeof(server), "%s/dev.sock", p.dir);
 	snprintf(cmd, sizeof(cmd), "exec %s --socket-path=\"$UVF_PROXY_SOCKET\"", dmatest);
 	char *extra[] = {"--restart-cmd", cmd, "--upgrade-cmd", cmd, NULL};
-	proxy_start(&p, server, extra);
+	proxy_run_start(&p, server, extra);
 
 	struct uvf_client *c = connect_proxy(&p);
 	long first = log_number_after(&p, "started the server: pid ");
@@ -527,7 +477,7 @@ static void a_planned_upgrade_moves_the_device_state_to_a_new_server(void **stat
 	uvf_client_close(c);
 	for (unsigned v = 0; v < VECTORS; v++)
 		close(fds[v]);
-	proxy_stop(&p);
+	proxy_run_stop(&p);
 	if (!getenv("UVF_TEST_VERBOSE"))
 		unlink(p.log);
 	unlink(server);
