@@ -483,6 +483,18 @@ static PyObject *client_config_write(PyObject *o, PyObject *args)
 /* Fast access                                                          */
 /* ------------------------------------------------------------------ */
 
+/* Before a region's mapping goes: its views end, unless one is still
+ * exported (BufferError, -1). */
+static int revoke_region_views(uvfpy_client *self, unsigned index)
+{
+	if (uvfpy_memory_busy(self->views, VIEW_REGION, index)) {
+		PyErr_SetString(PyExc_BufferError, "views of this region are still exported");
+		return -1;
+	}
+	uvfpy_memory_revoke(self->views, VIEW_REGION, index);
+	return 0;
+}
+
 static PyObject *client_region_map(PyObject *o, PyObject *args)
 {
 	uvfpy_client *self = (uvfpy_client *)o;
@@ -493,11 +505,8 @@ static PyObject *client_region_map(PyObject *o, PyObject *args)
 	if (!PyArg_ParseTuple(args, "I:region_map", &index))
 		return NULL;
 	/* mapping again undoes the previous mapping first */
-	if (uvfpy_memory_busy(self->views, VIEW_REGION, index)) {
-		PyErr_SetString(PyExc_BufferError, "views of this region are still exported");
+	if (revoke_region_views(self, index) < 0)
 		return NULL;
-	}
-	uvfpy_memory_revoke(self->views, VIEW_REGION, index);
 	UNLOCKED(self, ret, uvf_client_region_map(c, index));
 	return result(ret, "region_map");
 }
@@ -511,11 +520,8 @@ static PyObject *client_region_unmap(PyObject *o, PyObject *args)
 	LIVE(self, c);
 	if (!PyArg_ParseTuple(args, "I:region_unmap", &index))
 		return NULL;
-	if (uvfpy_memory_busy(self->views, VIEW_REGION, index)) {
-		PyErr_SetString(PyExc_BufferError, "views of this region are still exported");
+	if (revoke_region_views(self, index) < 0)
 		return NULL;
-	}
-	uvfpy_memory_revoke(self->views, VIEW_REGION, index);
 	UNLOCKED(self, ret, uvf_client_region_unmap(c, index));
 	return result(ret, "region_unmap");
 }
