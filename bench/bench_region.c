@@ -409,9 +409,11 @@ static void bench_peer(void)
 		for (int r = 0; r < bench_reps; r++) {
 			for (int k = 0; k < 2; k++) {
 				if ((k == 0) == (r % 2 == 0))
-					peer_rate[r] = read_rate_spread(to_peer, 2, 0, iters, &peer_median[r], &peer_fast[r]);
+					peer_rate[r] =
+						read_rate_spread(to_peer, 2, 0, iters, &peer_median[r], &peer_fast[r]);
 				else
-					uvf_rate[r] = read_rate_spread(to_uvf, 0, 0x10, iters, &uvf_median[r], &uvf_fast[r]);
+					uvf_rate[r] =
+						read_rate_spread(to_uvf, 0, 0x10, iters, &uvf_median[r], &uvf_fast[r]);
 			}
 		}
 		bench_row(name, "libvfio-user gpio sample, same client", cpus, BENCH_OPS, peer_rate, uvf_rate, 1.0);

@@ -152,11 +152,11 @@ void uvf__dma_copy_vector(void *dst, const void *src, size_t n)
 
 int uvf__dma_copy_force(const char *name)
 {
-	int m = !name				? MODE_UNSET
-		: !strcmp(name, "memcpy")	? MODE_MEMCPY
-		: !strcmp(name, "avx2")		? MODE_AVX2
-		: !strcmp(name, "avx512")	? MODE_AVX512
-						: -1;
+	int m = !name			  ? MODE_UNSET
+		: !strcmp(name, "memcpy") ? MODE_MEMCPY
+		: !strcmp(name, "avx2")	  ? MODE_AVX2
+		: !strcmp(name, "avx512") ? MODE_AVX512
+					  : -1;
 
 	if (m < 0)
 		return -EINVAL;

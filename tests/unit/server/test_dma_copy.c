@@ -22,11 +22,32 @@
 #define SPAN  (UVF_DMA_COPY_VECTOR_MAX + 2 * 256u)
 
 static const size_t sizes[] = {
-	0, 1, 31, 64, 127, 128, 255, 256, 1000,
-	UVF_DMA_COPY_VECTOR_MIN - 1, UVF_DMA_COPY_VECTOR_MIN, UVF_DMA_COPY_VECTOR_MIN + 1,
-	UVF_DMA_COPY_VECTOR_MIN + 63, UVF_DMA_COPY_VECTOR_MIN + 127, UVF_DMA_COPY_VECTOR_MIN + 128,
-	UVF_DMA_COPY_VECTOR_MIN + 255, 3000, 4095, 4096, 4097, 4096 + 200, 8192 - 1, 12345,
-	UVF_DMA_COPY_VECTOR_MAX - 1, UVF_DMA_COPY_VECTOR_MAX, UVF_DMA_COPY_VECTOR_MAX + 1,
+	0,
+	1,
+	31,
+	64,
+	127,
+	128,
+	255,
+	256,
+	1000,
+	UVF_DMA_COPY_VECTOR_MIN - 1,
+	UVF_DMA_COPY_VECTOR_MIN,
+	UVF_DMA_COPY_VECTOR_MIN + 1,
+	UVF_DMA_COPY_VECTOR_MIN + 63,
+	UVF_DMA_COPY_VECTOR_MIN + 127,
+	UVF_DMA_COPY_VECTOR_MIN + 128,
+	UVF_DMA_COPY_VECTOR_MIN + 255,
+	3000,
+	4095,
+	4096,
+	4097,
+	4096 + 200,
+	8192 - 1,
+	12345,
+	UVF_DMA_COPY_VECTOR_MAX - 1,
+	UVF_DMA_COPY_VECTOR_MAX,
+	UVF_DMA_COPY_VECTOR_MAX + 1,
 	UVF_DMA_COPY_VECTOR_MAX + 129,
 };
 
@@ -71,16 +92,17 @@ static void copies_exactly(const char *mode)
 				memset(dst_buf, 0xa5, SPAN + 2 * GUARD + 64);
 				uvf__dma_copy(dst, src, n);
 				if (n && memcmp(dst, src, n) != 0)
-					fail_msg("%s: %zu bytes, source offset %zu, destination offset %zu: wrong bytes", mode,
-						 n, so, d);
+					fail_msg(
+						"%s: %zu bytes, source offset %zu, destination offset %zu: wrong bytes",
+						mode, n, so, d);
 				for (uint8_t *p = dst_buf; p < dst; p++)
 					if (*p != 0xa5)
-						fail_msg("%s: %zu bytes at offset %zu: byte %td before written", mode, n, d,
-							 dst - p);
+						fail_msg("%s: %zu bytes at offset %zu: byte %td before written", mode,
+							 n, d, dst - p);
 				for (uint8_t *p = dst + n; p < dst_buf + SPAN + 2 * GUARD + 64; p++)
 					if (*p != 0xa5)
-						fail_msg("%s: %zu bytes at offset %zu: byte %td after written", mode, n, d,
-							 p - (dst + n));
+						fail_msg("%s: %zu bytes at offset %zu: byte %td after written", mode, n,
+							 d, p - (dst + n));
 			}
 		}
 	}
@@ -129,10 +151,8 @@ static void unknown_loops_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(memcpy_loop_copies_exactly),
-		cmocka_unit_test(avx2_loop_copies_exactly),
-		cmocka_unit_test(avx512_loop_copies_exactly),
-		cmocka_unit_test(cpu_choice_copies_exactly),
+		cmocka_unit_test(memcpy_loop_copies_exactly), cmocka_unit_test(avx2_loop_copies_exactly),
+		cmocka_unit_test(avx512_loop_copies_exactly), cmocka_unit_test(cpu_choice_copies_exactly),
 		cmocka_unit_test(unknown_loops_are_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
