@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "server/dma_copy.h"
 #include "server/server_internal.h"
 #include "util.h"
 
@@ -269,10 +270,10 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 	uint8_t *hit = len ? uvf__dma_table_hit(&dev->dma, r, addr, len, need) : NULL;
 	if (hit) {
 		if (is_write) {
-			memcpy(hit, buf, len);
+			uvf__dma_copy(hit, buf, len);
 			uvf__dma_table_log_mark(&dev->dma, r->last_m, addr, len);
 		} else {
-			memcpy(buf, hit, len);
+			uvf__dma_copy(buf, hit, len);
 		}
 		uvf__dma_table_leave(r);
 		return 0;
@@ -296,10 +297,10 @@ static int dma_copy(struct uvf_device *dev, uint64_t addr, void *buf, size_t len
 		if (m->vaddr) {
 			uint8_t *p = m->vaddr + (addr - m->address);
 			if (is_write) {
-				memcpy(p, buf, n);
+				uvf__dma_copy(p, buf, n);
 				uvf__dma_table_log_mark(&dev->dma, m, addr, n);
 			} else {
-				memcpy(buf, p, n);
+				uvf__dma_copy(buf, p, n);
 			}
 		} else {
 			/* no section while waiting for the client: DMA_MAP/UNMAP

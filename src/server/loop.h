@@ -29,6 +29,12 @@ struct uvf_watch {
 	uvf_watch_fn fn;
 	int fd;
 	unsigned id; /* for the callback's own use (an ioeventfd's id) */
+	/* Set by whoever creates the watch, before it is first watched: the
+	 * fd is one of the loop's own (serve.c), whose events reach the loop
+	 * without epoll_wait while it receives directly. A watch without it
+	 * (the zeroed default: ioeventfds, INTx resampling) keeps the loop
+	 * in epoll_wait while watched (extra_watched). */
+	bool loop_own;
 };
 
 /* The loop's own state: its epoll set, the fds that wake it, and the
@@ -52,7 +58,7 @@ struct uvf_loop {
 	bool threads_kick;      /* atomic, never cleared: a device thread handed
 				 * work to the loop, so it stays in epoll */
 	bool direct_ready;      /* the connection's receives block (with a timeout) */
-	unsigned extra_watched; /* watched fds besides the loop's own and the connection's */
+	unsigned extra_watched; /* watched fds whose watch is not loop_own */
 	unsigned posted_streak; /* client messages in a row that wanted no reply */
 	struct uvf_watch stop_watch, kick_watch, dma_timer_watch, handshake_watch;
 	struct uvf_watch listen_watch, conn_watch, twin_watch, intx_watch;

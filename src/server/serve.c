@@ -42,13 +42,8 @@ int uvf__watch(struct uvf_device *dev, struct uvf_watch *w, int fd, uvf_watch_fn
 	}
 	if (epoll_ctl(dev->loop.epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
 		return -errno;
-	/* The twin socket brings only replies to our DMA requests: those of
-	 * device threads are read by them, those of asynchronous transfers
-	 * come while dev->dma_ops keeps the loop in epoll_wait anyway. */
-	struct uvf_loop *l = &dev->loop;
-	if (w != &l->stop_watch && w != &l->kick_watch && w != &l->dma_timer_watch && w != &l->handshake_watch &&
-	    w != &l->listen_watch && w != &l->conn_watch && w != &l->twin_watch)
-		l->extra_watched += on ? 1 : -1;
+	if (!w->loop_own)
+		dev->loop.extra_watched += on ? 1 : -1;
 	return 0;
 }
 
@@ -67,6 +62,19 @@ static void on_handshake_timer(struct uvf_device *dev, struct uvf_watch *w, stru
 
 int uvf__serve_init(struct uvf_device *dev)
 {
+	struct uvf_loop *l = &dev->loop;
+
+	/* The loop's own watches: stop and kick bump `wakeups`, the VERSION
+	 * deadline runs before negotiation (no direct receive yet), the
+	 * listening socket is off while a client is connected, the connection
+	 * is what the direct receive reads, and the DMA timer matters only
+	 * while dev->dma_ops keeps the loop in epoll_wait anyway. The twin
+	 * socket brings only replies to our DMA requests: those of device
+	 * threads are read by them, those of asynchronous transfers come
+	 * while dev->dma_ops holds the loop in epoll_wait too. */
+	l->stop_watch.loop_own = l->kick_watch.loop_own = l->dma_timer_watch.loop_own = true;
+	l->handshake_watch.loop_own = l->listen_watch.loop_own = l->conn_watch.loop_own = true;
+	l->twin_watch.loop_own = true;
 	dev->listen_fd = -1;
 	dev->conn_fd = -1;
 	dev->loop.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
