@@ -375,8 +375,10 @@ UVF_API int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, u
 					  size_t len, const void *writable);
 
 /* Config space offset of the first capability with cap_id (or, with
- * extended, of the extended capability with that id), once listening:
- * -ENOENT when absent, -EINVAL before uvf_device_listen(). */
+ * extended, of the extended capability with that id): -ENOENT when
+ * absent. Before uvf_device_listen() it answers from what was declared so
+ * far (offsets do not move as more capabilities are declared); -EINVAL
+ * for a conventional cap_id above 0xff. */
 UVF_API int uvf_device_find_capability(struct uvf_device *dev, uint16_t cap_id, bool extended);
 
 /* Read bytes of the emulated config space (for device code). */
@@ -517,6 +519,12 @@ UVF_API int uvf_device_run(struct uvf_device *dev);
 
 /* Ask run/dispatch to return. Async-signal-safe and thread-safe. */
 UVF_API void uvf_device_stop(struct uvf_device *dev);
+
+/* How many client messages (commands, posted writes and stray replies)
+ * the dispatch thread has run since the device was created; for the
+ * dispatch thread (e.g. to tell whether a uvf_device_dispatch() call did
+ * any work). */
+UVF_API uint64_t uvf_device_messages_handled(struct uvf_device *dev);
 
 /* Whether a client is connected and past VERSION. */
 UVF_API bool uvf_device_client_connected(struct uvf_device *dev);

@@ -524,6 +524,7 @@ static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
 	dev->in_command = true;
 	int ret = uvf__handle_message(dev, &rx->hdr, rx->body, rx->fds, rx->nfds, rx->fds_overflow);
 	dev->in_command = false;
+	dev->messages_handled++;
 	/* handlers that keep an fd set its slot to -1; release closes the rest */
 	uvf__rx_release(rx);
 	if (ret < 0)
@@ -699,6 +700,11 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 		return 1;
 	}
 	return 0;
+}
+
+uint64_t uvf_device_messages_handled(struct uvf_device *dev)
+{
+	return dev ? dev->messages_handled : 0;
 }
 
 int uvf_device_dispatch(struct uvf_device *dev)

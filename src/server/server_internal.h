@@ -131,6 +131,7 @@ struct uvf_device {
 	struct uvf_rx_ahead ahead; /* read-ahead shared by rx and wait_rx */
 	uint32_t max_msg_size;
 	bool in_command;       /* a client command is being handled */
+	uint64_t messages_handled; /* client messages run, for uvf_device_messages_handled() */
 	uint16_t next_dma_id;  /* atomic: device threads take ids too */
 	struct uvf_queued_msg *queue;
 	size_t queue_len, queue_head, queue_bytes;

@@ -847,7 +847,13 @@ static void library_capabilities_precede_the_devices_own(void **state)
 	assert_int_equal(uvf_device_set_irq_count(dev, UVF_PCI_MSI_IRQ, 4), 0);
 	assert_int_equal(uvf_device_set_msi_flags(dev, 0), 0);
 	assert_int_equal(uvf_device_add_vendor_capability(dev, body, 3, NULL), 0x68);
-	assert_int_equal(uvf_device_find_capability(dev, 0x01, false), -EINVAL); /* not listening */
+	/* before listen, the offsets handed out so far */
+	assert_int_equal(uvf_device_find_capability(dev, 0x01, false), 0x40);
+	assert_int_equal(uvf_device_find_capability(dev, 0x05, false), 0x48);
+	assert_int_equal(uvf_device_find_capability(dev, 0x09, false), 0x60);
+	assert_int_equal(uvf_device_find_capability(dev, 0x10, false), -ENOENT);
+	assert_int_equal(uvf_device_find_capability(dev, 0x0003, true), -ENOENT);
+	assert_int_equal(uvf_device_find_capability(dev, 0x100, false), -EINVAL);
 	assert_int_equal(uvf_irq_mode(dev), -EINVAL);
 	assert_int_equal(uvf_irq_raise(dev, 0), -EINVAL);
 	assert_int_equal(uvf_irq_set_intx_level(dev, true), -EINVAL);
