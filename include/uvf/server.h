@@ -162,6 +162,22 @@ UVF_API int uvf_device_set_bar_mmap_areas(struct uvf_device *dev, unsigned index
 					  unsigned count);
 
 /*
+ * Back a mappable BAR (UVF_BAR_MEMORY | UVF_BAR_MMAP, already declared)
+ * with the device's own file instead of the library's memfd: the BAR is
+ * [offset, offset + size) of fd (offset a multiple of 4096), mapped
+ * shared by the library, served to REGION_READ/WRITE from there and
+ * offered to the client for mapping (region offset `offset`). The
+ * library's memory for the BAR, and its contents, are dropped; a reset
+ * leaves the file's contents to the device's reset callback. On
+ * success the device owns fd (closed by uvf_device_free()); on failure it
+ * stays the caller's. The file is not sealed: the device must keep it
+ * at least offset + size long while the device lives. -EINVAL for a BAR
+ * that is not mappable memory, a negative fd, an unaligned offset or a
+ * file too short; -EBUSY after listen; -errno of fstat/mmap.
+ */
+UVF_API int uvf_device_set_bar_fd(struct uvf_device *dev, unsigned index, int fd, uint64_t offset);
+
+/*
  * ioeventfds (DEVICE_GET_REGION_IO_FDS). A write of `size` bytes at
  * `offset` of BAR `bar` (and, with UVF_IOEVENTFD_DATAMATCH, of the value
  * `datamatch`) signals an eventfd instead of reaching the BAR: the client

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/server_internal.h"
@@ -51,7 +52,7 @@ int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_msg_regi
 					      : 0);
 		/* the whole memfd is the BAR: areas are mapped at their own offset */
 		if (bar->flags & UVF_BAR_MMAP)
-			out->offset = 0;
+			out->offset = bar->mem_fd_offset;
 	} else if (index == UVF_PCI_ROM_REGION) {
 		out->size = dev->rom_size;
 		out->flags = dev->rom_size ? UVF_REGION_FLAG_READ : 0;
@@ -191,7 +192,7 @@ void uvf__regions_reset(struct uvf_device *dev)
 {
 	uvf__config_reset(&dev->cfg);
 	for (unsigned i = 0; i < 6; i++)
-		if (dev->bars[i].mem)
+		if (dev->bars[i].mem && !dev->bars[i].device_file)
 			memset(dev->bars[i].mem, 0, (size_t)dev->bars[i].size);
 }
 
@@ -242,6 +243,34 @@ int uvf__bar_memory_alloc(struct uvf_bar *bar, unsigned index, uint64_t size, ui
 	}
 	bar->mem = mem; /* a fresh memfd reads as zeros */
 	bar->mem_fd = fd;
+	return 0;
+}
+
+int uvf_device_set_bar_fd(struct uvf_device *dev, unsigned index, int fd, uint64_t offset)
+{
+	struct stat st;
+
+	if (!dev || index > 5 || fd < 0)
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	struct uvf_bar *bar = &dev->bars[index];
+	if (!bar->size || !(bar->flags & UVF_BAR_MMAP) || offset % MMAP_PAGE)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* a file shorter than the BAR would fault (SIGBUS) on access */
+	if (st.st_size < 0 || offset > (uint64_t)st.st_size || bar->size > (uint64_t)st.st_size - offset)
+		return -EINVAL;
+	void *mem = mmap(NULL, (size_t)bar->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
+	if (mem == MAP_FAILED)
+		return -errno;
+	munmap(bar->mem, (size_t)bar->size);
+	close(bar->mem_fd);
+	bar->mem = mem;
+	bar->mem_fd = fd;
+	bar->mem_fd_offset = offset;
+	bar->device_file = true;
 	return 0;
 }
 

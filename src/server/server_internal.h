@@ -36,6 +36,10 @@ struct uvf_bar {
 	 * means nothing without that flag), handed to the client in
 	 * DEVICE_GET_REGION_INFO; owned by the device */
 	int mem_fd;
+	/* UVF_BAR_MMAP: where the BAR starts in mem_fd (non-zero only for a
+	 * file the device gave with uvf_device_set_bar_fd()) */
+	uint64_t mem_fd_offset;
+	bool device_file; /* mem_fd is the device's: a reset leaves its contents alone */
 	/* UVF_BAR_MMAP: areas set with uvf_device_set_bar_mmap_areas(); 0 =
 	 * the default (the BAR minus the MSI-X table and PBA pages) */
 	unsigned nr_mmap_areas;

@@ -271,6 +271,55 @@ static void mappable_bar_is_shared_memory_between_client_and_device(void **state
 	harness_stop(&h);
 }
 
+/* A device's own file as the BAR: the client maps it at the region
+ * offset, the device and REGION_READ see the same bytes, a reset leaves
+ * them alone. */
+static void mappable_bar_can_be_the_devices_own_file(void **state)
+{
+	(void)state;
+	struct harness h;
+	seen_reset();
+	harness_prepare(&h);
+	struct uvf_device *dev = new_device();
+	add_mmap_bar(dev, 0, 2 * PAGE);
+	int fd = memfd_create("bar-file", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 3 * PAGE), 0);
+	/* refused: unaligned offset, file too short, not a mappable BAR */
+	assert_int_equal(uvf_device_set_bar_fd(dev, 0, fd, 100), -EINVAL);
+	assert_int_equal(uvf_device_set_bar_fd(dev, 0, fd, 2 * PAGE), -EINVAL);
+	assert_int_equal(uvf_device_set_bar_fd(dev, 1, fd, 0), -EINVAL);
+	assert_int_equal(uvf_device_set_bar_fd(dev, 0, -1, 0), -EINVAL);
+	assert_int_equal(uvf_device_set_bar_fd(dev, 0, fd, PAGE), 0);
+	uint32_t *mine = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(mine != MAP_FAILED);
+	harness_start(&h, dev, NULL);
+	assert_int_equal(uvf_device_set_bar_fd(h.dev, 0, fd, PAGE), -EBUSY);
+	struct uvf_client *c = harness_connect(&h);
+
+	struct uvf_client_region r = {.argsz = sizeof(r)};
+	assert_int_equal(uvf_client_region_info(c, 0, &r), 0);
+	assert_int_equal(r.offset, PAGE);
+	assert_true(r.fd >= 0);
+	volatile uint32_t *cmem = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, (off_t)r.offset);
+	assert_true(cmem != MAP_FAILED);
+	mine[(PAGE + 0x40) / 4] = 0x600dcafe;
+	assert_int_equal(cmem[0x40 / 4], 0x600dcafe);
+	uint32_t v = 0;
+	assert_int_equal(uvf_client_region_read(c, 0, 0x40, &v, 4), 0);
+	assert_int_equal(v, 0x600dcafe);
+	v = 0x1234;
+	assert_int_equal(uvf_client_region_write(c, 0, 0x80, &v, 4), 0);
+	assert_int_equal(mine[(PAGE + 0x80) / 4], 0x1234);
+	assert_int_equal(uvf_client_reset(c), 0);
+	assert_int_equal(mine[(PAGE + 0x40) / 4], 0x600dcafe);
+
+	munmap((void *)cmem, 2 * PAGE);
+	uvf_client_close(c);
+	harness_stop(&h);
+	munmap(mine, 3 * PAGE);
+}
+
 static void mappable_areas_leave_out_the_msix_pages(void **state)
 {
 	(void)state;
@@ -1006,6 +1055,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mappable_bar_is_shared_memory_between_client_and_device),
+		cmocka_unit_test(mappable_bar_can_be_the_devices_own_file),
 		cmocka_unit_test(mappable_areas_leave_out_the_msix_pages),
 		cmocka_unit_test(a_bar_made_only_of_msix_pages_is_not_mappable),
 		cmocka_unit_test(region_info_carries_the_fd_only_when_the_reply_fits),
