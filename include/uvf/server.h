@@ -419,7 +419,7 @@ struct uvf_dma_range {
 	void *vaddr;      /* mapped in this process, or NULL for message-based DMA */
 };
 
-#define UVF_DEVICE_CALLBACKS_VERSION 1
+#define UVF_DEVICE_CALLBACKS_VERSION 2
 
 struct uvf_device_callbacks {
 	unsigned version; /* UVF_DEVICE_CALLBACKS_VERSION */
@@ -442,11 +442,18 @@ struct uvf_device_callbacks {
 	 * every other callback, so device state can live in `data`. Not
 	 * called for data replaced by a later uvf_device_set_callbacks(). */
 	void (*free_data)(void *data);
+	/* version 2 */
+	/* A DEVICE_SET_IRQS of vectors [start, start + count) of an IRQ
+	 * index succeeded; flags are the request's (UVF_IRQ_SET_DATA_* |
+	 * UVF_IRQ_SET_ACTION_*). Called after irq_state. */
+	void (*irq_set)(struct uvf_device *dev, void *data, unsigned index, uint32_t start, uint32_t count,
+			uint32_t flags);
 };
 
-#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL}
+#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 
-/* Install callbacks (copied); data is passed to each. */
+/* Install callbacks (copied); data is passed to each. Versions 1 (without
+ * irq_set) and 2 are accepted. */
 UVF_API int uvf_device_set_callbacks(struct uvf_device *dev, const struct uvf_device_callbacks *cb, void *data);
 
 /* ------------------------------------------------------------------ */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,9 +478,11 @@ int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, s
 
 int uvf_device_set_callbacks(struct uvf_device *dev, const struct uvf_device_callbacks *cb, void *data)
 {
-	if (!dev || !cb || cb->version != UVF_DEVICE_CALLBACKS_VERSION)
+	if (!dev || !cb || cb->version < 1 || cb->version > UVF_DEVICE_CALLBACKS_VERSION)
 		return -EINVAL;
-	dev->cb = *cb;
+	/* a version 1 struct ends before irq_set */
+	memset(&dev->cb, 0, sizeof(dev->cb));
+	memcpy(&dev->cb, cb, cb->version == 1 ? offsetof(struct uvf_device_callbacks, irq_set) : sizeof(*cb));
 	dev->cb_data = data;
 	return 0;
 }

@@ -57,6 +57,7 @@ struct model {
 	int msix_range_calls; /* callbacks that saw table or PBA bytes */
 	int resets[4];	      /* by reason */
 	enum uvf_reset_reason last_reason;
+	uint32_t last_irq_set[4]; /* index, start, count, flags of the last SET_IRQS */
 };
 
 static struct model g_m;
@@ -121,6 +122,17 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	return 0;
 }
 
+static void on_irq_set(struct uvf_device *dev, void *data, unsigned index, uint32_t start, uint32_t count,
+		       uint32_t flags)
+{
+	struct model *m = data;
+	(void)dev;
+	m->last_irq_set[0] = index;
+	m->last_irq_set[1] = start;
+	m->last_irq_set[2] = count;
+	m->last_irq_set[3] = flags;
+}
+
 static struct uvf_device *make_model(struct model *m)
 {
 	struct uvf_device *dev;
@@ -144,6 +156,7 @@ static struct uvf_device *make_model(struct model *m)
 	assert_int_equal(uvf_device_add_vendor_capability(dev, vendor, sizeof(vendor), NULL), 0xa8);
 	assert_int_equal(uvf_device_add_ext_capability(dev, 0x0003, 1, serial, sizeof(serial), NULL), 0x100);
 	cb.reset = on_reset;
+	cb.irq_set = on_irq_set;
 	assert_int_equal(uvf_device_set_callbacks(dev, &cb, m), 0);
 	return dev;
 }
@@ -454,6 +467,11 @@ static void msix_client_mask_and_table_mask_both_hold(void **state)
 	msix_entry(c, 4, 0xfee00000u, 1, 0);
 	/* SET_IRQS mask alone */
 	assert_int_equal(uvf_client_irq_mask(c, UVF_PCI_MSIX_IRQ, 4, 1, true), 0);
+	/* the device heard of it with the request's range and flags */
+	assert_int_equal(g_m.last_irq_set[0], UVF_PCI_MSIX_IRQ);
+	assert_int_equal(g_m.last_irq_set[1], 4);
+	assert_int_equal(g_m.last_irq_set[2], 1);
+	assert_int_equal(g_m.last_irq_set[3], UVF_IRQ_SET_DATA_NONE | UVF_IRQ_SET_ACTION_MASK);
 	assert_int_equal(dev_raise(c, 4), 0);
 	assert_true(quiet(fds[4]));
 	assert_int_equal(pba(c), 1u << 4);
@@ -1220,9 +1238,27 @@ static void dmatest_reset_clears_bar4_under_the_mapping(void **state)
 	uvf_client_close(c);
 }
 
+static void callbacks_of_version_1_and_2_are_accepted(void **state)
+{
+	struct uvf_device *dev;
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	(void)state;
+	assert_int_equal(uvf_device_new(&dev), 0);
+	cb.version = 0;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, NULL), -EINVAL);
+	cb.version = UVF_DEVICE_CALLBACKS_VERSION + 1;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, NULL), -EINVAL);
+	cb.version = 1;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, NULL), 0);
+	cb.version = 2;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, NULL), 0);
+	uvf_device_free(dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(callbacks_of_version_1_and_2_are_accepted),
 		cmocka_unit_test_setup_teardown(config_is_4k_with_library_caps_and_ext_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(bar_sizing_and_command_decode_on_a_pcie_function, setup, teardown),
 		cmocka_unit_test_setup_teardown(msix_vectors_fire_when_enabled_in_config, setup, teardown),
