@@ -397,6 +397,25 @@ UVF_API int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, u
  * for a conventional cap_id above 0xff. */
 UVF_API int uvf_device_find_capability(struct uvf_device *dev, uint16_t cap_id, bool extended);
 
+/*
+ * Config space the device serves itself: a client access to bytes in
+ * [start, end) of config space goes to fn (reads fill buf; writes hand
+ * the bytes over and leave the emulated image alone) instead of the
+ * library's emulation; an access straddling the range is split, the
+ * parts outside still emulated. Return 0 or a negative errno (sent to the
+ * client). Ranges are for when the library's emulation does not fit (a
+ * capability with side effects, device-specific registers after the
+ * capabilities); [0, 4096) hands over all of config space, BAR sizing
+ * and the command register included. Up to 16 ranges, apart from each
+ * other: -EINVAL for an empty range, end above 4096, an overlap or fn
+ * NULL, -ENOSPC beyond 16, -EBUSY after listen. Runs on the dispatch
+ * thread; uvf_device_config_read() gives the emulated bytes.
+ */
+typedef int (*uvf_config_access_fn)(struct uvf_device *dev, void *data, uint32_t offset, void *buf, size_t len,
+				    bool is_write);
+UVF_API int uvf_device_set_config_access(struct uvf_device *dev, uint32_t start, uint32_t end,
+					 uvf_config_access_fn fn, void *data);
+
 /* Read bytes of the emulated config space (for device code). */
 UVF_API int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, size_t len);
 

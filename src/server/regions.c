@@ -65,7 +65,60 @@ int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_msg_regi
 	return 0;
 }
 
+int uvf_device_set_config_access(struct uvf_device *dev, uint32_t start, uint32_t end, uvf_config_access_fn fn,
+				 void *data)
+{
+	if (!dev || !fn || start >= end || end > 4096)
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	unsigned n = dev->nr_cfg_hooks, at = 0;
+	while (at < n && dev->cfg_hooks[at].start < start)
+		at++;
+	if ((at > 0 && dev->cfg_hooks[at - 1].end > start) || (at < n && dev->cfg_hooks[at].start < end))
+		return -EINVAL;
+	if (n == UVF_SERVER_MAX_CONFIG_HOOKS)
+		return -ENOSPC;
+	memmove(&dev->cfg_hooks[at + 1], &dev->cfg_hooks[at], (n - at) * sizeof(dev->cfg_hooks[0]));
+	dev->cfg_hooks[at] = (struct uvf_config_hook){.start = start, .end = end, .fn = fn, .data = data};
+	dev->nr_cfg_hooks = n + 1;
+	return 0;
+}
+
+static int config_access_emulated(struct uvf_device *dev, uint64_t offset, void *buf, uint32_t count,
+				  bool is_write);
+
+/* Config space: the parts in the device's ranges go to its callbacks, the
+ * rest to the emulation, in address order. */
 static int config_access(struct uvf_device *dev, uint64_t offset, void *buf, uint32_t count, bool is_write)
+{
+	if (!dev->nr_cfg_hooks)
+		return config_access_emulated(dev, offset, buf, count, is_write);
+	uint64_t at = offset, end = offset + count;
+	unsigned h = 0;
+	while (at < end) {
+		while (h < dev->nr_cfg_hooks && dev->cfg_hooks[h].end <= at)
+			h++;
+		const struct uvf_config_hook *hook = h < dev->nr_cfg_hooks ? &dev->cfg_hooks[h] : NULL;
+		uint8_t *part = (uint8_t *)buf + (at - offset);
+		int ret;
+		if (hook && hook->start <= at) {
+			uint64_t stop = hook->end < end ? hook->end : end;
+			ret = hook->fn(dev, hook->data, (uint32_t)at, part, (size_t)(stop - at), is_write);
+			at = stop;
+		} else {
+			uint64_t stop = hook && hook->start < end ? hook->start : end;
+			ret = config_access_emulated(dev, at, part, (uint32_t)(stop - at), is_write);
+			at = stop;
+		}
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int config_access_emulated(struct uvf_device *dev, uint64_t offset, void *buf, uint32_t count,
+				  bool is_write)
 {
 	/* irq_lock: device threads change interrupt bits of config space */
 	if (!is_write) {

@@ -99,6 +99,14 @@ struct uvf_queued_msg {
 	bool fds_overflow;
 };
 
+/* Config space bytes the device serves itself (uvf_device_set_config_access). */
+#define UVF_SERVER_MAX_CONFIG_HOOKS 16u
+struct uvf_config_hook {
+	uint32_t start, end; /* [start, end) */
+	uvf_config_access_fn fn;
+	void *data;
+};
+
 struct uvf_device {
 	void *user_data;
 	struct uvf_logger log;
@@ -112,6 +120,8 @@ struct uvf_device {
 	uint32_t irq_count[UVF_PCI_NUM_IRQS];
 	struct uvf_config_desc cfg_desc;
 	struct uvf_config cfg;
+	struct uvf_config_hook cfg_hooks[UVF_SERVER_MAX_CONFIG_HOOKS]; /* sorted, apart */
+	unsigned nr_cfg_hooks;
 	struct uvf_device_callbacks cb;
 	void *cb_data;
 	bool frozen;

@@ -1255,10 +1255,97 @@ static void callbacks_of_version_1_and_2_are_accepted(void **state)
 	uvf_device_free(dev);
 }
 
+/* The device's own config space range: its bytes come from the
+ * callback, writes reach it and not the image, straddling accesses are
+ * split. */
+struct cfg_hook_state {
+	uint8_t regs[16];
+	unsigned calls;
+	uint32_t last_offset;
+	size_t last_len;
+};
+
+static int cfg_hook(struct uvf_device *dev, void *data, uint32_t offset, void *buf, size_t len, bool is_write)
+{
+	struct cfg_hook_state *st = data;
+	(void)dev;
+	st->calls++;
+	st->last_offset = offset;
+	st->last_len = len;
+	if (offset == 0xcc)
+		return -EPERM;
+	if (is_write)
+		memcpy(st->regs + (offset - 0xc0), buf, len);
+	else
+		memcpy(buf, st->regs + (offset - 0xc0), len);
+	return 0;
+}
+
+static void config_ranges_go_to_the_device(void **state)
+{
+	static struct cfg_hook_state st;
+	struct harness h;
+	struct uvf_device *dev;
+	struct uvf_pci_ids ids = {.vendor_id = 0x1de0, .device_id = 0x00fe, .class_code = 0xff0000};
+	(void)state;
+
+	memset(&st, 0, sizeof(st));
+	for (unsigned i = 0; i < sizeof(st.regs); i++)
+		st.regs[i] = (uint8_t)(0xa0 + i);
+	harness_prepare(&h);
+	assert_int_equal(uvf_device_new(&dev), 0);
+	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xc0, 0xc0, cfg_hook, &st), -EINVAL);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xc0, 4097, cfg_hook, &st), -EINVAL);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xc0, 0xd0, NULL, &st), -EINVAL);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xc0, 0xd0, cfg_hook, &st), 0);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xcf, 0xe0, cfg_hook, &st), -EINVAL); /* overlap */
+	assert_int_equal(uvf_device_set_config_access(dev, 0xb0, 0xc1, cfg_hook, &st), -EINVAL); /* overlap */
+	harness_start(&h, dev, NULL);
+	assert_int_equal(uvf_device_set_config_access(h.dev, 0xe0, 0xf0, cfg_hook, &st), -EBUSY);
+	struct uvf_client *c = harness_connect(&h);
+
+	uint8_t b[4];
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0xc4, b, 4), 0);
+	assert_int_equal(b[0], 0xa4);
+	assert_int_equal(b[3], 0xa7);
+	/* straddling: two emulated zero bytes, then two of the device's */
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0xbe, b, 4), 0);
+	assert_int_equal(b[0], 0);
+	assert_int_equal(b[1], 0);
+	assert_int_equal(b[2], 0xa0);
+	assert_int_equal(b[3], 0xa1);
+	assert_int_equal(st.last_offset, 0xc0);
+	assert_int_equal(st.last_len, 2);
+	/* ... and across the end of the range */
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0xce, b, 4), 0);
+	assert_int_equal(b[0], 0xae);
+	assert_int_equal(b[1], 0xaf);
+	assert_int_equal(b[2], 0);
+	assert_int_equal(st.last_offset, 0xce);
+	assert_int_equal(st.last_len, 2);
+	/* a write goes to the device, the image keeps its bytes */
+	uint32_t v = 0x11223344;
+	assert_int_equal(uvf_client_region_write(c, UVF_PCI_CONFIG_REGION, 0xc8, &v, 4), 0);
+	assert_int_equal(st.regs[8], 0x44);
+	uint8_t img[4];
+	assert_int_equal(uvf_device_config_read(h.dev, 0xc8, img, 4), 0);
+	assert_int_equal(img[0], 0);
+	/* the device's errno reaches the client */
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0xcc, b, 4), -EPERM);
+	/* the rest of config space is still emulated */
+	uint16_t vid = 0;
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0, &vid, 2), 0);
+	assert_int_equal(vid, 0x1de0);
+	uvf_client_close(c);
+	harness_stop(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(callbacks_of_version_1_and_2_are_accepted),
+		cmocka_unit_test(config_ranges_go_to_the_device),
 		cmocka_unit_test_setup_teardown(config_is_4k_with_library_caps_and_ext_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(bar_sizing_and_command_decode_on_a_pcie_function, setup, teardown),
 		cmocka_unit_test_setup_teardown(msix_vectors_fire_when_enabled_in_config, setup, teardown),
