@@ -205,7 +205,7 @@ UVF_API int uvf_device_set_bar_fd(struct uvf_device *dev, unsigned index, int fd
 
 typedef void (*uvf_ioeventfd_fn)(struct uvf_device *dev, void *data, uint64_t count);
 
-#define UVF_IOEVENTFD_DESC_VERSION 1
+#define UVF_IOEVENTFD_DESC_VERSION 2
 
 struct uvf_ioeventfd_desc {
 	unsigned version; /* UVF_IOEVENTFD_DESC_VERSION */
@@ -216,9 +216,16 @@ struct uvf_ioeventfd_desc {
 	uint64_t datamatch;
 	uvf_ioeventfd_fn fn; /* NULL: the device polls the eventfd itself */
 	void *data;
+	/* version 2 */
+	int fd; /* with UVF_IOEVENTFD_DEVICE_FD: the device's own eventfd,
+		 * instead of one the library creates. On success the device
+		 * owns it (closed by uvf_device_free()); on failure it stays
+		 * the caller's */
 };
 
-#define UVF_IOEVENTFD_DESC_INIT {UVF_IOEVENTFD_DESC_VERSION, 0, 0, 0, 0, 0, NULL, NULL}
+#define UVF_IOEVENTFD_DEVICE_FD 0x2u /* version 2: use desc->fd */
+
+#define UVF_IOEVENTFD_DESC_INIT {UVF_IOEVENTFD_DESC_VERSION, 0, 0, 0, 0, 0, NULL, NULL, -1}
 
 UVF_API int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_desc *desc);
 

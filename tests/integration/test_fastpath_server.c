@@ -7,6 +7,7 @@
  * exact layout matter; the harness checks for leaked fds after each test.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -643,10 +644,19 @@ static void ioeventfd_descriptions_are_validated(void **state)
 	assert_int_equal(add_ioeventfd(dev, 0, 0x40, 2, true, 0x10000, false), -EINVAL);    /* value too wide */
 	assert_int_equal(add_ioeventfd(dev, 0, 2 * PAGE + 8, 4, false, 0, false), -EINVAL); /* MSI-X table */
 	assert_int_equal(add_ioeventfd(dev, 0, 3 * PAGE, 8, false, 0, false), -EINVAL);	    /* PBA */
-	struct uvf_ioeventfd_desc d = {.version = 2, .bar = 0, .offset = 0x40, .size = 4};
+	struct uvf_ioeventfd_desc d = {.version = 3, .bar = 0, .offset = 0x40, .size = 4};
+	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
+	d.version = 0;
 	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
 	d.version = UVF_IOEVENTFD_DESC_VERSION;
-	d.flags = 0x2;
+	d.flags = 0x4;
+	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
+	/* the device's own fd: not in version 1, and it must be an fd */
+	d.version = 1;
+	d.flags = UVF_IOEVENTFD_DEVICE_FD;
+	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
+	d.version = UVF_IOEVENTFD_DESC_VERSION;
+	d.fd = -1;
 	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
 	assert_int_equal(uvf_device_add_ioeventfd(dev, NULL), -EINVAL);
 	assert_int_equal(uvf_device_add_ioeventfd(NULL, &d), -EINVAL);
@@ -828,6 +838,39 @@ static void io_fds_sends_no_more_fds_than_the_client_takes(void **state)
 	assert_int_equal(nfds, 0);
 	close(s);
 	harness_stop(&h);
+}
+
+/* An ioeventfd on the device's own eventfd: a matching REGION_WRITE
+ * signals it, and the library hands it out as the ioeventfd's fd. */
+static void ioeventfd_can_use_the_devices_own_eventfd(void **state)
+{
+	(void)state;
+	struct harness h;
+	seen_reset();
+	harness_prepare(&h);
+	struct uvf_device *dev = new_device();
+	add_mmap_bar(dev, 0, PAGE);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	struct uvf_ioeventfd_desc d = UVF_IOEVENTFD_DESC_INIT;
+	d.bar = 0;
+	d.offset = 0x20;
+	d.size = 4;
+	d.flags = UVF_IOEVENTFD_DEVICE_FD;
+	d.fd = efd;
+	int id = uvf_device_add_ioeventfd(dev, &d);
+	assert_true(id >= 0);
+	assert_int_equal(uvf_device_ioeventfd_fd(dev, id), efd);
+	harness_start(&h, dev, NULL);
+	struct uvf_client *c = harness_connect(&h);
+	uint32_t v = 7;
+	assert_int_equal(uvf_client_region_write(c, 0, 0x20, &v, 4), 0);
+	uint64_t count = 0;
+	assert_int_equal(read(efd, &count, sizeof(count)), (ssize_t)sizeof(count));
+	assert_int_equal(count, 1);
+	uvf_client_close(c);
+	harness_stop(&h); /* closes efd: the device owns it */
+	assert_int_equal(fcntl(efd, F_GETFD), -1);
 }
 
 static void matching_region_write_signals_instead_of_storing(void **state)
@@ -1067,6 +1110,7 @@ int main(void)
 		cmocka_unit_test(io_fds_lists_the_ioeventfds_of_a_region),
 		cmocka_unit_test(io_fds_sends_no_more_fds_than_the_client_takes),
 		cmocka_unit_test(matching_region_write_signals_instead_of_storing),
+		cmocka_unit_test(ioeventfd_can_use_the_devices_own_eventfd),
 		cmocka_unit_test(write_multi_is_advertised_and_applied_in_order),
 		cmocka_unit_test(malformed_write_multi_is_refused),
 		cmocka_unit_test(write_multi_fits_a_server_with_a_small_transfer_size),
