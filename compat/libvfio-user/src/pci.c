@@ -51,10 +51,10 @@ VFU_EXPORT void vfu_pci_set_id(vfu_ctx_t *ctx, uint16_t vid, uint16_t did, uint1
 {
 	if (!ctx)
 		return;
-	ctx->cfg.space.hdr.id.vid = vid;
-	ctx->cfg.space.hdr.id.did = did;
-	ctx->cfg.space.hdr.ss.vid = ssvid;
-	ctx->cfg.space.hdr.ss.sid = ssid;
+	vfu__cfg(ctx)->hdr.id.vid = vid;
+	vfu__cfg(ctx)->hdr.id.did = did;
+	vfu__cfg(ctx)->hdr.ss.vid = ssvid;
+	vfu__cfg(ctx)->hdr.ss.sid = ssid;
 	ctx->ids_set = true;
 }
 
@@ -62,9 +62,9 @@ VFU_EXPORT void vfu_pci_set_class(vfu_ctx_t *ctx, uint8_t base, uint8_t sub, uin
 {
 	if (!ctx)
 		return;
-	ctx->cfg.space.hdr.cc.bcc = base;
-	ctx->cfg.space.hdr.cc.scc = sub;
-	ctx->cfg.space.hdr.cc.pi = pi;
+	vfu__cfg(ctx)->hdr.cc.bcc = base;
+	vfu__cfg(ctx)->hdr.cc.scc = sub;
+	vfu__cfg(ctx)->hdr.cc.pi = pi;
 }
 
 /* Bytes the device's own config space tail starts at: after the header
@@ -91,14 +91,14 @@ VFU_EXPORT vfu_pci_config_space_t *vfu_pci_get_config_space(vfu_ctx_t *ctx)
 	if (ctx->realized) {
 		/* the live emulated part; the device's own tail stays as it is */
 		uint32_t tail = device_area_start(ctx, false);
-		uvf_device_config_read(ctx->dev, 0, ctx->cfg.bytes, tail);
+		uvf_device_config_read(ctx->dev, 0, ctx->cfg_bytes, tail);
 		if (config_size(ctx) > PCI_CFG_SPACE_SIZE && uvf_device_find_capability(ctx->dev, PCI_CAP_ID_EXP, false) > 0) {
 			uint32_t ext_tail = device_area_start(ctx, true);
-			uvf_device_config_read(ctx->dev, PCI_CFG_SPACE_SIZE, ctx->cfg.bytes + PCI_CFG_SPACE_SIZE,
+			uvf_device_config_read(ctx->dev, PCI_CFG_SPACE_SIZE, ctx->cfg_bytes + PCI_CFG_SPACE_SIZE,
 					       ext_tail - PCI_CFG_SPACE_SIZE);
 		}
 	}
-	return &ctx->cfg.space;
+	return vfu__cfg(ctx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -117,7 +117,7 @@ static int cfg_callback(struct uvf_device *dev, void *data, uint32_t offset, voi
 			vfu__err(ctx, "config space write at %#x: no config space callback", offset);
 			return -EINVAL;
 		}
-		memcpy(buf, ctx->cfg.bytes + offset, len);
+		memcpy(buf, ctx->cfg_bytes + offset, len);
 		return 0;
 	}
 	errno = 0;
@@ -281,7 +281,7 @@ VFU_EXPORT ssize_t vfu_pci_add_capability(vfu_ctx_t *ctx, size_t pos, int flags,
 			return vfu__fail(-ret);
 	}
 	/* the device reads its capability in config space, as it gave it */
-	memcpy(ctx->cfg.bytes + off, data, size);
+	memcpy(ctx->cfg_bytes + off, data, size);
 	ctx->caps[ctx->nr_caps++] = (struct vfu_cap){
 		.id = id, .extended = extended, .offset = (uint16_t)off, .size = (uint16_t)size};
 	vfu__debug(ctx, "added PCI cap \"%s\" size=%#zx offset=%#x", cap_name(id, extended), size, off);
@@ -365,7 +365,7 @@ VFU_EXPORT size_t vfu_pci_find_capability(vfu_ctx_t *ctx, bool extended, int cap
 
 int vfu__realize_pci(vfu_ctx_t *ctx)
 {
-	const vfu_pci_hdr_t *h = &ctx->cfg.space.hdr;
+	const vfu_pci_hdr_t *h = &vfu__cfg(ctx)->hdr;
 	struct uvf_pci_ids ids = {
 		.vendor_id = h->id.vid,
 		.device_id = h->id.did,

@@ -89,10 +89,8 @@ struct vfu_ctx {
 	vfu_pci_type_t pci_type;
 	uint8_t revision;
 	bool ids_set;
-	union {
-		vfu_pci_config_space_t space;
-		uint8_t bytes[VFU_CFG_MAX_SIZE];
-	} cfg;
+	/* the device's view of config space (vfu_pci_get_config_space()) */
+	uint8_t cfg_bytes[VFU_CFG_MAX_SIZE] __attribute__((aligned(8)));
 	struct vfu_cap caps[VFU_MAX_CAPS];
 	unsigned nr_caps;
 	bool generic_cap_added; /* uvf lays its own capabilities out first */
@@ -129,7 +127,12 @@ struct vfu_ctx {
 };
 
 /* ctx.c */
-void vfu__logv(vfu_ctx_t *ctx, int level, const char *fmt, va_list ap);
+void vfu__logv(vfu_ctx_t *ctx, int level, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
+static inline vfu_pci_config_space_t *vfu__cfg(vfu_ctx_t *ctx)
+{
+	return (vfu_pci_config_space_t *)(void *)ctx->cfg_bytes;
+}
 #define vfu__err(ctx, ...) vfu_log((ctx), LOG_ERR, __VA_ARGS__)
 #define vfu__debug(ctx, ...) vfu_log((ctx), LOG_DEBUG, __VA_ARGS__)
 

@@ -68,7 +68,7 @@ static int mapped_region_write(struct uvf_device *dev, void *data, uint64_t offs
 int vfu__declare_bar(vfu_ctx_t *ctx, int index)
 {
 	struct vfu_region *r = &ctx->regions[index];
-	const vfu_bar_t *bits = &ctx->cfg.space.hdr.bars[index];
+	const vfu_bar_t *bits = &vfu__cfg(ctx)->hdr.bars[index];
 	struct uvf_bar_desc d = {.size = r->size, .data = r};
 
 	if (!(r->flags & VFU_REGION_FLAG_MEM)) {
