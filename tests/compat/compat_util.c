@@ -17,6 +17,7 @@
 
 void compat_path(struct vfu_server *s)
 {
+	memset(s, 0, sizeof(*s));
 	snprintf(s->dir, sizeof(s->dir), "/tmp/uvf-compat-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
