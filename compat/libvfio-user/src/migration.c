@@ -7,7 +7,7 @@
  * dirty page bitmaps; the device's callbacks are called for each direct
  * arc and for each chunk. Before DMA_MAP, DMA_UNMAP, a reset or a state
  * change the device is quiesced first, as libvfio-user does; the device
- * stays quiesced until vfu_run_ctx() returns.
+ * stays quiesced for the rest of that request.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,8 +24,12 @@ int vfu__quiesce(vfu_ctx_t *ctx)
 {
 	if (!ctx->quiesce_cb)
 		return 0;
+	/* quiesced for this request already (a multi-arc migration change,
+	 * the ranges dropped with a client); a new request quiesces again,
+	 * as libvfio-user handles one request per quiesce */
+	uint64_t request = uvf_device_messages_handled(ctx->dev);
 	pthread_mutex_lock(&ctx->quiesce_lock);
-	bool done = ctx->quiesce == VFU_QUIESCE_DONE;
+	bool done = ctx->quiesce == VFU_QUIESCE_DONE && ctx->quiesced_at == request;
 	pthread_mutex_unlock(&ctx->quiesce_lock);
 	if (done)
 		return 0;
@@ -44,6 +48,8 @@ int vfu__quiesce(vfu_ctx_t *ctx)
 		err = ctx->quiesce_errno;
 		ret = err ? -1 : 0;
 	}
+	if (ret == 0)
+		ctx->quiesced_at = request;
 	pthread_mutex_unlock(&ctx->quiesce_lock);
 	if (ret < 0) {
 		vfu__err(ctx, "device failed to quiesce: %s", strerror(err ? err : EINVAL));

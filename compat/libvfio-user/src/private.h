@@ -118,6 +118,7 @@ struct vfu_ctx {
 	pthread_cond_t quiesce_cond;
 	enum vfu_quiesce_state quiesce;
 	int quiesce_errno;
+	uint64_t quiesced_at; /* uvf_device_messages_handled() of the request quiesced for */
 
 	/* DMA ranges, sorted by iova; written on the dispatch thread, read by
 	 * any thread under dma_lock */
