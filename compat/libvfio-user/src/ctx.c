@@ -157,7 +157,7 @@ static void on_client(struct uvf_device *dev, void *data, bool connected)
 	(void)dev;
 
 	if (connected) {
-		ctx->attached = true;
+		ctx->attached = ctx->arrived = true;
 		ctx->client_gone = false;
 		return;
 	}
@@ -251,14 +251,21 @@ VFU_EXPORT int vfu_attach_ctx(vfu_ctx_t *ctx)
 {
 	if (!ctx || !ctx->realized)
 		return vfu__fail(EINVAL);
+	/* a client that came (and maybe left again: vfu_run_ctx() says so)
+	 * since the last attach */
 	for (;;) {
-		if (ctx->attached)
+		if (ctx->attached || ctx->arrived) {
+			ctx->arrived = false;
 			return 0;
+		}
 		int ret = uvf_device_dispatch(ctx->dev);
+		vfu__unquiesce(ctx);
 		if (ret < 0)
 			return vfu__fail(-ret);
-		if (ctx->attached)
+		if (ctx->attached || ctx->arrived) {
+			ctx->arrived = false;
 			return 0;
+		}
 		if (!blocking(ctx))
 			return vfu__fail(EAGAIN);
 		ret = wait_for_work(ctx);
