@@ -163,6 +163,9 @@ static void on_client(struct uvf_device *dev, void *data, bool connected)
 	}
 	ctx->attached = false;
 	ctx->client_gone = true;
+	/* a blocking vfu_run_ctx() serves in uvf_device_run(): end it */
+	if (ctx->in_run)
+		uvf_device_stop(ctx->dev);
 	/* libvfio-user's order: quiesce, DMA ranges gone (uvf has unmapped
 	 * them already, each after a quiesce), then the reset */
 	if (vfu__quiesce(ctx) < 0)
@@ -291,6 +294,16 @@ VFU_EXPORT int vfu_run_ctx(vfu_ctx_t *ctx)
 		}
 		if (!ctx->attached)
 			return vfu__fail(ENOTCONN);
+		if (blocking(ctx)) {
+			/* uvf's own loop (it waits in recvmsg while the client
+			 * is its only source of work) until the client leaves */
+			ctx->in_run = true;
+			int ret = uvf_device_run(ctx->dev);
+			ctx->in_run = false;
+			if (ret < 0)
+				return vfu__fail(-ret);
+			continue;
+		}
 		int ret = uvf_device_dispatch(ctx->dev);
 		/* a quiesce lasts until the requests that needed it are done */
 		vfu__unquiesce(ctx);

@@ -112,6 +112,7 @@ struct vfu_ctx {
 	/* the client */
 	bool attached;    /* past VERSION and not yet reported gone */
 	bool arrived;     /* a client negotiated since vfu_attach_ctx() last returned */
+	bool in_run;      /* a blocking vfu_run_ctx() is in uvf_device_run() */
 	bool client_gone; /* left: vfu_run_ctx() says ENOTCONN once */
 
 	/* quiesce (dispatch thread; the pending wait also with a device thread) */
