@@ -400,6 +400,55 @@ static void migration_v2_through_the_callbacks(void **state)
 	compat_stop(&s);
 }
 
+/* Dirty page logging: what the device writes through vfu_sgl_get()
+ * pointers is reported once it says so (vfu_sgl_mark_dirty(), or
+ * vfu_sgl_put() of a writable entry); read-only entries are not. */
+static void written_entries_are_logged_dirty(void **state)
+{
+	struct vfu_server s;
+	void *a = NULL;
+	uint64_t bitmap = 0;
+	struct iovec iov;
+	(void)state;
+	dma_device(&s);
+	vfu_migration_callbacks_t cb = {.version = VFU_MIGR_CALLBACKS_VERS, .transition = mig_transition,
+					.read_data = mig_read, .write_data = mig_write};
+	assert_int_equal(vfu_setup_device_migration_callbacks(s.ctx, &cb), 0);
+	assert_int_equal(vfu_setup_device_dma(s.ctx, dma_register, dma_unregister), 0);
+	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
+	compat_serve(&s);
+	struct uvf_client *c = connect(&s);
+	assert_int_equal(uvf_client_dma_alloc(c, 0x100000, 4 * PAGE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, &a),
+			 0);
+	assert_int_equal(uvf_client_dma_logging_start(c, PAGE, NULL, 0, NULL), 0);
+	dma_sg_t *sg = calloc(1, dma_sg_size());
+
+	/* marked dirty after a direct write */
+	assert_int_equal(vfu_addr_to_sgl(s.ctx, (vfu_dma_addr_t)0x101000, 16, sg, 1, PROT_READ | PROT_WRITE), 1);
+	assert_int_equal(vfu_sgl_get(s.ctx, sg, &iov, 1, 0), 0);
+	memset(iov.iov_base, 1, 16);
+	vfu_sgl_mark_dirty(s.ctx, sg, 1);
+	assert_int_equal(uvf_client_dma_logging_report(c, 0x100000, 4 * PAGE, PAGE, &bitmap, sizeof(bitmap)), 0);
+	assert_int_equal(bitmap, 1u << 1);
+	/* a read-only entry is never dirty */
+	assert_int_equal(vfu_addr_to_sgl(s.ctx, (vfu_dma_addr_t)0x102000, 16, sg, 1, PROT_READ), 1);
+	assert_int_equal(vfu_sgl_get(s.ctx, sg, &iov, 1, 0), 0);
+	vfu_sgl_mark_dirty(s.ctx, sg, 1);
+	vfu_sgl_put(s.ctx, sg, &iov, 1);
+	assert_int_equal(uvf_client_dma_logging_report(c, 0x100000, 4 * PAGE, PAGE, &bitmap, sizeof(bitmap)), 0);
+	assert_int_equal(bitmap, 0);
+	/* put marks a writable entry */
+	assert_int_equal(vfu_addr_to_sgl(s.ctx, (vfu_dma_addr_t)0x103000, 16, sg, 1, PROT_WRITE), 1);
+	assert_int_equal(vfu_sgl_get(s.ctx, sg, &iov, 1, 0), 0);
+	vfu_sgl_put(s.ctx, sg, &iov, 1);
+	assert_int_equal(uvf_client_dma_logging_report(c, 0x100000, 4 * PAGE, PAGE, &bitmap, sizeof(bitmap)), 0);
+	assert_int_equal(bitmap, 1u << 3);
+	assert_int_equal(uvf_client_dma_logging_stop(c), 0);
+	free(sg);
+	uvf_client_close(c);
+	compat_stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +457,7 @@ int main(void)
 		cmocka_unit_test(reset_is_preceded_by_quiesce),
 		cmocka_unit_test(an_asynchronous_quiesce_holds_the_request),
 		cmocka_unit_test(migration_v2_through_the_callbacks),
+		cmocka_unit_test(written_entries_are_logged_dirty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
