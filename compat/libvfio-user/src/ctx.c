@@ -239,15 +239,13 @@ static bool blocking(const vfu_ctx_t *ctx)
 	return !(ctx->flags & LIBVFIO_USER_FLAG_ATTACH_NB);
 }
 
-/* Wait for the poll fd (blocking contexts). */
+/* Wait for the poll fd (blocking contexts); a signal ends the wait
+ * (-EINTR), so that a program can stop on it. */
 static int wait_for_work(vfu_ctx_t *ctx)
 {
 	struct pollfd p = {.fd = uvf_device_poll_fd(ctx->dev), .events = POLLIN};
 
-	while (poll(&p, 1, -1) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+	return poll(&p, 1, -1) < 0 ? -errno : 0;
 }
 
 VFU_EXPORT int vfu_attach_ctx(vfu_ctx_t *ctx)
