@@ -28,6 +28,19 @@ struct sample {
 	struct uvf_client *c;
 };
 
+static pid_t g_child; /* killed by the teardown when a test fails midway */
+
+static int kill_child(void **state)
+{
+	(void)state;
+	if (g_child > 0) {
+		kill(g_child, SIGKILL);
+		waitpid(g_child, NULL, 0);
+	}
+	g_child = 0;
+	return 0;
+}
+
 static void sample_start(struct sample *s, const char *name)
 {
 	char prog[512];
@@ -43,6 +56,7 @@ static void sample_start(struct sample *s, const char *name)
 		execl(prog, prog, s->path, (char *)NULL);
 		_exit(127);
 	}
+	g_child = s->pid;
 	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
 	opts.log_level = UVF_LOG_ERROR;
 	for (int i = 0; i < 500; i++) {
@@ -65,6 +79,7 @@ static void sample_stop(struct sample *s)
 	assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	g_child = 0;
 	rmdir(s->dir);
 }
 
@@ -171,8 +186,8 @@ static void sgl_dma_fills_and_sums_client_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(gpio_registers_and_interrupt),
-		cmocka_unit_test(sgl_dma_fills_and_sums_client_memory),
+		cmocka_unit_test_teardown(gpio_registers_and_interrupt, kill_child),
+		cmocka_unit_test_teardown(sgl_dma_fills_and_sums_client_memory, kill_child),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
