@@ -474,9 +474,17 @@ struct uvf_device_callbacks {
 	 * UVF_IRQ_SET_ACTION_*). Called after irq_state. */
 	void (*irq_set)(struct uvf_device *dev, void *data, unsigned index, uint32_t start, uint32_t count,
 			uint32_t flags);
+	/* Optional: called before each client command runs (after
+	 * VERSION), with its command number (UVF_CMD_*) and payload.
+	 * Return 0 to run it now, or -EAGAIN to hold it, and every command
+	 * after it, until uvf_device_resume(): for a device that must finish
+	 * work of its own first (I/O in flight before a DMA_UNMAP). It is
+	 * called again for the held command when that runs. Other values are
+	 * taken as 0. */
+	int (*before_command)(struct uvf_device *dev, void *data, uint16_t command, const void *body, size_t len);
 };
 
-#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /* Install callbacks (copied); data is passed to each. Versions 1 (without
  * irq_set) and 2 are accepted. */
@@ -574,6 +582,11 @@ UVF_API void uvf_device_stop(struct uvf_device *dev);
  * dispatch thread (e.g. to tell whether a uvf_device_dispatch() call did
  * any work). */
 UVF_API uint64_t uvf_device_messages_handled(struct uvf_device *dev);
+
+/* Let the command held by before_command (see struct
+ * uvf_device_callbacks) run, with those queued after it, at the next
+ * dispatch round. Thread-safe; nothing happens when none is held. */
+UVF_API void uvf_device_resume(struct uvf_device *dev);
 
 /* Whether a client is connected and past VERSION. */
 UVF_API bool uvf_device_client_connected(struct uvf_device *dev);

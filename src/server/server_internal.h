@@ -183,6 +183,10 @@ struct uvf_device {
 	struct uvf_migration mig; /* migration.c */
 	/* interrupts raised now are latched as pending (under irq_lock) */
 	bool irq_quiesced;
+	/* before_command held a command (at the queue's head): nothing more
+	 * runs until uvf_device_resume() sets resume_requested (atomic) */
+	bool held;
+	bool resume_requested;
 };
 
 /* Reply being built by a command handler. */

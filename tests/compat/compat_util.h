@@ -44,7 +44,7 @@ void compat_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void compat_events(char *out, size_t cap);
 void compat_events_clear(void);
 
-/* A log function that keeps quiet (uvf's lines still pass its filter). */
+/* A log function that keeps quiet unless COMPAT_LOG is set. */
 void compat_quiet_log(vfu_ctx_t *ctx, int level, const char *msg);
 
 /* Raw socket: connect to path; send a message; read one reply. */

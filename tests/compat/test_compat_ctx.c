@@ -304,6 +304,82 @@ static void destroy_resets_the_device(void **state)
 	uvf_client_close(c);
 }
 
+static int g_busy_quiesce;
+static int busy_quiesce(vfu_ctx_t *ctx)
+{
+	(void)ctx;
+	compat_event("quiesce");
+	if (g_busy_quiesce) {
+		errno = EBUSY;
+		return -1;
+	}
+	return 0;
+}
+
+/* libvfio-user's asynchronous quiesce on one thread: the quiesce callback
+ * says EBUSY, vfu_run_ctx() says EBUSY (the request held, no reply),
+ * vfu_device_quiesced() lets the next vfu_run_ctx() run it; an errno
+ * given to vfu_device_quiesced() fails the request with it. */
+static void ebusy_quiesce_holds_the_request_until_quiesced(void **state)
+{
+	struct vfu_server s;
+	uint8_t buf[512];
+	size_t len;
+	char ev[128];
+	int tries;
+	(void)state;
+	compat_path(&s);
+	s.ctx = small_device(s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL);
+	vfu_setup_device_quiesce_cb(s.ctx, busy_quiesce);
+	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
+	int sock = compat_raw_connect(s.path);
+	len = compat_version_payload(buf, sizeof(buf));
+	compat_raw_send(sock, 1, VFIO_USER_VERSION, buf, len);
+	for (tries = 0; vfu_attach_ctx(s.ctx) < 0 && tries < 1000; tries++)
+		usleep(1000);
+	assert_int_equal(compat_raw_reply(sock, 1, buf, sizeof(buf), &len), 0);
+
+	g_busy_quiesce = 1;
+	compat_events_clear();
+	compat_raw_send(sock, 2, VFIO_USER_DEVICE_RESET, NULL, 0);
+	int ret;
+	for (tries = 0; (ret = vfu_run_ctx(s.ctx)) == 0 && tries < 1000; tries++)
+		usleep(1000);
+	assert_int_equal(ret, -1);
+	assert_int_equal(errno, EBUSY);
+	assert_int_equal(vfu_run_ctx(s.ctx), -1);
+	assert_int_equal(errno, EBUSY);
+	struct pollfd p = {.fd = sock, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 50), 0); /* no reply yet */
+	assert_int_equal(vfu_device_quiesced(s.ctx, 0), 0);
+	assert_int_equal(vfu_device_quiesced(s.ctx, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	for (tries = 0; (ret = vfu_run_ctx(s.ctx)) == 0 && tries < 1000; tries++)
+		usleep(1000);
+	assert_int_equal(ret, 1);
+	assert_int_equal(compat_raw_reply(sock, 2, buf, sizeof(buf), &len), 0);
+	compat_events(ev, sizeof(ev));
+	assert_string_equal(ev, "quiesce reset(0)");
+
+	/* the device fails to quiesce: the request fails, no reset */
+	compat_events_clear();
+	compat_raw_send(sock, 3, VFIO_USER_DEVICE_RESET, NULL, 0);
+	for (tries = 0; (ret = vfu_run_ctx(s.ctx)) == 0 && tries < 1000; tries++)
+		usleep(1000);
+	assert_int_equal(ret, -1);
+	assert_int_equal(errno, EBUSY);
+	assert_int_equal(vfu_device_quiesced(s.ctx, EIO), 0);
+	for (tries = 0; (ret = vfu_run_ctx(s.ctx)) == 0 && tries < 1000; tries++)
+		usleep(1000);
+	assert_int_equal(ret, 1);
+	assert_int_equal(compat_raw_reply(sock, 3, buf, sizeof(buf), &len), EIO);
+	compat_events(ev, sizeof(ev));
+	assert_string_equal(ev, "quiesce");
+	g_busy_quiesce = 0;
+	close(sock);
+	compat_stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +389,7 @@ int main(void)
 		cmocka_unit_test(malformed_messages_drop_the_client),
 		cmocka_unit_test(blocking_run_serves_until_the_client_leaves),
 		cmocka_unit_test(destroy_resets_the_device),
+		cmocka_unit_test(ebusy_quiesce_holds_the_request_until_quiesced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,9 @@
  * dmatest device driven with MSI-X and through its mapped BAR4.
  */
 #include <errno.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1341,11 +1344,77 @@ static void config_ranges_go_to_the_device(void **state)
 	harness_stop(&h);
 }
 
+/* before_command: a command held with -EAGAIN gets no reply and stops
+ * the ones after it, until uvf_device_resume(); then both run in order. */
+static atomic_int g_hold; /* hold DEVICE_RESET while set */
+static atomic_int g_asked;
+
+static int hold_reset(struct uvf_device *dev, void *data, uint16_t command, const void *body, size_t len)
+{
+	(void)dev, (void)data, (void)body, (void)len;
+	atomic_fetch_add(&g_asked, 1);
+	return command == UVF_CMD_DEVICE_RESET && atomic_load(&g_hold) ? -EAGAIN : 0;
+}
+
+static int count_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
+{
+	(void)dev, (void)reason;
+	atomic_fetch_add((atomic_int *)data, 1);
+	return 0;
+}
+
+static void held_command_waits_for_resume(void **state)
+{
+	static atomic_int resets;
+	struct harness h;
+	struct uvf_device *dev;
+	struct uvf_pci_ids ids = {.vendor_id = 0x1de0, .device_id = 0x00fe, .class_code = 0xff0000};
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	(void)state;
+	atomic_store(&resets, 0);
+	atomic_store(&g_hold, 1);
+	atomic_store(&g_asked, 0);
+	harness_prepare(&h);
+	assert_int_equal(uvf_device_new(&dev), 0);
+	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
+	cb.before_command = hold_reset;
+	cb.reset = count_reset;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, &resets), 0);
+	uvf_device_resume(NULL);
+	uvf_device_resume(dev); /* nothing held: nothing happens */
+	harness_start(&h, dev, NULL);
+	int sock = harness_raw_connect(&h);
+	assert_int_equal(harness_raw_version(sock), 0);
+	uint8_t reply[64];
+	size_t rlen;
+	/* the reset and a read behind it: no reply while held */
+	struct uvf_msg_header reset = {.msg_id = 7, .command = UVF_CMD_DEVICE_RESET, .msg_size = 16};
+	assert_int_equal(send(sock, &reset, sizeof(reset), MSG_NOSIGNAL), 16);
+	struct pollfd p = {.fd = sock, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 200), 0);
+	assert_int_equal(atomic_load(&resets), 0);
+	assert_true(atomic_load(&g_asked) >= 1);
+	atomic_store(&g_hold, 0);
+	uvf_device_resume(h.dev);
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	struct uvf_msg_header rh;
+	assert_int_equal(recv(sock, &rh, sizeof(rh), MSG_WAITALL), (ssize_t)sizeof(rh));
+	assert_int_equal(rh.msg_id, 7);
+	assert_int_equal(rh.flags & UVF_MSG_FLAG_ERROR, 0);
+	assert_int_equal(atomic_load(&resets), 1);
+	/* and commands flow again */
+	assert_int_equal(harness_raw_call(sock, 8, UVF_CMD_DEVICE_RESET, 0, NULL, 0, reply, sizeof(reply), &rlen), 0);
+	assert_int_equal(atomic_load(&resets), 2);
+	close(sock);
+	harness_stop(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(callbacks_of_version_1_and_2_are_accepted),
 		cmocka_unit_test(config_ranges_go_to_the_device),
+		cmocka_unit_test(held_command_waits_for_resume),
 		cmocka_unit_test_setup_teardown(config_is_4k_with_library_caps_and_ext_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(bar_sizing_and_command_decode_on_a_pcie_function, setup, teardown),
 		cmocka_unit_test_setup_teardown(msix_vectors_fire_when_enabled_in_config, setup, teardown),

@@ -209,6 +209,7 @@ VFU_EXPORT int vfu_realize_ctx(vfu_ctx_t *ctx)
 	cb.dma_unmap = vfu__dma_unmap;
 	cb.client = on_client;
 	cb.irq_set = on_irq_set;
+	cb.before_command = vfu__before_command;
 	ret = uvf_device_set_callbacks(ctx->dev, &cb, ctx);
 	if (ret < 0)
 		return vfu__fail(-ret);

@@ -20,19 +20,86 @@ VFU_EXPORT void vfu_setup_device_quiesce_cb(vfu_ctx_t *ctx, vfu_device_quiesce_c
 		ctx->quiesce_cb = quiesce_cb;
 }
 
+/* The commands libvfio-user quiesces the device for: DMA_MAP, DMA_UNMAP,
+ * DEVICE_RESET and a migration state change. */
+static bool needs_quiesce(uint16_t command, const uint8_t *body, size_t len)
+{
+	uint32_t flags;
+
+	switch (command) {
+	case VFIO_USER_DMA_MAP:
+	case VFIO_USER_DMA_UNMAP:
+	case VFIO_USER_DEVICE_RESET:
+		return true;
+	case VFIO_USER_DEVICE_FEATURE:
+		if (len < 8)
+			return false;
+		memcpy(&flags, body + 4, 4);
+		return (flags & VFIO_DEVICE_FEATURE_MASK) == VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE &&
+		       (flags & VFIO_DEVICE_FEATURE_SET);
+	default:
+		return false;
+	}
+}
+
+/* uvf asks before running each command: a quiesce the device finishes
+ * later (EBUSY) holds the command in uvf until vfu_device_quiesced(). */
+int vfu__before_command(struct uvf_device *dev, void *data, uint16_t command, const void *body, size_t len)
+{
+	vfu_ctx_t *ctx = data;
+
+	if (!ctx->quiesce_cb || !needs_quiesce(command, body, len))
+		return 0;
+	uint64_t request = uvf_device_messages_handled(dev);
+	pthread_mutex_lock(&ctx->quiesce_lock);
+	enum vfu_quiesce_state st = ctx->quiesce;
+	bool this_request = ctx->quiesced_at == request;
+	pthread_mutex_unlock(&ctx->quiesce_lock);
+	if (st == VFU_QUIESCE_PENDING)
+		return -EAGAIN;
+	if ((st == VFU_QUIESCE_DONE || st == VFU_QUIESCE_FAILED) && this_request)
+		return 0;
+	errno = 0;
+	int ret = ctx->quiesce_cb(ctx);
+	int err = errno;
+	pthread_mutex_lock(&ctx->quiesce_lock);
+	ctx->quiesced_at = request;
+	if (ret == 0) {
+		ctx->quiesce = VFU_QUIESCE_DONE;
+	} else if (err == EBUSY) {
+		ctx->quiesce = VFU_QUIESCE_PENDING;
+	} else {
+		/* the command fails with it, from its callback */
+		ctx->quiesce = VFU_QUIESCE_FAILED;
+		ctx->quiesce_errno = err ? err : EINVAL;
+	}
+	pthread_mutex_unlock(&ctx->quiesce_lock);
+	if (ret != 0 && err == EBUSY) {
+		/* a blocking vfu_run_ctx() returns to say EBUSY */
+		if (ctx->in_run)
+			uvf_device_stop(dev);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 int vfu__quiesce(vfu_ctx_t *ctx)
 {
 	if (!ctx->quiesce_cb)
 		return 0;
-	/* quiesced for this request already (a multi-arc migration change,
-	 * the ranges dropped with a client); a new request quiesces again,
-	 * as libvfio-user handles one request per quiesce */
+	/* quiesced (or failed to) for this request already: by
+	 * vfu__before_command(), or an earlier step of it (a multi-arc
+	 * migration change, the ranges dropped with a client) */
 	uint64_t request = uvf_device_messages_handled(ctx->dev);
 	pthread_mutex_lock(&ctx->quiesce_lock);
-	bool done = ctx->quiesce == VFU_QUIESCE_DONE && ctx->quiesced_at == request;
+	bool this_request = ctx->quiesced_at == request;
+	enum vfu_quiesce_state st = ctx->quiesce;
+	int failed = ctx->quiesce_errno;
 	pthread_mutex_unlock(&ctx->quiesce_lock);
-	if (done)
+	if (this_request && st == VFU_QUIESCE_DONE)
 		return 0;
+	if (this_request && st == VFU_QUIESCE_FAILED)
+		return -failed;
 	errno = 0;
 	int ret = ctx->quiesce_cb(ctx);
 	int err = errno;
@@ -40,12 +107,12 @@ int vfu__quiesce(vfu_ctx_t *ctx)
 	if (ret == 0) {
 		ctx->quiesce = VFU_QUIESCE_DONE;
 	} else if (err == EBUSY) {
-		/* the request waits here until vfu_device_quiesced() (from
-		 * another thread) says how it went */
+		/* no command to hold (a departing client): wait here until
+		 * vfu_device_quiesced() from another thread */
 		ctx->quiesce = VFU_QUIESCE_PENDING;
 		while (ctx->quiesce == VFU_QUIESCE_PENDING)
 			pthread_cond_wait(&ctx->quiesce_cond, &ctx->quiesce_lock);
-		err = ctx->quiesce_errno;
+		err = ctx->quiesce == VFU_QUIESCE_FAILED ? ctx->quiesce_errno : 0;
 		ret = err ? -1 : 0;
 	}
 	if (ret == 0)
@@ -61,7 +128,7 @@ int vfu__quiesce(vfu_ctx_t *ctx)
 void vfu__unquiesce(vfu_ctx_t *ctx)
 {
 	pthread_mutex_lock(&ctx->quiesce_lock);
-	if (ctx->quiesce == VFU_QUIESCE_DONE)
+	if (ctx->quiesce == VFU_QUIESCE_DONE || ctx->quiesce == VFU_QUIESCE_FAILED)
 		ctx->quiesce = VFU_QUIESCE_NONE;
 	pthread_mutex_unlock(&ctx->quiesce_lock);
 }
@@ -77,9 +144,11 @@ VFU_EXPORT int vfu_device_quiesced(vfu_ctx_t *ctx, int quiesce_errno)
 		return vfu__fail(EINVAL);
 	}
 	ctx->quiesce_errno = quiesce_errno;
-	ctx->quiesce = quiesce_errno ? VFU_QUIESCE_NONE : VFU_QUIESCE_DONE;
+	ctx->quiesce = quiesce_errno ? VFU_QUIESCE_FAILED : VFU_QUIESCE_DONE;
 	pthread_cond_broadcast(&ctx->quiesce_cond);
 	pthread_mutex_unlock(&ctx->quiesce_lock);
+	/* the held command runs at the next vfu_run_ctx() */
+	uvf_device_resume(ctx->dev);
 	return 0;
 }
 

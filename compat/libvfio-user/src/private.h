@@ -70,7 +70,8 @@ struct vfu_cap {
 enum vfu_quiesce_state {
 	VFU_QUIESCE_NONE,    /* running */
 	VFU_QUIESCE_PENDING, /* the callback said EBUSY: waiting for vfu_device_quiesced() */
-	VFU_QUIESCE_DONE,    /* quiesced until vfu_run_ctx() returns */
+	VFU_QUIESCE_DONE,    /* quiesced for the request at quiesced_at */
+	VFU_QUIESCE_FAILED,  /* failed to, with quiesce_errno, for that request */
 };
 
 struct vfu_ctx {
@@ -153,7 +154,9 @@ int vfu__dma_map(struct uvf_device *dev, void *data, const struct uvf_dma_range 
 void vfu__dma_unmap(struct uvf_device *dev, void *data, const struct uvf_dma_range *range);
 void vfu__dma_free(vfu_ctx_t *ctx);
 
-/* migration.c: quiesce before a command that needs it; 0 or -errno */
+/* migration.c: uvf's before_command (holds a command while quiescing) */
+int vfu__before_command(struct uvf_device *dev, void *data, uint16_t command, const void *body, size_t len);
+/* quiesce before a command that needs it; 0 or -errno */
 int vfu__quiesce(vfu_ctx_t *ctx);
 /* vfu_run_ctx() returned: the device runs again */
 void vfu__unquiesce(vfu_ctx_t *ctx);
