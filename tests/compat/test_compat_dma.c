@@ -21,7 +21,7 @@
 
 #define PAGE 4096u
 
-static int g_quiesce_busy; /* the quiesce callback says EBUSY */
+static atomic_int g_quiesce_busy; /* the quiesce callback says EBUSY */
 
 static ssize_t bar0_access(vfu_ctx_t *ctx, char *buf, size_t count, loff_t offset, bool is_write)
 {
@@ -48,7 +48,7 @@ static int quiesce(vfu_ctx_t *ctx)
 {
 	(void)ctx;
 	compat_event("quiesce");
-	if (g_quiesce_busy) {
+	if (atomic_load(&g_quiesce_busy)) {
 		errno = EBUSY;
 		return -1;
 	}
@@ -319,7 +319,7 @@ static void an_asynchronous_quiesce_holds_the_request(void **state)
 	compat_serve(&s);
 	struct uvf_client *c = connect(&s);
 
-	g_quiesce_busy = 1;
+	atomic_store(&g_quiesce_busy, 1);
 	compat_events_clear();
 	q.ctx = s.ctx;
 	assert_int_equal(pthread_create(&thr, NULL, finish_quiesce, &q), 0);
@@ -338,7 +338,7 @@ static void an_asynchronous_quiesce_holds_the_request(void **state)
 	assert_int_equal(q.ret, 0);
 	compat_events(ev, sizeof(ev));
 	assert_string_equal(ev, "quiesce");
-	g_quiesce_busy = 0;
+	atomic_store(&g_quiesce_busy, 0);
 	uvf_client_close(c);
 	compat_stop(&s);
 }
