@@ -103,8 +103,8 @@ int vfu_get_poll_fd(vfu_ctx_t *vfu_ctx);
  * leaves; LIBVFIO_USER_FLAG_ATTACH_NB contexts handle what is pending and
  * return. Returns the number of requests handled (0 or more), or -1 with
  * errno: ENOTCONN when the client left (vfu_attach_ctx() accepts the next
- * one), EINVAL before vfu_realize_ctx(), EBUSY while an asynchronous
- * quiesce is pending (see vfu_device_quiesce_cb_t).
+ * one), EINVAL before vfu_realize_ctx(), EBUSY while a quiesce the
+ * device answered with EBUSY is pending (see vfu_device_quiesce_cb_t).
  */
 int vfu_run_ctx(vfu_ctx_t *vfu_ctx);
 
@@ -176,16 +176,16 @@ typedef enum vfu_reset_type {
  * Quiesce: before DMA_MAP/DMA_UNMAP, a reset or a migration state change
  * the library asks the device to stop using DMA and interrupts. Return 0
  * when done; or -1 with errno EBUSY to finish later with
- * vfu_device_quiesced() (see docs/libvfio-user-compat.md for how uvf
- * waits), any other errno fails the client's request.
+ * vfu_device_quiesced(): the request is held (vfu_run_ctx() says EBUSY)
+ * until then. Any other errno fails the client's request.
  */
 typedef int(vfu_device_quiesce_cb_t)(vfu_ctx_t *vfu_ctx);
 
 void vfu_setup_device_quiesce_cb(vfu_ctx_t *vfu_ctx, vfu_device_quiesce_cb_t *quiesce_cb);
 
-/* Finish a quiesce the callback answered with EBUSY: quiesce_errno 0
- * lets the request run, else it fails with that errno. -1/EINVAL when no
- * quiesce is pending. */
+/* Finish a quiesce the callback answered with EBUSY (any thread):
+ * quiesce_errno 0 lets the held request run at the next vfu_run_ctx(),
+ * else it fails with that errno. -1/EINVAL when no quiesce is pending. */
 int vfu_device_quiesced(vfu_ctx_t *vfu_ctx, int quiesce_errno);
 
 /* Reset the device; return 0 or -1 with errno. */
