@@ -12,6 +12,9 @@
  * 64 KiB of BAR0, all sent in STOP_AND_COPY; the destination takes it in
  * RESUME and applies it when it leaves RESUME.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create() */
+#endif
 #include <stdint.h>
 #include <sys/mman.h>
 

@@ -18,6 +18,7 @@
 #include "libvfio-user.h"
 
 static volatile sig_atomic_t sample_stop;
+static const char *sample_name = "vfu-sample";
 
 static void sample_on_signal(int sig)
 {
@@ -28,13 +29,15 @@ static void sample_on_signal(int sig)
 static void sample_log(vfu_ctx_t *ctx, int level, const char *msg)
 {
 	(void)ctx;
-	fprintf(stderr, "%s[%d]: %s\n", program_invocation_short_name, level, msg);
+	fprintf(stderr, "%s[%d]: %s\n", sample_name, level, msg);
 }
 
 /* The socket path and verbosity from argv; exits on a usage error. */
 static const char *sample_args(int argc, char **argv, int *level)
 {
 	const char *path = NULL;
+	const char *slash = strrchr(argv[0], '/');
+	sample_name = slash ? slash + 1 : argv[0];
 	*level = LOG_ERR;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-v"))
