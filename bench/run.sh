@@ -17,7 +17,7 @@
 #   BENCH_REPS=9         more repetitions (at most 64)
 #   BENCH_CPUS=0,1       CPU of the client, CPU of the server for "different"
 #   BENCH_ONLY="region irq"  run only these of: region mapped dma irq
-#                        migration proxy python strace
+#                        migration proxy compat python strace
 #   BENCH_STRACE=0       skip the system call count (needs strace)
 #   BENCH_PEER_GPIO=BIN  libvfio-user's gpio sample for the peer row; by
 #                        default built here (one file) from the source and
@@ -28,7 +28,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BENCH_BUILD:-$root/build-microbench}
-programs=(region mapped dma irq migration proxy)
+programs=(region mapped dma irq migration proxy compat)
 read -r -a only <<<"${BENCH_ONLY:-${programs[*]} python}"
 
 if [ ! -f "$build/build.ninja" ]; then

@@ -162,6 +162,22 @@ UVF_API int uvf_device_set_bar_mmap_areas(struct uvf_device *dev, unsigned index
 					  unsigned count);
 
 /*
+ * Back a mappable BAR (UVF_BAR_MEMORY | UVF_BAR_MMAP, already declared)
+ * with the device's own file instead of the library's memfd: the BAR is
+ * [offset, offset + size) of fd (offset a multiple of 4096), mapped
+ * shared by the library, served to REGION_READ/WRITE from there and
+ * offered to the client for mapping (region offset `offset`). The
+ * library's memory for the BAR, and its contents, are dropped; a reset
+ * leaves the file's contents to the device's reset callback. On
+ * success the device owns fd (closed by uvf_device_free()); on failure it
+ * stays the caller's. The file is not sealed: the device must keep it
+ * at least offset + size long while the device lives. -EINVAL for a BAR
+ * that is not mappable memory, a negative fd, an unaligned offset or a
+ * file too short; -EBUSY after listen; -errno of fstat/mmap.
+ */
+UVF_API int uvf_device_set_bar_fd(struct uvf_device *dev, unsigned index, int fd, uint64_t offset);
+
+/*
  * ioeventfds (DEVICE_GET_REGION_IO_FDS). A write of `size` bytes at
  * `offset` of BAR `bar` (and, with UVF_IOEVENTFD_DATAMATCH, of the value
  * `datamatch`) signals an eventfd instead of reaching the BAR: the client
@@ -189,7 +205,7 @@ UVF_API int uvf_device_set_bar_mmap_areas(struct uvf_device *dev, unsigned index
 
 typedef void (*uvf_ioeventfd_fn)(struct uvf_device *dev, void *data, uint64_t count);
 
-#define UVF_IOEVENTFD_DESC_VERSION 1
+#define UVF_IOEVENTFD_DESC_VERSION 2
 
 struct uvf_ioeventfd_desc {
 	unsigned version; /* UVF_IOEVENTFD_DESC_VERSION */
@@ -200,9 +216,16 @@ struct uvf_ioeventfd_desc {
 	uint64_t datamatch;
 	uvf_ioeventfd_fn fn; /* NULL: the device polls the eventfd itself */
 	void *data;
+	/* version 2 */
+	int fd; /* with UVF_IOEVENTFD_DEVICE_FD: the device's own eventfd,
+		 * instead of one the library creates. On success the device
+		 * owns it (closed by uvf_device_free()); on failure it stays
+		 * the caller's */
 };
 
-#define UVF_IOEVENTFD_DESC_INIT {UVF_IOEVENTFD_DESC_VERSION, 0, 0, 0, 0, 0, NULL, NULL}
+#define UVF_IOEVENTFD_DEVICE_FD 0x2u /* version 2: use desc->fd */
+
+#define UVF_IOEVENTFD_DESC_INIT {UVF_IOEVENTFD_DESC_VERSION, 0, 0, 0, 0, 0, NULL, NULL, -1}
 
 UVF_API int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_desc *desc);
 
@@ -375,9 +398,30 @@ UVF_API int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, u
 					  size_t len, const void *writable);
 
 /* Config space offset of the first capability with cap_id (or, with
- * extended, of the extended capability with that id), once listening:
- * -ENOENT when absent, -EINVAL before uvf_device_listen(). */
+ * extended, of the extended capability with that id): -ENOENT when
+ * absent. Before uvf_device_listen() it answers from what was declared so
+ * far (offsets do not move as more capabilities are declared); -EINVAL
+ * for a conventional cap_id above 0xff. */
 UVF_API int uvf_device_find_capability(struct uvf_device *dev, uint16_t cap_id, bool extended);
+
+/*
+ * Config space the device serves itself: a client access to bytes in
+ * [start, end) of config space goes to fn (reads fill buf; writes hand
+ * the bytes over and leave the emulated image alone) instead of the
+ * library's emulation; an access straddling the range is split, the
+ * parts outside still emulated. Return 0 or a negative errno (sent to the
+ * client). Ranges are for when the library's emulation does not fit (a
+ * capability with side effects, device-specific registers after the
+ * capabilities); [0, 4096) hands over all of config space, BAR sizing
+ * and the command register included. Up to 16 ranges, apart from each
+ * other: -EINVAL for an empty range, end above 4096, an overlap or fn
+ * NULL, -ENOSPC beyond 16, -EBUSY after listen. Runs on the dispatch
+ * thread; uvf_device_config_read() gives the emulated bytes.
+ */
+typedef int (*uvf_config_access_fn)(struct uvf_device *dev, void *data, uint32_t offset, void *buf, size_t len,
+				    bool is_write);
+UVF_API int uvf_device_set_config_access(struct uvf_device *dev, uint32_t start, uint32_t end,
+					 uvf_config_access_fn fn, void *data);
 
 /* Read bytes of the emulated config space (for device code). */
 UVF_API int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, size_t len);
@@ -401,7 +445,7 @@ struct uvf_dma_range {
 	void *vaddr;      /* mapped in this process, or NULL for message-based DMA */
 };
 
-#define UVF_DEVICE_CALLBACKS_VERSION 1
+#define UVF_DEVICE_CALLBACKS_VERSION 2
 
 struct uvf_device_callbacks {
 	unsigned version; /* UVF_DEVICE_CALLBACKS_VERSION */
@@ -424,11 +468,26 @@ struct uvf_device_callbacks {
 	 * every other callback, so device state can live in `data`. Not
 	 * called for data replaced by a later uvf_device_set_callbacks(). */
 	void (*free_data)(void *data);
+	/* version 2 */
+	/* A DEVICE_SET_IRQS of vectors [start, start + count) of an IRQ
+	 * index succeeded; flags are the request's (UVF_IRQ_SET_DATA_* |
+	 * UVF_IRQ_SET_ACTION_*). Called after irq_state. */
+	void (*irq_set)(struct uvf_device *dev, void *data, unsigned index, uint32_t start, uint32_t count,
+			uint32_t flags);
+	/* Optional: called before each client command runs (after
+	 * VERSION), with its command number (UVF_CMD_*) and payload.
+	 * Return 0 to run it now, or -EAGAIN to hold it, and every command
+	 * after it, until uvf_device_resume(): for a device that must finish
+	 * work of its own first (I/O in flight before a DMA_UNMAP). It is
+	 * called again for the held command when that runs. Other values are
+	 * taken as 0. */
+	int (*before_command)(struct uvf_device *dev, void *data, uint16_t command, const void *body, size_t len);
 };
 
-#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL}
+#define UVF_DEVICE_CALLBACKS_INIT {UVF_DEVICE_CALLBACKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 
-/* Install callbacks (copied); data is passed to each. */
+/* Install callbacks (copied); data is passed to each. Versions 1 (without
+ * irq_set) and 2 are accepted. */
 UVF_API int uvf_device_set_callbacks(struct uvf_device *dev, const struct uvf_device_callbacks *cb, void *data);
 
 /* ------------------------------------------------------------------ */
@@ -517,6 +576,17 @@ UVF_API int uvf_device_run(struct uvf_device *dev);
 
 /* Ask run/dispatch to return. Async-signal-safe and thread-safe. */
 UVF_API void uvf_device_stop(struct uvf_device *dev);
+
+/* How many client messages (commands, posted writes and stray replies)
+ * the dispatch thread has run since the device was created; for the
+ * dispatch thread (e.g. to tell whether a uvf_device_dispatch() call did
+ * any work). */
+UVF_API uint64_t uvf_device_messages_handled(struct uvf_device *dev);
+
+/* Let the command held by before_command (see struct
+ * uvf_device_callbacks) run, with those queued after it, at the next
+ * dispatch round. Thread-safe; nothing happens when none is held. */
+UVF_API void uvf_device_resume(struct uvf_device *dev);
 
 /* Whether a client is connected and past VERSION. */
 UVF_API bool uvf_device_client_connected(struct uvf_device *dev);

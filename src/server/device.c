@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,10 +424,41 @@ int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, uint8_t v
 	return lay.ext[desc->nr_ext_caps - 1];
 }
 
+/* Before listen: where the layout so far puts the first capability with
+ * this id (the offsets do not move when more are added). */
+static int find_capability_in_layout(struct uvf_device *dev, uint16_t cap_id, bool extended)
+{
+	struct uvf_config_layout lay;
+	const struct uvf_config_desc *d = &dev->cfg_desc;
+	int ret = uvf__config_layout(d, &lay);
+	if (ret < 0)
+		return ret;
+	if (extended) {
+		for (unsigned i = 0; i < d->nr_ext_caps; i++)
+			if (d->ext_caps[i].id == cap_id)
+				return lay.ext[i];
+		return -ENOENT;
+	}
+	if (cap_id == UVF_CAP_ID_PM && lay.pm)
+		return lay.pm;
+	if (cap_id == UVF_CAP_ID_MSI && lay.msi)
+		return lay.msi;
+	if (cap_id == UVF_CAP_ID_MSIX && lay.msix)
+		return lay.msix;
+	if (cap_id == UVF_CAP_ID_EXP && lay.pcie)
+		return lay.pcie;
+	for (unsigned i = 0; i < d->nr_user_caps; i++)
+		if (d->user_caps[i].id == cap_id)
+			return lay.user[i];
+	return -ENOENT;
+}
+
 int uvf_device_find_capability(struct uvf_device *dev, uint16_t cap_id, bool extended)
 {
-	if (!dev || !dev->frozen || (!extended && cap_id > 0xff))
+	if (!dev || (!extended && cap_id > 0xff))
 		return -EINVAL;
+	if (!dev->frozen)
+		return find_capability_in_layout(dev, cap_id, extended);
 	uint32_t at = extended ? uvf__config_find_ext_cap(&dev->cfg, cap_id)
 			       : uvf__config_find_cap(&dev->cfg, (uint8_t)cap_id);
 	return at ? (int)at : -ENOENT;
@@ -446,9 +478,11 @@ int uvf_device_config_read(struct uvf_device *dev, uint32_t offset, void *buf, s
 
 int uvf_device_set_callbacks(struct uvf_device *dev, const struct uvf_device_callbacks *cb, void *data)
 {
-	if (!dev || !cb || cb->version != UVF_DEVICE_CALLBACKS_VERSION)
+	if (!dev || !cb || cb->version < 1 || cb->version > UVF_DEVICE_CALLBACKS_VERSION)
 		return -EINVAL;
-	dev->cb = *cb;
+	/* a version 1 struct ends before irq_set */
+	memset(&dev->cb, 0, sizeof(dev->cb));
+	memcpy(&dev->cb, cb, cb->version == 1 ? offsetof(struct uvf_device_callbacks, irq_set) : sizeof(*cb));
 	dev->cb_data = data;
 	return 0;
 }

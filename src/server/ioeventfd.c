@@ -52,12 +52,13 @@ static bool in_msix(const struct uvf_device *dev, unsigned bar, uint64_t offset,
 
 int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_desc *desc)
 {
-	if (!dev || !desc || desc->version != UVF_IOEVENTFD_DESC_VERSION)
+	if (!dev || !desc || desc->version < 1 || desc->version > UVF_IOEVENTFD_DESC_VERSION)
 		return -EINVAL;
 	if (dev->frozen)
 		return -EBUSY;
-	if (desc->bar > 5 || !dev->bars[desc->bar].size || !valid_size(desc->size) ||
-	    (desc->flags & ~UVF_IOEVENTFD_DATAMATCH))
+	uint32_t known = UVF_IOEVENTFD_DATAMATCH | (desc->version >= 2 ? UVF_IOEVENTFD_DEVICE_FD : 0);
+	if (desc->bar > 5 || !dev->bars[desc->bar].size || !valid_size(desc->size) || (desc->flags & ~known) ||
+	    ((desc->flags & UVF_IOEVENTFD_DEVICE_FD) && desc->fd < 0))
 		return -EINVAL;
 	const struct uvf_bar *bar = &dev->bars[desc->bar];
 	uint64_t len = desc->size ? desc->size : 1;
@@ -91,7 +92,9 @@ int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_
 	if (!grown)
 		return -ENOMEM;
 	dev->ioeventfds = grown;
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* a version 1 desc ends before fd */
+	bool own_fd = desc->flags & UVF_IOEVENTFD_DEVICE_FD;
+	int fd = own_fd ? desc->fd : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	unsigned id = dev->nr_ioeventfds;
@@ -102,7 +105,8 @@ int uvf_device_add_ioeventfd(struct uvf_device *dev, const struct uvf_ioeventfd_
 		int err = watch ? uvf__watch(dev, watch, fd, ioeventfd_fired, true) : -ENOMEM;
 		if (err < 0) {
 			free(watch);
-			close(fd);
+			if (!own_fd)
+				close(fd);
 			return err;
 		}
 		watch->id = id;

@@ -440,6 +440,8 @@ int uvf__irq_set(struct uvf_device *dev, const struct uvf_irq_set_view *view, in
 	/* outside the lock: the device may raise interrupts from it */
 	if (ret == 0 && dev->cb.irq_state)
 		dev->cb.irq_state(dev, dev->cb_data, view->set.index);
+	if (ret == 0 && dev->cb.irq_set)
+		dev->cb.irq_set(dev, dev->cb_data, view->set.index, view->set.start, view->set.count, view->set.flags);
 	return ret;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/server_internal.h"
@@ -51,7 +52,7 @@ int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_msg_regi
 					      : 0);
 		/* the whole memfd is the BAR: areas are mapped at their own offset */
 		if (bar->flags & UVF_BAR_MMAP)
-			out->offset = 0;
+			out->offset = bar->mem_fd_offset;
 	} else if (index == UVF_PCI_ROM_REGION) {
 		out->size = dev->rom_size;
 		out->flags = dev->rom_size ? UVF_REGION_FLAG_READ : 0;
@@ -64,7 +65,60 @@ int uvf__region_info(struct uvf_device *dev, uint32_t index, struct uvf_msg_regi
 	return 0;
 }
 
+int uvf_device_set_config_access(struct uvf_device *dev, uint32_t start, uint32_t end, uvf_config_access_fn fn,
+				 void *data)
+{
+	if (!dev || !fn || start >= end || end > 4096)
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	unsigned n = dev->nr_cfg_hooks, at = 0;
+	while (at < n && dev->cfg_hooks[at].start < start)
+		at++;
+	if ((at > 0 && dev->cfg_hooks[at - 1].end > start) || (at < n && dev->cfg_hooks[at].start < end))
+		return -EINVAL;
+	if (n == UVF_SERVER_MAX_CONFIG_HOOKS)
+		return -ENOSPC;
+	memmove(&dev->cfg_hooks[at + 1], &dev->cfg_hooks[at], (n - at) * sizeof(dev->cfg_hooks[0]));
+	dev->cfg_hooks[at] = (struct uvf_config_hook){.start = start, .end = end, .fn = fn, .data = data};
+	dev->nr_cfg_hooks = n + 1;
+	return 0;
+}
+
+static int config_access_emulated(struct uvf_device *dev, uint64_t offset, void *buf, uint32_t count,
+				  bool is_write);
+
+/* Config space: the parts in the device's ranges go to its callbacks, the
+ * rest to the emulation, in address order. */
 static int config_access(struct uvf_device *dev, uint64_t offset, void *buf, uint32_t count, bool is_write)
+{
+	if (!dev->nr_cfg_hooks)
+		return config_access_emulated(dev, offset, buf, count, is_write);
+	uint64_t at = offset, end = offset + count;
+	unsigned h = 0;
+	while (at < end) {
+		while (h < dev->nr_cfg_hooks && dev->cfg_hooks[h].end <= at)
+			h++;
+		const struct uvf_config_hook *hook = h < dev->nr_cfg_hooks ? &dev->cfg_hooks[h] : NULL;
+		uint8_t *part = (uint8_t *)buf + (at - offset);
+		int ret;
+		if (hook && hook->start <= at) {
+			uint64_t stop = hook->end < end ? hook->end : end;
+			ret = hook->fn(dev, hook->data, (uint32_t)at, part, (size_t)(stop - at), is_write);
+			at = stop;
+		} else {
+			uint64_t stop = hook && hook->start < end ? hook->start : end;
+			ret = config_access_emulated(dev, at, part, (uint32_t)(stop - at), is_write);
+			at = stop;
+		}
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int config_access_emulated(struct uvf_device *dev, uint64_t offset, void *buf, uint32_t count,
+				  bool is_write)
 {
 	/* irq_lock: device threads change interrupt bits of config space */
 	if (!is_write) {
@@ -191,7 +245,7 @@ void uvf__regions_reset(struct uvf_device *dev)
 {
 	uvf__config_reset(&dev->cfg);
 	for (unsigned i = 0; i < 6; i++)
-		if (dev->bars[i].mem)
+		if (dev->bars[i].mem && !dev->bars[i].device_file)
 			memset(dev->bars[i].mem, 0, (size_t)dev->bars[i].size);
 }
 
@@ -242,6 +296,34 @@ int uvf__bar_memory_alloc(struct uvf_bar *bar, unsigned index, uint64_t size, ui
 	}
 	bar->mem = mem; /* a fresh memfd reads as zeros */
 	bar->mem_fd = fd;
+	return 0;
+}
+
+int uvf_device_set_bar_fd(struct uvf_device *dev, unsigned index, int fd, uint64_t offset)
+{
+	struct stat st;
+
+	if (!dev || index > 5 || fd < 0)
+		return -EINVAL;
+	if (dev->frozen)
+		return -EBUSY;
+	struct uvf_bar *bar = &dev->bars[index];
+	if (!bar->size || !(bar->flags & UVF_BAR_MMAP) || offset % MMAP_PAGE)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* a file shorter than the BAR would fault (SIGBUS) on access */
+	if (st.st_size < 0 || offset > (uint64_t)st.st_size || bar->size > (uint64_t)st.st_size - offset)
+		return -EINVAL;
+	void *mem = mmap(NULL, (size_t)bar->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
+	if (mem == MAP_FAILED)
+		return -errno;
+	munmap(bar->mem, (size_t)bar->size);
+	close(bar->mem_fd);
+	bar->mem = mem;
+	bar->mem_fd = fd;
+	bar->mem_fd_offset = offset;
+	bar->device_file = true;
 	return 0;
 }
 

@@ -432,6 +432,7 @@ static void drop_client(struct uvf_device *dev, const char *why)
 	uvf__rx_init(&dev->wait_rx, dev->max_msg_size);
 	dev->rx.ahead = dev->wait_rx.ahead = &dev->ahead;
 	queue_clear(dev);
+	dev->held = false;
 	/* transfers in flight end before their memory goes away */
 	uvf__dma_async_cancel(dev, -ENOTCONN);
 	uvf__migration_client_gone(dev); /* logging off, streams dropped */
@@ -522,9 +523,27 @@ static int accept_client(struct uvf_device *dev)
 }
 
 /* Run one message held by rx, then release it. */
+/* Whether the device holds this command (before_command said -EAGAIN). */
+static bool device_holds(struct uvf_device *dev, const struct uvf_msg_header *hdr, const uint8_t *body)
+{
+	if (!dev->cb.before_command || !dev->negotiated || (hdr->flags & UVF_MSG_TYPE_BITS) == UVF_MSG_TYPE_REPLY)
+		return false;
+	return dev->cb.before_command(dev, dev->cb_data, hdr->command, body, hdr->msg_size - UVF_MSG_HEADER_SIZE) ==
+	       -EAGAIN;
+}
+
 static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
 {
 	bool was_negotiated = dev->negotiated;
+	if (device_holds(dev, &rx->hdr, rx->body)) {
+		/* it waits at the head of the queue, and the rest behind it */
+		if (uvf__queue_push(dev, rx) < 0)
+			dev->drop_requested = true;
+		else
+			dev->held = true;
+		uvf__rx_release(rx);
+		return;
+	}
 	if (rx->hdr.flags & UVF_MSG_FLAG_NO_REPLY)
 		dev->loop.posted_streak++;
 	else
@@ -532,6 +551,7 @@ static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
 	dev->in_command = true;
 	int ret = uvf__handle_message(dev, &rx->hdr, rx->body, rx->fds, rx->nfds, rx->fds_overflow);
 	dev->in_command = false;
+	dev->messages_handled++;
 	/* handlers that keep an fd set its slot to -1; release closes the rest */
 	uvf__rx_release(rx);
 	if (ret < 0)
@@ -545,12 +565,17 @@ static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
 
 static void run_queued(struct uvf_device *dev)
 {
-	while (dev->conn_fd >= 0 && !dev->drop_requested && dev->queue_head < dev->queue_len) {
+	while (dev->conn_fd >= 0 && !dev->drop_requested && !dev->held && dev->queue_head < dev->queue_len) {
+		if (device_holds(dev, &dev->queue[dev->queue_head].hdr, dev->queue[dev->queue_head].body)) {
+			dev->held = true;
+			break;
+		}
 		struct uvf_queued_msg q = dev->queue[dev->queue_head++];
 		dev->queue_bytes -= q.hdr.msg_size - UVF_MSG_HEADER_SIZE;
 		dev->in_command = true;
 		int ret = uvf__handle_message(dev, &q.hdr, q.body, q.fds, q.nfds, q.fds_overflow);
 		dev->in_command = false;
+		dev->messages_handled++;
 		for (size_t f = 0; f < q.nfds; f++)
 			if (q.fds[f] >= 0)
 				close(q.fds[f]);
@@ -571,7 +596,7 @@ static bool service_connection(struct uvf_device *dev, bool drain, bool block)
 	bool ran = false;
 
 	run_queued(dev);
-	while (dev->conn_fd >= 0 && !dev->drop_requested) {
+	while (dev->conn_fd >= 0 && !dev->drop_requested && !dev->held) {
 		int ret = block ? uvf__rx_read_block(&dev->rx, dev->conn_fd, &why)
 				: uvf__rx_read(&dev->rx, dev->conn_fd, &why);
 		block = false;
@@ -687,6 +712,10 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 	}
 	if (__atomic_exchange_n(&dev->loop.stop_requested, false, __ATOMIC_SEQ_CST))
 		dev->loop.stopping = true;
+	if (__atomic_exchange_n(&dev->resume_requested, false, __ATOMIC_SEQ_CST) && dev->held) {
+		dev->held = false;
+		round.conn_ready = true;
+	}
 	for (int i = 0; i < n && !round.err; i++) {
 		struct uvf_watch *w = events[i].data.ptr;
 		w->fn(dev, w, &round);
@@ -707,6 +736,19 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 		return 1;
 	}
 	return 0;
+}
+
+void uvf_device_resume(struct uvf_device *dev)
+{
+	if (!dev)
+		return;
+	__atomic_store_n(&dev->resume_requested, true, __ATOMIC_SEQ_CST);
+	uvf__kick(dev);
+}
+
+uint64_t uvf_device_messages_handled(struct uvf_device *dev)
+{
+	return dev ? dev->messages_handled : 0;
 }
 
 int uvf_device_dispatch(struct uvf_device *dev)
@@ -734,7 +776,7 @@ static bool direct_receive_ok(struct uvf_device *dev)
 {
 	const struct uvf_loop *l = &dev->loop;
 
-	return l->direct_ready && dev->conn_fd >= 0 && dev->negotiated && !dev->drop_requested &&
+	return l->direct_ready && dev->conn_fd >= 0 && dev->negotiated && !dev->drop_requested && !dev->held &&
 	       l->extra_watched == 0 && !dev->dma_ops && dev->queue_head == dev->queue_len && uvf__rx_idle(&dev->rx) &&
 	       !__atomic_load_n(&l->threads_kick, __ATOMIC_RELAXED) &&
 	       __atomic_load_n(&l->wakeups, __ATOMIC_SEQ_CST) == l->wakeups_seen;

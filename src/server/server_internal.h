@@ -36,6 +36,10 @@ struct uvf_bar {
 	 * means nothing without that flag), handed to the client in
 	 * DEVICE_GET_REGION_INFO; owned by the device */
 	int mem_fd;
+	/* UVF_BAR_MMAP: where the BAR starts in mem_fd (non-zero only for a
+	 * file the device gave with uvf_device_set_bar_fd()) */
+	uint64_t mem_fd_offset;
+	bool device_file; /* mem_fd is the device's: a reset leaves its contents alone */
 	/* UVF_BAR_MMAP: areas set with uvf_device_set_bar_mmap_areas(); 0 =
 	 * the default (the BAR minus the MSI-X table and PBA pages) */
 	unsigned nr_mmap_areas;
@@ -95,6 +99,14 @@ struct uvf_queued_msg {
 	bool fds_overflow;
 };
 
+/* Config space bytes the device serves itself (uvf_device_set_config_access). */
+#define UVF_SERVER_MAX_CONFIG_HOOKS 16u
+struct uvf_config_hook {
+	uint32_t start, end; /* [start, end) */
+	uvf_config_access_fn fn;
+	void *data;
+};
+
 struct uvf_device {
 	void *user_data;
 	struct uvf_logger log;
@@ -108,6 +120,8 @@ struct uvf_device {
 	uint32_t irq_count[UVF_PCI_NUM_IRQS];
 	struct uvf_config_desc cfg_desc;
 	struct uvf_config cfg;
+	struct uvf_config_hook cfg_hooks[UVF_SERVER_MAX_CONFIG_HOOKS]; /* sorted, apart */
+	unsigned nr_cfg_hooks;
 	struct uvf_device_callbacks cb;
 	void *cb_data;
 	bool frozen;
@@ -131,6 +145,7 @@ struct uvf_device {
 	struct uvf_rx_ahead ahead; /* read-ahead shared by rx and wait_rx */
 	uint32_t max_msg_size;
 	bool in_command;       /* a client command is being handled */
+	uint64_t messages_handled; /* client messages run, for uvf_device_messages_handled() */
 	uint16_t next_dma_id;  /* atomic: device threads take ids too */
 	struct uvf_queued_msg *queue;
 	size_t queue_len, queue_head, queue_bytes;
@@ -168,6 +183,10 @@ struct uvf_device {
 	struct uvf_migration mig; /* migration.c */
 	/* interrupts raised now are latched as pending (under irq_lock) */
 	bool irq_quiesced;
+	/* before_command held a command (at the queue's head): nothing more
+	 * runs until uvf_device_resume() sets resume_requested (atomic) */
+	bool held;
+	bool resume_requested;
 };
 
 /* Reply being built by a command handler. */

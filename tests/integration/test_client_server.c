@@ -956,6 +956,7 @@ static void serves_from_a_user_event_loop(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	/* dispatch never blocks, even with nothing to do */
 	assert_int_equal(uvf_device_dispatch(l.dev), 0);
+	assert_int_equal(uvf_device_messages_handled(l.dev), 0);
 	assert_int_equal(pthread_create(&thr, NULL, own_loop_thread, &l), 0);
 
 	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
@@ -968,6 +969,8 @@ static void serves_from_a_user_event_loop(void **state)
 	l.stop = 1;
 	pthread_join(thr, NULL);
 	assert_true(l.dispatches > 0);
+	/* at least VERSION and the REGION_READ */
+	assert_true(uvf_device_messages_handled(l.dev) >= 2);
 	/* stop makes dispatch return 1 */
 	uvf_device_stop(l.dev);
 	assert_int_equal(uvf_device_dispatch(l.dev), 1);

@@ -39,9 +39,9 @@ for c in cases:
 PY
 }
 
-run() { # name, device command line (without --socket-path)
-	local name=$1 cmd=$2 rc=0
-	"$tool" --json --server-cmd "exec $build/devices/$cmd --socket-path=$dir/$name.sock 2>>$dir/$name.log" \
+run() { # name, device command line (without --socket-path), under devices/ or the build folder given (at)
+	local name=$1 cmd=$2 at=${3:-devices} rc=0
+	"$tool" --json --server-cmd "exec $build/$at/$cmd --socket-path=$dir/$name.sock 2>>$dir/$name.log" \
 		"$dir/$name.sock" >"$dir/$name.json" 2>"$dir/$name.err" || rc=$?
 	local device=${cmd%% *} why=() out p f w s total
 	out=$(verdicts "$dir/$name.json")
@@ -80,6 +80,14 @@ run scratch uvf-scratch
 run dmatest uvf-dmatest
 run idio16 uvf-idio16
 run nvme "uvf-nvme --size=1M"
+# devices written against the libvfio-user API (compat/libvfio-user), when built
+if [ -x "$build/compat/libvfio-user/samples/vfu-gpio" ]; then
+	run vfu-gpio vfu-gpio compat/libvfio-user/samples
+	run vfu-mmap-mig vfu-mmap-mig compat/libvfio-user/samples
+	run vfu-sgl-dma vfu-sgl-dma compat/libvfio-user/samples
+else
+	echo "conform: libvfio-user samples not built (libvfio_user_compat=false): skipped"
+fi
 
 # The checker must be able to fail: a lax server that accepts everything
 # must get exit status 1 and these cases as FAIL.

@@ -7,6 +7,7 @@
  * exact layout matter; the harness checks for leaked fds after each test.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -269,6 +270,55 @@ static void mappable_bar_is_shared_memory_between_client_and_device(void **state
 	munmap((void *)cmem, 4 * PAGE);
 	uvf_client_close(c);
 	harness_stop(&h);
+}
+
+/* A device's own file as the BAR: the client maps it at the region
+ * offset, the device and REGION_READ see the same bytes, a reset leaves
+ * them alone. */
+static void mappable_bar_can_be_the_devices_own_file(void **state)
+{
+	(void)state;
+	struct harness h;
+	seen_reset();
+	harness_prepare(&h);
+	struct uvf_device *dev = new_device();
+	add_mmap_bar(dev, 0, 2 * PAGE);
+	int fd = memfd_create("bar-file", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 3 * PAGE), 0);
+	/* refused: unaligned offset, file too short, not a mappable BAR */
+	assert_int_equal(uvf_device_set_bar_fd(dev, 0, fd, 100), -EINVAL);
+	assert_int_equal(uvf_device_set_bar_fd(dev, 0, fd, 2 * PAGE), -EINVAL);
+	assert_int_equal(uvf_device_set_bar_fd(dev, 1, fd, 0), -EINVAL);
+	assert_int_equal(uvf_device_set_bar_fd(dev, 0, -1, 0), -EINVAL);
+	assert_int_equal(uvf_device_set_bar_fd(dev, 0, fd, PAGE), 0);
+	uint32_t *mine = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(mine != MAP_FAILED);
+	harness_start(&h, dev, NULL);
+	assert_int_equal(uvf_device_set_bar_fd(h.dev, 0, fd, PAGE), -EBUSY);
+	struct uvf_client *c = harness_connect(&h);
+
+	struct uvf_client_region r = {.argsz = sizeof(r)};
+	assert_int_equal(uvf_client_region_info(c, 0, &r), 0);
+	assert_int_equal(r.offset, PAGE);
+	assert_true(r.fd >= 0);
+	volatile uint32_t *cmem = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, (off_t)r.offset);
+	assert_true(cmem != MAP_FAILED);
+	mine[(PAGE + 0x40) / 4] = 0x600dcafe;
+	assert_int_equal(cmem[0x40 / 4], 0x600dcafe);
+	uint32_t v = 0;
+	assert_int_equal(uvf_client_region_read(c, 0, 0x40, &v, 4), 0);
+	assert_int_equal(v, 0x600dcafe);
+	v = 0x1234;
+	assert_int_equal(uvf_client_region_write(c, 0, 0x80, &v, 4), 0);
+	assert_int_equal(mine[(PAGE + 0x80) / 4], 0x1234);
+	assert_int_equal(uvf_client_reset(c), 0);
+	assert_int_equal(mine[(PAGE + 0x40) / 4], 0x600dcafe);
+
+	munmap((void *)cmem, 2 * PAGE);
+	uvf_client_close(c);
+	harness_stop(&h);
+	munmap(mine, 3 * PAGE);
 }
 
 static void mappable_areas_leave_out_the_msix_pages(void **state)
@@ -594,10 +644,19 @@ static void ioeventfd_descriptions_are_validated(void **state)
 	assert_int_equal(add_ioeventfd(dev, 0, 0x40, 2, true, 0x10000, false), -EINVAL);    /* value too wide */
 	assert_int_equal(add_ioeventfd(dev, 0, 2 * PAGE + 8, 4, false, 0, false), -EINVAL); /* MSI-X table */
 	assert_int_equal(add_ioeventfd(dev, 0, 3 * PAGE, 8, false, 0, false), -EINVAL);	    /* PBA */
-	struct uvf_ioeventfd_desc d = {.version = 2, .bar = 0, .offset = 0x40, .size = 4};
+	struct uvf_ioeventfd_desc d = {.version = 3, .bar = 0, .offset = 0x40, .size = 4};
+	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
+	d.version = 0;
 	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
 	d.version = UVF_IOEVENTFD_DESC_VERSION;
-	d.flags = 0x2;
+	d.flags = 0x4;
+	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
+	/* the device's own fd: not in version 1, and it must be an fd */
+	d.version = 1;
+	d.flags = UVF_IOEVENTFD_DEVICE_FD;
+	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
+	d.version = UVF_IOEVENTFD_DESC_VERSION;
+	d.fd = -1;
 	assert_int_equal(uvf_device_add_ioeventfd(dev, &d), -EINVAL);
 	assert_int_equal(uvf_device_add_ioeventfd(dev, NULL), -EINVAL);
 	assert_int_equal(uvf_device_add_ioeventfd(NULL, &d), -EINVAL);
@@ -779,6 +838,39 @@ static void io_fds_sends_no_more_fds_than_the_client_takes(void **state)
 	assert_int_equal(nfds, 0);
 	close(s);
 	harness_stop(&h);
+}
+
+/* An ioeventfd on the device's own eventfd: a matching REGION_WRITE
+ * signals it, and the library hands it out as the ioeventfd's fd. */
+static void ioeventfd_can_use_the_devices_own_eventfd(void **state)
+{
+	(void)state;
+	struct harness h;
+	seen_reset();
+	harness_prepare(&h);
+	struct uvf_device *dev = new_device();
+	add_mmap_bar(dev, 0, PAGE);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	struct uvf_ioeventfd_desc d = UVF_IOEVENTFD_DESC_INIT;
+	d.bar = 0;
+	d.offset = 0x20;
+	d.size = 4;
+	d.flags = UVF_IOEVENTFD_DEVICE_FD;
+	d.fd = efd;
+	int id = uvf_device_add_ioeventfd(dev, &d);
+	assert_true(id >= 0);
+	assert_int_equal(uvf_device_ioeventfd_fd(dev, id), efd);
+	harness_start(&h, dev, NULL);
+	struct uvf_client *c = harness_connect(&h);
+	uint32_t v = 7;
+	assert_int_equal(uvf_client_region_write(c, 0, 0x20, &v, 4), 0);
+	uint64_t count = 0;
+	assert_int_equal(read(efd, &count, sizeof(count)), (ssize_t)sizeof(count));
+	assert_int_equal(count, 1);
+	uvf_client_close(c);
+	harness_stop(&h); /* closes efd: the device owns it */
+	assert_int_equal(fcntl(efd, F_GETFD), -1);
 }
 
 static void matching_region_write_signals_instead_of_storing(void **state)
@@ -1006,6 +1098,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mappable_bar_is_shared_memory_between_client_and_device),
+		cmocka_unit_test(mappable_bar_can_be_the_devices_own_file),
 		cmocka_unit_test(mappable_areas_leave_out_the_msix_pages),
 		cmocka_unit_test(a_bar_made_only_of_msix_pages_is_not_mappable),
 		cmocka_unit_test(region_info_carries_the_fd_only_when_the_reply_fits),
@@ -1017,6 +1110,7 @@ int main(void)
 		cmocka_unit_test(io_fds_lists_the_ioeventfds_of_a_region),
 		cmocka_unit_test(io_fds_sends_no_more_fds_than_the_client_takes),
 		cmocka_unit_test(matching_region_write_signals_instead_of_storing),
+		cmocka_unit_test(ioeventfd_can_use_the_devices_own_eventfd),
 		cmocka_unit_test(write_multi_is_advertised_and_applied_in_order),
 		cmocka_unit_test(malformed_write_multi_is_refused),
 		cmocka_unit_test(write_multi_fits_a_server_with_a_small_transfer_size),

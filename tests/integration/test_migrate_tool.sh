@@ -30,10 +30,11 @@ check() { # name, command...
 	if "$@"; then passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
 }
 
-serve() { # name, program, args...
+serve() { # name, program (in devices/, or a path in the build folder), args...
 	local name=$1 prog=$2
 	shift 2
-	"$build/devices/$prog" --socket-path="$dir/$name.sock" "$@" 2>"$dir/$name.log" &
+	[[ "$prog" == */* ]] || prog=devices/$prog
+	"$build/$prog" --socket-path="$dir/$name.sock" "$@" 2>"$dir/$name.log" &
 	pids+=($!)
 	for _ in $(seq 100); do [ -S "$dir/$name.sock" ] && return 0; sleep 0.05; done
 	echo "FAIL: $prog did not listen"; cat "$dir/$name.log"; return 1
@@ -57,8 +58,16 @@ check "idio1 listens" serve idio1 uvf-idio16
 check "idio2 listens" serve idio2 uvf-idio16
 check "nvme1 listens" serve nvme1 uvf-nvme --size=1M
 check "nvme2 listens" serve nvme2 uvf-nvme --size=1M
+devs="dma idio nvme"
+# a device written against the libvfio-user API (compat/libvfio-user), when built
+vfu_mig=compat/libvfio-user/samples/vfu-mmap-mig
+if [ -x "$build/$vfu_mig" ]; then
+	check "vfu1 listens" serve vfu1 "$vfu_mig"
+	check "vfu2 listens" serve vfu2 "$vfu_mig"
+	devs="$devs vfu"
+fi
 
-for dev in dma idio nvme; do
+for dev in $devs; do
 	migrate "${dev}1" "${dev}2" --json
 	check "$dev: migrated" test "$rc" -eq 0
 	check "$dev: JSON summary" expect "$out" '{"ok":true,"precopy":true,"logging":true,'

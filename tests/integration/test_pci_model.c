@@ -8,6 +8,9 @@
  * dmatest device driven with MSI-X and through its mapped BAR4.
  */
 #include <errno.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,6 +60,7 @@ struct model {
 	int msix_range_calls; /* callbacks that saw table or PBA bytes */
 	int resets[4];	      /* by reason */
 	enum uvf_reset_reason last_reason;
+	uint32_t last_irq_set[4]; /* index, start, count, flags of the last SET_IRQS */
 };
 
 static struct model g_m;
@@ -121,6 +125,17 @@ static int on_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason re
 	return 0;
 }
 
+static void on_irq_set(struct uvf_device *dev, void *data, unsigned index, uint32_t start, uint32_t count,
+		       uint32_t flags)
+{
+	struct model *m = data;
+	(void)dev;
+	m->last_irq_set[0] = index;
+	m->last_irq_set[1] = start;
+	m->last_irq_set[2] = count;
+	m->last_irq_set[3] = flags;
+}
+
 static struct uvf_device *make_model(struct model *m)
 {
 	struct uvf_device *dev;
@@ -144,6 +159,7 @@ static struct uvf_device *make_model(struct model *m)
 	assert_int_equal(uvf_device_add_vendor_capability(dev, vendor, sizeof(vendor), NULL), 0xa8);
 	assert_int_equal(uvf_device_add_ext_capability(dev, 0x0003, 1, serial, sizeof(serial), NULL), 0x100);
 	cb.reset = on_reset;
+	cb.irq_set = on_irq_set;
 	assert_int_equal(uvf_device_set_callbacks(dev, &cb, m), 0);
 	return dev;
 }
@@ -454,6 +470,11 @@ static void msix_client_mask_and_table_mask_both_hold(void **state)
 	msix_entry(c, 4, 0xfee00000u, 1, 0);
 	/* SET_IRQS mask alone */
 	assert_int_equal(uvf_client_irq_mask(c, UVF_PCI_MSIX_IRQ, 4, 1, true), 0);
+	/* the device heard of it with the request's range and flags */
+	assert_int_equal(g_m.last_irq_set[0], UVF_PCI_MSIX_IRQ);
+	assert_int_equal(g_m.last_irq_set[1], 4);
+	assert_int_equal(g_m.last_irq_set[2], 1);
+	assert_int_equal(g_m.last_irq_set[3], UVF_IRQ_SET_DATA_NONE | UVF_IRQ_SET_ACTION_MASK);
 	assert_int_equal(dev_raise(c, 4), 0);
 	assert_true(quiet(fds[4]));
 	assert_int_equal(pba(c), 1u << 4);
@@ -847,7 +868,13 @@ static void library_capabilities_precede_the_devices_own(void **state)
 	assert_int_equal(uvf_device_set_irq_count(dev, UVF_PCI_MSI_IRQ, 4), 0);
 	assert_int_equal(uvf_device_set_msi_flags(dev, 0), 0);
 	assert_int_equal(uvf_device_add_vendor_capability(dev, body, 3, NULL), 0x68);
-	assert_int_equal(uvf_device_find_capability(dev, 0x01, false), -EINVAL); /* not listening */
+	/* before listen, the offsets handed out so far */
+	assert_int_equal(uvf_device_find_capability(dev, 0x01, false), 0x40);
+	assert_int_equal(uvf_device_find_capability(dev, 0x05, false), 0x48);
+	assert_int_equal(uvf_device_find_capability(dev, 0x09, false), 0x60);
+	assert_int_equal(uvf_device_find_capability(dev, 0x10, false), -ENOENT);
+	assert_int_equal(uvf_device_find_capability(dev, 0x0003, true), -ENOENT);
+	assert_int_equal(uvf_device_find_capability(dev, 0x100, false), -EINVAL);
 	assert_int_equal(uvf_irq_mode(dev), -EINVAL);
 	assert_int_equal(uvf_irq_raise(dev, 0), -EINVAL);
 	assert_int_equal(uvf_irq_set_intx_level(dev, true), -EINVAL);
@@ -1214,9 +1241,180 @@ static void dmatest_reset_clears_bar4_under_the_mapping(void **state)
 	uvf_client_close(c);
 }
 
+static void callbacks_of_version_1_and_2_are_accepted(void **state)
+{
+	struct uvf_device *dev;
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	(void)state;
+	assert_int_equal(uvf_device_new(&dev), 0);
+	cb.version = 0;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, NULL), -EINVAL);
+	cb.version = UVF_DEVICE_CALLBACKS_VERSION + 1;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, NULL), -EINVAL);
+	cb.version = 1;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, NULL), 0);
+	cb.version = 2;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, NULL), 0);
+	uvf_device_free(dev);
+}
+
+/* The device's own config space range: its bytes come from the
+ * callback, writes reach it and not the image, straddling accesses are
+ * split. */
+struct cfg_hook_state {
+	uint8_t regs[16];
+	unsigned calls;
+	uint32_t last_offset;
+	size_t last_len;
+};
+
+static int cfg_hook(struct uvf_device *dev, void *data, uint32_t offset, void *buf, size_t len, bool is_write)
+{
+	struct cfg_hook_state *st = data;
+	(void)dev;
+	st->calls++;
+	st->last_offset = offset;
+	st->last_len = len;
+	if (offset == 0xcc)
+		return -EPERM;
+	if (is_write)
+		memcpy(st->regs + (offset - 0xc0), buf, len);
+	else
+		memcpy(buf, st->regs + (offset - 0xc0), len);
+	return 0;
+}
+
+static void config_ranges_go_to_the_device(void **state)
+{
+	static struct cfg_hook_state st;
+	struct harness h;
+	struct uvf_device *dev;
+	struct uvf_pci_ids ids = {.vendor_id = 0x1de0, .device_id = 0x00fe, .class_code = 0xff0000};
+	(void)state;
+
+	memset(&st, 0, sizeof(st));
+	for (unsigned i = 0; i < sizeof(st.regs); i++)
+		st.regs[i] = (uint8_t)(0xa0 + i);
+	harness_prepare(&h);
+	assert_int_equal(uvf_device_new(&dev), 0);
+	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xc0, 0xc0, cfg_hook, &st), -EINVAL);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xc0, 4097, cfg_hook, &st), -EINVAL);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xc0, 0xd0, NULL, &st), -EINVAL);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xc0, 0xd0, cfg_hook, &st), 0);
+	assert_int_equal(uvf_device_set_config_access(dev, 0xcf, 0xe0, cfg_hook, &st), -EINVAL); /* overlap */
+	assert_int_equal(uvf_device_set_config_access(dev, 0xb0, 0xc1, cfg_hook, &st), -EINVAL); /* overlap */
+	harness_start(&h, dev, NULL);
+	assert_int_equal(uvf_device_set_config_access(h.dev, 0xe0, 0xf0, cfg_hook, &st), -EBUSY);
+	struct uvf_client *c = harness_connect(&h);
+
+	uint8_t b[4];
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0xc4, b, 4), 0);
+	assert_int_equal(b[0], 0xa4);
+	assert_int_equal(b[3], 0xa7);
+	/* straddling: two emulated zero bytes, then two of the device's */
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0xbe, b, 4), 0);
+	assert_int_equal(b[0], 0);
+	assert_int_equal(b[1], 0);
+	assert_int_equal(b[2], 0xa0);
+	assert_int_equal(b[3], 0xa1);
+	assert_int_equal(st.last_offset, 0xc0);
+	assert_int_equal(st.last_len, 2);
+	/* ... and across the end of the range */
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0xce, b, 4), 0);
+	assert_int_equal(b[0], 0xae);
+	assert_int_equal(b[1], 0xaf);
+	assert_int_equal(b[2], 0);
+	assert_int_equal(st.last_offset, 0xce);
+	assert_int_equal(st.last_len, 2);
+	/* a write goes to the device, the image keeps its bytes */
+	uint32_t v = 0x11223344;
+	assert_int_equal(uvf_client_region_write(c, UVF_PCI_CONFIG_REGION, 0xc8, &v, 4), 0);
+	assert_int_equal(st.regs[8], 0x44);
+	uint8_t img[4];
+	assert_int_equal(uvf_device_config_read(h.dev, 0xc8, img, 4), 0);
+	assert_int_equal(img[0], 0);
+	/* the device's errno reaches the client */
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0xcc, b, 4), -EPERM);
+	/* the rest of config space is still emulated */
+	uint16_t vid = 0;
+	assert_int_equal(uvf_client_region_read(c, UVF_PCI_CONFIG_REGION, 0, &vid, 2), 0);
+	assert_int_equal(vid, 0x1de0);
+	uvf_client_close(c);
+	harness_stop(&h);
+}
+
+/* before_command: a command held with -EAGAIN gets no reply and stops
+ * the ones after it, until uvf_device_resume(); then both run in order. */
+static atomic_int g_hold; /* hold DEVICE_RESET while set */
+static atomic_int g_asked;
+
+static int hold_reset(struct uvf_device *dev, void *data, uint16_t command, const void *body, size_t len)
+{
+	(void)dev, (void)data, (void)body, (void)len;
+	atomic_fetch_add(&g_asked, 1);
+	return command == UVF_CMD_DEVICE_RESET && atomic_load(&g_hold) ? -EAGAIN : 0;
+}
+
+static int count_reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
+{
+	(void)dev, (void)reason;
+	atomic_fetch_add((atomic_int *)data, 1);
+	return 0;
+}
+
+static void held_command_waits_for_resume(void **state)
+{
+	static atomic_int resets;
+	struct harness h;
+	struct uvf_device *dev;
+	struct uvf_pci_ids ids = {.vendor_id = 0x1de0, .device_id = 0x00fe, .class_code = 0xff0000};
+	struct uvf_device_callbacks cb = UVF_DEVICE_CALLBACKS_INIT;
+	(void)state;
+	atomic_store(&resets, 0);
+	atomic_store(&g_hold, 1);
+	atomic_store(&g_asked, 0);
+	harness_prepare(&h);
+	assert_int_equal(uvf_device_new(&dev), 0);
+	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
+	cb.before_command = hold_reset;
+	cb.reset = count_reset;
+	assert_int_equal(uvf_device_set_callbacks(dev, &cb, &resets), 0);
+	uvf_device_resume(NULL);
+	uvf_device_resume(dev); /* nothing held: nothing happens */
+	harness_start(&h, dev, NULL);
+	int sock = harness_raw_connect(&h);
+	assert_int_equal(harness_raw_version(sock), 0);
+	uint8_t reply[64];
+	size_t rlen;
+	/* the reset and a read behind it: no reply while held */
+	struct uvf_msg_header reset = {.msg_id = 7, .command = UVF_CMD_DEVICE_RESET, .msg_size = 16};
+	assert_int_equal(send(sock, &reset, sizeof(reset), MSG_NOSIGNAL), 16);
+	struct pollfd p = {.fd = sock, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 200), 0);
+	assert_int_equal(atomic_load(&resets), 0);
+	assert_true(atomic_load(&g_asked) >= 1);
+	atomic_store(&g_hold, 0);
+	uvf_device_resume(h.dev);
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	struct uvf_msg_header rh;
+	assert_int_equal(recv(sock, &rh, sizeof(rh), MSG_WAITALL), (ssize_t)sizeof(rh));
+	assert_int_equal(rh.msg_id, 7);
+	assert_int_equal(rh.flags & UVF_MSG_FLAG_ERROR, 0);
+	assert_int_equal(atomic_load(&resets), 1);
+	/* and commands flow again */
+	assert_int_equal(harness_raw_call(sock, 8, UVF_CMD_DEVICE_RESET, 0, NULL, 0, reply, sizeof(reply), &rlen), 0);
+	assert_int_equal(atomic_load(&resets), 2);
+	close(sock);
+	harness_stop(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(callbacks_of_version_1_and_2_are_accepted),
+		cmocka_unit_test(config_ranges_go_to_the_device),
+		cmocka_unit_test(held_command_waits_for_resume),
 		cmocka_unit_test_setup_teardown(config_is_4k_with_library_caps_and_ext_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(bar_sizing_and_command_decode_on_a_pcie_function, setup, teardown),
 		cmocka_unit_test_setup_teardown(msix_vectors_fire_when_enabled_in_config, setup, teardown),
