@@ -6,7 +6,9 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -62,4 +64,45 @@ void proxy_run_stop(struct proxy_run *p)
 	assert_int_equal(waitpid(p->pid, &status, 0), p->pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+atomic_ullong doorbell_count;
+int doorbell_fd = -1;
+
+static void doorbell(struct uvf_device *dev, void *data, uint64_t count)
+{
+	uint64_t one = 1;
+
+	(void)dev, (void)data;
+	atomic_fetch_add(&doorbell_count, count);
+	if (write(doorbell_fd, &one, sizeof(one)) != sizeof(one))
+		fprintf(stderr, "doorbell eventfd full\n");
+}
+
+static int zero_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
+{
+	(void)dev, (void)data, (void)offset;
+	memset(buf, 0, len);
+	return 0;
+}
+
+static int ignore_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
+{
+	(void)dev, (void)data, (void)offset, (void)buf, (void)len;
+	return 0;
+}
+
+struct uvf_device *doorbell_device(void)
+{
+	struct uvf_device *dev = NULL;
+	struct uvf_pci_ids ids = {.vendor_id = 0x1af4, .device_id = 0x10f0, .class_code = 0xff0000};
+	struct uvf_bar_desc bar = {.size = 4096, .flags = UVF_BAR_MEMORY, .read = zero_read, .write = ignore_write};
+	struct uvf_ioeventfd_desc io = {
+		.version = UVF_IOEVENTFD_DESC_VERSION, .bar = 0, .offset = 0x100, .size = 4, .fn = doorbell};
+
+	assert_int_equal(uvf_device_new(&dev), 0);
+	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
+	assert_int_equal(uvf_device_set_bar(dev, 0, &bar), 0);
+	assert_int_equal(uvf_device_add_ioeventfd(dev, &io), 0);
+	return dev;
 }

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* uvf-proxy as the proxy tests start it: the program named by $UVF_PROXY,
- * its socket and log in a folder of the test's (proxy_run.c). */
+ * its socket and log in a folder of the test's, and a device with an
+ * ioeventfd to put behind it (proxy_run.c). */
 #ifndef UVF_TEST_PROXY_RUN_H
 #define UVF_TEST_PROXY_RUN_H
 
+#include <stdatomic.h>
 #include <sys/types.h>
+
+#include <uvf/server.h>
 
 struct proxy_run {
 	pid_t pid;
@@ -22,5 +26,12 @@ void proxy_run_start(struct proxy_run *p, const char *server, char *const extra[
 
 /* SIGTERM, and the exit status must be 0. */
 void proxy_run_stop(struct proxy_run *p);
+
+/* A device whose 4 KiB memory BAR 0 has an ioeventfd at 0x100: each
+ * doorbell adds its count to doorbell_count and signals doorbell_fd (an
+ * eventfd the test makes and closes). */
+extern atomic_ullong doorbell_count;
+extern int doorbell_fd;
+struct uvf_device *doorbell_device(void);
 
 #endif

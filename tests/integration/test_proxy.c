@@ -407,52 +407,17 @@ static void hostile_clients_cost_only_their_connection(void **state)
 /* ioeventfds                                                           */
 /* ------------------------------------------------------------------ */
 
-static atomic_ullong doorbells;
-static int doorbell_fd = -1;
-
-static void doorbell(struct uvf_device *dev, void *data, uint64_t count)
-{
-	uint64_t one = 1;
-
-	(void)dev, (void)data;
-	atomic_fetch_add(&doorbells, count);
-	if (write(doorbell_fd, &one, sizeof(one)) != sizeof(one))
-		fprintf(stderr, "doorbell eventfd full\n");
-}
-
-static int bar_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
-{
-	(void)dev, (void)data, (void)offset;
-	memset(buf, 0, len);
-	return 0;
-}
-
-static int bar_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
-{
-	(void)dev, (void)data, (void)offset, (void)buf, (void)len;
-	return 0;
-}
-
 static void ioeventfds_arrive_and_bypass_the_proxy(void **state)
 {
 	struct harness h;
 	struct proxy_run p;
-	struct uvf_device *dev = NULL;
-	struct uvf_pci_ids ids = {.vendor_id = 0x1af4, .device_id = 0x10f0, .class_code = 0xff0000};
-	struct uvf_bar_desc bar = {.size = 4096, .flags = UVF_BAR_MEMORY, .read = bar_read, .write = bar_write};
-	struct uvf_ioeventfd_desc io = {
-		.version = UVF_IOEVENTFD_DESC_VERSION, .bar = 0, .offset = 0x100, .size = 4, .fn = doorbell};
 	struct uvf_client_ioeventfd fds[4];
 	size_t n = 0;
 
 	(void)state;
 	doorbell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	harness_prepare(&h);
-	assert_int_equal(uvf_device_new(&dev), 0);
-	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
-	assert_int_equal(uvf_device_set_bar(dev, 0, &bar), 0);
-	assert_int_equal(uvf_device_add_ioeventfd(dev, &io), 0);
-	harness_start(&h, dev, NULL);
+	harness_start(&h, doorbell_device(), NULL);
 	proxy_start(&p, h.dir, h.path, NULL);
 
 	struct uvf_client *c = connect_proxy(&p);
@@ -466,7 +431,7 @@ static void ioeventfds_arrive_and_bypass_the_proxy(void **state)
 	uint32_t v = 1;
 	assert_int_equal(uvf_client_access_write(c, 0, 0x100, &v, 4), 0);
 	assert_true(harness_wait_eventfd(doorbell_fd, 5000) >= 1);
-	assert_true(atomic_load(&doorbells) >= 1);
+	assert_true(atomic_load(&doorbell_count) >= 1);
 	usleep(50000);
 	assert_int_equal(trace_messages(&p), before);
 	uvf_client_close(c);

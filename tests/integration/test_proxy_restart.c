@@ -320,47 +320,6 @@ static void requests_fail_with_etimedout_after_the_hold_time(void **state)
 /* ioeventfds: the client's old ones reach the restarted server         */
 /* ------------------------------------------------------------------ */
 
-static atomic_ullong doorbells;
-static int doorbell_fd = -1;
-
-static void doorbell(struct uvf_device *dev, void *data, uint64_t count)
-{
-	uint64_t one = 1;
-
-	(void)dev, (void)data;
-	atomic_fetch_add(&doorbells, count);
-	if (write(doorbell_fd, &one, sizeof(one)) != sizeof(one))
-		fprintf(stderr, "doorbell eventfd full\n");
-}
-
-static int bar_read(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
-{
-	(void)dev, (void)data, (void)offset;
-	memset(buf, 0, len);
-	return 0;
-}
-
-static int bar_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
-{
-	(void)dev, (void)data, (void)offset, (void)buf, (void)len;
-	return 0;
-}
-
-static struct uvf_device *doorbell_device(void)
-{
-	struct uvf_device *dev = NULL;
-	struct uvf_pci_ids ids = {.vendor_id = 0x1af4, .device_id = 0x10f0, .class_code = 0xff0000};
-	struct uvf_bar_desc bar = {.size = 4096, .flags = UVF_BAR_MEMORY, .read = bar_read, .write = bar_write};
-	struct uvf_ioeventfd_desc io = {
-		.version = UVF_IOEVENTFD_DESC_VERSION, .bar = 0, .offset = 0x100, .size = 4, .fn = doorbell};
-
-	assert_int_equal(uvf_device_new(&dev), 0);
-	assert_int_equal(uvf_device_set_pci_ids(dev, &ids), 0);
-	assert_int_equal(uvf_device_set_bar(dev, 0, &bar), 0);
-	assert_int_equal(uvf_device_add_ioeventfd(dev, &io), 0);
-	return dev;
-}
-
 static void restart_in_process(struct harness *h)
 {
 	uvf_device_stop(h->dev);
@@ -406,10 +365,10 @@ static void old_ioeventfds_reach_the_restarted_server(void **state)
 	assert_int_equal(pthread_create(&h.thread, NULL, serve, &h), 0);
 	assert_true(wait_log(&p, "server back after", 5000));
 	assert_true(wait_log(&p, "relaying 1 ioeventfds", 2000));
-	uint64_t before = atomic_load(&doorbells);
+	uint64_t before = atomic_load(&doorbell_count);
 	assert_int_equal(uvf_client_access_write(c, 0, 0x100, &v, 4), 0);
 	assert_true(harness_wait_eventfd(doorbell_fd, 5000) >= 1);
-	assert_true(atomic_load(&doorbells) > before);
+	assert_true(atomic_load(&doorbell_count) > before);
 
 	uvf_client_close(c);
 	proxy_run_stop(&p);
