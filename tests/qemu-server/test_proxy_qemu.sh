@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# uvf-proxy in front of a server uvf did not write: QEMU 7.2's
-# x-vfio-user-server (lsi53c895a and nvme). uvf-lspci prints the same
-# through the proxy as directly (QEMU offers no twin socket, so nothing
-# differs), the trace decodes QEMU's replies, and the proxy leaves when
-# its client did. QEMU serves one client per process: one start each.
+# uvf-proxy in front of servers uvf did not write: QEMU 7.2's
+# x-vfio-user-server (lsi53c895a and nvme), and libvfio-user's gpio sample
+# (built here against the libvfio-user that QEMU's set-up built).
+# uvf-lspci prints the same through the proxy as directly (neither offers
+# a twin socket, so nothing differs), the trace decodes their replies, and
+# the proxy leaves when its client did (QEMU) or when stopped (the gpio
+# sample serves client after client). QEMU serves one client per process:
+# one start each.
 # Usage: test_proxy_qemu.sh SOURCE_DIR BUILD_DIR
 # Environment: UVF_QEMU_SERVER (QEMU binary from qemu-server-setup.sh); the
 # test is skipped (77) without it unless UVF_REQUIRE_INTEROP=1.
@@ -20,9 +23,10 @@ if [ -z "${UVF_QEMU_SERVER:-}" ] || [ ! -x "${UVF_QEMU_SERVER:-}" ]; then
 	exit 77
 fi
 dir=$(mktemp -d /tmp/uvf-proxy-qemu.XXXXXX)
-qemu_pid= proxy_pid=
+qemu_pid= proxy_pid= gpio_pid=
 cleanup() {
 	[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null
+	[ -z "$gpio_pid" ] || kill "$gpio_pid" 2>/dev/null
 	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null
 	rm -rf "$dir"
 }
@@ -73,5 +77,35 @@ for device in lsi53c895a nvme; do
 	check "$device: config space read traced" grep -qE 's>c id=[0-9]+ reply REGION_READ region=7 offset=0x0 count=' "$dir/trace.txt"
 	check "$device: summary" grep -q '^DEVICE_GET_REGION_INFO ' "$dir/proxy.err"
 done
+
+# libvfio-user's gpio sample: one process serves client after client.
+lvu=$(dirname "$UVF_QEMU_SERVER")
+lvu_src=$lvu/src/qemu-7.2+dfsg/subprojects/libvfio-user
+lvu_lib=$lvu/build/subprojects/libvfio-user/lib
+gpio=$dir/gpio-pci-idio-16
+if ${CC:-cc} -O2 -w -I"$lvu_src/include" -I"$lvu_src/lib" -o "$gpio" "$lvu_src/samples/gpio-pci-idio-16.c" \
+	"$lvu_lib/libvfio-user.so.0" -Wl,-rpath,"$lvu_lib" 2>"$dir/gpio-build.log"; then
+	"$gpio" "$dir/gpio.sock" 2>"$dir/gpio.log" &
+	gpio_pid=$!
+	wait_socket "$dir/gpio.sock"
+	"$build/tools/uvf-lspci" -vv "$dir/gpio.sock" >"$dir/direct.txt" 2>&1
+	"$build/tools/uvf-proxy" --listen "$dir/proxy.sock" --server "$dir/gpio.sock" --trace "$dir/trace.txt" \
+		--keep 2>"$dir/proxy.err" &
+	proxy_pid=$!
+	wait_socket "$dir/proxy.sock"
+	"$build/tools/uvf-lspci" -vv "$dir/proxy.sock" >"$dir/proxied.txt" 2>&1
+	check "libvfio-user: lspci through the proxy" cmp "$dir/direct.txt" "$dir/proxied.txt"
+	check "libvfio-user: its VERSION reply traced" grep -qE '^[0-9.]+ s>c id=[0-9]+ reply VERSION major=0 minor=[0-9]+ caps=' "$dir/trace.txt"
+	check "libvfio-user: config space read traced" grep -qE 's>c id=[0-9]+ reply REGION_READ region=7 offset=0x0 count=' "$dir/trace.txt"
+	kill "$proxy_pid"
+	wait "$proxy_pid"
+	check "libvfio-user: the proxy exits 0 on SIGTERM" test $? -eq 0
+	proxy_pid=
+	check "libvfio-user: the sample still serves" kill -0 "$gpio_pid"
+else
+	echo "the gpio sample did not build:"
+	cat "$dir/gpio-build.log"
+	failed=$((failed + 1))
+fi
 echo "proxy_qemu: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
