@@ -352,6 +352,7 @@ run_boot() {
 		init=$HERE/init/sgldma.sh
 		files=("$GUEST/vfu-sgl-check:/bin/vfu-sgl-check")
 		dev_cmd=("$SGLDMA" -v)
+		conf=("UVF_SGLDMA_MEMORY=$memory")
 		after=sgldma_after
 		;;
 	nvme)
