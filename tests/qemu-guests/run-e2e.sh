@@ -601,7 +601,8 @@ sgldma_boot() {
 		SUMMARY+=("$(printf '%-19s skipped: %s' "$name" "built with libvfio_user_compat=false")")
 		return 0
 	fi
-	if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q "^$target:" &&
+	# (grep without -q reads all of ninja's output: no SIGPIPE under pipefail)
+	if ninja -C "$BUILD" -t targets all 2>/dev/null | grep "^$target:" >/dev/null &&
 		! ninja -C "$BUILD" -j2 "$target" >"$BUILD/vfu-sgl-dma.build.log" 2>&1; then
 		why="vfu-sgl-dma does not build (see $BUILD/vfu-sgl-dma.build.log)"
 	elif [ ! -x "$SGLDMA" ]; then
@@ -679,10 +680,10 @@ run_boot idio16-pc-shared idio16 pc shared none
 idio16py_boot
 run_boot dmatest-q35-shared dmatest q35 shared flr "${Q35_IOMMU[@]}"
 run_boot dmatest-q35-private dmatest q35 private flr "${Q35_IOMMU[@]}"
-# two vCPUs: the driver makes one I/O queue pair per CPU; fio verifies
-# at queue depth 32 on both queues, and with private memory on one
 sgldma_boot sgldma-pc-shared shared
 sgldma_boot sgldma-pc-private private
+# two vCPUs: the driver makes one I/O queue pair per CPU; fio verifies
+# at queue depth 32 on both queues, and with private memory on one
 nvme_boot nvme-q35-shared q35 shared 1 --qemu-arg -smp --qemu-arg 2
 nvme_boot nvme-q35-private q35 private 1
 nvme_boot nvme-pc-shared pc shared 0
