@@ -28,6 +28,13 @@
 #                       vCPUs); the host then checks the backing file.
 #                       A failure when there is no uvf-nvme, unless
 #                       UVF_E2E_SKIP_NVME=1 (then skipped)
+#   sgldma-pc-{shared,private}
+#                       vfu-sgl-dma, a device written against the
+#                       libvfio-user API (compat/libvfio-user/samples),
+#                       driven through sysfs resource0 by a guest program:
+#                       FILL and SUM of guest pages by DMA (sgl API;
+#                       mapped with shared RAM, by message with private);
+#                       skipped when the build has no libvfio-user compat
 #   accel-fallback      not a device boot: accel-test.sh, the accelerator
 #                       choice and boot.sh's rerun under TCG on a host
 #                       whose KVM opens but cannot run a guest (faked)
@@ -341,6 +348,13 @@ run_boot() {
 		files=("$GUEST/vfio-dmatest:/bin/vfio-dmatest")
 		dev_cmd=("$BUILD/devices/uvf-dmatest" -v)
 		;;
+	sgldma)
+		init=$HERE/init/sgldma.sh
+		files=("$GUEST/vfu-sgl-check:/bin/vfu-sgl-check")
+		dev_cmd=("$SGLDMA" -v)
+		conf=("UVF_SGLDMA_MEMORY=$memory")
+		after=sgldma_after
+		;;
 	nvme)
 		init=$HERE/init/nvme.sh
 		# ext4 also mounts ext2 (CONFIG_EXT4_USE_FOR_EXT2)
@@ -574,6 +588,64 @@ idio16py_boot() {
 	run_boot "$name" idio16py pc shared none
 }
 
+# vfu-sgl-dma, the libvfio-user API sample, on uvf's libvfio-user.so.0:
+# sgldma_boot NAME MEMORY. Built here when the build has its target;
+# skipped when the build was configured without the compat library
+# (meson option libvfio_user_compat=false), else a failure when missing.
+SGLDMA=$BUILD/compat/libvfio-user/samples/vfu-sgl-dma
+sgldma_boot() {
+	local name=$1 memory=$2 prog=vfu-sgl-check target=compat/libvfio-user/samples/vfu-sgl-dma why=''
+	selected "$name" || return 0
+	if grep -q '"name": "libvfio_user_compat", "value": false' "$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null; then
+		skipped=$((skipped + 1))
+		SUMMARY+=("$(printf '%-19s skipped: %s' "$name" "built with libvfio_user_compat=false")")
+		return 0
+	fi
+	# (grep without -q reads all of ninja's output: no SIGPIPE under pipefail)
+	if ninja -C "$BUILD" -t targets all 2>/dev/null | grep "^$target:" >/dev/null &&
+		! ninja -C "$BUILD" -j2 "$target" >"$BUILD/vfu-sgl-dma.build.log" 2>&1; then
+		why="vfu-sgl-dma does not build (see $BUILD/vfu-sgl-dma.build.log)"
+	elif [ ! -x "$SGLDMA" ]; then
+		why="no $SGLDMA"
+	elif ! gcc -static -O2 -Wall -Wextra -o "$GUEST/$prog" "$HERE/guest/$prog.c" >"$GUEST/$prog.build.log" 2>&1; then
+		cat "$GUEST/$prog.build.log" >&2
+		why="cannot build the guest program $prog"
+	fi
+	if [ -n "$why" ]; then
+		failed=$((failed + 1))
+		SUMMARY+=("$(printf '%-19s FAIL  not booted: %s' "$name" "$why")")
+		say "$name: FAIL (not booted: $why)"
+		return 0
+	fi
+	run_boot "$name" sgldma pc "$memory" none
+}
+
+# After a vfu-sgl-dma boot: QEMU gave the device its guest RAM mapped
+# (shared memory: the sample works in place through vfu_sgl_get) or by
+# message only (private: vfu_sgl_read and vfu_sgl_write), as the sample's
+# DMA register callback logged it.
+sgldma_after() { # base
+	local base=$1 mapped bymsg
+	mapped=$(grep -ac 'DMA range .* mapped$' "$base.dev.log" || true)
+	bymsg=$(grep -ac 'DMA range .* by message$' "$base.dev.log" || true)
+	case $base in
+	*-shared)
+		if [ "${mapped:-0}" -gt 0 ]; then
+			echo "PASS sgldma-host-dma-mapped: $mapped DMA range(s) mapped, $bymsg by message" >>"$base.host"
+		else
+			echo "FAIL sgldma-host-dma-mapped: no mapped DMA range in $base.dev.log" >>"$base.host"
+		fi
+		;;
+	*)
+		if [ "${mapped:-0}" = 0 ] && [ "${bymsg:-0}" -gt 0 ]; then
+			echo "PASS sgldma-host-dma-by-message: $bymsg DMA range(s), none mapped" >>"$base.host"
+		else
+			echo "FAIL sgldma-host-dma-by-message: $mapped mapped and $bymsg by message in $base.dev.log" >>"$base.host"
+		fi
+		;;
+	esac
+}
+
 # The accelerator choice and the fallback to TCG, on a faked broken KVM.
 accel_fallback() {
 	local name=accel-fallback base=$OUT/accel-fallback start rc=0 verdict
@@ -608,6 +680,8 @@ run_boot idio16-pc-shared idio16 pc shared none
 idio16py_boot
 run_boot dmatest-q35-shared dmatest q35 shared flr "${Q35_IOMMU[@]}"
 run_boot dmatest-q35-private dmatest q35 private flr "${Q35_IOMMU[@]}"
+sgldma_boot sgldma-pc-shared shared
+sgldma_boot sgldma-pc-private private
 # two vCPUs: the driver makes one I/O queue pair per CPU; fio verifies
 # at queue depth 32 on both queues, and with private memory on one
 nvme_boot nvme-q35-shared q35 shared 1 --qemu-arg -smp --qemu-arg 2
