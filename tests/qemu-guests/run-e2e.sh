@@ -101,7 +101,7 @@ NVME=$BUILD/devices/uvf-nvme NVME_MISSING='' NVME_SKIP=''
 if [ "${UVF_E2E_SKIP_NVME:-0}" = 1 ]; then
 	NVME_SKIP="UVF_E2E_SKIP_NVME=1"
 else
-	if [ $# -eq 0 ] && ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^devices/uvf-nvme:'; then
+	if [ $# -eq 0 ] && ninja -C "$BUILD" -t targets all 2>/dev/null | grep '^devices/uvf-nvme:' >/dev/null; then
 		if ! ninja -C "$BUILD" -j2 devices/uvf-nvme >"$BUILD/uvf-nvme.build.log" 2>&1; then
 			NVME_MISSING="uvf-nvme does not build (see $BUILD/uvf-nvme.build.log)"
 		fi
