@@ -249,7 +249,8 @@ if [ "${UVF_SKIP_FUZZ:-0}" != 1 ]; then
 	rm -rf build-test-fuzz
 	if CC=clang meson setup build-test-fuzz -Dwerror=true -Dfuzz=true >build-test-fuzz.setup.log 2>&1 &&
 		ninja -C build-test-fuzz tests/fuzz/fuzz_server_stream tests/fuzz/fuzz_client_replies \
-			tests/fuzz/fuzz_caps_json tests/fuzz/fuzz_config_space tests/fuzz/fuzz_decoders >build-test-fuzz.build.log 2>&1; then
+			tests/fuzz/fuzz_caps_json tests/fuzz/fuzz_config_space tests/fuzz/fuzz_decoders \
+			tests/fuzz/fuzz_wire_describe tests/fuzz/fuzz_proxy_state >build-test-fuzz.build.log 2>&1; then
 		rc=0
 		bash tests/fuzz/run-fuzz.sh build-test-fuzz "${UVF_FUZZ_SECONDS:-50}" | tee build-test-fuzz/fuzz.out || rc=$?
 		add_closing_line fuzz "$rc" build-test-fuzz/fuzz.out

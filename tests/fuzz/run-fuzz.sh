@@ -19,7 +19,8 @@ build=${1:?usage: run-fuzz.sh BUILD [SECONDS] [TARGET ...]}
 seconds=${2:-60}
 shift $(($# < 2 ? $# : 2))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_server_stream fuzz_client_replies fuzz_caps_json fuzz_config_space fuzz_decoders)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_server_stream fuzz_client_replies fuzz_caps_json fuzz_config_space fuzz_decoders
+	fuzz_wire_describe fuzz_proxy_state)
 
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$artifacts"
