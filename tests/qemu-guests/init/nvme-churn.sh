@@ -58,7 +58,13 @@ if [ -z "$ns" ]; then
 fi
 uvf_pass "nvme-namespace $ns"
 uvf_expect nvme-size "$UVF_NVME_SIZE" "$(blockdev --getsize64 "$ns")"
-echo "UVF-E2E: INFO io_timeout $(cat /sys/module/nvme_core/parameters/io_timeout 2>/dev/null) s"
+# the command timeout asked for on the kernel command line, if any
+want=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^nvme_core\.io_timeout=//p')
+if [ -n "$want" ]; then
+	uvf_expect nvme-io-timeout "$want" "$(cat /sys/module/nvme_core/parameters/io_timeout 2>/dev/null)"
+else
+	echo "UVF-E2E: INFO io_timeout $(cat /sys/module/nvme_core/parameters/io_timeout 2>/dev/null) s"
+fi
 
 REGION_LEN=524288
 STOP_OFF=$((UVF_NVME_SIZE - 4096))
