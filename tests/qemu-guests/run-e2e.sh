@@ -582,10 +582,14 @@ churn_watch() { # base fifo
 		CHURN_WAIT='' CHURN_MARK=$((passes + 2))
 		;;
 	kill)
+		# the pass under way at the kill and the next: the stalled one
+		# is among them
 		n=$(grep -ac 'uvf-proxy: server back after' "$base.dev.log" || true)
-		[ "${n:-0}" -ge "$CHURN_KILLS" ] && [ "$passes" -gt "$CHURN_AT" ] || return 0
-		echo "PASS churn-kill-$CHURN_KILLS: the guest's next pass verified $(($(churn_now_ms) - CHURN_T0)) ms after SIGKILL (proxy: $(grep -a 'uvf-proxy: server back after' "$base.dev.log" | sed -n "${CHURN_KILLS}s/.*server back after \([0-9]*\) ms.*/server back after  ms/p"))" >>"$base.host"
-		CHURN_WAIT='' CHURN_MARK=$((passes + 2))
+		[ "${n:-0}" -ge "$CHURN_KILLS" ] && [ "$passes" -ge $((CHURN_AT + 2)) ] || return 0
+		n=$(grep -a 'UVF-E2E: CHURN-PASS' "$base.log" | tr -d '\r' |
+			awk -v a="$CHURN_AT" '$3 > a && $3 <= a + 2 && $4 > m { m = $4 } END { print m + 0 }')
+		echo "PASS churn-kill-$CHURN_KILLS: the guest's longest pass after SIGKILL took $n ms; proxy: $(grep -a 'uvf-proxy: server back after' "$base.dev.log" | sed -n "${CHURN_KILLS}s/.*\(server back after [0-9]* ms\).*/\1/p")" >>"$base.host"
+		CHURN_WAIT='' CHURN_MARK=$((passes + 1))
 		;;
 	esac
 	[ -z "$CHURN_WAIT" ] && [ "$passes" -ge "$CHURN_MARK" ] || return 0
@@ -636,6 +640,15 @@ churn_after() { # base
 	done < <(grep -a 'UVF-E2E: NVME-WROTE' "$base.log" | sed 's/.*NVME-WROTE //; s/\r$//')
 	if [ "$n" -lt 4 ]; then
 		echo "FAIL churn-host-regions: the guest reported $n regions, want 4" >>"$base.host"
+		ok=0
+	fi
+	# the guest's driver reset the controller once per kill (it set up its
+	# queues once more each time), and never for an upgrade
+	n=$(grep -a 'UVF-E2E: INFO dmesg:.* nvme nvme[0-9]*: .*default/read/poll queues' "$base.log" | wc -l)
+	if [ "$n" = $((CHURN_KILLS + 1)) ]; then
+		echo "PASS churn-guest-resets: $CHURN_KILLS controller resets in the guest's dmesg, one per kill" >>"$base.host"
+	else
+		echo "FAIL churn-guest-resets: the guest's driver set up its queues $n times, want $((CHURN_KILLS + 1)) (probe and one per kill)" >>"$base.host"
 		ok=0
 	fi
 	[ "$ok" = 0 ] || rm -f "$base.img" "$base.state"
@@ -721,6 +734,7 @@ nvme_boot nvme-pc-private pc private 0
 # behind uvf-proxy: 5 upgrades and 3 kills during I/O; the driver's
 # command timeout (10 s here, 30 s by default) bounds each kill's stall
 nvme_boot nvmeproxy-q35-shared q35 shared churn --append nvme_core.io_timeout=10
+nvme_boot nvmeproxy-q35-private q35 private churn --append nvme_core.io_timeout=10
 accel_fallback
 
 if [ -n "$ONLY" ] && [ "$any_selected" = 0 ]; then

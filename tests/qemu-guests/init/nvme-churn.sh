@@ -9,8 +9,8 @@
 # on the kernel command line), finding Controller Fatal Status on the
 # restarted controller and resetting it.
 #
-# Lines for the host: "UVF-E2E: CHURN-PASS N" after each verified pass
-# (the host paces its upgrades and kills by them); the loop stops when
+# Lines for the host: "UVF-E2E: CHURN-PASS N MS" after each verified pass
+# (MS: how long it took; the host paces its upgrades and kills by them); the loop stops when
 # the host has written the stop pattern (nvme-io seed 99) in the last
 # 4 KiB of the namespace, or after 600 passes. Then "UVF-E2E: NVME-WROTE
 # OFFSET LENGTH SEED" for each region's last pattern (the host checks
@@ -69,10 +69,12 @@ fi
 REGION_LEN=524288
 STOP_OFF=$((UVF_NVME_SIZE - 4096))
 pass=0 bad=0
+now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 : >/tmp/last
 echo "UVF-E2E: CHURN-RUNNING"
 while [ "$pass" -lt 600 ]; do
 	pass=$((pass + 1))
+	t0=$(now_ms)
 	off=$((8388608 + (pass % 4) * REGION_LEN))
 	seed=$((1000 + pass))
 	if ! /bin/nvme-io -d write "$ns" "$off" "$REGION_LEN" "$seed" >/tmp/io.out 2>&1; then
@@ -89,7 +91,7 @@ while [ "$pass" -lt 600 ]; do
 	grep -v "^$off " /tmp/last >/tmp/last.new || true
 	echo "$off $REGION_LEN $seed" >>/tmp/last.new
 	mv /tmp/last.new /tmp/last
-	echo "UVF-E2E: CHURN-PASS $pass"
+	echo "UVF-E2E: CHURN-PASS $pass $(($(now_ms) - t0))"
 	if /bin/nvme-io -d verify "$ns" "$STOP_OFF" 4096 99 >/dev/null 2>&1; then
 		break
 	fi
