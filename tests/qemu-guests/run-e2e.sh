@@ -28,6 +28,13 @@
 #                       vCPUs); the host then checks the backing file.
 #                       A failure when there is no uvf-nvme, unless
 #                       UVF_E2E_SKIP_NVME=1 (then skipped)
+#   nvmeproxy-q35-{shared,private}
+#                       uvf-nvme behind uvf-proxy (nvme-proxy.sh, with
+#                       --state-file): the guest writes and verifies
+#                       patterns in a loop while the host upgrades
+#                       uvf-nvme 5 times and kills it 3 times; no I/O
+#                       error may reach the guest program, one
+#                       controller reset per kill (io_timeout 10 s)
 #   accel-fallback      not a device boot: accel-test.sh, the accelerator
 #                       choice and boot.sh's rerun under TCG on a host
 #                       whose KVM opens but cannot run a guest (faked)
@@ -64,7 +71,7 @@ ONLY=${UVF_E2E_ONLY:-}
 say() { printf 'e2e: %s\n' "$*" >&2; }
 
 if [ $# -gt 1 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-	sed -n '2,50s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,62s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 case $TIMEOUT in '' | *[!0-9]*) say "UVF_E2E_TIMEOUT wants whole seconds"; exit 2 ;; esac
