@@ -569,9 +569,8 @@ nvme_after() { # base
 # reset the controller). Then it writes the stop pattern for the guest.
 CHURN_EVENTS=(upgrade upgrade upgrade upgrade upgrade kill kill kill)
 churn_reset() {
-	CHURN_STEP=0 CHURN_WAIT='' CHURN_MARK=2 CHURN_STOPPED=0 CHURN_T0=0 CHURN_AT=0 CHURN_UPGRADES=0 CHURN_KILLS=0
+	CHURN_STEP=0 CHURN_WAIT='' CHURN_MARK=2 CHURN_STOPPED=0 CHURN_AT=0 CHURN_UPGRADES=0 CHURN_KILLS=0
 }
-churn_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 churn_watch() { # base fifo
 	local base=$1 passes n pid proxy
 	grep -aq 'UVF-E2E: CHURN-RUNNING' "$base.log" || return 0
@@ -610,7 +609,7 @@ churn_watch() { # base fifo
 		kill)
 			pid=$(grep -a -o -E '(started the server: pid|new server pid) [0-9]+' "$base.dev.log" | tail -n1 | awk '{ print $NF }')
 			CHURN_KILLS=$((CHURN_KILLS + 1))
-			CHURN_T0=$(churn_now_ms) CHURN_AT=$passes
+			CHURN_AT=$passes
 			if [ -z "$pid" ] || ! kill -KILL "$pid"; then
 				echo "FAIL churn-kill-$CHURN_KILLS: no uvf-nvme to kill (pid '${pid:-none}')" >>"$base.host"
 				CHURN_STEP=${#CHURN_EVENTS[@]}
@@ -651,7 +650,7 @@ churn_after() { # base
 	fi
 	# the guest's driver reset the controller once per kill (it set up its
 	# queues once more each time), and never for an upgrade
-	n=$(grep -a 'UVF-E2E: INFO dmesg:.* nvme nvme[0-9]*: .*default/read/poll queues' "$base.log" | wc -l)
+	n=$(grep -ac 'UVF-E2E: INFO dmesg:.* nvme nvme[0-9]*: .*default/read/poll queues' "$base.log" || true)
 	if [ "$n" = $((CHURN_KILLS + 1)) ]; then
 		echo "PASS churn-guest-resets: $CHURN_KILLS controller resets in the guest's dmesg, one per kill" >>"$base.host"
 	else
