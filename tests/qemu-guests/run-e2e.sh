@@ -657,6 +657,15 @@ churn_after() { # base
 		echo "FAIL churn-guest-resets: the guest's driver set up its queues $n times, want $((CHURN_KILLS + 1)) (probe and one per kill)" >>"$base.host"
 		ok=0
 	fi
+	# ... because it found Controller Fatal Status (uvf-nvme --state-file),
+	# not after an Abort timed out as well
+	n=$(grep -ac 'UVF-E2E: INFO dmesg:.* controller is down; will reset: CSTS=0x3' "$base.log" || true)
+	if [ "$n" = "$CHURN_KILLS" ]; then
+		echo "PASS churn-guest-cfs: the driver found CSTS=0x3 (RDY, CFS) after each of the $CHURN_KILLS kills" >>"$base.host"
+	else
+		echo "FAIL churn-guest-cfs: 'controller is down; will reset: CSTS=0x3' $n times in the guest's dmesg, want $CHURN_KILLS" >>"$base.host"
+		ok=0
+	fi
 	[ "$ok" = 0 ] || rm -f "$base.img" "$base.state"
 }
 
