@@ -66,6 +66,7 @@ static void ctrl_reset(struct nvme_ctrl *c)
 	 * generation and is dropped */
 	nvme_io_drain(c);
 	c->enabled = false;
+	nvme_crash_note(c);
 	c->aer_pending = 0;
 	nvme_events_reset(c);
 	c->intms = 0;
@@ -97,6 +98,7 @@ static void ctrl_enable(struct nvme_ctrl *c)
 	c->cq[0].ien = true;
 	c->enabled = true;
 	c->csts = CSTS_RDY;
+	nvme_crash_note(c);
 }
 
 static void cc_written(struct nvme_ctrl *c)
@@ -255,6 +257,7 @@ static void free_ctrl(void *data)
 	}
 	nvme_workers_free(c); /* their threads stop */
 	nvme_migration_free(c);
+	nvme_crash_close(c); /* the record stays as it is: a restart is a crash to the host */
 	nvme_backing_close(&c->store);
 	free((struct uvf_nvme *)c);
 }
@@ -320,8 +323,23 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 		free(n);
 		return ret;
 	}
+	if (opts->state_file) {
+		bool was_enabled;
+		ret = nvme_crash_open(c, opts->state_file, &was_enabled);
+		if (ret < 0) {
+			nvme_dbbuf_destroy(c);
+			nvme_backing_close(&c->store);
+			free(n);
+			return ret;
+		}
+		/* what the host saw of the controller it had enabled: ready,
+		 * and now failed, until the host clears CC.EN */
+		if (was_enabled)
+			c->csts = CSTS_RDY | CSTS_CFS;
+	}
 	ret = uvf_device_new(&dev);
 	if (ret < 0) {
+		nvme_crash_close(c);
 		nvme_dbbuf_destroy(c);
 		nvme_backing_close(&c->store);
 		free(n);
@@ -331,6 +349,7 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 	ret = nvme_workers_init(c, opts->workers);
 	if (ret < 0) {
 		uvf_device_free(dev);
+		nvme_crash_close(c);
 		nvme_dbbuf_destroy(c);
 		nvme_backing_close(&c->store);
 		free(n);
@@ -343,6 +362,7 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 	ret = uvf_device_set_callbacks(dev, &cb, c);
 	if (ret < 0) {
 		uvf_device_free(dev);
+		nvme_crash_close(c);
 		nvme_dbbuf_destroy(c);
 		nvme_workers_free(c);
 		nvme_backing_close(&c->store);
@@ -355,6 +375,11 @@ int uvf_nvme_create(struct uvf_nvme **out, const struct uvf_nvme_opts *opts)
 		uvf_device_free(dev);
 		return ret;
 	}
+	if (c->csts & CSTS_CFS)
+		uvf_device_log(dev, UVF_LOG_WARNING,
+			       "nvme: the controller %s records was enabled when its process ended: reporting "
+			       "Controller Fatal Status until the host resets the controller",
+			       opts->state_file);
 	*out = n;
 	return 0;
 }

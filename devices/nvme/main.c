@@ -3,7 +3,7 @@
  * uvf-nvme: an NVMe 1.4 controller with one namespace as a vfio-user server.
  *
  *   uvf-nvme --socket-path=PATH (--backing=FILE | --size=SIZE) [--queues=N] [--serial=S]
- *            [--shadow-poll-us=N] [--workers=N] [-v]
+ *            [--shadow-poll-us=N] [--workers=N] [--state-file=PATH] [-v]
  *
  * The controller migrates (live migration v2, no option needed): its
  * registers, queues, features, held AERs and SMART counters travel, I/O in
@@ -40,7 +40,10 @@ static void nvme_usage(void)
 	       "  --shadow-poll-us=N  poll the shadow doorbells N microseconds after the last\n"
 	       "                      submission (0..1000000, default %u; 0: no polling)\n"
 	       "  --workers=N         spread the I/O queues over N workers, 1..%d (default: one\n"
-	       "                      per CPU, at most one per queue)\n\n",
+	       "                      per CPU, at most one per queue)\n"
+	       "  --state-file=PATH   note in PATH whether the controller is enabled; started\n"
+	       "                      again after a crash with the same PATH, report\n"
+	       "                      Controller Fatal Status so that the host resets it\n\n",
 	       UVF_NVME_MAX_QUEUES, 1000u, UVF_NVME_MAX_WORKERS);
 }
 
@@ -122,6 +125,8 @@ int main(int argc, char **argv)
 			poll = v;
 		else if (!missing && (v = take(argc, argv, &i, "--workers", &missing)))
 			workers = v;
+		else if (!missing && (v = take(argc, argv, &i, "--state-file", &missing)))
+			opts.state_file = v;
 		else if (missing) {
 			fprintf(stderr, PROG ": %s needs a value\n", argv[i]);
 			free(rest);
@@ -182,7 +187,10 @@ int main(int argc, char **argv)
 	}
 	ret = uvf_nvme_create(&model, &opts);
 	if (ret < 0) {
-		if (opts.backing)
+		if (opts.state_file && ret == -EINVAL)
+			fprintf(stderr, PROG ": cannot use %s or %s: %s (a state file is uvf-nvme's own, 16 bytes)\n",
+				opts.backing ? opts.backing : "the RAM namespace", opts.state_file, uvf_strerror(ret));
+		else if (opts.backing)
 			fprintf(stderr, PROG ": cannot use %s: %s\n", opts.backing, uvf_strerror(ret));
 		else
 			fprintf(stderr, PROG ": cannot set up the device: %s\n", uvf_strerror(ret));

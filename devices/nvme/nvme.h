@@ -94,6 +94,10 @@ struct uvf_nvme_opts {
 			      * its own lock and engine threads, at most
 			      * UVF_NVME_MAX_WORKERS and the queue count;
 			      * 0 = one per CPU, at most one per queue pair */
+	const char *state_file; /* the crash record (devices/nvme/crash.c), or NULL:
+				 * when the controller that last used it was
+				 * enabled, this one starts with CSTS.CFS and RDY
+				 * set, for the host to reset it */
 };
 
 /*

@@ -269,6 +269,7 @@ struct nvme_ctrl {
 	struct nvme_coal *coal;	   /* the aggregation time's timer, once a TIME was set */
 	uint64_t units_read, units_written, cmds_read, cmds_written;
 	struct nvme_dbbuf *dbbuf; /* shadow doorbells (dbbuf.c) */
+	void *crash;		  /* the crash record, mapped (crash.c); NULL without --state-file */
 };
 
 /*
@@ -343,6 +344,12 @@ void nvme_regs_sync(struct nvme_ctrl *c);
 int nvme_migration_setup(struct nvme_ctrl *c);
 void nvme_migration_free(struct nvme_ctrl *c);
 void nvme_migration_reset(struct nvme_ctrl *c);
+
+/* crash.c: whether the controller was enabled, kept in a file across
+ * crashes (see there) */
+int nvme_crash_open(struct nvme_ctrl *c, const char *path, bool *was_enabled);
+void nvme_crash_close(struct nvme_ctrl *c);
+void nvme_crash_note(struct nvme_ctrl *c); /* record c->enabled (every lock held) */
 
 /* dbbuf.c: shadow doorbells and their poller */
 #define NVME_DBBUF_POLL_US_DEFAULT 1000u

@@ -210,7 +210,8 @@ uvf_expect() {
 }
 
 # Mount the pseudo file systems, quiet the kernel, load the modules that
-# mkinitramfs put in (in dependency order).
+# mkinitramfs put in (in dependency order, with their parameters from the
+# kernel command line).
 uvf_setup() {
 	mount -t proc proc /proc
 	mount -t sysfs sysfs /sys
@@ -219,10 +220,18 @@ uvf_setup() {
 	dmesg -n 1
 	# own line: the firmware leaves escape codes before it
 	printf '\nUVF-E2E: INIT\n'
-	local ko
+	local ko name opts w
 	while read -r ko; do
 		[ -n "$ko" ] || continue
-		if insmod "$ko" 2>/tmp/insmod.err; then
+		# MODULE.PARAM=VALUE on the kernel command line, as modprobe
+		# would pass it (insmod does not look)
+		name=$(basename "$ko" .ko | tr - _)
+		opts=''
+		for w in $(cat /proc/cmdline); do
+			case $w in "$name".?*=*) opts="$opts ${w#"$name".}" ;; esac
+		done
+		# shellcheck disable=SC2086 # one word per parameter
+		if insmod "$ko" $opts 2>/tmp/insmod.err; then
 			:
 		else
 			uvf_fail "insmod-$(basename "$ko" .ko)" "$(cat /tmp/insmod.err)"

@@ -35,6 +35,13 @@
 #                       FILL and SUM of guest pages by DMA (sgl API;
 #                       mapped with shared RAM, by message with private);
 #                       skipped when the build has no libvfio-user compat
+#   nvmeproxy-q35-{shared,private}
+#                       uvf-nvme behind uvf-proxy (nvme-proxy.sh, with
+#                       --state-file): the guest writes and verifies
+#                       patterns in a loop while the host upgrades
+#                       uvf-nvme 5 times and kills it 3 times; no I/O
+#                       error may reach the guest program, one
+#                       controller reset per kill (io_timeout 10 s)
 #   accel-fallback      not a device boot: accel-test.sh, the accelerator
 #                       choice and boot.sh's rerun under TCG on a host
 #                       whose KVM opens but cannot run a guest (faked)
@@ -71,7 +78,7 @@ ONLY=${UVF_E2E_ONLY:-}
 say() { printf 'e2e: %s\n' "$*" >&2; }
 
 if [ $# -gt 1 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-	sed -n '2,50s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,62s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 case $TIMEOUT in '' | *[!0-9]*) say "UVF_E2E_TIMEOUT wants whole seconds"; exit 2 ;; esac
@@ -79,7 +86,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	say "needs root (chroot)"
 	exit 1
 fi
-TARGETS=(devices/uvf-scratch devices/uvf-idio16 devices/uvf-dmatest tools/uvf-lspci)
+TARGETS=(devices/uvf-scratch devices/uvf-idio16 devices/uvf-dmatest tools/uvf-lspci tools/uvf-proxy)
 if [ $# -eq 1 ]; then
 	BUILD=$(realpath "$1")
 else
@@ -367,6 +374,18 @@ run_boot() {
 		[ "$NVME_FIO" = 0 ] || programs=(/usr/bin/fio)
 		after=nvme_after
 		;;
+	nvmeproxy)
+		init=$HERE/init/nvme-churn.sh
+		modules=(nvme)
+		files=("$GUEST/nvme-io:/bin/nvme-io")
+		rm -f "$base.img" "$base.state"
+		truncate -s "$NVME_SIZE" "$base.img"
+		dev_cmd=("$HERE/nvme-proxy.sh" "$BUILD/tools/uvf-proxy" "$NVME" "$base.img" "$base.state")
+		conf=("UVF_NVME_SIZE=$NVME_SIZE")
+		churn_reset
+		watch=churn_watch
+		after=churn_after
+		;;
 	esac
 
 	local t_init=- t_done=- accel='?' accel_note=''
@@ -553,13 +572,126 @@ nvme_after() { # base
 	[ "$ok" = 0 ] || rm -f "$img"
 }
 
+# --- uvf-nvme behind uvf-proxy: upgrades and kills during I/O ----------------
+# The guest (init/nvme-churn.sh) writes and verifies patterns in a loop,
+# one "CHURN-PASS N" line per verified pass. Two passes after it starts,
+# and two passes after each event, the host makes the next event: five
+# upgrades in place (SIGUSR1 to the proxy; done when the proxy logs
+# "upgrade done: pause N ms"), then three SIGKILLs of the running
+# uvf-nvme (done when the proxy logs "server back after", and the guest
+# finished a pass after the kill: its driver timed out, found CFS and
+# reset the controller). Then it writes the stop pattern for the guest.
+CHURN_EVENTS=(upgrade upgrade upgrade upgrade upgrade kill kill kill)
+churn_reset() {
+	CHURN_STEP=0 CHURN_WAIT='' CHURN_MARK=2 CHURN_STOPPED=0 CHURN_AT=0 CHURN_UPGRADES=0 CHURN_KILLS=0
+}
+churn_watch() { # base fifo
+	local base=$1 passes n pid proxy
+	grep -aq 'UVF-E2E: CHURN-RUNNING' "$base.log" || return 0
+	passes=$(grep -ac 'UVF-E2E: CHURN-PASS' "$base.log" || true)
+	case $CHURN_WAIT in
+	upgrade)
+		n=$(grep -ac 'uvf-proxy: upgrade done' "$base.dev.log" || true)
+		if grep -aq 'uvf-proxy: upgrade failed' "$base.dev.log"; then
+			echo "FAIL churn-upgrade-$CHURN_UPGRADES: $(grep -a 'uvf-proxy: upgrade failed' "$base.dev.log" | head -n1)" >>"$base.host"
+			CHURN_STEP=${#CHURN_EVENTS[@]} CHURN_WAIT=''
+			return 0
+		fi
+		[ "${n:-0}" -ge "$CHURN_UPGRADES" ] || return 0
+		echo "PASS churn-upgrade-$CHURN_UPGRADES: $(grep -a 'uvf-proxy: upgrade done' "$base.dev.log" | sed -n "${CHURN_UPGRADES}s/.*upgrade done: //p")" >>"$base.host"
+		CHURN_WAIT='' CHURN_MARK=$((passes + 2))
+		;;
+	kill)
+		# the pass under way at the kill and the next: the stalled one
+		# is among them
+		n=$(grep -ac 'uvf-proxy: server back after' "$base.dev.log" || true)
+		[ "${n:-0}" -ge "$CHURN_KILLS" ] && [ "$passes" -ge $((CHURN_AT + 2)) ] || return 0
+		n=$(grep -a 'UVF-E2E: CHURN-PASS' "$base.log" | tr -d '\r' |
+			awk -v a="$CHURN_AT" '$3 > a && $3 <= a + 2 && $4 > m { m = $4 } END { print m + 0 }')
+		echo "PASS churn-kill-$CHURN_KILLS: the guest's longest pass after SIGKILL took $n ms; proxy: $(grep -a 'uvf-proxy: server back after' "$base.dev.log" | sed -n "${CHURN_KILLS}s/.*\(server back after [0-9]* ms\).*/\1/p")" >>"$base.host"
+		CHURN_WAIT='' CHURN_MARK=$((passes + 1))
+		;;
+	esac
+	[ -z "$CHURN_WAIT" ] && [ "$passes" -ge "$CHURN_MARK" ] || return 0
+	if [ "$CHURN_STEP" -lt ${#CHURN_EVENTS[@]} ]; then
+		proxy=${DEV_PIDS[0]}
+		case ${CHURN_EVENTS[CHURN_STEP]} in
+		upgrade)
+			CHURN_UPGRADES=$((CHURN_UPGRADES + 1))
+			kill -USR1 "$proxy"
+			;;
+		kill)
+			pid=$(grep -a -o -E '(started the server: pid|new server pid) [0-9]+' "$base.dev.log" | tail -n1 | awk '{ print $NF }')
+			CHURN_KILLS=$((CHURN_KILLS + 1))
+			CHURN_AT=$passes
+			if [ -z "$pid" ] || ! kill -KILL "$pid"; then
+				echo "FAIL churn-kill-$CHURN_KILLS: no uvf-nvme to kill (pid '${pid:-none}')" >>"$base.host"
+				CHURN_STEP=${#CHURN_EVENTS[@]}
+				return 0
+			fi
+			;;
+		esac
+		CHURN_WAIT=${CHURN_EVENTS[CHURN_STEP]}
+		CHURN_STEP=$((CHURN_STEP + 1))
+	elif [ "$CHURN_STOPPED" = 0 ]; then
+		"$GUEST/nvme-io" write "$base.img" $((NVME_SIZE - 4096)) 4096 99 >/dev/null
+		CHURN_STOPPED=1
+	fi
+}
+
+# After the churn boot: every event done, the guest's last patterns in
+# the backing file.
+churn_after() { # base
+	local base=$1 n=0 off len seed out ok=1
+	if [ "$CHURN_STOPPED" = 1 ]; then
+		echo "PASS churn-events: $CHURN_UPGRADES upgrades, $CHURN_KILLS kills during the guest's I/O" >>"$base.host"
+	else
+		echo "FAIL churn-events: stopped at event $CHURN_STEP of ${#CHURN_EVENTS[@]} (waiting for '${CHURN_WAIT:-guest passes}')" >>"$base.host"
+		ok=0
+	fi
+	while read -r off len seed; do
+		n=$((n + 1))
+		if out=$("$GUEST/nvme-io" verify "$base.img" "$off" "$len" "$seed" 2>&1); then
+			echo "PASS churn-host-backing-$off+$len: the guest's pattern $seed" >>"$base.host"
+		else
+			echo "FAIL churn-host-backing-$off+$len: $out" >>"$base.host"
+			ok=0
+		fi
+	done < <(grep -a 'UVF-E2E: NVME-WROTE' "$base.log" | sed 's/.*NVME-WROTE //; s/\r$//')
+	if [ "$n" -lt 4 ]; then
+		echo "FAIL churn-host-regions: the guest reported $n regions, want 4" >>"$base.host"
+		ok=0
+	fi
+	# the guest's driver reset the controller once per kill (it set up its
+	# queues once more each time), and never for an upgrade
+	n=$(grep -ac 'UVF-E2E: INFO dmesg:.* nvme nvme[0-9]*: .*default/read/poll queues' "$base.log" || true)
+	if [ "$n" = $((CHURN_KILLS + 1)) ]; then
+		echo "PASS churn-guest-resets: $CHURN_KILLS controller resets in the guest's dmesg, one per kill" >>"$base.host"
+	else
+		echo "FAIL churn-guest-resets: the guest's driver set up its queues $n times, want $((CHURN_KILLS + 1)) (probe and one per kill)" >>"$base.host"
+		ok=0
+	fi
+	# ... because it found Controller Fatal Status (uvf-nvme --state-file),
+	# not after an Abort timed out as well
+	n=$(grep -ac 'UVF-E2E: INFO dmesg:.* controller is down; will reset: CSTS=0x3' "$base.log" || true)
+	if [ "$n" = "$CHURN_KILLS" ]; then
+		echo "PASS churn-guest-cfs: the driver found CSTS=0x3 (RDY, CFS) after each of the $CHURN_KILLS kills" >>"$base.host"
+	else
+		echo "FAIL churn-guest-cfs: 'controller is down; will reset: CSTS=0x3' $n times in the guest's dmesg, want $CHURN_KILLS" >>"$base.host"
+		ok=0
+	fi
+	[ "$ok" = 0 ] || rm -f "$base.img" "$base.state"
+}
+
 # nvme_boot NAME MACHINE MEMORY FIO [boot.sh args...]: a uvf-nvme boot
-# (FIO 1: with the fio verify check); a failure when there is no
-# uvf-nvme, skipped under UVF_E2E_SKIP_NVME=1.
+# (FIO 1: with the fio verify check; FIO churn: behind uvf-proxy, the
+# upgrade and kill check); a failure when there is no uvf-nvme, skipped
+# under UVF_E2E_SKIP_NVME=1.
 NVME_FIO=0
 nvme_boot() {
-	local name=$1 machine=$2 memory=$3
+	local name=$1 machine=$2 memory=$3 kind=nvme
 	NVME_FIO=$4
+	[ "$NVME_FIO" != churn ] || kind=nvmeproxy
 	shift 4
 	selected "$name" || return 0
 	if [ -n "$NVME_SKIP" ]; then
@@ -573,7 +705,7 @@ nvme_boot() {
 		say "$name: FAIL (not booted: $NVME_MISSING; UVF_E2E_SKIP_NVME=1 skips the nvme boots)"
 		return 0
 	fi
-	run_boot "$name" nvme "$machine" "$memory" none "$@"
+	run_boot "$name" "$kind" "$machine" "$memory" none "$@"
 }
 
 # The Python IDIO-16 boot: skipped when the build has no Python package.
@@ -688,6 +820,10 @@ nvme_boot nvme-q35-shared q35 shared 1 --qemu-arg -smp --qemu-arg 2
 nvme_boot nvme-q35-private q35 private 1
 nvme_boot nvme-pc-shared pc shared 0
 nvme_boot nvme-pc-private pc private 0
+# behind uvf-proxy: 5 upgrades and 3 kills during I/O; the driver's
+# command timeout (10 s here, 30 s by default) bounds each kill's stall
+nvme_boot nvmeproxy-q35-shared q35 shared churn --append nvme_core.io_timeout=10
+nvme_boot nvmeproxy-q35-private q35 private churn --append nvme_core.io_timeout=10
 accel_fallback
 
 if [ -n "$ONLY" ] && [ "$any_selected" = 0 ]; then

@@ -311,6 +311,9 @@ out:
 		close(s->end_fd);
 	uvf_wire_close(s->wire[0]);
 	uvf_wire_close(s->wire[1]);
+	for (size_t i = 0; i < s->nretired; i++)
+		uvf_wire_close(s->retired[i]);
+	free(s->retired);
 	pthread_mutex_destroy(&s->client_send_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

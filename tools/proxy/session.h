@@ -50,6 +50,12 @@ struct session {
 	struct proxy_msg *held;	  /* client requests kept while the server is away */
 	size_t nheld, held_bytes;
 	struct proxy_state state;
+	/* Servers upgraded from that the proxy did not start: kept connected
+	 * (in STOP_COPY) until the session ends, since a server whose client
+	 * leaves in STOP_COPY goes back to RUNNING and would work on the
+	 * guest's queues beside the new one. */
+	struct uvf_wire **retired;
+	size_t nretired;
 };
 
 /* Forward one message from side dir to the other side: 0, or -errno when

@@ -173,6 +173,12 @@ static struct uvf_wire *connect_new(struct session *s, const char *path, pid_t p
 	return NULL;
 }
 
+static void kill_server(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 static void stop_server(pid_t pid)
 {
 	if (pid <= 0)
@@ -244,11 +250,28 @@ int outage_upgrade(struct session *s)
 	s->wire[PROXY_S2C] = fresh;
 	pthread_mutex_unlock(&s->send_lock);
 	__atomic_store_n(&s->limit[PROXY_C2S], PROXY_MSG_LIMIT(xfer), __ATOMIC_RELAXED);
-	uvf_wire_close(old);
-	if (p->server_pid > 0)
-		stop_server(p->server_pid);
-	else
-		proxy_log("upgrade: the old server was not started by the proxy: left running (in STOP_COPY)");
+	/* The old server must not run again: a server whose client leaves
+	 * in STOP_COPY goes back to RUNNING, and its device would work on
+	 * the guest's memory (queues, shadow doorbells) beside the new one.
+	 * So it goes before its connection does: killed (its state has
+	 * moved; it has nothing in flight), or, when the proxy did not start
+	 * it, kept connected until the session ends. */
+	if (p->server_pid > 0) {
+		kill_server(p->server_pid);
+		unlink(p->opts.server_path); /* it could not remove its socket */
+		uvf_wire_close(old);
+	} else {
+		struct uvf_wire **more = realloc(s->retired, (s->nretired + 1) * sizeof(*more));
+		if (more) {
+			s->retired = more;
+			s->retired[s->nretired++] = old;
+			proxy_log("upgrade: the old server was not started by the proxy: left running in STOP_COPY, "
+				  "connected until the client leaves");
+		} else {
+			uvf_wire_close(old);
+			proxy_log("upgrade: no memory to keep the old server's connection: it may resume");
+		}
+	}
 	p->server_pid = pid;
 	p->opts.server_path = next;
 	t_done = proxy_now_ns();

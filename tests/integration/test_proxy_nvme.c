@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uvf-nvme behind uvf-proxy survives SIGKILL: started with --state-file,
+ * the restarted controller reports Controller Fatal Status (CSTS.CFS and
+ * RDY) when the one it replaces was enabled, and a driver that then does
+ * what Linux's nvme driver does on a command timeout (CC.EN = 0, enable,
+ * queues again, the unfinished commands again) finds its data. Killed
+ * while disabled, the controller comes back plainly reset. After a
+ * planned upgrade the record belongs to the new process. A state file
+ * that is not uvf-nvme's is refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "nvme/nvme.h"
+#include "nvme_drv.h"
+
+extern char **environ;
+
+#define IOVA	 0x100000ull
+#define MEM_SIZE 0x40000u
+#define ASQ_OFF	 0x0000u
+#define ACQ_OFF	 0x1000u
+#define IOSQ_OFF 0x2000u
+#define IOCQ_OFF 0x3000u
+#define DATA_OFF 0x10000u /* BLOCKS buffers of 4 KiB */
+#define BLOCKS	 8u
+#define NSIZE	 (4u << 20)
+#define CSTS	 0x1c
+#define CC	 0x14
+
+static const uint32_t sq_offs[DRV_QUEUES] = {ASQ_OFF, IOSQ_OFF};
+static const uint32_t cq_offs[DRV_QUEUES] = {ACQ_OFF, IOCQ_OFF};
+
+struct run {
+	pid_t proxy;
+	char dir[64];
+	char sock[160], server[160], log[160], backing[160], state[160];
+};
+
+static bool log_has(const struct run *r, const char *text, int count)
+{
+	FILE *f = fopen(r->log, "r");
+	char line[1024];
+	int n = 0;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n >= count;
+}
+
+static long log_number_after(const struct run *r, const char *key)
+{
+	FILE *f = fopen(r->log, "r");
+	char line[1024];
+	long v = -1;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *at = strstr(line, key);
+
+		if (at)
+			v = strtol(at + strlen(key), NULL, 10);
+	}
+	fclose(f);
+	return v;
+}
+
+static void wait_log(const struct run *r, const char *text, int count)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (log_has(r, text, count))
+			return;
+		usleep(10000);
+	}
+	fail_msg("no %d lines '%s' in %s", count, text, r->log);
+}
+
+static void start(struct run *r, bool upgrade)
+{
+	const char *proxy = getenv("UVF_PROXY"), *nvme = getenv("UVF_NVME");
+	char cmd[800];
+	posix_spawn_file_actions_t fa;
+	int fd;
+
+	assert_non_null(proxy);
+	assert_non_null(nvme);
+	strcpy(r->dir, "/tmp/uvf-proxy-nvme.XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->sock, sizeof(r->sock), "%s/proxy.sock", r->dir);
+	snprintf(r->server, sizeof(r->server), "%s/dev.sock", r->dir);
+	snprintf(r->log, sizeof(r->log), "%s/proxy.log", r->dir);
+	snprintf(r->backing, sizeof(r->backing), "%s/disk.img", r->dir);
+	snprintf(r->state, sizeof(r->state), "%s/nvme.state", r->dir);
+	fd = open(r->backing, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, NSIZE), 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd),
+		 "exec %s --socket-path=\"$UVF_PROXY_SOCKET\" --backing=%s --state-file=%s --queues=2 2>>%s/nvme.log",
+		 nvme, r->backing, r->state, r->dir);
+	char *argv[] = {(char *)proxy, "--listen", r->sock, "--server", r->server, "--restart-cmd", cmd,
+			"--hold-ms", "15000", upgrade ? "--upgrade-cmd" : NULL, cmd, NULL};
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 2, r->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(posix_spawn(&r->proxy, proxy, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	for (int i = 0; i < 200; i++) {
+		struct stat st;
+
+		if (stat(r->sock, &st) == 0 && S_ISSOCK(st.st_mode))
+			return;
+		usleep(10000);
+	}
+	fail_msg("uvf-proxy did not listen at %s", r->sock);
+}
+
+static void stop(struct run *r)
+{
+	int status;
+	char path[200];
+
+	kill(r->proxy, SIGTERM);
+	assert_int_equal(waitpid(r->proxy, &status, 0), r->proxy);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	if (getenv("UVF_TEST_VERBOSE")) {
+		fprintf(stderr, "kept %s\n", r->dir);
+		return;
+	}
+	const char *names[] = {"proxy.log", "nvme.log", "disk.img", "nvme.state", "dev.sock", "dev.sock.next"};
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", r->dir, names[i]);
+		unlink(path);
+	}
+	assert_int_equal(rmdir(r->dir), 0);
+}
+
+static void drv_connect(struct drv *d, const struct run *r)
+{
+	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
+	struct uvf_client *c = NULL;
+	void *p = NULL;
+
+	opts.timeout_ms = 20000; /* longer than an outage */
+	assert_int_equal(uvf_client_connect(&c, r->sock, &opts), 0);
+	memset(d, 0, sizeof(*d));
+	d->iova = IOVA;
+	d->sq_offs = sq_offs;
+	d->cq_offs = cq_offs;
+	assert_int_equal(uvf_client_dma_alloc(c, IOVA, MEM_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, &p),
+			 0);
+	d->mem = p;
+	drv_wire(d, c);
+}
+
+/* What a driver does to (re)start the controller: admin queue, enable,
+ * one I/O queue pair. */
+static void bring_up(struct drv *d)
+{
+	drv_reset_rings(d);
+	memset(d->mem, 0, DATA_OFF);
+	drv_enable_regs(d); /* asserts RDY and no CFS */
+	assert_int_equal(drv_admin(d, 0x05, 0, IOVA + IOCQ_OFF, (DRV_QDEPTH - 1) << 16 | 1, 1u << 16 | 3, NULL), 0);
+	assert_int_equal(drv_admin(d, 0x01, 0, IOVA + IOSQ_OFF, (DRV_QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+}
+
+static void fill(struct drv *d, uint8_t seed)
+{
+	for (unsigned b = 0; b < BLOCKS; b++)
+		for (unsigned i = 0; i < 4096; i++)
+			d->mem[DATA_OFF + b * 4096 + i] = (uint8_t)(seed + b * 31 + i * 7);
+}
+
+static uint16_t queue_rw(struct drv *d, uint8_t opc, unsigned b)
+{
+	uint32_t sqe[16] = {opc, 1};
+	uint64_t prp = IOVA + DATA_OFF + b * 4096;
+
+	sqe[6] = (uint32_t)prp;
+	sqe[7] = (uint32_t)(prp >> 32);
+	sqe[10] = b * 8; /* 4 KiB blocks of 8 LBAs */
+	sqe[12] = 7;
+	return drv_queue(d, 1, sqe);
+}
+
+/* Every block written (or read) at once, then each completion. */
+static void rw_all(struct drv *d, uint8_t opc)
+{
+	for (unsigned b = 0; b < BLOCKS; b++)
+		(void)queue_rw(d, opc, b);
+	drv_ring(d, 1);
+	for (unsigned b = 0; b < BLOCKS; b++) {
+		uint16_t cid;
+		assert_int_equal(drv_wait_any(d, 1, &cid), 0);
+	}
+}
+
+static void check(struct drv *d, uint8_t seed)
+{
+	memset(d->mem + DATA_OFF, 0, BLOCKS * 4096);
+	rw_all(d, 0x02);
+	for (unsigned b = 0; b < BLOCKS; b++)
+		for (unsigned i = 0; i < 4096; i++)
+			if (d->mem[DATA_OFF + b * 4096 + i] != (uint8_t)(seed + b * 31 + i * 7))
+				fail_msg("block %u byte %u: 0x%02x, not the pattern of 0x%02x", b, i,
+					 d->mem[DATA_OFF + b * 4096 + i], seed);
+}
+
+/* What Linux's nvme driver does when a command times out and CSTS says
+ * CFS: disable (CC.EN = 0, wait for RDY = 0), enable, queues again, and
+ * the commands that had not completed again (here all of them). */
+static void recover(struct drv *d, uint8_t seed)
+{
+	drv_wr32(d, CC, 0);
+	assert_int_equal(drv_rd32(d, CSTS) & 3, 0);
+	bring_up(d);
+	fill(d, seed);
+	rw_all(d, 0x01);
+}
+
+static void a_killed_controller_reports_fatal_status_and_recovers(void **state)
+{
+	struct run r = {0};
+	struct drv d;
+	int fds_before = harness_count_fds();
+
+	(void)state;
+	start(&r, false);
+	drv_connect(&d, &r);
+	long pid = log_number_after(&r, "started the server: pid ");
+	assert_true(pid > 0);
+	assert_int_equal(drv_rd32(&d, CSTS), 0); /* a new state file: a fresh controller */
+	bring_up(&d);
+	fill(&d, 0x10);
+	rw_all(&d, 0x01);
+	check(&d, 0x10);
+
+	/* writes of a new pattern in flight, and the device is killed */
+	fill(&d, 0x20);
+	for (unsigned b = 0; b < BLOCKS; b++)
+		(void)queue_rw(&d, 0x01, b);
+	drv_ring(&d, 1);
+	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+	/* the restarted controller: ready, and failed */
+	assert_int_equal(drv_rd32(&d, CSTS) & 3, 3);
+	wait_log(&r, "server back after", 1);
+	long second = log_number_after(&r, "started the server: pid ");
+	assert_true(second > 0 && second != pid);
+	/* a doorbell to the failed controller is taken for nothing */
+	drv_ring(&d, 1);
+	assert_int_equal(drv_rd32(&d, CSTS) & 3, 3);
+	/* enabling without a disable first does not clear it */
+	drv_wr32(&d, CC, 1u | 6u << 16 | 4u << 20);
+	assert_int_equal(drv_rd32(&d, CSTS) & 3, 3);
+	recover(&d, 0x20);
+	check(&d, 0x20);
+
+	/* killed while the host has it disabled: back plainly reset */
+	drv_wr32(&d, CC, 0);
+	assert_int_equal(drv_rd32(&d, CSTS) & 3, 0);
+	assert_int_equal(kill((pid_t)second, SIGKILL), 0);
+	assert_int_equal(drv_rd32(&d, CSTS), 0);
+	wait_log(&r, "server back after", 2);
+	bring_up(&d);
+	check(&d, 0x20);
+
+	/* and a third time, enabled again */
+	long third = log_number_after(&r, "started the server: pid ");
+	assert_true(third > 0 && third != second);
+	assert_int_equal(kill((pid_t)third, SIGKILL), 0);
+	assert_int_equal(drv_rd32(&d, CSTS) & 3, 3);
+	recover(&d, 0x30);
+	check(&d, 0x30);
+
+	uvf_client_close(d.c);
+	drv_unwire(&d);
+	stop(&r);
+	assert_int_equal(harness_count_fds(), fds_before);
+}
+
+static void after_an_upgrade_the_new_process_keeps_the_record(void **state)
+{
+	struct run r = {0};
+	struct drv d;
+
+	(void)state;
+	start(&r, true);
+	drv_connect(&d, &r);
+	bring_up(&d);
+	fill(&d, 0x40);
+	rw_all(&d, 0x01);
+	/* upgraded in place: the controller goes on, no fatal status */
+	assert_int_equal(kill(r.proxy, SIGUSR1), 0);
+	wait_log(&r, "upgrade done", 1);
+	assert_int_equal(drv_rd32(&d, CSTS) & 3, 1);
+	check(&d, 0x40);
+	/* twice, the old process stopped each time */
+	assert_int_equal(kill(r.proxy, SIGUSR1), 0);
+	wait_log(&r, "upgrade done", 2);
+	assert_int_equal(drv_rd32(&d, CSTS) & 3, 1);
+	check(&d, 0x40);
+	/* the new process, killed, is replaced by one that says it failed */
+	long pid = log_number_after(&r, "new server pid ");
+	assert_true(pid > 0);
+	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+	assert_int_equal(drv_rd32(&d, CSTS) & 3, 3);
+	recover(&d, 0x50);
+	check(&d, 0x50);
+	uvf_client_close(d.c);
+	drv_unwire(&d);
+	stop(&r);
+}
+
+static void a_state_file_of_another_kind_is_refused(void **state)
+{
+	char dir[] = "/tmp/uvf-nvme-state.XXXXXX", path[64];
+	struct uvf_nvme_opts opts = {.size = NSIZE, .queues = 1};
+	struct uvf_nvme *n = NULL;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	opts.state_file = path;
+	/* new: created, 16 bytes, a fresh controller */
+	assert_int_equal(uvf_nvme_create(&n, &opts), 0);
+	uvf_nvme_destroy(n);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 16);
+	/* the right size, another magic */
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "not-uvf-nvme-rec", 16), 16);
+	close(fd);
+	assert_int_equal(uvf_nvme_create(&n, &opts), -EINVAL);
+	/* another size */
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hello", 5), 5);
+	close(fd);
+	assert_int_equal(uvf_nvme_create(&n, &opts), -EINVAL);
+	/* a directory */
+	opts.state_file = dir;
+	assert_int_equal(uvf_nvme_create(&n, &opts), -EISDIR);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_killed_controller_reports_fatal_status_and_recovers),
+		cmocka_unit_test(after_an_upgrade_the_new_process_keeps_the_record),
+		cmocka_unit_test(a_state_file_of_another_kind_is_refused),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
