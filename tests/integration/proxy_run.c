@@ -66,6 +66,48 @@ void proxy_run_stop(struct proxy_run *p)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+int proxy_log_count(const struct proxy_run *p, const char *text)
+{
+	FILE *f = fopen(p->log, "r");
+	char line[1024];
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+bool proxy_log_wait(const struct proxy_run *p, const char *text, int count, int ms)
+{
+	for (int i = 0; i <= ms / 10; i++) {
+		if (proxy_log_count(p, text) >= count)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+long proxy_log_number_after(const struct proxy_run *p, const char *key)
+{
+	FILE *f = fopen(p->log, "r");
+	char line[1024];
+	long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *at = strstr(line, key);
+
+		if (at)
+			v = strtol(at + strlen(key), NULL, 10);
+	}
+	fclose(f);
+	return v;
+}
+
 atomic_ullong doorbell_count;
 int doorbell_fd = -1;
 

@@ -6,6 +6,7 @@
 #define UVF_TEST_PROXY_RUN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include <uvf/server.h>
@@ -26,6 +27,13 @@ void proxy_run_start(struct proxy_run *p, const char *server, char *const extra[
 
 /* SIGTERM, and the exit status must be 0. */
 void proxy_run_stop(struct proxy_run *p);
+
+/* The proxy's log: the lines that contain text (0 when there is no log
+ * yet); whether at least count of them come within ms; the number after
+ * key in the last line that has it (-1 when none does). */
+int proxy_log_count(const struct proxy_run *p, const char *text);
+bool proxy_log_wait(const struct proxy_run *p, const char *text, int count, int ms);
+long proxy_log_number_after(const struct proxy_run *p, const char *key);
 
 /* A device whose 4 KiB memory BAR 0 has an ioeventfd at 0x100: each
  * doorbell adds its count to doorbell_count and signals doorbell_fd (an

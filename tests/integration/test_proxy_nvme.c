@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,8 +28,7 @@
 #include "harness.h"
 #include "nvme/nvme.h"
 #include "nvme_drv.h"
-
-extern char **environ;
+#include "proxy_run.h"
 
 #define IOVA	 0x100000ull
 #define MEM_SIZE 0x40000u
@@ -48,110 +46,54 @@ static const uint32_t sq_offs[DRV_QUEUES] = {ASQ_OFF, IOSQ_OFF};
 static const uint32_t cq_offs[DRV_QUEUES] = {ACQ_OFF, IOCQ_OFF};
 
 struct run {
-	pid_t proxy;
-	char dir[64];
-	char sock[160], server[160], log[160], backing[160], state[160];
+	struct proxy_run p;
+	char backing[160], state[160];
 };
-
-static bool log_has(const struct run *r, const char *text, int count)
-{
-	FILE *f = fopen(r->log, "r");
-	char line[1024];
-	int n = 0;
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, text) != NULL;
-	fclose(f);
-	return n >= count;
-}
-
-static long log_number_after(const struct run *r, const char *key)
-{
-	FILE *f = fopen(r->log, "r");
-	char line[1024];
-	long v = -1;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		char *at = strstr(line, key);
-
-		if (at)
-			v = strtol(at + strlen(key), NULL, 10);
-	}
-	fclose(f);
-	return v;
-}
 
 static void wait_log(const struct run *r, const char *text, int count)
 {
-	for (int i = 0; i < 2000; i++) {
-		if (log_has(r, text, count))
-			return;
-		usleep(10000);
-	}
-	fail_msg("no %d lines '%s' in %s", count, text, r->log);
+	if (!proxy_log_wait(&r->p, text, count, 20000))
+		fail_msg("no %d lines '%s' in %s", count, text, r->p.log);
 }
 
 static void start(struct run *r, bool upgrade)
 {
-	const char *proxy = getenv("UVF_PROXY"), *nvme = getenv("UVF_NVME");
-	char cmd[800];
-	posix_spawn_file_actions_t fa;
+	const char *nvme = getenv("UVF_NVME");
+	char cmd[800], server[160];
 	int fd;
 
-	assert_non_null(proxy);
 	assert_non_null(nvme);
-	strcpy(r->dir, "/tmp/uvf-proxy-nvme.XXXXXX");
-	assert_non_null(mkdtemp(r->dir));
-	snprintf(r->sock, sizeof(r->sock), "%s/proxy.sock", r->dir);
-	snprintf(r->server, sizeof(r->server), "%s/dev.sock", r->dir);
-	snprintf(r->log, sizeof(r->log), "%s/proxy.log", r->dir);
-	snprintf(r->backing, sizeof(r->backing), "%s/disk.img", r->dir);
-	snprintf(r->state, sizeof(r->state), "%s/nvme.state", r->dir);
+	strcpy(r->p.dir, "/tmp/uvf-proxy-nvme.XXXXXX");
+	assert_non_null(mkdtemp(r->p.dir));
+	snprintf(server, sizeof(server), "%s/dev.sock", r->p.dir);
+	snprintf(r->backing, sizeof(r->backing), "%s/disk.img", r->p.dir);
+	snprintf(r->state, sizeof(r->state), "%s/nvme.state", r->p.dir);
 	fd = open(r->backing, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, NSIZE), 0);
 	close(fd);
 	snprintf(cmd, sizeof(cmd),
 		 "exec %s --socket-path=\"$UVF_PROXY_SOCKET\" --backing=%s --state-file=%s --queues=2 2>>%s/nvme.log",
-		 nvme, r->backing, r->state, r->dir);
-	char *argv[] = {(char *)proxy, "--listen", r->sock, "--server", r->server, "--restart-cmd", cmd,
-			"--hold-ms", "15000", upgrade ? "--upgrade-cmd" : NULL, cmd, NULL};
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 2, r->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(posix_spawn(&r->proxy, proxy, &fa, NULL, argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	for (int i = 0; i < 200; i++) {
-		struct stat st;
-
-		if (stat(r->sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		usleep(10000);
-	}
-	fail_msg("uvf-proxy did not listen at %s", r->sock);
+		 nvme, r->backing, r->state, r->p.dir);
+	char *extra[] = {"--restart-cmd", cmd, "--hold-ms", "15000", upgrade ? "--upgrade-cmd" : NULL, cmd, NULL};
+	proxy_run_start(&r->p, server, extra);
 }
 
 static void stop(struct run *r)
 {
-	int status;
 	char path[200];
 
-	kill(r->proxy, SIGTERM);
-	assert_int_equal(waitpid(r->proxy, &status, 0), r->proxy);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	proxy_run_stop(&r->p);
 	if (getenv("UVF_TEST_VERBOSE")) {
-		fprintf(stderr, "kept %s\n", r->dir);
+		fprintf(stderr, "kept %s\n", r->p.dir);
 		return;
 	}
 	const char *names[] = {"proxy.log", "nvme.log", "disk.img", "nvme.state", "dev.sock", "dev.sock.next"};
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", r->dir, names[i]);
+		snprintf(path, sizeof(path), "%s/%s", r->p.dir, names[i]);
 		unlink(path);
 	}
-	assert_int_equal(rmdir(r->dir), 0);
+	assert_int_equal(rmdir(r->p.dir), 0);
 }
 
 static void drv_connect(struct drv *d, const struct run *r)
@@ -161,7 +103,7 @@ static void drv_connect(struct drv *d, const struct run *r)
 	void *p = NULL;
 
 	opts.timeout_ms = 20000; /* longer than an outage */
-	assert_int_equal(uvf_client_connect(&c, r->sock, &opts), 0);
+	assert_int_equal(uvf_client_connect(&c, r->p.sock, &opts), 0);
 	memset(d, 0, sizeof(*d));
 	d->iova = IOVA;
 	d->sq_offs = sq_offs;
@@ -246,7 +188,7 @@ static void a_killed_controller_reports_fatal_status_and_recovers(void **state)
 	(void)state;
 	start(&r, false);
 	drv_connect(&d, &r);
-	long pid = log_number_after(&r, "started the server: pid ");
+	long pid = proxy_log_number_after(&r.p, "started the server: pid ");
 	assert_true(pid > 0);
 	assert_int_equal(drv_rd32(&d, CSTS), 0); /* a new state file: a fresh controller */
 	bring_up(&d);
@@ -263,7 +205,7 @@ static void a_killed_controller_reports_fatal_status_and_recovers(void **state)
 	/* the restarted controller: ready, and failed */
 	assert_int_equal(drv_rd32(&d, CSTS) & 3, 3);
 	wait_log(&r, "server back after", 1);
-	long second = log_number_after(&r, "started the server: pid ");
+	long second = proxy_log_number_after(&r.p, "started the server: pid ");
 	assert_true(second > 0 && second != pid);
 	/* a doorbell to the failed controller is taken for nothing */
 	drv_ring(&d, 1);
@@ -284,7 +226,7 @@ static void a_killed_controller_reports_fatal_status_and_recovers(void **state)
 	check(&d, 0x20);
 
 	/* and a third time, enabled again */
-	long third = log_number_after(&r, "started the server: pid ");
+	long third = proxy_log_number_after(&r.p, "started the server: pid ");
 	assert_true(third > 0 && third != second);
 	assert_int_equal(kill((pid_t)third, SIGKILL), 0);
 	assert_int_equal(drv_rd32(&d, CSTS) & 3, 3);
@@ -309,17 +251,17 @@ static void after_an_upgrade_the_new_process_keeps_the_record(void **state)
 	fill(&d, 0x40);
 	rw_all(&d, 0x01);
 	/* upgraded in place: the controller goes on, no fatal status */
-	assert_int_equal(kill(r.proxy, SIGUSR1), 0);
+	assert_int_equal(kill(r.p.pid, SIGUSR1), 0);
 	wait_log(&r, "upgrade done", 1);
 	assert_int_equal(drv_rd32(&d, CSTS) & 3, 1);
 	check(&d, 0x40);
 	/* twice, the old process stopped each time */
-	assert_int_equal(kill(r.proxy, SIGUSR1), 0);
+	assert_int_equal(kill(r.p.pid, SIGUSR1), 0);
 	wait_log(&r, "upgrade done", 2);
 	assert_int_equal(drv_rd32(&d, CSTS) & 3, 1);
 	check(&d, 0x40);
 	/* the new process, killed, is replaced by one that says it failed */
-	long pid = log_number_after(&r, "new server pid ");
+	long pid = proxy_log_number_after(&r.p, "new server pid ");
 	assert_true(pid > 0);
 	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
 	assert_int_equal(drv_rd32(&d, CSTS) & 3, 3);

@@ -39,61 +39,6 @@ extern char **environ;
 #define DMA_SIZE (64u * 1024u)
 #define VECTORS	 UVF_DMATEST_MSIX_VECTORS
 
-/* The text after `key` in the proxy's log, last occurrence, as a number. */
-static long log_number_after(const struct proxy_run *p, const char *key)
-{
-	FILE *f = fopen(p->log, "r");
-	char line[1024];
-	long v = -1;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		char *at = strstr(line, key);
-
-		if (at)
-			v = strtol(at + strlen(key), NULL, 10);
-	}
-	fclose(f);
-	return v;
-}
-
-static bool log_has(const struct proxy_run *p, const char *text)
-{
-	FILE *f = fopen(p->log, "r");
-	char line[1024];
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, text) != NULL;
-	fclose(f);
-	return found;
-}
-
-static bool wait_log(const struct proxy_run *p, const char *text, int ms)
-{
-	for (int i = 0; i < ms / 10; i++) {
-		if (log_has(p, text))
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
-static int count_lines(const struct proxy_run *p, const char *text)
-{
-	FILE *f = fopen(p->log, "r");
-	char line[1024];
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, text) != NULL;
-	fclose(f);
-	return n;
-}
-
 static struct uvf_client *connect_proxy(const struct proxy_run *p)
 {
 	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
@@ -192,7 +137,7 @@ static void a_killed_device_comes_back_with_the_clients_dma_irq_and_config_state
 
 	/* the proxy starts the device for the first client */
 	struct uvf_client *c = connect_proxy(&p);
-	long first = log_number_after(&p, "started the server: pid ");
+	long first = proxy_log_number_after(&p, "started the server: pid ");
 	assert_true(first > 0);
 	assert_int_equal(reg(c, UVF_DMATEST_REG_ID), UVF_DMATEST_ID);
 
@@ -223,8 +168,8 @@ static void a_killed_device_comes_back_with_the_clients_dma_irq_and_config_state
 		fprintf(stderr, "log: %s\n", p.log);
 	assert_int_equal(kill((pid_t)first, SIGKILL), 0);
 	assert_int_equal(reg(c, UVF_DMATEST_REG_ID), UVF_DMATEST_ID);
-	assert_true(wait_log(&p, "server back after", 5000));
-	long second = log_number_after(&p, "started the server: pid ");
+	assert_true(proxy_log_wait(&p, "server back after", 1, 5000));
+	long second = proxy_log_number_after(&p, "started the server: pid ");
 	assert_true(second > 0 && second != first);
 
 	/* DMA into the memfd the restarted device got again, completion on
@@ -255,14 +200,14 @@ static void a_killed_device_comes_back_with_the_clients_dma_irq_and_config_state
 	fill(c, 0x66, 2);
 	check_filled(mem, 0x66);
 	assert_true(harness_wait_eventfd(fds[2], 2000) >= 1);
-	assert_int_equal(count_lines(&p, "server back after"), 2);
+	assert_int_equal(proxy_log_count(&p, "server back after"), 2);
 
 	uvf_client_close(c);
 	for (unsigned v = 0; v < VECTORS; v++)
 		close(fds[v]);
 	proxy_run_stop(&p);
 	/* the device the proxy started went with it */
-	long last = log_number_after(&p, "started the server: pid ");
+	long last = proxy_log_number_after(&p, "started the server: pid ");
 	assert_int_equal(kill((pid_t)last, 0), -1);
 	if (!getenv("UVF_TEST_VERBOSE"))
 		unlink(p.log);
@@ -302,11 +247,11 @@ static void requests_fail_with_etimedout_after_the_hold_time(void **state)
 	assert_true((uint64_t)time(NULL) - t0 < 10);
 	/* and at once from then on */
 	assert_int_equal(uvf_client_region_read(c, 0, UVF_DMATEST_REG_ID, &v, 4), -ETIMEDOUT);
-	assert_true(log_has(&p, "keeping the client, holding its requests for up to 300 ms"));
+	assert_true((proxy_log_count(&p, "keeping the client, holding its requests for up to 300 ms") > 0));
 
 	/* the server comes back by itself: the client goes on */
 	assert_int_equal(posix_spawn(&dev, dmatest, NULL, NULL, dev_argv, environ), 0);
-	assert_true(wait_log(&p, "server back after", 5000));
+	assert_true(proxy_log_wait(&p, "server back after", 1, 5000));
 	assert_int_equal(reg(c, UVF_DMATEST_REG_ID), UVF_DMATEST_ID);
 	uvf_client_close(c);
 	proxy_run_stop(&p);
@@ -363,8 +308,8 @@ static void old_ioeventfds_reach_the_restarted_server(void **state)
 	/* a new server at the same path: the old ioeventfd reaches it */
 	restart_in_process(&h);
 	assert_int_equal(pthread_create(&h.thread, NULL, serve, &h), 0);
-	assert_true(wait_log(&p, "server back after", 5000));
-	assert_true(wait_log(&p, "relaying 1 ioeventfds", 2000));
+	assert_true(proxy_log_wait(&p, "server back after", 1, 5000));
+	assert_true(proxy_log_wait(&p, "relaying 1 ioeventfds", 1, 2000));
 	uint64_t before = atomic_load(&doorbell_count);
 	assert_int_equal(uvf_client_access_write(c, 0, 0x100, &v, 4), 0);
 	assert_true(harness_wait_eventfd(doorbell_fd, 5000) >= 1);
@@ -394,7 +339,7 @@ static void a_planned_upgrade_moves_the_device_state_to_a_new_server(void **stat
 	proxy_run_start(&p, server, extra);
 
 	struct uvf_client *c = connect_proxy(&p);
-	long first = log_number_after(&p, "started the server: pid ");
+	long first = proxy_log_number_after(&p, "started the server: pid ");
 	assert_true(first > 0);
 	assert_int_equal(
 		uvf_client_dma_alloc(c, IOVA, DMA_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, (void **)&mem),
@@ -416,10 +361,10 @@ static void a_planned_upgrade_moves_the_device_state_to_a_new_server(void **stat
 		set_reg(c, UVF_DMATEST_REG_PATTERN, 0xa0 + round);
 		assert_int_equal(kill(p.pid, SIGUSR1), 0);
 		snprintf(done, sizeof(done), "upgrade done: pause");
-		for (int i = 0; i < 500 && count_lines(&p, done) < round; i++)
+		for (int i = 0; i < 500 && proxy_log_count(&p, done) < round; i++)
 			usleep(10000);
-		assert_int_equal(count_lines(&p, done), round);
-		long pid = log_number_after(&p, "new server pid ");
+		assert_int_equal(proxy_log_count(&p, done), round);
+		long pid = proxy_log_number_after(&p, "new server pid ");
 		assert_true(pid > 0 && pid != first);
 		assert_int_equal(kill((pid_t)first, 0), -1); /* the old one was stopped */
 		first = pid;
@@ -431,7 +376,7 @@ static void a_planned_upgrade_moves_the_device_state_to_a_new_server(void **stat
 		check_filled(mem, (uint8_t)(0x10 + round));
 		assert_true(harness_wait_eventfd(fds[3], 2000) >= 1);
 	}
-	assert_int_equal(count_lines(&p, "server back after"), 0);
+	assert_int_equal(proxy_log_count(&p, "server back after"), 0);
 
 	uvf_client_close(c);
 	for (unsigned v = 0; v < VECTORS; v++)
