@@ -17,6 +17,11 @@
 #   dmatest-q35-shared  uvf-dmatest through the guest's vfio-pci, behind
 #   dmatest-q35-private QEMU's intel-iommu: DMA both ways, MSI-X per vector,
 #                       MSI, INTx, FLR through sysfs and VFIO_DEVICE_RESET
+#   dmatestproxy-q35-shared
+#                       the same guest with QEMU connected to uvf-proxy
+#                       --trace in front of uvf-dmatest (dmatest-proxy.sh):
+#                       the guest's BAR4 accesses (mapped) must leave no
+#                       REGION_READ/REGION_WRITE of region 4 in the trace
 #   nvme-{q35,pc}-{shared,private}
 #                       uvf-nvme on a 64 MiB sparse backing file with
 #                       Linux's nvme driver (shadow doorbells configured
@@ -78,7 +83,7 @@ ONLY=${UVF_E2E_ONLY:-}
 say() { printf 'e2e: %s\n' "$*" >&2; }
 
 if [ $# -gt 1 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-	sed -n '2,62s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,67s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 case $TIMEOUT in '' | *[!0-9]*) say "UVF_E2E_TIMEOUT wants whole seconds"; exit 2 ;; esac
@@ -311,8 +316,32 @@ idio16_after() { # base
 		echo "FAIL idio16-host-outputs: the guest never said which outputs it set" >>"$base.host"
 }
 
+# After the dmatest boot behind uvf-proxy: the guest's loads and stores on
+# its mapped BAR4 (vfio-dmatest's BAR4 checks) went to the shared memory,
+# not through the proxy: no REGION_READ or REGION_WRITE of region 4 in the
+# proxy's trace, while the trace has those of other regions.
+barproxy_after() { # base
+	local base=$1 trace=$1.proxy-trace bar4 other
+	if [ ! -s "$trace" ]; then
+		echo "FAIL barproxy-trace: no proxy trace $trace" >>"$base.host"
+		return
+	fi
+	bar4=$(grep -acE ' (request|reply|error) REGION_(READ|WRITE) region=4 ' "$trace" || true)
+	other=$(grep -aE ' request REGION_(READ|WRITE) region=[0-9]+ ' "$trace" | grep -acv ' region=4 ' || true)
+	if [ "${other:-0}" -eq 0 ]; then
+		echo "FAIL barproxy-trace: no REGION_READ or REGION_WRITE request at all in $trace" >>"$base.host"
+	else
+		echo "PASS barproxy-trace: $other REGION_READ/REGION_WRITE requests for other regions" >>"$base.host"
+	fi
+	if [ "${bar4:-0}" -eq 0 ]; then
+		echo "PASS barproxy-bar4-mapped: no REGION_READ or REGION_WRITE of region 4 through the proxy" >>"$base.host"
+	else
+		echo "FAIL barproxy-bar4-mapped: $bar4 REGION_READ/REGION_WRITE messages of region 4 in $trace" >>"$base.host"
+	fi
+}
+
 # run_boot NAME KIND MACHINE MEMORY RESET_METHOD [boot.sh args...]
-# KIND (scratch, idio16, dmatest) picks the device, /init, modules and
+# KIND (scratch, idio16, dmatest, dmatestproxy, ...) picks the device, /init, modules and
 # host-side checks.
 run_boot() {
 	local name=$1 kind=$2 machine=$3 memory=$4 reset=$5
@@ -354,6 +383,14 @@ run_boot() {
 		modules=(vfio-pci vfio_iommu_type1)
 		files=("$GUEST/vfio-dmatest:/bin/vfio-dmatest")
 		dev_cmd=("$BUILD/devices/uvf-dmatest" -v)
+		;;
+	dmatestproxy)
+		# the same guest, QEMU talking to uvf-proxy in front of uvf-dmatest
+		init=$HERE/init/dmatest.sh
+		modules=(vfio-pci vfio_iommu_type1)
+		files=("$GUEST/vfio-dmatest:/bin/vfio-dmatest")
+		dev_cmd=("$HERE/dmatest-proxy.sh" "$BUILD/tools/uvf-proxy" "$BUILD/devices/uvf-dmatest" "$base.proxy-trace")
+		after=barproxy_after
 		;;
 	sgldma)
 		init=$HERE/init/sgldma.sh
@@ -812,6 +849,8 @@ run_boot idio16-pc-shared idio16 pc shared none
 idio16py_boot
 run_boot dmatest-q35-shared dmatest q35 shared flr "${Q35_IOMMU[@]}"
 run_boot dmatest-q35-private dmatest q35 private flr "${Q35_IOMMU[@]}"
+# QEMU connected to uvf-proxy: BAR4 stays mapped, off the message path
+run_boot dmatestproxy-q35-shared dmatestproxy q35 shared flr "${Q35_IOMMU[@]}"
 sgldma_boot sgldma-pc-shared shared
 sgldma_boot sgldma-pc-private private
 # two vCPUs: the driver makes one I/O queue pair per CPU; fio verifies
