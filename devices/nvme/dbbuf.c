@@ -39,8 +39,9 @@
  * queue is ignored, logged and reported (an Invalid Doorbell Write Value
  * event, events.c) once until a valid one is seen.
  *
- * Ownership: the SQ EventIdx slots are written by the poller (without
- * poller, by whoever holds the queue's worker lock), the CQ EventIdx slots
+ * Ownership: the SQ EventIdx slots are written under `lock` while a
+ * poller runs (by the poller, or by a completion that took a new tail;
+ * without poller, by whoever holds the queue's worker lock), the CQ EventIdx slots
  * under the queue's worker lock. Pointers and the configuration change
  * only on the dispatch thread, with every worker lock held and under
  * `lock`, which the poller holds while it uses them; the dma_unmap
@@ -264,6 +265,24 @@ static uint32_t cq_eventidx(const struct nvme_ctrl *c, uint16_t cqid)
 	return behind(cq->head, cq->size);
 }
 
+/* A completion took a new tail while the poller runs: move EventIdx along
+ * as scan() would, or the host rings when its tail comes round to an
+ * EventIdx nobody moved; and count it as activity, so the poller keeps
+ * polling while I/O flows through the completion path alone. Under the
+ * poller's lock, so it cannot interleave with the poller's switch to
+ * doorbells (after which `active` is false here). */
+static void took_while_polling(struct nvme_dbbuf *d, uint16_t sqid, uint32_t v)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->active && v != d->seen[sqid]) {
+		d->lag[sqid] = d->seen[sqid];
+		d->seen[sqid] = v;
+		eventidx_store(d, 2u * sqid, behind(d->lag[sqid], d->sq_size[sqid]));
+		d->wake = true;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 void nvme_dbbuf_sq_refresh(struct nvme_ctrl *c, uint16_t sqid)
 {
 	struct nvme_dbbuf *d = c->dbbuf;
@@ -295,6 +314,9 @@ void nvme_dbbuf_sq_refresh(struct nvme_ctrl *c, uint16_t sqid)
 		return;
 	}
 	d->warned_sq[sqid] = false;
+	if (d->has_thread && v != __atomic_load_n(&d->taken[sqid], __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&d->active, __ATOMIC_ACQUIRE))
+		took_while_polling(d, sqid, v);
 	sq->tail = v;
 	__atomic_store_n(&d->taken[sqid], v, __ATOMIC_RELEASE);
 }
