@@ -420,7 +420,9 @@ static void drop_client(struct uvf_device *dev, const char *why)
 	twin_detach(dev);
 	handshake_timer(dev, -1);
 	bool was_negotiated = dev->negotiated;
-	uvf__watch(dev, &dev->loop.conn_watch, dev->conn_fd, NULL, false);
+	if (!dev->loop.conn_parked)
+		uvf__watch(dev, &dev->loop.conn_watch, dev->conn_fd, NULL, false);
+	dev->loop.conn_parked = false;
 	close_fd(&dev->conn_fd);
 	dev->negotiated = false;
 	dev->drop_requested = false;
@@ -782,6 +784,28 @@ static bool direct_receive_ok(struct uvf_device *dev)
 	       __atomic_load_n(&l->wakeups, __ATOMIC_SEQ_CST) == l->wakeups_seen;
 }
 
+/* Take the connection out of the epoll set (park) for the direct receive,
+ * or put it back before epoll_wait. A connection that cannot be watched
+ * again cannot be served: it is dropped. */
+static void conn_park(struct uvf_device *dev, bool park)
+{
+	struct uvf_loop *l = &dev->loop;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->conn_watch};
+
+	if (dev->conn_fd < 0 || l->conn_parked == park)
+		return;
+	if (epoll_ctl(l->epoll_fd, park ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, dev->conn_fd, &ev) == 0) {
+		l->conn_parked = park;
+		return;
+	}
+	int err = errno;
+	if (park)
+		return; /* stays watched: the direct receive works all the same */
+	dev_warn(dev, "dropping client: cannot watch the connection again: %s", uvf_strerror(-err));
+	l->conn_parked = false;
+	drop_client(dev, "connection not watchable");
+}
+
 /*
  * Sleep in recvmsg on the connection while it is the only source of work
  * (direct_receive_ok), else in epoll_wait (one system call per wake-up
@@ -803,6 +827,7 @@ int uvf_device_run(struct uvf_device *dev)
 
 		if (direct_receive_ok(dev)) {
 			note_dispatch_thread(dev);
+			conn_park(dev, true);
 			/* polling, or after a yield: a read that does not
 			 * wait, and no epoll_wait */
 			ran = service_connection(dev, false, !polling && !yielded);
@@ -822,6 +847,7 @@ int uvf_device_run(struct uvf_device *dev)
 			}
 		} else {
 			yielded = false;
+			conn_park(dev, false);
 			int n = epoll_wait(dev->loop.epoll_fd, events, 8, polling ? 0 : -1);
 			if (n < 0) {
 				if (errno == EINTR)
