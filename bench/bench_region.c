@@ -430,12 +430,16 @@ static void bench_peer(void)
 
 /* Only uvf round trips (or posted writes), different CPUs, so that strace
  * counts system calls of the uvf path alone. */
-static void strace_mode(uint64_t iters, bool posted)
+/* One run of iters operations, for strace or perf: round trips, posted
+ * writes, or round trips with both sides polling 50 µs. */
+static void strace_mode(uint64_t iters, const char *mode)
 {
 	struct bench_server s;
 	int cpu = bench_cpu.server_other >= 0 ? bench_cpu.server_other : bench_cpu.server_same;
-	start_server(&s, cpu, 0);
-	struct uvf_client *c = bench_connect(&s, 0);
+	bool posted = mode && !strcmp(mode, "posted");
+	uint32_t poll_us = mode && !strcmp(mode, "polling") ? 50 : 0;
+	start_server(&s, cpu, poll_us);
+	struct uvf_client *c = bench_connect(&s, poll_us);
 	printf("client %d server %d\n", (int)getpid(), (int)s.pid);
 	if (!posted)
 		uvf_read_rate(c, 4, iters);
@@ -449,8 +453,9 @@ int main(int argc, char **argv)
 {
 	bench_init("uvf-bench-region");
 	bench_pin(bench_cpu.client);
-	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--strace") && (argc == 3 || !strcmp(argv[3], "posted"))) {
-		strace_mode(strtoull(argv[2], NULL, 0), argc == 4);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--strace") &&
+	    (argc == 3 || !strcmp(argv[3], "posted") || !strcmp(argv[3], "polling"))) {
+		strace_mode(strtoull(argv[2], NULL, 0), argc == 4 ? argv[3] : NULL);
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "--peer")) {
@@ -458,7 +463,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 1) {
-		fprintf(stderr, "usage: %s [--strace N [posted] | --peer]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--strace N [posted|polling] | --peer]\n", argv[0]);
 		return 2;
 	}
 	bench_round_trips();
