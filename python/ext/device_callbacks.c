@@ -21,18 +21,33 @@ bool uvfpy_python_usable(void)
 	return Py_IsInitialized() && !_Py_IsFinalizing();
 }
 
+/* Take the GIL for a callback into device data; NULL (and no GIL held)
+ * when Python is no longer usable or the device is going away. */
+static uvfpy_device *gil_ensure_self(void *data, PyGILState_STATE *gil)
+{
+	uvfpy_device *self = data;
+
+	if (!uvfpy_python_usable())
+		return NULL;
+	*gil = PyGILState_Ensure();
+	if (self->dying) {
+		PyGILState_Release(*gil);
+		return NULL;
+	}
+	return self;
+}
+
 int uvfpy_bar_read_cb(struct uvf_device *dev, void *data, uint64_t offset, void *buf, size_t len)
 {
 	struct bar_ctx *b = data;
-	uvfpy_device *self = b->self;
 	PyGILState_STATE gil;
+	uvfpy_device *self = gil_ensure_self(b->self, &gil);
 	PyObject *r;
 	int ret = 0;
 
-	if (!uvfpy_python_usable())
+	if (!self)
 		return -EIO;
-	gil = PyGILState_Ensure();
-	if (self->dying || !self->bar_read[b->index]) {
+	if (!self->bar_read[b->index]) {
 		ret = -EIO;
 		goto out;
 	}
@@ -72,51 +87,33 @@ out:
 int uvfpy_bar_write_cb(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
 {
 	struct bar_ctx *b = data;
-	uvfpy_device *self = b->self;
 	PyGILState_STATE gil;
+	uvfpy_device *self = gil_ensure_self(b->self, &gil);
 	PyObject *r;
 	int ret = 0;
 
-	if (!uvfpy_python_usable())
+	if (!self)
 		return -EIO;
-	gil = PyGILState_Ensure();
-	if (self->dying || !self->bar_write[b->index]) {
-		ret = self->dying ? -EIO : 0;
-		goto out;
+	/* a BAR without a write callable ignores writes */
+	if (self->bar_write[b->index]) {
+		r = PyObject_CallFunction(self->bar_write[b->index], "Ky#", (unsigned long long)offset,
+					  (const char *)buf, (Py_ssize_t)len);
+		if (!r)
+			ret = uvfpy_report_exception(dev, "BAR write callback");
+		Py_XDECREF(r);
 	}
-	r = PyObject_CallFunction(self->bar_write[b->index], "Ky#", (unsigned long long)offset, (const char *)buf,
-				  (Py_ssize_t)len);
-	if (!r)
-		ret = uvfpy_report_exception(dev, "BAR write callback");
-	Py_XDECREF(r);
-out:
 	PyGILState_Release(gil);
 	return ret;
 }
 
-static uvfpy_device *gil_ensure_self(void *data, PyGILState_STATE *gil)
-{
-	uvfpy_device *self = data;
-
-	if (!uvfpy_python_usable())
-		return NULL;
-	*gil = PyGILState_Ensure();
-	if (self->dying) {
-		PyGILState_Release(*gil);
-		return NULL;
-	}
-	return self;
-}
-
 /*
- * Call self.name(*args) if the object has that method. Returns the result
- * (new reference), Py_None when absent, or NULL with the exception
- * reported (and *err set).
+ * Call self.name(*args) if the object has that method, args built from fmt
+ * and ap. Returns the result (new reference), Py_None when absent, or NULL
+ * with the exception reported (and *err set).
  */
-static PyObject *call_hook(uvfpy_device *self, const char *name, int *err, const char *fmt, ...)
+static PyObject *call_hook_va(uvfpy_device *self, const char *name, int *err, const char *fmt, va_list ap)
 {
 	PyObject *fn, *args, *r;
-	va_list ap;
 
 	fn = uvfpy_getattr((PyObject *)self, name);
 	if (!fn) {
@@ -127,9 +124,7 @@ static PyObject *call_hook(uvfpy_device *self, const char *name, int *err, const
 		*err = uvfpy_report_exception(self->dev, name);
 		return NULL;
 	}
-	va_start(ap, fmt);
 	args = Py_VaBuildValue(fmt, ap);
-	va_end(ap);
 	if (!args) {
 		Py_DECREF(fn);
 		*err = uvfpy_report_exception(self->dev, name);
@@ -154,35 +149,50 @@ static PyObject *call_hook(uvfpy_device *self, const char *name, int *err, const
 	return r;
 }
 
-static int reset_cb(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
+static PyObject *call_hook(uvfpy_device *self, const char *name, int *err, const char *fmt, ...)
+{
+	PyObject *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = call_hook_va(self, name, err, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/*
+ * The whole of a callback whose hook's result does not matter: take the
+ * GIL, call self.name(*args) if it exists, let go. Returns the hook's
+ * error (0 when it returned or is absent), or gone when Python is no
+ * longer usable or the device is going away.
+ */
+static int run_hook(void *data, int gone, const char *name, const char *fmt, ...)
 {
 	PyGILState_STATE gil;
 	uvfpy_device *self = gil_ensure_self(data, &gil);
 	PyObject *r;
+	va_list ap;
 	int err = 0;
 
 	if (!self)
-		return 0;
-	r = call_hook(self, "on_reset", &err, "(i)", (int)reason);
+		return gone;
+	va_start(ap, fmt);
+	r = call_hook_va(self, name, &err, fmt, ap);
+	va_end(ap);
 	Py_XDECREF(r);
 	PyGILState_Release(gil);
 	return err;
 }
 
+static int reset_cb(struct uvf_device *dev, void *data, enum uvf_reset_reason reason)
+{
+	return run_hook(data, 0, "on_reset", "(i)", (int)reason);
+}
+
 static int dma_map_cb(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
 {
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return 0;
-	r = call_hook(self, "on_dma_map", &err, "(KKI)", (unsigned long long)range->address,
-		      (unsigned long long)range->size, range->prot);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return err;
+	return run_hook(data, 0, "on_dma_map", "(KKI)", (unsigned long long)range->address,
+			(unsigned long long)range->size, range->prot);
 }
 
 static void dma_unmap_cb(struct uvf_device *dev, void *data, const struct uvf_dma_range *range)
@@ -215,46 +225,18 @@ static void dma_unmap_cb(struct uvf_device *dev, void *data, const struct uvf_dm
 
 static void irq_state_cb(struct uvf_device *dev, void *data, unsigned index)
 {
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return;
-	r = call_hook(self, "on_irq_state", &err, "(I)", index);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
+	run_hook(data, 0, "on_irq_state", "(I)", index);
 }
 
 static void client_cb(struct uvf_device *dev, void *data, bool connected)
 {
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return;
-	r = call_hook(self, "on_client", &err, "(O)", connected ? Py_True : Py_False);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
+	run_hook(data, 0, "on_client", "(O)", connected ? Py_True : Py_False);
 }
 
 static int mig_transition_cb(struct uvf_device *dev, void *data, enum uvf_migration_state from,
 			     enum uvf_migration_state to)
 {
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return -EIO;
-	r = call_hook(self, "on_migration_transition", &err, "(ii)", (int)from, (int)to);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return err;
+	return run_hook(data, -EIO, "on_migration_transition", "(ii)", (int)from, (int)to);
 }
 
 static ssize_t mig_save_cb(struct uvf_device *dev, void *data, void *buf, size_t len)
@@ -293,17 +275,7 @@ static ssize_t mig_save_cb(struct uvf_device *dev, void *data, void *buf, size_t
 
 static int mig_load_cb(struct uvf_device *dev, void *data, const void *buf, size_t len)
 {
-	PyGILState_STATE gil;
-	uvfpy_device *self = gil_ensure_self(data, &gil);
-	PyObject *r;
-	int err = 0;
-
-	if (!self)
-		return -EIO;
-	r = call_hook(self, "on_migration_load", &err, "(y#)", (const char *)buf, (Py_ssize_t)len);
-	Py_XDECREF(r);
-	PyGILState_Release(gil);
-	return err;
+	return run_hook(data, -EIO, "on_migration_load", "(y#)", (const char *)buf, (Py_ssize_t)len);
 }
 
 static uint64_t mig_pending_cb(struct uvf_device *dev, void *data)

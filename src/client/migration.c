@@ -28,22 +28,12 @@ static uint32_t exchange_limit(const struct uvf_client *client)
 								      : client->our_max_xfer;
 }
 
+/* The feature's name for a log line, "?" for one uvf does not know. */
 static const char *feature_name(uint32_t index)
 {
-	switch (index) {
-	case UVF_FEATURE_MIGRATION:
-		return "MIGRATION";
-	case UVF_FEATURE_MIGRATION_DEVICE_STATE:
-		return "MIG_DEVICE_STATE";
-	case UVF_FEATURE_DMA_LOGGING_START:
-		return "DMA_LOGGING_START";
-	case UVF_FEATURE_DMA_LOGGING_STOP:
-		return "DMA_LOGGING_STOP";
-	case UVF_FEATURE_DMA_LOGGING_REPORT:
-		return "DMA_LOGGING_REPORT";
-	default:
-		return "?";
-	}
+	const char *name = uvf__feature_name(index);
+
+	return name ? name : "?";
 }
 
 /* Whether an error answer means "this server does not do that feature":

@@ -41,6 +41,11 @@ int uvf__why(struct uvf_why *why, int err, const char *fmt, ...) __attribute__((
  * points at a thread-local buffer. */
 const char *uvf__cmd_name(uint16_t command);
 
+/* Name of a DEVICE_FEATURE index (flags & UVF_FEATURE_BITS) for logs and
+ * descriptions ("MIG_DEVICE_STATE"), static; NULL for an index uvf does not
+ * know, so that each caller says how to show it. */
+const char *uvf__feature_name(uint32_t index);
+
 /* ------------------------------------------------------------------ */
 /* Header                                                               */
 /* ------------------------------------------------------------------ */

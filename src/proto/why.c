@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Reason texts for refused messages, and command names for logs. */
+/* Reason texts for refused messages, and command and feature names for logs. */
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -48,4 +48,22 @@ const char *uvf__cmd_name(uint16_t command)
 		return command_names[command];
 	snprintf(unknown, sizeof(unknown), "command %u", (unsigned)command);
 	return unknown;
+}
+
+const char *uvf__feature_name(uint32_t index)
+{
+	switch (index) {
+	case UVF_FEATURE_MIGRATION:
+		return "MIGRATION";
+	case UVF_FEATURE_MIGRATION_DEVICE_STATE:
+		return "MIG_DEVICE_STATE";
+	case UVF_FEATURE_DMA_LOGGING_START:
+		return "DMA_LOGGING_START";
+	case UVF_FEATURE_DMA_LOGGING_STOP:
+		return "DMA_LOGGING_STOP";
+	case UVF_FEATURE_DMA_LOGGING_REPORT:
+		return "DMA_LOGGING_REPORT";
+	default:
+		return NULL;
+	}
 }

@@ -279,24 +279,6 @@ static void describe_dma_access(struct builder *b, uint16_t command, const void 
 		decoded(b, uvf__decode_dma_write_req(payload, len, nfds, UINT32_MAX, &view, &why), &why);
 }
 
-static const char *feature_name(uint32_t index)
-{
-	switch (index) {
-	case UVF_FEATURE_MIGRATION:
-		return "MIGRATION";
-	case UVF_FEATURE_MIGRATION_DEVICE_STATE:
-		return "MIG_DEVICE_STATE";
-	case UVF_FEATURE_DMA_LOGGING_START:
-		return "DMA_LOGGING_START";
-	case UVF_FEATURE_DMA_LOGGING_STOP:
-		return "DMA_LOGGING_STOP";
-	case UVF_FEATURE_DMA_LOGGING_REPORT:
-		return "DMA_LOGGING_REPORT";
-	default:
-		return NULL;
-	}
-}
-
 static const char *const migration_states[] = {
 	[UVF_MIGRATION_STATE_ERROR] = "ERROR",	     [UVF_MIGRATION_STATE_STOP] = "STOP",
 	[UVF_MIGRATION_STATE_RUNNING] = "RUNNING",   [UVF_MIGRATION_STATE_STOP_COPY] = "STOP_COPY",
@@ -316,7 +298,7 @@ static void describe_feature(struct builder *b, const void *payload, size_t len,
 		return;
 	data = (const uint8_t *)payload + sizeof(m);
 	index = m.flags & UVF_FEATURE_BITS;
-	name = feature_name(index);
+	name = uvf__feature_name(index);
 	if (name)
 		text(b, "feature", name);
 	else

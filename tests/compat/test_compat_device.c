@@ -82,14 +82,42 @@ static struct uvf_client *connect(struct vfu_server *s)
 	return c;
 }
 
+/* A new libvfio-user context in s, at a fresh socket path, logging quietly. */
+static void new_device(struct vfu_server *s)
+{
+	compat_path(s);
+	s->ctx = vfu_create_ctx(VFU_TRANS_SOCK, s->path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
+	assert_non_null(s->ctx);
+	vfu_setup_log(s->ctx, compat_quiet_log, LOG_DEBUG);
+}
+
+/* BAR0: 4 KiB of memory served by bar0_access. */
+static int setup_bar0(vfu_ctx_t *ctx)
+{
+	return vfu_setup_region(ctx, 0, 4096, bar0_access, VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM, NULL, 0, -1, 0);
+}
+
+/* Config space read-write through cfg_access, with extra_flags besides. */
+static int setup_config(vfu_ctx_t *ctx, int extra_flags)
+{
+	return vfu_setup_region(ctx, VFU_PCI_DEV_CFG_REGION_IDX, 0, cfg_access, VFU_REGION_FLAG_RW | extra_flags, NULL,
+				0, -1, 0);
+}
+
+/* Realize the device, serve it and connect uvf's client to it. */
+static struct uvf_client *realize_and_connect(struct vfu_server *s)
+{
+	assert_int_equal(vfu_realize_ctx(s->ctx), 0);
+	compat_serve(s);
+	return connect(s);
+}
+
 static void regions_are_refused_as_libvfio_user_refuses(void **state)
 {
 	struct vfu_server s;
 	struct iovec area = {.iov_base = 0, .iov_len = 4096};
 	(void)state;
-	compat_path(&s);
-	s.ctx = vfu_create_ctx(VFU_TRANS_SOCK, s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
-	vfu_setup_log(s.ctx, compat_quiet_log, LOG_DEBUG);
+	new_device(&s);
 	/* flags */
 	assert_int_equal(vfu_setup_region(s.ctx, 0, 4096, bar0_access, 0, NULL, 0, -1, 0), -1);
 	assert_int_equal(errno, EINVAL);
@@ -126,12 +154,8 @@ static void regions_are_refused_as_libvfio_user_refuses(void **state)
 					  NULL, 0, -1, 0),
 			 -1);
 	assert_int_equal(errno, ENOTSUP);
-	assert_int_equal(vfu_setup_region(s.ctx, 0, 4096, bar0_access, VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM, NULL,
-					  0, -1, 0),
-			 0);
-	assert_int_equal(vfu_setup_region(s.ctx, 0, 4096, bar0_access, VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM, NULL,
-					  0, -1, 0),
-			 -1);
+	assert_int_equal(setup_bar0(s.ctx), 0);
+	assert_int_equal(setup_bar0(s.ctx), -1);
 	assert_int_equal(errno, EEXIST);
 	/* IRQs */
 	assert_int_equal(vfu_setup_device_nr_irqs(s.ctx, VFU_DEV_NUM_IRQS, 1), -1);
@@ -166,28 +190,20 @@ static void regions_reach_their_callbacks(void **state)
 	struct vfu_server s;
 	char ev[512];
 	(void)state;
-	compat_path(&s);
-	s.ctx = vfu_create_ctx(VFU_TRANS_SOCK, s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
-	vfu_setup_log(s.ctx, compat_quiet_log, LOG_DEBUG);
+	new_device(&s);
 	assert_int_equal(vfu_pci_init(s.ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL, 0), 0);
 	assert_int_equal(vfu_pci_init(s.ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL, 0), -1);
 	assert_int_equal(errno, EEXIST);
 	vfu_pci_set_id(s.ctx, 0x4e58, 0x0004, 0x1af4, 0x1100);
 	vfu_pci_set_class(s.ctx, 0xff, 0x00, 0x00);
 	vfu_pci_get_config_space(s.ctx)->hdr.rid = 0x07;
-	assert_int_equal(vfu_setup_region(s.ctx, 0, 4096, bar0_access, VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM, NULL,
-					  0, -1, 0),
-			 0);
+	assert_int_equal(setup_bar0(s.ctx), 0);
 	assert_int_equal(vfu_setup_region(s.ctx, 1, 16, io_access, VFU_REGION_FLAG_READ, NULL, 0, -1, 0), 0);
 	assert_int_equal(vfu_setup_region(s.ctx, VFU_PCI_DEV_ROM_REGION_IDX, 2048, rom_access, VFU_REGION_FLAG_READ,
 					  NULL, 0, -1, 0),
 			 0);
-	assert_int_equal(vfu_setup_region(s.ctx, VFU_PCI_DEV_CFG_REGION_IDX, 0, cfg_access, VFU_REGION_FLAG_RW, NULL, 0,
-					  -1, 0),
-			 0);
-	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
-	compat_serve(&s);
-	struct uvf_client *c = connect(&s);
+	assert_int_equal(setup_config(s.ctx, 0), 0);
+	struct uvf_client *c = realize_and_connect(&s);
 
 	/* identity */
 	uint32_t id = 0, cc = 0, ss = 0;
@@ -243,16 +259,10 @@ static void always_callback_takes_all_of_config_space(void **state)
 	struct vfu_server s;
 	char ev[256];
 	(void)state;
-	compat_path(&s);
-	s.ctx = vfu_create_ctx(VFU_TRANS_SOCK, s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
-	vfu_setup_log(s.ctx, compat_quiet_log, LOG_DEBUG);
+	new_device(&s);
 	vfu_pci_set_id(s.ctx, 0x4e58, 5, 0, 0);
-	assert_int_equal(vfu_setup_region(s.ctx, VFU_PCI_DEV_CFG_REGION_IDX, 0, cfg_access,
-					  VFU_REGION_FLAG_RW | VFU_REGION_FLAG_ALWAYS_CB, NULL, 0, -1, 0),
-			 0);
-	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
-	compat_serve(&s);
-	struct uvf_client *c = connect(&s);
+	assert_int_equal(setup_config(s.ctx, VFU_REGION_FLAG_ALWAYS_CB), 0);
+	struct uvf_client *c = realize_and_connect(&s);
 	memcpy(g_cfg_regs, "\x11\x22\x33\x44", 4);
 	compat_events_clear();
 	uint32_t id = 0;
@@ -268,9 +278,7 @@ static void capabilities_are_placed_found_and_guarded(void **state)
 {
 	struct vfu_server s;
 	(void)state;
-	compat_path(&s);
-	s.ctx = vfu_create_ctx(VFU_TRANS_SOCK, s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
-	vfu_setup_log(s.ctx, compat_quiet_log, LOG_DEBUG);
+	new_device(&s);
 	assert_int_equal(vfu_pci_init(s.ctx, VFU_PCI_TYPE_EXPRESS, PCI_HEADER_TYPE_NORMAL, 0), 0);
 	vfu_pci_set_id(s.ctx, 0x4e58, 6, 0, 0);
 	assert_int_equal(vfu_setup_region(s.ctx, 0, 0x4000, bar0_access, VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM, NULL,
@@ -365,22 +373,16 @@ static void callback_capability_goes_to_the_config_callback(void **state)
 	struct vfu_server s;
 	char ev[256];
 	(void)state;
-	compat_path(&s);
-	s.ctx = vfu_create_ctx(VFU_TRANS_SOCK, s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
-	vfu_setup_log(s.ctx, compat_quiet_log, LOG_DEBUG);
+	new_device(&s);
 	vfu_pci_set_id(s.ctx, 0x4e58, 7, 0, 0);
-	assert_int_equal(vfu_setup_region(s.ctx, VFU_PCI_DEV_CFG_REGION_IDX, 0, cfg_access, VFU_REGION_FLAG_RW, NULL, 0,
-					  -1, 0),
-			 0);
+	assert_int_equal(setup_config(s.ctx, 0), 0);
 	uint8_t vsc_buf[8] = {PCI_CAP_ID_VNDR, 0, 8, 1, 2, 3, 4, 5};
 	ssize_t at = vfu_pci_add_capability(s.ctx, 0, VFU_CAP_FLAG_CALLBACK, vsc_buf);
 	assert_int_equal(at, 0x40);
 	/* asking for a position uvf does not use */
 	assert_int_equal(vfu_pci_add_capability(s.ctx, 0x80, 0, vsc_buf), -1);
 	assert_int_equal(errno, EINVAL);
-	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
-	compat_serve(&s);
-	struct uvf_client *c = connect(&s);
+	struct uvf_client *c = realize_and_connect(&s);
 	memcpy(g_cfg_regs, "\xa0\xa1\xa2\xa3\xa4\xa5\xa6\xa7", 8);
 	compat_events_clear();
 	uint8_t b = 0;
@@ -397,13 +399,9 @@ static void interrupts_state_and_trigger(void **state)
 	struct vfu_server s;
 	char ev[256];
 	(void)state;
-	compat_path(&s);
-	s.ctx = vfu_create_ctx(VFU_TRANS_SOCK, s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
-	vfu_setup_log(s.ctx, compat_quiet_log, LOG_DEBUG);
+	new_device(&s);
 	vfu_pci_set_id(s.ctx, 0x4e58, 8, 0, 0);
-	assert_int_equal(vfu_setup_region(s.ctx, 0, 4096, bar0_access, VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM, NULL,
-					  0, -1, 0),
-			 0);
+	assert_int_equal(setup_bar0(s.ctx), 0);
 	assert_int_equal(vfu_setup_device_nr_irqs(s.ctx, VFU_DEV_INTX_IRQ, 1), 0);
 	assert_int_equal(vfu_setup_irq_state_callback(s.ctx, VFU_DEV_INTX_IRQ, irq_state), 0);
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -411,9 +409,7 @@ static void interrupts_state_and_trigger(void **state)
 	/* before realize */
 	assert_int_equal(vfu_irq_trigger(s.ctx, 0), -1);
 	assert_int_equal(errno, EINVAL);
-	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
-	compat_serve(&s);
-	struct uvf_client *c = connect(&s);
+	struct uvf_client *c = realize_and_connect(&s);
 	/* no eventfd attached */
 	assert_int_equal(vfu_irq_trigger(s.ctx, 0), -1);
 	assert_int_equal(errno, ENOENT);

@@ -156,3 +156,16 @@ uint16_t drv_admin(struct drv *d, uint8_t opc, uint32_t nsid, uint64_t prp1, uin
 	sqe[11] = c11;
 	return drv_cmd(d, 0, sqe, dw0);
 }
+
+void drv_create_io_pair(struct drv *d, unsigned q, unsigned vector)
+{
+	d->sq_tail[q] = d->cq_head[q] = 0;
+	d->phase[q] = true;
+	memset(d->mem + d->cq_offs[q], 0, DRV_QDEPTH * 16);
+	/* CQ: contiguous (PC), interrupts enabled (IEN) on vector */
+	assert_int_equal(
+		drv_admin(d, 0x05, 0, d->iova + d->cq_offs[q], (DRV_QDEPTH - 1) << 16 | q, vector << 16 | 3, NULL), 0);
+	/* SQ on CQ q: contiguous */
+	assert_int_equal(drv_admin(d, 0x01, 0, d->iova + d->sq_offs[q], (DRV_QDEPTH - 1) << 16 | q, q << 16 | 1, NULL),
+			 0);
+}

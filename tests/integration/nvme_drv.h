@@ -61,5 +61,10 @@ uint16_t drv_wait_any(struct drv *d, unsigned q, uint16_t *cid);
 uint16_t drv_cmd(struct drv *d, unsigned q, uint32_t *sqe, uint32_t *dw0);
 uint16_t drv_admin(struct drv *d, uint8_t opc, uint32_t nsid, uint64_t prp1, uint32_t c10, uint32_t c11,
 		   uint32_t *dw0);
+/* Create I/O queue pair q: CQ q (contiguous, interrupts on vector) at
+ * cq_offs[q], then SQ q on it at sq_offs[q], DRV_QDEPTH entries each, both
+ * of which must succeed. The rings start empty: q's tail, head and phase
+ * are reset and the CQ ring's memory is cleared. */
+void drv_create_io_pair(struct drv *d, unsigned q, unsigned vector);
 
 #endif

@@ -132,10 +132,8 @@ static void drv_bring_up(struct drv *d)
 {
 	drv_reset_rings(d);
 	drv_enable_regs(d);
-	for (unsigned q = 1; q <= NQ; q++) {
-		assert_int_equal(drv_admin(d, 0x05, 0, IOVA + cq_offs[q], (QDEPTH - 1) << 16 | q, q << 16 | 3, NULL), 0);
-		assert_int_equal(drv_admin(d, 0x01, 0, IOVA + sq_offs[q], (QDEPTH - 1) << 16 | q, q << 16 | 1, NULL), 0);
-	}
+	for (unsigned q = 1; q <= NQ; q++)
+		drv_create_io_pair(d, q, q);
 }
 
 static void nvme_continues_on_the_destination_in_the_next_slot(void **state)

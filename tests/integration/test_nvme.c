@@ -268,14 +268,10 @@ static uint16_t io(struct drv *d, uint8_t opc, uint32_t nsid, uint64_t slba, uin
 	return drv_cmd(d, 1, sqe, NULL);
 }
 
+/* I/O queue pair 1, interrupts on vector 1 */
 static void create_io_queues(struct drv *d)
 {
-	d->sq_tail[1] = d->cq_head[1] = 0;
-	d->phase[1] = true;
-	memset(d->mem + IOCQ_OFF, 0, 0x1000);
-	/* CQ 1: contiguous, interrupts on vector 1 */
-	assert_int_equal(drv_admin(d, 0x05, 0, IOVA + IOCQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 3, NULL), 0);
-	assert_int_equal(drv_admin(d, 0x01, 0, IOVA + IOSQ_OFF, (QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+	drv_create_io_pair(d, 1, 1);
 }
 
 static void delete_io_queues(struct drv *d)
@@ -580,9 +576,7 @@ static void second_queue_pair_interrupts_on_its_vector(void **state)
 	drv_open(&d, false);
 	drv_enable(&d);
 	create_io_queues(&d);
-	memset(d.mem + IOCQ2_OFF, 0, 4096);
-	assert_int_equal(drv_admin(&d, 0x05, 0, IOVA + IOCQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 3, NULL), 0);
-	assert_int_equal(drv_admin(&d, 0x01, 0, IOVA + IOSQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 1, NULL), 0);
+	drv_create_io_pair(&d, 2, 2);
 	harness_wait_eventfd(d.efd[1], 0);
 	harness_wait_eventfd(d.efd[2], 0);
 	memset(d.mem + DATA_OFF, 0x33, 512);
@@ -1053,14 +1047,10 @@ static void shadow_doorbells_end_at_reset_and_shutdown(void **state)
 	drv_close(&d);
 }
 
-/* Run the program with args; returns its exit status. */
+/* I/O queue pair 2, interrupts on vector 2 */
 static void create_second_queue_pair(struct drv *d)
 {
-	d->sq_tail[2] = d->cq_head[2] = 0;
-	d->phase[2] = true;
-	memset(d->mem + IOCQ2_OFF, 0, 4096);
-	assert_int_equal(drv_admin(d, 0x05, 0, IOVA + IOCQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 3, NULL), 0);
-	assert_int_equal(drv_admin(d, 0x01, 0, IOVA + IOSQ2_OFF, (QDEPTH - 1) << 16 | 2, 2u << 16 | 1, NULL), 0);
+	drv_create_io_pair(d, 2, 2);
 }
 
 

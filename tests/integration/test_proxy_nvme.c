@@ -121,8 +121,7 @@ static void bring_up(struct drv *d)
 	drv_reset_rings(d);
 	memset(d->mem, 0, DATA_OFF);
 	drv_enable_regs(d); /* asserts RDY and no CFS */
-	assert_int_equal(drv_admin(d, 0x05, 0, IOVA + IOCQ_OFF, (DRV_QDEPTH - 1) << 16 | 1, 1u << 16 | 3, NULL), 0);
-	assert_int_equal(drv_admin(d, 0x01, 0, IOVA + IOSQ_OFF, (DRV_QDEPTH - 1) << 16 | 1, 1u << 16 | 1, NULL), 0);
+	drv_create_io_pair(d, 1, 1);
 }
 
 static void fill(struct drv *d, uint8_t seed)

@@ -4,6 +4,7 @@
 # /lib/pcidesc.awk. Source it after /lib/uvf-e2e.sh (busybox sh).
 #
 #   uvf_find_device VENDOR DEVICE      sets UVF_DEV (sysfs folder) or fails
+#   uvf_nvme_wait_namespace DEV        sets UVF_NVME_CONTROLLER, UVF_NVME_NAMESPACE or fails
 #   uvf_check_enumeration PREFIX DEV EXPECT
 #   uvf_check_reset PREFIX DEV METHOD REG VALUE ID_REG ID
 #   uvf_irq_count IRQ                  interrupts counted for IRQ, all CPUs
@@ -20,6 +21,30 @@ uvf_find_device() {
 			UVF_DEV=$d
 			return 0
 		fi
+	done
+	return 1
+}
+
+# uvf_nvme_wait_namespace DEV: the nvme driver probes asynchronously, so
+# wait for DEV's controller, then for its first namespace (TCG is slow:
+# 60 s at most). Sets UVF_NVME_CONTROLLER (nvmeN, empty when none showed) and
+# UVF_NVME_NAMESPACE (/dev/nvmeNn1, empty when none showed); fails without one.
+# shellcheck disable=SC2034 # UVF_NVME_* are for the caller
+uvf_nvme_wait_namespace() {
+	local dev=$1 c i=0
+	UVF_NVME_CONTROLLER='' UVF_NVME_NAMESPACE=''
+	while [ "$i" -lt 600 ]; do
+		if [ -z "$UVF_NVME_CONTROLLER" ]; then
+			for c in "$dev"/nvme/nvme*; do
+				[ -e "$c" ] && UVF_NVME_CONTROLLER=${c##*/}
+			done
+		fi
+		if [ -n "$UVF_NVME_CONTROLLER" ] && [ -b "/dev/${UVF_NVME_CONTROLLER}n1" ]; then
+			UVF_NVME_NAMESPACE=/dev/${UVF_NVME_CONTROLLER}n1
+			return 0
+		fi
+		sleep 0.1
+		i=$((i + 1))
 	done
 	return 1
 }

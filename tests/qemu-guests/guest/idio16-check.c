@@ -39,7 +39,6 @@
 #include <limits.h>
 #include <linux/gpio.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,47 +50,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e-report.h"
+
 #define DRIVER_DIR  "/sys/bus/pci/drivers/pci-idio-16"
 #define NUM_OUTPUTS 16
 #define FIRST_INPUT 16
 #define NUM_INPUTS  16
 #define MAX_BOUND   8
-
-static int passes, failures;
-
-static void pass(const char *name)
-{
-	passes++;
-	printf("UVF-E2E: PASS %s\n", name);
-	fflush(stdout);
-}
-
-static void fail(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	failures++;
-	printf("UVF-E2E: FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void info(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("UVF-E2E: INFO ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 static bool parse_u16(const char *text, uint16_t *out)
 {

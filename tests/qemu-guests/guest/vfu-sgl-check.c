@@ -31,7 +31,6 @@
 #define _GNU_SOURCE /* MAP_HUGETLB */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +38,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "e2e-report.h"
 
 /* vfu-sgl-dma's BAR0 registers (see sgl_dma.c) */
 #define REG_ADDR_LO 0x00
@@ -58,43 +59,8 @@
 /* how long a FILL may take to show in memory with --private */
 #define FILL_WAIT_S 60
 
-static int passes, failures;
 static volatile uint32_t *bar0;
 static int private_ram;
-
-static void pass(const char *name)
-{
-	passes++;
-	printf("UVF-E2E: PASS %s\n", name);
-	fflush(stdout);
-}
-
-static void fail(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	failures++;
-	printf("UVF-E2E: FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void info(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("UVF-E2E: INFO ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 static uint32_t rd(unsigned reg)
 {

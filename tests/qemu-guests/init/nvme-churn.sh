@@ -37,21 +37,8 @@ fi
 dev=$UVF_DEV
 uvf_pass "found ${dev##*/}"
 
-ctrl='' ns=''
-i=0
-while [ "$i" -lt 600 ]; do
-	if [ -z "$ctrl" ]; then
-		for c in "$dev"/nvme/nvme*; do
-			[ -e "$c" ] && ctrl=${c##*/}
-		done
-	fi
-	if [ -n "$ctrl" ] && [ -b "/dev/${ctrl}n1" ]; then
-		ns=/dev/${ctrl}n1
-		break
-	fi
-	sleep 0.1
-	i=$((i + 1))
-done
+uvf_nvme_wait_namespace "$dev"
+ctrl=$UVF_NVME_CONTROLLER ns=$UVF_NVME_NAMESPACE
 if [ -z "$ns" ]; then
 	uvf_fail nvme-namespace "no namespace block device after 60 s (controller '${ctrl:-none}')"
 	finish

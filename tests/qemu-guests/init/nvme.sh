@@ -51,23 +51,9 @@ uvf_pass "found ${dev##*/}"
 [ ! -s /etc/uvf-e2e/expect ] || uvf_check_enumeration nvme "$dev" /etc/uvf-e2e/expect
 uvf_expect nvme-class 0x010802 "$(cat "$dev/class")"
 
-# The driver probes asynchronously: wait for the controller, then for
-# its first namespace (TCG is slow; 60 s at most).
-ctrl='' ns=''
-i=0
-while [ "$i" -lt 600 ]; do
-	if [ -z "$ctrl" ]; then
-		for c in "$dev"/nvme/nvme*; do
-			[ -e "$c" ] && ctrl=${c##*/}
-		done
-	fi
-	if [ -n "$ctrl" ] && [ -b "/dev/${ctrl}n1" ]; then
-		ns=/dev/${ctrl}n1
-		break
-	fi
-	sleep 0.1
-	i=$((i + 1))
-done
+# The driver probes asynchronously: the controller, then its namespace.
+uvf_nvme_wait_namespace "$dev"
+ctrl=$UVF_NVME_CONTROLLER ns=$UVF_NVME_NAMESPACE
 uvf_expect nvme-driver nvme "$(basename "$(readlink "$dev/driver" 2>/dev/null)" 2>/dev/null)"
 if [ -z "$ns" ]; then
 	uvf_fail nvme-namespace "no namespace block device after 60 s (controller '${ctrl:-none}', state $(cat "/sys/class/nvme/$ctrl/state" 2>/dev/null))"

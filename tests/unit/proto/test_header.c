@@ -203,6 +203,25 @@ static void test_cmd_name_numbers_unknown_commands(void **state)
 	assert_string_equal(uvf__cmd_name(UINT16_MAX), "command 65535");
 }
 
+static void test_feature_name_names_known_features(void **state)
+{
+	assert_string_equal(uvf__feature_name(UVF_FEATURE_MIGRATION), "MIGRATION");
+	assert_string_equal(uvf__feature_name(UVF_FEATURE_MIGRATION_DEVICE_STATE), "MIG_DEVICE_STATE");
+	assert_string_equal(uvf__feature_name(UVF_FEATURE_DMA_LOGGING_START), "DMA_LOGGING_START");
+	assert_string_equal(uvf__feature_name(UVF_FEATURE_DMA_LOGGING_STOP), "DMA_LOGGING_STOP");
+	assert_string_equal(uvf__feature_name(UVF_FEATURE_DMA_LOGGING_REPORT), "DMA_LOGGING_REPORT");
+}
+
+static void test_feature_name_is_null_for_unknown_features(void **state)
+{
+	assert_null(uvf__feature_name(0));
+	assert_null(uvf__feature_name(3));
+	assert_null(uvf__feature_name(9));
+	/* the flag bits are not part of the index */
+	assert_null(uvf__feature_name(UVF_FEATURE_GET | UVF_FEATURE_MIGRATION));
+	assert_null(uvf__feature_name(UINT32_MAX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +247,8 @@ int main(void)
 		cmocka_unit_test(test_why_truncates_long_text),
 		cmocka_unit_test(test_cmd_name_names_known_commands),
 		cmocka_unit_test(test_cmd_name_numbers_unknown_commands),
+		cmocka_unit_test(test_feature_name_names_known_features),
+		cmocka_unit_test(test_feature_name_is_null_for_unknown_features),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
