@@ -574,6 +574,31 @@ UVF_API int uvf_device_dispatch(struct uvf_device *dev);
  * errno on a fatal error. */
 UVF_API int uvf_device_run(struct uvf_device *dev);
 
+/*
+ * Like uvf_device_dispatch(), but runs at most one client message: the
+ * first one queued behind a command that was held (see before_command),
+ * else the next one from the socket. Bytes of further messages already
+ * read stay buffered; while some are, uvf_device_poll_fd() stays readable
+ * (so a poll() on it wakes again) and the next call runs the next one.
+ * Whether a message ran is told by uvf_device_messages_handled().
+ * Returns as uvf_device_dispatch().
+ */
+UVF_API int uvf_device_dispatch_one(struct uvf_device *dev);
+
+/* Flags of uvf_device_run_flags(). */
+#define UVF_RUN_SIGNAL_RETURNS 0x1u /* a signal handler that ran ends the run with -EINTR */
+
+/*
+ * uvf_device_run() with flags. With UVF_RUN_SIGNAL_RETURNS, a signal
+ * caught by a handler on the dispatch thread while the loop waits (for
+ * any handler, SA_RESTART or not: the loop's waits are never restarted)
+ * makes it return -EINTR; the client stays connected, a message received
+ * in part stays buffered, and the next run or dispatch goes on. Without
+ * it the loop goes on waiting, as uvf_device_run() does. -EINVAL for
+ * unknown flags.
+ */
+UVF_API int uvf_device_run_flags(struct uvf_device *dev, unsigned flags);
+
 /* Ask run/dispatch to return. Async-signal-safe and thread-safe. */
 UVF_API void uvf_device_stop(struct uvf_device *dev);
 

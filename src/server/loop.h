@@ -60,6 +60,7 @@ struct uvf_loop {
 	bool direct_ready;      /* the connection's receives block (with a timeout) */
 	unsigned extra_watched; /* watched fds whose watch is not loop_own */
 	unsigned posted_streak; /* client messages in a row that wanted no reply */
+	bool interrupted;       /* a signal ended the direct receive's wait */
 	struct uvf_watch stop_watch, kick_watch, dma_timer_watch, handshake_watch;
 	struct uvf_watch listen_watch, conn_watch, twin_watch, intx_watch;
 };
