@@ -260,7 +260,9 @@ VFU_EXPORT int vfu_attach_ctx(vfu_ctx_t *ctx)
 			ctx->arrived = false;
 			return 0;
 		}
-		int ret = uvf_device_dispatch(ctx->dev);
+		/* one message at most: VERSION, the requests after it are
+		 * vfu_run_ctx()'s */
+		int ret = uvf_device_dispatch_one(ctx->dev);
 		vfu__unquiesce(ctx);
 		if (ret < 0)
 			return vfu__fail(-ret);
@@ -276,16 +278,22 @@ VFU_EXPORT int vfu_attach_ctx(vfu_ctx_t *ctx)
 	}
 }
 
-VFU_EXPORT int vfu_run_ctx(vfu_ctx_t *ctx)
+/* Whether the device is quiescing (vfu_run_ctx() says EBUSY meanwhile). */
+static bool quiescing(vfu_ctx_t *ctx)
 {
-	if (!ctx || !ctx->realized)
-		return vfu__fail(EINVAL);
-	uint64_t before = uvf_device_messages_handled(ctx->dev);
+	pthread_mutex_lock(&ctx->quiesce_lock);
+	bool busy = ctx->quiesce == VFU_QUIESCE_PENDING;
+	pthread_mutex_unlock(&ctx->quiesce_lock);
+	return busy;
+}
+
+/* A blocking context: uvf's own loop (it waits in recvmsg while the client
+ * is its only source of work) until the client leaves, a quiesce holds a
+ * request, or a signal handler ran (EINTR, as libvfio-user's recvmsg). */
+static int run_blocking(vfu_ctx_t *ctx)
+{
 	for (;;) {
-		pthread_mutex_lock(&ctx->quiesce_lock);
-		bool busy = ctx->quiesce == VFU_QUIESCE_PENDING;
-		pthread_mutex_unlock(&ctx->quiesce_lock);
-		if (busy)
+		if (quiescing(ctx))
 			return vfu__fail(EBUSY);
 		if (ctx->client_gone) {
 			ctx->client_gone = false;
@@ -293,34 +301,50 @@ VFU_EXPORT int vfu_run_ctx(vfu_ctx_t *ctx)
 		}
 		if (!ctx->attached)
 			return vfu__fail(ENOTCONN);
-		if (blocking(ctx)) {
-			/* uvf's own loop (it waits in recvmsg while the client
-			 * is its only source of work) until the client leaves */
-			ctx->in_run = true;
-			int ret = uvf_device_run(ctx->dev);
-			ctx->in_run = false;
-			if (ret < 0)
-				return vfu__fail(-ret);
-			continue;
-		}
-		int ret = uvf_device_dispatch(ctx->dev);
-		/* a quiesce lasts until the requests that needed it are done */
+		ctx->held = false;
+		ctx->in_run = true;
+		int ret = uvf_device_run_flags(ctx->dev, UVF_RUN_SIGNAL_RETURNS);
+		ctx->in_run = false;
 		vfu__unquiesce(ctx);
+		if (ctx->held)
+			return vfu__fail(EBUSY);
 		if (ret < 0)
 			return vfu__fail(-ret);
-		uint64_t handled = uvf_device_messages_handled(ctx->dev) - before;
-		if (!blocking(ctx)) {
-			/* the departure is reported by the next call */
-			if (ctx->client_gone && handled == 0) {
-				ctx->client_gone = false;
-				return vfu__fail(ENOTCONN);
-			}
-			return (int)(handled > INT32_MAX ? INT32_MAX : handled);
-		}
-		if (ctx->client_gone)
-			continue;
-		ret = wait_for_work(ctx);
-		if (ret < 0)
-			return vfu__fail(-ret);
+		/* stopped: the client left, or a request is held */
 	}
+}
+
+VFU_EXPORT int vfu_run_ctx(vfu_ctx_t *ctx)
+{
+	if (!ctx || !ctx->realized)
+		return vfu__fail(EINVAL);
+	if (blocking(ctx))
+		return run_blocking(ctx);
+	/* non-blocking: at most one request per call, as libvfio-user */
+	if (quiescing(ctx))
+		return vfu__fail(EBUSY);
+	if (ctx->client_gone) {
+		ctx->client_gone = false;
+		return vfu__fail(ENOTCONN);
+	}
+	if (!ctx->attached)
+		return vfu__fail(ENOTCONN);
+	uint64_t before = uvf_device_messages_handled(ctx->dev);
+	ctx->held = false;
+	int ret = uvf_device_dispatch_one(ctx->dev);
+	/* a quiesce lasts until the request that needed it is done */
+	vfu__unquiesce(ctx);
+	if (ret < 0)
+		return vfu__fail(-ret);
+	/* the quiesce callback said EBUSY: the request waits for
+	 * vfu_device_quiesced() */
+	if (ctx->held)
+		return vfu__fail(EBUSY);
+	uint64_t handled = uvf_device_messages_handled(ctx->dev) - before;
+	/* the departure is reported by the next call */
+	if (ctx->client_gone && handled == 0) {
+		ctx->client_gone = false;
+		return vfu__fail(ENOTCONN);
+	}
+	return (int)handled; /* 0 or 1 */
 }

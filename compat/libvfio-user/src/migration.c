@@ -75,7 +75,8 @@ int vfu__before_command(struct uvf_device *dev, void *data, uint16_t command, co
 	}
 	pthread_mutex_unlock(&ctx->quiesce_lock);
 	if (ret != 0 && err == EBUSY) {
-		/* a blocking vfu_run_ctx() returns to say EBUSY */
+		/* vfu_run_ctx() returns to say EBUSY (a blocking one too) */
+		ctx->held = true;
 		if (ctx->in_run)
 			uvf_device_stop(dev);
 		return -EAGAIN;

@@ -115,6 +115,7 @@ struct vfu_ctx {
 	bool arrived;     /* a client negotiated since vfu_attach_ctx() last returned */
 	bool in_run;      /* a blocking vfu_run_ctx() is in uvf_device_run() */
 	bool client_gone; /* left: vfu_run_ctx() says ENOTCONN once */
+	bool held;        /* a request was held for an EBUSY quiesce in this vfu_run_ctx() */
 
 	/* quiesce (dispatch thread; the pending wait also with a device thread) */
 	pthread_mutex_t quiesce_lock;
