@@ -4,11 +4,12 @@
  * takes at most one request per call (and the poll fd says when another
  * waits), a blocking one returns -1/EINTR when a signal handler ran, and a
  * quiesce finished from another thread runs the held request inside
- * vfu_device_quiesced().
+ * vfu_device_quiesced(), on that thread.
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +40,15 @@ static ssize_t bar0_access(vfu_ctx_t *ctx, char *buf, size_t count, loff_t offse
 	return (ssize_t)count;
 }
 
+/* The thread that finishes quiesces (0 when none). */
+static pthread_t g_device_thread;
+static atomic_bool g_device_thread_set;
+
 static int reset_cb(vfu_ctx_t *ctx, vfu_reset_type_t type)
 {
 	(void)ctx;
-	compat_event("reset(%d)", (int)type);
+	bool on_device = atomic_load(&g_device_thread_set) && pthread_equal(pthread_self(), g_device_thread);
+	compat_event("reset(%d)%s", (int)type, on_device ? "@device" : "");
 	return 0;
 }
 
@@ -258,11 +264,190 @@ static void blocking_run_returns_eintr_on_a_signal(void **state)
 	compat_stop(&s);
 }
 
+/* ------------------------------------------------------------------ */
+/* Asynchronous quiesce finished from another thread                    */
+/* ------------------------------------------------------------------ */
+
+static sem_t g_quiesce_asked;
+static atomic_bool g_busy;
+
+static int busy_quiesce(vfu_ctx_t *ctx)
+{
+	(void)ctx;
+	compat_event("quiesce");
+	if (!atomic_load(&g_busy))
+		return 0;
+	sem_post(&g_quiesce_asked);
+	errno = EBUSY;
+	return -1;
+}
+
+struct device_thread {
+	vfu_ctx_t *ctx;
+	int sock; /* raw client socket to look at, or -1 */
+	int ret, err;
+	bool reply_there;
+};
+
+/* A device thread: when the quiesce callback asked, finish the quiesce. */
+static void *device_thread(void *arg)
+{
+	struct device_thread *d = arg;
+
+	g_device_thread = pthread_self();
+	atomic_store(&g_device_thread_set, true);
+	while (sem_wait(&g_quiesce_asked) < 0 && errno == EINTR)
+		;
+	compat_event("quiesced");
+	d->ret = vfu_device_quiesced(d->ctx, 0);
+	d->err = errno;
+	compat_event("back");
+	if (d->sock >= 0)
+		d->reply_there = readable(d->sock);
+	return NULL;
+}
+
+/* Non-blocking: the request held by an EBUSY quiesce runs inside
+ * vfu_device_quiesced() on the device thread, its reply sent before the
+ * call returns; the application's next vfu_run_ctx() goes on. */
+static void quiesced_from_a_device_thread_runs_the_request_there(void **state)
+{
+	struct vfu_server s;
+	struct device_thread d = {.sock = -1};
+	uint8_t buf[512];
+	size_t len;
+	char ev[256];
+	pthread_t thr;
+	int tries, ret;
+	(void)state;
+
+	assert_int_equal(sem_init(&g_quiesce_asked, 0, 0), 0);
+	compat_path(&s);
+	s.ctx = small_device(s.path, LIBVFIO_USER_FLAG_ATTACH_NB);
+	vfu_setup_device_quiesce_cb(s.ctx, busy_quiesce);
+	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
+	int pfd = vfu_get_poll_fd(s.ctx);
+	int sock = compat_raw_connect(s.path);
+	len = compat_version_payload(buf, sizeof(buf));
+	compat_raw_send(sock, 1, VFIO_USER_VERSION, buf, len);
+	for (tries = 0; vfu_attach_ctx(s.ctx) < 0 && tries < 1000; tries++)
+		wait_readable(pfd);
+	assert_int_equal(compat_raw_reply(sock, 1, buf, sizeof(buf), &len), 0);
+
+	d.ctx = s.ctx;
+	d.sock = sock;
+	assert_int_equal(pthread_create(&thr, NULL, device_thread, &d), 0);
+	atomic_store(&g_busy, true);
+	compat_events_clear();
+	/* DEVICE_RESET, and a REGION_READ behind it */
+	struct vfio_user_region_access ra = {.offset = 4, .region = 0, .count = 4};
+	uint8_t out[256];
+	size_t olen = 0;
+	put_msg(out, sizeof(out), &olen, 2, VFIO_USER_DEVICE_RESET, NULL, 0);
+	put_msg(out, sizeof(out), &olen, 3, VFIO_USER_REGION_READ, &ra, sizeof(ra));
+	send_all(sock, out, olen);
+	for (tries = 0; (ret = vfu_run_ctx(s.ctx)) == 0 && tries < 1000; tries++)
+		wait_readable(pfd);
+	assert_int_equal(ret, -1);
+	assert_int_equal(errno, EBUSY);
+	pthread_join(thr, NULL);
+	assert_int_equal(d.ret, 0);
+	assert_true(d.reply_there);
+	compat_events(ev, sizeof(ev));
+	assert_string_equal(ev, "quiesce quiesced reset(0)@device back");
+	assert_int_equal(compat_raw_reply(sock, 2, buf, sizeof(buf), &len), 0);
+	/* only the held request ran there: the REGION_READ is the next
+	 * vfu_run_ctx()'s, and the poll fd says it waits */
+	assert_false(readable(sock));
+	assert_true(readable(pfd));
+	assert_int_equal(vfu_run_ctx(s.ctx), 1);
+	assert_int_equal(compat_raw_reply(sock, 3, buf, sizeof(buf), &len), 0);
+	compat_events(ev, sizeof(ev));
+	assert_string_equal(ev, "quiesce quiesced reset(0)@device back read(4)");
+	/* nothing pending any more */
+	assert_int_equal(vfu_device_quiesced(s.ctx, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	atomic_store(&g_busy, false);
+	atomic_store(&g_device_thread_set, false);
+	close(sock);
+	compat_stop(&s);
+	sem_destroy(&g_quiesce_asked);
+}
+
+struct blocking_loop {
+	vfu_ctx_t *ctx;
+	atomic_int ebusy;
+	int last_errno;
+};
+
+/* A blocking device's main loop: EBUSY while quiescing, try again. */
+static void *blocking_loop(void *arg)
+{
+	struct blocking_loop *b = arg;
+	int ret;
+
+	assert_int_equal(vfu_attach_ctx(b->ctx), 0);
+	while ((ret = vfu_run_ctx(b->ctx)) < 0 && errno == EBUSY) {
+		atomic_fetch_add(&b->ebusy, 1);
+		usleep(1000);
+	}
+	b->last_errno = errno;
+	return NULL;
+}
+
+/* Blocking: the device thread finishes the quiesce as soon as asked, while
+ * the application's thread may still be on its way out of uvf's loop; the
+ * request runs on the device thread once it is out, the client gets its
+ * reply, and the loop serves on. */
+static void quiesced_races_a_blocking_run_safely(void **state)
+{
+	struct vfu_server s;
+	struct device_thread d = {.sock = -1};
+	struct blocking_loop b = {0};
+	char ev[256];
+	pthread_t dthr, lthr;
+	(void)state;
+
+	assert_int_equal(sem_init(&g_quiesce_asked, 0, 0), 0);
+	compat_path(&s);
+	s.ctx = small_device(s.path, 0);
+	vfu_setup_device_quiesce_cb(s.ctx, busy_quiesce);
+	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
+	d.ctx = b.ctx = s.ctx;
+	assert_int_equal(pthread_create(&dthr, NULL, device_thread, &d), 0);
+	assert_int_equal(pthread_create(&lthr, NULL, blocking_loop, &b), 0);
+
+	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
+	struct uvf_client *c;
+	assert_int_equal(uvf_client_connect(&c, s.path, &opts), 0);
+	atomic_store(&g_busy, true);
+	compat_events_clear();
+	assert_int_equal(uvf_client_reset(c), 0);
+	pthread_join(dthr, NULL);
+	assert_int_equal(d.ret, 0);
+	compat_events(ev, sizeof(ev));
+	assert_string_equal(ev, "quiesce quiesced reset(0)@device back");
+	atomic_store(&g_busy, false);
+	uint32_t v = 0x77, got = 0;
+	assert_int_equal(uvf_client_region_write(c, 0, 20, &v, 4), 0);
+	assert_int_equal(uvf_client_region_read(c, 0, 20, &got, 4), 0);
+	assert_int_equal(got, v);
+	uvf_client_close(c);
+	pthread_join(lthr, NULL);
+	assert_true(atomic_load(&b.ebusy) >= 1);
+	assert_int_equal(b.last_errno, ENOTCONN);
+	atomic_store(&g_device_thread_set, false);
+	compat_stop(&s);
+	sem_destroy(&g_quiesce_asked);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(nonblocking_run_takes_one_request_per_call),
 		cmocka_unit_test(blocking_run_returns_eintr_on_a_signal),
+		cmocka_unit_test(quiesced_from_a_device_thread_runs_the_request_there),
+		cmocka_unit_test(quiesced_races_a_blocking_run_safely),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,8 +111,10 @@ int vfu__quiesce(vfu_ctx_t *ctx)
 		/* no command to hold (a departing client): wait here until
 		 * vfu_device_quiesced() from another thread */
 		ctx->quiesce = VFU_QUIESCE_PENDING;
+		ctx->quiesce_waiter = true;
 		while (ctx->quiesce == VFU_QUIESCE_PENDING)
 			pthread_cond_wait(&ctx->quiesce_cond, &ctx->quiesce_lock);
+		ctx->quiesce_waiter = false;
 		err = ctx->quiesce == VFU_QUIESCE_FAILED ? ctx->quiesce_errno : 0;
 		ret = err ? -1 : 0;
 	}
@@ -134,6 +136,16 @@ void vfu__unquiesce(vfu_ctx_t *ctx)
 	pthread_mutex_unlock(&ctx->quiesce_lock);
 }
 
+/*
+ * As libvfio-user, the request the quiesce held runs here, on the calling
+ * thread: its callbacks, then its reply (failed with quiesce_errno if not
+ * 0), before this returns. The application's thread leaves uvf at once
+ * when a request is held (vfu_run_ctx() returns EBUSY); until it has, this
+ * waits. Two cases cannot run it here and leave it to the next
+ * vfu_run_ctx(): a call from a callback on the thread in uvf, and a
+ * departing client's quiesce, which has no request and whose thread waits
+ * in vfu__quiesce() for this call.
+ */
 VFU_EXPORT int vfu_device_quiesced(vfu_ctx_t *ctx, int quiesce_errno)
 {
 	if (!ctx)
@@ -144,13 +156,25 @@ VFU_EXPORT int vfu_device_quiesced(vfu_ctx_t *ctx, int quiesce_errno)
 		vfu__debug(ctx, "vfu_device_quiesced() without a quiesce pending");
 		return vfu__fail(EINVAL);
 	}
+	bool run_here = !ctx->quiesce_waiter && !(ctx->in_uvf && pthread_equal(ctx->uvf_thread, pthread_self()));
+	if (run_here) {
+		while (ctx->in_uvf)
+			pthread_cond_wait(&ctx->quiesce_cond, &ctx->quiesce_lock);
+		ctx->in_uvf = true;
+		ctx->uvf_thread = pthread_self();
+	}
 	ctx->quiesce_errno = quiesce_errno;
 	ctx->quiesce = quiesce_errno ? VFU_QUIESCE_FAILED : VFU_QUIESCE_DONE;
 	pthread_cond_broadcast(&ctx->quiesce_cond);
 	pthread_mutex_unlock(&ctx->quiesce_lock);
-	/* the held command runs at the next vfu_run_ctx() */
 	uvf_device_resume(ctx->dev);
-	return 0;
+	if (!run_here)
+		return 0; /* the held command runs at the next vfu_run_ctx() */
+	/* the held request, and nothing after it */
+	int ret = uvf_device_dispatch_one(ctx->dev);
+	vfu__unquiesce(ctx);
+	vfu__leave_uvf(ctx);
+	return ret < 0 ? vfu__fail(-ret) : 0;
 }
 
 /* ------------------------------------------------------------------ */
