@@ -441,6 +441,55 @@ static void quiesced_races_a_blocking_run_safely(void **state)
 	sem_destroy(&g_quiesce_asked);
 }
 
+/* A departing client has no request to hold: the thread in vfu_run_ctx()
+ * waits for the device thread's vfu_device_quiesced(), which returns at
+ * once, then resets the device (LOST_CONN) itself and says ENOTCONN. */
+static void quiesced_for_a_departing_client_lets_the_run_go_on(void **state)
+{
+	struct vfu_server s;
+	struct device_thread d = {.sock = -1};
+	uint8_t buf[512];
+	size_t len;
+	char ev[256];
+	pthread_t thr;
+	int tries, ret;
+	(void)state;
+
+	assert_int_equal(sem_init(&g_quiesce_asked, 0, 0), 0);
+	compat_path(&s);
+	s.ctx = small_device(s.path, LIBVFIO_USER_FLAG_ATTACH_NB);
+	vfu_setup_device_quiesce_cb(s.ctx, busy_quiesce);
+	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
+	int pfd = vfu_get_poll_fd(s.ctx);
+	int sock = compat_raw_connect(s.path);
+	len = compat_version_payload(buf, sizeof(buf));
+	compat_raw_send(sock, 1, VFIO_USER_VERSION, buf, len);
+	for (tries = 0; vfu_attach_ctx(s.ctx) < 0 && tries < 1000; tries++)
+		wait_readable(pfd);
+	assert_int_equal(compat_raw_reply(sock, 1, buf, sizeof(buf), &len), 0);
+	d.ctx = s.ctx;
+	assert_int_equal(pthread_create(&thr, NULL, device_thread, &d), 0);
+	atomic_store(&g_busy, true);
+	compat_events_clear();
+	close(sock);
+	for (tries = 0; (ret = vfu_run_ctx(s.ctx)) == 0 && tries < 1000; tries++)
+		wait_readable(pfd);
+	assert_int_equal(ret, -1);
+	assert_int_equal(errno, ENOTCONN);
+	pthread_join(thr, NULL);
+	assert_int_equal(d.ret, 0);
+	compat_events(ev, sizeof(ev));
+	/* the reset after the quiesce, on this thread ("back" may come
+	 * before or after it) */
+	assert_true(strncmp(ev, "quiesce quiesced ", 17) == 0);
+	assert_non_null(strstr(ev, "reset(1)"));
+	assert_null(strstr(ev, "@device"));
+	atomic_store(&g_busy, false);
+	atomic_store(&g_device_thread_set, false);
+	compat_stop(&s);
+	sem_destroy(&g_quiesce_asked);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +497,7 @@ int main(void)
 		cmocka_unit_test(blocking_run_returns_eintr_on_a_signal),
 		cmocka_unit_test(quiesced_from_a_device_thread_runs_the_request_there),
 		cmocka_unit_test(quiesced_races_a_blocking_run_safely),
+		cmocka_unit_test(quiesced_for_a_departing_client_lets_the_run_go_on),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
