@@ -108,6 +108,11 @@ UVF_API int uvf_device_set_pci_ids(struct uvf_device *dev, const struct uvf_pci_
 #define UVF_BAR_MMAP 0x10u    /* with UVF_BAR_MEMORY: that memory is shared (a memfd) and
 			       * the client may map it (sparse mmap), see
 			       * uvf_device_set_bar_mmap_areas() */
+#define UVF_BAR_ACCESS_CALLBACKS 0x20u /* with UVF_BAR_MEMORY: REGION_READ and REGION_WRITE
+					* go to the read and write callbacks (read required,
+					* write NULL refuses writes), not to the memory, which
+					* stays what the client maps and
+					* uvf_device_bar_memory() returns */
 
 /*
  * Region access callbacks. offset + len lies inside the BAR (checked by the

@@ -151,7 +151,8 @@ int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_
 		return -EINVAL;
 	if (dev->frozen)
 		return -EBUSY;
-	const uint32_t known = UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH | UVF_BAR_MEMORY | UVF_BAR_MMAP;
+	const uint32_t known =
+		UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH | UVF_BAR_MEMORY | UVF_BAR_MMAP | UVF_BAR_ACCESS_CALLBACKS;
 	bool io = desc->flags & UVF_BAR_IO;
 	bool is64 = desc->flags & UVF_BAR_64BIT;
 
@@ -164,6 +165,9 @@ int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_
 	if (!is64 && !io && desc->size > (1ull << 31))
 		return -EINVAL;
 	if (!(desc->flags & UVF_BAR_MEMORY) && !desc->read)
+		return -EINVAL;
+	/* memory the callbacks serve: they must be there to */
+	if ((desc->flags & UVF_BAR_ACCESS_CALLBACKS) && (!(desc->flags & UVF_BAR_MEMORY) || !desc->read))
 		return -EINVAL;
 	/* mappable memory is whole pages of library memory */
 	if ((desc->flags & UVF_BAR_MMAP) && (io || !(desc->flags & UVF_BAR_MEMORY) || desc->size % 4096))
