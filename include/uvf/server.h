@@ -388,6 +388,16 @@ UVF_API int uvf_device_set_pcie(struct uvf_device *dev, const struct uvf_pcie_op
 UVF_API int uvf_device_add_capability(struct uvf_device *dev, uint8_t cap_id, const void *body, size_t len,
 				      const void *writable);
 
+/*
+ * uvf_device_add_capability() at a config space offset of the device's
+ * choice (0 = the next free one, as that call): dword aligned, in
+ * 0x40..0xfc, and past every capability declared before it, the library's
+ * included (the chain follows the offsets; -EINVAL otherwise). Capabilities
+ * declared after it without an offset follow it.
+ */
+UVF_API int uvf_device_add_capability_at(struct uvf_device *dev, uint16_t offset, uint8_t cap_id, const void *body,
+					 size_t len, const void *writable);
+
 /* A vendor-specific capability (id 0x09): `data` (len <= 253 bytes) follows
  * the length byte the library fills in. writable as above, for data. */
 UVF_API int uvf_device_add_vendor_capability(struct uvf_device *dev, const void *data, size_t len,
@@ -401,6 +411,13 @@ UVF_API int uvf_device_add_vendor_capability(struct uvf_device *dev, const void 
  */
 UVF_API int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, uint8_t version, const void *body,
 					  size_t len, const void *writable);
+
+/* uvf_device_add_ext_capability() at an offset of the device's choice (0 =
+ * the next free one): dword aligned, in 0x100..0xffc, past the extended
+ * capabilities declared before it, and 0x100 for the first one (the
+ * chain starts there); -EINVAL otherwise. */
+UVF_API int uvf_device_add_ext_capability_at(struct uvf_device *dev, uint16_t offset, uint16_t id, uint8_t version,
+					     const void *body, size_t len, const void *writable);
 
 /* Config space offset of the first capability with cap_id (or, with
  * extended, of the extended capability with that id): -ENOENT when
