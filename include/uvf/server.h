@@ -108,6 +108,11 @@ UVF_API int uvf_device_set_pci_ids(struct uvf_device *dev, const struct uvf_pci_
 #define UVF_BAR_MMAP 0x10u    /* with UVF_BAR_MEMORY: that memory is shared (a memfd) and
 			       * the client may map it (sparse mmap), see
 			       * uvf_device_set_bar_mmap_areas() */
+#define UVF_BAR_ACCESS_CALLBACKS 0x20u /* with UVF_BAR_MEMORY: REGION_READ and REGION_WRITE
+					* go to the read and write callbacks (read required,
+					* write NULL refuses writes), not to the memory, which
+					* stays what the client maps and
+					* uvf_device_bar_memory() returns */
 
 /*
  * Region access callbacks. offset + len lies inside the BAR (checked by the
@@ -383,6 +388,16 @@ UVF_API int uvf_device_set_pcie(struct uvf_device *dev, const struct uvf_pcie_op
 UVF_API int uvf_device_add_capability(struct uvf_device *dev, uint8_t cap_id, const void *body, size_t len,
 				      const void *writable);
 
+/*
+ * uvf_device_add_capability() at a config space offset of the device's
+ * choice (0 = the next free one, as that call): dword aligned, in
+ * 0x40..0xfc, and past every capability declared before it, the library's
+ * included (the chain follows the offsets; -EINVAL otherwise). Capabilities
+ * declared after it without an offset follow it.
+ */
+UVF_API int uvf_device_add_capability_at(struct uvf_device *dev, uint16_t offset, uint8_t cap_id, const void *body,
+					 size_t len, const void *writable);
+
 /* A vendor-specific capability (id 0x09): `data` (len <= 253 bytes) follows
  * the length byte the library fills in. writable as above, for data. */
 UVF_API int uvf_device_add_vendor_capability(struct uvf_device *dev, const void *data, size_t len,
@@ -396,6 +411,13 @@ UVF_API int uvf_device_add_vendor_capability(struct uvf_device *dev, const void 
  */
 UVF_API int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, uint8_t version, const void *body,
 					  size_t len, const void *writable);
+
+/* uvf_device_add_ext_capability() at an offset of the device's choice (0 =
+ * the next free one): dword aligned, in 0x100..0xffc, past the extended
+ * capabilities declared before it, and 0x100 for the first one (the
+ * chain starts there); -EINVAL otherwise. */
+UVF_API int uvf_device_add_ext_capability_at(struct uvf_device *dev, uint16_t offset, uint16_t id, uint8_t version,
+					     const void *body, size_t len, const void *writable);
 
 /* Config space offset of the first capability with cap_id (or, with
  * extended, of the extended capability with that id): -ENOENT when
@@ -573,6 +595,31 @@ UVF_API int uvf_device_dispatch(struct uvf_device *dev);
 /* Block serving clients until uvf_device_stop(); returns 0, or a negative
  * errno on a fatal error. */
 UVF_API int uvf_device_run(struct uvf_device *dev);
+
+/*
+ * Like uvf_device_dispatch(), but runs at most one client message: the
+ * first one queued behind a command that was held (see before_command),
+ * else the next one from the socket. Bytes of further messages already
+ * read stay buffered; while some are, uvf_device_poll_fd() stays readable
+ * (so a poll() on it wakes again) and the next call runs the next one.
+ * Whether a message ran is told by uvf_device_messages_handled().
+ * Returns as uvf_device_dispatch().
+ */
+UVF_API int uvf_device_dispatch_one(struct uvf_device *dev);
+
+/* Flags of uvf_device_run_flags(). */
+#define UVF_RUN_SIGNAL_RETURNS 0x1u /* a signal handler that ran ends the run with -EINTR */
+
+/*
+ * uvf_device_run() with flags. With UVF_RUN_SIGNAL_RETURNS, a signal
+ * caught by a handler on the dispatch thread while the loop waits (for
+ * any handler, SA_RESTART or not: the loop's waits are never restarted)
+ * makes it return -EINTR; the client stays connected, a message received
+ * in part stays buffered, and the next run or dispatch goes on. Without
+ * it the loop goes on waiting, as uvf_device_run() does. -EINVAL for
+ * unknown flags.
+ */
+UVF_API int uvf_device_run_flags(struct uvf_device *dev, unsigned flags);
 
 /* Ask run/dispatch to return. Async-signal-safe and thread-safe. */
 UVF_API void uvf_device_stop(struct uvf_device *dev);

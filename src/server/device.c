@@ -151,7 +151,8 @@ int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_
 		return -EINVAL;
 	if (dev->frozen)
 		return -EBUSY;
-	const uint32_t known = UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH | UVF_BAR_MEMORY | UVF_BAR_MMAP;
+	const uint32_t known =
+		UVF_BAR_IO | UVF_BAR_64BIT | UVF_BAR_PREFETCH | UVF_BAR_MEMORY | UVF_BAR_MMAP | UVF_BAR_ACCESS_CALLBACKS;
 	bool io = desc->flags & UVF_BAR_IO;
 	bool is64 = desc->flags & UVF_BAR_64BIT;
 
@@ -164,6 +165,9 @@ int uvf_device_set_bar(struct uvf_device *dev, unsigned index, const struct uvf_
 	if (!is64 && !io && desc->size > (1ull << 31))
 		return -EINVAL;
 	if (!(desc->flags & UVF_BAR_MEMORY) && !desc->read)
+		return -EINVAL;
+	/* memory the callbacks serve: they must be there to */
+	if ((desc->flags & UVF_BAR_ACCESS_CALLBACKS) && (!(desc->flags & UVF_BAR_MEMORY) || !desc->read))
 		return -EINVAL;
 	/* mappable memory is whole pages of library memory */
 	if ((desc->flags & UVF_BAR_MMAP) && (io || !(desc->flags & UVF_BAR_MEMORY) || desc->size % 4096))
@@ -350,7 +354,14 @@ int uvf_device_set_pcie(struct uvf_device *dev, const struct uvf_pcie_opts *opts
 int uvf_device_add_capability(struct uvf_device *dev, uint8_t cap_id, const void *body, size_t len,
 			      const void *writable)
 {
-	if (!dev || (!body && len) || len > sizeof(dev->cfg_desc.user_caps[0].body))
+	return uvf_device_add_capability_at(dev, 0, cap_id, body, len, writable);
+}
+
+int uvf_device_add_capability_at(struct uvf_device *dev, uint16_t offset, uint8_t cap_id, const void *body,
+				 size_t len, const void *writable)
+{
+	if (!dev || (!body && len) || len > sizeof(dev->cfg_desc.user_caps[0].body) || (offset && offset < 0x40) ||
+	    offset > 0xfc)
 		return -EINVAL;
 	if (dev->frozen)
 		return -EBUSY;
@@ -360,6 +371,7 @@ int uvf_device_add_capability(struct uvf_device *dev, uint8_t cap_id, const void
 	memset(cap, 0, sizeof(*cap));
 	cap->id = cap_id;
 	cap->len = (uint8_t)len;
+	cap->at = (uint8_t)offset;
 	if (len)
 		memcpy(cap->body, body, len);
 	if (writable && len)
@@ -394,9 +406,16 @@ int uvf_device_add_vendor_capability(struct uvf_device *dev, const void *data, s
 int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, uint8_t version, const void *body, size_t len,
 				  const void *writable)
 {
+	return uvf_device_add_ext_capability_at(dev, 0, id, version, body, len, writable);
+}
+
+int uvf_device_add_ext_capability_at(struct uvf_device *dev, uint16_t offset, uint16_t id, uint8_t version,
+				     const void *body, size_t len, const void *writable)
+{
 	struct uvf_config_desc *desc = dev ? &dev->cfg_desc : NULL;
 
-	if (!dev || (!body && len) || id == 0 || id == 0xffff || version > 15 || !desc->pcie.present)
+	if (!dev || (!body && len) || id == 0 || id == 0xffff || version > 15 || !desc->pcie.present ||
+	    (offset && (offset < 0x100 || offset > 0xffc)))
 		return -EINVAL;
 	if (dev->frozen)
 		return -EBUSY;
@@ -406,6 +425,7 @@ int uvf_device_add_ext_capability(struct uvf_device *dev, uint16_t id, uint8_t v
 	cap->id = id;
 	cap->version = version;
 	cap->len = (uint16_t)len;
+	cap->at = offset;
 	cap->pool = desc->ext_pool_used;
 	if (len)
 		memcpy(&desc->ext_body[cap->pool], body, len);

@@ -65,6 +65,7 @@ struct uvf_loop {
 	 * which costs a cross-CPU round trip a fifth of its time. */
 	bool conn_parked;
 	unsigned posted_streak; /* client messages in a row that wanted no reply */
+	bool interrupted;       /* a signal ended the direct receive's wait */
 	struct uvf_watch stop_watch, kick_watch, dma_timer_watch, handshake_watch;
 	struct uvf_watch listen_watch, conn_watch, twin_watch, intx_watch;
 };

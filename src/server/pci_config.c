@@ -336,8 +336,15 @@ int uvf__config_layout(const struct uvf_config_desc *desc, struct uvf_config_lay
 		out->pcie = (uint8_t)next;
 		next += EXP_CAP_SIZE;
 	}
+	/* an offset asked for: dword aligned, past the capabilities before
+	 * it (the chain follows the order of the offsets) */
 	for (unsigned i = 0; i < desc->nr_user_caps; i++) {
 		next = (next + 3) & ~3u;
+		if (desc->user_caps[i].at) {
+			if (desc->user_caps[i].at % 4 || desc->user_caps[i].at < next)
+				return -EINVAL;
+			next = desc->user_caps[i].at;
+		}
 		if (next + 2u + desc->user_caps[i].len > CFG_SIZE)
 			return -ENOSPC;
 		out->user[i] = (uint8_t)next;
@@ -347,6 +354,13 @@ int uvf__config_layout(const struct uvf_config_desc *desc, struct uvf_config_lay
 	next = UVF_CONFIG_EXT_START;
 	for (unsigned i = 0; i < desc->nr_ext_caps; i++) {
 		next = (next + 3) & ~3u;
+		if (desc->ext_caps[i].at) {
+			/* the chain starts at 0x100: the first one is there */
+			if (desc->ext_caps[i].at % 4 || desc->ext_caps[i].at < next ||
+			    (i == 0 && desc->ext_caps[i].at != UVF_CONFIG_EXT_START))
+				return -EINVAL;
+			next = desc->ext_caps[i].at;
+		}
 		if (next + EXT_HDR_SIZE + desc->ext_caps[i].len > CFG_EXT_SIZE)
 			return -ENOSPC;
 		out->ext[i] = (uint16_t)next;

@@ -70,6 +70,7 @@ struct uvf_config_user_cap {
 	uint8_t len;             /* bytes after the 2-byte header, <= 254 */
 	uint8_t body[254];
 	uint8_t writable[254];   /* bit mask, same length */
+	uint8_t at;              /* config space offset asked for, 0 = the next free one */
 };
 
 struct uvf_config_msix {
@@ -94,6 +95,7 @@ struct uvf_config_ext_cap {
 	uint8_t version;         /* 0..15 */
 	uint16_t len;            /* bytes after the 4-byte header */
 	uint16_t pool;           /* start of body/mask in ext_body/ext_writable */
+	uint16_t at;             /* offset asked for, 0 = the next free one */
 };
 
 struct uvf_config_desc {

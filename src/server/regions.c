@@ -153,7 +153,7 @@ static int config_access_emulated(struct uvf_device *dev, uint64_t offset, void 
 static int bar_access(struct uvf_device *dev, struct uvf_bar *bar, uint64_t offset, void *buf, uint64_t count,
 		      bool is_write)
 {
-	if (bar->flags & UVF_BAR_MEMORY) {
+	if ((bar->flags & UVF_BAR_MEMORY) && !(bar->flags & UVF_BAR_ACCESS_CALLBACKS)) {
 		if (!is_write) {
 			memcpy(buf, bar->mem + offset, count);
 			return 0;

@@ -565,9 +565,14 @@ static void run_rx_message(struct uvf_device *dev, struct uvf_rx *rx)
 	}
 }
 
-static void run_queued(struct uvf_device *dev)
+/* Run queued commands while none is held, at most max of them; returns
+ * how many ran. */
+static size_t run_queued(struct uvf_device *dev, size_t max)
 {
-	while (dev->conn_fd >= 0 && !dev->drop_requested && !dev->held && dev->queue_head < dev->queue_len) {
+	size_t done = 0;
+
+	while (done < max && dev->conn_fd >= 0 && !dev->drop_requested && !dev->held &&
+	       dev->queue_head < dev->queue_len) {
 		if (device_holds(dev, &dev->queue[dev->queue_head].hdr, dev->queue[dev->queue_head].body)) {
 			dev->held = true;
 			break;
@@ -578,6 +583,7 @@ static void run_queued(struct uvf_device *dev)
 		int ret = uvf__handle_message(dev, &q.hdr, q.body, q.fds, q.nfds, q.fds_overflow);
 		dev->in_command = false;
 		dev->messages_handled++;
+		done++;
 		for (size_t f = 0; f < q.nfds; f++)
 			if (q.fds[f] >= 0)
 				close(q.fds[f]);
@@ -585,23 +591,38 @@ static void run_queued(struct uvf_device *dev)
 		if (ret < 0)
 			dev->drop_requested = true;
 	}
+	return done;
 }
 
-/* Read and run client messages: every complete one (drain) or the next
- * one only (uvf_device_run: the next epoll_wait tells whether more came,
- * which saves a read that finds nothing), then those a read brought along.
- * With block, the first read waits in recvmsg (the direct receive).
- * Returns whether one ran. */
-static bool service_connection(struct uvf_device *dev, bool drain, bool block)
+/* How much of the connection one round serves. */
+enum serve_mode {
+	SERVE_NEXT, /* the next message and those a read brought along */
+	SERVE_ALL,  /* every complete message */
+	SERVE_ONE,  /* at most one message, queued or read */
+};
+
+/* Read and run client messages as mode says (SERVE_NEXT: the next
+ * epoll_wait tells whether more came, which saves a read that finds
+ * nothing). With block, the first read waits in recvmsg (the direct
+ * receive); a signal that ends that wait sets loop.interrupted. Returns
+ * whether a message ran or, for SERVE_ONE, was taken (run or held). */
+static bool service_connection(struct uvf_device *dev, enum serve_mode mode, bool block)
 {
 	struct uvf_why why = {{0}};
 	bool ran = false;
 
-	run_queued(dev);
+	if (run_queued(dev, mode == SERVE_ONE ? 1 : SIZE_MAX) && mode == SERVE_ONE) {
+		ran = true;
+		goto one_done;
+	}
 	while (dev->conn_fd >= 0 && !dev->drop_requested && !dev->held) {
 		int ret = block ? uvf__rx_read_block(&dev->rx, dev->conn_fd, &why)
 				: uvf__rx_read(&dev->rx, dev->conn_fd, &why);
 		block = false;
+		if (ret == -EINTR) {
+			dev->loop.interrupted = true;
+			break;
+		}
 		if (ret == 0)
 			break;
 		if (ret < 0) {
@@ -615,17 +636,26 @@ static bool service_connection(struct uvf_device *dev, bool drain, bool block)
 		}
 		run_rx_message(dev, &dev->rx);
 		ran = true;
-		run_queued(dev);
+		if (mode != SERVE_ONE)
+			run_queued(dev, SIZE_MAX);
 		/* move DMA a command started (or a reply let go on) before the
 		 * next command, so the client sees its effect in order */
 		if (dev->dma_ops)
 			uvf__dma_async_run(dev);
+		if (mode == SERVE_ONE)
+			break;
 		/* bytes already read ahead will not wake epoll again */
-		if (!drain && !uvf__rx_buffered(&dev->rx))
+		if (mode == SERVE_NEXT && !uvf__rx_buffered(&dev->rx))
 			break;
 	}
+one_done:
 	if (dev->drop_requested)
 		drop_client(dev, "protocol error");
+	/* what is left in our buffers will not make the socket readable:
+	 * keep the poll fd readable for it instead */
+	else if (mode == SERVE_ONE && ran && dev->conn_fd >= 0 && !dev->held &&
+		 (uvf__rx_buffered(&dev->rx) || dev->rx.complete || dev->queue_head < dev->queue_len))
+		uvf__kick(dev);
 	return ran;
 }
 
@@ -695,12 +725,14 @@ static void on_handshake_timer(struct uvf_device *dev, struct uvf_watch *w, stru
 	}
 }
 
-/* Handle what epoll reported. With drain (uvf_device_dispatch) the
- * connection is read whatever was reported. Returns 1 once stopped, a
+/* Handle what epoll reported. Other than SERVE_NEXT (uvf_device_run),
+ * the connection is read whatever was reported. Returns 1 once stopped, a
  * negative errno for a fatal error, else 0; *ran tells whether a client
  * message ran. */
-static int process_events(struct uvf_device *dev, const struct epoll_event *events, int n, bool drain, bool *ran)
+static int process_events(struct uvf_device *dev, const struct epoll_event *events, int n, enum serve_mode mode,
+			  bool *ran)
 {
+	bool drain = mode != SERVE_NEXT;
 	struct uvf_loop_round round = {.conn_ready = drain, .twin_ready = drain};
 
 	note_dispatch_thread(dev);
@@ -727,7 +759,7 @@ static int process_events(struct uvf_device *dev, const struct epoll_event *even
 	if ((round.twin_ready || round.kicked) && dev->twin.fd >= 0 && uvf__twin_service(dev, round.twin_ready) < 0)
 		drop_client(dev, "twin socket failed");
 	if (dev->conn_fd >= 0 && round.conn_ready)
-		*ran = service_connection(dev, drain, false);
+		*ran = service_connection(dev, mode, false);
 	if (dev->dma_ops || round.timer_fired || round.kicked)
 		uvf__dma_async_run(dev);
 	/* e.g. an asynchronous DMA request that could not be sent */
@@ -753,7 +785,7 @@ uint64_t uvf_device_messages_handled(struct uvf_device *dev)
 	return dev ? dev->messages_handled : 0;
 }
 
-int uvf_device_dispatch(struct uvf_device *dev)
+static int dispatch(struct uvf_device *dev, enum serve_mode mode)
 {
 	struct epoll_event events[8];
 	bool ran;
@@ -763,7 +795,17 @@ int uvf_device_dispatch(struct uvf_device *dev)
 	int n = epoll_wait(dev->loop.epoll_fd, events, 8, 0);
 	if (n < 0 && errno != EINTR)
 		return -errno;
-	return process_events(dev, events, n < 0 ? 0 : n, true, &ran);
+	return process_events(dev, events, n < 0 ? 0 : n, mode, &ran);
+}
+
+int uvf_device_dispatch(struct uvf_device *dev)
+{
+	return dispatch(dev, SERVE_ALL);
+}
+
+int uvf_device_dispatch_one(struct uvf_device *dev)
+{
+	return dispatch(dev, SERVE_ONE);
 }
 
 /*
@@ -815,13 +857,20 @@ static void conn_park(struct uvf_device *dev, bool park)
  */
 int uvf_device_run(struct uvf_device *dev)
 {
+	return uvf_device_run_flags(dev, 0);
+}
+
+int uvf_device_run_flags(struct uvf_device *dev, unsigned flags)
+{
 	struct epoll_event events[8];
 	uint64_t poll_ns, deadline = 0;
 	bool polling = false, yielded = false;
+	bool signal_returns = flags & UVF_RUN_SIGNAL_RETURNS;
 
-	if (!dev || !dev->frozen || dev->listen_fd < 0)
+	if (!dev || !dev->frozen || dev->listen_fd < 0 || (flags & ~UVF_RUN_SIGNAL_RETURNS))
 		return -EINVAL;
 	poll_ns = (uint64_t)dev->opts.poll_us * 1000u;
+	dev->loop.interrupted = false;
 	for (;;) {
 		bool ran;
 
@@ -830,8 +879,15 @@ int uvf_device_run(struct uvf_device *dev)
 			conn_park(dev, true);
 			/* polling, or after a yield: a read that does not
 			 * wait, and no epoll_wait */
-			ran = service_connection(dev, false, !polling && !yielded);
+			ran = service_connection(dev, SERVE_NEXT, !polling && !yielded);
 			yielded = false;
+			if (dev->loop.interrupted) {
+				dev->loop.interrupted = false;
+				if (signal_returns) {
+					conn_park(dev, false); /* the caller may poll or dispatch next */
+					return -EINTR;
+				}
+			}
 			if (!ran && polling && uvf__now_ns() >= deadline)
 				polling = false;
 			/*
@@ -850,7 +906,7 @@ int uvf_device_run(struct uvf_device *dev)
 			conn_park(dev, false);
 			int n = epoll_wait(dev->loop.epoll_fd, events, 8, polling ? 0 : -1);
 			if (n < 0) {
-				if (errno == EINTR)
+				if (errno == EINTR && !signal_returns)
 					continue;
 				return -errno;
 			}
@@ -859,7 +915,7 @@ int uvf_device_run(struct uvf_device *dev)
 					polling = false;
 				continue;
 			}
-			int ret = process_events(dev, events, n, false, &ran);
+			int ret = process_events(dev, events, n, SERVE_NEXT, &ran);
 			if (ret < 0)
 				return ret;
 			if (ret == 1)

@@ -258,8 +258,10 @@ int uvf__rx_read_block(struct uvf_rx *rx, int sock, struct uvf_why *why)
 		if (a->buf.data == NULL)
 			uvf__rx_buffer_init_fixed(&a->buf, a->storage, sizeof(a->storage));
 		ssize_t n = uvf__rx_buffer_recv_wait(&a->buf, sock, why);
-		if (n == -EAGAIN || n == -EINTR)
+		if (n == -EAGAIN)
 			return 0;
+		if (n == -EINTR)
+			return -EINTR; /* nothing read: the caller decides */
 		if (n < 0) {
 			uvf__rx_ahead_reset(a);
 			uvf__rx_release(rx);

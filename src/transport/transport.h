@@ -294,7 +294,8 @@ static inline bool uvf__rx_idle(const struct uvf_rx *rx)
  * the first recvmsg waits for bytes in the kernel (one system call for a
  * small message instead of a poll and a read); the rest of a message that
  * came only in part is read without waiting. Returns as uvf__rx_read; 0 also
- * when the wait ended without a byte (SO_RCVTIMEO, or a signal).
+ * when the wait timed out without a byte (SO_RCVTIMEO), and -EINTR when a
+ * signal ended it without a byte (rx and the connection stay usable).
  */
 int uvf__rx_read_block(struct uvf_rx *rx, int sock, struct uvf_why *why);
 

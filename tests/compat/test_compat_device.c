@@ -254,6 +254,88 @@ static void regions_reach_their_callbacks(void **state)
 	compat_stop(&s);
 }
 
+/* A BAR with a file, mmap areas and a callback: as in libvfio-user, the
+ * client's REGION_READ and REGION_WRITE go to the callback, not to the
+ * file, which is what the client maps. A mapped BAR without a callback
+ * is served from its file. */
+static uint8_t g_mapped_regs[4096];
+
+static ssize_t mapped_access(vfu_ctx_t *ctx, char *buf, size_t count, loff_t offset, bool is_write)
+{
+	(void)ctx;
+	compat_event("mapped(%s,%#llx,%zu)", is_write ? "w" : "r", (unsigned long long)offset, count);
+	if (is_write)
+		memcpy(g_mapped_regs + offset, buf, count);
+	else
+		memcpy(buf, g_mapped_regs + offset, count);
+	return (ssize_t)count;
+}
+
+static void mapped_bar_accesses_reach_the_callback(void **state)
+{
+	struct vfu_server s;
+	struct iovec area = {.iov_base = 0, .iov_len = 4096};
+	char ev[256];
+	(void)state;
+	compat_path(&s);
+	int fd0 = memfd_create("bar0", MFD_CLOEXEC), fd2 = memfd_create("bar2", MFD_CLOEXEC);
+	assert_true(fd0 >= 0 && fd2 >= 0);
+	assert_int_equal(ftruncate(fd0, 4096), 0);
+	assert_int_equal(ftruncate(fd2, 4096), 0);
+	uint32_t in_file = 0x11111111;
+	assert_int_equal(pwrite(fd0, &in_file, 4, 0x20), 4);
+	assert_int_equal(pwrite(fd2, &in_file, 4, 0x20), 4);
+	s.ctx = vfu_create_ctx(VFU_TRANS_SOCK, s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
+	vfu_setup_log(s.ctx, compat_quiet_log, LOG_DEBUG);
+	assert_int_equal(vfu_pci_init(s.ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL, 0), 0);
+	vfu_pci_set_id(s.ctx, 0x4e58, 0x0005, 0, 0);
+	assert_int_equal(vfu_setup_region(s.ctx, 0, 4096, mapped_access, VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM,
+					  &area, 1, fd0, 0),
+			 0);
+	assert_int_equal(vfu_setup_region(s.ctx, 2, 4096, NULL, VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM, &area, 1,
+					  fd2, 0),
+			 0);
+	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
+	compat_serve(&s);
+	struct uvf_client *c = connect(&s);
+
+	memset(g_mapped_regs, 0, sizeof(g_mapped_regs));
+	g_mapped_regs[0x20] = 0x42;
+	compat_events_clear();
+	uint32_t v = 0, w = 0xcafe0001;
+	/* the callback's bytes, not the file's */
+	assert_int_equal(uvf_client_region_read(c, 0, 0x20, &v, 4), 0);
+	assert_int_equal(v, 0x42);
+	assert_int_equal(uvf_client_region_write(c, 0, 0x30, &w, 4), 0);
+	compat_events(ev, sizeof(ev));
+	assert_string_equal(ev, "mapped(r,0x20,4) mapped(w,0x30,4)");
+	uint32_t stored = 0;
+	memcpy(&stored, g_mapped_regs + 0x30, 4);
+	assert_int_equal(stored, w);
+	/* the file holds what the device put there: the write went to the
+	 * callback only */
+	uint32_t f = 0;
+	assert_int_equal(pread(fd0, &f, 4, 0x30), 4);
+	assert_int_equal(f, 0);
+	/* the client's mapping is the file */
+	assert_int_equal(uvf_client_region_map(c, 0), 0);
+	volatile uint32_t *p = uvf_client_region_ptr(c, 0, 0x20, 4);
+	assert_non_null(p);
+	assert_int_equal(*p, in_file);
+
+	/* no callback: REGION_READ/WRITE are served from the file */
+	compat_events_clear();
+	assert_int_equal(uvf_client_region_read(c, 2, 0x20, &v, 4), 0);
+	assert_int_equal(v, in_file);
+	assert_int_equal(uvf_client_region_write(c, 2, 0x30, &w, 4), 0);
+	assert_int_equal(pread(fd2, &f, 4, 0x30), 4);
+	assert_int_equal(f, w);
+	compat_events(ev, sizeof(ev));
+	assert_string_equal(ev, "");
+	uvf_client_close(c);
+	compat_stop(&s);
+}
+
 static void always_callback_takes_all_of_config_space(void **state)
 {
 	struct vfu_server s;
@@ -379,9 +461,6 @@ static void callback_capability_goes_to_the_config_callback(void **state)
 	uint8_t vsc_buf[8] = {PCI_CAP_ID_VNDR, 0, 8, 1, 2, 3, 4, 5};
 	ssize_t at = vfu_pci_add_capability(s.ctx, 0, VFU_CAP_FLAG_CALLBACK, vsc_buf);
 	assert_int_equal(at, 0x40);
-	/* asking for a position uvf does not use */
-	assert_int_equal(vfu_pci_add_capability(s.ctx, 0x80, 0, vsc_buf), -1);
-	assert_int_equal(errno, EINVAL);
 	struct uvf_client *c = realize_and_connect(&s);
 	memcpy(g_cfg_regs, "\xa0\xa1\xa2\xa3\xa4\xa5\xa6\xa7", 8);
 	compat_events_clear();
@@ -390,6 +469,78 @@ static void callback_capability_goes_to_the_config_callback(void **state)
 	assert_int_equal(b, 0xa4);
 	compat_events(ev, sizeof(ev));
 	assert_string_equal(ev, "cfg(r,0x44,1)");
+	uvf_client_close(c);
+	compat_stop(&s);
+}
+
+/* Capabilities at the positions the device asks for: vendor-specific and
+ * extended ones, dword aligned, each after those before it; the chain
+ * links them in that order. The library's own are placed by uvf. */
+static void capabilities_at_explicit_positions(void **state)
+{
+	struct vfu_server s;
+	(void)state;
+	compat_path(&s);
+	s.ctx = vfu_create_ctx(VFU_TRANS_SOCK, s.path, LIBVFIO_USER_FLAG_ATTACH_NB, NULL, VFU_DEV_TYPE_PCI);
+	vfu_setup_log(s.ctx, compat_quiet_log, LOG_DEBUG);
+	assert_int_equal(vfu_pci_init(s.ctx, VFU_PCI_TYPE_EXPRESS, PCI_HEADER_TYPE_NORMAL, 0), 0);
+	vfu_pci_set_id(s.ctx, 0x4e58, 9, 0, 0);
+	struct pxcap px = {.hdr.id = PCI_CAP_ID_EXP, .pxcaps.ver = 2};
+	uint8_t vsc_buf[8] = {PCI_CAP_ID_VNDR, 0, 8, 1, 2, 3, 4, 5};
+	struct dsncap dsn = {.hdr = {.id = PCI_EXT_CAP_ID_DSN, .version = 1}, .sn_lo = 0x12345678};
+	uint8_t evsc[16] = {0};
+	struct pcie_ext_cap_vsc_hdr *eh = (struct pcie_ext_cap_vsc_hdr *)evsc;
+	eh->hdr.id = PCI_EXT_CAP_ID_VNDR;
+	eh->hdr.version = 1;
+	eh->id = 0x1234;
+	eh->len = sizeof(evsc);
+	evsc[8] = 0xee;
+
+	/* the library's: where uvf puts it */
+	ssize_t px_at = vfu_pci_add_capability(s.ctx, 0, 0, &px);
+	assert_true(px_at >= 0x40 && px_at < 0x80);
+	/* inside the PCI Express capability, unaligned */
+	assert_int_equal(vfu_pci_add_capability(s.ctx, (size_t)px_at + 4, 0, vsc_buf), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(vfu_pci_add_capability(s.ctx, 0xa2, 0, vsc_buf), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(vfu_pci_add_capability(s.ctx, 0xa0, 0, vsc_buf), 0xa0);
+	/* the next free one follows it; before it is refused */
+	assert_int_equal(vfu_pci_add_capability(s.ctx, 0, 0, vsc_buf), 0xa8);
+	assert_int_equal(vfu_pci_add_capability(s.ctx, 0x90, 0, vsc_buf), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(vfu_pci_add_capability(s.ctx, 0xf8, 0, vsc_buf), 0xf8);
+	/* extended: the chain starts at 0x100 */
+	assert_int_equal(vfu_pci_add_capability(s.ctx, 0x180, VFU_CAP_FLAG_EXTENDED, &dsn), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(vfu_pci_add_capability(s.ctx, 0x100, VFU_CAP_FLAG_EXTENDED, &dsn), 0x100);
+	assert_int_equal(vfu_pci_add_capability(s.ctx, 0x200, VFU_CAP_FLAG_EXTENDED, evsc), 0x200);
+	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
+	compat_serve(&s);
+	struct uvf_client *c = connect(&s);
+
+	/* the chain, as the client walks it */
+	uint8_t b = 0;
+	assert_int_equal(uvf_client_config_read8(c, (uint32_t)px_at + 1, &b), 0);
+	assert_int_equal(b, 0xa0);
+	assert_int_equal(uvf_client_config_read8(c, 0xa1, &b), 0);
+	assert_int_equal(b, 0xa8);
+	assert_int_equal(uvf_client_config_read8(c, 0xa9, &b), 0);
+	assert_int_equal(b, 0xf8);
+	assert_int_equal(uvf_client_config_read8(c, 0xf8, &b), 0);
+	assert_int_equal(b, PCI_CAP_ID_VNDR);
+	assert_int_equal(uvf_client_config_read8(c, 0xf9, &b), 0);
+	assert_int_equal(b, 0);
+	uint32_t h = 0;
+	assert_int_equal(uvf_client_config_read32(c, 0x100, &h), 0);
+	assert_int_equal(h & 0xffff, PCI_EXT_CAP_ID_DSN);
+	assert_int_equal(h >> 20, 0x200);
+	assert_int_equal(uvf_client_config_read32(c, 0x200, &h), 0);
+	assert_int_equal(h & 0xffff, PCI_EXT_CAP_ID_VNDR);
+	assert_int_equal(h >> 20, 0);
+	assert_int_equal(uvf_client_config_read8(c, 0x208, &b), 0);
+	assert_int_equal(b, 0xee);
+	assert_int_equal(vfu_pci_find_next_capability(s.ctx, true, 0x100, PCI_EXT_CAP_ID_VNDR), 0x200);
 	uvf_client_close(c);
 	compat_stop(&s);
 }
@@ -446,9 +597,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(regions_are_refused_as_libvfio_user_refuses),
 		cmocka_unit_test(regions_reach_their_callbacks),
+		cmocka_unit_test(mapped_bar_accesses_reach_the_callback),
 		cmocka_unit_test(always_callback_takes_all_of_config_space),
 		cmocka_unit_test(capabilities_are_placed_found_and_guarded),
 		cmocka_unit_test(callback_capability_goes_to_the_config_callback),
+		cmocka_unit_test(capabilities_at_explicit_positions),
 		cmocka_unit_test(interrupts_state_and_trigger),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

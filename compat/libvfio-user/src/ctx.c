@@ -249,25 +249,58 @@ static int wait_for_work(vfu_ctx_t *ctx)
 	return poll(&p, 1, -1) < 0 ? -errno : 0;
 }
 
+/*
+ * One thread at a time drives uvf: the application's, in attach and run,
+ * or one finishing a quiesce in vfu_device_quiesced() (it runs the held
+ * request there). Entering fails (-EBUSY) while a quiesce is pending or
+ * another thread is in.
+ */
+int vfu__enter_uvf(vfu_ctx_t *ctx)
+{
+	pthread_mutex_lock(&ctx->quiesce_lock);
+	if (ctx->quiesce == VFU_QUIESCE_PENDING || ctx->in_uvf) {
+		pthread_mutex_unlock(&ctx->quiesce_lock);
+		return -EBUSY;
+	}
+	ctx->in_uvf = true;
+	ctx->uvf_thread = pthread_self();
+	pthread_mutex_unlock(&ctx->quiesce_lock);
+	return 0;
+}
+
+void vfu__leave_uvf(vfu_ctx_t *ctx)
+{
+	pthread_mutex_lock(&ctx->quiesce_lock);
+	ctx->in_uvf = false;
+	pthread_cond_broadcast(&ctx->quiesce_cond);
+	pthread_mutex_unlock(&ctx->quiesce_lock);
+}
+
 VFU_EXPORT int vfu_attach_ctx(vfu_ctx_t *ctx)
 {
 	if (!ctx || !ctx->realized)
 		return vfu__fail(EINVAL);
-	/* a client that came (and maybe left again: vfu_run_ctx() says so)
-	 * since the last attach */
 	for (;;) {
-		if (ctx->attached || ctx->arrived) {
-			ctx->arrived = false;
-			return 0;
-		}
-		int ret = uvf_device_dispatch(ctx->dev);
-		vfu__unquiesce(ctx);
+		int ret = vfu__enter_uvf(ctx);
 		if (ret < 0)
 			return vfu__fail(-ret);
-		if (ctx->attached || ctx->arrived) {
-			ctx->arrived = false;
-			return 0;
+		/* a client that came (and maybe left again: vfu_run_ctx() says
+		 * so) since the last attach */
+		bool here = ctx->attached || ctx->arrived;
+		if (!here) {
+			/* one message at most: VERSION, the requests after it
+			 * are vfu_run_ctx()'s */
+			ret = uvf_device_dispatch_one(ctx->dev);
+			vfu__unquiesce(ctx);
+			here = ctx->attached || ctx->arrived;
 		}
+		if (here)
+			ctx->arrived = false;
+		vfu__leave_uvf(ctx);
+		if (ret < 0)
+			return vfu__fail(-ret);
+		if (here)
+			return 0;
 		if (!blocking(ctx))
 			return vfu__fail(EAGAIN);
 		ret = wait_for_work(ctx);
@@ -276,51 +309,79 @@ VFU_EXPORT int vfu_attach_ctx(vfu_ctx_t *ctx)
 	}
 }
 
+/* ENOTCONN once the client left or before one came; on the thread in uvf. */
+static int client_state(vfu_ctx_t *ctx)
+{
+	if (ctx->client_gone) {
+		ctx->client_gone = false;
+		return -ENOTCONN;
+	}
+	return ctx->attached ? 0 : -ENOTCONN;
+}
+
+/* A blocking context: uvf's own loop (it waits in recvmsg while the client
+ * is its only source of work) until the client leaves, a quiesce holds a
+ * request, or a signal handler ran (EINTR, as libvfio-user's recvmsg). */
+static int run_blocking(vfu_ctx_t *ctx)
+{
+	for (;;) {
+		int ret = vfu__enter_uvf(ctx);
+		if (ret < 0)
+			return vfu__fail(-ret);
+		ret = client_state(ctx);
+		if (ret < 0) {
+			vfu__leave_uvf(ctx);
+			return vfu__fail(-ret);
+		}
+		ctx->held = false;
+		ctx->in_run = true;
+		ret = uvf_device_run_flags(ctx->dev, UVF_RUN_SIGNAL_RETURNS);
+		ctx->in_run = false;
+		bool held = ctx->held;
+		vfu__unquiesce(ctx);
+		vfu__leave_uvf(ctx);
+		if (held)
+			return vfu__fail(EBUSY);
+		if (ret < 0)
+			return vfu__fail(-ret);
+		/* stopped: the client left */
+	}
+}
+
 VFU_EXPORT int vfu_run_ctx(vfu_ctx_t *ctx)
 {
 	if (!ctx || !ctx->realized)
 		return vfu__fail(EINVAL);
-	uint64_t before = uvf_device_messages_handled(ctx->dev);
-	for (;;) {
-		pthread_mutex_lock(&ctx->quiesce_lock);
-		bool busy = ctx->quiesce == VFU_QUIESCE_PENDING;
-		pthread_mutex_unlock(&ctx->quiesce_lock);
-		if (busy)
-			return vfu__fail(EBUSY);
-		if (ctx->client_gone) {
-			ctx->client_gone = false;
-			return vfu__fail(ENOTCONN);
-		}
-		if (!ctx->attached)
-			return vfu__fail(ENOTCONN);
-		if (blocking(ctx)) {
-			/* uvf's own loop (it waits in recvmsg while the client
-			 * is its only source of work) until the client leaves */
-			ctx->in_run = true;
-			int ret = uvf_device_run(ctx->dev);
-			ctx->in_run = false;
-			if (ret < 0)
-				return vfu__fail(-ret);
-			continue;
-		}
-		int ret = uvf_device_dispatch(ctx->dev);
-		/* a quiesce lasts until the requests that needed it are done */
-		vfu__unquiesce(ctx);
-		if (ret < 0)
-			return vfu__fail(-ret);
-		uint64_t handled = uvf_device_messages_handled(ctx->dev) - before;
-		if (!blocking(ctx)) {
-			/* the departure is reported by the next call */
-			if (ctx->client_gone && handled == 0) {
-				ctx->client_gone = false;
-				return vfu__fail(ENOTCONN);
-			}
-			return (int)(handled > INT32_MAX ? INT32_MAX : handled);
-		}
-		if (ctx->client_gone)
-			continue;
-		ret = wait_for_work(ctx);
-		if (ret < 0)
-			return vfu__fail(-ret);
+	if (blocking(ctx))
+		return run_blocking(ctx);
+	/* non-blocking: at most one request per call, as libvfio-user */
+	int ret = vfu__enter_uvf(ctx);
+	if (ret < 0)
+		return vfu__fail(-ret);
+	ret = client_state(ctx);
+	if (ret < 0) {
+		vfu__leave_uvf(ctx);
+		return vfu__fail(-ret);
 	}
+	uint64_t before = uvf_device_messages_handled(ctx->dev);
+	ctx->held = false;
+	ret = uvf_device_dispatch_one(ctx->dev);
+	/* a quiesce lasts until the request that needed it is done */
+	vfu__unquiesce(ctx);
+	bool held = ctx->held;
+	uint64_t handled = uvf_device_messages_handled(ctx->dev) - before;
+	/* the departure is reported by the next call */
+	bool gone = ctx->client_gone && handled == 0;
+	if (gone)
+		ctx->client_gone = false;
+	vfu__leave_uvf(ctx);
+	if (ret < 0)
+		return vfu__fail(-ret);
+	/* the quiesce callback said EBUSY: the request waits for
+	 * vfu_device_quiesced() */
+	if (held)
+		return vfu__fail(EBUSY);
+	if (gone)
+		return vfu__fail(ENOTCONN);
+	return (int)handled; /* 0 or 1 */
 }

@@ -42,6 +42,48 @@ static bool needs_quiesce(uint16_t command, const uint8_t *body, size_t len)
 	}
 }
 
+/*
+ * Call the quiesce callback for request. The quiesce is pending from
+ * before the call: a device thread may finish it (vfu_device_quiesced())
+ * before the callback has returned EBUSY. Returns the state it leaves:
+ * DONE, FAILED (quiesce_errno set), or PENDING (EBUSY, not finished yet).
+ * With waiter, the caller waits in vfu__quiesce() for it to end.
+ */
+static enum vfu_quiesce_state call_quiesce(vfu_ctx_t *ctx, uint64_t request, bool waiter)
+{
+	pthread_mutex_lock(&ctx->quiesce_lock);
+	enum vfu_quiesce_state before = ctx->quiesce;
+	ctx->quiesce = VFU_QUIESCE_PENDING;
+	ctx->quiesce_waiter = waiter;
+	ctx->quiesced_at = request;
+	pthread_mutex_unlock(&ctx->quiesce_lock);
+	errno = 0;
+	int ret = ctx->quiesce_cb(ctx);
+	int err = errno;
+	pthread_mutex_lock(&ctx->quiesce_lock);
+	if (ctx->quiesce == VFU_QUIESCE_PENDING) { /* not finished meanwhile */
+		if (ret == 0) {
+			ctx->quiesce = VFU_QUIESCE_DONE;
+		} else if (err != EBUSY) {
+			if (waiter) {
+				/* as before the call: a later step asks again */
+				ctx->quiesce = before;
+				ctx->quiesced_at = 0;
+			} else {
+				/* the command fails with it, from its callback */
+				ctx->quiesce = VFU_QUIESCE_FAILED;
+			}
+			ctx->quiesce_errno = err ? err : EINVAL;
+			ctx->quiesce_waiter = false;
+			pthread_mutex_unlock(&ctx->quiesce_lock);
+			return VFU_QUIESCE_FAILED;
+		}
+	}
+	enum vfu_quiesce_state st = ctx->quiesce;
+	pthread_mutex_unlock(&ctx->quiesce_lock);
+	return st;
+}
+
 /* uvf asks before running each command: a quiesce the device finishes
  * later (EBUSY) holds the command in uvf until vfu_device_quiesced(). */
 int vfu__before_command(struct uvf_device *dev, void *data, uint16_t command, const void *body, size_t len)
@@ -59,23 +101,9 @@ int vfu__before_command(struct uvf_device *dev, void *data, uint16_t command, co
 		return -EAGAIN;
 	if ((st == VFU_QUIESCE_DONE || st == VFU_QUIESCE_FAILED) && this_request)
 		return 0;
-	errno = 0;
-	int ret = ctx->quiesce_cb(ctx);
-	int err = errno;
-	pthread_mutex_lock(&ctx->quiesce_lock);
-	ctx->quiesced_at = request;
-	if (ret == 0) {
-		ctx->quiesce = VFU_QUIESCE_DONE;
-	} else if (err == EBUSY) {
-		ctx->quiesce = VFU_QUIESCE_PENDING;
-	} else {
-		/* the command fails with it, from its callback */
-		ctx->quiesce = VFU_QUIESCE_FAILED;
-		ctx->quiesce_errno = err ? err : EINVAL;
-	}
-	pthread_mutex_unlock(&ctx->quiesce_lock);
-	if (ret != 0 && err == EBUSY) {
-		/* a blocking vfu_run_ctx() returns to say EBUSY */
+	if (call_quiesce(ctx, request, false) == VFU_QUIESCE_PENDING) {
+		/* vfu_run_ctx() returns to say EBUSY (a blocking one too) */
+		ctx->held = true;
 		if (ctx->in_run)
 			uvf_device_stop(dev);
 		return -EAGAIN;
@@ -100,27 +128,21 @@ int vfu__quiesce(vfu_ctx_t *ctx)
 		return 0;
 	if (this_request && st == VFU_QUIESCE_FAILED)
 		return -failed;
-	errno = 0;
-	int ret = ctx->quiesce_cb(ctx);
-	int err = errno;
+	st = call_quiesce(ctx, request, true);
 	pthread_mutex_lock(&ctx->quiesce_lock);
-	if (ret == 0) {
-		ctx->quiesce = VFU_QUIESCE_DONE;
-	} else if (err == EBUSY) {
+	if (st == VFU_QUIESCE_PENDING) {
 		/* no command to hold (a departing client): wait here until
 		 * vfu_device_quiesced() from another thread */
-		ctx->quiesce = VFU_QUIESCE_PENDING;
 		while (ctx->quiesce == VFU_QUIESCE_PENDING)
 			pthread_cond_wait(&ctx->quiesce_cond, &ctx->quiesce_lock);
-		err = ctx->quiesce == VFU_QUIESCE_FAILED ? ctx->quiesce_errno : 0;
-		ret = err ? -1 : 0;
+		st = ctx->quiesce;
 	}
-	if (ret == 0)
-		ctx->quiesced_at = request;
+	ctx->quiesce_waiter = false;
+	int err = ctx->quiesce_errno;
 	pthread_mutex_unlock(&ctx->quiesce_lock);
-	if (ret < 0) {
-		vfu__err(ctx, "device failed to quiesce: %s", strerror(err ? err : EINVAL));
-		return -(err ? err : EINVAL);
+	if (st == VFU_QUIESCE_FAILED) {
+		vfu__err(ctx, "device failed to quiesce: %s", strerror(err));
+		return -err;
 	}
 	return 0;
 }
@@ -133,23 +155,50 @@ void vfu__unquiesce(vfu_ctx_t *ctx)
 	pthread_mutex_unlock(&ctx->quiesce_lock);
 }
 
+/*
+ * As libvfio-user, the request the quiesce held runs here, on the calling
+ * thread: its callbacks, then its reply (failed with quiesce_errno if not
+ * 0), before this returns. The application's thread leaves uvf at once
+ * when a request is held (vfu_run_ctx() returns EBUSY); until it has, this
+ * waits. Two cases cannot run it here and leave it to the next
+ * vfu_run_ctx(): a call from a callback on the thread in uvf, and a
+ * departing client's quiesce, which has no request and whose thread waits
+ * in vfu__quiesce() for this call.
+ */
 VFU_EXPORT int vfu_device_quiesced(vfu_ctx_t *ctx, int quiesce_errno)
 {
 	if (!ctx)
 		return vfu__fail(EINVAL);
+	bool run_here;
 	pthread_mutex_lock(&ctx->quiesce_lock);
-	if (!ctx->quiesce_cb || ctx->quiesce != VFU_QUIESCE_PENDING) {
-		pthread_mutex_unlock(&ctx->quiesce_lock);
-		vfu__debug(ctx, "vfu_device_quiesced() without a quiesce pending");
-		return vfu__fail(EINVAL);
+	for (;;) {
+		if (!ctx->quiesce_cb || ctx->quiesce != VFU_QUIESCE_PENDING) {
+			pthread_mutex_unlock(&ctx->quiesce_lock);
+			vfu__debug(ctx, "vfu_device_quiesced() without a quiesce pending");
+			return vfu__fail(EINVAL);
+		}
+		run_here = !ctx->quiesce_waiter && !(ctx->in_uvf && pthread_equal(ctx->uvf_thread, pthread_self()));
+		if (!run_here || !ctx->in_uvf)
+			break;
+		/* the application's thread is on its way out of uvf */
+		pthread_cond_wait(&ctx->quiesce_cond, &ctx->quiesce_lock);
+	}
+	if (run_here) {
+		ctx->in_uvf = true;
+		ctx->uvf_thread = pthread_self();
 	}
 	ctx->quiesce_errno = quiesce_errno;
 	ctx->quiesce = quiesce_errno ? VFU_QUIESCE_FAILED : VFU_QUIESCE_DONE;
 	pthread_cond_broadcast(&ctx->quiesce_cond);
 	pthread_mutex_unlock(&ctx->quiesce_lock);
-	/* the held command runs at the next vfu_run_ctx() */
 	uvf_device_resume(ctx->dev);
-	return 0;
+	if (!run_here)
+		return 0; /* the held command runs at the next vfu_run_ctx() */
+	/* the held request, and nothing after it */
+	int ret = uvf_device_dispatch_one(ctx->dev);
+	vfu__unquiesce(ctx);
+	vfu__leave_uvf(ctx);
+	return ret < 0 ? vfu__fail(-ret) : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -259,9 +259,15 @@ VFU_EXPORT ssize_t vfu_pci_add_capability(vfu_ctx_t *ctx, size_t pos, int flags,
 		if (!extended && id == PCI_CAP_ID_VNDR)
 			writable[0] = 0; /* the length byte */
 		const uint8_t *body = (const uint8_t *)data + hdr;
-		off = extended ? uvf_device_add_ext_capability(ctx->dev, id, (uint8_t)((const struct pcie_ext_cap_hdr *)data)->version,
-							       body, size - hdr, writable)
-			       : uvf_device_add_capability(ctx->dev, (uint8_t)id, body, size - hdr, writable);
+		/* at pos when the device gives one (uvf checks it: aligned,
+		 * after the capabilities before it) */
+		if (pos > UINT16_MAX)
+			return vfu__fail(EINVAL);
+		off = extended ? uvf_device_add_ext_capability_at(
+					 ctx->dev, (uint16_t)pos, id,
+					 (uint8_t)((const struct pcie_ext_cap_hdr *)data)->version, body, size - hdr, writable)
+			       : uvf_device_add_capability_at(ctx->dev, (uint16_t)pos, (uint8_t)id, body, size - hdr,
+							      writable);
 		if (off >= 0)
 			ctx->generic_cap_added = !extended || ctx->generic_cap_added;
 	}
@@ -270,8 +276,8 @@ VFU_EXPORT ssize_t vfu_pci_add_capability(vfu_ctx_t *ctx, size_t pos, int flags,
 		return vfu__fail(off == -ENOSPC ? ENOSPC : (off == -ENOTSUP ? ENOTSUP : (off == -EBUSY ? EBUSY : EINVAL)));
 	}
 	if (pos && (size_t)off != pos) {
-		/* uvf decides the layout: only its own offset can be asked for.
-		 * The capability stays (uvf cannot take it back). */
+		/* uvf lays its own capabilities out: only their offset can be
+		 * asked for. The capability stays (uvf cannot take it back). */
 		vfu__err(ctx, "%s capability asked at %#zx, uvf places it at %#x", cap_name(id, extended), pos, off);
 		return vfu__fail(EINVAL);
 	}

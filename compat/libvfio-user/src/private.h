@@ -115,6 +115,7 @@ struct vfu_ctx {
 	bool arrived;     /* a client negotiated since vfu_attach_ctx() last returned */
 	bool in_run;      /* a blocking vfu_run_ctx() is in uvf_device_run() */
 	bool client_gone; /* left: vfu_run_ctx() says ENOTCONN once */
+	bool held;        /* a request was held for an EBUSY quiesce in this vfu_run_ctx() */
 
 	/* quiesce (dispatch thread; the pending wait also with a device thread) */
 	pthread_mutex_t quiesce_lock;
@@ -122,6 +123,9 @@ struct vfu_ctx {
 	enum vfu_quiesce_state quiesce;
 	int quiesce_errno;
 	uint64_t quiesced_at; /* uvf_device_messages_handled() of the request quiesced for */
+	bool quiesce_waiter;  /* the thread in uvf waits in vfu__quiesce() for vfu_device_quiesced() */
+	bool in_uvf;          /* a thread drives uvf (vfu__enter_uvf) ... */
+	pthread_t uvf_thread; /* ... this one */
 
 	/* DMA ranges, sorted by iova; written on the dispatch thread, read by
 	 * any thread under dma_lock */
@@ -160,6 +164,10 @@ int vfu__before_command(struct uvf_device *dev, void *data, uint16_t command, co
 int vfu__quiesce(vfu_ctx_t *ctx);
 /* vfu_run_ctx() returned: the device runs again */
 void vfu__unquiesce(vfu_ctx_t *ctx);
+/* ctx.c: become the one thread that drives uvf (-EBUSY while a quiesce
+ * is pending or another thread does), and stop being it */
+int vfu__enter_uvf(vfu_ctx_t *ctx);
+void vfu__leave_uvf(vfu_ctx_t *ctx);
 int vfu__reset(struct uvf_device *dev, void *data, enum uvf_reset_reason reason);
 int vfu__realize_migration(vfu_ctx_t *ctx);
 

@@ -54,17 +54,6 @@ static int region_write(struct uvf_device *dev, void *data, uint64_t offset, con
 	return call_region(data, offset, (void *)buf, len, true);
 }
 
-/* A mapped BAR: uvf has stored the bytes in the file; the callback still
- * hears of REGION_WRITEs (a doorbell). */
-static int mapped_region_write(struct uvf_device *dev, void *data, uint64_t offset, const void *buf, size_t len)
-{
-	struct vfu_region *r = data;
-	(void)dev;
-	if (!r->cb || !(r->flags & VFU_REGION_FLAG_WRITE))
-		return 0;
-	return call_region(r, offset, (void *)buf, len, true);
-}
-
 int vfu__declare_bar(vfu_ctx_t *ctx, int index)
 {
 	struct vfu_region *r = &ctx->regions[index];
@@ -79,11 +68,15 @@ int vfu__declare_bar(vfu_ctx_t *ctx, int index)
 		if (bits->mem.prefetchable)
 			d.flags |= UVF_BAR_PREFETCH;
 	}
-	if (r->fd >= 0) {
+	if (r->fd >= 0)
 		d.flags |= UVF_BAR_MEMORY | UVF_BAR_MMAP;
-		d.write = mapped_region_write;
-	} else {
-		d.read = region_read;
+	/* as in libvfio-user, the callback serves every REGION_READ/WRITE,
+	 * of a mapped BAR too; a mapped BAR without one is served from its
+	 * file */
+	if (r->cb || r->fd < 0) {
+		if (r->fd >= 0)
+			d.flags |= UVF_BAR_ACCESS_CALLBACKS;
+		d.read = region_read; /* refuses accesses when there is no callback */
 		d.write = (r->flags & VFU_REGION_FLAG_WRITE) ? region_write : NULL;
 	}
 	int ret = uvf_device_set_bar(ctx->dev, (unsigned)index, &d);

@@ -565,6 +565,56 @@ static void ext_caps_chain_from_0x100(void **state)
 	assert_int_equal(uvf__config_find_ext_cap(&cfg, 0x0002), 0);
 }
 
+/* Capabilities at the offsets the device asked for (at): dword aligned,
+ * after what precedes them; those without one follow the last one. */
+static void caps_at_asked_offsets(void **state)
+{
+	struct uvf_config_layout lay;
+	(void)state;
+	base_desc();
+	desc.pm = true; /* 0x40, PCI Express 0x48..0x84 */
+	pcie_defaults();
+	add_cap(0x09, 6, 0x11, 0);
+	desc.user_caps[0].at = 0xa0;
+	add_cap(0x09, 2, 0x22, 0); /* the next free one: 0xa8 */
+	add_cap(0x09, 2, 0x33, 0);
+	desc.user_caps[2].at = 0xf0;
+	add_ext_cap(0x0003, 1, 8, 0xa5, 0);
+	desc.ext_caps[0].at = 0x100;
+	add_ext_cap(0x000b, 1, 4, 0x5a, 0);
+	desc.ext_caps[1].at = 0x400;
+	assert_int_equal(uvf__config_layout(&desc, &lay), 0);
+	assert_int_equal(lay.user[0], 0xa0);
+	assert_int_equal(lay.user[1], 0xa8);
+	assert_int_equal(lay.user[2], 0xf0);
+	assert_int_equal(lay.ext[1], 0x400);
+	build_ok();
+	assert_int_equal(rd8(0xa1), 0xa8);
+	assert_int_equal(rd8(0xa9), 0xf0);
+	assert_int_equal(rd8(0xf0), 0x09);
+	assert_int_equal(rd8(0xf2), 0x33);
+	assert_int_equal(rd32(0x100) >> 20, 0x400);
+	assert_int_equal(rd8(0x404), 0x5a);
+
+	/* unaligned, before the one ahead, over the library's, or an
+	 * extended chain not starting at 0x100: refused */
+	desc.user_caps[2].at = 0xf2;
+	assert_int_equal(uvf__config_layout(&desc, &lay), -EINVAL);
+	desc.user_caps[2].at = 0xa8;
+	assert_int_equal(uvf__config_layout(&desc, &lay), -EINVAL);
+	desc.user_caps[2].at = 0;
+	desc.user_caps[0].at = 0x80; /* inside PCI Express */
+	assert_int_equal(uvf__config_layout(&desc, &lay), -EINVAL);
+	desc.user_caps[0].at = 0xfc; /* 2 + 6 bytes do not fit */
+	assert_int_equal(uvf__config_layout(&desc, &lay), -ENOSPC);
+	desc.user_caps[0].at = 0xa0;
+	desc.ext_caps[0].at = 0x104;
+	assert_int_equal(uvf__config_layout(&desc, &lay), -EINVAL);
+	desc.ext_caps[0].at = 0;
+	desc.ext_caps[1].at = 0x104; /* the first ends at 0x10c */
+	assert_int_equal(uvf__config_layout(&desc, &lay), -EINVAL);
+}
+
 static void ext_caps_need_pcie_and_valid_ids(void **state)
 {
 	base_desc();
@@ -652,6 +702,7 @@ int main(void)
 		cmocka_unit_test(pcie_options_are_checked),
 		cmocka_unit_test(pcie_makes_config_4k_with_empty_ext_header),
 		cmocka_unit_test(ext_caps_chain_from_0x100),
+		cmocka_unit_test(caps_at_asked_offsets),
 		cmocka_unit_test(ext_caps_need_pcie_and_valid_ids),
 		cmocka_unit_test(ext_caps_fill_4k_exactly_then_enospc),
 		cmocka_unit_test(reset_restores_library_capabilities),

@@ -968,7 +968,7 @@ static void alarm_handler(int sig)
 	(void)sig;
 }
 
-static void test_read_block_ends_with_nothing_on_a_signal(void **state)
+static void test_read_block_says_eintr_on_a_signal(void **state)
 {
 	static struct uvf_rx_ahead ahead;
 	struct sigaction sa = {.sa_handler = alarm_handler}, old;
@@ -984,9 +984,16 @@ static void test_read_block_ends_with_nothing_on_a_signal(void **state)
 	sa.sa_flags = SA_RESTART; /* a receive timeout makes recvmsg end anyway */
 	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
 	alarm(1);
-	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), -EINTR);
 	alarm(0);
 	sigaction(SIGALRM, &old, NULL);
+	/* nothing lost: the next message is read whole */
+	assert_true(uvf__rx_idle(&rx));
+	uint8_t body[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	send_msg(sv[0], 7, body, sizeof(body), NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 7);
+	uvf__rx_release(&rx);
 	uvf__rx_destroy(&rx);
 	uvf__rx_ahead_reset(&ahead);
 	close_pair(sv);
@@ -1103,7 +1110,7 @@ int main(void)
 		T(test_read_ahead_shared_by_two_receivers_keeps_stream_order),
 		T(test_read_ahead_reset_closes_fds_not_yet_owned),
 		T(test_read_block_ends_with_nothing_at_the_receive_timeout),
-		T(test_read_block_ends_with_nothing_on_a_signal),
+		T(test_read_block_says_eintr_on_a_signal),
 		T(test_read_block_takes_queued_messages_and_gives_fds_to_their_own),
 		T(test_read_block_reports_eof),
 		T(test_send_on_a_blocking_receive_socket_times_out_when_peer_does_not_drain),
