@@ -166,6 +166,39 @@ def test_bar_callbacks(uvf_py_device, uvf_connect):
     mem.release()
 
 
+def test_mapped_bar_with_access_callbacks(uvf_py_device, uvf_connect):
+    """BAR_ACCESS_CALLBACKS: the client maps the BAR's memory, and its
+    REGION_READ/REGION_WRITE messages still go to the callbacks."""
+    seen = []
+
+    class Doorbell(uvf.Device):
+        def __init__(self):
+            super().__init__()
+            self.set_pci_ids(0x1DE0, 0x00F1, 0x1DE0, 0x00F1, 0xFF0000, 0)
+            self.set_bar(2, 8192, uvf.BAR_MEMORY | uvf.BAR_MMAP | uvf.BAR_ACCESS_CALLBACKS,
+                         read=self.read2, write=self.write2)
+
+        def read2(self, offset, length):
+            seen.append(("r", offset, length))
+            return b"cb!!"[:length]
+
+        def write2(self, offset, data):
+            seen.append(("w", offset, bytes(data)))
+
+    dev = Doorbell()
+    c = uvf_connect(uvf_py_device(dev))
+    mem = dev.bar_memory(2)
+    mem[0:4] = b"mem!"
+    assert c.region_read(2, 0, 4) == b"cb!!"
+    c.write32(2, 16, 0x01020304)
+    assert seen == [("r", 0, 4), ("w", 16, b"\x04\x03\x02\x01")]
+    c.region_map(2)
+    view = c.region_view(2, 0, 4096)
+    assert bytes(view[0:4]) == b"mem!"  # the mapping is the BAR's memory
+    view.release()
+    mem.release()
+
+
 def make_int_device():
     class IntDev(uvf.Device):
         def __init__(self):

@@ -15,6 +15,7 @@ Library log lines go to the ``logging`` loggers ``uvf.client`` and
 
 from ._uvf import (  # noqa: F401
     BAR_64BIT,
+    BAR_ACCESS_CALLBACKS,
     BAR_IO,
     BAR_MEMORY,
     BAR_MMAP,
@@ -64,6 +65,7 @@ from .device import Device  # noqa: F401
 
 __all__ = [
     "BAR_64BIT",
+    "BAR_ACCESS_CALLBACKS",
     "BAR_IO",
     "BAR_MEMORY",
     "BAR_MMAP",
