@@ -226,16 +226,23 @@ static void dma_ranges_and_the_sgl_api(void **state)
 	assert_false(vfu_sg_is_mappable(s.ctx, sg1));
 	assert_int_equal(vfu_sgl_get(s.ctx, sg1, iov, 1, 0), -1);
 	assert_int_equal(errno, EFAULT);
+	/* the pump thread is joined before this thread touches the client's
+	 * memory: the socket orders the two, but ThreadSanitizer does not
+	 * see that */
 	struct pump pump = {.c = c};
 	pthread_t pumper;
 	assert_int_equal(pthread_create(&pumper, NULL, pump_thread, &pump), 0);
 	assert_int_equal(vfu_sgl_write(s.ctx, sg1, 1, "message"), 0);
-	assert_memory_equal(msg_mem + 0x100, "message", 8);
-	memcpy(msg_mem + 0x100, "fromcli", 8);
-	assert_int_equal(vfu_sgl_read(s.ctx, sg1, 1, buf), 0);
-	assert_memory_equal(buf, "fromcli", 8);
 	atomic_store(&pump.stop, true);
 	pthread_join(pumper, NULL);
+	assert_memory_equal(msg_mem + 0x100, "message", 8);
+	memcpy(msg_mem + 0x100, "fromcli", 8);
+	atomic_store(&pump.stop, false);
+	assert_int_equal(pthread_create(&pumper, NULL, pump_thread, &pump), 0);
+	assert_int_equal(vfu_sgl_read(s.ctx, sg1, 1, buf), 0);
+	atomic_store(&pump.stop, true);
+	pthread_join(pumper, NULL);
+	assert_memory_equal(buf, "fromcli", 8);
 
 	/* unregistering one range, then the client leaving */
 	compat_events_clear();
