@@ -1154,7 +1154,7 @@ static void many_commands_in_flight_on_two_queues_on_message_dma(void **state)
 
 /*
  * A client slow to read, with large commands both ways on message-based
- * DMA: each I/O queue holds QDEPTH - 1 commands of 1 MiB at once, queue 1
+ * DMA: each I/O queue holds QDEPTH - 1 commands of 2 MiB at once, queue 1
  * writing while queue 2 reads and the other way round, far more data than
  * the sockets' buffers hold. The client reads its socket only every 2 ms
  * (one register read, or a completion's doorbell). Were the device to keep
@@ -1163,7 +1163,7 @@ static void many_commands_in_flight_on_two_queues_on_message_dma(void **state)
  * out and drops the client, and the commands fail.
  */
 #define BIG_NSIZE (64u << 20)
-#define BIG_CMD	  (1u << 20)
+#define BIG_CMD	  (2u << 20)
 #define BIG_N	  (QDEPTH - 1u) /* commands per queue at once */
 #define BIG_LISTS MEM_SIZE	/* a PRP list page per command */
 #define BIG_DATA  (BIG_LISTS + NQ * BIG_N * 4096u)
@@ -1191,7 +1191,7 @@ static uint8_t big_byte(unsigned k, uint32_t i)
 	return (uint8_t)(k * 37u + i / 4096u * 11u + i);
 }
 
-/* Command k of queue q: 1 MiB at LBA slba_base + k MiB, one contiguous
+/* Command k of queue q: BIG_CMD bytes at byte_base + k * BIG_CMD, one contiguous
  * buffer described by PRP1 and a list. */
 static void queue_big(struct drv *d, unsigned q, unsigned k, uint8_t opc, uint64_t byte_base)
 {
@@ -1226,11 +1226,16 @@ static void slow_collect(struct drv *d)
 	}
 }
 
-static void slow_client_with_large_commands_both_ways_completes_every_command(void **state)
+static void slow_client_large_commands(bool twin)
 {
+	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
+	struct uvf_client *c = NULL;
 	struct drv d;
-	(void)state;
-	drv_open_sized(&d, NULL, false, BIG_MEM);
+
+	opts.timeout_ms = 10000;
+	opts.no_twin_socket = !twin; /* QEMU's client has none: all on one socket */
+	assert_int_equal(uvf_client_connect(&c, g_h.path, &opts), 0);
+	drv_open_sized(&d, c, false, BIG_MEM);
 	drv_enable(&d);
 	create_io_queues(&d);
 	create_second_queue_pair(&d);
@@ -1264,6 +1269,18 @@ static void slow_client_with_large_commands_both_ways_completes_every_command(vo
 				fail_msg("command %u byte %u: 0x%02x, wrote 0x%02x", k, i, d.mem[big_off(1, k) + i],
 					 big_byte(k, i));
 	drv_close(&d);
+}
+
+static void slow_client_with_large_commands_both_ways_completes_every_command(void **state)
+{
+	(void)state;
+	slow_client_large_commands(false);
+}
+
+static void slow_client_with_large_commands_both_ways_on_the_twin_socket(void **state)
+{
+	(void)state;
+	slow_client_large_commands(true);
 }
 
 /* The SQ of each queue pair of the workers' tests, and its CQ: crossed
@@ -1686,6 +1703,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma, setup, teardown),
 		cmocka_unit_test_setup_teardown(slow_client_with_large_commands_both_ways_completes_every_command,
 						setup_big, teardown),
+		cmocka_unit_test_setup_teardown(slow_client_with_large_commands_both_ways_on_the_twin_socket, setup_big,
+						teardown),
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_fd_memory, setup_file,
 						teardown_file),
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma, setup_file,
