@@ -1235,6 +1235,8 @@ static void slow_client_large_commands(bool twin)
 	opts.timeout_ms = 10000;
 	opts.no_twin_socket = !twin; /* QEMU's client has none: all on one socket */
 	assert_int_equal(uvf_client_connect(&c, g_h.path, &opts), 0);
+	/* set at VERSION from the send buffer: at least its floor */
+	assert_true(uvf_dma_inflight_max(g_h.dev) >= 16u << 10);
 	drv_open_sized(&d, c, false, BIG_MEM);
 	drv_enable(&d);
 	create_io_queues(&d);
