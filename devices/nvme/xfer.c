@@ -20,12 +20,13 @@
  * merged segment is an asynchronous transfer: the library's dispatch
  * thread sends its DMA_WRITE (data and all) or DMA_READ request, the
  * client (QEMU's main loop) answers it, and the reply to a DMA_READ
- * carries the data back. Both sides send with blocking writes. Were our
- * socket's send buffer full, dispatch would wait in sendmsg and read
- * nothing; a client blocked sending us a DMA_READ reply (its own buffer
- * full, since we do not read) never gets to read our DMA_WRITE: both stop.
- * The client blocking alone is harmless: our dispatch thread goes on
- * reading, and that frees it.
+ * carries the data back. Dispatch sends with blocking writes, and so may
+ * a client (uvf's own does; QEMU queues instead). Were our socket's send
+ * buffer full, dispatch would wait in sendmsg and read nothing; a client
+ * blocked sending us a DMA_READ reply (its own buffer full, since we do
+ * not read) never gets to read our DMA_WRITE: both stop. The client
+ * blocking alone is harmless: our dispatch thread goes on reading, and
+ * that frees it.
  *
  * So everything we keep in flight must fit our send buffer: the library
  * grows it on accept and tells the budget it grants
@@ -39,14 +40,19 @@
  * command at most), which the library's margin holds for the queue depths
  * guests use.
  *
- * The budget is also capped at NVME_DMA_BUDGET_MAX. With QEMU 10's
- * vfio-user client and private guest RAM, a budget of 512 KiB (64 KiB
- * pieces) or 4 MiB (1 MiB pieces) broke the stream at depth 32: uvf-nvme
- * read guest data where a message header belonged and dropped the client,
- * and QEMU aborted, every time at the same point of a sequential write.
- * The cause is not known yet (the direct receive is not it: off, the same
- * happens); 128 KiB ran clean in every guest run so far. The socket's
- * budget alone would allow more: raise the cap once the cause is found.
+ * The budget is also capped at NVME_DMA_BUDGET_MAX, for the other
+ * direction. QEMU's vfio-user client (hw/vfio-user/proxy.c, QEMU 10)
+ * writes to a non-blocking socket and takes a short write for a whole
+ * message: once its send buffer is full, the rest of a message is lost and
+ * the stream breaks (seen: at depth 32 with 512 KiB or 4 MiB in flight,
+ * uvf-nvme read guest data where a header belonged, dropped the client,
+ * and QEMU aborted). So what QEMU sends us while we keep requests in
+ * flight, DMA_READ replies with their data and a reply per DMA_WRITE, must
+ * fit QEMU's send buffer, which we can neither read nor set: Linux's
+ * default, net.core.wmem_default (208 KiB), less the kernel's overhead.
+ * 128 KiB, with each piece counted as at least 4 KiB (32 replies at most),
+ * stays inside it and ran clean in every guest run. Raising it needs a
+ * client that handles short writes.
  *
  * Each worker queues its jobs waiting for budget (the admin queue has a
  * queue of its own), oldest first; the budget is the controller's.
