@@ -41,7 +41,7 @@
  * guests use.
  *
  * The budget is also capped at NVME_DMA_BUDGET_MAX, for the other
- * direction. QEMU's vfio-user client (hw/vfio-user/proxy.c, QEMU 10)
+ * direction. QEMU's vfio-user client (hw/vfio-user/proxy.c; seen with QEMU 11.1)
  * writes to a non-blocking socket and takes a short write for a whole
  * message: once its send buffer is full, the rest of a message is lost and
  * the stream breaks (seen: at depth 32 with 512 KiB or 4 MiB in flight,
