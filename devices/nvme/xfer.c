@@ -16,18 +16,70 @@
 #include "nvme_int.h"
 
 /*
- * Message-based data moves: pieces of at most NVME_DMA_PIECE bytes, and at
- * most NVME_DMA_BUDGET bytes in DMA messages in flight for the whole
- * controller. Several pieces of a command go out together; the budget
- * keeps the messages and their replies well inside the socket buffers in
- * both directions, so that neither side blocks sending a large DMA_WRITE
- * (or reply) while the other blocks sending to it. The library splits a
- * piece further at the client's max_data_xfer_size. Each worker queues
- * its jobs waiting for budget (the admin queue has a queue of its own);
- * the budget is the controller's.
+ * Message-based data moves, and why they cannot deadlock. Each piece of a
+ * merged segment is an asynchronous transfer: the library's dispatch
+ * thread sends its DMA_WRITE (data and all) or DMA_READ request, the
+ * client (QEMU's main loop) answers it, and the reply to a DMA_READ
+ * carries the data back. Dispatch sends with blocking writes, and so may
+ * a client (uvf's own does; QEMU queues instead). Were our socket's send
+ * buffer full, dispatch would wait in sendmsg and read nothing; a client
+ * blocked sending us a DMA_READ reply (its own buffer full, since we do
+ * not read) never gets to read our DMA_WRITE: both stop. The client
+ * blocking alone is harmless: our dispatch thread goes on reading, and
+ * that frees it.
+ *
+ * So everything we keep in flight must fit our send buffer: the library
+ * grows it on accept and tells the budget it grants
+ * (uvf_dma_inflight_max(), margin for replies and overhead included). The
+ * controller's pieces in flight, reads and writes together, each counted as
+ * its length or 4 KiB, stay within that budget: a piece starts while the
+ * pieces in flight plus the largest piece fit, or when none is in flight.
+ * A piece is at most half the budget (so two fit); the library splits it
+ * further at the client's max_data_xfer_size, one message after the
+ * other. Not counted: PRP list reads (a 32-byte request each, one per
+ * command at most), which the library's margin holds for the queue depths
+ * guests use.
+ *
+ * The budget is also capped at NVME_DMA_BUDGET_MAX, for the other
+ * direction. QEMU's vfio-user client (hw/vfio-user/proxy.c; seen with QEMU 11.1)
+ * writes to a non-blocking socket and takes a short write for a whole
+ * message: once its send buffer is full, the rest of a message is lost and
+ * the stream breaks (seen: at depth 32 with 512 KiB or 4 MiB in flight,
+ * uvf-nvme read guest data where a header belonged, dropped the client,
+ * and QEMU aborted). So what QEMU sends us while we keep requests in
+ * flight, DMA_READ replies with their data and a reply per DMA_WRITE, must
+ * fit QEMU's send buffer, which we can neither read nor set: Linux's
+ * default, net.core.wmem_default (208 KiB), less the kernel's overhead.
+ * 128 KiB, with each piece counted as at least 4 KiB (32 replies at most),
+ * stays inside it and ran clean in every guest run. Raising it needs a
+ * client that handles short writes.
+ *
+ * Each worker queues its jobs waiting for budget (the admin queue has a
+ * queue of its own), oldest first; the budget is the controller's.
  */
-#define NVME_DMA_PIECE	(64u << 10)
-#define NVME_DMA_BUDGET (128u << 10)
+#define NVME_DMA_BUDGET_MAX (128u << 10)
+#define NVME_DMA_PIECE_MIN  NVME_PAGE
+/* before a client's VERSION the library reports no budget: one small piece */
+#define NVME_DMA_BUDGET_MIN (2 * NVME_DMA_PIECE_MIN)
+
+/* The controller's budget for DMA messages in flight, and its largest piece. */
+static size_t dma_budget(struct nvme_ctrl *c, uint32_t *piece)
+{
+	size_t budget = uvf_dma_inflight_max(c->dev);
+
+	if (budget > NVME_DMA_BUDGET_MAX)
+		budget = NVME_DMA_BUDGET_MAX;
+	if (budget < NVME_DMA_BUDGET_MIN)
+		budget = NVME_DMA_BUDGET_MIN;
+	*piece = (uint32_t)(budget / 2 / NVME_PAGE * NVME_PAGE);
+	return budget;
+}
+
+/* What a piece of n bytes counts for in the budget. */
+static uint32_t piece_cost(uint32_t n)
+{
+	return n < NVME_DMA_PIECE_MIN ? NVME_DMA_PIECE_MIN : n;
+}
 
 struct piece {
 	struct nvme_job *job;
@@ -73,7 +125,7 @@ static void piece_done(struct uvf_device *dev, void *data, int result)
 
 	(void)dev;
 	nvme_lock_job(c, job);
-	__atomic_fetch_sub(&c->dma_bytes, p->len, __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(&c->dma_bytes, piece_cost(p->len), __ATOMIC_SEQ_CST);
 	free(p);
 	if (result < 0 && !job->dma_error)
 		job->dma_error = result;
@@ -89,12 +141,12 @@ static void piece_done(struct uvf_device *dev, void *data, int result)
 
 /* Take n bytes of the controller's budget: one piece always may go, or a
  * piece larger than what is left would wait for ever. */
-static bool reserve(struct nvme_ctrl *c, uint32_t n)
+static bool reserve(struct nvme_ctrl *c, uint32_t n, size_t budget, uint32_t piece_max)
 {
 	size_t cur = __atomic_load_n(&c->dma_bytes, __ATOMIC_SEQ_CST);
 
 	do {
-		if (cur && cur + NVME_DMA_PIECE > NVME_DMA_BUDGET)
+		if (cur && cur + piece_max > budget)
 			return false;
 	} while (!__atomic_compare_exchange_n(&c->dma_bytes, &cur, cur + n, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	return true;
@@ -112,12 +164,14 @@ static int start_piece(struct nvme_ctrl *c, struct nvme_job *job)
 	if (job->piece_seg == job->nseg || job->dma_error)
 		return PIECE_NONE;
 	const struct nvme_seg *s = &job->segs[job->piece_seg];
-	uint32_t n = s->len - job->piece_at < NVME_DMA_PIECE ? s->len - job->piece_at : NVME_DMA_PIECE;
-	if (!reserve(c, n))
+	uint32_t piece_max;
+	size_t budget = dma_budget(c, &piece_max);
+	uint32_t n = s->len - job->piece_at < piece_max ? s->len - job->piece_at : piece_max;
+	if (!reserve(c, piece_cost(n), budget, piece_max))
 		return PIECE_NO_BUDGET;
 	struct piece *p = malloc(sizeof(*p));
 	if (!p) {
-		__atomic_fetch_sub(&c->dma_bytes, n, __ATOMIC_SEQ_CST);
+		__atomic_fetch_sub(&c->dma_bytes, piece_cost(n), __ATOMIC_SEQ_CST);
 		job->dma_error = -ENOMEM;
 		return PIECE_NONE;
 	}
@@ -127,7 +181,7 @@ static int start_piece(struct nvme_ctrl *c, struct nvme_job *job)
 	int ret = job->to_host ? uvf_dma_write_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p)
 			       : uvf_dma_read_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p);
 	if (ret < 0) {
-		__atomic_fetch_sub(&c->dma_bytes, n, __ATOMIC_SEQ_CST);
+		__atomic_fetch_sub(&c->dma_bytes, piece_cost(n), __ATOMIC_SEQ_CST);
 		free(p);
 		job->dma_error = ret;
 		return PIECE_NONE;

@@ -676,6 +676,17 @@ UVF_API int uvf_dma_write_async(struct uvf_device *dev, uint64_t addr, const voi
 				uvf_dma_done_fn done, void *data);
 
 /*
+ * How many bytes of message-based asynchronous DMA a device may keep in
+ * flight on the client's connection, counting each transfer as its length
+ * or 4 KiB, whichever is more, reads and writes together. Within it the
+ * library never waits to send to a client that is itself blocked sending
+ * to us (which would stop both). Derived from the socket's send buffer at
+ * VERSION (the library asks for several MiB; the kernel may grant less);
+ * 0 before the first client. Any thread.
+ */
+UVF_API size_t uvf_dma_inflight_max(struct uvf_device *dev);
+
+/*
  * Direct pointer to [addr, addr + len) when it lies in one fd-backed mapping
  * with the permissions in prot (UVF_DMA_MAP_FLAG_*); NULL otherwise. Valid
  * until that range is unmapped (see the dma_unmap callback).

@@ -53,6 +53,8 @@ static int offer_twin_socket(struct uvf_device *dev, struct uvf_reply *reply)
 	 * left as socketpair made it, blocking, for the client to choose */
 	int flags = fcntl(sv[0], F_GETFL);
 	int ret = (flags < 0 || fcntl(sv[0], F_SETFL, flags | O_NONBLOCK) < 0) ? -errno : 0;
+	/* DMA requests go out on it: the same room as the main socket's */
+	uvf__sock_grow_send_buffer(sv[0]);
 	if (ret == 0)
 		ret = uvf__twin_attach(dev, sv[0]);
 	if (ret < 0) {
@@ -133,6 +135,7 @@ static int handle_version(struct uvf_device *dev, const struct uvf_msg_header *h
 	if (chunk > dev->opts.max_data_xfer_size)
 		chunk = dev->opts.max_data_xfer_size; /* our receive limit bounds DMA_READ replies */
 	__atomic_store_n(&dev->dma_chunk, chunk, __ATOMIC_RELAXED);
+	uvf__dma_inflight_set(dev);
 	__atomic_store_n(&dev->client_live, true, __ATOMIC_RELEASE);
 	dev_info(dev, "VERSION: client %u.%u, max_data_xfer_size %u, max_msg_fds %u%s%s", v.major, v.minor,
 		 peer.max_data_xfer_size, peer.max_msg_fds, peer.write_multiple ? ", write_multiple" : "",

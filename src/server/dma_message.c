@@ -19,6 +19,37 @@ uint64_t uvf__dma_chunk_max(const struct uvf_device *dev)
 	return __atomic_load_n(&dev->dma_chunk, __ATOMIC_RELAXED);
 }
 
+/*
+ * The dispatch thread sends DMA requests and replies with blocking sends:
+ * were the socket full while the client blocks sending to us (a DMA_READ
+ * reply), neither would read again. So what a device keeps in flight must
+ * fit the send buffer with room to spare. The kernel charges each message
+ * its length plus per-buffer overhead (up to about a third more for
+ * messages of a few KiB, counted as at least 4 KiB by the contract) and
+ * lets one more buffer past the limit: half of the granted buffer holds
+ * that. The margin is for the replies to the client's own commands and the
+ * requests the device does not count (small ones, such as a PRP list).
+ */
+#define INFLIGHT_MARGIN (128u << 10)
+#define INFLIGHT_MIN	(16u << 10)
+
+void uvf__dma_inflight_set(struct uvf_device *dev)
+{
+	/* the socket the requests go out on */
+	int granted = uvf__sock_send_buffer(dev->twin.fd >= 0 ? dev->twin.fd : dev->conn_fd);
+	size_t budget = INFLIGHT_MIN;
+
+	if (granted > (int)(INFLIGHT_MARGIN + 2 * INFLIGHT_MIN))
+		budget = ((size_t)granted - INFLIGHT_MARGIN) / 2;
+	__atomic_store_n(&dev->dma_inflight, budget, __ATOMIC_RELAXED);
+	dev_debug(dev, "send buffer %d bytes: %zu bytes of DMA messages may be in flight", granted, budget);
+}
+
+size_t uvf_dma_inflight_max(struct uvf_device *dev)
+{
+	return dev ? __atomic_load_n(&dev->dma_inflight, __ATOMIC_RELAXED) : 0;
+}
+
 uint16_t uvf__dma_next_id(struct uvf_device *dev)
 {
 	return __atomic_fetch_add(&dev->next_dma_id, 1, __ATOMIC_RELAXED);

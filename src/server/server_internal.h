@@ -160,6 +160,7 @@ struct uvf_device {
 	bool dispatch_known;        /* atomic; dispatch_thread is set */
 	bool client_live;           /* atomic; a client past VERSION */
 	uint32_t dma_chunk;         /* atomic; largest DMA_READ/WRITE count, set at VERSION */
+	size_t dma_inflight;        /* atomic; uvf_dma_inflight_max(), set at VERSION */
 	/* IRQ state (irqs, intx, msix table and PBA, interrupt bits of config
 	 * space) is changed and read under irq_lock, never held in a callback */
 	pthread_mutex_t irq_lock;
@@ -290,6 +291,8 @@ int uvf__queue_push(struct uvf_device *dev, struct uvf_rx *rx);
 
 /* dma_message.c: shared by the synchronous and asynchronous DMA paths */
 uint64_t uvf__dma_chunk_max(const struct uvf_device *dev);
+/* Derive uvf_dma_inflight_max() from the connection's send buffer. */
+void uvf__dma_inflight_set(struct uvf_device *dev);
 uint16_t uvf__dma_next_id(struct uvf_device *dev);
 /* The pieces of a DMA request (hdr is filled); returns the iov count. */
 int uvf__dma_request_iov(struct uvf_msg_header *hdr, struct iovec iov[3], uint16_t id, bool is_write,

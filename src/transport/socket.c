@@ -320,6 +320,38 @@ int uvf__sock_unlink_own(const char *path, dev_t dev, ino_t ino)
 	return err;
 }
 
+int uvf__sock_send_buffer(int fd)
+{
+	int size = 0;
+	socklen_t len = sizeof(size);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) < 0)
+		return -errno;
+	return size;
+}
+
+/*
+ * A server keeps DMA messages in flight to a client that may itself be
+ * blocked sending to us (a DMA_READ reply while we send a DMA_WRITE): the
+ * dispatch thread must never wait for room in the socket then, or neither
+ * side reads again. What a device may keep in flight is derived from the
+ * buffer granted here (uvf_dma_inflight_max). SO_SNDBUF is capped by
+ * net.core.wmem_max; a server with CAP_NET_ADMIN (QEMU's devices often run
+ * as root) may go past the cap with SO_SNDBUFFORCE, for a bounded size that
+ * only holds memory while messages wait in it. Failures leave the default
+ * buffer, which the budget then follows.
+ */
+void uvf__sock_grow_send_buffer(int fd)
+{
+	int want = (int)UVF_TRANSPORT_SEND_BUFFER;
+	int got;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+	got = uvf__sock_send_buffer(fd);
+	if (got >= 0 && got / 2 < want)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
+}
+
 int uvf__sock_accept(int listen_fd, int *out_fd)
 {
 	int fd;
@@ -330,6 +362,7 @@ int uvf__sock_accept(int listen_fd, int *out_fd)
 	} while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	uvf__sock_grow_send_buffer(fd);
 	*out_fd = fd;
 	return 0;
 }

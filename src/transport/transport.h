@@ -79,8 +79,22 @@ int uvf__sock_peer_cred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 int uvf__sock_block_receive(int fd, int timeout_ms);
 
 /* Accept one pending connection: *out_fd non-blocking and close-on-exec,
- * owned by the caller. -EAGAIN when none is pending. */
+ * owned by the caller, its send buffer grown to UVF_TRANSPORT_SEND_BUFFER
+ * where the kernel allows. -EAGAIN when none is pending. */
 int uvf__sock_accept(int listen_fd, int *out_fd);
+
+/* The send buffer a server asks for on each accepted connection (bytes as
+ * given to SO_SNDBUF; the kernel doubles it for its own bookkeeping). */
+#define UVF_TRANSPORT_SEND_BUFFER (4u << 20)
+
+/* Ask for a send buffer of UVF_TRANSPORT_SEND_BUFFER on fd, past
+ * net.core.wmem_max when the process may (SO_SNDBUFFORCE); failures keep
+ * what the socket has. */
+void uvf__sock_grow_send_buffer(int fd);
+
+/* The send buffer the kernel granted fd (SO_SNDBUF as getsockopt reads it,
+ * bookkeeping included), or -errno. */
+int uvf__sock_send_buffer(int fd);
 
 /* Connect to path; *out_fd non-blocking and close-on-exec, owned by the
  * caller. A refused connect (a server between bind and listen) is retried

@@ -188,7 +188,7 @@ static int teardown_file(void **state)
 static const uint32_t sq_offs[DRV_QUEUES] = {ASQ_OFF, IOSQ_OFF, IOSQ2_OFF, IOSQ3_OFF, IOSQ4_OFF};
 static const uint32_t cq_offs[DRV_QUEUES] = {ACQ_OFF, IOCQ_OFF, IOCQ2_OFF, IOCQ3_OFF, IOCQ4_OFF};
 
-static void drv_open_client(struct drv *d, struct uvf_client *c, bool fd_memory)
+static void drv_open_sized(struct drv *d, struct uvf_client *c, bool fd_memory, size_t mem_size)
 {
 	memset(d, 0, sizeof(*d));
 	d->iova = IOVA;
@@ -198,19 +198,24 @@ static void drv_open_client(struct drv *d, struct uvf_client *c, bool fd_memory)
 	if (fd_memory) {
 		void *p = NULL;
 		assert_int_equal(
-			uvf_client_dma_alloc(d->c, IOVA, MEM_SIZE, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, &p),
+			uvf_client_dma_alloc(d->c, IOVA, mem_size, UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE, &p),
 			0);
 		d->mem = p;
 	} else {
-		d->mem = aligned_alloc(4096, MEM_SIZE);
+		d->mem = aligned_alloc(4096, mem_size);
 		assert_non_null(d->mem);
-		memset(d->mem, 0, MEM_SIZE);
+		memset(d->mem, 0, mem_size);
 		d->own_mem = true;
-		assert_int_equal(uvf_client_dma_register(d->c, IOVA, d->mem, MEM_SIZE,
+		assert_int_equal(uvf_client_dma_register(d->c, IOVA, d->mem, mem_size,
 							 UVF_DMA_MAP_FLAG_READ | UVF_DMA_MAP_FLAG_WRITE),
 				 0);
 	}
 	drv_wire(d, d->c);
+}
+
+static void drv_open_client(struct drv *d, struct uvf_client *c, bool fd_memory)
+{
+	drv_open_sized(d, c, fd_memory, MEM_SIZE);
 }
 
 static void drv_open(struct drv *d, bool fd_memory)
@@ -1147,6 +1152,139 @@ static void many_commands_in_flight_on_two_queues_on_message_dma(void **state)
 	many_commands_in_flight(false);
 }
 
+/*
+ * A client slow to read, with large commands both ways on message-based
+ * DMA: each I/O queue holds QDEPTH - 1 commands of 2 MiB at once, queue 1
+ * writing while queue 2 reads and the other way round, far more data than
+ * the sockets' buffers hold. The client reads its socket only every 2 ms
+ * (one register read, or a completion's doorbell). Were the device to keep
+ * more in flight than its socket takes, it would block sending a DMA_WRITE
+ * while the client blocks sending a DMA_READ reply: the server's send times
+ * out and drops the client, and the commands fail.
+ */
+#define BIG_NSIZE (64u << 20)
+#define BIG_CMD	  (2u << 20)
+#define BIG_N	  (QDEPTH - 1u) /* commands per queue at once */
+#define BIG_LISTS MEM_SIZE	/* a PRP list page per command */
+#define BIG_DATA  (BIG_LISTS + NQ * BIG_N * 4096u)
+#define BIG_MEM	  (BIG_DATA + NQ * BIG_N * BIG_CMD)
+
+static int setup_big(void **state)
+{
+	struct uvf_nvme_opts opts = {.size = BIG_NSIZE, .queues = NQ, .serial = "UVFTEST123"};
+	struct uvf_nvme *nvme;
+
+	harness_prepare(&g_h);
+	assert_int_equal(uvf_nvme_create(&nvme, &opts), 0);
+	harness_start(&g_h, uvf_nvme_device(nvme), NULL);
+	*state = &g_h;
+	return 0;
+}
+
+static uint32_t big_off(unsigned q, unsigned k)
+{
+	return BIG_DATA + ((q - 1) * BIG_N + k) * BIG_CMD;
+}
+
+static uint8_t big_byte(unsigned k, uint32_t i)
+{
+	return (uint8_t)(k * 37u + i / 4096u * 11u + i);
+}
+
+/* Command k of queue q: BIG_CMD bytes at byte_base + k * BIG_CMD, one contiguous
+ * buffer described by PRP1 and a list. */
+static void queue_big(struct drv *d, unsigned q, unsigned k, uint8_t opc, uint64_t byte_base)
+{
+	uint32_t list = BIG_LISTS + ((q - 1) * BIG_N + k) * 4096u;
+	uint64_t e[BIG_CMD / 4096u - 1];
+	for (uint32_t i = 1; i < BIG_CMD / 4096u; i++)
+		e[i - 1] = IOVA + big_off(q, k) + i * 4096ull;
+	memcpy(d->mem + list, e, sizeof(e));
+	(void)queue_io(d, q, opc, (byte_base + (uint64_t)k * BIG_CMD) / 512u, BIG_CMD / 512u - 1,
+		       IOVA + big_off(q, k), IOVA + list);
+}
+
+/* Every command of both queues completes successfully, the client
+ * reading its socket every 2 ms. */
+static void slow_collect(struct drv *d)
+{
+	const struct timespec pause = {0, 2000000};
+	for (unsigned left = NQ * BIG_N, idle = 0; left;) {
+		bool got = false;
+		nanosleep(&pause, NULL);
+		for (unsigned q = 1; q <= NQ; q++) {
+			uint32_t cqe[4];
+			uint16_t cid;
+			if (!drv_peek(d, q, cqe, 1))
+				continue;
+			assert_int_equal(drv_wait_any(d, q, &cid), 0);
+			got = true;
+			left--;
+		}
+		idle = got ? 0 : idle + 1;
+		assert_true(idle < 5000); /* 10 s without a completion */
+	}
+}
+
+static void slow_client_large_commands(bool twin)
+{
+	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
+	struct uvf_client *c = NULL;
+	struct drv d;
+
+	opts.timeout_ms = 10000;
+	opts.no_twin_socket = !twin; /* QEMU's client has none: all on one socket */
+	assert_int_equal(uvf_client_connect(&c, g_h.path, &opts), 0);
+	/* set at VERSION from the send buffer: at least its floor */
+	assert_true(uvf_dma_inflight_max(g_h.dev) >= 16u << 10);
+	drv_open_sized(&d, c, false, BIG_MEM);
+	drv_enable(&d);
+	create_io_queues(&d);
+	create_second_queue_pair(&d);
+	for (unsigned k = 0; k < BIG_N; k++)
+		for (uint32_t i = 0; i < BIG_CMD; i++)
+			d.mem[big_off(1, k) + i] = big_byte(k, i);
+	memset(d.mem + big_off(2, 0), 0xa5, (size_t)BIG_N * BIG_CMD);
+	/* queue 1 writes the pattern at 0, queue 2 reads never-written blocks */
+	for (unsigned k = 0; k < BIG_N; k++) {
+		queue_big(&d, 1, k, 0x01, 0);
+		queue_big(&d, 2, k, 0x02, BIG_NSIZE / 2);
+	}
+	drv_ring(&d, 1);
+	drv_ring(&d, 2);
+	slow_collect(&d);
+	for (size_t i = 0; i < (size_t)BIG_N * BIG_CMD; i++)
+		if (d.mem[big_off(2, 0) + i])
+			fail_msg("queue 2 read byte %zu as 0x%02x, the namespace holds 0", i, d.mem[big_off(2, 0) + i]);
+	/* and back: queue 1 reads the pattern, queue 2 writes */
+	memset(d.mem + big_off(1, 0), 0, (size_t)BIG_N * BIG_CMD);
+	for (unsigned k = 0; k < BIG_N; k++) {
+		queue_big(&d, 1, k, 0x02, 0);
+		queue_big(&d, 2, k, 0x01, BIG_NSIZE / 2);
+	}
+	drv_ring(&d, 1);
+	drv_ring(&d, 2);
+	slow_collect(&d);
+	for (unsigned k = 0; k < BIG_N; k++)
+		for (uint32_t i = 0; i < BIG_CMD; i++)
+			if (d.mem[big_off(1, k) + i] != big_byte(k, i))
+				fail_msg("command %u byte %u: 0x%02x, wrote 0x%02x", k, i, d.mem[big_off(1, k) + i],
+					 big_byte(k, i));
+	drv_close(&d);
+}
+
+static void slow_client_with_large_commands_both_ways_completes_every_command(void **state)
+{
+	(void)state;
+	slow_client_large_commands(false);
+}
+
+static void slow_client_with_large_commands_both_ways_on_the_twin_socket(void **state)
+{
+	(void)state;
+	slow_client_large_commands(true);
+}
+
 /* The SQ of each queue pair of the workers' tests, and its CQ: crossed
  * (SQ 1 and 2 complete on each other's CQ) and shared (SQ 3 and 4 on
  * CQ 3), so that a worker serves an SQ whose number is not its CQ's. CQ 4
@@ -1565,6 +1703,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(function_level_reset_disables_the_controller, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_fd_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma, setup, teardown),
+		cmocka_unit_test_setup_teardown(slow_client_with_large_commands_both_ways_completes_every_command,
+						setup_big, teardown),
+		cmocka_unit_test_setup_teardown(slow_client_with_large_commands_both_ways_on_the_twin_socket, setup_big,
+						teardown),
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_fd_memory, setup_file,
 						teardown_file),
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma, setup_file,
