@@ -307,6 +307,29 @@ static void *device_thread(void *arg)
 	return NULL;
 }
 
+/* A non-blocking device whose quiesce answers EBUSY, attached to a raw
+ * client after VERSION; returns the client's socket, *pfd the poll fd. */
+static int busy_device_attached(struct vfu_server *s, int *pfd)
+{
+	uint8_t buf[512];
+	size_t len;
+	int tries;
+
+	assert_int_equal(sem_init(&g_quiesce_asked, 0, 0), 0);
+	compat_path(s);
+	s->ctx = small_device(s->path, LIBVFIO_USER_FLAG_ATTACH_NB);
+	vfu_setup_device_quiesce_cb(s->ctx, busy_quiesce);
+	assert_int_equal(vfu_realize_ctx(s->ctx), 0);
+	*pfd = vfu_get_poll_fd(s->ctx);
+	int sock = compat_raw_connect(s->path);
+	len = compat_version_payload(buf, sizeof(buf));
+	compat_raw_send(sock, 1, VFIO_USER_VERSION, buf, len);
+	for (tries = 0; vfu_attach_ctx(s->ctx) < 0 && tries < 1000; tries++)
+		wait_readable(*pfd);
+	assert_int_equal(compat_raw_reply(sock, 1, buf, sizeof(buf), &len), 0);
+	return sock;
+}
+
 /* Non-blocking: the request held by an EBUSY quiesce runs inside
  * vfu_device_quiesced() on the device thread, its reply sent before the
  * call returns; the application's next vfu_run_ctx() goes on. */
@@ -318,21 +341,10 @@ static void quiesced_from_a_device_thread_runs_the_request_there(void **state)
 	size_t len;
 	char ev[256];
 	pthread_t thr;
-	int tries, ret;
+	int tries, ret, pfd;
 	(void)state;
 
-	assert_int_equal(sem_init(&g_quiesce_asked, 0, 0), 0);
-	compat_path(&s);
-	s.ctx = small_device(s.path, LIBVFIO_USER_FLAG_ATTACH_NB);
-	vfu_setup_device_quiesce_cb(s.ctx, busy_quiesce);
-	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
-	int pfd = vfu_get_poll_fd(s.ctx);
-	int sock = compat_raw_connect(s.path);
-	len = compat_version_payload(buf, sizeof(buf));
-	compat_raw_send(sock, 1, VFIO_USER_VERSION, buf, len);
-	for (tries = 0; vfu_attach_ctx(s.ctx) < 0 && tries < 1000; tries++)
-		wait_readable(pfd);
-	assert_int_equal(compat_raw_reply(sock, 1, buf, sizeof(buf), &len), 0);
+	int sock = busy_device_attached(&s, &pfd);
 
 	d.ctx = s.ctx;
 	d.sock = sock;
@@ -448,25 +460,12 @@ static void quiesced_for_a_departing_client_lets_the_run_go_on(void **state)
 {
 	struct vfu_server s;
 	struct device_thread d = {.sock = -1};
-	uint8_t buf[512];
-	size_t len;
 	char ev[256];
 	pthread_t thr;
-	int tries, ret;
+	int tries, ret, pfd;
 	(void)state;
 
-	assert_int_equal(sem_init(&g_quiesce_asked, 0, 0), 0);
-	compat_path(&s);
-	s.ctx = small_device(s.path, LIBVFIO_USER_FLAG_ATTACH_NB);
-	vfu_setup_device_quiesce_cb(s.ctx, busy_quiesce);
-	assert_int_equal(vfu_realize_ctx(s.ctx), 0);
-	int pfd = vfu_get_poll_fd(s.ctx);
-	int sock = compat_raw_connect(s.path);
-	len = compat_version_payload(buf, sizeof(buf));
-	compat_raw_send(sock, 1, VFIO_USER_VERSION, buf, len);
-	for (tries = 0; vfu_attach_ctx(s.ctx) < 0 && tries < 1000; tries++)
-		wait_readable(pfd);
-	assert_int_equal(compat_raw_reply(sock, 1, buf, sizeof(buf), &len), 0);
+	int sock = busy_device_attached(&s, &pfd);
 	d.ctx = s.ctx;
 	assert_int_equal(pthread_create(&thr, NULL, device_thread, &d), 0);
 	atomic_store(&g_busy, true);

@@ -199,20 +199,29 @@ static bool signal_until_eintr(pthread_t thr, struct run_thread *r)
 	return false;
 }
 
+/* SIGUSR1 caught (the old action in *old) and a harness folder for the
+ * device's socket: h->path. */
+static void signal_setup(struct harness *h, struct sigaction *old)
+{
+	struct sigaction sa = {0};
+
+	sa.sa_handler = on_sigusr1; /* SA_RESTART or not: the waits are not restarted */
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR1, &sa, old), 0);
+	harness_prepare(h);
+	assert_non_null(mkdtemp(strcpy(h->dir, "/tmp/uvf-sig-XXXXXX")));
+	snprintf(h->path, sizeof(h->path), "%s/s", h->dir);
+}
+
 static void run_flags_returns_eintr_on_a_signal(void **state)
 {
 	struct harness h;
 	struct run_thread r = {0};
 	pthread_t thr;
-	struct sigaction sa = {0}, old;
+	struct sigaction old;
 	(void)state;
 
-	sa.sa_handler = on_sigusr1; /* SA_RESTART or not: the waits are not restarted */
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
-	harness_prepare(&h);
-	assert_non_null(mkdtemp(strcpy(h.dir, "/tmp/uvf-sig-XXXXXX")));
-	snprintf(h.path, sizeof(h.path), "%s/s", h.dir);
+	signal_setup(&h, &old);
 	r.dev = small_device();
 	assert_int_equal(uvf_device_run_flags(r.dev, 0), -EINVAL); /* not listening */
 	assert_int_equal(uvf_device_listen(r.dev, h.path, NULL), 0);
@@ -295,15 +304,10 @@ static void poll_fd_serves_after_a_signal_ended_the_direct_receive(void **state)
 	struct run_thread r = {0};
 	struct read_thread rt = {0};
 	pthread_t thr;
-	struct sigaction sa = {0}, old;
+	struct sigaction old;
 	(void)state;
 
-	sa.sa_handler = on_sigusr1;
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
-	harness_prepare(&h);
-	assert_non_null(mkdtemp(strcpy(h.dir, "/tmp/uvf-sig-XXXXXX")));
-	snprintf(h.path, sizeof(h.path), "%s/s", h.dir);
+	signal_setup(&h, &old);
 	r.dev = small_device();
 	assert_int_equal(uvf_device_listen(r.dev, h.path, NULL), 0);
 	r.flags = UVF_RUN_SIGNAL_RETURNS;
