@@ -39,62 +39,54 @@ enum copy_mode {
 static int mode; /* atomic: enum copy_mode */
 
 #ifdef DMA_COPY_X86
+/* One block: four 32-byte moves (avx2) or four 64-byte moves (avx512);
+ * all loads before the stores. */
+__attribute__((target("avx2"), always_inline)) static inline void block_avx2(uint8_t *dst, const uint8_t *src)
+{
+	__m256i a = _mm256_loadu_si256((const __m256i *)src);
+	__m256i b = _mm256_loadu_si256((const __m256i *)(src + 32));
+	__m256i c = _mm256_loadu_si256((const __m256i *)(src + 64));
+	__m256i d = _mm256_loadu_si256((const __m256i *)(src + 96));
+	_mm256_storeu_si256((__m256i *)dst, a);
+	_mm256_storeu_si256((__m256i *)(dst + 32), b);
+	_mm256_storeu_si256((__m256i *)(dst + 64), c);
+	_mm256_storeu_si256((__m256i *)(dst + 96), d);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void block_avx512(uint8_t *dst, const uint8_t *src)
+{
+	__m512i a = _mm512_loadu_si512(src);
+	__m512i b = _mm512_loadu_si512(src + 64);
+	__m512i c = _mm512_loadu_si512(src + 128);
+	__m512i d = _mm512_loadu_si512(src + 192);
+	_mm512_storeu_si512(dst, a);
+	_mm512_storeu_si512(dst + 64, b);
+	_mm512_storeu_si512(dst + 128, c);
+	_mm512_storeu_si512(dst + 192, d);
+}
+
 /* n >= 128. Blocks of 128 bytes, then the last 128 bytes, overlapping
  * what the loop copied (the same bytes again: src and dst do not overlap). */
 __attribute__((target("avx2"))) static void copy_avx2(uint8_t *dst, const uint8_t *src, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i + 128 <= n; i += 128) {
-		__m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
-		__m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
-		__m256i c = _mm256_loadu_si256((const __m256i *)(src + i + 64));
-		__m256i d = _mm256_loadu_si256((const __m256i *)(src + i + 96));
-		_mm256_storeu_si256((__m256i *)(dst + i), a);
-		_mm256_storeu_si256((__m256i *)(dst + i + 32), b);
-		_mm256_storeu_si256((__m256i *)(dst + i + 64), c);
-		_mm256_storeu_si256((__m256i *)(dst + i + 96), d);
-	}
-	if (i < n) {
-		i = n - 128;
-		__m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
-		__m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
-		__m256i c = _mm256_loadu_si256((const __m256i *)(src + i + 64));
-		__m256i d = _mm256_loadu_si256((const __m256i *)(src + i + 96));
-		_mm256_storeu_si256((__m256i *)(dst + i), a);
-		_mm256_storeu_si256((__m256i *)(dst + i + 32), b);
-		_mm256_storeu_si256((__m256i *)(dst + i + 64), c);
-		_mm256_storeu_si256((__m256i *)(dst + i + 96), d);
-	}
+	for (i = 0; i + 128 <= n; i += 128)
+		block_avx2(dst + i, src + i);
+	if (i < n)
+		block_avx2(dst + n - 128, src + n - 128);
 	_mm256_zeroupper();
 }
 
-/* n >= 256, the same with 64-byte moves. */
+/* n >= 256, the same with 256-byte blocks. */
 __attribute__((target("avx512f"))) static void copy_avx512(uint8_t *dst, const uint8_t *src, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i + 256 <= n; i += 256) {
-		__m512i a = _mm512_loadu_si512(src + i);
-		__m512i b = _mm512_loadu_si512(src + i + 64);
-		__m512i c = _mm512_loadu_si512(src + i + 128);
-		__m512i d = _mm512_loadu_si512(src + i + 192);
-		_mm512_storeu_si512(dst + i, a);
-		_mm512_storeu_si512(dst + i + 64, b);
-		_mm512_storeu_si512(dst + i + 128, c);
-		_mm512_storeu_si512(dst + i + 192, d);
-	}
-	if (i < n) {
-		i = n - 256;
-		__m512i a = _mm512_loadu_si512(src + i);
-		__m512i b = _mm512_loadu_si512(src + i + 64);
-		__m512i c = _mm512_loadu_si512(src + i + 128);
-		__m512i d = _mm512_loadu_si512(src + i + 192);
-		_mm512_storeu_si512(dst + i, a);
-		_mm512_storeu_si512(dst + i + 64, b);
-		_mm512_storeu_si512(dst + i + 128, c);
-		_mm512_storeu_si512(dst + i + 192, d);
-	}
+	for (i = 0; i + 256 <= n; i += 256)
+		block_avx512(dst + i, src + i);
+	if (i < n)
+		block_avx512(dst + n - 256, src + n - 256);
 	_mm256_zeroupper();
 }
 
