@@ -239,7 +239,7 @@ struct nvme_ctrl {
 	unsigned nworkers;
 	struct nvme_group group[NVME_MAX_WORKERS];
 	uint8_t sq_group[UVF_NVME_MAX_QUEUES + 1]; /* per I/O SQ (atomic: read before its lock is held) */
-	size_t dma_bytes;			   /* bytes in DMA messages in flight (atomic) */
+	uint64_t dma_bytes;			   /* DMA messages in flight: our bytes | the client's << 32 (atomic) */
 	struct nvme_dmaq admin_dmaq;		   /* under every lock */
 	pthread_mutex_t intx_lock;		   /* computing and setting the INTx level */
 	uint64_t cq_pending[2];			   /* INTx: CQs holding unconsumed entries (atomic bits) */

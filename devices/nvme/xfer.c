@@ -28,62 +28,91 @@
  * blocking alone is harmless: our dispatch thread goes on reading, and
  * that frees it.
  *
- * So everything we keep in flight must fit our send buffer: the library
- * grows it on accept and tells the budget it grants
- * (uvf_dma_inflight_max(), margin for replies and overhead included). The
- * controller's pieces in flight, reads and writes together, each counted as
- * its length or 4 KiB, stay within that budget: a piece starts while the
- * pieces in flight plus the largest piece fit, or when none is in flight.
- * A piece is at most half the budget (so two fit); the library splits it
- * further at the client's max_data_xfer_size, one message after the
- * other. Not counted: PRP list reads (a 32-byte request each, one per
- * command at most), which the library's margin holds for the queue depths
- * guests use.
+ * So the controller keeps two budgets, one per direction of the socket:
  *
- * The budget is also capped at NVME_DMA_BUDGET_MAX, for the other
- * direction. QEMU's vfio-user client (hw/vfio-user/proxy.c; seen with QEMU 11.1)
- * writes to a non-blocking socket and takes a short write for a whole
- * message: once its send buffer is full, the rest of a message is lost and
- * the stream breaks (seen: at depth 32 with 512 KiB or 4 MiB in flight,
- * uvf-nvme read guest data where a header belonged, dropped the client,
- * and QEMU aborted). So what QEMU sends us while we keep requests in
- * flight, DMA_READ replies with their data and a reply per DMA_WRITE, must
- * fit QEMU's send buffer, which we can neither read nor set: Linux's
- * default, net.core.wmem_default (208 KiB), less the kernel's overhead.
- * 128 KiB, with each piece counted as at least 4 KiB (32 replies at most),
- * stays inside it and ran clean in every guest run. Raising it needs a
- * client that handles short writes.
+ * - Ours: everything we send for the pieces in flight must fit our send
+ *   buffer. The library grows it on accept and tells the budget it grants
+ *   (uvf_dma_inflight_max(), margin for replies and overhead included). A
+ *   DMA_WRITE piece counts its length, a DMA_READ request 4 KiB (each
+ *   piece at least 4 KiB). PRP list reads (a 32-byte request each, one per
+ *   command at most) are not counted: the library's margin holds them.
+ *
+ * - The client's: what the client sends us while the pieces are in flight
+ *   must fit the client's send buffer. QEMU's vfio-user client
+ *   (hw/vfio-user/proxy.c; seen with QEMU 11.1) writes to a non-blocking
+ *   socket and takes a short write for a whole message: once its send
+ *   buffer is full, the rest of a message is lost and the stream breaks
+ *   (seen: at depth 32 with 512 KiB or 4 MiB of DMA_READ data in flight,
+ *   uvf-nvme read guest data where a header belonged, dropped the client,
+ *   and QEMU aborted). We can neither read nor set that buffer: Linux's
+ *   default, net.core.wmem_default (208 KiB), less the kernel's overhead.
+ *   A DMA_READ piece counts its length here (the reply carries the data),
+ *   a DMA_WRITE piece NVME_DMA_REPLY_COST (its 32-byte reply, charged by
+ *   the kernel as one buffer of about 768 bytes). NVME_DMA_CLIENT_BUDGET,
+ *   128 KiB, stays inside the client's buffer and ran clean in every
+ *   guest run.
+ *
+ * So a device read (DMA_WRITE to the guest) may keep several MiB in flight
+ * while a device write (DMA_READ) keeps 128 KiB. A piece starts when none
+ * is in flight, or when, in both budgets, what is in flight plus the
+ * largest cost any piece may have fits: one rule for both kinds, so that
+ * neither can starve the other. A piece is at most half its budget (so two
+ * fit); the library splits it further at the client's max_data_xfer_size,
+ * one message after the other.
  *
  * Each worker queues its jobs waiting for budget (the admin queue has a
- * queue of its own), oldest first; the budget is the controller's.
+ * queue of its own), oldest first; the budgets are the controller's,
+ * both in one atomic word (ours in the low half, the client's in the high).
  */
-#define NVME_DMA_BUDGET_MAX (128u << 10)
-#define NVME_DMA_PIECE_MIN  NVME_PAGE
+#define NVME_DMA_CLIENT_BUDGET (128u << 10)
+#define NVME_DMA_REPLY_COST    1024u
+#define NVME_DMA_PIECE_MIN     NVME_PAGE
 /* before a client's VERSION the library reports no budget: one small piece */
 #define NVME_DMA_BUDGET_MIN (2 * NVME_DMA_PIECE_MIN)
+/* our half of the word */
+#define NVME_DMA_BUDGET_MAX (1u << 30)
+/* A DMA_WRITE piece: larger pieces go out one message of the client's
+ * max_data_xfer_size after the other (QEMU's: 1 MiB), and hold budget the
+ * while. */
+#define NVME_DMA_WRITE_MAX (1u << 20)
 
-/* The controller's budget for DMA messages in flight, and its largest piece. */
-static size_t dma_budget(struct nvme_ctrl *c, uint32_t *piece)
+struct dma_budget {
+	uint64_t ours, client;	       /* the two budgets */
+	uint32_t write_max, read_max;  /* the largest DMA_WRITE and DMA_READ piece */
+	uint64_t worst_ours, worst_client; /* the largest cost a piece may have in each */
+};
+
+static void dma_budget(struct nvme_ctrl *c, struct dma_budget *b)
 {
-	size_t budget = uvf_dma_inflight_max(c->dev);
+	size_t ours = uvf_dma_inflight_max(c->dev);
 
-	if (budget > NVME_DMA_BUDGET_MAX)
-		budget = NVME_DMA_BUDGET_MAX;
-	if (budget < NVME_DMA_BUDGET_MIN)
-		budget = NVME_DMA_BUDGET_MIN;
-	*piece = (uint32_t)(budget / 2 / NVME_PAGE * NVME_PAGE);
-	return budget;
+	if (ours > NVME_DMA_BUDGET_MAX)
+		ours = NVME_DMA_BUDGET_MAX;
+	if (ours < NVME_DMA_BUDGET_MIN)
+		ours = NVME_DMA_BUDGET_MIN;
+	b->ours = ours;
+	b->client = NVME_DMA_CLIENT_BUDGET;
+	b->write_max = (uint32_t)(b->ours / 2 / NVME_PAGE * NVME_PAGE);
+	if (b->write_max > NVME_DMA_WRITE_MAX)
+		b->write_max = NVME_DMA_WRITE_MAX;
+	b->read_max = (uint32_t)(b->client / 2 / NVME_PAGE * NVME_PAGE);
+	b->worst_ours = b->write_max;
+	b->worst_client = b->read_max;
 }
 
-/* What a piece of n bytes counts for in the budget. */
-static uint32_t piece_cost(uint32_t n)
+/* What a piece of n bytes counts for, in both budgets (one word). */
+static uint64_t piece_cost(bool to_guest, uint32_t n)
 {
-	return n < NVME_DMA_PIECE_MIN ? NVME_DMA_PIECE_MIN : n;
+	uint64_t len = n < NVME_DMA_PIECE_MIN ? NVME_DMA_PIECE_MIN : n;
+
+	if (to_guest)
+		return len | (uint64_t)NVME_DMA_REPLY_COST << 32;
+	return NVME_DMA_PIECE_MIN | len << 32;
 }
 
 struct piece {
 	struct nvme_job *job;
-	uint32_t len;
+	uint64_t cost;
 };
 
 static void finish_transfer(struct nvme_ctrl *c, struct nvme_job *job)
@@ -125,7 +154,7 @@ static void piece_done(struct uvf_device *dev, void *data, int result)
 
 	(void)dev;
 	nvme_lock_job(c, job);
-	__atomic_fetch_sub(&c->dma_bytes, piece_cost(p->len), __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(&c->dma_bytes, p->cost, __ATOMIC_SEQ_CST);
 	free(p);
 	if (result < 0 && !job->dma_error)
 		job->dma_error = result;
@@ -139,16 +168,16 @@ static void piece_done(struct uvf_device *dev, void *data, int result)
 	nvme_dma_unstarve(c); /* the budget this piece held, for the other queues */
 }
 
-/* Take n bytes of the controller's budget: one piece always may go, or a
- * piece larger than what is left would wait for ever. */
-static bool reserve(struct nvme_ctrl *c, uint32_t n, size_t budget, uint32_t piece_max)
+/* Take a piece's cost from the controller's budgets: one piece always may
+ * go, or a piece larger than what is left would wait for ever. */
+static bool reserve(struct nvme_ctrl *c, uint64_t cost, const struct dma_budget *b)
 {
-	size_t cur = __atomic_load_n(&c->dma_bytes, __ATOMIC_SEQ_CST);
+	uint64_t cur = __atomic_load_n(&c->dma_bytes, __ATOMIC_SEQ_CST);
 
 	do {
-		if (cur && cur + piece_max > budget)
+		if (cur && ((cur & UINT32_MAX) + b->worst_ours > b->ours || (cur >> 32) + b->worst_client > b->client))
 			return false;
-	} while (!__atomic_compare_exchange_n(&c->dma_bytes, &cur, cur + n, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	} while (!__atomic_compare_exchange_n(&c->dma_bytes, &cur, cur + cost, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	return true;
 }
 
@@ -164,24 +193,26 @@ static int start_piece(struct nvme_ctrl *c, struct nvme_job *job)
 	if (job->piece_seg == job->nseg || job->dma_error)
 		return PIECE_NONE;
 	const struct nvme_seg *s = &job->segs[job->piece_seg];
-	uint32_t piece_max;
-	size_t budget = dma_budget(c, &piece_max);
+	struct dma_budget b;
+	dma_budget(c, &b);
+	uint32_t piece_max = job->to_host ? b.write_max : b.read_max;
 	uint32_t n = s->len - job->piece_at < piece_max ? s->len - job->piece_at : piece_max;
-	if (!reserve(c, piece_cost(n), budget, piece_max))
+	uint64_t cost = piece_cost(job->to_host, n);
+	if (!reserve(c, cost, &b))
 		return PIECE_NO_BUDGET;
 	struct piece *p = malloc(sizeof(*p));
 	if (!p) {
-		__atomic_fetch_sub(&c->dma_bytes, piece_cost(n), __ATOMIC_SEQ_CST);
+		__atomic_fetch_sub(&c->dma_bytes, cost, __ATOMIC_SEQ_CST);
 		job->dma_error = -ENOMEM;
 		return PIECE_NONE;
 	}
 	p->job = job;
-	p->len = n;
+	p->cost = cost;
 	uint64_t addr = s->addr + job->piece_at;
 	int ret = job->to_host ? uvf_dma_write_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p)
 			       : uvf_dma_read_async(c->dev, addr, job->buf + job->piece_off, n, piece_done, p);
 	if (ret < 0) {
-		__atomic_fetch_sub(&c->dma_bytes, piece_cost(n), __ATOMIC_SEQ_CST);
+		__atomic_fetch_sub(&c->dma_bytes, cost, __ATOMIC_SEQ_CST);
 		free(p);
 		job->dma_error = ret;
 		return PIECE_NONE;

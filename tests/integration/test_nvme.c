@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1285,6 +1287,129 @@ static void slow_client_with_large_commands_both_ways_on_the_twin_socket(void **
 	slow_client_large_commands(true);
 }
 
+/*
+ * The two DMA budgets, seen on the wire: with a client that does not read,
+ * what the device sends stops where its budget says. Toward the guest
+ * (DMA_WRITE: the data goes out on our socket, 32-byte replies come back)
+ * it keeps far more than 128 KiB in flight; from the guest (DMA_READ: the
+ * client's replies carry the data, and must fit the client's send buffer)
+ * at most 128 KiB. One command of 2 MiB in each direction: its data
+ * requests start only once its PRP list was read, and then the device
+ * stops with data requests alone in the socket.
+ */
+
+/* What waits in the client's socket once the device stopped sending for
+ * 200 ms (at most 5 s): its length, peeked into buf. */
+static size_t peek_when_still(int fd, uint8_t *buf, size_t cap)
+{
+	ssize_t n = 0, last = -1;
+
+	for (int still = 0, i = 0; still < 10 && i < 250; i++) {
+		const struct timespec pause = {0, 20000000};
+		nanosleep(&pause, NULL);
+		n = recv(fd, buf, cap, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0) {
+			assert_int_equal(errno, EAGAIN);
+			n = 0;
+		}
+		still = n == last ? still + 1 : 0;
+		last = n;
+	}
+	return (size_t)n;
+}
+
+/* Answer the DMA_READ request at the head of the socket ourselves (the
+ * client library is idle meanwhile): read it, and reply with the bytes of
+ * the test's memory. */
+static void answer_read(struct drv *d, int fd, const struct uvf_msg_header *h, const struct uvf_msg_dma_access *a)
+{
+	uint8_t req[sizeof(*h) + sizeof(*a)];
+	struct uvf_msg_header r = *h;
+
+	assert_int_equal(h->command, UVF_CMD_DMA_READ);
+	assert_int_equal(h->msg_size, sizeof(req));
+	assert_true(a->address >= d->iova && a->count <= BIG_MEM && a->address - d->iova <= BIG_MEM - a->count);
+	assert_int_equal(recv(fd, req, sizeof(req), MSG_DONTWAIT), (ssize_t)sizeof(req));
+	r.msg_size = (uint32_t)(sizeof(r) + sizeof(*a) + a->count);
+	r.flags = UVF_MSG_TYPE_REPLY;
+	r.error = 0;
+	struct iovec iov[3] = {{&r, sizeof(r)}, {(void *)a, sizeof(*a)}, {d->mem + (a->address - d->iova), a->count}};
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 3};
+	assert_int_equal(sendmsg(fd, &m, MSG_NOSIGNAL), (ssize_t)r.msg_size);
+}
+
+/* The data bytes the device's requests of kind cmd (DMA_READ or DMA_WRITE)
+ * in flight move, once it cannot go on. The command's own reads (its SQE,
+ * its PRP list: outside the data buffers) come first and the device waits
+ * for them: we answer those. */
+static uint64_t dma_data_in_flight(struct drv *d, uint16_t cmd)
+{
+	int fd = uvf_client_poll_fd(d->c);
+	size_t cap = 16u << 20;
+	uint8_t *buf = malloc(cap);
+	uint64_t sum = 0;
+
+	assert_non_null(buf);
+	for (int round = 0;; round++) {
+		size_t n = peek_when_still(fd, buf, cap);
+		struct uvf_msg_header h;
+		struct uvf_msg_dma_access a;
+		size_t at = 0;
+		sum = 0;
+		for (; at + sizeof(h) + sizeof(a) <= n; at += h.msg_size) {
+			memcpy(&h, buf + at, sizeof(h));
+			memcpy(&a, buf + at + sizeof(h), sizeof(a));
+			assert_true(h.msg_size >= sizeof(h) + sizeof(a));
+			if (h.command != cmd || a.address < IOVA + BIG_DATA || a.address >= IOVA + BIG_MEM)
+				break;
+			sum += a.count;
+		}
+		if (at == n)
+			break; /* data requests alone */
+		assert_int_equal(at, 0); /* the command's own reads come before its data */
+		assert_true(round < 10);
+		answer_read(d, fd, &h, &a);
+	}
+	free(buf);
+	return sum;
+}
+
+static void dma_budgets_by_direction(void **state)
+{
+	struct uvf_client_opts opts = UVF_CLIENT_OPTS_INIT;
+	struct uvf_client *c = NULL;
+	struct drv d;
+
+	(void)state;
+	opts.no_twin_socket = true; /* as QEMU's client: all on one socket */
+	assert_int_equal(uvf_client_connect(&c, g_h.path, &opts), 0);
+	drv_open_sized(&d, c, false, BIG_MEM);
+	drv_enable(&d);
+	create_io_queues(&d);
+	size_t ours = uvf_dma_inflight_max(g_h.dev);
+	assert_true(ours > (512u << 10)); /* the test needs room above 128 KiB */
+
+	/* reads: the device writes the guest's buffers */
+	queue_big(&d, 1, 0, 0x02, 0);
+	drv_ring(&d, 1);
+	uint64_t to_guest = dma_data_in_flight(&d, UVF_CMD_DMA_WRITE);
+	print_message("DMA_WRITE data in flight: %" PRIu64 " bytes (budget %zu)\n", to_guest, ours);
+	assert_true(to_guest > 128u << 10);
+	assert_true(to_guest <= ours);
+	uint16_t cid;
+	assert_int_equal(drv_wait_any(&d, 1, &cid), 0);
+
+	/* writes: the device reads them */
+	queue_big(&d, 1, 0, 0x01, 0);
+	drv_ring(&d, 1);
+	uint64_t from_guest = dma_data_in_flight(&d, UVF_CMD_DMA_READ);
+	print_message("DMA_READ data in flight: %" PRIu64 " bytes\n", from_guest);
+	assert_true(from_guest > 0);
+	assert_true(from_guest <= 128u << 10);
+	assert_int_equal(drv_wait_any(&d, 1, &cid), 0);
+	drv_close(&d);
+}
+
 /* The SQ of each queue pair of the workers' tests, and its CQ: crossed
  * (SQ 1 and 2 complete on each other's CQ) and shared (SQ 3 and 4 on
  * CQ 3), so that a worker serves an SQ whose number is not its CQ's. CQ 4
@@ -1705,6 +1830,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_message_dma, setup, teardown),
 		cmocka_unit_test_setup_teardown(slow_client_with_large_commands_both_ways_completes_every_command,
 						setup_big, teardown),
+		cmocka_unit_test_setup_teardown(dma_budgets_by_direction, setup_big, teardown),
 		cmocka_unit_test_setup_teardown(slow_client_with_large_commands_both_ways_on_the_twin_socket, setup_big,
 						teardown),
 		cmocka_unit_test_setup_teardown(many_commands_in_flight_on_two_queues_on_fd_memory, setup_file,
