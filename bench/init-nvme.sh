@@ -22,10 +22,12 @@
 #       as repetition "msg", for the message counts. The timed runs
 #       above ran untraced.
 # boot.conf: BENCH_REPS, BENCH_RUNTIME (s per fio run), BENCH_QDS,
-# BENCH_IDLE, BENCH_TRACE, BENCH_MSG_RUNTIME.
+# BENCH_IDLE, BENCH_TRACE, BENCH_MSG_RUNTIME, BENCH_JOBS (fio jobs per
+# run, each at the queue depth, reported together; job k starts at
+# k * BENCH_DISK_MB / BENCH_JOBS MiB), BENCH_DISK_MB (each disk's size).
 # shellcheck source=/dev/null
 . /lib/uvf-e2e.sh
-BENCH_REPS=3 BENCH_RUNTIME=3 BENCH_QDS="1 32" BENCH_IDLE=3 BENCH_TRACE=1 BENCH_MSG_RUNTIME=1
+BENCH_REPS=3 BENCH_RUNTIME=3 BENCH_QDS="1 32" BENCH_IDLE=3 BENCH_TRACE=1 BENCH_MSG_RUNTIME=1 BENCH_JOBS=1 BENCH_DISK_MB=64
 # shellcheck source=/dev/null
 [ ! -f /etc/uvf-e2e/boot.conf ] || . /etc/uvf-e2e/boot.conf
 uvf_setup
@@ -51,7 +53,7 @@ if [ -z "$uvf" ] || [ -z "$qemu" ]; then
 fi
 uvf_pass "bench-disks uvf=$uvf qemu=$qemu"
 echo "UVF-E2E: INFO uvf $(cat "/sys/block/${uvf#/dev/}/device/model" 2>/dev/null) qemu $(cat "/sys/block/${qemu#/dev/}/device/model" 2>/dev/null)"
-echo "UVF-E2E: INFO $(fio --version) engine libaio; I/O queues: uvf $(ls -d "/sys/block/${uvf#/dev/}/mq"/* | wc -l) qemu $(ls -d "/sys/block/${qemu#/dev/}/mq"/* | wc -l)"
+echo "UVF-E2E: INFO $(fio --version) engine libaio, $BENCH_JOBS job(s) per run; vCPUs $(nproc); I/O queues: uvf $(ls -d "/sys/block/${uvf#/dev/}/mq"/* | wc -l) qemu $(ls -d "/sys/block/${qemu#/dev/}/mq"/* | wc -l)"
 
 run() { # rep disk dev mode qd [runtime]
 	case $4 in
@@ -62,7 +64,8 @@ run() { # rep disk dev mode qd [runtime]
 	esac
 	tag=$1-$2-$4-qd$5
 	if ! out=$(fio --name="$tag" --filename="$3" --direct=1 --ioengine=libaio \
-		--rw="$rw" --bs="$bs" --iodepth="$5" --numjobs=1 --norandommap --randrepeat=0 \
+		--rw="$rw" --bs="$bs" --iodepth="$5" --numjobs="$BENCH_JOBS" --group_reporting \
+		--offset_increment=$((BENCH_DISK_MB / BENCH_JOBS))M --norandommap --randrepeat=0 \
 		--time_based --runtime="${6:-$BENCH_RUNTIME}" \
 		--exec_prerun="echo 'UVF-E2E: MARK $tag-begin' >/dev/console; sleep 0.3" \
 		--exec_postrun="echo 'UVF-E2E: MARK $tag-end' >/dev/console; sleep 0.3" \

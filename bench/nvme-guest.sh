@@ -3,7 +3,7 @@
 #
 # Usage: bench/nvme-guest.sh [BUILD_DIR]      (default build-bench; needs root)
 #
-# Boots one q35 guest (512M, 1 vCPU) per guest RAM mode, shared (memfd)
+# Boots one q35 guest (512M, BENCH_VCPUS vCPUs) per guest RAM mode, shared (memfd)
 # and private. Each boot has two NVMe disks on identical 64 MiB sparse
 # files: uvf-nvme (--queues=BENCH_QUEUES) through vfio-user-pci, and
 # QEMU's -device nvme (cache=writeback, aio=threads: both write through
@@ -31,7 +31,8 @@
 # x 16 tests x 2 disks x ~4.5 s, 16 traced runs x ~2.5 s).
 #
 # Environment: BENCH_REPS (3), BENCH_RUNTIME (3), BENCH_QDS ("1 32"),
-# BENCH_QUEUES (1), BENCH_IDLE (3), BENCH_TIMEOUT (seconds per boot,
+# BENCH_QUEUES (1), BENCH_VCPUS (1), BENCH_JOBS (fio jobs per run, each at
+# the queue depth; default BENCH_VCPUS), BENCH_IDLE (3), BENCH_TIMEOUT (seconds per boot,
 # default 1800), BENCH_MEMORY ("shared private"), BENCH_TRACE (1; 0: no
 # traced runs, no message counts), BENCH_MSG_RUNTIME (1, seconds per
 # traced run), BENCH_NVME_ARGS (more uvf-nvme options, words, e.g.
@@ -47,10 +48,13 @@ BUILD=$(realpath "${1:-$SRC/build-bench}")
 REPS=${BENCH_REPS:-3} RUNTIME=${BENCH_RUNTIME:-3} QDS=${BENCH_QDS:-1 32} QUEUES=${BENCH_QUEUES:-1}
 IDLE=${BENCH_IDLE:-3} TIMEOUT=${BENCH_TIMEOUT:-1800} TRACE_ON=${BENCH_TRACE:-1}
 MSG_RUNTIME=${BENCH_MSG_RUNTIME:-1}
+VCPUS=${BENCH_VCPUS:-1} JOBS=${BENCH_JOBS:-${BENCH_VCPUS:-1}}
 MEMORIES=${BENCH_MEMORY:-shared private} NVME_ARGS=${BENCH_NVME_ARGS:-}
 SIZE=$((64 * 1024 * 1024))
 
 die() { printf 'nvme-guest: %s\n' "$*" >&2; exit 2; }
+case $VCPUS$JOBS in *[!0-9]* | '') die "BENCH_VCPUS and BENCH_JOBS are numbers" ;; esac
+if [ "$VCPUS" -lt 1 ] || [ "$JOBS" -lt 1 ]; then die "BENCH_VCPUS and BENCH_JOBS are at least 1"; fi
 [ "$(id -u)" -eq 0 ] || die "needs root (chroot)"
 [ -d "$BUILD" ] || die "no build dir $BUILD (meson setup $BUILD)"
 # chroot set-up, guest kernel modules, the QMP client
@@ -99,6 +103,8 @@ trap 'exit 143' TERM
 	echo "BENCH_IDLE=$IDLE"
 	echo "BENCH_TRACE=$TRACE_ON"
 	echo "BENCH_MSG_RUNTIME=$MSG_RUNTIME"
+	echo "BENCH_JOBS=$JOBS"
+	echo "BENCH_DISK_MB=$((SIZE >> 20))"
 } >"$WORK/boot.conf"
 "$E2E/mkinitramfs.sh" "$WORK/initrd.cpio.gz" --init "$HERE/init-nvme.sh" --module nvme \
 	--program /usr/bin/fio --file "$WORK/boot.conf:/etc/uvf-e2e/boot.conf"
@@ -173,7 +179,7 @@ for mem in $MEMORIES; do
 	[ "$TRACE_ON" = 0 ] || tracing=(--qemu-arg -D --qemu-arg "$WORK_IN/trace"
 		--qemu-arg -qmp --qemu-arg "unix:$WORK_IN/qmp.sock,server=on,wait=off")
 	"$E2E/boot.sh" --initrd "$WORK/initrd.cpio.gz" --machine q35 --memory "$mem" --timeout "$TIMEOUT" \
-		--log "$log" --trace-events '' --qemu-arg -pidfile --qemu-arg "$WORK_IN/qemu.pid" \
+		--log "$log" --trace-events '' --qemu-arg -smp --qemu-arg "$VCPUS" --qemu-arg -pidfile --qemu-arg "$WORK_IN/qemu.pid" \
 		--qemu-arg -drive --qemu-arg "file=$WORK_IN/qemu.img,if=none,format=raw,id=qnvme,cache=writeback,aio=threads" \
 		--qemu-arg -device --qemu-arg "nvme,drive=qnvme,serial=qemu-bench" \
 		"${tracing[@]}" --socket "$WORK/uvf.sock" 2>"$OUT/$name.boot" &
