@@ -834,7 +834,21 @@ static void conn_park(struct uvf_device *dev, bool park)
 	struct uvf_loop *l = &dev->loop;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->conn_watch};
 
-	if (dev->conn_fd < 0 || l->conn_parked == park)
+	if (dev->conn_fd < 0)
+		return;
+	if (!park) {
+		/* what the direct receive peeked, and answered, leaves the
+		 * socket first: epoll would see it as readable */
+		struct uvf_why why = {{0}};
+		int err = uvf__rx_settle(&dev->rx, dev->conn_fd, &why);
+		if (err) {
+			dev_warn(dev, "dropping client: %s", why.text[0] ? why.text : uvf_strerror(err));
+			l->conn_parked = false;
+			drop_client(dev, "connection lost received bytes");
+			return;
+		}
+	}
+	if (l->conn_parked == park)
 		return;
 	if (epoll_ctl(l->epoll_fd, park ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, dev->conn_fd, &ev) == 0) {
 		l->conn_parked = park;

@@ -48,18 +48,19 @@ static void collect_fds(struct msghdr *msg, int *fds, size_t *nfds, bool *fds_ov
 }
 
 /* One recvmsg, retried on EINTR unless the caller wants to see it (a
- * blocking wait that a signal must be able to cut short). */
-static ssize_t recvmsg_fds(int sock, void *buf, size_t len, int flags, bool retry_eintr, int *fds, size_t *nfds,
-			   bool *fds_overflow)
+ * blocking wait that a signal must be able to cut short). With skip, the
+ * first skip bytes go to skip_buf first (bytes the caller has already). */
+static ssize_t recvmsg_fds(int sock, void *skip_buf, size_t skip, void *buf, size_t len, int flags, bool retry_eintr,
+			   int *fds, size_t *nfds, bool *fds_overflow)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * UVF_TRANSPORT_MAX_FDS)];
 	} ctl;
-	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct iovec iov[2] = {{.iov_base = skip_buf, .iov_len = skip}, {.iov_base = buf, .iov_len = len}};
 	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
+		.msg_iov = skip ? iov : iov + 1,
+		.msg_iovlen = skip ? 2 : 1,
 		.msg_control = ctl.buf,
 		.msg_controllen = sizeof(ctl.buf),
 	};
@@ -76,7 +77,7 @@ static ssize_t recvmsg_fds(int sock, void *buf, size_t len, int flags, bool retr
 
 ssize_t uvf__rx_recvmsg(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds, bool *fds_overflow)
 {
-	return recvmsg_fds(sock, buf, len, flags, true, fds, nfds, fds_overflow);
+	return recvmsg_fds(sock, NULL, 0, buf, len, flags, true, fds, nfds, fds_overflow);
 }
 
 /* Hand the waiting fds over (fds NULL: close them). */
@@ -150,6 +151,7 @@ void uvf__rx_buffer_reset(struct uvf_rx_buffer *b)
 {
 	hand_fds(b, NULL, NULL, NULL);
 	b->start = b->end = 0;
+	b->peeked = 0;
 }
 
 void uvf__rx_buffer_destroy(struct uvf_rx_buffer *b)
@@ -186,14 +188,52 @@ static size_t fds_owner_end(const struct uvf_rx_buffer *b)
 	}
 }
 
+/* Take the peeked bytes off the socket, into where the peek put them
+ * (the same bytes again). */
+static ssize_t take_peeked(struct uvf_rx_buffer *b, int sock, struct uvf_why *why)
+{
+	size_t peeked = b->peeked;
+	ssize_t n;
+
+	if (!peeked)
+		return 0;
+	b->peeked = 0;
+	do {
+		n = recv(sock, b->data + b->peek_at, peeked, MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return uvf__why(why, -errno, "recv: %s", strerror(errno));
+	if ((size_t)n != peeked)
+		return uvf__why(why, -EPROTO, "the socket gave %zd of the %zu bytes it showed", n, peeked);
+	return 0;
+}
+
+int uvf__rx_buffer_settle(struct uvf_rx_buffer *b, int sock, struct uvf_why *why)
+{
+	return (int)take_peeked(b, sock, why);
+}
+
 static ssize_t buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, bool retry_eintr, struct uvf_why *why)
 {
 	size_t used = b->end - b->start;
 	int fds[UVF_TRANSPORT_MAX_FDS];
 	size_t nfds = 0;
 	bool overflow = false;
-	size_t len;
+	size_t len, skip = 0;
 	ssize_t n;
+
+	if (b->peeked) {
+		/* Bytes peeked before, all taken from the buffer by now: one
+		 * recvmsg takes them off the socket and reads what came after
+		 * them. Else they go on their own first. */
+		if (used == 0 && !b->has_fds) {
+			skip = b->peeked;
+			b->peeked = 0;
+			b->start = b->end = 0;
+		} else if ((n = take_peeked(b, sock, why)) < 0) {
+			return n;
+		}
+	}
 
 	if (!b->fixed && (b->cap == 0 || b->end == b->cap || b->cap - b->start < UVF_MSG_HEADER_SIZE)) {
 		size_t need = used + UVF_MSG_HEADER_SIZE;
@@ -212,7 +252,21 @@ static ssize_t buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, bool re
 		if (upto > b->end && upto - b->end < len)
 			len = upto - b->end;
 	}
-	n = recvmsg_fds(sock, b->data + b->end, len, flags, retry_eintr, fds, &nfds, &overflow);
+	n = recvmsg_fds(sock, b->data + b->peek_at, skip, b->data + b->end, len, flags, retry_eintr, fds, &nfds,
+			&overflow);
+	if (skip && n >= 0 && (size_t)n < skip) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		return uvf__why(why, -EPROTO, "the socket gave %zd of the %zu bytes it showed", n, skip);
+	}
+	if (skip && n == (ssize_t)skip)
+		return -EAGAIN; /* nothing after them yet */
+	if (skip && n > 0)
+		n -= (ssize_t)skip;
+	if (skip && (n == -EAGAIN || n == -EINTR)) {
+		b->peeked = skip; /* still there */
+		return n;
+	}
 	if (n == -EAGAIN || n == -EINTR)
 		return n;
 	if (n == -ECONNRESET) {
@@ -249,9 +303,35 @@ ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct
 	return buffer_recv(b, sock, flags, true, why);
 }
 
-ssize_t uvf__rx_buffer_recv_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why)
+ssize_t uvf__rx_buffer_peek_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why)
 {
-	return buffer_recv(b, sock, 0, false, why);
+	struct iovec iov;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (b->peeked || b->start != b->end || b->has_fds)
+		return uvf__why(why, -EINVAL, "peek into a buffer that is not empty");
+	b->start = b->end = 0;
+	iov = (struct iovec){b->data, b->cap};
+	/* no control buffer: fds would be duplicated by a peek, and are
+	 * dropped instead (MSG_CTRUNC) */
+	n = recvmsg(sock, &msg, MSG_PEEK);
+	if (n < 0) {
+		if (errno == EINTR)
+			return -EINTR;
+		if (errno == EWOULDBLOCK)
+			return -EAGAIN;
+		return uvf__why(why, -errno, "recvmsg: %s", strerror(errno));
+	}
+	if (n == 0)
+		return uvf__why(why, -ECONNRESET, "connection closed by the peer");
+	if (msg.msg_flags & MSG_CTRUNC)
+		/* fds came with these bytes: take them for real, fds and all */
+		return buffer_recv(b, sock, MSG_DONTWAIT, true, why);
+	b->end = (size_t)n;
+	b->peek_at = 0;
+	b->peeked = (size_t)n;
+	return n;
 }
 
 int uvf__rx_buffer_next(struct uvf_rx_buffer *b, uint32_t max_msg_size, struct uvf_msg_header *hdr, struct uvf_why *why)

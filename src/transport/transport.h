@@ -158,6 +158,9 @@ struct uvf_rx_buffer {
 	int fds[UVF_TRANSPORT_MAX_FDS]; /* slots set to -1 by a taker are not closed */
 	size_t nfds;
 	bool fds_overflow; /* more than UVF_TRANSPORT_MAX_FDS came, or MSG_CTRUNC */
+	/* bytes copied by uvf__rx_buffer_peek_wait() to data[peek_at..] and
+	 * still on the socket: the next receive takes them off first */
+	size_t peek_at, peeked;
 };
 
 /* A buffer over storage[0..size) that never grows. */
@@ -175,9 +178,22 @@ void uvf__rx_buffer_init_fixed(struct uvf_rx_buffer *b, void *storage, size_t si
  */
 ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct uvf_why *why);
 
-/* The same with flags 0 (the socket must block: O_NONBLOCK clear), except
- * that a signal ends the wait: -EINTR. A timeout (SO_RCVTIMEO) is -EAGAIN. */
-ssize_t uvf__rx_buffer_recv_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why);
+/*
+ * Wait for bytes (the socket must block: O_NONBLOCK clear) and copy them
+ * into the empty buffer, but leave them on the socket (MSG_PEEK); the next
+ * uvf__rx_buffer_recv() or uvf__rx_buffer_settle() takes them off. So a
+ * server that answers a request before it takes the request off the socket
+ * does not wake the client twice: the kernel wakes a client sleeping in
+ * recvmsg both when its sent bytes are taken (space to write) and when the
+ * reply comes, and across CPUs each wake-up costs several microseconds.
+ * Bytes that came with fds are taken at once instead (a peek would
+ * duplicate the fds). A signal ends the wait: -EINTR; a timeout
+ * (SO_RCVTIMEO) is -EAGAIN. Otherwise as uvf__rx_buffer_recv().
+ */
+ssize_t uvf__rx_buffer_peek_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why);
+
+/* Take peeked bytes off the socket, nothing more: 0 or -errno. */
+int uvf__rx_buffer_settle(struct uvf_rx_buffer *b, int sock, struct uvf_why *why);
 
 /*
  * Is a whole message at b->start? 1 with *hdr filled; 0 when more bytes are
@@ -307,11 +323,19 @@ static inline bool uvf__rx_idle(const struct uvf_rx *rx)
  * block (uvf__sock_block_receive): when rx is idle and nothing is buffered,
  * the first recvmsg waits for bytes in the kernel (one system call for a
  * small message instead of a poll and a read); the rest of a message that
- * came only in part is read without waiting. Returns as uvf__rx_read; 0 also
- * when the wait timed out without a byte (SO_RCVTIMEO), and -EINTR when a
- * signal ended it without a byte (rx and the connection stay usable).
+ * came only in part is read without waiting. The wait peeks
+ * (uvf__rx_buffer_peek_wait): the bytes stay on the socket until the next
+ * read of rx, or uvf__rx_settle(), takes them off, after the caller has
+ * answered them. Returns as uvf__rx_read; 0 also when the wait timed out
+ * without a byte (SO_RCVTIMEO), and -EINTR when a signal ended it without a
+ * byte (rx and the connection stay usable).
  */
 int uvf__rx_read_block(struct uvf_rx *rx, int sock, struct uvf_why *why);
+
+/* Take bytes uvf__rx_read_block() peeked off the socket, before the socket
+ * is watched for readability (it would stay readable) or handed to others:
+ * 0, or -errno (the connection is unusable). */
+int uvf__rx_settle(struct uvf_rx *rx, int sock, struct uvf_why *why);
 
 /*
  * Wait (poll) up to timeout_ms (-1 forever) and read until a complete

@@ -1036,6 +1036,153 @@ static void test_read_block_takes_queued_messages_and_gives_fds_to_their_own(voi
 	close_pair(sv);
 }
 
+/* Bytes sent to sv[1] and not taken off its socket yet. */
+static int unread(int sv[2])
+{
+	int n = -1;
+
+	assert_int_equal(ioctl(sv[1], FIONREAD, &n), 0);
+	return n;
+}
+
+/* The blocking wait peeks: the message stays on the socket until the next
+ * read (or uvf__rx_settle) takes it off, after the caller answered it. */
+static void test_read_block_leaves_the_message_on_the_socket_until_settled(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[64];
+	struct uvf_rx rx;
+	int sv[2];
+	size_t n;
+
+	(void)state;
+	make_blocking_pair(sv, 20);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	n = build_msg(buf, 4, 20, 4);
+	raw_send(sv[0], buf, n, NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 4);
+	check_pattern(rx.body, 20, 4);
+	assert_int_equal(unread(sv), (int)n);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_settle(&rx, sv[1], NULL), 0);
+	assert_int_equal(unread(sv), 0);
+	assert_int_equal(uvf__rx_settle(&rx, sv[1], NULL), 0); /* nothing more to take */
+	/* the message is not seen again */
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
+	assert_true(uvf__rx_idle(&rx));
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close_pair(sv);
+}
+
+/* The next read takes the peeked message off with what came after it, in
+ * one go, and each message is read once: by the next blocking read, and by
+ * a read that does not wait (the epoll path). */
+static void test_read_after_a_peek_takes_each_message_once(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[4][64];
+	size_t len[4];
+	struct uvf_rx rx;
+	int sv[2];
+
+	(void)state;
+	make_blocking_pair(sv, 20);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	for (uint16_t i = 0; i < 4; i++)
+		len[i] = build_msg(buf[i], (uint16_t)(i + 1), 8 + i, i + 1);
+	raw_send(sv[0], buf[0], len[0], NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 1);
+	uvf__rx_release(&rx);
+	/* 2 and 3 came meanwhile: the blocking read takes 1 off and both
+	 * with it, without waiting */
+	raw_send(sv[0], buf[1], len[1], NULL, 0);
+	raw_send(sv[0], buf[2], len[2], NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 2);
+	check_pattern(rx.body, 9, 2);
+	assert_int_equal(unread(sv), 0);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 3);
+	uvf__rx_release(&rx);
+	/* nothing came: the wait times out */
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
+	/* 4, peeked, then the reader that does not wait: 4 is not read twice */
+	raw_send(sv[0], buf[3], len[3], NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 4);
+	check_pattern(rx.body, 11, 4);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
+	assert_int_equal(unread(sv), 0);
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close_pair(sv);
+}
+
+/* A message with fds is taken off at once (a peek would duplicate them):
+ * the fd comes once, and none is left behind (the fixture counts them). */
+static void test_read_block_takes_a_message_with_fds_at_once(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[64];
+	struct uvf_rx rx;
+	int sv[2], pipefd[2];
+	size_t n;
+
+	(void)state;
+	make_blocking_pair(sv, 20);
+	assert_int_equal(pipe(pipefd), 0);
+	uvf__rx_init(&rx, MAX_MSG);
+	rx.ahead = &ahead;
+	n = build_msg(buf, 5, 8, 5);
+	raw_send(sv[0], buf, n, &pipefd[0], 1);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 5);
+	assert_int_equal(rx.nfds, 1);
+	assert_true(same_file(rx.fds[0], pipefd[0]));
+	assert_int_equal(unread(sv), 0);
+	uvf__rx_release(&rx); /* closes it */
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close_pair(sv);
+}
+
+/* A message larger than the read-ahead: its first bytes peeked, the rest
+ * read from the socket after the peeked bytes are taken off. */
+static void test_read_block_completes_a_large_message_after_the_peek(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	static uint8_t big[16 + 3 * UVF_RX_AHEAD_SIZE];
+	struct uvf_rx rx;
+	int sv[2];
+	size_t n;
+
+	(void)state;
+	make_blocking_pair(sv, 20);
+	uvf__rx_init(&rx, sizeof(big));
+	rx.ahead = &ahead;
+	n = build_msg(big, 6, 3 * UVF_RX_AHEAD_SIZE, 6);
+	raw_send(sv[0], big, n, NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 6);
+	check_pattern(rx.body, 3 * UVF_RX_AHEAD_SIZE, 6);
+	assert_int_equal(unread(sv), 0);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
+	uvf__rx_destroy(&rx);
+	uvf__rx_ahead_reset(&ahead);
+	close_pair(sv);
+}
+
 /* Sends on a socket whose receives block still wait with poll and time
  * out, never in sendmsg. */
 static void test_send_on_a_blocking_receive_socket_times_out_when_peer_does_not_drain(void **state)
@@ -1113,6 +1260,10 @@ int main(void)
 		T(test_read_block_says_eintr_on_a_signal),
 		T(test_read_block_takes_queued_messages_and_gives_fds_to_their_own),
 		T(test_read_block_reports_eof),
+		T(test_read_block_leaves_the_message_on_the_socket_until_settled),
+		T(test_read_after_a_peek_takes_each_message_once),
+		T(test_read_block_takes_a_message_with_fds_at_once),
+		T(test_read_block_completes_a_large_message_after_the_peek),
 		T(test_send_on_a_blocking_receive_socket_times_out_when_peer_does_not_drain),
 	};
 
