@@ -946,6 +946,23 @@ static void make_blocking_pair(int sv[2], int timeout_ms)
 	assert_false(is_nonblocking(sv[1]));
 }
 
+/* rx with its read-ahead on a blocking pair (each wait at most
+ * timeout_ms), and the end of it. */
+static void open_blocking_rx(int sv[2], struct uvf_rx *rx, struct uvf_rx_ahead *ahead, int timeout_ms,
+			     uint32_t max_msg)
+{
+	make_blocking_pair(sv, timeout_ms);
+	uvf__rx_init(rx, max_msg);
+	rx->ahead = ahead;
+}
+
+static void close_blocking_rx(int sv[2], struct uvf_rx *rx, struct uvf_rx_ahead *ahead)
+{
+	uvf__rx_destroy(rx);
+	uvf__rx_ahead_reset(ahead);
+	close_pair(sv);
+}
+
 static void test_read_block_ends_with_nothing_at_the_receive_timeout(void **state)
 {
 	static struct uvf_rx_ahead ahead;
@@ -1056,9 +1073,7 @@ static void test_read_block_leaves_the_message_on_the_socket_until_settled(void 
 	size_t n;
 
 	(void)state;
-	make_blocking_pair(sv, 20);
-	uvf__rx_init(&rx, MAX_MSG);
-	rx.ahead = &ahead;
+	open_blocking_rx(sv, &rx, &ahead, 20, MAX_MSG);
 	n = build_msg(buf, 4, 20, 4);
 	raw_send(sv[0], buf, n, NULL, 0);
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
@@ -1072,9 +1087,7 @@ static void test_read_block_leaves_the_message_on_the_socket_until_settled(void 
 	/* the message is not seen again */
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
 	assert_true(uvf__rx_idle(&rx));
-	uvf__rx_destroy(&rx);
-	uvf__rx_ahead_reset(&ahead);
-	close_pair(sv);
+	close_blocking_rx(sv, &rx, &ahead);
 }
 
 /* The next read takes the peeked message off with what came after it, in
@@ -1089,9 +1102,7 @@ static void test_read_after_a_peek_takes_each_message_once(void **state)
 	int sv[2];
 
 	(void)state;
-	make_blocking_pair(sv, 20);
-	uvf__rx_init(&rx, MAX_MSG);
-	rx.ahead = &ahead;
+	open_blocking_rx(sv, &rx, &ahead, 20, MAX_MSG);
 	for (uint16_t i = 0; i < 4; i++)
 		len[i] = build_msg(buf[i], (uint16_t)(i + 1), 8 + i, i + 1);
 	raw_send(sv[0], buf[0], len[0], NULL, 0);
@@ -1120,9 +1131,7 @@ static void test_read_after_a_peek_takes_each_message_once(void **state)
 	uvf__rx_release(&rx);
 	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
 	assert_int_equal(unread(sv), 0);
-	uvf__rx_destroy(&rx);
-	uvf__rx_ahead_reset(&ahead);
-	close_pair(sv);
+	close_blocking_rx(sv, &rx, &ahead);
 }
 
 /* A message with fds is taken off at once (a peek would duplicate them):
@@ -1136,10 +1145,8 @@ static void test_read_block_takes_a_message_with_fds_at_once(void **state)
 	size_t n;
 
 	(void)state;
-	make_blocking_pair(sv, 20);
 	assert_int_equal(pipe(pipefd), 0);
-	uvf__rx_init(&rx, MAX_MSG);
-	rx.ahead = &ahead;
+	open_blocking_rx(sv, &rx, &ahead, 20, MAX_MSG);
 	n = build_msg(buf, 5, 8, 5);
 	raw_send(sv[0], buf, n, &pipefd[0], 1);
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
@@ -1149,11 +1156,9 @@ static void test_read_block_takes_a_message_with_fds_at_once(void **state)
 	assert_int_equal(unread(sv), 0);
 	uvf__rx_release(&rx); /* closes it */
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
-	uvf__rx_destroy(&rx);
-	uvf__rx_ahead_reset(&ahead);
 	close(pipefd[0]);
 	close(pipefd[1]);
-	close_pair(sv);
+	close_blocking_rx(sv, &rx, &ahead);
 }
 
 /* A message larger than the read-ahead: its first bytes peeked, the rest
@@ -1167,9 +1172,7 @@ static void test_read_block_completes_a_large_message_after_the_peek(void **stat
 	size_t n;
 
 	(void)state;
-	make_blocking_pair(sv, 20);
-	uvf__rx_init(&rx, sizeof(big));
-	rx.ahead = &ahead;
+	open_blocking_rx(sv, &rx, &ahead, 20, sizeof(big));
 	n = build_msg(big, 6, 3 * UVF_RX_AHEAD_SIZE, 6);
 	raw_send(sv[0], big, n, NULL, 0);
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
@@ -1178,9 +1181,7 @@ static void test_read_block_completes_a_large_message_after_the_peek(void **stat
 	assert_int_equal(unread(sv), 0);
 	uvf__rx_release(&rx);
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
-	uvf__rx_destroy(&rx);
-	uvf__rx_ahead_reset(&ahead);
-	close_pair(sv);
+	close_blocking_rx(sv, &rx, &ahead);
 }
 
 /* Sends on a socket whose receives block still wait with poll and time
