@@ -33,6 +33,11 @@ void compat_path(struct vfu_server *s);
  * ENOTCONN, as a libvfio-user device's main loop does. */
 void compat_serve(struct vfu_server *s);
 
+/* A small PCI device on a new context at path: the tests' ids, a 256-byte
+ * BAR0 served by access, reset, and compat_quiet_log. */
+vfu_ctx_t *compat_small_device(const char *path, int flags, void *pvt, vfu_region_access_cb_t *access,
+			       vfu_reset_cb_t *reset);
+
 /* Stop the thread, destroy the context, remove the folder. */
 void compat_stop(struct vfu_server *s);
 

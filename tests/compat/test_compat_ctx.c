@@ -44,16 +44,7 @@ static int reset_cb(vfu_ctx_t *ctx, vfu_reset_type_t type)
 
 static vfu_ctx_t *small_device(const char *path, int flags, void *pvt)
 {
-	vfu_ctx_t *ctx = vfu_create_ctx(VFU_TRANS_SOCK, path, flags, pvt, VFU_DEV_TYPE_PCI);
-	assert_non_null(ctx);
-	assert_int_equal(vfu_setup_log(ctx, compat_quiet_log, LOG_DEBUG), 0);
-	assert_int_equal(vfu_pci_init(ctx, VFU_PCI_TYPE_CONVENTIONAL, PCI_HEADER_TYPE_NORMAL, 0), 0);
-	vfu_pci_set_id(ctx, 0x4e58, 0x0001, 0x1af4, 0x1100);
-	assert_int_equal(vfu_setup_region(ctx, VFU_PCI_DEV_BAR0_REGION_IDX, 256, bar0_access,
-					  VFU_REGION_FLAG_RW | VFU_REGION_FLAG_MEM, NULL, 0, -1, 0),
-			 0);
-	assert_int_equal(vfu_setup_device_reset_cb(ctx, reset_cb), 0);
-	return ctx;
+	return compat_small_device(path, flags, pvt, bar0_access, reset_cb);
 }
 
 static void create_refuses_what_libvfio_user_refuses(void **state)
