@@ -76,10 +76,12 @@
  * while. */
 #define NVME_DMA_WRITE_MAX (1u << 20)
 
+/* The two budgets, and the largest DMA_WRITE and DMA_READ piece: also the
+ * largest cost any piece has in ours and in the client's (a DMA_READ costs
+ * ours 4 KiB, a DMA_WRITE the client's 1 KiB: never more). */
 struct dma_budget {
-	uint64_t ours, client;	       /* the two budgets */
-	uint32_t write_max, read_max;  /* the largest DMA_WRITE and DMA_READ piece */
-	uint64_t worst_ours, worst_client; /* the largest cost a piece may have in each */
+	uint64_t ours, client;
+	uint32_t write_max, read_max;
 };
 
 static void dma_budget(struct nvme_ctrl *c, struct dma_budget *b)
@@ -96,8 +98,6 @@ static void dma_budget(struct nvme_ctrl *c, struct dma_budget *b)
 	if (b->write_max > NVME_DMA_WRITE_MAX)
 		b->write_max = NVME_DMA_WRITE_MAX;
 	b->read_max = (uint32_t)(b->client / 2 / NVME_PAGE * NVME_PAGE);
-	b->worst_ours = b->write_max;
-	b->worst_client = b->read_max;
 }
 
 /* What a piece of n bytes counts for, in both budgets (one word). */
@@ -175,7 +175,7 @@ static bool reserve(struct nvme_ctrl *c, uint64_t cost, const struct dma_budget 
 	uint64_t cur = __atomic_load_n(&c->dma_bytes, __ATOMIC_SEQ_CST);
 
 	do {
-		if (cur && ((cur & UINT32_MAX) + b->worst_ours > b->ours || (cur >> 32) + b->worst_client > b->client))
+		if (cur && ((cur & UINT32_MAX) + b->write_max > b->ours || (cur >> 32) + b->read_max > b->client))
 			return false;
 	} while (!__atomic_compare_exchange_n(&c->dma_bytes, &cur, cur + cost, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	return true;
