@@ -187,8 +187,9 @@ size_t uvf__rx_take_fds(struct uvf_rx *rx, int *out, size_t max)
  * -ECONNRESET on EOF). */
 static ssize_t receive_some(struct uvf_rx *rx, int sock, void *buf, size_t len)
 {
-	/* peeked bytes first off the socket: the read-ahead had them */
-	if (rx->ahead && rx->ahead->buf.peeked) {
+	/* peeked and answered bytes first off the socket: the read-ahead
+	 * had them */
+	if (rx->ahead && (rx->ahead->buf.peeked || rx->ahead->buf.answered)) {
 		int err = uvf__rx_buffer_settle(&rx->ahead->buf, sock, NULL);
 		if (err)
 			return err;
@@ -239,6 +240,12 @@ int uvf__rx_settle(struct uvf_rx *rx, int sock, struct uvf_why *why)
 	return rx->ahead ? uvf__rx_buffer_settle(&rx->ahead->buf, sock, why) : 0;
 }
 
+void uvf__rx_unwatch(struct uvf_rx *rx, int sock)
+{
+	if (rx->ahead)
+		uvf__rx_buffer_unwatch(&rx->ahead->buf, sock);
+}
+
 bool uvf__rx_buffered(const struct uvf_rx *rx)
 {
 	return rx->ahead && rx->ahead->buf.start < rx->ahead->buf.end;
@@ -268,14 +275,8 @@ int uvf__rx_read_block(struct uvf_rx *rx, int sock, struct uvf_why *why)
 	if (!rx->complete && a && rx->hdr_got == 0 && !uvf__rx_buffered(rx)) {
 		if (a->buf.data == NULL)
 			uvf__rx_buffer_init_fixed(&a->buf, a->storage, sizeof(a->storage));
-		ssize_t n = -EAGAIN;
-		/* The message peeked last time is answered: take it off the
-		 * socket, with whatever came after it (a client on our CPU
-		 * has often sent its next message by now: no wait then). */
-		if (a->buf.peeked)
-			n = uvf__rx_buffer_recv(&a->buf, sock, MSG_DONTWAIT, why);
-		if (n == -EAGAIN)
-			n = uvf__rx_buffer_peek_wait(&a->buf, sock, why);
+		/* the message peeked last time is answered by now */
+		ssize_t n = uvf__rx_buffer_peek_wait(&a->buf, sock, why);
 		if (n == -EAGAIN)
 			return 0;
 		if (n == -EINTR)

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "transport/transport.h"
@@ -48,24 +50,27 @@ static void collect_fds(struct msghdr *msg, int *fds, size_t *nfds, bool *fds_ov
 }
 
 /* One recvmsg, retried on EINTR unless the caller wants to see it (a
- * blocking wait that a signal must be able to cut short). With skip, the
- * first skip bytes go to skip_buf first (bytes the caller has already). */
-static ssize_t recvmsg_fds(int sock, void *skip_buf, size_t skip, void *buf, size_t len, int flags, bool retry_eintr,
-			   int *fds, size_t *nfds, bool *fds_overflow)
+ * blocking wait that a signal must be able to cut short). The nskip
+ * iovecs of skip first take bytes the caller has had already. */
+static ssize_t recvmsg_fds(int sock, const struct iovec *skip, size_t nskip, void *buf, size_t len, int flags,
+			   bool retry_eintr, int *fds, size_t *nfds, bool *fds_overflow)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * UVF_TRANSPORT_MAX_FDS)];
 	} ctl;
-	struct iovec iov[2] = {{.iov_base = skip_buf, .iov_len = skip}, {.iov_base = buf, .iov_len = len}};
+	struct iovec iov[UVF_RX_SKIP_IOV + 1];
 	struct msghdr msg = {
-		.msg_iov = skip ? iov : iov + 1,
-		.msg_iovlen = skip ? 2 : 1,
+		.msg_iov = iov,
+		.msg_iovlen = nskip + 1,
 		.msg_control = ctl.buf,
 		.msg_controllen = sizeof(ctl.buf),
 	};
 	ssize_t n;
 
+	if (nskip)
+		memcpy(iov, skip, nskip * sizeof(*skip));
+	iov[nskip] = (struct iovec){.iov_base = buf, .iov_len = len};
 	do {
 		n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR && retry_eintr);
@@ -151,7 +156,13 @@ void uvf__rx_buffer_reset(struct uvf_rx_buffer *b)
 {
 	hand_fds(b, NULL, NULL, NULL);
 	b->start = b->end = 0;
-	b->peeked = 0;
+	b->peeked = b->answered = 0;
+	b->answered_peeks = 0;
+	b->peek_off = 0; /* the next socket has its own */
+	if (b->wait_state > 0)
+		close(b->wait_ep);
+	b->wait_state = 0;
+	b->wait_first = false;
 }
 
 void uvf__rx_buffer_destroy(struct uvf_rx_buffer *b)
@@ -188,23 +199,59 @@ static size_t fds_owner_end(const struct uvf_rx_buffer *b)
 	}
 }
 
-/* Take the peeked bytes off the socket, into where the peek put them
- * (the same bytes again). */
+/* The iovecs that take the bytes on the socket the buffer has had already
+ * (the answered, then the peeked): the answered over the storage as over
+ * a scratch (the bytes of later iovecs are written after them); the
+ * peeked where they lie when keep (live bytes there get the same bytes
+ * again), else over the storage too. The count, or -ENOBUFS (cannot
+ * happen: the answered bytes are taken off before they grow past twice
+ * the buffer). */
+static int skip_iov(const struct uvf_rx_buffer *b, bool keep, struct iovec *iov)
+{
+	size_t scratch = b->answered + (keep ? 0 : b->peeked);
+	int n = 0;
+
+	while (scratch) {
+		size_t len = scratch < b->cap ? scratch : b->cap;
+
+		if (len == 0 || n == (int)UVF_RX_SKIP_IOV - 1)
+			return -ENOBUFS;
+		iov[n++] = (struct iovec){.iov_base = b->data, .iov_len = len};
+		scratch -= len;
+	}
+	if (keep && b->peeked)
+		iov[n++] = (struct iovec){.iov_base = b->data + b->peek_at, .iov_len = b->peeked};
+	return n;
+}
+
+static void forget_skipped(struct uvf_rx_buffer *b)
+{
+	b->peeked = b->answered = 0;
+	b->answered_peeks = 0;
+}
+
+/* Take the answered and peeked bytes off the socket, nothing more. */
 static ssize_t take_peeked(struct uvf_rx_buffer *b, int sock, struct uvf_why *why)
 {
-	size_t peeked = b->peeked;
+	struct iovec iov[UVF_RX_SKIP_IOV];
+	struct msghdr msg = {.msg_iov = iov};
+	size_t total = b->answered + b->peeked;
+	int niov = skip_iov(b, true, iov);
 	ssize_t n;
 
-	if (!peeked)
+	if (!total)
 		return 0;
-	b->peeked = 0;
+	forget_skipped(b);
+	if (niov < 0)
+		return uvf__why(why, -EPROTO, "%zu bytes to take off the socket do not fit the read-ahead", total);
+	msg.msg_iovlen = (size_t)niov;
 	do {
-		n = recv(sock, b->data + b->peek_at, peeked, MSG_DONTWAIT);
+		n = recvmsg(sock, &msg, MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return uvf__why(why, -errno, "recv: %s", strerror(errno));
-	if ((size_t)n != peeked)
-		return uvf__why(why, -EPROTO, "the socket gave %zd of the %zu bytes it showed", n, peeked);
+		return uvf__why(why, -errno, "recvmsg: %s", strerror(errno));
+	if ((size_t)n != total)
+		return uvf__why(why, -EPROTO, "the socket gave %zd of the %zu bytes it showed", n, total);
 	return 0;
 }
 
@@ -217,18 +264,19 @@ static ssize_t buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, bool re
 {
 	size_t used = b->end - b->start;
 	int fds[UVF_TRANSPORT_MAX_FDS];
+	struct iovec skip_at[UVF_RX_SKIP_IOV];
 	size_t nfds = 0;
 	bool overflow = false;
 	size_t len, skip = 0;
+	int nskip = 0;
 	ssize_t n;
 
-	if (b->peeked) {
-		/* Bytes peeked before, all taken from the buffer by now: one
+	if (b->peeked || b->answered) {
+		/* Bytes had before, all taken from the buffer by now: one
 		 * recvmsg takes them off the socket and reads what came after
 		 * them. Else they go on their own first. */
 		if (used == 0 && !b->has_fds) {
-			skip = b->peeked;
-			b->peeked = 0;
+			skip = b->answered + b->peeked;
 			b->start = b->end = 0;
 		} else if ((n = take_peeked(b, sock, why)) < 0) {
 			return n;
@@ -252,7 +300,14 @@ static ssize_t buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, bool re
 		if (upto > b->end && upto - b->end < len)
 			len = upto - b->end;
 	}
-	n = recvmsg_fds(sock, b->data + b->peek_at, skip, b->data + b->end, len, flags, retry_eintr, fds, &nfds,
+	if (skip) {
+		nskip = skip_iov(b, false, skip_at);
+		if (nskip < 0)
+			return uvf__why(why, -EPROTO, "%zu bytes to take off the socket do not fit the read-ahead",
+					skip);
+		forget_skipped(b);
+	}
+	n = recvmsg_fds(sock, skip_at, (size_t)nskip, b->data + b->end, len, flags, retry_eintr, fds, &nfds,
 			&overflow);
 	if (skip && n >= 0 && (size_t)n < skip) {
 		for (size_t i = 0; i < nfds; i++)
@@ -264,7 +319,7 @@ static ssize_t buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, bool re
 	if (skip && n > 0)
 		n -= (ssize_t)skip;
 	if (skip && (n == -EAGAIN || n == -EINTR)) {
-		b->peeked = skip; /* still there */
+		b->answered = skip; /* still there */
 		return n;
 	}
 	if (n == -EAGAIN || n == -EINTR)
@@ -303,34 +358,151 @@ ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct
 	return buffer_recv(b, sock, flags, true, why);
 }
 
+/* Turn the socket's peek offset on, before the first peek. */
+static void try_peek_offset(struct uvf_rx_buffer *b, int sock)
+{
+	int zero = 0;
+
+	b->peek_off = -1;
+	if (b->peeked == 0 && b->answered == 0 && setsockopt(sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0)
+		b->peek_off = 1;
+}
+
+/* The epoll set to wait on sock with (see transport.h), made on first use:
+ * true when there is one. */
+static bool wait_set(struct uvf_rx_buffer *b, int sock)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
+	struct timeval tv = {0};
+	socklen_t len = sizeof(tv);
+
+	if (b->wait_state == 1 && b->wait_sock == sock)
+		return true;
+	if (b->wait_state == 2 && b->wait_sock == sock) {
+		/* watched again (uvf__rx_buffer_unwatch) */
+		if (epoll_ctl(b->wait_ep, EPOLL_CTL_ADD, sock, &ev) == 0) {
+			b->wait_state = 1;
+			b->wait_first = false; /* what came meanwhile raised nothing */
+			return true;
+		}
+	}
+	if (b->wait_state > 0)
+		close(b->wait_ep); /* another socket: a new set */
+	b->wait_state = -1;
+	if (getsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0)
+		return false;
+	b->wait_ms = tv.tv_sec == 0 && tv.tv_usec == 0 ? -1 : (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	b->wait_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (b->wait_ep < 0)
+		return false;
+	if (epoll_ctl(b->wait_ep, EPOLL_CTL_ADD, sock, &ev) < 0) {
+		close(b->wait_ep);
+		return false;
+	}
+	b->wait_sock = sock;
+	b->wait_state = 1;
+	return true;
+}
+
+void uvf__rx_buffer_unwatch(struct uvf_rx_buffer *b, int sock)
+{
+	if (b->wait_state == 1 && b->wait_sock == sock && epoll_ctl(b->wait_ep, EPOLL_CTL_DEL, sock, NULL) == 0)
+		b->wait_state = 2;
+}
+
+/* Peek what came after the answered bytes: with the epoll set, look
+ * first and wait only when nothing is there (the set is edge-triggered:
+ * bytes that come after the look raise its event), or wait first when the
+ * last peek saw all there was; else block in the peek. The bytes peeked,
+ * or -errno. */
+static ssize_t peek_new(struct uvf_rx_buffer *b, int sock, struct msghdr *msg)
+{
+	bool epoll = b->peek_off > 0 && wait_set(b, sock);
+	bool wait_first = epoll && b->wait_first;
+	ssize_t n;
+
+	b->wait_first = false;
+	for (;;) {
+		struct epoll_event ev;
+		int r;
+
+		if (wait_first) {
+			wait_first = false;
+			goto wait;
+		}
+		n = recvmsg(sock, msg, MSG_PEEK | (epoll ? MSG_DONTWAIT : 0));
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			return -EINTR;
+		if (errno == EWOULDBLOCK && !epoll)
+			return -EAGAIN; /* SO_RCVTIMEO */
+		if (errno != EWOULDBLOCK)
+			return -errno;
+wait:
+		r = epoll_wait(b->wait_ep, &ev, 1, b->wait_ms);
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EAGAIN;
+	}
+}
+
 ssize_t uvf__rx_buffer_peek_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why)
 {
 	struct iovec iov;
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	size_t answered_max = b->cap < UVF_RX_ANSWERED_BYTES ? b->cap : UVF_RX_ANSWERED_BYTES;
 	ssize_t n;
 
-	if (b->peeked || b->start != b->end || b->has_fds)
+	if (b->start != b->end || b->has_fds)
 		return uvf__why(why, -EINVAL, "peek into a buffer that is not empty");
+	if (b->peek_off == 0)
+		try_peek_offset(b, sock);
+	if (b->peeked && b->peek_off < 0) {
+		/* the last peek's bytes off, and what came after them */
+		n = buffer_recv(b, sock, MSG_DONTWAIT, true, why);
+		if (n != -EAGAIN)
+			return n;
+	}
+	if (b->peeked) {
+		b->answered += b->peeked;
+		b->peeked = 0;
+		b->answered_peeks++;
+	}
+	if ((b->answered >= answered_max || b->answered_peeks >= UVF_RX_ANSWERED_PEEKS) &&
+	    (n = take_peeked(b, sock, why)) < 0)
+		return n;
 	b->start = b->end = 0;
 	iov = (struct iovec){b->data, b->cap};
 	/* no control buffer: fds would be duplicated by a peek, and are
 	 * dropped instead (MSG_CTRUNC) */
-	n = recvmsg(sock, &msg, MSG_PEEK);
-	if (n < 0) {
-		if (errno == EINTR)
-			return -EINTR;
-		if (errno == EWOULDBLOCK)
-			return -EAGAIN;
-		return uvf__why(why, -errno, "recvmsg: %s", strerror(errno));
-	}
+	n = peek_new(b, sock, &msg);
+	if (n == -EINTR || n == -EAGAIN)
+		return n;
+	if (n < 0)
+		return uvf__why(why, (int)n, "waiting for a message: %s", strerror((int)-n));
 	if (n == 0)
 		return uvf__why(why, -ECONNRESET, "connection closed by the peer");
-	if (msg.msg_flags & MSG_CTRUNC)
-		/* fds came with these bytes: take them for real, fds and all */
-		return buffer_recv(b, sock, MSG_DONTWAIT, true, why);
+	if (msg.msg_flags & MSG_CTRUNC) {
+		/* fds came with these bytes: take them for real, fds and all,
+		 * after the answered bytes */
+		ssize_t got = buffer_recv(b, sock, MSG_DONTWAIT, true, why);
+		int zero = 0;
+
+		/* that read began at the head of the socket: the peek offset
+		 * is 0 if it took all the peek saw; make sure of it */
+		if (got >= 0 && got < n && b->peek_off > 0 &&
+		    setsockopt(sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
+			return uvf__why(why, -errno, "SO_PEEK_OFF: %s", strerror(errno));
+		return got;
+	}
 	b->end = (size_t)n;
 	b->peek_at = 0;
 	b->peeked = (size_t)n;
+	/* bytes that come from now on raise the epoll set's event; those
+	 * here came whole unless they filled the buffer */
+	b->wait_first = (size_t)n < b->cap;
 	return n;
 }
 

@@ -158,10 +158,34 @@ struct uvf_rx_buffer {
 	int fds[UVF_TRANSPORT_MAX_FDS]; /* slots set to -1 by a taker are not closed */
 	size_t nfds;
 	bool fds_overflow; /* more than UVF_TRANSPORT_MAX_FDS came, or MSG_CTRUNC */
-	/* bytes copied by uvf__rx_buffer_peek_wait() to data[peek_at..] and
-	 * still on the socket: the next receive takes them off first */
-	size_t peek_at, peeked;
+	/*
+	 * The direct receive's peeks (uvf__rx_buffer_peek_wait): the peeked
+	 * bytes, copied to data[peek_at..], are still on the socket; before
+	 * them on the socket, the answered bytes of earlier peeks, gone from
+	 * the buffer. answered stays 0 unless the socket's peek offset
+	 * (SO_PEEK_OFF) is on: then a peek skips both and waits for new
+	 * bytes. The next receive that does not peek takes them all off
+	 * first.
+	 */
+	size_t peek_at, peeked, answered;
+	unsigned answered_peeks;
+	signed char peek_off; /* SO_PEEK_OFF: 0 not tried yet, 1 on, -1 not available */
+	/* With the peek offset, the wait for new bytes is an epoll_wait on
+	 * wait_ep (sock alone, edge-triggered, up to wait_ms: the socket's
+	 * SO_RCVTIMEO), not a blocking peek: see uvf__rx_buffer_peek_wait.
+	 * wait_ep is open when wait_state is 1 (watching wait_sock) or 2 (not
+	 * now: uvf__rx_buffer_unwatch); -1: none can be made. */
+	signed char wait_state;
+	bool wait_first; /* the last peek saw all there was: wait before the next */
+	int wait_ep, wait_sock, wait_ms;
 };
+
+/* Answered bytes wait on the socket for at most this many peeks, or this
+ * many bytes (or the buffer's size, if smaller), before they are taken
+ * off; and the iovecs to take them off with. */
+#define UVF_RX_ANSWERED_PEEKS 8u
+#define UVF_RX_ANSWERED_BYTES 2048u
+#define UVF_RX_SKIP_IOV 8u
 
 /* A buffer over storage[0..size) that never grows. */
 void uvf__rx_buffer_init_fixed(struct uvf_rx_buffer *b, void *storage, size_t size);
@@ -180,19 +204,40 @@ ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct
 
 /*
  * Wait for bytes (the socket must block: O_NONBLOCK clear) and copy them
- * into the empty buffer, but leave them on the socket (MSG_PEEK); the next
+ * into the empty buffer, but leave them on the socket (MSG_PEEK); a later
  * uvf__rx_buffer_recv() or uvf__rx_buffer_settle() takes them off. So a
  * server that answers a request before it takes the request off the socket
  * does not wake the client twice: the kernel wakes a client sleeping in
  * recvmsg both when its sent bytes are taken (space to write) and when the
  * reply comes, and across CPUs each wake-up costs several microseconds.
+ * With the socket's peek offset (SO_PEEK_OFF, turned on by the first
+ * call), the bytes of the last peek count as answered and the peek skips
+ * them; the answered bytes are taken off every few peeks
+ * (UVF_RX_ANSWERED_*), just before the next peek: right after a reply,
+ * when no client sleeps on them. The wait for new bytes is then an
+ * epoll_wait on an epoll set of the socket alone, edge-triggered, for at
+ * most the socket's SO_RCVTIMEO: the mirror of the client's wake-up, for a
+ * server sleeping in recvmsg is woken when the client takes a reply off
+ * (room to write), while epoll wakes only for what it waits for. Without
+ * a peek offset the last peek's bytes are taken off first, in one recvmsg
+ * with whatever came after them (returned then: no wait), and the wait is
+ * a blocking peek. uvf__rx_buffer_reset() closes the epoll set.
  * Bytes that came with fds are taken at once instead (a peek would
  * duplicate the fds). A signal ends the wait: -EINTR; a timeout
  * (SO_RCVTIMEO) is -EAGAIN. Otherwise as uvf__rx_buffer_recv().
  */
 ssize_t uvf__rx_buffer_peek_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why);
 
-/* Take peeked bytes off the socket, nothing more: 0 or -errno. */
+/*
+ * The epoll set of uvf__rx_buffer_peek_wait() stops watching sock until
+ * the next wait: for a stream of messages read without waiting, for while
+ * a socket is watched, every message sent to it runs the watcher's
+ * callback in the sender.
+ */
+void uvf__rx_buffer_unwatch(struct uvf_rx_buffer *b, int sock);
+
+/* Take the peeked and answered bytes off the socket, nothing more: 0 or
+ * -errno. */
 int uvf__rx_buffer_settle(struct uvf_rx_buffer *b, int sock, struct uvf_why *why);
 
 /*
@@ -331,6 +376,10 @@ static inline bool uvf__rx_idle(const struct uvf_rx *rx)
  * byte (rx and the connection stay usable).
  */
 int uvf__rx_read_block(struct uvf_rx *rx, int sock, struct uvf_why *why);
+
+/* For a stream of messages read without waiting: see
+ * uvf__rx_buffer_unwatch(). */
+void uvf__rx_unwatch(struct uvf_rx *rx, int sock);
 
 /* Take bytes uvf__rx_read_block() peeked off the socket, before the socket
  * is watched for readability (it would stay readable) or handed to others:

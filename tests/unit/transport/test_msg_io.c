@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -1090,10 +1091,10 @@ static void test_read_block_leaves_the_message_on_the_socket_until_settled(void 
 	close_blocking_rx(sv, &rx, &ahead);
 }
 
-/* The next read takes the peeked message off with what came after it, in
- * one go, and each message is read once: by the next blocking read, and by
- * a read that does not wait (the epoll path). */
-static void test_read_after_a_peek_takes_each_message_once(void **state)
+/* Read messages 1 to 4 with the blocking reader and the one that does not
+ * wait (the epoll path), with or without the socket's peek offset: each
+ * message is read once, and nothing is left on the socket at the end. */
+static void read_each_message_once(bool peek_offset)
 {
 	static struct uvf_rx_ahead ahead;
 	uint8_t buf[4][64];
@@ -1101,22 +1102,26 @@ static void test_read_after_a_peek_takes_each_message_once(void **state)
 	struct uvf_rx rx;
 	int sv[2];
 
-	(void)state;
 	open_blocking_rx(sv, &rx, &ahead, 20, MAX_MSG);
+	uvf__rx_buffer_init_fixed(&ahead.buf, ahead.storage, sizeof(ahead.storage));
+	if (!peek_offset)
+		ahead.buf.peek_off = -1; /* as on a kernel without SO_PEEK_OFF */
 	for (uint16_t i = 0; i < 4; i++)
 		len[i] = build_msg(buf[i], (uint16_t)(i + 1), 8 + i, i + 1);
 	raw_send(sv[0], buf[0], len[0], NULL, 0);
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
 	assert_int_equal(rx.hdr.msg_id, 1);
+	assert_int_equal(ahead.buf.peek_off, peek_offset ? 1 : -1);
 	uvf__rx_release(&rx);
-	/* 2 and 3 came meanwhile: the blocking read takes 1 off and both
-	 * with it, without waiting */
+	/* 2 and 3 came meanwhile: the blocking read gets both without
+	 * waiting. With the peek offset it peeks them, past the answered 1;
+	 * without, it takes 1 off and both with it. */
 	raw_send(sv[0], buf[1], len[1], NULL, 0);
 	raw_send(sv[0], buf[2], len[2], NULL, 0);
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
 	assert_int_equal(rx.hdr.msg_id, 2);
 	check_pattern(rx.body, 9, 2);
-	assert_int_equal(unread(sv), 0);
+	assert_int_equal(unread(sv), peek_offset ? (int)(len[0] + len[1] + len[2]) : 0);
 	uvf__rx_release(&rx);
 	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
 	assert_int_equal(rx.hdr.msg_id, 3);
@@ -1131,6 +1136,214 @@ static void test_read_after_a_peek_takes_each_message_once(void **state)
 	uvf__rx_release(&rx);
 	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
 	assert_int_equal(unread(sv), 0);
+	close_blocking_rx(sv, &rx, &ahead);
+}
+
+static void test_read_after_a_peek_takes_each_message_once(void **state)
+{
+	(void)state;
+	read_each_message_once(true);
+}
+
+static void test_read_after_a_peek_takes_each_message_once_without_peek_offset(void **state)
+{
+	(void)state;
+	read_each_message_once(false);
+}
+
+/* With the peek offset, a request costs one peek: the answered ones stay
+ * on the socket, skipped, and go off together after
+ * UVF_RX_ANSWERED_PEEKS peeks, before the next peek. */
+static void test_answered_messages_are_taken_off_every_few_peeks(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[64];
+	struct uvf_rx rx;
+	int sv[2];
+	size_t len = 0;
+
+	(void)state;
+	open_blocking_rx(sv, &rx, &ahead, 20, MAX_MSG);
+	for (uint16_t i = 0; i < 3 * UVF_RX_ANSWERED_PEEKS; i++) {
+		len = build_msg(buf, (uint16_t)(i + 1), 16, i);
+		raw_send(sv[0], buf, len, NULL, 0);
+		assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+		assert_int_equal(rx.hdr.msg_id, i + 1);
+		check_pattern(rx.body, 16, i);
+		uvf__rx_release(&rx);
+		/* on the socket: this one and those answered since the last
+		 * taking off */
+		assert_int_equal(unread(sv), (int)((i % UVF_RX_ANSWERED_PEEKS + 1) * len));
+	}
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0); /* nothing new */
+	assert_int_equal(uvf__rx_settle(&rx, sv[1], NULL), 0);
+	assert_int_equal(unread(sv), 0);
+	close_blocking_rx(sv, &rx, &ahead);
+}
+
+/* A message with fds after answered ones: the read that takes it at once
+ * takes the answered ones off first; the fd comes once, and the next peek
+ * sees the next message, not an old one. */
+static void test_a_message_with_fds_after_answered_ones(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[64];
+	struct uvf_rx rx;
+	int sv[2], pipefd[2];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(pipe(pipefd), 0);
+	open_blocking_rx(sv, &rx, &ahead, 20, MAX_MSG);
+	for (uint16_t i = 1; i <= 3; i++) {
+		n = build_msg(buf, i, 8, i);
+		raw_send(sv[0], buf, n, NULL, 0);
+		assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+		assert_int_equal(rx.hdr.msg_id, i);
+		uvf__rx_release(&rx);
+	}
+	assert_int_equal(unread(sv), (int)(3 * n));
+	/* 4 with the fd, and 5 right behind it: the peek stops at the fd's
+	 * bytes, so 5 is there unseen, its arrival long past */
+	n = build_msg(buf, 4, 12, 4);
+	raw_send(sv[0], buf, n, &pipefd[0], 1);
+	n = build_msg(buf, 5, 8, 5);
+	raw_send(sv[0], buf, n, NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 4);
+	check_pattern(rx.body, 12, 4);
+	assert_int_equal(rx.nfds, 1);
+	assert_true(same_file(rx.fds[0], pipefd[0]));
+	assert_int_equal(unread(sv), (int)n);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 5);
+	check_pattern(rx.body, 8, 5);
+	uvf__rx_release(&rx);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close_blocking_rx(sv, &rx, &ahead);
+}
+
+/* The calling thread's voluntary context switches: one for each time it
+ * slept. */
+static long own_sleeps(void)
+{
+	char line[256];
+	long n = -1;
+	FILE *f = fopen("/proc/thread-self/status", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	assert_true(n >= 0);
+	return n;
+}
+
+struct block_reader {
+	struct uvf_rx *rx;
+	int sock;
+	int ret;
+	long sleeps;
+};
+
+static void *read_one_block(void *arg)
+{
+	struct block_reader *r = arg;
+	long before = own_sleeps();
+
+	r->ret = uvf__rx_read_block(r->rx, r->sock, NULL);
+	r->sleeps = own_sleeps() - before;
+	return NULL;
+}
+
+/* The wait for the next request sleeps through the client taking the
+ * last reply off (a reader asleep in recvmsg would be woken by it, for
+ * nothing) and wakes once, for the request. */
+static void test_the_wait_sleeps_through_a_reply_taken_off(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	uint8_t buf[64], reply[64];
+	struct block_reader r = {0};
+	struct uvf_rx rx;
+	pthread_t t;
+	int sv[2];
+	size_t n, rn;
+
+	(void)state;
+	open_blocking_rx(sv, &rx, &ahead, 10000, MAX_MSG);
+	n = build_msg(buf, 1, 8, 1);
+	raw_send(sv[0], buf, n, NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	uvf__rx_release(&rx);
+	rn = build_msg(reply, 1, 4, 9);
+	raw_send(sv[1], reply, rn, NULL, 0); /* the answer to 1 */
+	r = (struct block_reader){.rx = &rx, .sock = sv[1]};
+	assert_int_equal(pthread_create(&t, NULL, read_one_block, &r), 0);
+	usleep(100 * 1000); /* the reader is asleep by now */
+	assert_int_equal(recv(sv[0], reply, sizeof(reply), 0), (ssize_t)rn);
+	usleep(100 * 1000);
+	n = build_msg(buf, 2, 8, 2);
+	raw_send(sv[0], buf, n, NULL, 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(r.ret, 1);
+	assert_int_equal(rx.hdr.msg_id, 2);
+	assert_int_equal(r.sleeps, 1);
+	uvf__rx_release(&rx);
+	close_blocking_rx(sv, &rx, &ahead);
+}
+
+struct late_sender {
+	int sock;
+	uint16_t id;
+};
+
+static void *send_late(void *arg)
+{
+	struct late_sender *l = arg;
+	uint8_t buf[64];
+	size_t n = build_msg(buf, l->id, 8, l->id);
+
+	usleep(100 * 1000); /* the reader is asleep by now */
+	raw_send(l->sock, buf, n, NULL, 0);
+	return NULL;
+}
+
+/* After a stream read without waiting (the socket not watched meanwhile:
+ * uvf__rx_unwatch), the next wait watches it again and wakes for a
+ * message that comes while it sleeps. */
+static void test_the_wait_after_unwatch_wakes_for_the_next_message(void **state)
+{
+	static struct uvf_rx_ahead ahead;
+	struct late_sender l;
+	uint8_t buf[64];
+	struct uvf_rx rx;
+	pthread_t t;
+	int sv[2];
+	size_t n;
+
+	(void)state;
+	open_blocking_rx(sv, &rx, &ahead, 5000, MAX_MSG);
+	n = build_msg(buf, 1, 8, 1);
+	raw_send(sv[0], buf, n, NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	uvf__rx_release(&rx);
+	uvf__rx_unwatch(&rx, sv[1]);
+	n = build_msg(buf, 2, 8, 2);
+	raw_send(sv[0], buf, n, NULL, 0); /* comes while not watched */
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 2);
+	uvf__rx_release(&rx);
+	uvf__rx_unwatch(&rx, sv[1]);
+	l = (struct late_sender){.sock = sv[0], .id = 3};
+	assert_int_equal(pthread_create(&t, NULL, send_late, &l), 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1); /* not the 5 s timeout: 0 */
+	assert_int_equal(rx.hdr.msg_id, 3);
+	uvf__rx_release(&rx);
+	assert_int_equal(pthread_join(t, NULL), 0);
 	close_blocking_rx(sv, &rx, &ahead);
 }
 
@@ -1263,6 +1476,11 @@ int main(void)
 		T(test_read_block_reports_eof),
 		T(test_read_block_leaves_the_message_on_the_socket_until_settled),
 		T(test_read_after_a_peek_takes_each_message_once),
+		T(test_read_after_a_peek_takes_each_message_once_without_peek_offset),
+		T(test_answered_messages_are_taken_off_every_few_peeks),
+		T(test_a_message_with_fds_after_answered_ones),
+		T(test_the_wait_sleeps_through_a_reply_taken_off),
+		T(test_the_wait_after_unwatch_wakes_for_the_next_message),
 		T(test_read_block_takes_a_message_with_fds_at_once),
 		T(test_read_block_completes_a_large_message_after_the_peek),
 		T(test_send_on_a_blocking_receive_socket_times_out_when_peer_does_not_drain),
