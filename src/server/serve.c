@@ -912,7 +912,6 @@ int uvf_device_run_flags(struct uvf_device *dev, unsigned flags)
 			 * waiting follows; a lone posted write is not delayed.
 			 */
 			if (ran && !poll_ns && dev->loop.posted_streak >= UVF_LOOP_POSTED_STREAM) {
-				uvf__rx_unwatch(&dev->rx, dev->conn_fd);
 				sched_yield();
 				yielded = true;
 			}

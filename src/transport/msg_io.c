@@ -240,12 +240,6 @@ int uvf__rx_settle(struct uvf_rx *rx, int sock, struct uvf_why *why)
 	return rx->ahead ? uvf__rx_buffer_settle(&rx->ahead->buf, sock, why) : 0;
 }
 
-void uvf__rx_unwatch(struct uvf_rx *rx, int sock)
-{
-	if (rx->ahead)
-		uvf__rx_buffer_unwatch(&rx->ahead->buf, sock);
-}
-
 bool uvf__rx_buffered(const struct uvf_rx *rx)
 {
 	return rx->ahead && rx->ahead->buf.start < rx->ahead->buf.end;

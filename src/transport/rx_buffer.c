@@ -5,12 +5,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "transport/transport.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ */
 /* Fds                                                                  */
@@ -159,10 +158,7 @@ void uvf__rx_buffer_reset(struct uvf_rx_buffer *b)
 	b->peeked = b->answered = 0;
 	b->answered_peeks = 0;
 	b->peek_off = 0; /* the next socket has its own */
-	if (b->wait_state > 0)
-		close(b->wait_ep);
-	b->wait_state = 0;
-	b->wait_first = false;
+	b->slept = false;
 }
 
 void uvf__rx_buffer_destroy(struct uvf_rx_buffer *b)
@@ -368,84 +364,17 @@ static void try_peek_offset(struct uvf_rx_buffer *b, int sock)
 		b->peek_off = 1;
 }
 
-/* The epoll set to wait on sock with (see transport.h), made on first use:
- * true when there is one. */
-static bool wait_set(struct uvf_rx_buffer *b, int sock)
-{
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
-	struct timeval tv = {0};
-	socklen_t len = sizeof(tv);
-
-	if (b->wait_state == 1 && b->wait_sock == sock)
-		return true;
-	if (b->wait_state == 2 && b->wait_sock == sock) {
-		/* watched again (uvf__rx_buffer_unwatch) */
-		if (epoll_ctl(b->wait_ep, EPOLL_CTL_ADD, sock, &ev) == 0) {
-			b->wait_state = 1;
-			b->wait_first = false; /* what came meanwhile raised nothing */
-			return true;
-		}
-	}
-	if (b->wait_state > 0)
-		close(b->wait_ep); /* another socket: a new set */
-	b->wait_state = -1;
-	if (getsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0)
-		return false;
-	b->wait_ms = tv.tv_sec == 0 && tv.tv_usec == 0 ? -1 : (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
-	b->wait_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (b->wait_ep < 0)
-		return false;
-	if (epoll_ctl(b->wait_ep, EPOLL_CTL_ADD, sock, &ev) < 0) {
-		close(b->wait_ep);
-		return false;
-	}
-	b->wait_sock = sock;
-	b->wait_state = 1;
-	return true;
-}
-
-void uvf__rx_buffer_unwatch(struct uvf_rx_buffer *b, int sock)
-{
-	if (b->wait_state == 1 && b->wait_sock == sock && epoll_ctl(b->wait_ep, EPOLL_CTL_DEL, sock, NULL) == 0)
-		b->wait_state = 2;
-}
-
-/* Peek what came after the answered bytes: with the epoll set, look
- * first and wait only when nothing is there (the set is edge-triggered:
- * bytes that come after the look raise its event), or wait first when the
- * last peek saw all there was; else block in the peek. The bytes peeked,
- * or -errno. */
+/* Wait in a peek for what came after the answered bytes, and note
+ * whether the wait slept. The bytes peeked, or -errno. */
 static ssize_t peek_new(struct uvf_rx_buffer *b, int sock, struct msghdr *msg)
 {
-	bool epoll = b->peek_off > 0 && wait_set(b, sock);
-	bool wait_first = epoll && b->wait_first;
-	ssize_t n;
+	uint64_t begin = uvf__now_ns();
+	ssize_t n = recvmsg(sock, msg, MSG_PEEK);
 
-	b->wait_first = false;
-	for (;;) {
-		struct epoll_event ev;
-		int r;
-
-		if (wait_first) {
-			wait_first = false;
-			goto wait;
-		}
-		n = recvmsg(sock, msg, MSG_PEEK | (epoll ? MSG_DONTWAIT : 0));
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			return -EINTR;
-		if (errno == EWOULDBLOCK && !epoll)
-			return -EAGAIN; /* SO_RCVTIMEO */
-		if (errno != EWOULDBLOCK)
-			return -errno;
-wait:
-		r = epoll_wait(b->wait_ep, &ev, 1, b->wait_ms);
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EAGAIN;
-	}
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno; /* SO_RCVTIMEO, or a signal: -EINTR */
+	b->slept = uvf__now_ns() - begin >= UVF_RX_SLEPT_NS;
+	return n;
 }
 
 ssize_t uvf__rx_buffer_peek_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why)
@@ -470,7 +399,13 @@ ssize_t uvf__rx_buffer_peek_wait(struct uvf_rx_buffer *b, int sock, struct uvf_w
 		b->peeked = 0;
 		b->answered_peeks++;
 	}
-	if ((b->answered >= answered_max || b->answered_peeks >= UVF_RX_ANSWERED_PEEKS) &&
+	/* Right after a reply: the client is awake. After a wait that slept
+	 * (a client on another CPU) at once, which costs what taking the
+	 * request off before the wait did; else every few waits (a client on
+	 * this CPU has sent its next request by now, and is asleep again: a
+	 * taking off would wake it for nothing). */
+	if ((b->answered >= answered_max || b->answered_peeks >= UVF_RX_ANSWERED_PEEKS ||
+	     (b->slept && b->answered)) &&
 	    (n = take_peeked(b, sock, why)) < 0)
 		return n;
 	b->start = b->end = 0;
@@ -500,9 +435,6 @@ ssize_t uvf__rx_buffer_peek_wait(struct uvf_rx_buffer *b, int sock, struct uvf_w
 	b->end = (size_t)n;
 	b->peek_at = 0;
 	b->peeked = (size_t)n;
-	/* bytes that come from now on raise the epoll set's event; those
-	 * here came whole unless they filled the buffer */
-	b->wait_first = (size_t)n < b->cap;
 	return n;
 }
 

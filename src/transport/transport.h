@@ -170,14 +170,7 @@ struct uvf_rx_buffer {
 	size_t peek_at, peeked, answered;
 	unsigned answered_peeks;
 	signed char peek_off; /* SO_PEEK_OFF: 0 not tried yet, 1 on, -1 not available */
-	/* With the peek offset, the wait for new bytes is an epoll_wait on
-	 * wait_ep (sock alone, edge-triggered, up to wait_ms: the socket's
-	 * SO_RCVTIMEO), not a blocking peek: see uvf__rx_buffer_peek_wait.
-	 * wait_ep is open when wait_state is 1 (watching wait_sock) or 2 (not
-	 * now: uvf__rx_buffer_unwatch); -1: none can be made. */
-	signed char wait_state;
-	bool wait_first; /* the last peek saw all there was: wait before the next */
-	int wait_ep, wait_sock, wait_ms;
+	bool slept; /* the last wait took UVF_RX_SLEPT_NS or more */
 };
 
 /* Answered bytes wait on the socket for at most this many peeks, or this
@@ -186,6 +179,8 @@ struct uvf_rx_buffer {
 #define UVF_RX_ANSWERED_PEEKS 8u
 #define UVF_RX_ANSWERED_BYTES 2048u
 #define UVF_RX_SKIP_IOV 8u
+/* A wait this long slept (a peek that finds bytes takes under 1 µs). */
+#define UVF_RX_SLEPT_NS 5000u
 
 /* A buffer over storage[0..size) that never grows. */
 void uvf__rx_buffer_init_fixed(struct uvf_rx_buffer *b, void *storage, size_t size);
@@ -212,29 +207,19 @@ ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct
  * reply comes, and across CPUs each wake-up costs several microseconds.
  * With the socket's peek offset (SO_PEEK_OFF, turned on by the first
  * call), the bytes of the last peek count as answered and the peek skips
- * them; the answered bytes are taken off every few peeks
- * (UVF_RX_ANSWERED_*), just before the next peek: right after a reply,
- * when no client sleeps on them. The wait for new bytes is then an
- * epoll_wait on an epoll set of the socket alone, edge-triggered, for at
- * most the socket's SO_RCVTIMEO: the mirror of the client's wake-up, for a
- * server sleeping in recvmsg is woken when the client takes a reply off
- * (room to write), while epoll wakes only for what it waits for. Without
- * a peek offset the last peek's bytes are taken off first, in one recvmsg
- * with whatever came after them (returned then: no wait), and the wait is
- * a blocking peek. uvf__rx_buffer_reset() closes the epoll set.
+ * them and waits for new bytes. The answered bytes are taken off just
+ * before the next peek, which is right after a reply, when the client is
+ * awake: at once when the last wait slept (UVF_RX_SLEPT_NS: the client is
+ * on another CPU), else every few peeks (UVF_RX_ANSWERED_*): a client on
+ * this CPU has sent its next request by then and sleeps again, and a
+ * request so costs one peek and one reply. Without a peek offset the last
+ * peek's bytes are taken off first, in one recvmsg with whatever came
+ * after them (returned then: no wait).
  * Bytes that came with fds are taken at once instead (a peek would
  * duplicate the fds). A signal ends the wait: -EINTR; a timeout
  * (SO_RCVTIMEO) is -EAGAIN. Otherwise as uvf__rx_buffer_recv().
  */
 ssize_t uvf__rx_buffer_peek_wait(struct uvf_rx_buffer *b, int sock, struct uvf_why *why);
-
-/*
- * The epoll set of uvf__rx_buffer_peek_wait() stops watching sock until
- * the next wait: for a stream of messages read without waiting, for while
- * a socket is watched, every message sent to it runs the watcher's
- * callback in the sender.
- */
-void uvf__rx_buffer_unwatch(struct uvf_rx_buffer *b, int sock);
 
 /* Take the peeked and answered bytes off the socket, nothing more: 0 or
  * -errno. */
@@ -366,20 +351,16 @@ static inline bool uvf__rx_idle(const struct uvf_rx *rx)
 /*
  * uvf__rx_read for a receiver with a read-ahead on a socket whose receives
  * block (uvf__sock_block_receive): when rx is idle and nothing is buffered,
- * the first recvmsg waits for bytes in the kernel (one system call for a
- * small message instead of a poll and a read); the rest of a message that
- * came only in part is read without waiting. The wait peeks
- * (uvf__rx_buffer_peek_wait): the bytes stay on the socket until the next
- * read of rx, or uvf__rx_settle(), takes them off, after the caller has
- * answered them. Returns as uvf__rx_read; 0 also when the wait timed out
+ * it waits for bytes (uvf__rx_buffer_peek_wait: a peek, after the wait
+ * when nothing was there); the rest of a message that came only in part is
+ * read without waiting. The peeked bytes stay on the socket, after the
+ * caller has answered them, until the read-ahead takes the answered bytes
+ * off (every few waits), a read of rx that does not peek takes them, or
+ * uvf__rx_settle() does. Returns as uvf__rx_read; 0 also when the wait timed out
  * without a byte (SO_RCVTIMEO), and -EINTR when a signal ended it without a
  * byte (rx and the connection stay usable).
  */
 int uvf__rx_read_block(struct uvf_rx *rx, int sock, struct uvf_why *why);
-
-/* For a stream of messages read without waiting: see
- * uvf__rx_buffer_unwatch(). */
-void uvf__rx_unwatch(struct uvf_rx *rx, int sock);
 
 /* Take bytes uvf__rx_read_block() peeked off the socket, before the socket
  * is watched for readability (it would stay readable) or handed to others:

@@ -1121,7 +1121,12 @@ static void read_each_message_once(bool peek_offset)
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
 	assert_int_equal(rx.hdr.msg_id, 2);
 	check_pattern(rx.body, 9, 2);
-	assert_int_equal(unread(sv), peek_offset ? (int)(len[0] + len[1] + len[2]) : 0);
+	/* with the peek offset 2 and 3 stay (and 1 too, unless the wait for
+	 * it took long enough to count as asleep) */
+	if (peek_offset)
+		assert_true(unread(sv) >= (int)(len[1] + len[2]));
+	else
+		assert_int_equal(unread(sv), 0);
 	uvf__rx_release(&rx);
 	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 1);
 	assert_int_equal(rx.hdr.msg_id, 3);
@@ -1151,9 +1156,9 @@ static void test_read_after_a_peek_takes_each_message_once_without_peek_offset(v
 	read_each_message_once(false);
 }
 
-/* With the peek offset, a request costs one peek: the answered ones stay
- * on the socket, skipped, and go off together after
- * UVF_RX_ANSWERED_PEEKS peeks, before the next peek. */
+/* With the peek offset, a request on this CPU costs one peek: the
+ * answered ones stay on the socket, skipped, and go off together after at
+ * most UVF_RX_ANSWERED_PEEKS peeks, before the next peek. */
 static void test_answered_messages_are_taken_off_every_few_peeks(void **state)
 {
 	static struct uvf_rx_ahead ahead;
@@ -1172,8 +1177,10 @@ static void test_answered_messages_are_taken_off_every_few_peeks(void **state)
 		check_pattern(rx.body, 16, i);
 		uvf__rx_release(&rx);
 		/* on the socket: this one and those answered since the last
-		 * taking off */
-		assert_int_equal(unread(sv), (int)((i % UVF_RX_ANSWERED_PEEKS + 1) * len));
+		 * taking off, never more than UVF_RX_ANSWERED_PEEKS (fewer
+		 * when a wait took long enough to count as asleep) */
+		assert_true(unread(sv) >= (int)len);
+		assert_true(unread(sv) <= (int)(UVF_RX_ANSWERED_PEEKS * len));
 	}
 	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 0); /* nothing new */
 	assert_int_equal(uvf__rx_settle(&rx, sv[1], NULL), 0);
@@ -1202,7 +1209,7 @@ static void test_a_message_with_fds_after_answered_ones(void **state)
 		assert_int_equal(rx.hdr.msg_id, i);
 		uvf__rx_release(&rx);
 	}
-	assert_int_equal(unread(sv), (int)(3 * n));
+	assert_true(unread(sv) >= (int)n);
 	/* 4 with the fd, and 5 right behind it: the peek stops at the fd's
 	 * bytes, so 5 is there unseen, its arrival long past */
 	n = build_msg(buf, 4, 12, 4);
@@ -1226,76 +1233,6 @@ static void test_a_message_with_fds_after_answered_ones(void **state)
 	close_blocking_rx(sv, &rx, &ahead);
 }
 
-/* The calling thread's voluntary context switches: one for each time it
- * slept. */
-static long own_sleeps(void)
-{
-	char line[256];
-	long n = -1;
-	FILE *f = fopen("/proc/thread-self/status", "r");
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
-			break;
-	fclose(f);
-	assert_true(n >= 0);
-	return n;
-}
-
-struct block_reader {
-	struct uvf_rx *rx;
-	int sock;
-	int ret;
-	long sleeps;
-};
-
-static void *read_one_block(void *arg)
-{
-	struct block_reader *r = arg;
-	long before = own_sleeps();
-
-	r->ret = uvf__rx_read_block(r->rx, r->sock, NULL);
-	r->sleeps = own_sleeps() - before;
-	return NULL;
-}
-
-/* The wait for the next request sleeps through the client taking the
- * last reply off (a reader asleep in recvmsg would be woken by it, for
- * nothing) and wakes once, for the request. */
-static void test_the_wait_sleeps_through_a_reply_taken_off(void **state)
-{
-	static struct uvf_rx_ahead ahead;
-	uint8_t buf[64], reply[64];
-	struct block_reader r = {0};
-	struct uvf_rx rx;
-	pthread_t t;
-	int sv[2];
-	size_t n, rn;
-
-	(void)state;
-	open_blocking_rx(sv, &rx, &ahead, 10000, MAX_MSG);
-	n = build_msg(buf, 1, 8, 1);
-	raw_send(sv[0], buf, n, NULL, 0);
-	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
-	uvf__rx_release(&rx);
-	rn = build_msg(reply, 1, 4, 9);
-	raw_send(sv[1], reply, rn, NULL, 0); /* the answer to 1 */
-	r = (struct block_reader){.rx = &rx, .sock = sv[1]};
-	assert_int_equal(pthread_create(&t, NULL, read_one_block, &r), 0);
-	usleep(100 * 1000); /* the reader is asleep by now */
-	assert_int_equal(recv(sv[0], reply, sizeof(reply), 0), (ssize_t)rn);
-	usleep(100 * 1000);
-	n = build_msg(buf, 2, 8, 2);
-	raw_send(sv[0], buf, n, NULL, 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(r.ret, 1);
-	assert_int_equal(rx.hdr.msg_id, 2);
-	assert_int_equal(r.sleeps, 1);
-	uvf__rx_release(&rx);
-	close_blocking_rx(sv, &rx, &ahead);
-}
-
 struct late_sender {
 	int sock;
 	uint16_t id;
@@ -1312,10 +1249,10 @@ static void *send_late(void *arg)
 	return NULL;
 }
 
-/* After a stream read without waiting (the socket not watched meanwhile:
- * uvf__rx_unwatch), the next wait watches it again and wakes for a
- * message that comes while it sleeps. */
-static void test_the_wait_after_unwatch_wakes_for_the_next_message(void **state)
+/* A wait that slept (the client on another CPU) has the answered request
+ * taken off right after the reply, before the next wait; a wait that did
+ * not sleep leaves it for later, with the next few. */
+static void test_after_a_wait_that_slept_the_answered_request_goes_at_once(void **state)
 {
 	static struct uvf_rx_ahead ahead;
 	struct late_sender l;
@@ -1323,27 +1260,30 @@ static void test_the_wait_after_unwatch_wakes_for_the_next_message(void **state)
 	struct uvf_rx rx;
 	pthread_t t;
 	int sv[2];
-	size_t n;
+	size_t n2, n3;
 
 	(void)state;
 	open_blocking_rx(sv, &rx, &ahead, 5000, MAX_MSG);
-	n = build_msg(buf, 1, 8, 1);
-	raw_send(sv[0], buf, n, NULL, 0);
-	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
-	uvf__rx_release(&rx);
-	uvf__rx_unwatch(&rx, sv[1]);
-	n = build_msg(buf, 2, 8, 2);
-	raw_send(sv[0], buf, n, NULL, 0); /* comes while not watched */
-	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
-	assert_int_equal(rx.hdr.msg_id, 2);
-	uvf__rx_release(&rx);
-	uvf__rx_unwatch(&rx, sv[1]);
-	l = (struct late_sender){.sock = sv[0], .id = 3};
+	l = (struct late_sender){.sock = sv[0], .id = 1};
 	assert_int_equal(pthread_create(&t, NULL, send_late, &l), 0);
-	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1); /* not the 5 s timeout: 0 */
-	assert_int_equal(rx.hdr.msg_id, 3);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1); /* sleeps for it */
+	assert_int_equal(rx.hdr.msg_id, 1);
 	uvf__rx_release(&rx);
 	assert_int_equal(pthread_join(t, NULL), 0);
+	n2 = build_msg(buf, 2, 8, 2);
+	raw_send(sv[0], buf, n2, NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 2);
+	assert_int_equal(unread(sv), (int)n2); /* 1 went before the peek */
+	uvf__rx_release(&rx);
+	n3 = build_msg(buf, 3, 8, 3);
+	raw_send(sv[0], buf, n3, NULL, 0);
+	assert_int_equal(uvf__rx_read_block(&rx, sv[1], NULL), 1);
+	assert_int_equal(rx.hdr.msg_id, 3);
+	/* 2's wait most likely did not sleep: 2 stays; if it took long
+	 * enough to count as asleep, it went */
+	assert_true(unread(sv) == (int)(n2 + n3) || unread(sv) == (int)n3);
+	uvf__rx_release(&rx);
 	close_blocking_rx(sv, &rx, &ahead);
 }
 
@@ -1479,8 +1419,7 @@ int main(void)
 		T(test_read_after_a_peek_takes_each_message_once_without_peek_offset),
 		T(test_answered_messages_are_taken_off_every_few_peeks),
 		T(test_a_message_with_fds_after_answered_ones),
-		T(test_the_wait_sleeps_through_a_reply_taken_off),
-		T(test_the_wait_after_unwatch_wakes_for_the_next_message),
+		T(test_after_a_wait_that_slept_the_answered_request_goes_at_once),
 		T(test_read_block_takes_a_message_with_fds_at_once),
 		T(test_read_block_completes_a_large_message_after_the_peek),
 		T(test_send_on_a_blocking_receive_socket_times_out_when_peer_does_not_drain),
