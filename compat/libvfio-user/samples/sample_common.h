@@ -20,10 +20,20 @@
 static volatile sig_atomic_t sample_stop;
 static const char *sample_name = "vfu-sample";
 
+/*
+ * SIGINT or SIGTERM: stop. The libvfio-user calls block in poll() or
+ * recvmsg(), which a signal ends (EINTR) only if it comes while they
+ * block: one that comes between the loop's look at sample_stop and the
+ * call would be missed, and the program would wait for the next client.
+ * So the first one also sets off SIGALRM every second, which ends any
+ * such wait until the loop sees the flag.
+ */
 static void sample_on_signal(int sig)
 {
-	(void)sig;
-	sample_stop = 1;
+	if (sig != SIGALRM)
+		sample_stop = 1;
+	if (sample_stop)
+		alarm(1);
 }
 
 static void sample_log(vfu_ctx_t *ctx, int level, const char *msg)
@@ -62,7 +72,8 @@ static const char *sample_args(int argc, char **argv, int *level)
  * attach, run until the client leaves, attach again. */
 static int sample_serve(vfu_ctx_t *ctx)
 {
-	struct sigaction sa = {.sa_handler = sample_on_signal};
+	struct sigaction sa = {.sa_handler = sample_on_signal}; /* no SA_RESTART */
+	sigaction(SIGALRM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	while (!sample_stop) {
