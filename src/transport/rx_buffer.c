@@ -199,10 +199,10 @@ static size_t fds_owner_end(const struct uvf_rx_buffer *b)
  * (the answered, then the peeked): the answered over the storage as over
  * a scratch (the bytes of later iovecs are written after them); the
  * peeked where they lie when keep (live bytes there get the same bytes
- * again), else over the storage too. The count, or -ENOBUFS (cannot
- * happen: the answered bytes are taken off before they grow past twice
- * the buffer). */
-static int skip_iov(const struct uvf_rx_buffer *b, bool keep, struct iovec *iov)
+ * again), else over the storage too. The count, or -EPROTO with the
+ * reason in *why (cannot happen: the answered bytes are taken off before
+ * they grow past twice the buffer). */
+static int skip_iov(const struct uvf_rx_buffer *b, bool keep, struct iovec *iov, struct uvf_why *why)
 {
 	size_t scratch = b->answered + (keep ? 0 : b->peeked);
 	int n = 0;
@@ -211,7 +211,8 @@ static int skip_iov(const struct uvf_rx_buffer *b, bool keep, struct iovec *iov)
 		size_t len = scratch < b->cap ? scratch : b->cap;
 
 		if (len == 0 || n == (int)UVF_RX_SKIP_IOV - 1)
-			return -ENOBUFS;
+			return uvf__why(why, -EPROTO, "%zu bytes to take off the socket do not fit the read-ahead",
+					b->answered + b->peeked);
 		iov[n++] = (struct iovec){.iov_base = b->data, .iov_len = len};
 		scratch -= len;
 	}
@@ -232,14 +233,15 @@ static ssize_t take_peeked(struct uvf_rx_buffer *b, int sock, struct uvf_why *wh
 	struct iovec iov[UVF_RX_SKIP_IOV];
 	struct msghdr msg = {.msg_iov = iov};
 	size_t total = b->answered + b->peeked;
-	int niov = skip_iov(b, true, iov);
+	int niov;
 	ssize_t n;
 
 	if (!total)
 		return 0;
+	niov = skip_iov(b, true, iov, why);
 	forget_skipped(b);
 	if (niov < 0)
-		return uvf__why(why, -EPROTO, "%zu bytes to take off the socket do not fit the read-ahead", total);
+		return niov;
 	msg.msg_iovlen = (size_t)niov;
 	do {
 		n = recvmsg(sock, &msg, MSG_DONTWAIT);
@@ -297,11 +299,10 @@ static ssize_t buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, bool re
 			len = upto - b->end;
 	}
 	if (skip) {
-		nskip = skip_iov(b, false, skip_at);
-		if (nskip < 0)
-			return uvf__why(why, -EPROTO, "%zu bytes to take off the socket do not fit the read-ahead",
-					skip);
+		nskip = skip_iov(b, false, skip_at, why);
 		forget_skipped(b);
+		if (nskip < 0)
+			return nskip;
 	}
 	n = recvmsg_fds(sock, skip_at, (size_t)nskip, b->data + b->end, len, flags, retry_eintr, fds, &nfds,
 			&overflow);
@@ -354,14 +355,13 @@ ssize_t uvf__rx_buffer_recv(struct uvf_rx_buffer *b, int sock, int flags, struct
 	return buffer_recv(b, sock, flags, true, why);
 }
 
-/* Turn the socket's peek offset on, before the first peek. */
+/* Turn the socket's peek offset on, before the first peek (nothing is
+ * peeked or answered yet: those need a peek). */
 static void try_peek_offset(struct uvf_rx_buffer *b, int sock)
 {
 	int zero = 0;
 
-	b->peek_off = -1;
-	if (b->peeked == 0 && b->answered == 0 && setsockopt(sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0)
-		b->peek_off = 1;
+	b->peek_off = setsockopt(sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0 ? 1 : -1;
 }
 
 /* Wait in a peek for what came after the answered bytes, and note
