@@ -295,10 +295,12 @@ static int read_step(struct uvf_rx *rx, int sock, struct uvf_why *why)
 	if (rx->ahead && rx->hdr_got < UVF_MSG_HEADER_SIZE) {
 		if (!uvf__rx_buffered(rx)) {
 			n = read_ahead(rx, sock);
+			if (n == -EAGAIN)
+				return -EAGAIN; /* the read-ahead keeps its state, the peek offset too */
 			if (n < 0) {
 				/* fds that came with nothing to own them */
 				uvf__rx_ahead_reset(rx->ahead);
-				return n == -EAGAIN ? -EAGAIN : explain_read_error(rx, (int)n, why);
+				return explain_read_error(rx, (int)n, why);
 			}
 		}
 		rx->hdr_got += take_ahead(rx, (uint8_t *)&rx->hdr + rx->hdr_got, UVF_MSG_HEADER_SIZE - rx->hdr_got);

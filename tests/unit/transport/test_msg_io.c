@@ -1141,6 +1141,9 @@ static void read_each_message_once(bool peek_offset)
 	uvf__rx_release(&rx);
 	assert_int_equal(uvf__rx_read(&rx, sv[1], NULL), 0);
 	assert_int_equal(unread(sv), 0);
+	/* a read that found nothing keeps what the socket was found to do:
+	 * the next peek does not set the peek offset again */
+	assert_int_equal(ahead.buf.peek_off, peek_offset ? 1 : -1);
 	close_blocking_rx(sv, &rx, &ahead);
 }
 
