@@ -132,6 +132,23 @@ void bench_floor_start_as(struct bench_floor *f, enum bench_floor_kind kind, uin
 double bench_floor_run(struct bench_floor *f, uint64_t iters);
 void bench_floor_stop(struct bench_floor *f);
 
+/* The floor of a stream of one-way messages (posted writes): a peer
+ * pinned to cpu takes what came with one large recv() per wake-up and
+ * yields the CPU after each, as uvf's server does in a posted stream; the
+ * sender sends each message with one sendmsg(), then waits for the
+ * peer's one-byte acknowledgement of the whole run. */
+struct bench_stream {
+	pid_t pid;
+	int sock;
+	size_t msg;
+};
+
+void bench_stream_start(struct bench_stream *s, int cpu, size_t msg);
+/* Messages per second of iters messages and the acknowledgement. Never
+ * calls uvf. */
+double bench_stream_run(struct bench_stream *s, uint64_t iters);
+void bench_stream_stop(struct bench_stream *s);
+
 int bench_read_full(int fd, void *buf, size_t len);
 int bench_write_full(int fd, const void *buf, size_t len);
 

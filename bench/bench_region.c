@@ -210,18 +210,28 @@ static void bench_posted(void)
 		uint64_t rt_iters = bench_iters(10000), posted_iters = bench_iters(30000);
 		double rt_posted[BENCH_MAX_REPS], rt_corked[BENCH_MAX_REPS];
 		double posted[BENCH_MAX_REPS], corked[BENCH_MAX_REPS];
+		double stream[BENCH_MAX_REPS], posted_s[BENCH_MAX_REPS];
 		bool multi = uvf_client_server_caps(c)->write_multiple;
+		struct bench_stream st;
 
+		bench_stream_start(&st, cpu, HDR + ACCESS_HDR + 4);
 		uvf_write_rate(c, 4, rt_iters / 10);
 		posted_rate(c, posted_iters / 10, false);
+		bench_stream_run(&st, posted_iters / 10);
 		for (int r = 0; r < bench_reps; r++) {
 			rt_posted[r] = uvf_write_rate(c, 4, rt_iters);
 			posted[r] = posted_rate(c, posted_iters, false);
 			rt_corked[r] = uvf_write_rate(c, 4, rt_iters);
 			corked[r] = posted_rate(c, posted_iters, true);
+			stream[r] = bench_stream_run(&st, posted_iters);
+			posted_s[r] = posted_rate(c, posted_iters, false);
 		}
+		bench_stream_stop(&st);
 		bench_row("posted REGION_WRITE 4 B", "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt_posted,
 			  posted, 10);
+		/* what bounds the row above: one sendmsg per message */
+		bench_row("posted REGION_WRITE 4 B", "socketpair stream, one sendmsg per 36 B message", cpus, BENCH_OPS,
+			  stream, posted_s, 0);
 		bench_row(multi ? "corked, REGION_WRITE_MULTI" : "corked (server without write_multiple)",
 			  "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt_corked, corked, 10);
 		uvf_client_close(c);

@@ -408,6 +408,85 @@ void bench_floor_stop(struct bench_floor *f)
 	free(f->buf);
 }
 
+/* The peer of a stream floor: per run, the count of messages (8 bytes),
+ * then the messages, taken in reads as large as the socket allows with a
+ * yield after each (a sender on this CPU goes on sending), then one byte
+ * back. */
+static void stream_peer(int sock, size_t msg)
+{
+	static uint8_t buf[65536];
+	uint64_t count;
+
+	while (bench_read_full(sock, &count, sizeof(count)) == 0) {
+		uint64_t left = count * msg;
+		char ack = 'A';
+
+		while (left) {
+			ssize_t n = recv(sock, buf, left < sizeof(buf) ? left : sizeof(buf), 0);
+			if (n <= 0) {
+				if (n < 0 && errno == EINTR)
+					continue;
+				_exit(n == 0 ? 0 : 1);
+			}
+			left -= (uint64_t)n;
+			sched_yield();
+		}
+		if (bench_write_full(sock, &ack, 1) != 0)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+void bench_stream_start(struct bench_stream *s, int cpu, size_t msg)
+{
+	int sv[2];
+
+	s->msg = msg;
+	if (msg == 0 || msg > 4096 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		bench_check(-EINVAL, "stream floor socketpair");
+	s->pid = fork();
+	if (s->pid < 0)
+		bench_check(-errno, "fork");
+	if (s->pid == 0) {
+		close(sv[0]);
+		close_sibling_fds();
+		bench_pin(cpu);
+		stream_peer(sv[1], msg);
+	}
+	close(sv[1]);
+	s->sock = sv[0];
+	child_fd_add(s->sock);
+}
+
+double bench_stream_run(struct bench_stream *s, uint64_t iters)
+{
+	uint8_t buf[4096] = {0};
+	struct iovec iov = {buf, s->msg};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct bench_timer t;
+	char ack;
+
+	bench_timer_start(&t);
+	bench_check(bench_write_full(s->sock, &iters, sizeof(iters)), "stream floor count");
+	for (uint64_t i = 0; i < iters;) {
+		ssize_t n = sendmsg(s->sock, &mh, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)s->msg) /* a stream socket sends all or blocks */
+			bench_check(n < 0 ? -errno : -EIO, "stream floor sendmsg");
+		i++;
+	}
+	bench_check(bench_read_full(s->sock, &ack, 1), "stream floor acknowledgement");
+	return bench_timer_floor(&t, (double)iters, "stream floor");
+}
+
+void bench_stream_stop(struct bench_stream *s)
+{
+	child_fd_del(s->sock);
+	close(s->sock);
+	waitpid(s->pid, NULL, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* The forked uvf server                                                */
 /* ------------------------------------------------------------------ */
