@@ -222,6 +222,6 @@ int uvf__client_send_locked(struct uvf_client *client, const struct iovec *iov, 
 /* Engine: a fresh message id (thread-safe). */
 uint16_t uvf__client_next_id(struct uvf_client *client);
 
-#define CLIENT_LOG(client, level, ...) uvf__log(&(client)->log, (level), __VA_ARGS__)
+#define CLIENT_LOG(client, level, ...) UVF__LOG(&(client)->log, (level), __VA_ARGS__)
 
 #endif /* UVF_CLIENT_INTERNAL_H */

@@ -65,7 +65,7 @@ struct uvf_client_waiter {
 
 /* Replies the calling thread holds between uvf__client_request() and
  * uvf__client_reply_done() (several clients may be in use by one thread). */
-static _Thread_local struct uvf_client_buf *held_replies;
+static _Thread_local struct uvf_client_buf *held_replies __attribute__((tls_model("initial-exec")));
 
 static int64_t now_us(void)
 {
@@ -406,12 +406,13 @@ static int dispatch(struct uvf_client *client, bool on_twin, struct uvf_client_w
 {
 	for (;;) {
 		struct uvf_client_buf *b = on_twin ? client->twin_rx : client->rx;
-		struct uvf_why why = {{0}};
+		struct uvf_why why;
 		struct uvf_msg_header hdr;
 		bool own_fds;
 		uint32_t type;
 		int rc;
 
+		why.text[0] = '\0'; /* what an error leaves unsaid stays empty */
 		rc = uvf__rx_buffer_next(&b->rx, client->rx_limit, &hdr, &why);
 		if (rc == 0)
 			return 0;
@@ -558,7 +559,7 @@ static int lead(struct uvf_client *client, struct uvf_client_waiter *self, int64
 	int overdue = 0;
 
 	for (;;) {
-		struct uvf_why why = {{0}};
+		struct uvf_why why;
 		bool own = false;
 		int wait_ms = -1;
 		ssize_t n;
@@ -582,6 +583,7 @@ static int lead(struct uvf_client *client, struct uvf_client_waiter *self, int64
 				return -ETIMEDOUT;
 			wait_ms = left > 0 ? (int)left : 0;
 		}
+		why.text[0] = '\0';
 		n = fill(client, wait_ms, &why);
 		if (n < 0)
 			return uvf__client_mark_broken(client, (int)n, why.text);

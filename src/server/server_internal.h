@@ -205,10 +205,10 @@ void uvf__reply_add(struct uvf_reply *reply, const void *buf, size_t len);
 /* Copy a small fixed payload into reply->small and append it. */
 void uvf__reply_add_small(struct uvf_reply *reply, const void *buf, size_t len);
 
-#define dev_log(dev, level, ...) uvf__log(&(dev)->log, (level), __VA_ARGS__)
-#define dev_warn(dev, ...) uvf__log(&(dev)->log, UVF_LOG_WARNING, __VA_ARGS__)
-#define dev_info(dev, ...) uvf__log(&(dev)->log, UVF_LOG_INFO, __VA_ARGS__)
-#define dev_debug(dev, ...) uvf__log(&(dev)->log, UVF_LOG_DEBUG, __VA_ARGS__)
+#define dev_log(dev, level, ...) UVF__LOG(&(dev)->log, (level), __VA_ARGS__)
+#define dev_warn(dev, ...) UVF__LOG(&(dev)->log, UVF_LOG_WARNING, __VA_ARGS__)
+#define dev_info(dev, ...) UVF__LOG(&(dev)->log, UVF_LOG_INFO, __VA_ARGS__)
+#define dev_debug(dev, ...) UVF__LOG(&(dev)->log, UVF_LOG_DEBUG, __VA_ARGS__)
 
 /* dispatch.c: run one complete client message (a command or stray reply).
  * Sends the reply. Returns 0, or a negative errno when the client must be
