@@ -106,10 +106,28 @@ static const struct shape shapes[] = {
 #define FLOOR_RW  "socketpair, read/write"
 #define FLOOR_MSG "socketpair, recvmsg with control buffer/sendmsg"
 
+/* The parts bench_side_by_side() runs: a floor, and uvf round trips of
+ * one shape. */
+struct uvf_part {
+	struct uvf_client *c;
+	const struct shape *sh;
+};
+
+static double floor_part(void *arg, uint64_t iters)
+{
+	return bench_floor_run(arg, iters);
+}
+
+static double uvf_part(void *arg, uint64_t iters)
+{
+	struct uvf_part *p = arg;
+
+	return p->sh->write ? uvf_write_rate(p->c, p->sh->len, iters) : uvf_read_rate(p->c, p->sh->len, iters);
+}
+
 /* Round trips vs the read()/write() floor and the fd-capable recvmsg()/
- * sendmsg() floor. Each repetition measures one floor, uvf, then the other
- * floor (the order swaps every repetition), so that uvf's figure sits next
- * to both of its floors. */
+ * sendmsg() floor, the three side by side (bench_side_by_side), so that
+ * uvf's figure sits next to both of its floors. */
 static void round_trip_rows(struct uvf_client *c, int server_cpu, const char *cpus, const char *prefix, double target,
 			    const struct shape *only, size_t nshapes)
 {
@@ -119,6 +137,9 @@ static void round_trip_rows(struct uvf_client *c, int server_cpu, const char *cp
 		size_t req = HDR + ACCESS_HDR + (sh->write ? sh->len : 0);
 		size_t rep = HDR + ACCESS_HDR + (sh->write ? 0 : sh->len);
 		struct bench_floor rw, msg;
+		struct uvf_part up = {c, sh};
+		const bench_part_fn run[3] = {floor_part, uvf_part, floor_part};
+		void *const arg[3] = {&rw, &up, &msg};
 		double rw_rate[BENCH_MAX_REPS], msg_rate[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
 		char name[96];
 
@@ -126,14 +147,14 @@ static void round_trip_rows(struct uvf_client *c, int server_cpu, const char *cp
 		bench_floor_start_as(&msg, BENCH_FLOOR_MSG, 0, server_cpu, req, rep, false);
 		bench_floor_run(&rw, iters / 10); /* warm up all three */
 		bench_floor_run(&msg, iters / 10);
-		sh->write ? uvf_write_rate(c, sh->len, iters / 10) : uvf_read_rate(c, sh->len, iters / 10);
+		uvf_part(&up, iters / 10);
 		for (int r = 0; r < bench_reps; r++) {
-			struct bench_floor *first = r % 2 ? &msg : &rw, *second = r % 2 ? &rw : &msg;
-			double a = bench_floor_run(first, iters);
-			val[r] = sh->write ? uvf_write_rate(c, sh->len, iters) : uvf_read_rate(c, sh->len, iters);
-			double b = bench_floor_run(second, iters);
-			rw_rate[r] = r % 2 ? b : a;
-			msg_rate[r] = r % 2 ? a : b;
+			double rates[3];
+
+			bench_side_by_side(3, run, arg, iters, rates);
+			rw_rate[r] = rates[0];
+			val[r] = rates[1];
+			msg_rate[r] = rates[2];
 		}
 		bench_floor_stop(&msg);
 		bench_floor_stop(&rw);
@@ -269,12 +290,19 @@ static void bench_polling(void)
 		struct bench_floor f;
 		char name[96];
 
+		struct uvf_part up = {c, sh};
+		const bench_part_fn run[2] = {floor_part, uvf_part};
+		void *const arg[2] = {&f, &up};
+
 		bench_floor_start_as(&f, BENCH_FLOOR_MSG, poll_us, bench_cpu.server_other, req, rep, false);
 		bench_floor_run(&f, iters / 10);
-		sh->write ? uvf_write_rate(c, sh->len, iters / 10) : uvf_read_rate(c, sh->len, iters / 10);
+		uvf_part(&up, iters / 10);
 		for (int r = 0; r < bench_reps; r++) {
-			floor[r] = bench_floor_run(&f, iters);
-			val[r] = sh->write ? uvf_write_rate(c, sh->len, iters) : uvf_read_rate(c, sh->len, iters);
+			double rates[2];
+
+			bench_side_by_side(2, run, arg, iters, rates);
+			floor[r] = rates[0];
+			val[r] = rates[1];
 		}
 		bench_floor_stop(&f);
 		snprintf(name, sizeof(name), "polling: %s", sh->name);
@@ -347,37 +375,52 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* read_rate_at, each round trip timed too: the rates of the median and of
- * the fastest tenth of the round trips go to *median and *fast. Across CPUs
- * round trips fall in a few bands some microseconds apart (whether a CPU
- * had gone to sleep, on this VM), so the mean alone does not tell the
- * server's own cost from how often a wake-up was slow. */
-static double read_rate_spread(struct uvf_client *c, uint32_t region, uint64_t offset, uint64_t iters, double *median,
-			       double *fast)
+/* read_rate_at, each round trip timed too, for the rates of the median
+ * and of the fastest tenth of the round trips. Across CPUs round trips
+ * fall in a few bands some microseconds apart (whether a CPU had gone to
+ * sleep, on this VM), so the mean alone does not tell the server's own
+ * cost from how often a wake-up was slow. */
+struct spread_part {
+	struct uvf_client *c;
+	uint32_t region;
+	uint64_t offset;
+	uint64_t *t; /* each round trip's time, n so far */
+	uint64_t n, cap;
+};
+
+/* A part of bench_side_by_side(): iters REGION_READ 4 B round trips,
+ * each one's time kept. */
+static double spread_part(void *arg, uint64_t iters)
 {
-	uint64_t *t = malloc(iters * sizeof(*t));
+	struct spread_part *p = arg;
 	uint8_t buf[8];
 	struct bench_timer timer;
 
-	if (!t)
-		bench_check(-ENOMEM, "malloc");
+	if (iters > p->cap - p->n)
+		bench_check(-ENOBUFS, "spread_part");
 	bench_timer_start(&timer);
 	for (uint64_t i = 0; i < iters; i++) {
 		uint64_t begin = bench_now_ns();
-		bench_check(BENCH_UVF(uvf_client_region_read(c, region, offset, buf, 4)), "uvf_client_region_read");
-		t[i] = bench_now_ns() - begin;
+		bench_check(BENCH_UVF(uvf_client_region_read(p->c, p->region, p->offset, buf, 4)),
+			    "uvf_client_region_read");
+		p->t[p->n++] = bench_now_ns() - begin;
 	}
-	double rate = bench_timer_uvf(&timer, (double)iters, iters, "uvf_client_region_read");
-	qsort(t, iters, sizeof(*t), cmp_u64);
-	*median = 1e9 / (double)(t[iters / 2] ? t[iters / 2] : 1);
-	*fast = 1e9 / (double)(t[iters / 10] ? t[iters / 10] : 1);
-	free(t);
-	return rate;
+	return bench_timer_uvf(&timer, (double)iters, iters, "uvf_client_region_read");
+}
+
+/* The median and the 10th percentile (as rates) of the round trips kept
+ * so far; then forget them. */
+static void spread_result(struct spread_part *p, double *median, double *fast)
+{
+	qsort(p->t, p->n, sizeof(*p->t), cmp_u64);
+	*median = 1e9 / (double)(p->t[p->n / 2] ? p->t[p->n / 2] : 1);
+	*fast = 1e9 / (double)(p->t[p->n / 10] ? p->t[p->n / 10] : 1);
+	p->n = 0;
 }
 
 /* The same uvf client doing REGION_READ 4 B round trips against the gpio
  * sample of libvfio-user (BAR2 offset 0) and against uvf (the round-trip
- * device above, BAR0), a repetition of each next to each other. */
+ * device above, BAR0), side by side (bench_side_by_side). */
 static void bench_peer(void)
 {
 	const char *bin = getenv("BENCH_PEER_GPIO");
@@ -414,18 +457,26 @@ static void bench_peer(void)
 		double peer_median[BENCH_MAX_REPS], uvf_median[BENCH_MAX_REPS];
 		double peer_fast[BENCH_MAX_REPS], uvf_fast[BENCH_MAX_REPS];
 
+		struct spread_part parts[2] = {{to_peer, 2, 0, calloc(iters, sizeof(uint64_t)), 0, iters},
+					       {to_uvf, 0, 0x10, calloc(iters, sizeof(uint64_t)), 0, iters}};
+		const bench_part_fn run[2] = {spread_part, spread_part};
+		void *const arg[2] = {&parts[0], &parts[1]};
+
+		if (!parts[0].t || !parts[1].t)
+			bench_check(-ENOMEM, "calloc");
 		read_rate_at(to_peer, 2, 0, 4, iters / 10);
 		read_rate_at(to_uvf, 0, 0x10, 4, iters / 10);
 		for (int r = 0; r < bench_reps; r++) {
-			for (int k = 0; k < 2; k++) {
-				if ((k == 0) == (r % 2 == 0))
-					peer_rate[r] =
-						read_rate_spread(to_peer, 2, 0, iters, &peer_median[r], &peer_fast[r]);
-				else
-					uvf_rate[r] =
-						read_rate_spread(to_uvf, 0, 0x10, iters, &uvf_median[r], &uvf_fast[r]);
-			}
+			double rates[2];
+
+			bench_side_by_side(2, run, arg, iters, rates);
+			peer_rate[r] = rates[0];
+			uvf_rate[r] = rates[1];
+			spread_result(&parts[0], &peer_median[r], &peer_fast[r]);
+			spread_result(&parts[1], &uvf_median[r], &uvf_fast[r]);
 		}
+		free(parts[0].t);
+		free(parts[1].t);
 		bench_row(name, "libvfio-user gpio sample, same client", cpus, BENCH_OPS, peer_rate, uvf_rate, 1.0);
 		bench_row("median round trip", "libvfio-user's median round trip", cpus, BENCH_OPS, peer_median,
 			  uvf_median, 0);

@@ -69,6 +69,26 @@ uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void bench_side_by_side(size_t n, const bench_part_fn *run, void *const *arg, uint64_t iters, double *rates)
+{
+	uint64_t slice = iters / BENCH_SLICES ? iters / BENCH_SLICES : 1;
+	double seconds[8] = {0};
+	uint64_t done[8] = {0};
+
+	if (n == 0 || n > 8)
+		bench_check(-EINVAL, "bench_side_by_side: parts");
+	for (int s = 0; s < BENCH_SLICES; s++) {
+		/* the first part of each slice takes turns too */
+		for (size_t k = 0; k < n; k++) {
+			size_t i = (k + (size_t)s) % n;
+			seconds[i] += (double)slice / run[i](arg[i], slice);
+			done[i] += slice;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		rates[i] = (double)done[i] / seconds[i];
+}
+
 void bench_pin(int cpu)
 {
 	cpu_set_t set;
