@@ -43,14 +43,14 @@ uint64_t bench_iters(uint64_t base);
 uint64_t bench_now_ns(void);
 
 /* Measured side by side, slice by slice: each of n parts runs
- * iters / BENCH_SLICES operations in turn, BENCH_SLICES times, and
+ * iters[i] / BENCH_SLICES operations in turn, BENCH_SLICES times, and
  * rates[i] is part i's operations over its summed time. A host whose
  * speed drifts within a repetition then moves a floor and the uvf path
- * measured against it alike. run(arg[i], k) runs k operations of part i
- * and returns their rate. */
+ * measured against it alike. run[i](arg[i], k) runs k operations of part
+ * i and returns their rate. At most 8 parts. */
 #define BENCH_SLICES 10
 typedef double (*bench_part_fn)(void *arg, uint64_t iters);
-void bench_side_by_side(size_t n, const bench_part_fn *run, void *const *arg, uint64_t iters, double *rates);
+void bench_side_by_side(size_t n, const bench_part_fn *run, void *const *arg, const uint64_t *iters, double *rates);
 
 /* Pin the calling thread (and threads it creates later) to one CPU. */
 void bench_pin(int cpu);

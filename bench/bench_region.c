@@ -151,7 +151,7 @@ static void round_trip_rows(struct uvf_client *c, int server_cpu, const char *cp
 		for (int r = 0; r < bench_reps; r++) {
 			double rates[3];
 
-			bench_side_by_side(3, run, arg, iters, rates);
+			bench_side_by_side(3, run, arg, (const uint64_t[3]){iters, iters, iters}, rates);
 			rw_rate[r] = rates[0];
 			val[r] = rates[1];
 			msg_rate[r] = rates[2];
@@ -214,9 +214,33 @@ static double posted_rate(struct uvf_client *c, uint64_t iters, bool corked)
 	return bench_timer_uvf(&t, (double)iters, iters + 1, "posted REGION_WRITE");
 }
 
+/* Parts for bench_side_by_side(): round-trip writes of 4 B, posted or
+ * corked writes then a flush, and the bare sendmsg stream. */
+struct posted_part {
+	struct uvf_client *c;
+	bool corked;
+};
+
+static double rt_write_part(void *arg, uint64_t iters)
+{
+	return uvf_write_rate(((struct posted_part *)arg)->c, 4, iters);
+}
+
+static double posted_part(void *arg, uint64_t iters)
+{
+	struct posted_part *p = arg;
+
+	return posted_rate(p->c, iters, p->corked);
+}
+
+static double stream_part(void *arg, uint64_t iters)
+{
+	return bench_stream_run(arg, iters);
+}
+
 /* Item 2: posted and corked writes, floor = round-trip writes (a uvf path:
- * the figure is what posting saves). Each gets its own floor run right
- * before it. */
+ * the figure is what posting saves); and posted writes against a bare
+ * stream of the same messages, what bounds them. All four side by side. */
 static void bench_posted(void)
 {
 	bench_table_header("Posted writes (then one uvf_client_flush) vs round-trip REGION_WRITE 4 B");
@@ -229,32 +253,36 @@ static void bench_posted(void)
 		struct uvf_client *c = bench_connect(&s, 0);
 		const char *cpus = other ? "different" : "same";
 		uint64_t rt_iters = bench_iters(10000), posted_iters = bench_iters(30000);
-		double rt_posted[BENCH_MAX_REPS], rt_corked[BENCH_MAX_REPS];
-		double posted[BENCH_MAX_REPS], corked[BENCH_MAX_REPS];
-		double stream[BENCH_MAX_REPS], posted_s[BENCH_MAX_REPS];
+		double rt[BENCH_MAX_REPS], posted[BENCH_MAX_REPS], corked[BENCH_MAX_REPS], stream[BENCH_MAX_REPS];
 		bool multi = uvf_client_server_caps(c)->write_multiple;
 		struct bench_stream st;
+		struct posted_part plain = {c, false}, cork = {c, true};
+		const bench_part_fn run[4] = {rt_write_part, posted_part, posted_part, stream_part};
+		void *const arg[4] = {&plain, &plain, &cork, &st};
+		/* corked writes are so fast that a slice of them holds ten
+		 * times as many, or the flush that ends it would count */
+		const uint64_t iters[4] = {rt_iters, posted_iters, 10 * posted_iters, posted_iters};
 
 		bench_stream_start(&st, cpu, HDR + ACCESS_HDR + 4);
 		uvf_write_rate(c, 4, rt_iters / 10);
 		posted_rate(c, posted_iters / 10, false);
 		bench_stream_run(&st, posted_iters / 10);
 		for (int r = 0; r < bench_reps; r++) {
-			rt_posted[r] = uvf_write_rate(c, 4, rt_iters);
-			posted[r] = posted_rate(c, posted_iters, false);
-			rt_corked[r] = uvf_write_rate(c, 4, rt_iters);
-			corked[r] = posted_rate(c, posted_iters, true);
-			stream[r] = bench_stream_run(&st, posted_iters);
-			posted_s[r] = posted_rate(c, posted_iters, false);
+			double rates[4];
+
+			bench_side_by_side(4, run, arg, iters, rates);
+			rt[r] = rates[0];
+			posted[r] = rates[1];
+			corked[r] = rates[2];
+			stream[r] = rates[3];
 		}
 		bench_stream_stop(&st);
-		bench_row("posted REGION_WRITE 4 B", "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt_posted,
-			  posted, 10);
-		/* what bounds the row above: one sendmsg per message */
-		bench_row("posted REGION_WRITE 4 B", "socketpair stream, one sendmsg per 36 B message", cpus, BENCH_OPS,
-			  stream, posted_s, 0);
+		bench_row("posted REGION_WRITE 4 B", "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt, posted, 10);
 		bench_row(multi ? "corked, REGION_WRITE_MULTI" : "corked (server without write_multiple)",
-			  "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt_corked, corked, 10);
+			  "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt, corked, 10);
+		/* what bounds the first row: one sendmsg per message */
+		bench_row("posted REGION_WRITE 4 B", "socketpair stream, one sendmsg per 36 B message", cpus, BENCH_OPS,
+			  stream, posted, 0);
 		uvf_client_close(c);
 		bench_server_stop(&s);
 	}
@@ -300,7 +328,7 @@ static void bench_polling(void)
 		for (int r = 0; r < bench_reps; r++) {
 			double rates[2];
 
-			bench_side_by_side(2, run, arg, iters, rates);
+			bench_side_by_side(2, run, arg, (const uint64_t[2]){iters, iters}, rates);
 			floor[r] = rates[0];
 			val[r] = rates[1];
 		}
@@ -469,7 +497,7 @@ static void bench_peer(void)
 		for (int r = 0; r < bench_reps; r++) {
 			double rates[2];
 
-			bench_side_by_side(2, run, arg, iters, rates);
+			bench_side_by_side(2, run, arg, (const uint64_t[2]){iters, iters}, rates);
 			peer_rate[r] = rates[0];
 			uvf_rate[r] = rates[1];
 			spread_result(&parts[0], &peer_median[r], &peer_fast[r]);

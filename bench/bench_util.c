@@ -69,9 +69,8 @@ uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void bench_side_by_side(size_t n, const bench_part_fn *run, void *const *arg, uint64_t iters, double *rates)
+void bench_side_by_side(size_t n, const bench_part_fn *run, void *const *arg, const uint64_t *iters, double *rates)
 {
-	uint64_t slice = iters / BENCH_SLICES ? iters / BENCH_SLICES : 1;
 	double seconds[8] = {0};
 	uint64_t done[8] = {0};
 
@@ -81,6 +80,8 @@ void bench_side_by_side(size_t n, const bench_part_fn *run, void *const *arg, ui
 		/* the first part of each slice takes turns too */
 		for (size_t k = 0; k < n; k++) {
 			size_t i = (k + (size_t)s) % n;
+			uint64_t slice = iters[i] / BENCH_SLICES ? iters[i] / BENCH_SLICES : 1;
+
 			seconds[i] += (double)slice / run[i](arg[i], slice);
 			done[i] += slice;
 		}
