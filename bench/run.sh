@@ -9,7 +9,9 @@
 # prints the machine, runs every benchmark and prints one Markdown table
 # per benchmark: each figure is a ratio against a floor measured in the
 # same repetition (min / median / max over BENCH_REPS repetitions, default
-# 5); the "floor" column names each row's floor. A benchmark whose uvf half
+# 5; in the round-trip, posted, polling and peer tables the floor and
+# uvf's path take turns in ten slices per repetition); the "floor" column
+# names each row's floor. A benchmark whose uvf half
 # made no call into uvf, or whose raw floor did, stops with an error, and
 # so does this script.
 # About 1 minute on 2 quiet cores, up to 4 when other work runs. Environment:
