@@ -363,27 +363,45 @@ static int floor_send(const struct bench_floor *f, const void *buf, size_t len)
 	return 0;
 }
 
+/* A socketpair and a child process pinned to cpu at its other end. In
+ * the parent: the child's pid, *sock the parent's end (closed by
+ * bench_*_stop). In the child: 0, *sock the child's end. */
+static pid_t fork_peer(int cpu, int *sock)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		bench_check(-errno, "socketpair");
+	pid = fork();
+	if (pid < 0)
+		bench_check(-errno, "fork");
+	if (pid == 0) {
+		close(sv[0]);
+		close_sibling_fds();
+		bench_pin(cpu);
+		*sock = sv[1];
+		return 0;
+	}
+	close(sv[1]);
+	*sock = sv[0];
+	child_fd_add(*sock);
+	return pid;
+}
+
 void bench_floor_start_as(struct bench_floor *f, enum bench_floor_kind kind, uint32_t poll_us, int cpu, size_t request,
 			  size_t reply, bool reversed)
 {
-	int sv[2];
-
 	f->request = request;
 	f->reply = reply;
 	f->reversed = reversed;
 	f->kind = kind;
 	f->poll_us = poll_us;
 	f->buf = calloc(1, request > reply ? request : reply);
-	if (!f->buf || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		bench_check(-ENOMEM, "socketpair");
-	f->pid = fork();
-	if (f->pid < 0)
-		bench_check(-errno, "fork");
+	if (!f->buf)
+		bench_check(-ENOMEM, "calloc");
+	f->pid = fork_peer(cpu, &f->sock);
 	if (f->pid == 0) {
-		close(sv[0]);
-		close_sibling_fds();
-		bench_pin(cpu);
-		f->sock = sv[1];
 		/* One receive for the request and one send for the reply when
 		 * the socket buffer allows: the least a responder can do. */
 		if (reversed)
@@ -394,9 +412,6 @@ void bench_floor_start_as(struct bench_floor *f, enum bench_floor_kind kind, uin
 				;
 		_exit(0);
 	}
-	close(sv[1]);
-	f->sock = sv[0];
-	child_fd_add(f->sock);
 }
 
 void bench_floor_start(struct bench_floor *f, int cpu, size_t request, size_t reply, bool reversed)
@@ -460,23 +475,12 @@ static void stream_peer(int sock, size_t msg)
 
 void bench_stream_start(struct bench_stream *s, int cpu, size_t msg)
 {
-	int sv[2];
-
 	s->msg = msg;
-	if (msg == 0 || msg > 4096 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		bench_check(-EINVAL, "stream floor socketpair");
-	s->pid = fork();
-	if (s->pid < 0)
-		bench_check(-errno, "fork");
-	if (s->pid == 0) {
-		close(sv[0]);
-		close_sibling_fds();
-		bench_pin(cpu);
-		stream_peer(sv[1], msg);
-	}
-	close(sv[1]);
-	s->sock = sv[0];
-	child_fd_add(s->sock);
+	if (msg == 0 || msg > 4096)
+		bench_check(-EINVAL, "stream floor message size");
+	s->pid = fork_peer(cpu, &s->sock);
+	if (s->pid == 0)
+		stream_peer(s->sock, msg);
 }
 
 double bench_stream_run(struct bench_stream *s, uint64_t iters)
