@@ -316,11 +316,10 @@ static void bench_polling(void)
 		size_t rep = HDR + ACCESS_HDR + (sh->write ? 0 : sh->len);
 		double floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
 		struct bench_floor f;
-		char name[96];
-
 		struct uvf_part up = {c, sh};
 		const bench_part_fn run[2] = {floor_part, uvf_part};
 		void *const arg[2] = {&f, &up};
+		char name[96];
 
 		bench_floor_start_as(&f, BENCH_FLOOR_MSG, poll_us, bench_cpu.server_other, req, rep, false);
 		bench_floor_run(&f, iters / 10);
@@ -485,8 +484,10 @@ static void bench_peer(void)
 		double peer_median[BENCH_MAX_REPS], uvf_median[BENCH_MAX_REPS];
 		double peer_fast[BENCH_MAX_REPS], uvf_fast[BENCH_MAX_REPS];
 
-		struct spread_part parts[2] = {{to_peer, 2, 0, calloc(iters, sizeof(uint64_t)), 0, iters},
-					       {to_uvf, 0, 0x10, calloc(iters, sizeof(uint64_t)), 0, iters}};
+		/* a slice is at least one round trip */
+		uint64_t cap = iters > BENCH_SLICES ? iters : BENCH_SLICES;
+		struct spread_part parts[2] = {{to_peer, 2, 0, calloc(cap, sizeof(uint64_t)), 0, cap},
+					       {to_uvf, 0, 0x10, calloc(cap, sizeof(uint64_t)), 0, cap}};
 		const bench_part_fn run[2] = {spread_part, spread_part};
 		void *const arg[2] = {&parts[0], &parts[1]};
 
