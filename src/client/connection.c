@@ -65,7 +65,7 @@ struct uvf_client_waiter {
 
 /* Replies the calling thread holds between uvf__client_request() and
  * uvf__client_reply_done() (several clients may be in use by one thread). */
-static _Thread_local struct uvf_client_buf *held_replies __attribute__((tls_model("initial-exec")));
+static _Thread_local struct uvf_client_buf *held_replies;
 
 static int64_t now_us(void)
 {
