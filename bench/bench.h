@@ -159,6 +159,23 @@ void bench_stream_start(struct bench_stream *s, int cpu, size_t msg);
 double bench_stream_run(struct bench_stream *s, uint64_t iters);
 void bench_stream_stop(struct bench_stream *s);
 
+/* A raw vfio-user client, no uvf code: the least a client can do, to
+ * tell a uvf server's share of a figure from uvf's client's. Connect to
+ * path and negotiate VERSION 0.1; the socket, or exits. */
+int bench_raw_connect(const char *path);
+/* Round trips per second of iters requests of req_len bytes (req, sent
+ * as it is), each answered by a reply of reply_len bytes without error,
+ * received with recvmsg and a control buffer; with poll_us, polling as
+ * the floor does. Never calls uvf. */
+double bench_raw_round_trips(int sock, const void *req, size_t req_len, size_t reply_len, uint32_t poll_us,
+			     uint64_t iters);
+/* Messages per second of iters messages of len bytes that want no reply,
+ * one sendmsg each, then one round trip (sync, as above) so that the
+ * server has taken them all. Never calls uvf. */
+double bench_raw_posted(int sock, const void *msg, size_t len, const void *sync, size_t sync_len, size_t sync_reply,
+			uint64_t iters);
+void bench_raw_close(int sock);
+
 int bench_read_full(int fd, void *buf, size_t len);
 int bench_write_full(int fd, const void *buf, size_t len);
 

@@ -125,6 +125,52 @@ static double uvf_part(void *arg, uint64_t iters)
 	return p->sh->write ? uvf_write_rate(p->c, p->sh->len, iters) : uvf_read_rate(p->c, p->sh->len, iters);
 }
 
+/* A part of raw round trips (bench_raw_round_trips) or raw posted writes
+ * (bench_raw_posted, then a REGION_READ 4 B) against a uvf server. */
+struct raw_part {
+	int sock;
+	uint32_t poll_us;
+	bool posted;
+	uint8_t req[HDR + ACCESS_HDR + 8], sync[HDR + ACCESS_HDR];
+	size_t req_len, reply_len;
+};
+
+/* REGION_READ (or, write, REGION_WRITE) of len bytes at BAR0 0x10. */
+static size_t raw_access(uint8_t *out, bool write, size_t len, uint32_t flags)
+{
+	struct uvf_msg_header hdr = {.command = write ? UVF_CMD_REGION_WRITE : UVF_CMD_REGION_READ,
+				     .msg_size = (uint32_t)(HDR + ACCESS_HDR + (write ? len : 0)),
+				     .flags = flags};
+	struct uvf_msg_region_access access = {.offset = 0x10, .region = 0, .count = (uint32_t)len};
+
+	memcpy(out, &hdr, HDR);
+	memcpy(out + HDR, &access, ACCESS_HDR);
+	if (write)
+		memset(out + HDR + ACCESS_HDR, 1, len);
+	return hdr.msg_size;
+}
+
+static void raw_part_init(struct raw_part *p, int sock, const struct shape *sh, uint32_t poll_us, bool posted)
+{
+	memset(p, 0, sizeof(*p));
+	p->sock = sock;
+	p->poll_us = poll_us;
+	p->posted = posted;
+	p->req_len = raw_access(p->req, sh->write, sh->len, posted ? UVF_MSG_FLAG_NO_REPLY : 0);
+	p->reply_len = HDR + ACCESS_HDR + (sh->write ? 0 : sh->len);
+	raw_access(p->sync, false, 4, 0);
+}
+
+static double raw_part(void *arg, uint64_t iters)
+{
+	struct raw_part *p = arg;
+
+	if (p->posted)
+		return bench_raw_posted(p->sock, p->req, p->req_len, p->sync, sizeof(p->sync), HDR + ACCESS_HDR + 4,
+					iters);
+	return bench_raw_round_trips(p->sock, p->req, p->req_len, p->reply_len, p->poll_us, iters);
+}
+
 /* Round trips vs the read()/write() floor and the fd-capable recvmsg()/
  * sendmsg() floor, the three side by side (bench_side_by_side), so that
  * uvf's figure sits next to both of its floors. */
@@ -257,32 +303,46 @@ static void bench_posted(void)
 		bool multi = uvf_client_server_caps(c)->write_multiple;
 		struct bench_stream st;
 		struct posted_part plain = {c, false}, cork = {c, true};
-		const bench_part_fn run[4] = {rt_write_part, posted_part, posted_part, stream_part};
-		void *const arg[4] = {&plain, &plain, &cork, &st};
+		struct raw_part raw;
+		const bench_part_fn run[5] = {rt_write_part, posted_part, posted_part, stream_part, raw_part};
+		void *const arg[5] = {&plain, &plain, &cork, &st, &raw};
 		/* corked writes are so fast that a slice of them holds ten
 		 * times as many, or the flush that ends it would count */
-		const uint64_t iters[4] = {rt_iters, posted_iters, 10 * posted_iters, posted_iters};
+		const uint64_t iters[5] = {rt_iters, posted_iters, 10 * posted_iters, posted_iters, posted_iters};
+		double raw_rate[BENCH_MAX_REPS];
+
+		/* a server serves one client at a time: the raw client has its own */
+		struct bench_server raw_s;
+		start_server(&raw_s, cpu, 0);
+		raw_part_init(&raw, bench_raw_connect(raw_s.path), &shapes[2], 0, true);
 
 		bench_stream_start(&st, cpu, HDR + ACCESS_HDR + 4);
 		uvf_write_rate(c, 4, rt_iters / 10);
 		posted_rate(c, posted_iters / 10, false);
 		bench_stream_run(&st, posted_iters / 10);
+		raw_part(&raw, posted_iters / 10);
 		for (int r = 0; r < bench_reps; r++) {
-			double rates[4];
+			double rates[5];
 
-			bench_side_by_side(4, run, arg, iters, rates);
+			bench_side_by_side(5, run, arg, iters, rates);
 			rt[r] = rates[0];
 			posted[r] = rates[1];
 			corked[r] = rates[2];
 			stream[r] = rates[3];
+			raw_rate[r] = rates[4];
 		}
 		bench_stream_stop(&st);
+		bench_raw_close(raw.sock);
+		bench_server_stop(&raw_s);
 		bench_row("posted REGION_WRITE 4 B", "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt, posted, 10);
 		bench_row(multi ? "corked, REGION_WRITE_MULTI" : "corked (server without write_multiple)",
 			  "uvf round-trip REGION_WRITE 4 B", cpus, BENCH_OPS, rt, corked, 10);
 		/* what bounds the first row: one sendmsg per message */
 		bench_row("posted REGION_WRITE 4 B", "socketpair stream, one sendmsg per 36 B message", cpus, BENCH_OPS,
 			  stream, posted, 0);
+		/* uvf's server alone: a raw client's posted writes */
+		bench_row("raw client's posted REGION_WRITE 4 B", "socketpair stream, one sendmsg per 36 B message", cpus,
+			  BENCH_OPS, stream, raw_rate, 0);
 		uvf_client_close(c);
 		bench_server_stop(&s);
 	}
@@ -309,6 +369,10 @@ static void bench_polling(void)
 	struct bench_server s;
 	start_server(&s, bench_cpu.server_other, poll_us);
 	struct uvf_client *c = bench_connect(&s, poll_us);
+	/* a server serves one client at a time: the raw client has its own */
+	struct bench_server raw_s;
+	start_server(&raw_s, bench_cpu.server_other, poll_us);
+	int raw_sock = bench_raw_connect(raw_s.path);
 	static const struct shape polled[] = {{"REGION_READ 4 B", false, 4}, {"REGION_WRITE 4 B", true, 4}};
 	for (size_t k = 0; k < 2; k++) {
 		const struct shape *sh = &polled[k];
@@ -317,24 +381,35 @@ static void bench_polling(void)
 		double floor[BENCH_MAX_REPS], val[BENCH_MAX_REPS];
 		struct bench_floor f;
 		struct uvf_part up = {c, sh};
-		const bench_part_fn run[2] = {floor_part, uvf_part};
-		void *const arg[2] = {&f, &up};
+		struct raw_part raw;
+		const bench_part_fn run[3] = {floor_part, uvf_part, raw_part};
+		void *const arg[3] = {&f, &up, &raw};
+		double raw_rate[BENCH_MAX_REPS];
 		char name[96];
 
 		bench_floor_start_as(&f, BENCH_FLOOR_MSG, poll_us, bench_cpu.server_other, req, rep, false);
+		raw_part_init(&raw, raw_sock, sh, poll_us, false);
 		bench_floor_run(&f, iters / 10);
 		uvf_part(&up, iters / 10);
+		raw_part(&raw, iters / 10);
 		for (int r = 0; r < bench_reps; r++) {
-			double rates[2];
+			double rates[3];
 
-			bench_side_by_side(2, run, arg, (const uint64_t[2]){iters, iters}, rates);
+			bench_side_by_side(3, run, arg, (const uint64_t[3]){iters, iters, iters}, rates);
 			floor[r] = rates[0];
 			val[r] = rates[1];
+			raw_rate[r] = rates[2];
 		}
 		bench_floor_stop(&f);
 		snprintf(name, sizeof(name), "polling: %s", sh->name);
 		bench_row(name, floor_name, "different", BENCH_OPS, floor, val, 0.95);
+		/* uvf's server alone, answering a raw client that polls as the
+		 * floor's does */
+		snprintf(name, sizeof(name), "polling: %s, raw client", sh->name);
+		bench_row(name, floor_name, "different", BENCH_OPS, floor, raw_rate, 0);
 	}
+	bench_raw_close(raw_sock);
+	bench_server_stop(&raw_s);
 	uvf_client_close(c);
 	bench_server_stop(&s);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -510,6 +511,88 @@ void bench_stream_stop(struct bench_stream *s)
 	child_fd_del(s->sock);
 	close(s->sock);
 	waitpid(s->pid, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* A raw vfio-user client                                               */
+/* ------------------------------------------------------------------ */
+
+int bench_raw_connect(const char *path)
+{
+	static const char caps[] = "{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576}}";
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	uint8_t msg[UVF_MSG_HEADER_SIZE + sizeof(struct uvf_msg_version) + sizeof(caps)];
+	struct uvf_msg_header hdr = {.command = UVF_CMD_VERSION, .msg_size = sizeof(msg)};
+	struct uvf_msg_version version = {.major = 0, .minor = 1};
+	uint8_t body[4096];
+	int sock;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		bench_check(-ENAMETOOLONG, "raw client socket path");
+	strcpy(addr.sun_path, path);
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		bench_check(-errno, "raw client connect");
+	memcpy(msg, &hdr, sizeof(hdr));
+	memcpy(msg + sizeof(hdr), &version, sizeof(version));
+	memcpy(msg + sizeof(hdr) + sizeof(version), caps, sizeof(caps));
+	bench_check(bench_write_full(sock, msg, sizeof(msg)), "raw client VERSION");
+	bench_check(bench_read_full(sock, &hdr, sizeof(hdr)), "raw client VERSION reply");
+	if (hdr.error || hdr.msg_size < sizeof(hdr) || hdr.msg_size - sizeof(hdr) > sizeof(body))
+		bench_check(-EPROTO, "raw client VERSION reply");
+	bench_check(bench_read_full(sock, body, hdr.msg_size - sizeof(hdr)), "raw client VERSION reply");
+	child_fd_add(sock);
+	return sock;
+}
+
+/* Send req, receive a reply of reply_len bytes into buf and check it. */
+static void raw_round_trip(const struct bench_floor *f, const void *req, size_t req_len, uint8_t *buf,
+			   size_t reply_len)
+{
+	struct uvf_msg_header hdr;
+
+	bench_check(floor_send(f, req, req_len), "raw client send");
+	bench_check(floor_recv(f, buf, reply_len), "raw client receive");
+	memcpy(&hdr, buf, sizeof(hdr));
+	if ((hdr.flags & UVF_MSG_TYPE_BITS) != UVF_MSG_TYPE_REPLY || hdr.error || hdr.msg_size != reply_len)
+		bench_check(-EPROTO, "raw client reply");
+}
+
+double bench_raw_round_trips(int sock, const void *req, size_t req_len, size_t reply_len, uint32_t poll_us,
+			     uint64_t iters)
+{
+	struct bench_floor f = {.sock = sock, .kind = BENCH_FLOOR_MSG, .poll_us = poll_us};
+	uint8_t buf[256];
+	struct bench_timer t;
+
+	if (reply_len < UVF_MSG_HEADER_SIZE || reply_len > sizeof(buf))
+		bench_check(-EINVAL, "raw client reply size");
+	bench_timer_start(&t);
+	for (uint64_t i = 0; i < iters; i++)
+		raw_round_trip(&f, req, req_len, buf, reply_len);
+	return bench_timer_floor(&t, (double)iters, "raw client");
+}
+
+double bench_raw_posted(int sock, const void *msg, size_t len, const void *sync, size_t sync_len, size_t sync_reply,
+			uint64_t iters)
+{
+	struct bench_floor f = {.sock = sock, .kind = BENCH_FLOOR_MSG};
+	uint8_t buf[256];
+	struct bench_timer t;
+
+	if (sync_reply < UVF_MSG_HEADER_SIZE || sync_reply > sizeof(buf))
+		bench_check(-EINVAL, "raw client reply size");
+	bench_timer_start(&t);
+	for (uint64_t i = 0; i < iters; i++)
+		bench_check(floor_send(&f, msg, len), "raw client send");
+	raw_round_trip(&f, sync, sync_len, buf, sync_reply);
+	return bench_timer_floor(&t, (double)iters, "raw client");
+}
+
+void bench_raw_close(int sock)
+{
+	child_fd_del(sock);
+	close(sock);
 }
 
 /* ------------------------------------------------------------------ */
