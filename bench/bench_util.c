@@ -558,15 +558,23 @@ static void raw_round_trip(const struct bench_floor *f, const void *req, size_t 
 		bench_check(-EPROTO, "raw client reply");
 }
 
+/* The raw client's side of sock as a floor that receives with recvmsg and
+ * a control buffer, once its replies of reply_len bytes are known to fit
+ * room bytes (checked here, before the timed loop). */
+static struct bench_floor raw_floor(int sock, uint32_t poll_us, size_t reply_len, size_t room)
+{
+	if (reply_len < UVF_MSG_HEADER_SIZE || reply_len > room)
+		bench_check(-EINVAL, "raw client reply size");
+	return (struct bench_floor){.sock = sock, .kind = BENCH_FLOOR_MSG, .poll_us = poll_us};
+}
+
 double bench_raw_round_trips(int sock, const void *req, size_t req_len, size_t reply_len, uint32_t poll_us,
 			     uint64_t iters)
 {
-	struct bench_floor f = {.sock = sock, .kind = BENCH_FLOOR_MSG, .poll_us = poll_us};
 	uint8_t buf[256];
+	struct bench_floor f = raw_floor(sock, poll_us, reply_len, sizeof(buf));
 	struct bench_timer t;
 
-	if (reply_len < UVF_MSG_HEADER_SIZE || reply_len > sizeof(buf))
-		bench_check(-EINVAL, "raw client reply size");
 	bench_timer_start(&t);
 	for (uint64_t i = 0; i < iters; i++)
 		raw_round_trip(&f, req, req_len, buf, reply_len);
@@ -576,12 +584,10 @@ double bench_raw_round_trips(int sock, const void *req, size_t req_len, size_t r
 double bench_raw_posted(int sock, const void *msg, size_t len, const void *sync, size_t sync_len, size_t sync_reply,
 			uint64_t iters)
 {
-	struct bench_floor f = {.sock = sock, .kind = BENCH_FLOOR_MSG};
 	uint8_t buf[256];
+	struct bench_floor f = raw_floor(sock, 0, sync_reply, sizeof(buf));
 	struct bench_timer t;
 
-	if (sync_reply < UVF_MSG_HEADER_SIZE || sync_reply > sizeof(buf))
-		bench_check(-EINVAL, "raw client reply size");
 	bench_timer_start(&t);
 	for (uint64_t i = 0; i < iters; i++)
 		bench_check(floor_send(&f, msg, len), "raw client send");
